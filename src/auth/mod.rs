@@ -1,0 +1,371 @@
+//! Phone sign-in: one-time codes by SMS, session tokens, their refresh and revocation.
+//!
+//! The rules (protocol/PROTOCOL.md, "Sign-in"): 6-digit codes from a CSPRNG, stored only as a keyed
+//! hash, valid for `code_ttl_secs`, single use, `code_max_attempts` tries each; wrong tries also add
+//! up per number across resends and lock it for a doubling time; resend cooldown and caps per number,
+//! per client IP and for the whole hub (the SMS budget). The answer to "send a code" never depends on
+//! whether the number is registered: registration happens at the first successful verification.
+
+pub mod tokens;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ids::{CodeId, SessionId, UserId};
+use crate::phone::{Phone, PhonePolicy};
+use crate::quota::{self, Quotas};
+use crate::sms::{Sms, SmsSender};
+use crate::storage::{Device, NewSession, PhoneKey, Session, SignInCode, Store, User};
+use crate::time::{ms, now_ms, Millis};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokens::Keyed;
+
+/// Why a session was revoked, as told to its sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    /// The session signed out (from one of its sockets or over HTTP).
+    SignedOut,
+}
+
+/// Tells live sockets about their sessions, wherever they are connected. The single-node
+/// implementation is the local registry; a cluster adds Redis behind the same trait.
+pub trait SessionEvents: Send + Sync {
+    /// Every socket of `session` receives `session.revoked` and is closed (4003).
+    fn session_revoked(&self, user: UserId, session: SessionId, reason: RevokeReason);
+}
+
+/// The device a sign-in is for, as the app describes it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct DeviceInfo {
+    /// The app's stable id for this installation (1 to 64 characters).
+    pub id: String,
+    /// A human name ("Pixel 8"), at most 64 characters.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A code was sent (or, for a test number, would have been).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeSent {
+    /// How long the code works.
+    pub expires_in: Duration,
+    /// When the next code to this number may be asked for.
+    pub resend_after: Duration,
+}
+
+/// A successful sign-in.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    /// The session token: shown once, to its owner.
+    pub token: String,
+    /// The new session.
+    pub session: Session,
+    /// The user (registered now if `new_user`).
+    pub user: User,
+    /// The device record.
+    pub device: Device,
+    /// Whether this sign-in registered the number.
+    pub new_user: bool,
+}
+
+/// The sign-in rules, from the configuration.
+#[derive(Clone, Debug)]
+struct Rules {
+    code_ttl: Duration,
+    code_max_attempts: u32,
+    resend: Duration,
+    per_number_10min: u64,
+    per_number_day: u64,
+    per_ip_hour: u64,
+    sms_budget_per_hour: u64,
+    lockout_after: u32,
+    lockout_base: Duration,
+    session_ttl: Duration,
+    test_prefix: Option<String>,
+    test_code: Option<String>,
+}
+
+const TEN_MINUTES: Duration = Duration::from_secs(600);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+/// A lock-out never lasts longer than this, however often it repeats.
+const MAX_LOCKOUT: Duration = DAY;
+
+/// Phone sign-in and sessions.
+pub struct Auth {
+    store: Arc<dyn Store>,
+    quotas: Arc<dyn Quotas>,
+    sms: Arc<dyn SmsSender>,
+    events: Arc<dyn SessionEvents>,
+    phones: PhonePolicy,
+    keyed: Keyed,
+    rules: Rules,
+}
+
+impl Auth {
+    /// Sign-in over the given ports, with rules from `config` and the hub's hashing `key`.
+    ///
+    /// # Errors
+    /// An invalid phone policy in `config` (normally caught by [`Config::validate`]).
+    pub fn new(
+        config: &Config,
+        key: Vec<u8>,
+        store: Arc<dyn Store>,
+        quotas: Arc<dyn Quotas>,
+        sms: Arc<dyn SmsSender>,
+        events: Arc<dyn SessionEvents>,
+    ) -> anyhow::Result<Self> {
+        let phones =
+            PhonePolicy::new(&config.phone_default_region, &config.phone_countries).map_err(anyhow::Error::msg)?;
+        let rules = Rules {
+            code_ttl: Duration::from_secs(config.code_ttl_secs),
+            code_max_attempts: config.code_max_attempts,
+            resend: Duration::from_secs(config.code_resend_secs),
+            per_number_10min: config.codes_per_number_10min,
+            per_number_day: config.codes_per_number_day,
+            per_ip_hour: config.codes_per_ip_hour,
+            sms_budget_per_hour: config.sms_budget_per_hour,
+            lockout_after: config.lockout_after_failures.max(1),
+            lockout_base: Duration::from_secs(config.lockout_base_secs),
+            session_ttl: Duration::from_secs(config.session_ttl_secs),
+            test_prefix: config.test_phone_prefix.clone(),
+            test_code: config.test_code.as_ref().map(|s| s.0.clone()),
+        };
+        if rules.test_prefix.is_some() {
+            tracing::warn!("test numbers are enabled: never do this in production");
+        }
+        Ok(Self { store, quotas, sms, events, phones, keyed: Keyed::new(key), rules })
+    }
+
+    fn phone_key(&self, phone: &Phone) -> PhoneKey {
+        PhoneKey(self.keyed.key_for("phone", phone.e164()))
+    }
+
+    fn is_test_number(&self, phone: &Phone) -> bool {
+        self.rules.test_prefix.as_deref().is_some_and(|p| phone.e164().starts_with(p))
+    }
+
+    /// The rate-limit key of a client address: IPv6 clients are counted per /64, since one
+    /// subscriber usually holds a whole /64.
+    fn ip_key(&self, ip: IpAddr) -> String {
+        let ip = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let mut seg = v6.segments();
+                    seg[4..].fill(0);
+                    IpAddr::V6(seg.into())
+                }
+            },
+            v4 => v4,
+        };
+        self.keyed.key_for("ip", &ip.to_string())
+    }
+
+    /// Sends a sign-in code to `phone` (`POST /v1/auth/code`).
+    ///
+    /// # Errors
+    /// `invalid_phone`, `country_not_allowed`, `rate_limited` (cooldown, per-number or per-IP caps),
+    /// `too_many_attempts` (the number is locked), `sms_budget_exhausted`, `sms_unavailable`,
+    /// `unavailable`.
+    pub async fn request_code(&self, phone: &str, client_ip: IpAddr) -> Result<CodeSent> {
+        let phone = self.phones.parse(phone)?;
+        let sent = CodeSent { expires_in: self.rules.code_ttl, resend_after: self.rules.resend };
+        if self.is_test_number(&phone) {
+            return Ok(sent);
+        }
+        let pk = self.phone_key(&phone);
+        let now = now_ms();
+        self.refuse_if_locked(&pk, now).await?;
+        let q = self.quotas.as_ref();
+        quota::check(q, &format!("code:ip:{}", self.ip_key(client_ip)), HOUR, self.rules.per_ip_hour).await?;
+        quota::check(q, &format!("code:resend:{}", pk.0), self.rules.resend, 1).await?;
+        quota::check(q, &format!("code:10min:{}", pk.0), TEN_MINUTES, self.rules.per_number_10min).await?;
+        quota::check(q, &format!("code:day:{}", pk.0), DAY, self.rules.per_number_day).await?;
+        let budget = self.quotas.hit("sms:budget", HOUR).await?;
+        if budget.count > self.rules.sms_budget_per_hour {
+            metrics::counter!(crate::telemetry::SMS_BUDGET_TRIPS).increment(1);
+            tracing::error!(
+                budget = self.rules.sms_budget_per_hour,
+                resets_in_s = budget.resets_in.as_secs(),
+                "hourly sms budget exhausted: refusing codes (possible sms pumping)"
+            );
+            return Err(Error::SmsBudgetExhausted { retry_after: budget.resets_in });
+        }
+
+        let code = tokens::new_code();
+        self.store
+            .put_code(&SignInCode {
+                id: CodeId::generate(),
+                code_hash: self.keyed.code_hash(&pk.0, &code),
+                phone_key: pk,
+                created_at: now,
+                expires_at: now + ms(self.rules.code_ttl),
+                attempts: 0,
+            })
+            .await?;
+        let minutes = self.rules.code_ttl.as_secs().div_ceil(60);
+        let text = format!("Anapars code: {code}\nValid for {minutes} minutes. Never share it with anyone.");
+        self.sms.send(&Sms { to: phone, text }).await?;
+        metrics::counter!(crate::telemetry::OTP_SENT).increment(1);
+        Ok(sent)
+    }
+
+    async fn refuse_if_locked(&self, pk: &PhoneKey, now: Millis) -> Result<()> {
+        let guard = self.store.phone_guard(pk).await?;
+        match guard.locked_until {
+            Some(until) if until > now => {
+                Err(Error::TooManyAttempts { retry_after: Some(Duration::from_millis((until - now) as u64)) })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks `code` for `phone` and signs the device in (`POST /v1/auth/verify`), registering the
+    /// number on its first successful sign-in.
+    ///
+    /// # Errors
+    /// `bad_request` (malformed code or device), `invalid_phone`, `country_not_allowed`,
+    /// `code_expired`, `code_invalid`, `too_many_attempts`, `unavailable`.
+    pub async fn verify_code(&self, phone: &str, code: &str, device: &DeviceInfo) -> Result<SignedIn> {
+        let phone = self.phones.parse(phone)?;
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::BadRequest("code must be 6 digits".into()));
+        }
+        let device_id = device.id.trim();
+        if device_id.is_empty() || device_id.chars().count() > 64 || device.name.chars().count() > 64 {
+            return Err(Error::BadRequest("device.id must be 1 to 64 characters, device.name at most 64".into()));
+        }
+        let pk = self.phone_key(&phone);
+        let now = now_ms();
+        self.refuse_if_locked(&pk, now).await?;
+
+        if self.is_test_number(&phone) {
+            let expected = self.rules.test_code.as_deref().unwrap_or_default();
+            if !tokens::constant_time_eq(code, expected) {
+                return Err(self.wrong_code(&pk, now, self.rules.code_max_attempts).await);
+            }
+        } else {
+            let Some(current) = self.store.current_code(&pk).await? else {
+                return Err(Error::CodeExpired);
+            };
+            if current.expires_at <= now {
+                return Err(Error::CodeExpired);
+            }
+            // Count the try before comparing, so concurrent guesses cannot exceed the limit.
+            let Some(attempts) = self.store.count_attempt(current.id).await? else {
+                return Err(Error::CodeExpired);
+            };
+            if attempts > self.rules.code_max_attempts {
+                return Err(Error::TooManyAttempts { retry_after: None });
+            }
+            if !self.keyed.code_matches(&pk.0, code, &current.code_hash) {
+                let left = self.rules.code_max_attempts - attempts;
+                return Err(self.wrong_code(&pk, now, left).await);
+            }
+            if !self.store.consume_code(current.id).await? {
+                return Err(Error::CodeExpired);
+            }
+        }
+        self.store.clear_guard(&pk).await?;
+
+        let (user, new_user) = self.store.register_user(&phone, now).await?;
+        let device = self.store.upsert_device(user.id, device_id, device.name.trim(), now).await?;
+        let (token, token_hash) = tokens::new_token();
+        let session = self
+            .store
+            .create_session(&NewSession {
+                id: SessionId::generate(),
+                user_id: user.id,
+                device_id: device.id,
+                token_hash,
+                created_at: now,
+                expires_at: now + ms(self.rules.session_ttl),
+            })
+            .await?;
+        metrics::counter!(crate::telemetry::SIGN_INS).increment(1);
+        tracing::info!(user_id = %user.id, device_id = %device.id, new_user, "signed in");
+        Ok(SignedIn { token, session, user, device, new_user })
+    }
+
+    /// Counts a wrong code against the number and returns the error to answer with.
+    async fn wrong_code(&self, pk: &PhoneKey, now: Millis, attempts_left: u32) -> Error {
+        let guard = match self.store.add_failure(pk, now).await {
+            Ok(g) => g,
+            Err(e) => return e,
+        };
+        if guard.failures >= self.rules.lockout_after {
+            let factor = 1u32 << guard.lockouts.min(16);
+            let lock = self.rules.lockout_base.saturating_mul(factor).min(MAX_LOCKOUT);
+            if let Err(e) = self.store.lock_phone(pk, now + ms(lock)).await {
+                return e;
+            }
+            tracing::warn!(lockouts = guard.lockouts + 1, lock_s = lock.as_secs(), "number locked after wrong codes");
+            return Error::TooManyAttempts { retry_after: Some(lock) };
+        }
+        if attempts_left == 0 {
+            return Error::TooManyAttempts { retry_after: None };
+        }
+        Error::CodeInvalid { attempts_left }
+    }
+
+    /// The live session and user behind a token.
+    ///
+    /// # Errors
+    /// `unauthorized` for an unknown, expired or revoked token; `unavailable`.
+    pub async fn authenticate(&self, token: &str) -> Result<(Session, User)> {
+        if !tokens::looks_like_token(token) {
+            return Err(Error::Unauthorized);
+        }
+        let session = self.store.session_by_token(&tokens::hash_token(token)).await?.ok_or(Error::Unauthorized)?;
+        if !session.is_live(now_ms()) {
+            return Err(Error::Unauthorized);
+        }
+        let user = self.store.user(session.user_id).await?.ok_or(Error::Unauthorized)?;
+        Ok((session, user))
+    }
+
+    /// The session by id, if it is still live (to re-check a socket's session at its expiry).
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn live_session(&self, id: SessionId) -> Result<Option<Session>> {
+        let now = now_ms();
+        Ok(self.store.session(id).await?.filter(|s| s.is_live(now)))
+    }
+
+    /// Gives the session a new token and a fresh expiry; the old token stops working.
+    ///
+    /// # Errors
+    /// `unauthorized` if the session is no longer live; `unavailable`.
+    pub async fn refresh(&self, session: SessionId) -> Result<(String, Millis)> {
+        let now = now_ms();
+        let (token, hash) = tokens::new_token();
+        let expires_at = now + ms(self.rules.session_ttl);
+        if !self.store.rotate_session(session, &hash, expires_at, now).await? {
+            return Err(Error::Unauthorized);
+        }
+        Ok((token, expires_at))
+    }
+
+    /// Signs the session out: its token stops working and its live sockets are told and closed.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn sign_out(&self, user: UserId, session: SessionId) -> Result<()> {
+        self.store.revoke_session(session, now_ms()).await?;
+        self.events.session_revoked(user, session, RevokeReason::SignedOut);
+        Ok(())
+    }
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// `not_found`, `unavailable`.
+    pub async fn user(&self, id: UserId) -> Result<User> {
+        self.store.user(id).await?.ok_or(Error::NotFound("user"))
+    }
+}

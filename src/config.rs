@@ -1,0 +1,313 @@
+//! The hub's configuration: one serde struct. Defaults, then an optional TOML file (`--config`),
+//! then `HUB_*` environment variables (plus `DATABASE_URL` and `REDIS_URL`), then command-line flags.
+//! Validation happens once, in [`Config::validate`], before anything starts.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A secret value: its `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(<redacted>)" })
+    }
+}
+
+/// Every setting of the hub. The environment variable is the field name in upper case with `HUB_`
+/// in front (`listen` is `HUB_LISTEN`), except `database_url` and `redis_url`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the one listener serving HTTP and the WebSocket. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// `postgres://` URL (env `DATABASE_URL`). Unset: the embedded SQLite file at `sqlite_path`.
+    pub database_url: Option<Secret>,
+    /// The embedded SQLite database, created on first run. Default `./data/hub.sqlite`.
+    pub sqlite_path: PathBuf,
+    /// Connections in the storage pool. Default 16.
+    pub db_pool_size: u32,
+    /// How long a storage call may wait for a connection or an answer before the client gets
+    /// `unavailable`. Default 5000 ms.
+    pub db_timeout_ms: u64,
+    /// Redis URL (env `REDIS_URL`). Unset: single node, all shared state in process.
+    pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key the hub writes, so that several deployments (or test runs) can share
+    /// one Redis. Default `anapars:`.
+    pub redis_prefix: String,
+    /// Key for hashing sign-in codes and the phone numbers inside rate-limit keys. Set the same value
+    /// on every node. Unset: a random key is generated and kept in the database.
+    pub secret: Option<Secret>,
+    /// SMS sender: `log` (default; the text goes to the log, for development), `file:PATH` (one JSON
+    /// line per SMS), or `http:URL` / `https:URL` (POST to the group's SMS gateway).
+    pub sms: String,
+    /// Timeout of one SMS gateway request. Default 5000 ms.
+    pub sms_timeout_ms: u64,
+    /// Extra tries after a failed SMS gateway request. Default 2.
+    pub sms_retries: u32,
+    /// Codes the hub may send per hour, all numbers together; over it, `sms_budget_exhausted`. Default 1000.
+    pub sms_budget_per_hour: u64,
+    /// Region codes (ISO 3166) whose numbers may sign in, comma-separated, or `*`. Default `IR`.
+    pub phone_countries: String,
+    /// Region assumed for numbers typed without a country code. Default `IR`.
+    pub phone_default_region: String,
+    /// Numbers starting with this E.164 prefix are test numbers: no SMS is sent and `test_code`
+    /// signs them in. For load tests only: unsafe in production. Off unless both are set.
+    pub test_phone_prefix: Option<String>,
+    /// The fixed 6-digit code of test numbers.
+    pub test_code: Option<Secret>,
+    /// Lifetime of a sign-in code. Default 300 s.
+    pub code_ttl_secs: u64,
+    /// Wrong tries one code allows. Default 5.
+    pub code_max_attempts: u32,
+    /// Minimum time between two codes to one number. Default 60 s.
+    pub code_resend_secs: u64,
+    /// Codes one number may be sent per 10 minutes. Default 3.
+    pub codes_per_number_10min: u64,
+    /// Codes one number may be sent per day. Default 10.
+    pub codes_per_number_day: u64,
+    /// Codes one client IP (IPv6: its /64) may request per hour. Default 20.
+    pub codes_per_ip_hour: u64,
+    /// Wrong codes for one number (across resends) that lock it. Default 10.
+    pub lockout_after_failures: u32,
+    /// The first lock-out; each further one doubles, up to a day. Default 900 s.
+    pub lockout_base_secs: u64,
+    /// Lifetime of a session token; refresh over the socket before it ends. Default 30 days.
+    pub session_ttl_secs: u64,
+    /// Largest frame the hub processes; a larger one (up to `max_frame_hard_bytes`) gets `too_large`.
+    /// Default 65536.
+    pub max_message_bytes: usize,
+    /// Frames larger than this close the socket with 1009. Default 262144.
+    pub max_frame_hard_bytes: usize,
+    /// Sustained frames per second per socket; over it, `rate_limited`. Default 50.
+    pub max_frames_per_sec: u32,
+    /// Frames a socket may send in one burst above the sustained rate. Default 100.
+    pub frame_burst: u32,
+    /// Malformed frames per minute that close the socket with 4010. Default 20.
+    pub max_bad_frames_per_min: u32,
+    /// Deadline for the HTTP request (headers) of a new connection, including the upgrade. Default 10000 ms.
+    pub upgrade_timeout_ms: u64,
+    /// Deadline for a successful `auth` frame after the upgrade. Default 10000 ms.
+    pub auth_timeout_ms: u64,
+    /// Interval of server pings. Default 25000 ms.
+    pub ping_interval_ms: u64,
+    /// How long after a ping the socket may stay silent before it is closed with 4011. Default 20000 ms.
+    pub pong_timeout_ms: u64,
+    /// A socket write that takes longer than this drops the connection. Default 10000 ms.
+    pub write_timeout_ms: u64,
+    /// Read buffer per socket: small, since it is paid for every idle socket. Default 4096.
+    pub read_buffer_bytes: usize,
+    /// Bytes buffered before a write is flushed. Default 8192.
+    pub write_buffer_bytes: usize,
+    /// Hard cap of a socket's write buffer. Default 1048576.
+    pub max_write_buffer_bytes: usize,
+    /// Bytes of events queued for one socket before it is closed with 4008 (slow consumer). Default 262144.
+    pub outbound_queue_bytes: usize,
+    /// Simultaneous connections (HTTP and WebSocket) admitted; further ones wait. Default 20000.
+    pub max_connections: usize,
+    /// How long shutdown waits for sockets to close and writes to finish. Default 10000 ms.
+    pub shutdown_grace_ms: u64,
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated IPs. Default none.
+    pub trusted_proxies: String,
+    /// Log format: `text` (default) or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            sqlite_path: PathBuf::from("./data/hub.sqlite"),
+            db_pool_size: 16,
+            db_timeout_ms: 5_000,
+            redis_url: None,
+            redis_prefix: "anapars:".into(),
+            secret: None,
+            sms: "log".into(),
+            sms_timeout_ms: 5_000,
+            sms_retries: 2,
+            sms_budget_per_hour: 1_000,
+            phone_countries: "IR".into(),
+            phone_default_region: "IR".into(),
+            test_phone_prefix: None,
+            test_code: None,
+            code_ttl_secs: 300,
+            code_max_attempts: 5,
+            code_resend_secs: 60,
+            codes_per_number_10min: 3,
+            codes_per_number_day: 10,
+            codes_per_ip_hour: 20,
+            lockout_after_failures: 10,
+            lockout_base_secs: 900,
+            session_ttl_secs: 30 * 24 * 3600,
+            max_message_bytes: 64 * 1024,
+            max_frame_hard_bytes: 256 * 1024,
+            max_frames_per_sec: 50,
+            frame_burst: 100,
+            max_bad_frames_per_min: 20,
+            upgrade_timeout_ms: 10_000,
+            auth_timeout_ms: 10_000,
+            ping_interval_ms: 25_000,
+            pong_timeout_ms: 20_000,
+            write_timeout_ms: 10_000,
+            read_buffer_bytes: 4096,
+            write_buffer_bytes: 8192,
+            max_write_buffer_bytes: 1 << 20,
+            outbound_queue_bytes: 256 * 1024,
+            max_connections: 20_000,
+            shutdown_grace_ms: 10_000,
+            trusted_proxies: String::new(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the environment.
+    ///
+    /// # Errors
+    /// An unreadable file, an unknown key, a value of the wrong type, or a failed [`Config::validate`].
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Only HUB_ variables that name a setting are read, so unrelated HUB_* variables in the
+        // environment do not trip `deny_unknown_fields` (which still catches typos in the file).
+        let known: Vec<String> = serde_json::to_value(Config::default())?
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        figment = figment
+            .merge(Env::prefixed("HUB_").filter(move |k| known.iter().any(|f| k == f.as_str())))
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]));
+        let config: Config = figment.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value that can be wrong in a way serde cannot see.
+    ///
+    /// # Errors
+    /// A message naming the setting and what is wrong with it.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        use anyhow::{bail, ensure};
+        crate::phone::PhonePolicy::new(&self.phone_default_region, &self.phone_countries)
+            .map_err(|e| anyhow::anyhow!("phone_countries / phone_default_region: {e}"))?;
+        crate::sms::SenderSpec::parse(&self.sms).map_err(|e| anyhow::anyhow!("sms: {e}"))?;
+        if let Some(url) = &self.database_url {
+            ensure!(
+                url.0.starts_with("postgres://") || url.0.starts_with("postgresql://"),
+                "database_url must be a postgres:// URL (leave it unset for the embedded SQLite database)"
+            );
+        }
+        if let Some(url) = &self.redis_url {
+            ensure!(
+                url.0.starts_with("redis://") || url.0.starts_with("rediss://"),
+                "redis_url must be a redis:// URL"
+            );
+        }
+        match (&self.test_phone_prefix, &self.test_code) {
+            (None, None) => {}
+            (Some(prefix), Some(code)) => {
+                ensure!(
+                    prefix.starts_with('+') && prefix.len() >= 4 && prefix[1..].bytes().all(|b| b.is_ascii_digit()),
+                    "test_phone_prefix must be `+` and at least 3 digits"
+                );
+                ensure!(code.0.len() == 6 && code.0.bytes().all(|b| b.is_ascii_digit()), "test_code must be 6 digits");
+            }
+            _ => bail!("test_phone_prefix and test_code go together"),
+        }
+        ensure!(self.code_max_attempts >= 1, "code_max_attempts must be at least 1");
+        ensure!(self.code_ttl_secs >= 1, "code_ttl_secs must be at least 1");
+        ensure!(self.session_ttl_secs >= 1, "session_ttl_secs must be at least 1");
+        ensure!(self.max_message_bytes >= 1024, "max_message_bytes must be at least 1024");
+        ensure!(
+            self.max_frame_hard_bytes >= self.max_message_bytes,
+            "max_frame_hard_bytes must be at least max_message_bytes"
+        );
+        ensure!(self.max_frames_per_sec >= 1, "max_frames_per_sec must be at least 1");
+        ensure!(self.read_buffer_bytes >= 512, "read_buffer_bytes must be at least 512");
+        ensure!(
+            self.max_write_buffer_bytes > self.write_buffer_bytes + self.max_frame_hard_bytes,
+            "max_write_buffer_bytes must exceed write_buffer_bytes + max_frame_hard_bytes"
+        );
+        ensure!(self.outbound_queue_bytes >= 4096, "outbound_queue_bytes must be at least 4096");
+        ensure!(self.max_connections >= 1, "max_connections must be at least 1");
+        ensure!(self.ping_interval_ms >= 1000, "ping_interval_ms must be at least 1000");
+        self.trusted_proxy_ips().map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+        ensure!(matches!(self.log_format.as_str(), "text" | "json"), "log_format must be `text` or `json`");
+        Ok(())
+    }
+
+    /// The parsed `trusted_proxies`.
+    ///
+    /// # Errors
+    /// An entry that is not an IP address.
+    pub fn trusted_proxy_ips(&self) -> Result<Vec<IpAddr>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| format!("`{s}` is not an IP address")))
+            .collect()
+    }
+
+    /// Milliseconds as a [`Duration`] (the config keeps plain integers so env vars stay simple).
+    pub fn dur_ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_safe() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert!(c.max_message_bytes <= 64 * 1024);
+        assert!(c.read_buffer_bytes <= 8192);
+        assert!(c.test_phone_prefix.is_none(), "test numbers must be off by default");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = Config { database_url: Some(Secret("postgres://u:pw@h/db".into())), ..Config::default() };
+        assert!(!format!("{c:?}").contains("pw@"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_named() {
+        let c = Config { test_phone_prefix: Some("+98999".into()), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("test_code"));
+        let c = Config { sms: "carrier-pigeon".into(), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("sms"));
+        let c = Config { trusted_proxies: "10.0.0.1, nope".into(), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("trusted_proxies"));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
+    fn env_layers_over_file_and_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("hub.toml", "listen = \"127.0.0.1:9000\"\nsms_budget_per_hour = 5\n")?;
+            jail.set_env("HUB_SMS_BUDGET_PER_HOUR", "7");
+            jail.set_env("DATABASE_URL", "postgres://localhost/x");
+            let c = Config::load(Some(Path::new("hub.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 9000);
+            assert_eq!(c.sms_budget_per_hour, 7);
+            assert!(c.database_url.is_some());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,384 @@
+//! The one domain error enum, and the one place it is mapped to the wire: a stable machine-readable
+//! code, an HTTP status, a retry-after hint and a message that leaks no internals.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Result with the hub's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong for a client, in the product's words.
+///
+/// Messages are lowercase, without a trailing period, and never contain a phone number, code,
+/// token or message body.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The frame or body could not be decoded into the request it names (missing field, wrong type, not a map).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The frame's `type` is not one the hub knows.
+    #[error("unknown frame type")]
+    UnknownType,
+    /// The frame or body is larger than the configured limit.
+    #[error("frame of {size} bytes is over the limit of {limit} bytes")]
+    TooLarge {
+        /// Size received.
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// A text frame that is not valid UTF-8.
+    #[error("text frame is not valid utf-8")]
+    InvalidUtf8,
+    /// A request other than `auth` or `ping` before the socket authenticated.
+    #[error("authenticate first")]
+    Unauthenticated,
+    /// The session token is unknown, expired or revoked.
+    #[error("session token is not valid")]
+    Unauthorized,
+    /// `auth` on a socket that is already authenticated.
+    #[error("this socket is already authenticated")]
+    AlreadyAuthenticated,
+    /// Too many requests; try again after the hint.
+    #[error("too many requests")]
+    RateLimited {
+        /// When the client may try again.
+        retry_after: Duration,
+    },
+    /// The input is not a valid mobile number.
+    #[error("{0}")]
+    InvalidPhone(&'static str),
+    /// The number belongs to a country the operator does not serve.
+    #[error("numbers from this country are not accepted")]
+    CountryNotAllowed,
+    /// There is no valid code for this number: it expired, was used, or was never sent.
+    #[error("no valid code for this number: request a new one")]
+    CodeExpired,
+    /// The code does not match.
+    #[error("wrong code ({attempts_left} tries left)")]
+    CodeInvalid {
+        /// How many more tries this code allows.
+        attempts_left: u32,
+    },
+    /// Too many wrong codes: for this code (ask for a new one) or for this number (locked for a while).
+    #[error("too many wrong codes")]
+    TooManyAttempts {
+        /// Set when the number is locked: when sign-in may be tried again.
+        retry_after: Option<Duration>,
+    },
+    /// The hub's hourly SMS budget is spent (a circuit breaker against SMS pumping).
+    #[error("the hub cannot send more codes right now")]
+    SmsBudgetExhausted {
+        /// When the budget window resets.
+        retry_after: Duration,
+    },
+    /// The SMS gateway failed or timed out.
+    #[error("the code could not be sent: try again later")]
+    SmsUnavailable,
+    /// The thing named does not exist (or the caller may not know it exists).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller may not do this.
+    #[error("not allowed")]
+    Forbidden,
+    /// A backing service (database, Redis) is unreachable or too slow; nothing was done.
+    #[error("service temporarily unavailable: try again")]
+    Unavailable,
+    /// A bug or an unexpected backend failure. The detail is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The stable, machine-readable error codes of protocol v1 (see protocol/PROTOCOL.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// See [`Error::BadRequest`].
+    BadRequest,
+    /// See [`Error::UnknownType`].
+    UnknownType,
+    /// See [`Error::TooLarge`].
+    TooLarge,
+    /// See [`Error::InvalidUtf8`].
+    InvalidUtf8,
+    /// See [`Error::Unauthenticated`].
+    Unauthenticated,
+    /// See [`Error::Unauthorized`].
+    Unauthorized,
+    /// See [`Error::AlreadyAuthenticated`].
+    AlreadyAuthenticated,
+    /// See [`Error::RateLimited`].
+    RateLimited,
+    /// See [`Error::InvalidPhone`].
+    InvalidPhone,
+    /// See [`Error::CountryNotAllowed`].
+    CountryNotAllowed,
+    /// See [`Error::CodeExpired`].
+    CodeExpired,
+    /// See [`Error::CodeInvalid`].
+    CodeInvalid,
+    /// See [`Error::TooManyAttempts`].
+    TooManyAttempts,
+    /// See [`Error::SmsBudgetExhausted`].
+    SmsBudgetExhausted,
+    /// See [`Error::SmsUnavailable`].
+    SmsUnavailable,
+    /// See [`Error::NotFound`].
+    NotFound,
+    /// See [`Error::Forbidden`].
+    Forbidden,
+    /// See [`Error::Unavailable`].
+    Unavailable,
+    /// See [`Error::Internal`].
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire and in metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::UnknownType => "unknown_type",
+            Self::TooLarge => "too_large",
+            Self::InvalidUtf8 => "invalid_utf8",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Unauthorized => "unauthorized",
+            Self::AlreadyAuthenticated => "already_authenticated",
+            Self::RateLimited => "rate_limited",
+            Self::InvalidPhone => "invalid_phone",
+            Self::CountryNotAllowed => "country_not_allowed",
+            Self::CodeExpired => "code_expired",
+            Self::CodeInvalid => "code_invalid",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::SmsBudgetExhausted => "sms_budget_exhausted",
+            Self::SmsUnavailable => "sms_unavailable",
+            Self::NotFound => "not_found",
+            Self::Forbidden => "forbidden",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl Error {
+    /// The wire code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::UnknownType => ErrorCode::UnknownType,
+            Self::TooLarge { .. } => ErrorCode::TooLarge,
+            Self::InvalidUtf8 => ErrorCode::InvalidUtf8,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::AlreadyAuthenticated => ErrorCode::AlreadyAuthenticated,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::InvalidPhone(_) => ErrorCode::InvalidPhone,
+            Self::CountryNotAllowed => ErrorCode::CountryNotAllowed,
+            Self::CodeExpired => ErrorCode::CodeExpired,
+            Self::CodeInvalid { .. } => ErrorCode::CodeInvalid,
+            Self::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
+            Self::SmsBudgetExhausted { .. } => ErrorCode::SmsBudgetExhausted,
+            Self::SmsUnavailable => ErrorCode::SmsUnavailable,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::Unavailable => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The HTTP status for this error on the HTTP routes.
+    pub fn http_status(&self) -> u16 {
+        match self.code() {
+            ErrorCode::BadRequest
+            | ErrorCode::UnknownType
+            | ErrorCode::InvalidUtf8
+            | ErrorCode::InvalidPhone
+            | ErrorCode::AlreadyAuthenticated => 400,
+            ErrorCode::Unauthenticated | ErrorCode::Unauthorized => 401,
+            ErrorCode::CountryNotAllowed | ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::CodeExpired | ErrorCode::CodeInvalid => 422,
+            ErrorCode::RateLimited | ErrorCode::TooManyAttempts | ErrorCode::SmsBudgetExhausted => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::SmsUnavailable | ErrorCode::Unavailable => 503,
+        }
+    }
+
+    /// When the client may try again, for errors that have such a time.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } | Self::SmsBudgetExhausted { retry_after } => Some(*retry_after),
+            Self::TooManyAttempts { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The message sent to the client: the Display text, cut to a sane length.
+    pub fn public_message(&self) -> String {
+        let mut text = self.to_string();
+        if text.len() > 200 {
+            let mut cut = 200;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        text
+    }
+
+    /// Records the error in metrics and, for internal errors, in the log. Called where an error
+    /// leaves the hub for a client, so that every error sent is counted once.
+    pub fn observe(&self) {
+        metrics::counter!(crate::telemetry::ERRORS, "code" => self.code().as_str()).increment(1);
+        if let Self::Internal(detail) = self {
+            tracing::error!(detail = %detail, "internal error");
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => {
+                tracing::warn!(error = %e, "storage unavailable");
+                Self::Unavailable
+            }
+            other => {
+                // A terminated backend (admin shutdown, failover) surfaces as a database error
+                // with a connection-class SQLSTATE (08xxx, 57Pxx): that is unavailability, not a bug.
+                if let sqlx::Error::Database(db) = &other {
+                    if let Some(code) = db.code() {
+                        if code.starts_with("08") || code.starts_with("57P") {
+                            tracing::warn!(error = %other, "storage unavailable");
+                            return Self::Unavailable;
+                        }
+                    }
+                }
+                Self::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        tracing::warn!(error = %e, "redis unavailable");
+        Self::Unavailable
+    }
+}
+
+/// WebSocket close codes the hub sends (protocol/PROTOCOL.md, "Close codes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseCode {
+    /// 1000: the client signed out or asked to close.
+    Normal,
+    /// 1007: a text frame that is not UTF-8 (RFC 6455 requires failing the connection).
+    InvalidPayload,
+    /// 1009: a frame over the hard size limit.
+    MessageTooBig,
+    /// 1011: the hub hit an internal error on this socket.
+    InternalError,
+    /// 1012: the hub is restarting or shutting down: reconnect (with backoff) and resume.
+    ServiceRestart,
+    /// 4001: no successful `auth` frame within the authentication deadline.
+    AuthTimeout,
+    /// 4002: too many failed `auth` frames.
+    AuthFailed,
+    /// 4003: the session was revoked (signed out, moved to another device, disabled).
+    SessionRevoked,
+    /// 4004: the session expired; sign in again.
+    SessionExpired,
+    /// 4008: the socket did not read its events fast enough and its outbound queue overflowed.
+    SlowConsumer,
+    /// 4009: frames arrived faster than the per-connection rate limit, and kept coming.
+    Flood,
+    /// 4010: too many malformed frames.
+    ProtocolAbuse,
+    /// 4011: no pong (or any frame) within the ping deadline.
+    PingTimeout,
+}
+
+impl CloseCode {
+    /// The numeric code carried in the close frame.
+    pub fn code(self) -> u16 {
+        match self {
+            Self::Normal => 1000,
+            Self::InvalidPayload => 1007,
+            Self::MessageTooBig => 1009,
+            Self::InternalError => 1011,
+            Self::ServiceRestart => 1012,
+            Self::AuthTimeout => 4001,
+            Self::AuthFailed => 4002,
+            Self::SessionRevoked => 4003,
+            Self::SessionExpired => 4004,
+            Self::SlowConsumer => 4008,
+            Self::Flood => 4009,
+            Self::ProtocolAbuse => 4010,
+            Self::PingTimeout => 4011,
+        }
+    }
+
+    /// The short reason carried in the close frame (also the metrics label).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::InvalidPayload => "invalid_payload",
+            Self::MessageTooBig => "message_too_big",
+            Self::InternalError => "internal_error",
+            Self::ServiceRestart => "service_restart",
+            Self::AuthTimeout => "auth_timeout",
+            Self::AuthFailed => "auth_failed",
+            Self::SessionRevoked => "session_revoked",
+            Self::SessionExpired => "session_expired",
+            Self::SlowConsumer => "slow_consumer",
+            Self::Flood => "flood",
+            Self::ProtocolAbuse => "protocol_abuse",
+            Self::PingTimeout => "ping_timeout",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_codes_match_serde_names() {
+        let all = [
+            Error::BadRequest("x".into()),
+            Error::UnknownType,
+            Error::TooLarge { size: 2, limit: 1 },
+            Error::InvalidUtf8,
+            Error::Unauthenticated,
+            Error::Unauthorized,
+            Error::AlreadyAuthenticated,
+            Error::RateLimited { retry_after: Duration::from_secs(1) },
+            Error::InvalidPhone("x"),
+            Error::CountryNotAllowed,
+            Error::CodeExpired,
+            Error::CodeInvalid { attempts_left: 1 },
+            Error::TooManyAttempts { retry_after: None },
+            Error::SmsBudgetExhausted { retry_after: Duration::from_secs(1) },
+            Error::SmsUnavailable,
+            Error::NotFound("ticket"),
+            Error::Forbidden,
+            Error::Unavailable,
+            Error::Internal("secret detail".into()),
+        ];
+        for e in all {
+            let json = serde_json::to_value(e.code()).unwrap();
+            assert_eq!(json.as_str().unwrap(), e.code().as_str());
+        }
+    }
+
+    #[test]
+    fn internal_detail_never_reaches_the_client() {
+        let e = Error::Internal("password=hunter2 at db.rs:12".into());
+        assert_eq!(e.public_message(), "internal error");
+    }
+}

@@ -1,0 +1,195 @@
+//! The HTTP side of the one listener: sign-in, the owner's account, health, metrics, and the
+//! WebSocket upgrade. Errors leave as `{"error": {"code", "message", "retry_after_ms"?}}` with the
+//! status from [`crate::Error::http_status`] and a `Retry-After` header where one applies.
+
+mod upgrade;
+
+use crate::auth::DeviceInfo;
+use crate::error::Error;
+use crate::hub::Hub;
+use crate::storage::{Session, User};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// Largest HTTP request body the sign-in routes read.
+const MAX_BODY: usize = 16 * 1024;
+
+/// The hub's routes.
+pub fn router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/v1/auth/code", post(request_code))
+        .route("/v1/auth/verify", post(verify_code))
+        .route("/v1/auth/session", delete(sign_out))
+        .route("/v1/me", get(me))
+        .route("/v1/ws", get(upgrade::websocket))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async { ApiError(Error::NotFound("route")) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(observe_latency))
+        .with_state(hub)
+}
+
+/// An error on its way out as an HTTP response.
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        e.observe();
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = e.retry_after();
+        let mut body = json!({"code": e.code(), "message": e.public_message()});
+        if let Some(after) = retry_after {
+            body["retry_after_ms"] = json!(after.as_millis() as u64);
+        }
+        let mut response = (status, Json(json!({ "error": body }))).into_response();
+        if let Some(after) = retry_after {
+            let secs = after.as_millis().div_ceil(1000).max(1).to_string();
+            if let Ok(v) = HeaderValue::from_str(&secs) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn observe_latency(req: Request, next: Next) -> Response {
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    metrics::histogram!(
+        crate::telemetry::HTTP_LATENCY,
+        "route" => route,
+        "status" => response.status().as_u16().to_string()
+    )
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Parses a JSON body into `T`, with the hub's own error for bad input.
+fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
+}
+
+/// The client's address: the peer, or, when the peer is a trusted proxy, the last address in
+/// `X-Forwarded-For` that is not itself a trusted proxy.
+pub(crate) fn client_ip(hub: &Hub, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    let trusted = hub.config.trusted_proxy_ips().unwrap_or_default();
+    if !trusted.contains(&peer.ip()) {
+        return peer.ip();
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer.ip())
+}
+
+/// The session behind `Authorization: Bearer <token>`.
+pub(crate) async fn bearer(hub: &Hub, headers: &HeaderMap) -> Result<Option<(Session, User)>, Error> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(Error::Unauthorized)?;
+    hub.auth.authenticate(token.trim()).await.map(Some)
+}
+
+async fn require_bearer(hub: &Hub, headers: &HeaderMap) -> Result<(Session, User), Error> {
+    bearer(hub, headers).await?.ok_or(Error::Unauthenticated)
+}
+
+#[derive(Deserialize)]
+struct CodeRequest {
+    phone: String,
+}
+
+async fn request_code(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let req: CodeRequest = parse_json(&body)?;
+    let ip = client_ip(&hub, peer, &headers);
+    let sent = hub.auth.request_code(&req.phone, ip).await?;
+    let body = json!({
+        "expires_in_ms": sent.expires_in.as_millis() as u64,
+        "resend_after_ms": sent.resend_after.as_millis() as u64,
+    });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct VerifyRequest {
+    phone: String,
+    code: String,
+    device: DeviceInfo,
+}
+
+async fn verify_code(State(hub): State<Arc<Hub>>, body: Bytes) -> ApiResult<Response> {
+    let req: VerifyRequest = parse_json(&body)?;
+    let signed_in = hub.auth.verify_code(&req.phone, &req.code, &req.device).await?;
+    let body = json!({
+        "token": signed_in.token,
+        "expires_at": signed_in.session.expires_at,
+        "user_id": signed_in.user.id,
+        "device_id": signed_in.device.id,
+        "new_user": signed_in.new_user,
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn sign_out(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<StatusCode> {
+    let (session, user) = require_bearer(&hub, &headers).await?;
+    hub.auth.sign_out(user.id, session.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<Response> {
+    let (_, user) = require_bearer(&hub, &headers).await?;
+    let body = json!({"user_id": user.id, "phone": user.phone.e164(), "registered_at": user.registered_at});
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn ready(State(hub): State<Arc<Hub>>) -> Response {
+    if hub.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting_down"}))).into_response();
+    }
+    match hub.ready().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(down) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "down": down}))).into_response()
+        }
+    }
+}
+
+async fn metrics_text() -> Response {
+    let text = crate::telemetry::prometheus().render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

@@ -1,0 +1,54 @@
+//! Identifier newtypes, so that a user id can never be passed where a device id is expected.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new time-ordered (v7) identifier.
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A phone user (an app user), created at the first successful sign-in with a number.
+    UserId
+);
+uuid_id!(
+    /// A device record of a user: one per app installation, keyed by the app's stable device id.
+    DeviceId
+);
+uuid_id!(
+    /// A signed-in session: one token bound to one device.
+    SessionId
+);
+uuid_id!(
+    /// A one-time sign-in code that was sent.
+    CodeId
+);
+
+/// The id of one live WebSocket on this node; only meaningful inside this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}

@@ -1,0 +1,41 @@
+//! Anapars Hub: the real-time support-messaging server behind the Anapars apps.
+//!
+//! # Layout
+//! Requests flow one way: codec -> session -> domain -> ports.
+//!
+//! - [`codec`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the same serde types.
+//! - [`session`]: one task per WebSocket: reads, writes, pings, limits, authentication, shutdown.
+//! - [`registry`]: the node's live sockets by user, used to push events and to revoke sessions.
+//! - [`auth`]: phone sign-in with one-time codes, session tokens, their expiry and revocation.
+//! - [`phone`]: mobile numbers parsed and normalised to E.164; never printed in full.
+//! - [`storage`]: the storage ports (narrow traits) with SQLite (embedded default) and Postgres backends.
+//! - [`quota`]: fixed-window counters behind a trait (in-process, or Redis when clustered) for rate limits.
+//! - [`sms`]: the SMS senders (`log`, `file:`, `http:`), the group's own text-message channel.
+//! - [`http`]: the HTTP routes (sign-in, health, metrics) and the WebSocket upgrade.
+//! - [`hub`]: the shared state: configuration and the domain services over their ports.
+//! - [`server`]: the listener: admission, the accept loop and graceful shutdown.
+//! - [`config`]: the one configuration struct, its defaults, sources and validation.
+//! - [`error`]: the one domain error enum, and its mapping to wire codes, HTTP statuses and close codes.
+//! - [`telemetry`]: logging set-up and the metric names.
+
+pub mod auth;
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod ids;
+pub mod phone;
+pub mod quota;
+pub mod registry;
+pub mod server;
+pub mod session;
+pub mod sms;
+pub mod storage;
+pub mod telemetry;
+pub mod time;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use hub::Hub;
+pub use server::RunningHub;

@@ -1,0 +1,429 @@
+//! One task per WebSocket: it reads frames, writes replies and queued events, pings, enforces the
+//! limits, authenticates the socket and closes it with a documented code. Everything is in one
+//! `select!` loop with one timer, because every extra task or channel per socket shows up at
+//! 20,000 sockets.
+//!
+//! The loop is generic over the socket (`Stream` + `Sink` of tungstenite messages), so it never sees
+//! HTTP and can be driven by any transport; requests are handed to [`commands`], which calls the
+//! domain.
+
+mod commands;
+pub mod outbox;
+
+use crate::codec::{self, Encoded, Encoding, ServerFrame};
+use crate::error::{CloseCode, Error};
+use crate::hub::Hub;
+use crate::ids::{ConnId, SessionId, UserId};
+use crate::registry::Connection;
+use crate::storage::{Session, User};
+use crate::time::{now_ms, Millis};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use outbox::{Outbound, Outbox};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// Failed `auth` frames a socket may send before it is closed with 4002.
+const MAX_FAILED_AUTHS: u32 = 3;
+/// `session.expiring` is sent this long before the token expires.
+const EXPIRY_WARNING: Duration = Duration::from_secs(300);
+/// How long a close frame may take to write before the connection is simply dropped.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the upgrade learned about a new socket.
+pub struct SocketParams {
+    /// Its id on this node.
+    pub conn: ConnId,
+    /// The negotiated encoding.
+    pub encoding: Encoding,
+    /// Set when the upgrade request carried a valid `Authorization: Bearer` token.
+    pub authenticated: Option<(Session, User)>,
+}
+
+/// The authenticated identity of a socket.
+struct Authed {
+    user: UserId,
+    session: SessionId,
+    expires_at: Millis,
+    warned: bool,
+}
+
+/// How the loop ends.
+enum Exit {
+    /// Close with this code (a close frame is sent).
+    Close(CloseCode),
+    /// The peer is gone or stuck: drop the connection without a close handshake.
+    Gone,
+}
+
+/// A token bucket: `rate` frames per second sustained, `burst` at once.
+struct FrameBudget {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl FrameBudget {
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Socket<S> {
+    ws: S,
+    hub: Arc<Hub>,
+    conn: ConnId,
+    encoding: Encoding,
+    outbox: Arc<Outbox>,
+    authed: Option<Authed>,
+    opened: Instant,
+    last_inbound: Instant,
+    next_ping: Instant,
+    ping_sent: Option<Instant>,
+    budget: FrameBudget,
+    refused_in_row: u32,
+    bad_window: Instant,
+    bad_frames: u32,
+    failed_auths: u32,
+}
+
+/// Runs a socket until it closes. Registers it in the hub's registry once authenticated and always
+/// removes it on the way out.
+pub async fn run<S>(ws: S, hub: Arc<Hub>, params: SocketParams)
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    let now = Instant::now();
+    let cfg = &hub.config;
+    let outbox = Arc::new(Outbox::new(params.encoding, cfg.outbound_queue_bytes));
+    let mut socket = Socket {
+        ws,
+        conn: params.conn,
+        encoding: params.encoding,
+        outbox,
+        authed: None,
+        opened: now,
+        last_inbound: now,
+        next_ping: now + Duration::from_millis(cfg.ping_interval_ms),
+        ping_sent: None,
+        budget: FrameBudget {
+            tokens: f64::from(cfg.frame_burst.max(1)),
+            last: now,
+            rate: f64::from(cfg.max_frames_per_sec),
+            burst: f64::from(cfg.frame_burst.max(1)),
+        },
+        refused_in_row: 0,
+        bad_window: now,
+        bad_frames: 0,
+        failed_auths: 0,
+        hub,
+    };
+    metrics::gauge!(crate::telemetry::CONNECTIONS).increment(1.0);
+    metrics::counter!(crate::telemetry::CONNECTIONS_TOTAL).increment(1);
+    if let Some((session, user)) = params.authenticated {
+        socket.register(&session, &user);
+    }
+    let exit = socket.serve().await;
+    let reason = match exit {
+        Exit::Close(code) => {
+            socket.close(code).await;
+            code.reason()
+        }
+        Exit::Gone => "gone",
+    };
+    if let Some(a) = &socket.authed {
+        socket.hub.registry.remove(a.user, socket.conn);
+    }
+    metrics::gauge!(crate::telemetry::CONNECTIONS).decrement(1.0);
+    metrics::counter!(crate::telemetry::DISCONNECTS, "reason" => reason).increment(1);
+    tracing::debug!(conn = %socket.conn, reason, "socket closed");
+}
+
+impl<S> Socket<S>
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    async fn serve(&mut self) -> Exit {
+        let shutdown = self.hub.shutdown.clone();
+        let timer = tokio::time::sleep_until(self.next_deadline());
+        tokio::pin!(timer);
+        let outbox = self.outbox.clone();
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => Err(Exit::Close(CloseCode::ServiceRestart)),
+                _ = outbox.ready() => self.flush_outbox().await,
+                inbound = self.ws.next() => match inbound {
+                    Some(Ok(message)) => self.on_message(message).await,
+                    Some(Err(e)) => self.on_read_error(e).await,
+                    None => Err(Exit::Gone),
+                },
+                _ = &mut timer => self.on_timer().await,
+            };
+            if let Err(exit) = step {
+                return exit;
+            }
+            timer.as_mut().reset(self.next_deadline());
+        }
+    }
+
+    /// The earliest moment the timer has something to do.
+    fn next_deadline(&self) -> Instant {
+        let cfg = &self.hub.config;
+        let mut next = match self.ping_sent {
+            Some(sent) => sent + Duration::from_millis(cfg.pong_timeout_ms),
+            None => self.next_ping,
+        };
+        match &self.authed {
+            None => next = next.min(self.opened + Duration::from_millis(cfg.auth_timeout_ms)),
+            Some(a) => {
+                let warn_at = if a.warned { a.expires_at } else { a.expires_at - crate::time::ms(EXPIRY_WARNING) };
+                next = next.min(wall_to_instant(warn_at));
+            }
+        }
+        next
+    }
+
+    async fn on_timer(&mut self) -> Result<(), Exit> {
+        let now = Instant::now();
+        let cfg = &self.hub.config;
+        if self.authed.is_none() && now >= self.opened + Duration::from_millis(cfg.auth_timeout_ms) {
+            return Err(Exit::Close(CloseCode::AuthTimeout));
+        }
+        if let Some(sent) = self.ping_sent {
+            if now >= sent + Duration::from_millis(cfg.pong_timeout_ms) {
+                return Err(Exit::Close(CloseCode::PingTimeout));
+            }
+        } else if now >= self.next_ping {
+            self.ping_sent = Some(now);
+            self.next_ping = now + Duration::from_millis(cfg.ping_interval_ms);
+            self.write(std::iter::once(Message::Ping(Default::default()))).await?;
+        }
+        self.check_expiry().await
+    }
+
+    async fn check_expiry(&mut self) -> Result<(), Exit> {
+        let Some(a) = &self.authed else { return Ok(()) };
+        let now = now_ms();
+        if now >= a.expires_at {
+            // Another socket of this session may have refreshed it: ask storage before closing.
+            let session = a.session;
+            match self.hub.auth.live_session(session).await {
+                Ok(Some(s)) => {
+                    if let Some(a) = &mut self.authed {
+                        a.expires_at = s.expires_at;
+                        a.warned = false;
+                    }
+                    return Ok(());
+                }
+                Ok(None) => {
+                    self.send(&ServerFrame::SessionExpired {}).await?;
+                    return Err(Exit::Close(CloseCode::SessionExpired));
+                }
+                // Storage is down: keep the socket, look again in a few seconds.
+                Err(_) => {
+                    if let Some(a) = &mut self.authed {
+                        a.expires_at = now + 5_000;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        if !a.warned && now >= a.expires_at - crate::time::ms(EXPIRY_WARNING) {
+            let expires_at = a.expires_at;
+            if let Some(a) = &mut self.authed {
+                a.warned = true;
+            }
+            self.send(&ServerFrame::SessionExpiring { expires_at }).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_read_error(&mut self, error: WsError) -> Result<(), Exit> {
+        match error {
+            WsError::Capacity(CapacityError::MessageTooLong { .. }) => Err(Exit::Close(CloseCode::MessageTooBig)),
+            // tungstenite cannot go on reading after a bad text frame, and RFC 6455 says to fail
+            // the connection: the client gets the error, then 1007.
+            WsError::Utf8(_) => {
+                self.reply_error(None, Error::InvalidUtf8).await?;
+                Err(Exit::Close(CloseCode::InvalidPayload))
+            }
+            WsError::ConnectionClosed | WsError::AlreadyClosed => Err(Exit::Gone),
+            other => {
+                tracing::debug!(conn = %self.conn, error = %other, "socket read failed");
+                Err(Exit::Gone)
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), Exit> {
+        let now = Instant::now();
+        self.last_inbound = now;
+        self.ping_sent = None;
+        let (encoding, payload): (Encoding, &[u8]) = match &message {
+            Message::Text(t) => (Encoding::Json, t.as_bytes()),
+            Message::Binary(b) => (Encoding::MsgPack, b),
+            // Pings are answered by tungstenite; a pong or any frame proves liveness.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
+            Message::Close(_) => return Err(Exit::Gone),
+        };
+        if !self.budget.take(now) {
+            self.refused_in_row += 1;
+            if self.refused_in_row > self.hub.config.max_frames_per_sec {
+                return Err(Exit::Close(CloseCode::Flood));
+            }
+            metrics::counter!(crate::telemetry::FRAMES_IN, "type" => "refused").increment(1);
+            let retry_after = Duration::from_secs_f64(1.0 / self.budget.rate);
+            return self.reply_error(None, Error::RateLimited { retry_after }).await;
+        }
+        self.refused_in_row = 0;
+        let limit = self.hub.config.max_message_bytes;
+        if payload.len() > limit {
+            return self.reply_bad(None, Error::TooLarge { size: payload.len(), limit }).await;
+        }
+        match codec::decode_request(encoding, payload) {
+            Ok(frame) => {
+                metrics::counter!(crate::telemetry::FRAMES_IN, "type" => frame.request.kind()).increment(1);
+                let started = std::time::Instant::now();
+                let kind = frame.request.kind();
+                let result = commands::handle(self, frame).await;
+                metrics::histogram!(crate::telemetry::WS_LATENCY, "type" => kind)
+                    .record(started.elapsed().as_secs_f64());
+                result
+            }
+            Err(bad) => {
+                metrics::counter!(crate::telemetry::FRAMES_IN, "type" => "invalid").increment(1);
+                self.reply_bad(bad.id, bad.error).await
+            }
+        }
+    }
+
+    /// Replies to a malformed frame and counts it towards the protocol-abuse limit.
+    async fn reply_bad(&mut self, id: Option<codec::RequestId>, error: Error) -> Result<(), Exit> {
+        let now = Instant::now();
+        if now.duration_since(self.bad_window) >= Duration::from_secs(60) {
+            self.bad_window = now;
+            self.bad_frames = 0;
+        }
+        self.bad_frames += 1;
+        if self.bad_frames > self.hub.config.max_bad_frames_per_min {
+            error.observe();
+            return Err(Exit::Close(CloseCode::ProtocolAbuse));
+        }
+        self.reply_error(id, error).await
+    }
+
+    async fn reply_error(&mut self, id: Option<codec::RequestId>, error: Error) -> Result<(), Exit> {
+        error.observe();
+        self.send(&ServerFrame::error(id, &error)).await
+    }
+
+    /// The socket's user and session, once authenticated.
+    fn identity(&self) -> Option<(UserId, SessionId)> {
+        self.authed.as_ref().map(|a| (a.user, a.session))
+    }
+
+    /// Registers the socket as authenticated.
+    fn register(&mut self, session: &Session, user: &User) {
+        self.hub
+            .registry
+            .insert(user.id, Connection { conn: self.conn, session: session.id, outbox: self.outbox.clone() });
+        self.authed =
+            Some(Authed { user: user.id, session: session.id, expires_at: session.expires_at, warned: false });
+        tracing::debug!(conn = %self.conn, user_id = %user.id, "socket authenticated");
+    }
+
+    /// Writes everything queued by other tasks.
+    async fn flush_outbox(&mut self) -> Result<(), Exit> {
+        let mut items = Vec::new();
+        let overflowed = self.outbox.drain(&mut items);
+        let mut revoked = None;
+        let mut messages = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Outbound::Frame { kind, bytes } => {
+                    metrics::counter!(crate::telemetry::FRAMES_OUT, "type" => kind).increment(1);
+                    messages.push(to_message(bytes));
+                }
+                Outbound::Revoke(reason) => revoked = Some(reason),
+            }
+        }
+        if overflowed {
+            tracing::info!(conn = %self.conn, "outbound queue overflowed: closing slow consumer");
+            return Err(Exit::Close(CloseCode::SlowConsumer));
+        }
+        if let Some(reason) = revoked {
+            // Pending events are moot once the session is gone; only the revocation is sent.
+            self.send(&ServerFrame::SessionRevoked { reason }).await?;
+            return Err(Exit::Close(CloseCode::SessionRevoked));
+        }
+        self.write(messages).await
+    }
+
+    /// Encodes and writes one frame.
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), Exit> {
+        let bytes = codec::encode(self.encoding, frame).map_err(|e| {
+            e.observe();
+            Exit::Close(CloseCode::InternalError)
+        })?;
+        metrics::counter!(crate::telemetry::FRAMES_OUT, "type" => frame.kind()).increment(1);
+        self.write(std::iter::once(to_message(bytes))).await
+    }
+
+    /// Feeds every message, then flushes once; a peer that cannot take them within the write
+    /// timeout is dropped.
+    async fn write(&mut self, messages: impl IntoIterator<Item = Message>) -> Result<(), Exit> {
+        let deadline = Duration::from_millis(self.hub.config.write_timeout_ms);
+        let ws = &mut self.ws;
+        let result = tokio::time::timeout(deadline, async move {
+            for m in messages {
+                ws.feed(m).await?;
+            }
+            ws.flush().await
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(conn = %self.conn, error = %e, "socket write failed");
+                Err(Exit::Gone)
+            }
+            Err(_) => {
+                tracing::info!(conn = %self.conn, "socket write timed out: dropping");
+                Err(Exit::Gone)
+            }
+        }
+    }
+
+    async fn close(&mut self, code: CloseCode) {
+        let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
+        let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.ws.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+fn to_message(bytes: Encoded) -> Message {
+    match bytes {
+        Encoded::Text(t) => Message::Text(t),
+        Encoded::Binary(b) => Message::Binary(b),
+    }
+}
+
+/// The monotonic instant of a wall-clock time (past times map to now).
+fn wall_to_instant(at: Millis) -> Instant {
+    let delta = at.saturating_sub(now_ms()).max(0) as u64;
+    // Cap far-future times (30-day sessions) so the arithmetic never overflows.
+    Instant::now() + Duration::from_millis(delta.min(86_400_000))
+}

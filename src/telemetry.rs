@@ -1,0 +1,75 @@
+//! Logging set-up and the names of every metric, so that a log event and its counter are updated in
+//! the same place and dashboards have one list to read.
+
+use std::sync::OnceLock;
+
+/// Gauge: open WebSocket connections on this node.
+pub const CONNECTIONS: &str = "hub_connections";
+/// Counter: WebSocket connections accepted since start.
+pub const CONNECTIONS_TOTAL: &str = "hub_connections_total";
+/// Counter: WebSocket closes, by `reason` (the close code's name).
+pub const DISCONNECTS: &str = "hub_disconnects_total";
+/// Counter: frames received, by `type` (`invalid` for undecodable ones).
+pub const FRAMES_IN: &str = "hub_frames_in_total";
+/// Counter: frames sent, by `type`.
+pub const FRAMES_OUT: &str = "hub_frames_out_total";
+/// Counter: errors sent to clients (socket and HTTP), by `code`.
+pub const ERRORS: &str = "hub_errors_total";
+/// Counter: sign-in codes sent by SMS (test numbers excluded).
+pub const OTP_SENT: &str = "hub_otp_sent_total";
+/// Counter: SMS sends that failed after retries.
+pub const SMS_FAILURES: &str = "hub_sms_failures_total";
+/// Counter: times the hourly SMS budget refused a code.
+pub const SMS_BUDGET_TRIPS: &str = "hub_sms_budget_exhausted_total";
+/// Counter: successful sign-ins.
+pub const SIGN_INS: &str = "hub_sign_ins_total";
+/// Histogram (seconds): HTTP request latency, by `route` and `status`.
+pub const HTTP_LATENCY: &str = "hub_http_request_duration_seconds";
+/// Histogram (seconds): socket request latency, by `type`.
+pub const WS_LATENCY: &str = "hub_ws_request_duration_seconds";
+
+/// Installs the process-wide tracing subscriber (`RUST_LOG` filters; default `info`).
+/// Safe to call more than once: later calls do nothing.
+pub fn init_logging(format: &str) {
+    use tracing_subscriber::{fmt, EnvFilter};
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        let builder = fmt().with_env_filter(filter).with_target(false);
+        let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    });
+}
+
+/// The process-wide Prometheus recorder. Installed once: several hubs in one process (tests) share it.
+pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let latency_buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(&latency_buckets)
+            .expect("static, non-empty bucket list");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first; then our handle renders nothing,
+        // which is visible on /metrics rather than fatal.
+        let _ = metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(CONNECTIONS, "open WebSocket connections");
+    describe_counter!(CONNECTIONS_TOTAL, "WebSocket connections accepted");
+    describe_counter!(DISCONNECTS, "WebSocket closes by reason");
+    describe_counter!(FRAMES_IN, "frames received by type");
+    describe_counter!(FRAMES_OUT, "frames sent by type");
+    describe_counter!(ERRORS, "errors sent to clients by code");
+    describe_counter!(OTP_SENT, "sign-in codes sent by SMS");
+    describe_counter!(SMS_FAILURES, "SMS sends that failed after retries");
+    describe_counter!(SMS_BUDGET_TRIPS, "codes refused by the hourly SMS budget");
+    describe_counter!(SIGN_INS, "successful sign-ins");
+    describe_histogram!(HTTP_LATENCY, Unit::Seconds, "HTTP request latency");
+    describe_histogram!(WS_LATENCY, Unit::Seconds, "socket request latency");
+}

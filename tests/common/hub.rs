@@ -1,0 +1,317 @@
+//! A real hub on an ephemeral port, with a file SMS sender to read codes from, and a WebSocket
+//! client speaking either encoding.
+
+use super::TestDatabase;
+use anapars_hub::codec::Encoding;
+use anapars_hub::config::Secret;
+use anapars_hub::{Config, RunningHub};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for any single frame before it fails.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The variable naming the Redis server to test against.
+pub const TEST_REDIS_URL: &str = "TEST_REDIS_URL";
+
+/// A Redis key prefix of its own; its keys are deleted on drop.
+pub struct TestRedis {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl TestRedis {
+    /// A fresh prefix on the server of `TEST_REDIS_URL`, if set.
+    ///
+    /// # Panics
+    /// The variable is set but Redis does not answer.
+    pub async fn from_env() -> Option<Self> {
+        let url = std::env::var(TEST_REDIS_URL).ok().filter(|u| !u.trim().is_empty())?;
+        let client = redis::Client::open(url.as_str()).expect("TEST_REDIS_URL is not a redis URL");
+        let mut conn = tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
+            .await
+            .unwrap_or_else(|_| panic!("TEST_REDIS_URL={url}: redis did not answer in 5 s"))
+            .unwrap_or_else(|e| panic!("TEST_REDIS_URL={url}: cannot connect: {e}"));
+        let _: String = redis::cmd("PING").query_async(&mut conn).await.expect("redis PING failed");
+        Some(Self { url, prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()) })
+    }
+
+    /// Every key under this prefix.
+    pub async fn keys(&self) -> Vec<String> {
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("KEYS").arg(format!("{}*", self.prefix)).query_async(&mut conn).await.unwrap()
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        let _ = std::thread::spawn(move || -> redis::RedisResult<()> {
+            let client = redis::Client::open(url.as_str())?;
+            let mut conn = client.get_connection()?;
+            let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut conn)?;
+            if !keys.is_empty() {
+                redis::cmd("DEL").arg(keys).query::<()>(&mut conn)?;
+            }
+            Ok(())
+        })
+        .join();
+    }
+}
+
+/// A running hub and everything needed to talk to it.
+pub struct TestHub {
+    pub running: Option<RunningHub>,
+    pub base: String,
+    pub ws_url: String,
+    pub sms_file: PathBuf,
+    pub backend: &'static str,
+    pub http: reqwest::Client,
+    _db: TestDatabase,
+    _redis: Option<TestRedis>,
+    _dir: tempfile::TempDir,
+}
+
+/// The hub set-ups every scenario runs against: SQLite with in-process state always; Postgres with
+/// Redis when `TEST_DATABASE_URL` and `TEST_REDIS_URL` are set (CI sets both).
+pub async fn hubs(tweak: impl Fn(&mut Config)) -> Vec<TestHub> {
+    let mut out = Vec::new();
+    for db in super::test_databases().await {
+        let redis = if db.backend == "postgres" { TestRedis::from_env().await } else { None };
+        out.push(TestHub::start(db, redis, &tweak).await);
+    }
+    out
+}
+
+impl TestHub {
+    /// Starts a hub on 127.0.0.1:0 over `db` (and `redis`), after applying `tweak` to its config.
+    pub async fn start(db: TestDatabase, redis: Option<TestRedis>, tweak: impl Fn(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let sms_file = dir.path().join("sms.jsonl");
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            sms: format!("file:{}", sms_file.display()),
+            ..db.config.clone()
+        };
+        if let Some(r) = &redis {
+            config.redis_url = Some(Secret(r.url.clone()));
+            config.redis_prefix = r.prefix.clone();
+        }
+        tweak(&mut config);
+        let running = anapars_hub::server::start(config).await.expect("hub starts");
+        let addr = running.addr;
+        Self {
+            running: Some(running),
+            base: format!("http://{addr}"),
+            ws_url: format!("ws://{addr}/v1/ws"),
+            sms_file,
+            backend: db.backend,
+            http: reqwest::Client::new(),
+            _db: db,
+            _redis: redis,
+            _dir: dir,
+        }
+    }
+
+    /// A label for assertion messages.
+    pub fn label(&self) -> String {
+        format!("[{}{}]", self.backend, if self._redis.is_some() { "+redis" } else { "" })
+    }
+
+    /// The Redis of this hub, if any.
+    pub fn redis(&self) -> Option<&TestRedis> {
+        self._redis.as_ref()
+    }
+
+    /// POSTs JSON; returns status and body.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs with an optional bearer token; returns status and body.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Every SMS sent so far, as JSON lines.
+    pub fn sms(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.sms_file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The code in the newest SMS to `phone` (E.164).
+    pub fn last_code(&self, phone: &str) -> String {
+        let sms = self.sms();
+        let text = sms.iter().rev().find(|s| s["to"] == phone).unwrap_or_else(|| panic!("no sms to {phone}"))["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("a 6-digit code").to_owned()
+    }
+
+    /// Signs `phone` in on `device`, returning the verify response body (token, user_id, ...).
+    pub async fn sign_in_on(&self, phone: &str, device: &str) -> Value {
+        let (status, body) = self.post("/v1/auth/code", json!({ "phone": phone })).await;
+        assert_eq!(status, 202, "{} code request: {body}", self.label());
+        let code = self.last_code(phone);
+        let (status, body) = self
+            .post(
+                "/v1/auth/verify",
+                json!({"phone": phone, "code": code, "device": {"id": device, "name": "test phone"}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{} verify: {body}", self.label());
+        body
+    }
+
+    /// Signs `phone` in and returns its token.
+    pub async fn token(&self, phone: &str) -> String {
+        self.sign_in_on(phone, "device-1").await["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Opens a socket in `encoding` (subprotocol offered), unauthenticated.
+    pub async fn connect(&self, encoding: Encoding) -> Client {
+        Client::connect(&self.ws_url, Some(encoding), None).await
+    }
+
+    /// Opens a socket and authenticates it with `token` in the first frame.
+    pub async fn connect_as(&self, encoding: Encoding, token: &str) -> Client {
+        let mut c = self.connect(encoding).await;
+        let reply = c.request(json!({"type": "auth", "token": token})).await;
+        assert_eq!(reply["type"], "auth.ok", "{} auth: {reply}", self.label());
+        c
+    }
+
+    /// Shuts the hub down gracefully.
+    pub async fn shutdown(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        if let Some(r) = &self.running {
+            r.hub.shutdown.cancel();
+        }
+    }
+}
+
+/// A unique valid Iranian mobile number.
+pub fn phone() -> String {
+    format!("+98912{:07}", rand::random_range(0..10_000_000u32))
+}
+
+/// A WebSocket client speaking the hub's protocol in one encoding.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub encoding: Encoding,
+    next_id: u64,
+    /// Every data frame received, decoded, in order (for privacy checks).
+    pub seen: Vec<Value>,
+}
+
+impl Client {
+    /// Connects, offering `encoding`'s subprotocol (none: JSON by default) and an optional bearer.
+    pub async fn connect(url: &str, encoding: Option<Encoding>, bearer: Option<&str>) -> Self {
+        let mut req = url.into_client_request().unwrap();
+        if let Some(e) = encoding {
+            req.headers_mut().insert("Sec-WebSocket-Protocol", e.protocol().parse().unwrap());
+        }
+        if let Some(t) = bearer {
+            req.headers_mut().insert("Authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        let (ws, resp) = tokio_tungstenite::connect_async(req).await.expect("websocket connects");
+        if let Some(e) = encoding {
+            assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), e.protocol());
+        }
+        Self { ws, encoding: encoding.unwrap_or(Encoding::Json), next_id: 1, seen: Vec::new() }
+    }
+
+    /// Encodes a JSON value in this socket's encoding.
+    pub fn encode(&self, frame: &Value) -> Message {
+        match self.encoding {
+            Encoding::Json => Message::Text(frame.to_string().into()),
+            Encoding::MsgPack => Message::Binary(anapars_hub::codec::to_msgpack(frame).unwrap().into()),
+        }
+    }
+
+    /// Sends a frame as is.
+    pub async fn send(&mut self, frame: Value) {
+        let m = self.encode(&frame);
+        self.ws.send(m).await.unwrap();
+    }
+
+    /// Sends a request with a fresh id and returns the reply to it, keeping events aside in `seen`.
+    pub async fn request(&mut self, mut frame: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        frame["id"] = json!(id);
+        self.send(frame).await;
+        loop {
+            let f = self.recv().await;
+            if f["id"] == json!(id) {
+                return f;
+            }
+        }
+    }
+
+    /// The next data frame, decoded from either encoding. Panics on close or timeout.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let m = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
+                .await
+                .expect("a frame within the timeout")
+                .expect("socket open")
+                .expect("no socket error");
+            let v: Value = match m {
+                Message::Text(t) => {
+                    assert_eq!(self.encoding, Encoding::Json, "text frame on a msgpack socket");
+                    serde_json::from_str(&t).unwrap()
+                }
+                Message::Binary(b) => {
+                    assert_eq!(self.encoding, Encoding::MsgPack, "binary frame on a json socket");
+                    anapars_hub::codec::from_msgpack(&b).unwrap()
+                }
+                Message::Close(c) => panic!("socket closed: {c:?}"),
+                _ => continue,
+            };
+            self.seen.push(v.clone());
+            return v;
+        }
+    }
+
+    /// Reads until the hub closes the socket; returns the close code (None if the TCP connection
+    /// ended without a close frame). Data frames on the way are kept in `seen`.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            let next = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next()).await.expect("close within the timeout");
+            match next {
+                Some(Ok(Message::Close(c))) => return c.map(|c| u16::from(c.code)),
+                Some(Ok(Message::Text(t))) => self.seen.push(serde_json::from_str(&t).unwrap()),
+                Some(Ok(Message::Binary(b))) => self.seen.push(anapars_hub::codec::from_msgpack(&b).unwrap()),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}
