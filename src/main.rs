@@ -37,7 +37,6 @@ async fn main() -> anyhow::Result<()> {
             if let Some(listen) = listen {
                 config.listen = listen;
             }
-            anapars_hub::telemetry::prometheus();
             anapars_hub::server::serve(config).await
         }
         Command::Migrate => {

@@ -38,6 +38,7 @@ pub struct RunningHub {
 /// The configuration is invalid, storage or Redis are unreachable, or the address cannot be bound.
 pub async fn start(config: Config) -> anyhow::Result<RunningHub> {
     let listen = config.listen;
+    crate::telemetry::prometheus();
     let hub = Hub::build(config).await?;
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
