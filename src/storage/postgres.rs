@@ -5,8 +5,8 @@
 //! won), so the default READ COMMITTED isolation suffices and no application lock is taken.
 //!
 //! Every call has one deadline (`db_timeout_ms`) covering both the wait for a pooled connection
-//! and its queries; past it the caller gets [`Error::Unavailable`]. The server enforces the same
-//! limit as `statement_timeout`, so it stops working for a caller that has given up.
+//! and its queries; past it the caller gets [`Error::Unavailable`]. The server enforces a slightly
+//! longer `statement_timeout`, so that it stops working for a caller that has given up.
 
 use super::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow};
 use super::{
@@ -31,10 +31,12 @@ use uuid::Uuid;
 /// The schema, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
+/// How much longer than the caller's deadline the server lets a statement run.
+const SERVER_TIMEOUT_MARGIN_MS: u64 = 1_000;
 /// How long an idle pooled connection is kept before it is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-/// Pooled connections are replaced after this long, so that server-side memory growth and a
-/// failover's stale routes do not live forever.
+/// Pooled connections are replaced after this long, so that a connection still pinned to a server
+/// that was failed over (behind a proxy or a DNS name), or one whose backend grew large, is recycled.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// The Postgres store: a pool of `db_pool_size` connections.
@@ -64,13 +66,13 @@ impl PostgresStore {
             .application_name("anapars-hub");
         Self::migrate(&base, timeout).await?;
 
-        let limit = config.db_timeout_ms.to_string();
-        let options = base.options([
-            // The server gives up on a statement when the caller's deadline would have passed anyway.
-            ("statement_timeout", limit.as_str()),
-            // And releases the locks of a transaction whose client vanished mid-way.
-            ("idle_in_transaction_session_timeout", limit.as_str()),
-        ]);
+        // The server gives up on a statement soon after its caller did (Postgres does not notice a
+        // closed socket while a statement runs), and releases the locks of a transaction whose
+        // client vanished. Later than the caller's own deadline, so that the caller always sees its
+        // own timer's `unavailable`, not the server's cancel arriving first as a different error.
+        let limit = (config.db_timeout_ms + SERVER_TIMEOUT_MARGIN_MS).to_string();
+        let options = base
+            .options([("statement_timeout", limit.as_str()), ("idle_in_transaction_session_timeout", limit.as_str())]);
         let pool = PgPoolOptions::new()
             .max_connections(config.db_pool_size.max(1))
             .acquire_timeout(timeout)
@@ -113,7 +115,9 @@ impl PostgresStore {
         match timeout_at(deadline, op(&mut conn)).await {
             Ok(result) => result,
             Err(_) => {
-                conn.close_on_drop();
+                // Detached and dropped: its socket closes at once and its pool slot is free for the
+                // next caller. A graceful close would first wait on the very connection that stalled.
+                drop(conn.detach());
                 Err(timed_out("query"))
             }
         }
@@ -348,7 +352,7 @@ impl SignInCodes for PostgresStore {
             .bind(&code.code_hash)
             .bind(code.created_at)
             .bind(code.expires_at)
-            .bind(i32::try_from(code.attempts).unwrap_or(i32::MAX))
+            .bind(rows::stored_count(code.attempts))
             .execute(c)
             .await?;
             Ok(())
@@ -418,6 +422,7 @@ impl SignInCodes for PostgresStore {
         .await
     }
 
+    // The time is not stored: a guard needs none of its own (a lock-out carries its end).
     async fn add_failure(&self, phone: &PhoneKey, _now: Millis) -> Result<PhoneGuard> {
         self.call(async |c| {
             let row = sqlx::query_as::<_, GuardRow>(

@@ -130,6 +130,12 @@ pub(super) fn count(value: i32, column: &'static str) -> Result<u32> {
     u32::try_from(value).map_err(|_| Error::Internal(format!("{column} is negative ({value})")))
 }
 
+/// A model's counter as the column stores it. Counters grow by one per wrong try, so they never get
+/// near `i32::MAX`; saturating keeps the conversion total all the same.
+pub(super) fn stored_count(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
 /// A `RETURNING id` column as the session ids it names.
 pub(super) fn session_ids(ids: Vec<Uuid>) -> Vec<SessionId> {
     ids.into_iter().map(SessionId).collect()

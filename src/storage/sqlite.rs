@@ -273,7 +273,7 @@ impl SignInCodes for SqliteStore {
         .bind(&code.code_hash)
         .bind(code.created_at)
         .bind(code.expires_at)
-        .bind(i64::from(code.attempts))
+        .bind(rows::stored_count(code.attempts))
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -325,6 +325,7 @@ impl SignInCodes for SqliteStore {
         row.map_or(Ok(PhoneGuard::default()), PhoneGuard::try_from)
     }
 
+    // The time is not stored: a guard needs none of its own (a lock-out carries its end).
     async fn add_failure(&self, phone: &PhoneKey, _now: Millis) -> Result<PhoneGuard> {
         let row = sqlx::query_as::<_, GuardRow>(
             "INSERT INTO phone_guards (phone_key, failures) VALUES (?1, 1)

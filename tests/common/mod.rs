@@ -90,14 +90,14 @@ impl Drop for TestDatabase {
         };
         // Drop cannot await, and the test's runtime may be the one running this drop: a thread with a
         // runtime of its own does the async work. FORCE ends connections a leaked pool still holds.
-        let (admin_url, db_name) = (admin_url.clone(), name.clone());
+        let (admin_url, drop_sql) = (admin_url.clone(), format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#));
         let dropped = std::thread::spawn(move || -> Result<(), String> {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             runtime.block_on(async {
                 let work = async {
                     let mut admin = PgConnection::connect(&admin_url).await?;
-                    admin.execute(format!(r#"DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)"#).as_str()).await?;
+                    admin.execute(drop_sql.as_str()).await?;
                     admin.close().await
                 };
                 match tokio::time::timeout(ADMIN_TIMEOUT, work).await {
@@ -148,5 +148,4 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
     out
 }
-
 pub mod hub;

@@ -1,0 +1,290 @@
+//! The storage conformance suite against every backend, and Postgres' recovery from killed and hung
+//! connections.
+//!
+//! `cargo test --test storage` tests SQLite; with `TEST_DATABASE_URL=postgres://…` it tests Postgres
+//! as well (see `tests/common/mod.rs`).
+
+mod common;
+
+use anapars_hub::config::Secret;
+use anapars_hub::phone::Phone;
+use anapars_hub::storage::{self, conformance, Store};
+use anapars_hub::{Config, Error};
+use common::{postgres_admin_url, test_databases, with_database, TestDatabase, TEST_DATABASE_URL};
+use futures_util::future::join_all;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::Connection;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+async fn open(config: &Config) -> Arc<dyn Store> {
+    match storage::connect(config).await {
+        Ok(store) => store,
+        Err(e) => panic!("cannot open the test database: {e:#}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_backend_passes_the_conformance_suite() {
+    let mut failures = Vec::new();
+    for db in test_databases().await {
+        let store = open(&db.config).await;
+        assert_eq!(store.backend(), db.backend);
+        let report = conformance::run_all(store).await;
+        assert_eq!(report.passed.len() + report.failed.len(), conformance::CHECKS.len());
+        eprintln!("{report}");
+        if !report.failed.is_empty() {
+            failures.push(report.to_string());
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn data_survives_reopening_and_migrations_apply_once() {
+    for db in test_databases().await {
+        let phone = Phone::from_e164("+99900000000001");
+        let user = open(&db.config).await.register_user(&phone, 1).await.expect("register").0;
+        let store = open(&db.config).await;
+        assert_eq!(store.user_by_phone(&phone).await.expect("lookup"), Some(user.clone()), "{}", db.backend);
+        assert_eq!(store.register_user(&phone, 2).await.expect("register again"), (user, false), "{}", db.backend);
+    }
+}
+
+/// The Postgres server to test against, or `None` (with a note) when `TEST_DATABASE_URL` is unset.
+fn postgres_or_skip(test: &str) -> Option<String> {
+    let url = postgres_admin_url();
+    if url.is_none() {
+        eprintln!("{test}: skipped, {TEST_DATABASE_URL} is not set");
+    }
+    url
+}
+
+/// Killing every connection of the pool (what a database restart or failover does to it) must not
+/// fail more than one call; the pool heals by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_pool_recovers_after_its_connections_are_killed() {
+    let Some(admin_url) = postgres_or_skip("postgres_pool_recovers_after_its_connections_are_killed") else {
+        return;
+    };
+    let db = TestDatabase::postgres(&admin_url).await;
+    let name = db.postgres_name().expect("a postgres database").to_owned();
+    let store = open(&db.config).await;
+    // Several calls at once, so that the pool holds several connections to kill.
+    let phones: Vec<Phone> = (0..8).map(|_| random_phone()).collect();
+    for result in join_all(phones.iter().map(|phone| store.register_user(phone, 1))).await {
+        result.expect("warm-up call");
+    }
+
+    let mut admin = PgConnection::connect(&admin_url).await.expect("admin connection");
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> pg_backend_pid()) AS killed",
+    )
+    .bind(&name)
+    .fetch_one(&mut admin)
+    .await
+    .expect("terminate the pool's connections");
+    assert!(killed >= 1, "the pool had no connection to kill");
+    // pg_terminate_backend only signals: wait until the backends are really gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("count backends");
+        if left == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{left} killed backends are still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut outcomes = join_all((0..8).map(|_| store.ping())).await;
+    for _ in 0..8 {
+        outcomes.push(store.user_by_phone(&random_phone()).await.map(|_| ()));
+    }
+    let unavailable = outcomes.iter().filter(|o| matches!(o, Err(Error::Unavailable))).count();
+    assert!(
+        outcomes.iter().all(|o| matches!(o, Ok(()) | Err(Error::Unavailable))),
+        "unexpected error after the kill: {outcomes:?}"
+    );
+    assert!(unavailable <= 1, "{unavailable} calls failed after {killed} connections were killed");
+    store.ping().await.expect("the pool must have healed");
+    eprintln!(
+        "killed {killed} pooled connections; {unavailable} of {} calls after it were unavailable",
+        outcomes.len()
+    );
+}
+
+/// A connection that hangs mid-call (a network partition: no reset, no answer) must not hang the
+/// caller: the call ends as `unavailable` at the deadline, and the store works once the network does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_calls_on_a_hung_connection_end_as_unavailable_at_the_deadline() {
+    let Some(admin_url) = postgres_or_skip("postgres_calls_on_a_hung_connection_end_as_unavailable_at_the_deadline")
+    else {
+        return;
+    };
+    let db = TestDatabase::postgres(&admin_url).await;
+    let url = db.config.database_url.clone().expect("a postgres url").0;
+    let options = PgConnectOptions::from_str(&url).expect("a valid url");
+    assert!(options.get_socket().is_none(), "this test needs {TEST_DATABASE_URL} to name a TCP host");
+    let upstream = tokio::net::lookup_host((options.get_host(), options.get_port()))
+        .await
+        .expect("resolve the postgres host")
+        .next()
+        .expect("an address for the postgres host");
+    let link = Link::start(upstream).await;
+    let config =
+        Config { database_url: Some(Secret(with_host(&url, link.addr))), db_timeout_ms: 500, ..Config::default() };
+    let store = open(&config).await;
+    store.ping().await.expect("ping through the link");
+
+    link.cut();
+    let started = Instant::now();
+    let outcomes = join_all((0..3).map(|_| store.ping())).await;
+    let waited = started.elapsed();
+    assert!(outcomes.iter().all(|o| matches!(o, Err(Error::Unavailable))), "{outcomes:?}");
+    assert!(waited >= Duration::from_millis(400), "gave up before the deadline: {waited:?}");
+    assert!(waited < Duration::from_secs(2), "a hung connection held the caller for {waited:?}");
+
+    link.heal();
+    let mut unavailable = 0;
+    for _ in 0..10 {
+        match store.ping().await {
+            Ok(()) => {}
+            Err(Error::Unavailable) => unavailable += 1,
+            Err(e) => panic!("unexpected error after the network came back: {e:?}"),
+        }
+    }
+    assert!(unavailable <= 1, "{unavailable} calls failed after the network came back");
+    store.ping().await.expect("the store must work again");
+}
+
+/// A statement stuck on the server (here: waiting for a lock) ends as `unavailable` at the caller's
+/// deadline, and the abandoned connection is closed rather than returned to the pool: with a pool
+/// of one, the next call gets a fresh connection at once instead of queueing behind the stuck one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_stalled_query_ends_as_unavailable_and_frees_its_connection() {
+    let Some(admin_url) = postgres_or_skip("postgres_a_stalled_query_ends_as_unavailable_and_frees_its_connection")
+    else {
+        return;
+    };
+    let db = TestDatabase::postgres(&admin_url).await;
+    let config = Config { db_pool_size: 1, db_timeout_ms: 500, ..db.config.clone() };
+    let store = open(&config).await;
+    store.ping().await.expect("first ping");
+
+    let url = config.database_url.clone().expect("a postgres url").0;
+    let mut locker = PgConnection::connect(&url).await.expect("locking connection");
+    sqlx::query("BEGIN").execute(&mut locker).await.expect("begin");
+    sqlx::query("LOCK TABLE hub_keys IN ACCESS EXCLUSIVE MODE").execute(&mut locker).await.expect("lock hub_keys");
+
+    let started = Instant::now();
+    let stalled = store.key_or_insert("stalled", b"key").await;
+    let waited = started.elapsed();
+    assert!(matches!(stalled, Err(Error::Unavailable)), "{stalled:?}");
+    assert!(waited >= Duration::from_millis(400), "gave up before the deadline: {waited:?}");
+    assert!(waited < Duration::from_secs(2), "a stalled statement held the caller for {waited:?}");
+
+    // The lock is still held: this only works if the one pool slot was freed.
+    store.ping().await.expect("the pool's only slot must be free again");
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.expect("release the lock");
+    assert_eq!(store.key_or_insert("stalled", b"key").await.expect("key after the stall"), b"key");
+}
+
+#[test]
+fn with_database_replaces_only_the_path() {
+    assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+    assert_eq!(with_database("postgres://u:p@h", "x"), "postgres://u:p@h/x");
+    assert_eq!(with_database("postgresql://h/db?sslmode=disable", "x"), "postgresql://h/x?sslmode=disable");
+    assert_eq!(with_database("postgres:///db?host=/run/postgresql", "x"), "postgres:///x?host=/run/postgresql");
+}
+
+fn random_phone() -> Phone {
+    Phone::from_e164(format!("+999{:011}", rand::random::<u64>() % 100_000_000_000))
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn with_host(url: &str, addr: SocketAddr) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    let userinfo = url[start..end].rfind('@').map_or("", |at| &url[start..=start + at]);
+    format!("{}{userinfo}{addr}{}", &url[..start], &url[end..])
+}
+
+#[test]
+fn with_host_keeps_user_database_and_parameters() {
+    let addr: SocketAddr = "127.0.0.1:9".parse().expect("an address");
+    assert_eq!(with_host("postgres://u:p@db:5432/x?a=b", addr), "postgres://u:p@127.0.0.1:9/x?a=b");
+    assert_eq!(with_host("postgres://db/x", addr), "postgres://127.0.0.1:9/x");
+}
+
+/// A TCP relay to Postgres that can be cut like a partitioned network: bytes in flight are held,
+/// nothing is reset or refused, until the link heals and delivers them.
+struct Link {
+    addr: SocketAddr,
+    cut: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
+        let addr = listener.local_addr().expect("relay address");
+        let (cut, state) = watch::channel(false);
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let ((client_read, client_write), (server_read, server_write)) =
+                        (client.into_split(), server.into_split());
+                    tokio::join!(
+                        relay(client_read, server_write, state.clone()),
+                        relay(server_read, client_write, state)
+                    );
+                });
+            }
+        });
+        Self { addr, cut, accept }
+    }
+
+    fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    fn heal(&self) {
+        self.cut.send_replace(false);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn relay(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut cut: watch::Receiver<bool>) {
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if cut.wait_for(|cut| !*cut).await.is_err() || to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
