@@ -81,6 +81,16 @@ pub struct Config {
     pub lockout_base_secs: u64,
     /// Lifetime of a session token; refresh over the socket before it ends. Default 30 days.
     pub session_ttl_secs: u64,
+    /// Lifetime of an agent's session token. Default 12 hours.
+    pub agent_session_ttl_secs: u64,
+    /// Longest message, canned reply or first message, in characters. Default 4000.
+    pub max_body_chars: usize,
+    /// Hand waiting tickets to available agents automatically. Default false (agents claim).
+    pub auto_assign: bool,
+    /// Messages waiting for a group-commit batch before senders get `overloaded`. Default 10000.
+    pub message_queue: usize,
+    /// Most messages stored in one transaction. Default 256.
+    pub message_batch: usize,
     /// Largest frame the hub processes; a larger one (up to `max_frame_hard_bytes`) gets `too_large`.
     /// Default 65536.
     pub max_message_bytes: usize,
@@ -148,6 +158,11 @@ impl Default for Config {
             lockout_after_failures: 10,
             lockout_base_secs: 900,
             session_ttl_secs: 30 * 24 * 3600,
+            agent_session_ttl_secs: 12 * 3600,
+            max_body_chars: 4000,
+            auto_assign: false,
+            message_queue: 10_000,
+            message_batch: 256,
             max_message_bytes: 64 * 1024,
             max_frame_hard_bytes: 256 * 1024,
             max_frames_per_sec: 50,
@@ -230,6 +245,15 @@ impl Config {
         ensure!(self.code_ttl_secs >= 1, "code_ttl_secs must be at least 1");
         ensure!(self.session_ttl_secs >= 1, "session_ttl_secs must be at least 1");
         ensure!(self.max_message_bytes >= 1024, "max_message_bytes must be at least 1024");
+        ensure!(self.agent_session_ttl_secs >= 1, "agent_session_ttl_secs must be at least 1");
+        ensure!(
+            (1..=self.max_message_bytes / 4).contains(&self.max_body_chars),
+            "max_body_chars must be 1 to max_message_bytes / 4 (a character is up to 4 bytes)"
+        );
+        ensure!(
+            self.message_queue >= 1 && self.message_batch >= 1,
+            "message_queue and message_batch must be at least 1"
+        );
         ensure!(
             self.max_frame_hard_bytes >= self.max_message_bytes,
             "max_frame_hard_bytes must be at least max_message_bytes"

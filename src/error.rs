@@ -81,6 +81,24 @@ pub enum Error {
     /// The caller may not do this.
     #[error("not allowed")]
     Forbidden,
+    /// The route exists, but not with this HTTP method.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// The thing exists already (an agent with this email).
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The action does not fit the ticket's state (claiming a resolved ticket, writing before claiming).
+    #[error("{0}")]
+    WrongState(&'static str),
+    /// A message or reply with no text.
+    #[error("message body is empty")]
+    EmptyBody,
+    /// The hub is at capacity for this kind of work; nothing was stored. Retry after the hint.
+    #[error("the hub is overloaded: retry shortly")]
+    Overloaded {
+        /// When to retry.
+        retry_after: Duration,
+    },
     /// A backing service (database, Redis) is unreachable or too slow; nothing was done.
     #[error("service temporarily unavailable: try again")]
     Unavailable,
@@ -127,6 +145,16 @@ pub enum ErrorCode {
     NotFound,
     /// See [`Error::Forbidden`].
     Forbidden,
+    /// See [`Error::MethodNotAllowed`].
+    MethodNotAllowed,
+    /// See [`Error::Conflict`].
+    Conflict,
+    /// See [`Error::WrongState`].
+    WrongState,
+    /// See [`Error::EmptyBody`].
+    EmptyBody,
+    /// See [`Error::Overloaded`].
+    Overloaded,
     /// See [`Error::Unavailable`].
     Unavailable,
     /// See [`Error::Internal`].
@@ -154,6 +182,11 @@ impl ErrorCode {
             Self::SmsUnavailable => "sms_unavailable",
             Self::NotFound => "not_found",
             Self::Forbidden => "forbidden",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
+            Self::WrongState => "wrong_state",
+            Self::EmptyBody => "empty_body",
+            Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -181,6 +214,11 @@ impl Error {
             Self::SmsUnavailable => ErrorCode::SmsUnavailable,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Forbidden => ErrorCode::Forbidden,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::WrongState(_) => ErrorCode::WrongState,
+            Self::EmptyBody => ErrorCode::EmptyBody,
+            Self::Overloaded { .. } => ErrorCode::Overloaded,
             Self::Unavailable => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -193,22 +231,27 @@ impl Error {
             | ErrorCode::UnknownType
             | ErrorCode::InvalidUtf8
             | ErrorCode::InvalidPhone
-            | ErrorCode::AlreadyAuthenticated => 400,
+            | ErrorCode::AlreadyAuthenticated
+            | ErrorCode::EmptyBody => 400,
             ErrorCode::Unauthenticated | ErrorCode::Unauthorized => 401,
             ErrorCode::CountryNotAllowed | ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Conflict | ErrorCode::WrongState => 409,
             ErrorCode::TooLarge => 413,
             ErrorCode::CodeExpired | ErrorCode::CodeInvalid => 422,
             ErrorCode::RateLimited | ErrorCode::TooManyAttempts | ErrorCode::SmsBudgetExhausted => 429,
             ErrorCode::Internal => 500,
-            ErrorCode::SmsUnavailable | ErrorCode::Unavailable => 503,
+            ErrorCode::SmsUnavailable | ErrorCode::Unavailable | ErrorCode::Overloaded => 503,
         }
     }
 
     /// When the client may try again, for errors that have such a time.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } | Self::SmsBudgetExhausted { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after }
+            | Self::SmsBudgetExhausted { retry_after }
+            | Self::Overloaded { retry_after } => Some(*retry_after),
             Self::TooManyAttempts { retry_after } => *retry_after,
             _ => None,
         }
@@ -251,9 +294,14 @@ impl From<sqlx::Error> for Error {
             other => {
                 // A terminated backend (admin shutdown, failover) surfaces as a database error
                 // with a connection-class SQLSTATE (08xxx, 57Pxx): that is unavailability, not a bug.
+                // So is a statement cut by the server's timeout (57014), and SQLite still busy or
+                // locked after its busy timeout (primary result codes 5 and 6; SQLite's codes are
+                // short numbers, Postgres's are five characters).
                 if let sqlx::Error::Database(db) = &other {
                     if let Some(code) = db.code() {
-                        if code.starts_with("08") || code.starts_with("57P") {
+                        let sqlite_busy =
+                            code.len() < 5 && code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+                        if code.starts_with("08") || code.starts_with("57P") || code == "57014" || sqlite_busy {
                             tracing::warn!(error = %other, "storage unavailable");
                             return Self::Unavailable;
                         }
@@ -289,7 +337,7 @@ pub enum CloseCode {
     AuthTimeout,
     /// 4002: too many failed `auth` frames.
     AuthFailed,
-    /// 4003: the session was revoked (signed out, moved to another device, disabled).
+    /// 4003: the session was revoked (signed out, or the agent was disabled).
     SessionRevoked,
     /// 4004: the session expired; sign in again.
     SessionExpired,
@@ -367,6 +415,11 @@ mod tests {
             Error::SmsUnavailable,
             Error::NotFound("ticket"),
             Error::Forbidden,
+            Error::MethodNotAllowed,
+            Error::Conflict("x"),
+            Error::WrongState("x"),
+            Error::EmptyBody,
+            Error::Overloaded { retry_after: Duration::from_secs(1) },
             Error::Unavailable,
             Error::Internal("secret detail".into()),
         ];

@@ -1,11 +1,19 @@
 //! The hub's shared state: configuration and the domain services over their ports, built once at
 //! start and shared (`Arc<Hub>`) by every connection.
 
-use crate::auth::Auth;
+use crate::agents::AgentDesk;
+use crate::auth::{Auth, RevokeReason};
+use crate::broker::Broker;
 use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ids::{Principal, SessionId};
 use crate::quota::{MemoryQuotas, Quotas, RedisQuotas};
 use crate::registry::Registry;
+use crate::session::Identity;
 use crate::storage::{self, Store};
+use crate::tickets::queue::Queue;
+use crate::tickets::writer::{MessageWriter, WriterConfig};
+use crate::tickets::SupportDesk;
 use anyhow::Context;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -14,6 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// How often each node checks whether its online agents were disabled.
+pub const AGENT_WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Everything a connection needs.
 pub struct Hub {
@@ -25,6 +36,10 @@ pub struct Hub {
     pub quotas: Arc<dyn Quotas>,
     /// Sign-in and sessions.
     pub auth: Auth,
+    /// Support agents.
+    pub agents: AgentDesk,
+    /// Tickets.
+    pub support: Arc<SupportDesk>,
     /// This node's live sockets.
     pub registry: Arc<Registry>,
     /// Cancelled when the hub shuts down; every socket task watches it.
@@ -69,18 +84,107 @@ impl Hub {
         let sms = crate::sms::build(&config.sms, Duration::from_millis(config.sms_timeout_ms), config.sms_retries)?;
         let registry = Arc::new(Registry::new());
         let auth = Auth::new(&config, key, store.clone(), quotas.clone(), sms, registry.clone())?;
+        let agents = AgentDesk::new(
+            store.clone(),
+            quotas.clone(),
+            Duration::from_secs(config.agent_session_ttl_secs),
+            config.max_body_chars,
+        )?;
+        let writer = MessageWriter::start(
+            store.clone(),
+            WriterConfig {
+                queue: config.message_queue,
+                max_batch: config.message_batch,
+                // SQLite has one writer: more transactions in flight would only wait on its lock.
+                concurrency: if store.backend() == "postgres" { 4 } else { 1 },
+                timeout: Duration::from_millis(config.db_timeout_ms),
+            },
+        );
+        let queue = Queue::new(config.auto_assign);
+        let support =
+            Arc::new(SupportDesk::new(store.clone(), writer, registry.clone(), queue.clone(), config.max_body_chars));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(queue.run(support.clone(), store.clone(), registry.clone(), shutdown.clone()));
         tracing::info!(storage = store.backend(), clustered, "hub ready");
-        Ok(Arc::new(Self {
+        let hub = Arc::new(Self {
             config,
             store,
             quotas,
             auth,
+            agents,
+            support,
             registry,
-            shutdown: CancellationToken::new(),
+            shutdown,
             sockets: TaskTracker::new(),
             clustered,
             next_conn: AtomicU64::new(1),
-        }))
+        });
+        tokio::spawn(hub.clone().watch_disabled_agents());
+        Ok(hub)
+    }
+
+    /// The identity behind any session token: agent tokens start with `agt_`.
+    ///
+    /// # Errors
+    /// `unauthorized`, `unavailable`.
+    pub async fn authenticate(&self, token: &str) -> Result<Identity> {
+        if token.starts_with(crate::agents::AGENT_TOKEN_PREFIX) {
+            let (session, agent) = self.agents.authenticate(token).await?;
+            Ok(Identity { who: Principal::Agent(agent.id), session: session.id, expires_at: session.expires_at })
+        } else {
+            let (session, user) = self.auth.authenticate(token).await?;
+            Ok(Identity { who: Principal::User(user.id), session: session.id, expires_at: session.expires_at })
+        }
+    }
+
+    /// The session's expiry if it is still live.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn live_session(&self, who: Principal, session: SessionId) -> Result<Option<crate::time::Millis>> {
+        Ok(match who {
+            Principal::User(_) => self.auth.live_session(session).await?.map(|s| s.expires_at),
+            Principal::Agent(_) => self.agents.live_session(session).await?.map(|s| s.expires_at),
+        })
+    }
+
+    /// Signs a session out and closes its sockets.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn sign_out(&self, who: Principal, session: SessionId) -> Result<()> {
+        match who {
+            Principal::User(user) => self.auth.sign_out(user, session).await,
+            Principal::Agent(_) => {
+                self.agents.sign_out(session).await?;
+                self.registry.session_revoked(who, session, RevokeReason::SignedOut);
+                Ok(())
+            }
+        }
+    }
+
+    /// Closes the sockets of agents an operator disabled (`anapars-hub agent disable` runs in
+    /// another process and only changes the database), checking the online agents every
+    /// [`AGENT_WATCH_INTERVAL`].
+    async fn watch_disabled_agents(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(AGENT_WATCH_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            for id in self.registry.online_agents() {
+                match self.store.agent(id).await {
+                    Ok(Some(agent)) if agent.disabled_at.is_none() => {}
+                    Ok(_) => {
+                        tracing::info!(agent_id = %id, "agent disabled: closing their sockets");
+                        self.registry.agent_disabled(id);
+                    }
+                    Err(Error::Unavailable) => break,
+                    Err(e) => tracing::warn!(error = %e, "agent check failed"),
+                }
+            }
+        }
     }
 
     /// A fresh id for a socket on this node.

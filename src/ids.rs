@@ -42,6 +42,18 @@ uuid_id!(
     /// A one-time sign-in code that was sent.
     CodeId
 );
+uuid_id!(
+    /// A support agent (a staff account, not a phone user).
+    AgentId
+);
+uuid_id!(
+    /// A support ticket: one conversation between a user and support.
+    TicketId
+);
+uuid_id!(
+    /// An agent's canned reply.
+    CannedReplyId
+);
 
 /// The id of one live WebSocket on this node; only meaningful inside this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,4 +63,13 @@ impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
+}
+
+/// Who is behind a socket or an action: an app user or a support agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Principal {
+    /// An app user.
+    User(UserId),
+    /// A support agent.
+    Agent(AgentId),
 }

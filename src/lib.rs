@@ -5,8 +5,11 @@
 //!
 //! - [`codec`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the same serde types.
 //! - [`session`]: one task per WebSocket: reads, writes, pings, limits, authentication, shutdown.
-//! - [`registry`]: the node's live sockets by user, used to push events and to revoke sessions.
+//! - [`registry`]: the node's live sockets by principal, ticket and queue: the single-node broker.
 //! - [`auth`]: phone sign-in with one-time codes, session tokens, their expiry and revocation.
+//! - [`agents`]: support agents: staff accounts, password sign-in, status, capacity, canned replies.
+//! - [`tickets`]: support tickets: who may do what, group-commit message writes, the queue.
+//! - [`broker`]: the fan-out port (who receives an event); the registry implements it on one node.
 //! - [`phone`]: mobile numbers parsed and normalised to E.164; never printed in full.
 //! - [`storage`]: the storage ports (narrow traits) with SQLite (embedded default) and Postgres backends.
 //! - [`quota`]: fixed-window counters behind a trait (in-process, or Redis when clustered) for rate limits.
@@ -18,7 +21,9 @@
 //! - [`error`]: the one domain error enum, and its mapping to wire codes, HTTP statuses and close codes.
 //! - [`telemetry`]: logging set-up and the metric names.
 
+pub mod agents;
 pub mod auth;
+pub mod broker;
 pub mod codec;
 pub mod config;
 pub mod error;
@@ -33,6 +38,7 @@ pub mod session;
 pub mod sms;
 pub mod storage;
 pub mod telemetry;
+pub mod tickets;
 pub mod time;
 
 pub use config::Config;

@@ -25,6 +25,32 @@ enum Command {
     },
     /// Run pending database migrations and exit.
     Migrate,
+    /// Manage support agents (staff accounts).
+    Agent {
+        #[command(subcommand)]
+        action: AgentAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentAction {
+    /// Create an agent; the generated password is printed once.
+    Add {
+        /// Sign-in email.
+        #[arg(long)]
+        email: String,
+        /// Name shown to users.
+        #[arg(long)]
+        name: String,
+    },
+    /// List every agent.
+    List,
+    /// Disable an agent: their sessions are revoked and running hubs close their sockets.
+    Disable {
+        /// The agent's email.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[tokio::main]
@@ -44,5 +70,35 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(storage = store.backend(), "migrations applied");
             Ok(())
         }
+        Command::Agent { action } => agent_command(&config, action).await,
     }
+}
+
+async fn agent_command(config: &Config, action: AgentAction) -> anyhow::Result<()> {
+    use anapars_hub::agents::AgentDesk;
+    use anapars_hub::quota::MemoryQuotas;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let store = anapars_hub::storage::connect(config).await?;
+    let ttl = Duration::from_secs(config.agent_session_ttl_secs);
+    let desk = AgentDesk::new(store, Arc::new(MemoryQuotas::new()), ttl, config.max_body_chars)?;
+    match action {
+        AgentAction::Add { email, name } => {
+            let (agent, password) = desk.add(&email, &name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("agent added: {} <{}> id {}", agent.name, agent.email, agent.id);
+            println!("password (shown once, store it now): {password}");
+        }
+        AgentAction::List => {
+            println!("{:<36}  {:<32}  {:<24}  {:<9}  state", "id", "email", "name", "status");
+            for a in desk.list().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                let state = if a.disabled_at.is_some() { "disabled" } else { "enabled" };
+                println!("{:<36}  {:<32}  {:<24}  {:<9}  {state}", a.id, a.email, a.name, a.status.as_str());
+            }
+        }
+        AgentAction::Disable { email } => {
+            let agent = desk.disable(&email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("agent disabled: {} <{}>; running hubs close their sockets within 5 s", agent.name, agent.email);
+        }
+    }
+    Ok(())
 }

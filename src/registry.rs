@@ -1,9 +1,11 @@
-//! The node's live, authenticated sockets, by user: how events reach a person's sockets and how a
-//! revoked session's sockets are found. Sharded (DashMap); no lock is held across an `.await`.
+//! The node's live, authenticated sockets: by principal, by subscribed ticket, and the agents
+//! watching the queue. It is the single-node [`Broker`]. Sharded (DashMap); no lock is held across an
+//! `.await`, and frames are pushed after the shard locks are released.
 
-use crate::auth::{RevokeReason, SessionEvents};
+use crate::auth::RevokeReason;
+use crate::broker::{Audience, Broker};
 use crate::codec::SharedFrame;
-use crate::ids::{ConnId, SessionId, UserId};
+use crate::ids::{AgentId, ConnId, Principal, SessionId, TicketId};
 use crate::session::outbox::{Outbound, Outbox};
 use dashmap::DashMap;
 use std::sync::Arc;
@@ -13,16 +15,29 @@ use std::sync::Arc;
 pub struct Connection {
     /// The socket's id on this node.
     pub conn: ConnId,
+    /// Whose socket it is.
+    pub who: Principal,
     /// The session it authenticated with.
     pub session: SessionId,
     /// Its outbound queue.
     pub outbox: Arc<Outbox>,
 }
 
-/// Live sockets by user.
+/// Live sockets.
 #[derive(Default)]
 pub struct Registry {
-    users: DashMap<UserId, Vec<Connection>>,
+    principals: DashMap<Principal, Vec<Connection>>,
+    tickets: DashMap<TicketId, Vec<Connection>>,
+    queue: DashMap<ConnId, Connection>,
+}
+
+fn remove_conn<K: std::hash::Hash + Eq + Clone>(map: &DashMap<K, Vec<Connection>>, key: &K, conn: ConnId) {
+    if let dashmap::Entry::Occupied(mut entry) = map.entry(key.clone()) {
+        entry.get_mut().retain(|c| c.conn != conn);
+        if entry.get().is_empty() {
+            entry.remove();
+        }
+    }
 }
 
 impl Registry {
@@ -32,43 +47,95 @@ impl Registry {
     }
 
     /// Adds an authenticated socket.
-    pub fn insert(&self, user: UserId, connection: Connection) {
-        self.users.entry(user).or_default().push(connection);
+    pub fn insert(&self, who: Principal, connection: Connection) {
+        self.principals.entry(who).or_default().push(connection);
     }
 
-    /// Removes a socket; the user's entry goes with its last socket.
-    pub fn remove(&self, user: UserId, conn: ConnId) {
-        if let dashmap::Entry::Occupied(mut entry) = self.users.entry(user) {
-            entry.get_mut().retain(|c| c.conn != conn);
-            if entry.get().is_empty() {
-                entry.remove();
-            }
+    /// Removes a socket from everything it was registered in.
+    pub fn remove(&self, who: Principal, conn: ConnId, tickets: impl IntoIterator<Item = TicketId>) {
+        remove_conn(&self.principals, &who, conn);
+        for t in tickets {
+            remove_conn(&self.tickets, &t, conn);
+        }
+        self.queue.remove(&conn);
+    }
+
+    /// Live events of `ticket` go to this socket from now on.
+    pub fn subscribe(&self, ticket: TicketId, connection: Connection) {
+        let mut subs = self.tickets.entry(ticket).or_default();
+        if !subs.iter().any(|c| c.conn == connection.conn) {
+            subs.push(connection);
         }
     }
 
-    /// How many sockets the user has on this node.
-    pub fn sockets_of(&self, user: UserId) -> usize {
-        self.users.get(&user).map_or(0, |c| c.len())
+    /// Stops the ticket's live events on this socket.
+    pub fn unsubscribe(&self, ticket: TicketId, conn: ConnId) {
+        remove_conn(&self.tickets, &ticket, conn);
     }
 
-    /// Queues `frame` to every socket of `user`; sockets whose queue overflows close themselves.
-    /// Returns how many sockets took it.
-    pub fn send_to_user(&self, user: UserId, frame: &SharedFrame) -> usize {
-        // Clone the outboxes out so the shard lock is not held while encoding.
-        let outboxes: Vec<Arc<Outbox>> = match self.users.get(&user) {
-            Some(conns) => conns.iter().map(|c| c.outbox.clone()).collect(),
-            None => return 0,
-        };
-        outboxes.iter().filter(|o| o.push_frame(frame).is_ok()).count()
+    /// The socket receives queue changes from now on.
+    pub fn watch_queue(&self, connection: Connection) {
+        self.queue.insert(connection.conn, connection);
+    }
+
+    /// How many sockets the principal has on this node.
+    pub fn sockets_of(&self, who: Principal) -> usize {
+        self.principals.get(&who).map_or(0, |c| c.len())
+    }
+
+    fn each_of(&self, who: Principal, f: impl Fn(&Connection)) {
+        if let Some(conns) = self.principals.get(&who) {
+            conns.iter().for_each(f);
+        }
     }
 }
 
-impl SessionEvents for Registry {
-    fn session_revoked(&self, user: UserId, session: SessionId, reason: RevokeReason) {
-        if let Some(conns) = self.users.get(&user) {
-            for c in conns.iter().filter(|c| c.session == session) {
-                c.outbox.push_control(Outbound::Revoke(reason));
+impl Broker for Registry {
+    fn publish(&self, audience: &Audience<'_>, frame: Arc<SharedFrame>) {
+        // Collect first, push after: encoding happens outside every shard lock.
+        let mut targets: Vec<(ConnId, Arc<Outbox>)> = Vec::new();
+        let wanted = |c: &Connection| audience.except != Some(c.who);
+        let entry = |c: &Connection| (c.conn, c.outbox.clone());
+        if let Some(ticket) = audience.ticket {
+            if let Some(subs) = self.tickets.get(&ticket) {
+                targets.extend(subs.iter().filter(|c| wanted(c)).map(entry));
             }
         }
+        for who in audience.principals {
+            if let Some(conns) = self.principals.get(who) {
+                targets.extend(conns.iter().filter(|c| wanted(c)).map(entry));
+            }
+        }
+        if audience.queue_watchers {
+            targets.extend(self.queue.iter().filter(|c| wanted(c.value())).map(|c| entry(c.value())));
+        }
+        targets.sort_unstable_by_key(|(conn, _)| *conn);
+        targets.dedup_by_key(|(conn, _)| *conn);
+        for (_, outbox) in targets {
+            // An overflowing socket closes itself as a slow consumer; the others go on.
+            let _ = outbox.push_frame(&frame);
+        }
+    }
+
+    fn online_agents(&self) -> Vec<AgentId> {
+        self.principals
+            .iter()
+            .filter_map(|e| match e.key() {
+                Principal::Agent(a) => Some(*a),
+                Principal::User(_) => None,
+            })
+            .collect()
+    }
+
+    fn session_revoked(&self, who: Principal, session: SessionId, reason: RevokeReason) {
+        self.each_of(who, |c| {
+            if c.session == session {
+                c.outbox.push_control(Outbound::Revoke(reason));
+            }
+        });
+    }
+
+    fn agent_disabled(&self, agent: AgentId) {
+        self.each_of(Principal::Agent(agent), |c| c.outbox.push_control(Outbound::Revoke(RevokeReason::AgentDisabled)));
     }
 }

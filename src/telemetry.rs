@@ -25,6 +25,12 @@ pub const SMS_BUDGET_TRIPS: &str = "hub_sms_budget_exhausted_total";
 pub const SIGN_INS: &str = "hub_sign_ins_total";
 /// Histogram (seconds): HTTP request latency, by `route` and `status`.
 pub const HTTP_LATENCY: &str = "hub_http_request_duration_seconds";
+/// Histogram: messages per group-commit batch.
+pub const BATCH_SIZE: &str = "hub_message_batch_size";
+/// Counter: messages stored (acknowledged).
+pub const MESSAGES_STORED: &str = "hub_messages_stored_total";
+/// Counter: tickets opened.
+pub const TICKETS_OPENED: &str = "hub_tickets_opened_total";
 /// Histogram (seconds): socket request latency, by `type`.
 pub const WS_LATENCY: &str = "hub_ws_request_duration_seconds";
 
@@ -72,4 +78,7 @@ fn describe() {
     describe_counter!(SIGN_INS, "successful sign-ins");
     describe_histogram!(HTTP_LATENCY, Unit::Seconds, "HTTP request latency");
     describe_histogram!(WS_LATENCY, Unit::Seconds, "socket request latency");
+    describe_histogram!(BATCH_SIZE, "messages per group-commit batch");
+    describe_counter!(MESSAGES_STORED, "messages stored and acknowledged");
+    describe_counter!(TICKETS_OPENED, "tickets opened");
 }

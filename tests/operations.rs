@@ -39,3 +39,19 @@ async fn metrics_count_connections_frames_errors_and_codes() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_request_is_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for hub in hubs(|c| c.upgrade_timeout_ms = 300).await {
+        let addr = hub.base.trim_start_matches("http://").to_owned();
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        tcp.write_all(b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 1024];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut buf)).await;
+        let elapsed = started.elapsed();
+        assert!(read.is_ok(), "{} the hub must end a stalled request", hub.label());
+        assert!(elapsed < std::time::Duration::from_secs(2), "{} took {elapsed:?}", hub.label());
+    }
+}

@@ -82,7 +82,7 @@ async fn garbage_gets_clear_errors_and_the_socket_lives() {
                 (c.encode(&json!({"id": 7, "type": "auth", "token": 42})), Some(7), "bad_request"),
                 (c.encode(&json!({"id": "eight", "type": "ping"})), None, "bad_request"),
                 (c.encode(&json!([9, "ping"])), None, "bad_request"),
-                (c.encode(&json!({"id": 10, "type": "ping", "pad": "x".repeat(70_000)})), None, "too_large"),
+                (c.encode(&json!({"id": 10, "type": "ping", "pad": "x".repeat(70_000)})), Some(10), "too_large"),
             ];
             for (frame, id, code) in cases {
                 c.ws.send(frame).await.unwrap();
@@ -161,6 +161,10 @@ async fn a_flood_is_refused_then_closed_with_4009() {
         }
         assert_eq!(codes.iter().filter(|c| *c == "ok").count(), 5, "{} burst honoured: {codes:?}", hub.label());
         assert_eq!(codes.iter().filter(|c| *c == "rate_limited").count(), 2, "{codes:?}");
+        assert!(
+            c.seen.iter().filter(|f| f["code"] == "rate_limited").all(|f| f["id"].is_u64()),
+            "refusals echo the id"
+        );
         for i in 0..20 {
             c.send(json!({"id": 100 + i, "type": "ping"})).await;
         }

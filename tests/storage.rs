@@ -7,12 +7,17 @@
 mod common;
 
 use anapars_hub::config::Secret;
+use anapars_hub::ids::{AgentId, TicketId, UserId};
 use anapars_hub::phone::Phone;
+use anapars_hub::storage::agents::NewAgent;
+use anapars_hub::storage::tickets::{Author, EventKind, NewMessage, NewTicket, Page, TicketStatus, Transition};
 use anapars_hub::storage::{self, conformance, Store};
+use anapars_hub::time::now_ms;
 use anapars_hub::{Config, Error};
 use common::{postgres_admin_url, test_databases, with_database, TestDatabase, TEST_DATABASE_URL};
 use futures_util::future::join_all;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::Connection;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -55,6 +60,105 @@ async fn data_survives_reopening_and_migrations_apply_once() {
         assert_eq!(store.user_by_phone(&phone).await.expect("lookup"), Some(user.clone()), "{}", db.backend);
         assert_eq!(store.register_user(&phone, 2).await.expect("register again"), (user, false), "{}", db.backend);
     }
+}
+
+/// Deleting a user deletes their tickets and everything under them (events, marks), whoever else
+/// took part; other users' tickets and the agents stay. The store has no call that deletes a user, so
+/// this deletes the row with plain SQL, as an operator or an erasure job would.
+#[tokio::test]
+async fn deleting_a_user_deletes_their_tickets_with_events_and_marks() {
+    for db in test_databases().await {
+        let store = open(&db.config).await;
+        let now = now_ms();
+        let owner = store.register_user(&random_phone(), now).await.expect("register").0;
+        let other = store.register_user(&random_phone(), now).await.expect("register").0;
+        let new_agent = NewAgent {
+            id: AgentId::generate(),
+            email: format!("{}@example.test", uuid::Uuid::new_v4().simple()),
+            name: "Sam".into(),
+            password_hash: "hash".into(),
+            created_at: now,
+        };
+        let agent = store.create_agent(&new_agent).await.expect("create agent").expect("a fresh email");
+        let mut tickets = Vec::new();
+        for user in [owner.id, other.id] {
+            let new = NewTicket {
+                id: TicketId::generate(),
+                user_id: user,
+                subject: "subject".into(),
+                body: "body".into(),
+                client_msg_id: "first".into(),
+                created_at: now,
+            };
+            let id = store.open_ticket(&new).await.expect("open").ticket.id;
+            let claim = Transition {
+                ticket_id: id,
+                from: vec![TicketStatus::Open],
+                holder: Some(None),
+                to: TicketStatus::Assigned,
+                agent_id: Some(agent.id),
+                kind: EventKind::Claimed,
+                actor: Author::Agent(agent.id),
+                now,
+            };
+            assert!(store.transition(&claim).await.expect("claim").is_some());
+            let reply = NewMessage {
+                ticket_id: id,
+                author: Author::Agent(agent.id),
+                client_msg_id: "reply".into(),
+                body: "hello".into(),
+                created_at: now,
+            };
+            store.append_messages(&[reply]).await.expect("append");
+            store.mark(id, Author::User(user), 4, 4).await.expect("mark user");
+            store.mark(id, Author::Agent(agent.id), 4, 3).await.expect("mark agent");
+            tickets.push(id);
+        }
+        let (mine, theirs) = (tickets[0], tickets[1]);
+
+        delete_user(&db, owner.id).await;
+        let backend = db.backend;
+        assert_eq!(store.user(owner.id).await.expect("user"), None, "{backend}");
+        assert_eq!(store.ticket(mine).await.expect("ticket"), None, "{backend}: the ticket survived its user");
+        assert!(
+            store.events(mine, Page::After(0), 100).await.expect("events").is_empty(),
+            "{backend}: events survived"
+        );
+        assert!(store.marks(mine).await.expect("marks").is_empty(), "{backend}: marks survived");
+        assert!(store.user_tickets(owner.id, 10).await.expect("user tickets").is_empty(), "{backend}");
+        assert_eq!(store.agent_tickets(agent.id).await.expect("agent tickets").len(), 1, "{backend}");
+
+        assert_eq!(store.events(theirs, Page::After(0), 100).await.expect("events").len(), 4, "{backend}");
+        assert_eq!(store.marks(theirs).await.expect("marks").len(), 2, "{backend}");
+        assert_eq!(store.agent(agent.id).await.expect("agent"), Some(agent.clone()), "{backend}");
+    }
+}
+
+/// `DELETE FROM users WHERE id = ..` on the test database, outside the store.
+async fn delete_user(db: &TestDatabase, user: UserId) {
+    let deleted = match &db.config.database_url {
+        Some(url) => {
+            let mut conn = PgConnection::connect(&url.0).await.expect("connect to postgres");
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(user.0)
+                .execute(&mut conn)
+                .await
+                .expect("delete")
+                .rows_affected()
+        }
+        None => {
+            // Foreign keys are enforced per connection in SQLite: this one must switch them on too.
+            let options = SqliteConnectOptions::new().filename(&db.config.sqlite_path).foreign_keys(true);
+            let mut conn = SqliteConnection::connect_with(&options).await.expect("open the sqlite file");
+            sqlx::query("DELETE FROM users WHERE id = ?1")
+                .bind(user.0)
+                .execute(&mut conn)
+                .await
+                .expect("delete")
+                .rows_affected()
+        }
+    };
+    assert_eq!(deleted, 1, "{}: the user to delete was not there", db.backend);
 }
 
 /// The Postgres server to test against, or `None` (with a note) when `TEST_DATABASE_URL` is unset.

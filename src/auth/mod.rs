@@ -8,9 +8,10 @@
 
 pub mod tokens;
 
+use crate::broker::Broker;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ids::{CodeId, SessionId, UserId};
+use crate::ids::{CodeId, Principal, SessionId, UserId};
 use crate::phone::{Phone, PhonePolicy};
 use crate::quota::{self, Quotas};
 use crate::sms::{Sms, SmsSender};
@@ -28,13 +29,8 @@ use tokens::Keyed;
 pub enum RevokeReason {
     /// The session signed out (from one of its sockets or over HTTP).
     SignedOut,
-}
-
-/// Tells live sockets about their sessions, wherever they are connected. The single-node
-/// implementation is the local registry; a cluster adds Redis behind the same trait.
-pub trait SessionEvents: Send + Sync {
-    /// Every socket of `session` receives `session.revoked` and is closed (4003).
-    fn session_revoked(&self, user: UserId, session: SessionId, reason: RevokeReason);
+    /// The operator disabled the agent account.
+    AgentDisabled,
 }
 
 /// The device a sign-in is for, as the app describes it.
@@ -99,7 +95,7 @@ pub struct Auth {
     store: Arc<dyn Store>,
     quotas: Arc<dyn Quotas>,
     sms: Arc<dyn SmsSender>,
-    events: Arc<dyn SessionEvents>,
+    events: Arc<dyn Broker>,
     phones: PhonePolicy,
     keyed: Keyed,
     rules: Rules,
@@ -116,7 +112,7 @@ impl Auth {
         store: Arc<dyn Store>,
         quotas: Arc<dyn Quotas>,
         sms: Arc<dyn SmsSender>,
-        events: Arc<dyn SessionEvents>,
+        events: Arc<dyn Broker>,
     ) -> anyhow::Result<Self> {
         let phones =
             PhonePolicy::new(&config.phone_default_region, &config.phone_countries).map_err(anyhow::Error::msg)?;
@@ -357,7 +353,7 @@ impl Auth {
     /// `unavailable`.
     pub async fn sign_out(&self, user: UserId, session: SessionId) -> Result<()> {
         self.store.revoke_session(session, now_ms()).await?;
-        self.events.session_revoked(user, session, RevokeReason::SignedOut);
+        self.events.session_revoked(Principal::User(user), session, RevokeReason::SignedOut);
         Ok(())
     }
 

@@ -5,9 +5,12 @@
 //! reply echoing its `id`: `{"type": "<name>.ok", "id": ..., ...}` or `{"type": "error", "id": ...}`.
 //! Frames from the hub without an `id` are events.
 
+use super::views::{AgentView, CannedReplyView, EventView, Participant, TicketView};
 pub use crate::auth::RevokeReason;
 use crate::error::ErrorCode;
-use crate::ids::{DeviceId, UserId};
+use crate::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
+use crate::storage::agents::AgentStatus;
+use crate::storage::tickets::TicketStatus;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +20,7 @@ pub type RequestId = u64;
 /// A request from a client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     /// Authenticates the socket with a session token (the first frame of a connection).
     #[serde(rename = "auth")]
@@ -36,11 +40,170 @@ pub enum Request {
     /// The signed-in user's own account: id, number, registration time.
     #[serde(rename = "me")]
     Me {},
+    /// User: opens a ticket with its first message.
+    #[serde(rename = "ticket.open")]
+    TicketOpen {
+        /// Subject, 1 to 200 characters.
+        subject: String,
+        /// First message, 1 to `max_body_chars` characters.
+        body: String,
+        /// The app's id for the first message (1 to 64 characters); repeating it returns the same ticket.
+        client_msg_id: String,
+    },
+    /// Lists tickets: a user's own; for an agent, those in `status` (default: open and assigned), or
+    /// only their own with `mine`.
+    #[serde(rename = "ticket.list")]
+    TicketList {
+        /// Only tickets in this status.
+        #[serde(default)]
+        status: Option<TicketStatus>,
+        /// Agents: only tickets assigned to me.
+        #[serde(default)]
+        mine: bool,
+    },
+    /// Streams the ticket's events after `after_seq` (everything missed), then its live events.
+    #[serde(rename = "ticket.subscribe")]
+    TicketSubscribe {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// The last seq the client has; 0 for everything.
+        #[serde(default)]
+        after_seq: u64,
+    },
+    /// Stops the ticket's live events on this socket.
+    #[serde(rename = "ticket.unsubscribe")]
+    TicketUnsubscribe {
+        /// The ticket.
+        ticket_id: TicketId,
+    },
+    /// A page of the ticket's history: before `before_seq` (older history) or after `after_seq`.
+    #[serde(rename = "ticket.history")]
+    TicketHistory {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Events older than this seq (the newest of them).
+        #[serde(default)]
+        before_seq: Option<u64>,
+        /// Events newer than this seq (the oldest of them). Ignored when `before_seq` is set.
+        #[serde(default)]
+        after_seq: Option<u64>,
+        /// Page size, 1 to 100 (default 50).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Sends a message; acknowledged only once stored.
+    #[serde(rename = "ticket.send")]
+    TicketSend {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// The sender's id for this message (1 to 64 characters): resending it never stores twice.
+        client_msg_id: String,
+        /// The text, 1 to `max_body_chars` characters.
+        body: String,
+    },
+    /// Agent: takes an open ticket from the queue.
+    #[serde(rename = "ticket.claim")]
+    TicketClaim {
+        /// The ticket.
+        ticket_id: TicketId,
+    },
+    /// Agent: gives a ticket they hold to another agent.
+    #[serde(rename = "ticket.transfer")]
+    TicketTransfer {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// The agent who takes it.
+        agent_id: AgentId,
+    },
+    /// Agent: resolves a ticket they hold.
+    #[serde(rename = "ticket.resolve")]
+    TicketResolve {
+        /// The ticket.
+        ticket_id: TicketId,
+    },
+    /// A device received the ticket's events up to `seq`.
+    #[serde(rename = "ticket.delivered")]
+    TicketDelivered {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Highest seq received.
+        seq: u64,
+    },
+    /// The participant read the ticket up to `seq`.
+    #[serde(rename = "ticket.read")]
+    TicketRead {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Highest seq read.
+        seq: u64,
+    },
+    /// The participant is typing (ephemeral, never stored).
+    #[serde(rename = "ticket.typing")]
+    TicketTyping {
+        /// The ticket.
+        ticket_id: TicketId,
+    },
+    /// Agent: the queue and every ticket being handled, then `ticket.updated` events for all of them.
+    #[serde(rename = "queue.subscribe")]
+    QueueSubscribe {},
+    /// Agent: sets availability and capacity.
+    #[serde(rename = "agent.status")]
+    AgentStatus {
+        /// `available`, `busy` or `away`.
+        status: AgentStatus,
+        /// Tickets taken at once, 1 to 100 (unchanged when absent).
+        #[serde(default)]
+        capacity: Option<u32>,
+    },
+    /// Agent: every agent, for transfers.
+    #[serde(rename = "agent.list")]
+    AgentList {},
+    /// Agent: my canned replies.
+    #[serde(rename = "canned.list")]
+    CannedList {},
+    /// Agent: adds a canned reply.
+    #[serde(rename = "canned.add")]
+    CannedAdd {
+        /// Title, 1 to 100 characters.
+        title: String,
+        /// Text, 1 to `max_body_chars` characters.
+        body: String,
+    },
+    /// Agent: deletes a canned reply.
+    #[serde(rename = "canned.delete")]
+    CannedDelete {
+        /// The reply.
+        reply_id: CannedReplyId,
+    },
 }
 
 impl Request {
     /// Every request `type`, to tell an unknown type from a malformed known one.
-    pub const TYPES: &'static [&'static str] = &["auth", "ping", "session.refresh", "session.sign_out", "me"];
+    pub const TYPES: &'static [&'static str] = &[
+        "auth",
+        "ping",
+        "session.refresh",
+        "session.sign_out",
+        "me",
+        "ticket.open",
+        "ticket.list",
+        "ticket.subscribe",
+        "ticket.unsubscribe",
+        "ticket.history",
+        "ticket.send",
+        "ticket.claim",
+        "ticket.transfer",
+        "ticket.resolve",
+        "ticket.delivered",
+        "ticket.read",
+        "ticket.typing",
+        "queue.subscribe",
+        "agent.status",
+        "agent.list",
+        "canned.list",
+        "canned.add",
+        "canned.delete",
+    ];
 
     /// The request's `type`, for metrics and logs.
     pub fn kind(&self) -> &'static str {
@@ -50,6 +213,24 @@ impl Request {
             Self::SessionRefresh {} => "session.refresh",
             Self::SessionSignOut {} => "session.sign_out",
             Self::Me {} => "me",
+            Self::TicketOpen { .. } => "ticket.open",
+            Self::TicketList { .. } => "ticket.list",
+            Self::TicketSubscribe { .. } => "ticket.subscribe",
+            Self::TicketUnsubscribe { .. } => "ticket.unsubscribe",
+            Self::TicketHistory { .. } => "ticket.history",
+            Self::TicketSend { .. } => "ticket.send",
+            Self::TicketClaim { .. } => "ticket.claim",
+            Self::TicketTransfer { .. } => "ticket.transfer",
+            Self::TicketResolve { .. } => "ticket.resolve",
+            Self::TicketDelivered { .. } => "ticket.delivered",
+            Self::TicketRead { .. } => "ticket.read",
+            Self::TicketTyping { .. } => "ticket.typing",
+            Self::QueueSubscribe {} => "queue.subscribe",
+            Self::AgentStatus { .. } => "agent.status",
+            Self::AgentList {} => "agent.list",
+            Self::CannedList {} => "canned.list",
+            Self::CannedAdd { .. } => "canned.add",
+            Self::CannedDelete { .. } => "canned.delete",
         }
     }
 }
@@ -67,7 +248,7 @@ pub struct RequestFrame {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ServerFrame {
-    /// Reply to `auth`.
+    /// Reply to `auth` for a user.
     #[serde(rename = "auth.ok")]
     AuthOk {
         /// Echoed request id.
@@ -78,6 +259,111 @@ pub enum ServerFrame {
         device_id: DeviceId,
         /// When the session's token expires (refresh before).
         session_expires_at: Millis,
+    },
+    /// Reply to `auth` for a support agent.
+    #[serde(rename = "auth.agent.ok")]
+    AuthAgentOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The signed-in agent.
+        agent: AgentView,
+        /// When the session's token expires (refresh before).
+        session_expires_at: Millis,
+    },
+    /// Reply to `ticket.open`.
+    #[serde(rename = "ticket.open.ok")]
+    TicketOpenOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The new ticket (or the one the same `client_msg_id` opened before).
+        ticket: TicketView,
+    },
+    /// Reply to `ticket.list`.
+    #[serde(rename = "ticket.list.ok")]
+    TicketListOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The tickets (at most 500).
+        tickets: Vec<TicketView>,
+    },
+    /// Reply to `ticket.subscribe`, after the missed events were sent as `ticket.event` frames.
+    #[serde(rename = "ticket.subscribe.ok")]
+    TicketSubscribeOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The ticket as of now; its `last_seq` is the last event sent.
+        ticket: TicketView,
+    },
+    /// Reply to `ticket.history`.
+    #[serde(rename = "ticket.history.ok")]
+    TicketHistoryOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Events, oldest first.
+        events: Vec<EventView>,
+        /// Whether there are more in the direction asked.
+        more: bool,
+    },
+    /// Reply to `ticket.send`: the message is stored.
+    #[serde(rename = "ticket.send.ok")]
+    TicketSendOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The ticket.
+        ticket_id: TicketId,
+        /// The message's seq.
+        seq: u64,
+        /// True when this `client_msg_id` was stored before (the original seq is returned).
+        duplicate: bool,
+    },
+    /// Reply to `ticket.claim`, `ticket.transfer` and `ticket.resolve`.
+    #[serde(rename = "ticket.update.ok")]
+    TicketUpdateOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The ticket after the change.
+        ticket: TicketView,
+    },
+    /// Reply to `queue.subscribe`.
+    #[serde(rename = "queue.subscribe.ok")]
+    QueueSubscribeOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// Open tickets in queue order, then assigned ones (at most 500 each).
+        tickets: Vec<TicketView>,
+    },
+    /// Reply to `agent.status`.
+    #[serde(rename = "agent.status.ok")]
+    AgentStatusOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The agent now.
+        agent: AgentView,
+    },
+    /// Reply to `agent.list`.
+    #[serde(rename = "agent.list.ok")]
+    AgentListOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// Every enabled agent.
+        agents: Vec<AgentView>,
+    },
+    /// Reply to `canned.list` and `canned.add` (the full list after the change).
+    #[serde(rename = "canned.list.ok")]
+    CannedListOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The agent's canned replies.
+        replies: Vec<CannedReplyView>,
+    },
+    /// Reply to requests that return nothing but success: `ticket.unsubscribe`, `ticket.delivered`,
+    /// `ticket.read`, `ticket.typing`, `canned.delete`.
+    #[serde(rename = "ok")]
+    Ok {
+        /// Echoed request id.
+        id: RequestId,
     },
     /// Reply to `ping`.
     #[serde(rename = "ping.ok")]
@@ -143,6 +429,49 @@ pub enum ServerFrame {
         /// Why.
         reason: RevokeReason,
     },
+    /// Event: a ticket's stream grew (to its subscribers).
+    #[serde(rename = "ticket.event")]
+    TicketEvent {
+        /// The event.
+        event: EventView,
+    },
+    /// Event: a ticket changed state or got a message (to its owner, its subscribers, queue watchers
+    /// and its agent).
+    #[serde(rename = "ticket.updated")]
+    TicketUpdated {
+        /// The ticket now.
+        ticket: TicketView,
+    },
+    /// Event: a participant's delivery and read marks moved (to the ticket's subscribers).
+    #[serde(rename = "ticket.receipt")]
+    TicketReceipt {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Whose marks.
+        participant: Participant,
+        /// Highest seq a device of theirs received.
+        delivered_seq: u64,
+        /// Highest seq they read.
+        read_seq: u64,
+    },
+    /// Event: a participant is typing (to the ticket's other subscribers).
+    #[serde(rename = "ticket.typing")]
+    TicketTyping {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Who.
+        participant: Participant,
+    },
+    /// Event: a waiting user's place in the queue (to the ticket's owner).
+    #[serde(rename = "ticket.queue")]
+    TicketQueue {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// 1 for the next ticket to be taken.
+        position: u32,
+        /// Estimated wait, when the hub has seen enough claims to estimate.
+        estimated_wait_ms: Option<u64>,
+    },
 }
 
 impl ServerFrame {
@@ -150,6 +479,18 @@ impl ServerFrame {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::AuthOk { .. } => "auth.ok",
+            Self::AuthAgentOk { .. } => "auth.agent.ok",
+            Self::TicketOpenOk { .. } => "ticket.open.ok",
+            Self::TicketListOk { .. } => "ticket.list.ok",
+            Self::TicketSubscribeOk { .. } => "ticket.subscribe.ok",
+            Self::TicketHistoryOk { .. } => "ticket.history.ok",
+            Self::TicketSendOk { .. } => "ticket.send.ok",
+            Self::TicketUpdateOk { .. } => "ticket.update.ok",
+            Self::QueueSubscribeOk { .. } => "queue.subscribe.ok",
+            Self::AgentStatusOk { .. } => "agent.status.ok",
+            Self::AgentListOk { .. } => "agent.list.ok",
+            Self::CannedListOk { .. } => "canned.list.ok",
+            Self::Ok { .. } => "ok",
             Self::PingOk { .. } => "ping.ok",
             Self::SessionRefreshOk { .. } => "session.refresh.ok",
             Self::SessionSignOutOk { .. } => "session.sign_out.ok",
@@ -158,6 +499,11 @@ impl ServerFrame {
             Self::SessionExpiring { .. } => "session.expiring",
             Self::SessionExpired {} => "session.expired",
             Self::SessionRevoked { .. } => "session.revoked",
+            Self::TicketEvent { .. } => "ticket.event",
+            Self::TicketUpdated { .. } => "ticket.updated",
+            Self::TicketReceipt { .. } => "ticket.receipt",
+            Self::TicketTyping { .. } => "ticket.typing",
+            Self::TicketQueue { .. } => "ticket.queue",
         }
     }
 

@@ -3,14 +3,19 @@
 //! from the same serde types in [`frames`].
 
 pub mod frames;
+pub mod views;
 
 pub use frames::{Request, RequestFrame, RequestId, RevokeReason, ServerFrame};
+pub use views::{AgentView, CannedReplyView, EventView, Participant, TicketView};
 
 use crate::error::Error;
 use bytes::Bytes;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// Largest request id: 2^53 - 1, the largest integer every JSON client represents exactly.
+pub const MAX_REQUEST_ID: u64 = (1 << 53) - 1;
 
 /// Subprotocol name of the JSON encoding.
 pub const JSON_PROTOCOL: &str = "anapars.v1.json";
@@ -122,6 +127,15 @@ impl<T> Lenient<T> {
     }
 }
 
+/// The request id of a frame that will not be processed (rate-limited, too large), so its error
+/// can still echo it; `None` if the frame has no readable id.
+pub fn peek_id(encoding: Encoding, payload: &[u8]) -> Option<RequestId> {
+    if !starts_with_map(encoding, payload) {
+        return None;
+    }
+    from_slice::<Header>(encoding, payload).ok()?.id.and_then(Lenient::valid).filter(|id| *id <= MAX_REQUEST_ID)
+}
+
 /// Decodes one client frame.
 ///
 /// # Errors
@@ -139,11 +153,11 @@ pub fn decode_request(encoding: Encoding, payload: &[u8]) -> Result<RequestFrame
         id: None,
         error: Error::BadRequest(format!("frame is not a {} map: {e}", encoding_name(encoding))),
     })?;
-    let id = header.id.and_then(Lenient::valid);
+    let id = header.id.and_then(Lenient::valid).filter(|id| *id <= MAX_REQUEST_ID);
     let kind = header.kind.and_then(Lenient::valid);
     let fail = |error| Err(DecodeError { id, error });
     let Some(id) = id else {
-        return fail(Error::BadRequest("field `id` must be an unsigned integer".into()));
+        return fail(Error::BadRequest("field `id` must be an unsigned integer below 2^53".into()));
     };
     let Some(kind) = kind else {
         return fail(Error::BadRequest("field `type` must be a string".into()));
@@ -197,8 +211,15 @@ pub fn to_msgpack<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, rm
 /// # Errors
 /// Malformed input or a value of the wrong shape.
 pub fn from_msgpack<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, rmp_serde::decode::Error> {
-    let mut de = rmp_serde::Deserializer::from_read_ref(payload).with_human_readable();
-    T::deserialize(&mut de)
+    let mut rest: &[u8] = payload;
+    let mut de = rmp_serde::Deserializer::new(&mut rest).with_human_readable();
+    let value = T::deserialize(&mut de)?;
+    drop(de);
+    // One frame is one value, as in JSON: bytes after it are an error, not something to ignore.
+    if !rest.is_empty() {
+        return Err(rmp_serde::decode::Error::Syntax(format!("{} bytes after the value", rest.len())));
+    }
+    Ok(value)
 }
 
 /// Encodes a request as a client would (used by tests, the load harness and the vectors).
@@ -225,6 +246,7 @@ mod tests;
 #[derive(Debug)]
 pub struct SharedFrame {
     frame: ServerFrame,
+    ticket_seq: Option<(crate::ids::TicketId, u64)>,
     json: std::sync::OnceLock<Encoded>,
     msgpack: std::sync::OnceLock<Encoded>,
 }
@@ -232,7 +254,23 @@ pub struct SharedFrame {
 impl SharedFrame {
     /// Wraps a frame for fan-out.
     pub fn new(frame: ServerFrame) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self { frame, json: Default::default(), msgpack: Default::default() })
+        std::sync::Arc::new(Self { frame, ticket_seq: None, json: Default::default(), msgpack: Default::default() })
+    }
+
+    /// Wraps a `ticket.event` frame, remembering its place in the ticket's stream so each socket
+    /// can drop what it already has and fill gaps from storage.
+    pub fn ticket_event(frame: ServerFrame, ticket: crate::ids::TicketId, seq: u64) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            frame,
+            ticket_seq: Some((ticket, seq)),
+            json: Default::default(),
+            msgpack: Default::default(),
+        })
+    }
+
+    /// The ticket and seq of a `ticket.event`.
+    pub fn ticket_seq(&self) -> Option<(crate::ids::TicketId, u64)> {
+        self.ticket_seq
     }
 
     /// The frame.

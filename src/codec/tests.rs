@@ -25,7 +25,7 @@ proptest! {
     }
 
     #[test]
-    fn every_request_round_trips_in_both_encodings(id in 0u64..(1 << 53), request in request_strategy()) {
+    fn every_request_round_trips_in_both_encodings(id in 0u64..=MAX_REQUEST_ID, request in request_strategy()) {
         let frame = RequestFrame { id, request };
         for encoding in [Encoding::Json, Encoding::MsgPack] {
             let bytes = encode_request(encoding, &frame).unwrap();
@@ -80,6 +80,16 @@ fn bad_frames_get_specific_codes_and_echo_the_id_when_readable() {
 }
 
 #[test]
+fn trailing_bytes_and_huge_ids_are_refused() {
+    let mut packed = to_msgpack(&serde_json::json!({"id": 1, "type": "ping"})).unwrap();
+    packed.push(0xc0);
+    assert_eq!(code_of(Encoding::MsgPack, &packed).1, ErrorCode::BadRequest);
+    assert_eq!(code_of(Encoding::Json, br#"{"id":1,"type":"ping"} x"#).1, ErrorCode::BadRequest);
+    assert_eq!(code_of(Encoding::Json, br#"{"id":9007199254740992,"type":"ping"}"#), (None, ErrorCode::BadRequest));
+    assert!(decode_request(Encoding::Json, br#"{"id":9007199254740991,"type":"ping"}"#).is_ok());
+}
+
+#[test]
 fn unknown_fields_are_ignored_for_forward_compatibility() {
     let frame = decode_request(Encoding::Json, br#"{"id":1,"type":"ping","future":true}"#).unwrap();
     assert_eq!(frame.request, Request::Ping {});
@@ -91,7 +101,8 @@ fn messagepack_frames_decode_like_json() {
     let packed = to_msgpack(&value).unwrap();
     let frame = decode_request(Encoding::MsgPack, &packed).unwrap();
     assert_eq!(frame, RequestFrame { id: 3, request: Request::Auth { token: "abc".into() } });
-    // A JSON text sent on a MessagePack socket is garbage there, not a panic.
+    // JSON bytes decoded as MessagePack are garbage, not a panic. (The session picks the decoder by
+    // frame type: text frames are JSON and binary frames MessagePack, whatever was negotiated.)
     assert_eq!(code_of(Encoding::MsgPack, br#"{"id":1,"type":"ping"}"#).1, ErrorCode::BadRequest);
 }
 

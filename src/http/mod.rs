@@ -7,8 +7,9 @@ mod upgrade;
 use crate::auth::DeviceInfo;
 use crate::error::Error;
 use crate::hub::Hub;
-use crate::storage::{Session, User};
+use crate::session::Identity;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -30,12 +31,14 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/auth/code", post(request_code))
         .route("/v1/auth/verify", post(verify_code))
         .route("/v1/auth/session", delete(sign_out))
+        .route("/v1/agent/login", post(agent_login))
         .route("/v1/me", get(me))
         .route("/v1/ws", get(upgrade::websocket))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError(Error::NotFound("route")) })
+        .method_not_allowed_fallback(|| async { ApiError(Error::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(observe_latency))
         .with_state(hub)
@@ -87,9 +90,13 @@ async fn observe_latency(req: Request, next: Next) -> Response {
     response
 }
 
-/// Parses a JSON body into `T`, with the hub's own error for bad input.
-fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
+/// Parses a JSON body into `T`, with the hub's own errors for a body that is too large or not JSON.
+fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Error> {
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => Error::TooLarge { size: MAX_BODY + 1, limit: MAX_BODY },
+        other => Error::BadRequest(other.body_text()),
+    })?;
+    serde_json::from_slice(&body).map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
 }
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the last address in
@@ -109,14 +116,21 @@ pub(crate) fn client_ip(hub: &Hub, peer: SocketAddr, headers: &HeaderMap) -> IpA
     forwarded.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer.ip())
 }
 
-/// The session behind `Authorization: Bearer <token>`.
-pub(crate) async fn bearer(hub: &Hub, headers: &HeaderMap) -> Result<Option<(Session, User)>, Error> {
+/// The identity behind `Authorization: Bearer <token>` (a user's or an agent's token).
+pub(crate) async fn bearer(hub: &Hub, headers: &HeaderMap) -> Result<Option<Identity>, Error> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
-    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(Error::Unauthorized)?;
-    hub.auth.authenticate(token.trim()).await.map(Some)
+    // The scheme is case-insensitive (RFC 7235).
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
+        .ok_or(Error::Unauthorized)?;
+    hub.authenticate(token.trim()).await.map(Some)
 }
 
-async fn require_bearer(hub: &Hub, headers: &HeaderMap) -> Result<(Session, User), Error> {
+async fn require_bearer(hub: &Hub, headers: &HeaderMap) -> Result<Identity, Error> {
     bearer(hub, headers).await?.ok_or(Error::Unauthenticated)
 }
 
@@ -129,9 +143,9 @@ async fn request_code(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let req: CodeRequest = parse_json(&body)?;
+    let req: CodeRequest = parse_json(body)?;
     let ip = client_ip(&hub, peer, &headers);
     let sent = hub.auth.request_code(&req.phone, ip).await?;
     let body = json!({
@@ -148,8 +162,8 @@ struct VerifyRequest {
     device: DeviceInfo,
 }
 
-async fn verify_code(State(hub): State<Arc<Hub>>, body: Bytes) -> ApiResult<Response> {
-    let req: VerifyRequest = parse_json(&body)?;
+async fn verify_code(State(hub): State<Arc<Hub>>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let req: VerifyRequest = parse_json(body)?;
     let signed_in = hub.auth.verify_code(&req.phone, &req.code, &req.device).await?;
     let body = json!({
         "token": signed_in.token,
@@ -164,13 +178,41 @@ async fn verify_code(State(hub): State<Arc<Hub>>, body: Bytes) -> ApiResult<Resp
 }
 
 async fn sign_out(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<StatusCode> {
-    let (session, user) = require_bearer(&hub, &headers).await?;
-    hub.auth.sign_out(user.id, session.id).await?;
+    let identity = require_bearer(&hub, &headers).await?;
+    hub.sign_out(identity.who, identity.session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize)]
+struct AgentLogin {
+    email: String,
+    password: String,
+}
+
+async fn agent_login(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let req: AgentLogin = parse_json(body)?;
+    let ip = client_ip(&hub, peer, &headers);
+    let signed_in = hub.agents.login(&req.email, &req.password, ip).await?;
+    let a = &signed_in.agent;
+    let body = json!({
+        "token": signed_in.token,
+        "expires_at": signed_in.session.expires_at,
+        "agent": {"id": a.id, "name": a.name, "email": a.email, "status": a.status, "capacity": a.capacity},
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
 async fn me(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<Response> {
-    let (_, user) = require_bearer(&hub, &headers).await?;
+    let identity = require_bearer(&hub, &headers).await?;
+    let crate::ids::Principal::User(user_id) = identity.who else { return Err(Error::Forbidden.into()) };
+    let user = hub.auth.user(user_id).await?;
     let body = json!({"user_id": user.id, "phone": user.phone.e164(), "registered_at": user.registered_at});
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -33,8 +33,14 @@ pub(super) async fn websocket(State(hub): State<Arc<Hub>>, mut req: Request) -> 
     }
     let is_upgrade = req.method() == Method::GET
         && header_has_token(&req, header::CONNECTION, "upgrade")
-        && header_has_token(&req, header::UPGRADE, "websocket")
-        && req.headers().get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13");
+        && header_has_token(&req, header::UPGRADE, "websocket");
+    if is_upgrade && req.headers().get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
+        // RFC 6455 4.4: tell the client which version the hub speaks.
+        let mut response = ApiError(Error::BadRequest("unsupported websocket version: use 13".into())).into_response();
+        *response.status_mut() = StatusCode::UPGRADE_REQUIRED;
+        response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return response;
+    }
     let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
         return ApiError(Error::BadRequest("expected a websocket upgrade (version 13)".into())).into_response();
     };

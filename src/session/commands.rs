@@ -1,92 +1,161 @@
 //! Requests applied to the domain: each request type, what it may do in the socket's state, the
-//! domain call, and the reply. The session loop stays about transport; this file about meaning.
+//! domain call, and the reply. The session loop stays about transport; these files about meaning.
+//! Ticket requests are in `ticket_commands.rs`.
 
-use super::{Exit, Socket, MAX_FAILED_AUTHS};
-use crate::codec::{Request, RequestFrame, ServerFrame};
+use super::{ticket_commands, Exit, Socket, MAX_FAILED_AUTHS};
+use crate::codec::{AgentView, CannedReplyView, Request, RequestFrame, RequestId, ServerFrame};
 use crate::error::{CloseCode, Error};
+use crate::ids::Principal;
+use crate::storage::agents::{Agent, CannedReply};
 use crate::time::now_ms;
 use futures_util::{Sink, Stream};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-/// Handles one decoded request: exactly one reply, then possibly a close.
-pub(super) async fn handle<S>(socket: &mut Socket<S>, frame: RequestFrame) -> Result<(), Exit>
-where
-    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+/// The bounds every socket transport meets.
+pub(super) trait Transport:
+    Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin
 {
+}
+impl<S> Transport for S where S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin {}
+
+/// An agent as other agents see them.
+pub(super) fn agent_view(agent: &Agent, online: bool) -> AgentView {
+    AgentView { id: agent.id, name: agent.name.clone(), status: agent.status, capacity: agent.capacity, online }
+}
+
+fn canned_views(replies: Vec<CannedReply>) -> Vec<CannedReplyView> {
+    replies.into_iter().map(|r| CannedReplyView { id: r.id, title: r.title, body: r.body }).collect()
+}
+
+/// Handles one decoded request: exactly one reply, then possibly a close.
+pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestFrame) -> Result<(), Exit> {
     let id = frame.id;
     let hub = socket.hub.clone();
     match frame.request {
         Request::Ping {} => socket.send(&ServerFrame::PingOk { id, server_time: now_ms() }).await,
-        Request::Auth { token } => {
-            if socket.authed.is_some() {
-                return socket.reply_error(Some(id), Error::AlreadyAuthenticated).await;
-            }
-            match hub.auth.authenticate(&token).await {
-                Ok((session, user)) => {
-                    socket.register(&session, &user);
-                    let reply = ServerFrame::AuthOk {
-                        id,
-                        user_id: user.id,
-                        device_id: session.device_id,
-                        session_expires_at: session.expires_at,
+        Request::Auth { token } => authenticate(socket, id, &token).await,
+        request => {
+            let Some((who, session)) = socket.identity() else {
+                return socket.reply_error(Some(id), Error::Unauthenticated).await;
+            };
+            match request {
+                Request::SessionRefresh {} => {
+                    let refreshed = match who {
+                        Principal::User(_) => hub.auth.refresh(session).await,
+                        Principal::Agent(_) => hub.agents.refresh(session).await,
                     };
-                    socket.send(&reply).await
+                    let reply = refreshed.map(|(token, expires_at)| {
+                        if let Some(a) = &mut socket.authed {
+                            a.expires_at = expires_at;
+                            a.warned = false;
+                        }
+                        ServerFrame::SessionRefreshOk { id, token, expires_at }
+                    });
+                    socket.answer(id, reply).await
                 }
-                Err(Error::Unauthorized) => {
-                    socket.failed_auths += 1;
-                    socket.reply_error(Some(id), Error::Unauthorized).await?;
-                    if socket.failed_auths >= MAX_FAILED_AUTHS {
-                        return Err(Exit::Close(CloseCode::AuthFailed));
+                Request::SessionSignOut {} => match hub.sign_out(who, session).await {
+                    Ok(()) => {
+                        socket.send(&ServerFrame::SessionSignOutOk { id }).await?;
+                        Err(Exit::Close(CloseCode::Normal))
                     }
-                    Ok(())
-                }
-                Err(other) => socket.reply_error(Some(id), other).await,
-            }
-        }
-        Request::SessionRefresh {} => {
-            let Some((_, session)) = socket.identity() else { return unauthenticated(socket, id).await };
-            match hub.auth.refresh(session).await {
-                Ok((token, expires_at)) => {
-                    if let Some(a) = &mut socket.authed {
-                        a.expires_at = expires_at;
-                        a.warned = false;
-                    }
-                    socket.send(&ServerFrame::SessionRefreshOk { id, token, expires_at }).await
-                }
-                Err(e) => socket.reply_error(Some(id), e).await,
-            }
-        }
-        Request::SessionSignOut {} => {
-            let Some((user, session)) = socket.identity() else { return unauthenticated(socket, id).await };
-            match hub.auth.sign_out(user, session).await {
-                Ok(()) => {
-                    socket.send(&ServerFrame::SessionSignOutOk { id }).await?;
-                    Err(Exit::Close(CloseCode::Normal))
-                }
-                Err(e) => socket.reply_error(Some(id), e).await,
-            }
-        }
-        Request::Me {} => {
-            let Some((user, _)) = socket.identity() else { return unauthenticated(socket, id).await };
-            match hub.auth.user(user).await {
-                Ok(u) => {
-                    let reply = ServerFrame::MeOk {
+                    Err(e) => socket.reply_error(Some(id), e).await,
+                },
+                Request::Me {} => {
+                    let Principal::User(user) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let reply = hub.auth.user(user).await.map(|u| ServerFrame::MeOk {
                         id,
                         user_id: u.id,
                         phone: u.phone.e164().to_owned(),
                         registered_at: u.registered_at,
-                    };
-                    socket.send(&reply).await
+                    });
+                    socket.answer(id, reply).await
                 }
-                Err(e) => socket.reply_error(Some(id), e).await,
+                Request::AgentStatus { status, capacity } => {
+                    let Principal::Agent(agent) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let reply = hub.agents.set_status(agent, status, capacity).await.map(|a| {
+                        hub.support.queue_changed();
+                        ServerFrame::AgentStatusOk { id, agent: agent_view(&a, true) }
+                    });
+                    socket.answer(id, reply).await
+                }
+                Request::AgentList {} => {
+                    if !matches!(who, Principal::Agent(_)) {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    }
+                    let reply = hub.agents.list().await.map(|agents| {
+                        let online = crate::broker::Broker::online_agents(hub.registry.as_ref());
+                        let agents = agents
+                            .iter()
+                            .filter(|a| a.disabled_at.is_none())
+                            .map(|a| agent_view(a, online.contains(&a.id)))
+                            .collect();
+                        ServerFrame::AgentListOk { id, agents }
+                    });
+                    socket.answer(id, reply).await
+                }
+                Request::CannedList {} | Request::CannedAdd { .. } | Request::CannedDelete { .. } => {
+                    let Principal::Agent(agent) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let result = match request {
+                        Request::CannedAdd { title, body } => hub.agents.add_canned_reply(agent, &title, &body).await,
+                        Request::CannedDelete { reply_id } => {
+                            match hub.agents.delete_canned_reply(agent, reply_id).await {
+                                Ok(()) => return socket.send(&ServerFrame::Ok { id }).await,
+                                Err(e) => Err(e),
+                            }
+                        }
+                        _ => hub.agents.canned_replies(agent).await,
+                    };
+                    let reply = result.map(|r| ServerFrame::CannedListOk { id, replies: canned_views(r) });
+                    socket.answer(id, reply).await
+                }
+                ticket_request => ticket_commands::handle(socket, id, (who, session), ticket_request).await,
             }
         }
     }
 }
 
-async fn unauthenticated<S>(socket: &mut Socket<S>, id: crate::codec::RequestId) -> Result<(), Exit>
-where
-    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-{
-    socket.reply_error(Some(id), Error::Unauthenticated).await
+async fn authenticate<S: Transport>(socket: &mut Socket<S>, id: RequestId, token: &str) -> Result<(), Exit> {
+    if socket.authed.is_some() {
+        return socket.reply_error(Some(id), Error::AlreadyAuthenticated).await;
+    }
+    let hub = socket.hub.clone();
+    match hub.authenticate(token).await {
+        Ok(identity) => {
+            socket.register(identity);
+            let reply = match identity.who {
+                Principal::User(user) => {
+                    let device_id = match hub.store.session(identity.session).await {
+                        Ok(Some(s)) => s.device_id,
+                        Ok(None) => return socket.reply_error(Some(id), Error::Unauthorized).await,
+                        Err(e) => return socket.reply_error(Some(id), e).await,
+                    };
+                    ServerFrame::AuthOk { id, user_id: user, device_id, session_expires_at: identity.expires_at }
+                }
+                Principal::Agent(agent) => match hub.agents.agent(agent).await {
+                    Ok(a) => ServerFrame::AuthAgentOk {
+                        id,
+                        agent: agent_view(&a, true),
+                        session_expires_at: identity.expires_at,
+                    },
+                    Err(e) => return socket.reply_error(Some(id), e).await,
+                },
+            };
+            socket.send(&reply).await
+        }
+        Err(Error::Unauthorized) => {
+            socket.failed_auths += 1;
+            socket.reply_error(Some(id), Error::Unauthorized).await?;
+            if socket.failed_auths >= MAX_FAILED_AUTHS {
+                return Err(Exit::Close(CloseCode::AuthFailed));
+            }
+            Ok(())
+        }
+        Err(other) => socket.reply_error(Some(id), other).await,
+    }
 }

@@ -9,16 +9,17 @@
 
 mod commands;
 pub mod outbox;
+mod ticket_commands;
 
 use crate::codec::{self, Encoded, Encoding, ServerFrame};
 use crate::error::{CloseCode, Error};
 use crate::hub::Hub;
-use crate::ids::{ConnId, SessionId, UserId};
+use crate::ids::{ConnId, Principal, SessionId, TicketId};
 use crate::registry::Connection;
-use crate::storage::{Session, User};
 use crate::time::{now_ms, Millis};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use outbox::{Outbound, Outbox};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -41,12 +42,26 @@ pub struct SocketParams {
     /// The negotiated encoding.
     pub encoding: Encoding,
     /// Set when the upgrade request carried a valid `Authorization: Bearer` token.
-    pub authenticated: Option<(Session, User)>,
+    pub authenticated: Option<Identity>,
 }
+
+/// Who a valid token belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The user or agent.
+    pub who: Principal,
+    /// Their session.
+    pub session: SessionId,
+    /// When the session's token expires.
+    pub expires_at: Millis,
+}
+
+/// Tickets one socket may follow at once.
+pub const MAX_SUBSCRIPTIONS: usize = 100;
 
 /// The authenticated identity of a socket.
 struct Authed {
-    user: UserId,
+    who: Principal,
     session: SessionId,
     expires_at: Millis,
     warned: bool,
@@ -98,6 +113,10 @@ struct Socket<S> {
     bad_window: Instant,
     bad_frames: u32,
     failed_auths: u32,
+    /// Subscribed tickets and the last seq this socket has sent of each.
+    cursors: HashMap<TicketId, u64>,
+    /// When this socket last relayed typing, per ticket (typing is rate-limited).
+    typing: HashMap<TicketId, Instant>,
 }
 
 /// Runs a socket until it closes. Registers it in the hub's registry once authenticated and always
@@ -129,12 +148,14 @@ where
         bad_window: now,
         bad_frames: 0,
         failed_auths: 0,
+        cursors: HashMap::new(),
+        typing: HashMap::new(),
         hub,
     };
     metrics::gauge!(crate::telemetry::CONNECTIONS).increment(1.0);
     metrics::counter!(crate::telemetry::CONNECTIONS_TOTAL).increment(1);
-    if let Some((session, user)) = params.authenticated {
-        socket.register(&session, &user);
+    if let Some(identity) = params.authenticated {
+        socket.register(identity);
     }
     let exit = socket.serve().await;
     let reason = match exit {
@@ -145,7 +166,7 @@ where
         Exit::Gone => "gone",
     };
     if let Some(a) = &socket.authed {
-        socket.hub.registry.remove(a.user, socket.conn);
+        socket.hub.registry.remove(a.who, socket.conn, socket.cursors.keys().copied());
     }
     metrics::gauge!(crate::telemetry::CONNECTIONS).decrement(1.0);
     metrics::counter!(crate::telemetry::DISCONNECTS, "reason" => reason).increment(1);
@@ -220,11 +241,11 @@ where
         let now = now_ms();
         if now >= a.expires_at {
             // Another socket of this session may have refreshed it: ask storage before closing.
-            let session = a.session;
-            match self.hub.auth.live_session(session).await {
-                Ok(Some(s)) => {
+            let (who, session) = (a.who, a.session);
+            match self.hub.live_session(who, session).await {
+                Ok(Some(expires_at)) => {
                     if let Some(a) = &mut self.authed {
-                        a.expires_at = s.expires_at;
+                        a.expires_at = expires_at;
                         a.warned = false;
                     }
                     return Ok(());
@@ -278,7 +299,11 @@ where
             Message::Binary(b) => (Encoding::MsgPack, b),
             // Pings are answered by tungstenite; a pong or any frame proves liveness.
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
-            Message::Close(_) => return Err(Exit::Gone),
+            // tungstenite has queued the close reply: send it, then end (RFC 6455 5.5.1).
+            Message::Close(_) => {
+                let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.ws.flush()).await;
+                return Err(Exit::Gone);
+            }
         };
         if !self.budget.take(now) {
             self.refused_in_row += 1;
@@ -287,26 +312,35 @@ where
             }
             metrics::counter!(crate::telemetry::FRAMES_IN, "type" => "refused").increment(1);
             let retry_after = Duration::from_secs_f64(1.0 / self.budget.rate);
-            return self.reply_error(None, Error::RateLimited { retry_after }).await;
+            let id = codec::peek_id(encoding, payload);
+            return self.reply_error(id, Error::RateLimited { retry_after }).await;
         }
         self.refused_in_row = 0;
         let limit = self.hub.config.max_message_bytes;
         if payload.len() > limit {
-            return self.reply_bad(None, Error::TooLarge { size: payload.len(), limit }).await;
+            let id = codec::peek_id(encoding, payload);
+            return self.reply_bad(id, Error::TooLarge { size: payload.len(), limit }).await;
         }
         match codec::decode_request(encoding, payload) {
             Ok(frame) => {
                 metrics::counter!(crate::telemetry::FRAMES_IN, "type" => frame.request.kind()).increment(1);
                 let started = std::time::Instant::now();
                 let kind = frame.request.kind();
+                tracing::trace!(conn = %self.conn, id = frame.id, kind, "request");
                 let result = commands::handle(self, frame).await;
+                tracing::trace!(conn = %self.conn, kind, elapsed_ms = started.elapsed().as_millis() as u64, "handled");
                 metrics::histogram!(crate::telemetry::WS_LATENCY, "type" => kind)
                     .record(started.elapsed().as_secs_f64());
                 result
             }
             Err(bad) => {
                 metrics::counter!(crate::telemetry::FRAMES_IN, "type" => "invalid").increment(1);
-                self.reply_bad(bad.id, bad.error).await
+                // An unknown type is not garbage: a newer client may probe for features.
+                if matches!(bad.error, Error::UnknownType) {
+                    self.reply_error(bad.id, bad.error).await
+                } else {
+                    self.reply_bad(bad.id, bad.error).await
+                }
             }
         }
     }
@@ -331,22 +365,44 @@ where
         self.send(&ServerFrame::error(id, &error)).await
     }
 
-    /// The socket's user and session, once authenticated.
-    fn identity(&self) -> Option<(UserId, SessionId)> {
-        self.authed.as_ref().map(|a| (a.user, a.session))
+    /// The socket's principal and session, once authenticated.
+    fn identity(&self) -> Option<(Principal, SessionId)> {
+        self.authed.as_ref().map(|a| (a.who, a.session))
+    }
+
+    /// This socket's entry for the registry.
+    fn connection(&self, who: Principal, session: SessionId) -> Connection {
+        Connection { conn: self.conn, who, session, outbox: self.outbox.clone() }
     }
 
     /// Registers the socket as authenticated.
-    fn register(&mut self, session: &Session, user: &User) {
-        self.hub
-            .registry
-            .insert(user.id, Connection { conn: self.conn, session: session.id, outbox: self.outbox.clone() });
-        self.authed =
-            Some(Authed { user: user.id, session: session.id, expires_at: session.expires_at, warned: false });
-        tracing::debug!(conn = %self.conn, user_id = %user.id, "socket authenticated");
+    fn register(&mut self, identity: Identity) {
+        self.hub.registry.insert(identity.who, self.connection(identity.who, identity.session));
+        self.authed = Some(Authed {
+            who: identity.who,
+            session: identity.session,
+            expires_at: identity.expires_at,
+            warned: false,
+        });
+        if matches!(identity.who, Principal::Agent(_)) {
+            // An agent coming online may take waiting tickets.
+            self.hub.support.queue_changed();
+        }
+        tracing::debug!(conn = %self.conn, who = ?identity.who, "socket authenticated");
     }
 
-    /// Writes everything queued by other tasks.
+    /// Sends one reply or the error instead.
+    async fn answer(&mut self, id: codec::RequestId, result: crate::Result<ServerFrame>) -> Result<(), Exit> {
+        match result {
+            Ok(frame) => self.send(&frame).await,
+            Err(e) => self.reply_error(Some(id), e).await,
+        }
+    }
+
+    /// Writes everything queued by other tasks. Ticket events are checked against this socket's
+    /// cursor: what it already sent is dropped, and a gap (an event published out of order, or one
+    /// this node never received) is filled from storage first, so the client sees every event of a
+    /// subscribed ticket exactly once and in order.
     async fn flush_outbox(&mut self) -> Result<(), Exit> {
         let mut items = Vec::new();
         let overflowed = self.outbox.drain(&mut items);
@@ -354,7 +410,18 @@ where
         let mut messages = Vec::with_capacity(items.len());
         for item in items {
             match item {
-                Outbound::Frame { kind, bytes } => {
+                Outbound::Frame { kind, bytes, ticket_seq } => {
+                    if let Some((ticket, seq)) = ticket_seq {
+                        let Some(&sent) = self.cursors.get(&ticket) else { continue };
+                        if seq <= sent {
+                            continue;
+                        }
+                        if seq > sent + 1 {
+                            self.write(std::mem::take(&mut messages)).await?;
+                            self.send_events(ticket, sent, Some(seq - 1)).await?;
+                        }
+                        self.cursors.insert(ticket, seq);
+                    }
                     metrics::counter!(crate::telemetry::FRAMES_OUT, "type" => kind).increment(1);
                     messages.push(to_message(bytes));
                 }
@@ -371,6 +438,37 @@ where
             return Err(Exit::Close(CloseCode::SessionRevoked));
         }
         self.write(messages).await
+    }
+
+    /// Sends the stored events of `ticket` after `after` (up to `until`, or all) as `ticket.event`
+    /// frames, page by page, and moves the cursor.
+    async fn send_events(&mut self, ticket: TicketId, after: u64, until: Option<u64>) -> Result<(), Exit> {
+        const PAGE: u32 = 200;
+        let mut cursor = after;
+        loop {
+            if until.is_some_and(|u| cursor >= u) {
+                return Ok(());
+            }
+            let events = match self.hub.support.events_after(ticket, cursor, PAGE).await {
+                Ok(e) => e,
+                // Storage is down: close so the client resumes from its cursor later, rather than
+                // carry on with a hole in the stream.
+                Err(_) => return Err(Exit::Close(CloseCode::ServiceRestart)),
+            };
+            let mut messages = Vec::with_capacity(events.len());
+            for e in events.iter().filter(|e| until.is_none_or(|u| e.seq <= u)) {
+                let frame = ServerFrame::TicketEvent { event: crate::tickets::event_view(e) };
+                let bytes = codec::encode(self.encoding, &frame).map_err(|_| Exit::Close(CloseCode::InternalError))?;
+                metrics::counter!(crate::telemetry::FRAMES_OUT, "type" => "ticket.event").increment(1);
+                messages.push(to_message(bytes));
+                cursor = e.seq;
+            }
+            self.cursors.insert(ticket, cursor);
+            self.write(messages).await?;
+            if (events.len() as u32) < PAGE {
+                return Ok(());
+            }
+        }
     }
 
     /// Encodes and writes one frame.

@@ -20,6 +20,8 @@ pub enum Outbound {
         kind: &'static str,
         /// Its bytes in the socket's encoding.
         bytes: Encoded,
+        /// For `ticket.event`: the ticket and seq, to skip duplicates and fill gaps.
+        ticket_seq: Option<(crate::ids::TicketId, u64)>,
     },
     /// The socket's session was revoked: tell the client and close (4003).
     Revoke(RevokeReason),
@@ -80,7 +82,11 @@ impl Outbox {
             return Err(Overflow);
         }
         state.bytes += encoded.len();
-        state.queue.push_back(Outbound::Frame { kind: frame.frame().kind(), bytes: encoded });
+        state.queue.push_back(Outbound::Frame {
+            kind: frame.frame().kind(),
+            bytes: encoded,
+            ticket_seq: frame.ticket_seq(),
+        });
         drop(state);
         self.notify.notify_one();
         Ok(())

@@ -2,21 +2,26 @@
 //! against every backend. `tests/storage.rs` runs [`CHECKS`] against SQLite always and against
 //! Postgres when `TEST_DATABASE_URL` is set.
 //!
-//! The checks live in one file per port (`conformance/accounts.rs`, `sessions.rs`, `codes.rs`);
-//! this file holds what they share, the list and the runner. To add a check, write
-//! `pub async fn name(store: Arc<dyn Store>) -> Result<()>` in the file of its port and add its name
-//! to the `checks!` list below; every backend then runs it.
+//! The checks live in one file per port (`conformance/accounts.rs`, `sessions.rs`, `codes.rs`,
+//! `agents.rs`, `tickets.rs`); this file holds what they share, the list and the runner. To add a
+//! check, write `pub async fn name(store: Arc<dyn Store>) -> Result<()>` in the file of its port and
+//! add its name to the `checks!` list below; every backend then runs it.
 //!
 //! Checks share one database, so each one works only on data it created itself (random numbers,
-//! phone keys, key names and ids) and never asserts on anything global. The purges are the one
-//! exception, as they delete across a whole table: their checks work in the first weeks of 1970,
-//! which no other check touches (all others use the current time), and assert exact counts there.
+//! phone keys, emails, key names and ids) and never asserts on anything global, with two exceptions.
+//! The purges delete across a whole table: their checks work in the first weeks of 1970, which no
+//! other check touches (all others use the current time), and assert exact counts there. The ticket
+//! lists (the queue, the lists by status) span every ticket: their check queues its tickets in 1971
+//! (`QUEUE_EPOCH`), before any other check's, and updates them in the year 3000 (`FAR_FUTURE`), after
+//! any other check's, so that its tickets head those lists.
 //!
 //! A violated expectation panics (`assert!`); a storage error is returned as `Err`. Both fail the check.
 
+use super::agents::{Agent, AgentSession, NewAgent};
+use super::tickets::{Author, EventKind, NewMessage, NewTicket, Ticket, TicketStatus, Transition};
 use super::{NewSession, PhoneKey, Session, SignInCode, Store, TokenHash, User};
 use crate::error::{Error, Result};
-use crate::ids::{CodeId, SessionId, UserId};
+use crate::ids::{AgentId, CodeId, SessionId, TicketId, UserId};
 use crate::phone::Phone;
 use crate::storage::Device;
 use crate::time::{now_ms, Millis};
@@ -28,12 +33,16 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 mod accounts;
+mod agents;
 mod codes;
 mod sessions;
+mod tickets;
 
 pub use accounts::*;
+pub use agents::*;
 pub use codes::*;
 pub use sessions::*;
+pub use tickets::*;
 
 /// Tasks started at once by the concurrency checks.
 const RACERS: usize = 16;
@@ -41,6 +50,11 @@ const MINUTE: Millis = 60_000;
 const HOUR: Millis = 60 * MINUTE;
 /// The purge checks' window: 1970-01-12, long before anything another check writes.
 const PURGE_EPOCH: Millis = 1_000_000_000;
+/// The ticket lists' check queues its tickets from here (1971-01-01), after the purges' window and
+/// before anything another check writes.
+const QUEUE_EPOCH: Millis = 31_536_000_000;
+/// ...and updates them from here (3000-01-01), after anything another check writes.
+const FAR_FUTURE: Millis = 32_503_680_000_000;
 
 // ---- Fresh data ----
 
@@ -101,6 +115,89 @@ fn code(phone_key: &PhoneKey, created_at: Millis, expires_at: Millis) -> SignInC
         created_at,
         expires_at,
         attempts: 0,
+    }
+}
+
+/// An agent to create, with an email no other agent has.
+fn new_agent() -> NewAgent {
+    NewAgent {
+        id: AgentId::generate(),
+        email: format!("agent-{}@example.test", Uuid::new_v4().simple()),
+        name: "Sam".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+        created_at: now_ms(),
+    }
+}
+
+/// A newly created agent.
+async fn agent(store: &dyn Store) -> Result<Agent> {
+    let new = new_agent();
+    let created = store.create_agent(&new).await?;
+    Ok(created.unwrap_or_else(|| panic!("creating an agent with the fresh email {} was refused", new.email)))
+}
+
+/// An agent session to create, with a fresh id.
+fn new_agent_session(agent: AgentId, created_at: Millis, expires_at: Millis) -> AgentSession {
+    AgentSession { id: SessionId::generate(), agent_id: agent, created_at, expires_at, revoked_at: None }
+}
+
+/// A ticket of `user` to open at `at`, with a fresh client_msg_id.
+fn new_ticket(user: UserId, at: Millis) -> NewTicket {
+    let client_msg_id = Uuid::new_v4().to_string();
+    NewTicket {
+        id: TicketId::generate(),
+        user_id: user,
+        subject: "The parcel did not arrive".into(),
+        body: format!("first message {client_msg_id}"),
+        client_msg_id,
+        created_at: at,
+    }
+}
+
+/// A newly opened ticket of `user`.
+async fn ticket(store: &dyn Store, user: UserId, at: Millis) -> Result<Ticket> {
+    Ok(store.open_ticket(&new_ticket(user, at)).await?.ticket)
+}
+
+/// A message to append, with a fresh client_msg_id (which its body repeats, to tell messages apart).
+fn message(ticket: TicketId, author: Author, at: Millis) -> NewMessage {
+    let client_msg_id = Uuid::new_v4().to_string();
+    NewMessage { ticket_id: ticket, author, body: format!("text of {client_msg_id}"), client_msg_id, created_at: at }
+}
+
+/// Agent `agent` takes the open ticket nobody holds.
+fn claim(ticket: TicketId, agent: AgentId, now: Millis) -> Transition {
+    Transition {
+        ticket_id: ticket,
+        from: vec![TicketStatus::Open],
+        holder: Some(None),
+        to: TicketStatus::Assigned,
+        agent_id: Some(agent),
+        kind: EventKind::Claimed,
+        actor: Author::Agent(agent),
+        now,
+    }
+}
+
+/// Agent `agent`, holding the ticket, resolves it.
+fn resolve(ticket: TicketId, agent: AgentId, now: Millis) -> Transition {
+    Transition {
+        ticket_id: ticket,
+        from: vec![TicketStatus::Assigned],
+        holder: Some(Some(agent)),
+        to: TicketStatus::Resolved,
+        agent_id: Some(agent),
+        kind: EventKind::Resolved,
+        actor: Author::Agent(agent),
+        now,
+    }
+}
+
+/// Applies a transition that must apply.
+async fn apply(store: &dyn Store, t: &Transition) -> Result<Ticket> {
+    match store.transition(t).await? {
+        Some((ticket, _)) => Ok(ticket),
+        None => panic!("the transition {:?} of ticket {} did not apply", t.kind, t.ticket_id),
     }
 }
 
@@ -182,6 +279,29 @@ checks![
     key_or_insert_keeps_the_first_key,
     key_or_insert_races_agree_on_one_key,
     ping_answers_and_backend_is_named,
+    create_agent_refuses_a_taken_email_in_any_case,
+    create_agent_races_have_one_winner,
+    set_agent_status_changes_status_and_capacity,
+    disable_agent_revokes_every_live_session,
+    disable_agent_races_with_new_sessions_leave_none_live,
+    agent_sessions_rotate_and_revoke,
+    canned_replies_belong_to_their_agent,
+    open_ticket_stores_the_ticket_and_its_first_two_events,
+    open_ticket_races_create_one_ticket,
+    append_messages_numbers_concurrent_appends_without_gaps,
+    append_batches_over_shared_tickets_do_not_deadlock,
+    append_messages_answers_in_batch_order,
+    append_messages_store_a_client_msg_id_once,
+    append_messages_races_on_one_client_msg_id_store_it_once,
+    a_user_message_reopens_a_resolved_ticket,
+    messages_to_a_resolved_ticket_from_anyone_but_its_user_are_refused,
+    transition_applies_only_when_the_guard_matches,
+    concurrent_claims_have_one_winner,
+    events_page_forward_and_backward,
+    marks_never_go_down,
+    concurrent_marks_keep_the_highest,
+    ticket_lists_follow_queue_and_update_order,
+    assigned_tickets_are_listed_and_counted_per_agent,
 ];
 
 /// The outcome of the suite against one store.

@@ -7,19 +7,28 @@
 //! Times are [`Millis`]. Phone numbers appear only in [`Accounts`]; sign-in codes and lock-outs are
 //! keyed by a [`PhoneKey`] (a keyed hash), so a database dump does not list the numbers that merely
 //! asked for a code.
+//!
+//! The support side has two ports of its own: [`agents::Agents`] (staff accounts, their sessions and
+//! canned replies) and [`tickets::Tickets`] (tickets and their gapless event streams). What a batch
+//! of messages does is decided once for both backends, in `stream`.
 
+pub mod agents;
 pub mod conformance;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod stream;
+pub mod tickets;
 
 use crate::config::Config;
 use crate::error::Result;
 use crate::ids::{CodeId, DeviceId, SessionId, UserId};
 use crate::phone::Phone;
 use crate::time::Millis;
+use agents::Agents;
 use async_trait::async_trait;
 use std::sync::Arc;
+use tickets::Tickets;
 
 /// A registered phone user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -208,7 +217,7 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the hub keeps, in one object.
-pub trait Store: Accounts + Sessions + SignInCodes + HubKeys + Health {
+pub trait Store: Accounts + Sessions + SignInCodes + HubKeys + Health + Agents + Tickets {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 }

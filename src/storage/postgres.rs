@@ -3,10 +3,18 @@
 //! Concurrency is the database's job: every read-modify-write is one statement (`ON CONFLICT`
 //! upserts, `UPDATE .. SET x = x + 1 .. RETURNING`, conditional `UPDATE`s whose row count says who
 //! won), so the default READ COMMITTED isolation suffices and no application lock is taken.
+//! Where several rows must change together (a ticket and its events, an agent and their sessions),
+//! a transaction takes row locks (`FOR UPDATE`, or the guarded `UPDATE` itself) before it decides.
+//!
+//! The agents' and the tickets' ports live in `postgres/agents.rs` and `postgres/tickets.rs` (which
+//! explains how seqs are allocated).
 //!
 //! Every call has one deadline (`db_timeout_ms`) covering both the wait for a pooled connection
 //! and its queries; past it the caller gets [`Error::Unavailable`]. The server enforces a slightly
 //! longer `statement_timeout`, so that it stops working for a caller that has given up.
+
+mod agents;
+mod tickets;
 
 use super::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow};
 use super::{

@@ -4,6 +4,16 @@
 //! cannot drift apart in how they read a user or a session. The structs derive [`sqlx::FromRow`]
 //! generically, so one definition decodes rows of either database; every query selects exactly the
 //! columns of the struct it is read into, by these names.
+//!
+//! The agents' and the tickets' rows live in [`agents`] and [`tickets`].
+
+mod agents;
+mod tickets;
+
+pub(super) use agents::{stored_email, AgentRow, AgentSessionRow, CannedReplyRow};
+pub(super) use tickets::{
+    assigned_counts, marks, stored_author, stored_participant, stored_seq, EventRow, MarkRow, TicketRow,
+};
 
 use super::{Device, PhoneGuard, PhoneKey, Session, SignInCode, User};
 use crate::error::{Error, Result};
@@ -128,6 +138,12 @@ impl TryFrom<GuardRow> for PhoneGuard {
 /// [`Error::Internal`] for a negative value.
 pub(super) fn count(value: i32, column: &'static str) -> Result<u32> {
     u32::try_from(value).map_err(|_| Error::Internal(format!("{column} is negative ({value})")))
+}
+
+/// The error for a text column holding a value the models have no variant for: the database was
+/// edited by hand or by a newer version of the hub.
+fn internal(column: &'static str, value: &str) -> Error {
+    Error::Internal(format!("{column} holds an unknown value ({value:?})"))
 }
 
 /// A model's counter as the column stores it. Counters grow by one per wrong try, so they never get

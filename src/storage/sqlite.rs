@@ -4,10 +4,16 @@
 //! the write lock and spin in its busy handler, every write goes through a pool of exactly one
 //! connection, whose queue orders writers fairly; reads use a small pool of their own, which WAL lets
 //! run beside the writer. Read-modify-writes are single statements (upserts, `RETURNING`), so they are
-//! atomic without explicit transactions.
+//! atomic without explicit transactions, except where several rows change together (a ticket and its
+//! events, an agent and their sessions): those are `BEGIN IMMEDIATE` transactions.
+//!
+//! The agents' and the tickets' ports live in `sqlite/agents.rs` and `sqlite/tickets.rs`.
 //!
 //! The journal is a WAL with `synchronous=FULL`: a write the hub has acknowledged survives a power
 //! cut, not only a crash of the process.
+
+mod agents;
+mod tickets;
 
 use super::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow};
 use super::{

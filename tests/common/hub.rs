@@ -105,6 +105,9 @@ impl TestHub {
             config.redis_prefix = r.prefix.clone();
         }
         tweak(&mut config);
+        if std::env::var_os("HUB_TEST_LOG").is_some() {
+            anapars_hub::telemetry::init_logging("text");
+        }
         let running = anapars_hub::server::start(config).await.expect("hub starts");
         let addr = running.addr;
         Self {
@@ -123,6 +126,11 @@ impl TestHub {
     /// A label for assertion messages.
     pub fn label(&self) -> String {
         format!("[{}{}]", self.backend, if self._redis.is_some() { "+redis" } else { "" })
+    }
+
+    /// The Postgres database of this hub, if it runs on Postgres.
+    pub fn postgres_database(&self) -> Option<&str> {
+        self._db.postgres_name()
     }
 
     /// The Redis of this hub, if any.
@@ -187,6 +195,24 @@ impl TestHub {
         self.sign_in_on(phone, "device-1").await["token"].as_str().unwrap().to_owned()
     }
 
+    /// Creates an agent and signs them in over HTTP; returns (token, agent id).
+    pub async fn agent(&self, name: &str) -> (String, String) {
+        let hub = &self.running.as_ref().expect("hub running").hub;
+        let email = format!("{}-{}@anapars.test", name.to_lowercase(), uuid::Uuid::new_v4().simple());
+        let (_, password) = hub.agents.add(&email, name).await.expect("agent added");
+        let (status, body) = self.post("/v1/agent/login", json!({"email": email, "password": password})).await;
+        assert_eq!(status, 200, "{} agent login: {body}", self.label());
+        (body["token"].as_str().unwrap().to_owned(), body["agent"]["id"].as_str().unwrap().to_owned())
+    }
+
+    /// Opens an agent socket (authenticated, `auth.agent.ok` checked).
+    pub async fn connect_agent(&self, encoding: Encoding, token: &str) -> Client {
+        let mut c = self.connect(encoding).await;
+        let reply = c.request(json!({"type": "auth", "token": token})).await;
+        assert_eq!(reply["type"], "auth.agent.ok", "{} agent auth: {reply}", self.label());
+        c
+    }
+
     /// Opens a socket in `encoding` (subprotocol offered), unauthenticated.
     pub async fn connect(&self, encoding: Encoding) -> Client {
         Client::connect(&self.ws_url, Some(encoding), None).await
@@ -228,6 +254,8 @@ pub struct Client {
     next_id: u64,
     /// Every data frame received, decoded, in order (for privacy checks).
     pub seen: Vec<Value>,
+    /// Frames received while waiting for a reply, not yet taken by `event`/`recv`.
+    pending: std::collections::VecDeque<Value>,
 }
 
 impl Client {
@@ -244,7 +272,13 @@ impl Client {
         if let Some(e) = encoding {
             assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), e.protocol());
         }
-        Self { ws, encoding: encoding.unwrap_or(Encoding::Json), next_id: 1, seen: Vec::new() }
+        Self {
+            ws,
+            encoding: encoding.unwrap_or(Encoding::Json),
+            next_id: 1,
+            seen: Vec::new(),
+            pending: Default::default(),
+        }
     }
 
     /// Encodes a JSON value in this socket's encoding.
@@ -267,16 +301,51 @@ impl Client {
         self.next_id += 1;
         frame["id"] = json!(id);
         self.send(frame).await;
+        let mut skipped = Vec::new();
         loop {
             let f = self.recv().await;
             if f["id"] == json!(id) {
+                // Events that arrived meanwhile stay available to `event`, in order.
+                for s in skipped.into_iter().rev() {
+                    self.pending.push_front(s);
+                }
+                return f;
+            }
+            skipped.push(f);
+        }
+    }
+
+    /// Forgets the frames set aside while waiting for replies (they stay in `seen`).
+    pub fn clear_pending(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Waits for the next event of `type` (skipping others, which stay in `seen`).
+    pub async fn event(&mut self, kind: &str) -> Value {
+        loop {
+            let f = self.recv().await;
+            if f["type"] == kind && f.get("id").is_none() {
                 return f;
             }
         }
     }
 
-    /// The next data frame, decoded from either encoding. Panics on close or timeout.
+    /// Waits for an event of `type` matching `pred`.
+    pub async fn event_where(&mut self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let f = self.event(kind).await;
+            if pred(&f) {
+                return f;
+            }
+        }
+    }
+
+    /// The next data frame (first those set aside while waiting for a reply), decoded from either
+    /// encoding. Panics on close or timeout.
     pub async fn recv(&mut self) -> Value {
+        if let Some(f) = self.pending.pop_front() {
+            return f;
+        }
         loop {
             let m = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
                 .await

@@ -1,0 +1,471 @@
+//! Support tickets over real sockets, with a user and two agents, in both encodings, on every
+//! backend: the lifecycle, authorisation, idempotent sends, history, receipts and typing, the queue,
+//! bad input, and exactly-once delivery across dropped sockets.
+
+mod common;
+
+use anapars_hub::codec::Encoding;
+use common::hub::{hubs, phone, Client, TestHub};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const ENCODINGS: [Encoding; 2] = [Encoding::Json, Encoding::MsgPack];
+
+async fn open_ticket(c: &mut Client, subject: &str, body: &str) -> Value {
+    let r = c
+        .request(json!({"type": "ticket.open", "subject": subject, "body": body, "client_msg_id": uuid::Uuid::new_v4().to_string()}))
+        .await;
+    assert_eq!(r["type"], "ticket.open.ok", "{r}");
+    r["ticket"].clone()
+}
+
+async fn send(c: &mut Client, ticket: &str, cmid: &str, body: &str) -> Value {
+    c.request(json!({"type": "ticket.send", "ticket_id": ticket, "client_msg_id": cmid, "body": body})).await
+}
+
+#[tokio::test]
+async fn lifecycle_with_a_user_and_two_agents() {
+    for hub in hubs(|_| {}).await {
+        for (ue, ae) in [(Encoding::Json, Encoding::MsgPack), (Encoding::MsgPack, Encoding::Json)] {
+            let label = hub.label();
+            let user_token = hub.token(&phone()).await;
+            let mut user = hub.connect_as(ue, &user_token).await;
+            let (a_token, a_id) = hub.agent("Sara").await;
+            let (b_token, b_id) = hub.agent("Reza").await;
+            let mut a = hub.connect_agent(ae, &a_token).await;
+            let mut b = hub.connect_agent(ue, &b_token).await;
+            assert_eq!(a.request(json!({"type": "queue.subscribe"})).await["type"], "queue.subscribe.ok");
+            assert_eq!(b.request(json!({"type": "queue.subscribe"})).await["type"], "queue.subscribe.ok");
+
+            let ticket = open_ticket(&mut user, "Payment failed", "My card was charged twice").await;
+            let tid = ticket["id"].as_str().unwrap().to_owned();
+            assert_eq!(ticket["status"], "open");
+            assert_eq!(ticket["last_seq"], 2, "opened + first message");
+            let seen = a.event_where("ticket.updated", |f| f["ticket"]["id"] == tid.as_str()).await;
+            assert_eq!(seen["ticket"]["status"], "open", "{label} the queue is live for agents");
+            let queued = user.event_where("ticket.queue", |f| f["ticket_id"] == tid.as_str()).await;
+            assert!(queued["position"].as_u64().unwrap() >= 1, "{label} {queued}");
+
+            let sub = user.request(json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 2})).await;
+            assert_eq!(sub["type"], "ticket.subscribe.ok", "{label} {sub}");
+            let claimed = a.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+            assert_eq!(claimed["ticket"]["status"], "assigned", "{label} {claimed}");
+            assert_eq!(claimed["ticket"]["agent_id"], a_id.as_str());
+            let again = b.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+            assert_eq!(again["code"], "wrong_state", "{label} {again}");
+            let ev = user.event("ticket.event").await;
+            assert_eq!((ev["event"]["kind"].as_str(), ev["event"]["seq"].as_u64()), (Some("claimed"), Some(3)));
+
+            let sub = a.request(json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 0})).await;
+            assert_eq!(sub["ticket"]["last_seq"], 3);
+            let history: Vec<Value> = a.seen.iter().filter(|f| f["type"] == "ticket.event").cloned().collect();
+            let kinds: Vec<&str> = history.iter().map(|f| f["event"]["kind"].as_str().unwrap()).collect();
+            assert_eq!(kinds, ["opened", "message", "claimed"], "{label} the agent gets the whole history");
+            assert_eq!(history[1]["event"]["body"], "My card was charged twice");
+            a.clear_pending();
+
+            let ack = send(&mut a, &tid, "a-1", "Sorry about that, refunding now").await;
+            assert_eq!((ack["type"].as_str(), ack["seq"].as_u64()), (Some("ticket.send.ok"), Some(4)), "{label} {ack}");
+            let ev = user.event("ticket.event").await;
+            assert_eq!(ev["event"]["body"], "Sorry about that, refunding now");
+            assert_eq!(ev["event"]["author"], json!({"kind": "agent", "id": a_id}));
+            let ack = send(&mut user, &tid, "u-1", "Thanks!").await;
+            assert_eq!(ack["seq"], 5);
+            let own = a.event("ticket.event").await;
+            assert_eq!(own["event"]["seq"], 4, "{label} the sender's own subscribed socket sees its message too");
+            let ev = a.event("ticket.event").await;
+            assert_eq!((ev["event"]["seq"].as_u64(), ev["event"]["body"].as_str()), (Some(5), Some("Thanks!")));
+
+            let moved = a.request(json!({"type": "ticket.transfer", "ticket_id": tid, "agent_id": b_id})).await;
+            assert_eq!(moved["ticket"]["agent_id"], b_id.as_str(), "{label} {moved}");
+            let not_yours = send(&mut a, &tid, "a-2", "still here?").await;
+            assert_eq!(not_yours["code"], "forbidden", "{label} the old agent may no longer write");
+            let resolved = b.request(json!({"type": "ticket.resolve", "ticket_id": tid})).await;
+            assert_eq!(resolved["ticket"]["status"], "resolved", "{label} {resolved}");
+            let claim_resolved = a.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+            assert_eq!(claim_resolved["code"], "wrong_state");
+            let agent_to_resolved = send(&mut b, &tid, "b-1", "hello?").await;
+            assert_eq!(agent_to_resolved["code"], "wrong_state");
+
+            let reopen = send(&mut user, &tid, "u-2", "It happened again").await;
+            assert_eq!(reopen["seq"], 9, "{label} reopened (8) then the message (9): {reopen}");
+            let kinds: Vec<String> = {
+                let mut k = Vec::new();
+                while k.len() < 5 {
+                    let ev = user.event("ticket.event").await;
+                    k.push(ev["event"]["kind"].as_str().unwrap().to_owned());
+                }
+                k
+            };
+            assert_eq!(kinds, ["message", "transferred", "resolved", "reopened", "message"], "{label} 5 to 9 in order");
+            let back = b
+                .event_where("ticket.updated", |f| f["ticket"]["id"] == tid.as_str() && f["ticket"]["status"] == "open")
+                .await;
+            assert!(back["ticket"]["agent_id"].is_null(), "{label} a reopened ticket waits in the queue again");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_cross_access_is_refused() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        let owner_token = hub.token(&phone()).await;
+        let other_token = hub.token(&phone()).await;
+        let mut owner = hub.connect_as(Encoding::Json, &owner_token).await;
+        let mut other = hub.connect_as(Encoding::MsgPack, &other_token).await;
+        let (a_token, _) = hub.agent("A").await;
+        let (b_token, _) = hub.agent("B").await;
+        let mut a = hub.connect_agent(Encoding::Json, &a_token).await;
+        let mut b = hub.connect_agent(Encoding::MsgPack, &b_token).await;
+        let tid = open_ticket(&mut owner, "mine", "private").await["id"].as_str().unwrap().to_owned();
+
+        let attempts = [
+            json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 0}),
+            json!({"type": "ticket.history", "ticket_id": tid}),
+            json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": "x", "body": "hi"}),
+            json!({"type": "ticket.read", "ticket_id": tid, "seq": 1}),
+            json!({"type": "ticket.typing", "ticket_id": tid}),
+            json!({"type": "ticket.claim", "ticket_id": tid}),
+            json!({"type": "ticket.resolve", "ticket_id": tid}),
+        ];
+        for frame in &attempts {
+            let r = other.request(frame.clone()).await;
+            assert_eq!(r["code"], "forbidden", "{label} another user: {frame} -> {r}");
+        }
+        assert!(other.seen.iter().all(|f| f["type"] != "ticket.event"), "{label} nothing leaked");
+        let listed = other.request(json!({"type": "ticket.list"})).await;
+        assert_eq!(listed["tickets"], json!([]), "{label} another user's list is empty");
+        for frame in [
+            json!({"type": "ticket.claim", "ticket_id": tid}),
+            json!({"type": "queue.subscribe"}),
+            json!({"type": "agent.list"}),
+            json!({"type": "canned.list"}),
+        ] {
+            let r = owner.request(frame.clone()).await;
+            assert_eq!(r["code"], "forbidden", "{label} a user acting as an agent: {frame} -> {r}");
+        }
+        let r = a.request(json!({"type": "ticket.open", "subject": "s", "body": "b", "client_msg_id": "c"})).await;
+        assert_eq!(r["code"], "forbidden", "{label} agents do not open tickets");
+        let r = a.request(json!({"type": "me"})).await;
+        assert_eq!(r["code"], "forbidden", "{label}");
+        let r = send(&mut a, &tid, "a1", "before claiming").await;
+        assert_eq!(r["code"], "wrong_state", "{label} claim first");
+        a.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+        for frame in [
+            json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": "b1", "body": "mine now"}),
+            json!({"type": "ticket.resolve", "ticket_id": tid}),
+            json!({"type": "ticket.transfer", "ticket_id": tid, "agent_id": uuid::Uuid::now_v7()}),
+        ] {
+            let r = b.request(frame.clone()).await;
+            assert!(
+                r["code"] == "forbidden" || r["code"] == "not_found",
+                "{label} another agent's ticket: {frame} -> {r}"
+            );
+        }
+        let r = b.request(json!({"type": "ticket.resolve", "ticket_id": tid})).await;
+        assert_eq!(r["code"], "forbidden");
+    }
+}
+
+#[tokio::test]
+async fn resending_a_message_or_opening_twice_stores_once() {
+    for hub in hubs(|_| {}).await {
+        let token = hub.token(&phone()).await;
+        for encoding in ENCODINGS {
+            let mut c = hub.connect_as(encoding, &token).await;
+            let open = json!({"type": "ticket.open", "subject": "s", "body": "b", "client_msg_id": format!("open-{encoding:?}")});
+            let first = c.request(open.clone()).await;
+            let second = c.request(open).await;
+            assert_eq!(first["ticket"]["id"], second["ticket"]["id"], "{} same ticket", hub.label());
+            let tid = first["ticket"]["id"].as_str().unwrap().to_owned();
+            let a = send(&mut c, &tid, "m-1", "hello").await;
+            let b = send(&mut c, &tid, "m-1", "hello").await;
+            assert_eq!((a["seq"].as_u64(), a["duplicate"].as_bool()), (Some(3), Some(false)));
+            assert_eq!((b["seq"].as_u64(), b["duplicate"].as_bool()), (Some(3), Some(true)), "{}", hub.label());
+            let h = c.request(json!({"type": "ticket.history", "ticket_id": tid})).await;
+            assert_eq!(h["events"].as_array().unwrap().len(), 3, "{} stored once", hub.label());
+        }
+    }
+}
+
+#[tokio::test]
+async fn history_pages_both_ways() {
+    for hub in hubs(|_| {}).await {
+        let token = hub.token(&phone()).await;
+        let mut c = hub.connect_as(Encoding::MsgPack, &token).await;
+        let tid = open_ticket(&mut c, "long", "m0").await["id"].as_str().unwrap().to_owned();
+        for i in 1..=10 {
+            send(&mut c, &tid, &format!("m{i}"), &format!("message {i}")).await;
+        }
+        let seqs =
+            |r: &Value| r["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect::<Vec<_>>();
+        let newest = c.request(json!({"type": "ticket.history", "ticket_id": tid, "before_seq": 13, "limit": 4})).await;
+        assert_eq!((seqs(&newest), newest["more"].as_bool()), (vec![9, 10, 11, 12], Some(true)), "{}", hub.label());
+        let older = c.request(json!({"type": "ticket.history", "ticket_id": tid, "before_seq": 3, "limit": 4})).await;
+        assert_eq!((seqs(&older), older["more"].as_bool()), (vec![1, 2], Some(false)));
+        let after = c.request(json!({"type": "ticket.history", "ticket_id": tid, "after_seq": 10, "limit": 5})).await;
+        assert_eq!((seqs(&after), after["more"].as_bool()), (vec![11, 12], Some(false)));
+        let bad = c.request(json!({"type": "ticket.history", "ticket_id": tid, "limit": 1000})).await;
+        assert_eq!(bad["code"], "bad_request");
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_own_code_and_loses_nothing() {
+    for hub in hubs(|c| c.max_body_chars = 1000).await {
+        let label = hub.label();
+        let token = hub.token(&phone()).await;
+        let mut c = hub.connect_as(Encoding::Json, &token).await;
+        let tid = open_ticket(&mut c, "s", "first").await["id"].as_str().unwrap().to_owned();
+        let cases = [
+            (
+                json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": "1", "body": "x".repeat(1001)}),
+                "too_large",
+            ),
+            (json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": "2", "body": "   "}), "empty_body"),
+            (json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": "", "body": "x"}), "bad_request"),
+            (
+                json!({"type": "ticket.send", "ticket_id": uuid::Uuid::now_v7(), "client_msg_id": "3", "body": "x"}),
+                "not_found",
+            ),
+            (
+                json!({"type": "ticket.send", "ticket_id": "not-a-uuid", "client_msg_id": "3", "body": "x"}),
+                "bad_request",
+            ),
+            (json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 99}), "bad_request"),
+            (json!({"type": "ticket.open", "subject": "", "body": "x", "client_msg_id": "4"}), "bad_request"),
+            (json!({"type": "ticket.read", "ticket_id": tid, "seq": 50}), "bad_request"),
+        ];
+        for (frame, code) in cases {
+            let r = c.request(frame.clone()).await;
+            assert_eq!(r["code"], code, "{label} {frame} -> {r}");
+        }
+        let ok = send(&mut c, &tid, "after", "still works").await;
+        assert_eq!(ok["seq"], 3, "{label} nothing was stored by the bad frames, the socket lives");
+    }
+}
+
+#[tokio::test]
+async fn receipts_and_typing_reach_the_other_side() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        let token = hub.token(&phone()).await;
+        let mut user = hub.connect_as(Encoding::Json, &token).await;
+        let (a_token, a_id) = hub.agent("A").await;
+        let mut a = hub.connect_agent(Encoding::MsgPack, &a_token).await;
+        let tid = open_ticket(&mut user, "s", "hello").await["id"].as_str().unwrap().to_owned();
+        a.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+        a.request(json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 3})).await;
+        user.request(json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 3})).await;
+        send(&mut a, &tid, "a1", "hi there").await;
+        assert_eq!(user.event("ticket.event").await["event"]["seq"], 4);
+        assert_eq!(user.request(json!({"type": "ticket.delivered", "ticket_id": tid, "seq": 4})).await["type"], "ok");
+        let r = a.event("ticket.receipt").await;
+        assert_eq!((r["delivered_seq"].as_u64(), r["read_seq"].as_u64()), (Some(4), Some(0)), "{label} {r}");
+        user.request(json!({"type": "ticket.read", "ticket_id": tid, "seq": 4})).await;
+        let r = a.event_where("ticket.receipt", |r| r["read_seq"] == 4).await;
+        assert_eq!(r["participant"]["kind"], "user");
+        assert_eq!(user.request(json!({"type": "ticket.typing", "ticket_id": tid})).await["type"], "ok");
+        let t = a.event("ticket.typing").await;
+        assert_eq!(t["participant"]["kind"], "user", "{label}");
+        let again = user.request(json!({"type": "ticket.typing", "ticket_id": tid})).await;
+        assert_eq!(again["code"], "rate_limited", "{label} typing is rate-limited");
+        a.request(json!({"type": "ticket.typing", "ticket_id": tid})).await;
+        let t = user.event("ticket.typing").await;
+        assert_eq!(t["participant"], json!({"kind": "agent", "id": a_id}));
+    }
+}
+
+#[tokio::test]
+async fn agents_keep_canned_replies_and_set_their_status() {
+    for hub in hubs(|_| {}).await {
+        let (token, _) = hub.agent("Canned").await;
+        let mut a = hub.connect_agent(Encoding::Json, &token).await;
+        let r = a.request(json!({"type": "canned.add", "title": "Refund", "body": "Your refund is on its way."})).await;
+        assert_eq!(r["replies"].as_array().unwrap().len(), 1, "{} {r}", hub.label());
+        let rid = r["replies"][0]["id"].as_str().unwrap().to_owned();
+        let (other_token, _) = hub.agent("Other").await;
+        let mut other = hub.connect_agent(Encoding::MsgPack, &other_token).await;
+        let r = other.request(json!({"type": "canned.delete", "reply_id": rid})).await;
+        assert_eq!(r["code"], "not_found", "an agent cannot delete another's reply");
+        assert_eq!(a.request(json!({"type": "canned.delete", "reply_id": rid})).await["type"], "ok");
+        assert_eq!(a.request(json!({"type": "canned.list"})).await["replies"], json!([]));
+        let s = a.request(json!({"type": "agent.status", "status": "busy", "capacity": 3})).await;
+        assert_eq!((s["agent"]["status"].as_str(), s["agent"]["capacity"].as_u64()), (Some("busy"), Some(3)));
+        let bad = a.request(json!({"type": "agent.status", "status": "busy", "capacity": 0})).await;
+        assert_eq!(bad["code"], "bad_request");
+        let list = other.request(json!({"type": "agent.list"})).await;
+        assert!(list["agents"].as_array().unwrap().iter().any(|x| x["name"] == "Canned" && x["online"] == true));
+    }
+}
+
+#[tokio::test]
+async fn auto_assignment_gives_the_oldest_ticket_to_the_freest_agent() {
+    for hub in hubs(|c| c.auto_assign = true).await {
+        let (token, agent_id) = hub.agent("Auto").await;
+        let mut a = hub.connect_agent(Encoding::Json, &token).await;
+        a.request(json!({"type": "agent.status", "status": "available", "capacity": 1})).await;
+        let user_token = hub.token(&phone()).await;
+        let mut user = hub.connect_as(Encoding::MsgPack, &user_token).await;
+        let first = open_ticket(&mut user, "first", "one").await["id"].as_str().unwrap().to_owned();
+        let second = open_ticket(&mut user, "second", "two").await["id"].as_str().unwrap().to_owned();
+        let got = a.event_where("ticket.updated", |f| f["ticket"]["status"] == "assigned").await;
+        assert_eq!(got["ticket"]["id"], first.as_str(), "{} oldest first", hub.label());
+        assert_eq!(got["ticket"]["agent_id"], agent_id.as_str());
+        // Capacity 1: the second waits until the first is resolved.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let listed = a.request(json!({"type": "ticket.list", "mine": true})).await;
+        assert_eq!(listed["tickets"].as_array().unwrap().len(), 1, "{}", hub.label());
+        a.request(json!({"type": "ticket.resolve", "ticket_id": first})).await;
+        let got = a
+            .event_where("ticket.updated", |f| {
+                f["ticket"]["id"] == second.as_str() && f["ticket"]["status"] == "assigned"
+            })
+            .await;
+        assert_eq!(got["ticket"]["agent_id"], agent_id.as_str());
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_agent_is_cut_off_and_cannot_sign_in() {
+    for hub in hubs(|_| {}).await {
+        let running = &hub.running.as_ref().unwrap().hub;
+        let email = format!("gone-{}@anapars.test", uuid::Uuid::new_v4().simple());
+        let (_, password) = running.agents.add(&email, "Gone").await.unwrap();
+        let (_, body) = hub.post("/v1/agent/login", json!({"email": email, "password": password})).await;
+        let token = body["token"].as_str().unwrap().to_owned();
+        let mut a = hub.connect_agent(Encoding::Json, &token).await;
+        let (status, _) = hub.post("/v1/agent/login", json!({"email": email, "password": "wrong"})).await;
+        assert_eq!(status, 401);
+        running.agents.disable(&email).await.unwrap();
+        assert_eq!(a.closed().await, Some(4003), "{}", hub.label());
+        assert_eq!(a.seen.last().unwrap()["reason"], "agent_disabled");
+        let (status, body) = hub.post("/v1/agent/login", json!({"email": email, "password": password})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
+        let mut c = hub.connect(Encoding::Json).await;
+        assert_eq!(c.request(json!({"type": "auth", "token": token})).await["code"], "unauthorized");
+    }
+}
+
+/// One side of a conversation that keeps its own cursor, reconnects when told to, and records
+/// every event it receives.
+struct Side {
+    token: String,
+    agent: bool,
+    encoding: Encoding,
+    client: Option<Client>,
+    events: Vec<(u64, String)>,
+}
+
+impl Side {
+    fn last(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.0)
+    }
+
+    async fn connect(&mut self, hub: &TestHub, tid: &str) {
+        let mut c = if self.agent {
+            hub.connect_agent(self.encoding, &self.token).await
+        } else {
+            hub.connect_as(self.encoding, &self.token).await
+        };
+        let r = c.request(json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": self.last()})).await;
+        assert_eq!(r["type"], "ticket.subscribe.ok", "{r}");
+        self.absorb(&mut c);
+        self.client = Some(c);
+    }
+
+    fn absorb(&mut self, c: &mut Client) {
+        for f in c.seen.drain(..) {
+            if f["type"] == "ticket.event" {
+                self.events
+                    .push((f["event"]["seq"].as_u64().unwrap(), f["event"]["body"].as_str().unwrap_or("").to_owned()));
+            }
+        }
+    }
+
+    async fn send(&mut self, tid: &str, cmid: &str) -> u64 {
+        let c = self.client.as_mut().unwrap();
+        let r = send(c, tid, cmid, cmid).await;
+        assert_eq!(r["type"], "ticket.send.ok", "{r}");
+        let seq = r["seq"].as_u64().unwrap();
+        let mut c = self.client.take().unwrap();
+        self.absorb(&mut c);
+        self.client = Some(c);
+        seq
+    }
+
+    async fn drain_until(&mut self, seq: u64) {
+        while self.last() < seq {
+            let c = self.client.as_mut().unwrap();
+            c.event("ticket.event").await;
+            let mut c = self.client.take().unwrap();
+            self.absorb(&mut c);
+            self.client = Some(c);
+        }
+    }
+}
+
+#[tokio::test]
+async fn dropped_sockets_resume_exactly_once_in_order() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        let user_token = hub.token(&phone()).await;
+        let (agent_token, _) = hub.agent("Resume").await;
+        let mut opener = hub.connect_as(Encoding::Json, &user_token).await;
+        let tid = open_ticket(&mut opener, "busy", "start").await["id"].as_str().unwrap().to_owned();
+        let mut agent_setup = hub.connect_agent(Encoding::Json, &agent_token).await;
+        agent_setup.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+        drop(opener);
+        drop(agent_setup);
+
+        let mut user =
+            Side { token: user_token, agent: false, encoding: Encoding::MsgPack, client: None, events: vec![] };
+        let mut agent =
+            Side { token: agent_token, agent: true, encoding: Encoding::Json, client: None, events: vec![] };
+        user.connect(&hub, &tid).await;
+        agent.connect(&hub, &tid).await;
+        // A third writer on another socket keeps the stream busy while the two sides drop and resume.
+        let writer_token = user.token.clone();
+        let ws_url = hub.ws_url.clone();
+        let tid2 = tid.clone();
+        let background = tokio::spawn(async move {
+            let mut c = Client::connect(&ws_url, Some(Encoding::Json), None).await;
+            c.request(json!({"type": "auth", "token": writer_token})).await;
+            for i in 0..40 {
+                let r = send(&mut c, &tid2, &format!("bg-{i}"), "background").await;
+                assert_eq!(r["type"], "ticket.send.ok");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let mut last_seq = 0;
+        for round in 0..12 {
+            last_seq = last_seq.max(user.send(&tid, &format!("u-{round}")).await);
+            last_seq = last_seq.max(agent.send(&tid, &format!("a-{round}")).await);
+            if round % 3 == 0 {
+                user.client = None; // dropped without a goodbye
+                user.connect(&hub, &tid).await;
+            }
+            if round % 4 == 1 {
+                agent.client = None;
+                agent.connect(&hub, &tid).await;
+            }
+        }
+        background.await.unwrap();
+        let total = 3 + 24 + 40;
+        let _ = last_seq;
+        user.drain_until(total).await;
+        agent.drain_until(total).await;
+        for side in [&user, &agent] {
+            let seqs: Vec<u64> = side.events.iter().map(|e| e.0).collect();
+            assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "{label} every event once, in order");
+        }
+        assert_eq!(user.events, agent.events, "{label} both sides see the same stream");
+        let bodies: BTreeMap<&str, usize> = user.events.iter().fold(BTreeMap::new(), |mut m, e| {
+            *m.entry(e.1.as_str()).or_default() += 1;
+            m
+        });
+        assert_eq!(bodies.get("background"), Some(&40));
+    }
+}
