@@ -9,8 +9,8 @@ use std::sync::Arc;
 /// Who should receive an event. A socket that belongs to several groups receives it once.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Audience<'a> {
-    /// Sockets subscribed to this ticket.
-    pub ticket: Option<TicketId>,
+    /// Sockets subscribed to any of these tickets.
+    pub tickets: &'a [TicketId],
     /// Every socket of these users and agents.
     pub principals: &'a [Principal],
     /// Agents' sockets watching the queue.

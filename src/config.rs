@@ -81,6 +81,18 @@ pub struct Config {
     pub lockout_base_secs: u64,
     /// Lifetime of a session token; refresh over the socket before it ends. Default 30 days.
     pub session_ttl_secs: u64,
+    /// Devices that may hold the account at once; signing in on one more signs the least recently
+    /// used device out (`session.revoked`, `signed_in_elsewhere`). Default 1: the number moves the
+    /// account from the old phone to the new one.
+    pub max_devices: u32,
+    /// A person is announced offline only after this long without any socket. Default 5000 ms.
+    pub presence_grace_ms: u64,
+    /// Folder of stored profile images. Default `./data/media`.
+    pub media_dir: PathBuf,
+    /// Largest profile image upload. Default 5242880 (5 MiB).
+    pub max_image_bytes: usize,
+    /// Largest width or height of an uploaded image. Default 4096.
+    pub max_image_side: u32,
     /// Lifetime of an agent's session token. Default 12 hours.
     pub agent_session_ttl_secs: u64,
     /// Longest message, canned reply or first message, in characters. Default 4000.
@@ -158,6 +170,11 @@ impl Default for Config {
             lockout_after_failures: 10,
             lockout_base_secs: 900,
             session_ttl_secs: 30 * 24 * 3600,
+            max_devices: 1,
+            presence_grace_ms: 5_000,
+            media_dir: PathBuf::from("./data/media"),
+            max_image_bytes: 5 << 20,
+            max_image_side: 4096,
             agent_session_ttl_secs: 12 * 3600,
             max_body_chars: 4000,
             auto_assign: false,
@@ -246,6 +263,8 @@ impl Config {
         ensure!(self.session_ttl_secs >= 1, "session_ttl_secs must be at least 1");
         ensure!(self.max_message_bytes >= 1024, "max_message_bytes must be at least 1024");
         ensure!(self.agent_session_ttl_secs >= 1, "agent_session_ttl_secs must be at least 1");
+        ensure!(self.max_devices >= 1, "max_devices must be at least 1");
+        ensure!((64..=16_384).contains(&self.max_image_side), "max_image_side must be 64 to 16384");
         ensure!(
             (1..=self.max_message_bytes / 4).contains(&self.max_body_chars),
             "max_body_chars must be 1 to max_message_bytes / 4 (a character is up to 4 bytes)"

@@ -90,6 +90,9 @@ pub enum Error {
     /// The action does not fit the ticket's state (claiming a resolved ticket, writing before claiming).
     #[error("{0}")]
     WrongState(&'static str),
+    /// An upload that is not an acceptable image.
+    #[error("{0}")]
+    BadImage(&'static str),
     /// A message or reply with no text.
     #[error("message body is empty")]
     EmptyBody,
@@ -153,6 +156,8 @@ pub enum ErrorCode {
     WrongState,
     /// See [`Error::EmptyBody`].
     EmptyBody,
+    /// See [`Error::BadImage`].
+    BadImage,
     /// See [`Error::Overloaded`].
     Overloaded,
     /// See [`Error::Unavailable`].
@@ -186,6 +191,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::WrongState => "wrong_state",
             Self::EmptyBody => "empty_body",
+            Self::BadImage => "bad_image",
             Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -218,6 +224,7 @@ impl Error {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::WrongState(_) => ErrorCode::WrongState,
             Self::EmptyBody => ErrorCode::EmptyBody,
+            Self::BadImage(_) => ErrorCode::BadImage,
             Self::Overloaded { .. } => ErrorCode::Overloaded,
             Self::Unavailable => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
@@ -232,7 +239,8 @@ impl Error {
             | ErrorCode::InvalidUtf8
             | ErrorCode::InvalidPhone
             | ErrorCode::AlreadyAuthenticated
-            | ErrorCode::EmptyBody => 400,
+            | ErrorCode::EmptyBody
+            | ErrorCode::BadImage => 400,
             ErrorCode::Unauthenticated | ErrorCode::Unauthorized => 401,
             ErrorCode::CountryNotAllowed | ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
@@ -419,6 +427,7 @@ mod tests {
             Error::Conflict("x"),
             Error::WrongState("x"),
             Error::EmptyBody,
+            Error::BadImage("x"),
             Error::Overloaded { retry_after: Duration::from_secs(1) },
             Error::Unavailable,
             Error::Internal("secret detail".into()),

@@ -40,6 +40,10 @@ pub struct Hub {
     pub agents: AgentDesk,
     /// Tickets.
     pub support: Arc<SupportDesk>,
+    /// Who is online.
+    pub presence: Arc<crate::presence::Presence>,
+    /// Profiles and their images.
+    pub profiles: crate::profiles::ProfileDesk,
     /// This node's live sockets.
     pub registry: Arc<Registry>,
     /// Cancelled when the hub shuts down; every socket task watches it.
@@ -103,6 +107,22 @@ impl Hub {
         let queue = Queue::new(config.auto_assign);
         let support =
             Arc::new(SupportDesk::new(store.clone(), writer, registry.clone(), queue.clone(), config.max_body_chars));
+        let presence = crate::presence::Presence::new(
+            Duration::from_millis(config.presence_grace_ms),
+            store.clone(),
+            registry.clone(),
+        );
+        let profiles = crate::profiles::ProfileDesk::new(
+            store.clone(),
+            registry.clone(),
+            presence.clone(),
+            config.media_dir.clone(),
+            crate::profiles::image::ImagePolicy {
+                max_bytes: config.max_image_bytes,
+                max_side: config.max_image_side,
+                out_side: 512,
+            },
+        );
         let shutdown = CancellationToken::new();
         tokio::spawn(queue.run(support.clone(), store.clone(), registry.clone(), shutdown.clone()));
         tracing::info!(storage = store.backend(), clustered, "hub ready");
@@ -113,6 +133,8 @@ impl Hub {
             auth,
             agents,
             support,
+            presence,
+            profiles,
             registry,
             shutdown,
             sockets: TaskTracker::new(),

@@ -10,6 +10,8 @@
 //! - [`agents`]: support agents: staff accounts, password sign-in, status, capacity, canned replies.
 //! - [`tickets`]: support tickets: who may do what, group-commit message writes, the queue.
 //! - [`broker`]: the fan-out port (who receives an event); the registry implements it on one node.
+//! - [`presence`]: who is online (debounced), and telling the people entitled to know.
+//! - [`profiles`]: names and images (decoded, re-encoded, content-addressed), and who sees them.
 //! - [`phone`]: mobile numbers parsed and normalised to E.164; never printed in full.
 //! - [`storage`]: the storage ports (narrow traits) with SQLite (embedded default) and Postgres backends.
 //! - [`quota`]: fixed-window counters behind a trait (in-process, or Redis when clustered) for rate limits.
@@ -31,6 +33,8 @@ pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod phone;
+pub mod presence;
+pub mod profiles;
 pub mod quota;
 pub mod registry;
 pub mod server;

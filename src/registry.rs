@@ -96,8 +96,8 @@ impl Broker for Registry {
         let mut targets: Vec<(ConnId, Arc<Outbox>)> = Vec::new();
         let wanted = |c: &Connection| audience.except != Some(c.who);
         let entry = |c: &Connection| (c.conn, c.outbox.clone());
-        if let Some(ticket) = audience.ticket {
-            if let Some(subs) = self.tickets.get(&ticket) {
+        for ticket in audience.tickets {
+            if let Some(subs) = self.tickets.get(ticket) {
                 targets.extend(subs.iter().filter(|c| wanted(c)).map(entry));
             }
         }

@@ -31,6 +31,10 @@ pub enum RevokeReason {
     SignedOut,
     /// The operator disabled the agent account.
     AgentDisabled,
+    /// The number signed in on another device, which now holds the account (`max_devices`).
+    SignedInElsewhere,
+    /// The same device signed in again; its older session ended.
+    Replaced,
 }
 
 /// The device a sign-in is for, as the app describes it.
@@ -80,6 +84,7 @@ struct Rules {
     lockout_after: u32,
     lockout_base: Duration,
     session_ttl: Duration,
+    max_devices: usize,
     test_prefix: Option<String>,
     test_code: Option<String>,
 }
@@ -127,6 +132,7 @@ impl Auth {
             lockout_after: config.lockout_after_failures.max(1),
             lockout_base: Duration::from_secs(config.lockout_base_secs),
             session_ttl: Duration::from_secs(config.session_ttl_secs),
+            max_devices: config.max_devices.max(1) as usize,
             test_prefix: config.test_phone_prefix.clone(),
             test_code: config.test_code.as_ref().map(|s| s.0.clone()),
         };
@@ -282,9 +288,66 @@ impl Auth {
                 expires_at: now + ms(self.rules.session_ttl),
             })
             .await?;
+        self.hand_over(user.id, &session, now).await?;
         metrics::counter!(crate::telemetry::SIGN_INS).increment(1);
         tracing::info!(user_id = %user.id, device_id = %device.id, new_user, "signed in");
         Ok(SignedIn { token, session, user, device, new_user })
+    }
+
+    /// Moves the account to the device that just signed in: older sessions of the same device end
+    /// (`replaced`), and devices beyond `max_devices` (least recently signed in first) are signed
+    /// out (`signed_in_elsewhere`). Their live sockets are told and closed at once.
+    async fn hand_over(&self, user: UserId, new: &Session, now: Millis) -> Result<()> {
+        let mut kept = vec![new.device_id];
+        for s in self.store.live_sessions(user, now).await? {
+            let reason = if s.id == new.id {
+                continue;
+            } else if s.device_id == new.device_id {
+                RevokeReason::Replaced
+            } else if kept.contains(&s.device_id) {
+                continue;
+            } else if kept.len() < self.rules.max_devices {
+                kept.push(s.device_id);
+                continue;
+            } else {
+                RevokeReason::SignedInElsewhere
+            };
+            if self.store.revoke_session(s.id, now).await? {
+                self.events.session_revoked(Principal::User(user), s.id, reason);
+            }
+        }
+        Ok(())
+    }
+
+    /// The user's devices, most recently used first, with their live session counts.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn devices(&self, user: UserId) -> Result<Vec<(crate::storage::Device, u32)>> {
+        let live = self.store.live_sessions(user, now_ms()).await?;
+        let mut devices = self.store.devices(user).await?;
+        devices.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at));
+        Ok(devices
+            .into_iter()
+            .map(|d| {
+                let n = live.iter().filter(|s| s.device_id == d.id).count() as u32;
+                (d, n)
+            })
+            .collect())
+    }
+
+    /// Signs one of the user's devices out.
+    ///
+    /// # Errors
+    /// `not_found` for a device that is not the user's, `unavailable`.
+    pub async fn sign_out_device(&self, user: UserId, device: crate::ids::DeviceId) -> Result<()> {
+        if !self.store.devices(user).await?.iter().any(|d| d.id == device) {
+            return Err(Error::NotFound("device"));
+        }
+        for s in self.store.revoke_device_sessions(user, device, now_ms()).await? {
+            self.events.session_revoked(Principal::User(user), s, RevokeReason::SignedOut);
+        }
+        Ok(())
     }
 
     /// Counts a wrong code against the number and returns the error to answer with.

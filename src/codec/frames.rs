@@ -5,7 +5,7 @@
 //! reply echoing its `id`: `{"type": "<name>.ok", "id": ..., ...}` or `{"type": "error", "id": ...}`.
 //! Frames from the hub without an `id` are events.
 
-use super::views::{AgentView, CannedReplyView, EventView, Participant, TicketView};
+use super::views::{AgentView, CannedReplyView, DeviceView, EventView, Participant, ProfileView, TicketView};
 pub use crate::auth::RevokeReason;
 use crate::error::ErrorCode;
 use crate::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
@@ -175,6 +175,46 @@ pub enum Request {
         /// The reply.
         reply_id: CannedReplyId,
     },
+    /// A user's profile: agents may read any user's; a user only their own.
+    #[serde(rename = "profile.get")]
+    ProfileGet {
+        /// The user.
+        user_id: UserId,
+    },
+    /// User: changes their name (null clears it) and whether others see their last-seen time.
+    #[serde(rename = "profile.update")]
+    ProfileUpdate {
+        /// New display name, 1 to 64 characters; `null` removes it; absent leaves it.
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        name: Option<Option<String>>,
+        /// Hide the last-seen time from others.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hide_last_seen: Option<bool>,
+    },
+    /// An agent's public view (name, status, online), for a user whose ticket they handle, or agents.
+    #[serde(rename = "agent.get")]
+    AgentGet {
+        /// The agent.
+        agent_id: AgentId,
+    },
+    /// User: my devices and whether they are signed in.
+    #[serde(rename = "device.list")]
+    DeviceList {},
+    /// User: signs one of my devices out (its sockets get `session.revoked`).
+    #[serde(rename = "device.sign_out")]
+    DeviceSignOut {
+        /// The device.
+        device_id: DeviceId,
+    },
+}
+
+/// Reads a field that may be absent (`None`), `null` (`Some(None)`) or a value (`Some(Some(v))`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl Request {
@@ -203,6 +243,11 @@ impl Request {
         "canned.list",
         "canned.add",
         "canned.delete",
+        "profile.get",
+        "profile.update",
+        "agent.get",
+        "device.list",
+        "device.sign_out",
     ];
 
     /// The request's `type`, for metrics and logs.
@@ -231,6 +276,11 @@ impl Request {
             Self::CannedList {} => "canned.list",
             Self::CannedAdd { .. } => "canned.add",
             Self::CannedDelete { .. } => "canned.delete",
+            Self::ProfileGet { .. } => "profile.get",
+            Self::ProfileUpdate { .. } => "profile.update",
+            Self::AgentGet { .. } => "agent.get",
+            Self::DeviceList {} => "device.list",
+            Self::DeviceSignOut { .. } => "device.sign_out",
         }
     }
 }
@@ -358,8 +408,32 @@ pub enum ServerFrame {
         /// The agent's canned replies.
         replies: Vec<CannedReplyView>,
     },
+    /// Reply to `profile.get` and `profile.update`.
+    #[serde(rename = "profile.ok")]
+    ProfileOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The profile.
+        profile: ProfileView,
+    },
+    /// Reply to `agent.get`.
+    #[serde(rename = "agent.get.ok")]
+    AgentGetOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The agent.
+        agent: AgentView,
+    },
+    /// Reply to `device.list`.
+    #[serde(rename = "device.list.ok")]
+    DeviceListOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The user's devices, most recently used first.
+        devices: Vec<DeviceView>,
+    },
     /// Reply to requests that return nothing but success: `ticket.unsubscribe`, `ticket.delivered`,
-    /// `ticket.read`, `ticket.typing`, `canned.delete`.
+    /// `ticket.read`, `ticket.typing`, `canned.delete`, `device.sign_out`.
     #[serde(rename = "ok")]
     Ok {
         /// Echoed request id.
@@ -462,6 +536,23 @@ pub enum ServerFrame {
         /// Who.
         participant: Participant,
     },
+    /// Event: a profile changed (to the user's sockets and the agents handling their tickets).
+    #[serde(rename = "profile.updated")]
+    ProfileUpdated {
+        /// The profile now.
+        profile: ProfileView,
+    },
+    /// Event: someone came online or went offline (debounced).
+    #[serde(rename = "presence")]
+    Presence {
+        /// Who.
+        participant: Participant,
+        /// Online now.
+        online: bool,
+        /// When they were last online; only when offline and not hidden by the user.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seen_at: Option<Millis>,
+    },
     /// Event: a waiting user's place in the queue (to the ticket's owner).
     #[serde(rename = "ticket.queue")]
     TicketQueue {
@@ -490,6 +581,9 @@ impl ServerFrame {
             Self::AgentStatusOk { .. } => "agent.status.ok",
             Self::AgentListOk { .. } => "agent.list.ok",
             Self::CannedListOk { .. } => "canned.list.ok",
+            Self::ProfileOk { .. } => "profile.ok",
+            Self::AgentGetOk { .. } => "agent.get.ok",
+            Self::DeviceListOk { .. } => "device.list.ok",
             Self::Ok { .. } => "ok",
             Self::PingOk { .. } => "ping.ok",
             Self::SessionRefreshOk { .. } => "session.refresh.ok",
@@ -504,6 +598,8 @@ impl ServerFrame {
             Self::TicketReceipt { .. } => "ticket.receipt",
             Self::TicketTyping { .. } => "ticket.typing",
             Self::TicketQueue { .. } => "ticket.queue",
+            Self::ProfileUpdated { .. } => "profile.updated",
+            Self::Presence { .. } => "presence",
         }
     }
 

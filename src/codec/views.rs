@@ -1,7 +1,7 @@
 //! The shapes of tickets, events and agents as clients see them: plain protocol values, filled in
 //! by the session layer from the domain's records. No phone number ever appears here.
 
-use crate::ids::{AgentId, CannedReplyId, TicketId, UserId};
+use crate::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
 use crate::storage::agents::AgentStatus;
 use crate::storage::tickets::{EventKind, TicketStatus};
 use crate::time::Millis;
@@ -88,4 +88,37 @@ pub struct CannedReplyView {
     pub title: String,
     /// Text.
     pub body: String,
+}
+
+/// A user's profile as others (and the user) see it. Never carries the number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileView {
+    /// The user.
+    pub user_id: UserId,
+    /// Display name, if set.
+    pub name: Option<String>,
+    /// Path of the profile image on this hub (`/v1/media/<sha256>.jpg`), if set.
+    pub image: Option<String>,
+    /// Whether the user has a live socket.
+    pub online: bool,
+    /// When the user was last online; absent while online or when the user hides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<Millis>,
+}
+
+/// One of the user's devices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceView {
+    /// The hub's id for the device.
+    pub id: DeviceId,
+    /// Its name.
+    pub name: String,
+    /// First sign-in on it.
+    pub created_at: Millis,
+    /// Last sign-in on it.
+    pub last_seen_at: Millis,
+    /// Live sessions it holds (0: signed out).
+    pub live_sessions: u32,
+    /// Whether this socket's session belongs to it.
+    pub current: bool,
 }

@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-/// Largest HTTP request body the sign-in routes read.
+/// Largest HTTP request body the JSON routes read (image uploads have their own limit).
 const MAX_BODY: usize = 16 * 1024;
 
 /// The hub's routes.
@@ -33,6 +33,8 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/auth/session", delete(sign_out))
         .route("/v1/agent/login", post(agent_login))
         .route("/v1/me", get(me))
+        .route("/v1/me/image", put(put_image).delete(delete_image))
+        .route("/v1/media/{file}", get(media))
         .route("/v1/ws", get(upgrade::websocket))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
@@ -216,6 +218,51 @@ async fn me(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<Respon
     let body = json!({"user_id": user.id, "phone": user.phone.e164(), "registered_at": user.registered_at});
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn require_user(hub: &Hub, headers: &HeaderMap) -> Result<crate::ids::UserId, Error> {
+    match require_bearer(hub, headers).await?.who {
+        crate::ids::Principal::User(u) => Ok(u),
+        crate::ids::Principal::Agent(_) => Err(Error::Forbidden),
+    }
+}
+
+/// `PUT /v1/me/image`: the raw image file as the body.
+async fn put_image(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: axum::body::Body) -> ApiResult<Response> {
+    let user = require_user(&hub, &headers).await?;
+    let limit = hub.config.max_image_bytes;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| Error::TooLarge { size: limit + 1, limit })?;
+    let profile = hub.profiles.set_image(user, bytes.to_vec()).await?;
+    Ok(Json(json!({ "profile": profile })).into_response())
+}
+
+/// `DELETE /v1/me/image`.
+async fn delete_image(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<Response> {
+    let user = require_user(&hub, &headers).await?;
+    let profile = hub.profiles.clear_image(user).await?;
+    Ok(Json(json!({ "profile": profile })).into_response())
+}
+
+/// `GET /v1/media/<sha256>.jpg`: content-addressed, so cacheable for good.
+async fn media(
+    State(hub): State<Arc<Hub>>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let etag = format!("\"{}\"", file.trim_end_matches(".jpg"));
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
+    let bytes = hub.profiles.media(&file).await.ok_or(Error::NotFound("image"))?;
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     Ok(response)
 }
 

@@ -3,7 +3,7 @@
 //! Ticket requests are in `ticket_commands.rs`.
 
 use super::{ticket_commands, Exit, Socket, MAX_FAILED_AUTHS};
-use crate::codec::{AgentView, CannedReplyView, Request, RequestFrame, RequestId, ServerFrame};
+use crate::codec::{AgentView, CannedReplyView, DeviceView, Request, RequestFrame, RequestId, ServerFrame};
 use crate::error::{CloseCode, Error};
 use crate::ids::Principal;
 use crate::storage::agents::{Agent, CannedReply};
@@ -114,10 +114,70 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                     let reply = result.map(|r| ServerFrame::CannedListOk { id, replies: canned_views(r) });
                     socket.answer(id, reply).await
                 }
+                Request::ProfileGet { user_id } => {
+                    let reply =
+                        hub.profiles.get(who, user_id).await.map(|profile| ServerFrame::ProfileOk { id, profile });
+                    socket.answer(id, reply).await
+                }
+                Request::ProfileUpdate { name, hide_last_seen } => {
+                    let reply = hub
+                        .profiles
+                        .update(who, name, hide_last_seen)
+                        .await
+                        .map(|profile| ServerFrame::ProfileOk { id, profile });
+                    socket.answer(id, reply).await
+                }
+                Request::AgentGet { agent_id } => {
+                    let reply = match hub.agents.agent(agent_id).await {
+                        Ok(a) if a.disabled_at.is_none() => {
+                            let online = hub.presence.is_online(Principal::Agent(a.id));
+                            Ok(ServerFrame::AgentGetOk { id, agent: agent_view(&a, online) })
+                        }
+                        Ok(_) => Err(Error::NotFound("agent")),
+                        Err(e) => Err(e),
+                    };
+                    socket.answer(id, reply).await
+                }
+                Request::DeviceList {} | Request::DeviceSignOut { .. } => {
+                    let Principal::User(user) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let reply = match request {
+                        Request::DeviceSignOut { device_id } => {
+                            hub.auth.sign_out_device(user, device_id).await.map(|()| ServerFrame::Ok { id })
+                        }
+                        _ => device_list(&hub, id, user, session).await,
+                    };
+                    socket.answer(id, reply).await
+                }
                 ticket_request => ticket_commands::handle(socket, id, (who, session), ticket_request).await,
             }
         }
     }
+}
+
+async fn device_list(
+    hub: &crate::hub::Hub,
+    id: RequestId,
+    user: crate::ids::UserId,
+    session: crate::ids::SessionId,
+) -> crate::Result<ServerFrame> {
+    let current = hub.store.session(session).await?.map(|s| s.device_id);
+    let devices = hub
+        .auth
+        .devices(user)
+        .await?
+        .into_iter()
+        .map(|(d, live)| DeviceView {
+            current: Some(d.id) == current,
+            id: d.id,
+            name: d.name,
+            created_at: d.created_at,
+            last_seen_at: d.last_seen_at,
+            live_sessions: live,
+        })
+        .collect();
+    Ok(ServerFrame::DeviceListOk { id, devices })
 }
 
 async fn authenticate<S: Transport>(socket: &mut Socket<S>, id: RequestId, token: &str) -> Result<(), Exit> {

@@ -167,6 +167,7 @@ where
     };
     if let Some(a) = &socket.authed {
         socket.hub.registry.remove(a.who, socket.conn, socket.cursors.keys().copied());
+        socket.hub.presence.disconnected(a.who);
     }
     metrics::gauge!(crate::telemetry::CONNECTIONS).decrement(1.0);
     metrics::counter!(crate::telemetry::DISCONNECTS, "reason" => reason).increment(1);
@@ -384,6 +385,7 @@ where
             expires_at: identity.expires_at,
             warned: false,
         });
+        self.hub.presence.connected(identity.who);
         if matches!(identity.who, Principal::Agent(_)) {
             // An agent coming online may take waiting tickets.
             self.hub.support.queue_changed();

@@ -15,6 +15,7 @@
 pub mod agents;
 pub mod conformance;
 pub mod postgres;
+pub mod profiles;
 mod rows;
 pub mod sqlite;
 mod stream;
@@ -217,7 +218,7 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the hub keeps, in one object.
-pub trait Store: Accounts + Sessions + SignInCodes + HubKeys + Health + Agents + Tickets {
+pub trait Store: Accounts + Sessions + SignInCodes + HubKeys + Health + Agents + Tickets + profiles::Profiles {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 }

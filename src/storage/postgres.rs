@@ -14,6 +14,7 @@
 //! longer `statement_timeout`, so that it stops working for a caller that has given up.
 
 mod agents;
+mod profiles;
 mod tickets;
 
 use super::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow};

@@ -8,9 +8,11 @@
 //! The agents' and the tickets' rows live in [`agents`] and [`tickets`].
 
 mod agents;
+mod profiles;
 mod tickets;
 
 pub(super) use agents::{stored_email, AgentRow, AgentSessionRow, CannedReplyRow};
+pub(super) use profiles::{ProfileRow, PROFILE_COLUMNS};
 pub(super) use tickets::{
     assigned_counts, marks, stored_author, stored_participant, stored_seq, EventRow, MarkRow, TicketRow,
 };

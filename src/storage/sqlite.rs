@@ -13,6 +13,7 @@
 //! cut, not only a crash of the process.
 
 mod agents;
+mod profiles;
 mod tickets;
 
 use super::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow};

@@ -402,7 +402,7 @@ impl SupportDesk {
             delivered_seq: marks.delivered_seq,
             read_seq: marks.read_seq,
         };
-        self.broker.publish(&Audience { ticket: Some(id), ..Audience::default() }, SharedFrame::new(frame));
+        self.broker.publish(&Audience { tickets: &[id], ..Audience::default() }, SharedFrame::new(frame));
         Ok(marks)
     }
 
@@ -413,7 +413,7 @@ impl SupportDesk {
     pub async fn typing(&self, who: Principal, id: TicketId) -> Result<()> {
         self.visible_ticket(who, id).await?;
         let frame = ServerFrame::TicketTyping { ticket_id: id, participant: participant(author_of(who)) };
-        let audience = Audience { ticket: Some(id), except: Some(who), ..Audience::default() };
+        let audience = Audience { tickets: &[id], except: Some(who), ..Audience::default() };
         self.broker.publish(&audience, SharedFrame::new(frame));
         Ok(())
     }
@@ -435,7 +435,7 @@ impl SupportDesk {
         for e in events {
             let frame = ServerFrame::TicketEvent { event: event_view(e) };
             let shared = SharedFrame::ticket_event(frame, ticket.id, e.seq);
-            self.broker.publish(&Audience { ticket: Some(ticket.id), ..Audience::default() }, shared);
+            self.broker.publish(&Audience { tickets: &[ticket.id], ..Audience::default() }, shared);
         }
         let mut principals = vec![Principal::User(ticket.user_id)];
         principals.extend(ticket.agent_id.map(Principal::Agent));
@@ -446,7 +446,7 @@ impl SupportDesk {
         }));
         let summary = SharedFrame::new(ServerFrame::TicketUpdated { ticket: ticket_view(ticket) });
         self.broker.publish(
-            &Audience { ticket: Some(ticket.id), principals: &principals, queue_watchers: true, except: None },
+            &Audience { tickets: &[ticket.id], principals: &principals, queue_watchers: true, except: None },
             summary,
         );
     }

@@ -98,6 +98,9 @@ impl TestHub {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             sms: format!("file:{}", sms_file.display()),
+            media_dir: dir.path().join("media"),
+            // Tests sign the same number in more than once; a real resend waits a minute.
+            code_resend_secs: 1,
             ..db.config.clone()
         };
         if let Some(r) = &redis {
@@ -179,6 +182,29 @@ impl TestHub {
     pub async fn sign_in_on(&self, phone: &str, device: &str) -> Value {
         let (status, body) = self.post("/v1/auth/code", json!({ "phone": phone })).await;
         assert_eq!(status, 202, "{} code request: {body}", self.label());
+        let code = self.last_code(phone);
+        let (status, body) = self
+            .post(
+                "/v1/auth/verify",
+                json!({"phone": phone, "code": code, "device": {"id": device, "name": "test phone"}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{} verify: {body}", self.label());
+        body
+    }
+
+    /// Signs `phone` in again on `device` once the resend cooldown allows a new code.
+    pub async fn sign_in_on_after_cooldown(&self, phone: &str, device: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(70);
+        loop {
+            let (status, body) = self.post("/v1/auth/code", json!({ "phone": phone })).await;
+            if status == 202 {
+                break;
+            }
+            assert_eq!(body["error"]["code"], "rate_limited", "{} {body}", self.label());
+            assert!(std::time::Instant::now() < deadline, "cooldown never ended");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let code = self.last_code(phone);
         let (status, body) = self
             .post(

@@ -1,0 +1,9 @@
+-- Profiles: a user's display name and image, and what presence remembers.
+ALTER TABLE users ADD COLUMN name TEXT CHECK (char_length(name) BETWEEN 1 AND 64);
+-- Path of the content-addressed image file (`/v1/media/<sha256>.jpg`), when set.
+ALTER TABLE users ADD COLUMN image TEXT;
+ALTER TABLE users ADD COLUMN hide_last_seen BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE users ADD COLUMN last_seen_at BIGINT;
+
+-- Live sessions of a user, for device transfer.
+CREATE INDEX IF NOT EXISTS sessions_live_by_user_idx ON sessions (user_id, created_at) WHERE revoked_at IS NULL;
