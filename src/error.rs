@@ -20,7 +20,7 @@ pub enum Error {
     #[error("unknown frame type")]
     UnknownType,
     /// The frame or body is larger than the configured limit.
-    #[error("frame of {size} bytes is over the limit of {limit} bytes")]
+    #[error("too large: {size} is over the limit of {limit}")]
     TooLarge {
         /// Size received.
         size: usize,

@@ -326,7 +326,7 @@ impl Auth {
     pub async fn devices(&self, user: UserId) -> Result<Vec<(crate::storage::Device, u32)>> {
         let live = self.store.live_sessions(user, now_ms()).await?;
         let mut devices = self.store.devices(user).await?;
-        devices.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at));
+        devices.sort_by_key(|d| std::cmp::Reverse(d.last_seen_at));
         Ok(devices
             .into_iter()
             .map(|d| {

@@ -81,13 +81,16 @@ pub(super) async fn handle<S: Transport>(
                 desk.typing(who, ticket_id).await.map(|()| ServerFrame::Ok { id })
             }
         }
-        Request::QueueSubscribe {} => match desk.queue_snapshot(who).await {
-            Ok(tickets) => {
-                socket.hub.registry.watch_queue(socket.connection(who, session));
-                Ok(ServerFrame::QueueSubscribeOk { id, tickets: tickets.iter().map(ticket_view).collect() })
+        Request::QueueSubscribe {} => {
+            if !matches!(who, Principal::Agent(_)) {
+                return socket.reply_error(Some(id), Error::Forbidden).await;
             }
-            Err(e) => Err(e),
-        },
+            // Watch first, then read: a change in between arrives as an event rather than being lost.
+            socket.hub.registry.watch_queue(socket.connection(who, session));
+            desk.queue_snapshot(who)
+                .await
+                .map(|tickets| ServerFrame::QueueSubscribeOk { id, tickets: tickets.iter().map(ticket_view).collect() })
+        }
         other => Err(Error::Internal(format!("request {} reached the ticket handler", other.kind()))),
     };
     socket.answer(id, reply).await

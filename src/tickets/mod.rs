@@ -284,7 +284,14 @@ impl SupportDesk {
                 }
                 Ok(Sent { seq, duplicate: false })
             }
-            Appended::Duplicate(event) => Ok(Sent { seq: event.seq, duplicate: true }),
+            Appended::Duplicate(event) => {
+                // The first try may have been answered `unavailable` yet committed: publish again, so
+                // followers are not left waiting for the next event (each socket drops a copy it has).
+                if let Ok(Some(ticket)) = self.store.ticket(id).await {
+                    self.publish_events(&ticket, std::slice::from_ref(&event));
+                }
+                Ok(Sent { seq: event.seq, duplicate: true })
+            }
             Appended::NoTicket => Err(Error::NotFound("ticket")),
             // The ticket was resolved between the check above and the commit.
             Appended::Resolved => Err(Error::WrongState("the ticket is resolved")),
