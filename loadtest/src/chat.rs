@@ -1,0 +1,760 @@
+//! The `chat` scenario: U users, each with one socket and one open ticket, send at a target
+//! aggregate rate; A agents claim every ticket, follow them on their console sockets and answer
+//! every Nth message. It measures the sustained acknowledged (stored) rate, ack latency, the
+//! end-to-end latency from a sender's send to the other side's receipt, errors by code, and checks
+//! every ticket stream on every receiving socket for loss, duplicates and reordering.
+//!
+//! Phases: set-up (sign in, connect, open, claim, subscribe) -> run (warm-up, then the measured
+//! window) -> stop (no new sends; wait for every ack) -> final (every receiver catches up to the
+//! last acknowledged seq of its tickets, or the drain time runs out and the rest counts as lost).
+
+use crate::hub::{batch_sizes, CpuSnapshot, HubArgs, HubHandle};
+use crate::report::{ChatReport, HubInfo};
+use crate::seq::{DeliveryCheck, Seen, SeqChecker};
+use crate::signin;
+use crate::stats::{spawn_progress, Clock, Histograms, Live, Progress};
+use crate::wire::{Body, Conn, ConnError, Frame};
+use crate::ClientArgs;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::{Interval, MissedTickBehavior};
+
+/// A console socket follows at most this many tickets (the hub's `MAX_SUBSCRIPTIONS`).
+const HUB_MAX_SUBSCRIPTIONS: usize = 100;
+
+/// Parameters of `chat`. The defaults are the preset: about 40 s on a 2-core machine.
+#[derive(Clone, Debug, clap::Args, Serialize)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    #[serde(skip)]
+    pub hub: HubArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Simulated app users, each with one socket and one open ticket.
+    #[arg(long, default_value_t = 500)]
+    pub users: usize,
+    /// Agents; each signs in once and follows its share of the tickets on console sockets.
+    #[arg(long, default_value_t = 5)]
+    pub agents: usize,
+    /// Tickets one agent console socket follows (at most 100, the hub's limit per socket).
+    #[arg(long, default_value_t = 100)]
+    pub tickets_per_agent_socket: usize,
+    /// User messages per second, all users together (each user sends at rate / users).
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Seconds of measured load.
+    #[arg(long, default_value_t = 20)]
+    pub duration: u64,
+    /// Seconds of load before the measured window (not measured).
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    /// Agents answer every Nth message of each ticket (0: agents never answer).
+    #[arg(long, default_value_t = 5)]
+    pub reply_every: u64,
+    /// Size of each message body in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub body_bytes: usize,
+    /// Users do not subscribe to their own ticket (by default they do, as the app does, and their
+    /// stream is checked too).
+    #[arg(long)]
+    pub no_user_subscribe: bool,
+    /// Agents also watch the queue (`queue.subscribe`), as a console does: every message then
+    /// sends a `ticket.updated` to every agent.
+    #[arg(long)]
+    pub agents_watch_queue: bool,
+    /// Unacknowledged sends per socket; a user at the limit waits (its latency keeps counting
+    /// from the scheduled send time).
+    #[arg(long, default_value_t = 32)]
+    pub max_in_flight: usize,
+    /// Seconds to wait for acks, then again for deliveries, after the load stops.
+    #[arg(long, default_value_t = 10)]
+    pub drain: u64,
+    /// Agents as `email password` lines; created with `anapars-hub agent add` (and written here)
+    /// when the file does not exist. Without it, fresh agents are created for the run.
+    #[arg(long)]
+    pub agents_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Setup,
+    Run,
+    Stop,
+    Final,
+}
+
+/// What every socket task shares.
+struct Ctx {
+    live: Arc<Live>,
+    clock: Clock,
+    /// Last acknowledged seq per ticket (indexed like the users).
+    max_acked: Vec<AtomicU64>,
+    /// Tasks that have no send in flight any more after the stop (or ended).
+    quiet: AtomicUsize,
+    body: String,
+    hub: SocketAddr,
+    sources: Vec<IpAddr>,
+    args: ChatArgs,
+    setup: Semaphore,
+}
+
+impl Ctx {
+    fn source(&self, i: usize) -> IpAddr {
+        self.sources[i % self.sources.len()]
+    }
+}
+
+/// A message id that carries its sender, number and scheduled send time: `{who}-{n}-{micros}`.
+fn client_msg_id(who: &str, n: u64, at_us: u64) -> String {
+    format!("{who}-{n}-{at_us}")
+}
+
+/// The number and send time in a [`client_msg_id`].
+pub fn parse_client_msg_id(id: &str) -> Option<(u64, u64)> {
+    let mut parts = id.rsplitn(3, '-');
+    let at = parts.next()?.parse().ok()?;
+    let n = parts.next()?.parse().ok()?;
+    parts.next()?;
+    Some((n, at))
+}
+
+/// A body of exactly `bytes` bytes (at least one visible character).
+fn body_of(bytes: usize) -> String {
+    let head = "load test message ";
+    let mut s: String = head.chars().take(bytes.max(1)).collect();
+    while s.len() < bytes {
+        s.push('x');
+    }
+    s
+}
+
+/// Counts a delivery anomaly as it happens (the final check counts them again, per stream).
+fn note(live: &Live, seen: Seen) {
+    match seen {
+        Seen::InOrder => {}
+        Seen::Gap(_) => live.error("delivery:gap"),
+        Seen::Reordered => live.error("delivery:reorder"),
+        Seen::Duplicate => live.error("delivery:duplicate"),
+    }
+}
+
+async fn next_tick(ticker: &mut Option<Interval>) -> tokio::time::Instant {
+    match ticker {
+        Some(t) => t.tick().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The end of one socket task.
+#[derive(Default)]
+struct Outcome {
+    /// (ticket index, its stream as this socket saw it).
+    streams: Vec<(usize, SeqChecker)>,
+    /// The socket failed before the end: its streams cannot be judged (an app would resume).
+    died: bool,
+}
+
+/// Drain bookkeeping shared by users and agents.
+struct Drain {
+    quiet_reported: bool,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Drain {
+    fn new() -> Self {
+        Self { quiet_reported: false, deadline: None }
+    }
+
+    fn report_quiet(&mut self, ctx: &Ctx) {
+        if !self.quiet_reported {
+            self.quiet_reported = true;
+            ctx.quiet.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A set-up step that must get `expected` as its reply type.
+async fn expect(
+    conn: &mut Conn,
+    kind: &'static str,
+    body: Body<'_>,
+    expected: &str,
+    on_other: &mut impl FnMut(Frame),
+) -> Result<Frame, ConnError> {
+    let reply = conn.request(kind, body, on_other).await?;
+    if reply.kind == expected {
+        Ok(reply)
+    } else {
+        Err(ConnError::Refused(format!("{kind}:{}", reply.code.as_deref().unwrap_or(&reply.kind))))
+    }
+}
+
+/// One app user: sign-in token in, ticket opened, then messages at the paced rate.
+async fn user(
+    ctx: Arc<Ctx>,
+    idx: usize,
+    token: String,
+    ready: oneshot::Sender<Option<String>>,
+    mut phase: watch::Receiver<Phase>,
+) -> Outcome {
+    let subscribe = !ctx.args.no_user_subscribe;
+    let mut checker = SeqChecker::after(0);
+    let setup = async {
+        let _permit = ctx.setup.acquire().await;
+        let encoding = ctx.args.client.encoding.for_socket(idx);
+        let mut conn = Conn::connect(ctx.hub, ctx.source(idx), encoding).await?;
+        ctx.live.sockets.fetch_add(1, Ordering::Relaxed);
+        let mut ignore = |_f: Frame| {};
+        expect(&mut conn, "auth", Body::Auth { token: &token }, "auth.ok", &mut ignore).await?;
+        let cmid = format!("open-{idx}-{}", ctx.clock.now());
+        let subject = format!("load test {idx}");
+        let open = Body::Open { subject: &subject, body: &ctx.body, client_msg_id: &cmid };
+        let opened = expect(&mut conn, "ticket.open", open, "ticket.open.ok", &mut ignore).await?;
+        let ticket = opened.ticket.map(|t| t.id).filter(|id| !id.is_empty());
+        let ticket = ticket.ok_or_else(|| ConnError::Refused("ticket.open:no_ticket".into()))?;
+        if subscribe {
+            let live = &ctx.live;
+            let mut on_event = |f: Frame| {
+                if let Some(e) = f.event.filter(|_| f.kind == "ticket.event") {
+                    note(live, checker.observe(e.seq));
+                }
+            };
+            let sub = Body::Subscribe { ticket_id: &ticket, after_seq: 0 };
+            expect(&mut conn, "ticket.subscribe", sub, "ticket.subscribe.ok", &mut on_event).await?;
+        }
+        Ok::<_, ConnError>((conn, ticket))
+    };
+    let (mut conn, ticket) = match setup.await {
+        Ok(ok) => ok,
+        Err(e) => {
+            ctx.live.error(format!("user:{}", e.key()));
+            let _ = ready.send(None);
+            ctx.quiet.fetch_add(1, Ordering::SeqCst);
+            return Outcome { streams: Vec::new(), died: true };
+        }
+    };
+    let _ = ready.send(Some(ticket.clone()));
+
+    let users = ctx.args.users.max(1) as f64;
+    let period = Duration::from_secs_f64((users / ctx.args.rate.max(0.001)).max(0.000_001));
+    // Spread the users' phases evenly over one period (golden-ratio sequence).
+    let offset = period.mul_f64((idx as f64 * 0.618_033_988_75).fract());
+    let mut ticker: Option<Interval> = None;
+    let mut inflight: HashMap<u64, u64> = HashMap::new();
+    let mut n = 0u64;
+    let mut died = false;
+    let mut drain = Drain::new();
+    let mut current = *phase.borrow();
+    loop {
+        let can_send = current == Phase::Run && inflight.len() < ctx.args.max_in_flight;
+        tokio::select! {
+            changed = phase.changed() => {
+                if changed.is_err() { break; }
+                current = *phase.borrow_and_update();
+                match current {
+                    Phase::Run => {
+                        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+                        t.set_missed_tick_behavior(MissedTickBehavior::Burst);
+                        ticker = Some(t);
+                    }
+                    Phase::Stop => {
+                        ticker = None;
+                        drain.deadline = Some(tokio::time::Instant::now() + Duration::from_secs(ctx.args.drain));
+                    }
+                    Phase::Final => {
+                        drain.deadline = Some(tokio::time::Instant::now() + Duration::from_secs(ctx.args.drain));
+                    }
+                    Phase::Setup => {}
+                }
+            }
+            frame = conn.recv() => match frame {
+                Ok(f) => on_user_frame(&ctx, idx, &ticket, f, &mut inflight, &mut checker),
+                Err(e) => { ctx.live.error(format!("user:{}", e.key())); died = true; break; }
+            },
+            at = next_tick(&mut ticker), if can_send => {
+                n += 1;
+                let at_us = ctx.clock.at(at.into_std());
+                let cmid = client_msg_id(&format!("u{idx}"), n, at_us);
+                let send = Body::Send { ticket_id: &ticket, client_msg_id: &cmid, body: &ctx.body };
+                match conn.send("ticket.send", send).await {
+                    Ok(id) => {
+                        inflight.insert(id, at_us);
+                        ctx.live.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => { ctx.live.error(format!("user:{}", e.key())); died = true; break; }
+                }
+            }
+            _ = sleep_until_opt(drain.deadline) => break,
+        }
+        if matches!(current, Phase::Stop | Phase::Final) && inflight.is_empty() {
+            drain.report_quiet(&ctx);
+        }
+        if current == Phase::Final
+            && inflight.is_empty()
+            && (!subscribe || checker.caught_up(ctx.max_acked[idx].load(Ordering::SeqCst)))
+        {
+            break;
+        }
+    }
+    drain.report_quiet(&ctx);
+    if !inflight.is_empty() {
+        for _ in 0..inflight.len() {
+            ctx.live.error("unacked");
+        }
+    }
+    ctx.live.sockets.fetch_sub(1, Ordering::Relaxed);
+    conn.close().await;
+    Outcome { streams: if subscribe { vec![(idx, checker)] } else { Vec::new() }, died }
+}
+
+fn on_user_frame(
+    ctx: &Ctx,
+    idx: usize,
+    ticket: &str,
+    f: Frame,
+    inflight: &mut HashMap<u64, u64>,
+    checker: &mut SeqChecker,
+) {
+    match f.kind.as_str() {
+        "ticket.send.ok" => on_ack(ctx, &f, f.id.and_then(|id| inflight.remove(&id)), idx, false),
+        "error" => {
+            if let Some(id) = f.id {
+                inflight.remove(&id);
+            }
+            ctx.live.error(format!("error:{}", f.code.as_deref().unwrap_or("none")));
+        }
+        "ticket.event" => {
+            let Some(e) = f.event else { return ctx.live.error("bad_event") };
+            if e.ticket_id != ticket {
+                return ctx.live.error("delivery:foreign_ticket");
+            }
+            note(&ctx.live, checker.observe(e.seq));
+            if e.kind == "message" && e.author.kind == "agent" {
+                ctx.live.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Some((_, at)) = e.client_msg_id.as_deref().and_then(parse_client_msg_id) {
+                    ctx.live.record(|h: &mut Histograms| &mut h.e2e_to_user, ctx.clock.now().saturating_sub(at));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// An ack for a send scheduled at `sent_at` (None: not one of ours), by a user or an agent.
+fn on_ack(ctx: &Ctx, f: &Frame, sent_at: Option<u64>, ticket_idx: usize, agent: bool) {
+    let Some(at) = sent_at else { return ctx.live.error("unexpected_reply") };
+    let latency = ctx.clock.now().saturating_sub(at);
+    if agent {
+        ctx.live.record(|h: &mut Histograms| &mut h.ack_agent, latency);
+    } else {
+        ctx.live.record(|h: &mut Histograms| &mut h.ack, latency);
+    }
+    ctx.live.acked.fetch_add(1, Ordering::Relaxed);
+    if let Some(seq) = f.seq {
+        ctx.max_acked[ticket_idx].fetch_max(seq, Ordering::SeqCst);
+    }
+    if f.duplicate == Some(true) {
+        ctx.live.error("unexpected_duplicate_ack");
+    }
+}
+
+/// One agent console socket following `tickets` (index, id).
+async fn agent_socket(
+    ctx: Arc<Ctx>,
+    socket_no: usize,
+    token: Arc<String>,
+    tickets: Vec<(usize, String)>,
+    ready: oneshot::Sender<usize>,
+    mut phase: watch::Receiver<Phase>,
+) -> Outcome {
+    let mut streams: HashMap<String, (usize, SeqChecker)> = HashMap::new();
+    let setup = async {
+        let _permit = ctx.setup.acquire().await;
+        let encoding = ctx.args.client.encoding.for_socket(socket_no);
+        let mut conn = Conn::connect(ctx.hub, ctx.source(socket_no), encoding).await?;
+        ctx.live.sockets.fetch_add(1, Ordering::Relaxed);
+        let mut ignore = |_f: Frame| {};
+        expect(&mut conn, "auth", Body::Auth { token: &token }, "auth.agent.ok", &mut ignore).await?;
+        if ctx.args.agents_watch_queue {
+            expect(&mut conn, "queue.subscribe", Body::Empty {}, "queue.subscribe.ok", &mut ignore).await?;
+        }
+        for (idx, ticket) in &tickets {
+            let claim = conn.request("ticket.claim", Body::Ticket { ticket_id: ticket }, &mut ignore).await?;
+            if claim.kind != "ticket.update.ok" {
+                ctx.live.error(format!("claim:{}", claim.code.as_deref().unwrap_or(&claim.kind)));
+                continue;
+            }
+            streams.insert(ticket.clone(), (*idx, SeqChecker::after(0)));
+            let live = &ctx.live;
+            let streams = &mut streams;
+            let mut on_event = |f: Frame| {
+                if let Some(e) = f.event.filter(|_| f.kind == "ticket.event") {
+                    if let Some((_, c)) = streams.get_mut(&e.ticket_id) {
+                        note(live, c.observe(e.seq));
+                    }
+                }
+            };
+            let sub = Body::Subscribe { ticket_id: ticket, after_seq: 0 };
+            expect(&mut conn, "ticket.subscribe", sub, "ticket.subscribe.ok", &mut on_event).await?;
+        }
+        Ok::<_, ConnError>(conn)
+    };
+    let mut conn = match setup.await {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.live.error(format!("agent:{}", e.key()));
+            let claimed = streams.len();
+            let _ = ready.send(claimed);
+            ctx.quiet.fetch_add(1, Ordering::SeqCst);
+            return Outcome { streams: streams.into_values().collect(), died: true };
+        }
+    };
+    let _ = ready.send(streams.len());
+
+    let mut inflight: HashMap<u64, (u64, usize)> = HashMap::new();
+    let mut died = false;
+    let mut drain = Drain::new();
+    let mut current = *phase.borrow();
+    loop {
+        tokio::select! {
+            changed = phase.changed() => {
+                if changed.is_err() { break; }
+                current = *phase.borrow_and_update();
+                if matches!(current, Phase::Stop | Phase::Final) {
+                    drain.deadline = Some(tokio::time::Instant::now() + Duration::from_secs(ctx.args.drain));
+                }
+            }
+            frame = conn.recv() => {
+                let f = match frame {
+                    Ok(f) => f,
+                    Err(e) => { ctx.live.error(format!("agent:{}", e.key())); died = true; break; }
+                };
+                if let Err(e) = on_agent_frame(&ctx, &mut conn, f, current, &mut inflight, &mut streams).await {
+                    ctx.live.error(format!("agent:{}", e.key()));
+                    died = true;
+                    break;
+                }
+            }
+            _ = sleep_until_opt(drain.deadline) => break,
+        }
+        if matches!(current, Phase::Stop | Phase::Final) && inflight.is_empty() {
+            drain.report_quiet(&ctx);
+        }
+        if current == Phase::Final
+            && inflight.is_empty()
+            && streams.values().all(|(idx, c)| c.caught_up(ctx.max_acked[*idx].load(Ordering::SeqCst)))
+        {
+            break;
+        }
+    }
+    drain.report_quiet(&ctx);
+    for _ in 0..inflight.len() {
+        ctx.live.error("unacked");
+    }
+    ctx.live.sockets.fetch_sub(1, Ordering::Relaxed);
+    conn.close().await;
+    Outcome { streams: streams.into_values().collect(), died }
+}
+
+async fn on_agent_frame(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    f: Frame,
+    phase: Phase,
+    inflight: &mut HashMap<u64, (u64, usize)>,
+    streams: &mut HashMap<String, (usize, SeqChecker)>,
+) -> Result<(), ConnError> {
+    match f.kind.as_str() {
+        "ticket.send.ok" => {
+            let sent = f.id.and_then(|id| inflight.remove(&id));
+            on_ack(ctx, &f, sent.map(|s| s.0), sent.map_or(0, |s| s.1), true);
+        }
+        "error" => {
+            if let Some(id) = f.id {
+                inflight.remove(&id);
+            }
+            ctx.live.error(format!("error:{}", f.code.as_deref().unwrap_or("none")));
+        }
+        "ticket.event" => {
+            let Some(e) = f.event else {
+                ctx.live.error("bad_event");
+                return Ok(());
+            };
+            let Some((idx, checker)) = streams.get_mut(&e.ticket_id) else {
+                ctx.live.error("delivery:foreign_ticket");
+                return Ok(());
+            };
+            note(&ctx.live, checker.observe(e.seq));
+            if e.kind != "message" || e.author.kind != "user" {
+                return Ok(());
+            }
+            ctx.live.delivered.fetch_add(1, Ordering::Relaxed);
+            let Some((n, at)) = e.client_msg_id.as_deref().and_then(parse_client_msg_id) else {
+                return Ok(());
+            };
+            ctx.live.record(|h: &mut Histograms| &mut h.e2e_to_agent, ctx.clock.now().saturating_sub(at));
+            let every = ctx.args.reply_every;
+            if phase == Phase::Run && every > 0 && n % every == 0 {
+                if inflight.len() >= ctx.args.max_in_flight {
+                    ctx.live.error("agent:reply_skipped_in_flight_limit");
+                    return Ok(());
+                }
+                let at_us = ctx.clock.now();
+                let idx = *idx;
+                let cmid = client_msg_id(&format!("a{idx}"), n, at_us);
+                let reply = Body::Send { ticket_id: &e.ticket_id, client_msg_id: &cmid, body: &ctx.body };
+                let id = conn.send("ticket.send", reply).await?;
+                inflight.insert(id, (at_us, idx));
+                ctx.live.sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Splits the tickets over agents (round robin), then each agent's share into sockets of at most
+/// `per_socket` tickets. Returns, per socket, its agent and its tickets.
+pub fn assign<T: Clone>(tickets: &[T], agents: usize, per_socket: usize) -> Vec<(usize, Vec<T>)> {
+    let agents = agents.max(1);
+    let per_socket = per_socket.clamp(1, HUB_MAX_SUBSCRIPTIONS);
+    let mut shares: Vec<Vec<T>> = vec![Vec::new(); agents];
+    for (i, t) in tickets.iter().enumerate() {
+        shares[i % agents].push(t.clone());
+    }
+    let mut out = Vec::new();
+    for (agent, share) in shares.into_iter().enumerate() {
+        for chunk in share.chunks(per_socket) {
+            out.push((agent, chunk.to_vec()));
+        }
+    }
+    out
+}
+
+/// Runs the scenario and returns its report.
+///
+/// # Errors
+/// The hub cannot be reached or started, or agents cannot be created.
+pub async fn run(args: ChatArgs) -> anyhow::Result<ChatReport> {
+    anyhow::ensure!(args.users >= 1 && args.rate > 0.0, "--users and --rate must be positive");
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let mut hub = HubHandle::open(&args.hub, &http).await?;
+    let result = run_on(&args, &http, &hub).await;
+    hub.stop();
+    result
+}
+
+async fn run_on(args: &ChatArgs, http: &reqwest::Client, hub: &HubHandle) -> anyhow::Result<ChatReport> {
+    let started = Instant::now();
+    eprintln!("chat: hub {} ({}); signing in {} users", hub.base, hub.backend, args.users);
+    let ctx = Arc::new(Ctx {
+        live: Arc::new(Live::default()),
+        clock: Clock::default(),
+        max_acked: (0..args.users).map(|_| AtomicU64::new(0)).collect(),
+        quiet: AtomicUsize::new(0),
+        body: body_of(args.body_bytes),
+        hub: hub.addr,
+        sources: crate::wire::source_ips(args.client.source_ips),
+        args: args.clone(),
+        setup: Semaphore::new(args.client.setup_concurrency.max(1)),
+    });
+    let agents = if args.agents > 0 {
+        signin::agents(args.agents_file.as_ref(), &args.hub.hub_bin, hub, args.agents).await?
+    } else {
+        Vec::new()
+    };
+    let tokens = signin::sign_in_users(http, hub, &args.hub, &args.client, args.users, &ctx.live).await?;
+    eprintln!(
+        "chat: {} users signed in ({:.1} s); opening sockets and tickets",
+        tokens.iter().flatten().count(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
+    let mut tasks = JoinSet::new();
+    let mut readies = Vec::new();
+    for (idx, token) in tokens.into_iter().enumerate() {
+        let Some(token) = token else { continue };
+        let (tx, rx) = oneshot::channel();
+        readies.push((idx, rx));
+        tasks.spawn(user(ctx.clone(), idx, token, tx, phase_rx.clone()));
+    }
+    let spawned_users = readies.len();
+    let mut tickets = Vec::new();
+    for (idx, rx) in readies {
+        if let Ok(Some(ticket)) = rx.await {
+            tickets.push((idx, ticket));
+        }
+    }
+    let users_ready = tickets.len();
+
+    let mut agent_tokens = Vec::new();
+    for a in &agents {
+        match signin::agent_login(http, &hub.base, a).await {
+            Ok(t) => agent_tokens.push(Arc::new(t)),
+            Err(key) => ctx.live.error(format!("agent_login:{key}")),
+        }
+    }
+    let plan = if agent_tokens.is_empty() {
+        Vec::new()
+    } else {
+        assign(&tickets, agent_tokens.len(), args.tickets_per_agent_socket)
+    };
+    let mut agent_readies = Vec::new();
+    for (socket_no, (agent, share)) in plan.into_iter().enumerate() {
+        let (tx, rx) = oneshot::channel();
+        agent_readies.push(rx);
+        let token = agent_tokens[agent].clone();
+        tasks.spawn(agent_socket(ctx.clone(), socket_no, token, share, tx, phase_rx.clone()));
+    }
+    let agent_sockets = agent_readies.len();
+    let mut tickets_claimed = 0;
+    for rx in agent_readies {
+        tickets_claimed += rx.await.unwrap_or(0);
+    }
+    // Every spawned task reports quiet exactly once (also when its set-up failed).
+    let total_tasks = spawned_users + agent_sockets;
+    eprintln!(
+        "chat: {users_ready} users ready, {agent_sockets} agent sockets, {tickets_claimed} tickets claimed ({:.1} s); load for {} + {} s at {} msgs/s",
+        started.elapsed().as_secs_f64(),
+        args.warmup,
+        args.duration,
+        args.rate
+    );
+
+    // Load.
+    let (progress_stop, progress) = spawn_progress(ctx.live.clone(), Progress::Chat);
+    let _ = phase_tx.send(Phase::Run);
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let metrics_before = hub.metrics(http).await;
+    let cpu_before = CpuSnapshot::take(hub);
+    let counters = |l: &Live| {
+        (l.sent.load(Ordering::Relaxed), l.acked.load(Ordering::Relaxed), l.delivered.load(Ordering::Relaxed))
+    };
+    ctx.live.start_measuring();
+    let window_start = Instant::now();
+    let c0 = counters(&ctx.live);
+    tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    let c1 = counters(&ctx.live);
+    let window_s = window_start.elapsed().as_secs_f64();
+    ctx.live.measuring.store(false, Ordering::Relaxed);
+    let cpu = cpu_before.until(&CpuSnapshot::take(hub));
+    let metrics_after = hub.metrics(http).await;
+    let histograms = ctx.live.totals();
+
+    // Drain: wait for every ack, then for every receiver to catch up.
+    let _ = phase_tx.send(Phase::Stop);
+    let deadline = Instant::now() + Duration::from_secs(args.drain);
+    while ctx.quiet.load(Ordering::SeqCst) < total_tasks && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = phase_tx.send(Phase::Final);
+    let mut outcomes = Vec::new();
+    let hard_deadline = tokio::time::Instant::now() + Duration::from_secs(args.drain + 10);
+    loop {
+        match tokio::time::timeout_at(hard_deadline, tasks.join_next()).await {
+            Ok(Some(Ok(o))) => outcomes.push(o),
+            Ok(Some(Err(_))) => ctx.live.error("task_failed"),
+            Ok(None) => break,
+            Err(_) => {
+                ctx.live.error("task_timeout");
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+    let _ = progress_stop.send(());
+    let ticker = progress.await.unwrap_or_default();
+
+    let mut delivery = DeliveryCheck::default();
+    for o in &outcomes {
+        if o.died {
+            delivery.abandoned += o.streams.len() as u64;
+            continue;
+        }
+        for (idx, checker) in &o.streams {
+            delivery.add(checker, ctx.max_acked[*idx].load(Ordering::SeqCst));
+        }
+    }
+    let params = serde_json::to_value(args).unwrap_or_default();
+    Ok(ChatReport {
+        scenario: "chat",
+        hub: HubInfo { url: hub.base.clone(), backend: hub.backend.into(), pid: hub.pid },
+        params,
+        users_ready,
+        agent_sockets,
+        tickets_claimed,
+        window_s,
+        target_rate: args.rate,
+        sent_per_s: (c1.0 - c0.0) as f64 / window_s,
+        acked: c1.1 - c0.1,
+        acked_per_s: (c1.1 - c0.1) as f64 / window_s,
+        delivered_per_s: (c1.2 - c0.2) as f64 / window_s,
+        ack_latency: histograms.ack.summary(),
+        ack_latency_agents: histograms.ack_agent.summary(),
+        e2e_user_to_agent: histograms.e2e_to_agent.summary(),
+        e2e_agent_to_user: histograms.e2e_to_user.summary(),
+        errors: ctx.live.errors_by_key(),
+        // A stream that could not be judged is not a pass.
+        delivery_ok: delivery.ok() && delivery.abandoned == 0,
+        delivery,
+        batch_sizes: batch_sizes(&metrics_before, &metrics_after),
+        hub_cpu_us_per_ack: cpu.hub_s.filter(|_| c1.1 > c0.1).map(|s| s * 1e6 / (c1.1 - c0.1) as f64),
+        cpu,
+        timeline: ticker.timeline,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_carry_number_and_send_time() {
+        let id = client_msg_id("u17", 42, 1_767_225_600_000_123);
+        assert_eq!(id, "u17-42-1767225600000123");
+        assert!(id.len() <= 64, "the hub's limit");
+        assert_eq!(parse_client_msg_id(&id), Some((42, 1_767_225_600_000_123)));
+        assert_eq!(parse_client_msg_id("open-3-99"), Some((3, 99)));
+        assert_eq!(parse_client_msg_id("from-another-client"), None);
+        assert_eq!(parse_client_msg_id("1-2"), None);
+    }
+
+    #[test]
+    fn bodies_have_the_asked_size() {
+        assert_eq!(body_of(100).len(), 100);
+        assert_eq!(body_of(5), "load ");
+        assert_eq!(body_of(0), "l");
+        assert!(!body_of(1).trim().is_empty());
+    }
+
+    #[test]
+    fn tickets_spread_over_agents_and_sockets_of_at_most_100() {
+        let tickets: Vec<usize> = (0..450).collect();
+        let plan = assign(&tickets, 2, 100);
+        // 225 each: 100 + 100 + 25 per agent.
+        assert_eq!(
+            plan.iter().map(|(a, t)| (*a, t.len())).collect::<Vec<_>>(),
+            [(0, 100), (0, 100), (0, 25), (1, 100), (1, 100), (1, 25)]
+        );
+        let mut all: Vec<usize> = plan.into_iter().flat_map(|(_, t)| t).collect();
+        all.sort_unstable();
+        assert_eq!(all, tickets, "every ticket exactly once");
+        assert!(assign(&tickets, 1, 1000).iter().all(|(_, t)| t.len() <= 100), "capped at the hub's limit");
+        assert!(assign::<usize>(&[], 3, 100).is_empty());
+    }
+}

@@ -1,0 +1,583 @@
+//! The hub under test: either one already running (`--url`, `--hub-pid`) or one the harness starts
+//! from the release binary (`--spawn-hub`) with load-test settings. Also reads what the hub
+//! exposes about itself: `/metrics`, and `/proc/<pid>` for memory and CPU time.
+
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the hub is and how to start it.
+#[derive(Clone, Debug, clap::Args)]
+pub struct HubArgs {
+    /// Base URL of a running hub (HTTP and `/v1/ws` on the same address; loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Start the hub binary with load-test settings (test numbers on, high per-socket frame limits,
+    /// SQLite in a fresh temporary directory unless --database-url), and stop it at the end.
+    #[arg(long)]
+    pub spawn_hub: bool,
+    /// The hub binary, to start it and to create agents (`anapars-hub agent add`).
+    #[arg(long, default_value = "target/release/anapars-hub")]
+    pub hub_bin: PathBuf,
+    /// Postgres URL for the spawned hub (and for `agent add`); unset: SQLite in a temporary directory.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Extra environment for the spawned hub, e.g. `--hub-env HUB_MESSAGE_BATCH=512` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub hub_env: Vec<String>,
+    /// Pid of an already running hub, to read its memory and CPU time from /proc.
+    #[arg(long)]
+    pub hub_pid: Option<u32>,
+    /// E.164 prefix of the hub's test numbers (HUB_TEST_PHONE_PREFIX).
+    #[arg(long, default_value = "+9891200")]
+    pub phone_prefix: String,
+    /// The hub's fixed code for test numbers (HUB_TEST_CODE).
+    #[arg(long, default_value = "123456")]
+    pub test_code: String,
+}
+
+/// A hub the harness talks to, possibly one it started.
+pub struct HubHandle {
+    /// `http://host:port`.
+    pub base: String,
+    /// The socket address of HTTP and the WebSocket.
+    pub addr: SocketAddr,
+    /// The hub's pid, when known.
+    pub pid: Option<u32>,
+    /// `sqlite`, `postgres`, or `unknown` for a hub the harness did not start.
+    pub backend: &'static str,
+    /// Environment that points `anapars-hub agent add` at the hub's database.
+    pub db_env: Vec<(String, String)>,
+    child: Option<Child>,
+    dir: Option<PathBuf>,
+    /// The spawned hub's log file.
+    pub log: Option<PathBuf>,
+}
+
+impl HubHandle {
+    /// Starts the hub (`--spawn-hub`) or attaches to `--url`; waits until `/readyz` answers 200.
+    ///
+    /// # Errors
+    /// The binary cannot be started, the URL is not loopback, or the hub is not ready in 60 s.
+    pub async fn open(args: &HubArgs, http: &reqwest::Client) -> anyhow::Result<Self> {
+        let mut handle = if args.spawn_hub { Self::spawn(args)? } else { Self::attach(args)? };
+        if let Err(e) = handle.wait_ready(http).await {
+            // Keep the log for the operator.
+            handle.dir = None;
+            return Err(e);
+        }
+        Ok(handle)
+    }
+
+    fn attach(args: &HubArgs) -> anyhow::Result<Self> {
+        let base = args.url.trim_end_matches('/').to_owned();
+        let addr = loopback_addr(&base)?;
+        let mut db_env = Vec::new();
+        for key in ["DATABASE_URL", "HUB_SQLITE_PATH"] {
+            if let Ok(v) = std::env::var(key) {
+                db_env.push((key.to_owned(), v));
+            }
+        }
+        Ok(Self { base, addr, pid: args.hub_pid, backend: "unknown", db_env, child: None, dir: None, log: None })
+    }
+
+    fn spawn(args: &HubArgs) -> anyhow::Result<Self> {
+        if !args.hub_bin.exists() {
+            bail!(
+                "{} not found: build it with `cargo build --release -p anapars-hub` or pass --hub-bin",
+                args.hub_bin.display()
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+        let dir = std::env::temp_dir().join(format!("anapars-loadtest-{}-{stamp}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut env = spawn_env(args, addr, &dir);
+        for extra in &args.hub_env {
+            let (k, v) = extra.split_once('=').with_context(|| format!("--hub-env {extra}: expected KEY=VALUE"))?;
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_owned(), v.to_owned()));
+        }
+        // The two test-number settings go in a TOML file: the hub parses environment values, so
+        // `HUB_TEST_CODE=123456` would arrive as a number and be refused.
+        let config = dir.join("hub.toml");
+        std::fs::write(&config, test_numbers_toml(&args.phone_prefix, &args.test_code))?;
+        let log = dir.join("hub.log");
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = Command::new(&args.hub_bin);
+        cmd.arg("--config").arg(&config).arg("serve");
+        cmd.env_remove("DATABASE_URL").env_remove("REDIS_URL").envs(env.iter().cloned());
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", args.hub_bin.display()))?;
+        let db_env: Vec<(String, String)> =
+            env.iter().filter(|(k, _)| k == "DATABASE_URL" || k == "HUB_SQLITE_PATH").cloned().collect();
+        Ok(Self {
+            base: format!("http://{addr}"),
+            addr,
+            pid: Some(child.id()),
+            backend: if args.database_url.is_some() { "postgres" } else { "sqlite" },
+            db_env,
+            child: Some(child),
+            dir: Some(dir),
+            log: Some(log),
+        })
+    }
+
+    async fn wait_ready(&self, http: &reqwest::Client) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = format!("{}/readyz", self.base);
+        loop {
+            if let Ok(r) = http.get(&url).timeout(Duration::from_secs(2)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if let Some(pid) = self.pid {
+                if self.child.is_some() && !Path::new(&format!("/proc/{pid}")).exists() {
+                    bail!("the hub exited at start; see {}", self.log_hint());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("the hub at {} was not ready within 60 s; {}", self.base, self.log_hint());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log_hint(&self) -> String {
+        match &self.log {
+            Some(log) => format!("log: {}", log.display()),
+            None => "is it running?".into(),
+        }
+    }
+
+    /// Stops a hub the harness started (SIGTERM, then SIGKILL after 15 s) and removes its
+    /// temporary directory. Does nothing for a hub it attached to.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Ok(None) = child.try_wait() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(dir) = self.dir.take() {
+            if std::env::var_os("LOADTEST_KEEP_DIR").is_none() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    /// The hub's `/metrics`, parsed (empty when it cannot be read).
+    pub async fn metrics(&self, http: &reqwest::Client) -> Metrics {
+        let url = format!("{}/metrics", self.base);
+        match http.get(url).timeout(Duration::from_secs(5)).send().await {
+            Ok(r) => Metrics::parse(&r.text().await.unwrap_or_default()),
+            Err(_) => Metrics::default(),
+        }
+    }
+
+    /// The hub's resident memory, in KiB, when its pid is known.
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.pid.and_then(|pid| proc_rss_kib(&format!("/proc/{pid}/status")))
+    }
+
+    /// The hub's CPU time (user + system), in seconds, when its pid is known.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        self.pid.and_then(|pid| proc_cpu_secs(&format!("/proc/{pid}/stat")))
+    }
+}
+
+impl Drop for HubHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The spawned hub's environment.
+fn spawn_env(args: &HubArgs, addr: SocketAddr, dir: &Path) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("HUB_LISTEN", addr.to_string()),
+        // Per-socket frame limits are an abuse guard: the harness paces itself, and an agent
+        // console answering hundreds of tickets legitimately exceeds 50 frames a second.
+        ("HUB_MAX_FRAMES_PER_SEC", "100000".to_owned()),
+        ("HUB_FRAME_BURST", "100000".to_owned()),
+        // Every simulated client comes from 127.0.0.x: lift the per-IP caps.
+        ("HUB_CODES_PER_IP_HOUR", "10000000".to_owned()),
+        ("HUB_SHUTDOWN_GRACE_MS", "3000".to_owned()),
+        ("HUB_LOG_FORMAT", "text".to_owned()),
+        ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    match &args.database_url {
+        Some(url) => env.push(("DATABASE_URL".into(), url.clone())),
+        None => env.push(("HUB_SQLITE_PATH".into(), dir.join("hub.sqlite").display().to_string())),
+    }
+    env
+}
+
+/// The spawned hub's configuration file: the test-number settings, as TOML strings.
+fn test_numbers_toml(prefix: &str, code: &str) -> String {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    format!("test_phone_prefix = {}\ntest_code = {}\n", quote(prefix), quote(code))
+}
+
+/// The socket address of a `http://127.x.x.x:port` URL.
+///
+/// # Errors
+/// Not `http://`, no port, or not a loopback address: the harness never sends load elsewhere.
+pub fn loopback_addr(base: &str) -> anyhow::Result<SocketAddr> {
+    let rest = base.strip_prefix("http://").context("--url must start with http://")?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    let host = if host == "localhost" || host.starts_with("localhost:") {
+        host.replacen("localhost", "127.0.0.1", 1)
+    } else {
+        host.to_owned()
+    };
+    let addr: SocketAddr = host.parse().with_context(|| format!("--url: `{host}` is not IP:port"))?;
+    if !addr.ip().is_loopback() {
+        bail!("--url must be a loopback address (127.0.0.0/8): load is never sent elsewhere");
+    }
+    Ok(addr)
+}
+
+/// VmRSS in KiB from a `/proc/<pid>/status` file.
+pub fn proc_rss_kib(path: &str) -> Option<u64> {
+    parse_vm_rss(&std::fs::read_to_string(path).ok()?)
+}
+
+/// VmRSS in KiB from the text of `/proc/<pid>/status`.
+pub fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Clock ticks per second of /proc CPU times (USER_HZ: 100 on every mainstream Linux build).
+const USER_HZ: f64 = 100.0;
+
+/// User + system CPU seconds from a `/proc/<pid>/stat` file.
+pub fn proc_cpu_secs(path: &str) -> Option<f64> {
+    parse_cpu_ticks(&std::fs::read_to_string(path).ok()?).map(|t| t as f64 / USER_HZ)
+}
+
+/// utime + stime (ticks) from the text of `/proc/<pid>/stat`. The command name may contain spaces
+/// and parentheses, so fields are counted after the last `)`.
+pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // fields[0] is the state (field 3 of the man page); utime is field 14, stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// CPU seconds of every live process whose command name is `comm` (e.g. every Postgres backend).
+/// Backends that exit between two readings take their time with them, so this is a lower bound.
+pub fn processes_cpu_secs(comm: &str) -> Option<f64> {
+    let mut ticks = 0u64;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        if stat_comm(&stat) == Some(comm) {
+            ticks += parse_cpu_ticks(&stat).unwrap_or(0);
+        }
+    }
+    Some(ticks as f64 / USER_HZ)
+}
+
+/// The command name in the text of `/proc/<pid>/stat` (between the first `(` and the last `)`).
+fn stat_comm(stat: &str) -> Option<&str> {
+    Some(&stat[stat.find('(')? + 1..stat.rfind(')')?])
+}
+
+/// Busy and total jiffies of the whole machine, from `/proc/stat`.
+pub fn machine_jiffies() -> Option<(u64, u64)> {
+    parse_machine_jiffies(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// Busy and total jiffies from the text of `/proc/stat` (idle and iowait are not busy).
+pub fn parse_machine_jiffies(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// CPU counters at one moment: the hub's, the harness's, Postgres's and the machine's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuSnapshot {
+    hub: Option<f64>,
+    harness: Option<f64>,
+    postgres: Option<f64>,
+    machine: Option<(u64, u64)>,
+}
+
+impl CpuSnapshot {
+    /// Reads the counters now.
+    pub fn take(hub: &HubHandle) -> Self {
+        Self {
+            hub: hub.cpu_secs(),
+            harness: proc_cpu_secs("/proc/self/stat"),
+            postgres: processes_cpu_secs("postgres"),
+            machine: machine_jiffies(),
+        }
+    }
+
+    /// CPU used from `self` to `later`.
+    pub fn until(&self, later: &CpuSnapshot) -> crate::report::CpuUse {
+        let diff = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+        let (machine_pct, busy_s) = match (self.machine, later.machine) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+                (Some(100.0 * (b1 - b0) as f64 / (t1 - t0) as f64), Some((b1 - b0) as f64 / USER_HZ))
+            }
+            _ => (None, None),
+        };
+        let hub_s = diff(self.hub, later.hub);
+        let harness_s = diff(self.harness, later.harness);
+        let postgres_s = diff(self.postgres, later.postgres).filter(|s| *s > 0.0);
+        let others_s =
+            busy_s.map(|b| (b - hub_s.unwrap_or(0.0) - harness_s.unwrap_or(0.0) - postgres_s.unwrap_or(0.0)).max(0.0));
+        crate::report::CpuUse { hub_s, harness_s, postgres_s, machine_busy_pct: machine_pct, others_s }
+    }
+}
+
+/// One sample of the Prometheus text format.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Metric name.
+    pub name: String,
+    /// Labels in order.
+    pub labels: Vec<(String, String)>,
+    /// Value.
+    pub value: f64,
+}
+
+/// A parsed `/metrics` page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metrics(pub Vec<Sample>);
+
+impl Metrics {
+    /// Parses the Prometheus text format (comments and malformed lines are skipped).
+    pub fn parse(text: &str) -> Self {
+        Self(text.lines().filter_map(parse_sample).collect())
+    }
+
+    /// The sum of every sample of `name` (all label sets).
+    pub fn sum(&self, name: &str) -> f64 {
+        self.0.iter().filter(|s| s.name == name).map(|s| s.value).sum()
+    }
+
+    /// Samples of `name` by the value of `label`, summed over other labels.
+    pub fn by_label(&self, name: &str, label: &str) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for s in self.0.iter().filter(|s| s.name == name) {
+            if let Some((_, v)) = s.labels.iter().find(|(k, _)| k == label) {
+                *out.entry(v.clone()).or_default() += s.value;
+            }
+        }
+        out
+    }
+}
+
+fn parse_sample(line: &str) -> Option<Sample> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let (head, value) = match line.find('{') {
+        Some(open) => {
+            let close = line.rfind('}')?;
+            let labels = parse_labels(&line[open + 1..close])?;
+            let value = line[close + 1..].split_whitespace().next()?;
+            ((line[..open].to_owned(), labels), value)
+        }
+        None => {
+            let mut parts = line.split_whitespace();
+            let name = parts.next()?;
+            ((name.to_owned(), Vec::new()), parts.next()?)
+        }
+    };
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().ok()?,
+    };
+    Some(Sample { name: head.0, labels: head.1, value })
+}
+
+fn parse_labels(s: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=')?;
+        let key = rest[..eq].trim().to_owned();
+        let after = rest[eq + 1..].strip_prefix('"')?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(if n == 'n' { '\n' } else { n });
+                    }
+                }
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.push((key, value));
+        rest = after[end? + 1..].trim_start().trim_start_matches(',').trim_start();
+    }
+    Some(out)
+}
+
+/// The group-commit batch sizes between two `/metrics` readings.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct BatchSizes {
+    /// Batches committed.
+    pub batches: f64,
+    /// Messages in them.
+    pub messages: f64,
+    /// Mean messages per batch.
+    pub mean: f64,
+    /// Batches per bucket of the hub's histogram (each bucket alone, not cumulative).
+    pub buckets: Vec<Bucket>,
+}
+
+/// One histogram bucket.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Bucket {
+    /// Upper bound as the hub wrote it (`+Inf` for the last).
+    pub le: String,
+    /// Batches with a size above the previous bound and up to this one.
+    pub batches: f64,
+}
+
+/// The `hub_message_batch_size` histogram's growth from `before` to `after`.
+pub fn batch_sizes(before: &Metrics, after: &Metrics) -> BatchSizes {
+    const NAME: &str = "hub_message_batch_size";
+    let delta = |suffix: &str| after.sum(&format!("{NAME}{suffix}")) - before.sum(&format!("{NAME}{suffix}"));
+    let batches = delta("_count");
+    let messages = delta("_sum");
+    let cumulative = |m: &Metrics| -> BTreeMap<String, f64> { m.by_label(&format!("{NAME}_bucket"), "le") };
+    let (b, a) = (cumulative(before), cumulative(after));
+    let mut bounds: Vec<(f64, &String, f64)> = a
+        .iter()
+        .filter_map(|(le, v)| {
+            let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((bound, le, v - b.get(le).copied().unwrap_or(0.0)))
+        })
+        .collect();
+    bounds.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut previous = 0.0;
+    let buckets = bounds
+        .into_iter()
+        .map(|(_, le, c)| {
+            let own = c - previous;
+            previous = c;
+            Bucket { le: le.clone(), batches: own }
+        })
+        .filter(|b| b.batches > 0.0)
+        .collect();
+    BatchSizes { batches, messages, mean: if batches > 0.0 { messages / batches } else { 0.0 }, buckets }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = r#"# HELP hub_connections open WebSocket connections
+# TYPE hub_connections gauge
+hub_connections 5000
+hub_errors_total{code="overloaded"} 3
+hub_errors_total{code="rate_limited"} 2
+hub_message_batch_size_bucket{le="1"} 10
+hub_message_batch_size_bucket{le="2.5"} 15
+hub_message_batch_size_bucket{le="10"} 40
+hub_message_batch_size_bucket{le="+Inf"} 50
+hub_message_batch_size_sum 900
+hub_message_batch_size_count 50
+odd{a="x, \"y\"",b="z"} 1.5
+"#;
+
+    #[test]
+    fn prometheus_text_is_parsed() {
+        let m = Metrics::parse(PAGE);
+        assert_eq!(m.sum("hub_connections"), 5000.0);
+        assert_eq!(m.sum("hub_errors_total"), 5.0);
+        assert_eq!(m.by_label("hub_errors_total", "code").get("overloaded"), Some(&3.0));
+        let odd = m.0.iter().find(|s| s.name == "odd").unwrap();
+        assert_eq!(odd.labels, vec![("a".into(), "x, \"y\"".into()), ("b".into(), "z".into())]);
+        assert_eq!(Metrics::parse("garbage line here\n{}").0.len(), 0);
+    }
+
+    #[test]
+    fn batch_sizes_are_the_growth_between_two_readings() {
+        let before: String = ["1", "2.5", "10", "+Inf"]
+            .iter()
+            .map(|le| format!("hub_message_batch_size_bucket{{le=\"{le}\"}} 4\n"))
+            .chain(["hub_message_batch_size_sum 4\nhub_message_batch_size_count 4\n".to_owned()])
+            .collect();
+        let before = Metrics::parse(&before);
+        let after = Metrics::parse(PAGE);
+        let b = batch_sizes(&before, &after);
+        assert_eq!((b.batches, b.messages), (46.0, 896.0));
+        assert!((b.mean - 896.0 / 46.0).abs() < 1e-9);
+        let own: Vec<(&str, f64)> = b.buckets.iter().map(|b| (b.le.as_str(), b.batches)).collect();
+        assert_eq!(own, vec![("1", 6.0), ("2.5", 5.0), ("10", 25.0), ("+Inf", 10.0)]);
+        assert_eq!(batch_sizes(&Metrics::default(), &Metrics::default()).mean, 0.0);
+    }
+
+    #[test]
+    fn proc_files_are_read() {
+        assert_eq!(parse_vm_rss("Name:\thub\nVmRSS:\t   20480 kB\nVmSwap: 0 kB\n"), Some(20480));
+        assert_eq!(parse_vm_rss("Name: x\n"), None);
+        let stat = "4242 (anapars hub) (x) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 8 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        assert_eq!(stat_comm(stat), Some("anapars hub) (x"));
+        assert!(processes_cpu_secs("no-such-command-here").is_some_and(|s| s == 0.0));
+        let (busy, total) = parse_machine_jiffies("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3\n").unwrap();
+        assert_eq!((busy, total), (150, 1000));
+    }
+
+    #[test]
+    fn test_number_settings_are_toml_strings() {
+        assert_eq!(
+            test_numbers_toml("+9891200", "123456"),
+            "test_phone_prefix = \"+9891200\"\ntest_code = \"123456\"\n"
+        );
+    }
+
+    #[test]
+    fn only_loopback_urls_are_accepted() {
+        assert_eq!(loopback_addr("http://127.0.0.1:8080").unwrap().port(), 8080);
+        assert!(loopback_addr("http://localhost:9000/").is_ok());
+        assert!(loopback_addr("http://10.0.0.1:8080").is_err());
+        assert!(loopback_addr("https://127.0.0.1:8080").is_err());
+        assert!(loopback_addr("http://127.0.0.1").is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! `anapars-loadtest`: the load-test harness of `anapars-hub`. It drives a real hub over the
+//! documented protocol (protocol/PROTOCOL.md) with simulated phones and agent consoles, in JSON or
+//! MessagePack, on loopback only, and reports what an operator sizing a deployment needs.
+//!
+//! # Use
+//!
+//! Build both binaries in release, then let the harness start the hub itself (`--spawn-hub`: test
+//! numbers on, per-socket frame limits lifted, SQLite in a fresh temporary directory unless
+//! `--database-url`), run a scenario and stop the hub:
+//!
+//! ```sh
+//! cargo build --release -p anapars-hub -p anapars-loadtest
+//! target/release/anapars-loadtest chat --spawn-hub                 # the preset, under a minute
+//! target/release/anapars-loadtest chat --spawn-hub --users 2000 --agents 20 --rate 5000 --json chat.json
+//! target/release/anapars-loadtest idle --spawn-hub --sockets 5000 --ramp 1000 --hold 20
+//! target/release/anapars-loadtest run-hub                          # a hub to point other tools at
+//! ```
+//!
+//! Against a hub started elsewhere, pass `--url http://127.0.0.1:PORT` (and `--hub-pid PID` for its
+//! memory and CPU time). That hub must have `HUB_TEST_PHONE_PREFIX` and `HUB_TEST_CODE` set to the
+//! harness's `--phone-prefix` / `--test-code`; agents come from `--agents-file`, or are created with
+//! `anapars-hub agent add` run with the harness's own `DATABASE_URL` / `HUB_SQLITE_PATH`, which must
+//! then name the hub's database.
+//!
+//! # Layout
+//!
+//! - [`wire`]: the protocol as a client speaks it: request encoding, lenient frame decoding, a
+//!   socket bound to a 127.0.0.x source address.
+//! - [`signin`]: test-number sign-in over HTTP; agents from a file or `anapars-hub agent add`.
+//! - [`hub`]: the hub under test: started or attached, `/metrics`, `/proc` memory and CPU.
+//! - [`chat`], [`idle`]: the scenarios.
+//! - [`seq`]: the exactly-once, in-order check of ticket streams.
+//! - [`stats`]: HDR latency histograms, counters, errors by key, the progress line.
+//! - [`report`]: the final table and JSON.
+
+mod chat;
+mod hub;
+mod idle;
+mod report;
+mod seq;
+mod signin;
+mod stats;
+mod wire;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "anapars-loadtest", version, about = "Load-test harness for anapars-hub (loopback only)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Users with open tickets send at a target rate; agents claim, follow and answer.
+    Chat(chat::ChatArgs),
+    /// Open N authenticated sockets at a ramp rate, hold them, report memory per socket.
+    Idle(idle::IdleArgs),
+    /// Start the hub with load-test settings and keep it running (until Ctrl-C or --for).
+    RunHub(RunHubArgs),
+}
+
+/// Settings of the simulated clients, shared by the scenarios.
+#[derive(Clone, Debug, clap::Args, Serialize)]
+pub struct ClientArgs {
+    /// Encoding of the simulated clients.
+    #[arg(long, value_enum, default_value = "json")]
+    pub encoding: wire::EncodingChoice,
+    /// Loopback source addresses sockets are spread over (127.0.0.1 to 127.0.0.N).
+    #[arg(long, default_value_t = 4)]
+    pub source_ips: usize,
+    /// Index of the first test number (so that concurrent harness processes use different numbers).
+    #[arg(long, default_value_t = 0)]
+    pub phone_offset: usize,
+    /// HTTP sign-ins in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub signin_concurrency: usize,
+    /// Socket set-ups (connect, auth, open or claim) in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub setup_concurrency: usize,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RunHubArgs {
+    #[command(flatten)]
+    hub: hub::HubArgs,
+    /// Stop the hub after this many seconds (default: on Ctrl-C).
+    #[arg(long = "for", value_name = "SECS")]
+    for_secs: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("anapars-loadtest: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Chat(args) => {
+            let json = args.client.json.clone();
+            let report = chat::run(args).await?;
+            println!("{}", report.table());
+            if let Some(path) = json {
+                report::write_json(&path, &report)?;
+            }
+            // A failed exactly-once check is a failed run, for scripts.
+            Ok(if report.delivery_ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Idle(args) => {
+            let json = args.client.json.clone();
+            let report = idle::run(args).await?;
+            println!("{}", report.table());
+            if let Some(path) = json {
+                report::write_json(&path, &report)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RunHub(args) => {
+            run_hub(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn run_hub(args: RunHubArgs) -> anyhow::Result<()> {
+    let mut hub_args = args.hub.clone();
+    hub_args.spawn_hub = true;
+    let http = reqwest::Client::new();
+    let mut hub = hub::HubHandle::open(&hub_args, &http).await?;
+    let pid = hub.pid.map_or_else(|| "?".into(), |p| p.to_string());
+    println!("hub ready: {} (pid {pid}, {})", hub.base, hub.backend);
+    if let Some(log) = &hub.log {
+        println!("log: {}", log.display());
+    }
+    let db: Vec<String> = hub.db_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("database for `anapars-hub agent add`: {}", db.join(" "));
+    println!("drive it with: {} anapars-loadtest chat --url {} --hub-pid {pid}", db.join(" "), hub.base);
+    match args.for_secs {
+        Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
+        None => {
+            println!("Ctrl-C stops it");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    hub.stop();
+    println!("hub stopped");
+    Ok(())
+}

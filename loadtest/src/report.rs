@@ -1,0 +1,339 @@
+//! The final reports: one serde struct per scenario, written as JSON for scripts (`--json PATH`)
+//! and as an aligned two-column table on stdout for people.
+
+use crate::hub::BatchSizes;
+use crate::seq::DeliveryCheck;
+use crate::stats::{LatencySummary, Tick};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Which hub was measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HubInfo {
+    /// Base URL.
+    pub url: String,
+    /// `sqlite`, `postgres`, or `unknown` for a hub the harness did not start.
+    pub backend: String,
+    /// Pid, when known.
+    pub pid: Option<u32>,
+}
+
+/// CPU time spent during the measured window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct CpuUse {
+    /// Hub process, seconds (user + system); None when its pid is unknown.
+    pub hub_s: Option<f64>,
+    /// This harness, seconds.
+    pub harness_s: Option<f64>,
+    /// Share of the whole machine that was busy, percent (every process, every core).
+    pub machine_busy_pct: Option<f64>,
+    /// Postgres processes on this machine, seconds (live backends only: a lower bound).
+    pub postgres_s: Option<f64>,
+    /// CPU seconds of every other process (anything else sharing the machine).
+    pub others_s: Option<f64>,
+}
+
+/// The result of a `chat` run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ChatReport {
+    /// Always `chat`.
+    pub scenario: &'static str,
+    /// The hub.
+    pub hub: HubInfo,
+    /// The command line's parameters.
+    pub params: serde_json::Value,
+    /// Users signed in with a socket and an open ticket.
+    pub users_ready: usize,
+    /// Agent console sockets.
+    pub agent_sockets: usize,
+    /// Tickets claimed by an agent.
+    pub tickets_claimed: usize,
+    /// Length of the measured window, seconds.
+    pub window_s: f64,
+    /// Target user messages per second.
+    pub target_rate: f64,
+    /// Messages sent per second (users and agents) in the window.
+    pub sent_per_s: f64,
+    /// Messages acknowledged (stored) in the window.
+    pub acked: u64,
+    /// Messages acknowledged per second in the window: the sustained persisted rate.
+    pub acked_per_s: f64,
+    /// Events delivered to a subscriber per second in the window.
+    pub delivered_per_s: f64,
+    /// A user's send (its scheduled time) to `ticket.send.ok`.
+    pub ack_latency: LatencySummary,
+    /// An agent's reply to its `ticket.send.ok`.
+    pub ack_latency_agents: LatencySummary,
+    /// A user's send to the agent's receipt of the `ticket.event`.
+    pub e2e_user_to_agent: LatencySummary,
+    /// An agent's reply to the user's receipt.
+    pub e2e_agent_to_user: LatencySummary,
+    /// Errors by key over the whole run (set-up, load and drain).
+    pub errors: BTreeMap<String, u64>,
+    /// The exactly-once, in-order check over every subscribed ticket stream.
+    pub delivery: DeliveryCheck,
+    /// True when nothing was lost, duplicated or reordered.
+    pub delivery_ok: bool,
+    /// Group-commit batches in the window, from the hub's `/metrics`.
+    pub batch_sizes: BatchSizes,
+    /// CPU time in the window.
+    pub cpu: CpuUse,
+    /// Hub CPU time per acknowledged message in the window, microseconds.
+    pub hub_cpu_us_per_ack: Option<f64>,
+    /// One entry per second of load.
+    pub timeline: Vec<Tick>,
+}
+
+/// The result of an `idle` run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IdleReport {
+    /// Always `idle`.
+    pub scenario: &'static str,
+    /// The hub.
+    pub hub: HubInfo,
+    /// The command line's parameters.
+    pub params: serde_json::Value,
+    /// Sockets asked for.
+    pub requested: usize,
+    /// Sockets that connected and authenticated.
+    pub authenticated: usize,
+    /// Sockets still open at the end of the hold, as the harness saw them.
+    pub held: usize,
+    /// `hub_connections` from the hub's `/metrics` at the end of the hold.
+    pub hub_connections: Option<f64>,
+    /// Seconds the ramp took.
+    pub ramp_s: f64,
+    /// Connect + upgrade + `auth` round trip.
+    pub connect_latency: LatencySummary,
+    /// Hub RSS before the sockets opened (after sign-in), KiB.
+    pub rss_before_kib: Option<u64>,
+    /// Hub RSS at the end of the hold, KiB.
+    pub rss_held_kib: Option<u64>,
+    /// Hub RSS after the sockets closed, KiB.
+    pub rss_after_close_kib: Option<u64>,
+    /// (held - before) / held sockets, KiB.
+    pub rss_per_socket_kib: Option<f64>,
+    /// The harness's own RSS growth per socket, KiB (the client side's cost).
+    pub harness_rss_per_socket_kib: Option<f64>,
+    /// Errors by key.
+    pub errors: BTreeMap<String, u64>,
+    /// CPU time over ramp and hold.
+    pub cpu: CpuUse,
+    /// One entry per second.
+    pub timeline: Vec<Tick>,
+}
+
+/// Writes `report` as pretty JSON to `path`.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_json(path: &Path, report: &impl Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, text + "\n")?;
+    Ok(())
+}
+
+/// Two aligned columns, a header line of dashes under the title.
+pub fn table(title: &str, rows: &[(String, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let mut out = format!("{title}\n{}\n", "-".repeat(title.chars().count()));
+    for (k, v) in rows {
+        let _ = writeln!(out, "{k:<width$}  {v}");
+    }
+    out
+}
+
+/// `p50 1.23  p90 ...  max ... ms (n)`; `-` when nothing was recorded.
+pub fn latency_cell(s: &LatencySummary) -> String {
+    if s.count == 0 {
+        return "-".into();
+    }
+    format!(
+        "p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms  (n={})",
+        s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms, s.count
+    )
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v}{unit}"))
+}
+
+fn errors_cell(errors: &BTreeMap<String, u64>) -> String {
+    if errors.is_empty() {
+        return "none".into();
+    }
+    errors.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+}
+
+fn cpu_cell(c: &CpuUse) -> String {
+    format!(
+        "hub {}  harness {}  postgres {}  others {}  machine busy {}",
+        opt(c.hub_s.map(|s| format!("{s:.1}")), " s"),
+        opt(c.harness_s.map(|s| format!("{s:.1}")), " s"),
+        opt(c.postgres_s.map(|s| format!("{s:.1}")), " s"),
+        opt(c.others_s.map(|s| format!("{s:.1}")), " s"),
+        opt(c.machine_busy_pct.map(|p| format!("{p:.0}")), "%")
+    )
+}
+
+impl ChatReport {
+    /// The table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let d = &self.delivery;
+        let b = &self.batch_sizes;
+        let buckets = b
+            .buckets
+            .iter()
+            .map(|b| if b.le == "+Inf" { format!("more:{}", b.batches) } else { format!("<={}:{}", b.le, b.batches) })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let rows = vec![
+            ("hub".into(), format!("{} ({}, pid {})", self.hub.url, self.hub.backend, opt(self.hub.pid, ""))),
+            (
+                "clients".into(),
+                format!(
+                    "{} users ready, {} agent sockets, {} tickets claimed",
+                    self.users_ready, self.agent_sockets, self.tickets_claimed
+                ),
+            ),
+            ("window".into(), format!("{:.1} s", self.window_s)),
+            ("target rate".into(), format!("{:.0} user msgs/s", self.target_rate)),
+            ("sent".into(), format!("{:.0} msgs/s (users and agents)", self.sent_per_s)),
+            ("acked (stored)".into(), format!("{:.0} msgs/s ({} in the window)", self.acked_per_s, self.acked)),
+            ("delivered".into(), format!("{:.0} events/s to subscribers", self.delivered_per_s)),
+            ("ack latency (users)".into(), latency_cell(&self.ack_latency)),
+            ("ack latency (agents)".into(), latency_cell(&self.ack_latency_agents)),
+            ("e2e user->agent".into(), latency_cell(&self.e2e_user_to_agent)),
+            ("e2e agent->user".into(), latency_cell(&self.e2e_agent_to_user)),
+            (
+                "exactly once, in order".into(),
+                format!(
+                    "{}: {} streams, {} events, lost {}, duplicates {}, reorders {}{}",
+                    if self.delivery_ok { "OK" } else { "FAILED" },
+                    d.streams,
+                    d.events,
+                    d.lost,
+                    d.duplicates,
+                    d.reorders,
+                    if d.abandoned > 0 {
+                        format!(" ({} streams not judged: socket failed)", d.abandoned)
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            (
+                "batch size".into(),
+                if b.batches > 0.0 {
+                    format!("mean {:.1} over {:.0} batches  [{buckets}]", b.mean, b.batches)
+                } else {
+                    "-".into()
+                },
+            ),
+            (
+                "cpu in window".into(),
+                format!(
+                    "{}  (hub {} us per acked message)",
+                    cpu_cell(&self.cpu),
+                    opt(self.hub_cpu_us_per_ack.map(|u| format!("{u:.0}")), "")
+                ),
+            ),
+            ("errors".into(), errors_cell(&self.errors)),
+        ];
+        table("chat", &rows)
+    }
+}
+
+impl IdleReport {
+    /// The table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let rows = vec![
+            ("hub".into(), format!("{} ({}, pid {})", self.hub.url, self.hub.backend, opt(self.hub.pid, ""))),
+            ("requested".into(), self.requested.to_string()),
+            ("authenticated".into(), format!("{} (ramp {:.1} s)", self.authenticated, self.ramp_s)),
+            (
+                "held at end".into(),
+                format!("{} (hub_connections {})", self.held, opt(self.hub_connections.map(|c| c as u64), "")),
+            ),
+            ("connect+auth".into(), latency_cell(&self.connect_latency)),
+            (
+                "hub rss".into(),
+                format!(
+                    "before {}  held {}  after close {}",
+                    opt(self.rss_before_kib, " KiB"),
+                    opt(self.rss_held_kib, " KiB"),
+                    opt(self.rss_after_close_kib, " KiB")
+                ),
+            ),
+            ("hub rss per socket".into(), opt(self.rss_per_socket_kib.map(|k| format!("{k:.2}")), " KiB")),
+            ("harness rss per socket".into(), opt(self.harness_rss_per_socket_kib.map(|k| format!("{k:.2}")), " KiB")),
+            ("cpu".into(), cpu_cell(&self.cpu)),
+            ("errors".into(), errors_cell(&self.errors)),
+        ];
+        table("idle", &rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Bucket;
+
+    #[test]
+    fn tables_align_their_values() {
+        let t = table("x", &[("a".into(), "1".into()), ("longer".into(), "2".into())]);
+        assert_eq!(t, "x\n-\na       1\nlonger  2\n");
+    }
+
+    #[test]
+    fn latency_cells_show_percentiles_or_a_dash() {
+        let s = LatencySummary {
+            count: 10,
+            p50_ms: 1.0,
+            p90_ms: 2.0,
+            p99_ms: 3.0,
+            p999_ms: 4.0,
+            max_ms: 5.5,
+            mean_ms: 1.2,
+        };
+        assert_eq!(latency_cell(&s), "p50 1.00  p90 2.00  p99 3.00  p99.9 4.00  max 5.50 ms  (n=10)");
+        assert_eq!(latency_cell(&LatencySummary::default()), "-");
+    }
+
+    #[test]
+    fn a_chat_report_shows_its_verdict_and_errors() {
+        let mut r = ChatReport { scenario: "chat", acked_per_s: 1999.6, delivery_ok: true, ..Default::default() };
+        r.errors.insert("error:overloaded".into(), 3);
+        let buckets = vec![Bucket { le: "5".into(), batches: 10.0 }, Bucket { le: "+Inf".into(), batches: 2.0 }];
+        r.batch_sizes = BatchSizes { batches: 12.0, messages: 60.0, mean: 5.0, buckets };
+        let t = r.table();
+        assert!(t.contains("acked (stored)          2000 msgs/s"), "{t}");
+        assert!(t.contains("ack latency (agents)    -"), "{t}");
+        assert!(t.contains("OK: 0 streams"), "{t}");
+        assert!(t.contains("error:overloaded=3"), "{t}");
+        assert!(t.contains("mean 5.0 over 12 batches  [<=5:10 more:2]"), "{t}");
+        r.delivery.lost = 1;
+        r.delivery_ok = false;
+        assert!(r.table().contains("FAILED"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["delivery"]["lost"], 1);
+        assert_eq!(json["scenario"], "chat");
+    }
+
+    #[test]
+    fn an_idle_report_shows_memory_per_socket() {
+        let r = IdleReport {
+            scenario: "idle",
+            requested: 5000,
+            authenticated: 5000,
+            held: 5000,
+            rss_per_socket_kib: Some(4.567),
+            ..Default::default()
+        };
+        let t = r.table();
+        assert!(t.contains("hub rss per socket      4.57 KiB"), "{t}");
+        assert!(t.contains("errors                  none"), "{t}");
+    }
+}
