@@ -221,6 +221,18 @@ impl Config {
         figment = figment
             .merge(Env::prefixed("HUB_").filter(move |k| known.iter().any(|f| k == f.as_str())))
             .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]));
+        // figment reads `HUB_TEST_CODE=123456` as a number; these settings are strings whatever
+        // they look like, so their variables are taken verbatim.
+        for (key, var) in [
+            ("test_code", "HUB_TEST_CODE"),
+            ("test_phone_prefix", "HUB_TEST_PHONE_PREFIX"),
+            ("secret", "HUB_SECRET"),
+            ("redis_prefix", "HUB_REDIS_PREFIX"),
+        ] {
+            if let Ok(value) = std::env::var(var) {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
         let config: Config = figment.extract()?;
         config.validate()?;
         Ok(config)
@@ -346,10 +358,14 @@ mod tests {
             jail.create_file("hub.toml", "listen = \"127.0.0.1:9000\"\nsms_budget_per_hour = 5\n")?;
             jail.set_env("HUB_SMS_BUDGET_PER_HOUR", "7");
             jail.set_env("DATABASE_URL", "postgres://localhost/x");
+            jail.set_env("HUB_TEST_CODE", "123456");
+            jail.set_env("HUB_TEST_PHONE_PREFIX", "+9891200");
             let c = Config::load(Some(Path::new("hub.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.sms_budget_per_hour, 7);
             assert!(c.database_url.is_some());
+            assert_eq!(c.test_code.as_ref().map(|s| s.0.as_str()), Some("123456"), "digits stay a string");
+            assert_eq!(c.test_phone_prefix.as_deref(), Some("+9891200"));
             Ok(())
         });
     }
