@@ -227,6 +227,50 @@ pub struct Transition {
     pub now: Millis,
 }
 
+impl Transition {
+    /// An open, unheld ticket goes to `agent` (`claimed`), by `actor` (the agent, or the hub).
+    pub fn claim(ticket_id: TicketId, agent: AgentId, actor: Author, now: Millis) -> Self {
+        Self {
+            ticket_id,
+            from: vec![TicketStatus::Open],
+            holder: Some(None),
+            to: TicketStatus::Assigned,
+            agent_id: Some(agent),
+            kind: EventKind::Claimed,
+            actor,
+            now,
+        }
+    }
+
+    /// A ticket `agent` holds moves to `to` (`transferred`).
+    pub fn transfer(ticket_id: TicketId, agent: AgentId, to: AgentId, now: Millis) -> Self {
+        Self {
+            ticket_id,
+            from: vec![TicketStatus::Assigned],
+            holder: Some(Some(agent)),
+            to: TicketStatus::Assigned,
+            agent_id: Some(to),
+            kind: EventKind::Transferred,
+            actor: Author::Agent(agent),
+            now,
+        }
+    }
+
+    /// A ticket `agent` holds is resolved (`resolved`); the agent stays recorded as its last holder.
+    pub fn resolve(ticket_id: TicketId, agent: AgentId, now: Millis) -> Self {
+        Self {
+            ticket_id,
+            from: vec![TicketStatus::Assigned],
+            holder: Some(Some(agent)),
+            to: TicketStatus::Resolved,
+            agent_id: Some(agent),
+            kind: EventKind::Resolved,
+            actor: Author::Agent(agent),
+            now,
+        }
+    }
+}
+
 /// Which part of a stream to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Page {

@@ -304,17 +304,7 @@ impl SupportDesk {
     /// `forbidden` for users, `not_found`, `wrong_state` (already assigned, or resolved), `unavailable`.
     pub async fn claim(&self, who: Principal, id: TicketId) -> Result<Ticket> {
         let Principal::Agent(agent) = who else { return Err(Error::Forbidden) };
-        self.apply(Transition {
-            ticket_id: id,
-            from: vec![TicketStatus::Open],
-            holder: Some(None),
-            to: TicketStatus::Assigned,
-            agent_id: Some(agent),
-            kind: EventKind::Claimed,
-            actor: Author::Agent(agent),
-            now: now_ms(),
-        })
-        .await
+        self.apply(Transition::claim(id, agent, Author::Agent(agent), now_ms())).await
     }
 
     /// An agent gives a ticket they hold to another enabled agent.
@@ -331,17 +321,7 @@ impl SupportDesk {
             Some(target) if target.disabled_at.is_none() => {}
             _ => return Err(Error::NotFound("agent")),
         }
-        self.apply(Transition {
-            ticket_id: id,
-            from: vec![TicketStatus::Assigned],
-            holder: Some(Some(agent)),
-            to: TicketStatus::Assigned,
-            agent_id: Some(to),
-            kind: EventKind::Transferred,
-            actor: Author::Agent(agent),
-            now: now_ms(),
-        })
-        .await
+        self.apply(Transition::transfer(id, agent, to, now_ms())).await
     }
 
     /// An agent resolves a ticket they hold.
@@ -350,17 +330,7 @@ impl SupportDesk {
     /// `forbidden` (users, or a ticket held by someone else), `not_found`, `wrong_state`, `unavailable`.
     pub async fn resolve(&self, who: Principal, id: TicketId) -> Result<Ticket> {
         let Principal::Agent(agent) = who else { return Err(Error::Forbidden) };
-        self.apply(Transition {
-            ticket_id: id,
-            from: vec![TicketStatus::Assigned],
-            holder: Some(Some(agent)),
-            to: TicketStatus::Resolved,
-            agent_id: Some(agent),
-            kind: EventKind::Resolved,
-            actor: Author::Agent(agent),
-            now: now_ms(),
-        })
-        .await
+        self.apply(Transition::resolve(id, agent, now_ms())).await
     }
 
     /// Applies a guarded change; when the guard fails, explains why from the ticket's current state.

@@ -13,7 +13,7 @@ use crate::broker::{Audience, Broker};
 use crate::codec::{ServerFrame, SharedFrame};
 use crate::ids::{AgentId, Principal, TicketId};
 use crate::storage::agents::AgentStatus;
-use crate::storage::tickets::{Author, EventKind, TicketStatus, Transition};
+use crate::storage::tickets::{Author, TicketStatus, Transition};
 use crate::storage::Store;
 use crate::time::now_ms;
 use std::collections::HashMap;
@@ -129,18 +129,7 @@ impl Queue {
             // Most free capacity first; ties go to the smaller id so every node picks alike.
             free.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             let Some((agent, slots)) = free.first_mut().filter(|(_, s)| *s > 0) else { break };
-            let assigned = desk
-                .apply(Transition {
-                    ticket_id: ticket.id,
-                    from: vec![TicketStatus::Open],
-                    holder: Some(None),
-                    to: TicketStatus::Assigned,
-                    agent_id: Some(*agent),
-                    kind: EventKind::Claimed,
-                    actor: Author::System,
-                    now: now_ms(),
-                })
-                .await;
+            let assigned = desk.apply(Transition::claim(ticket.id, *agent, Author::System, now_ms())).await;
             if assigned.is_ok() {
                 tracing::info!(ticket_id = %ticket.id, agent_id = %agent, "ticket auto-assigned");
                 *slots -= 1;
