@@ -1,5 +1,6 @@
-//! The fan-out port: how an event reaches the sockets that should see it. The single-node
-//! implementation is the [`crate::registry::Registry`]; a cluster puts Redis behind the same trait.
+//! The fan-out port: how an event reaches the sockets that should see it. On one node the
+//! [`crate::registry::Registry`] is the whole broker; a cluster puts [`crate::cluster::ClusterBroker`]
+//! (the local registry plus Redis pub/sub) behind the same trait.
 
 use crate::auth::RevokeReason;
 use crate::codec::SharedFrame;
@@ -19,14 +20,78 @@ pub struct Audience<'a> {
     pub except: Option<Principal>,
 }
 
-/// Publishes events to sockets.
+impl Audience<'_> {
+    /// The topics a node must follow to hold any of this audience's sockets.
+    pub fn topics(&self) -> Vec<Topic> {
+        let mut topics: Vec<Topic> = self.tickets.iter().map(|t| Topic::Ticket(*t)).collect();
+        topics.extend(self.principals.iter().map(|p| Topic::Principal(*p)));
+        if self.queue_watchers {
+            topics.push(Topic::Queue);
+        }
+        topics
+    }
+}
+
+/// What a socket can be reached by, and so what a cluster node subscribes to for its sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    /// Subscribers of one ticket.
+    Ticket(TicketId),
+    /// Every socket of one user or agent.
+    Principal(Principal),
+    /// Agents watching the queue.
+    Queue,
+}
+
+impl Topic {
+    /// The topic's name after the Redis prefix: `t:<ticket>`, `u:<user>`, `a:<agent>`, `queue`.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Ticket(t) => format!("t:{t}"),
+            Self::Principal(p) => p.key(),
+            Self::Queue => "queue".into(),
+        }
+    }
+
+    /// The topic named `name` (see [`Topic::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "queue" => Some(Self::Queue),
+            _ => match name.strip_prefix("t:") {
+                Some(id) => uuid::Uuid::parse_str(id).ok().map(|id| Self::Ticket(TicketId(id))),
+                None => Principal::from_key(name).map(Self::Principal),
+            },
+        }
+    }
+}
+
+/// Publishes events to sockets, on this node and, in a cluster, on every other.
 pub trait Broker: Send + Sync {
     /// Queues `frame` once on every socket in `audience`.
     fn publish(&self, audience: &Audience<'_>, frame: Arc<SharedFrame>);
-    /// Agents with at least one live socket.
-    fn online_agents(&self) -> Vec<AgentId>;
     /// Every socket of `session` receives `session.revoked` and is closed (4003).
     fn session_revoked(&self, who: Principal, session: SessionId, reason: RevokeReason);
     /// Every socket of the agent receives `session.revoked` (`agent_disabled`) and is closed.
     fn agent_disabled(&self, agent: AgentId);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UserId;
+
+    #[test]
+    fn topic_names_round_trip() {
+        let topics = [
+            Topic::Queue,
+            Topic::Ticket(TicketId::generate()),
+            Topic::Principal(Principal::User(UserId::generate())),
+            Topic::Principal(Principal::Agent(AgentId::generate())),
+        ];
+        for t in topics {
+            assert_eq!(Topic::from_name(&t.name()), Some(t));
+        }
+        assert_eq!(Topic::from_name("t:nonsense"), None);
+        assert_eq!(Topic::from_name("x:0"), None);
+    }
 }

@@ -87,6 +87,16 @@ pub struct Config {
     pub max_devices: u32,
     /// A person is announced offline only after this long without any socket. Default 5000 ms.
     pub presence_grace_ms: u64,
+    /// Cluster only: a node whose heartbeat in Redis is this old counts as dead; its people stop
+    /// counting as online at once and are announced offline at the next upkeep of another node (a
+    /// third of this). Default 10000 ms.
+    pub presence_node_ttl_ms: u64,
+    /// Cluster only: how often each node reads the tickets changed lately, to deliver events whose
+    /// publication over Redis it missed (within about one and a half periods). Default 1000 ms.
+    pub cluster_sweep_ms: u64,
+    /// Cluster only: how often each node asks storage whether the sessions of its sockets are still
+    /// live, in case it missed a revocation published by another node. Default 30 s.
+    pub session_recheck_secs: u64,
     /// Folder of stored profile images. Default `./data/media`.
     pub media_dir: PathBuf,
     /// Largest profile image upload. Default 5242880 (5 MiB).
@@ -172,6 +182,9 @@ impl Default for Config {
             session_ttl_secs: 30 * 24 * 3600,
             max_devices: 1,
             presence_grace_ms: 5_000,
+            presence_node_ttl_ms: 10_000,
+            cluster_sweep_ms: 1_000,
+            session_recheck_secs: 30,
             media_dir: PathBuf::from("./data/media"),
             max_image_bytes: 5 << 20,
             max_image_side: 4096,
@@ -276,6 +289,9 @@ impl Config {
         ensure!(self.max_message_bytes >= 1024, "max_message_bytes must be at least 1024");
         ensure!(self.agent_session_ttl_secs >= 1, "agent_session_ttl_secs must be at least 1");
         ensure!(self.max_devices >= 1, "max_devices must be at least 1");
+        ensure!(self.presence_node_ttl_ms >= 300, "presence_node_ttl_ms must be at least 300");
+        ensure!(self.cluster_sweep_ms >= 50, "cluster_sweep_ms must be at least 50");
+        ensure!(self.session_recheck_secs >= 1, "session_recheck_secs must be at least 1");
         ensure!((64..=16_384).contains(&self.max_image_side), "max_image_side must be 64 to 16384");
         ensure!(
             (1..=self.max_message_bytes / 4).contains(&self.max_body_chars),

@@ -4,9 +4,11 @@
 use crate::agents::AgentDesk;
 use crate::auth::{Auth, RevokeReason};
 use crate::broker::Broker;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::{Principal, SessionId};
+use crate::presence::{MemoryRoster, RedisRoster, Roster};
 use crate::quota::{MemoryQuotas, Quotas, RedisQuotas};
 use crate::registry::Registry;
 use crate::session::Identity;
@@ -46,6 +48,10 @@ pub struct Hub {
     pub profiles: crate::profiles::ProfileDesk,
     /// This node's live sockets.
     pub registry: Arc<Registry>,
+    /// Fan-out: the registry itself on a single node, the cluster broker with Redis.
+    pub broker: Arc<dyn Broker>,
+    /// This node's part of the cluster, when clustered.
+    pub cluster: Option<Arc<Cluster>>,
     /// Cancelled when the hub shuts down; every socket task watches it.
     pub shutdown: CancellationToken,
     /// Every socket task, so that shutdown can wait for them.
@@ -63,19 +69,24 @@ impl Hub {
     pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
         config.validate()?;
         let store = storage::connect(&config).await.context("connecting to storage")?;
-        let (quotas, clustered): (Arc<dyn Quotas>, bool) = match &config.redis_url {
+        let redis = match &config.redis_url {
             Some(url) => {
                 let client = redis::Client::open(url.0.as_str()).context("parsing REDIS_URL")?;
                 let manager_config = redis::aio::ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(Duration::from_secs(2)))
                     .set_response_timeout(Some(Duration::from_secs(2)))
                     .set_number_of_retries(2);
-                let conn = redis::aio::ConnectionManager::new_with_config(client, manager_config)
+                let conn = redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config)
                     .await
                     .context("connecting to Redis")?;
-                (Arc::new(RedisQuotas::new(conn, &config.redis_prefix)), true)
+                Some((client, conn))
             }
-            None => (Arc::new(MemoryQuotas::new()), false),
+            None => None,
+        };
+        let clustered = redis.is_some();
+        let quotas: Arc<dyn Quotas> = match &redis {
+            Some((_, conn)) => Arc::new(RedisQuotas::new(conn.clone(), &config.redis_prefix)),
+            None => Arc::new(MemoryQuotas::new()),
         };
         let key = match &config.secret {
             Some(secret) => Sha256::digest(secret.0.as_bytes()).to_vec(),
@@ -86,8 +97,29 @@ impl Hub {
             }
         };
         let sms = crate::sms::build(&config.sms, Duration::from_millis(config.sms_timeout_ms), config.sms_retries)?;
-        let registry = Arc::new(Registry::new());
-        let auth = Auth::new(&config, key, store.clone(), quotas.clone(), sms, registry.clone())?;
+        let shutdown = CancellationToken::new();
+        let (registry, broker, roster, cluster): (Arc<Registry>, Arc<dyn Broker>, Arc<dyn Roster>, _) = match redis {
+            Some((client, conn)) => {
+                let registry = Arc::new(Registry::clustered());
+                let node = uuid::Uuid::new_v4();
+                let roster = RedisRoster::new(
+                    conn.clone(),
+                    &config.redis_prefix,
+                    &node.simple().to_string(),
+                    Duration::from_millis(config.presence_node_ttl_ms),
+                );
+                // The first heartbeat, before any socket: people here count as online from the start.
+                roster.maintain().await.context("registering the node in Redis")?;
+                let cluster =
+                    Cluster::start(&config, node, client, conn, registry.clone(), store.clone(), shutdown.clone());
+                (registry, cluster.clone() as Arc<dyn Broker>, Arc::new(roster) as Arc<dyn Roster>, Some(cluster))
+            }
+            None => {
+                let registry = Arc::new(Registry::new());
+                (registry.clone(), registry as Arc<dyn Broker>, Arc::new(MemoryRoster::new()) as Arc<dyn Roster>, None)
+            }
+        };
+        let auth = Auth::new(&config, key, store.clone(), quotas.clone(), sms, broker.clone())?;
         let agents = AgentDesk::new(
             store.clone(),
             quotas.clone(),
@@ -106,15 +138,19 @@ impl Hub {
         );
         let queue = Queue::new(config.auto_assign);
         let support =
-            Arc::new(SupportDesk::new(store.clone(), writer, registry.clone(), queue.clone(), config.max_body_chars));
+            Arc::new(SupportDesk::new(store.clone(), writer, broker.clone(), queue.clone(), config.max_body_chars));
         let presence = crate::presence::Presence::new(
             Duration::from_millis(config.presence_grace_ms),
             store.clone(),
-            registry.clone(),
+            broker.clone(),
+            roster,
+        );
+        tokio::spawn(
+            presence.clone().maintain(Duration::from_millis(config.presence_node_ttl_ms / 3), shutdown.clone()),
         );
         let profiles = crate::profiles::ProfileDesk::new(
             store.clone(),
-            registry.clone(),
+            broker.clone(),
             presence.clone(),
             config.media_dir.clone(),
             crate::profiles::image::ImagePolicy {
@@ -123,8 +159,7 @@ impl Hub {
                 out_side: 512,
             },
         );
-        let shutdown = CancellationToken::new();
-        tokio::spawn(queue.run(support.clone(), store.clone(), registry.clone(), shutdown.clone()));
+        tokio::spawn(queue.run(support.clone(), store.clone(), broker.clone(), presence.clone(), shutdown.clone()));
         tracing::info!(storage = store.backend(), clustered, "hub ready");
         let hub = Arc::new(Self {
             config,
@@ -136,6 +171,8 @@ impl Hub {
             presence,
             profiles,
             registry,
+            broker,
+            cluster,
             shutdown,
             sockets: TaskTracker::new(),
             clustered,
@@ -179,7 +216,7 @@ impl Hub {
             Principal::User(user) => self.auth.sign_out(user, session).await,
             Principal::Agent(_) => {
                 self.agents.sign_out(session).await?;
-                self.registry.session_revoked(who, session, RevokeReason::SignedOut);
+                self.broker.session_revoked(who, session, RevokeReason::SignedOut);
                 Ok(())
             }
         }
@@ -226,6 +263,9 @@ impl Hub {
                 Ok(Ok(())) => {}
                 _ => return Err("redis"),
             }
+        }
+        if self.cluster.as_ref().is_some_and(|c| !c.link_up()) {
+            return Err("redis pub/sub");
         }
         Ok(())
     }

@@ -66,10 +66,31 @@ impl fmt::Display for ConnId {
 }
 
 /// Who is behind a socket or an action: an app user or a support agent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Principal {
     /// An app user.
     User(UserId),
     /// A support agent.
     Agent(AgentId),
+}
+
+impl Principal {
+    /// `u:<id>` or `a:<id>`: how a principal appears in Redis keys and channel names.
+    pub fn key(&self) -> String {
+        match self {
+            Self::User(u) => format!("u:{u}"),
+            Self::Agent(a) => format!("a:{a}"),
+        }
+    }
+
+    /// The principal of a [`Principal::key`].
+    pub fn from_key(key: &str) -> Option<Self> {
+        let (kind, id) = key.split_once(':')?;
+        let id = uuid::Uuid::parse_str(id).ok()?;
+        match kind {
+            "u" => Some(Self::User(UserId(id))),
+            "a" => Some(Self::Agent(AgentId(id))),
+            _ => None,
+        }
+    }
 }

@@ -10,7 +10,8 @@
 //! - [`agents`]: support agents: staff accounts, password sign-in, status, capacity, canned replies.
 //! - [`tickets`]: support tickets: who may do what, group-commit message writes, the queue.
 //! - [`broker`]: the fan-out port (who receives an event); the registry implements it on one node.
-//! - [`presence`]: who is online (debounced), and telling the people entitled to know.
+//! - [`cluster`]: several nodes: the Redis broker (per-topic pub/sub), the storage sweep for missed events.
+//! - [`presence`]: who is online (debounced) behind a roster port (in-process, or Redis across nodes), and telling the people entitled to know.
 //! - [`profiles`]: names and images (decoded, re-encoded, content-addressed), and who sees them.
 //! - [`phone`]: mobile numbers parsed and normalised to E.164; never printed in full.
 //! - [`storage`]: the storage ports (narrow traits) with SQLite (embedded default) and Postgres backends.
@@ -26,6 +27,7 @@
 pub mod agents;
 pub mod auth;
 pub mod broker;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod error;

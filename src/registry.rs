@@ -1,14 +1,19 @@
 //! The node's live, authenticated sockets: by principal, by subscribed ticket, and the agents
-//! watching the queue. It is the single-node [`Broker`]. Sharded (DashMap); no lock is held across an
-//! `.await`, and frames are pushed after the shard locks are released.
+//! watching the queue. On a single node it is the whole [`Broker`]; in a cluster it is the local half
+//! of [`crate::cluster::ClusterBroker`], which also learns from it which topics to follow in Redis.
+//! Sharded (DashMap); no lock is held across an `.await`, and frames are pushed after the shard locks
+//! are released.
 
 use crate::auth::RevokeReason;
-use crate::broker::{Audience, Broker};
-use crate::codec::SharedFrame;
+use crate::broker::{Audience, Broker, Topic};
+use crate::codec::{ServerFrame, SharedFrame};
 use crate::ids::{AgentId, ConnId, Principal, SessionId, TicketId};
 use crate::session::outbox::{Outbound, Outbox};
+use crate::time::{now_ms, Millis};
 use dashmap::DashMap;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 /// One registered socket.
 #[derive(Clone, Debug)]
@@ -23,64 +28,219 @@ pub struct Connection {
     pub outbox: Arc<Outbox>,
 }
 
+/// What a cluster node needs to follow: topics whose local interest may have changed since the
+/// link last looked. A set, so a burst of changes to one topic is one entry (bounded by the number of
+/// topics, never by the number of changes).
+#[derive(Default)]
+struct Touched {
+    topics: Mutex<HashSet<Topic>>,
+    notify: Notify,
+}
+
 /// Live sockets.
 #[derive(Default)]
 pub struct Registry {
     principals: DashMap<Principal, Vec<Connection>>,
     tickets: DashMap<TicketId, Vec<Connection>>,
     queue: DashMap<ConnId, Connection>,
+    /// Present in a cluster only: topic changes for the Redis link, and the last seq of each recently
+    /// active ticket this node delivered (for the sweep that finds missed publications).
+    cluster: Option<ClusterState>,
 }
 
-fn remove_conn<K: std::hash::Hash + Eq + Clone>(map: &DashMap<K, Vec<Connection>>, key: &K, conn: ConnId) {
+#[derive(Default)]
+struct ClusterState {
+    touched: Touched,
+    known: DashMap<TicketId, (u64, Millis)>,
+}
+
+/// Removes `conn` from the key's list; true if the list became empty (and was removed).
+fn remove_conn<K: std::hash::Hash + Eq + Clone>(map: &DashMap<K, Vec<Connection>>, key: &K, conn: ConnId) -> bool {
     if let dashmap::Entry::Occupied(mut entry) = map.entry(key.clone()) {
         entry.get_mut().retain(|c| c.conn != conn);
         if entry.get().is_empty() {
             entry.remove();
+            return true;
         }
     }
+    false
 }
 
 impl Registry {
-    /// An empty registry.
+    /// An empty registry for a single node.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty registry that records what a cluster link needs.
+    pub fn clustered() -> Self {
+        Self { cluster: Some(ClusterState::default()), ..Self::default() }
+    }
+
+    fn touch(&self, topic: Topic) {
+        if let Some(c) = &self.cluster {
+            c.touched.topics.lock().unwrap_or_else(|p| p.into_inner()).insert(topic);
+            c.touched.notify.notify_one();
+        }
+    }
+
     /// Adds an authenticated socket.
     pub fn insert(&self, who: Principal, connection: Connection) {
-        self.principals.entry(who).or_default().push(connection);
+        let first = {
+            let mut conns = self.principals.entry(who).or_default();
+            conns.push(connection);
+            conns.len() == 1
+        };
+        if first {
+            self.touch(Topic::Principal(who));
+        }
     }
 
     /// Removes a socket from everything it was registered in.
     pub fn remove(&self, who: Principal, conn: ConnId, tickets: impl IntoIterator<Item = TicketId>) {
-        remove_conn(&self.principals, &who, conn);
-        for t in tickets {
-            remove_conn(&self.tickets, &t, conn);
+        if remove_conn(&self.principals, &who, conn) {
+            self.touch(Topic::Principal(who));
         }
-        self.queue.remove(&conn);
+        for t in tickets {
+            if remove_conn(&self.tickets, &t, conn) {
+                self.touch(Topic::Ticket(t));
+            }
+        }
+        if self.queue.remove(&conn).is_some() && self.queue.is_empty() {
+            self.touch(Topic::Queue);
+        }
     }
 
     /// Live events of `ticket` go to this socket from now on.
     pub fn subscribe(&self, ticket: TicketId, connection: Connection) {
-        let mut subs = self.tickets.entry(ticket).or_default();
-        if !subs.iter().any(|c| c.conn == connection.conn) {
-            subs.push(connection);
+        let first = {
+            let mut subs = self.tickets.entry(ticket).or_default();
+            if !subs.iter().any(|c| c.conn == connection.conn) {
+                subs.push(connection);
+            }
+            subs.len() == 1
+        };
+        if first {
+            self.touch(Topic::Ticket(ticket));
         }
     }
 
     /// Stops the ticket's live events on this socket.
     pub fn unsubscribe(&self, ticket: TicketId, conn: ConnId) {
-        remove_conn(&self.tickets, &ticket, conn);
+        if remove_conn(&self.tickets, &ticket, conn) {
+            self.touch(Topic::Ticket(ticket));
+        }
     }
 
     /// The socket receives queue changes from now on.
     pub fn watch_queue(&self, connection: Connection) {
-        self.queue.insert(connection.conn, connection);
+        if self.queue.insert(connection.conn, connection).is_none() && self.queue.len() == 1 {
+            self.touch(Topic::Queue);
+        }
     }
 
     /// How many sockets the principal has on this node.
     pub fn sockets_of(&self, who: Principal) -> usize {
         self.principals.get(&who).map_or(0, |c| c.len())
+    }
+
+    /// Agents with at least one live socket on this node.
+    pub fn online_agents(&self) -> Vec<AgentId> {
+        self.principals
+            .iter()
+            .filter_map(|e| match e.key() {
+                Principal::Agent(a) => Some(*a),
+                Principal::User(_) => None,
+            })
+            .collect()
+    }
+
+    /// Every session with a live socket on this node (once each).
+    pub fn sessions(&self) -> Vec<(Principal, SessionId)> {
+        let mut all: Vec<(Principal, SessionId)> = self
+            .principals
+            .iter()
+            .flat_map(|e| e.value().iter().map(|c| (c.who, c.session)).collect::<Vec<_>>())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// Whether some socket on this node is reached through `topic`.
+    pub fn follows(&self, topic: Topic) -> bool {
+        match topic {
+            Topic::Ticket(t) => self.tickets.contains_key(&t),
+            Topic::Principal(p) => self.principals.contains_key(&p),
+            Topic::Queue => !self.queue.is_empty(),
+        }
+    }
+
+    /// Every topic some socket on this node is reached through.
+    pub fn topics(&self) -> Vec<Topic> {
+        let mut all: Vec<Topic> = self.tickets.iter().map(|e| Topic::Ticket(*e.key())).collect();
+        all.extend(self.principals.iter().map(|e| Topic::Principal(*e.key())));
+        if !self.queue.is_empty() {
+            all.push(Topic::Queue);
+        }
+        all
+    }
+
+    /// The topics touched since the last call (cluster only).
+    pub fn take_touched(&self) -> Vec<Topic> {
+        match &self.cluster {
+            Some(c) => c.touched.topics.lock().unwrap_or_else(|p| p.into_inner()).drain().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Waits until a topic is touched (cluster only; never returns on a single node).
+    pub async fn touched(&self) {
+        match &self.cluster {
+            Some(c) => c.touched.notify.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The last seq of the ticket this node delivered, if it delivered any lately (cluster only).
+    pub fn known_seq(&self, ticket: TicketId) -> Option<u64> {
+        self.cluster.as_ref().and_then(|c| c.known.get(&ticket).map(|e| e.0))
+    }
+
+    fn saw(&self, ticket: TicketId, seq: u64) {
+        if let Some(c) = &self.cluster {
+            let now = now_ms();
+            let mut e = c.known.entry(ticket).or_insert((seq, now));
+            e.0 = e.0.max(seq);
+            e.1 = now;
+        }
+    }
+
+    /// Forgets what was delivered of tickets quiet since `before`, so that the record stays as small
+    /// as the set of recently active tickets.
+    pub fn forget_known(&self, before: Millis) {
+        if let Some(c) = &self.cluster {
+            c.known.retain(|_, (_, at)| *at >= before);
+        }
+    }
+
+    /// Whether a change of `ticket` concerns any socket on this node: its subscribers, the sockets of
+    /// its user or agent, or queue watchers.
+    pub fn cares_about(&self, ticket: &crate::storage::tickets::Ticket) -> bool {
+        self.tickets.contains_key(&ticket.id)
+            || self.principals.contains_key(&Principal::User(ticket.user_id))
+            || ticket.agent_id.is_some_and(|a| self.principals.contains_key(&Principal::Agent(a)))
+            || !self.queue.is_empty()
+    }
+
+    /// Every subscriber of `ticket` reads the ticket's stream from its cursor up to the end: events
+    /// were stored that this node never received.
+    pub fn catch_up(&self, ticket: TicketId) {
+        if let Some(subs) = self.tickets.get(&ticket) {
+            for c in subs.iter() {
+                c.outbox.push_control(Outbound::CatchUp(ticket));
+            }
+        }
     }
 
     fn each_of(&self, who: Principal, f: impl Fn(&Connection)) {
@@ -92,6 +252,11 @@ impl Registry {
 
 impl Broker for Registry {
     fn publish(&self, audience: &Audience<'_>, frame: Arc<SharedFrame>) {
+        if let Some((ticket, seq)) = frame.ticket_seq() {
+            self.saw(ticket, seq);
+        } else if let ServerFrame::TicketUpdated { ticket } = frame.frame() {
+            self.saw(ticket.id, ticket.last_seq);
+        }
         // Collect first, push after: encoding happens outside every shard lock.
         let mut targets: Vec<(ConnId, Arc<Outbox>)> = Vec::new();
         let wanted = |c: &Connection| audience.except != Some(c.who);
@@ -115,16 +280,6 @@ impl Broker for Registry {
             // An overflowing socket closes itself as a slow consumer; the others go on.
             let _ = outbox.push_frame(&frame);
         }
-    }
-
-    fn online_agents(&self) -> Vec<AgentId> {
-        self.principals
-            .iter()
-            .filter_map(|e| match e.key() {
-                Principal::Agent(a) => Some(*a),
-                Principal::User(_) => None,
-            })
-            .collect()
     }
 
     fn session_revoked(&self, who: Principal, session: SessionId, reason: RevokeReason) {

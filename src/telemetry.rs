@@ -33,6 +33,19 @@ pub const MESSAGES_STORED: &str = "hub_messages_stored_total";
 pub const TICKETS_OPENED: &str = "hub_tickets_opened_total";
 /// Histogram (seconds): socket request latency, by `type`.
 pub const WS_LATENCY: &str = "hub_ws_request_duration_seconds";
+/// Counter: cluster envelopes (events, revocations) published to Redis.
+pub const CLUSTER_PUBLISHED: &str = "hub_cluster_published_total";
+/// Counter: cluster envelopes not published (Redis down or the publish queue full); the sweep
+/// recovers ticket events, the session re-check revocations.
+pub const CLUSTER_PUBLISH_DROPPED: &str = "hub_cluster_publish_dropped_total";
+/// Counter: cluster envelopes received from other nodes.
+pub const CLUSTER_RECEIVED: &str = "hub_cluster_received_total";
+/// Gauge: 1 while the node's Redis pub/sub link is up.
+pub const CLUSTER_LINK_UP: &str = "hub_cluster_link_up";
+/// Counter: tickets whose events this node found in storage after missing their publication.
+pub const CLUSTER_RECOVERED: &str = "hub_cluster_recovered_total";
+/// Counter: dead nodes whose people this node announced offline.
+pub const NODES_REAPED: &str = "hub_cluster_nodes_reaped_total";
 
 /// Installs the process-wide tracing subscriber (`RUST_LOG` filters; default `info`).
 /// Safe to call more than once: later calls do nothing.

@@ -44,8 +44,8 @@ impl ProfileDesk {
     }
 
     /// The view of a profile, with presence.
-    pub fn view(&self, profile: &Profile) -> ProfileView {
-        let online = self.presence.is_online(Principal::User(profile.user_id));
+    pub async fn view(&self, profile: &Profile) -> ProfileView {
+        let online = self.presence.is_online(Principal::User(profile.user_id)).await;
         ProfileView {
             user_id: profile.user_id,
             name: profile.name.clone(),
@@ -62,7 +62,7 @@ impl ProfileDesk {
     pub async fn get(&self, who: Principal, user: UserId) -> Result<ProfileView> {
         if who == Principal::User(user) || matches!(who, Principal::Agent(_)) {
             let profile = self.store.profile(user).await?.ok_or(Error::NotFound("user"))?;
-            Ok(self.view(&profile))
+            Ok(self.view(&profile).await)
         } else {
             Err(Error::Forbidden)
         }
@@ -142,7 +142,7 @@ impl ProfileDesk {
 
     async fn apply(&self, user: UserId, update: ProfileUpdate) -> Result<ProfileView> {
         let profile = self.store.update_profile(user, &update).await?.ok_or(Error::NotFound("user"))?;
-        let view = self.view(&profile);
+        let view = self.view(&profile).await;
         self.publish(&view).await;
         Ok(view)
     }

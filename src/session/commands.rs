@@ -86,8 +86,8 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                     if !matches!(who, Principal::Agent(_)) {
                         return socket.reply_error(Some(id), Error::Forbidden).await;
                     }
+                    let online = hub.presence.online_agents().await;
                     let reply = hub.agents.list().await.map(|agents| {
-                        let online = crate::broker::Broker::online_agents(hub.registry.as_ref());
                         let agents = agents
                             .iter()
                             .filter(|a| a.disabled_at.is_none())
@@ -130,7 +130,7 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                 Request::AgentGet { agent_id } => {
                     let reply = match hub.agents.agent(agent_id).await {
                         Ok(a) if a.disabled_at.is_none() => {
-                            let online = hub.presence.is_online(Principal::Agent(a.id));
+                            let online = hub.presence.is_online(Principal::Agent(a.id)).await;
                             Ok(ServerFrame::AgentGetOk { id, agent: agent_view(&a, online) })
                         }
                         Ok(_) => Err(Error::NotFound("agent")),

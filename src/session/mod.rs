@@ -409,6 +409,7 @@ where
         let mut items = Vec::new();
         let overflowed = self.outbox.drain(&mut items);
         let mut revoked = None;
+        let mut catch_up = Vec::new();
         let mut messages = Vec::with_capacity(items.len());
         for item in items {
             match item {
@@ -428,6 +429,7 @@ where
                     messages.push(to_message(bytes));
                 }
                 Outbound::Revoke(reason) => revoked = Some(reason),
+                Outbound::CatchUp(ticket) => catch_up.push(ticket),
             }
         }
         if overflowed {
@@ -439,7 +441,13 @@ where
             self.send(&ServerFrame::SessionRevoked { reason }).await?;
             return Err(Exit::Close(CloseCode::SessionRevoked));
         }
-        self.write(messages).await
+        self.write(messages).await?;
+        for ticket in catch_up {
+            if let Some(&sent) = self.cursors.get(&ticket) {
+                self.send_events(ticket, sent, None).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends the stored events of `ticket` after `after` (up to `until`, or all) as `ticket.event`

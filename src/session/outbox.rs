@@ -25,6 +25,9 @@ pub enum Outbound {
     },
     /// The socket's session was revoked: tell the client and close (4003).
     Revoke(RevokeReason),
+    /// Events of this ticket were stored that this node never received (a cluster node missed their
+    /// publication): read the stream from the socket's cursor to its end.
+    CatchUp(crate::ids::TicketId),
 }
 
 #[derive(Debug, Default)]

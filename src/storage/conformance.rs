@@ -267,6 +267,7 @@ checks![
     revoke_session_races_have_one_winner,
     revoke_user_sessions_revokes_only_live_ones_except_keep,
     purge_sessions_deletes_only_what_ended_before_the_cutoff,
+    dead_sessions_are_the_revoked_expired_and_unknown,
     put_code_keeps_only_the_newest_code,
     put_code_races_leave_one_working_code,
     current_code_skips_used_codes_but_not_expired_ones,
@@ -302,6 +303,7 @@ checks![
     concurrent_marks_keep_the_highest,
     ticket_lists_follow_queue_and_update_order,
     assigned_tickets_are_listed_and_counted_per_agent,
+    changed_since_lists_tickets_by_their_last_change,
 ];
 
 /// The outcome of the suite against one store.

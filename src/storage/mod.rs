@@ -176,6 +176,16 @@ pub trait Sessions: Send + Sync {
     async fn revoke_user_sessions(&self, user: UserId, keep: Option<SessionId>, now: Millis) -> Result<Vec<SessionId>>;
     /// Deletes sessions that expired or were revoked before `before`; returns how many.
     async fn purge_sessions(&self, before: Millis) -> Result<u64>;
+    /// Of `ids` (user or agent sessions alike), those that are not live at `now`: revoked, expired or
+    /// unknown. One query for many sockets, so that a node can re-check every session it serves
+    /// after it may have missed revocations.
+    async fn dead_sessions(&self, ids: &[SessionId], now: Millis) -> Result<Vec<SessionId>>;
+}
+
+/// The ids of `ids` that are not in `live`, in their order.
+fn not_among(ids: &[SessionId], live: Vec<uuid::Uuid>) -> Vec<SessionId> {
+    let live: std::collections::HashSet<uuid::Uuid> = live.into_iter().collect();
+    ids.iter().copied().filter(|id| !live.contains(&id.0)).collect()
 }
 
 /// Sign-in codes and per-number lock-outs.

@@ -341,6 +341,27 @@ impl Sessions for PostgresStore {
         })
         .await
     }
+
+    async fn dead_sessions(&self, ids: &[SessionId], now: Millis) -> Result<Vec<SessionId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+        let live = self
+            .call(async |c| {
+                Ok(sqlx::query_scalar::<_, Uuid>(
+                    "SELECT id FROM sessions WHERE id = ANY($1) AND revoked_at IS NULL AND expires_at > $2
+                     UNION ALL
+                     SELECT id FROM agent_sessions WHERE id = ANY($1) AND revoked_at IS NULL AND expires_at > $2",
+                )
+                .bind(&wanted)
+                .bind(now)
+                .fetch_all(c)
+                .await?)
+            })
+            .await?;
+        Ok(super::not_among(ids, live))
+    }
 }
 
 #[async_trait]

@@ -262,6 +262,26 @@ impl Sessions for SqliteStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    async fn dead_sessions(&self, ids: &[SessionId], now: Millis) -> Result<Vec<SessionId>> {
+        // SQLite has no arrays: one statement per chunk, well under its bound-parameter limit.
+        let mut live = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(400) {
+            for table in ["sessions", "agent_sessions"] {
+                let mut query = sqlx::QueryBuilder::new(format!(
+                    "SELECT id FROM {table} WHERE revoked_at IS NULL AND expires_at > "
+                ));
+                query.push_bind(now).push(" AND id IN (");
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.0);
+                }
+                query.push(")");
+                live.extend(query.build_query_scalar::<Uuid>().fetch_all(&self.readers).await?);
+            }
+        }
+        Ok(super::not_among(ids, live))
+    }
 }
 
 #[async_trait]

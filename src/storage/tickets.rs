@@ -306,6 +306,10 @@ pub trait Tickets: Send + Sync {
     async fn agent_tickets(&self, agent: AgentId) -> Result<Vec<Ticket>>;
     /// How many tickets each agent holds (status assigned); agents with none are absent.
     async fn assigned_counts(&self) -> Result<Vec<(AgentId, u32)>>;
+    /// Tickets updated (a new event) at or after `since`, least recently updated first, at most
+    /// `limit`. A cluster node compares their `last_seq` with what it delivered, to find events whose
+    /// publication it missed.
+    async fn changed_since(&self, since: Millis, limit: u32) -> Result<Vec<Ticket>>;
     /// Appends a batch of messages in one transaction (group commit), each with the next seq of its
     /// ticket. Results are in the order of `batch`. A resolved ticket written to by its user is
     /// reopened first (back in the queue, no agent). Idempotent on (ticket, author, client_msg_id),

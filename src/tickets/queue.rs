@@ -86,6 +86,7 @@ impl Queue {
         desk: Arc<SupportDesk>,
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
+        presence: Arc<crate::presence::Presence>,
         shutdown: CancellationToken,
     ) {
         let mut positions: HashMap<TicketId, u32> = HashMap::new();
@@ -96,7 +97,7 @@ impl Queue {
                 _ = tokio::time::sleep(SAFETY_TICK) => {}
             }
             if self.auto_assign {
-                if let Err(e) = self.assign(&desk, store.as_ref(), broker.as_ref()).await {
+                if let Err(e) = self.assign(&desk, store.as_ref(), &presence).await {
                     tracing::warn!(error = %e, "auto-assignment round failed; retrying on the next change");
                 }
             }
@@ -107,8 +108,13 @@ impl Queue {
         }
     }
 
-    async fn assign(&self, desk: &SupportDesk, store: &dyn Store, broker: &dyn Broker) -> crate::Result<()> {
-        let online = broker.online_agents();
+    async fn assign(
+        &self,
+        desk: &SupportDesk,
+        store: &dyn Store,
+        presence: &crate::presence::Presence,
+    ) -> crate::Result<()> {
+        let online = presence.online_agents().await;
         if online.is_empty() {
             return Ok(());
         }

@@ -195,3 +195,30 @@ pub async fn purge_sessions_deletes_only_what_ended_before_the_cutoff(store: Arc
     }
     Ok(())
 }
+
+/// Of a list of user and agent session ids, the dead ones are exactly those revoked, expired or
+/// unknown.
+pub async fn dead_sessions_are_the_revoked_expired_and_unknown(store: Arc<dyn Store>) -> Result<()> {
+    let owner = user(&*store).await?;
+    let device = device(&*store, owner.id).await?;
+    let now = now_ms();
+    let (live, _) = session(&*store, &device, now, now + HOUR).await?;
+    let (revoked, _) = session(&*store, &device, now, now + HOUR).await?;
+    let (expired, _) = session(&*store, &device, now - HOUR, now - MINUTE).await?;
+    store.revoke_session(revoked.id, now).await?;
+    let helper = super::agent(&*store).await?;
+    let agent_live = super::new_agent_session(helper.id, now, now + HOUR);
+    let agent_revoked = super::new_agent_session(helper.id, now, now + HOUR);
+    store.create_agent_session(&agent_live, &token()).await?;
+    store.create_agent_session(&agent_revoked, &token()).await?;
+    store.revoke_agent_session(agent_revoked.id, now).await?;
+    let unknown = SessionId::generate();
+
+    let asked = [live.id, revoked.id, agent_live.id, expired.id, unknown, agent_revoked.id];
+    assert_eq!(store.dead_sessions(&asked, now).await?, [revoked.id, expired.id, unknown, agent_revoked.id]);
+    assert_eq!(store.dead_sessions(&[], now).await?, []);
+    // Many at once (more than one SQLite chunk), in order.
+    let many: Vec<SessionId> = (0..1000).map(|_| SessionId::generate()).chain([live.id]).collect();
+    assert_eq!(store.dead_sessions(&many, now).await?, many[..1000]);
+    Ok(())
+}

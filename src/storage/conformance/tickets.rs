@@ -620,3 +620,20 @@ pub async fn assigned_tickets_are_listed_and_counted_per_agent(store: Arc<dyn St
     assert_eq!(count(a).await?, Some(1));
     Ok(())
 }
+
+/// The changed tickets come least recently updated first, from `since` on, with their last seq;
+/// a ticket changes with every event. (Works in 2500, where no other check writes.)
+pub async fn changed_since_lists_tickets_by_their_last_change(store: Arc<dyn Store>) -> Result<()> {
+    const EPOCH: crate::time::Millis = 16_725_225_600_000; // 2500-01-01
+    let owner = user(&*store).await?;
+    let (early, late) = (ticket(&*store, owner.id, EPOCH + 1).await?, ticket(&*store, owner.id, EPOCH + 2).await?);
+    let ids = |tickets: &[Ticket]| tickets.iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(&store.changed_since(EPOCH, 2).await?), [early.id, late.id]);
+    assert_eq!(ids(&store.changed_since(EPOCH + 2, 1).await?), [late.id]);
+
+    store.append_messages(&[message(early.id, Author::User(owner.id), EPOCH + 3)]).await?;
+    let changed = store.changed_since(EPOCH + 2, 2).await?;
+    assert_eq!(ids(&changed), [late.id, early.id], "a new event moves the ticket to the end");
+    assert_eq!((changed[1].last_seq, changed[1].updated_at), (3, EPOCH + 3));
+    Ok(())
+}

@@ -18,6 +18,7 @@ use crate::storage::tickets::{
     Appended, Author, NewMessage, NewTicket, Opened, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Tickets,
     Transition,
 };
+use crate::time::Millis;
 use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
 use sqlx::Connection as _;
@@ -142,6 +143,21 @@ impl Tickets for PostgresStore {
             .fetch_all(c)
             .await?;
             Ok(rows::assigned_counts(counts))
+        })
+        .await
+    }
+
+    async fn changed_since(&self, since: Millis, limit: u32) -> Result<Vec<Ticket>> {
+        self.call(async |c| {
+            let rows = sqlx::query_as::<_, TicketRow>(
+                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                 FROM tickets WHERE updated_at >= $1 ORDER BY updated_at, id LIMIT $2",
+            )
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await?;
+            rows.into_iter().map(Ticket::try_from).collect()
         })
         .await
     }

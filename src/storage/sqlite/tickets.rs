@@ -14,6 +14,7 @@ use crate::storage::tickets::{
     Appended, Author, NewMessage, NewTicket, Opened, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Tickets,
     Transition,
 };
+use crate::time::Millis;
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
 use std::collections::{HashMap, HashSet};
@@ -118,6 +119,18 @@ impl Tickets for SqliteStore {
         .fetch_all(&self.readers)
         .await?;
         Ok(rows::assigned_counts(counts))
+    }
+
+    async fn changed_since(&self, since: Millis, limit: u32) -> Result<Vec<Ticket>> {
+        let rows = sqlx::query_as::<_, TicketRow>(
+            "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+             FROM tickets WHERE updated_at >= ?1 ORDER BY updated_at, id LIMIT ?2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter().map(Ticket::try_from).collect()
     }
 
     async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {

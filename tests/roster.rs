@@ -1,0 +1,98 @@
+//! Presence rosters: the conformance checks against the in-process roster always and the Redis one
+//! when `TEST_REDIS_URL` is set, plus what only a cluster has: several nodes, a node that dies, and
+//! Redis losing its data.
+
+mod common;
+
+use anapars_hub::ids::{Principal, UserId};
+use anapars_hub::presence::{conformance, Change, MemoryRoster, RedisRoster, Roster};
+use common::hub::TestRedis;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::test]
+async fn memory_roster_conforms() {
+    conformance::run_all(|| async { Arc::new(MemoryRoster::new()) as Arc<dyn Roster> }).await;
+}
+
+async fn node(redis: &TestRedis, ttl: Duration) -> RedisRoster {
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let conn = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let roster = RedisRoster::new(conn, &redis.prefix, &uuid::Uuid::new_v4().simple().to_string(), ttl);
+    roster.maintain().await.expect("first heartbeat");
+    roster
+}
+
+#[tokio::test]
+async fn redis_roster_conforms() {
+    let Some(redis) = TestRedis::from_env().await else {
+        eprintln!("TEST_REDIS_URL not set: the Redis roster is not tested here (CI sets it)");
+        return;
+    };
+    let redis = Arc::new(redis);
+    conformance::run_all(|| {
+        let redis = redis.clone();
+        async move { Arc::new(node(&redis, Duration::from_secs(30)).await) as Arc<dyn Roster> }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_person_on_two_nodes_is_one_presence() {
+    let Some(redis) = TestRedis::from_env().await else { return };
+    let (a, b) = (node(&redis, Duration::from_secs(30)).await, node(&redis, Duration::from_secs(30)).await);
+    let who = Principal::User(UserId::generate());
+    assert!(a.arrived(who, 1).await.unwrap(), "online when the first node sees them");
+    assert!(!b.arrived(who, 1).await.unwrap(), "the second node announces nothing");
+    assert!(!a.departed(who, 1).await.unwrap(), "still on the other node");
+    assert_eq!(b.online(&[who]).await.unwrap(), [true]);
+    assert!(b.departed(who, 1).await.unwrap(), "gone from the last node: offline");
+    assert_eq!(a.online(&[who]).await.unwrap(), [false]);
+}
+
+#[tokio::test]
+async fn a_dead_nodes_people_go_offline_once_its_heartbeat_expires() {
+    let Some(redis) = TestRedis::from_env().await else { return };
+    let ttl = Duration::from_millis(600);
+    let doomed = node(&redis, ttl).await;
+    let survivor = node(&redis, Duration::from_secs(30)).await;
+    let (alone, also_elsewhere) = (Principal::User(UserId::generate()), Principal::User(UserId::generate()));
+    doomed.arrived(alone, 1).await.unwrap();
+    doomed.arrived(also_elsewhere, 1).await.unwrap();
+    survivor.arrived(also_elsewhere, 1).await.unwrap();
+    assert_eq!(survivor.online(&[alone, also_elsewhere]).await.unwrap(), [true, true]);
+    let died_at = anapars_hub::time::now_ms();
+    drop(doomed); // no more heartbeats, no clean-up: as if killed
+
+    tokio::time::sleep(ttl + Duration::from_millis(300)).await;
+    assert_eq!(
+        survivor.online(&[alone, also_elsewhere]).await.unwrap(),
+        [false, true],
+        "the dead node no longer counts"
+    );
+    let changes = survivor.maintain().await.unwrap();
+    let [Change { who, online: false, last_seen: Some(seen) }] = changes[..] else {
+        panic!("expected exactly the lone person to go offline, got {changes:?}")
+    };
+    assert_eq!(who, alone);
+    assert!((seen - died_at).abs() < 2_000, "last seen near the node's death: {seen} vs {died_at}");
+    assert!(survivor.maintain().await.unwrap().is_empty(), "reaped once");
+}
+
+#[tokio::test]
+async fn a_node_registers_its_people_again_after_redis_lost_them() {
+    let Some(redis) = TestRedis::from_env().await else { return };
+    let a = node(&redis, Duration::from_secs(30)).await;
+    let who = Principal::User(UserId::generate());
+    a.arrived(who, 1).await.unwrap();
+    // Redis restarted without persistence: every key of this deployment is gone.
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys = redis.keys().await;
+    let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
+    assert_eq!(a.online(&[who]).await.unwrap(), [false]);
+
+    let changes = a.maintain().await.unwrap();
+    assert_eq!(changes, [Change { who, online: true, last_seen: None }]);
+    assert_eq!(a.online(&[who]).await.unwrap(), [true]);
+}
