@@ -1,0 +1,492 @@
+//! Several hub processes behind one Postgres and one Redis: conversations, queue watchers, presence,
+//! profiles and revocations across nodes; a node killed with SIGKILL mid-conversation; Redis stopped
+//! and started under a live conversation.
+//!
+//! Each test starts its own `redis-server` on a free loopback port (so that it can stop it without
+//! disturbing other tests) and real `anapars-hub` processes on port 0. They need
+//! `TEST_DATABASE_URL` (CI sets it) and the `redis-server` binary; without the variable they are
+//! skipped, and with it a missing `redis-server` fails them.
+
+mod common;
+
+use anapars_hub::codec::Encoding;
+use common::hub::{phone, Client};
+use common::{postgres_admin_url, TestDatabase};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Cluster timings, short so that the tests are quick (production defaults are longer).
+const GRACE_MS: u64 = 300;
+const NODE_TTL_MS: u64 = 1_500;
+const SWEEP_MS: u64 = 200;
+/// Longest wait for anything a test expects to happen eventually.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `redis-server` of the test's own, on a free port, without persistence.
+struct OwnRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    fn start() -> Self {
+        let mut redis = Self { port: free_port(), child: None };
+        redis.resume();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on its port and waits until it answers.
+    fn resume(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but redis-server cannot be started: {e}"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server (its data goes with it: nothing is persisted).
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One `anapars-hub serve` process.
+struct Node {
+    child: Child,
+    base: String,
+    ws_url: String,
+}
+
+/// Hub processes sharing one database and one Redis.
+struct Cluster {
+    nodes: Vec<Node>,
+    env: Vec<(String, String)>,
+    sms_file: PathBuf,
+    http: reqwest::Client,
+    redis: OwnRedis,
+    _db: TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `count` nodes, or None when `TEST_DATABASE_URL` is not set.
+    async fn start(count: usize) -> Option<Self> {
+        let Some(admin) = postgres_admin_url() else {
+            eprintln!("TEST_DATABASE_URL not set: cluster tests skipped (CI sets it)");
+            return None;
+        };
+        let db = TestDatabase::postgres(&admin).await;
+        let redis = OwnRedis::start();
+        let dir = tempfile::tempdir().unwrap();
+        let sms_file = dir.path().join("sms.jsonl");
+        let database_url = db.config.database_url.as_ref().unwrap().0.clone();
+        let env: Vec<(String, String)> = [
+            ("DATABASE_URL", database_url),
+            ("REDIS_URL", redis.url()),
+            ("HUB_REDIS_PREFIX", "cluster-test:".into()),
+            ("HUB_SMS", format!("file:{}", sms_file.display())),
+            ("HUB_MEDIA_DIR", dir.path().join("media").display().to_string()),
+            ("HUB_CODE_RESEND_SECS", "1".into()),
+            ("HUB_PRESENCE_GRACE_MS", GRACE_MS.to_string()),
+            ("HUB_PRESENCE_NODE_TTL_MS", NODE_TTL_MS.to_string()),
+            ("HUB_CLUSTER_SWEEP_MS", SWEEP_MS.to_string()),
+            ("HUB_SESSION_RECHECK_SECS", "2".into()),
+            ("HUB_LOG_FORMAT", "json".into()),
+            ("RUST_LOG", "info".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut cluster =
+            Self { nodes: Vec::new(), env, sms_file, http: reqwest::Client::new(), redis, _db: db, _dir: dir };
+        for _ in 0..count {
+            let node = cluster.spawn_node().await;
+            cluster.nodes.push(node);
+        }
+        Some(cluster)
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anapars-hub"));
+        cmd.env_clear().envs(self.env.iter().map(|(k, v)| (k, v))).kill_on_drop(true);
+        cmd
+    }
+
+    /// Starts a node on a free port and waits for its "listening" log line.
+    async fn spawn_node(&self) -> Node {
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the hub binary starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let Ok(log) = serde_json::from_str::<Value>(&line) else { continue };
+                if log["fields"]["message"] == "listening" {
+                    return log["fields"]["addr"].as_str().unwrap().to_owned();
+                }
+            }
+            panic!("the hub exited before listening")
+        })
+        .await
+        .expect("the hub listens within the timeout");
+        // Keep reading its log, so that it never blocks on a full pipe; echo it when asked.
+        let echo = std::env::var_os("HUB_TEST_LOG").is_some().then(|| addr.clone());
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = &echo {
+                    eprintln!("[{addr}] {line}");
+                }
+            }
+        });
+        Node { child, base: format!("http://{addr}"), ws_url: format!("ws://{addr}/v1/ws") }
+    }
+
+    async fn post(&self, node: usize, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}{path}", self.nodes[node].base)).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn ready(&self, node: usize) -> u16 {
+        match self.http.get(format!("{}/readyz", self.nodes[node].base)).send().await {
+            Ok(r) => r.status().as_u16(),
+            Err(_) => 0,
+        }
+    }
+
+    /// Waits until `/readyz` of `node` answers `status`.
+    async fn wait_ready(&self, node: usize, status: u16) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.ready(node).await != status {
+            assert!(Instant::now() < deadline, "node {node} never answered /readyz {status}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn last_code(&self, phone: &str) -> Option<String> {
+        let sms = std::fs::read_to_string(&self.sms_file).unwrap_or_default();
+        let line = sms.lines().rev().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|s| s["to"] == phone)?;
+        let text = line["text"].as_str().unwrap().to_owned();
+        text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).map(str::to_owned)
+    }
+
+    /// Signs `phone` in on `device` through `node` (waiting out the resend cooldown); the token.
+    async fn sign_in(&self, node: usize, phone: &str, device: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let (status, body) = self.post(node, "/v1/auth/code", json!({ "phone": phone })).await;
+            if status == 202 {
+                break;
+            }
+            assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+            assert!(Instant::now() < deadline, "the resend cooldown never ended");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let code = self.last_code(phone).expect("a code was sent");
+        let device = json!({"id": device, "name": "test phone"});
+        let (status, body) =
+            self.post(node, "/v1/auth/verify", json!({"phone": phone, "code": code, "device": device})).await;
+        assert_eq!(status, 200, "verify: {body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an agent with the CLI (as an operator would) and signs them in through `node`;
+    /// returns (token, agent id).
+    async fn agent(&self, node: usize, name: &str) -> (String, String) {
+        let email = format!("{}-{}@anapars.test", name.to_lowercase(), uuid::Uuid::new_v4().simple());
+        let out = self.command().args(["agent", "add", "--email", &email, "--name", name]).output().await.unwrap();
+        assert!(out.status.success(), "agent add: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let password = stdout.lines().find_map(|l| l.split_once("store it now): ")).expect("a password").1.to_owned();
+        let (status, body) = self.post(node, "/v1/agent/login", json!({"email": email, "password": password})).await;
+        assert_eq!(status, 200, "agent login: {body}");
+        (body["token"].as_str().unwrap().to_owned(), body["agent"]["id"].as_str().unwrap().to_owned())
+    }
+
+    async fn connect(&self, node: usize, token: &str, encoding: Encoding) -> Client {
+        let mut c = Client::connect(&self.nodes[node].ws_url, Some(encoding), None).await;
+        let reply = c.request(json!({"type": "auth", "token": token})).await;
+        assert!(reply["type"] == "auth.ok" || reply["type"] == "auth.agent.ok", "auth on node {node}: {reply}");
+        c
+    }
+
+    /// Kills a node with SIGKILL: no clean-up of any kind.
+    async fn kill(&mut self, node: usize) {
+        let child = &mut self.nodes[node].child;
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+    }
+}
+
+async fn open_ticket(c: &mut Client) -> String {
+    let r = c
+        .request(json!({"type": "ticket.open", "subject": "Card declined", "body": "hello", "client_msg_id": "open-1"}))
+        .await;
+    assert_eq!(r["type"], "ticket.open.ok", "{r}");
+    r["ticket"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn send(c: &mut Client, ticket: &str, cmid: &str) -> Value {
+    let r = c.request(json!({"type": "ticket.send", "ticket_id": ticket, "client_msg_id": cmid, "body": cmid})).await;
+    assert_eq!(r["type"], "ticket.send.ok", "{r}");
+    r
+}
+
+async fn subscribe(c: &mut Client, ticket: &str, after: u64) -> Value {
+    let r = c.request(json!({"type": "ticket.subscribe", "ticket_id": ticket, "after_seq": after})).await;
+    assert_eq!(r["type"], "ticket.subscribe.ok", "{r}");
+    r
+}
+
+/// A socket's view of one ticket's stream: every `ticket.event` it received, checked to come in
+/// seq order without gaps or repeats.
+#[derive(Default)]
+struct Stream {
+    last_seq: u64,
+    bodies: BTreeMap<u64, String>,
+}
+
+impl Stream {
+    fn take(&mut self, frames: &[Value], ticket: &str) {
+        for f in frames.iter().filter(|f| f["type"] == "ticket.event" && f["event"]["ticket_id"] == ticket) {
+            let seq = f["event"]["seq"].as_u64().unwrap();
+            if seq <= self.last_seq {
+                continue; // already taken from an earlier slice of `seen`
+            }
+            assert_eq!(seq, self.last_seq + 1, "events arrive in order without gaps: {f}");
+            self.last_seq = seq;
+            if let Some(body) = f["event"]["body"].as_str() {
+                self.bodies.insert(seq, body.to_owned());
+            }
+        }
+    }
+
+    fn has(&self, body: &str) -> bool {
+        self.bodies.values().any(|b| b == body)
+    }
+}
+
+/// Reads `c` until its stream holds a message with `body`; asserts order and exactly-once on the way.
+async fn until_message(c: &mut Client, stream: &mut Stream, ticket: &str, body: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    stream.take(&c.seen, ticket);
+    while !stream.has(body) {
+        assert!(Instant::now() < deadline, "message {body} never arrived");
+        let _ = tokio::time::timeout(Duration::from_millis(100), c.recv()).await;
+        stream.take(&c.seen, ticket);
+    }
+    let copies = c
+        .seen
+        .iter()
+        .filter(|f| f["type"] == "ticket.event" && f["event"]["ticket_id"] == ticket && f["event"]["body"] == body)
+        .count();
+    assert_eq!(copies, 1, "{body} arrived exactly once");
+}
+
+/// No message body appears twice in the stream.
+fn assert_unique(stream: &Stream) {
+    let mut bodies: Vec<&String> = stream.bodies.values().collect();
+    let all = bodies.len();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), all, "every message once: {:?}", stream.bodies);
+}
+
+fn is_presence(f: &Value, id: &str, online: bool) -> bool {
+    f["type"] == "presence" && f["participant"]["id"] == id && f["online"] == online
+}
+
+#[tokio::test]
+async fn three_nodes_share_conversations_queue_presence_profiles_and_revocations() {
+    let Some(cluster) = Cluster::start(3).await else { return };
+    let (ana_token, _) = cluster.agent(1, "Ana").await;
+    let (carl_token, _) = cluster.agent(2, "Carl").await;
+    let mut ana = cluster.connect(1, &ana_token, Encoding::MsgPack).await;
+    let mut carl = cluster.connect(2, &carl_token, Encoding::Json).await;
+    assert_eq!(carl.request(json!({"type": "queue.subscribe"})).await["type"], "queue.subscribe.ok");
+
+    // A user on node 0 opens a ticket: the queue watcher on node 2 sees it.
+    let number = phone();
+    let token = cluster.sign_in(0, &number, "phone-a").await;
+    let mut user = cluster.connect(0, &token, Encoding::Json).await;
+    let user_id = user.request(json!({"type": "me"})).await["user_id"].as_str().unwrap().to_owned();
+    let ticket = open_ticket(&mut user).await;
+    carl.event_where("ticket.updated", |f| f["ticket"]["id"] == ticket.as_str() && f["ticket"]["status"] == "open")
+        .await;
+
+    // The agent on node 1 claims it; the user on node 0 sees the claim live.
+    subscribe(&mut user, &ticket, 0).await;
+    assert_eq!(ana.request(json!({"type": "ticket.claim", "ticket_id": ticket})).await["type"], "ticket.update.ok");
+    user.event_where("ticket.event", |f| f["event"]["kind"] == "claimed").await;
+    carl.event_where("ticket.updated", |f| f["ticket"]["id"] == ticket.as_str() && f["ticket"]["status"] == "assigned")
+        .await;
+    subscribe(&mut ana, &ticket, 0).await;
+
+    // Messages both ways, in order and once each.
+    let (mut user_stream, mut ana_stream) = (Stream::default(), Stream::default());
+    for i in 0..5 {
+        send(&mut user, &ticket, &format!("from user {i}")).await;
+        until_message(&mut ana, &mut ana_stream, &ticket, &format!("from user {i}")).await;
+        send(&mut ana, &ticket, &format!("from agent {i}")).await;
+        until_message(&mut user, &mut user_stream, &ticket, &format!("from agent {i}")).await;
+    }
+
+    // Typing, read receipts and profile changes cross nodes too.
+    ana.request(json!({"type": "ticket.typing", "ticket_id": ticket})).await;
+    user.event("ticket.typing").await;
+    let last = user_stream.last_seq;
+    user.request(json!({"type": "ticket.read", "ticket_id": ticket, "seq": last})).await;
+    ana.event_where("ticket.receipt", |f| f["read_seq"] == last).await;
+    user.request(json!({"type": "profile.update", "name": "Sara"})).await;
+    ana.event_where("profile.updated", |f| f["profile"]["name"] == "Sara").await;
+
+    // One person on two nodes is one presence: leaving one node announces nothing.
+    let mut user_on_2 = cluster.connect(2, &token, Encoding::MsgPack).await;
+    drop(user);
+    tokio::time::sleep(Duration::from_millis(GRACE_MS * 3)).await;
+    let profile = ana.request(json!({"type": "profile.get", "user_id": user_id})).await;
+    assert_eq!(profile["profile"]["online"], true, "{profile}");
+    assert!(!ana.seen.iter().any(|f| is_presence(f, &user_id, false)), "no offline while on another node");
+
+    // Signing in on a new phone through node 1 cuts the old phone off on node 2.
+    cluster.sign_in(1, &number, "phone-b").await;
+    assert_eq!(user_on_2.closed().await, Some(4003));
+    let revoked = user_on_2.seen.iter().find(|f| f["type"] == "session.revoked").expect("session.revoked first");
+    assert_eq!(revoked["reason"], "signed_in_elsewhere");
+    ana.event_where("presence", |f| is_presence(f, &user_id, false)).await;
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_conversation_loses_and_duplicates_nothing() {
+    let Some(mut cluster) = Cluster::start(3).await else { return };
+    let (ana_token, _) = cluster.agent(1, "Ana").await;
+    let mut ana = cluster.connect(1, &ana_token, Encoding::Json).await;
+    // Two users on node 0, both with a ticket Ana holds.
+    let token = cluster.sign_in(0, &phone(), "phone").await;
+    let bystander_token = cluster.sign_in(0, &phone(), "phone").await;
+    let mut user = cluster.connect(0, &token, Encoding::MsgPack).await;
+    let mut bystander = cluster.connect(0, &bystander_token, Encoding::Json).await;
+    let bystander_id = bystander.request(json!({"type": "me"})).await["user_id"].as_str().unwrap().to_owned();
+    let user_id = user.request(json!({"type": "me"})).await["user_id"].as_str().unwrap().to_owned();
+    let ticket = open_ticket(&mut user).await;
+    let other = open_ticket(&mut bystander).await;
+    for t in [&ticket, &other] {
+        assert_eq!(ana.request(json!({"type": "ticket.claim", "ticket_id": t})).await["type"], "ticket.update.ok");
+    }
+    subscribe(&mut ana, &ticket, 0).await;
+    let mut cursor = subscribe(&mut user, &ticket, 0).await["ticket"]["last_seq"].as_u64().unwrap();
+
+    // The user sends ten messages; node 0 dies right after the fifth is sent, ack or no ack.
+    let mut ana_stream = Stream::default();
+    let mut unacked = Vec::new();
+    for i in 0..5 {
+        let r = send(&mut user, &ticket, &format!("m{i}")).await;
+        cursor = cursor.max(r["seq"].as_u64().unwrap());
+    }
+    user.send(json!({"type": "ticket.send", "id": 999, "ticket_id": ticket, "client_msg_id": "m5", "body": "m5"}))
+        .await;
+    unacked.push("m5");
+    cluster.kill(0).await;
+    let killed_at = Instant::now();
+    drop(user);
+    drop(bystander);
+
+    // It resumes on node 2 from its cursor and resends what was not acknowledged, then goes on.
+    let mut user = cluster.connect(2, &token, Encoding::MsgPack).await;
+    subscribe(&mut user, &ticket, cursor).await;
+    for cmid in unacked {
+        send(&mut user, &ticket, cmid).await;
+    }
+    for i in 6..10 {
+        send(&mut user, &ticket, &format!("m{i}")).await;
+    }
+    for i in 0..10 {
+        until_message(&mut ana, &mut ana_stream, &ticket, &format!("m{i}")).await;
+    }
+    assert_unique(&ana_stream);
+
+    // The bystander, held only by the dead node, goes offline once its heartbeat expires; the user,
+    // back on another node, stays online.
+    ana.event_where("presence", |f| is_presence(f, &bystander_id, false)).await;
+    eprintln!("offline announced {:?} after the kill (node ttl {NODE_TTL_MS} ms)", killed_at.elapsed());
+    let profile = ana.request(json!({"type": "profile.get", "user_id": user_id})).await;
+    assert_eq!(profile["profile"]["online"], true, "{profile}");
+}
+
+#[tokio::test]
+async fn redis_stopped_and_started_under_a_live_conversation() {
+    let Some(mut cluster) = Cluster::start(2).await else { return };
+    let (ana_token, _) = cluster.agent(1, "Ana").await;
+    let mut ana = cluster.connect(1, &ana_token, Encoding::MsgPack).await;
+    let token = cluster.sign_in(0, &phone(), "phone").await;
+    let mut user = cluster.connect(0, &token, Encoding::Json).await;
+    let ticket = open_ticket(&mut user).await;
+    assert_eq!(ana.request(json!({"type": "ticket.claim", "ticket_id": ticket})).await["type"], "ticket.update.ok");
+    subscribe(&mut ana, &ticket, 0).await;
+    subscribe(&mut user, &ticket, 0).await;
+    let (mut ana_stream, mut user_stream) = (Stream::default(), Stream::default());
+    send(&mut user, &ticket, "before").await;
+    until_message(&mut ana, &mut ana_stream, &ticket, "before").await;
+    cluster.wait_ready(0, 200).await;
+
+    // Redis goes away: both nodes keep serving their sockets and say they are not ready; messages
+    // still cross nodes, through the storage sweep.
+    cluster.redis.stop();
+    cluster.wait_ready(0, 503).await;
+    let mut worst = Duration::ZERO;
+    for i in 0..3 {
+        let body = format!("during {i}");
+        let sent = Instant::now();
+        send(&mut user, &ticket, &body).await;
+        until_message(&mut ana, &mut ana_stream, &ticket, &body).await;
+        worst = worst.max(sent.elapsed());
+    }
+    send(&mut ana, &ticket, "reply during").await;
+    until_message(&mut user, &mut user_stream, &ticket, "reply during").await;
+    eprintln!("worst delivery delay without Redis: {worst:?} (sweep every {SWEEP_MS} ms)");
+
+    // Redis comes back (empty): the nodes reconnect, become ready and go on live.
+    cluster.redis.resume();
+    cluster.wait_ready(0, 200).await;
+    cluster.wait_ready(1, 200).await;
+    for i in 0..3 {
+        let body = format!("after {i}");
+        send(&mut user, &ticket, &body).await;
+        until_message(&mut ana, &mut ana_stream, &ticket, &body).await;
+    }
+    send(&mut ana, &ticket, "reply after").await;
+    until_message(&mut user, &mut user_stream, &ticket, "reply after").await;
+    assert_unique(&ana_stream);
+    assert_unique(&user_stream);
+}
