@@ -18,6 +18,30 @@ pub struct Audience<'a> {
     pub queue_watchers: bool,
     /// Sockets of this principal are left out (nobody needs their own typing indicator).
     pub except: Option<Principal>,
+    /// Every authenticated socket of this kind (announcements).
+    pub broadcast: Option<Broadcast>,
+}
+
+/// Whom an announcement reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Broadcast {
+    /// Users' apps.
+    Users,
+    /// Agents' consoles.
+    Agents,
+    /// Both.
+    Everyone,
+}
+
+impl Broadcast {
+    /// Whether `who` is in it.
+    pub fn includes(self, who: Principal) -> bool {
+        matches!(
+            (self, who),
+            (Self::Everyone, _) | (Self::Users, Principal::User(_)) | (Self::Agents, Principal::Agent(_))
+        )
+    }
 }
 
 impl Audience<'_> {
@@ -27,6 +51,9 @@ impl Audience<'_> {
         topics.extend(self.principals.iter().map(|p| Topic::Principal(*p)));
         if self.queue_watchers {
             topics.push(Topic::Queue);
+        }
+        if self.broadcast.is_some() {
+            topics.push(Topic::Everyone);
         }
         topics
     }
@@ -41,6 +68,8 @@ pub enum Topic {
     Principal(Principal),
     /// Agents watching the queue.
     Queue,
+    /// Every node (announcements).
+    Everyone,
 }
 
 impl Topic {
@@ -50,6 +79,7 @@ impl Topic {
             Self::Ticket(t) => format!("t:{t}"),
             Self::Principal(p) => p.key(),
             Self::Queue => "queue".into(),
+            Self::Everyone => "all".into(),
         }
     }
 
@@ -57,6 +87,7 @@ impl Topic {
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "queue" => Some(Self::Queue),
+            "all" => Some(Self::Everyone),
             _ => match name.strip_prefix("t:") {
                 Some(id) => uuid::Uuid::parse_str(id).ok().map(|id| Self::Ticket(TicketId(id))),
                 None => Principal::from_key(name).map(Self::Principal),
@@ -84,6 +115,7 @@ mod tests {
     fn topic_names_round_trip() {
         let topics = [
             Topic::Queue,
+            Topic::Everyone,
             Topic::Ticket(TicketId::generate()),
             Topic::Principal(Principal::User(UserId::generate())),
             Topic::Principal(Principal::Agent(AgentId::generate())),

@@ -45,6 +45,9 @@ pub struct Config {
     /// Key for hashing sign-in codes and the phone numbers inside rate-limit keys. Set the same value
     /// on every node. Unset: a random key is generated and kept in the database.
     pub secret: Option<Secret>,
+    /// Bearer token of the operator endpoints (`POST /v1/admin/announcements`); at least 32
+    /// characters. Unset: those endpoints are off (`403`).
+    pub admin_token: Option<Secret>,
     /// SMS sender: `log` (default; the text goes to the log, for development), `file:PATH` (one JSON
     /// line per SMS), or `http:URL` / `https:URL` (POST to the group's SMS gateway).
     pub sms: String,
@@ -163,6 +166,7 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "anapars:".into(),
             secret: None,
+            admin_token: None,
             sms: "log".into(),
             sms_timeout_ms: 5_000,
             sms_retries: 2,
@@ -240,6 +244,7 @@ impl Config {
             ("test_code", "HUB_TEST_CODE"),
             ("test_phone_prefix", "HUB_TEST_PHONE_PREFIX"),
             ("secret", "HUB_SECRET"),
+            ("admin_token", "HUB_ADMIN_TOKEN"),
             ("redis_prefix", "HUB_REDIS_PREFIX"),
         ] {
             if let Ok(value) = std::env::var(var) {
@@ -289,6 +294,9 @@ impl Config {
         ensure!(self.max_message_bytes >= 1024, "max_message_bytes must be at least 1024");
         ensure!(self.agent_session_ttl_secs >= 1, "agent_session_ttl_secs must be at least 1");
         ensure!(self.max_devices >= 1, "max_devices must be at least 1");
+        if let Some(token) = &self.admin_token {
+            ensure!(token.0.len() >= 32, "admin_token must be at least 32 characters");
+        }
         ensure!(self.presence_node_ttl_ms >= 300, "presence_node_ttl_ms must be at least 300");
         ensure!(self.cluster_sweep_ms >= 50, "cluster_sweep_ms must be at least 50");
         ensure!(self.session_recheck_secs >= 1, "session_recheck_secs must be at least 1");

@@ -112,6 +112,9 @@ impl Hub {
                 roster.maintain().await.context("registering the node in Redis")?;
                 let cluster =
                     Cluster::start(&config, node, client, conn, registry.clone(), store.clone(), shutdown.clone());
+                if !cluster.wait_for_link(Duration::from_secs(5)).await {
+                    tracing::warn!("redis pub/sub link not up yet: the node reports not ready until it is");
+                }
                 (registry, cluster.clone() as Arc<dyn Broker>, Arc::new(roster) as Arc<dyn Roster>, Some(cluster))
             }
             None => {

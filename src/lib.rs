@@ -12,6 +12,7 @@
 //! - [`broker`]: the fan-out port (who receives an event); the registry implements it on one node.
 //! - [`cluster`]: several nodes: the Redis broker (per-topic pub/sub), the storage sweep for missed events.
 //! - [`presence`]: who is online (debounced) behind a roster port (in-process, or Redis across nodes), and telling the people entitled to know.
+//! - [`announcements`]: operator announcements pushed to every connected app or console.
 //! - [`profiles`]: names and images (decoded, re-encoded, content-addressed), and who sees them.
 //! - [`phone`]: mobile numbers parsed and normalised to E.164; never printed in full.
 //! - [`storage`]: the storage ports (narrow traits) with SQLite (embedded default) and Postgres backends.
@@ -25,6 +26,7 @@
 //! - [`telemetry`]: logging set-up and the metric names.
 
 pub mod agents;
+pub mod announcements;
 pub mod auth;
 pub mod broker;
 pub mod cluster;

@@ -173,6 +173,7 @@ impl Registry {
             Topic::Ticket(t) => self.tickets.contains_key(&t),
             Topic::Principal(p) => self.principals.contains_key(&p),
             Topic::Queue => !self.queue.is_empty(),
+            Topic::Everyone => true,
         }
     }
 
@@ -183,6 +184,7 @@ impl Registry {
         if !self.queue.is_empty() {
             all.push(Topic::Queue);
         }
+        all.push(Topic::Everyone);
         all
     }
 
@@ -273,6 +275,11 @@ impl Broker for Registry {
         }
         if audience.queue_watchers {
             targets.extend(self.queue.iter().filter(|c| wanted(c.value())).map(|c| entry(c.value())));
+        }
+        if let Some(broadcast) = audience.broadcast {
+            for conns in self.principals.iter().filter(|e| broadcast.includes(*e.key())) {
+                targets.extend(conns.iter().filter(|c| wanted(c)).map(entry));
+            }
         }
         targets.sort_unstable_by_key(|(conn, _)| *conn);
         targets.dedup_by_key(|(conn, _)| *conn);

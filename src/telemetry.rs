@@ -33,6 +33,8 @@ pub const MESSAGES_STORED: &str = "hub_messages_stored_total";
 pub const TICKETS_OPENED: &str = "hub_tickets_opened_total";
 /// Histogram (seconds): socket request latency, by `type`.
 pub const WS_LATENCY: &str = "hub_ws_request_duration_seconds";
+/// Counter: operator announcements sent.
+pub const ANNOUNCEMENTS: &str = "hub_announcements_total";
 /// Counter: cluster envelopes (events, revocations) published to Redis.
 pub const CLUSTER_PUBLISHED: &str = "hub_cluster_published_total";
 /// Counter: cluster envelopes not published (Redis down or the publish queue full); the sweep

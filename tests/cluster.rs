@@ -24,6 +24,7 @@ use tokio::process::{Child, Command};
 const GRACE_MS: u64 = 300;
 const NODE_TTL_MS: u64 = 1_500;
 const SWEEP_MS: u64 = 200;
+const ADMIN_TOKEN: &str = "cluster-test-admin-token-0123456789abcdef";
 /// Longest wait for anything a test expects to happen eventually.
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -120,6 +121,7 @@ impl Cluster {
             ("HUB_CLUSTER_SWEEP_MS", SWEEP_MS.to_string()),
             ("HUB_SESSION_RECHECK_SECS", "2".into()),
             ("HUB_LOG_FORMAT", "json".into()),
+            ("HUB_ADMIN_TOKEN", ADMIN_TOKEN.into()),
             ("RUST_LOG", "info".into()),
         ]
         .into_iter()
@@ -370,6 +372,22 @@ async fn three_nodes_share_conversations_queue_presence_profiles_and_revocations
     ana.event_where("ticket.receipt", |f| f["read_seq"] == last).await;
     user.request(json!({"type": "profile.update", "name": "Sara"})).await;
     ana.event_where("profile.updated", |f| f["profile"]["name"] == "Sara").await;
+
+    // An announcement sent through node 0 reaches every socket on every node, once.
+    let sent = cluster
+        .http
+        .post(format!("{}/v1/admin/announcements", cluster.nodes[0].base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"text": "Maintenance at 23:00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+    for c in [&mut user, &mut ana, &mut carl] {
+        assert_eq!(c.event("announcement").await["text"], "Maintenance at 23:00");
+        c.request(json!({"type": "ping"})).await;
+        assert_eq!(c.seen.iter().filter(|f| f["type"] == "announcement").count(), 1);
+    }
 
     // One person on two nodes is one presence: leaving one node announces nothing.
     let mut user_on_2 = cluster.connect(2, &token, Encoding::MsgPack).await;

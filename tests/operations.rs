@@ -55,3 +55,72 @@ async fn a_connection_that_never_finishes_its_request_is_dropped() {
         assert!(elapsed < std::time::Duration::from_secs(2), "{} took {elapsed:?}", hub.label());
     }
 }
+
+#[tokio::test]
+async fn announcements_reach_every_connected_app_and_console_once() {
+    let admin = "an-operator-token-of-at-least-32-characters";
+    for hub in hubs(|c| c.admin_token = Some(anapars_hub::config::Secret(admin.into()))).await {
+        let label = hub.label();
+        let token = hub.token(&phone()).await;
+        let mut app_json = hub.connect_as(Encoding::Json, &token).await;
+        let mut app_msgpack = hub.connect_as(Encoding::MsgPack, &token).await;
+        let (agent_token, _) = hub.agent("Ops").await;
+        let mut console = hub.connect_agent(Encoding::Json, &agent_token).await;
+        let post = |token: &'static str, body: serde_json::Value| {
+            let req = hub.http.post(format!("{}/v1/admin/announcements", hub.base)).json(&body);
+            async move {
+                let r = req.bearer_auth(token).send().await.unwrap();
+                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+
+        let (status, body) = post("wrong-token", json!({"text": "hi"})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")), "{label}");
+        let (status, body) = post(admin, json!({"text": "   "})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{label}");
+        let (status, body) = post(admin, json!({"text": "x".repeat(1001)})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (413, Some("too_large")), "{label}");
+
+        // Users only: both sockets of the app get it, the console does not.
+        let (status, body) = post(admin, json!({"text": "Maintenance at 23:00", "audience": "users"})).await;
+        assert_eq!(status, 202, "{label} {body}");
+        let id = body["announcement_id"].as_str().unwrap().to_owned();
+        for app in [&mut app_json, &mut app_msgpack] {
+            let a = app.event("announcement").await;
+            assert_eq!(
+                (a["announcement_id"].as_str(), a["text"].as_str()),
+                (Some(id.as_str()), Some("Maintenance at 23:00"))
+            );
+        }
+        // Everyone (the default): the console too, and the apps once more, once each.
+        let (status, body) = post(admin, json!({"text": "Back online"})).await;
+        assert_eq!(status, 202, "{label} {body}");
+        let a = console.event("announcement").await;
+        assert_eq!(a["text"], "Back online", "{label}");
+        assert_eq!(
+            console.seen.iter().filter(|f| f["type"] == "announcement").count(),
+            1,
+            "{label} users-only skipped agents"
+        );
+        for app in [&mut app_json, &mut app_msgpack] {
+            assert_eq!(app.event("announcement").await["text"], "Back online");
+            app.request(json!({"type": "ping"})).await;
+            assert_eq!(app.seen.iter().filter(|f| f["type"] == "announcement").count(), 2, "{label} once each");
+        }
+    }
+}
+
+#[tokio::test]
+async fn announcements_are_off_without_an_admin_token() {
+    for hub in hubs(|_| {}).await {
+        let r = hub
+            .http
+            .post(format!("{}/v1/admin/announcements", hub.base))
+            .bearer_auth("x".repeat(40))
+            .json(&json!({"text": "hi"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{}", hub.label());
+    }
+}

@@ -391,6 +391,14 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ),
         ("event.session.revoked.replaced", ServerFrame::SessionRevoked { reason: RevokeReason::Replaced }),
         (
+            "event.announcement",
+            ServerFrame::Announcement {
+                announcement_id: uuid::Uuid::parse_str("019a6f2e-4b00-7c3d-9e1f-2a3b4c5d6e7f").unwrap(),
+                text: "Maintenance tonight from 23:00 to 23:30 (Tehran time).".into(),
+                sent_at: 1_764_000_000_000,
+            },
+        ),
+        (
             // Fewer than three claims seen since the hub started: no estimate, and the field is null.
             "event.ticket.queue.no_estimate",
             ServerFrame::TicketQueue { ticket_id, position: 1, estimated_wait_ms: None },
@@ -469,9 +477,10 @@ fn server_slot(frame: &ServerFrame) -> usize {
         ServerFrame::DeviceListOk { .. } => 28,
         ServerFrame::ProfileUpdated { .. } => 29,
         ServerFrame::Presence { .. } => 30,
+        ServerFrame::Announcement { .. } => 31,
     }
 }
-const SERVER_SLOTS: usize = 31;
+const SERVER_SLOTS: usize = 32;
 
 /// Every close code the hub sends. A new one fails to compile in the `match`: list it here and in
 /// PROTOCOL.md.

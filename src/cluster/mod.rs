@@ -59,6 +59,7 @@ enum Body {
         principals: Vec<Principal>,
         queue_watchers: bool,
         except: Option<Principal>,
+        broadcast: Option<crate::broker::Broadcast>,
         ticket_seq: Option<(TicketId, u64)>,
         frame: ServerFrame,
     },
@@ -133,6 +134,18 @@ impl Cluster {
     /// Whether the Redis pub/sub link is up (readiness).
     pub fn link_up(&self) -> bool {
         self.link_up.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `limit` for the link to come up (at start, so that a node is ready once built).
+    pub async fn wait_for_link(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.link_up() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     fn channel(&self, topic: Topic) -> String {
@@ -238,12 +251,13 @@ impl Cluster {
         *seen = number;
         metrics::counter!(crate::telemetry::CLUSTER_RECEIVED).increment(1);
         match crate::codec::from_msgpack::<Body>(body) {
-            Ok(Body::Event { tickets, principals, queue_watchers, except, ticket_seq, frame }) => {
+            Ok(Body::Event { tickets, principals, queue_watchers, except, broadcast, ticket_seq, frame }) => {
                 let shared = match ticket_seq {
                     Some((ticket, seq)) => SharedFrame::ticket_event(frame, ticket, seq),
                     None => SharedFrame::new(frame),
                 };
-                let audience = Audience { tickets: &tickets, principals: &principals, queue_watchers, except };
+                let audience =
+                    Audience { tickets: &tickets, principals: &principals, queue_watchers, except, broadcast };
                 self.registry.publish(&audience, shared);
             }
             Ok(Body::SessionRevoked { who, session, reason }) => self.registry.session_revoked(who, session, reason),
@@ -261,6 +275,7 @@ impl Broker for Cluster {
             principals: audience.principals.to_vec(),
             queue_watchers: audience.queue_watchers,
             except: audience.except,
+            broadcast: audience.broadcast,
             ticket_seq: frame.ticket_seq(),
             frame: frame.frame().clone(),
         };

@@ -84,7 +84,7 @@ fn recover(cluster: &Cluster, t: &Ticket) {
     // Local only: every node recovers for its own sockets. Publishing records the seq as delivered.
     crate::broker::Broker::publish(
         registry.as_ref(),
-        &Audience { tickets: &[t.id], principals: &principals, queue_watchers: true, except: None },
+        &Audience { tickets: &[t.id], principals: &principals, queue_watchers: true, ..Audience::default() },
         summary,
     );
 }

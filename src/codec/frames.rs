@@ -503,6 +503,17 @@ pub enum ServerFrame {
         /// Why.
         reason: RevokeReason,
     },
+    /// Event: a message from the operators to every connected app (and/or agent console), such as
+    /// planned maintenance. Not stored: sockets connected when it is sent receive it.
+    #[serde(rename = "announcement")]
+    Announcement {
+        /// Its id (the same on every socket).
+        announcement_id: uuid::Uuid,
+        /// The text, as the operator wrote it.
+        text: String,
+        /// When the operator sent it.
+        sent_at: Millis,
+    },
     /// Event: a ticket's stream grew (to its subscribers).
     #[serde(rename = "ticket.event")]
     TicketEvent {
@@ -593,6 +604,7 @@ impl ServerFrame {
             Self::SessionExpiring { .. } => "session.expiring",
             Self::SessionExpired {} => "session.expired",
             Self::SessionRevoked { .. } => "session.revoked",
+            Self::Announcement { .. } => "announcement",
             Self::TicketEvent { .. } => "ticket.event",
             Self::TicketUpdated { .. } => "ticket.updated",
             Self::TicketReceipt { .. } => "ticket.receipt",

@@ -35,6 +35,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/me", get(me))
         .route("/v1/me/image", put(put_image).delete(delete_image))
         .route("/v1/media/{file}", get(media))
+        .route("/v1/admin/announcements", post(announce))
         .route("/v1/ws", get(upgrade::websocket))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
@@ -209,6 +210,48 @@ async fn agent_login(
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+#[derive(Deserialize)]
+struct Announcement {
+    text: String,
+    #[serde(default = "everyone")]
+    audience: crate::broker::Broadcast,
+}
+
+fn everyone() -> crate::broker::Broadcast {
+    crate::broker::Broadcast::Everyone
+}
+
+/// Checks the operator token: `forbidden` while no `admin_token` is configured, `unauthorized` for
+/// a missing or wrong one. Compared as SHA-256 digests, so the time taken says nothing about how
+/// much of the token was right.
+fn require_admin(hub: &Hub, headers: &HeaderMap) -> Result<(), Error> {
+    use sha2::{Digest, Sha256};
+    let Some(expected) = &hub.config.admin_token else { return Err(Error::Forbidden) };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or(Error::Unauthorized)?;
+    if Sha256::digest(given.as_bytes()) != Sha256::digest(expected.0.as_bytes()) {
+        return Err(Error::Unauthorized);
+    }
+    Ok(())
+}
+
+/// `POST /v1/admin/announcements` `{"text", "audience"?: "users" | "agents" | "everyone"}`.
+async fn announce(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require_admin(&hub, &headers)?;
+    let req: Announcement = parse_json(body)?;
+    let id = crate::announcements::announce(hub.broker.as_ref(), &req.text, req.audience)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "announcement_id": id }))).into_response())
 }
 
 async fn me(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<Response> {

@@ -201,6 +201,7 @@ impl Presence {
             principals: &principals,
             queue_watchers: matches!(who, Principal::Agent(_)),
             except: Some(who),
+            broadcast: None,
         };
         self.broker.publish(&audience, frame);
     }

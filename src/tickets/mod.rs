@@ -423,7 +423,7 @@ impl SupportDesk {
         }));
         let summary = SharedFrame::new(ServerFrame::TicketUpdated { ticket: ticket_view(ticket) });
         self.broker.publish(
-            &Audience { tickets: &[ticket.id], principals: &principals, queue_watchers: true, except: None },
+            &Audience { tickets: &[ticket.id], principals: &principals, queue_watchers: true, ..Audience::default() },
             summary,
         );
     }
