@@ -545,6 +545,7 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "test_phone_prefix",
     "test_code",
     "trusted_proxies",
+    "allowed_origins",
     "shutdown_grace_ms",
     "sms",
     "sms_timeout_ms",
