@@ -151,6 +151,12 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Proxies whose `X-Forwarded-For` is believed, comma-separated IPs. Default none.
     pub trusted_proxies: String,
+    /// Web origins (`https://console.example.com`, comma-separated) whose pages may open the
+    /// WebSocket besides the hub's own (the scheme and `Host` of the upgrade request, `https` when a
+    /// trusted proxy says so in `X-Forwarded-Proto`). Connections without an `Origin` header
+    /// (native apps) are always allowed; any other origin gets `403` `forbidden`. Default none:
+    /// only the console the hub serves itself.
+    pub allowed_origins: String,
     /// Log format: `text` (default) or `json`.
     pub log_format: String,
 }
@@ -214,6 +220,7 @@ impl Default for Config {
             max_connections: 20_000,
             shutdown_grace_ms: 10_000,
             trusted_proxies: String::new(),
+            allowed_origins: String::new(),
             log_format: "text".into(),
         }
     }
@@ -246,6 +253,7 @@ impl Config {
             ("secret", "HUB_SECRET"),
             ("admin_token", "HUB_ADMIN_TOKEN"),
             ("redis_prefix", "HUB_REDIS_PREFIX"),
+            ("allowed_origins", "HUB_ALLOWED_ORIGINS"),
         ] {
             if let Ok(value) = std::env::var(var) {
                 figment = figment.merge(Serialized::default(key, value));
@@ -323,6 +331,7 @@ impl Config {
         ensure!(self.max_connections >= 1, "max_connections must be at least 1");
         ensure!(self.ping_interval_ms >= 1000, "ping_interval_ms must be at least 1000");
         self.trusted_proxy_ips().map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+        self.allowed_origin_list().map_err(|e| anyhow::anyhow!("allowed_origins: {e}"))?;
         ensure!(matches!(self.log_format.as_str(), "text" | "json"), "log_format must be `text` or `json`");
         Ok(())
     }
@@ -337,6 +346,19 @@ impl Config {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| s.parse().map_err(|_| format!("`{s}` is not an IP address")))
+            .collect()
+    }
+
+    /// The parsed `allowed_origins`.
+    ///
+    /// # Errors
+    /// An entry that is not `http://` or `https://` and a host with an optional port.
+    pub fn allowed_origin_list(&self) -> Result<Vec<crate::http::Origin>, String> {
+        self.allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(crate::http::Origin::parse)
             .collect()
     }
 
@@ -373,6 +395,8 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("sms"));
         let c = Config { trusted_proxies: "10.0.0.1, nope".into(), ..Config::default() };
         assert!(c.validate().unwrap_err().to_string().contains("trusted_proxies"));
+        let c = Config { allowed_origins: "https://ok.example, https://bad.example/".into(), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("allowed_origins"));
     }
 
     #[test]
@@ -384,12 +408,14 @@ mod tests {
             jail.set_env("DATABASE_URL", "postgres://localhost/x");
             jail.set_env("HUB_TEST_CODE", "123456");
             jail.set_env("HUB_TEST_PHONE_PREFIX", "+9891200");
+            jail.set_env("HUB_ALLOWED_ORIGINS", "https://console.example, http://10.0.0.5:8080");
             let c = Config::load(Some(Path::new("hub.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.sms_budget_per_hour, 7);
             assert!(c.database_url.is_some());
             assert_eq!(c.test_code.as_ref().map(|s| s.0.as_str()), Some("123456"), "digits stay a string");
             assert_eq!(c.test_phone_prefix.as_deref(), Some("+9891200"));
+            assert_eq!(c.allowed_origin_list().map(|l| l.len()), Ok(2), "a comma-separated list");
             Ok(())
         });
     }

@@ -18,7 +18,7 @@
 //! - [`storage`]: the storage ports (narrow traits) with SQLite (embedded default) and Postgres backends.
 //! - [`quota`]: fixed-window counters behind a trait (in-process, or Redis when clustered) for rate limits.
 //! - [`sms`]: the SMS senders (`log`, `file:`, `http:`), the group's own text-message channel.
-//! - [`http`]: the HTTP routes (sign-in, health, metrics) and the WebSocket upgrade.
+//! - [`http`]: the HTTP routes (sign-in, health, metrics, the console's files) and the WebSocket upgrade.
 //! - [`hub`]: the shared state: configuration and the domain services over their ports.
 //! - [`server`]: the listener: admission, the accept loop and graceful shutdown.
 //! - [`config`]: the one configuration struct, its defaults, sources and validation.

@@ -554,6 +554,7 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "test_phone_prefix",
     "test_code",
     "trusted_proxies",
+    "allowed_origins",
     "shutdown_grace_ms",
     "sms",
     "sms_timeout_ms",

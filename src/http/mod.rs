@@ -1,8 +1,13 @@
-//! The HTTP side of the one listener: sign-in, the owner's account, health, metrics, and the
-//! WebSocket upgrade. Errors leave as `{"error": {"code", "message", "retry_after_ms"?}}` with the
-//! status from [`crate::Error::http_status`] and a `Retry-After` header where one applies.
+//! The HTTP side of the one listener: sign-in, the owner's account, health, metrics, the
+//! WebSocket upgrade (with its `Origin` check) and the agent console's files. Errors leave as
+//! `{"error": {"code", "message", "retry_after_ms"?}}` with the status from
+//! [`crate::Error::http_status`] and a `Retry-After` header where one applies.
 
+mod console;
+mod origin;
 mod upgrade;
+
+pub use origin::Origin;
 
 use crate::auth::DeviceInfo;
 use crate::error::Error;
@@ -40,6 +45,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics_text))
+        .merge(console::routes())
         .fallback(|| async { ApiError(Error::NotFound("route")) })
         .method_not_allowed_fallback(|| async { ApiError(Error::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -47,6 +47,9 @@ pub(super) async fn websocket(State(hub): State<Arc<Hub>>, mut req: Request) -> 
     if !is_upgrade {
         return ApiError(Error::BadRequest("expected a websocket upgrade (version 13)".into())).into_response();
     }
+    if let Err(e) = super::origin::check(&hub, &req) {
+        return ApiError(e).into_response();
+    }
     let offered: Vec<String> = req
         .headers()
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
