@@ -61,6 +61,18 @@ pub fn init_logging(format: &str) {
     });
 }
 
+/// The process's own figures (`process_cpu_seconds_total`, `process_resident_memory_bytes`, open
+/// files, threads), refreshed at each scrape of `/metrics`: what an operator (and the load harness)
+/// needs to see CPU and memory per socket without shell access to the node.
+pub fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(|| {
+        let collector = metrics_process::Collector::default();
+        collector.describe();
+        collector
+    })
+}
+
 /// The process-wide Prometheus recorder. Installed once: several hubs in one process (tests) share it.
 pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();

@@ -34,6 +34,8 @@ async fn metrics_count_connections_frames_errors_and_codes() {
             "hub_sign_ins_total",
             "hub_http_request_duration_seconds_bucket",
             "hub_ws_request_duration_seconds_bucket",
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
         ] {
             assert!(text.contains(needle), "{} /metrics lacks {needle}", hub.label());
         }

@@ -328,6 +328,7 @@ async fn ready(State(hub): State<Arc<Hub>>) -> Response {
 }
 
 async fn metrics_text() -> Response {
+    crate::telemetry::process_collector().collect();
     let text = crate::telemetry::prometheus().render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
