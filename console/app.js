@@ -7,7 +7,7 @@ import { loadSession, saveSession, clearSession, loadJson, saveJson, clearTabSta
 
 const FOLLOW_KEY = 'anapars.console.follow';
 const OUTBOX_KEY = 'anapars.console.outbox';
-/** The users' receipts: the hub pushes them but has no request that returns them. */
+/** The users' receipts as last seen, shown at once after a reload; `ticket.subscribe.ok` brings the hub's. */
 const MARKS_KEY = 'anapars.console.marks';
 /** Tickets the socket keeps following (the hub allows 100); the oldest opened are let go. */
 const MAX_FOLLOWED = 20;
@@ -596,6 +596,7 @@ async function followOnce(t) {
     t.subscribing = false;
     t.loaded = true;
     updateTicket(r.ticket, false);
+    for (const m of r.marks || []) onReceipt({ ticket_id: t.ticketId, ...m });
     if (!state.profiles.has(r.ticket.user_id)) await loadProfile(r.ticket.user_id, false);
     if (t.ticketId === state.current) {
       renderMessages(false);

@@ -140,15 +140,7 @@ export class HubConnection {
   }
 
   signInAgain(reason) {
-    this.stopped = true;
-    clearInterval(this.keepaliveTimer);
-    if (this.ws) {
-      this.ws.close(1000);
-      this.ws = null;
-    }
-    this.failPending('disconnected');
-    this.ready = false;
-    this.onState({ state: 'stopped' });
+    this.stop();
     this.onSignInAgain(reason);
   }
 

@@ -267,6 +267,16 @@ async fn receipts_and_typing_reach_the_other_side() {
         user.request(json!({"type": "ticket.read", "ticket_id": tid, "seq": 4})).await;
         let r = a.event_where("ticket.receipt", |r| r["read_seq"] == 4).await;
         assert_eq!(r["participant"]["kind"], "user");
+        // A console that comes back gets the marks with its subscription, without waiting for a change.
+        let mut back = hub.connect_agent(Encoding::Json, &a_token).await;
+        let ok = back.request(json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 4})).await;
+        let user_id = user.request(json!({"type": "me"})).await["user_id"].clone();
+        let marks = ok["marks"].as_array().unwrap_or_else(|| panic!("{label} marks on subscribe: {ok}"));
+        assert_eq!(
+            marks,
+            &vec![json!({"participant": {"kind": "user", "id": user_id}, "delivered_seq": 4, "read_seq": 4})],
+            "{label}"
+        );
         assert_eq!(user.request(json!({"type": "ticket.typing", "ticket_id": tid})).await["type"], "ok");
         let t = a.event("ticket.typing").await;
         assert_eq!(t["participant"]["kind"], "user", "{label}");

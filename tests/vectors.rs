@@ -17,8 +17,8 @@
 use anapars_hub::agents::AGENT_TOKEN_PREFIX;
 use anapars_hub::auth::tokens::looks_like_token;
 use anapars_hub::codec::{
-    self, AgentView, CannedReplyView, DeviceView, Encoded, Encoding, EventView, Participant, ProfileView, Request,
-    RequestFrame, RevokeReason, ServerFrame, TicketView,
+    self, AgentView, CannedReplyView, DeviceView, Encoded, Encoding, EventView, MarkView, Participant, ProfileView,
+    Request, RequestFrame, RevokeReason, ServerFrame, TicketView,
 };
 use anapars_hub::error::{CloseCode, ErrorCode};
 use anapars_hub::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
@@ -247,7 +247,11 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ),
         (
             "reply.ticket.subscribe.ok",
-            ServerFrame::TicketSubscribeOk { id: 13, ticket: ticket(TicketStatus::Assigned, Some(AGENT), 5) },
+            ServerFrame::TicketSubscribeOk {
+                id: 13,
+                ticket: ticket(TicketStatus::Assigned, Some(AGENT), 5),
+                marks: vec![MarkView { participant: Participant::User(UserId(USER)), delivered_seq: 5, read_seq: 4 }],
+            },
         ),
         (
             "reply.ticket.history.ok",

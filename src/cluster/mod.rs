@@ -61,7 +61,7 @@ enum Body {
         except: Option<Principal>,
         broadcast: Option<crate::broker::Broadcast>,
         ticket_seq: Option<(TicketId, u64)>,
-        frame: ServerFrame,
+        frame: Box<ServerFrame>,
     },
     /// See [`Broker::session_revoked`].
     SessionRevoked { who: Principal, session: SessionId, reason: RevokeReason },
@@ -253,8 +253,8 @@ impl Cluster {
         match crate::codec::from_msgpack::<Body>(body) {
             Ok(Body::Event { tickets, principals, queue_watchers, except, broadcast, ticket_seq, frame }) => {
                 let shared = match ticket_seq {
-                    Some((ticket, seq)) => SharedFrame::ticket_event(frame, ticket, seq),
-                    None => SharedFrame::new(frame),
+                    Some((ticket, seq)) => SharedFrame::ticket_event(*frame, ticket, seq),
+                    None => SharedFrame::new(*frame),
                 };
                 let audience =
                     Audience { tickets: &tickets, principals: &principals, queue_watchers, except, broadcast };
@@ -277,7 +277,7 @@ impl Broker for Cluster {
             except: audience.except,
             broadcast: audience.broadcast,
             ticket_seq: frame.ticket_seq(),
-            frame: frame.frame().clone(),
+            frame: Box::new(frame.frame().clone()),
         };
         self.send(audience.topics(), &body, false);
     }

@@ -5,7 +5,7 @@
 //! reply echoing its `id`: `{"type": "<name>.ok", "id": ..., ...}` or `{"type": "error", "id": ...}`.
 //! Frames from the hub without an `id` are events.
 
-use super::views::{AgentView, CannedReplyView, DeviceView, EventView, Participant, ProfileView, TicketView};
+use super::views::{AgentView, CannedReplyView, DeviceView, EventView, MarkView, Participant, ProfileView, TicketView};
 pub use crate::auth::RevokeReason;
 use crate::error::ErrorCode;
 use crate::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
@@ -343,6 +343,9 @@ pub enum ServerFrame {
         id: RequestId,
         /// The ticket as of now; its `last_seq` is the last event sent.
         ticket: TicketView,
+        /// Every participant's delivery and read marks, so that a client that comes back shows
+        /// its receipts without waiting for the next change.
+        marks: Vec<MarkView>,
     },
     /// Reply to `ticket.history`.
     #[serde(rename = "ticket.history.ok")]

@@ -6,7 +6,7 @@ pub mod frames;
 pub mod views;
 
 pub use frames::{Request, RequestFrame, RequestId, RevokeReason, ServerFrame};
-pub use views::{AgentView, CannedReplyView, DeviceView, EventView, Participant, ProfileView, TicketView};
+pub use views::{AgentView, CannedReplyView, DeviceView, EventView, MarkView, Participant, ProfileView, TicketView};
 
 use crate::error::Error;
 use bytes::Bytes;

@@ -19,6 +19,17 @@ pub enum Participant {
     System,
 }
 
+/// A participant's delivery and read marks on a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkView {
+    /// Whose marks.
+    pub participant: Participant,
+    /// Highest seq a device of theirs received (0: none).
+    pub delivered_seq: u64,
+    /// Highest seq they read (0: none).
+    pub read_seq: u64,
+}
+
 /// A ticket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketView {

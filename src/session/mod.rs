@@ -160,7 +160,7 @@ where
     let exit = socket.serve().await;
     let reason = match exit {
         Exit::Close(code) => {
-            socket.close(code).await;
+            Box::pin(socket.close(code)).await;
             code.reason()
         }
         Exit::Gone => "gone",
@@ -184,16 +184,19 @@ where
         tokio::pin!(timer);
         let outbox = self.outbox.clone();
         loop {
+            // The handlers are boxed: their state (a command's storage calls, a write's timeout)
+            // then lives on the heap only while it runs, and the task of an idle socket is just
+            // this loop and the `Socket`, which matters at 20,000 sockets.
             let step = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => Err(Exit::Close(CloseCode::ServiceRestart)),
-                _ = outbox.ready() => self.flush_outbox().await,
+                _ = outbox.ready() => Box::pin(self.flush_outbox()).await,
                 inbound = self.ws.next() => match inbound {
-                    Some(Ok(message)) => self.on_message(message).await,
-                    Some(Err(e)) => self.on_read_error(e).await,
+                    Some(Ok(message)) => Box::pin(self.on_message(message)).await,
+                    Some(Err(e)) => Box::pin(self.on_read_error(e)).await,
                     None => Err(Exit::Gone),
                 },
-                _ = &mut timer => self.on_timer().await,
+                _ = &mut timer => Box::pin(self.on_timer()).await,
             };
             if let Err(exit) = step {
                 return exit;

@@ -124,5 +124,9 @@ async fn subscribe<S: Transport>(
     let sent = socket.cursors.get(&ticket_id).copied().unwrap_or(after_seq);
     let mut view = ticket_view(&ticket);
     view.last_seq = view.last_seq.max(sent);
-    socket.send(&ServerFrame::TicketSubscribeOk { id, ticket: view }).await
+    let marks = match desk.marks(who, ticket_id).await {
+        Ok(m) => m,
+        Err(e) => return socket.reply_error(Some(id), e).await,
+    };
+    socket.send(&ServerFrame::TicketSubscribeOk { id, ticket: view, marks }).await
 }

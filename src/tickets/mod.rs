@@ -383,6 +383,23 @@ impl SupportDesk {
         Ok(marks)
     }
 
+    /// Every participant's marks on a ticket `who` may read.
+    ///
+    /// # Errors
+    /// As [`SupportDesk::visible_ticket`].
+    pub async fn marks(&self, who: Principal, id: TicketId) -> Result<Vec<crate::codec::MarkView>> {
+        self.visible_ticket(who, id).await?;
+        let marks = self.store.marks(id).await?;
+        Ok(marks
+            .into_iter()
+            .map(|(author, m)| crate::codec::MarkView {
+                participant: participant(author),
+                delivered_seq: m.delivered_seq,
+                read_seq: m.read_seq,
+            })
+            .collect())
+    }
+
     /// Tells the ticket's subscribers that `who` is typing. Nothing is stored.
     ///
     /// # Errors
