@@ -159,6 +159,30 @@ pub struct Config {
     pub allowed_origins: String,
     /// Log format: `text` (default) or `json`.
     pub log_format: String,
+    // ---- Telemetry, settings and consent (src/usage/) ----
+    /// Telemetry writes (device reports, view batches, connection records) waiting to be stored
+    /// before apps get `overloaded`. Default 4096.
+    pub telemetry_queue: usize,
+    /// Most telemetry writes stored in one transaction. Default 256.
+    pub telemetry_batch: usize,
+    /// View events are deleted this long after they were received. Default 30 days.
+    pub view_retention_secs: u64,
+    /// Earlier device reports (the history) are deleted this long after they were made; each
+    /// device's latest report stays. Default 90 days.
+    pub device_history_retention_secs: u64,
+    /// Connection records (IP, user agent, times) are deleted this long after the socket opened.
+    /// Default 90 days.
+    pub connection_retention_secs: u64,
+    /// How often the retention purge runs. Default 3600000 ms (hourly).
+    pub telemetry_purge_interval_ms: u64,
+    /// Largest settings document, in bytes of its JSON text. Default 8192.
+    pub settings_max_bytes: usize,
+    /// Analytics consent of users who never set it. Default true: the privacy policy announces the
+    /// collection and lets users turn it off.
+    pub consent_analytics_default: bool,
+    /// Personalisation consent of users who never set it. Default true: settings are the user's own
+    /// and serve only them.
+    pub consent_personalisation_default: bool,
 }
 
 impl Default for Config {
@@ -222,6 +246,15 @@ impl Default for Config {
             trusted_proxies: String::new(),
             allowed_origins: String::new(),
             log_format: "text".into(),
+            telemetry_queue: 4096,
+            telemetry_batch: 256,
+            view_retention_secs: 30 * 24 * 3600,
+            device_history_retention_secs: 90 * 24 * 3600,
+            connection_retention_secs: 90 * 24 * 3600,
+            telemetry_purge_interval_ms: 3_600_000,
+            settings_max_bytes: 8192,
+            consent_analytics_default: true,
+            consent_personalisation_default: true,
         }
     }
 }
@@ -333,6 +366,15 @@ impl Config {
         self.trusted_proxy_ips().map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         self.allowed_origin_list().map_err(|e| anyhow::anyhow!("allowed_origins: {e}"))?;
         ensure!(matches!(self.log_format.as_str(), "text" | "json"), "log_format must be `text` or `json`");
+        ensure!(
+            self.telemetry_queue >= 1 && self.telemetry_batch >= 1,
+            "telemetry_queue and telemetry_batch must be at least 1"
+        );
+        ensure!(self.telemetry_purge_interval_ms >= 10, "telemetry_purge_interval_ms must be at least 10");
+        ensure!(
+            (2..=self.max_message_bytes / 2).contains(&self.settings_max_bytes),
+            "settings_max_bytes must be 2 to max_message_bytes / 2"
+        );
         Ok(())
     }
 

@@ -96,6 +96,10 @@ pub enum Error {
     /// A message or reply with no text.
     #[error("message body is empty")]
     EmptyBody,
+    /// The user's consent switch for what the request needs is off (analytics for view events,
+    /// personalisation for settings); nothing was stored.
+    #[error("{0}")]
+    ConsentRequired(&'static str),
     /// The hub is at capacity for this kind of work; nothing was stored. Retry after the hint.
     #[error("the hub is overloaded: retry shortly")]
     Overloaded {
@@ -158,6 +162,8 @@ pub enum ErrorCode {
     EmptyBody,
     /// See [`Error::BadImage`].
     BadImage,
+    /// See [`Error::ConsentRequired`].
+    ConsentRequired,
     /// See [`Error::Overloaded`].
     Overloaded,
     /// See [`Error::Unavailable`].
@@ -192,6 +198,7 @@ impl ErrorCode {
             Self::WrongState => "wrong_state",
             Self::EmptyBody => "empty_body",
             Self::BadImage => "bad_image",
+            Self::ConsentRequired => "consent_required",
             Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -225,6 +232,7 @@ impl Error {
             Self::WrongState(_) => ErrorCode::WrongState,
             Self::EmptyBody => ErrorCode::EmptyBody,
             Self::BadImage(_) => ErrorCode::BadImage,
+            Self::ConsentRequired(_) => ErrorCode::ConsentRequired,
             Self::Overloaded { .. } => ErrorCode::Overloaded,
             Self::Unavailable => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
@@ -242,7 +250,7 @@ impl Error {
             | ErrorCode::EmptyBody
             | ErrorCode::BadImage => 400,
             ErrorCode::Unauthenticated | ErrorCode::Unauthorized => 401,
-            ErrorCode::CountryNotAllowed | ErrorCode::Forbidden => 403,
+            ErrorCode::CountryNotAllowed | ErrorCode::Forbidden | ErrorCode::ConsentRequired => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::WrongState => 409,
@@ -428,6 +436,7 @@ mod tests {
             Error::WrongState("x"),
             Error::EmptyBody,
             Error::BadImage("x"),
+            Error::ConsentRequired("x"),
             Error::Overloaded { retry_after: Duration::from_secs(1) },
             Error::Unavailable,
             Error::Internal("secret detail".into()),

@@ -46,6 +46,8 @@ pub struct Hub {
     pub presence: Arc<crate::presence::Presence>,
     /// Profiles and their images.
     pub profiles: crate::profiles::ProfileDesk,
+    /// Device and client telemetry, view patterns, settings and consent.
+    pub usage: Arc<crate::usage::UsageDesk>,
     /// This node's live sockets.
     pub registry: Arc<Registry>,
     /// Fan-out: the registry itself on a single node, the cluster broker with Redis.
@@ -162,6 +164,12 @@ impl Hub {
                 out_side: 512,
             },
         );
+        let usage = Arc::new(crate::usage::UsageDesk::new(store.clone(), broker.clone(), &config));
+        tokio::spawn(crate::usage::retention::purge_loop(
+            usage.clone(),
+            Duration::from_millis(config.telemetry_purge_interval_ms),
+            shutdown.clone(),
+        ));
         tokio::spawn(queue.run(support.clone(), store.clone(), broker.clone(), presence.clone(), shutdown.clone()));
         tracing::info!(storage = store.backend(), clustered, "hub ready");
         let hub = Arc::new(Self {
@@ -173,6 +181,7 @@ impl Hub {
             support,
             presence,
             profiles,
+            usage,
             registry,
             broker,
             cluster,

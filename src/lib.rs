@@ -14,6 +14,7 @@
 //! - [`presence`]: who is online (debounced) behind a roster port (in-process, or Redis across nodes), and telling the people entitled to know.
 //! - [`announcements`]: operator announcements pushed to every connected app or console.
 //! - [`profiles`]: names and images (decoded, re-encoded, content-addressed), and who sees them.
+//! - [`usage`]: device and client telemetry, view patterns, settings and consent: schema, a bounded batched pipeline, retention.
 //! - [`phone`]: mobile numbers parsed and normalised to E.164; never printed in full.
 //! - [`storage`]: the storage ports (narrow traits) with SQLite (embedded default) and Postgres backends.
 //! - [`quota`]: fixed-window counters behind a trait (in-process, or Redis when clustered) for rate limits.
@@ -48,6 +49,7 @@ pub mod storage;
 pub mod telemetry;
 pub mod tickets;
 pub mod time;
+pub mod usage;
 
 pub use config::Config;
 pub use error::{Error, Result};

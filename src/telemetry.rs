@@ -49,6 +49,22 @@ pub const CLUSTER_RECOVERED: &str = "hub_cluster_recovered_total";
 /// Counter: dead nodes whose people this node announced offline.
 pub const NODES_REAPED: &str = "hub_cluster_nodes_reaped_total";
 
+/// Counter: telemetry events stored, by `kind` (`device`, `view`, `connection`, `settings`).
+pub const TELEMETRY_ACCEPTED: &str = "hub_telemetry_accepted_total";
+/// Counter: telemetry events refused because the user's consent is off, by `kind` (`view`,
+/// `settings`).
+pub const TELEMETRY_REFUSED_CONSENT: &str = "hub_telemetry_refused_consent_total";
+/// Counter: telemetry frames and settings documents rejected as malformed (wrong types or out of
+/// the schema's limits), by `kind`.
+pub const TELEMETRY_MALFORMED: &str = "hub_telemetry_malformed_total";
+/// Counter: telemetry events not taken because the pipeline's queue was full, by `kind` (apps got
+/// `overloaded`; connection records are lost).
+pub const TELEMETRY_DROPPED: &str = "hub_telemetry_dropped_total";
+/// Histogram: writes per telemetry transaction.
+pub const TELEMETRY_BATCH_SIZE: &str = "hub_telemetry_batch_size";
+/// Counter: rows deleted by the retention purge, by `kind` (`view`, `device`, `connection`).
+pub const TELEMETRY_PURGED: &str = "hub_telemetry_purged_total";
+
 /// Installs the process-wide tracing subscriber (`RUST_LOG` filters; default `info`).
 /// Safe to call more than once: later calls do nothing.
 pub fn init_logging(format: &str) {
@@ -108,4 +124,10 @@ fn describe() {
     describe_histogram!(BATCH_SIZE, "messages per group-commit batch");
     describe_counter!(MESSAGES_STORED, "messages stored and acknowledged");
     describe_counter!(TICKETS_OPENED, "tickets opened");
+    describe_counter!(TELEMETRY_ACCEPTED, "telemetry events stored, by kind");
+    describe_counter!(TELEMETRY_REFUSED_CONSENT, "telemetry events refused by consent, by kind");
+    describe_counter!(TELEMETRY_MALFORMED, "telemetry frames rejected as malformed, by kind");
+    describe_counter!(TELEMETRY_DROPPED, "telemetry events dropped by a full pipeline, by kind");
+    describe_histogram!(TELEMETRY_BATCH_SIZE, "writes per telemetry transaction");
+    describe_counter!(TELEMETRY_PURGED, "telemetry rows deleted by retention, by kind");
 }

@@ -17,8 +17,8 @@
 use anapars_hub::agents::AGENT_TOKEN_PREFIX;
 use anapars_hub::auth::tokens::looks_like_token;
 use anapars_hub::codec::{
-    self, AgentView, CannedReplyView, DeviceView, Encoded, Encoding, EventView, MarkView, Participant, ProfileView,
-    Request, RequestFrame, RevokeReason, ServerFrame, TicketView,
+    self, AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, Encoded, Encoding, EventView, MarkView,
+    Participant, ProfileView, Request, RequestFrame, RevokeReason, ServerFrame, TicketView, ViewEventReport, ViewKind,
 };
 use anapars_hub::error::{CloseCode, ErrorCode};
 use anapars_hub::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
@@ -131,7 +131,77 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
         ("request.agent.get", frame(33, Request::AgentGet { agent_id: AgentId(AGENT) })),
         ("request.device.list", frame(34, Request::DeviceList {})),
         ("request.device.sign_out", frame(35, Request::DeviceSignOut { device_id: DeviceId(OTHER_DEVICE) })),
+        (
+            "request.telemetry.device",
+            frame(
+                36,
+                Request::TelemetryDevice {
+                    device: DeviceReport {
+                        os: "android".into(),
+                        os_version: Some("14".into()),
+                        model: Some("Pixel 8".into()),
+                        manufacturer: Some("Google".into()),
+                        memory_mb: Some(8192),
+                        screen_width: Some(1080),
+                        screen_height: Some(2400),
+                        app_version: Some("3.2.1".into()),
+                        locale: Some("fa-IR".into()),
+                    },
+                },
+            ),
+        ),
+        // Only `os` is required.
+        (
+            "request.telemetry.device.minimal",
+            frame(37, Request::TelemetryDevice { device: DeviceReport { os: "web".into(), ..Default::default() } }),
+        ),
+        (
+            "request.telemetry.views",
+            frame(
+                38,
+                Request::TelemetryViews {
+                    events: vec![
+                        ViewEventReport {
+                            kind: ViewKind::Screen,
+                            screen: "tickets".into(),
+                            target: None,
+                            at: NOW - 5_000,
+                            duration_ms: Some(4_200),
+                        },
+                        ViewEventReport {
+                            kind: ViewKind::Action,
+                            screen: "tickets".into(),
+                            target: Some("new_ticket".into()),
+                            at: NOW - 800,
+                            duration_ms: None,
+                        },
+                    ],
+                },
+            ),
+        ),
+        ("request.settings.get", frame(39, Request::SettingsGet {})),
+        ("request.settings.put", frame(40, Request::SettingsPut { settings: settings_doc() })),
+        ("request.consent.get", frame(41, Request::ConsentGet {})),
+        ("request.consent.set", frame(42, Request::ConsentSet { analytics: Some(false), personalisation: None })),
     ]
+}
+
+/// A small settings document.
+fn settings_doc() -> codec::frames::SettingsDocument {
+    match json!({"theme": "dark", "notifications": {"sound": false, "quiet_hours": [22, 7]}, "font_scale": 1.2}) {
+        Value::Object(map) => map,
+        _ => unreachable!("an object literal"),
+    }
+}
+
+/// Consent after analytics was turned off at NOW; personalisation never set.
+fn consent() -> ConsentView {
+    ConsentView {
+        analytics: false,
+        analytics_changed_at: Some(NOW),
+        personalisation: true,
+        personalisation_changed_at: None,
+    }
 }
 
 fn user() -> Participant {
@@ -384,6 +454,20 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ("event.ticket.queue", ServerFrame::TicketQueue { ticket_id, position: 3, estimated_wait_ms: Some(270_000) }),
         // Offline, last seen an hour ago (absent while online, or when the user hides it).
         ("event.profile.updated", ServerFrame::ProfileUpdated { profile: profile(false) }),
+        ("reply.settings.ok", ServerFrame::SettingsOk { id: 40, settings: settings_doc(), updated_at: Some(NOW) }),
+        // Nothing stored yet.
+        ("reply.settings.ok.empty", ServerFrame::SettingsOk { id: 39, settings: Default::default(), updated_at: None }),
+        ("reply.consent.ok", ServerFrame::ConsentOk { id: 42, consent: consent() }),
+        ("event.settings.updated", ServerFrame::SettingsUpdated { settings: settings_doc(), updated_at: NOW }),
+        ("event.consent.updated", ServerFrame::ConsentUpdated { consent: consent() }),
+        (
+            "error.consent_required",
+            ServerFrame::error(Some(38), &Error::ConsentRequired("analytics is off: view events are not collected")),
+        ),
+        (
+            "error.overloaded.telemetry",
+            ServerFrame::error(Some(38), &Error::Overloaded { retry_after: Duration::from_secs(1) }),
+        ),
         ("event.presence.online", ServerFrame::Presence { participant: agent(), online: true, last_seen_at: None }),
         (
             "event.presence.offline",
@@ -443,9 +527,15 @@ fn request_slot(request: &Request) -> usize {
         Request::AgentGet { .. } => 25,
         Request::DeviceList {} => 26,
         Request::DeviceSignOut { .. } => 27,
+        Request::TelemetryDevice { .. } => 28,
+        Request::TelemetryViews { .. } => 29,
+        Request::SettingsGet {} => 30,
+        Request::SettingsPut { .. } => 31,
+        Request::ConsentGet {} => 32,
+        Request::ConsentSet { .. } => 33,
     }
 }
-const REQUEST_SLOTS: usize = 28;
+const REQUEST_SLOTS: usize = 34;
 
 /// Slot of each server frame variant; as [`request_slot`], for [`server_samples`].
 fn server_slot(frame: &ServerFrame) -> usize {
@@ -482,9 +572,13 @@ fn server_slot(frame: &ServerFrame) -> usize {
         ServerFrame::ProfileUpdated { .. } => 29,
         ServerFrame::Presence { .. } => 30,
         ServerFrame::Announcement { .. } => 31,
+        ServerFrame::SettingsOk { .. } => 32,
+        ServerFrame::ConsentOk { .. } => 33,
+        ServerFrame::SettingsUpdated { .. } => 34,
+        ServerFrame::ConsentUpdated { .. } => 35,
     }
 }
-const SERVER_SLOTS: usize = 32;
+const SERVER_SLOTS: usize = 36;
 
 /// Every close code the hub sends. A new one fails to compile in the `match`: list it here and in
 /// PROTOCOL.md.
@@ -568,6 +662,15 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "auto_assign",
     "message_queue",
     "message_batch",
+    "telemetry_queue",
+    "telemetry_batch",
+    "view_retention_secs",
+    "device_history_retention_secs",
+    "connection_retention_secs",
+    "telemetry_purge_interval_ms",
+    "settings_max_bytes",
+    "consent_analytics_default",
+    "consent_personalisation_default",
     "db_timeout_ms",
 ];
 
@@ -598,6 +701,7 @@ fn error_of(code: ErrorCode) -> Error {
         ErrorCode::WrongState => Error::WrongState(""),
         ErrorCode::EmptyBody => Error::EmptyBody,
         ErrorCode::BadImage => Error::BadImage(""),
+        ErrorCode::ConsentRequired => Error::ConsentRequired(""),
         ErrorCode::Overloaded => Error::Overloaded { retry_after: wait },
         ErrorCode::Unavailable => Error::Unavailable,
         ErrorCode::Internal => Error::Internal(String::new()),
@@ -616,6 +720,15 @@ fn fixed_limits() -> Vec<(&'static str, String)> {
         ("tickets in one list", MAX_LIST.to_string()),
         ("events in one `ticket.history` page", format!("1 to {MAX_PAGE}, default 50")),
         ("agent token prefix", format!("`{AGENT_TOKEN_PREFIX}`")),
+        ("events in one `telemetry.views`", format!("1 to {}", anapars_hub::usage::schema::MAX_VIEWS_PER_BATCH)),
+        (
+            "device reports kept per device",
+            format!("{} earlier ones, and the latest", anapars_hub::storage::usage::DEVICE_HISTORY_PER_DEVICE),
+        ),
+        (
+            "`overloaded` retry hint (telemetry)",
+            format!("{} ms", anapars_hub::usage::pipeline::RETRY_AFTER.as_millis()),
+        ),
         ("disabled agents' sockets closed within", format!("{} s", anapars_hub::hub::AGENT_WATCH_INTERVAL.as_secs())),
     ]
 }

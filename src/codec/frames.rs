@@ -5,7 +5,10 @@
 //! reply echoing its `id`: `{"type": "<name>.ok", "id": ..., ...}` or `{"type": "error", "id": ...}`.
 //! Frames from the hub without an `id` are events.
 
-use super::views::{AgentView, CannedReplyView, DeviceView, EventView, MarkView, Participant, ProfileView, TicketView};
+use super::views::{
+    AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, EventView, MarkView, Participant, ProfileView,
+    TicketView, ViewEventReport,
+};
 pub use crate::auth::RevokeReason;
 use crate::error::ErrorCode;
 use crate::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
@@ -13,6 +16,9 @@ use crate::storage::agents::AgentStatus;
 use crate::storage::tickets::TicketStatus;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
+
+/// A user's settings document: a JSON object (a MessagePack map with string keys).
+pub type SettingsDocument = serde_json::Map<String, serde_json::Value>;
 
 /// The client-chosen request id, echoed in the reply. Keep it below 2^53 for JavaScript clients.
 pub type RequestId = u64;
@@ -206,6 +212,41 @@ pub enum Request {
         /// The device.
         device_id: DeviceId,
     },
+    /// User: what the app knows of the device it runs on; acknowledged once stored.
+    #[serde(rename = "telemetry.device")]
+    TelemetryDevice {
+        /// The report (see protocol/PROTOCOL.md, "Telemetry").
+        device: DeviceReport,
+    },
+    /// User: a batch of screen views and interactions; acknowledged once stored, refused with
+    /// `consent_required` while analytics is off.
+    #[serde(rename = "telemetry.views")]
+    TelemetryViews {
+        /// 1 to 100 events.
+        events: Vec<ViewEventReport>,
+    },
+    /// User: my settings document.
+    #[serde(rename = "settings.get")]
+    SettingsGet {},
+    /// User: replaces my settings document (every socket of mine gets `settings.updated`).
+    #[serde(rename = "settings.put")]
+    SettingsPut {
+        /// The whole document, a JSON object of at most `settings_max_bytes` bytes.
+        settings: SettingsDocument,
+    },
+    /// User: my consent switches.
+    #[serde(rename = "consent.get")]
+    ConsentGet {},
+    /// User: turns analytics or personalisation on or off.
+    #[serde(rename = "consent.set")]
+    ConsentSet {
+        /// View patterns may be collected (absent or null: unchanged).
+        #[serde(default)]
+        analytics: Option<bool>,
+        /// Settings may be stored on the server (absent or null: unchanged).
+        #[serde(default)]
+        personalisation: Option<bool>,
+    },
 }
 
 /// Reads a field that may be absent (`None`), `null` (`Some(None)`) or a value (`Some(Some(v))`).
@@ -248,6 +289,12 @@ impl Request {
         "agent.get",
         "device.list",
         "device.sign_out",
+        "telemetry.device",
+        "telemetry.views",
+        "settings.get",
+        "settings.put",
+        "consent.get",
+        "consent.set",
     ];
 
     /// The request's `type`, for metrics and logs.
@@ -281,6 +328,12 @@ impl Request {
             Self::AgentGet { .. } => "agent.get",
             Self::DeviceList {} => "device.list",
             Self::DeviceSignOut { .. } => "device.sign_out",
+            Self::TelemetryDevice { .. } => "telemetry.device",
+            Self::TelemetryViews { .. } => "telemetry.views",
+            Self::SettingsGet {} => "settings.get",
+            Self::SettingsPut { .. } => "settings.put",
+            Self::ConsentGet {} => "consent.get",
+            Self::ConsentSet { .. } => "consent.set",
         }
     }
 }
@@ -435,8 +488,27 @@ pub enum ServerFrame {
         /// The user's devices, most recently used first.
         devices: Vec<DeviceView>,
     },
+    /// Reply to `settings.get` and `settings.put`.
+    #[serde(rename = "settings.ok")]
+    SettingsOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The stored document (`{}` when none is stored).
+        settings: SettingsDocument,
+        /// When it was stored; `null` when none is.
+        updated_at: Option<Millis>,
+    },
+    /// Reply to `consent.get` and `consent.set`.
+    #[serde(rename = "consent.ok")]
+    ConsentOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The switches now.
+        consent: ConsentView,
+    },
     /// Reply to requests that return nothing but success: `ticket.unsubscribe`, `ticket.delivered`,
-    /// `ticket.read`, `ticket.typing`, `canned.delete`, `device.sign_out`.
+    /// `ticket.read`, `ticket.typing`, `canned.delete`, `device.sign_out`, `telemetry.device`,
+    /// `telemetry.views`.
     #[serde(rename = "ok")]
     Ok {
         /// Echoed request id.
@@ -567,6 +639,20 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seen_at: Option<Millis>,
     },
+    /// Event: the user's settings document was replaced (to every socket of the user).
+    #[serde(rename = "settings.updated")]
+    SettingsUpdated {
+        /// The document now.
+        settings: SettingsDocument,
+        /// When it was stored.
+        updated_at: Millis,
+    },
+    /// Event: the user's consent changed (to every socket of the user).
+    #[serde(rename = "consent.updated")]
+    ConsentUpdated {
+        /// The switches now.
+        consent: ConsentView,
+    },
     /// Event: a waiting user's place in the queue (to the ticket's owner).
     #[serde(rename = "ticket.queue")]
     TicketQueue {
@@ -598,6 +684,8 @@ impl ServerFrame {
             Self::ProfileOk { .. } => "profile.ok",
             Self::AgentGetOk { .. } => "agent.get.ok",
             Self::DeviceListOk { .. } => "device.list.ok",
+            Self::SettingsOk { .. } => "settings.ok",
+            Self::ConsentOk { .. } => "consent.ok",
             Self::Ok { .. } => "ok",
             Self::PingOk { .. } => "ping.ok",
             Self::SessionRefreshOk { .. } => "session.refresh.ok",
@@ -615,6 +703,8 @@ impl ServerFrame {
             Self::TicketQueue { .. } => "ticket.queue",
             Self::ProfileUpdated { .. } => "profile.updated",
             Self::Presence { .. } => "presence",
+            Self::SettingsUpdated { .. } => "settings.updated",
+            Self::ConsentUpdated { .. } => "consent.updated",
         }
     }
 

@@ -6,7 +6,10 @@ pub mod frames;
 pub mod views;
 
 pub use frames::{Request, RequestFrame, RequestId, RevokeReason, ServerFrame};
-pub use views::{AgentView, CannedReplyView, DeviceView, EventView, MarkView, Participant, ProfileView, TicketView};
+pub use views::{
+    AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, EventView, MarkView, Participant, ProfileView,
+    TicketView, ViewEventReport, ViewKind,
+};
 
 use crate::error::Error;
 use bytes::Bytes;
@@ -99,6 +102,8 @@ pub struct DecodeError {
     pub id: Option<RequestId>,
     /// What was wrong.
     pub error: Error,
+    /// The request type the frame named, when it is one the hub knows (for metrics).
+    pub kind: Option<&'static str>,
 }
 
 /// Just enough of a frame to answer it: read first, leniently, so that even a frame with bad fields
@@ -147,25 +152,40 @@ pub fn decode_request(encoding: Encoding, payload: &[u8]) -> Result<RequestFrame
         return Err(DecodeError {
             id: None,
             error: Error::BadRequest(format!("frame is not a {} map", encoding_name(encoding))),
+            kind: None,
         });
     }
     let header: Header = from_slice(encoding, payload).map_err(|e| DecodeError {
         id: None,
         error: Error::BadRequest(format!("frame is not a {} map: {e}", encoding_name(encoding))),
+        kind: None,
     })?;
     let id = header.id.and_then(Lenient::valid).filter(|id| *id <= MAX_REQUEST_ID);
     let kind = header.kind.and_then(Lenient::valid);
-    let fail = |error| Err(DecodeError { id, error });
+    let known = kind.as_deref().and_then(|k| Request::TYPES.iter().copied().find(|t| *t == k));
+    let fail = |error| Err(DecodeError { id, error, kind: known });
     let Some(id) = id else {
         return fail(Error::BadRequest("field `id` must be an unsigned integer below 2^53".into()));
     };
     let Some(kind) = kind else {
         return fail(Error::BadRequest("field `type` must be a string".into()));
     };
-    if !Request::TYPES.contains(&kind.as_str()) {
+    let Some(known) = known else {
         return fail(Error::UnknownType);
-    }
-    match from_slice::<Request>(encoding, payload) {
+    };
+    // Telemetry frames carry lists and nested maps: their errors name the field's path
+    // (`events[3].at: invalid type: ...`), so that an app developer can find the bad value.
+    // (serde buffers an internally tagged enum before it reads the fields, which loses the path,
+    // so these two are read as plain structs.)
+    let decoded = match known {
+        "telemetry.device" => from_slice_with_path::<DeviceFrame>(encoding, payload)
+            .map(|f| Request::TelemetryDevice { device: f.device }),
+        "telemetry.views" => {
+            from_slice_with_path::<ViewsFrame>(encoding, payload).map(|f| Request::TelemetryViews { events: f.events })
+        }
+        _ => from_slice::<Request>(encoding, payload),
+    };
+    match decoded {
         Ok(request) => Ok(RequestFrame { id, request }),
         Err(e) => fail(Error::BadRequest(format!("invalid `{kind}` frame: {e}"))),
     }
@@ -190,6 +210,40 @@ fn from_slice<'a, T: Deserialize<'a>>(encoding: Encoding, payload: &'a [u8]) -> 
     match encoding {
         Encoding::Json => serde_json::from_slice(payload).map_err(|e| e.to_string()),
         Encoding::MsgPack => from_msgpack(payload).map_err(|e| e.to_string()),
+    }
+}
+
+/// The fields of `telemetry.device` (`id` and `type` are read by the header).
+#[derive(Deserialize)]
+struct DeviceFrame {
+    device: DeviceReport,
+}
+
+/// The fields of `telemetry.views`.
+#[derive(Deserialize)]
+struct ViewsFrame {
+    events: Vec<ViewEventReport>,
+}
+
+/// As [`from_slice`], with the path of the failing field in the error (`events[3].at: ...`).
+fn from_slice_with_path<'a, T: Deserialize<'a>>(encoding: Encoding, payload: &'a [u8]) -> Result<T, String> {
+    match encoding {
+        Encoding::Json => {
+            let mut de = serde_json::Deserializer::from_slice(payload);
+            let value = serde_path_to_error::deserialize(&mut de).map_err(|e| e.to_string())?;
+            de.end().map_err(|e| e.to_string())?;
+            Ok(value)
+        }
+        Encoding::MsgPack => {
+            let mut rest: &[u8] = payload;
+            let mut de = rmp_serde::Deserializer::new(&mut rest).with_human_readable();
+            let value = serde_path_to_error::deserialize(&mut de).map_err(|e| e.to_string())?;
+            drop(de);
+            if !rest.is_empty() {
+                return Err(format!("{} bytes after the value", rest.len()));
+            }
+            Ok(value)
+        }
     }
 }
 

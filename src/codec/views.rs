@@ -133,3 +133,86 @@ pub struct DeviceView {
     /// Whether this socket's session belongs to it.
     pub current: bool,
 }
+
+/// `telemetry.device`: what an app knows of its device. Unknown fields are ignored; the limits are
+/// checked by `src/usage/schema.rs` (see protocol/PROTOCOL.md, "Telemetry").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceReport {
+    /// Operating system: `android`, `ios`, `web`, ... (1 to 32 characters).
+    pub os: String,
+    /// Its version (at most 32 characters).
+    #[serde(default)]
+    pub os_version: Option<String>,
+    /// Device model (at most 64 characters).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Manufacturer (at most 64 characters).
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    /// Memory in MiB (at most 16777216).
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    /// Screen width in pixels (1 to 100000).
+    #[serde(default)]
+    pub screen_width: Option<u32>,
+    /// Screen height in pixels (1 to 100000).
+    #[serde(default)]
+    pub screen_height: Option<u32>,
+    /// The app's version (at most 32 characters).
+    #[serde(default)]
+    pub app_version: Option<String>,
+    /// The app's locale, a BCP 47 tag (at most 35 characters: letters, digits, `-`, `_`).
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+/// What a view event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewKind {
+    /// A screen was shown.
+    Screen,
+    /// The user interacted with something on a screen.
+    Action,
+}
+
+impl ViewKind {
+    /// The wire (and stored) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Screen => "screen",
+            Self::Action => "action",
+        }
+    }
+}
+
+/// One item of `telemetry.views`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewEventReport {
+    /// `screen` or `action`.
+    pub kind: ViewKind,
+    /// The screen's name (1 to 64 characters).
+    pub screen: String,
+    /// For an action: what was touched (at most 64 characters).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// When it happened, by the app's clock (a time; at most 1 day ahead of the hub's clock and
+    /// not older than the view retention window).
+    pub at: Millis,
+    /// How long the screen was shown or the action took, in ms (at most 86400000).
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+}
+
+/// A user's consent switches, with the time each was last set (`null`: never, the default applies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentView {
+    /// View patterns (`telemetry.views`) may be collected.
+    pub analytics: bool,
+    /// When the user last set `analytics`.
+    pub analytics_changed_at: Option<Millis>,
+    /// The settings document may be stored on the server.
+    pub personalisation: bool,
+    /// When the user last set `personalisation`.
+    pub personalisation_changed_at: Option<Millis>,
+}

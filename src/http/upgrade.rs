@@ -8,10 +8,12 @@ use crate::error::Error;
 use crate::hub::Hub;
 use crate::server::ConnPermit;
 use crate::session::{self, SocketParams};
-use axum::extract::{Request, State};
+use crate::usage::client::ClientInfo;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -87,7 +89,14 @@ pub(super) async fn websocket(State(hub): State<Arc<Hub>>, mut req: Request) -> 
         .max_write_buffer_size(cfg.max_write_buffer_bytes)
         .max_message_size(Some(cfg.max_frame_hard_bytes))
         .max_frame_size(Some(cfg.max_frame_hard_bytes));
-    let params = SocketParams { conn: hub.next_conn_id(), encoding: encoding.unwrap_or(Encoding::Json), authenticated };
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |peer| super::client_ip(&hub, peer, req.headers()));
+    let params = SocketParams {
+        conn: hub.next_conn_id(),
+        encoding: encoding.unwrap_or(Encoding::Json),
+        authenticated,
+        client: ClientInfo::from_headers(ip, req.headers()),
+    };
     let task_hub = hub.clone();
     hub.sockets.spawn(async move {
         let _permit = permit;

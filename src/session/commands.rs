@@ -150,9 +150,59 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                     };
                     socket.answer(id, reply).await
                 }
+                Request::TelemetryDevice { .. }
+                | Request::TelemetryViews { .. }
+                | Request::SettingsGet {}
+                | Request::SettingsPut { .. }
+                | Request::ConsentGet {}
+                | Request::ConsentSet { .. } => {
+                    let Principal::User(user) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let reply = usage_request(socket, id, user, request).await;
+                    socket.answer(id, reply).await
+                }
                 ticket_request => ticket_commands::handle(socket, id, (who, session), ticket_request).await,
             }
         }
+    }
+}
+
+/// Telemetry, settings and consent requests of a user.
+async fn usage_request<S: Transport>(
+    socket: &mut Socket<S>,
+    id: RequestId,
+    user: crate::ids::UserId,
+    request: Request,
+) -> crate::Result<ServerFrame> {
+    let hub = socket.hub.clone();
+    let usage = &hub.usage;
+    match request {
+        Request::TelemetryDevice { device } => {
+            let device_id = socket.device().await?;
+            usage.report_device(user, device_id, device).await.map(|()| ServerFrame::Ok { id })
+        }
+        Request::TelemetryViews { events } => {
+            let device_id = socket.device().await?;
+            usage.record_views(user, device_id, events).await.map(|()| ServerFrame::Ok { id })
+        }
+        Request::SettingsGet {} => usage.settings(user).await.map(|(settings, updated_at)| ServerFrame::SettingsOk {
+            id,
+            settings,
+            updated_at,
+        }),
+        Request::SettingsPut { settings } => usage
+            .put_settings(user, settings)
+            .await
+            .map(|(settings, at)| ServerFrame::SettingsOk { id, settings, updated_at: Some(at) }),
+        Request::ConsentGet {} => {
+            usage.consent(user).await.map(|c| ServerFrame::ConsentOk { id, consent: crate::usage::consent_view(&c) })
+        }
+        Request::ConsentSet { analytics, personalisation } => usage
+            .set_consent(user, crate::storage::usage::ConsentChange { analytics, personalisation })
+            .await
+            .map(|c| ServerFrame::ConsentOk { id, consent: crate::usage::consent_view(&c) }),
+        _ => Err(Error::Internal("not a usage request".into())),
     }
 }
 
@@ -195,6 +245,7 @@ async fn authenticate<S: Transport>(socket: &mut Socket<S>, id: RequestId, token
                         Ok(None) => return socket.reply_error(Some(id), Error::Unauthorized).await,
                         Err(e) => return socket.reply_error(Some(id), e).await,
                     };
+                    socket.user_device(device_id);
                     ServerFrame::AuthOk { id, user_id: user, device_id, session_expires_at: identity.expires_at }
                 }
                 Principal::Agent(agent) => match hub.agents.agent(agent).await {

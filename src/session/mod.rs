@@ -14,7 +14,7 @@ mod ticket_commands;
 use crate::codec::{self, Encoded, Encoding, ServerFrame};
 use crate::error::{CloseCode, Error};
 use crate::hub::Hub;
-use crate::ids::{ConnId, Principal, SessionId, TicketId};
+use crate::ids::{ConnId, DeviceId, Principal, SessionId, TicketId};
 use crate::registry::Connection;
 use crate::time::{now_ms, Millis};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -43,6 +43,8 @@ pub struct SocketParams {
     pub encoding: Encoding,
     /// Set when the upgrade request carried a valid `Authorization: Bearer` token.
     pub authenticated: Option<Identity>,
+    /// What the upgrade request said about the client (for the connection record).
+    pub client: crate::usage::client::ClientInfo,
 }
 
 /// Who a valid token belongs to.
@@ -117,6 +119,14 @@ struct Socket<S> {
     cursors: HashMap<TicketId, u64>,
     /// When this socket last relayed typing, per ticket (typing is rate-limited).
     typing: HashMap<TicketId, Instant>,
+    /// Wall-clock time the socket opened.
+    connected_at: Millis,
+    /// The client's details until a user's connection record is written (then `None`).
+    client: Option<Box<crate::usage::client::ClientInfo>>,
+    /// The device of a user's session, once known.
+    device: Option<DeviceId>,
+    /// The id of this socket's connection record, once written.
+    connection: Option<uuid::Uuid>,
 }
 
 /// Runs a socket until it closes. Registers it in the hub's registry once authenticated and always
@@ -150,12 +160,21 @@ where
         failed_auths: 0,
         cursors: HashMap::new(),
         typing: HashMap::new(),
+        connected_at: now_ms(),
+        client: Some(Box::new(params.client)),
+        device: None,
+        connection: None,
         hub,
     };
     metrics::gauge!(crate::telemetry::CONNECTIONS).increment(1.0);
     metrics::counter!(crate::telemetry::CONNECTIONS_TOTAL).increment(1);
     if let Some(identity) = params.authenticated {
         socket.register(identity);
+        if let Principal::User(_) = identity.who {
+            if let Ok(Some(s)) = socket.hub.store.session(identity.session).await {
+                socket.user_device(s.device_id);
+            }
+        }
     }
     let exit = socket.serve().await;
     let reason = match exit {
@@ -165,6 +184,9 @@ where
         }
         Exit::Gone => "gone",
     };
+    if let Some(id) = socket.connection {
+        socket.hub.usage.disconnected(id, now_ms());
+    }
     if let Some(a) = &socket.authed {
         socket.hub.registry.remove(a.who, socket.conn, socket.cursors.keys().copied());
         socket.hub.presence.disconnected(a.who);
@@ -339,6 +361,9 @@ where
             }
             Err(bad) => {
                 metrics::counter!(crate::telemetry::FRAMES_IN, "type" => "invalid").increment(1);
+                if let Some(kind) = bad.kind.and_then(crate::usage::request_kind) {
+                    crate::usage::malformed(kind);
+                }
                 // An unknown type is not garbage: a newer client may probe for features.
                 if matches!(bad.error, Error::UnknownType) {
                     self.reply_error(bad.id, bad.error).await
@@ -394,6 +419,25 @@ where
             self.hub.support.queue_changed();
         }
         tracing::debug!(conn = %self.conn, who = ?identity.who, "socket authenticated");
+    }
+
+    /// Notes the device of a user's socket and writes its connection record (once).
+    fn user_device(&mut self, device: DeviceId) {
+        self.device = Some(device);
+        if let (Some(client), Some(Authed { who: Principal::User(user), .. })) = (self.client.take(), &self.authed) {
+            self.connection = Some(self.hub.usage.connected(*user, device, &client, self.connected_at));
+        }
+    }
+
+    /// The device of this user socket's session.
+    async fn device(&mut self) -> crate::Result<DeviceId> {
+        if let Some(d) = self.device {
+            return Ok(d);
+        }
+        let Some((_, session)) = self.identity() else { return Err(Error::Unauthenticated) };
+        let device = self.hub.store.session(session).await?.ok_or(Error::Unauthorized)?.device_id;
+        self.user_device(device);
+        Ok(device)
     }
 
     /// Sends one reply or the error instead.

@@ -3,7 +3,7 @@
 //! Postgres when `TEST_DATABASE_URL` is set.
 //!
 //! The checks live in one file per port (`conformance/accounts.rs`, `sessions.rs`, `codes.rs`,
-//! `agents.rs`, `tickets.rs`); this file holds what they share, the list and the runner. To add a
+//! `agents.rs`, `tickets.rs`, `usage.rs`); this file holds what they share, the list and the runner. To add a
 //! check, write `pub async fn name(store: Arc<dyn Store>) -> Result<()>` in the file of its port and
 //! add its name to the `checks!` list below; every backend then runs it.
 //!
@@ -37,12 +37,14 @@ mod agents;
 mod codes;
 mod sessions;
 mod tickets;
+mod usage;
 
 pub use accounts::*;
 pub use agents::*;
 pub use codes::*;
 pub use sessions::*;
 pub use tickets::*;
+pub use usage::*;
 
 /// Tasks started at once by the concurrency checks.
 const RACERS: usize = 16;
@@ -304,6 +306,11 @@ checks![
     ticket_lists_follow_queue_and_update_order,
     assigned_tickets_are_listed_and_counted_per_agent,
     changed_since_lists_tickets_by_their_last_change,
+    store_usage_stores_a_mixed_batch_in_order,
+    store_usage_refuses_views_without_analytics_consent,
+    device_history_records_changes_only_and_is_bounded,
+    consent_changes_purge_what_they_cover,
+    purge_usage_deletes_only_what_is_past_its_window,
 ];
 
 /// The outcome of the suite against one store.

@@ -20,6 +20,7 @@ mod rows;
 pub mod sqlite;
 mod stream;
 pub mod tickets;
+pub mod usage;
 
 use crate::config::Config;
 use crate::error::Result;
@@ -228,7 +229,9 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the hub keeps, in one object.
-pub trait Store: Accounts + Sessions + SignInCodes + HubKeys + Health + Agents + Tickets + profiles::Profiles {
+pub trait Store:
+    Accounts + Sessions + SignInCodes + HubKeys + Health + Agents + Tickets + profiles::Profiles + usage::Usage
+{
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
 }

@@ -16,6 +16,7 @@
 mod agents;
 mod profiles;
 mod tickets;
+mod usage;
 
 use super::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow};
 use super::{

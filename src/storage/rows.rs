@@ -10,11 +10,16 @@
 mod agents;
 mod profiles;
 mod tickets;
+mod usage;
 
 pub(super) use agents::{stored_email, AgentRow, AgentSessionRow, CannedReplyRow};
 pub(super) use profiles::{ProfileRow, PROFILE_COLUMNS};
 pub(super) use tickets::{
     assigned_counts, marks, stored_author, stored_participant, stored_seq, EventRow, MarkRow, TicketRow,
+};
+pub(super) use usage::{
+    ConnectionRow, ConsentRow, DeviceInfoRow, ViewRow, CONNECTION_COLUMNS, CONSENT_COLUMNS, DEVICE_COLUMNS,
+    VIEW_COLUMNS,
 };
 
 use super::{Device, PhoneGuard, PhoneKey, Session, SignInCode, User};

@@ -15,6 +15,7 @@
 mod agents;
 mod profiles;
 mod tickets;
+mod usage;
 
 use super::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow};
 use super::{

@@ -410,3 +410,34 @@ impl Client {
         }
     }
 }
+
+/// A lock that stalls the hub's writes to one table while it is held (an open transaction on a
+/// connection of the test's own); dropping it releases the lock.
+pub enum WriteLock {
+    /// SQLite: the database's write lock (`BEGIN IMMEDIATE`).
+    Sqlite(sqlx::SqliteConnection),
+    /// Postgres: `LOCK TABLE .. IN ACCESS EXCLUSIVE MODE`.
+    Postgres(sqlx::PgConnection),
+}
+
+impl WriteLock {
+    /// Takes the lock on `table` of `hub`'s database.
+    pub async fn take(hub: &TestHub, table: &str) -> Self {
+        use sqlx::{Connection, Executor};
+        let config = &hub.running.as_ref().expect("hub running").hub.config;
+        match &config.database_url {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(&url.0).await.expect("postgres connects");
+                conn.execute("BEGIN").await.expect("begin");
+                conn.execute(format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE").as_str()).await.expect("lock");
+                Self::Postgres(conn)
+            }
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&config.sqlite_path);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options).await.expect("sqlite opens");
+                conn.execute("BEGIN IMMEDIATE").await.expect("write lock");
+                Self::Sqlite(conn)
+            }
+        }
+    }
+}
