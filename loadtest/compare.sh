@@ -9,12 +9,14 @@
 #   SCENARIOS=idle TARGETS="hub rust-peer" loadtest/compare.sh
 #
 # Needs, from the repository root: cargo build --release -p anapars-hub -p anapars-loadtest -p anapars-peer-rust
-# and `npm ci` in loadtest/peers/node. Every run stops by itself (and is killed after RUN_TIMEOUT s).
+# and `npm ci` in loadtest/peers/node (binaries from $CARGO_TARGET_DIR/release when set). Every run stops by itself (and is killed after RUN_TIMEOUT s).
 # The reports (JSON and logs) stay in $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=${LOADTEST_BIN:-target/release/anapars-loadtest}
+RELEASE=${CARGO_TARGET_DIR:-target}/release
+BIN=${LOADTEST_BIN:-$RELEASE/anapars-loadtest}
+BINS="--hub-bin $RELEASE/anapars-hub --rust-peer-bin $RELEASE/anapars-peer-rust"
 TARGETS=${TARGETS:-hub node-peer rust-peer}
 SCENARIOS=${SCENARIOS:-idle burst chat}
 IDLE=${IDLE:---sockets 2000 --ramp 1000 --hold 5}
@@ -41,7 +43,7 @@ for scenario in $SCENARIOS; do
   for target in $TARGETS; do
     echo "== $scenario on $target: $BIN $scenario --spawn-hub --target $target $params"
     # shellcheck disable=SC2086 # the parameters are words on purpose
-    if timeout "$RUN_TIMEOUT" "$BIN" "$scenario" --spawn-hub --target "$target" $params \
+    if timeout "$RUN_TIMEOUT" "$BIN" "$scenario" --spawn-hub --target "$target" $BINS $params \
       --json "$OUT/$scenario-$target.json" >"$OUT/$scenario-$target.log" 2>&1; then
       :
     else

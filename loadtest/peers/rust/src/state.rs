@@ -17,6 +17,9 @@ pub const OUTBOX_FRAMES: usize = 2048;
 
 const SHARDS: usize = 16;
 
+/// Authenticated sockets by connection number: whether an agent, and the outbox.
+type Sockets = HashMap<u64, (bool, Arc<Outbox>)>;
+
 /// Who a socket authenticated as. Tokens are not checked: the id is read from the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -126,7 +129,7 @@ pub struct Peer {
     /// The peer's settings.
     pub config: Config,
     tickets: Vec<Mutex<HashMap<Arc<str>, Ticket>>>,
-    sockets: Vec<Mutex<HashMap<u64, (bool, Arc<Outbox>)>>>,
+    sockets: Vec<Mutex<Sockets>>,
     queue: RwLock<HashMap<u64, Arc<Outbox>>>,
     agents: Mutex<HashMap<String, Arc<str>>>,
     /// Open WebSocket connections.
