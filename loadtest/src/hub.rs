@@ -37,6 +37,8 @@ pub struct HubArgs {
     /// The hub's fixed code for test numbers (HUB_TEST_CODE).
     #[arg(long, default_value = "123456")]
     pub test_code: String,
+    #[command(flatten)]
+    pub peer: crate::peers::PeerArgs,
 }
 
 /// A hub the harness talks to, possibly one it started.
@@ -51,8 +53,8 @@ pub struct HubHandle {
     pub backend: &'static str,
     /// Environment that points `anapars-hub agent add` at the hub's database.
     pub db_env: Vec<(String, String)>,
-    child: Option<Child>,
-    dir: Option<PathBuf>,
+    pub(crate) child: Option<Child>,
+    pub(crate) dir: Option<PathBuf>,
     /// The spawned hub's log file.
     pub log: Option<PathBuf>,
 }
@@ -81,10 +83,14 @@ impl HubHandle {
                 db_env.push((key.to_owned(), v));
             }
         }
-        Ok(Self { base, addr, pid: args.hub_pid, backend: "unknown", db_env, child: None, dir: None, log: None })
+        let backend = if args.peer.target.is_peer() { args.peer.target.name() } else { "unknown" };
+        Ok(Self { base, addr, pid: args.hub_pid, backend, db_env, child: None, dir: None, log: None })
     }
 
     fn spawn(args: &HubArgs) -> anyhow::Result<Self> {
+        if args.peer.target.is_peer() {
+            return crate::peers::spawn(args);
+        }
         if !args.hub_bin.exists() {
             bail!(
                 "{} not found: build it with `cargo build --release -p anapars-hub` or pass --hub-bin",

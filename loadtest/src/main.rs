@@ -29,6 +29,7 @@
 //! - [`signin`]: test-number sign-in over HTTP; agents from a file or `anapars-hub agent add`.
 //! - [`hub`]: the hub under test: started or attached, `/metrics`, `/proc` memory and CPU.
 //! - [`chat`], [`idle`]: the scenarios.
+//! - [`peers`]: `--target node-peer|rust-peer`: the peers of loadtest/peers/ in the hub's place.
 //! - [`seq`]: the exactly-once, in-order check of ticket streams.
 //! - [`stats`]: HDR latency histograms, counters, errors by key, the progress line.
 //! - [`report`]: the final table and JSON.
@@ -36,6 +37,7 @@
 mod chat;
 mod hub;
 mod idle;
+mod peers;
 mod report;
 mod seq;
 mod signin;

@@ -200,6 +200,9 @@ pub async fn agents(
         }
         return Ok(all.into_iter().take(count).collect());
     }
+    if crate::peers::is_peer(hub) {
+        return Ok(crate::peers::agents(count));
+    }
     if !hub_bin.exists() {
         bail!("{} not found: pass --hub-bin, or --agents-file with existing agents", hub_bin.display());
     }
