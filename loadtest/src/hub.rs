@@ -12,9 +12,21 @@ use std::time::{Duration, Instant};
 /// Where the hub is and how to start it.
 #[derive(Clone, Debug, clap::Args)]
 pub struct HubArgs {
-    /// Base URL of a running hub (HTTP and `/v1/ws` on the same address; loopback only).
+    /// Base URL of a running hub (HTTP and `/v1/ws` on the same address; loopback only), or several
+    /// comma-separated URLs of the nodes of one cluster: the harness's sockets go round robin.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// With --spawn-hub: hub processes to start (more than 1 needs --redis-url and --database-url),
+    /// each on its own port, sharing the database and Redis.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+    /// Redis URL for spawned hubs (a cluster); each run uses its own key prefix.
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// Operator token of a hub the harness did not start (for `burst`); else the harness's own
+    /// `HUB_ADMIN_TOKEN`. Spawned hubs get a fresh random one.
+    #[arg(long)]
+    pub admin_token: Option<String>,
     /// Start the hub binary with load-test settings (test numbers on, high per-socket frame limits,
     /// SQLite in a fresh temporary directory unless --database-url), and stop it at the end.
     #[arg(long)]
@@ -28,15 +40,34 @@ pub struct HubArgs {
     /// Extra environment for the spawned hub, e.g. `--hub-env HUB_MESSAGE_BATCH=512` (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub hub_env: Vec<String>,
-    /// Pid of an already running hub, to read its memory and CPU time from /proc.
-    #[arg(long)]
-    pub hub_pid: Option<u32>,
+    /// Pid of an already running hub, to read its memory and CPU time from /proc (several,
+    /// comma-separated, in the order of --url).
+    #[arg(long, value_delimiter = ',')]
+    pub hub_pid: Vec<u32>,
     /// E.164 prefix of the hub's test numbers (HUB_TEST_PHONE_PREFIX).
     #[arg(long, default_value = "+9891200")]
     pub phone_prefix: String,
     /// The hub's fixed code for test numbers (HUB_TEST_CODE).
     #[arg(long, default_value = "123456")]
     pub test_code: String,
+}
+
+/// How to reach one node: start it, or attach to one running at `url`.
+pub enum NodeStart<'a> {
+    /// Start the hub binary (node `index`) with extra environment (Redis, admin token).
+    Spawn {
+        /// Node number, for its temporary directory.
+        index: usize,
+        /// Environment on top of the load-test settings.
+        env: Vec<(String, String)>,
+    },
+    /// A hub started elsewhere.
+    Attach {
+        /// Its base URL.
+        url: &'a str,
+        /// Its pid, when known.
+        pid: Option<u32>,
+    },
 }
 
 /// A hub the harness talks to, possibly one it started.
@@ -58,12 +89,16 @@ pub struct HubHandle {
 }
 
 impl HubHandle {
-    /// Starts the hub (`--spawn-hub`) or attaches to `--url`; waits until `/readyz` answers 200.
+    /// Starts one node (`--spawn-hub`) or attaches to one at a URL; waits until `/readyz` answers
+    /// 200.
     ///
     /// # Errors
     /// The binary cannot be started, the URL is not loopback, or the hub is not ready in 60 s.
-    pub async fn open(args: &HubArgs, http: &reqwest::Client) -> anyhow::Result<Self> {
-        let mut handle = if args.spawn_hub { Self::spawn(args)? } else { Self::attach(args)? };
+    pub async fn open_node(args: &HubArgs, node: NodeStart<'_>, http: &reqwest::Client) -> anyhow::Result<Self> {
+        let mut handle = match node {
+            NodeStart::Spawn { index, env } => Self::spawn(args, index, &env)?,
+            NodeStart::Attach { url, pid } => Self::attach(url, pid)?,
+        };
         if let Err(e) = handle.wait_ready(http).await {
             // Keep the log for the operator.
             handle.dir = None;
@@ -72,8 +107,8 @@ impl HubHandle {
         Ok(handle)
     }
 
-    fn attach(args: &HubArgs) -> anyhow::Result<Self> {
-        let base = args.url.trim_end_matches('/').to_owned();
+    fn attach(url: &str, pid: Option<u32>) -> anyhow::Result<Self> {
+        let base = url.trim().trim_end_matches('/').to_owned();
         let addr = loopback_addr(&base)?;
         let mut db_env = Vec::new();
         for key in ["DATABASE_URL", "HUB_SQLITE_PATH"] {
@@ -81,10 +116,10 @@ impl HubHandle {
                 db_env.push((key.to_owned(), v));
             }
         }
-        Ok(Self { base, addr, pid: args.hub_pid, backend: "unknown", db_env, child: None, dir: None, log: None })
+        Ok(Self { base, addr, pid, backend: "unknown", db_env, child: None, dir: None, log: None })
     }
 
-    fn spawn(args: &HubArgs) -> anyhow::Result<Self> {
+    fn spawn(args: &HubArgs, index: usize, cluster_env: &[(String, String)]) -> anyhow::Result<Self> {
         if !args.hub_bin.exists() {
             bail!(
                 "{} not found: build it with `cargo build --release -p anapars-hub` or pass --hub-bin",
@@ -94,9 +129,10 @@ impl HubHandle {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
-        let dir = std::env::temp_dir().join(format!("anapars-loadtest-{}-{stamp}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("anapars-loadtest-{}-{stamp}-{index}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut env = spawn_env(args, addr, &dir);
+        env.extend(cluster_env.iter().cloned());
         for extra in &args.hub_env {
             let (k, v) = extra.split_once('=').with_context(|| format!("--hub-env {extra}: expected KEY=VALUE"))?;
             env.retain(|(key, _)| key != k);
@@ -333,10 +369,11 @@ pub struct CpuSnapshot {
 }
 
 impl CpuSnapshot {
-    /// Reads the counters now.
-    pub fn take(hub: &HubHandle) -> Self {
+    /// Reads the counters now; the hub's is the sum over `nodes` whose pids are known.
+    pub fn take(nodes: &[HubHandle]) -> Self {
+        let known: Vec<f64> = nodes.iter().filter_map(HubHandle::cpu_secs).collect();
         Self {
-            hub: hub.cpu_secs(),
+            hub: (!known.is_empty()).then(|| known.iter().sum()),
             harness: proc_cpu_secs("/proc/self/stat"),
             postgres: processes_cpu_secs("postgres"),
             machine: machine_jiffies(),
