@@ -23,8 +23,8 @@ pub struct HubArgs {
     /// Redis URL for spawned hubs (a cluster); each run uses its own key prefix.
     #[arg(long)]
     pub redis_url: Option<String>,
-    /// Operator token of a hub the harness did not start (for `burst`); else the harness's own
-    /// `HUB_ADMIN_TOKEN`. Spawned hubs get a fresh random one.
+    /// The hubs' operator token (for `burst`; at least 32 characters); else the harness's own
+    /// `HUB_ADMIN_TOKEN`; else spawned hubs get a fresh random one. Never printed.
     #[arg(long)]
     pub admin_token: Option<String>,
     /// Start the hub binary with load-test settings (test numbers on, high per-socket frame limits,

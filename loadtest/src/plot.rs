@@ -95,7 +95,7 @@ fn draw(backend: SVGBackend<'_>, s: &Series) -> DrawResult {
     let lat_min = if lat_min.is_finite() && lat_min > 0.0 { lat_min } else { 0.01 };
     let mut chart = ChartBuilder::on(&upper)
         .margin(12)
-        .x_label_area_size(28)
+        .x_label_area_size(40)
         .y_label_area_size(64)
         .build_cartesian_2d(0f64..t_max, (lat_min..lat_max).log_scale())?;
     chart.configure_mesh().y_desc(s.latency_label.as_str()).x_desc("seconds since the load started").draw()?;
@@ -118,7 +118,7 @@ fn draw(backend: SVGBackend<'_>, s: &Series) -> DrawResult {
     let rate_max = s.rate.iter().map(|p| p.1).fold(1.0, f64::max) * 1.15;
     let mut chart = ChartBuilder::on(&lower)
         .margin(12)
-        .x_label_area_size(28)
+        .x_label_area_size(40)
         .y_label_area_size(64)
         .build_cartesian_2d(0f64..t_max, 0f64..rate_max)?;
     chart.configure_mesh().y_desc(s.rate_label.as_str()).x_desc("seconds since the load started").draw()?;
