@@ -8,7 +8,9 @@
 //! window) -> stop (no new sends; wait for every ack) -> final (every receiver catches up to the
 //! last acknowledged seq of its tickets, or the drain time runs out and the rest counts as lost).
 
-use crate::hub::{batch_sizes, CpuSnapshot, HubArgs, HubHandle};
+use crate::cluster::Cluster;
+use crate::hub::{batch_sizes, CpuSnapshot, HubArgs};
+use crate::reconnect::{spawn_dropper, Drops, ReconnectArgs, ReconnectFigures};
 use crate::report::{ChatReport, HubInfo};
 use crate::seq::{DeliveryCheck, Seen, SeqChecker};
 use crate::signin;
@@ -99,15 +101,30 @@ struct Ctx {
     /// Tasks that have no send in flight any more after the stop (or ended).
     quiet: AtomicUsize,
     body: String,
-    hub: SocketAddr,
+    /// The nodes' WebSocket addresses.
+    hubs: Vec<SocketAddr>,
     sources: Vec<IpAddr>,
     args: ChatArgs,
     setup: Semaphore,
+    /// Drop signals and resume counters (`reconnect` only).
+    drops: Option<Arc<Drops>>,
 }
 
 impl Ctx {
     fn source(&self, i: usize) -> IpAddr {
         self.sources[i % self.sources.len()]
+    }
+
+    fn hub(&self, node: usize) -> SocketAddr {
+        self.hubs[node % self.hubs.len()]
+    }
+
+    /// Waits until the harness drops socket task `slot` (never, outside `reconnect`).
+    async fn dropped(&self, slot: usize) {
+        match &self.drops {
+            Some(d) => d.wait(slot).await,
+            None => std::future::pending().await,
+        }
     }
 }
 
@@ -203,6 +220,95 @@ async fn expect(
     }
 }
 
+/// A message sent and not yet acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pending {
+    /// Scheduled send time: its latency counts from here, resends included.
+    at_us: u64,
+    /// The sender's number for it (with `at_us` and the ticket, its `client_msg_id`).
+    n: u64,
+    /// The ticket (its index, the same as its user's).
+    ticket: usize,
+    /// Sent again after a resume.
+    resent: bool,
+}
+
+impl Pending {
+    /// The message's `client_msg_id`: the same for every resend.
+    fn client_msg_id(&self, agent: bool) -> String {
+        client_msg_id(&format!("{}{}", if agent { "a" } else { "u" }, self.ticket), self.n, self.at_us)
+    }
+}
+
+/// The ticket streams one socket follows, by ticket id: (ticket index, its check).
+type Streams = HashMap<String, (usize, SeqChecker)>;
+
+/// Connects socket task `slot` to node `node` and authenticates it.
+async fn connect_and_auth(ctx: &Ctx, slot: usize, node: usize, token: &str, agent: bool) -> Result<Conn, ConnError> {
+    let encoding = ctx.args.client.encoding.for_socket(slot);
+    let mut conn = Conn::connect(ctx.hub(node), ctx.source(slot), encoding).await?;
+    let mut ignore = |_f: Frame| {};
+    let ok = if agent { "auth.agent.ok" } else { "auth.ok" };
+    expect(&mut conn, "auth", Body::Auth { token }, ok, &mut ignore).await?;
+    Ok(conn)
+}
+
+/// Subscribes `conn` to every stream from its cursor (the last seq received); the events that
+/// arrive meanwhile go to their stream's check.
+async fn follow(ctx: &Ctx, conn: &mut Conn, streams: &mut Streams) -> Result<(), ConnError> {
+    let mut tickets: Vec<(usize, String)> = streams.iter().map(|(id, (idx, _))| (*idx, id.clone())).collect();
+    tickets.sort_unstable();
+    for (_, ticket) in tickets {
+        let after = streams.get(&ticket).map_or(0, |(_, c)| c.highest());
+        let live = &ctx.live;
+        let mut on_event = |f: Frame| {
+            if let Some(e) = f.event.filter(|_| f.kind == "ticket.event") {
+                if let Some((_, c)) = streams.get_mut(&e.ticket_id) {
+                    note(live, c.observe(e.seq));
+                }
+            }
+        };
+        let sub = Body::Subscribe { ticket_id: &ticket, after_seq: after };
+        expect(conn, "ticket.subscribe", sub, "ticket.subscribe.ok", &mut on_event).await?;
+    }
+    Ok(())
+}
+
+/// The harness dropped the socket of task `slot` (already closed without a close frame): connect
+/// again, authenticate, subscribe to every stream from its cursor, and resend what was not
+/// acknowledged with the same `client_msg_id`s. Returns the new socket and its pending sends.
+#[allow(clippy::too_many_arguments)]
+async fn resume(
+    ctx: &Ctx,
+    slot: usize,
+    node: usize,
+    token: &str,
+    agent: bool,
+    streams: &mut Streams,
+    tickets: &[(usize, String)],
+    pending: HashMap<u64, Pending>,
+) -> Result<(Conn, HashMap<u64, Pending>), ConnError> {
+    let started = Instant::now();
+    let mut conn = connect_and_auth(ctx, slot, node, token, agent).await?;
+    follow(ctx, &mut conn, streams).await?;
+    let mut unacked: Vec<Pending> = pending.into_values().collect();
+    unacked.sort_unstable_by_key(|p| (p.at_us, p.n));
+    let mut inflight = HashMap::with_capacity(unacked.len());
+    for p in unacked {
+        let Some((_, ticket)) = tickets.iter().find(|(idx, _)| *idx == p.ticket) else { continue };
+        let cmid = p.client_msg_id(agent);
+        let id =
+            conn.send("ticket.send", Body::Send { ticket_id: ticket, client_msg_id: &cmid, body: &ctx.body }).await?;
+        inflight.insert(id, Pending { resent: true, ..p });
+    }
+    if let Some(drops) = &ctx.drops {
+        drops.resumed.fetch_add(1, Ordering::Relaxed);
+        drops.resent.fetch_add(inflight.len() as u64, Ordering::Relaxed);
+    }
+    ctx.live.record(|h: &mut Histograms| &mut h.resume, started.elapsed().as_micros() as u64);
+    Ok((conn, inflight))
+}
+
 /// One app user: sign-in token in, ticket opened, then messages at the paced rate.
 async fn user(
     ctx: Arc<Ctx>,
@@ -212,14 +318,12 @@ async fn user(
     mut phase: watch::Receiver<Phase>,
 ) -> Outcome {
     let subscribe = !ctx.args.no_user_subscribe;
-    let mut checker = SeqChecker::after(0);
+    let mut streams = Streams::new();
     let setup = async {
         let _permit = ctx.setup.acquire().await;
-        let encoding = ctx.args.client.encoding.for_socket(idx);
-        let mut conn = Conn::connect(ctx.hub, ctx.source(idx), encoding).await?;
+        let mut conn = connect_and_auth(&ctx, idx, idx, &token, false).await?;
         ctx.live.sockets.fetch_add(1, Ordering::Relaxed);
         let mut ignore = |_f: Frame| {};
-        expect(&mut conn, "auth", Body::Auth { token: &token }, "auth.ok", &mut ignore).await?;
         let cmid = format!("open-{idx}-{}", ctx.clock.now());
         let subject = format!("load test {idx}");
         let open = Body::Open { subject: &subject, body: &ctx.body, client_msg_id: &cmid };
@@ -227,14 +331,8 @@ async fn user(
         let ticket = opened.ticket.map(|t| t.id).filter(|id| !id.is_empty());
         let ticket = ticket.ok_or_else(|| ConnError::Refused("ticket.open:no_ticket".into()))?;
         if subscribe {
-            let live = &ctx.live;
-            let mut on_event = |f: Frame| {
-                if let Some(e) = f.event.filter(|_| f.kind == "ticket.event") {
-                    note(live, checker.observe(e.seq));
-                }
-            };
-            let sub = Body::Subscribe { ticket_id: &ticket, after_seq: 0 };
-            expect(&mut conn, "ticket.subscribe", sub, "ticket.subscribe.ok", &mut on_event).await?;
+            streams.insert(ticket.clone(), (idx, SeqChecker::after(0)));
+            follow(&ctx, &mut conn, &mut streams).await?;
         }
         Ok::<_, ConnError>((conn, ticket))
     };
@@ -248,13 +346,14 @@ async fn user(
         }
     };
     let _ = ready.send(Some(ticket.clone()));
+    let tickets = [(idx, ticket.clone())];
 
     let users = ctx.args.users.max(1) as f64;
     let period = Duration::from_secs_f64((users / ctx.args.rate.max(0.001)).max(0.000_001));
     // Spread the users' phases evenly over one period (golden-ratio sequence).
     let offset = period.mul_f64((idx as f64 * 0.618_033_988_75).fract());
     let mut ticker: Option<Interval> = None;
-    let mut inflight: HashMap<u64, u64> = HashMap::new();
+    let mut inflight: HashMap<u64, Pending> = HashMap::new();
     let mut n = 0u64;
     let mut died = false;
     let mut drain = Drain::new();
@@ -281,18 +380,36 @@ async fn user(
                     Phase::Setup => {}
                 }
             }
+            () = ctx.dropped(idx) => {
+                conn.abort();
+                ctx.live.sockets.fetch_sub(1, Ordering::Relaxed);
+                let pending = std::mem::take(&mut inflight);
+                match resume(&ctx, idx, idx, &token, false, &mut streams, &tickets, pending).await {
+                    Ok((c, resent)) => {
+                        conn = c;
+                        inflight = resent;
+                        ctx.live.sockets.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        // The old socket is gone: nothing to close; its streams cannot be judged.
+                        ctx.live.error(format!("user:resume:{}", e.key()));
+                        drain.report_quiet(&ctx);
+                        return Outcome { streams: streams.into_values().collect(), died: true };
+                    }
+                }
+            }
             frame = conn.recv() => match frame {
-                Ok(f) => on_user_frame(&ctx, idx, &ticket, f, &mut inflight, &mut checker),
+                Ok(f) => on_user_frame(&ctx, f, &mut inflight, &mut streams),
                 Err(e) => { ctx.live.error(format!("user:{}", e.key())); died = true; break; }
             },
             at = next_tick(&mut ticker), if can_send => {
                 n += 1;
-                let at_us = ctx.clock.at(at.into_std());
-                let cmid = client_msg_id(&format!("u{idx}"), n, at_us);
+                let p = Pending { at_us: ctx.clock.at(at.into_std()), n, ticket: idx, resent: false };
+                let cmid = p.client_msg_id(false);
                 let send = Body::Send { ticket_id: &ticket, client_msg_id: &cmid, body: &ctx.body };
                 match conn.send("ticket.send", send).await {
                     Ok(id) => {
-                        inflight.insert(id, at_us);
+                        inflight.insert(id, p);
                         ctx.live.sent.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => { ctx.live.error(format!("user:{}", e.key())); died = true; break; }
@@ -305,32 +422,23 @@ async fn user(
         }
         if current == Phase::Final
             && inflight.is_empty()
-            && (!subscribe || checker.caught_up(ctx.max_acked[idx].load(Ordering::SeqCst)))
+            && streams.values().all(|(_, c)| c.caught_up(ctx.max_acked[idx].load(Ordering::SeqCst)))
         {
             break;
         }
     }
     drain.report_quiet(&ctx);
-    if !inflight.is_empty() {
-        for _ in 0..inflight.len() {
-            ctx.live.error("unacked");
-        }
+    for _ in 0..inflight.len() {
+        ctx.live.error("unacked");
     }
     ctx.live.sockets.fetch_sub(1, Ordering::Relaxed);
     conn.close().await;
-    Outcome { streams: if subscribe { vec![(idx, checker)] } else { Vec::new() }, died }
+    Outcome { streams: streams.into_values().collect(), died }
 }
 
-fn on_user_frame(
-    ctx: &Ctx,
-    idx: usize,
-    ticket: &str,
-    f: Frame,
-    inflight: &mut HashMap<u64, u64>,
-    checker: &mut SeqChecker,
-) {
+fn on_user_frame(ctx: &Ctx, f: Frame, inflight: &mut HashMap<u64, Pending>, streams: &mut Streams) {
     match f.kind.as_str() {
-        "ticket.send.ok" => on_ack(ctx, &f, f.id.and_then(|id| inflight.remove(&id)), idx, false),
+        "ticket.send.ok" => on_ack(ctx, &f, f.id.and_then(|id| inflight.remove(&id)), false),
         "error" => {
             if let Some(id) = f.id {
                 inflight.remove(&id);
@@ -339,9 +447,9 @@ fn on_user_frame(
         }
         "ticket.event" => {
             let Some(e) = f.event else { return ctx.live.error("bad_event") };
-            if e.ticket_id != ticket {
+            let Some((_, checker)) = streams.get_mut(&e.ticket_id) else {
                 return ctx.live.error("delivery:foreign_ticket");
-            }
+            };
             note(&ctx.live, checker.observe(e.seq));
             if e.kind == "message" && e.author.kind == "agent" {
                 ctx.live.delivered.fetch_add(1, Ordering::Relaxed);
@@ -354,10 +462,10 @@ fn on_user_frame(
     }
 }
 
-/// An ack for a send scheduled at `sent_at` (None: not one of ours), by a user or an agent.
-fn on_ack(ctx: &Ctx, f: &Frame, sent_at: Option<u64>, ticket_idx: usize, agent: bool) {
-    let Some(at) = sent_at else { return ctx.live.error("unexpected_reply") };
-    let latency = ctx.clock.now().saturating_sub(at);
+/// An ack for `sent` (None: not one of ours), by a user or an agent.
+fn on_ack(ctx: &Ctx, f: &Frame, sent: Option<Pending>, agent: bool) {
+    let Some(p) = sent else { return ctx.live.error("unexpected_reply") };
+    let latency = ctx.clock.now().saturating_sub(p.at_us);
     if agent {
         ctx.live.record(|h: &mut Histograms| &mut h.ack_agent, latency);
     } else {
@@ -365,30 +473,37 @@ fn on_ack(ctx: &Ctx, f: &Frame, sent_at: Option<u64>, ticket_idx: usize, agent: 
     }
     ctx.live.acked.fetch_add(1, Ordering::Relaxed);
     if let Some(seq) = f.seq {
-        ctx.max_acked[ticket_idx].fetch_max(seq, Ordering::SeqCst);
+        ctx.max_acked[p.ticket].fetch_max(seq, Ordering::SeqCst);
     }
     if f.duplicate == Some(true) {
-        ctx.live.error("unexpected_duplicate_ack");
+        match &ctx.drops {
+            // Stored before the drop; its reply went down with the socket.
+            Some(drops) if p.resent => {
+                drops.resent_duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => ctx.live.error("unexpected_duplicate_ack"),
+        }
     }
 }
 
-/// One agent console socket following `tickets` (index, id).
+/// One agent console socket (task `slot`, on node `node`) following `tickets` (index, id).
+#[allow(clippy::too_many_arguments)]
 async fn agent_socket(
     ctx: Arc<Ctx>,
     socket_no: usize,
+    slot: usize,
+    node: usize,
     token: Arc<String>,
     tickets: Vec<(usize, String)>,
     ready: oneshot::Sender<usize>,
     mut phase: watch::Receiver<Phase>,
 ) -> Outcome {
-    let mut streams: HashMap<String, (usize, SeqChecker)> = HashMap::new();
+    let mut streams = Streams::new();
     let setup = async {
         let _permit = ctx.setup.acquire().await;
-        let encoding = ctx.args.client.encoding.for_socket(socket_no);
-        let mut conn = Conn::connect(ctx.hub, ctx.source(socket_no), encoding).await?;
+        let mut conn = connect_and_auth(&ctx, socket_no, node, &token, true).await?;
         ctx.live.sockets.fetch_add(1, Ordering::Relaxed);
         let mut ignore = |_f: Frame| {};
-        expect(&mut conn, "auth", Body::Auth { token: &token }, "auth.agent.ok", &mut ignore).await?;
         if ctx.args.agents_watch_queue {
             expect(&mut conn, "queue.subscribe", Body::Empty {}, "queue.subscribe.ok", &mut ignore).await?;
         }
@@ -399,18 +514,8 @@ async fn agent_socket(
                 continue;
             }
             streams.insert(ticket.clone(), (*idx, SeqChecker::after(0)));
-            let live = &ctx.live;
-            let streams = &mut streams;
-            let mut on_event = |f: Frame| {
-                if let Some(e) = f.event.filter(|_| f.kind == "ticket.event") {
-                    if let Some((_, c)) = streams.get_mut(&e.ticket_id) {
-                        note(live, c.observe(e.seq));
-                    }
-                }
-            };
-            let sub = Body::Subscribe { ticket_id: ticket, after_seq: 0 };
-            expect(&mut conn, "ticket.subscribe", sub, "ticket.subscribe.ok", &mut on_event).await?;
         }
+        follow(&ctx, &mut conn, &mut streams).await?;
         Ok::<_, ConnError>(conn)
     };
     let mut conn = match setup.await {
@@ -425,7 +530,7 @@ async fn agent_socket(
     };
     let _ = ready.send(streams.len());
 
-    let mut inflight: HashMap<u64, (u64, usize)> = HashMap::new();
+    let mut inflight: HashMap<u64, Pending> = HashMap::new();
     let mut died = false;
     let mut drain = Drain::new();
     let mut current = *phase.borrow();
@@ -436,6 +541,24 @@ async fn agent_socket(
                 current = *phase.borrow_and_update();
                 if matches!(current, Phase::Stop | Phase::Final) {
                     drain.deadline = Some(tokio::time::Instant::now() + Duration::from_secs(ctx.args.drain));
+                }
+            }
+            () = ctx.dropped(slot) => {
+                conn.abort();
+                ctx.live.sockets.fetch_sub(1, Ordering::Relaxed);
+                let pending = std::mem::take(&mut inflight);
+                match resume(&ctx, socket_no, node, &token, true, &mut streams, &tickets, pending).await {
+                    Ok((c, resent)) => {
+                        conn = c;
+                        inflight = resent;
+                        ctx.live.sockets.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        // The old socket is gone: nothing to close; its streams cannot be judged.
+                        ctx.live.error(format!("agent:resume:{}", e.key()));
+                        drain.report_quiet(&ctx);
+                        return Outcome { streams: streams.into_values().collect(), died: true };
+                    }
                 }
             }
             frame = conn.recv() => {
@@ -475,14 +598,11 @@ async fn on_agent_frame(
     conn: &mut Conn,
     f: Frame,
     phase: Phase,
-    inflight: &mut HashMap<u64, (u64, usize)>,
-    streams: &mut HashMap<String, (usize, SeqChecker)>,
+    inflight: &mut HashMap<u64, Pending>,
+    streams: &mut Streams,
 ) -> Result<(), ConnError> {
     match f.kind.as_str() {
-        "ticket.send.ok" => {
-            let sent = f.id.and_then(|id| inflight.remove(&id));
-            on_ack(ctx, &f, sent.map(|s| s.0), sent.map_or(0, |s| s.1), true);
-        }
+        "ticket.send.ok" => on_ack(ctx, &f, f.id.and_then(|id| inflight.remove(&id)), true),
         "error" => {
             if let Some(id) = f.id {
                 inflight.remove(&id);
@@ -513,12 +633,11 @@ async fn on_agent_frame(
                     ctx.live.error("agent:reply_skipped_in_flight_limit");
                     return Ok(());
                 }
-                let at_us = ctx.clock.now();
-                let idx = *idx;
-                let cmid = client_msg_id(&format!("a{idx}"), n, at_us);
+                let p = Pending { at_us: ctx.clock.now(), n, ticket: *idx, resent: false };
+                let cmid = p.client_msg_id(true);
                 let reply = Body::Send { ticket_id: &e.ticket_id, client_msg_id: &cmid, body: &ctx.body };
                 let id = conn.send("ticket.send", reply).await?;
-                inflight.insert(id, (at_us, idx));
+                inflight.insert(id, p);
                 ctx.live.sent.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -545,32 +664,77 @@ pub fn assign<T: Clone>(tickets: &[T], agents: usize, per_socket: usize) -> Vec<
     out
 }
 
+/// Like [`assign`], for a cluster: the tickets of the users on each node are dealt to agent
+/// sockets on the *next* node, so that every message crosses from one node to another (through
+/// Redis). Returns, per socket, its node, its agent and its tickets. One node: all on node 0.
+pub fn assign_across_nodes<T: Clone>(
+    tickets: &[T],
+    node_of: impl Fn(&T) -> usize,
+    nodes: usize,
+    agents: usize,
+    per_socket: usize,
+) -> Vec<(usize, usize, Vec<T>)> {
+    let nodes = nodes.max(1);
+    let mut out = Vec::new();
+    for node in 0..nodes {
+        let here: Vec<T> = tickets.iter().filter(|t| node_of(t) % nodes == node).cloned().collect();
+        for (agent, share) in assign(&here, agents, per_socket) {
+            out.push(((node + 1) % nodes, agent, share));
+        }
+    }
+    out
+}
+
 /// Runs the scenario and returns its report.
 ///
 /// # Errors
 /// The hub cannot be reached or started, or agents cannot be created.
 pub async fn run(args: ChatArgs) -> anyhow::Result<ChatReport> {
+    run_with_drops(args, None).await
+}
+
+/// Runs `reconnect`: the chat load with drops.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_reconnect(args: ReconnectArgs) -> anyhow::Result<ChatReport> {
+    anyhow::ensure!((0.0..=1.0).contains(&args.drop_share), "--drop-share must be between 0 and 1");
+    run_with_drops(args.chat.clone(), Some(args)).await
+}
+
+async fn run_with_drops(args: ChatArgs, drops: Option<ReconnectArgs>) -> anyhow::Result<ChatReport> {
     anyhow::ensure!(args.users >= 1 && args.rate > 0.0, "--users and --rate must be positive");
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
-    let mut hub = HubHandle::open(&args.hub, &http).await?;
-    let result = run_on(&args, &http, &hub).await;
-    hub.stop();
+    let mut hubs = Cluster::open(&args.hub, &http).await?;
+    let result = run_on(&args, drops.as_ref(), &http, &hubs).await;
+    hubs.stop();
     result
 }
 
-async fn run_on(args: &ChatArgs, http: &reqwest::Client, hub: &HubHandle) -> anyhow::Result<ChatReport> {
+async fn run_on(
+    args: &ChatArgs,
+    reconnect: Option<&ReconnectArgs>,
+    http: &reqwest::Client,
+    hubs: &Cluster,
+) -> anyhow::Result<ChatReport> {
     let started = Instant::now();
-    eprintln!("chat: hub {} ({}); signing in {} users", hub.base, hub.backend, args.users);
+    let scenario = if reconnect.is_some() { "reconnect" } else { "chat" };
+    let hub = hubs.first();
+    eprintln!("{scenario}: hubs {}; signing in {} users", hubs.describe(), args.users);
+    // Socket task slots: users first, then agent sockets (at most one per ticket plus one per agent).
+    let slots = 2 * args.users + args.agents;
+    let drops = reconnect.map(|_| Arc::new(Drops::new(slots)));
     let ctx = Arc::new(Ctx {
         live: Arc::new(Live::default()),
         clock: Clock::default(),
         max_acked: (0..args.users).map(|_| AtomicU64::new(0)).collect(),
         quiet: AtomicUsize::new(0),
         body: body_of(args.body_bytes),
-        hub: hub.addr,
+        hubs: hubs.addrs(),
         sources: crate::wire::source_ips(args.client.source_ips),
         args: args.clone(),
         setup: Semaphore::new(args.client.setup_concurrency.max(1)),
+        drops: drops.clone(),
     });
     let agents = if args.agents > 0 {
         signin::agents(args.agents_file.as_ref(), &args.hub.hub_bin, hub, args.agents).await?
@@ -579,7 +743,7 @@ async fn run_on(args: &ChatArgs, http: &reqwest::Client, hub: &HubHandle) -> any
     };
     let tokens = signin::sign_in_users(http, hub, &args.hub, &args.client, args.users, &ctx.live).await?;
     eprintln!(
-        "chat: {} users signed in ({:.1} s); opening sockets and tickets",
+        "{scenario}: {} users signed in ({:.1} s); opening sockets and tickets",
         tokens.iter().flatten().count(),
         started.elapsed().as_secs_f64()
     );
@@ -612,14 +776,17 @@ async fn run_on(args: &ChatArgs, http: &reqwest::Client, hub: &HubHandle) -> any
     let plan = if agent_tokens.is_empty() {
         Vec::new()
     } else {
-        assign(&tickets, agent_tokens.len(), args.tickets_per_agent_socket)
+        let node_of = |t: &(usize, String)| hubs.node_of(t.0);
+        assign_across_nodes(&tickets, node_of, hubs.nodes.len(), agent_tokens.len(), args.tickets_per_agent_socket)
     };
     let mut agent_readies = Vec::new();
-    for (socket_no, (agent, share)) in plan.into_iter().enumerate() {
+    for (socket_no, (node, agent, share)) in plan.into_iter().enumerate() {
         let (tx, rx) = oneshot::channel();
         agent_readies.push(rx);
         let token = agent_tokens[agent].clone();
-        tasks.spawn(agent_socket(ctx.clone(), socket_no, token, share, tx, phase_rx.clone()));
+        let slot = args.users + socket_no;
+        let phase = phase_rx.clone();
+        tasks.spawn(agent_socket(ctx.clone(), socket_no, slot, node, token, share, tx, phase));
     }
     let agent_sockets = agent_readies.len();
     let mut tickets_claimed = 0;
@@ -629,7 +796,7 @@ async fn run_on(args: &ChatArgs, http: &reqwest::Client, hub: &HubHandle) -> any
     // Every spawned task reports quiet exactly once (also when its set-up failed).
     let total_tasks = spawned_users + agent_sockets;
     eprintln!(
-        "chat: {users_ready} users ready, {agent_sockets} agent sockets, {tickets_claimed} tickets claimed ({:.1} s); load for {} + {} s at {} msgs/s",
+        "{scenario}: {users_ready} users ready, {agent_sockets} agent sockets, {tickets_claimed} tickets claimed ({:.1} s); load for {} + {} s at {} msgs/s",
         started.elapsed().as_secs_f64(),
         args.warmup,
         args.duration,
@@ -639,9 +806,14 @@ async fn run_on(args: &ChatArgs, http: &reqwest::Client, hub: &HubHandle) -> any
     // Load.
     let (progress_stop, progress) = spawn_progress(ctx.live.clone(), Progress::Chat);
     let _ = phase_tx.send(Phase::Run);
+    let dropper = match (reconnect, &drops) {
+        (Some(r), Some(d)) => Some(spawn_dropper(d.clone(), ctx.live.clone(), args.users + agent_sockets, r)),
+        _ => None,
+    };
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     let metrics_before = hub.metrics(http).await;
-    let cpu_before = CpuSnapshot::take(hub);
+    let server_before = hubs.snapshot(http).await;
+    let cpu_before = CpuSnapshot::take(&hubs.nodes);
     let counters = |l: &Live| {
         (l.sent.load(Ordering::Relaxed), l.acked.load(Ordering::Relaxed), l.delivered.load(Ordering::Relaxed))
     };
@@ -652,9 +824,14 @@ async fn run_on(args: &ChatArgs, http: &reqwest::Client, hub: &HubHandle) -> any
     let c1 = counters(&ctx.live);
     let window_s = window_start.elapsed().as_secs_f64();
     ctx.live.measuring.store(false, Ordering::Relaxed);
-    let cpu = cpu_before.until(&CpuSnapshot::take(hub));
+    let cpu = cpu_before.until(&CpuSnapshot::take(&hubs.nodes));
+    let server = hubs.figures(&server_before, &hubs.snapshot(http).await);
     let metrics_after = hub.metrics(http).await;
     let histograms = ctx.live.totals();
+    if let Some((stop, handle)) = dropper {
+        let _ = stop.send(());
+        let _ = handle.await;
+    }
 
     // Drain: wait for every ack, then for every receiver to catch up.
     let _ = phase_tx.send(Phase::Stop);
@@ -690,10 +867,16 @@ async fn run_on(args: &ChatArgs, http: &reqwest::Client, hub: &HubHandle) -> any
             delivery.add(checker, ctx.max_acked[*idx].load(Ordering::SeqCst));
         }
     }
-    let params = serde_json::to_value(args).unwrap_or_default();
+    let mut params = serde_json::to_value(args).unwrap_or_default();
+    if let (Some(r), Some(map)) = (reconnect, params.as_object_mut()) {
+        map.insert("drop_share".into(), r.drop_share.into());
+        map.insert("drop_every".into(), r.drop_every.into());
+        map.insert("seed".into(), r.seed.into());
+    }
+    let reconnect = drops.map(|d| ReconnectFigures { resume_latency: histograms.resume.summary(), ..d.figures() });
     Ok(ChatReport {
-        scenario: "chat",
-        hub: HubInfo { url: hub.base.clone(), backend: hub.backend.into(), pid: hub.pid },
+        scenario,
+        hub: HubInfo::of(hubs),
         params,
         users_ready,
         agent_sockets,
@@ -715,6 +898,8 @@ async fn run_on(args: &ChatArgs, http: &reqwest::Client, hub: &HubHandle) -> any
         batch_sizes: batch_sizes(&metrics_before, &metrics_after),
         hub_cpu_us_per_ack: cpu.hub_s.filter(|_| c1.1 > c0.1).map(|s| s * 1e6 / (c1.1 - c0.1) as f64),
         cpu,
+        server,
+        reconnect,
         timeline: ticker.timeline,
     })
 }
@@ -756,5 +941,30 @@ mod tests {
         assert_eq!(all, tickets, "every ticket exactly once");
         assert!(assign(&tickets, 1, 1000).iter().all(|(_, t)| t.len() <= 100), "capped at the hub's limit");
         assert!(assign::<usize>(&[], 3, 100).is_empty());
+    }
+
+    #[test]
+    fn in_a_cluster_agents_follow_tickets_from_another_node() {
+        // Users 0..9 on 3 nodes round robin; 2 agents.
+        let tickets: Vec<usize> = (0..9).collect();
+        let plan = assign_across_nodes(&tickets, |t| t % 3, 3, 2, 100);
+        for (node, _, share) in &plan {
+            assert!(share.iter().all(|t| (t % 3 + 1) % 3 == *node), "{plan:?}");
+        }
+        let mut all: Vec<usize> = plan.iter().flat_map(|(_, _, t)| t.clone()).collect();
+        all.sort_unstable();
+        assert_eq!(all, tickets, "every ticket exactly once");
+        let single = assign_across_nodes(&tickets, |t| t % 3, 1, 2, 100);
+        assert!(single.iter().all(|(node, _, _)| *node == 0));
+        assert_eq!(single.len(), 2);
+    }
+
+    #[test]
+    fn a_resent_message_keeps_its_client_msg_id() {
+        let p = Pending { at_us: 1_700_000_000_000_001, n: 4, ticket: 12, resent: false };
+        let again = Pending { resent: true, ..p };
+        assert_eq!(p.client_msg_id(false), "u12-4-1700000000000001");
+        assert_eq!(again.client_msg_id(false), p.client_msg_id(false));
+        assert_eq!(p.client_msg_id(true), "a12-4-1700000000000001");
     }
 }

@@ -12,9 +12,21 @@ use std::time::{Duration, Instant};
 /// Where the hub is and how to start it.
 #[derive(Clone, Debug, clap::Args)]
 pub struct HubArgs {
-    /// Base URL of a running hub (HTTP and `/v1/ws` on the same address; loopback only).
+    /// Base URL of a running hub (HTTP and `/v1/ws` on the same address; loopback only), or several
+    /// comma-separated URLs of the nodes of one cluster: the harness's sockets go round robin.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// With --spawn-hub: hub processes to start (more than 1 needs --redis-url and --database-url),
+    /// each on its own port, sharing the database and Redis.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+    /// Redis URL for spawned hubs (a cluster); each run uses its own key prefix.
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// The hubs' operator token (for `burst`; at least 32 characters); else the harness's own
+    /// `HUB_ADMIN_TOKEN`; else spawned hubs get a fresh random one. Never printed.
+    #[arg(long)]
+    pub admin_token: Option<String>,
     /// Start the hub binary with load-test settings (test numbers on, high per-socket frame limits,
     /// SQLite in a fresh temporary directory unless --database-url), and stop it at the end.
     #[arg(long)]
@@ -28,9 +40,10 @@ pub struct HubArgs {
     /// Extra environment for the spawned hub, e.g. `--hub-env HUB_MESSAGE_BATCH=512` (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub hub_env: Vec<String>,
-    /// Pid of an already running hub, to read its memory and CPU time from /proc.
-    #[arg(long)]
-    pub hub_pid: Option<u32>,
+    /// Pid of an already running hub, to read its memory and CPU time from /proc (several,
+    /// comma-separated, in the order of --url).
+    #[arg(long, value_delimiter = ',')]
+    pub hub_pid: Vec<u32>,
     /// E.164 prefix of the hub's test numbers (HUB_TEST_PHONE_PREFIX).
     #[arg(long, default_value = "+9891200")]
     pub phone_prefix: String,
@@ -39,6 +52,24 @@ pub struct HubArgs {
     pub test_code: String,
     #[command(flatten)]
     pub peer: crate::peers::PeerArgs,
+}
+
+/// How to reach one node: start it, or attach to one running at `url`.
+pub enum NodeStart<'a> {
+    /// Start the hub binary (node `index`) with extra environment (Redis, admin token).
+    Spawn {
+        /// Node number, for its temporary directory.
+        index: usize,
+        /// Environment on top of the load-test settings.
+        env: Vec<(String, String)>,
+    },
+    /// A hub started elsewhere.
+    Attach {
+        /// Its base URL.
+        url: &'a str,
+        /// Its pid, when known.
+        pid: Option<u32>,
+    },
 }
 
 /// A hub the harness talks to, possibly one it started.
@@ -60,12 +91,16 @@ pub struct HubHandle {
 }
 
 impl HubHandle {
-    /// Starts the hub (`--spawn-hub`) or attaches to `--url`; waits until `/readyz` answers 200.
+    /// Starts one node (`--spawn-hub`) or attaches to one at a URL; waits until `/readyz` answers
+    /// 200.
     ///
     /// # Errors
     /// The binary cannot be started, the URL is not loopback, or the hub is not ready in 60 s.
-    pub async fn open(args: &HubArgs, http: &reqwest::Client) -> anyhow::Result<Self> {
-        let mut handle = if args.spawn_hub { Self::spawn(args)? } else { Self::attach(args)? };
+    pub async fn open_node(args: &HubArgs, node: NodeStart<'_>, http: &reqwest::Client) -> anyhow::Result<Self> {
+        let mut handle = match node {
+            NodeStart::Spawn { index, env } => Self::spawn(args, index, &env)?,
+            NodeStart::Attach { url, pid } => Self::attach(args, url, pid)?,
+        };
         if let Err(e) = handle.wait_ready(http).await {
             // Keep the log for the operator.
             handle.dir = None;
@@ -74,8 +109,8 @@ impl HubHandle {
         Ok(handle)
     }
 
-    fn attach(args: &HubArgs) -> anyhow::Result<Self> {
-        let base = args.url.trim_end_matches('/').to_owned();
+    fn attach(args: &HubArgs, url: &str, pid: Option<u32>) -> anyhow::Result<Self> {
+        let base = url.trim().trim_end_matches('/').to_owned();
         let addr = loopback_addr(&base)?;
         let mut db_env = Vec::new();
         for key in ["DATABASE_URL", "HUB_SQLITE_PATH"] {
@@ -84,10 +119,10 @@ impl HubHandle {
             }
         }
         let backend = if args.peer.target.is_peer() { args.peer.target.name() } else { "unknown" };
-        Ok(Self { base, addr, pid: args.hub_pid, backend, db_env, child: None, dir: None, log: None })
+        Ok(Self { base, addr, pid, backend, db_env, child: None, dir: None, log: None })
     }
 
-    fn spawn(args: &HubArgs) -> anyhow::Result<Self> {
+    fn spawn(args: &HubArgs, index: usize, cluster_env: &[(String, String)]) -> anyhow::Result<Self> {
         if args.peer.target.is_peer() {
             return crate::peers::spawn(args);
         }
@@ -100,9 +135,10 @@ impl HubHandle {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
-        let dir = std::env::temp_dir().join(format!("anapars-loadtest-{}-{stamp}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("anapars-loadtest-{}-{stamp}-{index}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut env = spawn_env(args, addr, &dir);
+        env.extend(cluster_env.iter().cloned());
         for extra in &args.hub_env {
             let (k, v) = extra.split_once('=').with_context(|| format!("--hub-env {extra}: expected KEY=VALUE"))?;
             env.retain(|(key, _)| key != k);
@@ -339,10 +375,11 @@ pub struct CpuSnapshot {
 }
 
 impl CpuSnapshot {
-    /// Reads the counters now.
-    pub fn take(hub: &HubHandle) -> Self {
+    /// Reads the counters now; the hub's is the sum over `nodes` whose pids are known.
+    pub fn take(nodes: &[HubHandle]) -> Self {
+        let known: Vec<f64> = nodes.iter().filter_map(HubHandle::cpu_secs).collect();
         Self {
-            hub: hub.cpu_secs(),
+            hub: (!known.is_empty()).then(|| known.iter().sum()),
             harness: proc_cpu_secs("/proc/self/stat"),
             postgres: processes_cpu_secs("postgres"),
             machine: machine_jiffies(),

@@ -3,6 +3,7 @@
 //! latency, and the hub's resident memory per socket from `/proc/<pid>/status` before, during and
 //! after.
 
+use crate::cluster::Cluster;
 use crate::hub::{CpuSnapshot, HubArgs, HubHandle};
 use crate::report::{HubInfo, IdleReport};
 use crate::signin;
@@ -44,7 +45,8 @@ pub struct IdleArgs {
 
 struct Ctx {
     live: Arc<Live>,
-    hub: SocketAddr,
+    /// The nodes' WebSocket addresses (sockets go round robin).
+    hubs: Vec<SocketAddr>,
     sources: Vec<IpAddr>,
     args: IdleArgs,
     setup: Semaphore,
@@ -61,7 +63,8 @@ async fn socket(
     let setup = async {
         let _permit = ctx.setup.acquire().await;
         let encoding = ctx.args.client.encoding.for_socket(i);
-        let mut conn = Conn::connect(ctx.hub, ctx.sources[i % ctx.sources.len()], encoding).await?;
+        let mut conn =
+            Conn::connect(ctx.hubs[i % ctx.hubs.len()], ctx.sources[i % ctx.sources.len()], encoding).await?;
         let mut ignore = |_f: Frame| {};
         let auth = conn.request("auth", Body::Auth { token: &token }, &mut ignore).await?;
         if auth.kind != "auth.ok" {
@@ -108,16 +111,23 @@ async fn socket(
 pub async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
     anyhow::ensure!(args.sockets >= 1 && args.ramp > 0.0, "--sockets and --ramp must be positive");
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
-    let mut hub = HubHandle::open(&args.hub, &http).await?;
-    let result = run_on(&args, &http, &hub).await;
-    hub.stop();
+    let mut hubs = Cluster::open(&args.hub, &http).await?;
+    let result = run_on(&args, &http, &hubs).await;
+    hubs.stop();
     result
 }
 
-async fn run_on(args: &IdleArgs, http: &reqwest::Client, hub: &HubHandle) -> anyhow::Result<IdleReport> {
+/// The resident memory of every node whose pid is known, summed, KiB.
+fn rss_kib(hubs: &Cluster) -> Option<u64> {
+    let known: Vec<u64> = hubs.nodes.iter().filter_map(HubHandle::rss_kib).collect();
+    (!known.is_empty()).then(|| known.iter().sum())
+}
+
+async fn run_on(args: &IdleArgs, http: &reqwest::Client, hubs: &Cluster) -> anyhow::Result<IdleReport> {
+    let hub = hubs.first();
     let live = Arc::new(Live::default());
     let users = args.users.unwrap_or(args.sockets).clamp(1, args.sockets);
-    eprintln!("idle: hub {} ({}); signing in {users} users", hub.base, hub.backend);
+    eprintln!("idle: hubs {}; signing in {users} users", hubs.describe());
     let started = Instant::now();
     let tokens = signin::sign_in_users(http, hub, &args.hub, &args.client, users, &live).await?;
     let tokens: Vec<Arc<String>> = tokens.into_iter().flatten().map(Arc::new).collect();
@@ -131,14 +141,15 @@ async fn run_on(args: &IdleArgs, http: &reqwest::Client, hub: &HubHandle) -> any
     );
     // Let the sign-in traffic settle so that the baseline is the hub at rest.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_before = hub.rss_kib();
+    let rss_before = rss_kib(hubs);
     let harness_before = crate::hub::proc_rss_kib("/proc/self/status");
-    let cpu_before = CpuSnapshot::take(hub);
+    let cpu_before = CpuSnapshot::take(&hubs.nodes);
+    let server_before = hubs.snapshot(http).await;
     live.start_measuring();
 
     let ctx = Arc::new(Ctx {
         live: live.clone(),
-        hub: hub.addr,
+        hubs: hubs.addrs(),
         sources: crate::wire::source_ips(args.client.source_ips),
         args: args.clone(),
         setup: Semaphore::new(args.client.setup_concurrency.max(1)),
@@ -163,13 +174,17 @@ async fn run_on(args: &IdleArgs, http: &reqwest::Client, hub: &HubHandle) -> any
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
 
     let held = live.sockets.load(Ordering::Relaxed).max(0) as usize;
-    let rss_held = hub.rss_kib();
+    let rss_held = rss_kib(hubs);
     let harness_held = crate::hub::proc_rss_kib("/proc/self/status");
-    let hub_connections = {
-        let m = hub.metrics(http).await;
-        m.0.iter().any(|s| s.name == "hub_connections").then(|| m.sum("hub_connections"))
-    };
-    let cpu = cpu_before.until(&CpuSnapshot::take(hub));
+    let mut hub_connections = None;
+    for node in &hubs.nodes {
+        let m = node.metrics(http).await;
+        if m.0.iter().any(|s| s.name == "hub_connections") {
+            *hub_connections.get_or_insert(0.0) += m.sum("hub_connections");
+        }
+    }
+    let cpu = cpu_before.until(&CpuSnapshot::take(&hubs.nodes));
+    let server = hubs.figures(&server_before, &hubs.snapshot(http).await);
     let _ = stop_tx.send(true);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while let Ok(Some(_)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {}
@@ -177,7 +192,7 @@ async fn run_on(args: &IdleArgs, http: &reqwest::Client, hub: &HubHandle) -> any
     let _ = progress_stop.send(());
     let ticker = progress.await.unwrap_or_default();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_after_close = hub.rss_kib();
+    let rss_after_close = rss_kib(hubs);
 
     let per_socket = |before: Option<u64>, after: Option<u64>| match (before, after) {
         (Some(b), Some(a)) if held > 0 => Some((a as f64 - b as f64) / held as f64),
@@ -185,7 +200,7 @@ async fn run_on(args: &IdleArgs, http: &reqwest::Client, hub: &HubHandle) -> any
     };
     Ok(IdleReport {
         scenario: "idle",
-        hub: HubInfo { url: hub.base.clone(), backend: hub.backend.into(), pid: hub.pid },
+        hub: HubInfo::of(hubs),
         params: serde_json::to_value(args).unwrap_or_default(),
         requested: args.sockets,
         authenticated,
@@ -196,10 +211,15 @@ async fn run_on(args: &IdleArgs, http: &reqwest::Client, hub: &HubHandle) -> any
         rss_before_kib: rss_before,
         rss_held_kib: rss_held,
         rss_after_close_kib: rss_after_close,
-        rss_per_socket_kib: per_socket(rss_before, rss_held),
+        // Without a pid, the hub's own process_resident_memory_bytes.
+        rss_per_socket_kib: per_socket(rss_before, rss_held).or_else(|| {
+            let grown: Option<f64> = server.iter().map(|f| Some(f.rss_after_kib? - f.rss_before_kib?)).sum();
+            grown.filter(|_| held > 0).map(|g| g / held as f64)
+        }),
         harness_rss_per_socket_kib: per_socket(harness_before, harness_held),
         errors: live.errors_by_key(),
         cpu,
+        server,
         timeline: ticker.timeline,
     })
 }

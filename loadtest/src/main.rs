@@ -13,6 +13,8 @@
 //! target/release/anapars-loadtest chat --spawn-hub                 # the preset, under a minute
 //! target/release/anapars-loadtest chat --spawn-hub --users 2000 --agents 20 --rate 5000 --json chat.json
 //! target/release/anapars-loadtest idle --spawn-hub --sockets 5000 --ramp 1000 --hold 20
+//! target/release/anapars-loadtest burst --spawn-hub --sockets 10000 --rate 100 --plot burst.svg
+//! target/release/anapars-loadtest reconnect --spawn-hub --drop-share 0.1 --drop-every 5
 //! target/release/anapars-loadtest run-hub                          # a hub to point other tools at
 //! ```
 //!
@@ -27,17 +29,23 @@
 //! - [`wire`]: the protocol as a client speaks it: request encoding, lenient frame decoding, a
 //!   socket bound to a 127.0.0.x source address.
 //! - [`signin`]: test-number sign-in over HTTP; agents from a file or `anapars-hub agent add`.
-//! - [`hub`]: the hub under test: started or attached, `/metrics`, `/proc` memory and CPU.
-//! - [`chat`], [`idle`]: the scenarios.
+//! - [`hub`]: one hub under test: started or attached, `/metrics`, `/proc` memory and CPU.
+//! - [`cluster`]: the nodes of a run (one, or several with Redis), per-node server figures.
+//! - [`chat`], [`idle`], [`burst`], [`reconnect`]: the scenarios (`reconnect` is `chat` with drops).
 //! - [`peers`]: `--target node-peer|rust-peer`: the peers of loadtest/peers/ in the hub's place.
 //! - [`seq`]: the exactly-once, in-order check of ticket streams.
 //! - [`stats`]: HDR latency histograms, counters, errors by key, the progress line.
 //! - [`report`]: the final table and JSON.
+//! - [`plot`]: the latency-over-time SVG.
 
+mod burst;
 mod chat;
+mod cluster;
 mod hub;
 mod idle;
 mod peers;
+mod plot;
+mod reconnect;
 mod report;
 mod seq;
 mod signin;
@@ -63,6 +71,10 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Open N authenticated sockets at a ramp rate, hold them, report memory per socket.
     Idle(idle::IdleArgs),
+    /// N sockets receive operator announcements posted at a rate: the fan-out path.
+    Burst(burst::BurstArgs),
+    /// The chat load while a share of the sockets is dropped and resumes, again and again.
+    Reconnect(reconnect::ReconnectArgs),
     /// Start the hub with load-test settings and keep it running (until Ctrl-C or --for).
     RunHub(RunHubArgs),
 }
@@ -88,6 +100,10 @@ pub struct ClientArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also draw latency (p50, p99, max) and the acked or delivered rate per second as an SVG
+    /// (chat, reconnect, burst).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -113,14 +129,19 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Chat(args) => {
-            let json = args.client.json.clone();
+            let client = args.client.clone();
             let report = chat::run(args).await?;
-            println!("{}", report.table());
-            if let Some(path) = json {
-                report::write_json(&path, &report)?;
-            }
-            // A failed exactly-once check is a failed run, for scripts.
-            Ok(if report.delivery_ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            finish(&client, &report.table(), &report, &plot::Series::chat(&report), report.delivery_ok)
+        }
+        Command::Reconnect(args) => {
+            let client = args.chat.client.clone();
+            let report = chat::run_reconnect(args).await?;
+            finish(&client, &report.table(), &report, &plot::Series::chat(&report), report.delivery_ok)
+        }
+        Command::Burst(args) => {
+            let client = args.client.clone();
+            let report = burst::run(args).await?;
+            finish(&client, &report.table(), &report, &plot::Series::burst(&report), report.delivery_ok)
         }
         Command::Idle(args) => {
             let json = args.client.json.clone();
@@ -138,19 +159,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Prints the table, writes the JSON and the plot when asked; exit status 2 when the delivery
+/// check failed (a failed exactly-once check is a failed run, for scripts).
+fn finish(
+    client: &ClientArgs,
+    table: &str,
+    report: &impl Serialize,
+    series: &plot::Series,
+    delivery_ok: bool,
+) -> anyhow::Result<ExitCode> {
+    println!("{table}");
+    if let Some(path) = &client.json {
+        report::write_json(path, report)?;
+    }
+    if let Some(path) = &client.plot {
+        plot::write_svg(path, series)?;
+        eprintln!("plot: {}", path.display());
+    }
+    Ok(if delivery_ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
 async fn run_hub(args: RunHubArgs) -> anyhow::Result<()> {
     let mut hub_args = args.hub.clone();
     hub_args.spawn_hub = true;
     let http = reqwest::Client::new();
-    let mut hub = hub::HubHandle::open(&hub_args, &http).await?;
-    let pid = hub.pid.map_or_else(|| "?".into(), |p| p.to_string());
-    println!("hub ready: {} (pid {pid}, {})", hub.base, hub.backend);
-    if let Some(log) = &hub.log {
-        println!("log: {}", log.display());
+    let mut hubs = cluster::Cluster::open(&hub_args, &http).await?;
+    for (i, hub) in hubs.nodes.iter().enumerate() {
+        let pid = hub.pid.map_or_else(|| "?".into(), |p| p.to_string());
+        println!("hub {} ready: {} (pid {pid}, {})", i + 1, hub.base, hub.backend);
+        if let Some(log) = &hub.log {
+            println!("log: {}", log.display());
+        }
     }
+    let hub = hubs.first();
+    let urls: Vec<&str> = hubs.nodes.iter().map(|n| n.base.as_str()).collect();
+    let pids: Vec<String> = hubs.nodes.iter().filter_map(|n| n.pid).map(|p| p.to_string()).collect();
     let db: Vec<String> = hub.db_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("database for `anapars-hub agent add`: {}", db.join(" "));
-    println!("drive it with: {} anapars-loadtest chat --url {} --hub-pid {pid}", db.join(" "), hub.base);
+    println!(
+        "drive it with: {} anapars-loadtest chat --url {} --hub-pid {}",
+        db.join(" "),
+        urls.join(","),
+        pids.join(",")
+    );
+    if hub_args.admin_token.is_none() && std::env::var_os("HUB_ADMIN_TOKEN").is_none() {
+        println!("(burst needs the operator token: start run-hub with --admin-token or HUB_ADMIN_TOKEN)");
+    }
     match args.for_secs {
         Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
         None => {
@@ -158,7 +212,7 @@ async fn run_hub(args: RunHubArgs) -> anyhow::Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-    hub.stop();
+    hubs.stop();
     println!("hub stopped");
     Ok(())
 }

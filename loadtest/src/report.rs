@@ -1,7 +1,9 @@
 //! The final reports: one serde struct per scenario, written as JSON for scripts (`--json PATH`)
 //! and as an aligned two-column table on stdout for people.
 
+use crate::cluster::{Cluster, NodeFigures};
 use crate::hub::BatchSizes;
+use crate::reconnect::ReconnectFigures;
 use crate::seq::DeliveryCheck;
 use crate::stats::{LatencySummary, Tick};
 use serde::Serialize;
@@ -18,6 +20,21 @@ pub struct HubInfo {
     pub backend: String,
     /// Pid, when known.
     pub pid: Option<u32>,
+    /// Nodes (1 unless a cluster).
+    pub nodes: usize,
+}
+
+impl HubInfo {
+    /// The first node's URL, backend and pid, and the node count.
+    pub fn of(cluster: &Cluster) -> Self {
+        let first = cluster.first();
+        Self { url: first.base.clone(), backend: first.backend.into(), pid: first.pid, nodes: cluster.nodes.len() }
+    }
+
+    fn cell(&self) -> String {
+        let nodes = if self.nodes > 1 { format!(", node 1 of {}", self.nodes) } else { String::new() };
+        format!("{} ({}, pid {}{nodes})", self.url, self.backend, opt(self.pid, ""))
+    }
 }
 
 /// CPU time spent during the measured window.
@@ -82,6 +99,10 @@ pub struct ChatReport {
     pub cpu: CpuUse,
     /// Hub CPU time per acknowledged message in the window, microseconds.
     pub hub_cpu_us_per_ack: Option<f64>,
+    /// Each node's CPU time and memory in the window (from `/proc` or the hub's `/metrics`).
+    pub server: Vec<NodeFigures>,
+    /// Drops and resumes (`reconnect` only).
+    pub reconnect: Option<ReconnectFigures>,
     /// One entry per second of load.
     pub timeline: Vec<Tick>,
 }
@@ -121,8 +142,125 @@ pub struct IdleReport {
     pub errors: BTreeMap<String, u64>,
     /// CPU time over ramp and hold.
     pub cpu: CpuUse,
+    /// Each node's CPU time and memory from before the ramp to the end of the hold.
+    pub server: Vec<NodeFigures>,
     /// One entry per second.
     pub timeline: Vec<Tick>,
+}
+
+/// The result of a `burst` run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BurstReport {
+    /// Always `burst`.
+    pub scenario: &'static str,
+    /// The hub.
+    pub hub: HubInfo,
+    /// The command line's parameters.
+    pub params: serde_json::Value,
+    /// Recipient sockets asked for.
+    pub sockets_requested: usize,
+    /// Recipient sockets authenticated before the first announcement.
+    pub sockets_ready: usize,
+    /// Distinct users behind them.
+    pub users: usize,
+    /// Announcements posted (warm-up included).
+    pub posted: usize,
+    /// Of those, accepted (`202`).
+    pub accepted: usize,
+    /// Accepted announcements posted in the measured window.
+    pub measured_announcements: u64,
+    /// From the first measured POST to the last receipt of a measured announcement, seconds.
+    pub window_s: f64,
+    /// Measured announcements per second.
+    pub announcements_per_s: f64,
+    /// Announcements per second x sockets: the deliveries the operator asked for.
+    pub offered_deliveries_per_s: f64,
+    /// First receipts of measured announcements, summed over sockets, per second of the window.
+    pub deliveries_per_s: f64,
+    /// The harness's clock at the POST to each socket's receipt.
+    pub delivery_latency: LatencySummary,
+    /// First socket to last socket, per announcement.
+    pub spread: LatencySummary,
+    /// The POST's round trip (to its `202`).
+    pub post_latency: LatencySummary,
+    /// Every socket, every accepted announcement, exactly once.
+    pub check: crate::burst::FanOutCheck,
+    /// True when nothing was missing or repeated.
+    pub delivery_ok: bool,
+    /// Hub CPU time per measured delivery, nanoseconds.
+    pub hub_cpu_ns_per_delivery: Option<f64>,
+    /// Hub RSS growth from before the sockets opened to when they were all ready, per socket, KiB.
+    pub rss_per_socket_kib: Option<f64>,
+    /// The same growth measured after the announcements (buffers grown by the burst), KiB.
+    pub rss_per_socket_after_kib: Option<f64>,
+    /// CPU time while announcements were posted (measured part).
+    pub cpu: CpuUse,
+    /// Each node's CPU time and memory over the same window.
+    pub server: Vec<NodeFigures>,
+    /// Errors by key.
+    pub errors: BTreeMap<String, u64>,
+    /// One entry per second.
+    pub timeline: Vec<Tick>,
+}
+
+impl BurstReport {
+    /// The table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let c = &self.check;
+        let mut rows = vec![
+            ("hub".into(), self.hub.cell()),
+            (
+                "recipients".into(),
+                format!("{} of {} sockets ready ({} users)", self.sockets_ready, self.sockets_requested, self.users),
+            ),
+            ("announcements".into(), format!("{} posted, {} accepted", self.posted, self.accepted)),
+            (
+                "window".into(),
+                format!("{:.1} s, {} announcements, {:.0}/s", self.window_s, self.measured_announcements, self.announcements_per_s),
+            ),
+            (
+                "deliveries".into(),
+                format!("{:.0}/s (offered {:.0}/s)", self.deliveries_per_s, self.offered_deliveries_per_s),
+            ),
+            ("delivery latency".into(), latency_cell(&self.delivery_latency)),
+            ("spread (first..last)".into(), latency_cell(&self.spread)),
+            ("POST round trip".into(), latency_cell(&self.post_latency)),
+            (
+                "exactly once".into(),
+                format!(
+                    "{}: {} sockets ({} failed), expected {}, delivered {}, missing {}, duplicates {}, unconfirmed {}, unknown {}",
+                    if self.delivery_ok { "OK" } else { "FAILED" },
+                    c.sockets,
+                    c.sockets_failed,
+                    c.expected,
+                    c.delivered,
+                    c.missing,
+                    c.duplicates,
+                    c.unconfirmed,
+                    c.unknown
+                ),
+            ),
+            (
+                "cpu in window".into(),
+                format!(
+                    "{}  (hub {} ns per delivery)",
+                    cpu_cell(&self.cpu),
+                    opt(self.hub_cpu_ns_per_delivery.map(|n| format!("{n:.0}")), "")
+                ),
+            ),
+            (
+                "hub rss per socket".into(),
+                format!(
+                    "{} when ready, {} after the burst",
+                    opt(self.rss_per_socket_kib.map(|k| format!("{k:.2}")), " KiB"),
+                    opt(self.rss_per_socket_after_kib.map(|k| format!("{k:.2}")), " KiB")
+                ),
+            ),
+        ];
+        rows.extend(server_rows(&self.server, None));
+        rows.push(("errors".into(), errors_cell(&self.errors)));
+        table("burst", &rows)
+    }
 }
 
 /// Writes `report` as pretty JSON to `path`.
@@ -178,6 +316,28 @@ fn cpu_cell(c: &CpuUse) -> String {
     )
 }
 
+/// One row per node: CPU seconds (and where they come from), RSS before and after, and the growth
+/// per socket when `sockets` (spread evenly over the nodes) is given.
+pub fn server_rows(server: &[NodeFigures], sockets: Option<usize>) -> Vec<(String, String)> {
+    let per_node = sockets.map(|s| s / server.len().max(1));
+    server
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let cpu = match (f.cpu_s, f.cpu_source) {
+                (Some(s), Some(src)) => format!("cpu {s:.1} s ({src})"),
+                _ => "cpu - (no pid, no process_cpu_seconds_total)".into(),
+            };
+            let kib = |k: Option<f64>| k.map_or_else(|| "-".into(), |k| format!("{k:.0} KiB"));
+            let per_socket = per_node
+                .and_then(|n| f.rss_per_socket_kib(n))
+                .map_or_else(String::new, |k| format!(", {k:.2} KiB per socket"));
+            let key = if server.len() > 1 { format!("node {}", i + 1) } else { "server".into() };
+            (key, format!("{}  {cpu}  rss {} -> {}{per_socket}", f.url, kib(f.rss_before_kib), kib(f.rss_after_kib)))
+        })
+        .collect()
+}
+
 impl ChatReport {
     /// The table printed at the end of a run.
     pub fn table(&self) -> String {
@@ -190,7 +350,7 @@ impl ChatReport {
             .collect::<Vec<_>>()
             .join(" ");
         let rows = vec![
-            ("hub".into(), format!("{} ({}, pid {})", self.hub.url, self.hub.backend, opt(self.hub.pid, ""))),
+            ("hub".into(), self.hub.cell()),
             (
                 "clients".into(),
                 format!(
@@ -240,9 +400,21 @@ impl ChatReport {
                     opt(self.hub_cpu_us_per_ack.map(|u| format!("{u:.0}")), "")
                 ),
             ),
-            ("errors".into(), errors_cell(&self.errors)),
         ];
-        table("chat", &rows)
+        let mut rows = rows;
+        if let Some(r) = &self.reconnect {
+            rows.push((
+                "drops".into(),
+                format!(
+                    "{} dropped, {} resumed, {} resent ({} already stored)",
+                    r.dropped, r.resumed, r.resent, r.resent_duplicates
+                ),
+            ));
+            rows.push(("time to resume".into(), latency_cell(&r.resume_latency)));
+        }
+        rows.extend(server_rows(&self.server, None));
+        rows.push(("errors".into(), errors_cell(&self.errors)));
+        table(self.scenario, &rows)
     }
 }
 
@@ -250,7 +422,7 @@ impl IdleReport {
     /// The table printed at the end of a run.
     pub fn table(&self) -> String {
         let rows = vec![
-            ("hub".into(), format!("{} ({}, pid {})", self.hub.url, self.hub.backend, opt(self.hub.pid, ""))),
+            ("hub".into(), self.hub.cell()),
             ("requested".into(), self.requested.to_string()),
             ("authenticated".into(), format!("{} (ramp {:.1} s)", self.authenticated, self.ramp_s)),
             (
@@ -270,8 +442,10 @@ impl IdleReport {
             ("hub rss per socket".into(), opt(self.rss_per_socket_kib.map(|k| format!("{k:.2}")), " KiB")),
             ("harness rss per socket".into(), opt(self.harness_rss_per_socket_kib.map(|k| format!("{k:.2}")), " KiB")),
             ("cpu".into(), cpu_cell(&self.cpu)),
-            ("errors".into(), errors_cell(&self.errors)),
         ];
+        let mut rows = rows;
+        rows.extend(server_rows(&self.server, Some(self.held)));
+        rows.push(("errors".into(), errors_cell(&self.errors)));
         table("idle", &rows)
     }
 }
@@ -320,6 +494,46 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["delivery"]["lost"], 1);
         assert_eq!(json["scenario"], "chat");
+    }
+
+    #[test]
+    fn a_burst_report_shows_rates_and_its_verdict() {
+        let mut r =
+            BurstReport { scenario: "burst", deliveries_per_s: 1_234_567.8, delivery_ok: true, ..Default::default() };
+        r.check.missing = 0;
+        r.server.push(NodeFigures {
+            url: "http://127.0.0.1:1".into(),
+            cpu_s: Some(2.0),
+            cpu_source: Some("metrics"),
+            ..Default::default()
+        });
+        let t = r.table();
+        assert!(t.contains("1234568/s"), "{t}");
+        assert!(t.contains("OK: 0 sockets"), "{t}");
+        assert!(t.contains("cpu 2.0 s (metrics)"), "{t}");
+        r.check.duplicates = 2;
+        r.delivery_ok = false;
+        assert!(r.table().contains("FAILED"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["check"]["duplicates"], 2);
+        assert_eq!(json["server"][0]["cpu_source"], "metrics");
+    }
+
+    #[test]
+    fn server_rows_name_nodes_and_memory_per_socket() {
+        let f = |cpu| NodeFigures {
+            url: "u".into(),
+            cpu_s: cpu,
+            cpu_source: cpu.map(|_| "proc"),
+            rss_before_kib: Some(1000.0),
+            rss_after_kib: Some(3000.0),
+            ..Default::default()
+        };
+        let rows = server_rows(&[f(Some(1.0)), f(None)], Some(2000));
+        assert_eq!(rows[0].0, "node 1");
+        assert!(rows[0].1.contains("cpu 1.0 s (proc)") && rows[0].1.contains("2.00 KiB per socket"), "{rows:?}");
+        assert!(rows[1].1.contains("cpu - "), "{rows:?}");
+        assert_eq!(server_rows(&[f(None)], None)[0].0, "server");
     }
 
     #[test]

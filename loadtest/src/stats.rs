@@ -108,6 +108,10 @@ pub struct Histograms {
     pub e2e_to_user: Latency,
     /// Connect + authenticate (idle).
     pub connect: Latency,
+    /// A dropped socket's resume: reconnect, authenticate, subscribe again, resend (reconnect).
+    pub resume: Latency,
+    /// An operator's announcement POST to a socket's receipt (burst).
+    pub delivery: Latency,
 }
 
 /// Counters and histograms shared by every task of a run.
@@ -142,6 +146,25 @@ impl Live {
             pick(&mut lock(&self.total)).record(us);
         }
         pick(&mut lock(&self.interval)).record(us);
+    }
+
+    /// Records many latencies under one lock: each into the current second, and into the run's
+    /// totals when its flag says it belongs to the measured window.
+    pub fn record_batch(&self, pick: fn(&mut Histograms) -> &mut Latency, items: &[(u64, bool)]) {
+        {
+            let mut total = lock(&self.total);
+            let h = pick(&mut total);
+            for &(us, measured) in items {
+                if measured {
+                    h.record(us);
+                }
+            }
+        }
+        let mut interval = lock(&self.interval);
+        let h = pick(&mut interval);
+        for &(us, _) in items {
+            h.record(us);
+        }
     }
 
     /// Counts an error under `key`.
@@ -183,10 +206,16 @@ pub struct Tick {
     pub sent: u64,
     /// Messages acknowledged in this second.
     pub acked: u64,
+    /// Messages (chat) or announcements (burst) delivered to sockets in this second.
+    pub delivered: u64,
     /// Ack latency p99 in this second (ms).
     pub ack_p99_ms: f64,
-    /// End-to-end p99 in this second (ms), user to agent.
+    /// End-to-end p50 in this second (ms): user to agent (chat), POST to receipt (burst).
+    pub e2e_p50_ms: f64,
+    /// End-to-end p99 in this second (ms), as `e2e_p50_ms`.
     pub e2e_p99_ms: f64,
+    /// End-to-end maximum in this second (ms), as `e2e_p50_ms`.
+    pub e2e_max_ms: f64,
     /// Connect + auth p99 in this second (ms), for sockets that opened in it.
     pub connect_p99_ms: f64,
     /// Errors so far.
@@ -200,11 +229,19 @@ pub enum Progress {
     Chat,
     /// Sockets: opened and connect latency.
     Idle,
+    /// Announcements: posted, deliveries and their latency.
+    Burst,
 }
 
 impl Tick {
     /// The progress line printed each second.
     pub fn line(&self, style: Progress) -> String {
+        if style == Progress::Burst {
+            return format!(
+                "[{:>4}s] sockets {:>6}  posted/s {:>5}  delivered/s {:>8}  delivery p50 {:>7.2} ms  p99 {:>8.2} ms  errors {}",
+                self.t, self.sockets, self.sent, self.delivered, self.e2e_p50_ms, self.e2e_p99_ms, self.errors
+            );
+        }
         if style == Progress::Idle {
             return format!(
                 "[{:>4}s] sockets {:>6}  opened/s {:>6}  connect+auth p99 {:>8.2} ms  errors {}",
@@ -223,28 +260,35 @@ impl Tick {
 pub struct Ticker {
     last_sent: u64,
     last_acked: u64,
+    last_delivered: u64,
     /// Every tick so far.
     pub timeline: Vec<Tick>,
 }
 
 impl Ticker {
     /// Reads `live` for second `t`, remembers the tick and returns it.
-    pub fn tick(&mut self, t: u64, live: &Live) -> Tick {
+    pub fn tick(&mut self, t: u64, live: &Live, style: Progress) -> Tick {
         let sent = live.sent.load(Ordering::Relaxed);
         let acked = live.acked.load(Ordering::Relaxed);
+        let delivered = live.delivered.load(Ordering::Relaxed);
         let h = live.take_interval();
+        let e2e = if style == Progress::Burst { h.delivery.summary() } else { h.e2e_to_agent.summary() };
         let tick = Tick {
             t,
             sockets: live.sockets.load(Ordering::Relaxed),
             sent: sent - self.last_sent.min(sent),
             acked: acked - self.last_acked.min(acked),
+            delivered: delivered - self.last_delivered.min(delivered),
             ack_p99_ms: h.ack.summary().p99_ms,
-            e2e_p99_ms: h.e2e_to_agent.summary().p99_ms,
+            e2e_p50_ms: e2e.p50_ms,
+            e2e_p99_ms: e2e.p99_ms,
+            e2e_max_ms: e2e.max_ms,
             connect_p99_ms: h.connect.summary().p99_ms,
             errors: live.errors.load(Ordering::Relaxed),
         };
         self.last_sent = sent;
         self.last_acked = acked;
+        self.last_delivered = delivered;
         self.timeline.push(tick.clone());
         tick
     }
@@ -263,7 +307,7 @@ pub fn spawn_progress(live: Arc<Live>, style: Progress) -> (oneshot::Sender<()>,
                 _ = &mut stop_rx => break,
                 _ = every.tick() => {
                     let t = start.elapsed().as_secs();
-                    eprintln!("{}", ticker.tick(t, &live).line(style));
+                    eprintln!("{}", ticker.tick(t, &live, style).line(style));
                 }
             }
         }
@@ -312,14 +356,29 @@ mod tests {
         live.acked.store(8, Ordering::Relaxed);
         live.error("overloaded");
         live.error("overloaded");
-        let t1 = ticker.tick(1, &live);
+        let t1 = ticker.tick(1, &live, Progress::Chat);
         live.sent.store(25, Ordering::Relaxed);
-        let t2 = ticker.tick(2, &live);
+        live.delivered.store(7, Ordering::Relaxed);
+        let t2 = ticker.tick(2, &live, Progress::Chat);
         assert_eq!((t1.sent, t1.acked, t2.sent, t2.acked, t2.errors), (10, 8, 15, 0, 2));
         assert_eq!(live.errors_by_key().get("overloaded"), Some(&2));
         assert!(t2.line(Progress::Chat).contains("sent/s      15"), "{}", t2.line(Progress::Chat));
         assert!(t2.line(Progress::Idle).contains("opened/s     15"), "{}", t2.line(Progress::Idle));
         assert_eq!(ticker.timeline.len(), 2);
+        assert_eq!(t2.delivered, 7);
+        assert!(t2.line(Progress::Burst).contains("delivered/s        7"), "{}", t2.line(Progress::Burst));
+    }
+
+    #[test]
+    fn a_batch_is_recorded_once_per_second_and_only_measured_ones_in_the_totals() {
+        let live = Live::default();
+        live.start_measuring();
+        live.record_batch(|h| &mut h.delivery, &[(1000, true), (2000, false), (3000, true)]);
+        assert_eq!(live.totals().delivery.summary().count, 2);
+        let mut ticker = Ticker::default();
+        let tick = ticker.tick(1, &live, Progress::Burst);
+        assert!((tick.e2e_max_ms - 3.0).abs() < 0.01, "{tick:?}");
+        assert!((tick.e2e_p50_ms - 2.0).abs() < 0.01, "{tick:?}");
     }
 
     #[test]

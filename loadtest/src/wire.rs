@@ -306,6 +306,31 @@ impl Conn {
         Ok(id)
     }
 
+    /// The next data message from the hub, undecoded (control frames are skipped; tungstenite
+    /// answers pings while reading): for receivers that only look for a marker in the bytes.
+    ///
+    /// # Errors
+    /// [`ConnError::Closed`] or [`ConnError::Io`].
+    pub async fn recv_message(&mut self) -> Result<Message, ConnError> {
+        loop {
+            let message = match self.ws.next().await {
+                Some(Ok(m)) => m,
+                Some(Err(
+                    WsError::ConnectionClosed
+                    | WsError::AlreadyClosed
+                    | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                ))
+                | None => return Err(ConnError::Closed(None)),
+                Some(Err(e)) => return Err(ConnError::Io(ws_kind(&e))),
+            };
+            match message {
+                Message::Close(frame) => return Err(ConnError::Closed(frame.as_ref().map(|f| u16::from(f.code)))),
+                Message::Text(_) | Message::Binary(_) => return Ok(message),
+                _ => continue,
+            }
+        }
+    }
+
     /// The next frame from the hub (control frames are skipped; tungstenite answers pings while
     /// reading).
     ///
@@ -355,6 +380,12 @@ impl Conn {
             }
         };
         tokio::time::timeout(STEP_TIMEOUT, wait).await.map_err(|_| ConnError::Timeout(kind))?
+    }
+
+    /// Drops the connection abruptly: the TCP connection closes without a WebSocket close frame, as
+    /// when a phone loses its network.
+    pub fn abort(self) {
+        drop(self.ws);
     }
 
     /// Closes the socket politely (1000), without waiting long for the hub's answer.
