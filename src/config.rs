@@ -137,7 +137,8 @@ pub struct Config {
     pub pong_timeout_ms: u64,
     /// A socket write that takes longer than this drops the connection. Default 10000 ms.
     pub write_timeout_ms: u64,
-    /// Read buffer per socket: small, since it is paid for every idle socket. Default 4096.
+    /// Read buffer per socket: small, since it is paid for every idle socket (19,500 idle sockets:
+    /// 4.6 KiB each with 1024, 7.6 KiB with 4096); a larger frame only takes more reads. Default 1024.
     pub read_buffer_bytes: usize,
     /// Bytes buffered before a write is flushed. Default 8192.
     pub write_buffer_bytes: usize,
@@ -237,7 +238,7 @@ impl Default for Config {
             ping_interval_ms: 25_000,
             pong_timeout_ms: 20_000,
             write_timeout_ms: 10_000,
-            read_buffer_bytes: 4096,
+            read_buffer_bytes: 1024,
             write_buffer_bytes: 8192,
             max_write_buffer_bytes: 1 << 20,
             outbound_queue_bytes: 256 * 1024,
