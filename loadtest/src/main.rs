@@ -50,6 +50,7 @@ mod report;
 mod seq;
 mod signin;
 mod stats;
+mod telemetry;
 mod wire;
 
 use clap::{Parser, Subcommand};
@@ -75,6 +76,8 @@ enum Command {
     Burst(burst::BurstArgs),
     /// The chat load while a share of the sockets is dropped and resumes, again and again.
     Reconnect(reconnect::ReconnectArgs),
+    /// App sockets flooding the hub with view-event batches (run beside `chat` to see the cost).
+    Telemetry(telemetry::TelemetryArgs),
     /// Start the hub with load-test settings and keep it running (until Ctrl-C or --for).
     RunHub(RunHubArgs),
 }
@@ -142,6 +145,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = args.client.clone();
             let report = burst::run(args).await?;
             finish(&client, &report.table(), &report, &plot::Series::burst(&report), report.delivery_ok)
+        }
+        Command::Telemetry(args) => {
+            let report = telemetry::run(args).await?;
+            Ok(if report.errors.keys().any(|k| !k.starts_with("error:overloaded")) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Idle(args) => {
             let json = args.client.json.clone();

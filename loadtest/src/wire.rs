@@ -116,8 +116,26 @@ pub enum Body<'a> {
         /// Ticket.
         ticket_id: &'a str,
     },
+    /// `telemetry.views`: a batch of view events.
+    Views {
+        /// The events.
+        events: &'a [ViewEvent],
+    },
     /// Requests without fields (`ping`, `queue.subscribe`).
     Empty {},
+}
+
+/// One view event of `telemetry.views` (protocol: "View events").
+#[derive(Clone, Debug, Serialize)]
+pub struct ViewEvent {
+    /// `screen` or `action`.
+    pub kind: &'static str,
+    /// The screen's name.
+    pub screen: String,
+    /// By the app's clock, ms since the epoch.
+    pub at: i64,
+    /// How long the screen was shown.
+    pub duration_ms: u64,
 }
 
 /// Encodes a request as a WebSocket message in `encoding`.
