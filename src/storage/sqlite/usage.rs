@@ -20,29 +20,38 @@ use uuid::Uuid;
 
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+type DeviceQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds a device report's twelve columns, in the order both statements below name them.
+fn bind_device<'q>(q: DeviceQuery<'q>, d: &'q DeviceRecord) -> DeviceQuery<'q> {
+    let i = &d.info;
+    q.bind(d.device_id.0)
+        .bind(d.user_id.0)
+        .bind(&i.os)
+        .bind(&i.os_version)
+        .bind(&i.model)
+        .bind(&i.manufacturer)
+        .bind(i.memory_mb)
+        .bind(i.screen_width)
+        .bind(i.screen_height)
+        .bind(&i.app_version)
+        .bind(&i.locale)
+        .bind(d.reported_at)
+}
+
 /// Stores one device report: a history row if it differs from the latest, then the latest.
 async fn store_device(c: &mut SqliteConnection, d: &DeviceRecord) -> Result<()> {
-    let i = &d.info;
-    let added = sqlx::query(
-        "INSERT INTO device_info_history (device_id, user_id, os, os_version, model, manufacturer, memory_mb,
+    let added = bind_device(
+        sqlx::query(
+            "INSERT INTO device_info_history (device_id, user_id, os, os_version, model, manufacturer, memory_mb,
              screen_width, screen_height, app_version, locale, reported_at)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
          WHERE NOT EXISTS (SELECT 1 FROM device_info WHERE device_id = ?1 AND os = ?3 AND os_version IS ?4
              AND model IS ?5 AND manufacturer IS ?6 AND memory_mb IS ?7 AND screen_width IS ?8
              AND screen_height IS ?9 AND app_version IS ?10 AND locale IS ?11)",
+        ),
+        d,
     )
-    .bind(d.device_id.0)
-    .bind(d.user_id.0)
-    .bind(&i.os)
-    .bind(&i.os_version)
-    .bind(&i.model)
-    .bind(&i.manufacturer)
-    .bind(i.memory_mb)
-    .bind(i.screen_width)
-    .bind(i.screen_height)
-    .bind(&i.app_version)
-    .bind(&i.locale)
-    .bind(d.reported_at)
     .execute(&mut *c)
     .await?;
     if added.rows_affected() > 0 {
@@ -55,27 +64,18 @@ async fn store_device(c: &mut SqliteConnection, d: &DeviceRecord) -> Result<()> 
         .execute(&mut *c)
         .await?;
     }
-    sqlx::query(
-        "INSERT INTO device_info (device_id, user_id, os, os_version, model, manufacturer, memory_mb,
+    bind_device(
+        sqlx::query(
+            "INSERT INTO device_info (device_id, user_id, os, os_version, model, manufacturer, memory_mb,
              screen_width, screen_height, app_version, locale, reported_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (device_id) DO UPDATE SET os = excluded.os, os_version = excluded.os_version,
              model = excluded.model, manufacturer = excluded.manufacturer, memory_mb = excluded.memory_mb,
              screen_width = excluded.screen_width, screen_height = excluded.screen_height,
              app_version = excluded.app_version, locale = excluded.locale, reported_at = excluded.reported_at",
+        ),
+        d,
     )
-    .bind(d.device_id.0)
-    .bind(d.user_id.0)
-    .bind(&i.os)
-    .bind(&i.os_version)
-    .bind(&i.model)
-    .bind(&i.manufacturer)
-    .bind(i.memory_mb)
-    .bind(i.screen_width)
-    .bind(i.screen_height)
-    .bind(&i.app_version)
-    .bind(&i.locale)
-    .bind(d.reported_at)
     .execute(&mut *c)
     .await?;
     Ok(())
