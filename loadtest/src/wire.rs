@@ -356,19 +356,7 @@ impl Conn {
     /// [`ConnError::Closed`], [`ConnError::Io`] or [`ConnError::BadFrame`].
     pub async fn recv(&mut self) -> Result<Frame, ConnError> {
         loop {
-            let message = match self.ws.next().await {
-                Some(Ok(m)) => m,
-                Some(Err(
-                    WsError::ConnectionClosed
-                    | WsError::AlreadyClosed
-                    | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
-                ))
-                | None => return Err(ConnError::Closed(None)),
-                Some(Err(e)) => return Err(ConnError::Io(ws_kind(&e))),
-            };
-            if let Message::Close(frame) = &message {
-                return Err(ConnError::Closed(frame.as_ref().map(|f| u16::from(f.code))));
-            }
+            let message = self.recv_message().await?;
             match decode(&message) {
                 Ok(Some(frame)) => return Ok(frame),
                 Ok(None) => continue,
