@@ -3,7 +3,7 @@
 //! Postgres when `TEST_DATABASE_URL` is set.
 //!
 //! The checks live in one file per port (`conformance/accounts.rs`, `sessions.rs`, `codes.rs`,
-//! `agents.rs`, `tickets.rs`, `usage.rs`); this file holds what they share, the list and the runner. To add a
+//! `agents.rs`, `tickets.rs`, `usage.rs`, `account.rs`); this file holds what they share, the list and the runner. To add a
 //! check, write `pub async fn name(store: Arc<dyn Store>) -> Result<()>` in the file of its port and
 //! add its name to the `checks!` list below; every backend then runs it.
 //!
@@ -32,6 +32,7 @@ use std::sync::Arc;
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
+mod account;
 mod accounts;
 mod agents;
 mod codes;
@@ -39,6 +40,7 @@ mod sessions;
 mod tickets;
 mod usage;
 
+pub use account::*;
 pub use accounts::*;
 pub use agents::*;
 pub use codes::*;
@@ -311,6 +313,9 @@ checks![
     device_history_records_changes_only_and_is_bounded,
     consent_changes_purge_what_they_cover,
     purge_usage_deletes_only_what_is_past_its_window,
+    change_phone_moves_the_account_and_refuses_a_taken_number,
+    account_pages_list_everything_once_in_order,
+    delete_account_leaves_nothing_of_the_account,
 ];
 
 /// The outcome of the suite against one store.

@@ -12,6 +12,7 @@
 //! canned replies) and [`tickets::Tickets`] (tickets and their gapless event streams). What a batch
 //! of messages does is decided once for both backends, in `stream`.
 
+pub mod account;
 pub mod agents;
 pub mod conformance;
 pub mod postgres;
@@ -230,7 +231,16 @@ pub trait Health: Send + Sync {
 
 /// Everything the hub keeps, in one object.
 pub trait Store:
-    Accounts + Sessions + SignInCodes + HubKeys + Health + Agents + Tickets + profiles::Profiles + usage::Usage
+    Accounts
+    + Sessions
+    + SignInCodes
+    + HubKeys
+    + Health
+    + Agents
+    + Tickets
+    + profiles::Profiles
+    + usage::Usage
+    + account::AccountRecords
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

@@ -13,6 +13,7 @@
 //! and its queries; past it the caller gets [`Error::Unavailable`]. The server enforces a slightly
 //! longer `statement_timeout`, so that it stops working for a caller that has given up.
 
+mod account;
 mod agents;
 mod profiles;
 mod tickets;

@@ -7,11 +7,13 @@
 //!
 //! The agents' and the tickets' rows live in [`agents`] and [`tickets`].
 
+mod account;
 mod agents;
 mod profiles;
 mod tickets;
 mod usage;
 
+pub(super) use account::PagedViewRow;
 pub(super) use agents::{stored_email, AgentRow, AgentSessionRow, CannedReplyRow};
 pub(super) use profiles::{ProfileRow, PROFILE_COLUMNS};
 pub(super) use tickets::{

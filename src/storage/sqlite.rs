@@ -12,6 +12,7 @@
 //! The journal is a WAL with `synchronous=FULL`: a write the hub has acknowledged survives a power
 //! cut, not only a crash of the process.
 
+mod account;
 mod agents;
 mod profiles;
 mod tickets;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 const DEFAULTS: ConsentDefaults = ConsentDefaults { analytics: true, personalisation: true };
 
-fn views(user: crate::ids::UserId, device: crate::ids::DeviceId, n: usize, received_at: i64) -> UsageWrite {
+pub(super) fn views(user: crate::ids::UserId, device: crate::ids::DeviceId, n: usize, received_at: i64) -> UsageWrite {
     let events = (0..n)
         .map(|i| ViewEvent {
             kind: if i % 2 == 0 { "screen" } else { "action" }.into(),
@@ -26,7 +26,7 @@ fn views(user: crate::ids::UserId, device: crate::ids::DeviceId, n: usize, recei
     UsageWrite::Views { user_id: user, device_id: device, events, received_at }
 }
 
-fn report(os_version: &str, reported_at: i64, d: &crate::storage::Device) -> UsageWrite {
+pub(super) fn report(os_version: &str, reported_at: i64, d: &crate::storage::Device) -> UsageWrite {
     UsageWrite::Device(DeviceRecord {
         device_id: d.id,
         user_id: d.user_id,
