@@ -223,6 +223,9 @@ function onEvent(frame) {
     case 'ticket.updated':
       updateTicket(frame.ticket, true);
       break;
+    case 'ticket.deleted':
+      onTicketDeleted(frame.ticket_id);
+      break;
     case 'ticket.event':
       onTicketEvent(frame.event);
       break;
@@ -411,6 +414,30 @@ function updateTicket(ticket, live) {
   }
   renderList();
   if (ticket.id === state.current) renderTicket();
+}
+
+/** The ticket's user deleted their account: the ticket, its messages and everything this tab kept
+ *  of it (the thread, unsent replies) go. */
+function onTicketDeleted(ticketId) {
+  const ticket = state.tickets.get(ticketId);
+  state.tickets.delete(ticketId);
+  state.queueOrder.delete(ticketId);
+  state.seen.delete(ticketId);
+  if (state.threads.delete(ticketId)) {
+    saveFollowed();
+    saveOutbox();
+  }
+  if (state.current === ticketId) {
+    state.current = null;
+    history.replaceState(null, '', location.pathname);
+    $('events').replaceChildren();
+    $('outbox').replaceChildren();
+    showTicketPane(false);
+    announce('This ticket was deleted: its user deleted their account.');
+  } else if (ticket) {
+    announce(`A ticket was deleted: ${ticket.subject}`);
+  }
+  renderList();
 }
 
 function visibleTickets(filter = state.filter) {

@@ -100,6 +100,12 @@ pub enum Error {
     /// personalisation for settings); nothing was stored.
     #[error("{0}")]
     ConsentRequired(&'static str),
+    /// The new mobile number is already another account's; the change was not made.
+    #[error("this number belongs to another account")]
+    PhoneTaken,
+    /// An account deletion's confirmation is wrong, expired or another account's: ask again.
+    #[error("the confirmation is wrong or expired: ask for a new one")]
+    ConfirmationInvalid,
     /// The hub is at capacity for this kind of work; nothing was stored. Retry after the hint.
     #[error("the hub is overloaded: retry shortly")]
     Overloaded {
@@ -164,6 +170,10 @@ pub enum ErrorCode {
     BadImage,
     /// See [`Error::ConsentRequired`].
     ConsentRequired,
+    /// See [`Error::PhoneTaken`].
+    PhoneTaken,
+    /// See [`Error::ConfirmationInvalid`].
+    ConfirmationInvalid,
     /// See [`Error::Overloaded`].
     Overloaded,
     /// See [`Error::Unavailable`].
@@ -199,6 +209,8 @@ impl ErrorCode {
             Self::EmptyBody => "empty_body",
             Self::BadImage => "bad_image",
             Self::ConsentRequired => "consent_required",
+            Self::PhoneTaken => "phone_taken",
+            Self::ConfirmationInvalid => "confirmation_invalid",
             Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -233,6 +245,8 @@ impl Error {
             Self::EmptyBody => ErrorCode::EmptyBody,
             Self::BadImage(_) => ErrorCode::BadImage,
             Self::ConsentRequired(_) => ErrorCode::ConsentRequired,
+            Self::PhoneTaken => ErrorCode::PhoneTaken,
+            Self::ConfirmationInvalid => ErrorCode::ConfirmationInvalid,
             Self::Overloaded { .. } => ErrorCode::Overloaded,
             Self::Unavailable => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
@@ -248,12 +262,13 @@ impl Error {
             | ErrorCode::InvalidPhone
             | ErrorCode::AlreadyAuthenticated
             | ErrorCode::EmptyBody
-            | ErrorCode::BadImage => 400,
+            | ErrorCode::BadImage
+            | ErrorCode::ConfirmationInvalid => 400,
             ErrorCode::Unauthenticated | ErrorCode::Unauthorized => 401,
             ErrorCode::CountryNotAllowed | ErrorCode::Forbidden | ErrorCode::ConsentRequired => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::Conflict | ErrorCode::WrongState => 409,
+            ErrorCode::Conflict | ErrorCode::WrongState | ErrorCode::PhoneTaken => 409,
             ErrorCode::TooLarge => 413,
             ErrorCode::CodeExpired | ErrorCode::CodeInvalid => 422,
             ErrorCode::RateLimited | ErrorCode::TooManyAttempts | ErrorCode::SmsBudgetExhausted => 429,

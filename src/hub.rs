@@ -48,6 +48,8 @@ pub struct Hub {
     pub profiles: crate::profiles::ProfileDesk,
     /// Device and client telemetry, view patterns, settings and consent.
     pub usage: Arc<crate::usage::UsageDesk>,
+    /// Users' rights: the export and the account deletion.
+    pub account: crate::account::AccountDesk,
     /// This node's live sockets.
     pub registry: Arc<Registry>,
     /// Fan-out: the registry itself on a single node, the cluster broker with Redis.
@@ -170,6 +172,7 @@ impl Hub {
             Duration::from_millis(config.telemetry_purge_interval_ms),
             shutdown.clone(),
         ));
+        let account = crate::account::AccountDesk::new(store.clone(), quotas.clone(), broker.clone(), presence.clone());
         tokio::spawn(queue.run(support.clone(), store.clone(), broker.clone(), presence.clone(), shutdown.clone()));
         tracing::info!(storage = store.backend(), clustered, "hub ready");
         let hub = Arc::new(Self {
@@ -182,6 +185,7 @@ impl Hub {
             presence,
             profiles,
             usage,
+            account,
             registry,
             broker,
             cluster,

@@ -6,7 +6,8 @@
 //! - [`codec`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the same serde types.
 //! - [`session`]: one task per WebSocket: reads, writes, pings, limits, authentication, shutdown.
 //! - [`registry`]: the node's live sockets by principal, ticket and queue: the single-node broker.
-//! - [`auth`]: phone sign-in with one-time codes, session tokens, their expiry and revocation.
+//! - [`account`]: users' rights: the export of everything kept, the two-step account deletion.
+//! - [`auth`]: phone sign-in with one-time codes, session tokens, their expiry and revocation, the number change.
 //! - [`agents`]: support agents: staff accounts, password sign-in, status, capacity, canned replies.
 //! - [`tickets`]: support tickets: who may do what, group-commit message writes, the queue.
 //! - [`broker`]: the fan-out port (who receives an event); the registry implements it on one node.
@@ -26,6 +27,7 @@
 //! - [`error`]: the one domain error enum, and its mapping to wire codes, HTTP statuses and close codes.
 //! - [`telemetry`]: logging set-up and the metric names.
 
+pub mod account;
 pub mod agents;
 pub mod announcements;
 pub mod auth;

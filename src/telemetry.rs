@@ -23,6 +23,12 @@ pub const SMS_FAILURES: &str = "hub_sms_failures_total";
 pub const SMS_BUDGET_TRIPS: &str = "hub_sms_budget_exhausted_total";
 /// Counter: successful sign-ins.
 pub const SIGN_INS: &str = "hub_sign_ins_total";
+/// Accounts moved to a new mobile number.
+pub const PHONE_CHANGES: &str = "hub_phone_changes_total";
+/// Accounts deleted by their users.
+pub const ACCOUNTS_DELETED: &str = "hub_accounts_deleted_total";
+/// Exports of all of an account's data served (label `outcome`: `complete` or `failed`).
+pub const EXPORTS: &str = "hub_exports_total";
 /// Histogram (seconds): HTTP request latency, by `route` and `status`.
 pub const HTTP_LATENCY: &str = "hub_http_request_duration_seconds";
 /// Histogram: messages per group-commit batch.
@@ -119,6 +125,9 @@ fn describe() {
     describe_counter!(SMS_FAILURES, "SMS sends that failed after retries");
     describe_counter!(SMS_BUDGET_TRIPS, "codes refused by the hourly SMS budget");
     describe_counter!(SIGN_INS, "successful sign-ins");
+    describe_counter!(PHONE_CHANGES, "accounts moved to a new mobile number");
+    describe_counter!(ACCOUNTS_DELETED, "accounts deleted by their users");
+    describe_counter!(EXPORTS, "account data exports served, by outcome");
     describe_histogram!(HTTP_LATENCY, Unit::Seconds, "HTTP request latency");
     describe_histogram!(WS_LATENCY, Unit::Seconds, "socket request latency");
     describe_histogram!(BATCH_SIZE, "messages per group-commit batch");

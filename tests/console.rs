@@ -179,6 +179,7 @@ async fn an_agent_answers_a_user_in_the_browser_console() {
                 }
                 "user-leaves" => user.socket.ws.close(None).await.expect("close the user's socket"),
                 "transferred" => {}
+                "account-deleted" => others[1].delete_account(&hub).await,
                 other => panic!("unknown step {other}"),
             }
             to_node.write_all(format!("OK {step}\n").as_bytes()).await.unwrap();
@@ -220,6 +221,22 @@ impl User {
             .await;
         assert_eq!(r["type"], "ticket.open.ok", "{r}");
         r["ticket"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Deletes the account in the two documented steps.
+    async fn delete_account(&mut self, hub: &TestHub) {
+        let url = |path: &str| format!("{}{path}", hub.base);
+        let notice: serde_json::Value =
+            hub.http.post(url("/v1/me/deletion")).bearer_auth(&self.token).send().await.unwrap().json().await.unwrap();
+        let resp = hub
+            .http
+            .post(url("/v1/me/deletion/confirm"))
+            .bearer_auth(&self.token)
+            .json(&json!({"confirmation": notice["confirmation"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "account deletion");
     }
 
     async fn follow(&mut self, ticket: &str, after_seq: u64) {

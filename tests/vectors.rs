@@ -451,6 +451,7 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
             ServerFrame::TicketReceipt { ticket_id, participant: user(), delivered_seq: 5, read_seq: 4 },
         ),
         ("event.ticket.typing", ServerFrame::TicketTyping { ticket_id, participant: agent() }),
+        ("event.ticket.deleted", ServerFrame::TicketDeleted { ticket_id }),
         ("event.ticket.queue", ServerFrame::TicketQueue { ticket_id, position: 3, estimated_wait_ms: Some(270_000) }),
         // Offline, last seen an hour ago (absent while online, or when the user hides it).
         ("event.profile.updated", ServerFrame::ProfileUpdated { profile: profile(false) }),
@@ -576,9 +577,10 @@ fn server_slot(frame: &ServerFrame) -> usize {
         ServerFrame::ConsentOk { .. } => 33,
         ServerFrame::SettingsUpdated { .. } => 34,
         ServerFrame::ConsentUpdated { .. } => 35,
+        ServerFrame::TicketDeleted { .. } => 36,
     }
 }
-const SERVER_SLOTS: usize = 36;
+const SERVER_SLOTS: usize = 37;
 
 /// Every close code the hub sends. A new one fails to compile in the `match`: list it here and in
 /// PROTOCOL.md.
@@ -702,6 +704,8 @@ fn error_of(code: ErrorCode) -> Error {
         ErrorCode::EmptyBody => Error::EmptyBody,
         ErrorCode::BadImage => Error::BadImage(""),
         ErrorCode::ConsentRequired => Error::ConsentRequired(""),
+        ErrorCode::PhoneTaken => Error::PhoneTaken,
+        ErrorCode::ConfirmationInvalid => Error::ConfirmationInvalid,
         ErrorCode::Overloaded => Error::Overloaded { retry_after: wait },
         ErrorCode::Unavailable => Error::Unavailable,
         ErrorCode::Internal => Error::Internal(String::new()),

@@ -35,6 +35,8 @@ pub enum RevokeReason {
     SignedInElsewhere,
     /// The same device signed in again; its older session ended.
     Replaced,
+    /// The user deleted their account: every session ended with it.
+    AccountDeleted,
 }
 
 /// The device a sign-in is for, as the app describes it.
@@ -92,6 +94,8 @@ struct Rules {
 const TEN_MINUTES: Duration = Duration::from_secs(600);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
+/// Number changes an account may ask for per day (each sends an SMS).
+pub const PHONE_CHANGES_PER_DAY: u64 = 5;
 /// A lock-out never lasts longer than this, however often it repeats.
 const MAX_LOCKOUT: Duration = DAY;
 
@@ -175,13 +179,108 @@ impl Auth {
     /// `unavailable`.
     pub async fn request_code(&self, phone: &str, client_ip: IpAddr) -> Result<CodeSent> {
         let phone = self.phones.parse(phone)?;
+        let pk = self.phone_key(&phone);
+        self.send_code(&phone, pk, client_ip).await
+    }
+
+    /// The key a number-change code is stored and locked under: bound to the account as well as
+    /// the number, so that it cannot sign anyone in, nor serve another account's change.
+    fn change_key(&self, user: UserId, phone: &Phone) -> PhoneKey {
+        PhoneKey(self.keyed.key_for("phone-change", &format!("{user}:{}", phone.e164())))
+    }
+
+    /// The per-account counter of number changes asked for.
+    fn change_quota_key(user: UserId) -> String {
+        format!("phone-change:{user}")
+    }
+
+    /// Sends a code to a new number for the signed-in `user` (`POST /v1/me/phone/code`). Whether
+    /// the number belongs to another account is not checked here, so that this cannot be used to
+    /// learn which numbers are registered; [`Auth::change_phone`] says so once the code proved the
+    /// number is the user's.
+    ///
+    /// # Errors
+    /// `bad_request` (it is the account's number already), `rate_limited` (also at most
+    /// [`PHONE_CHANGES_PER_DAY`] per account), and those of [`Auth::request_code`].
+    pub async fn request_phone_change(&self, user: UserId, phone: &str, client_ip: IpAddr) -> Result<CodeSent> {
+        let phone = self.phones.parse(phone)?;
+        if self.store.user(user).await?.ok_or(Error::Unauthorized)?.phone == phone {
+            return Err(Error::BadRequest("this is the account's number already".into()));
+        }
+        quota::check(self.quotas.as_ref(), &Self::change_quota_key(user), DAY, PHONE_CHANGES_PER_DAY).await?;
+        self.send_code(&phone, self.change_key(user, &phone), client_ip).await
+    }
+
+    /// Checks the code sent to the new number and moves the account to it
+    /// (`POST /v1/me/phone/verify`): the old number no longer signs in to this account. The
+    /// account's sessions stay signed in.
+    ///
+    /// # Errors
+    /// `phone_taken` (another account has the number), and those of [`Auth::verify_code`].
+    pub async fn change_phone(&self, user: UserId, phone: &str, code: &str) -> Result<User> {
+        let phone = self.phones.parse(phone)?;
+        let key = self.change_key(user, &phone);
+        self.check_code(&phone, &key, code, now_ms()).await?;
+        match self.store.change_phone(user, &phone).await {
+            Ok(true) => {}
+            Ok(false) => return Err(Error::Unauthorized),
+            Err(Error::Conflict(_)) => return Err(Error::PhoneTaken),
+            Err(e) => return Err(e),
+        }
+        metrics::counter!(crate::telemetry::PHONE_CHANGES).increment(1);
+        tracing::info!(user_id = %user, phone = %phone.masked(), "mobile number changed");
+        self.user(user).await
+    }
+
+    /// The sign-in data kept about the account's number outside the account: its codes and
+    /// lock-outs (by keyed hash), and its rate-limit counters. Deleted with the account.
+    pub fn traces(&self, user: &User) -> (Vec<PhoneKey>, Vec<String>) {
+        let pk = self.phone_key(&user.phone);
+        let quotas = ["resend", "10min", "day"].iter().map(|w| format!("code:{w}:{}", pk.0)).collect::<Vec<_>>();
+        let mut quota_keys = quotas;
+        quota_keys.push(Self::change_quota_key(user.id));
+        (vec![pk], quota_keys)
+    }
+
+    /// A confirmation for deleting `user`'s account that works until `expires_at`: the account and
+    /// the expiry, signed with the hub's key (any node can check it; nothing is stored).
+    pub fn deletion_confirmation(&self, user: UserId, expires_at: Millis) -> String {
+        let claim = format!("{}.{expires_at}", user.0.simple());
+        let mac = self.keyed.key_for("account-deletion", &claim);
+        format!("{claim}.{mac}")
+    }
+
+    /// Whether `confirmation` is one [`Auth::deletion_confirmation`] made for `user` that has not
+    /// expired at `now`.
+    ///
+    /// # Errors
+    /// `confirmation_invalid`.
+    pub fn check_deletion_confirmation(&self, user: UserId, confirmation: &str, now: Millis) -> Result<()> {
+        let mut parts = confirmation.splitn(3, '.');
+        let (Some(who), Some(expires), Some(mac)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(Error::ConfirmationInvalid);
+        };
+        let expires_at: Millis = expires.parse().map_err(|_| Error::ConfirmationInvalid)?;
+        let expected = self.keyed.key_for("account-deletion", &format!("{who}.{expires_at}"));
+        if !tokens::constant_time_eq(mac, &expected) || who != user.0.simple().to_string() || expires_at <= now {
+            return Err(Error::ConfirmationInvalid);
+        }
+        Ok(())
+    }
+
+    /// Sends a new code for `phone`, stored under `code_key`; the number's own rate limits and the
+    /// SMS budget apply whatever the code is for.
+    async fn send_code(&self, phone: &Phone, code_key: PhoneKey, client_ip: IpAddr) -> Result<CodeSent> {
         let sent = CodeSent { expires_in: self.rules.code_ttl, resend_after: self.rules.resend };
-        if self.is_test_number(&phone) {
+        if self.is_test_number(phone) {
             return Ok(sent);
         }
-        let pk = self.phone_key(&phone);
+        let pk = self.phone_key(phone);
         let now = now_ms();
         self.refuse_if_locked(&pk, now).await?;
+        if code_key != pk {
+            self.refuse_if_locked(&code_key, now).await?;
+        }
         let q = self.quotas.as_ref();
         quota::check(q, &format!("code:ip:{}", self.ip_key(client_ip)), HOUR, self.rules.per_ip_hour).await?;
         quota::check(q, &format!("code:resend:{}", pk.0), self.rules.resend, 1).await?;
@@ -202,8 +301,8 @@ impl Auth {
         self.store
             .put_code(&SignInCode {
                 id: CodeId::generate(),
-                code_hash: self.keyed.code_hash(&pk.0, &code),
-                phone_key: pk,
+                code_hash: self.keyed.code_hash(&code_key.0, &code),
+                phone_key: code_key,
                 created_at: now,
                 expires_at: now + ms(self.rules.code_ttl),
                 attempts: 0,
@@ -211,7 +310,7 @@ impl Auth {
             .await?;
         let minutes = self.rules.code_ttl.as_secs().div_ceil(60);
         let text = format!("Anapars code: {code}\nValid for {minutes} minutes. Never share it with anyone.");
-        self.sms.send(&Sms { to: phone, text }).await?;
+        self.sms.send(&Sms { to: phone.clone(), text }).await?;
         metrics::counter!(crate::telemetry::OTP_SENT).increment(1);
         Ok(sent)
     }
@@ -234,45 +333,12 @@ impl Auth {
     /// `code_expired`, `code_invalid`, `too_many_attempts`, `unavailable`.
     pub async fn verify_code(&self, phone: &str, code: &str, device: &DeviceInfo) -> Result<SignedIn> {
         let phone = self.phones.parse(phone)?;
-        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::BadRequest("code must be 6 digits".into()));
-        }
         let device_id = device.id.trim();
         if device_id.is_empty() || device_id.chars().count() > 64 || device.name.chars().count() > 64 {
             return Err(Error::BadRequest("device.id must be 1 to 64 characters, device.name at most 64".into()));
         }
-        let pk = self.phone_key(&phone);
         let now = now_ms();
-        self.refuse_if_locked(&pk, now).await?;
-
-        if self.is_test_number(&phone) {
-            let expected = self.rules.test_code.as_deref().unwrap_or_default();
-            if !tokens::constant_time_eq(code, expected) {
-                return Err(self.wrong_code(&pk, now, self.rules.code_max_attempts).await);
-            }
-        } else {
-            let Some(current) = self.store.current_code(&pk).await? else {
-                return Err(Error::CodeExpired);
-            };
-            if current.expires_at <= now {
-                return Err(Error::CodeExpired);
-            }
-            // Count the try before comparing, so concurrent guesses cannot exceed the limit.
-            let Some(attempts) = self.store.count_attempt(current.id).await? else {
-                return Err(Error::CodeExpired);
-            };
-            if attempts > self.rules.code_max_attempts {
-                return Err(Error::TooManyAttempts { retry_after: None });
-            }
-            if !self.keyed.code_matches(&pk.0, code, &current.code_hash) {
-                let left = self.rules.code_max_attempts - attempts;
-                return Err(self.wrong_code(&pk, now, left).await);
-            }
-            if !self.store.consume_code(current.id).await? {
-                return Err(Error::CodeExpired);
-            }
-        }
-        self.store.clear_guard(&pk).await?;
+        self.check_code(&phone, &self.phone_key(&phone), code, now).await?;
 
         let (user, new_user) = self.store.register_user(&phone, now).await?;
         let device = self.store.upsert_device(user.id, device_id, device.name.trim(), now).await?;
@@ -292,6 +358,45 @@ impl Auth {
         metrics::counter!(crate::telemetry::SIGN_INS).increment(1);
         tracing::info!(user_id = %user.id, device_id = %device.id, new_user, "signed in");
         Ok(SignedIn { token, session, user, device, new_user })
+    }
+
+    /// Checks `code` against the newest code stored under `code_key` for `phone` (or the test code
+    /// of a test number), counting the try and locking the key after too many wrong ones. A right
+    /// code is used up and the key's wrong tries are forgotten.
+    async fn check_code(&self, phone: &Phone, code_key: &PhoneKey, code: &str, now: Millis) -> Result<()> {
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::BadRequest("code must be 6 digits".into()));
+        }
+        let pk = code_key;
+        self.refuse_if_locked(pk, now).await?;
+        if self.is_test_number(phone) {
+            let expected = self.rules.test_code.as_deref().unwrap_or_default();
+            if !tokens::constant_time_eq(code, expected) {
+                return Err(self.wrong_code(pk, now, self.rules.code_max_attempts).await);
+            }
+        } else {
+            let Some(current) = self.store.current_code(pk).await? else {
+                return Err(Error::CodeExpired);
+            };
+            if current.expires_at <= now {
+                return Err(Error::CodeExpired);
+            }
+            // Count the try before comparing, so concurrent guesses cannot exceed the limit.
+            let Some(attempts) = self.store.count_attempt(current.id).await? else {
+                return Err(Error::CodeExpired);
+            };
+            if attempts > self.rules.code_max_attempts {
+                return Err(Error::TooManyAttempts { retry_after: None });
+            }
+            if !self.keyed.code_matches(&pk.0, code, &current.code_hash) {
+                let left = self.rules.code_max_attempts - attempts;
+                return Err(self.wrong_code(pk, now, left).await);
+            }
+            if !self.store.consume_code(current.id).await? {
+                return Err(Error::CodeExpired);
+            }
+        }
+        self.store.clear_guard(pk).await
     }
 
     /// Moves the account to the device that just signed in: older sessions of the same device end

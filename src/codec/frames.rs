@@ -602,6 +602,13 @@ pub enum ServerFrame {
         /// The ticket now.
         ticket: TicketView,
     },
+    /// Event: a ticket no longer exists: its user deleted their account (to its subscribers, its
+    /// agent and queue watchers). Forget it; nothing more will come about it.
+    #[serde(rename = "ticket.deleted")]
+    TicketDeleted {
+        /// The ticket.
+        ticket_id: TicketId,
+    },
     /// Event: a participant's delivery and read marks moved (to the ticket's subscribers).
     #[serde(rename = "ticket.receipt")]
     TicketReceipt {
@@ -698,6 +705,7 @@ impl ServerFrame {
             Self::Announcement { .. } => "announcement",
             Self::TicketEvent { .. } => "ticket.event",
             Self::TicketUpdated { .. } => "ticket.updated",
+            Self::TicketDeleted { .. } => "ticket.deleted",
             Self::TicketReceipt { .. } => "ticket.receipt",
             Self::TicketTyping { .. } => "ticket.typing",
             Self::TicketQueue { .. } => "ticket.queue",

@@ -3,6 +3,7 @@
 //! `{"error": {"code", "message", "retry_after_ms"?}}` with the status from
 //! [`crate::Error::http_status`] and a `Retry-After` header where one applies.
 
+mod account;
 mod console;
 mod origin;
 mod upgrade;
@@ -39,6 +40,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/agent/login", post(agent_login))
         .route("/v1/me", get(me))
         .route("/v1/me/image", put(put_image).delete(delete_image))
+        .merge(account::routes())
         .route("/v1/media/{file}", get(media))
         .route("/v1/admin/announcements", post(announce))
         .route("/v1/ws", get(upgrade::websocket))
@@ -83,7 +85,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 async fn observe_latency(req: Request, next: Next) -> Response {
     let route =
@@ -100,7 +102,7 @@ async fn observe_latency(req: Request, next: Next) -> Response {
 }
 
 /// Parses a JSON body into `T`, with the hub's own errors for a body that is too large or not JSON.
-fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Error> {
+pub(crate) fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Error> {
     let body = body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => Error::TooLarge { size: MAX_BODY + 1, limit: MAX_BODY },
         other => Error::BadRequest(other.body_text()),
@@ -143,9 +145,19 @@ async fn require_bearer(hub: &Hub, headers: &HeaderMap) -> Result<Identity, Erro
     bearer(hub, headers).await?.ok_or(Error::Unauthenticated)
 }
 
+/// `{"phone"}`: the body of both code requests (sign-in, and the number change).
 #[derive(Deserialize)]
-struct CodeRequest {
-    phone: String,
+pub(crate) struct CodeRequest {
+    pub(crate) phone: String,
+}
+
+/// `202` `{"expires_in_ms", "resend_after_ms"}`: the answer to both code requests.
+pub(crate) fn code_sent(sent: crate::auth::CodeSent) -> Response {
+    let body = json!({
+        "expires_in_ms": sent.expires_in.as_millis() as u64,
+        "resend_after_ms": sent.resend_after.as_millis() as u64,
+    });
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
 async fn request_code(
@@ -156,12 +168,7 @@ async fn request_code(
 ) -> ApiResult<Response> {
     let req: CodeRequest = parse_json(body)?;
     let ip = client_ip(&hub, peer, &headers);
-    let sent = hub.auth.request_code(&req.phone, ip).await?;
-    let body = json!({
-        "expires_in_ms": sent.expires_in.as_millis() as u64,
-        "resend_after_ms": sent.resend_after.as_millis() as u64,
-    });
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok(code_sent(hub.auth.request_code(&req.phone, ip).await?))
 }
 
 #[derive(Deserialize)]
@@ -270,7 +277,7 @@ async fn me(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<Respon
     Ok(response)
 }
 
-async fn require_user(hub: &Hub, headers: &HeaderMap) -> Result<crate::ids::UserId, Error> {
+pub(crate) async fn require_user(hub: &Hub, headers: &HeaderMap) -> Result<crate::ids::UserId, Error> {
     match require_bearer(hub, headers).await?.who {
         crate::ids::Principal::User(u) => Ok(u),
         crate::ids::Principal::Agent(_) => Err(Error::Forbidden),

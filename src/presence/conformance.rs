@@ -47,6 +47,20 @@ pub async fn online_agents_are_the_agents_present(r: Arc<dyn Roster>) {
     assert!(!r.online_agents().await.unwrap().contains(&agent));
 }
 
+/// A forgotten person is offline at once, and their later departure announces nothing.
+pub async fn forget_takes_a_person_offline_silently(r: Arc<dyn Roster>) {
+    let (gone, stays) = (someone(), someone());
+    r.arrived(gone, 3).await.unwrap();
+    r.arrived(stays, 3).await.unwrap();
+    r.forget(gone).await.unwrap();
+    assert_eq!(r.online(&[gone, stays]).await.unwrap(), [false, true]);
+    assert!(!r.departed(gone, 3).await.unwrap(), "nothing left to announce");
+    let agent = AgentId::generate();
+    r.arrived(Principal::Agent(agent), 1).await.unwrap();
+    r.forget(Principal::Agent(agent)).await.unwrap();
+    assert!(!r.online_agents().await.unwrap().contains(&agent));
+}
+
 /// Runs every check on rosters from `make`.
 pub async fn run_all<F, Fut>(make: F)
 where
@@ -56,4 +70,5 @@ where
     arrivals_and_departures_announce_once(make().await).await;
     online_answers_in_order(make().await).await;
     online_agents_are_the_agents_present(make().await).await;
+    forget_takes_a_person_offline_silently(make().await).await;
 }

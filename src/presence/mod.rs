@@ -140,6 +140,16 @@ impl Presence {
         });
     }
 
+    /// Forgets `who` (a deleted account) on this node and in the roster, announcing nothing: their
+    /// sockets are being closed, and nobody is left to tell (their tickets went with them).
+    ///
+    /// # Errors
+    /// `unavailable` when the roster does not answer.
+    pub async fn forget(&self, who: Principal) -> crate::Result<()> {
+        self.people.remove(&who);
+        self.roster.forget(who).await
+    }
+
     /// Runs the roster's upkeep (cluster heartbeats, reaping dead nodes) every `every` until
     /// shutdown, announcing what it finds. Returns at once for a roster that needs none.
     pub async fn maintain(self: Arc<Self>, every: Duration, shutdown: CancellationToken) {

@@ -73,6 +73,17 @@ end
 return 0
 ";
 
+/// KEYS: presence hash, agents set, nodes. ARGV: key prefix, person. Deletes the person's hash and
+/// takes them out of every node's set and the agents.
+const FORGET: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+for _, node in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  redis.call('SREM', ARGV[1] .. 'node:' .. node, ARGV[2])
+end
+return 1
+";
+
 /// KEYS: nodes, then presence hashes. Returns 1/0 per hash.
 const ONLINE: &str = r"
 local out = {}
@@ -149,6 +160,7 @@ pub struct RedisRoster {
     online_agents: redis::Script,
     heartbeat: redis::Script,
     reap: redis::Script,
+    forget: redis::Script,
 }
 
 impl RedisRoster {
@@ -168,6 +180,7 @@ impl RedisRoster {
             online_agents: script(ONLINE_AGENTS),
             heartbeat: script(HEARTBEAT),
             reap: script(REAP),
+            forget: script(FORGET),
         }
     }
 
@@ -288,6 +301,22 @@ impl Roster for RedisRoster {
         self.local.remove_if(&who, |_, m| *m == mark);
         let r = self.depart_call(who, Some(mark)).await;
         self.failed(r)
+    }
+
+    async fn forget(&self, who: Principal) -> Result<()> {
+        self.local.remove(&who);
+        let mut conn = self.conn.clone();
+        let r: Result<i64> = self
+            .forget
+            .key(self.person_key(who))
+            .key(self.key("agents"))
+            .key(self.key("nodes"))
+            .arg(&self.prefix)
+            .arg(who.key())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(Into::into);
+        self.failed(r).map(drop)
     }
 
     async fn online(&self, who: &[Principal]) -> Result<Vec<bool>> {

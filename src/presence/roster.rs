@@ -35,6 +35,9 @@ pub trait Roster: Send + Sync {
     async fn online(&self, who: &[Principal]) -> Result<Vec<bool>>;
     /// Agents with a socket on a live node.
     async fn online_agents(&self) -> Result<Vec<AgentId>>;
+    /// Removes every trace of `who` (a deleted account): they are offline everywhere at once, with
+    /// nothing to announce, and later departures of theirs find nothing.
+    async fn forget(&self, who: Principal) -> Result<()>;
     /// Periodic upkeep (a cluster's heartbeat, reaping dead nodes, resync after an outage): the
     /// changes found, to announce.
     async fn maintain(&self) -> Result<Vec<Change>>;
@@ -78,6 +81,11 @@ impl Roster for MemoryRoster {
                 Principal::User(_) => None,
             })
             .collect())
+    }
+
+    async fn forget(&self, who: Principal) -> Result<()> {
+        self.present.remove(&who);
+        Ok(())
     }
 
     async fn maintain(&self) -> Result<Vec<Change>> {

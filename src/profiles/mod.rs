@@ -104,7 +104,14 @@ impl ProfileDesk {
             .map_err(|e| Error::Internal(format!("image task: {e}")))??;
         let name = format!("{}.jpg", hex(&Sha256::digest(&jpeg)));
         self.write_media(&name, &jpeg).await?;
-        self.apply(user, ProfileUpdate { image: Some(Some(format!("{MEDIA_PATH}{name}"))), ..Default::default() }).await
+        let before = self.current_image(user).await?;
+        let view = self
+            .apply(user, ProfileUpdate { image: Some(Some(format!("{MEDIA_PATH}{name}"))), ..Default::default() })
+            .await?;
+        if let Some(old) = before.filter(|old| view.image.as_deref() != Some(old.as_str())) {
+            self.discard_image(&old).await;
+        }
+        Ok(view)
     }
 
     /// Removes the user's profile image.
@@ -112,7 +119,35 @@ impl ProfileDesk {
     /// # Errors
     /// `unavailable`.
     pub async fn clear_image(&self, user: UserId) -> Result<ProfileView> {
-        self.apply(user, ProfileUpdate { image: Some(None), ..Default::default() }).await
+        let before = self.current_image(user).await?;
+        let view = self.apply(user, ProfileUpdate { image: Some(None), ..Default::default() }).await?;
+        if let Some(old) = before {
+            self.discard_image(&old).await;
+        }
+        Ok(view)
+    }
+
+    async fn current_image(&self, user: UserId) -> Result<Option<String>> {
+        Ok(self.store.profile(user).await?.and_then(|p| p.image))
+    }
+
+    /// Deletes the file behind an image path (`/v1/media/<sha256>.jpg`) that no profile names any
+    /// more: a replaced, removed or deleted account's image does not stay on disk. Files are shared
+    /// by identical uploads, hence the check. Failures are logged, not returned: the profile change
+    /// they follow has happened.
+    pub async fn discard_image(&self, path: &str) {
+        let Some(file) = path.strip_prefix(MEDIA_PATH).filter(|f| !f.contains('/') && !f.starts_with('.')) else {
+            return;
+        };
+        match self.store.image_in_use(path).await {
+            Ok(false) => match tokio::fs::remove_file(self.media_dir.join(file)).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(error = %e, "an unused image file could not be deleted"),
+            },
+            Ok(true) => {}
+            Err(e) => tracing::warn!(error = %e, "image file kept: could not check whether it is still used"),
+        }
     }
 
     /// A stored image by file name (`<64 hex>.jpg`); `None` for any other name or a missing file.

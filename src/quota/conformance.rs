@@ -60,10 +60,24 @@ pub async fn concurrent_hits_are_all_counted(q: Arc<dyn Quotas>) {
     assert_eq!(counts, (1..=50).collect::<Vec<u64>>());
 }
 
+/// A forgotten counter starts again from one; others are untouched.
+pub async fn forget_resets_only_the_named_counters(q: Arc<dyn Quotas>) {
+    let (a, b) = (key("forget-a"), key("forget-b"));
+    for _ in 0..3 {
+        q.hit(&a, Duration::from_secs(60)).await.unwrap();
+        q.hit(&b, Duration::from_secs(60)).await.unwrap();
+    }
+    q.forget(std::slice::from_ref(&a)).await.unwrap();
+    q.forget(&[]).await.unwrap();
+    assert_eq!(q.hit(&a, Duration::from_secs(60)).await.unwrap().count, 1);
+    assert_eq!(q.hit(&b, Duration::from_secs(60)).await.unwrap().count, 4);
+}
+
 /// Every check, for a test file to run against one implementation.
 pub async fn run_all(make: impl Fn() -> Arc<dyn Quotas>) {
     counts_per_key(make()).await;
     windows_expire(make()).await;
     check_refuses_over_the_limit(make()).await;
     concurrent_hits_are_all_counted(make()).await;
+    forget_resets_only_the_named_counters(make()).await;
 }

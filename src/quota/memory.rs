@@ -56,6 +56,13 @@ impl Quotas for MemoryQuotas {
         Ok(Window { count: *count, resets_in: ends.saturating_duration_since(now) })
     }
 
+    async fn forget(&self, keys: &[String]) -> Result<()> {
+        for key in keys {
+            self.windows.remove(key);
+        }
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

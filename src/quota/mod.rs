@@ -34,6 +34,12 @@ pub trait Quotas: Send + Sync {
     /// [`crate::Error::Unavailable`] when the backing store does not answer.
     async fn hit(&self, key: &str, window: Duration) -> Result<Window>;
 
+    /// Forgets these counters (an account's, when it is deleted): their next hit starts afresh.
+    ///
+    /// # Errors
+    /// [`crate::Error::Unavailable`] when the backing store does not answer.
+    async fn forget(&self, keys: &[String]) -> Result<()>;
+
     /// Whether the backing store answers (for readiness).
     async fn ping(&self) -> Result<()>;
 }

@@ -43,6 +43,16 @@ impl Quotas for RedisQuotas {
         Ok(Window { count, resets_in: Duration::from_millis(ttl.max(0) as u64) })
     }
 
+    async fn forget(&self, keys: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = keys.iter().map(|k| format!("{}{k}", self.prefix)).collect();
+        let _: u64 = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<()> {
         let mut conn = self.conn.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;

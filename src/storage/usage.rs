@@ -13,8 +13,9 @@ use uuid::Uuid;
 /// Reports kept per device in `device_info_history` (the latest is also in `device_info`).
 pub const DEVICE_HISTORY_PER_DEVICE: i64 = 20;
 
-/// What an app says about the device it runs on (validated by `src/usage/schema.rs`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What an app says about the device it runs on (validated by `src/usage/schema.rs`). Serialized
+/// as is into the account export.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeviceInfo {
     /// Operating system (`android`, `ios`, `web`, ...).
     pub os: String,

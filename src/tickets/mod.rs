@@ -423,6 +423,27 @@ impl SupportDesk {
         self.list(who, None, false).await
     }
 
+    /// Tells everyone who could see these tickets that they are gone (their user deleted the
+    /// account): their followers, their agents and the queue watchers get `ticket.deleted`, and the
+    /// queue recounts the waiting users' positions.
+    pub fn tickets_deleted(&self, tickets: &[Ticket]) {
+        for ticket in tickets {
+            let principals: Vec<Principal> = ticket.agent_id.map(Principal::Agent).into_iter().collect();
+            self.broker.publish(
+                &Audience {
+                    tickets: &[ticket.id],
+                    principals: &principals,
+                    queue_watchers: true,
+                    ..Audience::default()
+                },
+                SharedFrame::new(ServerFrame::TicketDeleted { ticket_id: ticket.id }),
+            );
+        }
+        if tickets.iter().any(|t| t.status == TicketStatus::Open) {
+            self.queue.changed();
+        }
+    }
+
     /// Publishes stored events: each to the ticket's subscribers, then one summary of the ticket to
     /// its owner, its agent and the queue watchers.
     fn publish_events(&self, ticket: &Ticket, events: &[TicketEvent]) {

@@ -117,47 +117,65 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, config: Pip
             }
         }
         let (writes, replies): (Vec<UsageWrite>, Vec<_>) = batch.drain(..).map(|p| (p.write, p.reply)).unzip();
-        let stored = tokio::time::timeout(config.timeout, store.store_usage(&writes, config.analytics_default)).await;
         metrics::histogram!(crate::telemetry::TELEMETRY_BATCH_SIZE).record(writes.len() as f64);
-        let outcomes = match stored {
-            Ok(Ok(outcomes)) if outcomes.len() == writes.len() => Ok(outcomes),
-            Ok(Ok(_)) => {
-                tracing::error!("storage answered a telemetry batch with the wrong number of outcomes");
-                Err(Error::Internal("telemetry batch size mismatch".into()))
+        let outcomes = match store_batch(store.as_ref(), &writes, config).await {
+            // A write the store refuses (one of an account deleted while its telemetry was queued
+            // fails its foreign key) must not take the rest of the batch with it: the writes are
+            // tried again one by one, and only the refused one fails.
+            Err(Error::Internal(_)) if writes.len() > 1 => {
+                let mut each = Vec::with_capacity(writes.len());
+                for write in &writes {
+                    each.push(
+                        store_batch(store.as_ref(), std::slice::from_ref(write), config).await.map(|mut o| o.remove(0)),
+                    );
+                }
+                each
             }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, size = writes.len(), "telemetry batch failed");
-                Err(match e.code() {
-                    ErrorCode::Unavailable => Error::Unavailable,
-                    _ => Error::Internal("telemetry batch failed".into()),
-                })
-            }
-            Err(_) => {
-                tracing::warn!(size = writes.len(), "telemetry batch timed out");
-                Err(Error::Unavailable)
-            }
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) => writes.iter().map(|_| Err(copy(&e))).collect(),
         };
-        match outcomes {
-            Ok(outcomes) => {
-                for ((write, reply), outcome) in writes.iter().zip(replies).zip(outcomes) {
-                    let counter = match outcome {
-                        WriteOutcome::Stored => crate::telemetry::TELEMETRY_ACCEPTED,
-                        WriteOutcome::ConsentOff => crate::telemetry::TELEMETRY_REFUSED_CONSENT,
-                    };
-                    metrics::counter!(counter, "kind" => kind(write)).increment(events(write));
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Ok(outcome));
-                    }
-                }
+        for ((write, reply), outcome) in writes.iter().zip(replies).zip(outcomes) {
+            if let Ok(outcome) = &outcome {
+                let counter = match outcome {
+                    WriteOutcome::Stored => crate::telemetry::TELEMETRY_ACCEPTED,
+                    WriteOutcome::ConsentOff => crate::telemetry::TELEMETRY_REFUSED_CONSENT,
+                };
+                metrics::counter!(counter, "kind" => kind(write)).increment(events(write));
             }
-            Err(e) => {
-                for reply in replies.into_iter().flatten() {
-                    let _ = reply.send(Err(match &e {
-                        Error::Unavailable => Error::Unavailable,
-                        _ => Error::Internal("telemetry batch failed".into()),
-                    }));
-                }
+            if let Some(reply) = reply {
+                let _ = reply.send(outcome);
             }
+        }
+    }
+}
+
+/// The error a caller gets for a failed batch: `unavailable` (retry) or `internal`.
+fn copy(e: &Error) -> Error {
+    match e {
+        Error::Unavailable => Error::Unavailable,
+        _ => Error::Internal("telemetry batch failed".into()),
+    }
+}
+
+/// Stores `writes` in one transaction within the timeout: one outcome per write, or the error
+/// every write of it gets.
+async fn store_batch(store: &dyn Store, writes: &[UsageWrite], config: PipelineConfig) -> Result<Vec<WriteOutcome>> {
+    match tokio::time::timeout(config.timeout, store.store_usage(writes, config.analytics_default)).await {
+        Ok(Ok(outcomes)) if outcomes.len() == writes.len() => Ok(outcomes),
+        Ok(Ok(_)) => {
+            tracing::error!("storage answered a telemetry batch with the wrong number of outcomes");
+            Err(Error::Internal("telemetry batch size mismatch".into()))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, size = writes.len(), "telemetry batch failed");
+            Err(match e.code() {
+                ErrorCode::Unavailable => Error::Unavailable,
+                _ => Error::Internal("telemetry batch failed".into()),
+            })
+        }
+        Err(_) => {
+            tracing::warn!(size = writes.len(), "telemetry batch timed out");
+            Err(Error::Unavailable)
         }
     }
 }

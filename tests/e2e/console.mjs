@@ -209,6 +209,15 @@ async function main() {
   await expectText(page.locator('#count-mine'), '0');
   await step('transferred');
 
+  // A user deletes their account while the agent looks at their ticket: it disappears.
+  await page.locator('#tab-unassigned').click();
+  await page.locator('.ticket-item', { hasText: 'App crashes on login' }).click();
+  await expectText(page.locator('#ticket-subject'), 'App crashes on login');
+  await step('account-deleted');
+  await expectText(page.locator('#count-unassigned'), '0');
+  await expectCount(page.locator('.ticket-item', { hasText: 'App crashes on login' }), 0);
+  await expectText(page.locator('#announcer'), 'its user deleted their account');
+
   // Sign out: the session is gone, also after a reload.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('Email').waitFor();
