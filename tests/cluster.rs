@@ -508,3 +508,75 @@ async fn redis_stopped_and_started_under_a_live_conversation() {
     assert_unique(&ana_stream);
     assert_unique(&user_stream);
 }
+
+#[tokio::test]
+async fn deleting_an_account_through_one_node_reaches_every_node() {
+    let Some(cluster) = Cluster::start(3).await else { return };
+    let (ana_token, _) = cluster.agent(1, "Ana").await;
+    let (carl_token, _) = cluster.agent(2, "Carl").await;
+    let mut ana = cluster.connect(1, &ana_token, Encoding::Json).await;
+    let mut carl = cluster.connect(2, &carl_token, Encoding::MsgPack).await;
+    assert_eq!(carl.request(json!({"type": "queue.subscribe"})).await["type"], "queue.subscribe.ok");
+    let token = cluster.sign_in(0, &phone(), "phone-a").await;
+    let mut on_0 = cluster.connect(0, &token, Encoding::Json).await;
+    let mut on_2 = cluster.connect(2, &token, Encoding::MsgPack).await;
+    let user_id = on_0.request(json!({"type": "me"})).await["user_id"].as_str().unwrap().to_owned();
+    let ticket = open_ticket(&mut on_0).await;
+    assert_eq!(ana.request(json!({"type": "ticket.claim", "ticket_id": ticket})).await["type"], "ticket.update.ok");
+    subscribe(&mut ana, &ticket, 0).await;
+
+    // Both steps through node 1, where the user has no socket.
+    let base = &cluster.nodes[1].base;
+    let notice: Value = cluster
+        .http
+        .post(format!("{base}/v1/me/deletion"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let done = cluster
+        .http
+        .post(format!("{base}/v1/me/deletion/confirm"))
+        .bearer_auth(&token)
+        .json(&json!({"confirmation": notice["confirmation"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status().as_u16(), 200);
+
+    for socket in [&mut on_0, &mut on_2] {
+        assert_eq!(socket.closed().await, Some(4003));
+        let revoked = socket.seen.iter().find(|f| f["type"] == "session.revoked").expect("session.revoked");
+        assert_eq!(revoked["reason"], "account_deleted");
+    }
+    assert_eq!(ana.event("ticket.deleted").await["ticket_id"], ticket.as_str());
+    assert_eq!(carl.event("ticket.deleted").await["ticket_id"], ticket.as_str());
+
+    // No Redis key of any node names the user any more (presence, node sets, counters).
+    let client = redis::Client::open(cluster.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+        let mut named = Vec::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await.unwrap();
+            let members: Vec<String> = match kind.as_str() {
+                "set" => redis::cmd("SMEMBERS").arg(&key).query_async(&mut conn).await.unwrap(),
+                "hash" => redis::cmd("HKEYS").arg(&key).query_async(&mut conn).await.unwrap(),
+                _ => Vec::new(),
+            };
+            if key.contains(&user_id) || members.iter().any(|m| m.contains(&user_id)) {
+                named.push(key);
+            }
+        }
+        if named.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "redis still names the deleted user: {named:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
