@@ -3,8 +3,8 @@
 //! Postgres when `TEST_DATABASE_URL` is set.
 //!
 //! The checks live in one file per port (`conformance/accounts.rs`, `sessions.rs`, `codes.rs`,
-//! `agents.rs`, `tickets.rs`, `usage.rs`); this file holds what they share, the list and the runner. To add a
-//! check, write `pub async fn name(store: Arc<dyn Store>) -> Result<()>` in the file of its port and
+//! `agents.rs`, `tickets.rs`, `usage.rs`, `purchases.rs`); this file holds what they share, the list
+//! and the runner. To add a check, write `pub async fn name(store: Arc<dyn Store>) -> Result<()>` in the file of its port and
 //! add its name to the `checks!` list below; every backend then runs it.
 //!
 //! Checks share one database, so each one works only on data it created itself (random numbers,
@@ -35,6 +35,7 @@ use uuid::Uuid;
 mod accounts;
 mod agents;
 mod codes;
+mod purchases;
 mod sessions;
 mod tickets;
 mod usage;
@@ -42,6 +43,7 @@ mod usage;
 pub use accounts::*;
 pub use agents::*;
 pub use codes::*;
+pub use purchases::*;
 pub use sessions::*;
 pub use tickets::*;
 pub use usage::*;
@@ -311,6 +313,13 @@ checks![
     device_history_records_changes_only_and_is_bounded,
     consent_changes_purge_what_they_cover,
     purge_usage_deletes_only_what_is_past_its_window,
+    record_purchase_stores_a_report_once,
+    purchase_status_only_leaves_paid,
+    purchase_expiry_only_moves_later,
+    record_purchase_refuses_a_reused_reference,
+    record_purchase_of_an_unknown_user_is_not_found,
+    record_purchase_races_store_one_row,
+    purchases_are_the_users_own_newest_first,
 ];
 
 /// The outcome of the suite against one store.

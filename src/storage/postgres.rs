@@ -15,6 +15,7 @@
 
 mod agents;
 mod profiles;
+mod purchases;
 mod tickets;
 mod usage;
 

@@ -14,6 +14,7 @@
 
 mod agents;
 mod profiles;
+mod purchases;
 mod tickets;
 mod usage;
 
