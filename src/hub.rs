@@ -48,6 +48,8 @@ pub struct Hub {
     pub profiles: crate::profiles::ProfileDesk,
     /// Device and client telemetry, view patterns, settings and consent.
     pub usage: Arc<crate::usage::UsageDesk>,
+    /// Purchases and subscriptions reported by billing.
+    pub billing: crate::billing::BillingDesk,
     /// This node's live sockets.
     pub registry: Arc<Registry>,
     /// Fan-out: the registry itself on a single node, the cluster broker with Redis.
@@ -170,6 +172,7 @@ impl Hub {
             Duration::from_millis(config.telemetry_purge_interval_ms),
             shutdown.clone(),
         ));
+        let billing = crate::billing::BillingDesk::new(store.clone(), broker.clone(), &config);
         tokio::spawn(queue.run(support.clone(), store.clone(), broker.clone(), presence.clone(), shutdown.clone()));
         tracing::info!(storage = store.backend(), clustered, "hub ready");
         let hub = Arc::new(Self {
@@ -182,6 +185,7 @@ impl Hub {
             presence,
             profiles,
             usage,
+            billing,
             registry,
             broker,
             cluster,
