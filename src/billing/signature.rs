@@ -132,6 +132,15 @@ mod tests {
     }
 
     #[test]
+    fn the_worked_example_of_protocol_md_verifies() {
+        let body = br#"{"reference":"inv-2025-12-000123","user_id":"0194f1a2-3b4c-7d5e-8f60-7182a3b4c5d6","product":"anapars-pro","kind":"subscription","amount_minor":4900000,"currency":"IRR","purchased_at":1764547200000,"expires_at":1769731200000}"#;
+        let header = "t=1767225600,v1=29c0affe90ddba2b9a25fda6c909beca10c5b68b93e26218d57cac608226fc60";
+        assert!(verify(SECRET, Some(header.as_bytes()), body, NOW, 300).is_ok());
+        let doc = include_str!("../../protocol/PROTOCOL.md");
+        assert!(doc.contains(header) && doc.contains(std::str::from_utf8(body).unwrap()), "PROTOCOL.md shows it");
+    }
+
+    #[test]
     fn any_matching_v1_passes_and_other_schemes_are_ignored() {
         let good = sign(SECRET, NOW, BODY);
         let old = sign(b"the-previous-secret-of-32-characters", NOW, BODY);
