@@ -184,6 +184,14 @@ pub struct Config {
     /// Personalisation consent of users who never set it. Default true: settings are the user's own
     /// and serve only them.
     pub consent_personalisation_default: bool,
+    // ---- Purchases and subscriptions (src/billing/) ----
+    /// Key the group's billing system signs its purchase reports with (HMAC-SHA256, header
+    /// `Anapars-Signature`); at least 32 characters. Unset: `POST /v1/billing/purchases` is off (`403`).
+    pub billing_secret: Option<Secret>,
+    /// How far a report's signature timestamp may be from the hub's clock, either way, before it
+    /// gets `stale_signature`: the window in which a captured request could be replayed at all
+    /// (and then only to no effect, see protocol/PROTOCOL.md). Default 300 s.
+    pub billing_tolerance_secs: u64,
 }
 
 impl Default for Config {
@@ -256,6 +264,8 @@ impl Default for Config {
             settings_max_bytes: 8192,
             consent_analytics_default: true,
             consent_personalisation_default: true,
+            billing_secret: None,
+            billing_tolerance_secs: 300,
         }
     }
 }
@@ -286,6 +296,7 @@ impl Config {
             ("test_phone_prefix", "HUB_TEST_PHONE_PREFIX"),
             ("secret", "HUB_SECRET"),
             ("admin_token", "HUB_ADMIN_TOKEN"),
+            ("billing_secret", "HUB_BILLING_SECRET"),
             ("redis_prefix", "HUB_REDIS_PREFIX"),
             ("allowed_origins", "HUB_ALLOWED_ORIGINS"),
         ] {
@@ -376,6 +387,10 @@ impl Config {
             (2..=self.max_message_bytes / 2).contains(&self.settings_max_bytes),
             "settings_max_bytes must be 2 to max_message_bytes / 2"
         );
+        if let Some(secret) = &self.billing_secret {
+            ensure!(secret.0.len() >= 32, "billing_secret must be at least 32 characters");
+        }
+        ensure!((1..=3600).contains(&self.billing_tolerance_secs), "billing_tolerance_secs must be 1 to 3600");
         Ok(())
     }
 
@@ -440,6 +455,10 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("trusted_proxies"));
         let c = Config { allowed_origins: "https://ok.example, https://bad.example/".into(), ..Config::default() };
         assert!(c.validate().unwrap_err().to_string().contains("allowed_origins"));
+        let c = Config { billing_secret: Some(Secret("too short".into())), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("billing_secret"));
+        let c = Config { billing_tolerance_secs: 0, ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("billing_tolerance_secs"));
     }
 
     #[test]
@@ -452,6 +471,7 @@ mod tests {
             jail.set_env("HUB_TEST_CODE", "123456");
             jail.set_env("HUB_TEST_PHONE_PREFIX", "+9891200");
             jail.set_env("HUB_ALLOWED_ORIGINS", "https://console.example, http://10.0.0.5:8080");
+            jail.set_env("HUB_BILLING_SECRET", "12345678901234567890123456789012");
             let c = Config::load(Some(Path::new("hub.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.sms_budget_per_hour, 7);
@@ -459,6 +479,8 @@ mod tests {
             assert_eq!(c.test_code.as_ref().map(|s| s.0.as_str()), Some("123456"), "digits stay a string");
             assert_eq!(c.test_phone_prefix.as_deref(), Some("+9891200"));
             assert_eq!(c.allowed_origin_list().map(|l| l.len()), Ok(2), "a comma-separated list");
+            let billing = c.billing_secret.as_ref().map(|s| s.0.as_str());
+            assert_eq!(billing, Some("12345678901234567890123456789012"), "a secret of digits stays a string");
             Ok(())
         });
     }

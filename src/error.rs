@@ -112,6 +112,14 @@ pub enum Error {
         /// When to retry.
         retry_after: Duration,
     },
+    /// A billing report whose `Anapars-Signature` header is missing or malformed, or none of whose
+    /// signatures matches the body under `billing_secret`; nothing was read from the body.
+    #[error("missing, malformed or wrong signature")]
+    BadSignature,
+    /// A correctly signed billing report whose timestamp is further from the hub's clock than
+    /// `billing_tolerance_secs`: a replay of an old request, or a clock that is off.
+    #[error("signature timestamp outside the allowed window")]
+    StaleSignature,
     /// A backing service (database, Redis) is unreachable or too slow; nothing was done.
     #[error("service temporarily unavailable: try again")]
     Unavailable,
@@ -176,6 +184,10 @@ pub enum ErrorCode {
     ConfirmationInvalid,
     /// See [`Error::Overloaded`].
     Overloaded,
+    /// See [`Error::BadSignature`].
+    BadSignature,
+    /// See [`Error::StaleSignature`].
+    StaleSignature,
     /// See [`Error::Unavailable`].
     Unavailable,
     /// See [`Error::Internal`].
@@ -212,6 +224,8 @@ impl ErrorCode {
             Self::PhoneTaken => "phone_taken",
             Self::ConfirmationInvalid => "confirmation_invalid",
             Self::Overloaded => "overloaded",
+            Self::BadSignature => "bad_signature",
+            Self::StaleSignature => "stale_signature",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -248,6 +262,8 @@ impl Error {
             Self::PhoneTaken => ErrorCode::PhoneTaken,
             Self::ConfirmationInvalid => ErrorCode::ConfirmationInvalid,
             Self::Overloaded { .. } => ErrorCode::Overloaded,
+            Self::BadSignature => ErrorCode::BadSignature,
+            Self::StaleSignature => ErrorCode::StaleSignature,
             Self::Unavailable => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -264,7 +280,10 @@ impl Error {
             | ErrorCode::EmptyBody
             | ErrorCode::BadImage
             | ErrorCode::ConfirmationInvalid => 400,
-            ErrorCode::Unauthenticated | ErrorCode::Unauthorized => 401,
+            ErrorCode::Unauthenticated
+            | ErrorCode::Unauthorized
+            | ErrorCode::BadSignature
+            | ErrorCode::StaleSignature => 401,
             ErrorCode::CountryNotAllowed | ErrorCode::Forbidden | ErrorCode::ConsentRequired => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
@@ -453,6 +472,8 @@ mod tests {
             Error::BadImage("x"),
             Error::ConsentRequired("x"),
             Error::Overloaded { retry_after: Duration::from_secs(1) },
+            Error::BadSignature,
+            Error::StaleSignature,
             Error::Unavailable,
             Error::Internal("secret detail".into()),
         ];

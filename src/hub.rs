@@ -50,6 +50,8 @@ pub struct Hub {
     pub usage: Arc<crate::usage::UsageDesk>,
     /// Users' rights: the export and the account deletion.
     pub account: crate::account::AccountDesk,
+    /// Purchases and subscriptions reported by billing.
+    pub billing: crate::billing::BillingDesk,
     /// This node's live sockets.
     pub registry: Arc<Registry>,
     /// Fan-out: the registry itself on a single node, the cluster broker with Redis.
@@ -173,6 +175,7 @@ impl Hub {
             shutdown.clone(),
         ));
         let account = crate::account::AccountDesk::new(store.clone(), quotas.clone(), broker.clone(), presence.clone());
+        let billing = crate::billing::BillingDesk::new(store.clone(), broker.clone(), &config);
         tokio::spawn(queue.run(support.clone(), store.clone(), broker.clone(), presence.clone(), shutdown.clone()));
         tracing::info!(storage = store.backend(), clustered, "hub ready");
         let hub = Arc::new(Self {
@@ -186,6 +189,7 @@ impl Hub {
             profiles,
             usage,
             account,
+            billing,
             registry,
             broker,
             cluster,

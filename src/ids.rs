@@ -54,6 +54,11 @@ uuid_id!(
     /// An agent's canned reply.
     CannedReplyId
 );
+uuid_id!(
+    /// The hub's id for a purchase the billing system reported (the billing system has its own
+    /// `reference`).
+    PurchaseId
+);
 
 /// The id of one live WebSocket on this node; only meaningful inside this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

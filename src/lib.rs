@@ -16,6 +16,7 @@
 //! - [`announcements`]: operator announcements pushed to every connected app or console.
 //! - [`profiles`]: names and images (decoded, re-encoded, content-addressed), and who sees them.
 //! - [`usage`]: device and client telemetry, view patterns, settings and consent: schema, a bounded batched pipeline, retention.
+//! - [`billing`]: purchases and subscriptions as the billing system reports them (signed, idempotent, monotone), and the buyers' view of them.
 //! - [`phone`]: mobile numbers parsed and normalised to E.164; never printed in full.
 //! - [`storage`]: the storage ports (narrow traits) with SQLite (embedded default) and Postgres backends.
 //! - [`quota`]: fixed-window counters behind a trait (in-process, or Redis when clustered) for rate limits.
@@ -31,6 +32,7 @@ pub mod account;
 pub mod agents;
 pub mod announcements;
 pub mod auth;
+pub mod billing;
 pub mod broker;
 pub mod cluster;
 pub mod codec;

@@ -71,6 +71,10 @@ pub const TELEMETRY_BATCH_SIZE: &str = "hub_telemetry_batch_size";
 /// Counter: rows deleted by the retention purge, by `kind` (`view`, `device`, `connection`).
 pub const TELEMETRY_PURGED: &str = "hub_telemetry_purged_total";
 
+/// Counter: purchase reports from billing, by `outcome`: `created`, `updated`, `duplicate`, or the
+/// error code of a refused one (`bad_signature`, `stale_signature`, `conflict`, `not_found`, ...).
+pub const PURCHASE_REPORTS: &str = "hub_purchase_reports_total";
+
 /// Installs the process-wide tracing subscriber (`RUST_LOG` filters; default `info`).
 /// Safe to call more than once: later calls do nothing.
 pub fn init_logging(format: &str) {
@@ -139,4 +143,5 @@ fn describe() {
     describe_counter!(TELEMETRY_DROPPED, "telemetry events dropped by a full pipeline, by kind");
     describe_histogram!(TELEMETRY_BATCH_SIZE, "writes per telemetry transaction");
     describe_counter!(TELEMETRY_PURGED, "telemetry rows deleted by retention, by kind");
+    describe_counter!(PURCHASE_REPORTS, "purchase reports from billing, by outcome");
 }

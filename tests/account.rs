@@ -113,6 +113,7 @@ async fn loaded_user(hub: &TestHub) -> Loaded {
     let r = user.request(json!({"type": "profile.update", "name": "Sara", "hide_last_seen": true})).await;
     assert_eq!(r["type"], "profile.ok", "{r}");
     let image = upload_image(hub, &token, png(20, 20, 7)).await;
+    record_purchases(hub, &user_id).await;
 
     let r = user
         .request(json!({"type": "ticket.open", "subject": "Refund", "body": "my parcel never came",
@@ -139,6 +140,32 @@ async fn loaded_user(hub: &TestHub) -> Loaded {
     let r = watcher.request(json!({"type": "queue.subscribe"})).await;
     assert_eq!(r["type"], "queue.subscribe.ok", "{r}");
     Loaded { number, token, user_id, user, agent, watcher, ticket_id, image }
+}
+
+/// What billing reported for the user: a running subscription, a permanent activation and a
+/// refunded purchase (straight into the store: the signed endpoint has tests/billing.rs).
+async fn record_purchases(hub: &TestHub, user_id: &str) {
+    use anapars_hub::storage::purchases::{PurchaseKind, PurchaseReport, PurchaseStatus};
+    let store = &hub.running.as_ref().unwrap().hub.store;
+    let now = now_ms();
+    let report = |reference: &str, kind, expires_at, status| PurchaseReport {
+        reference: format!("{reference}-{}", uuid::Uuid::new_v4().simple()),
+        user_id: anapars_hub::ids::UserId(user_id.parse().unwrap()),
+        product: "anapars-pro".into(),
+        kind,
+        amount_minor: 4_900_000,
+        currency: "IRR".into(),
+        purchased_at: now - 1000,
+        expires_at,
+        status,
+    };
+    for r in [
+        report("sub", PurchaseKind::Subscription, Some(now + 86_400_000), PurchaseStatus::Paid),
+        report("act", PurchaseKind::Activation, None, PurchaseStatus::Paid),
+        report("old", PurchaseKind::Activation, None, PurchaseStatus::Refunded),
+    ] {
+        store.record_purchase(&r, now).await.unwrap();
+    }
 }
 
 #[tokio::test]
@@ -294,6 +321,10 @@ async fn the_export_holds_everything_kept_about_the_account() {
         let bodies: Vec<&str> = events.iter().filter_map(|e| e["body"].as_str()).collect();
         assert_eq!(bodies, ["Refund", "my parcel never came", "sorry, refunding"], "{label} {events:?}");
         assert!(tickets[0]["marks"].as_array().unwrap().iter().any(|m| m["read_seq"] == 4), "{label}");
+        let purchases = doc["purchases"].as_array().unwrap();
+        assert_eq!(purchases.len(), 3, "{label} {purchases:?}");
+        assert_eq!(purchases.iter().filter(|p| p["active"] == true).count(), 2, "{label}");
+        assert!(purchases.iter().all(|p| p["currency"] == "IRR" && p["amount_minor"] == 4_900_000), "{label}");
         let text = doc.to_string();
         assert!(!text.contains(l.token.as_str()), "{label} no token in the export");
     }
@@ -412,6 +443,11 @@ async fn deleting_the_account_leaves_no_trace() {
         assert_eq!(status, 200, "{label} {notice}");
         assert_eq!(notice["will_delete"]["tickets"], 1, "{label} {notice}");
         assert_eq!(notice["will_delete"]["devices"], 2, "{label} {notice}");
+        assert_eq!(notice["will_delete"]["purchases"], 3, "{label} {notice}");
+        let lost = &notice["paid_and_lost"];
+        assert_eq!(lost["active_subscriptions"].as_array().unwrap().len(), 1, "{label} {notice}");
+        assert_eq!(lost["active_subscriptions"][0]["kind"], "subscription", "{label}");
+        assert_eq!(lost["activations"].as_array().unwrap().len(), 1, "{label} the refunded one is not lost: {notice}");
         assert!(notice["expires_at"].as_u64().unwrap() > now_ms() as u64);
         let confirmation = notice["confirmation"].as_str().unwrap().to_owned();
 
@@ -470,7 +506,7 @@ async fn deleting_the_account_leaves_no_trace() {
         assert_ne!(again["user_id"], json!(l.user_id), "{label}");
         let doc = export(&hub, again["token"].as_str().unwrap()).await;
         assert_eq!(doc["account"]["name"], Value::Null, "{label}");
-        for empty in ["tickets", "view_events"] {
+        for empty in ["tickets", "view_events", "purchases"] {
             assert_eq!(doc[empty], json!([]), "{label} {empty}");
         }
         assert_eq!(doc["devices"].as_array().unwrap().len(), 1, "{label} only the new sign-in's device");

@@ -10,6 +10,7 @@ use anapars_hub::config::Secret;
 use anapars_hub::ids::{AgentId, TicketId, UserId};
 use anapars_hub::phone::Phone;
 use anapars_hub::storage::agents::NewAgent;
+use anapars_hub::storage::purchases::{PurchaseKind, PurchaseReport, PurchaseStatus};
 use anapars_hub::storage::tickets::{Author, EventKind, NewMessage, NewTicket, Page, TicketStatus, Transition};
 use anapars_hub::storage::{self, conformance, Store};
 use anapars_hub::time::now_ms;
@@ -131,6 +132,40 @@ async fn deleting_a_user_deletes_their_tickets_with_events_and_marks() {
         assert_eq!(store.events(theirs, Page::After(0), 100).await.expect("events").len(), 4, "{backend}");
         assert_eq!(store.marks(theirs).await.expect("marks").len(), 2, "{backend}");
         assert_eq!(store.agent(agent.id).await.expect("agent"), Some(agent.clone()), "{backend}");
+    }
+}
+
+/// The policy: once an account is deleted, every fee paid with it (activations, subscriptions) is
+/// deleted too; another user's purchases stay, and a later report for the gone account is `not_found`.
+#[tokio::test]
+async fn deleting_a_user_deletes_their_purchases() {
+    for db in test_databases().await {
+        let store = open(&db.config).await;
+        let backend = db.backend;
+        let now = now_ms();
+        let mut users = Vec::new();
+        for _ in 0..2 {
+            let user = store.register_user(&random_phone(), now).await.expect("register").0;
+            let report = PurchaseReport {
+                reference: format!("inv-{}", uuid::Uuid::new_v4().simple()),
+                user_id: user.id,
+                product: "anapars-pro".into(),
+                kind: PurchaseKind::Activation,
+                amount_minor: 1_000,
+                currency: "IRR".into(),
+                purchased_at: now,
+                expires_at: None,
+                status: PurchaseStatus::Paid,
+            };
+            store.record_purchase(&report, now).await.expect("record");
+            users.push((user.id, report));
+        }
+        let (gone, report) = &users[0];
+        delete_user(&db, *gone).await;
+        assert!(store.purchases(*gone).await.expect("purchases").is_empty(), "{backend}: purchases survived");
+        let replay = store.record_purchase(report, now).await;
+        assert!(matches!(replay, Err(Error::NotFound("user"))), "{backend}: {replay:?}");
+        assert_eq!(store.purchases(users[1].0).await.expect("purchases").len(), 1, "{backend}");
     }
 }
 

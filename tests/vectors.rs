@@ -18,11 +18,13 @@ use anapars_hub::agents::AGENT_TOKEN_PREFIX;
 use anapars_hub::auth::tokens::looks_like_token;
 use anapars_hub::codec::{
     self, AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, Encoded, Encoding, EventView, MarkView,
-    Participant, ProfileView, Request, RequestFrame, RevokeReason, ServerFrame, TicketView, ViewEventReport, ViewKind,
+    Participant, ProfileView, PurchaseView, Request, RequestFrame, RevokeReason, ServerFrame, TicketView,
+    ViewEventReport, ViewKind,
 };
 use anapars_hub::error::{CloseCode, ErrorCode};
-use anapars_hub::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
+use anapars_hub::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
 use anapars_hub::storage::agents::AgentStatus;
+use anapars_hub::storage::purchases::{PurchaseKind, PurchaseStatus};
 use anapars_hub::storage::tickets::{EventKind, TicketStatus};
 use anapars_hub::{Config, Error};
 use serde_json::{json, Value};
@@ -44,6 +46,8 @@ const OTHER_AGENT: Uuid = Uuid::from_u128(0x0194_f1a2_3b4c_7d5e_8f60_7182_a3b4_c
 const TICKET: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c8d);
 const OLD_TICKET: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c8e);
 const REPLY: Uuid = Uuid::from_u128(0x0194_f1a2_3b4c_7d5e_8f60_7182_a3b4_c5da);
+const PURCHASE: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c90);
+const OTHER_PURCHASE: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c91);
 /// 2026-01-01T00:00:00Z.
 const NOW: i64 = 1_767_225_600_000;
 /// 2025-12-01T00:00:00Z.
@@ -183,7 +187,40 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
         ("request.settings.put", frame(40, Request::SettingsPut { settings: settings_doc() })),
         ("request.consent.get", frame(41, Request::ConsentGet {})),
         ("request.consent.set", frame(42, Request::ConsentSet { analytics: Some(false), personalisation: None })),
+        ("request.purchase.list", frame(43, Request::PurchaseList {})),
     ]
+}
+
+/// A subscription bought at REGISTERED for 30 days; `status` and `active` as given.
+fn subscription(status: PurchaseStatus, active: bool) -> PurchaseView {
+    PurchaseView {
+        id: PurchaseId(PURCHASE),
+        reference: "inv-2025-12-000123".into(),
+        product: "anapars-pro".into(),
+        kind: PurchaseKind::Subscription,
+        amount_minor: 4_900_000,
+        currency: "IRR".into(),
+        purchased_at: REGISTERED,
+        expires_at: Some(REGISTERED + 60 * 86_400_000),
+        status,
+        active,
+    }
+}
+
+/// A permanent activation (no expiry).
+fn activation() -> PurchaseView {
+    PurchaseView {
+        id: PurchaseId(OTHER_PURCHASE),
+        reference: "inv-2025-11-000042".into(),
+        product: "anapars-desktop".into(),
+        kind: PurchaseKind::Activation,
+        amount_minor: 12_000_000,
+        currency: "IRR".into(),
+        purchased_at: REGISTERED - 86_400_000,
+        expires_at: None,
+        status: PurchaseStatus::Paid,
+        active: true,
+    }
 }
 
 /// A small settings document.
@@ -462,6 +499,18 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ("event.settings.updated", ServerFrame::SettingsUpdated { settings: settings_doc(), updated_at: NOW }),
         ("event.consent.updated", ServerFrame::ConsentUpdated { consent: consent() }),
         (
+            "reply.purchase.list.ok",
+            ServerFrame::PurchaseListOk {
+                id: 43,
+                purchases: vec![subscription(PurchaseStatus::Paid, true), activation()],
+            },
+        ),
+        // Refunded: no longer active, whatever its expiry.
+        (
+            "event.purchase.updated",
+            ServerFrame::PurchaseUpdated { purchase: subscription(PurchaseStatus::Refunded, false) },
+        ),
+        (
             "error.consent_required",
             ServerFrame::error(Some(38), &Error::ConsentRequired("analytics is off: view events are not collected")),
         ),
@@ -534,9 +583,10 @@ fn request_slot(request: &Request) -> usize {
         Request::SettingsPut { .. } => 31,
         Request::ConsentGet {} => 32,
         Request::ConsentSet { .. } => 33,
+        Request::PurchaseList {} => 34,
     }
 }
-const REQUEST_SLOTS: usize = 34;
+const REQUEST_SLOTS: usize = 35;
 
 /// Slot of each server frame variant; as [`request_slot`], for [`server_samples`].
 fn server_slot(frame: &ServerFrame) -> usize {
@@ -578,9 +628,11 @@ fn server_slot(frame: &ServerFrame) -> usize {
         ServerFrame::SettingsUpdated { .. } => 34,
         ServerFrame::ConsentUpdated { .. } => 35,
         ServerFrame::TicketDeleted { .. } => 36,
+        ServerFrame::PurchaseListOk { .. } => 37,
+        ServerFrame::PurchaseUpdated { .. } => 38,
     }
 }
-const SERVER_SLOTS: usize = 37;
+const SERVER_SLOTS: usize = 39;
 
 /// Every close code the hub sends. A new one fails to compile in the `match`: list it here and in
 /// PROTOCOL.md.
@@ -674,6 +726,8 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "consent_analytics_default",
     "consent_personalisation_default",
     "db_timeout_ms",
+    "billing_secret",
+    "billing_tolerance_secs",
 ];
 
 /// One error of each code, to read its HTTP status from the hub itself. A new code fails to compile
@@ -707,6 +761,8 @@ fn error_of(code: ErrorCode) -> Error {
         ErrorCode::PhoneTaken => Error::PhoneTaken,
         ErrorCode::ConfirmationInvalid => Error::ConfirmationInvalid,
         ErrorCode::Overloaded => Error::Overloaded { retry_after: wait },
+        ErrorCode::BadSignature => Error::BadSignature,
+        ErrorCode::StaleSignature => Error::StaleSignature,
         ErrorCode::Unavailable => Error::Unavailable,
         ErrorCode::Internal => Error::Internal(String::new()),
     }

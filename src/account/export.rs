@@ -259,6 +259,14 @@ pub async fn write(store: &dyn Store, user: UserId, consent: ConsentView, out: m
     w.member("consent");
     w.json(&consent)?;
 
+    w.member("purchases");
+    w.raw("[");
+    let now = now_ms();
+    let purchases: Vec<_> =
+        store.purchases(user).await?.iter().map(|p| crate::billing::purchase_view(p, now)).collect();
+    w.items(&mut true, purchases).await?;
+    w.raw("]");
+
     w.member("connections");
     w.raw("[");
     let (mut first, mut cursor) = (true, None);

@@ -3,7 +3,7 @@
 //! requests), and delete it.
 //!
 //! Deletion takes two steps. The user asks; the hub answers with what will be lost (paid
-//! activations and active subscriptions above all) and a confirmation that works for
+//! activations and active subscriptions above all: the policy says their fees go with the account) and a confirmation that works for
 //! [`CONFIRMATION_TTL`]. Confirming deletes the account and everything kept about it in one
 //! transaction (see [`crate::storage::account::AccountRecords::delete_account`]), then removes what
 //! lives outside the database: the image file, the presence entries and rate-limit counters in
@@ -20,6 +20,7 @@ use crate::ids::{Principal, UserId};
 use crate::presence::Presence;
 use crate::profiles::ProfileDesk;
 use crate::quota::Quotas;
+use crate::storage::purchases::{Purchase, PurchaseKind};
 use crate::storage::Store;
 use crate::tickets::SupportDesk;
 use crate::time::{ms, now_ms, Millis};
@@ -43,6 +44,12 @@ pub struct DeletionNotice {
     pub tickets: usize,
     /// Devices that will be signed out and forgotten.
     pub devices: usize,
+    /// Subscriptions paid and still running: deleted with the account, with no refund by the hub.
+    pub active_subscriptions: Vec<Purchase>,
+    /// Paid app activations still in force: deleted with the account too.
+    pub activations: Vec<Purchase>,
+    /// Every purchase record that will be deleted (also the refunded, cancelled and expired ones).
+    pub purchases: usize,
 }
 
 /// What a confirmed deletion did.
@@ -95,8 +102,21 @@ impl AccountDesk {
         self.store.user(user).await?.ok_or(Error::Unauthorized)?;
         let tickets = self.store.tickets_after(user, None, u32::MAX).await?.len();
         let devices = self.store.devices(user).await?.len();
-        let expires_at = now_ms() + ms(CONFIRMATION_TTL);
-        Ok(DeletionNotice { confirmation: auth.deletion_confirmation(user, expires_at), expires_at, tickets, devices })
+        let now = now_ms();
+        let purchases = self.store.purchases(user).await?;
+        let count = purchases.len();
+        let (active_subscriptions, activations) =
+            purchases.into_iter().filter(|p| p.is_active(now)).partition(|p| p.kind == PurchaseKind::Subscription);
+        let expires_at = now + ms(CONFIRMATION_TTL);
+        Ok(DeletionNotice {
+            confirmation: auth.deletion_confirmation(user, expires_at),
+            expires_at,
+            tickets,
+            devices,
+            active_subscriptions,
+            activations,
+            purchases: count,
+        })
     }
 
     /// The second step: checks the confirmation and deletes the account and everything of it.

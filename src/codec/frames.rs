@@ -7,7 +7,7 @@
 
 use super::views::{
     AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, EventView, MarkView, Participant, ProfileView,
-    TicketView, ViewEventReport,
+    PurchaseView, TicketView, ViewEventReport,
 };
 pub use crate::auth::RevokeReason;
 use crate::error::ErrorCode;
@@ -247,6 +247,9 @@ pub enum Request {
         #[serde(default)]
         personalisation: Option<bool>,
     },
+    /// User: what I paid for (activations and subscriptions), newest first.
+    #[serde(rename = "purchase.list")]
+    PurchaseList {},
 }
 
 /// Reads a field that may be absent (`None`), `null` (`Some(None)`) or a value (`Some(Some(v))`).
@@ -295,6 +298,7 @@ impl Request {
         "settings.put",
         "consent.get",
         "consent.set",
+        "purchase.list",
     ];
 
     /// The request's `type`, for metrics and logs.
@@ -334,6 +338,7 @@ impl Request {
             Self::SettingsPut { .. } => "settings.put",
             Self::ConsentGet {} => "consent.get",
             Self::ConsentSet { .. } => "consent.set",
+            Self::PurchaseList {} => "purchase.list",
         }
     }
 }
@@ -506,6 +511,14 @@ pub enum ServerFrame {
         /// The switches now.
         consent: ConsentView,
     },
+    /// Reply to `purchase.list`.
+    #[serde(rename = "purchase.list.ok")]
+    PurchaseListOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The user's purchases, newest `purchased_at` first.
+        purchases: Vec<PurchaseView>,
+    },
     /// Reply to requests that return nothing but success: `ticket.unsubscribe`, `ticket.delivered`,
     /// `ticket.read`, `ticket.typing`, `canned.delete`, `device.sign_out`, `telemetry.device`,
     /// `telemetry.views`.
@@ -660,6 +673,13 @@ pub enum ServerFrame {
         /// The switches now.
         consent: ConsentView,
     },
+    /// Event: billing reported a new purchase of the user, or a change of one (to every socket of the
+    /// user), so that an app unlocks, or locks, at once.
+    #[serde(rename = "purchase.updated")]
+    PurchaseUpdated {
+        /// The purchase now.
+        purchase: PurchaseView,
+    },
     /// Event: a waiting user's place in the queue (to the ticket's owner).
     #[serde(rename = "ticket.queue")]
     TicketQueue {
@@ -693,6 +713,7 @@ impl ServerFrame {
             Self::DeviceListOk { .. } => "device.list.ok",
             Self::SettingsOk { .. } => "settings.ok",
             Self::ConsentOk { .. } => "consent.ok",
+            Self::PurchaseListOk { .. } => "purchase.list.ok",
             Self::Ok { .. } => "ok",
             Self::PingOk { .. } => "ping.ok",
             Self::SessionRefreshOk { .. } => "session.refresh.ok",
@@ -713,6 +734,7 @@ impl ServerFrame {
             Self::Presence { .. } => "presence",
             Self::SettingsUpdated { .. } => "settings.updated",
             Self::ConsentUpdated { .. } => "consent.updated",
+            Self::PurchaseUpdated { .. } => "purchase.updated",
         }
     }
 

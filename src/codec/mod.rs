@@ -8,7 +8,7 @@ pub mod views;
 pub use frames::{Request, RequestFrame, RequestId, RevokeReason, ServerFrame};
 pub use views::{
     AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, EventView, MarkView, Participant, ProfileView,
-    TicketView, ViewEventReport, ViewKind,
+    PurchaseView, TicketView, ViewEventReport, ViewKind,
 };
 
 use crate::error::Error;

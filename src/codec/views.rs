@@ -1,8 +1,9 @@
 //! The shapes of tickets, events and agents as clients see them: plain protocol values, filled in
 //! by the session layer from the domain's records. No phone number ever appears here.
 
-use crate::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
+use crate::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
 use crate::storage::agents::AgentStatus;
+use crate::storage::purchases::{PurchaseKind, PurchaseStatus};
 use crate::storage::tickets::{EventKind, TicketStatus};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
@@ -215,4 +216,30 @@ pub struct ConsentView {
     pub personalisation: bool,
     /// When the user last set `personalisation`.
     pub personalisation_changed_at: Option<Millis>,
+}
+
+/// A purchase or subscription as its buyer sees it (never the hub's bookkeeping times).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseView {
+    /// The hub's id.
+    pub id: PurchaseId,
+    /// The billing system's id.
+    pub reference: String,
+    /// The product bought.
+    pub product: String,
+    /// `activation` or `subscription`.
+    pub kind: PurchaseKind,
+    /// The price in minor currency units.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// When it was bought.
+    pub purchased_at: Millis,
+    /// When it stops counting; `null`: never.
+    pub expires_at: Option<Millis>,
+    /// `paid`, `refunded` or `cancelled`.
+    pub status: PurchaseStatus,
+    /// Whether it counts now (paid and not expired, by the hub's clock when it was sent): what an
+    /// app unlocks by.
+    pub active: bool,
 }

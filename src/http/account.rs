@@ -108,10 +108,18 @@ async fn phone_verify(
 async fn request_deletion(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
     let notice = hub.account.request_deletion(&hub.auth, user).await?;
+    let now = crate::time::now_ms();
+    let view = |list: &[crate::storage::purchases::Purchase]| {
+        list.iter().map(|p| crate::billing::purchase_view(p, now)).collect::<Vec<_>>()
+    };
     let body = json!({
         "confirmation": notice.confirmation,
         "expires_at": notice.expires_at,
-        "will_delete": {"tickets": notice.tickets, "devices": notice.devices},
+        "will_delete": {"tickets": notice.tickets, "devices": notice.devices, "purchases": notice.purchases},
+        "paid_and_lost": {
+            "active_subscriptions": view(&notice.active_subscriptions),
+            "activations": view(&notice.activations),
+        },
     });
     Ok(no_store(Json(body).into_response()))
 }

@@ -1,11 +1,12 @@
-//! The HTTP side of the one listener: sign-in, the owner's account, health, metrics, the
-//! WebSocket upgrade (with its `Origin` check) and the agent console's files. Errors leave as
+//! The HTTP side of the one listener: sign-in, the owner's account, billing's purchase reports,
+//! health, metrics, the WebSocket upgrade (with its `Origin` check) and the agent console's files. Errors leave as
 //! `{"error": {"code", "message", "retry_after_ms"?}}` with the status from
 //! [`crate::Error::http_status`] and a `Retry-After` header where one applies.
 
 mod account;
 mod console;
 mod origin;
+mod purchases;
 mod upgrade;
 
 pub use origin::Origin;
@@ -47,6 +48,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics_text))
+        .merge(purchases::routes())
         .merge(console::routes())
         .fallback(|| async { ApiError(Error::NotFound("route")) })
         .method_not_allowed_fallback(|| async { ApiError(Error::MethodNotAllowed) })
@@ -101,12 +103,17 @@ async fn observe_latency(req: Request, next: Next) -> Response {
     response
 }
 
-/// Parses a JSON body into `T`, with the hub's own errors for a body that is too large or not JSON.
-pub(crate) fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Error> {
-    let body = body.map_err(|e| match e {
+/// The request body, with the hub's own error for one over [`MAX_BODY`].
+pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
+    body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => Error::TooLarge { size: MAX_BODY + 1, limit: MAX_BODY },
         other => Error::BadRequest(other.body_text()),
-    })?;
+    })
+}
+
+/// Parses a JSON body into `T`, with the hub's own errors for a body that is too large or not JSON.
+pub(crate) fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Error> {
+    let body = body_bytes(body)?;
     serde_json::from_slice(&body).map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
 }
 

@@ -162,6 +162,17 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                     let reply = usage_request(socket, id, user, request).await;
                     socket.answer(id, reply).await
                 }
+                Request::PurchaseList {} => {
+                    let Principal::User(user) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let reply = hub
+                        .billing
+                        .purchases(user)
+                        .await
+                        .map(|purchases| ServerFrame::PurchaseListOk { id, purchases });
+                    socket.answer(id, reply).await
+                }
                 ticket_request => ticket_commands::handle(socket, id, (who, session), ticket_request).await,
             }
         }

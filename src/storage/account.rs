@@ -53,7 +53,7 @@ pub trait AccountRecords: Send + Sync {
     async fn tickets_after(&self, user: UserId, after: Option<(Millis, TicketId)>, limit: u32) -> Result<Vec<Ticket>>;
     /// Deletes the account and everything kept about it in one transaction: the user row (number,
     /// profile), devices and their reports, sessions, connection records, view events, settings,
-    /// consent, purchases, tickets with their events and marks, and the sign-in codes and
+    /// consent, purchases (paid activations and subscriptions), tickets with their events and marks, and the sign-in codes and
     /// lock-outs stored under `phone_keys`. Adds one to the [`DELETED_ACCOUNTS`] counter in the
     /// same transaction. `None` when there is no such user (deleted already).
     async fn delete_account(&self, user: UserId, phone_keys: &[PhoneKey]) -> Result<Option<DeletedAccount>>;
@@ -77,6 +77,7 @@ pub(super) const DELETE_ACCOUNT_ROWS: &[&str] = &[
     "DELETE FROM device_info WHERE user_id = ?1",
     "DELETE FROM user_settings WHERE user_id = ?1",
     "DELETE FROM consent WHERE user_id = ?1",
+    "DELETE FROM purchases WHERE user_id = ?1",
     "DELETE FROM sessions WHERE user_id = ?1",
     "DELETE FROM devices WHERE user_id = ?1",
     "DELETE FROM users WHERE id = ?1",

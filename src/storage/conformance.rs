@@ -3,9 +3,9 @@
 //! Postgres when `TEST_DATABASE_URL` is set.
 //!
 //! The checks live in one file per port (`conformance/accounts.rs`, `sessions.rs`, `codes.rs`,
-//! `agents.rs`, `tickets.rs`, `usage.rs`, `account.rs`); this file holds what they share, the list and the runner. To add a
-//! check, write `pub async fn name(store: Arc<dyn Store>) -> Result<()>` in the file of its port and
-//! add its name to the `checks!` list below; every backend then runs it.
+//! `agents.rs`, `tickets.rs`, `usage.rs`, `purchases.rs`, `account.rs`); this file holds what they
+//! share, the list and the runner. To add a check, write `pub async fn name(store: Arc<dyn Store>) ->
+//! Result<()>` in the file of its port and add its name to the `checks!` list below; every backend then runs it.
 //!
 //! Checks share one database, so each one works only on data it created itself (random numbers,
 //! phone keys, emails, key names and ids) and never asserts on anything global, with two exceptions.
@@ -36,6 +36,7 @@ mod account;
 mod accounts;
 mod agents;
 mod codes;
+mod purchases;
 mod sessions;
 mod tickets;
 mod usage;
@@ -44,6 +45,7 @@ pub use account::*;
 pub use accounts::*;
 pub use agents::*;
 pub use codes::*;
+pub use purchases::*;
 pub use sessions::*;
 pub use tickets::*;
 pub use usage::*;
@@ -316,6 +318,13 @@ checks![
     change_phone_moves_the_account_and_refuses_a_taken_number,
     account_pages_list_everything_once_in_order,
     delete_account_leaves_nothing_of_the_account,
+    record_purchase_stores_a_report_once,
+    purchase_status_only_leaves_paid,
+    purchase_expiry_only_moves_later,
+    record_purchase_refuses_a_reused_reference,
+    record_purchase_of_an_unknown_user_is_not_found,
+    record_purchase_races_store_one_row,
+    purchases_are_the_users_own_newest_first,
 ];
 
 /// The outcome of the suite against one store.

@@ -11,12 +11,16 @@
 //! The support side has two ports of its own: [`agents::Agents`] (staff accounts, their sessions and
 //! canned replies) and [`tickets::Tickets`] (tickets and their gapless event streams). What a batch
 //! of messages does is decided once for both backends, in `stream`.
+//!
+//! [`purchases::Purchases`] keeps what each user paid for, as the billing system reports it; what a
+//! report does to a stored purchase is decided once for both backends, in `purchases::decide`.
 
 pub mod account;
 pub mod agents;
 pub mod conformance;
 pub mod postgres;
 pub mod profiles;
+pub mod purchases;
 mod rows;
 pub mod sqlite;
 mod stream;
@@ -241,6 +245,7 @@ pub trait Store:
     + profiles::Profiles
     + usage::Usage
     + account::AccountRecords
+    + purchases::Purchases
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

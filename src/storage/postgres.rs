@@ -16,6 +16,7 @@
 mod account;
 mod agents;
 mod profiles;
+mod purchases;
 mod tickets;
 mod usage;
 

@@ -5,17 +5,19 @@
 //! generically, so one definition decodes rows of either database; every query selects exactly the
 //! columns of the struct it is read into, by these names.
 //!
-//! The agents' and the tickets' rows live in [`agents`] and [`tickets`].
+//! The agents', the tickets' and the purchases' rows live in [`agents`], [`tickets`] and [`purchases`].
 
 mod account;
 mod agents;
 mod profiles;
+mod purchases;
 mod tickets;
 mod usage;
 
 pub(super) use account::PagedViewRow;
 pub(super) use agents::{stored_email, AgentRow, AgentSessionRow, CannedReplyRow};
 pub(super) use profiles::{ProfileRow, PROFILE_COLUMNS};
+pub(super) use purchases::{to_purchases, PurchaseRow, PURCHASE_COLUMNS};
 pub(super) use tickets::{
     assigned_counts, marks, stored_author, stored_participant, stored_seq, EventRow, MarkRow, TicketRow,
 };

@@ -15,6 +15,7 @@
 mod account;
 mod agents;
 mod profiles;
+mod purchases;
 mod tickets;
 mod usage;
 

@@ -1,6 +1,7 @@
 //! Checks of the [`crate::storage::account::AccountRecords`] port: the number change, the export's
 //! pages, and the deletion of everything an account left.
 
+use super::purchases::subscription;
 use super::usage::{report, views};
 use super::{agent, apply, claim, code, device, message, phone, phone_key, session, ticket, user, HOUR};
 use crate::error::{Error, Result};
@@ -145,6 +146,7 @@ pub async fn delete_account_leaves_nothing_of_the_account(store: Arc<dyn Store>)
                 },
             )
             .await?;
+        store.record_purchase(&subscription(u.id, now), now).await?;
         let pk = phone_key();
         store.put_code(&code(&pk, now, now + HOUR)).await?;
         store.add_failure(&pk, now).await?;
@@ -175,6 +177,7 @@ pub async fn delete_account_leaves_nothing_of_the_account(store: Arc<dyn Store>)
     assert_eq!(store.current_code(pk).await?, None);
     assert_eq!(store.phone_guard(pk).await?, Default::default());
     assert!(store.tickets_after(u.id, None, 100).await?.is_empty());
+    assert!(store.purchases(u.id).await?.is_empty(), "the fees paid go with the account");
 
     let (other, od, os, ot, opk) = &people[1];
     assert!(store.user(other.id).await?.is_some(), "another account is untouched");
@@ -183,6 +186,7 @@ pub async fn delete_account_leaves_nothing_of_the_account(store: Arc<dyn Store>)
     assert_eq!(store.views_after(other.id, 0, 100).await?.len(), 3);
     assert!(store.device_info(od.id).await?.is_some());
     assert!(store.current_code(opk).await?.is_some());
+    assert_eq!(store.purchases(other.id).await?.len(), 1);
     assert!(store.image_in_use("/v1/media/shared.jpg").await?);
 
     assert_eq!(store.delete_account(u.id, &[]).await?, None, "deleted already");

@@ -1,0 +1,47 @@
+//! Purchases over HTTP: billing's signed reports (`POST /v1/billing/purchases`) and a user's own
+//! list (`GET /v1/me/purchases`).
+
+use super::{body_bytes, require_user, ApiResult};
+use crate::billing::signature;
+use crate::hub::Hub;
+use crate::storage::purchases::Recorded;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::sync::Arc;
+
+/// The purchase routes.
+pub(super) fn routes() -> Router<Arc<Hub>> {
+    Router::new().route("/v1/billing/purchases", post(report)).route("/v1/me/purchases", get(mine))
+}
+
+/// `POST /v1/billing/purchases`: one report, signed in `Anapars-Signature`. `201` for a new
+/// purchase, `200` for a change or a repeat, with the purchase as its buyer sees it.
+async fn report(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let signed = headers.get(signature::HEADER).map(HeaderValue::as_bytes);
+    let recorded = hub.billing.receive(signed, body_bytes(body)).await?;
+    let status = match recorded {
+        Recorded::Created(_) => StatusCode::CREATED,
+        Recorded::Updated(_) | Recorded::Duplicate(_) => StatusCode::OK,
+    };
+    let purchase = crate::billing::purchase_view(recorded.purchase(), crate::time::now_ms());
+    Ok((status, Json(json!({"outcome": recorded.outcome(), "purchase": purchase}))).into_response())
+}
+
+/// `GET /v1/me/purchases` with a user's token: `{"purchases": [...]}`, newest first.
+async fn mine(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<Response> {
+    let user = require_user(&hub, &headers).await?;
+    let purchases = hub.billing.purchases(user).await?;
+    let mut response = Json(json!({ "purchases": purchases })).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
