@@ -69,6 +69,12 @@ async fn main() -> anyhow::Result<()> {
             if let Some(listen) = listen {
                 config.listen = listen;
             }
+            // jemalloc returns freed pages to the kernel as they decay, but only from a thread that
+            // is allocating: a hub holding idle sockets after a burst would keep the burst's peak.
+            // Its background threads purge on their own clock instead.
+            if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+                tracing::warn!(error = %e, "jemalloc background purging not enabled: memory freed after bursts returns only under traffic");
+            }
             anapars_hub::server::serve(config).await
         }
         Command::Migrate => {

@@ -68,6 +68,10 @@ pub struct BurstArgs {
     /// Seconds to wait for the last deliveries after the last POST.
     #[arg(long, default_value_t = 10)]
     pub drain: u64,
+    /// Seconds the sockets are then held open and idle before the hub's memory is read again: the
+    /// idle figure "after a burst of traffic" (what the hub gives back once the burst is over).
+    #[arg(long, default_value_t = 12)]
+    pub settle: u64,
 }
 
 /// Where an announcement is (0: not posted yet).
@@ -531,6 +535,10 @@ async fn run_on(args: &BurstArgs, http: &reqwest::Client, hubs: &Cluster) -> any
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The sockets stay open and idle (pings answered) while the hub settles, then its memory is
+    // read with every socket still held.
+    tokio::time::sleep(Duration::from_secs(args.settle)).await;
+    let server_settled = hubs.snapshot(http).await;
     let _ = phase_tx.send(Phase::Done);
     let mut check = FanOutCheck::default();
     let hard_deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -557,6 +565,8 @@ async fn run_on(args: &BurstArgs, http: &reqwest::Client, hubs: &Cluster) -> any
     let memory = hubs.figures(&server_empty, &server_ready);
     let grown: Option<f64> = memory.iter().map(|f| Some(f.rss_after_kib? - f.rss_before_kib?)).sum();
     let grown_after: Option<f64> =
+        hubs.figures(&server_empty, &server_settled).iter().map(|f| Some(f.rss_after_kib? - f.rss_before_kib?)).sum();
+    let left_after_close: Option<f64> =
         hubs.figures(&server_empty, &server_after).iter().map(|f| Some(f.rss_after_kib? - f.rss_before_kib?)).sum();
     let hub_cpu_s = cpu.hub_s.or_else(|| total_cpu_s(&server));
     Ok(BurstReport {
@@ -583,6 +593,7 @@ async fn run_on(args: &BurstArgs, http: &reqwest::Client, hubs: &Cluster) -> any
             .map(|s| s * 1e9 / figures.deliveries as f64),
         rss_per_socket_kib: grown.filter(|_| ready > 0).map(|g| g / ready as f64),
         rss_per_socket_after_kib: grown_after.filter(|_| ready > 0).map(|g| g / ready as f64),
+        rss_left_after_close_kib: left_after_close,
         cpu,
         server,
         errors: live.errors_by_key(),

@@ -191,8 +191,11 @@ pub struct BurstReport {
     pub hub_cpu_ns_per_delivery: Option<f64>,
     /// Hub RSS growth from before the sockets opened to when they were all ready, per socket, KiB.
     pub rss_per_socket_kib: Option<f64>,
-    /// The same growth measured after the announcements (buffers grown by the burst), KiB.
+    /// The same growth measured after the announcements, with every socket still open and idle for
+    /// `settle` seconds (what the burst left behind per idle socket), KiB.
     pub rss_per_socket_after_kib: Option<f64>,
+    /// Hub RSS above its empty state once the sockets closed, KiB (memory the hub kept).
+    pub rss_left_after_close_kib: Option<f64>,
     /// CPU time while announcements were posted (measured part).
     pub cpu: CpuUse,
     /// Each node's CPU time and memory over the same window.
@@ -251,9 +254,10 @@ impl BurstReport {
             (
                 "hub rss per socket".into(),
                 format!(
-                    "{} when ready, {} after the burst",
+                    "{} when ready, {} idle after the burst; {} kept after the sockets closed",
                     opt(self.rss_per_socket_kib.map(|k| format!("{k:.2}")), " KiB"),
-                    opt(self.rss_per_socket_after_kib.map(|k| format!("{k:.2}")), " KiB")
+                    opt(self.rss_per_socket_after_kib.map(|k| format!("{k:.2}")), " KiB"),
+                    opt(self.rss_left_after_close_kib.map(|k| format!("{:.1}", k / 1024.0)), " MiB")
                 ),
             ),
         ];
