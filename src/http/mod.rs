@@ -343,6 +343,7 @@ async fn ready(State(hub): State<Arc<Hub>>) -> Response {
 
 async fn metrics_text() -> Response {
     crate::telemetry::process_collector().collect();
+    crate::telemetry::collect_allocator();
     let text = crate::telemetry::prometheus().render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
