@@ -140,11 +140,10 @@ pub struct Config {
     /// Read buffer per socket: small, since it is paid for every idle socket (19,500 idle sockets:
     /// 4.6 KiB each with 1024, 7.6 KiB with 4096); a larger frame only takes more reads. Default 1024.
     pub read_buffer_bytes: usize,
-    /// Bytes buffered before a write is flushed. The buffer keeps the capacity a burst grew it to
-    /// for the life of the socket (tungstenite never shrinks it), so this is also most of what an
-    /// idle socket costs after a burst: 10,000 sockets after a burst of announcements held 20 KiB
-    /// each with 8192, 14.7 with 4096 (at the same 1.58M deliveries/s) and 11.3 with 2048 (at
-    /// 1.19M/s). Default 4096.
+    /// Bytes tungstenite buffers before it writes. Only control frames (pings, the automatic pongs,
+    /// close) go through it: the session frames data frames itself and writes them from a buffer
+    /// that lives for one write (`src/session/frame.rs`), because tungstenite's buffer keeps the
+    /// capacity a burst grew it to for the life of the socket. Default 4096.
     pub write_buffer_bytes: usize,
     /// Hard cap of a socket's write buffer. Default 1048576.
     pub max_write_buffer_bytes: usize,

@@ -11,12 +11,29 @@ use crate::time::now_ms;
 use futures_util::{Sink, Stream};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-/// The bounds every socket transport meets.
-pub(super) trait Transport:
-    Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin
-{
+/// A WebSocket the session can run on: messages in and out, and the byte stream under it.
+///
+/// Data frames are framed by the session itself and written straight to the byte stream
+/// ([`super::frame`]), because tungstenite's write buffer keeps whatever capacity a burst grew it to
+/// for the life of the socket: after a burst of announcements that was most of what an idle
+/// socket cost. Control frames (ping, close, the automatic pong) still go through tungstenite, whose
+/// buffer is flushed before every direct write so that frames never interleave.
+pub trait Transport: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin {
+    /// The connection under the WebSocket.
+    type Raw: tokio::io::AsyncWrite + Unpin;
+    /// The connection, for whole frames only, and only with tungstenite's buffer flushed.
+    fn raw(&mut self) -> &mut Self::Raw;
 }
-impl<S> Transport for S where S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin {}
+
+impl<T> Transport for tokio_tungstenite::WebSocketStream<T>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    type Raw = T;
+    fn raw(&mut self) -> &mut T {
+        self.get_mut()
+    }
+}
 
 /// An agent as other agents see them.
 pub(super) fn agent_view(agent: &Agent, online: bool) -> AgentView {

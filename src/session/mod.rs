@@ -8,6 +8,7 @@
 //! domain.
 
 mod commands;
+mod frame;
 pub mod outbox;
 mod ticket_commands;
 
@@ -17,7 +18,8 @@ use crate::hub::Hub;
 use crate::ids::{ConnId, DeviceId, Principal, SessionId, TicketId};
 use crate::registry::Connection;
 use crate::time::{now_ms, Millis};
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+pub use commands::Transport;
+use futures_util::{SinkExt, StreamExt};
 use outbox::{Outbound, Outbox};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -131,10 +133,7 @@ struct Socket<S> {
 
 /// Runs a socket until it closes. Registers it in the hub's registry once authenticated and always
 /// removes it on the way out.
-pub async fn run<S>(ws: S, hub: Arc<Hub>, params: SocketParams)
-where
-    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-{
+pub async fn run<S: Transport>(ws: S, hub: Arc<Hub>, params: SocketParams) {
     let now = Instant::now();
     let cfg = &hub.config;
     let outbox = Arc::new(Outbox::new(params.encoding, cfg.outbound_queue_bytes));
@@ -196,10 +195,7 @@ where
     tracing::debug!(conn = %socket.conn, reason, "socket closed");
 }
 
-impl<S> Socket<S>
-where
-    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-{
+impl<S: Transport> Socket<S> {
     async fn serve(&mut self) -> Exit {
         let shutdown = self.hub.shutdown.clone();
         let timer = tokio::time::sleep_until(self.next_deadline());
@@ -544,9 +540,17 @@ where
         let deadline = Duration::from_millis(self.hub.config.write_timeout_ms);
         let ws = &mut self.ws;
         let result = tokio::time::timeout(deadline, async move {
+            // Data frames are framed here into one buffer that lives for this write only; anything
+            // else goes through tungstenite. Its own buffer (an automatic pong, say) is flushed
+            // first, so that its frames and these never interleave.
+            let mut framed = Vec::new();
             for m in messages {
-                ws.feed(m).await?;
+                if !frame::append(&mut framed, &m) {
+                    frame::write_all(ws, &mut framed).await?;
+                    ws.feed(m).await?;
+                }
             }
+            frame::write_all(ws, &mut framed).await?;
             ws.flush().await
         })
         .await;
