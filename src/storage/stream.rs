@@ -94,6 +94,12 @@ pub(super) fn plan(
             out.results.push(Appended::NoTicket);
             continue;
         };
+        // Who may write is decided here, against the locked row, rather than by a read before the
+        // batch: one query less per message, and no window between the check and the write.
+        if let Some(refused) = refusal(ticket, message.author) {
+            out.results.push(refused);
+            continue;
+        }
         let key = key(message);
         if let Some(original) = stored.get(&key) {
             out.results.push(Appended::Duplicate(original.clone()));
@@ -121,6 +127,22 @@ pub(super) fn plan(
     }
     out.tickets = changed.into_iter().filter_map(|id| tickets.remove(&id)).collect();
     out
+}
+
+/// Why `author` may not write to `ticket` now, if they may not: a user writes only to their own
+/// tickets (resolved ones too: that reopens them); an agent only to a ticket they hold, so not to an
+/// open one (claim it first) nor a resolved one. The hub itself (`system`) writes anywhere.
+fn refusal(ticket: &Ticket, author: Author) -> Option<Appended> {
+    match author {
+        Author::User(user) if user != ticket.user_id => Some(Appended::NotAllowed),
+        Author::Agent(agent) => match (ticket.status, ticket.agent_id) {
+            (TicketStatus::Open, _) => Some(Appended::NotClaimed),
+            (TicketStatus::Resolved, _) => Some(Appended::Resolved),
+            (TicketStatus::Assigned, holder) if holder != Some(agent) => Some(Appended::NotAllowed),
+            (TicketStatus::Assigned, _) => None,
+        },
+        _ => None,
+    }
 }
 
 /// The ticket's next event, by the message's author at its time; counts it in `last_seq`.
@@ -202,9 +224,9 @@ mod tests {
 
     #[test]
     fn a_key_repeated_in_the_batch_or_stored_before_is_a_duplicate() {
-        let t = ticket(TicketStatus::Open);
+        let t = ticket(TicketStatus::Assigned);
         let user = Author::User(t.user_id);
-        let agent = Author::Agent(AgentId::generate());
+        let agent = Author::Agent(t.agent_id.expect("assigned tickets have their agent"));
         let original = TicketEvent {
             ticket_id: t.id,
             seq: 2,
@@ -231,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_owner_reopens_a_resolved_ticket() {
+    fn only_the_owner_reopens_a_resolved_ticket_and_only_holders_write() {
         let t = ticket(TicketStatus::Resolved);
         let agent = Author::Agent(t.agent_id.expect("resolved tickets keep their agent"));
         let batch = [
@@ -242,11 +264,28 @@ mod tests {
             message(&t, agent, "e", 9),
         ];
         let plan = plan(&batch, by_id(&[&t]), HashMap::new());
-        assert_eq!(&plan.results[..3], &[Appended::Resolved, Appended::Resolved, Appended::Resolved]);
+        assert_eq!(&plan.results[..3], &[Appended::Resolved, Appended::NotAllowed, Appended::Resolved]);
         assert_eq!(stored_seqs(&plan.results[3]), [(3, EventKind::Reopened), (4, EventKind::Message)]);
-        assert_eq!(stored_seqs(&plan.results[4]), [(5, EventKind::Message)], "reopened earlier in the same batch");
+        assert_eq!(plan.results[4], Appended::NotClaimed, "reopened earlier in the batch: back in the queue");
         let after = &plan.tickets[0];
         assert_eq!((after.status, after.agent_id, after.queued_at), (TicketStatus::Open, None, Some(8)));
+    }
+
+    #[test]
+    fn agents_write_only_to_tickets_they_hold() {
+        let assigned = ticket(TicketStatus::Assigned);
+        let holder = Author::Agent(assigned.agent_id.expect("assigned"));
+        let open = ticket(TicketStatus::Open);
+        let batch = [
+            message(&assigned, Author::Agent(AgentId::generate()), "x", 5),
+            message(&open, holder, "y", 6),
+            message(&assigned, holder, "z", 7),
+            message(&open, Author::User(open.user_id), "w", 8),
+        ];
+        let plan = plan(&batch, by_id(&[&assigned, &open]), HashMap::new());
+        assert_eq!(&plan.results[..2], &[Appended::NotAllowed, Appended::NotClaimed]);
+        assert_eq!(stored_seqs(&plan.results[2]), [(3, EventKind::Message)]);
+        assert_eq!(stored_seqs(&plan.results[3]), [(3, EventKind::Message)], "users write to their open tickets");
     }
 
     #[test]

@@ -202,6 +202,11 @@ pub enum Appended {
     Duplicate(TicketEvent),
     /// There is no such ticket.
     NoTicket,
+    /// The author may not write to this ticket: a user to another user's, an agent to one another
+    /// agent holds.
+    NotAllowed,
+    /// An agent wrote to an open ticket: it must be claimed first.
+    NotClaimed,
     /// The ticket is resolved and the author is not its user (agents cannot write to resolved tickets).
     Resolved,
 }

@@ -254,15 +254,8 @@ impl SupportDesk {
     pub async fn send(&self, who: Principal, id: TicketId, client_msg_id: &str, body: &str) -> Result<Sent> {
         self.check_body(body)?;
         check_client_msg_id(client_msg_id)?;
-        let ticket = self.visible_ticket(who, id).await?;
-        if let Principal::Agent(agent) = who {
-            match (ticket.status, ticket.agent_id) {
-                (TicketStatus::Assigned, Some(holder)) if holder == agent => {}
-                (TicketStatus::Assigned, _) => return Err(Error::Forbidden),
-                (TicketStatus::Open, _) => return Err(Error::WrongState("claim the ticket before writing to it")),
-                (TicketStatus::Resolved, _) => return Err(Error::WrongState("the ticket is resolved")),
-            }
-        }
+        // Who may write to the ticket is checked by the store against the locked row (see
+        // `storage::stream`), in the same transaction as the write.
         let appended = self
             .writer
             .append(NewMessage {
@@ -293,7 +286,8 @@ impl SupportDesk {
                 Ok(Sent { seq: event.seq, duplicate: true })
             }
             Appended::NoTicket => Err(Error::NotFound("ticket")),
-            // The ticket was resolved between the check above and the commit.
+            Appended::NotAllowed => Err(Error::Forbidden),
+            Appended::NotClaimed => Err(Error::WrongState("claim the ticket before writing to it")),
             Appended::Resolved => Err(Error::WrongState("the ticket is resolved")),
         }
     }

@@ -136,6 +136,8 @@ pub async fn append_messages_numbers_concurrent_appends_without_gaps(store: Arc<
     let owner = user(&*store).await?;
     let helper = agent(&*store).await?;
     let id = ticket(&*store, owner.id, now_ms()).await?.id;
+    // The agent holds it (agents write only to tickets they hold): the claim is seq 3.
+    apply(&*store, &claim(id, helper.id, now_ms())).await?;
     let told = race(|i| {
         let store = Arc::clone(&store);
         let author = if i % 2 == 0 { Author::User(owner.id) } else { Author::Agent(helper.id) };
@@ -156,7 +158,7 @@ pub async fn append_messages_numbers_concurrent_appends_without_gaps(store: Arc<
     .await?;
     let sent: usize = told.iter().map(Vec::len).sum();
     let events = all_events(&*store, id).await?;
-    let expected: Vec<u64> = (1..=2 + sent as u64).collect();
+    let expected: Vec<u64> = (1..=3 + sent as u64).collect();
     assert_eq!(seqs(&events), expected, "the stream must be numbered 1..=N without gaps");
     for (client_msg_id, seq) in told.iter().flatten() {
         let matching: Vec<&TicketEvent> =
@@ -167,7 +169,7 @@ pub async fn append_messages_numbers_concurrent_appends_without_gaps(store: Arc<
     for mine in &told {
         assert!(mine.windows(2).all(|w| w[0].1 < w[1].1), "one sender's messages came out of order: {mine:?}");
     }
-    assert_eq!(store.ticket(id).await?.map(|t| t.last_seq), Some(2 + sent as u64));
+    assert_eq!(store.ticket(id).await?.map(|t| t.last_seq), Some(3 + sent as u64));
     Ok(())
 }
 
@@ -276,11 +278,35 @@ pub async fn append_messages_store_a_client_msg_id_once(store: Arc<dyn Store>) -
     };
     assert_eq!(store.append_messages(&[open_resend]).await?, vec![Appended::Duplicate(opened.events[1].clone())]);
 
+    apply(&*store, &claim(id, helper.id, now + 4)).await?;
     let agents_own = NewMessage { author: Author::Agent(helper.id), ..first };
     let outcomes = store.append_messages(&[agents_own]).await?;
-    assert_eq!(stored_message(&outcomes[0]).seq, 5, "another author's client_msg_id is another message");
-    assert_eq!(seqs(&all_events(&*store, id).await?), [1, 2, 3, 4, 5]);
-    assert_eq!(store.ticket(id).await?.map(|t| t.last_seq), Some(5));
+    assert_eq!(stored_message(&outcomes[0]).seq, 6, "another author's client_msg_id is another message");
+    assert_eq!(seqs(&all_events(&*store, id).await?), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(store.ticket(id).await?.map(|t| t.last_seq), Some(6));
+    Ok(())
+}
+
+/// Agents write only to the tickets they hold, users only to their own: the others are refused
+/// against the locked row and nothing is stored.
+pub async fn messages_from_who_may_not_write_are_refused(store: Arc<dyn Store>) -> Result<()> {
+    let (owner, stranger) = (user(&*store).await?, user(&*store).await?);
+    let (holder, other) = (agent(&*store).await?, agent(&*store).await?);
+    let now = now_ms();
+    let open = ticket(&*store, owner.id, now).await?.id;
+    let held = ticket(&*store, owner.id, now).await?.id;
+    apply(&*store, &claim(held, holder.id, now + 1)).await?;
+    let batch = [
+        message(open, Author::Agent(holder.id), now + 2),
+        message(held, Author::Agent(other.id), now + 3),
+        message(held, Author::User(stranger.id), now + 4),
+        message(held, Author::Agent(holder.id), now + 5),
+    ];
+    let outcomes = store.append_messages(&batch).await?;
+    assert_eq!(&outcomes[..3], &[Appended::NotClaimed, Appended::NotAllowed, Appended::NotAllowed]);
+    assert_eq!(stored_message(&outcomes[3]).seq, 4, "the holder's message is stored");
+    assert_eq!(seqs(&all_events(&*store, open).await?), [1, 2]);
+    assert_eq!(seqs(&all_events(&*store, held).await?), [1, 2, 3, 4]);
     Ok(())
 }
 
@@ -359,8 +385,9 @@ pub async fn a_user_message_reopens_a_resolved_ticket(store: Arc<dyn Store>) -> 
     Ok(())
 }
 
-/// Nobody but its user writes to a resolved ticket: an agent (even the one who resolved it), another
-/// user and the hub are refused, and nothing is stored.
+/// Nobody but its user writes to a resolved ticket: an agent (even the one who resolved it) and the
+/// hub are refused as writing to a resolved ticket, another user as not allowed at all, and nothing
+/// is stored.
 pub async fn messages_to_a_resolved_ticket_from_anyone_but_its_user_are_refused(store: Arc<dyn Store>) -> Result<()> {
     let (owner, stranger) = (user(&*store).await?, user(&*store).await?);
     let helper = agent(&*store).await?;
@@ -375,7 +402,7 @@ pub async fn messages_to_a_resolved_ticket_from_anyone_but_its_user_are_refused(
         message(id, Author::System, now + 5),
     ];
     let outcomes = store.append_messages(&batch).await?;
-    assert_eq!(outcomes, vec![Appended::Resolved, Appended::Resolved, Appended::Resolved]);
+    assert_eq!(outcomes, vec![Appended::Resolved, Appended::NotAllowed, Appended::Resolved]);
     assert_eq!(store.ticket(id).await?, Some(resolved), "a refused message changed the ticket");
     assert_eq!(all_events(&*store, id).await?, before, "a refused message was stored");
     Ok(())
