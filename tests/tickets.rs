@@ -479,3 +479,84 @@ async fn dropped_sockets_resume_exactly_once_in_order() {
         assert_eq!(bodies.get("background"), Some(&40));
     }
 }
+
+/// Replies to the frames of a burst, in arrival order, skipping events: (id, reply).
+async fn replies(c: &mut Client, n: usize) -> Vec<(u64, Value)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let f = c.recv().await;
+        if let Some(id) = f.get("id").and_then(Value::as_u64) {
+            out.push((id, f));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_agents_sends_are_pipelined_but_replies_and_each_tickets_order_are_kept() {
+    for hub in hubs(|_| {}).await {
+        for encoding in ENCODINGS {
+            let label = format!("{} {encoding:?}", hub.label());
+            let (token, _) = hub.agent("Sara").await;
+            let mut agent = hub.connect_agent(encoding, &token).await;
+            let mut tickets = Vec::new();
+            for i in 0..3 {
+                let user_token = hub.token(&phone()).await;
+                let mut user = hub.connect_as(Encoding::Json, &user_token).await;
+                let t = open_ticket(&mut user, &format!("ticket {i}"), "hello").await;
+                let tid = t["id"].as_str().unwrap().to_owned();
+                let r = agent.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+                assert_eq!(r["type"], "ticket.update.ok", "{label} {r}");
+                tickets.push(tid);
+            }
+            // Everything written at once, without waiting for any reply: sends to three tickets
+            // (two to the first and second), a refused one, a ping in the middle.
+            let (a, b, c) = (&tickets[0], &tickets[1], &tickets[2]);
+            let frames = [
+                json!({"id": 101, "type": "ticket.send", "ticket_id": a, "client_msg_id": "a1", "body": "a one"}),
+                json!({"id": 102, "type": "ticket.send", "ticket_id": b, "client_msg_id": "b1", "body": "b one"}),
+                json!({"id": 103, "type": "ticket.send", "ticket_id": a, "client_msg_id": "a2", "body": "a two"}),
+                json!({"id": 104, "type": "ticket.send", "ticket_id": c, "client_msg_id": "c1", "body": "   "}),
+                json!({"id": 105, "type": "ping"}),
+                json!({"id": 106, "type": "ticket.send", "ticket_id": c, "client_msg_id": "c1", "body": "c one"}),
+                json!({"id": 107, "type": "ticket.send", "ticket_id": b, "client_msg_id": "b2", "body": "b two"}),
+                json!({"id": 108, "type": "ticket.send", "ticket_id": a, "client_msg_id": "a3", "body": "a three"}),
+            ];
+            for f in frames {
+                agent.send(f).await;
+            }
+            let got = replies(&mut agent, 8).await;
+            let ids: Vec<u64> = got.iter().map(|(id, _)| *id).collect();
+            assert_eq!(ids, (101..=108).collect::<Vec<_>>(), "{label} replies leave in request order");
+            let kinds: Vec<&str> = got.iter().map(|(_, f)| f["type"].as_str().unwrap()).collect();
+            assert_eq!(
+                kinds,
+                [
+                    "ticket.send.ok",
+                    "ticket.send.ok",
+                    "ticket.send.ok",
+                    "error",
+                    "ping.ok",
+                    "ticket.send.ok",
+                    "ticket.send.ok",
+                    "ticket.send.ok"
+                ],
+                "{label} {got:?}"
+            );
+            assert_eq!(got[3].1["code"], "empty_body", "{label}");
+            let seq = |i: usize| got[i].1["seq"].as_u64().unwrap();
+            // Opened (1), first message (2), claimed (3): the agent's messages follow in send order.
+            assert_eq!((seq(0), seq(2), seq(7)), (4, 5, 6), "{label} a sender's messages to a ticket keep their order");
+            assert_eq!((seq(1), seq(6)), (4, 5), "{label}");
+            assert_eq!(seq(5), 4, "{label}");
+            for (tid, bodies) in
+                [(a, vec!["a one", "a two", "a three"]), (b, vec!["b one", "b two"]), (c, vec!["c one"])]
+            {
+                let h = agent.request(json!({"type": "ticket.history", "ticket_id": tid, "after_seq": 3})).await;
+                let stored: Vec<&str> =
+                    h["events"].as_array().unwrap().iter().filter_map(|e| e["body"].as_str()).collect();
+                assert_eq!(stored, bodies, "{label} stored in the order sent");
+            }
+        }
+    }
+}

@@ -62,6 +62,26 @@ pub struct Identity {
 
 /// Tickets one socket may follow at once.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
+/// `ticket.send`s one socket may have queued for storage and not yet answered.
+pub const MAX_SENDS_IN_FLIGHT: usize = 32;
+
+/// The reply of a pipelined request, once it is ready.
+type PendingReply = futures_util::future::BoxFuture<'static, (codec::RequestId, crate::Result<ServerFrame>)>;
+
+/// A socket's `ticket.send`s that are queued for storage and not yet answered, oldest first.
+///
+/// An agent's console writes to many tickets: waiting for each message's commit before reading the
+/// next request made its sends queue behind each other. Sends are therefore pipelined: each is
+/// queued for the writer as it is read, and the replies leave as the commits come back, in request
+/// order (`FuturesOrdered`). At most one send per ticket is in flight, so that a sender's messages to a
+/// ticket are stored in the order it sent them, and at most [`MAX_SENDS_IN_FLIGHT`] in all. Any
+/// other request first waits for these replies, so that every reply still leaves in request order.
+/// Created with the first send and dropped with the last reply: an idle socket pays nothing.
+#[derive(Default)]
+struct InFlight {
+    replies: futures_util::stream::FuturesOrdered<PendingReply>,
+    tickets: std::collections::VecDeque<TicketId>,
+}
 
 /// The authenticated identity of a socket.
 struct Authed {
@@ -129,6 +149,8 @@ struct Socket<S> {
     device: Option<DeviceId>,
     /// The id of this socket's connection record, once written.
     connection: Option<uuid::Uuid>,
+    /// Pipelined `ticket.send`s awaiting their commit.
+    sends: Option<Box<InFlight>>,
 }
 
 /// Runs a socket until it closes. Registers it in the hub's registry once authenticated and always
@@ -163,6 +185,7 @@ pub async fn run<S: Transport>(ws: S, hub: Arc<Hub>, params: SocketParams) {
         client: Some(Box::new(params.client)),
         device: None,
         connection: None,
+        sends: None,
         hub,
     };
     metrics::gauge!(crate::telemetry::CONNECTIONS).increment(1.0);
@@ -215,6 +238,9 @@ impl<S: Transport> Socket<S> {
                     None => Err(Exit::Gone),
                 },
                 _ = &mut timer => Box::pin(self.on_timer()).await,
+                Some((id, result)) = next_reply(&mut self.sends), if self.sends.is_some() => {
+                    Box::pin(self.on_send_stored(id, result)).await
+                }
             };
             if let Err(exit) = step {
                 return exit;
@@ -335,15 +361,21 @@ impl<S: Transport> Socket<S> {
             metrics::counter!(crate::telemetry::FRAMES_IN, "type" => "refused").increment(1);
             let retry_after = Duration::from_secs_f64(1.0 / self.budget.rate);
             let id = codec::peek_id(encoding, payload);
+            self.answer_sends().await?;
             return self.reply_error(id, Error::RateLimited { retry_after }).await;
         }
         self.refused_in_row = 0;
         let limit = self.hub.config.max_message_bytes;
         if payload.len() > limit {
             let id = codec::peek_id(encoding, payload);
+            self.answer_sends().await?;
             return self.reply_bad(id, Error::TooLarge { size: payload.len(), limit }).await;
         }
-        match codec::decode_request(encoding, payload) {
+        let decoded = codec::decode_request(encoding, payload);
+        if !matches!(&decoded, Ok(frame) if matches!(frame.request, codec::Request::TicketSend { .. })) {
+            self.answer_sends().await?;
+        }
+        match decoded {
             Ok(frame) => {
                 metrics::counter!(crate::telemetry::FRAMES_IN, "type" => frame.request.kind()).increment(1);
                 let started = std::time::Instant::now();
@@ -437,6 +469,63 @@ impl<S: Transport> Socket<S> {
     }
 
     /// Sends one reply or the error instead.
+    /// Queues a `ticket.send` for storage and returns without waiting for it (see [`InFlight`]);
+    /// waits first for an earlier send to the same ticket, or for the oldest one when
+    /// [`MAX_SENDS_IN_FLIGHT`] are in flight.
+    async fn pipeline_send(
+        &mut self,
+        id: codec::RequestId,
+        who: Principal,
+        ticket_id: TicketId,
+        client_msg_id: String,
+        body: String,
+    ) -> Result<(), Exit> {
+        while let Some(in_flight) = self.sends.as_mut() {
+            if !in_flight.tickets.contains(&ticket_id) && in_flight.tickets.len() < MAX_SENDS_IN_FLIGHT {
+                break;
+            }
+            let Some((reply_id, result)) = in_flight.replies.next().await else { break };
+            self.on_send_stored(reply_id, result).await?;
+        }
+        let support = self.hub.support.clone();
+        let reply: PendingReply = match support.queue_send(who, ticket_id, &client_msg_id, &body) {
+            Ok(queued) => Box::pin(async move {
+                let sent = support.finish_send(ticket_id, queued).await;
+                (id, sent.map(|s| ServerFrame::TicketSendOk { id, ticket_id, seq: s.seq, duplicate: s.duplicate }))
+            }),
+            // Refused before queueing: answered now, unless earlier replies must go first.
+            Err(e) if self.sends.is_none() => return self.reply_error(Some(id), e).await,
+            Err(e) => Box::pin(std::future::ready((id, Err(e)))),
+        };
+        let in_flight = self.sends.get_or_insert_with(Box::default);
+        in_flight.replies.push_back(reply);
+        in_flight.tickets.push_back(ticket_id);
+        Ok(())
+    }
+
+    /// Writes the reply of the oldest pipelined send, which has just been stored (or refused).
+    async fn on_send_stored(&mut self, id: codec::RequestId, result: crate::Result<ServerFrame>) -> Result<(), Exit> {
+        if let Some(in_flight) = self.sends.as_mut() {
+            in_flight.tickets.pop_front();
+            if in_flight.tickets.is_empty() {
+                self.sends = None;
+            }
+        }
+        self.answer(id, result).await
+    }
+
+    /// Writes the replies of every pipelined send, in order, before another reply may leave.
+    async fn answer_sends(&mut self) -> Result<(), Exit> {
+        while let Some(in_flight) = self.sends.as_mut() {
+            let Some((id, result)) = in_flight.replies.next().await else {
+                self.sends = None;
+                break;
+            };
+            self.on_send_stored(id, result).await?;
+        }
+        Ok(())
+    }
+
     async fn answer(&mut self, id: codec::RequestId, result: crate::Result<ServerFrame>) -> Result<(), Exit> {
         match result {
             Ok(frame) => self.send(&frame).await,
@@ -577,6 +666,15 @@ fn to_message(bytes: Encoded) -> Message {
     match bytes {
         Encoded::Text(t) => Message::Text(t),
         Encoded::Binary(b) => Message::Binary(b),
+    }
+}
+
+/// The next pipelined reply to be ready (in request order); pending forever when none is in flight
+/// (the `select!` branch is disabled then anyway).
+async fn next_reply(sends: &mut Option<Box<InFlight>>) -> Option<(codec::RequestId, crate::Result<ServerFrame>)> {
+    match sends {
+        Some(in_flight) => in_flight.replies.next().await,
+        None => std::future::pending().await,
     }
 }
 

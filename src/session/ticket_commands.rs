@@ -48,10 +48,8 @@ pub(super) async fn handle<S: Transport>(
                 ServerFrame::TicketHistoryOk { id, ticket_id, events: events.iter().map(event_view).collect(), more }
             })
         }
-        Request::TicketSend { ticket_id, client_msg_id, body } => desk
-            .send(who, ticket_id, &client_msg_id, &body)
-            .await
-            .map(|sent| ServerFrame::TicketSendOk { id, ticket_id, seq: sent.seq, duplicate: sent.duplicate }),
+        // Pipelined by the session (`Socket::pipeline_send`), never handed here.
+        Request::TicketSend { .. } => Err(Error::Internal("ticket.send reached the ticket commands".into())),
         Request::TicketClaim { ticket_id } => {
             desk.claim(who, ticket_id).await.map(|t| ServerFrame::TicketUpdateOk { id, ticket: ticket_view(&t) })
         }

@@ -20,7 +20,7 @@ use crate::storage::tickets::{
 use crate::storage::Store;
 use crate::time::now_ms;
 use std::sync::Arc;
-use writer::MessageWriter;
+use writer::{MessageWriter, Queued};
 
 /// Longest subject, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 200;
@@ -252,21 +252,37 @@ impl SupportDesk {
     /// `not_found`, `forbidden`, `wrong_state`, `empty_body`, `too_large`, `bad_request`,
     /// `overloaded`, `unavailable`.
     pub async fn send(&self, who: Principal, id: TicketId, client_msg_id: &str, body: &str) -> Result<Sent> {
+        let queued = self.queue_send(who, id, client_msg_id, body)?;
+        self.finish_send(id, queued).await
+    }
+
+    /// The first half of [`SupportDesk::send`], without waiting: checks the message and queues it
+    /// for the writer. A socket that queues several sends in a row has them stored in that order
+    /// (it keeps at most one in flight per ticket, see `session`).
+    ///
+    /// # Errors
+    /// `empty_body`, `too_large`, `bad_request`, `overloaded`, `unavailable`.
+    pub fn queue_send(&self, who: Principal, id: TicketId, client_msg_id: &str, body: &str) -> Result<Queued> {
         self.check_body(body)?;
         check_client_msg_id(client_msg_id)?;
         // Who may write to the ticket is checked by the store against the locked row (see
         // `storage::stream`), in the same transaction as the write.
-        let appended = self
-            .writer
-            .append(NewMessage {
-                ticket_id: id,
-                author: author_of(who),
-                client_msg_id: client_msg_id.to_owned(),
-                body: body.to_owned(),
-                created_at: now_ms(),
-            })
-            .await?;
-        match appended {
+        self.writer.enqueue(NewMessage {
+            ticket_id: id,
+            author: author_of(who),
+            client_msg_id: client_msg_id.to_owned(),
+            body: body.to_owned(),
+            created_at: now_ms(),
+        })
+    }
+
+    /// The second half of [`SupportDesk::send`]: waits for the queued message's commit and tells
+    /// everyone entitled to the ticket.
+    ///
+    /// # Errors
+    /// `not_found`, `forbidden`, `wrong_state`, `unavailable`.
+    pub async fn finish_send(&self, id: TicketId, queued: Queued) -> Result<Sent> {
+        match queued.stored().await? {
             Appended::Stored { events, ticket } => {
                 metrics::counter!(crate::telemetry::MESSAGES_STORED).increment(1);
                 let seq = events.last().map_or(ticket.last_seq, |e| e.seq);

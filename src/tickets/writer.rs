@@ -51,13 +51,40 @@ impl MessageWriter {
     /// # Errors
     /// `overloaded` when the queue is full, `unavailable` when storage failed or timed out.
     pub async fn append(&self, message: NewMessage) -> Result<Appended> {
+        self.enqueue(message)?.stored().await
+    }
+
+    /// Queues one message for a batch without waiting; wait for the outcome with
+    /// [`Queued::stored`]. Batches run concurrently on Postgres, so two messages to one ticket
+    /// queued while neither is stored yet may be stored in either order: a caller that needs its
+    /// order waits for the first (the session keeps one send per ticket in flight).
+    ///
+    /// # Errors
+    /// `overloaded` when the queue is full, `unavailable` when the writer stopped.
+    pub fn enqueue(&self, message: NewMessage) -> Result<Queued> {
         let (reply, answer) = oneshot::channel();
         self.tx.try_send(Pending { message, reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Error::Overloaded { retry_after: Duration::from_millis(200) },
             mpsc::error::TrySendError::Closed(_) => Error::Unavailable,
         })?;
+        Ok(Queued { answer, timeout: self.timeout })
+    }
+}
+
+/// A message in the writer's queue.
+pub struct Queued {
+    answer: oneshot::Receiver<Result<Appended>>,
+    timeout: Duration,
+}
+
+impl Queued {
+    /// The outcome, once the message's batch committed (or failed).
+    ///
+    /// # Errors
+    /// `unavailable` when storage failed or timed out.
+    pub async fn stored(self) -> Result<Appended> {
         // The batch has its own timeout; this one only guards against a lost batch task.
-        match tokio::time::timeout(self.timeout * 2, answer).await {
+        match tokio::time::timeout(self.timeout * 2, self.answer).await {
             Ok(Ok(result)) => result,
             _ => Err(Error::Unavailable),
         }
