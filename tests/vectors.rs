@@ -775,6 +775,10 @@ fn fixed_limits() -> Vec<(&'static str, String)> {
     vec![
         ("largest request `id`", format!("{} (2^53 - 1)", codec::MAX_REQUEST_ID)),
         ("tickets one socket follows (`ticket.subscribe`)", anapars_hub::session::MAX_SUBSCRIPTIONS.to_string()),
+        (
+            "unanswered `ticket.send`s per socket (more wait to be read)",
+            format!("{}, at most one per ticket", anapars_hub::session::MAX_SENDS_IN_FLIGHT),
+        ),
         ("ticket `subject`", format!("1 to {MAX_SUBJECT_CHARS} characters")),
         ("`client_msg_id`", format!("1 to {MAX_CLIENT_MSG_ID_CHARS} characters")),
         ("tickets in one list", MAX_LIST.to_string()),
