@@ -3,9 +3,10 @@
 //! `select!` loop with one timer, because every extra task or channel per socket shows up at
 //! 20,000 sockets.
 //!
-//! The loop is generic over the socket (`Stream` + `Sink` of tungstenite messages), so it never sees
-//! HTTP and can be driven by any transport; requests are handed to [`commands`], which calls the
-//! domain.
+//! The loop is generic over the socket ([`Transport`]: tungstenite messages in and out, and the
+//! connection under them for the data frames the session frames itself, see `frame.rs`), so it
+//! never sees HTTP; requests are handed to [`commands`], which calls the domain. `ticket.send` is
+//! pipelined (see [`InFlight`]); every other request is handled before the next is read.
 
 mod commands;
 mod frame;
