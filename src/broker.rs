@@ -1,5 +1,5 @@
 //! The fan-out port: how an event reaches the sockets that should see it. On one node the
-//! [`crate::registry::Registry`] is the whole broker; a cluster puts [`crate::cluster::ClusterBroker`]
+//! [`crate::registry::Registry`] is the whole broker; a cluster puts [`crate::cluster::Cluster`]
 //! (the local registry plus Redis pub/sub) behind the same trait.
 
 use crate::auth::RevokeReason;
