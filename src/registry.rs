@@ -1,6 +1,6 @@
 //! The node's live, authenticated sockets: by principal, by subscribed ticket, and the agents
 //! watching the queue. On a single node it is the whole [`Broker`]; in a cluster it is the local half
-//! of [`crate::cluster::ClusterBroker`], which also learns from it which topics to follow in Redis.
+//! of [`crate::cluster::Cluster`], which also learns from it which topics to follow in Redis.
 //! Sharded (DashMap); no lock is held across an `.await`, and frames are pushed after the shard locks
 //! are released.
 
