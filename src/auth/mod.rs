@@ -94,6 +94,12 @@ struct Rules {
 const TEN_MINUTES: Duration = Duration::from_secs(600);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
+/// The rate-limit counters of one number (by its keyed hash): the resend cooldown, the 10-minute
+/// and the daily caps. Named once, for the checks and for the account deletion that forgets them.
+fn number_quota_keys(pk: &PhoneKey) -> [String; 3] {
+    ["resend", "10min", "day"].map(|window| format!("code:{window}:{}", pk.0))
+}
+
 /// Number changes an account may ask for per day (each sends an SMS).
 pub const PHONE_CHANGES_PER_DAY: u64 = 5;
 /// A lock-out never lasts longer than this, however often it repeats.
@@ -236,10 +242,8 @@ impl Auth {
     /// lock-outs (by keyed hash), and its rate-limit counters. Deleted with the account.
     pub fn traces(&self, user: &User) -> (Vec<PhoneKey>, Vec<String>) {
         let pk = self.phone_key(&user.phone);
-        let quotas = ["resend", "10min", "day"].iter().map(|w| format!("code:{w}:{}", pk.0)).collect::<Vec<_>>();
-        let mut quota_keys = quotas;
-        quota_keys.push(Self::change_quota_key(user.id));
-        (vec![pk], quota_keys)
+        let [resend, ten_minutes, day] = number_quota_keys(&pk);
+        (vec![pk], vec![resend, ten_minutes, day, Self::change_quota_key(user.id)])
     }
 
     /// A confirmation for deleting `user`'s account that works until `expires_at`: the account and
@@ -283,9 +287,10 @@ impl Auth {
         }
         let q = self.quotas.as_ref();
         quota::check(q, &format!("code:ip:{}", self.ip_key(client_ip)), HOUR, self.rules.per_ip_hour).await?;
-        quota::check(q, &format!("code:resend:{}", pk.0), self.rules.resend, 1).await?;
-        quota::check(q, &format!("code:10min:{}", pk.0), TEN_MINUTES, self.rules.per_number_10min).await?;
-        quota::check(q, &format!("code:day:{}", pk.0), DAY, self.rules.per_number_day).await?;
+        let [resend, ten_minutes, day] = number_quota_keys(&pk);
+        quota::check(q, &resend, self.rules.resend, 1).await?;
+        quota::check(q, &ten_minutes, TEN_MINUTES, self.rules.per_number_10min).await?;
+        quota::check(q, &day, DAY, self.rules.per_number_day).await?;
         let budget = self.quotas.hit("sms:budget", HOUR).await?;
         if budget.count > self.rules.sms_budget_per_hour {
             metrics::counter!(crate::telemetry::SMS_BUDGET_TRIPS).increment(1);
