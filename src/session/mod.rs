@@ -384,8 +384,11 @@ impl<S: Transport> Socket<S> {
                 tracing::trace!(conn = %self.conn, id = frame.id, kind, "request");
                 let result = commands::handle(self, frame).await;
                 tracing::trace!(conn = %self.conn, kind, elapsed_ms = started.elapsed().as_millis() as u64, "handled");
-                metrics::histogram!(crate::telemetry::WS_LATENCY, "type" => kind)
-                    .record(started.elapsed().as_secs_f64());
+                // A pipelined send is only queued by now: its latency is recorded at its commit.
+                if kind != "ticket.send" {
+                    metrics::histogram!(crate::telemetry::WS_LATENCY, "type" => kind)
+                        .record(started.elapsed().as_secs_f64());
+                }
                 result
             }
             Err(bad) => {
@@ -489,14 +492,23 @@ impl<S: Transport> Socket<S> {
             self.on_send_stored(reply_id, result).await?;
         }
         let support = self.hub.support.clone();
+        let started = std::time::Instant::now();
         let reply: PendingReply = match support.queue_send(who, ticket_id, &client_msg_id, &body) {
             Ok(queued) => Box::pin(async move {
                 let sent = support.finish_send(ticket_id, queued).await;
+                metrics::histogram!(crate::telemetry::WS_LATENCY, "type" => "ticket.send")
+                    .record(started.elapsed().as_secs_f64());
                 (id, sent.map(|s| ServerFrame::TicketSendOk { id, ticket_id, seq: s.seq, duplicate: s.duplicate }))
             }),
             // Refused before queueing: answered now, unless earlier replies must go first.
-            Err(e) if self.sends.is_none() => return self.reply_error(Some(id), e).await,
-            Err(e) => Box::pin(std::future::ready((id, Err(e)))),
+            Err(e) => {
+                metrics::histogram!(crate::telemetry::WS_LATENCY, "type" => "ticket.send")
+                    .record(started.elapsed().as_secs_f64());
+                if self.sends.is_none() {
+                    return self.reply_error(Some(id), e).await;
+                }
+                Box::pin(std::future::ready((id, Err(e))))
+            }
         };
         let in_flight = self.sends.get_or_insert_with(Box::default);
         in_flight.replies.push_back(reply);
