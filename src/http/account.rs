@@ -1,7 +1,7 @@
 //! The users'-rights routes: the export, the number change and the account deletion. They are
 //! HTTP only (not socket requests): rare, one answer each, and the export is a download.
 
-use super::{client_ip, code_sent, parse_json, require_user, ApiResult, CodeRequest};
+use super::{client_ip, code_sent, no_store, parse_json, require_user, ApiResult, CodeRequest};
 use crate::hub::Hub;
 use crate::usage::consent_view;
 use axum::body::{Body, Bytes};
@@ -28,11 +28,6 @@ pub(super) fn routes() -> Router<Arc<Hub>> {
         .route("/v1/me/phone/verify", post(phone_verify))
         .route("/v1/me/deletion", post(request_deletion))
         .route("/v1/me/deletion/confirm", post(confirm_deletion))
-}
-
-fn no_store(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// `GET /v1/me/export`: the whole document, streamed. Errors found before the first byte are

@@ -89,6 +89,12 @@ impl IntoResponse for ApiError {
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
+/// `Cache-Control: no-store` on an answer that carries a token, a number or other personal data.
+pub(crate) fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 async fn observe_latency(req: Request, next: Next) -> Response {
     let route =
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
@@ -195,9 +201,7 @@ async fn verify_code(State(hub): State<Arc<Hub>>, body: Result<Bytes, BytesRejec
         "device_id": signed_in.device.id,
         "new_user": signed_in.new_user,
     });
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(no_store(Json(body).into_response()))
 }
 
 async fn sign_out(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<StatusCode> {
@@ -227,9 +231,7 @@ async fn agent_login(
         "expires_at": signed_in.session.expires_at,
         "agent": {"id": a.id, "name": a.name, "email": a.email, "status": a.status, "capacity": a.capacity},
     });
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(no_store(Json(body).into_response()))
 }
 
 #[derive(Deserialize)]
@@ -279,9 +281,7 @@ async fn me(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<Respon
     let crate::ids::Principal::User(user_id) = identity.who else { return Err(Error::Forbidden.into()) };
     let user = hub.auth.user(user_id).await?;
     let body = json!({"user_id": user.id, "phone": user.phone.e164(), "registered_at": user.registered_at});
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(no_store(Json(body).into_response()))
 }
 
 pub(crate) async fn require_user(hub: &Hub, headers: &HeaderMap) -> Result<crate::ids::UserId, Error> {

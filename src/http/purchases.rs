@@ -8,7 +8,7 @@ use crate::storage::purchases::Recorded;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -41,7 +41,5 @@ async fn report(
 async fn mine(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
     let purchases = hub.billing.purchases(user).await?;
-    let mut response = Json(json!({ "purchases": purchases })).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(super::no_store(Json(json!({ "purchases": purchases })).into_response()))
 }
