@@ -116,6 +116,10 @@ pub struct Config {
     pub message_queue: usize,
     /// Most messages stored in one transaction. Default 256.
     pub message_batch: usize,
+    /// Message batches being committed at once on Postgres (SQLite has one writer, so always 1).
+    /// Fewer, larger transactions cost Postgres less CPU per message; more overlap the commits'
+    /// waits. Default 2.
+    pub message_writers: usize,
     /// Largest frame the hub processes; a larger one (up to `max_frame_hard_bytes`) gets `too_large`.
     /// Default 65536.
     pub max_message_bytes: usize,
@@ -239,6 +243,7 @@ impl Default for Config {
             auto_assign: false,
             message_queue: 10_000,
             message_batch: 256,
+            message_writers: 2,
             max_message_bytes: 64 * 1024,
             max_frame_hard_bytes: 256 * 1024,
             max_frames_per_sec: 50,
@@ -362,8 +367,8 @@ impl Config {
             "max_body_chars must be 1 to max_message_bytes / 4 (a character is up to 4 bytes)"
         );
         ensure!(
-            self.message_queue >= 1 && self.message_batch >= 1,
-            "message_queue and message_batch must be at least 1"
+            self.message_queue >= 1 && self.message_batch >= 1 && (1..=64).contains(&self.message_writers),
+            "message_queue and message_batch must be at least 1, message_writers 1 to 64"
         );
         ensure!(
             self.max_frame_hard_bytes >= self.max_message_bytes,

@@ -141,7 +141,7 @@ impl Hub {
                 queue: config.message_queue,
                 max_batch: config.message_batch,
                 // SQLite has one writer: more transactions in flight would only wait on its lock.
-                concurrency: if store.backend() == "postgres" { 4 } else { 1 },
+                concurrency: if store.backend() == "postgres" { config.message_writers } else { 1 },
                 timeout: Duration::from_millis(config.db_timeout_ms),
             },
         );

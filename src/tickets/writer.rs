@@ -94,6 +94,9 @@ impl Queued {
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, config: WriterConfig) {
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     while let Some(first) = rx.recv().await {
+        // A slot first, then the batch: what arrives while every slot is busy joins this batch
+        // rather than waiting behind it.
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let mut batch = vec![first];
         while batch.len() < config.max_batch {
             match rx.try_recv() {
@@ -101,7 +104,6 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, config: Wri
                 Err(_) => break,
             }
         }
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let store = store.clone();
         tokio::spawn(async move {
             let _slot = slot;

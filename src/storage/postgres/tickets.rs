@@ -6,8 +6,9 @@
 //! (READ COMMITTED re-checks an updated row), so every writer sees the last seq of the one before.
 //!
 //! A batch is a fixed handful of statements whatever its size: lock the tickets, find the batch's
-//! duplicates, insert every new event, update every changed ticket; each takes its rows as arrays
-//! (`UNNEST`), and the decisions in between are made in memory by [`stream::plan`].
+//! duplicates, then insert every new event and update every changed ticket in one statement; each
+//! takes its rows as arrays (`UNNEST`), and the decisions in between are made in memory by
+//! [`stream::plan`].
 
 use super::PostgresStore;
 use crate::error::{Error, Result};
@@ -108,12 +109,19 @@ impl Tickets for PostgresStore {
                      FROM tickets WHERE status = 'open' ORDER BY queued_at, id LIMIT $1",
                 )
                 .bind(i64::from(limit)),
-                TicketStatus::Assigned | TicketStatus::Resolved => sqlx::query_as::<_, TicketRow>(
+                // Held tickets are few (agents times their capacity): their partial index, then sorted.
+                TicketStatus::Assigned => sqlx::query_as::<_, TicketRow>(
                     "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-                     FROM tickets WHERE status = $2 ORDER BY updated_at DESC, id DESC LIMIT $1",
+                     FROM tickets WHERE status = 'assigned' ORDER BY updated_at DESC, id DESC LIMIT $1",
                 )
-                .bind(i64::from(limit))
-                .bind(status.as_str()),
+                .bind(i64::from(limit)),
+                // Resolved tickets only grow: their own index, by resolved_at, which equals updated_at
+                // while a ticket is resolved (migration 0008 says why updated_at has no index).
+                TicketStatus::Resolved => sqlx::query_as::<_, TicketRow>(
+                    "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                     FROM tickets WHERE status = 'resolved' ORDER BY resolved_at DESC, id DESC LIMIT $1",
+                )
+                .bind(i64::from(limit)),
             };
             let rows = query.fetch_all(c).await?;
             rows.into_iter().map(Ticket::try_from).collect()
@@ -150,8 +158,13 @@ impl Tickets for PostgresStore {
     async fn changed_since(&self, since: Millis, limit: u32) -> Result<Vec<Ticket>> {
         self.call(async |c| {
             let rows = sqlx::query_as::<_, TicketRow>(
+                // Every change to a ticket appends an event whose time is the ticket's new updated_at,
+                // and the events' times have a BRIN index, where an index on updated_at would cost
+                // every message batch an index write per ticket (migration 0008).
                 "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-                 FROM tickets WHERE updated_at >= $1 ORDER BY updated_at, id LIMIT $2",
+                 FROM tickets
+                 WHERE updated_at >= $1 AND id IN (SELECT ticket_id FROM ticket_events WHERE created_at >= $1)
+                 ORDER BY updated_at, id LIMIT $2",
             )
             .bind(since)
             .bind(i64::from(limit))
@@ -193,8 +206,7 @@ impl Tickets for PostgresStore {
             }
             let stored = select_messages(&mut tx, &keys).await?;
             let plan = stream::plan(batch, tickets, stored);
-            insert_events(&mut tx, &plan.events).await?;
-            update_tickets(&mut tx, &plan.tickets).await?;
+            store_batch(&mut tx, &plan.events, &plan.tickets).await?;
             tx.commit().await?;
             Ok(plan.results)
         })
@@ -210,6 +222,7 @@ impl Tickets for PostgresStore {
             let row = sqlx::query_as::<_, TicketRow>(
                 "UPDATE tickets SET status = $2, agent_id = $3,
                      queued_at = CASE WHEN $2 <> 'open' THEN NULL WHEN status = 'open' THEN queued_at ELSE $4 END,
+                     resolved_at = CASE WHEN $2 = 'resolved' THEN $4 END,
                      last_seq = last_seq + 1, updated_at = $4
                  WHERE id = $1 AND status = ANY($5) AND (NOT $6 OR agent_id IS NOT DISTINCT FROM $7)
                  RETURNING id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq",
@@ -349,79 +362,135 @@ async fn select_messages(c: &mut PgConnection, keys: &[MessageKey]) -> Result<Ha
     Ok(stored)
 }
 
+/// Inserts the events bound as `$1` to `$9` (see [`EventColumns`]).
+const INSERT_EVENTS: &str =
+    "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id,
+                                                      agent_id, created_at)
+     SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
+                          $8::uuid[], $9::bigint[])";
+
+/// A batch's events and ticket states in one statement (one round trip less per batch than two):
+/// the events as in [`INSERT_EVENTS`], then the tickets bound as `$10` to `$15` (see
+/// [`TicketColumns`]). A data-modifying `WITH` runs whether or not the rest reads it.
+const STORE_BATCH: &str = "WITH inserted AS (
+         INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
+                                    created_at)
+         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[],
+                              $7::text[], $8::uuid[], $9::bigint[])
+     )
+     UPDATE tickets AS t
+     SET status = u.status, agent_id = u.agent_id, queued_at = u.queued_at, last_seq = u.last_seq,
+         updated_at = u.updated_at, resolved_at = CASE WHEN u.status = 'resolved' THEN t.resolved_at END
+     FROM UNNEST($10::uuid[], $11::text[], $12::uuid[], $13::bigint[], $14::bigint[], $15::bigint[])
+          AS u (id, status, agent_id, queued_at, last_seq, updated_at)
+     WHERE t.id = u.id";
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Events as the column arrays that `UNNEST` takes.
+struct EventColumns<'a> {
+    tickets: Vec<Uuid>,
+    seqs: Vec<i64>,
+    kinds: Vec<&'static str>,
+    author_kinds: Vec<&'static str>,
+    author_ids: Vec<Option<Uuid>>,
+    bodies: Vec<Option<&'a str>>,
+    client_msg_ids: Vec<Option<&'a str>>,
+    agents: Vec<Option<Uuid>>,
+    times: Vec<i64>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn new(events: &'a [TicketEvent]) -> Self {
+        let n = events.len();
+        let mut c = Self {
+            tickets: Vec::with_capacity(n),
+            seqs: Vec::with_capacity(n),
+            kinds: Vec::with_capacity(n),
+            author_kinds: Vec::with_capacity(n),
+            author_ids: Vec::with_capacity(n),
+            bodies: Vec::with_capacity(n),
+            client_msg_ids: Vec::with_capacity(n),
+            agents: Vec::with_capacity(n),
+            times: Vec::with_capacity(n),
+        };
+        for event in events {
+            let (author_kind, author_id) = rows::stored_author(event.author);
+            c.tickets.push(event.ticket_id.0);
+            c.seqs.push(rows::stored_seq(event.seq));
+            c.kinds.push(event.kind.as_str());
+            c.author_kinds.push(author_kind);
+            c.author_ids.push(author_id);
+            c.bodies.push(event.body.as_deref());
+            c.client_msg_ids.push(event.client_msg_id.as_deref());
+            c.agents.push(event.agent_id.map(|a| a.0));
+            c.times.push(event.created_at);
+        }
+        c
+    }
+
+    fn bind<'q>(&'q self, q: PgQuery<'q>) -> PgQuery<'q> {
+        q.bind(&self.tickets)
+            .bind(&self.seqs)
+            .bind(&self.kinds)
+            .bind(&self.author_kinds)
+            .bind(&self.author_ids)
+            .bind(&self.bodies)
+            .bind(&self.client_msg_ids)
+            .bind(&self.agents)
+            .bind(&self.times)
+    }
+}
+
+/// Ticket states as the column arrays that `UNNEST` takes.
+struct TicketColumns {
+    ids: Vec<Uuid>,
+    statuses: Vec<&'static str>,
+    agents: Vec<Option<Uuid>>,
+    queued: Vec<Option<i64>>,
+    seqs: Vec<i64>,
+    updated: Vec<i64>,
+}
+
+impl TicketColumns {
+    fn new(tickets: &[Ticket]) -> Self {
+        Self {
+            ids: tickets.iter().map(|t| t.id.0).collect(),
+            statuses: tickets.iter().map(|t| t.status.as_str()).collect(),
+            agents: tickets.iter().map(|t| t.agent_id.map(|a| a.0)).collect(),
+            queued: tickets.iter().map(|t| t.queued_at).collect(),
+            seqs: tickets.iter().map(|t| rows::stored_seq(t.last_seq)).collect(),
+            updated: tickets.iter().map(|t| t.updated_at).collect(),
+        }
+    }
+
+    fn bind<'q>(&'q self, q: PgQuery<'q>) -> PgQuery<'q> {
+        q.bind(&self.ids)
+            .bind(&self.statuses)
+            .bind(&self.agents)
+            .bind(&self.queued)
+            .bind(&self.seqs)
+            .bind(&self.updated)
+    }
+}
+
 /// Inserts `events` in one statement.
 async fn insert_events(c: &mut PgConnection, events: &[TicketEvent]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let n = events.len();
-    let (mut tickets, mut seqs, mut kinds, mut author_kinds, mut author_ids) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut bodies, mut client_msg_ids, mut agents, mut times) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for event in events {
-        let (author_kind, author_id) = rows::stored_author(event.author);
-        tickets.push(event.ticket_id.0);
-        seqs.push(rows::stored_seq(event.seq));
-        kinds.push(event.kind.as_str());
-        author_kinds.push(author_kind);
-        author_ids.push(author_id);
-        bodies.push(event.body.as_deref());
-        client_msg_ids.push(event.client_msg_id.as_deref());
-        agents.push(event.agent_id.map(|a| a.0));
-        times.push(event.created_at);
-    }
-    sqlx::query(
-        "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                    created_at)
-         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[],
-                              $7::text[], $8::uuid[], $9::bigint[])",
-    )
-    .bind(&tickets)
-    .bind(&seqs)
-    .bind(&kinds)
-    .bind(&author_kinds)
-    .bind(&author_ids)
-    .bind(&bodies)
-    .bind(&client_msg_ids)
-    .bind(&agents)
-    .bind(&times)
-    .execute(c)
-    .await?;
+    let columns = EventColumns::new(events);
+    columns.bind(sqlx::query(INSERT_EVENTS)).execute(c).await?;
     Ok(())
 }
 
-/// Writes the new state of `tickets` (locked by the caller's transaction) in one statement.
-async fn update_tickets(c: &mut PgConnection, tickets: &[Ticket]) -> Result<()> {
-    if tickets.is_empty() {
+/// Stores a batch's planned `events` and the new state of its `tickets` (locked by the caller's
+/// transaction) with [`STORE_BATCH`]. Every ticket with a new state has a new event, and the reverse.
+async fn store_batch(c: &mut PgConnection, events: &[TicketEvent], tickets: &[Ticket]) -> Result<()> {
+    if events.is_empty() && tickets.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = tickets.iter().map(|t| t.id.0).collect();
-    let statuses: Vec<&str> = tickets.iter().map(|t| t.status.as_str()).collect();
-    let agents: Vec<Option<Uuid>> = tickets.iter().map(|t| t.agent_id.map(|a| a.0)).collect();
-    let queued: Vec<Option<i64>> = tickets.iter().map(|t| t.queued_at).collect();
-    let seqs: Vec<i64> = tickets.iter().map(|t| rows::stored_seq(t.last_seq)).collect();
-    let updated: Vec<i64> = tickets.iter().map(|t| t.updated_at).collect();
-    sqlx::query(
-        "UPDATE tickets AS t
-         SET status = u.status, agent_id = u.agent_id, queued_at = u.queued_at, last_seq = u.last_seq,
-             updated_at = u.updated_at
-         FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::bigint[], $6::bigint[])
-              AS u (id, status, agent_id, queued_at, last_seq, updated_at)
-         WHERE t.id = u.id",
-    )
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&agents)
-    .bind(&queued)
-    .bind(&seqs)
-    .bind(&updated)
-    .execute(c)
-    .await?;
+    let (events, tickets) = (EventColumns::new(events), TicketColumns::new(tickets));
+    tickets.bind(events.bind(sqlx::query(STORE_BATCH))).execute(c).await?;
     Ok(())
 }
