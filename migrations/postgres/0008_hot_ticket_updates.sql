@@ -23,3 +23,24 @@ CREATE INDEX tickets_resolved_idx ON tickets (resolved_at DESC, id DESC) WHERE s
 ALTER TABLE tickets SET (fillfactor = 70);
 
 CREATE INDEX ticket_events_created_brin ON ticket_events USING brin (created_at) WITH (autosummarize = on);
+
+-- The hub writes every event under the lock of its ticket's row (a batch locks its tickets, a
+-- transition updates its ticket, an opening inserts it), the account deletion deletes a ticket's
+-- events before the ticket, and agents are disabled, never deleted. The foreign keys of ticket_events
+-- re-checked this with a query of their own for every inserted event, inside every message batch
+-- (chat at 10,000 msgs/s on a 2-core machine: user ack p99 35 -> 24 ms without them).
+ALTER TABLE ticket_events
+    DROP CONSTRAINT ticket_events_ticket_id_fkey,
+    DROP CONSTRAINT ticket_events_agent_id_fkey;
+
+-- What the foreign key's ON DELETE CASCADE did, for whoever deletes users or tickets with plain SQL
+-- (an operator, an erasure job): the events of deleted tickets go too, once per statement.
+CREATE FUNCTION ticket_events_follow_their_tickets() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM ticket_events e USING deleted_tickets d WHERE e.ticket_id = d.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER tickets_deleted_with_their_events AFTER DELETE ON tickets
+    REFERENCING OLD TABLE AS deleted_tickets
+    FOR EACH STATEMENT EXECUTE FUNCTION ticket_events_follow_their_tickets();
