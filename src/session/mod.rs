@@ -20,7 +20,7 @@ use crate::ids::{ConnId, DeviceId, Principal, SessionId, TicketId};
 use crate::registry::Connection;
 use crate::time::{now_ms, Millis};
 pub use commands::Transport;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use outbox::{Outbound, Outbox};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -516,15 +516,44 @@ impl<S: Transport> Socket<S> {
         Ok(())
     }
 
-    /// Writes the reply of the oldest pipelined send, which has just been stored (or refused).
+    /// Writes the reply of the oldest pipelined send, which has just been stored (or refused), in
+    /// one write with the replies of the sends stored since (still in request order) and whatever
+    /// the outbox holds, the events these sends published to this very socket among it: one
+    /// system call where a sender's ack and its own echo used to take two.
     async fn on_send_stored(&mut self, id: codec::RequestId, result: crate::Result<ServerFrame>) -> Result<(), Exit> {
+        let mut replies = vec![self.reply_message(id, result)?];
+        self.pop_send();
+        while let Some(in_flight) = self.sends.as_mut() {
+            // Polled once without waiting; the session loop polls the rest with its own waker.
+            let Some(Some((id, result))) = in_flight.replies.next().now_or_never() else { break };
+            replies.push(self.reply_message(id, result)?);
+            self.pop_send();
+        }
+        self.flush_outbox_after(replies).await
+    }
+
+    /// Forgets the oldest pipelined send, whose reply is being written.
+    fn pop_send(&mut self) {
         if let Some(in_flight) = self.sends.as_mut() {
             in_flight.tickets.pop_front();
             if in_flight.tickets.is_empty() {
                 self.sends = None;
             }
         }
-        self.answer(id, result).await
+    }
+
+    /// A reply (or the error instead) encoded for this socket, not yet written.
+    fn reply_message(&self, id: codec::RequestId, result: crate::Result<ServerFrame>) -> Result<Message, Exit> {
+        let frame = result.unwrap_or_else(|e| {
+            e.observe();
+            ServerFrame::error(Some(id), &e)
+        });
+        let bytes = codec::encode(self.encoding, &frame).map_err(|e| {
+            e.observe();
+            Exit::Close(CloseCode::InternalError)
+        })?;
+        metrics::counter!(crate::telemetry::FRAMES_OUT, "type" => frame.kind()).increment(1);
+        Ok(to_message(bytes))
     }
 
     /// Writes the replies of every pipelined send, in order, before another reply may leave.
@@ -551,11 +580,19 @@ impl<S: Transport> Socket<S> {
     /// this node never received) is filled from storage first, so the client sees every event of a
     /// subscribed ticket exactly once and in order.
     async fn flush_outbox(&mut self) -> Result<(), Exit> {
+        self.flush_outbox_after(Vec::new()).await
+    }
+
+    /// [`Self::flush_outbox`], with `replies` written first in the same write.
+    async fn flush_outbox_after(&mut self, replies: Vec<Message>) -> Result<(), Exit> {
         let mut items = Vec::new();
         let overflowed = self.outbox.drain(&mut items);
         let mut revoked = None;
         let mut catch_up = Vec::new();
-        let mut messages = Vec::with_capacity(items.len());
+        // The replies among `messages` (they lead it until a gap makes an early write).
+        let mut answered = replies.len();
+        let mut messages = replies;
+        messages.reserve(items.len());
         for item in items {
             match item {
                 Outbound::Frame { kind, bytes, ticket_seq } => {
@@ -566,6 +603,7 @@ impl<S: Transport> Socket<S> {
                         }
                         if seq > sent + 1 {
                             self.write(std::mem::take(&mut messages)).await?;
+                            answered = 0;
                             self.send_events(ticket, sent, Some(seq - 1)).await?;
                         }
                         self.cursors.insert(ticket, seq);
@@ -582,7 +620,10 @@ impl<S: Transport> Socket<S> {
             return Err(Exit::Close(CloseCode::SlowConsumer));
         }
         if let Some(reason) = revoked {
-            // Pending events are moot once the session is gone; only the revocation is sent.
+            // Pending events are moot once the session is gone; only the replies (when they were
+            // still here) and the revocation are sent.
+            messages.truncate(answered);
+            self.write(messages).await?;
             self.send(&ServerFrame::SessionRevoked { reason }).await?;
             return Err(Exit::Close(CloseCode::SessionRevoked));
         }
