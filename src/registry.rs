@@ -57,13 +57,25 @@ struct ClusterState {
 /// Removes `conn` from the key's list; true if the list became empty (and was removed).
 fn remove_conn<K: std::hash::Hash + Eq + Clone>(map: &DashMap<K, Vec<Connection>>, key: &K, conn: ConnId) -> bool {
     if let dashmap::Entry::Occupied(mut entry) = map.entry(key.clone()) {
-        entry.get_mut().retain(|c| c.conn != conn);
-        if entry.get().is_empty() {
+        let conns = entry.get_mut();
+        conns.retain(|c| c.conn != conn);
+        if conns.capacity() > 2 * conns.len() {
+            conns.shrink_to_fit();
+        }
+        if conns.is_empty() {
             entry.remove();
             return true;
         }
     }
     false
+}
+
+/// Appends without the doubling of `Vec::push`, whose first allocation holds four: most people have
+/// one socket and most tickets two followers, so the spare slots would cost up to 192 bytes a socket.
+/// The lists stay short, so copying on each growth is cheap.
+fn push_exact(conns: &mut Vec<Connection>, connection: Connection) {
+    conns.reserve_exact(1);
+    conns.push(connection);
 }
 
 impl Registry {
@@ -88,7 +100,7 @@ impl Registry {
     pub fn insert(&self, who: Principal, connection: Connection) {
         let first = {
             let mut conns = self.principals.entry(who).or_default();
-            conns.push(connection);
+            push_exact(&mut conns, connection);
             conns.len() == 1
         };
         if first {
@@ -116,7 +128,7 @@ impl Registry {
         let first = {
             let mut subs = self.tickets.entry(ticket).or_default();
             if !subs.iter().any(|c| c.conn == connection.conn) {
-                subs.push(connection);
+                push_exact(&mut subs, connection);
             }
             subs.len() == 1
         };

@@ -98,16 +98,21 @@ pub(super) async fn websocket(State(hub): State<Arc<Hub>>, mut req: Request) -> 
         client: ClientInfo::from_headers(ip, req.headers()),
     };
     let task_hub = hub.clone();
-    hub.sockets.spawn(async move {
+    // What the socket starts with waits in a box until the upgrade completes: a future keeps what
+    // it captured for its whole life, and this task lives as long as the socket.
+    let start = Box::new((ws_config, params));
+    let fut = async move {
         let _permit = permit;
         match on_upgrade.await {
             Ok(upgraded) => {
+                let (ws_config, params) = *start;
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
                 session::run(ws, task_hub, params).await;
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
-    });
+    };
+    hub.sockets.spawn(fut);
 
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();

@@ -68,14 +68,15 @@ pub(super) async fn handle<S: Transport>(
         }
         Request::TicketTyping { ticket_id } => {
             let now = Instant::now();
-            let recent = socket.typing.get(&ticket_id).is_some_and(|at| now.duration_since(*at) < TYPING_INTERVAL);
+            let typing = socket.typing.get_or_insert_with(Box::default);
+            let recent = typing.get(&ticket_id).is_some_and(|at| now.duration_since(*at) < TYPING_INTERVAL);
             if recent {
                 Err(Error::RateLimited { retry_after: TYPING_INTERVAL })
             } else {
-                if socket.typing.len() >= MAX_SUBSCRIPTIONS {
-                    socket.typing.retain(|_, at| now.duration_since(*at) < TYPING_INTERVAL);
+                if typing.len() >= MAX_SUBSCRIPTIONS {
+                    typing.retain(|_, at| now.duration_since(*at) < TYPING_INTERVAL);
                 }
-                socket.typing.insert(ticket_id, now);
+                typing.insert(ticket_id, now);
                 desk.typing(who, ticket_id).await.map(|()| ServerFrame::Ok { id })
             }
         }
