@@ -275,26 +275,40 @@ impl Broker for Registry {
         let mut targets: Vec<(ConnId, Arc<Outbox>)> = Vec::new();
         let wanted = |c: &Connection| audience.except != Some(c.who);
         let entry = |c: &Connection| (c.conn, c.outbox.clone());
+        // A socket can be reached twice only through two parts of the audience (a ticket it follows
+        // and its person, say); within one part each socket is listed once.
+        let mut parts = 0;
+        let mut part = |targets: &Vec<_>, before: usize| parts += usize::from(targets.len() > before);
+        let before = targets.len();
         for ticket in audience.tickets {
             if let Some(subs) = self.tickets.get(ticket) {
                 targets.extend(subs.iter().filter(|c| wanted(c)).map(entry));
             }
         }
+        part(&targets, before);
+        let before = targets.len();
         for who in audience.principals {
             if let Some(conns) = self.principals.get(who) {
                 targets.extend(conns.iter().filter(|c| wanted(c)).map(entry));
             }
         }
+        part(&targets, before);
+        let before = targets.len();
         if audience.queue_watchers {
             targets.extend(self.queue.iter().filter(|c| wanted(c.value())).map(|c| entry(c.value())));
         }
+        part(&targets, before);
+        let before = targets.len();
         if let Some(broadcast) = audience.broadcast {
             for conns in self.principals.iter().filter(|e| broadcast.includes(*e.key())) {
                 targets.extend(conns.iter().filter(|c| wanted(c)).map(entry));
             }
         }
-        targets.sort_unstable_by_key(|(conn, _)| *conn);
-        targets.dedup_by_key(|(conn, _)| *conn);
+        part(&targets, before);
+        if parts > 1 || audience.tickets.len() > 1 || audience.principals.len() > 1 {
+            targets.sort_unstable_by_key(|(conn, _)| *conn);
+            targets.dedup_by_key(|(conn, _)| *conn);
+        }
         for (_, outbox) in targets {
             // An overflowing socket closes itself as a slow consumer; the others go on.
             let _ = outbox.push_frame(&frame);
@@ -311,5 +325,55 @@ impl Broker for Registry {
 
     fn agent_disabled(&self, agent: AgentId) {
         self.each_of(Principal::Agent(agent), |c| c.outbox.push_control(Outbound::Revoke(RevokeReason::AgentDisabled)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::Broadcast;
+    use crate::codec::Encoding;
+    use crate::ids::UserId;
+
+    fn socket(registry: &Registry, conn: u64, who: Principal) -> Connection {
+        let connection = Connection {
+            conn: ConnId(conn),
+            who,
+            session: SessionId::generate(),
+            outbox: Arc::new(Outbox::new(Encoding::Json, 1 << 20)),
+        };
+        registry.insert(who, connection.clone());
+        connection
+    }
+
+    fn received(c: &Connection) -> usize {
+        let mut items = Vec::new();
+        c.outbox.drain(&mut items);
+        items.len()
+    }
+
+    fn frame() -> Arc<SharedFrame> {
+        SharedFrame::new(ServerFrame::Announcement { announcement_id: uuid::Uuid::nil(), text: "t".into(), sent_at: 0 })
+    }
+
+    #[test]
+    fn a_socket_reached_through_two_parts_of_an_audience_gets_one_copy() {
+        let registry = Registry::new();
+        let (owner, other) = (Principal::User(UserId::generate()), Principal::User(UserId::generate()));
+        let (ticket, second) = (TicketId::generate(), TicketId::generate());
+        let mine = socket(&registry, 1, owner);
+        let theirs = socket(&registry, 2, other);
+        for t in [ticket, second] {
+            registry.subscribe(t, mine.clone());
+        }
+        registry.subscribe(ticket, theirs.clone());
+
+        let tickets = [ticket, second];
+        registry.publish(&Audience { tickets: &tickets, principals: &[owner], ..Audience::default() }, frame());
+        assert_eq!((received(&mine), received(&theirs)), (1, 1));
+        registry.publish(&Audience { tickets: &tickets, ..Audience::default() }, frame());
+        assert_eq!((received(&mine), received(&theirs)), (1, 1), "two followed tickets of one audience");
+        registry.publish(&Audience { broadcast: Some(Broadcast::Users), ..Audience::default() }, frame());
+        assert_eq!((received(&mine), received(&theirs)), (1, 1));
     }
 }
