@@ -588,7 +588,12 @@ impl<S: Transport> Socket<S> {
             e.observe();
             ServerFrame::error(Some(id), &e)
         });
-        let bytes = codec::encode(self.encoding, &frame).map_err(|e| {
+        self.message(&frame)
+    }
+
+    /// One frame encoded for this socket and counted, not yet written.
+    fn message(&self, frame: &ServerFrame) -> Result<Message, Exit> {
+        let bytes = codec::encode(self.encoding, frame).map_err(|e| {
             e.observe();
             Exit::Close(CloseCode::InternalError)
         })?;
@@ -712,12 +717,8 @@ impl<S: Transport> Socket<S> {
 
     /// Encodes and writes one frame.
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), Exit> {
-        let bytes = codec::encode(self.encoding, frame).map_err(|e| {
-            e.observe();
-            Exit::Close(CloseCode::InternalError)
-        })?;
-        metrics::counter!(crate::telemetry::FRAMES_OUT, "type" => frame.kind()).increment(1);
-        self.write(std::iter::once(to_message(bytes))).await
+        let message = self.message(frame)?;
+        self.write(std::iter::once(message)).await
     }
 
     /// Feeds every message, then flushes once; a peer that cannot take them within the write

@@ -362,28 +362,34 @@ async fn select_messages(c: &mut PgConnection, keys: &[MessageKey]) -> Result<Ha
     Ok(stored)
 }
 
-/// Inserts the events bound as `$1` to `$9` (see [`EventColumns`]).
-const INSERT_EVENTS: &str =
-    "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id,
-                                                      agent_id, created_at)
-     SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
-                          $8::uuid[], $9::bigint[])";
+/// The statement that inserts the events bound as `$1` to `$9` (see [`EventColumns`]); a macro so
+/// that [`STORE_BATCH`] embeds the same text.
+macro_rules! insert_events_sql {
+    () => {
+        "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
+                                    created_at)
+         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[],
+                              $7::text[], $8::uuid[], $9::bigint[])"
+    };
+}
+
+/// Inserts the events bound as `$1` to `$9`.
+const INSERT_EVENTS: &str = insert_events_sql!();
 
 /// A batch's events and ticket states in one statement (one round trip less per batch than two):
 /// the events as in [`INSERT_EVENTS`], then the tickets bound as `$10` to `$15` (see
 /// [`TicketColumns`]). A data-modifying `WITH` runs whether or not the rest reads it.
-const STORE_BATCH: &str = "WITH inserted AS (
-         INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                    created_at)
-         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[],
-                              $7::text[], $8::uuid[], $9::bigint[])
-     )
+const STORE_BATCH: &str = concat!(
+    "WITH inserted AS (",
+    insert_events_sql!(),
+    ")
      UPDATE tickets AS t
      SET status = u.status, agent_id = u.agent_id, queued_at = u.queued_at, last_seq = u.last_seq,
          updated_at = u.updated_at, resolved_at = CASE WHEN u.status = 'resolved' THEN t.resolved_at END
      FROM UNNEST($10::uuid[], $11::text[], $12::uuid[], $13::bigint[], $14::bigint[], $15::bigint[])
           AS u (id, status, agent_id, queued_at, last_seq, updated_at)
-     WHERE t.id = u.id";
+     WHERE t.id = u.id"
+);
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
