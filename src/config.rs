@@ -142,9 +142,8 @@ pub struct Config {
     /// A socket write that takes longer than this drops the connection. Default 10000 ms.
     pub write_timeout_ms: u64,
     /// Read buffer per socket: small, since it is paid for every idle socket (19,500 idle sockets:
-    /// 3.35 KiB each with 768, 3.6 with 1024, 3.1 with 512, 7.6 with 4096 before session 4's
-    /// changes); a frame larger than it only takes more reads, and a read of 768 bytes still holds
-    /// several chat frames. Default 768.
+    /// 3.1 KiB each with 512, 3.35 with 768, about 3.6 with 1024); a frame larger than it only
+    /// takes more reads, and a read of 768 bytes still holds several chat frames. Default 768.
     pub read_buffer_bytes: usize,
     /// Bytes tungstenite buffers before it writes. Only control frames (pings, the automatic pongs,
     /// close) go through it: the session frames data frames itself and writes them from a buffer

@@ -275,37 +275,32 @@ impl Broker for Registry {
         let mut targets: Vec<(ConnId, Arc<Outbox>)> = Vec::new();
         let wanted = |c: &Connection| audience.except != Some(c.who);
         let entry = |c: &Connection| (c.conn, c.outbox.clone());
-        // A socket can be reached twice only through two parts of the audience (a ticket it follows
-        // and its person, say); within one part each socket is listed once.
-        let mut parts = 0;
-        let mut part = |targets: &Vec<_>, before: usize| parts += usize::from(targets.len() > before);
-        let before = targets.len();
         for ticket in audience.tickets {
             if let Some(subs) = self.tickets.get(ticket) {
                 targets.extend(subs.iter().filter(|c| wanted(c)).map(entry));
             }
         }
-        part(&targets, before);
-        let before = targets.len();
         for who in audience.principals {
             if let Some(conns) = self.principals.get(who) {
                 targets.extend(conns.iter().filter(|c| wanted(c)).map(entry));
             }
         }
-        part(&targets, before);
-        let before = targets.len();
         if audience.queue_watchers {
             targets.extend(self.queue.iter().filter(|c| wanted(c.value())).map(|c| entry(c.value())));
         }
-        part(&targets, before);
-        let before = targets.len();
         if let Some(broadcast) = audience.broadcast {
             for conns in self.principals.iter().filter(|e| broadcast.includes(*e.key())) {
                 targets.extend(conns.iter().filter(|c| wanted(c)).map(entry));
             }
         }
-        part(&targets, before);
-        if parts > 1 || audience.tickets.len() > 1 || audience.principals.len() > 1 {
+        // A socket can be listed twice only when the audience names it in two ways (a ticket it
+        // follows and its person, say); a list of one kind names each socket once, and sorting a
+        // broadcast's every socket for nothing was a visible cost of a fan-out burst.
+        let named = audience.tickets.len()
+            + audience.principals.len()
+            + usize::from(audience.queue_watchers)
+            + usize::from(audience.broadcast.is_some());
+        if named > 1 {
             targets.sort_unstable_by_key(|(conn, _)| *conn);
             targets.dedup_by_key(|(conn, _)| *conn);
         }

@@ -28,7 +28,7 @@ CREATE INDEX ticket_events_created_brin ON ticket_events USING brin (created_at)
 -- transition updates its ticket, an opening inserts it), the account deletion deletes a ticket's
 -- events before the ticket, and agents are disabled, never deleted. The foreign keys of ticket_events
 -- re-checked this with a query of their own for every inserted event, inside every message batch
--- (chat at 10,000 msgs/s on a 2-core machine: user ack p99 35 -> 24 ms without them).
+-- (chat at 10,000 msgs/s on a 2-core machine, two runs each: user ack p50 7.5-8.5 -> 6.4 ms).
 ALTER TABLE ticket_events
     DROP CONSTRAINT ticket_events_ticket_id_fkey,
     DROP CONSTRAINT ticket_events_agent_id_fkey;
