@@ -323,7 +323,7 @@ impl Error {
     /// Records the error in metrics and, for internal errors, in the log. Called where an error
     /// leaves the hub for a client, so that every error sent is counted once.
     pub fn observe(&self) {
-        metrics::counter!(crate::telemetry::ERRORS, "code" => self.code().as_str()).increment(1);
+        metrics::counter!(crate::metrics::ERRORS, "code" => self.code().as_str()).increment(1);
         if let Self::Internal(detail) = self {
             tracing::error!(detail = %detail, "internal error");
         }

@@ -28,34 +28,19 @@
 //! - [`error`]: the one domain error enum, and its mapping to wire codes, HTTP statuses and close codes.
 //! - [`telemetry`]: logging set-up and the metric names.
 
-pub mod account;
-pub mod agents;
-pub mod announcements;
-pub mod auth;
-pub mod billing;
-pub mod broker;
-pub mod cluster;
-pub mod codec;
+pub mod adapters;
+pub mod app;
 pub mod config;
+pub mod domain;
 pub mod error;
-pub mod http;
-pub mod hub;
-pub mod ids;
-pub mod phone;
-pub mod presence;
-pub mod profiles;
-pub mod quota;
-pub mod registry;
+pub mod gateway;
+pub mod metrics;
+pub mod model;
+pub mod ports;
+pub mod protocol;
 pub mod server;
-pub mod session;
-pub mod sms;
-pub mod storage;
-pub mod telemetry;
-pub mod tickets;
-pub mod time;
-pub mod usage;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use hub::Hub;
+pub use gateway::services::Services;
 pub use server::RunningHub;

@@ -63,7 +63,7 @@ enum AgentAction {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
-    anapars_hub::telemetry::init_logging(&config.log_format);
+    anapars_hub::metrics::init_logging(&config.log_format);
     match cli.command.unwrap_or(Command::Serve { listen: None }) {
         Command::Serve { listen } => {
             if let Some(listen) = listen {
@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
             anapars_hub::server::serve(config).await
         }
         Command::Migrate => {
-            let store = anapars_hub::storage::connect(&config).await?;
+            let store = anapars_hub::adapters::sql::connect(&config).await?;
             tracing::info!(storage = store.backend(), "migrations applied");
             Ok(())
         }
@@ -87,11 +87,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn agent_command(config: &Config, action: AgentAction) -> anyhow::Result<()> {
-    use anapars_hub::agents::AgentDesk;
-    use anapars_hub::quota::MemoryQuotas;
+    use anapars_hub::adapters::memory::MemoryQuotas;
+    use anapars_hub::domain::agents::AgentDesk;
     use std::sync::Arc;
     use std::time::Duration;
-    let store = anapars_hub::storage::connect(config).await?;
+    let store = anapars_hub::adapters::sql::connect(config).await?;
     let ttl = Duration::from_secs(config.agent_session_ttl_secs);
     let desk = AgentDesk::new(store, Arc::new(MemoryQuotas::new()), ttl, config.max_body_chars)?;
     match action {

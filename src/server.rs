@@ -2,8 +2,10 @@
 //! on each, and shuts down gracefully: stop accepting, tell every socket to reconnect (1012), let
 //! in-flight requests and writes finish within the grace period, then return.
 
+use crate::app::App;
 use crate::config::Config;
-use crate::hub::Hub;
+use crate::gateway::http::ConnPermit;
+use crate::gateway::services::Services;
 use anyhow::Context;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -13,22 +15,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
-
-/// An admission permit, held for the life of the TCP connection, including after it became a
-/// WebSocket (the socket task keeps a clone).
-#[derive(Clone)]
-pub struct ConnPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 /// A started hub.
 pub struct RunningHub {
     /// The address it listens on (the real port when configured with port 0).
     pub addr: SocketAddr,
-    /// Its shared state.
-    pub hub: Arc<Hub>,
+    /// Its services.
+    pub hub: Arc<Services>,
+    app: App,
     accept: JoinHandle<()>,
 }
 
@@ -38,14 +36,14 @@ pub struct RunningHub {
 /// The configuration is invalid, storage or Redis are unreachable, or the address cannot be bound.
 pub async fn start(config: Config) -> anyhow::Result<RunningHub> {
     let listen = config.listen;
-    crate::telemetry::prometheus();
-    let hub = Hub::build(config).await?;
+    crate::metrics::prometheus();
+    let app = crate::app::build(config).await?;
+    let hub = app.services.clone();
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
-    tokio::spawn(hub.clone().purge_loop(Duration::from_secs(600)));
     let accept = tokio::spawn(accept_loop(listener, hub.clone()));
     tracing::info!(%addr, "listening");
-    Ok(RunningHub { addr, hub, accept })
+    Ok(RunningHub { addr, hub, app, accept })
 }
 
 impl RunningHub {
@@ -59,13 +57,14 @@ impl RunningHub {
             tracing::warn!("sockets still open after the grace period; dropping them");
         }
         let _ = self.accept.await;
+        self.app.stopped(grace).await;
     }
 }
 
-async fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
+async fn accept_loop(listener: TcpListener, hub: Arc<Services>) {
     let permits = Arc::new(Semaphore::new(hub.config.max_connections));
     let http_conns = TaskTracker::new();
-    let router = crate::http::router(hub.clone());
+    let router = crate::gateway::http::router(hub.clone());
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {
@@ -90,7 +89,7 @@ async fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
         };
         backoff = Duration::from_millis(5);
         let _ = stream.set_nodelay(true);
-        let permit = ConnPermit(Arc::new(permit));
+        let permit = ConnPermit::new(permit);
         let service = router.clone().map_request(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
             req.extensions_mut().insert(permit.clone());

@@ -4,9 +4,9 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
-use anapars_hub::storage::account::DELETED_ACCOUNTS;
-use anapars_hub::time::now_ms;
+use anapars_hub::model::deletion::DELETED_ACCOUNTS;
+use anapars_hub::model::time::now_ms;
+use anapars_hub::protocol::Encoding;
 use common::hub::{hubs, phone, Client, TestHub};
 use serde_json::{json, Value};
 
@@ -145,12 +145,12 @@ async fn loaded_user(hub: &TestHub) -> Loaded {
 /// What billing reported for the user: a running subscription, a permanent activation and a
 /// refunded purchase (straight into the store: the signed endpoint has tests/billing.rs).
 async fn record_purchases(hub: &TestHub, user_id: &str) {
-    use anapars_hub::storage::purchases::{PurchaseKind, PurchaseReport, PurchaseStatus};
+    use anapars_hub::model::purchase::{PurchaseKind, PurchaseReport, PurchaseStatus};
     let store = &hub.running.as_ref().unwrap().hub.store;
     let now = now_ms();
     let report = |reference: &str, kind, expires_at, status| PurchaseReport {
         reference: format!("{reference}-{}", uuid::Uuid::new_v4().simple()),
-        user_id: anapars_hub::ids::UserId(user_id.parse().unwrap()),
+        user_id: anapars_hub::model::ids::UserId(user_id.parse().unwrap()),
         product: "anapars-pro".into(),
         kind,
         amount_minor: 4_900_000,

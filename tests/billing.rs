@@ -8,8 +8,8 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
-use anapars_hub::time::now_ms;
+use anapars_hub::model::time::now_ms;
+use anapars_hub::protocol::Encoding;
 use common::hub::{hubs, phone, Client, TestHub};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};

@@ -9,7 +9,7 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
+use anapars_hub::protocol::Encoding;
 use common::hub::{phone, Client};
 use common::{postgres_admin_url, TestDatabase};
 use serde_json::{json, Value};

@@ -9,7 +9,7 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
+use anapars_hub::protocol::Encoding;
 use common::hub::{phone, Client, TestHub};
 use common::TestDatabase;
 use serde_json::json;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
+use anapars_hub::protocol::Encoding;
 use common::hub::{phone, TestHub};
 use common::TestDatabase;
 use serde_json::json;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
+use anapars_hub::protocol::Encoding;
 use common::hub::{hubs, phone};
 use serde_json::json;
 

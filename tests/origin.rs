@@ -3,7 +3,7 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
+use anapars_hub::protocol::Encoding;
 use common::hub::{hubs, phone, TestHub};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

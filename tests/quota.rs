@@ -3,7 +3,9 @@
 
 mod common;
 
-use anapars_hub::quota::{conformance, MemoryQuotas, Quotas, RedisQuotas};
+use anapars_hub::adapters::memory::MemoryQuotas;
+use anapars_hub::adapters::redis::RedisQuotas;
+use anapars_hub::ports::quota::{conformance, Quotas};
 use common::hub::TestRedis;
 use std::sync::Arc;
 

@@ -4,8 +4,10 @@
 
 mod common;
 
-use anapars_hub::ids::{Principal, UserId};
-use anapars_hub::presence::{conformance, Change, MemoryRoster, RedisRoster, Roster};
+use anapars_hub::adapters::memory::MemoryRoster;
+use anapars_hub::adapters::redis::RedisRoster;
+use anapars_hub::model::ids::{Principal, UserId};
+use anapars_hub::ports::roster::{conformance, Change, Roster};
 use common::hub::TestRedis;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +63,7 @@ async fn a_dead_nodes_people_go_offline_once_its_heartbeat_expires() {
     doomed.arrived(also_elsewhere, 1).await.unwrap();
     survivor.arrived(also_elsewhere, 1).await.unwrap();
     assert_eq!(survivor.online(&[alone, also_elsewhere]).await.unwrap(), [true, true]);
-    let died_at = anapars_hub::time::now_ms();
+    let died_at = anapars_hub::model::time::now_ms();
     drop(doomed); // no more heartbeats, no clean-up: as if killed
 
     tokio::time::sleep(ttl + Duration::from_millis(300)).await;

@@ -3,8 +3,8 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
 use anapars_hub::config::Secret;
+use anapars_hub::protocol::Encoding;
 use common::hub::{hubs, phone, TestHub};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};

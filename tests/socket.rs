@@ -4,7 +4,7 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
+use anapars_hub::protocol::Encoding;
 use common::hub::{hubs, phone, Client};
 use futures_util::SinkExt;
 use serde_json::json;

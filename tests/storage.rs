@@ -7,13 +7,13 @@
 mod common;
 
 use anapars_hub::config::Secret;
-use anapars_hub::ids::{AgentId, TicketId, UserId};
-use anapars_hub::phone::Phone;
-use anapars_hub::storage::agents::NewAgent;
-use anapars_hub::storage::purchases::{PurchaseKind, PurchaseReport, PurchaseStatus};
-use anapars_hub::storage::tickets::{Author, EventKind, NewMessage, NewTicket, Page, TicketStatus, Transition};
-use anapars_hub::storage::{self, conformance, Store};
-use anapars_hub::time::now_ms;
+use anapars_hub::model::agent::NewAgent;
+use anapars_hub::model::ids::{AgentId, TicketId, UserId};
+use anapars_hub::model::phone::Phone;
+use anapars_hub::model::purchase::{PurchaseKind, PurchaseReport, PurchaseStatus};
+use anapars_hub::model::ticket::{Author, EventKind, NewMessage, NewTicket, Page, TicketStatus, Transition};
+use anapars_hub::model::time::now_ms;
+use anapars_hub::ports::store::{conformance, Store};
 use anapars_hub::{Config, Error};
 use common::{postgres_admin_url, test_databases, with_database, TestDatabase, TEST_DATABASE_URL};
 use futures_util::future::join_all;
@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 async fn open(config: &Config) -> Arc<dyn Store> {
-    match storage::connect(config).await {
+    match anapars_hub::adapters::sql::connect(config).await {
         Ok(store) => store,
         Err(e) => panic!("cannot open the test database: {e:#}"),
     }

@@ -4,10 +4,10 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
-use anapars_hub::ids::{DeviceId, UserId};
-use anapars_hub::storage::usage::{UsageWrite, ViewEvent};
-use anapars_hub::time::now_ms;
+use anapars_hub::model::ids::{DeviceId, UserId};
+use anapars_hub::model::telemetry::{UsageWrite, ViewEvent};
+use anapars_hub::model::time::now_ms;
+use anapars_hub::protocol::Encoding;
 use common::hub::{hubs, phone, Client, TestHub, FRAME_TIMEOUT};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -27,7 +27,7 @@ fn ids(v: &Value) -> uuid::Uuid {
     v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a uuid: {v}"))
 }
 
-fn store(hub: &TestHub) -> &dyn anapars_hub::storage::Store {
+fn store(hub: &TestHub) -> &dyn anapars_hub::ports::store::Store {
     &*hub.running.as_ref().expect("hub running").hub.store
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use anapars_hub::codec::Encoding;
+use anapars_hub::protocol::Encoding;
 use common::hub::{hubs, phone, Client, TestHub};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -14,18 +14,18 @@
 //! UPDATE_VECTORS=1 cargo test --test vectors
 //! ```
 
-use anapars_hub::agents::AGENT_TOKEN_PREFIX;
-use anapars_hub::auth::tokens::looks_like_token;
-use anapars_hub::codec::{
+use anapars_hub::domain::agents::AGENT_TOKEN_PREFIX;
+use anapars_hub::domain::auth::tokens::looks_like_token;
+use anapars_hub::error::{CloseCode, ErrorCode};
+use anapars_hub::model::agent::AgentStatus;
+use anapars_hub::model::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
+use anapars_hub::model::purchase::{PurchaseKind, PurchaseStatus};
+use anapars_hub::model::ticket::{EventKind, TicketStatus};
+use anapars_hub::protocol::{
     self, AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, Encoded, Encoding, EventView, MarkView,
     Participant, ProfileView, PurchaseView, Request, RequestFrame, RevokeReason, ServerFrame, TicketView,
     ViewEventReport, ViewKind,
 };
-use anapars_hub::error::{CloseCode, ErrorCode};
-use anapars_hub::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
-use anapars_hub::storage::agents::AgentStatus;
-use anapars_hub::storage::purchases::{PurchaseKind, PurchaseStatus};
-use anapars_hub::storage::tickets::{EventKind, TicketStatus};
 use anapars_hub::{Config, Error};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -224,7 +224,7 @@ fn activation() -> PurchaseView {
 }
 
 /// A small settings document.
-fn settings_doc() -> codec::frames::SettingsDocument {
+fn settings_doc() -> protocol::frames::SettingsDocument {
     match json!({"theme": "dark", "notifications": {"sound": false, "quiet_hours": [22, 7]}, "font_scale": 1.2}) {
         Value::Object(map) => map,
         _ => unreachable!("an object literal"),
@@ -771,29 +771,35 @@ fn error_of(code: ErrorCode) -> Error {
 /// Limits fixed in the code that clients must know: PROTOCOL.md's "Fixed limits" table has a row
 /// starting with the first text whose value cell is the second.
 fn fixed_limits() -> Vec<(&'static str, String)> {
-    use anapars_hub::tickets::{MAX_CLIENT_MSG_ID_CHARS, MAX_LIST, MAX_PAGE, MAX_SUBJECT_CHARS};
+    use anapars_hub::domain::tickets::{MAX_CLIENT_MSG_ID_CHARS, MAX_LIST, MAX_PAGE, MAX_SUBJECT_CHARS};
     vec![
-        ("largest request `id`", format!("{} (2^53 - 1)", codec::MAX_REQUEST_ID)),
-        ("tickets one socket follows (`ticket.subscribe`)", anapars_hub::session::MAX_SUBSCRIPTIONS.to_string()),
+        ("largest request `id`", format!("{} (2^53 - 1)", protocol::MAX_REQUEST_ID)),
+        (
+            "tickets one socket follows (`ticket.subscribe`)",
+            anapars_hub::gateway::session::MAX_SUBSCRIPTIONS.to_string(),
+        ),
         (
             "unanswered `ticket.send`s per socket (more wait to be read)",
-            format!("{}, at most one per ticket", anapars_hub::session::MAX_SENDS_IN_FLIGHT),
+            format!("{}, at most one per ticket", anapars_hub::gateway::session::MAX_SENDS_IN_FLIGHT),
         ),
         ("ticket `subject`", format!("1 to {MAX_SUBJECT_CHARS} characters")),
         ("`client_msg_id`", format!("1 to {MAX_CLIENT_MSG_ID_CHARS} characters")),
         ("tickets in one list", MAX_LIST.to_string()),
         ("events in one `ticket.history` page", format!("1 to {MAX_PAGE}, default 50")),
         ("agent token prefix", format!("`{AGENT_TOKEN_PREFIX}`")),
-        ("events in one `telemetry.views`", format!("1 to {}", anapars_hub::usage::schema::MAX_VIEWS_PER_BATCH)),
+        (
+            "events in one `telemetry.views`",
+            format!("1 to {}", anapars_hub::domain::telemetry::schema::MAX_VIEWS_PER_BATCH),
+        ),
         (
             "device reports kept per device",
-            format!("{} earlier ones, and the latest", anapars_hub::storage::usage::DEVICE_HISTORY_PER_DEVICE),
+            format!("{} earlier ones, and the latest", anapars_hub::model::telemetry::DEVICE_HISTORY_PER_DEVICE),
         ),
         (
             "`overloaded` retry hint (telemetry)",
-            format!("{} ms", anapars_hub::usage::pipeline::RETRY_AFTER.as_millis()),
+            format!("{} ms", anapars_hub::domain::telemetry::pipeline::RETRY_AFTER.as_millis()),
         ),
-        ("disabled agents' sockets closed within", format!("{} s", anapars_hub::hub::AGENT_WATCH_INTERVAL.as_secs())),
+        ("disabled agents' sockets closed within", format!("{} s", anapars_hub::app::AGENT_WATCH_INTERVAL.as_secs())),
     ]
 }
 
@@ -819,16 +825,16 @@ struct Generated {
 fn generate() -> Vec<Generated> {
     let mut out = Vec::new();
     for (name, frame) in client_samples() {
-        let json = codec::encode_request(Encoding::Json, &frame).expect("requests encode as json");
-        let msgpack = codec::encode_request(Encoding::MsgPack, &frame).expect("requests encode as msgpack");
+        let json = protocol::encode_request(Encoding::Json, &frame).expect("requests encode as json");
+        let msgpack = protocol::encode_request(Encoding::MsgPack, &frame).expect("requests encode as msgpack");
         let json_text = String::from_utf8(json).expect("json is utf-8");
         out.push(Generated { name, direction: "client", json_text, msgpack });
     }
     for (name, frame) in server_samples() {
-        let Encoded::Text(json) = codec::encode(Encoding::Json, &frame).expect("frames encode as json") else {
+        let Encoded::Text(json) = protocol::encode(Encoding::Json, &frame).expect("frames encode as json") else {
             panic!("{name}: json must be a text frame");
         };
-        let Encoded::Binary(msgpack) = codec::encode(Encoding::MsgPack, &frame).expect("frames encode as msgpack")
+        let Encoded::Binary(msgpack) = protocol::encode(Encoding::MsgPack, &frame).expect("frames encode as msgpack")
         else {
             panic!("{name}: msgpack must be a binary frame");
         };
@@ -955,19 +961,19 @@ fn client_vectors_decode_from_both_forms_and_reencode_exactly() {
     for v in vectors().iter().filter(|v| v.direction == "client") {
         let name = &v.name;
         let text = serde_json::to_vec(&v.json).expect("values serialise");
-        let from_json = codec::decode_request(Encoding::Json, &text)
+        let from_json = protocol::decode_request(Encoding::Json, &text)
             .unwrap_or_else(|e| panic!("{name}: json does not decode: {}", e.error));
-        let from_msgpack = codec::decode_request(Encoding::MsgPack, &v.msgpack)
+        let from_msgpack = protocol::decode_request(Encoding::MsgPack, &v.msgpack)
             .unwrap_or_else(|e| panic!("{name}: msgpack does not decode: {}", e.error));
         assert_eq!(from_json, from_msgpack, "{name}: the two forms decode to different requests");
         assert_eq!(from_json.request.kind(), type_of(v), "{name}: decoded to another type");
 
-        let json = codec::encode_request(Encoding::Json, &from_json).expect("requests encode");
+        let json = protocol::encode_request(Encoding::Json, &from_json).expect("requests encode");
         let json: Value = serde_json::from_slice(&json).expect("the encoder writes json");
         assert_eq!(json, v.json, "{name}: json re-encodes differently");
-        let msgpack = codec::encode_request(Encoding::MsgPack, &from_json).expect("requests encode");
+        let msgpack = protocol::encode_request(Encoding::MsgPack, &from_json).expect("requests encode");
         assert_eq!(to_hex(&msgpack), to_hex(&v.msgpack), "{name}: msgpack re-encodes differently");
-        let carried: Value = codec::from_msgpack(&v.msgpack).expect("msgpack reads as a value");
+        let carried: Value = protocol::from_msgpack(&v.msgpack).expect("msgpack reads as a value");
         assert_eq!(carried, v.json, "{name}: msgpack carries other values than json");
         checked += 1;
     }
@@ -982,20 +988,20 @@ fn server_vectors_decode_from_both_forms_and_reencode_exactly() {
         let from_json: ServerFrame =
             serde_json::from_value(v.json.clone()).unwrap_or_else(|e| panic!("{name}: json does not deserialise: {e}"));
         let from_msgpack: ServerFrame =
-            codec::from_msgpack(&v.msgpack).unwrap_or_else(|e| panic!("{name}: msgpack does not deserialise: {e}"));
+            protocol::from_msgpack(&v.msgpack).unwrap_or_else(|e| panic!("{name}: msgpack does not deserialise: {e}"));
         assert_eq!(from_json, from_msgpack, "{name}: the two forms deserialise to different frames");
         assert_eq!(from_json.kind(), type_of(v), "{name}: deserialised to another type");
 
-        let Encoded::Text(json) = codec::encode(Encoding::Json, &from_json).expect("frames encode") else {
+        let Encoded::Text(json) = protocol::encode(Encoding::Json, &from_json).expect("frames encode") else {
             panic!("{name}: json must be a text frame");
         };
         let json: Value = serde_json::from_str(json.as_str()).expect("the encoder writes json");
         assert_eq!(json, v.json, "{name}: json re-encodes differently");
-        let Encoded::Binary(msgpack) = codec::encode(Encoding::MsgPack, &from_json).expect("frames encode") else {
+        let Encoded::Binary(msgpack) = protocol::encode(Encoding::MsgPack, &from_json).expect("frames encode") else {
             panic!("{name}: msgpack must be a binary frame");
         };
         assert_eq!(to_hex(&msgpack), to_hex(&v.msgpack), "{name}: msgpack re-encodes differently");
-        let carried: Value = codec::from_msgpack(&v.msgpack).expect("msgpack reads as a value");
+        let carried: Value = protocol::from_msgpack(&v.msgpack).expect("msgpack reads as a value");
         assert_eq!(carried, v.json, "{name}: msgpack carries other values than json");
         checked += 1;
     }
@@ -1024,7 +1030,7 @@ fn every_request_type_and_server_frame_type_has_a_vector() {
     );
     let mut slots = [false; REQUEST_SLOTS];
     for v in vectors.iter().filter(|v| v.direction == "client") {
-        let frame = codec::decode_request(Encoding::MsgPack, &v.msgpack)
+        let frame = protocol::decode_request(Encoding::MsgPack, &v.msgpack)
             .unwrap_or_else(|e| panic!("{}: msgpack does not decode: {}", v.name, e.error));
         slots[request_slot(&frame.request)] = true;
     }
@@ -1038,7 +1044,8 @@ fn every_request_type_and_server_frame_type_has_a_vector() {
     );
     let mut slots = [false; SERVER_SLOTS];
     for v in vectors.iter().filter(|v| v.direction == "server") {
-        let frame: ServerFrame = codec::from_msgpack(&v.msgpack).unwrap_or_else(|e| panic!("{}: msgpack: {e}", v.name));
+        let frame: ServerFrame =
+            protocol::from_msgpack(&v.msgpack).unwrap_or_else(|e| panic!("{}: msgpack: {e}", v.name));
         slots[server_slot(&frame)] = true;
     }
     assert!(slots.iter().all(|s| *s), "a server frame variant has no vector: {slots:?}");

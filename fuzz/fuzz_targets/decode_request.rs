@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use anapars_hub::codec::{decode_request, encode_request, Encoding};
+use anapars_hub::protocol::{decode_request, encode_request, Encoding};
 use libfuzzer_sys::fuzz_target;
 
 const ENCODINGS: [Encoding; 2] = [Encoding::Json, Encoding::MsgPack];

@@ -2,8 +2,8 @@
 //! client speaking either encoding.
 
 use super::TestDatabase;
-use anapars_hub::codec::Encoding;
 use anapars_hub::config::Secret;
+use anapars_hub::protocol::Encoding;
 use anapars_hub::{Config, RunningHub};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -109,7 +109,7 @@ impl TestHub {
         }
         tweak(&mut config);
         if std::env::var_os("HUB_TEST_LOG").is_some() {
-            anapars_hub::telemetry::init_logging("text");
+            anapars_hub::metrics::init_logging("text");
         }
         let running = anapars_hub::server::start(config).await.expect("hub starts");
         let addr = running.addr;
@@ -311,7 +311,7 @@ impl Client {
     pub fn encode(&self, frame: &Value) -> Message {
         match self.encoding {
             Encoding::Json => Message::Text(frame.to_string().into()),
-            Encoding::MsgPack => Message::Binary(anapars_hub::codec::to_msgpack(frame).unwrap().into()),
+            Encoding::MsgPack => Message::Binary(anapars_hub::protocol::to_msgpack(frame).unwrap().into()),
         }
     }
 
@@ -385,7 +385,7 @@ impl Client {
                 }
                 Message::Binary(b) => {
                     assert_eq!(self.encoding, Encoding::MsgPack, "binary frame on a json socket");
-                    anapars_hub::codec::from_msgpack(&b).unwrap()
+                    anapars_hub::protocol::from_msgpack(&b).unwrap()
                 }
                 Message::Close(c) => panic!("socket closed: {c:?}"),
                 _ => continue,
@@ -403,7 +403,7 @@ impl Client {
             match next {
                 Some(Ok(Message::Close(c))) => return c.map(|c| u16::from(c.code)),
                 Some(Ok(Message::Text(t))) => self.seen.push(serde_json::from_str(&t).unwrap()),
-                Some(Ok(Message::Binary(b))) => self.seen.push(anapars_hub::codec::from_msgpack(&b).unwrap()),
+                Some(Ok(Message::Binary(b))) => self.seen.push(anapars_hub::protocol::from_msgpack(&b).unwrap()),
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return None,
             }

@@ -21,7 +21,7 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A fresh database and a [`Config`] pointing at it. Dropping it deletes the database.
 pub struct TestDatabase {
-    /// `sqlite` or `postgres`, as [`anapars_hub::storage::Store::backend`] names it.
+    /// `sqlite` or `postgres`, as [`anapars_hub::ports::store::Store::backend`] names it.
     pub backend: &'static str,
     /// `Config::default()` with `sqlite_path` or `database_url` set to this database.
     pub config: Config,

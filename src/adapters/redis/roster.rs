@@ -1,0 +1,389 @@
+//! Presence across nodes, in Redis. Each node keeps a heartbeat; a person is online while some live
+//! node holds a socket of theirs. Keys, all under the configured prefix:
+//!
+//! - `nodes`: sorted set, node id -> heartbeat expiry (Redis server time, ms). A node is live while
+//!   its expiry is in the future; it renews it every third of `presence_node_ttl_ms`.
+//! - `presence:<u:id|a:id>`: hash, node id -> the node's mark for its current stretch of sockets,
+//!   plus `on` = 1 while the person is announced online.
+//! - `node:<node id>`: set of the people with sockets on that node (what to clean up if it dies).
+//! - `beats`: hash, node id -> its last heartbeat (Redis time, ms): the last-seen time of the people
+//!   of a node that died.
+//! - `agents`: set of the agents announced online.
+//!
+//! Every change is one Lua script, so two nodes never both announce the same change. Liveness is
+//! judged by Redis's clock (`TIME`), so node clocks need not agree. A node killed without cleaning up
+//! stops counting as soon as its expiry passes; the first node to run upkeep after that reaps it and
+//! announces its people offline (unless they have reconnected elsewhere). A node that finds its own
+//! heartbeat gone (Redis restarted, or it was cut off long enough to be reaped) registers its people
+//! again. Needs one Redis (or Sentinel), not Redis Cluster: the scripts touch keys they compute.
+
+use crate::error::Result;
+use crate::model::ids::{AgentId, Principal};
+use crate::model::time::Millis;
+use crate::ports::roster::{Change, Roster};
+use async_trait::async_trait;
+use dashmap::DashMap;
+use futures_util::{stream, StreamExt, TryStreamExt};
+use redis::aio::ConnectionManager;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// `now` in ms by Redis's clock, and `alive(field)`: whether the node `field` is live.
+const PRELUDE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function alive(nodes, field)
+  if field == 'on' then return false end
+  local exp = redis.call('ZSCORE', nodes, field)
+  return exp ~= false and exp ~= nil and tonumber(exp) > now
+end
+local function anyone(nodes, hash)
+  for _, f in ipairs(redis.call('HKEYS', hash)) do
+    if alive(nodes, f) then return true end
+  end
+  return false
+end
+";
+
+/// KEYS: presence hash, node set, agents set. ARGV: node, mark, person, is agent.
+const ARRIVE: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+if redis.call('HSETNX', KEYS[1], 'on', '1') == 1 then
+  if ARGV[4] == '1' then redis.call('SADD', KEYS[3], ARGV[3]) end
+  return 1
+end
+return 0
+";
+
+/// KEYS: presence hash, node set, agents set, nodes. ARGV: node, mark ('' = any), person.
+const DEPART: &str = r"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  if ARGV[2] ~= '' and cur ~= ARGV[2] then return 0 end
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+redis.call('SREM', KEYS[2], ARGV[3])
+if anyone(KEYS[4], KEYS[1]) then return 0 end
+if redis.call('HGET', KEYS[1], 'on') then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[3], ARGV[3])
+  return 1
+end
+return 0
+";
+
+/// KEYS: presence hash, agents set, nodes. ARGV: key prefix, person. Deletes the person's hash and
+/// takes them out of every node's set and the agents.
+const FORGET: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+for _, node in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  redis.call('SREM', ARGV[1] .. 'node:' .. node, ARGV[2])
+end
+return 1
+";
+
+/// KEYS: nodes, then presence hashes. Returns 1/0 per hash.
+const ONLINE: &str = r"
+local out = {}
+for i = 2, #KEYS do
+  out[i - 1] = anyone(KEYS[1], KEYS[i]) and 1 or 0
+end
+return out
+";
+
+/// KEYS: nodes, agents set. ARGV: presence key prefix. Returns the online agents' person keys.
+const ONLINE_AGENTS: &str = r"
+local out = {}
+for _, p in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if anyone(KEYS[1], ARGV[1] .. p) then table.insert(out, p) end
+end
+return out
+";
+
+/// KEYS: nodes, beats. ARGV: node, ttl ms. Returns 1 if the node was live before this beat.
+const HEARTBEAT: &str = r"
+local before = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], now)
+if before and tonumber(before) > now then return 1 end
+return 0
+";
+
+/// KEYS: nodes, beats. ARGV: key prefix. Reaps one dead node: returns {its last heartbeat, people
+/// now offline}, or an empty list when no node is dead.
+const REAP: &str = r"
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
+if #dead == 0 then return {} end
+local node = dead[1]
+local people = ARGV[1] .. 'node:' .. node
+local gone = {}
+for _, p in ipairs(redis.call('SMEMBERS', people)) do
+  local hash = ARGV[1] .. 'presence:' .. p
+  redis.call('HDEL', hash, node)
+  if not anyone(KEYS[1], hash) and redis.call('HGET', hash, 'on') then
+    redis.call('DEL', hash)
+    redis.call('SREM', ARGV[1] .. 'agents', p)
+    table.insert(gone, p)
+  end
+end
+local beat = redis.call('HGET', KEYS[2], node) or dead[2]
+redis.call('DEL', people)
+redis.call('ZREM', KEYS[1], node)
+redis.call('HDEL', KEYS[2], node)
+return {beat, gone}
+";
+
+/// How many Redis calls a resync keeps in flight.
+const RESYNC_CONCURRENCY: usize = 64;
+/// Dead nodes reaped per upkeep round at most.
+const REAP_PER_ROUND: usize = 8;
+
+fn script(body: &str) -> redis::Script {
+    redis::Script::new(&format!("{PRELUDE}{body}"))
+}
+
+/// Presence in Redis for one node.
+pub struct RedisRoster {
+    conn: ConnectionManager,
+    prefix: String,
+    node: String,
+    ttl: Duration,
+    /// This node's people and their marks: what to register again after Redis lost them.
+    local: DashMap<Principal, u64>,
+    /// Set when a call failed: the next upkeep re-registers everything.
+    resync: AtomicBool,
+    arrive: redis::Script,
+    depart: redis::Script,
+    online: redis::Script,
+    online_agents: redis::Script,
+    heartbeat: redis::Script,
+    reap: redis::Script,
+    forget: redis::Script,
+}
+
+impl RedisRoster {
+    /// The roster of node `node` (unique per process) with keys under `prefix`; a node counts as
+    /// dead `ttl` after its last heartbeat.
+    pub fn new(conn: ConnectionManager, prefix: &str, node: &str, ttl: Duration) -> Self {
+        Self {
+            conn,
+            prefix: prefix.to_owned(),
+            node: node.to_owned(),
+            ttl,
+            local: DashMap::new(),
+            resync: AtomicBool::new(true),
+            arrive: script(ARRIVE),
+            depart: script(DEPART),
+            online: script(ONLINE),
+            online_agents: script(ONLINE_AGENTS),
+            heartbeat: script(HEARTBEAT),
+            reap: script(REAP),
+            forget: script(FORGET),
+        }
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    fn person_key(&self, who: Principal) -> String {
+        self.key(&format!("presence:{}", who.key()))
+    }
+
+    fn failed<T>(&self, r: Result<T>) -> Result<T> {
+        if r.is_err() {
+            self.resync.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+
+    async fn arrive_call(&self, who: Principal, mark: u64) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let announced: i64 = self
+            .arrive
+            .key(self.person_key(who))
+            .key(self.key(&format!("node:{}", self.node)))
+            .key(self.key("agents"))
+            .arg(&self.node)
+            .arg(mark)
+            .arg(who.key())
+            .arg(if matches!(who, Principal::Agent(_)) { "1" } else { "0" })
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(announced == 1)
+    }
+
+    async fn depart_call(&self, who: Principal, mark: Option<u64>) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let announced: i64 = self
+            .depart
+            .key(self.person_key(who))
+            .key(self.key(&format!("node:{}", self.node)))
+            .key(self.key("agents"))
+            .key(self.key("nodes"))
+            .arg(&self.node)
+            .arg(mark.map(|m| m.to_string()).unwrap_or_default())
+            .arg(who.key())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(announced == 1)
+    }
+
+    /// Registers every local person again and takes back those Redis lists on this node who are no
+    /// longer here; returns the resulting announcements.
+    async fn resync(&self) -> Result<Vec<Change>> {
+        let mut conn = self.conn.clone();
+        let listed: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.key(&format!("node:{}", self.node))).query_async(&mut conn).await?;
+        let stale: Vec<Principal> =
+            listed.iter().filter_map(|k| Principal::from_key(k)).filter(|p| !self.local.contains_key(p)).collect();
+        let now = crate::model::time::now_ms();
+        let mut changes: Vec<Change> = stream::iter(stale)
+            .map(|who| async move {
+                Ok::<_, crate::Error>(self.depart_call(who, None).await?.then_some(Change {
+                    who,
+                    online: false,
+                    last_seen: Some(now),
+                }))
+            })
+            .buffer_unordered(RESYNC_CONCURRENCY)
+            .try_filter_map(|c| async move { Ok(c) })
+            .try_collect()
+            .await?;
+        let here: Vec<(Principal, u64)> = self.local.iter().map(|e| (*e.key(), *e.value())).collect();
+        let arrived: Vec<Change> = stream::iter(here)
+            .map(|(who, mark)| async move {
+                Ok::<_, crate::Error>(self.arrive_call(who, mark).await?.then_some(Change {
+                    who,
+                    online: true,
+                    last_seen: None,
+                }))
+            })
+            .buffer_unordered(RESYNC_CONCURRENCY)
+            .try_filter_map(|c| async move { Ok(c) })
+            .try_collect()
+            .await?;
+        changes.extend(arrived);
+        Ok(changes)
+    }
+
+    async fn reap_one(&self) -> Result<Option<Vec<Change>>> {
+        let mut conn = self.conn.clone();
+        let reaped: Vec<redis::Value> =
+            self.reap.key(self.key("nodes")).key(self.key("beats")).arg(&self.prefix).invoke_async(&mut conn).await?;
+        let [beat, gone] = reaped.as_slice() else { return Ok(None) };
+        // Its last heartbeat: the best estimate of when its people were last seen.
+        let last_seen: f64 = redis::from_redis_value_ref(beat).map_err(redis::RedisError::from)?;
+        let last_seen = last_seen as Millis;
+        let gone: Vec<String> = redis::from_redis_value_ref(gone).map_err(redis::RedisError::from)?;
+        tracing::warn!(people = gone.len(), "a hub node stopped without cleaning up: its people are offline");
+        metrics::counter!(crate::metrics::NODES_REAPED).increment(1);
+        Ok(Some(
+            gone.iter()
+                .filter_map(|k| Principal::from_key(k))
+                .map(|who| Change { who, online: false, last_seen: Some(last_seen) })
+                .collect(),
+        ))
+    }
+}
+
+#[async_trait]
+impl Roster for RedisRoster {
+    async fn arrived(&self, who: Principal, mark: u64) -> Result<bool> {
+        self.local.insert(who, mark);
+        let r = self.arrive_call(who, mark).await;
+        self.failed(r)
+    }
+
+    async fn departed(&self, who: Principal, mark: u64) -> Result<bool> {
+        self.local.remove_if(&who, |_, m| *m == mark);
+        let r = self.depart_call(who, Some(mark)).await;
+        self.failed(r)
+    }
+
+    async fn forget(&self, who: Principal) -> Result<()> {
+        self.local.remove(&who);
+        let mut conn = self.conn.clone();
+        let r: Result<i64> = self
+            .forget
+            .key(self.person_key(who))
+            .key(self.key("agents"))
+            .key(self.key("nodes"))
+            .arg(&self.prefix)
+            .arg(who.key())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(Into::into);
+        self.failed(r).map(drop)
+    }
+
+    async fn online(&self, who: &[Principal]) -> Result<Vec<bool>> {
+        if who.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let mut call = self.online.key(self.key("nodes"));
+        for w in who {
+            call.key(self.person_key(*w));
+        }
+        let flags: Vec<i64> = call.invoke_async(&mut conn).await?;
+        Ok(flags.into_iter().map(|f| f == 1).collect())
+    }
+
+    async fn online_agents(&self) -> Result<Vec<AgentId>> {
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = self
+            .online_agents
+            .key(self.key("nodes"))
+            .key(self.key("agents"))
+            .arg(self.key("presence:"))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| match Principal::from_key(k) {
+                Some(Principal::Agent(a)) => Some(a),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn maintain(&self) -> Result<Vec<Change>> {
+        let mut conn = self.conn.clone();
+        let was_live: i64 = self
+            .heartbeat
+            .key(self.key("nodes"))
+            .key(self.key("beats"))
+            .arg(&self.node)
+            .arg(self.ttl.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await
+            .inspect_err(|_| self.resync.store(true, Ordering::Relaxed))?;
+        let mut changes = Vec::new();
+        if was_live == 0 || self.resync.swap(false, Ordering::Relaxed) {
+            match self.resync().await {
+                Ok(found) => {
+                    tracing::info!(people = self.local.len(), "presence registered in Redis");
+                    changes.extend(found);
+                }
+                Err(e) => {
+                    self.resync.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        for _ in 0..REAP_PER_ROUND {
+            match self.reap_one().await? {
+                Some(gone) => changes.extend(gone),
+                None => break,
+            }
+        }
+        Ok(changes)
+    }
+
+    fn needs_upkeep(&self) -> bool {
+        true
+    }
+}

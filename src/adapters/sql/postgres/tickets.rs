@@ -1,0 +1,502 @@
+//! [`Tickets`] on Postgres.
+//!
+//! Seqs are allocated under the ticket's row lock, inside the transaction that stores the events:
+//! a transition increments `last_seq` in its guarded `UPDATE`, and a batch of messages locks its
+//! tickets `FOR UPDATE` first. Whoever waits for the lock re-reads the row after the holder committed
+//! (READ COMMITTED re-checks an updated row), so every writer sees the last seq of the one before.
+//!
+//! A batch is a fixed handful of statements whatever its size: lock the tickets, find the batch's
+//! duplicates, then insert every new event and update every changed ticket in one statement; each
+//! takes its rows as arrays (`UNNEST`), and the decisions in between are made in memory by
+//! [`stream::plan`].
+
+use crate::adapters::sql::postgres::PostgresStore;
+use crate::adapters::sql::rows::{self, EventRow, MarkRow, TicketRow};
+use crate::domain::tickets::stream::{self, MessageKey};
+use crate::error::{Error, Result};
+use crate::model::ids::{AgentId, TicketId, UserId};
+use crate::model::ticket::{
+    Appended, Author, NewMessage, NewTicket, Opened, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
+};
+use crate::model::time::Millis;
+use crate::ports::store::tickets::Tickets;
+use async_trait::async_trait;
+use sqlx::postgres::PgConnection;
+use sqlx::Connection as _;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+#[async_trait]
+impl Tickets for PostgresStore {
+    async fn open_ticket(&self, new: &NewTicket) -> Result<Opened> {
+        self.call(async |c| {
+            let mut tx = c.begin().await?;
+            // DO NOTHING on any conflict: a racing repeat of the request waits for the first one's
+            // commit and then does nothing; its next statement sees the committed ticket. A repeat
+            // that reuses the ticket id too is found the same way.
+            let created = sqlx::query_as::<_, TicketRow>(
+                "INSERT INTO tickets (id, user_id, subject, status, agent_id, open_client_msg_id, created_at,
+                                      updated_at, queued_at, last_seq)
+                 VALUES ($1, $2, $3, 'open', NULL, $4, $5, $5, $5, 2)
+                 ON CONFLICT DO NOTHING
+                 RETURNING id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq",
+            )
+            .bind(new.id.0)
+            .bind(new.user_id.0)
+            .bind(&new.subject)
+            .bind(&new.client_msg_id)
+            .bind(new.created_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = created else {
+                let row = sqlx::query_as::<_, TicketRow>(
+                    "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                     FROM tickets WHERE user_id = $1 AND open_client_msg_id = $2",
+                )
+                .bind(new.user_id.0)
+                .bind(&new.client_msg_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let ticket = Ticket::try_from(row.ok_or_else(|| Error::Internal("ticket id is taken".into()))?)?;
+                let events = events_after(&mut tx, ticket.id, 0, 2).await?;
+                tx.commit().await?;
+                return Ok(Opened { ticket, events, created: false });
+            };
+            let events = stream::opening_events(new);
+            insert_events(&mut tx, &events).await?;
+            tx.commit().await?;
+            Ok(Opened { ticket: Ticket::try_from(row)?, events, created: true })
+        })
+        .await
+    }
+
+    async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        self.call(async |c| {
+            let row = sqlx::query_as::<_, TicketRow>(
+                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                 FROM tickets WHERE id = $1",
+            )
+            .bind(id.0)
+            .fetch_optional(c)
+            .await?;
+            row.map(Ticket::try_from).transpose()
+        })
+        .await
+    }
+
+    async fn user_tickets(&self, user: UserId, limit: u32) -> Result<Vec<Ticket>> {
+        self.call(async |c| {
+            let rows = sqlx::query_as::<_, TicketRow>(
+                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                 FROM tickets WHERE user_id = $1 ORDER BY updated_at DESC, id DESC LIMIT $2",
+            )
+            .bind(user.0)
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await?;
+            rows.into_iter().map(Ticket::try_from).collect()
+        })
+        .await
+    }
+
+    async fn tickets_with_status(&self, status: TicketStatus, limit: u32) -> Result<Vec<Ticket>> {
+        self.call(async |c| {
+            // The queue has a query of its own, with the literal status that its partial index names
+            // (a bound parameter would not match the index's predicate in a generic plan).
+            let query = match status {
+                TicketStatus::Open => sqlx::query_as::<_, TicketRow>(
+                    "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                     FROM tickets WHERE status = 'open' ORDER BY queued_at, id LIMIT $1",
+                )
+                .bind(i64::from(limit)),
+                // Held tickets are few (agents times their capacity): their partial index, then sorted.
+                TicketStatus::Assigned => sqlx::query_as::<_, TicketRow>(
+                    "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                     FROM tickets WHERE status = 'assigned' ORDER BY updated_at DESC, id DESC LIMIT $1",
+                )
+                .bind(i64::from(limit)),
+                // Resolved tickets only grow: their own index, by resolved_at, which equals updated_at
+                // while a ticket is resolved (migration 0008 says why updated_at has no index).
+                TicketStatus::Resolved => sqlx::query_as::<_, TicketRow>(
+                    "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                     FROM tickets WHERE status = 'resolved' ORDER BY resolved_at DESC, id DESC LIMIT $1",
+                )
+                .bind(i64::from(limit)),
+            };
+            let rows = query.fetch_all(c).await?;
+            rows.into_iter().map(Ticket::try_from).collect()
+        })
+        .await
+    }
+
+    async fn agent_tickets(&self, agent: AgentId) -> Result<Vec<Ticket>> {
+        self.call(async |c| {
+            let rows = sqlx::query_as::<_, TicketRow>(
+                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                 FROM tickets WHERE agent_id = $1 AND status = 'assigned' ORDER BY created_at, id",
+            )
+            .bind(agent.0)
+            .fetch_all(c)
+            .await?;
+            rows.into_iter().map(Ticket::try_from).collect()
+        })
+        .await
+    }
+
+    async fn assigned_counts(&self) -> Result<Vec<(AgentId, u32)>> {
+        self.call(async |c| {
+            let counts = sqlx::query_as::<_, (Uuid, i64)>(
+                "SELECT agent_id, count(*) FROM tickets WHERE status = 'assigned' GROUP BY agent_id ORDER BY agent_id",
+            )
+            .fetch_all(c)
+            .await?;
+            Ok(rows::assigned_counts(counts))
+        })
+        .await
+    }
+
+    async fn changed_since(&self, since: Millis, limit: u32) -> Result<Vec<Ticket>> {
+        self.call(async |c| {
+            let rows = sqlx::query_as::<_, TicketRow>(
+                // Every change to a ticket appends an event whose time is the ticket's new updated_at,
+                // and the events' times have a BRIN index, where an index on updated_at would cost
+                // every message batch an index write per ticket (migration 0008).
+                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                 FROM tickets
+                 WHERE updated_at >= $1 AND id IN (SELECT ticket_id FROM ticket_events WHERE created_at >= $1)
+                 ORDER BY updated_at, id LIMIT $2",
+            )
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(c)
+            .await?;
+            rows.into_iter().map(Ticket::try_from).collect()
+        })
+        .await
+    }
+
+    async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = stream::ticket_ids(batch).into_iter().map(|id| id.0).collect();
+        self.call(async |c| {
+            let mut tx = c.begin().await?;
+            // Locked in id order (the rows are locked as the sorted rows come out), so that two
+            // batches sharing tickets queue behind each other instead of deadlocking.
+            let locked = sqlx::query_as::<_, TicketRow>(
+                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                 FROM tickets WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut tickets = HashMap::with_capacity(locked.len());
+            for row in locked {
+                let ticket = Ticket::try_from(row)?;
+                tickets.insert(ticket.id, ticket);
+            }
+            let mut keys: Vec<MessageKey> = Vec::with_capacity(batch.len());
+            let mut seen = HashSet::with_capacity(batch.len());
+            for message in batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)) {
+                let key = stream::key(message);
+                if seen.insert(key.clone()) {
+                    keys.push(key);
+                }
+            }
+            let stored = select_messages(&mut tx, &keys).await?;
+            let plan = stream::plan(batch, tickets, stored);
+            store_batch(&mut tx, &plan.events, &plan.tickets).await?;
+            tx.commit().await?;
+            Ok(plan.results)
+        })
+        .await
+    }
+
+    async fn transition(&self, t: &Transition) -> Result<Option<(Ticket, TicketEvent)>> {
+        let from: Vec<&str> = t.from.iter().map(|s| s.as_str()).collect();
+        self.call(async |c| {
+            let mut tx = c.begin().await?;
+            // The guard is the WHERE: a racing transition waits for this row lock, re-checks the
+            // guard against the committed row, and matches nothing if this one changed it.
+            let row = sqlx::query_as::<_, TicketRow>(
+                "UPDATE tickets SET status = $2, agent_id = $3,
+                     queued_at = CASE WHEN $2 <> 'open' THEN NULL WHEN status = 'open' THEN queued_at ELSE $4 END,
+                     resolved_at = CASE WHEN $2 = 'resolved' THEN $4 END,
+                     last_seq = last_seq + 1, updated_at = $4
+                 WHERE id = $1 AND status = ANY($5) AND (NOT $6 OR agent_id IS NOT DISTINCT FROM $7)
+                 RETURNING id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq",
+            )
+            .bind(t.ticket_id.0)
+            .bind(t.to.as_str())
+            .bind(t.agent_id.map(|a| a.0))
+            .bind(t.now)
+            .bind(&from)
+            .bind(t.holder.is_some())
+            .bind(t.holder.flatten().map(|a| a.0))
+            .fetch_optional(&mut *tx)
+            .await?;
+            // No match: nothing was written, and dropping the transaction rolls it back.
+            let Some(row) = row else { return Ok(None) };
+            let ticket = Ticket::try_from(row)?;
+            let event = stream::transition_event(t, ticket.last_seq);
+            insert_events(&mut tx, std::slice::from_ref(&event)).await?;
+            tx.commit().await?;
+            Ok(Some((ticket, event)))
+        })
+        .await
+    }
+
+    async fn events(&self, ticket: TicketId, page: Page, limit: u32) -> Result<Vec<TicketEvent>> {
+        self.call(async |c| match page {
+            Page::After(seq) => events_after(c, ticket, seq, limit).await,
+            Page::Before(seq) => {
+                let rows = sqlx::query_as::<_, EventRow>(
+                    "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at
+                     FROM ticket_events WHERE ticket_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+                )
+                .bind(ticket.0)
+                .bind(rows::stored_seq(seq))
+                .bind(i64::from(limit))
+                .fetch_all(c)
+                .await?;
+                rows.into_iter().rev().map(TicketEvent::try_from).collect()
+            }
+        })
+        .await
+    }
+
+    async fn mark(&self, ticket: TicketId, who: Author, delivered_seq: u64, read_seq: u64) -> Result<ReadMarks> {
+        let (kind, id) = rows::stored_participant(who)?;
+        self.call(async |c| {
+            let (delivered, read) = sqlx::query_as::<_, (i64, i64)>(
+                "INSERT INTO ticket_marks (ticket_id, participant_kind, participant_id, delivered_seq, read_seq)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (ticket_id, participant_kind, participant_id) DO UPDATE SET
+                     delivered_seq = GREATEST(ticket_marks.delivered_seq, EXCLUDED.delivered_seq),
+                     read_seq = GREATEST(ticket_marks.read_seq, EXCLUDED.read_seq)
+                 RETURNING delivered_seq, read_seq",
+            )
+            .bind(ticket.0)
+            .bind(kind)
+            .bind(id)
+            .bind(rows::stored_seq(delivered_seq))
+            .bind(rows::stored_seq(read_seq))
+            .fetch_one(c)
+            .await?;
+            rows::marks(delivered, read)
+        })
+        .await
+    }
+
+    async fn marks(&self, ticket: TicketId) -> Result<Vec<(Author, ReadMarks)>> {
+        self.call(async |c| {
+            let rows = sqlx::query_as::<_, MarkRow>(
+                "SELECT participant_kind, participant_id, delivered_seq, read_seq FROM ticket_marks
+                 WHERE ticket_id = $1 ORDER BY participant_kind, participant_id",
+            )
+            .bind(ticket.0)
+            .fetch_all(c)
+            .await?;
+            rows.into_iter().map(<(Author, ReadMarks)>::try_from).collect()
+        })
+        .await
+    }
+}
+
+async fn events_after(c: &mut PgConnection, ticket: TicketId, seq: u64, limit: u32) -> Result<Vec<TicketEvent>> {
+    let rows = sqlx::query_as::<_, EventRow>(
+        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at
+         FROM ticket_events WHERE ticket_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(ticket.0)
+    .bind(rows::stored_seq(seq))
+    .bind(i64::from(limit))
+    .fetch_all(c)
+    .await?;
+    rows.into_iter().map(TicketEvent::try_from).collect()
+}
+
+/// The messages stored under any of `keys`, in one query. The author's id is compared the way the
+/// unique index compares it, so that the index answers.
+async fn select_messages(c: &mut PgConnection, keys: &[MessageKey]) -> Result<HashMap<MessageKey, TicketEvent>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut tickets = Vec::with_capacity(keys.len());
+    let mut author_kinds = Vec::with_capacity(keys.len());
+    let mut author_ids = Vec::with_capacity(keys.len());
+    let mut client_msg_ids = Vec::with_capacity(keys.len());
+    for (ticket, author, client_msg_id) in keys {
+        let (kind, id) = rows::stored_author(*author);
+        tickets.push(ticket.0);
+        author_kinds.push(kind);
+        author_ids.push(id);
+        client_msg_ids.push(client_msg_id.as_str());
+    }
+    let rows = sqlx::query_as::<_, EventRow>(
+        "SELECT e.ticket_id, e.seq, e.kind, e.author_kind, e.author_id, e.body, e.client_msg_id, e.agent_id,
+                e.created_at
+         FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[]) AS k (ticket_id, author_kind, author_id,
+                                                                          client_msg_id)
+         JOIN ticket_events e
+           ON e.ticket_id = k.ticket_id AND e.author_kind = k.author_kind
+          AND COALESCE(e.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
+              = COALESCE(k.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
+          AND e.client_msg_id = k.client_msg_id
+         WHERE e.client_msg_id IS NOT NULL",
+    )
+    .bind(&tickets)
+    .bind(&author_kinds)
+    .bind(&author_ids)
+    .bind(&client_msg_ids)
+    .fetch_all(c)
+    .await?;
+    let mut stored = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let event = TicketEvent::try_from(row)?;
+        if let Some(client_msg_id) = &event.client_msg_id {
+            stored.insert((event.ticket_id, event.author, client_msg_id.clone()), event);
+        }
+    }
+    Ok(stored)
+}
+
+/// The statement that inserts the events bound as `$1` to `$9` (see [`EventColumns`]); a macro so
+/// that [`STORE_BATCH`] embeds the same text.
+macro_rules! insert_events_sql {
+    () => {
+        "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
+                                    created_at)
+         SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[],
+                              $7::text[], $8::uuid[], $9::bigint[])"
+    };
+}
+
+/// Inserts the events bound as `$1` to `$9`.
+const INSERT_EVENTS: &str = insert_events_sql!();
+
+/// A batch's events and ticket states in one statement (one round trip less per batch than two):
+/// the events as in [`INSERT_EVENTS`], then the tickets bound as `$10` to `$15` (see
+/// [`TicketColumns`]). A data-modifying `WITH` runs whether or not the rest reads it.
+const STORE_BATCH: &str = concat!(
+    "WITH inserted AS (",
+    insert_events_sql!(),
+    ")
+     UPDATE tickets AS t
+     SET status = u.status, agent_id = u.agent_id, queued_at = u.queued_at, last_seq = u.last_seq,
+         updated_at = u.updated_at, resolved_at = CASE WHEN u.status = 'resolved' THEN t.resolved_at END
+     FROM UNNEST($10::uuid[], $11::text[], $12::uuid[], $13::bigint[], $14::bigint[], $15::bigint[])
+          AS u (id, status, agent_id, queued_at, last_seq, updated_at)
+     WHERE t.id = u.id"
+);
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Events as the column arrays that `UNNEST` takes.
+struct EventColumns<'a> {
+    tickets: Vec<Uuid>,
+    seqs: Vec<i64>,
+    kinds: Vec<&'static str>,
+    author_kinds: Vec<&'static str>,
+    author_ids: Vec<Option<Uuid>>,
+    bodies: Vec<Option<&'a str>>,
+    client_msg_ids: Vec<Option<&'a str>>,
+    agents: Vec<Option<Uuid>>,
+    times: Vec<i64>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn new(events: &'a [TicketEvent]) -> Self {
+        let n = events.len();
+        let mut c = Self {
+            tickets: Vec::with_capacity(n),
+            seqs: Vec::with_capacity(n),
+            kinds: Vec::with_capacity(n),
+            author_kinds: Vec::with_capacity(n),
+            author_ids: Vec::with_capacity(n),
+            bodies: Vec::with_capacity(n),
+            client_msg_ids: Vec::with_capacity(n),
+            agents: Vec::with_capacity(n),
+            times: Vec::with_capacity(n),
+        };
+        for event in events {
+            let (author_kind, author_id) = rows::stored_author(event.author);
+            c.tickets.push(event.ticket_id.0);
+            c.seqs.push(rows::stored_seq(event.seq));
+            c.kinds.push(event.kind.as_str());
+            c.author_kinds.push(author_kind);
+            c.author_ids.push(author_id);
+            c.bodies.push(event.body.as_deref());
+            c.client_msg_ids.push(event.client_msg_id.as_deref());
+            c.agents.push(event.agent_id.map(|a| a.0));
+            c.times.push(event.created_at);
+        }
+        c
+    }
+
+    fn bind<'q>(&'q self, q: PgQuery<'q>) -> PgQuery<'q> {
+        q.bind(&self.tickets)
+            .bind(&self.seqs)
+            .bind(&self.kinds)
+            .bind(&self.author_kinds)
+            .bind(&self.author_ids)
+            .bind(&self.bodies)
+            .bind(&self.client_msg_ids)
+            .bind(&self.agents)
+            .bind(&self.times)
+    }
+}
+
+/// Ticket states as the column arrays that `UNNEST` takes.
+struct TicketColumns {
+    ids: Vec<Uuid>,
+    statuses: Vec<&'static str>,
+    agents: Vec<Option<Uuid>>,
+    queued: Vec<Option<i64>>,
+    seqs: Vec<i64>,
+    updated: Vec<i64>,
+}
+
+impl TicketColumns {
+    fn new(tickets: &[Ticket]) -> Self {
+        Self {
+            ids: tickets.iter().map(|t| t.id.0).collect(),
+            statuses: tickets.iter().map(|t| t.status.as_str()).collect(),
+            agents: tickets.iter().map(|t| t.agent_id.map(|a| a.0)).collect(),
+            queued: tickets.iter().map(|t| t.queued_at).collect(),
+            seqs: tickets.iter().map(|t| rows::stored_seq(t.last_seq)).collect(),
+            updated: tickets.iter().map(|t| t.updated_at).collect(),
+        }
+    }
+
+    fn bind<'q>(&'q self, q: PgQuery<'q>) -> PgQuery<'q> {
+        q.bind(&self.ids)
+            .bind(&self.statuses)
+            .bind(&self.agents)
+            .bind(&self.queued)
+            .bind(&self.seqs)
+            .bind(&self.updated)
+    }
+}
+
+/// Inserts `events` in one statement.
+async fn insert_events(c: &mut PgConnection, events: &[TicketEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let columns = EventColumns::new(events);
+    columns.bind(sqlx::query(INSERT_EVENTS)).execute(c).await?;
+    Ok(())
+}
+
+/// Stores a batch's planned `events` and the new state of its `tickets` (locked by the caller's
+/// transaction) with [`STORE_BATCH`]. Every ticket with a new state has a new event, and the reverse.
+async fn store_batch(c: &mut PgConnection, events: &[TicketEvent], tickets: &[Ticket]) -> Result<()> {
+    if events.is_empty() && tickets.is_empty() {
+        return Ok(());
+    }
+    let (events, tickets) = (EventColumns::new(events), TicketColumns::new(tickets));
+    tickets.bind(events.bind(sqlx::query(STORE_BATCH))).execute(c).await?;
+    Ok(())
+}

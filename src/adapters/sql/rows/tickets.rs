@@ -1,0 +1,180 @@
+//! Rows of `tickets`, `ticket_events` and `ticket_marks`, and how authors and seqs are stored.
+
+use crate::adapters::sql::rows::internal;
+use crate::error::{Error, Result};
+use crate::model::ids::{AgentId, TicketId, UserId};
+use crate::model::ticket::{Author, EventKind, ReadMarks, Ticket, TicketEvent, TicketStatus};
+use crate::model::time::Millis;
+use uuid::Uuid;
+
+/// `tickets`: `id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq`.
+#[derive(sqlx::FromRow)]
+pub(in crate::adapters::sql) struct TicketRow {
+    id: Uuid,
+    user_id: Uuid,
+    subject: String,
+    status: String,
+    agent_id: Option<Uuid>,
+    created_at: Millis,
+    updated_at: Millis,
+    queued_at: Option<Millis>,
+    last_seq: i64,
+}
+
+impl TryFrom<TicketRow> for Ticket {
+    type Error = Error;
+
+    fn try_from(row: TicketRow) -> Result<Self> {
+        Ok(Self {
+            id: TicketId(row.id),
+            user_id: UserId(row.user_id),
+            subject: row.subject,
+            status: TicketStatus::parse(&row.status).ok_or_else(|| internal("tickets.status", &row.status))?,
+            agent_id: row.agent_id.map(AgentId),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            queued_at: row.queued_at,
+            last_seq: seq(row.last_seq, "tickets.last_seq")?,
+        })
+    }
+}
+
+/// `ticket_events`: `ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
+/// created_at`.
+#[derive(sqlx::FromRow)]
+pub(in crate::adapters::sql) struct EventRow {
+    ticket_id: Uuid,
+    seq: i64,
+    kind: String,
+    author_kind: String,
+    author_id: Option<Uuid>,
+    body: Option<String>,
+    client_msg_id: Option<String>,
+    agent_id: Option<Uuid>,
+    created_at: Millis,
+}
+
+impl TryFrom<EventRow> for TicketEvent {
+    type Error = Error;
+
+    fn try_from(row: EventRow) -> Result<Self> {
+        Ok(Self {
+            ticket_id: TicketId(row.ticket_id),
+            seq: seq(row.seq, "ticket_events.seq")?,
+            kind: EventKind::parse(&row.kind).ok_or_else(|| internal("ticket_events.kind", &row.kind))?,
+            author: author(&row.author_kind, row.author_id, "ticket_events.author_kind")?,
+            body: row.body,
+            client_msg_id: row.client_msg_id,
+            agent_id: row.agent_id.map(AgentId),
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// `ticket_marks`: `participant_kind, participant_id, delivered_seq, read_seq`.
+#[derive(sqlx::FromRow)]
+pub(in crate::adapters::sql) struct MarkRow {
+    participant_kind: String,
+    participant_id: Uuid,
+    delivered_seq: i64,
+    read_seq: i64,
+}
+
+impl TryFrom<MarkRow> for (Author, ReadMarks) {
+    type Error = Error;
+
+    fn try_from(row: MarkRow) -> Result<Self> {
+        let who = author(&row.participant_kind, Some(row.participant_id), "ticket_marks.participant_kind")?;
+        Ok((who, marks(row.delivered_seq, row.read_seq)?))
+    }
+}
+
+/// The stored marks as the model's.
+///
+/// # Errors
+/// [`Error::Internal`] for a negative value.
+pub(in crate::adapters::sql) fn marks(delivered_seq: i64, read_seq: i64) -> Result<ReadMarks> {
+    Ok(ReadMarks {
+        delivered_seq: seq(delivered_seq, "ticket_marks.delivered_seq")?,
+        read_seq: seq(read_seq, "ticket_marks.read_seq")?,
+    })
+}
+
+/// `agent_id, count(*)` rows as the per-agent counts. A count is never negative; one beyond `u32`
+/// (four billion tickets) saturates.
+pub(in crate::adapters::sql) fn assigned_counts(rows: Vec<(Uuid, i64)>) -> Vec<(AgentId, u32)> {
+    rows.into_iter().map(|(agent, n)| (AgentId(agent), u32::try_from(n.max(0)).unwrap_or(u32::MAX))).collect()
+}
+
+/// An author as the `author_kind, author_id` columns store it.
+pub(in crate::adapters::sql) fn stored_author(author: Author) -> (&'static str, Option<Uuid>) {
+    match author {
+        Author::User(id) => ("user", Some(id.0)),
+        Author::Agent(id) => ("agent", Some(id.0)),
+        Author::System => ("system", None),
+    }
+}
+
+/// A participant as the `participant_kind, participant_id` columns of `ticket_marks` store it.
+///
+/// # Errors
+/// [`Error::Internal`] for [`Author::System`]: the hub itself reads nothing, so asking to mark for
+/// it is a bug of the caller.
+pub(in crate::adapters::sql) fn stored_participant(who: Author) -> Result<(&'static str, Uuid)> {
+    match stored_author(who) {
+        (kind, Some(id)) => Ok((kind, id)),
+        (_, None) => Err(Error::Internal("the system author has no read marks".into())),
+    }
+}
+
+/// The author named by a kind and an id column.
+fn author(kind: &str, id: Option<Uuid>, column: &'static str) -> Result<Author> {
+    match (kind, id) {
+        ("user", Some(id)) => Ok(Author::User(UserId(id))),
+        ("agent", Some(id)) => Ok(Author::Agent(AgentId(id))),
+        ("system", None) => Ok(Author::System),
+        _ => Err(internal(column, kind)),
+    }
+}
+
+/// A seq column as the models' `u64`. Both schemas forbid negative seqs with a CHECK.
+///
+/// # Errors
+/// [`Error::Internal`] for a negative value.
+fn seq(value: i64, column: &'static str) -> Result<u64> {
+    u64::try_from(value).map_err(|_| Error::Internal(format!("{column} is negative ({value})")))
+}
+
+/// A model's seq (or page bound) as the columns compare it. Seqs count events one by one, so they
+/// never get near `i64::MAX`; saturating keeps the conversion total, and a bound of `u64::MAX`
+/// still means "beyond every event".
+pub(in crate::adapters::sql) fn stored_seq(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authors_round_trip_through_their_columns() {
+        let (user, agent) = (Author::User(UserId(Uuid::now_v7())), Author::Agent(AgentId(Uuid::now_v7())));
+        for who in [user, agent, Author::System] {
+            let (kind, id) = stored_author(who);
+            assert_eq!(author(kind, id, "x").ok(), Some(who));
+        }
+        assert!(author("user", None, "x").is_err(), "a user author without an id must not decode");
+        assert!(author("system", Some(Uuid::nil()), "x").is_err());
+        assert!(author("robot", Some(Uuid::nil()), "x").is_err());
+        assert!(stored_participant(Author::System).is_err());
+        assert_eq!(stored_participant(user).ok().map(|(kind, _)| kind), Some("user"));
+    }
+
+    #[test]
+    fn seqs_refuse_negative_values_and_bounds_saturate() {
+        assert_eq!(seq(3, "x").ok(), Some(3));
+        assert!(seq(-1, "x").is_err());
+        assert_eq!(stored_seq(7), 7);
+        assert_eq!(stored_seq(u64::MAX), i64::MAX);
+    }
+}

@@ -1,0 +1,195 @@
+//! [`Agents`] on SQLite.
+
+use crate::adapters::sql::rows::{self, AgentRow, AgentSessionRow, CannedReplyRow};
+use crate::adapters::sql::sqlite::SqliteStore;
+use crate::error::{Error, Result};
+use crate::model::account::TokenHash;
+use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
+use crate::model::ids::{AgentId, CannedReplyId, SessionId};
+use crate::model::time::Millis;
+use crate::ports::store::agents::Agents;
+use async_trait::async_trait;
+
+#[async_trait]
+impl Agents for SqliteStore {
+    async fn create_agent(&self, new: &NewAgent) -> Result<Option<Agent>> {
+        let row = sqlx::query_as::<_, AgentRow>(
+            "INSERT INTO agents (id, email, name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (email) DO NOTHING
+             RETURNING id, email, name, password_hash, created_at, disabled_at, status, capacity",
+        )
+        .bind(new.id.0)
+        .bind(rows::stored_email(&new.email))
+        .bind(&new.name)
+        .bind(&new.password_hash)
+        .bind(new.created_at)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.map(Agent::try_from).transpose()
+    }
+
+    async fn agent(&self, id: AgentId) -> Result<Option<Agent>> {
+        let row = sqlx::query_as::<_, AgentRow>(
+            "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity
+             FROM agents WHERE id = ?1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.map(Agent::try_from).transpose()
+    }
+
+    async fn agent_by_email(&self, email: &str) -> Result<Option<Agent>> {
+        let row = sqlx::query_as::<_, AgentRow>(
+            "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity
+             FROM agents WHERE email = ?1",
+        )
+        .bind(rows::stored_email(email))
+        .fetch_optional(&self.readers)
+        .await?;
+        row.map(Agent::try_from).transpose()
+    }
+
+    async fn agents(&self) -> Result<Vec<Agent>> {
+        let rows = sqlx::query_as::<_, AgentRow>(
+            "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity
+             FROM agents ORDER BY email",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter().map(Agent::try_from).collect()
+    }
+
+    async fn disable_agent(&self, id: AgentId, now: Millis) -> Result<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query("UPDATE agents SET disabled_at = ?2 WHERE id = ?1 AND disabled_at IS NULL")
+            .bind(id.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE agent_sessions SET revoked_at = ?2 WHERE agent_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+        )
+        .bind(id.0)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_agent_status(&self, id: AgentId, status: AgentStatus, capacity: u32) -> Result<bool> {
+        let done = sqlx::query("UPDATE agents SET status = ?2, capacity = ?3 WHERE id = ?1")
+            .bind(id.0)
+            .bind(status.as_str())
+            .bind(rows::stored_count(capacity))
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_agent_session(&self, session: &AgentSession, token_hash: &TokenHash) -> Result<()> {
+        // Only for an agent that is not disabled: the one writer connection orders this against
+        // `disable_agent`, so a session is either revoked by the disabling or never stored.
+        let done = sqlx::query(
+            "INSERT INTO agent_sessions (id, agent_id, token_hash, created_at, expires_at, revoked_at)
+             SELECT ?1, id, ?3, ?4, ?5, ?6 FROM agents WHERE id = ?2 AND disabled_at IS NULL",
+        )
+        .bind(session.id.0)
+        .bind(session.agent_id.0)
+        .bind(&token_hash.0[..])
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(session.revoked_at)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Forbidden);
+        }
+        Ok(())
+    }
+
+    async fn agent_session_by_token(&self, hash: &TokenHash) -> Result<Option<AgentSession>> {
+        let row = sqlx::query_as::<_, AgentSessionRow>(
+            "SELECT id, agent_id, created_at, expires_at, revoked_at FROM agent_sessions WHERE token_hash = ?1",
+        )
+        .bind(&hash.0[..])
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(AgentSession::from))
+    }
+
+    async fn agent_session(&self, id: SessionId) -> Result<Option<AgentSession>> {
+        let row = sqlx::query_as::<_, AgentSessionRow>(
+            "SELECT id, agent_id, created_at, expires_at, revoked_at FROM agent_sessions WHERE id = ?1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(AgentSession::from))
+    }
+
+    async fn rotate_agent_session(
+        &self,
+        id: SessionId,
+        new_hash: &TokenHash,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE agent_sessions SET token_hash = ?2, expires_at = ?3
+             WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?4",
+        )
+        .bind(id.0)
+        .bind(&new_hash.0[..])
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_agent_session(&self, id: SessionId, now: Millis) -> Result<bool> {
+        let done = sqlx::query("UPDATE agent_sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+            .bind(id.0)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn add_canned_reply(&self, reply: &CannedReply) -> Result<()> {
+        sqlx::query("INSERT INTO canned_replies (id, agent_id, title, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .bind(reply.id.0)
+            .bind(reply.agent_id.0)
+            .bind(&reply.title)
+            .bind(&reply.body)
+            .bind(reply.created_at)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn canned_replies(&self, agent: AgentId) -> Result<Vec<CannedReply>> {
+        let rows = sqlx::query_as::<_, CannedReplyRow>(
+            "SELECT id, agent_id, title, body, created_at FROM canned_replies
+             WHERE agent_id = ?1 ORDER BY created_at, id",
+        )
+        .bind(agent.0)
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.into_iter().map(CannedReply::from).collect())
+    }
+
+    async fn delete_canned_reply(&self, agent: AgentId, id: CannedReplyId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM canned_replies WHERE id = ?1 AND agent_id = ?2")
+            .bind(id.0)
+            .bind(agent.0)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,80 @@
+//! [`Profiles`] on SQLite.
+
+use crate::adapters::sql::rows::{self, ProfileRow, SessionRow, PROFILE_COLUMNS};
+use crate::adapters::sql::sqlite::SqliteStore;
+use crate::error::Result;
+use crate::model::account::Session;
+use crate::model::ids::{DeviceId, SessionId, UserId};
+use crate::model::profile::{Profile, ProfileUpdate};
+use crate::model::time::Millis;
+use crate::ports::store::profiles::Profiles;
+use async_trait::async_trait;
+use uuid::Uuid;
+
+#[async_trait]
+impl Profiles for SqliteStore {
+    async fn profile(&self, user: UserId) -> Result<Option<Profile>> {
+        let row = sqlx::query_as::<_, ProfileRow>(&format!("SELECT {PROFILE_COLUMNS} FROM users WHERE id = ?1"))
+            .bind(user.0)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.map(Profile::from))
+    }
+
+    async fn update_profile(&self, user: UserId, update: &ProfileUpdate) -> Result<Option<Profile>> {
+        // `?2`/`?4` say whether a field changes, so one statement serves every combination.
+        let row = sqlx::query_as::<_, ProfileRow>(&format!(
+            "UPDATE users SET
+                name = CASE WHEN ?2 THEN ?3 ELSE name END,
+                image = CASE WHEN ?4 THEN ?5 ELSE image END,
+                hide_last_seen = COALESCE(?6, hide_last_seen)
+             WHERE id = ?1
+             RETURNING {PROFILE_COLUMNS}"
+        ))
+        .bind(user.0)
+        .bind(update.name.is_some())
+        .bind(update.name.clone().flatten())
+        .bind(update.image.is_some())
+        .bind(update.image.clone().flatten())
+        .bind(update.hide_last_seen)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(Profile::from))
+    }
+
+    async fn set_last_seen(&self, user: UserId, at: Millis) -> Result<()> {
+        sqlx::query("UPDATE users SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?2) WHERE id = ?1")
+            .bind(user.0)
+            .bind(at)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn live_sessions(&self, user: UserId, now: Millis) -> Result<Vec<Session>> {
+        let rows = sqlx::query_as::<_, SessionRow>(
+            "SELECT id, user_id, device_id, created_at, expires_at, revoked_at FROM sessions
+             WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user.0)
+        .bind(now)
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows.into_iter().map(Session::from).collect())
+    }
+
+    async fn revoke_device_sessions(&self, user: UserId, device: DeviceId, now: Millis) -> Result<Vec<SessionId>> {
+        let ids = sqlx::query_scalar::<_, Uuid>(
+            "UPDATE sessions SET revoked_at = ?3
+             WHERE user_id = ?1 AND device_id = ?2 AND revoked_at IS NULL AND expires_at > ?3
+             RETURNING id",
+        )
+        .bind(user.0)
+        .bind(device.0)
+        .bind(now)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows::session_ids(ids))
+    }
+}

@@ -1,0 +1,326 @@
+//! [`Tickets`] on SQLite.
+//!
+//! Every write that allocates seqs runs in one `BEGIN IMMEDIATE` transaction on the writer
+//! connection: it takes SQLite's write lock before it reads the ticket, so no other writer (not even
+//! another process on the same file) can come between the read of `last_seq` and the insert of the
+//! events, and WAL readers see either none or all of the transaction.
+
+use crate::adapters::sql::rows::{self, EventRow, MarkRow, TicketRow};
+use crate::adapters::sql::sqlite::SqliteStore;
+use crate::domain::tickets::stream::{self, MessageKey};
+use crate::error::{Error, Result};
+use crate::model::ids::{AgentId, TicketId, UserId};
+use crate::model::ticket::{
+    Appended, Author, NewMessage, NewTicket, Opened, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
+};
+use crate::model::time::Millis;
+use crate::ports::store::tickets::Tickets;
+use async_trait::async_trait;
+use sqlx::SqliteConnection;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Opens the transaction of a write that allocates seqs (see the module's doc).
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+#[async_trait]
+impl Tickets for SqliteStore {
+    async fn open_ticket(&self, new: &NewTicket) -> Result<Opened> {
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        // DO NOTHING on any conflict: a repeated request (same user and client_msg_id) finds the
+        // ticket below, even when it reuses the ticket id too.
+        let created = sqlx::query_as::<_, TicketRow>(
+            "INSERT INTO tickets (id, user_id, subject, status, agent_id, open_client_msg_id, created_at,
+                                  updated_at, queued_at, last_seq)
+             VALUES (?1, ?2, ?3, 'open', NULL, ?4, ?5, ?5, ?5, 2)
+             ON CONFLICT DO NOTHING
+             RETURNING id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq",
+        )
+        .bind(new.id.0)
+        .bind(new.user_id.0)
+        .bind(&new.subject)
+        .bind(&new.client_msg_id)
+        .bind(new.created_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = created else {
+            let row = sqlx::query_as::<_, TicketRow>(
+                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                 FROM tickets WHERE user_id = ?1 AND open_client_msg_id = ?2",
+            )
+            .bind(new.user_id.0)
+            .bind(&new.client_msg_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let ticket = Ticket::try_from(row.ok_or_else(|| Error::Internal("ticket id is taken".into()))?)?;
+            let events = events_after(&mut tx, ticket.id, 0, 2).await?;
+            tx.commit().await?;
+            return Ok(Opened { ticket, events, created: false });
+        };
+        let events = stream::opening_events(new);
+        for event in &events {
+            insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(Opened { ticket: Ticket::try_from(row)?, events, created: true })
+    }
+
+    async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        let mut conn = self.readers.acquire().await?;
+        select_ticket(&mut conn, id).await
+    }
+
+    async fn user_tickets(&self, user: UserId, limit: u32) -> Result<Vec<Ticket>> {
+        let rows = sqlx::query_as::<_, TicketRow>(
+            "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+             FROM tickets WHERE user_id = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2",
+        )
+        .bind(user.0)
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter().map(Ticket::try_from).collect()
+    }
+
+    async fn tickets_with_status(&self, status: TicketStatus, limit: u32) -> Result<Vec<Ticket>> {
+        // The queue has a query of its own, with the literal status that its partial index names.
+        let query = match status {
+            TicketStatus::Open => sqlx::query_as::<_, TicketRow>(
+                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                 FROM tickets WHERE status = 'open' ORDER BY queued_at, id LIMIT ?1",
+            )
+            .bind(limit),
+            TicketStatus::Assigned | TicketStatus::Resolved => sqlx::query_as::<_, TicketRow>(
+                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+                 FROM tickets WHERE status = ?2 ORDER BY updated_at DESC, id DESC LIMIT ?1",
+            )
+            .bind(limit)
+            .bind(status.as_str()),
+        };
+        let rows = query.fetch_all(&self.readers).await?;
+        rows.into_iter().map(Ticket::try_from).collect()
+    }
+
+    async fn agent_tickets(&self, agent: AgentId) -> Result<Vec<Ticket>> {
+        let rows = sqlx::query_as::<_, TicketRow>(
+            "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+             FROM tickets WHERE agent_id = ?1 AND status = 'assigned' ORDER BY created_at, id",
+        )
+        .bind(agent.0)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter().map(Ticket::try_from).collect()
+    }
+
+    async fn assigned_counts(&self) -> Result<Vec<(AgentId, u32)>> {
+        let counts = sqlx::query_as::<_, (Uuid, i64)>(
+            "SELECT agent_id, count(*) FROM tickets WHERE status = 'assigned' GROUP BY agent_id ORDER BY agent_id",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows::assigned_counts(counts))
+    }
+
+    async fn changed_since(&self, since: Millis, limit: u32) -> Result<Vec<Ticket>> {
+        let rows = sqlx::query_as::<_, TicketRow>(
+            "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+             FROM tickets WHERE updated_at >= ?1 ORDER BY updated_at, id LIMIT ?2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter().map(Ticket::try_from).collect()
+    }
+
+    async fn append_messages(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let mut tickets = HashMap::new();
+        for id in stream::ticket_ids(batch) {
+            if let Some(ticket) = select_ticket(&mut tx, id).await? {
+                tickets.insert(id, ticket);
+            }
+        }
+        let mut looked_up = HashSet::new();
+        let mut stored = HashMap::new();
+        for message in batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)) {
+            let key = stream::key(message);
+            if looked_up.insert(key.clone()) {
+                if let Some(original) = select_message(&mut tx, &key).await? {
+                    stored.insert(key, original);
+                }
+            }
+        }
+        let plan = stream::plan(batch, tickets, stored);
+        for event in &plan.events {
+            insert_event(&mut tx, event).await?;
+        }
+        for ticket in &plan.tickets {
+            sqlx::query(
+                "UPDATE tickets SET status = ?2, agent_id = ?3, queued_at = ?4, last_seq = ?5, updated_at = ?6
+                 WHERE id = ?1",
+            )
+            .bind(ticket.id.0)
+            .bind(ticket.status.as_str())
+            .bind(ticket.agent_id.map(|a| a.0))
+            .bind(ticket.queued_at)
+            .bind(rows::stored_seq(ticket.last_seq))
+            .bind(ticket.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(plan.results)
+    }
+
+    async fn transition(&self, t: &Transition) -> Result<Option<(Ticket, TicketEvent)>> {
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        // Unlisted statuses bind NULL, which `IN` never matches.
+        let from = |s: TicketStatus| t.from.contains(&s).then_some(s.as_str());
+        let row = sqlx::query_as::<_, TicketRow>(
+            "UPDATE tickets SET status = ?2, agent_id = ?3,
+                 queued_at = CASE WHEN ?2 <> 'open' THEN NULL WHEN status = 'open' THEN queued_at ELSE ?4 END,
+                 last_seq = last_seq + 1, updated_at = ?4
+             WHERE id = ?1 AND status IN (?5, ?6, ?7) AND (NOT ?8 OR agent_id IS ?9)
+             RETURNING id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq",
+        )
+        .bind(t.ticket_id.0)
+        .bind(t.to.as_str())
+        .bind(t.agent_id.map(|a| a.0))
+        .bind(t.now)
+        .bind(from(TicketStatus::Open))
+        .bind(from(TicketStatus::Assigned))
+        .bind(from(TicketStatus::Resolved))
+        .bind(t.holder.is_some())
+        .bind(t.holder.flatten().map(|a| a.0))
+        .fetch_optional(&mut *tx)
+        .await?;
+        // No match: nothing was written, and dropping the transaction rolls it back.
+        let Some(row) = row else { return Ok(None) };
+        let ticket = Ticket::try_from(row)?;
+        let event = stream::transition_event(t, ticket.last_seq);
+        insert_event(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(Some((ticket, event)))
+    }
+
+    async fn events(&self, ticket: TicketId, page: Page, limit: u32) -> Result<Vec<TicketEvent>> {
+        let mut conn = self.readers.acquire().await?;
+        match page {
+            Page::After(seq) => events_after(&mut conn, ticket, seq, limit).await,
+            Page::Before(seq) => {
+                let rows = sqlx::query_as::<_, EventRow>(
+                    "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at
+                     FROM ticket_events WHERE ticket_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                )
+                .bind(ticket.0)
+                .bind(rows::stored_seq(seq))
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?;
+                rows.into_iter().rev().map(TicketEvent::try_from).collect()
+            }
+        }
+    }
+
+    async fn mark(&self, ticket: TicketId, who: Author, delivered_seq: u64, read_seq: u64) -> Result<ReadMarks> {
+        let (kind, id) = rows::stored_participant(who)?;
+        let (delivered, read) = sqlx::query_as::<_, (i64, i64)>(
+            "INSERT INTO ticket_marks (ticket_id, participant_kind, participant_id, delivered_seq, read_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (ticket_id, participant_kind, participant_id) DO UPDATE SET
+                 delivered_seq = max(delivered_seq, excluded.delivered_seq),
+                 read_seq = max(read_seq, excluded.read_seq)
+             RETURNING delivered_seq, read_seq",
+        )
+        .bind(ticket.0)
+        .bind(kind)
+        .bind(id)
+        .bind(rows::stored_seq(delivered_seq))
+        .bind(rows::stored_seq(read_seq))
+        .fetch_one(&self.writer)
+        .await?;
+        rows::marks(delivered, read)
+    }
+
+    async fn marks(&self, ticket: TicketId) -> Result<Vec<(Author, ReadMarks)>> {
+        let rows = sqlx::query_as::<_, MarkRow>(
+            "SELECT participant_kind, participant_id, delivered_seq, read_seq FROM ticket_marks
+             WHERE ticket_id = ?1 ORDER BY participant_kind, participant_id",
+        )
+        .bind(ticket.0)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter().map(<(Author, ReadMarks)>::try_from).collect()
+    }
+}
+
+async fn select_ticket(conn: &mut SqliteConnection, id: TicketId) -> Result<Option<Ticket>> {
+    let row = sqlx::query_as::<_, TicketRow>(
+        "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+         FROM tickets WHERE id = ?1",
+    )
+    .bind(id.0)
+    .fetch_optional(conn)
+    .await?;
+    row.map(Ticket::try_from).transpose()
+}
+
+async fn events_after(conn: &mut SqliteConnection, ticket: TicketId, seq: u64, limit: u32) -> Result<Vec<TicketEvent>> {
+    let rows = sqlx::query_as::<_, EventRow>(
+        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at
+         FROM ticket_events WHERE ticket_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )
+    .bind(ticket.0)
+    .bind(rows::stored_seq(seq))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(TicketEvent::try_from).collect()
+}
+
+/// The message stored under `key`, if any. The author's id is compared the way the unique index
+/// compares it, so that the index answers.
+async fn select_message(conn: &mut SqliteConnection, key: &MessageKey) -> Result<Option<TicketEvent>> {
+    let (ticket, author, client_msg_id) = key;
+    let (author_kind, author_id) = rows::stored_author(*author);
+    let row = sqlx::query_as::<_, EventRow>(
+        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at
+         FROM ticket_events
+         WHERE ticket_id = ?1 AND author_kind = ?2
+           AND coalesce(author_id, x'00000000000000000000000000000000')
+               = coalesce(?3, x'00000000000000000000000000000000')
+           AND client_msg_id = ?4",
+    )
+    .bind(ticket.0)
+    .bind(author_kind)
+    .bind(author_id)
+    .bind(client_msg_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(TicketEvent::try_from).transpose()
+}
+
+async fn insert_event(conn: &mut SqliteConnection, event: &TicketEvent) -> Result<()> {
+    let (author_kind, author_id) = rows::stored_author(event.author);
+    sqlx::query(
+        "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
+                                    created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(event.ticket_id.0)
+    .bind(rows::stored_seq(event.seq))
+    .bind(event.kind.as_str())
+    .bind(author_kind)
+    .bind(author_id)
+    .bind(&event.body)
+    .bind(&event.client_msg_id)
+    .bind(event.agent_id.map(|a| a.0))
+    .bind(event.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

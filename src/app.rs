@@ -1,0 +1,234 @@
+//! The composition root: builds every adapter, desk and gateway part from the configuration, wires
+//! them together, and owns the node's background loops (started here, tracked, stopped on
+//! shutdown).
+
+use crate::adapters::memory::MemoryQuotas;
+use crate::adapters::memory::MemoryRoster;
+use crate::adapters::redis::RedisQuotas;
+use crate::adapters::redis::RedisRoster;
+use crate::config::Config;
+use crate::domain::agents::AgentDesk;
+use crate::domain::auth::Auth;
+use crate::domain::tickets::queue::Queue;
+use crate::domain::tickets::writer::{MessageWriter, WriterConfig};
+use crate::domain::tickets::SupportDesk;
+use crate::error::Error;
+use crate::gateway::cluster::Cluster;
+use crate::gateway::registry::Registry;
+use crate::gateway::services::Services;
+use crate::ports::broker::Broker;
+use crate::ports::quota::Quotas;
+use crate::ports::roster::Roster;
+use anyhow::Context;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How often expired codes and long-dead sessions are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// How often each node checks whether its online agents were disabled.
+pub const AGENT_WATCH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A built node: its services and the background loops it runs.
+pub struct App {
+    /// What the gateway serves.
+    pub services: Arc<Services>,
+    /// The node's background loops (agent watch, purge of expired sign-in data).
+    tasks: TaskTracker,
+}
+
+/// Connects storage (running migrations) and Redis, builds the services and starts the background
+/// loops.
+///
+/// # Errors
+/// Storage or Redis cannot be reached, or the configuration is inconsistent.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    config.validate()?;
+    let tasks = TaskTracker::new();
+    let store = crate::adapters::sql::connect(&config).await.context("connecting to storage")?;
+    let redis = match &config.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.0.as_str()).context("parsing REDIS_URL")?;
+            let manager_config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(2)))
+                .set_number_of_retries(2);
+            let conn = redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config)
+                .await
+                .context("connecting to Redis")?;
+            Some((client, conn))
+        }
+        None => None,
+    };
+    let clustered = redis.is_some();
+    let quotas: Arc<dyn Quotas> = match &redis {
+        Some((_, conn)) => Arc::new(RedisQuotas::new(conn.clone(), &config.redis_prefix)),
+        None => Arc::new(MemoryQuotas::new()),
+    };
+    let key = match &config.secret {
+        Some(secret) => Sha256::digest(secret.0.as_bytes()).to_vec(),
+        None => {
+            let mut candidate = [0u8; 32];
+            rand::rng().fill_bytes(&mut candidate);
+            store.key_or_insert("hmac", &candidate).await.context("loading the hub key")?
+        }
+    };
+    let sms =
+        crate::adapters::sms::build(&config.sms, Duration::from_millis(config.sms_timeout_ms), config.sms_retries)?;
+    let shutdown = CancellationToken::new();
+    let (registry, broker, roster, cluster): (Arc<Registry>, Arc<dyn Broker>, Arc<dyn Roster>, _) = match redis {
+        Some((client, conn)) => {
+            let registry = Arc::new(Registry::clustered());
+            let node = uuid::Uuid::new_v4();
+            let roster = RedisRoster::new(
+                conn.clone(),
+                &config.redis_prefix,
+                &node.simple().to_string(),
+                Duration::from_millis(config.presence_node_ttl_ms),
+            );
+            // The first heartbeat, before any socket: people here count as online from the start.
+            roster.maintain().await.context("registering the node in Redis")?;
+            let cluster =
+                Cluster::start(&config, node, client, conn, registry.clone(), store.clone(), shutdown.clone());
+            if !cluster.wait_for_link(Duration::from_secs(5)).await {
+                tracing::warn!("redis pub/sub link not up yet: the node reports not ready until it is");
+            }
+            (registry, cluster.clone() as Arc<dyn Broker>, Arc::new(roster) as Arc<dyn Roster>, Some(cluster))
+        }
+        None => {
+            let registry = Arc::new(Registry::new());
+            (registry.clone(), registry as Arc<dyn Broker>, Arc::new(MemoryRoster::new()) as Arc<dyn Roster>, None)
+        }
+    };
+    let auth = Auth::new(&config, key, store.clone(), quotas.clone(), sms, broker.clone())?;
+    let agents = AgentDesk::new(
+        store.clone(),
+        quotas.clone(),
+        Duration::from_secs(config.agent_session_ttl_secs),
+        config.max_body_chars,
+    )?;
+    let writer = MessageWriter::start(
+        store.clone(),
+        WriterConfig {
+            queue: config.message_queue,
+            max_batch: config.message_batch,
+            // SQLite has one writer: more transactions in flight would only wait on its lock.
+            concurrency: if store.backend() == "postgres" { config.message_writers } else { 1 },
+            timeout: Duration::from_millis(config.db_timeout_ms),
+        },
+    );
+    let queue = Queue::new(config.auto_assign);
+    let support =
+        Arc::new(SupportDesk::new(store.clone(), writer, broker.clone(), queue.clone(), config.max_body_chars));
+    let presence = crate::domain::presence::Presence::new(
+        Duration::from_millis(config.presence_grace_ms),
+        store.clone(),
+        broker.clone(),
+        roster,
+    );
+    tasks.spawn(presence.clone().maintain(Duration::from_millis(config.presence_node_ttl_ms / 3), shutdown.clone()));
+    let profiles = crate::domain::profiles::ProfileDesk::new(
+        store.clone(),
+        broker.clone(),
+        presence.clone(),
+        config.media_dir.clone(),
+        crate::domain::profiles::image::ImagePolicy {
+            max_bytes: config.max_image_bytes,
+            max_side: config.max_image_side,
+            out_side: 512,
+        },
+    );
+    let usage = Arc::new(crate::domain::telemetry::UsageDesk::new(store.clone(), broker.clone(), &config));
+    tasks.spawn(crate::domain::telemetry::retention::purge_loop(
+        usage.clone(),
+        Duration::from_millis(config.telemetry_purge_interval_ms),
+        shutdown.clone(),
+    ));
+    let account =
+        crate::domain::account::AccountDesk::new(store.clone(), quotas.clone(), broker.clone(), presence.clone());
+    let billing = crate::domain::billing::BillingDesk::new(store.clone(), broker.clone(), &config);
+    tasks.spawn(queue.run(support.clone(), store.clone(), broker.clone(), presence.clone(), shutdown.clone()));
+    tracing::info!(storage = store.backend(), clustered, "hub ready");
+    let services = Arc::new(Services {
+        config,
+        store,
+        quotas,
+        auth,
+        agents,
+        support,
+        presence,
+        profiles,
+        usage,
+        account,
+        billing,
+        registry,
+        broker,
+        cluster,
+        shutdown,
+        sockets: TaskTracker::new(),
+        clustered,
+        next_conn: AtomicU64::new(1),
+    });
+    tasks.spawn(watch_disabled_agents(services.clone()));
+    tasks.spawn(purge_loop(services.clone(), PURGE_INTERVAL));
+    Ok(App { services, tasks })
+}
+
+impl App {
+    /// Waits for the background loops, which end once the services' shutdown token is cancelled;
+    /// gives up after `deadline` (a loop stuck in a storage call must not hold the process).
+    pub async fn stopped(&self, deadline: Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(deadline, self.tasks.wait()).await.is_err() {
+            tracing::warn!("background loops still running after the grace period");
+        }
+    }
+}
+
+/// Closes the sockets of agents an operator disabled (`anapars-hub agent disable` runs in
+/// another process and only changes the database), checking the online agents every
+/// [`AGENT_WATCH_INTERVAL`].
+async fn watch_disabled_agents(services: Arc<Services>) {
+    let mut tick = tokio::time::interval(AGENT_WATCH_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = services.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for id in services.registry.online_agents() {
+            match services.store.agent(id).await {
+                Ok(Some(agent)) if agent.disabled_at.is_none() => {}
+                Ok(_) => {
+                    tracing::info!(agent_id = %id, "agent disabled: closing their sockets");
+                    services.registry.agent_disabled(id);
+                }
+                Err(Error::Unavailable) => break,
+                Err(e) => tracing::warn!(error = %e, "agent check failed"),
+            }
+        }
+    }
+}
+
+/// Deletes expired codes and long-dead sessions, forever, every `every`.
+async fn purge_loop(services: Arc<Services>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = services.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = crate::model::time::now_ms();
+        // Sessions are kept a day past their end so "signed out" can still be told apart from
+        // "never existed" in the logs of that day.
+        let day = 86_400_000;
+        match (services.store.purge_codes(now).await, services.store.purge_sessions(now - day).await) {
+            (Ok(codes), Ok(sessions)) => tracing::debug!(codes, sessions, "purged expired sign-in data"),
+            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "purge failed; retrying next round"),
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! The hub's configuration: one serde struct. Defaults, then an optional TOML file (`--config`),
+//! then `HUB_*` environment variables (plus `DATABASE_URL` and `REDIS_URL`), then command-line flags.
+//! Validation happens once, in [`Config::validate`], before anything starts.
+
+mod origin;
+
+pub use origin::Origin;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A secret value: its `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(<redacted>)" })
+    }
+}
+
+/// Every setting of the hub. The environment variable is the field name in upper case with `HUB_`
+/// in front (`listen` is `HUB_LISTEN`), except `database_url` and `redis_url`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the one listener serving HTTP and the WebSocket. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// `postgres://` URL (env `DATABASE_URL`). Unset: the embedded SQLite file at `sqlite_path`.
+    pub database_url: Option<Secret>,
+    /// The embedded SQLite database, created on first run. Default `./data/hub.sqlite`.
+    pub sqlite_path: PathBuf,
+    /// Connections in the storage pool. Default 16.
+    pub db_pool_size: u32,
+    /// How long a storage call may wait for a connection or an answer before the client gets
+    /// `unavailable`. Default 5000 ms.
+    pub db_timeout_ms: u64,
+    /// Redis URL (env `REDIS_URL`). Unset: single node, all shared state in process.
+    pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key the hub writes, so that several deployments (or test runs) can share
+    /// one Redis. Default `anapars:`.
+    pub redis_prefix: String,
+    /// Key for hashing sign-in codes and the phone numbers inside rate-limit keys. Set the same value
+    /// on every node. Unset: a random key is generated and kept in the database.
+    pub secret: Option<Secret>,
+    /// Bearer token of the operator endpoints (`POST /v1/admin/announcements`); at least 32
+    /// characters. Unset: those endpoints are off (`403`).
+    pub admin_token: Option<Secret>,
+    /// SMS sender: `log` (default; the text goes to the log, for development), `file:PATH` (one JSON
+    /// line per SMS), or `http:URL` / `https:URL` (POST to the group's SMS gateway).
+    pub sms: String,
+    /// Timeout of one SMS gateway request. Default 5000 ms.
+    pub sms_timeout_ms: u64,
+    /// Extra tries after a failed SMS gateway request. Default 2.
+    pub sms_retries: u32,
+    /// Codes the hub may send per hour, all numbers together; over it, `sms_budget_exhausted`. Default 1000.
+    pub sms_budget_per_hour: u64,
+    /// Region codes (ISO 3166) whose numbers may sign in, comma-separated, or `*`. Default `IR`.
+    pub phone_countries: String,
+    /// Region assumed for numbers typed without a country code. Default `IR`.
+    pub phone_default_region: String,
+    /// Numbers starting with this E.164 prefix are test numbers: no SMS is sent and `test_code`
+    /// signs them in. For load tests only: unsafe in production. Off unless both are set.
+    pub test_phone_prefix: Option<String>,
+    /// The fixed 6-digit code of test numbers.
+    pub test_code: Option<Secret>,
+    /// Lifetime of a sign-in code. Default 300 s.
+    pub code_ttl_secs: u64,
+    /// Wrong tries one code allows. Default 5.
+    pub code_max_attempts: u32,
+    /// Minimum time between two codes to one number. Default 60 s.
+    pub code_resend_secs: u64,
+    /// Codes one number may be sent per 10 minutes. Default 3.
+    pub codes_per_number_10min: u64,
+    /// Codes one number may be sent per day. Default 10.
+    pub codes_per_number_day: u64,
+    /// Codes one client IP (IPv6: its /64) may request per hour. Default 20.
+    pub codes_per_ip_hour: u64,
+    /// Wrong codes for one number (across resends) that lock it. Default 10.
+    pub lockout_after_failures: u32,
+    /// The first lock-out; each further one doubles, up to a day. Default 900 s.
+    pub lockout_base_secs: u64,
+    /// Lifetime of a session token; refresh over the socket before it ends. Default 30 days.
+    pub session_ttl_secs: u64,
+    /// Devices that may hold the account at once; signing in on one more signs the least recently
+    /// used device out (`session.revoked`, `signed_in_elsewhere`). Default 1: the number moves the
+    /// account from the old phone to the new one.
+    pub max_devices: u32,
+    /// A person is announced offline only after this long without any socket. Default 5000 ms.
+    pub presence_grace_ms: u64,
+    /// Cluster only: a node whose heartbeat in Redis is this old counts as dead; its people stop
+    /// counting as online at once and are announced offline at the next upkeep of another node (a
+    /// third of this). Default 10000 ms.
+    pub presence_node_ttl_ms: u64,
+    /// Cluster only: how often each node reads the tickets changed lately, to deliver events whose
+    /// publication over Redis it missed (within about one and a half periods). Default 1000 ms.
+    pub cluster_sweep_ms: u64,
+    /// Cluster only: how often each node asks storage whether the sessions of its sockets are still
+    /// live, in case it missed a revocation published by another node. Default 30 s.
+    pub session_recheck_secs: u64,
+    /// Folder of stored profile images. Default `./data/media`.
+    pub media_dir: PathBuf,
+    /// Largest profile image upload. Default 5242880 (5 MiB).
+    pub max_image_bytes: usize,
+    /// Largest width or height of an uploaded image. Default 4096.
+    pub max_image_side: u32,
+    /// Lifetime of an agent's session token. Default 12 hours.
+    pub agent_session_ttl_secs: u64,
+    /// Longest message, canned reply or first message, in characters. Default 4000.
+    pub max_body_chars: usize,
+    /// Hand waiting tickets to available agents automatically. Default false (agents claim).
+    pub auto_assign: bool,
+    /// Messages waiting for a group-commit batch before senders get `overloaded`. Default 10000.
+    pub message_queue: usize,
+    /// Most messages stored in one transaction. Default 256.
+    pub message_batch: usize,
+    /// Message batches being committed at once on Postgres (SQLite has one writer, so always 1).
+    /// Fewer, larger transactions cost Postgres less CPU per message; more overlap the commits'
+    /// waits. Default 2.
+    pub message_writers: usize,
+    /// Largest frame the hub processes; a larger one (up to `max_frame_hard_bytes`) gets `too_large`.
+    /// Default 65536.
+    pub max_message_bytes: usize,
+    /// Frames larger than this close the socket with 1009. Default 262144.
+    pub max_frame_hard_bytes: usize,
+    /// Sustained frames per second per socket; over it, `rate_limited`. Default 50.
+    pub max_frames_per_sec: u32,
+    /// Frames a socket may send in one burst above the sustained rate. Default 100.
+    pub frame_burst: u32,
+    /// Malformed frames per minute that close the socket with 4010. Default 20.
+    pub max_bad_frames_per_min: u32,
+    /// Deadline for the HTTP request (headers) of a new connection, including the upgrade. Default 10000 ms.
+    pub upgrade_timeout_ms: u64,
+    /// Deadline for a successful `auth` frame after the upgrade. Default 10000 ms.
+    pub auth_timeout_ms: u64,
+    /// Interval of server pings. Default 25000 ms.
+    pub ping_interval_ms: u64,
+    /// How long after a ping the socket may stay silent before it is closed with 4011. Default 20000 ms.
+    pub pong_timeout_ms: u64,
+    /// A socket write that takes longer than this drops the connection. Default 10000 ms.
+    pub write_timeout_ms: u64,
+    /// Read buffer per socket: small, since it is paid for every idle socket (19,500 idle sockets:
+    /// 3.1 KiB each with 512, 3.35 with 768, about 3.6 with 1024); a frame larger than it only
+    /// takes more reads, and a read of 768 bytes still holds several chat frames. Default 768.
+    pub read_buffer_bytes: usize,
+    /// Bytes tungstenite buffers before it writes. Only control frames (pings, the automatic pongs,
+    /// close) go through it: the session frames data frames itself and writes them from a buffer
+    /// that lives for one write (`src/session/frame.rs`), because tungstenite's buffer keeps the
+    /// capacity a burst grew it to for the life of the socket. Default 4096.
+    pub write_buffer_bytes: usize,
+    /// Hard cap of a socket's write buffer. Default 1048576.
+    pub max_write_buffer_bytes: usize,
+    /// Bytes of events queued for one socket before it is closed with 4008 (slow consumer). Default 262144.
+    pub outbound_queue_bytes: usize,
+    /// Simultaneous connections (HTTP and WebSocket) admitted; further ones wait. Default 20000.
+    pub max_connections: usize,
+    /// How long shutdown waits for sockets to close and writes to finish. Default 10000 ms.
+    pub shutdown_grace_ms: u64,
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated IPs. Default none.
+    pub trusted_proxies: String,
+    /// Web origins (`https://console.example.com`, comma-separated) whose pages may open the
+    /// WebSocket besides the hub's own (the scheme and `Host` of the upgrade request, `https` when a
+    /// trusted proxy says so in `X-Forwarded-Proto`). Connections without an `Origin` header
+    /// (native apps) are always allowed; any other origin gets `403` `forbidden`. Default none:
+    /// only the console the hub serves itself.
+    pub allowed_origins: String,
+    /// Log format: `text` (default) or `json`.
+    pub log_format: String,
+    // ---- Telemetry, settings and consent (src/usage/) ----
+    /// Telemetry writes (device reports, view batches, connection records) waiting to be stored
+    /// before apps get `overloaded`. Default 4096.
+    pub telemetry_queue: usize,
+    /// Most telemetry writes stored in one transaction. Default 256.
+    pub telemetry_batch: usize,
+    /// View events are deleted this long after they were received. Default 30 days.
+    pub view_retention_secs: u64,
+    /// Earlier device reports (the history) are deleted this long after they were made; each
+    /// device's latest report stays. Default 90 days.
+    pub device_history_retention_secs: u64,
+    /// Connection records (IP, user agent, times) are deleted this long after the socket opened.
+    /// Default 90 days.
+    pub connection_retention_secs: u64,
+    /// How often the retention purge runs. Default 3600000 ms (hourly).
+    pub telemetry_purge_interval_ms: u64,
+    /// Largest settings document, in bytes of its JSON text. Default 8192.
+    pub settings_max_bytes: usize,
+    /// Analytics consent of users who never set it. Default true: the privacy policy announces the
+    /// collection and lets users turn it off.
+    pub consent_analytics_default: bool,
+    /// Personalisation consent of users who never set it. Default true: settings are the user's own
+    /// and serve only them.
+    pub consent_personalisation_default: bool,
+    // ---- Purchases and subscriptions (src/billing/) ----
+    /// Key the group's billing system signs its purchase reports with (HMAC-SHA256, header
+    /// `Anapars-Signature`); at least 32 characters. Unset: `POST /v1/billing/purchases` is off (`403`).
+    pub billing_secret: Option<Secret>,
+    /// How far a report's signature timestamp may be from the hub's clock, either way, before it
+    /// gets `stale_signature`: the window in which a captured request could be replayed at all
+    /// (and then only to no effect, see protocol/PROTOCOL.md). Default 300 s.
+    pub billing_tolerance_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            sqlite_path: PathBuf::from("./data/hub.sqlite"),
+            db_pool_size: 16,
+            db_timeout_ms: 5_000,
+            redis_url: None,
+            redis_prefix: "anapars:".into(),
+            secret: None,
+            admin_token: None,
+            sms: "log".into(),
+            sms_timeout_ms: 5_000,
+            sms_retries: 2,
+            sms_budget_per_hour: 1_000,
+            phone_countries: "IR".into(),
+            phone_default_region: "IR".into(),
+            test_phone_prefix: None,
+            test_code: None,
+            code_ttl_secs: 300,
+            code_max_attempts: 5,
+            code_resend_secs: 60,
+            codes_per_number_10min: 3,
+            codes_per_number_day: 10,
+            codes_per_ip_hour: 20,
+            lockout_after_failures: 10,
+            lockout_base_secs: 900,
+            session_ttl_secs: 30 * 24 * 3600,
+            max_devices: 1,
+            presence_grace_ms: 5_000,
+            presence_node_ttl_ms: 10_000,
+            cluster_sweep_ms: 1_000,
+            session_recheck_secs: 30,
+            media_dir: PathBuf::from("./data/media"),
+            max_image_bytes: 5 << 20,
+            max_image_side: 4096,
+            agent_session_ttl_secs: 12 * 3600,
+            max_body_chars: 4000,
+            auto_assign: false,
+            message_queue: 10_000,
+            message_batch: 256,
+            message_writers: 2,
+            max_message_bytes: 64 * 1024,
+            max_frame_hard_bytes: 256 * 1024,
+            max_frames_per_sec: 50,
+            frame_burst: 100,
+            max_bad_frames_per_min: 20,
+            upgrade_timeout_ms: 10_000,
+            auth_timeout_ms: 10_000,
+            ping_interval_ms: 25_000,
+            pong_timeout_ms: 20_000,
+            write_timeout_ms: 10_000,
+            read_buffer_bytes: 768,
+            write_buffer_bytes: 4096,
+            max_write_buffer_bytes: 1 << 20,
+            outbound_queue_bytes: 256 * 1024,
+            max_connections: 20_000,
+            shutdown_grace_ms: 10_000,
+            trusted_proxies: String::new(),
+            allowed_origins: String::new(),
+            log_format: "text".into(),
+            telemetry_queue: 4096,
+            telemetry_batch: 256,
+            view_retention_secs: 30 * 24 * 3600,
+            device_history_retention_secs: 90 * 24 * 3600,
+            connection_retention_secs: 90 * 24 * 3600,
+            telemetry_purge_interval_ms: 3_600_000,
+            settings_max_bytes: 8192,
+            consent_analytics_default: true,
+            consent_personalisation_default: true,
+            billing_secret: None,
+            billing_tolerance_secs: 300,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the environment.
+    ///
+    /// # Errors
+    /// An unreadable file, an unknown key, a value of the wrong type, or a failed [`Config::validate`].
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Only HUB_ variables that name a setting are read, so unrelated HUB_* variables in the
+        // environment do not trip `deny_unknown_fields` (which still catches typos in the file).
+        let known: Vec<String> = serde_json::to_value(Config::default())?
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        figment = figment
+            .merge(Env::prefixed("HUB_").filter(move |k| known.iter().any(|f| k == f.as_str())))
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]));
+        // figment reads `HUB_TEST_CODE=123456` as a number; these settings are strings whatever
+        // they look like, so their variables are taken verbatim.
+        for (key, var) in [
+            ("test_code", "HUB_TEST_CODE"),
+            ("test_phone_prefix", "HUB_TEST_PHONE_PREFIX"),
+            ("secret", "HUB_SECRET"),
+            ("admin_token", "HUB_ADMIN_TOKEN"),
+            ("billing_secret", "HUB_BILLING_SECRET"),
+            ("redis_prefix", "HUB_REDIS_PREFIX"),
+            ("allowed_origins", "HUB_ALLOWED_ORIGINS"),
+        ] {
+            if let Ok(value) = std::env::var(var) {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
+        let config: Config = figment.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value that can be wrong in a way serde cannot see.
+    ///
+    /// # Errors
+    /// A message naming the setting and what is wrong with it.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        use anyhow::{bail, ensure};
+        crate::model::phone::PhonePolicy::new(&self.phone_default_region, &self.phone_countries)
+            .map_err(|e| anyhow::anyhow!("phone_countries / phone_default_region: {e}"))?;
+        crate::config::SenderSpec::parse(&self.sms).map_err(|e| anyhow::anyhow!("sms: {e}"))?;
+        if let Some(url) = &self.database_url {
+            ensure!(
+                url.0.starts_with("postgres://") || url.0.starts_with("postgresql://"),
+                "database_url must be a postgres:// URL (leave it unset for the embedded SQLite database)"
+            );
+        }
+        if let Some(url) = &self.redis_url {
+            ensure!(
+                url.0.starts_with("redis://") || url.0.starts_with("rediss://"),
+                "redis_url must be a redis:// URL"
+            );
+        }
+        match (&self.test_phone_prefix, &self.test_code) {
+            (None, None) => {}
+            (Some(prefix), Some(code)) => {
+                ensure!(
+                    prefix.starts_with('+') && prefix.len() >= 4 && prefix[1..].bytes().all(|b| b.is_ascii_digit()),
+                    "test_phone_prefix must be `+` and at least 3 digits"
+                );
+                ensure!(code.0.len() == 6 && code.0.bytes().all(|b| b.is_ascii_digit()), "test_code must be 6 digits");
+            }
+            _ => bail!("test_phone_prefix and test_code go together"),
+        }
+        ensure!(self.code_max_attempts >= 1, "code_max_attempts must be at least 1");
+        ensure!(self.code_ttl_secs >= 1, "code_ttl_secs must be at least 1");
+        ensure!(self.session_ttl_secs >= 1, "session_ttl_secs must be at least 1");
+        ensure!(self.max_message_bytes >= 1024, "max_message_bytes must be at least 1024");
+        ensure!(self.agent_session_ttl_secs >= 1, "agent_session_ttl_secs must be at least 1");
+        ensure!(self.max_devices >= 1, "max_devices must be at least 1");
+        if let Some(token) = &self.admin_token {
+            ensure!(token.0.len() >= 32, "admin_token must be at least 32 characters");
+        }
+        ensure!(self.presence_node_ttl_ms >= 300, "presence_node_ttl_ms must be at least 300");
+        ensure!(self.cluster_sweep_ms >= 50, "cluster_sweep_ms must be at least 50");
+        ensure!(self.session_recheck_secs >= 1, "session_recheck_secs must be at least 1");
+        ensure!((64..=16_384).contains(&self.max_image_side), "max_image_side must be 64 to 16384");
+        ensure!(
+            (1..=self.max_message_bytes / 4).contains(&self.max_body_chars),
+            "max_body_chars must be 1 to max_message_bytes / 4 (a character is up to 4 bytes)"
+        );
+        ensure!(
+            self.message_queue >= 1 && self.message_batch >= 1 && (1..=64).contains(&self.message_writers),
+            "message_queue and message_batch must be at least 1, message_writers 1 to 64"
+        );
+        ensure!(
+            self.max_frame_hard_bytes >= self.max_message_bytes,
+            "max_frame_hard_bytes must be at least max_message_bytes"
+        );
+        ensure!(self.max_frames_per_sec >= 1, "max_frames_per_sec must be at least 1");
+        ensure!(self.read_buffer_bytes >= 512, "read_buffer_bytes must be at least 512");
+        ensure!(
+            self.max_write_buffer_bytes > self.write_buffer_bytes + self.max_frame_hard_bytes,
+            "max_write_buffer_bytes must exceed write_buffer_bytes + max_frame_hard_bytes"
+        );
+        ensure!(self.outbound_queue_bytes >= 4096, "outbound_queue_bytes must be at least 4096");
+        ensure!(self.max_connections >= 1, "max_connections must be at least 1");
+        ensure!(self.ping_interval_ms >= 1000, "ping_interval_ms must be at least 1000");
+        self.trusted_proxy_ips().map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+        self.allowed_origin_list().map_err(|e| anyhow::anyhow!("allowed_origins: {e}"))?;
+        ensure!(matches!(self.log_format.as_str(), "text" | "json"), "log_format must be `text` or `json`");
+        ensure!(
+            self.telemetry_queue >= 1 && self.telemetry_batch >= 1,
+            "telemetry_queue and telemetry_batch must be at least 1"
+        );
+        ensure!(self.telemetry_purge_interval_ms >= 10, "telemetry_purge_interval_ms must be at least 10");
+        ensure!(
+            (2..=self.max_message_bytes / 2).contains(&self.settings_max_bytes),
+            "settings_max_bytes must be 2 to max_message_bytes / 2"
+        );
+        if let Some(secret) = &self.billing_secret {
+            ensure!(secret.0.len() >= 32, "billing_secret must be at least 32 characters");
+        }
+        ensure!((1..=3600).contains(&self.billing_tolerance_secs), "billing_tolerance_secs must be 1 to 3600");
+        Ok(())
+    }
+
+    /// The parsed `trusted_proxies`.
+    ///
+    /// # Errors
+    /// An entry that is not an IP address.
+    pub fn trusted_proxy_ips(&self) -> Result<Vec<IpAddr>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| format!("`{s}` is not an IP address")))
+            .collect()
+    }
+
+    /// The parsed `allowed_origins`.
+    ///
+    /// # Errors
+    /// An entry that is not `http://` or `https://` and a host with an optional port.
+    pub fn allowed_origin_list(&self) -> Result<Vec<Origin>, String> {
+        self.allowed_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Origin::parse).collect()
+    }
+
+    /// Milliseconds as a [`Duration`] (the config keeps plain integers so env vars stay simple).
+    pub fn dur_ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_safe() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert!(c.max_message_bytes <= 64 * 1024);
+        assert!(c.read_buffer_bytes <= 8192);
+        assert!(c.test_phone_prefix.is_none(), "test numbers must be off by default");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = Config { database_url: Some(Secret("postgres://u:pw@h/db".into())), ..Config::default() };
+        assert!(!format!("{c:?}").contains("pw@"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_named() {
+        let c = Config { test_phone_prefix: Some("+98999".into()), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("test_code"));
+        let c = Config { sms: "carrier-pigeon".into(), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("sms"));
+        let c = Config { trusted_proxies: "10.0.0.1, nope".into(), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("trusted_proxies"));
+        let c = Config { allowed_origins: "https://ok.example, https://bad.example/".into(), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("allowed_origins"));
+        let c = Config { billing_secret: Some(Secret("too short".into())), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("billing_secret"));
+        let c = Config { billing_tolerance_secs: 0, ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("billing_tolerance_secs"));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
+    fn env_layers_over_file_and_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("hub.toml", "listen = \"127.0.0.1:9000\"\nsms_budget_per_hour = 5\n")?;
+            jail.set_env("HUB_SMS_BUDGET_PER_HOUR", "7");
+            jail.set_env("DATABASE_URL", "postgres://localhost/x");
+            jail.set_env("HUB_TEST_CODE", "123456");
+            jail.set_env("HUB_TEST_PHONE_PREFIX", "+9891200");
+            jail.set_env("HUB_ALLOWED_ORIGINS", "https://console.example, http://10.0.0.5:8080");
+            jail.set_env("HUB_BILLING_SECRET", "12345678901234567890123456789012");
+            let c = Config::load(Some(Path::new("hub.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 9000);
+            assert_eq!(c.sms_budget_per_hour, 7);
+            assert!(c.database_url.is_some());
+            assert_eq!(c.test_code.as_ref().map(|s| s.0.as_str()), Some("123456"), "digits stay a string");
+            assert_eq!(c.test_phone_prefix.as_deref(), Some("+9891200"));
+            assert_eq!(c.allowed_origin_list().map(|l| l.len()), Ok(2), "a comma-separated list");
+            let billing = c.billing_secret.as_ref().map(|s| s.0.as_str());
+            assert_eq!(billing, Some("12345678901234567890123456789012"), "a secret of digits stays a string");
+            Ok(())
+        });
+    }
+}
+
+/// The parsed `sms` setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SenderSpec {
+    /// `log`: write the text to the hub's log (development only).
+    Log,
+    /// `file:PATH`: append one JSON line per SMS to PATH.
+    File(PathBuf),
+    /// `http:URL` or `https:URL` (the scheme is kept): POST to the SMS gateway.
+    Http(String),
+}
+
+impl SenderSpec {
+    /// Parses `log`, `file:PATH`, `http://...` or `http:http://...`.
+    ///
+    /// # Errors
+    /// Any other form.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let spec = spec.trim();
+        if spec == "log" {
+            return Ok(Self::Log);
+        }
+        if let Some(path) = spec.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err("file: needs a path".into());
+            }
+            return Ok(Self::File(PathBuf::from(path)));
+        }
+        let url = spec.strip_prefix("http:").filter(|u| u.starts_with("http")).unwrap_or(spec);
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Ok(Self::Http(url.to_owned()));
+        }
+        Err(format!("`{spec}` is not `log`, `file:PATH` or `http:URL`"))
+    }
+}

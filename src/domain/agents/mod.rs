@@ -1,0 +1,333 @@
+//! Support agents: staff accounts created by an operator, signing in with email and password
+//! (argon2id), with their own session tokens (`agt_` + 256 random bits), status, capacity and canned
+//! replies. An agent never sees a user's mobile number.
+
+use crate::domain::auth::tokens;
+use crate::error::{Error, Result};
+use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
+use crate::model::ids::{AgentId, CannedReplyId, SessionId};
+use crate::model::time::{ms, now_ms, Millis};
+use crate::ports::quota::{self, Quotas};
+use crate::ports::store::Store;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::Rng;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Prefix of agent tokens, so one lookup finds the right table.
+pub const AGENT_TOKEN_PREFIX: &str = "agt_";
+/// Length of generated passwords (alphanumeric: about 119 bits).
+const PASSWORD_LEN: usize = 20;
+/// Sign-in attempts per email per 15 minutes, and per client IP per hour.
+const LOGINS_PER_EMAIL: u64 = 10;
+const LOGINS_PER_IP: u64 = 60;
+/// Longest canned-reply title.
+const MAX_TITLE_CHARS: usize = 100;
+
+/// Agent accounts and sessions.
+pub struct AgentDesk {
+    store: Arc<dyn Store>,
+    quotas: Arc<dyn Quotas>,
+    session_ttl: Duration,
+    max_body_chars: usize,
+    /// A real hash of a random password: unknown emails are verified against it, so a login takes
+    /// the same time whether or not the email exists.
+    decoy_hash: String,
+}
+
+/// A successful agent sign-in.
+#[derive(Clone, Debug)]
+pub struct AgentSignedIn {
+    /// The token: shown once.
+    pub token: String,
+    /// The session.
+    pub session: AgentSession,
+    /// The agent.
+    pub agent: Agent,
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("argon2: {e}")))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Argon2 takes tens of milliseconds of CPU on purpose: keep it off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("blocking task: {e}")))
+}
+
+fn normalise_email(email: &str) -> Result<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.chars().any(char::is_whitespace);
+    if !valid {
+        return Err(Error::BadRequest("email is not a valid address".into()));
+    }
+    Ok(email)
+}
+
+impl AgentDesk {
+    /// Agents over these ports.
+    ///
+    /// # Errors
+    /// The decoy hash cannot be computed (argon2 failure).
+    pub fn new(
+        store: Arc<dyn Store>,
+        quotas: Arc<dyn Quotas>,
+        session_ttl: Duration,
+        max_body_chars: usize,
+    ) -> Result<Self> {
+        let decoy_hash = hash_password(&generate_password())?;
+        Ok(Self { store, quotas, session_ttl, max_body_chars, decoy_hash })
+    }
+
+    /// Creates an agent with a generated password, returned once (`anapars-hub agent add`).
+    ///
+    /// # Errors
+    /// `bad_request` for an invalid email or name, `conflict` if the email is taken, `unavailable`.
+    pub async fn add(&self, email: &str, name: &str) -> Result<(Agent, String)> {
+        let email = normalise_email(email)?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(Error::BadRequest("name must be 1 to 64 characters".into()));
+        }
+        let password = generate_password();
+        let pw = password.clone();
+        let password_hash = blocking(move || hash_password(&pw)).await??;
+        let new =
+            NewAgent { id: AgentId::generate(), email, name: name.to_owned(), password_hash, created_at: now_ms() };
+        let agent = self.store.create_agent(&new).await?.ok_or(Error::Conflict("an agent with this email exists"))?;
+        Ok((agent, password))
+    }
+
+    /// Every agent (`anapars-hub agent list`).
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn list(&self) -> Result<Vec<Agent>> {
+        self.store.agents().await
+    }
+
+    /// Disables an agent and revokes their sessions (`anapars-hub agent disable`). Running hubs close
+    /// the agent's sockets within [`crate::app::AGENT_WATCH_INTERVAL`].
+    ///
+    /// # Errors
+    /// `not_found`, `unavailable`.
+    pub async fn disable(&self, email: &str) -> Result<Agent> {
+        let email = normalise_email(email)?;
+        let agent = self.store.agent_by_email(&email).await?.ok_or(Error::NotFound("agent"))?;
+        self.store.disable_agent(agent.id, now_ms()).await?;
+        self.store.agent(agent.id).await?.ok_or(Error::NotFound("agent"))
+    }
+
+    /// Signs an agent in (`POST /v1/agent/login`).
+    ///
+    /// # Errors
+    /// `unauthorized` for a wrong email or password or a disabled agent (one answer for all, so the
+    /// endpoint does not reveal which emails exist), `rate_limited`, `unavailable`.
+    pub async fn login(&self, email: &str, password: &str, client_ip: IpAddr) -> Result<AgentSignedIn> {
+        let email = normalise_email(email).map_err(|_| Error::Unauthorized)?;
+        if password.len() > 1024 {
+            return Err(Error::Unauthorized);
+        }
+        let q = self.quotas.as_ref();
+        quota::check(q, &format!("agent-login:ip:{client_ip}"), Duration::from_secs(3600), LOGINS_PER_IP).await?;
+        quota::check(q, &format!("agent-login:email:{email}"), Duration::from_secs(900), LOGINS_PER_EMAIL).await?;
+        let agent = self.store.agent_by_email(&email).await?;
+        let hash = agent.as_ref().map_or_else(|| self.decoy_hash.clone(), |a| a.password_hash.clone());
+        let pw = password.to_owned();
+        let matches = blocking(move || verify_password(&pw, &hash)).await?;
+        let agent = match agent {
+            Some(a) if matches && a.disabled_at.is_none() => a,
+            _ => return Err(Error::Unauthorized),
+        };
+        let now = now_ms();
+        let (token, hash) = new_agent_token();
+        let session = AgentSession {
+            id: SessionId::generate(),
+            agent_id: agent.id,
+            created_at: now,
+            expires_at: now + ms(self.session_ttl),
+            revoked_at: None,
+        };
+        self.store.create_agent_session(&session, &hash).await?;
+        tracing::info!(agent_id = %agent.id, "agent signed in");
+        Ok(AgentSignedIn { token, session, agent })
+    }
+
+    /// The live session and enabled agent behind a token.
+    ///
+    /// # Errors
+    /// `unauthorized`, `unavailable`.
+    pub async fn authenticate(&self, token: &str) -> Result<(AgentSession, Agent)> {
+        let raw = token.strip_prefix(AGENT_TOKEN_PREFIX).ok_or(Error::Unauthorized)?;
+        if !tokens::looks_like_token(raw) {
+            return Err(Error::Unauthorized);
+        }
+        let session =
+            self.store.agent_session_by_token(&tokens::hash_token(token)).await?.ok_or(Error::Unauthorized)?;
+        if !session.is_live(now_ms()) {
+            return Err(Error::Unauthorized);
+        }
+        let agent = self.store.agent(session.agent_id).await?.ok_or(Error::Unauthorized)?;
+        if agent.disabled_at.is_some() {
+            return Err(Error::Unauthorized);
+        }
+        Ok((session, agent))
+    }
+
+    /// The session if still live.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn live_session(&self, id: SessionId) -> Result<Option<AgentSession>> {
+        let now = now_ms();
+        Ok(self.store.agent_session(id).await?.filter(|s| s.is_live(now)))
+    }
+
+    /// A new token for the session.
+    ///
+    /// # Errors
+    /// `unauthorized` if the session is gone, `unavailable`.
+    pub async fn refresh(&self, session: SessionId) -> Result<(String, Millis)> {
+        let now = now_ms();
+        let (token, hash) = new_agent_token();
+        let expires_at = now + ms(self.session_ttl);
+        if !self.store.rotate_agent_session(session, &hash, expires_at, now).await? {
+            return Err(Error::Unauthorized);
+        }
+        Ok((token, expires_at))
+    }
+
+    /// Revokes the session.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn sign_out(&self, session: SessionId) -> Result<()> {
+        self.store.revoke_agent_session(session, now_ms()).await.map(|_| ())
+    }
+
+    /// The agent with this id.
+    ///
+    /// # Errors
+    /// `not_found`, `unavailable`.
+    pub async fn agent(&self, id: AgentId) -> Result<Agent> {
+        self.store.agent(id).await?.ok_or(Error::NotFound("agent"))
+    }
+
+    /// Sets status and (optionally) capacity.
+    ///
+    /// # Errors
+    /// `bad_request` for a capacity outside 1..=100, `not_found`, `unavailable`.
+    pub async fn set_status(&self, id: AgentId, status: AgentStatus, capacity: Option<u32>) -> Result<Agent> {
+        let current = self.agent(id).await?;
+        let capacity = capacity.unwrap_or(current.capacity);
+        if !(1..=100).contains(&capacity) {
+            return Err(Error::BadRequest("capacity must be 1 to 100".into()));
+        }
+        self.store.set_agent_status(id, status, capacity).await?;
+        self.agent(id).await
+    }
+
+    /// The agent's canned replies.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn canned_replies(&self, agent: AgentId) -> Result<Vec<CannedReply>> {
+        self.store.canned_replies(agent).await
+    }
+
+    /// Adds a canned reply and returns the full list.
+    ///
+    /// # Errors
+    /// `bad_request` for an empty or long title or body, `unavailable`.
+    pub async fn add_canned_reply(&self, agent: AgentId, title: &str, body: &str) -> Result<Vec<CannedReply>> {
+        let title = title.trim();
+        if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+            return Err(Error::BadRequest(format!("title must be 1 to {MAX_TITLE_CHARS} characters")));
+        }
+        if body.trim().is_empty() {
+            return Err(Error::EmptyBody);
+        }
+        if body.chars().count() > self.max_body_chars {
+            return Err(Error::TooLarge { size: body.chars().count(), limit: self.max_body_chars });
+        }
+        let reply = CannedReply {
+            id: CannedReplyId::generate(),
+            agent_id: agent,
+            title: title.to_owned(),
+            body: body.to_owned(),
+            created_at: now_ms(),
+        };
+        self.store.add_canned_reply(&reply).await?;
+        self.canned_replies(agent).await
+    }
+
+    /// Deletes one of the agent's canned replies.
+    ///
+    /// # Errors
+    /// `not_found` when it is not theirs, `unavailable`.
+    pub async fn delete_canned_reply(&self, agent: AgentId, id: CannedReplyId) -> Result<()> {
+        if self.store.delete_canned_reply(agent, id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound("canned reply"))
+        }
+    }
+}
+
+fn generate_password() -> String {
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..PASSWORD_LEN).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+}
+
+/// A new agent token and its hash (the hash covers the prefix too).
+fn new_agent_token() -> (String, crate::model::account::TokenHash) {
+    let (raw, _) = tokens::new_token();
+    let token = format!("{AGENT_TOKEN_PREFIX}{raw}");
+    let hash = tokens::hash_token(&token);
+    (token, hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let pw = generate_password();
+        assert_eq!(pw.len(), PASSWORD_LEN);
+        let hash = hash_password(&pw).unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&pw, &hash));
+        assert!(!verify_password("wrong", &hash));
+        assert!(!verify_password(&pw, "not a phc string"));
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(normalise_email("  Sara@Anapars.IR ").unwrap(), "sara@anapars.ir");
+        for bad in ["", "sara", "@x.ir", "sara@localhost", "sa ra@x.ir"] {
+            assert!(normalise_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn agent_tokens_carry_their_prefix() {
+        let (token, hash) = new_agent_token();
+        assert!(token.starts_with(AGENT_TOKEN_PREFIX));
+        assert_eq!(tokens::hash_token(&token), hash);
+    }
+}

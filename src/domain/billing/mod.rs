@@ -1,0 +1,112 @@
+//! Purchases and subscriptions: what each account paid for, as the group's billing system reports
+//! it, server to server.
+//!
+//! - Billing POSTs each purchase, refund, cancellation and renewal, signed with `billing_secret`
+//!   ([`signature`]); the signature is checked before the body is read ([`report`]).
+//! - A replayed request does nothing: its timestamp must be within `billing_tolerance_secs`, and
+//!   within that window storage applies reports idempotently on their `reference`, as a monotone
+//!   state machine (`crate::ports::store::purchases`), so the same or an older report cannot undo a newer one.
+//! - A new or changed purchase reaches every socket of its buyer at once (`purchase.updated`), so an
+//!   app unlocks without polling; users list theirs with `purchase.list` or `GET /v1/me/purchases`.
+//! - Purchases are deleted with the account (the policy of issue 8): the table cascades on the user.
+
+pub mod report;
+pub(crate) mod rules;
+pub mod signature;
+
+use crate::config::{Config, Secret};
+use crate::error::{Error, Result};
+use crate::model::ids::{Principal, UserId};
+use crate::model::purchase::{Purchase, Recorded};
+use crate::model::time::{now_ms, Millis};
+use crate::ports::broker::{Audience, Broker};
+use crate::ports::store::Store;
+use crate::protocol::{PurchaseView, ServerFrame, SharedFrame};
+use std::sync::Arc;
+
+/// The purchases service.
+pub struct BillingDesk {
+    store: Arc<dyn Store>,
+    broker: Arc<dyn Broker>,
+    /// `None`: billing reports are refused with `forbidden`.
+    secret: Option<Secret>,
+    tolerance_secs: u64,
+}
+
+impl BillingDesk {
+    /// The service over `store`, telling sockets through `broker`.
+    pub fn new(store: Arc<dyn Store>, broker: Arc<dyn Broker>, config: &Config) -> Self {
+        Self { store, broker, secret: config.billing_secret.clone(), tolerance_secs: config.billing_tolerance_secs }
+    }
+
+    /// Takes one report from billing: `signature` is the `Anapars-Signature` header, `body` the raw
+    /// request body (or why it could not be read). Every outcome, refusals included, is counted by
+    /// its wire name.
+    ///
+    /// # Errors
+    /// `forbidden` (no `billing_secret`), `too_large` (from `body`), `bad_signature`,
+    /// `stale_signature`, `bad_request`, `not_found` ("user"), `conflict`, `unavailable`.
+    pub async fn receive(&self, signature: Option<&[u8]>, body: Result<bytes::Bytes>) -> Result<Recorded> {
+        let result = self.check_and_record(signature, body).await;
+        let outcome = match &result {
+            Ok(recorded) => recorded.outcome(),
+            Err(e) => e.code().as_str(),
+        };
+        metrics::counter!(crate::metrics::PURCHASE_REPORTS, "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn check_and_record(&self, signature: Option<&[u8]>, body: Result<bytes::Bytes>) -> Result<Recorded> {
+        let secret = self.secret.as_ref().ok_or(Error::Forbidden)?;
+        let body = body?;
+        let now = now_ms();
+        let checked = signature::verify(secret.0.as_bytes(), signature, &body, now / 1000, self.tolerance_secs);
+        if let Err(e) = &checked {
+            // Neither the header nor the body: an attacker's input, and a signature is a credential.
+            tracing::warn!(code = e.code().as_str(), "billing report refused");
+        }
+        checked?;
+        let report = report::parse(&body)?;
+        let recorded = self.store.record_purchase(&report, now).await;
+        match &recorded {
+            Ok(r) => {
+                tracing::info!(reference = %report.reference, user_id = %report.user_id, outcome = r.outcome(), "purchase report recorded")
+            }
+            Err(e) => {
+                tracing::warn!(reference = %report.reference, user_id = %report.user_id, code = e.code().as_str(), "purchase report refused")
+            }
+        }
+        let recorded = recorded?;
+        if let Recorded::Created(p) | Recorded::Updated(p) = &recorded {
+            let principals = [Principal::User(p.user_id)];
+            let frame = ServerFrame::PurchaseUpdated { purchase: purchase_view(p, now_ms()) };
+            self.broker.publish(&Audience { principals: &principals, ..Default::default() }, SharedFrame::new(frame));
+        }
+        Ok(recorded)
+    }
+
+    /// The user's purchases as they see them, newest first.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn purchases(&self, user: UserId) -> Result<Vec<PurchaseView>> {
+        let now = now_ms();
+        Ok(self.store.purchases(user).await?.iter().map(|p| purchase_view(p, now)).collect())
+    }
+}
+
+/// A purchase as its buyer sees it at `now`.
+pub fn purchase_view(p: &Purchase, now: Millis) -> PurchaseView {
+    PurchaseView {
+        id: p.id,
+        reference: p.reference.clone(),
+        product: p.product.clone(),
+        kind: p.kind,
+        amount_minor: p.amount_minor,
+        currency: p.currency.clone(),
+        purchased_at: p.purchased_at,
+        expires_at: p.expires_at,
+        status: p.status,
+        active: p.is_active(now),
+    }
+}

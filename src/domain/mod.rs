@@ -1,0 +1,11 @@
+//! The domain: what the hub does, in the product's words, over the ports.
+
+pub mod account;
+pub mod agents;
+pub mod announcements;
+pub mod auth;
+pub mod billing;
+pub mod presence;
+pub mod profiles;
+pub mod telemetry;
+pub mod tickets;

@@ -1,0 +1,479 @@
+//! Support tickets: users and agents talking in ticket conversations.
+//!
+//! The rules live here: who may read and write which ticket, which state changes are allowed, and
+//! what is published to whom after each change. Messages are stored through the group-commit
+//! [`writer`] and acknowledged only once committed; every stored event is then published to the
+//! ticket's subscribers (each socket drops what it already has and fills gaps from storage, see
+//! the session), and a `ticket.updated` summary goes to the owner, the holding agent and the
+//! agents watching the queue.
+
+pub mod queue;
+pub(crate) mod stream;
+pub mod writer;
+
+use crate::error::{Error, Result};
+use crate::model::ids::{AgentId, Principal, TicketId};
+use crate::model::ticket::{
+    Appended, Author, EventKind, NewMessage, NewTicket, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
+};
+use crate::model::time::now_ms;
+use crate::ports::broker::{Audience, Broker};
+use crate::ports::store::Store;
+use crate::protocol::{EventView, Participant, ServerFrame, SharedFrame, TicketView};
+use std::sync::Arc;
+use writer::{MessageWriter, Queued};
+
+/// Longest subject, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+/// Longest client message id, in characters.
+pub const MAX_CLIENT_MSG_ID_CHARS: usize = 64;
+/// Most tickets in one list.
+pub const MAX_LIST: u32 = 500;
+/// Most events in one history page.
+pub const MAX_PAGE: u32 = 100;
+
+/// The result of a send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// The message's seq.
+    pub seq: u64,
+    /// Whether it had been stored before (a resend).
+    pub duplicate: bool,
+}
+
+/// Tickets, their conversations and the queue.
+pub struct SupportDesk {
+    store: Arc<dyn Store>,
+    writer: MessageWriter,
+    broker: Arc<dyn Broker>,
+    queue: Arc<queue::Queue>,
+    max_body_chars: usize,
+}
+
+/// A ticket as clients see it.
+pub fn ticket_view(t: &Ticket) -> TicketView {
+    TicketView {
+        id: t.id,
+        user_id: t.user_id,
+        subject: t.subject.clone(),
+        status: t.status,
+        agent_id: t.agent_id,
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+        last_seq: t.last_seq,
+    }
+}
+
+/// How a principal or author appears on the wire.
+pub fn participant(a: Author) -> Participant {
+    match a {
+        Author::User(u) => Participant::User(u),
+        Author::Agent(a) => Participant::Agent(a),
+        Author::System => Participant::System,
+    }
+}
+
+fn author_of(who: Principal) -> Author {
+    match who {
+        Principal::User(u) => Author::User(u),
+        Principal::Agent(a) => Author::Agent(a),
+    }
+}
+
+/// An event as clients see it.
+pub fn event_view(e: &TicketEvent) -> EventView {
+    EventView {
+        ticket_id: e.ticket_id,
+        seq: e.seq,
+        kind: e.kind,
+        author: participant(e.author),
+        body: e.body.clone(),
+        client_msg_id: e.client_msg_id.clone(),
+        agent_id: e.agent_id,
+        at: e.created_at,
+    }
+}
+
+fn check_client_msg_id(id: &str) -> Result<()> {
+    let n = id.chars().count();
+    if n == 0 || n > MAX_CLIENT_MSG_ID_CHARS {
+        return Err(Error::BadRequest(format!("client_msg_id must be 1 to {MAX_CLIENT_MSG_ID_CHARS} characters")));
+    }
+    Ok(())
+}
+
+impl SupportDesk {
+    /// The desk over these ports. `queue` decides assignments and queue positions.
+    pub fn new(
+        store: Arc<dyn Store>,
+        writer: MessageWriter,
+        broker: Arc<dyn Broker>,
+        queue: Arc<queue::Queue>,
+        max_body_chars: usize,
+    ) -> Self {
+        Self { store, writer, broker, queue, max_body_chars }
+    }
+
+    /// Something changed that may let the queue move (an agent connected or changed status).
+    pub fn queue_changed(&self) {
+        self.queue.changed();
+    }
+
+    fn check_body(&self, body: &str) -> Result<()> {
+        if body.trim().is_empty() {
+            return Err(Error::EmptyBody);
+        }
+        let n = body.chars().count();
+        if n > self.max_body_chars {
+            return Err(Error::TooLarge { size: n, limit: self.max_body_chars });
+        }
+        Ok(())
+    }
+
+    /// The ticket, if `who` may see it: its owner, or any agent.
+    ///
+    /// # Errors
+    /// `not_found`, `forbidden` (another user's ticket), `unavailable`.
+    pub async fn visible_ticket(&self, who: Principal, id: TicketId) -> Result<Ticket> {
+        let ticket = self.store.ticket(id).await?.ok_or(Error::NotFound("ticket"))?;
+        match who {
+            Principal::User(u) if ticket.user_id != u => Err(Error::Forbidden),
+            _ => Ok(ticket),
+        }
+    }
+
+    /// Opens a ticket with its first message (users only).
+    ///
+    /// # Errors
+    /// `forbidden` for agents, `bad_request`, `empty_body`, `too_large`, `unavailable`.
+    pub async fn open(&self, who: Principal, subject: &str, body: &str, client_msg_id: &str) -> Result<Ticket> {
+        let Principal::User(user) = who else { return Err(Error::Forbidden) };
+        let subject = subject.trim();
+        if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
+            return Err(Error::BadRequest(format!("subject must be 1 to {MAX_SUBJECT_CHARS} characters")));
+        }
+        self.check_body(body)?;
+        check_client_msg_id(client_msg_id)?;
+        let opened = self
+            .store
+            .open_ticket(&NewTicket {
+                id: TicketId::generate(),
+                user_id: user,
+                subject: subject.to_owned(),
+                body: body.to_owned(),
+                client_msg_id: client_msg_id.to_owned(),
+                created_at: now_ms(),
+            })
+            .await?;
+        if opened.created {
+            metrics::counter!(crate::metrics::TICKETS_OPENED).increment(1);
+            tracing::info!(ticket_id = %opened.ticket.id, user_id = %user, "ticket opened");
+            self.publish_events(&opened.ticket, &opened.events);
+            self.queue.changed();
+        }
+        Ok(opened.ticket)
+    }
+
+    /// Tickets `who` may list: a user's own; for agents, by status (default open and assigned) or
+    /// only their own.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn list(&self, who: Principal, status: Option<TicketStatus>, mine: bool) -> Result<Vec<Ticket>> {
+        match who {
+            Principal::User(u) => {
+                let mut tickets = self.store.user_tickets(u, MAX_LIST).await?;
+                if let Some(s) = status {
+                    tickets.retain(|t| t.status == s);
+                }
+                Ok(tickets)
+            }
+            Principal::Agent(a) if mine => {
+                let mut tickets = self.store.agent_tickets(a).await?;
+                if let Some(s) = status {
+                    tickets.retain(|t| t.status == s);
+                }
+                Ok(tickets)
+            }
+            Principal::Agent(_) => match status {
+                Some(s) => self.store.tickets_with_status(s, MAX_LIST).await,
+                None => {
+                    let mut tickets = self.store.tickets_with_status(TicketStatus::Open, MAX_LIST).await?;
+                    tickets.extend(self.store.tickets_with_status(TicketStatus::Assigned, MAX_LIST).await?);
+                    Ok(tickets)
+                }
+            },
+        }
+    }
+
+    /// A page of the ticket's stream, for someone who may see it. Returns the events and whether
+    /// there are more in that direction.
+    ///
+    /// # Errors
+    /// As [`SupportDesk::visible_ticket`], and `bad_request` for a limit outside 1..=100.
+    pub async fn history(
+        &self,
+        who: Principal,
+        id: TicketId,
+        page: Page,
+        limit: u32,
+    ) -> Result<(Vec<TicketEvent>, bool)> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::BadRequest(format!("limit must be 1 to {MAX_PAGE}")));
+        }
+        self.visible_ticket(who, id).await?;
+        let mut events = self.store.events(id, page, limit + 1).await?;
+        let more = events.len() > limit as usize;
+        if more {
+            match page {
+                // Newest-of-older page: the extra one is the oldest.
+                Page::Before(_) => {
+                    events.remove(0);
+                }
+                Page::After(_) => {
+                    events.truncate(limit as usize);
+                }
+            }
+        }
+        Ok((events, more))
+    }
+
+    /// Events after `after` without authorisation (the caller already checked), for resuming.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn events_after(&self, id: TicketId, after: u64, limit: u32) -> Result<Vec<TicketEvent>> {
+        self.store.events(id, Page::After(after), limit).await
+    }
+
+    /// Stores a message and returns once it is committed. The ticket's user may write to it in any
+    /// state (a resolved ticket reopens); an agent only to a ticket they hold.
+    ///
+    /// # Errors
+    /// `not_found`, `forbidden`, `wrong_state`, `empty_body`, `too_large`, `bad_request`,
+    /// `overloaded`, `unavailable`.
+    pub async fn send(&self, who: Principal, id: TicketId, client_msg_id: &str, body: &str) -> Result<Sent> {
+        let queued = self.queue_send(who, id, client_msg_id, body)?;
+        self.finish_send(id, queued).await
+    }
+
+    /// The first half of [`SupportDesk::send`], without waiting: checks the message and queues it
+    /// for the writer. A socket that queues several sends in a row has them stored in that order
+    /// (it keeps at most one in flight per ticket, see `session`).
+    ///
+    /// # Errors
+    /// `empty_body`, `too_large`, `bad_request`, `overloaded`, `unavailable`.
+    pub fn queue_send(&self, who: Principal, id: TicketId, client_msg_id: &str, body: &str) -> Result<Queued> {
+        self.check_body(body)?;
+        check_client_msg_id(client_msg_id)?;
+        // Who may write to the ticket is checked by the store against the locked row (see
+        // `storage::stream`), in the same transaction as the write.
+        self.writer.enqueue(NewMessage {
+            ticket_id: id,
+            author: author_of(who),
+            client_msg_id: client_msg_id.to_owned(),
+            body: body.to_owned(),
+            created_at: now_ms(),
+        })
+    }
+
+    /// The second half of [`SupportDesk::send`]: waits for the queued message's commit and tells
+    /// everyone entitled to the ticket.
+    ///
+    /// # Errors
+    /// `not_found`, `forbidden`, `wrong_state`, `unavailable`.
+    pub async fn finish_send(&self, id: TicketId, queued: Queued) -> Result<Sent> {
+        match queued.stored().await? {
+            Appended::Stored { events, ticket } => {
+                metrics::counter!(crate::metrics::MESSAGES_STORED).increment(1);
+                let seq = events.last().map_or(ticket.last_seq, |e| e.seq);
+                let reopened = events.iter().any(|e| e.kind == EventKind::Reopened);
+                self.publish_events(&ticket, &events);
+                if reopened {
+                    self.queue.changed();
+                }
+                Ok(Sent { seq, duplicate: false })
+            }
+            Appended::Duplicate(event) => {
+                // The first try may have been answered `unavailable` yet committed: publish again, so
+                // followers are not left waiting for the next event (each socket drops a copy it has).
+                if let Ok(Some(ticket)) = self.store.ticket(id).await {
+                    self.publish_events(&ticket, std::slice::from_ref(&event));
+                }
+                Ok(Sent { seq: event.seq, duplicate: true })
+            }
+            Appended::NoTicket => Err(Error::NotFound("ticket")),
+            Appended::NotAllowed => Err(Error::Forbidden),
+            Appended::NotClaimed => Err(Error::WrongState("claim the ticket before writing to it")),
+            Appended::Resolved => Err(Error::WrongState("the ticket is resolved")),
+        }
+    }
+
+    /// An agent takes an open ticket.
+    ///
+    /// # Errors
+    /// `forbidden` for users, `not_found`, `wrong_state` (already assigned, or resolved), `unavailable`.
+    pub async fn claim(&self, who: Principal, id: TicketId) -> Result<Ticket> {
+        let Principal::Agent(agent) = who else { return Err(Error::Forbidden) };
+        self.apply(Transition::claim(id, agent, Author::Agent(agent), now_ms())).await
+    }
+
+    /// An agent gives a ticket they hold to another enabled agent.
+    ///
+    /// # Errors
+    /// `forbidden` (users, or a ticket held by someone else), `not_found` (ticket or target agent),
+    /// `wrong_state`, `bad_request` (transfer to oneself), `unavailable`.
+    pub async fn transfer(&self, who: Principal, id: TicketId, to: AgentId) -> Result<Ticket> {
+        let Principal::Agent(agent) = who else { return Err(Error::Forbidden) };
+        if to == agent {
+            return Err(Error::BadRequest("the ticket is yours already".into()));
+        }
+        match self.store.agent(to).await? {
+            Some(target) if target.disabled_at.is_none() => {}
+            _ => return Err(Error::NotFound("agent")),
+        }
+        self.apply(Transition::transfer(id, agent, to, now_ms())).await
+    }
+
+    /// An agent resolves a ticket they hold.
+    ///
+    /// # Errors
+    /// `forbidden` (users, or a ticket held by someone else), `not_found`, `wrong_state`, `unavailable`.
+    pub async fn resolve(&self, who: Principal, id: TicketId) -> Result<Ticket> {
+        let Principal::Agent(agent) = who else { return Err(Error::Forbidden) };
+        self.apply(Transition::resolve(id, agent, now_ms())).await
+    }
+
+    /// Applies a guarded change; when the guard fails, explains why from the ticket's current state.
+    pub(crate) async fn apply(&self, t: Transition) -> Result<Ticket> {
+        let actor = t.actor;
+        match self.store.transition(&t).await? {
+            Some((ticket, event)) => {
+                self.publish_events(&ticket, std::slice::from_ref(&event));
+                if event.kind == EventKind::Claimed {
+                    self.queue.claimed();
+                }
+                self.queue.changed();
+                Ok(ticket)
+            }
+            None => {
+                let current = self.store.ticket(t.ticket_id).await?.ok_or(Error::NotFound("ticket"))?;
+                Err(match (current.status, actor) {
+                    (TicketStatus::Resolved, _) => Error::WrongState("the ticket is resolved"),
+                    (TicketStatus::Open, _) => Error::WrongState("the ticket is not assigned: claim it first"),
+                    (TicketStatus::Assigned, Author::Agent(a)) if current.agent_id == Some(a) => {
+                        Error::WrongState("the ticket is yours already")
+                    }
+                    (TicketStatus::Assigned, _) if t.from.contains(&TicketStatus::Open) => {
+                        Error::WrongState("the ticket is already assigned")
+                    }
+                    (TicketStatus::Assigned, _) => Error::Forbidden,
+                })
+            }
+        }
+    }
+
+    /// Records delivery or reading marks and tells the ticket's subscribers.
+    ///
+    /// # Errors
+    /// As [`SupportDesk::visible_ticket`], and `bad_request` for a seq beyond the ticket's last.
+    pub async fn mark(&self, who: Principal, id: TicketId, delivered: u64, read: u64) -> Result<ReadMarks> {
+        let ticket = self.visible_ticket(who, id).await?;
+        if delivered.max(read) > ticket.last_seq {
+            return Err(Error::BadRequest("seq is beyond the ticket's last event".into()));
+        }
+        let author = author_of(who);
+        let marks = self.store.mark(id, author, delivered.max(read), read).await?;
+        let frame = ServerFrame::TicketReceipt {
+            ticket_id: id,
+            participant: participant(author),
+            delivered_seq: marks.delivered_seq,
+            read_seq: marks.read_seq,
+        };
+        self.broker.publish(&Audience { tickets: &[id], ..Audience::default() }, SharedFrame::new(frame));
+        Ok(marks)
+    }
+
+    /// Every participant's marks on a ticket `who` may read.
+    ///
+    /// # Errors
+    /// As [`SupportDesk::visible_ticket`].
+    pub async fn marks(&self, who: Principal, id: TicketId) -> Result<Vec<crate::protocol::MarkView>> {
+        self.visible_ticket(who, id).await?;
+        let marks = self.store.marks(id).await?;
+        Ok(marks
+            .into_iter()
+            .map(|(author, m)| crate::protocol::MarkView {
+                participant: participant(author),
+                delivered_seq: m.delivered_seq,
+                read_seq: m.read_seq,
+            })
+            .collect())
+    }
+
+    /// Tells the ticket's subscribers that `who` is typing. Nothing is stored.
+    ///
+    /// # Errors
+    /// As [`SupportDesk::visible_ticket`].
+    pub async fn typing(&self, who: Principal, id: TicketId) -> Result<()> {
+        self.visible_ticket(who, id).await?;
+        let frame = ServerFrame::TicketTyping { ticket_id: id, participant: participant(author_of(who)) };
+        let audience = Audience { tickets: &[id], except: Some(who), ..Audience::default() };
+        self.broker.publish(&audience, SharedFrame::new(frame));
+        Ok(())
+    }
+
+    /// The queue (open tickets, oldest first) followed by the tickets being handled.
+    ///
+    /// # Errors
+    /// `forbidden` for users, `unavailable`.
+    pub async fn queue_snapshot(&self, who: Principal) -> Result<Vec<Ticket>> {
+        if !matches!(who, Principal::Agent(_)) {
+            return Err(Error::Forbidden);
+        }
+        self.list(who, None, false).await
+    }
+
+    /// Tells everyone who could see these tickets that they are gone (their user deleted the
+    /// account): their followers, their agents and the queue watchers get `ticket.deleted`, and the
+    /// queue recounts the waiting users' positions.
+    pub fn tickets_deleted(&self, tickets: &[Ticket]) {
+        for ticket in tickets {
+            let principals: Vec<Principal> = ticket.agent_id.map(Principal::Agent).into_iter().collect();
+            self.broker.publish(
+                &Audience {
+                    tickets: &[ticket.id],
+                    principals: &principals,
+                    queue_watchers: true,
+                    ..Audience::default()
+                },
+                SharedFrame::new(ServerFrame::TicketDeleted { ticket_id: ticket.id }),
+            );
+        }
+        if tickets.iter().any(|t| t.status == TicketStatus::Open) {
+            self.queue.changed();
+        }
+    }
+
+    /// Publishes stored events: each to the ticket's subscribers, then one summary of the ticket to
+    /// its owner, its agent and the queue watchers.
+    fn publish_events(&self, ticket: &Ticket, events: &[TicketEvent]) {
+        for e in events {
+            let frame = ServerFrame::TicketEvent { event: event_view(e) };
+            let shared = SharedFrame::ticket_event(frame, ticket.id, e.seq);
+            self.broker.publish(&Audience { tickets: &[ticket.id], ..Audience::default() }, shared);
+        }
+        let mut principals = vec![Principal::User(ticket.user_id)];
+        principals.extend(ticket.agent_id.map(Principal::Agent));
+        // A transfer also tells the agent who gave the ticket away.
+        principals.extend(events.iter().filter_map(|e| match e.author {
+            Author::Agent(a) if Some(a) != ticket.agent_id => Some(Principal::Agent(a)),
+            _ => None,
+        }));
+        let summary = SharedFrame::new(ServerFrame::TicketUpdated { ticket: ticket_view(ticket) });
+        self.broker.publish(
+            &Audience { tickets: &[ticket.id], principals: &principals, queue_watchers: true, ..Audience::default() },
+            summary,
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! The queue's background work: auto-assignment and the waiting users' positions.
+//!
+//! Any change to the queue (a ticket opened, reopened, claimed, transferred or resolved; an agent
+//! becoming available or connecting) wakes one task per node. It hands the oldest waiting tickets to
+//! the online, available agents with the most free capacity (when `auto_assign` is on), then tells
+//! each waiting user whose position changed where they are and how long the wait may be. Wake-ups
+//! arriving while a round runs are coalesced into one more round, so a burst of changes costs at
+//! most two rounds. Assignments are guarded compare-and-set transitions, so two nodes racing for the
+//! same ticket cannot both assign it.
+
+use crate::domain::tickets::SupportDesk;
+use crate::model::agent::AgentStatus;
+use crate::model::ids::{AgentId, Principal, TicketId};
+use crate::model::ticket::{Author, TicketStatus, Transition};
+use crate::model::time::now_ms;
+use crate::ports::broker::{Audience, Broker};
+use crate::ports::store::Store;
+use crate::protocol::{ServerFrame, SharedFrame};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Queue rounds also run this often without a change, to catch changes made on other nodes.
+const SAFETY_TICK: Duration = Duration::from_secs(5);
+/// Most open tickets looked at per round.
+const ROUND_LIMIT: u32 = 500;
+/// Claims seen before the hub starts estimating waits.
+const MIN_SAMPLES: u32 = 3;
+/// Weight of the newest claim interval in the moving average.
+const EWMA_WEIGHT: f64 = 0.2;
+
+#[derive(Default)]
+struct ClaimRate {
+    last: Option<Instant>,
+    interval_ms: Option<f64>,
+    samples: u32,
+}
+
+/// Queue state shared by the desk and the background task.
+pub struct Queue {
+    wake: Notify,
+    rate: Mutex<ClaimRate>,
+    auto_assign: bool,
+}
+
+impl Queue {
+    /// A queue; `auto_assign` hands waiting tickets to available agents.
+    pub fn new(auto_assign: bool) -> Arc<Self> {
+        Arc::new(Self { wake: Notify::new(), rate: Mutex::new(ClaimRate::default()), auto_assign })
+    }
+
+    /// Something about the queue changed: run a round soon.
+    pub fn changed(&self) {
+        self.wake.notify_one();
+    }
+
+    /// A ticket left the queue by a claim: feeds the wait estimate (the average time between claims).
+    pub fn claimed(&self) {
+        let now = Instant::now();
+        let mut rate = self.rate.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(last) = rate.last {
+            let interval = now.duration_since(last).as_secs_f64() * 1000.0;
+            rate.interval_ms = Some(match rate.interval_ms {
+                Some(avg) => avg * (1.0 - EWMA_WEIGHT) + interval * EWMA_WEIGHT,
+                None => interval,
+            });
+            rate.samples += 1;
+        }
+        rate.last = Some(now);
+    }
+
+    /// Estimated wait for the ticket at `position` (1 = next), once enough claims were seen.
+    pub fn estimate(&self, position: u32) -> Option<u64> {
+        let rate = self.rate.lock().unwrap_or_else(|p| p.into_inner());
+        match rate.interval_ms {
+            Some(avg) if rate.samples >= MIN_SAMPLES => Some((avg * f64::from(position)) as u64),
+            _ => None,
+        }
+    }
+
+    /// Runs rounds until shutdown.
+    pub async fn run(
+        self: Arc<Self>,
+        desk: Arc<SupportDesk>,
+        store: Arc<dyn Store>,
+        broker: Arc<dyn Broker>,
+        presence: Arc<crate::domain::presence::Presence>,
+        shutdown: CancellationToken,
+    ) {
+        let mut positions: HashMap<TicketId, u32> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(SAFETY_TICK) => {}
+            }
+            if self.auto_assign {
+                if let Err(e) = self.assign(&desk, store.as_ref(), &presence).await {
+                    tracing::warn!(error = %e, "auto-assignment round failed; retrying on the next change");
+                }
+            }
+            match store.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await {
+                Ok(open) => positions = self.tell_positions(&open, positions, broker.as_ref()),
+                Err(e) => tracing::warn!(error = %e, "queue positions not updated"),
+            }
+        }
+    }
+
+    async fn assign(
+        &self,
+        desk: &SupportDesk,
+        store: &dyn Store,
+        presence: &crate::domain::presence::Presence,
+    ) -> crate::Result<()> {
+        let online = presence.online_agents().await;
+        if online.is_empty() {
+            return Ok(());
+        }
+        let counts: HashMap<AgentId, u32> = store.assigned_counts().await?.into_iter().collect();
+        let mut free: Vec<(AgentId, u32)> = Vec::new();
+        for id in online {
+            if let Some(agent) = store.agent(id).await? {
+                let held = counts.get(&id).copied().unwrap_or(0);
+                if agent.disabled_at.is_none() && agent.status == AgentStatus::Available && held < agent.capacity {
+                    free.push((id, agent.capacity - held));
+                }
+            }
+        }
+        if free.is_empty() {
+            return Ok(());
+        }
+        for ticket in store.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await? {
+            // Most free capacity first; ties go to the smaller id so every node picks alike.
+            free.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let Some((agent, slots)) = free.first_mut().filter(|(_, s)| *s > 0) else { break };
+            let assigned = desk.apply(Transition::claim(ticket.id, *agent, Author::System, now_ms())).await;
+            if assigned.is_ok() {
+                tracing::info!(ticket_id = %ticket.id, agent_id = %agent, "ticket auto-assigned");
+                *slots -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn tell_positions(
+        &self,
+        open: &[crate::model::ticket::Ticket],
+        before: HashMap<TicketId, u32>,
+        broker: &dyn Broker,
+    ) -> HashMap<TicketId, u32> {
+        let mut now = HashMap::with_capacity(open.len());
+        for (i, t) in open.iter().enumerate() {
+            let position = i as u32 + 1;
+            now.insert(t.id, position);
+            if before.get(&t.id) != Some(&position) {
+                let frame =
+                    ServerFrame::TicketQueue { ticket_id: t.id, position, estimated_wait_ms: self.estimate(position) };
+                let owner = [Principal::User(t.user_id)];
+                broker.publish(&Audience { principals: &owner, ..Audience::default() }, SharedFrame::new(frame));
+            }
+        }
+        now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_need_samples_and_scale_with_position() {
+        let q = Queue::new(false);
+        assert_eq!(q.estimate(1), None);
+        {
+            let mut rate = q.rate.lock().unwrap();
+            rate.interval_ms = Some(1000.0);
+            rate.samples = MIN_SAMPLES;
+        }
+        assert_eq!(q.estimate(1), Some(1000));
+        assert_eq!(q.estimate(3), Some(3000));
+    }
+}

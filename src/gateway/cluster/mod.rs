@@ -1,0 +1,294 @@
+//! Several hub nodes behind one address, sharing Postgres and Redis. [`Cluster`] is the cluster's
+//! [`Broker`]: it delivers to this node's sockets at once (through the [`Registry`]) and publishes
+//! the same event to Redis for the other nodes.
+//!
+//! - **Topics.** Each node subscribes only to the Redis channels its own sockets need: one per
+//!   subscribed ticket, one per connected user or agent, and the queue while an agent here watches
+//!   it ([`link`]). An event goes to the channel of each topic in its audience; a node subscribed to
+//!   several of them delivers it once.
+//! - **At-most-once pub/sub, exactly-once delivery.** Redis pub/sub drops what a node misses (a
+//!   restart, a failover, a blip). Ticket events are stored with sequence numbers before they are
+//!   published, every socket keeps a cursor per ticket and fills gaps from storage, and each node
+//!   sweeps storage for tickets changed lately whose last seq it has not delivered ([`sweep`]); so a
+//!   missed publish, even one lost with a node killed between commit and publish, reaches live
+//!   sockets within about `cluster_sweep_ms` and a half.
+//! - **Revocations** are published too, and each node re-checks the sessions of its sockets every
+//!   `session_recheck_secs` and whenever its link comes back, so a missed one is late, not lost.
+//! - **Redis down.** Local sockets keep working; the node reports not ready; other nodes' ticket
+//!   events still arrive through the sweep; the link reconnects with backoff and re-subscribes.
+//!
+//! Wire format of a published envelope: the sending node's id (16 bytes), the envelope's number
+//! (8 bytes, big-endian, increasing per node in publication order), then the [`Body`] in MessagePack.
+
+mod link;
+mod sweep;
+
+use crate::config::Config;
+use crate::gateway::registry::Registry;
+use crate::model::account::RevokeReason;
+use crate::model::ids::{AgentId, Principal, SessionId, TicketId};
+use crate::ports::broker::{Audience, Broker, Topic};
+use crate::ports::store::Store;
+use crate::protocol::{ServerFrame, SharedFrame};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Envelopes waiting for the publisher; past this, events are dropped (and recovered by the sweep).
+const PUBLISH_QUEUE: usize = 16_384;
+/// Envelopes sent to Redis in one pipeline at most.
+const PUBLISH_BATCH: usize = 512;
+/// How long one pipeline may take before Redis counts as unreachable.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Revocations kept for another try while Redis is unreachable.
+const MAX_RETRIED: usize = 10_000;
+/// Length of the envelope header: node id and number.
+const HEADER: usize = 24;
+
+/// What an envelope carries.
+#[derive(Debug, Serialize, Deserialize)]
+enum Body {
+    /// A frame for an audience.
+    Event {
+        tickets: Vec<TicketId>,
+        principals: Vec<Principal>,
+        queue_watchers: bool,
+        except: Option<Principal>,
+        broadcast: Option<crate::ports::broker::Broadcast>,
+        ticket_seq: Option<(TicketId, u64)>,
+        frame: Box<ServerFrame>,
+    },
+    /// See [`Broker::session_revoked`].
+    SessionRevoked { who: Principal, session: SessionId, reason: RevokeReason },
+    /// See [`Broker::agent_disabled`].
+    AgentDisabled { agent: AgentId },
+}
+
+/// An envelope on its way to Redis.
+struct Outgoing {
+    channels: Vec<String>,
+    body: Vec<u8>,
+    /// Revocations are retried while Redis is unreachable; events are not (storage has them).
+    retried: bool,
+}
+
+/// This node's part of the cluster.
+pub struct Cluster {
+    node: Uuid,
+    channel_prefix: String,
+    registry: Arc<Registry>,
+    outgoing: mpsc::Sender<Outgoing>,
+    link_up: AtomicBool,
+    /// Woken when the link comes back: the sessions of local sockets are checked again.
+    link_back: Notify,
+}
+
+impl Cluster {
+    /// Starts the node's publisher, its Redis pub/sub link, the storage sweep and the session
+    /// re-check, all stopping at `shutdown`.
+    pub fn start(
+        config: &Config,
+        node: Uuid,
+        client: redis::Client,
+        conn: redis::aio::ConnectionManager,
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
+        let cluster = Arc::new(Self {
+            node,
+            channel_prefix: format!("{}ch:", config.redis_prefix),
+            registry,
+            outgoing: tx,
+            link_up: AtomicBool::new(false),
+            link_back: Notify::new(),
+        });
+        tokio::spawn(cluster.clone().publisher(rx, conn, shutdown.clone()));
+        tokio::spawn(cluster.clone().link(client, shutdown.clone()));
+        tokio::spawn(sweep::sweep(
+            cluster.clone(),
+            store.clone(),
+            Duration::from_millis(config.cluster_sweep_ms),
+            shutdown.clone(),
+        ));
+        tokio::spawn(sweep::recheck_sessions(
+            cluster.clone(),
+            store,
+            Duration::from_secs(config.session_recheck_secs),
+            shutdown,
+        ));
+        cluster
+    }
+
+    /// This node's id (random per process).
+    pub fn node(&self) -> Uuid {
+        self.node
+    }
+
+    /// Whether the Redis pub/sub link is up (readiness).
+    pub fn link_up(&self) -> bool {
+        self.link_up.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `limit` for the link to come up (at start, so that a node is ready once built).
+    pub async fn wait_for_link(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.link_up() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
+    fn channel(&self, topic: Topic) -> String {
+        format!("{}{}", self.channel_prefix, topic.name())
+    }
+
+    fn send(&self, topics: Vec<Topic>, body: &Body, retried: bool) {
+        if topics.is_empty() {
+            return;
+        }
+        let body = match crate::protocol::to_msgpack(body) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cluster envelope not encoded");
+                return;
+            }
+        };
+        let channels = topics.into_iter().map(|t| self.channel(t)).collect();
+        if self.outgoing.try_send(Outgoing { channels, body, retried }).is_err() {
+            metrics::counter!(crate::metrics::CLUSTER_PUBLISH_DROPPED).increment(1);
+        }
+    }
+
+    /// Sends envelopes to Redis in pipelines, numbering them in the order they go out (receivers
+    /// drop a number they have seen, which is how an envelope on several channels arrives once).
+    async fn publisher(
+        self: Arc<Self>,
+        mut rx: mpsc::Receiver<Outgoing>,
+        mut conn: redis::aio::ConnectionManager,
+        shutdown: CancellationToken,
+    ) {
+        let mut number: u64 = 0;
+        let mut batch: Vec<Outgoing> = Vec::with_capacity(PUBLISH_BATCH);
+        let mut retry: VecDeque<Outgoing> = VecDeque::new();
+        let mut failing = false;
+        loop {
+            let wait_retry = async {
+                if retry.is_empty() {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                n = rx.recv_many(&mut batch, PUBLISH_BATCH) => if n == 0 { return },
+                _ = wait_retry => {}
+            }
+            let mut all: Vec<Outgoing> = retry.drain(..).chain(batch.drain(..)).collect();
+            let mut pipe = redis::pipe();
+            for o in &all {
+                number += 1;
+                let mut payload = Vec::with_capacity(HEADER + o.body.len());
+                payload.extend_from_slice(self.node.as_bytes());
+                payload.extend_from_slice(&number.to_be_bytes());
+                payload.extend_from_slice(&o.body);
+                for channel in &o.channels {
+                    pipe.cmd("PUBLISH").arg(channel).arg(&payload).ignore();
+                }
+            }
+            match tokio::time::timeout(PUBLISH_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
+                Ok(Ok(())) => {
+                    metrics::counter!(crate::metrics::CLUSTER_PUBLISHED).increment(all.len() as u64);
+                    if failing {
+                        tracing::info!("publishing to Redis works again");
+                        failing = false;
+                    }
+                }
+                outcome => {
+                    if !failing {
+                        let error = match outcome {
+                            Ok(Err(e)) => e.to_string(),
+                            _ => "timed out".into(),
+                        };
+                        tracing::warn!(%error, "publishing to Redis failed: other nodes get events through the storage sweep until it works again");
+                        failing = true;
+                    }
+                    let before = all.len();
+                    all.retain(|o| o.retried);
+                    let kept = all.len().min(MAX_RETRIED.saturating_sub(retry.len()));
+                    retry.extend(all.into_iter().take(kept));
+                    metrics::counter!(crate::metrics::CLUSTER_PUBLISH_DROPPED).increment((before - kept) as u64);
+                }
+            }
+        }
+    }
+
+    /// Delivers an envelope from another node to this node's sockets.
+    fn deliver(&self, payload: &[u8], last: &mut std::collections::HashMap<Uuid, u64>) {
+        if payload.len() < HEADER {
+            return;
+        }
+        let (node, rest) = payload.split_at(16);
+        let (number, body) = rest.split_at(8);
+        let Ok(node) = Uuid::from_slice(node) else { return };
+        if node == self.node {
+            return; // delivered locally when it was published
+        }
+        let number = u64::from_be_bytes(number.try_into().unwrap_or([0; 8]));
+        let seen = last.entry(node).or_insert(0);
+        if number <= *seen {
+            return; // the same envelope through another of this node's channels
+        }
+        *seen = number;
+        metrics::counter!(crate::metrics::CLUSTER_RECEIVED).increment(1);
+        match crate::protocol::from_msgpack::<Body>(body) {
+            Ok(Body::Event { tickets, principals, queue_watchers, except, broadcast, ticket_seq, frame }) => {
+                let shared = match ticket_seq {
+                    Some((ticket, seq)) => SharedFrame::ticket_event(*frame, ticket, seq),
+                    None => SharedFrame::new(*frame),
+                };
+                let audience =
+                    Audience { tickets: &tickets, principals: &principals, queue_watchers, except, broadcast };
+                self.registry.publish(&audience, shared);
+            }
+            Ok(Body::SessionRevoked { who, session, reason }) => self.registry.session_revoked(who, session, reason),
+            Ok(Body::AgentDisabled { agent }) => self.registry.agent_disabled(agent),
+            Err(e) => tracing::warn!(error = %e, "cluster envelope not understood (a node of another version?)"),
+        }
+    }
+}
+
+impl Broker for Cluster {
+    fn publish(&self, audience: &Audience<'_>, frame: Arc<SharedFrame>) {
+        self.registry.publish(audience, frame.clone());
+        let body = Body::Event {
+            tickets: audience.tickets.to_vec(),
+            principals: audience.principals.to_vec(),
+            queue_watchers: audience.queue_watchers,
+            except: audience.except,
+            broadcast: audience.broadcast,
+            ticket_seq: frame.ticket_seq(),
+            frame: Box::new(frame.frame().clone()),
+        };
+        self.send(audience.topics(), &body, false);
+    }
+
+    fn session_revoked(&self, who: Principal, session: SessionId, reason: RevokeReason) {
+        self.registry.session_revoked(who, session, reason);
+        self.send(vec![Topic::Principal(who)], &Body::SessionRevoked { who, session, reason }, true);
+    }
+
+    fn agent_disabled(&self, agent: AgentId) {
+        self.registry.agent_disabled(agent);
+        self.send(vec![Topic::Principal(Principal::Agent(agent))], &Body::AgentDisabled { agent }, true);
+    }
+}

@@ -1,0 +1,304 @@
+//! Requests applied to the domain: each request type, what it may do in the socket's state, the
+//! domain call, and the reply. The session loop stays about transport; these files about meaning.
+//! Ticket requests are in `ticket_commands.rs`.
+
+use crate::error::{CloseCode, Error};
+use crate::gateway::session::{ticket_commands, Exit, Socket, MAX_FAILED_AUTHS};
+use crate::model::agent::{Agent, CannedReply};
+use crate::model::ids::Principal;
+use crate::model::time::now_ms;
+use crate::protocol::{AgentView, CannedReplyView, DeviceView, Request, RequestFrame, RequestId, ServerFrame};
+use futures_util::{Sink, Stream};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// A WebSocket the session can run on: messages in and out, and the byte stream under it.
+///
+/// Data frames are framed by the session itself and written straight to the byte stream
+/// ([`super::frame`]), because tungstenite's write buffer keeps whatever capacity a burst grew it to
+/// for the life of the socket: after a burst of announcements that was most of what an idle
+/// socket cost. Control frames (ping, close, the automatic pong) still go through tungstenite, whose
+/// buffer is flushed before every direct write so that frames never interleave.
+pub trait Transport: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin {
+    /// The connection under the WebSocket.
+    type Raw: tokio::io::AsyncWrite + Unpin;
+    /// The connection, for whole frames only, and only with tungstenite's buffer flushed.
+    fn raw(&mut self) -> &mut Self::Raw;
+}
+
+impl<T> Transport for tokio_tungstenite::WebSocketStream<T>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    type Raw = T;
+    fn raw(&mut self) -> &mut T {
+        self.get_mut()
+    }
+}
+
+/// An agent as other agents see them.
+pub(super) fn agent_view(agent: &Agent, online: bool) -> AgentView {
+    AgentView { id: agent.id, name: agent.name.clone(), status: agent.status, capacity: agent.capacity, online }
+}
+
+fn canned_views(replies: Vec<CannedReply>) -> Vec<CannedReplyView> {
+    replies.into_iter().map(|r| CannedReplyView { id: r.id, title: r.title, body: r.body }).collect()
+}
+
+/// Handles one decoded request: exactly one reply, then possibly a close.
+pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestFrame) -> Result<(), Exit> {
+    let id = frame.id;
+    let hub = socket.hub.clone();
+    match frame.request {
+        Request::Ping {} => socket.send(&ServerFrame::PingOk { id, server_time: now_ms() }).await,
+        Request::Auth { token } => authenticate(socket, id, &token).await,
+        request => {
+            let Some((who, session)) = socket.identity() else {
+                return socket.reply_error(Some(id), Error::Unauthenticated).await;
+            };
+            match request {
+                Request::SessionRefresh {} => {
+                    let refreshed = match who {
+                        Principal::User(_) => hub.auth.refresh(session).await,
+                        Principal::Agent(_) => hub.agents.refresh(session).await,
+                    };
+                    let reply = refreshed.map(|(token, expires_at)| {
+                        if let Some(a) = &mut socket.authed {
+                            a.expires_at = expires_at;
+                            a.warned = false;
+                        }
+                        ServerFrame::SessionRefreshOk { id, token, expires_at }
+                    });
+                    socket.answer(id, reply).await
+                }
+                Request::SessionSignOut {} => match hub.sign_out(who, session).await {
+                    Ok(()) => {
+                        socket.send(&ServerFrame::SessionSignOutOk { id }).await?;
+                        Err(Exit::Close(CloseCode::Normal))
+                    }
+                    Err(e) => socket.reply_error(Some(id), e).await,
+                },
+                Request::Me {} => {
+                    let Principal::User(user) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let reply = hub.auth.user(user).await.map(|u| ServerFrame::MeOk {
+                        id,
+                        user_id: u.id,
+                        phone: u.phone.e164().to_owned(),
+                        registered_at: u.registered_at,
+                    });
+                    socket.answer(id, reply).await
+                }
+                Request::AgentStatus { status, capacity } => {
+                    let Principal::Agent(agent) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let reply = hub.agents.set_status(agent, status, capacity).await.map(|a| {
+                        hub.support.queue_changed();
+                        ServerFrame::AgentStatusOk { id, agent: agent_view(&a, true) }
+                    });
+                    socket.answer(id, reply).await
+                }
+                Request::AgentList {} => {
+                    if !matches!(who, Principal::Agent(_)) {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    }
+                    let online = hub.presence.online_agents().await;
+                    let reply = hub.agents.list().await.map(|agents| {
+                        let agents = agents
+                            .iter()
+                            .filter(|a| a.disabled_at.is_none())
+                            .map(|a| agent_view(a, online.contains(&a.id)))
+                            .collect();
+                        ServerFrame::AgentListOk { id, agents }
+                    });
+                    socket.answer(id, reply).await
+                }
+                Request::CannedList {} | Request::CannedAdd { .. } | Request::CannedDelete { .. } => {
+                    let Principal::Agent(agent) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let result = match request {
+                        Request::CannedAdd { title, body } => hub.agents.add_canned_reply(agent, &title, &body).await,
+                        Request::CannedDelete { reply_id } => {
+                            match hub.agents.delete_canned_reply(agent, reply_id).await {
+                                Ok(()) => return socket.send(&ServerFrame::Ok { id }).await,
+                                Err(e) => Err(e),
+                            }
+                        }
+                        _ => hub.agents.canned_replies(agent).await,
+                    };
+                    let reply = result.map(|r| ServerFrame::CannedListOk { id, replies: canned_views(r) });
+                    socket.answer(id, reply).await
+                }
+                Request::ProfileGet { user_id } => {
+                    let reply =
+                        hub.profiles.get(who, user_id).await.map(|profile| ServerFrame::ProfileOk { id, profile });
+                    socket.answer(id, reply).await
+                }
+                Request::ProfileUpdate { name, hide_last_seen } => {
+                    let reply = hub
+                        .profiles
+                        .update(who, name, hide_last_seen)
+                        .await
+                        .map(|profile| ServerFrame::ProfileOk { id, profile });
+                    socket.answer(id, reply).await
+                }
+                Request::AgentGet { agent_id } => {
+                    let reply = match hub.agents.agent(agent_id).await {
+                        Ok(a) if a.disabled_at.is_none() => {
+                            let online = hub.presence.is_online(Principal::Agent(a.id)).await;
+                            Ok(ServerFrame::AgentGetOk { id, agent: agent_view(&a, online) })
+                        }
+                        Ok(_) => Err(Error::NotFound("agent")),
+                        Err(e) => Err(e),
+                    };
+                    socket.answer(id, reply).await
+                }
+                Request::DeviceList {} | Request::DeviceSignOut { .. } => {
+                    let Principal::User(user) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let reply = match request {
+                        Request::DeviceSignOut { device_id } => {
+                            hub.auth.sign_out_device(user, device_id).await.map(|()| ServerFrame::Ok { id })
+                        }
+                        _ => device_list(&hub, id, user, session).await,
+                    };
+                    socket.answer(id, reply).await
+                }
+                Request::TelemetryDevice { .. }
+                | Request::TelemetryViews { .. }
+                | Request::SettingsGet {}
+                | Request::SettingsPut { .. }
+                | Request::ConsentGet {}
+                | Request::ConsentSet { .. } => {
+                    let Principal::User(user) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let reply = usage_request(socket, id, user, request).await;
+                    socket.answer(id, reply).await
+                }
+                Request::PurchaseList {} => {
+                    let Principal::User(user) = who else {
+                        return socket.reply_error(Some(id), Error::Forbidden).await;
+                    };
+                    let reply = hub
+                        .billing
+                        .purchases(user)
+                        .await
+                        .map(|purchases| ServerFrame::PurchaseListOk { id, purchases });
+                    socket.answer(id, reply).await
+                }
+                Request::TicketSend { ticket_id, client_msg_id, body } => {
+                    socket.pipeline_send(id, who, ticket_id, client_msg_id, body).await
+                }
+                ticket_request => ticket_commands::handle(socket, id, (who, session), ticket_request).await,
+            }
+        }
+    }
+}
+
+/// Telemetry, settings and consent requests of a user.
+async fn usage_request<S: Transport>(
+    socket: &mut Socket<S>,
+    id: RequestId,
+    user: crate::model::ids::UserId,
+    request: Request,
+) -> crate::Result<ServerFrame> {
+    let hub = socket.hub.clone();
+    let usage = &hub.usage;
+    match request {
+        Request::TelemetryDevice { device } => {
+            let device_id = socket.device().await?;
+            usage.report_device(user, device_id, device).await.map(|()| ServerFrame::Ok { id })
+        }
+        Request::TelemetryViews { events } => {
+            let device_id = socket.device().await?;
+            usage.record_views(user, device_id, events).await.map(|()| ServerFrame::Ok { id })
+        }
+        Request::SettingsGet {} => usage.settings(user).await.map(|(settings, updated_at)| ServerFrame::SettingsOk {
+            id,
+            settings,
+            updated_at,
+        }),
+        Request::SettingsPut { settings } => usage
+            .put_settings(user, settings)
+            .await
+            .map(|(settings, at)| ServerFrame::SettingsOk { id, settings, updated_at: Some(at) }),
+        Request::ConsentGet {} => usage
+            .consent(user)
+            .await
+            .map(|c| ServerFrame::ConsentOk { id, consent: crate::domain::telemetry::consent_view(&c) }),
+        Request::ConsentSet { analytics, personalisation } => usage
+            .set_consent(user, crate::model::telemetry::ConsentChange { analytics, personalisation })
+            .await
+            .map(|c| ServerFrame::ConsentOk { id, consent: crate::domain::telemetry::consent_view(&c) }),
+        _ => Err(Error::Internal("not a usage request".into())),
+    }
+}
+
+async fn device_list(
+    hub: &crate::gateway::services::Services,
+    id: RequestId,
+    user: crate::model::ids::UserId,
+    session: crate::model::ids::SessionId,
+) -> crate::Result<ServerFrame> {
+    let current = hub.store.session(session).await?.map(|s| s.device_id);
+    let devices = hub
+        .auth
+        .devices(user)
+        .await?
+        .into_iter()
+        .map(|(d, live)| DeviceView {
+            current: Some(d.id) == current,
+            id: d.id,
+            name: d.name,
+            created_at: d.created_at,
+            last_seen_at: d.last_seen_at,
+            live_sessions: live,
+        })
+        .collect();
+    Ok(ServerFrame::DeviceListOk { id, devices })
+}
+
+async fn authenticate<S: Transport>(socket: &mut Socket<S>, id: RequestId, token: &str) -> Result<(), Exit> {
+    if socket.authed.is_some() {
+        return socket.reply_error(Some(id), Error::AlreadyAuthenticated).await;
+    }
+    let hub = socket.hub.clone();
+    match hub.authenticate(token).await {
+        Ok(identity) => {
+            socket.register(identity);
+            let reply = match identity.who {
+                Principal::User(user) => {
+                    let device_id = match hub.store.session(identity.session).await {
+                        Ok(Some(s)) => s.device_id,
+                        Ok(None) => return socket.reply_error(Some(id), Error::Unauthorized).await,
+                        Err(e) => return socket.reply_error(Some(id), e).await,
+                    };
+                    socket.user_device(device_id);
+                    ServerFrame::AuthOk { id, user_id: user, device_id, session_expires_at: identity.expires_at }
+                }
+                Principal::Agent(agent) => match hub.agents.agent(agent).await {
+                    Ok(a) => ServerFrame::AuthAgentOk {
+                        id,
+                        agent: agent_view(&a, true),
+                        session_expires_at: identity.expires_at,
+                    },
+                    Err(e) => return socket.reply_error(Some(id), e).await,
+                },
+            };
+            socket.send(&reply).await
+        }
+        Err(Error::Unauthorized) => {
+            socket.failed_auths += 1;
+            socket.reply_error(Some(id), Error::Unauthorized).await?;
+            if socket.failed_auths >= MAX_FAILED_AUTHS {
+                return Err(Exit::Close(CloseCode::AuthFailed));
+            }
+            Ok(())
+        }
+        Err(other) => socket.reply_error(Some(id), other).await,
+    }
+}

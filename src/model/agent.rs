@@ -1,0 +1,111 @@
+//! Support agents: staff accounts, their sessions and canned replies.
+
+use crate::model::ids::{AgentId, CannedReplyId, SessionId};
+use crate::model::time::Millis;
+use serde::{Deserialize, Serialize};
+
+/// What an agent says about their availability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Takes tickets (and is auto-assigned when online).
+    Available,
+    /// Working, but takes no new tickets.
+    Busy,
+    /// Away from the console.
+    Away,
+}
+
+impl AgentStatus {
+    /// The stored and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Busy => "busy",
+            Self::Away => "away",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "available" => Some(Self::Available),
+            "busy" => Some(Self::Busy),
+            "away" => Some(Self::Away),
+            _ => None,
+        }
+    }
+}
+
+/// A support agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Agent {
+    /// Id.
+    pub id: AgentId,
+    /// Sign-in email, stored lowercase.
+    pub email: String,
+    /// Display name, shown to users.
+    pub name: String,
+    /// Argon2id PHC string of the password.
+    pub password_hash: String,
+    /// When the operator created the account.
+    pub created_at: Millis,
+    /// When the operator disabled it; a disabled agent cannot sign in.
+    pub disabled_at: Option<Millis>,
+    /// Availability as the agent last set it.
+    pub status: AgentStatus,
+    /// How many assigned tickets the agent handles at once.
+    pub capacity: u32,
+}
+
+/// An agent account to create.
+#[derive(Clone, Debug)]
+pub struct NewAgent {
+    /// Id.
+    pub id: AgentId,
+    /// Email (the store lowercases it).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// A signed-in agent session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentSession {
+    /// Id.
+    pub id: SessionId,
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Issue time.
+    pub created_at: Millis,
+    /// Expiry of the current token.
+    pub expires_at: Millis,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<Millis>,
+}
+
+impl AgentSession {
+    /// Neither revoked nor expired at `now`.
+    pub fn is_live(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// A canned reply an agent keeps for common answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CannedReply {
+    /// Id.
+    pub id: CannedReplyId,
+    /// Owner.
+    pub agent_id: AgentId,
+    /// Short title (at most 100 characters).
+    pub title: String,
+    /// The text inserted into a message.
+    pub body: String,
+    /// Creation time.
+    pub created_at: Millis,
+}

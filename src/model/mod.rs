@@ -1,0 +1,14 @@
+//! The product's model: the types every layer speaks in (ids, numbers, times, accounts, tickets,
+//! agents, profiles, purchases, telemetry). Plain data and the rules that belong to the data itself;
+//! nothing here does I/O.
+
+pub mod account;
+pub mod agent;
+pub mod deletion;
+pub mod ids;
+pub mod phone;
+pub mod profile;
+pub mod purchase;
+pub mod telemetry;
+pub mod ticket;
+pub mod time;

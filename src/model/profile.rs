@@ -1,0 +1,30 @@
+//! Profiles: a user's name, image and last-seen time.
+
+use crate::model::ids::UserId;
+use crate::model::time::Millis;
+
+/// What other people may see of a user (never the number), and the user's own presence setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// The user.
+    pub user_id: UserId,
+    /// Display name, 1 to 64 characters, if set.
+    pub name: Option<String>,
+    /// Path of the profile image (`/v1/media/<sha256>.jpg`), if set.
+    pub image: Option<String>,
+    /// When true, others see only online/offline, never the last-seen time.
+    pub hide_last_seen: bool,
+    /// When the user was last seen online (their last socket closed).
+    pub last_seen_at: Option<Millis>,
+}
+
+/// A change to a profile; `None` fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    /// New name (`Some(None)` clears it).
+    pub name: Option<Option<String>>,
+    /// New image path (`Some(None)` clears it).
+    pub image: Option<Option<String>>,
+    /// New last-seen setting.
+    pub hide_last_seen: Option<bool>,
+}

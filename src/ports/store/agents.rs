@@ -1,0 +1,53 @@
+//! The storage port for support agents: staff accounts, their sessions, status and canned replies.
+
+use crate::error::Result;
+use crate::model::account::TokenHash;
+use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
+use crate::model::ids::{AgentId, CannedReplyId, SessionId};
+use crate::model::time::Millis;
+use async_trait::async_trait;
+
+/// Agents, their sessions, status and canned replies.
+#[async_trait]
+pub trait Agents: Send + Sync {
+    /// Creates the agent; `None` if the email (case-insensitive) is taken.
+    async fn create_agent(&self, new: &NewAgent) -> Result<Option<Agent>>;
+    /// The agent with this id.
+    async fn agent(&self, id: AgentId) -> Result<Option<Agent>>;
+    /// The agent with this email (case-insensitive).
+    async fn agent_by_email(&self, email: &str) -> Result<Option<Agent>>;
+    /// Every agent, by email.
+    async fn agents(&self) -> Result<Vec<Agent>>;
+    /// Disables the agent at `now` and revokes every live session of theirs, in one transaction.
+    /// False if there is no such agent or it was disabled already.
+    async fn disable_agent(&self, id: AgentId, now: Millis) -> Result<bool>;
+    /// Sets the agent's status and capacity. False if there is no such agent.
+    async fn set_agent_status(&self, id: AgentId, status: AgentStatus, capacity: u32) -> Result<bool>;
+    /// Stores a new agent session with the hash of its token.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`](crate::error::Error::Forbidden) if the agent does not exist or is disabled,
+    /// also when [`Agents::disable_agent`] commits while this call runs: a disabled agent never ends
+    /// up with a live session.
+    async fn create_agent_session(&self, session: &AgentSession, token_hash: &TokenHash) -> Result<()>;
+    /// The agent session whose token hashes to `hash`, live or not.
+    async fn agent_session_by_token(&self, hash: &TokenHash) -> Result<Option<AgentSession>>;
+    /// The agent session with this id, live or not.
+    async fn agent_session(&self, id: SessionId) -> Result<Option<AgentSession>>;
+    /// Gives a live agent session a new token and expiry. False if it is not live at `now`.
+    async fn rotate_agent_session(
+        &self,
+        id: SessionId,
+        new_hash: &TokenHash,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool>;
+    /// Revokes an agent session. False if missing or already revoked.
+    async fn revoke_agent_session(&self, id: SessionId, now: Millis) -> Result<bool>;
+    /// Stores a canned reply.
+    async fn add_canned_reply(&self, reply: &CannedReply) -> Result<()>;
+    /// The agent's canned replies, oldest first.
+    async fn canned_replies(&self, agent: AgentId) -> Result<Vec<CannedReply>>;
+    /// Deletes one of the agent's canned replies. False if it is not theirs or does not exist.
+    async fn delete_canned_reply(&self, agent: AgentId, id: CannedReplyId) -> Result<bool>;
+}

@@ -1,0 +1,142 @@
+//! The storage ports: narrow capability traits the domain calls, with two backends that implement
+//! all of them: SQLite (the embedded, zero-setup default) and Postgres (production).
+//!
+//! Every backend passes the one conformance suite in [`conformance`], run by `tests/storage.rs`
+//! against SQLite always and against Postgres when `TEST_DATABASE_URL` is set.
+//!
+//! Times are [`Millis`]. Phone numbers appear only in [`Accounts`]; sign-in codes and lock-outs are
+//! keyed by a [`PhoneKey`] (a keyed hash), so a database dump does not list the numbers that merely
+//! asked for a code.
+//!
+//! The support side has two ports of its own: [`agents::Agents`] (staff accounts, their sessions and
+//! canned replies) and [`tickets::Tickets`] (tickets and their gapless event streams). What a batch
+//! of messages does is decided once for both backends, by the tickets domain's `stream`.
+//!
+//! [`purchases::Purchases`] keeps what each user paid for, as the billing system reports it; what a
+//! report does to a stored purchase is decided once for both backends, in the billing domain's rules.
+
+pub mod account;
+pub mod agents;
+pub mod conformance;
+pub mod profiles;
+pub mod purchases;
+pub mod tickets;
+pub mod usage;
+
+use crate::error::Result;
+use crate::model::account::{Device, NewSession, PhoneGuard, PhoneKey, Session, SignInCode, TokenHash, User};
+use crate::model::ids::{CodeId, SessionId, UserId};
+use crate::model::phone::Phone;
+use crate::model::time::Millis;
+use agents::Agents;
+use async_trait::async_trait;
+use tickets::Tickets;
+
+/// Users and their devices.
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    /// The user with this id.
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+    /// The user registered with this number.
+    async fn user_by_phone(&self, phone: &Phone) -> Result<Option<User>>;
+    /// Registers the number at `now` unless it is registered already. Race-free: concurrent calls
+    /// for one number all get the same user. The flag is true for the call that created it.
+    async fn register_user(&self, phone: &Phone, now: Millis) -> Result<(User, bool)>;
+    /// Creates the device record `(user, client_device_id)`, or renames it and updates its last-seen time.
+    async fn upsert_device(&self, user: UserId, client_device_id: &str, name: &str, now: Millis) -> Result<Device>;
+    /// The user's devices, oldest first.
+    async fn devices(&self, user: UserId) -> Result<Vec<Device>>;
+}
+
+/// Session tokens (by hash).
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Stores a new session.
+    async fn create_session(&self, new: &NewSession) -> Result<Session>;
+    /// The session whose token hashes to `hash`, live or not (the caller checks [`Session::is_live`]).
+    async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<Session>>;
+    /// The session with this id, live or not.
+    async fn session(&self, id: SessionId) -> Result<Option<Session>>;
+    /// Gives a live session (not revoked, not expired at `now`) a new token and expiry; the old token
+    /// stops working. False if the session is not live.
+    async fn rotate_session(
+        &self,
+        id: SessionId,
+        new_hash: &TokenHash,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool>;
+    /// Revokes the session at `now`. False if it does not exist or was revoked already.
+    async fn revoke_session(&self, id: SessionId, now: Millis) -> Result<bool>;
+    /// Revokes every live session of the user except `keep`, returning the ids it revoked.
+    async fn revoke_user_sessions(&self, user: UserId, keep: Option<SessionId>, now: Millis) -> Result<Vec<SessionId>>;
+    /// Deletes sessions that expired or were revoked before `before`; returns how many.
+    async fn purge_sessions(&self, before: Millis) -> Result<u64>;
+    /// Of `ids` (user or agent sessions alike), those that are not live at `now`: revoked, expired or
+    /// unknown. One query for many sockets, so that a node can re-check every session it serves
+    /// after it may have missed revocations.
+    async fn dead_sessions(&self, ids: &[SessionId], now: Millis) -> Result<Vec<SessionId>>;
+}
+
+/// The ids of `ids` that are not in `live`, in their order.
+pub(crate) fn not_among(ids: &[SessionId], live: Vec<uuid::Uuid>) -> Vec<SessionId> {
+    let live: std::collections::HashSet<uuid::Uuid> = live.into_iter().collect();
+    ids.iter().copied().filter(|id| !live.contains(&id.0)).collect()
+}
+
+/// Sign-in codes and per-number lock-outs.
+#[async_trait]
+pub trait SignInCodes: Send + Sync {
+    /// Stores a code, deleting every earlier code of the same number: only the newest code works.
+    async fn put_code(&self, code: &SignInCode) -> Result<()>;
+    /// The newest unused code of the number, expired or not (the caller checks).
+    async fn current_code(&self, phone: &PhoneKey) -> Result<Option<SignInCode>>;
+    /// Atomically counts one try of the code and returns the count including this try;
+    /// `None` if the code no longer exists or was used.
+    async fn count_attempt(&self, id: CodeId) -> Result<Option<u32>>;
+    /// Marks the code used. True for exactly one caller per code, even under concurrency.
+    async fn consume_code(&self, id: CodeId) -> Result<bool>;
+    /// Deletes codes that expired before `before`; returns how many.
+    async fn purge_codes(&self, before: Millis) -> Result<u64>;
+    /// The number's wrong tries and lock-outs (all zero when it has none).
+    async fn phone_guard(&self, phone: &PhoneKey) -> Result<PhoneGuard>;
+    /// Atomically adds one wrong try to the number's count and returns the new state.
+    async fn add_failure(&self, phone: &PhoneKey, now: Millis) -> Result<PhoneGuard>;
+    /// Locks the number until `until`, counts one more lock-out and resets the wrong tries.
+    async fn lock_phone(&self, phone: &PhoneKey, until: Millis) -> Result<PhoneGuard>;
+    /// Forgets the number's wrong tries and lock-outs (after a successful sign-in).
+    async fn clear_guard(&self, phone: &PhoneKey) -> Result<()>;
+}
+
+/// The hub's own keys, shared by every node through the database.
+#[async_trait]
+pub trait HubKeys: Send + Sync {
+    /// Stores `candidate` under `name` unless a key of that name exists, then returns the stored key.
+    /// Every node that calls this concurrently ends up with the same key.
+    async fn key_or_insert(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// Whether the store answers.
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// A cheap round trip to the backend.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Everything the hub keeps, in one object.
+pub trait Store:
+    Accounts
+    + Sessions
+    + SignInCodes
+    + HubKeys
+    + Health
+    + Agents
+    + Tickets
+    + profiles::Profiles
+    + usage::Usage
+    + account::AccountRecords
+    + purchases::Purchases
+{
+    /// `sqlite` or `postgres`, for logs and metrics.
+    fn backend(&self) -> &'static str;
+}

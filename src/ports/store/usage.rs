@@ -1,0 +1,131 @@
+//! The storage port for device and client telemetry, view patterns, user settings and consent.
+//!
+//! Telemetry arrives in batches from the usage pipeline (`src/usage/pipeline.rs`): one call,
+//! [`Usage::store_usage`], stores a whole batch in one transaction with multi-row inserts, and
+//! decides, inside that transaction, which view batches the users' analytics consent still allows.
+
+use crate::error::Result;
+use crate::model::ids::{DeviceId, UserId};
+use crate::model::telemetry::{
+    ConnectionRecord, Consent, ConsentChange, ConsentDefaults, DeviceRecord, Purged, Retention, StoredView, UsageWrite,
+    ViewEvent, WriteOutcome,
+};
+use crate::model::time::Millis;
+use async_trait::async_trait;
+use uuid::Uuid;
+
+/// Telemetry, settings and consent.
+#[async_trait]
+pub trait Usage: Send + Sync {
+    /// Stores a batch in one transaction, answering one outcome per write in order. View batches
+    /// of users whose analytics consent (or, without a row, `analytics_default`) is off are not
+    /// stored. A device report adds a history row only when it differs from the device's latest,
+    /// and keeps at most [`DEVICE_HISTORY_PER_DEVICE`] of them.
+    async fn store_usage(&self, writes: &[UsageWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>>;
+    /// The device's latest report.
+    async fn device_info(&self, device: DeviceId) -> Result<Option<DeviceRecord>>;
+    /// The device's earlier reports, newest first.
+    async fn device_history(&self, device: DeviceId) -> Result<Vec<DeviceRecord>>;
+    /// The user's stored view events, oldest first, at most `limit`.
+    async fn view_events(&self, user: UserId, limit: u32) -> Result<Vec<StoredView>>;
+    /// The user's connection records, newest first, at most `limit`.
+    async fn connections(&self, user: UserId, limit: u32) -> Result<Vec<ConnectionRecord>>;
+    /// Deletes what is older than the retention windows, and view events of users whose analytics
+    /// consent is off.
+    async fn purge_usage(&self, retention: &Retention) -> Result<Purged>;
+    /// The user's settings document (JSON text) and when it was stored.
+    async fn settings(&self, user: UserId) -> Result<Option<(String, Millis)>>;
+    /// Replaces the user's settings document, only if their personalisation consent (or, without a
+    /// row, `personalisation_default`) is on; false if it is off and nothing was stored.
+    async fn put_settings(
+        &self,
+        user: UserId,
+        document: &str,
+        now: Millis,
+        personalisation_default: bool,
+    ) -> Result<bool>;
+    /// The user's consent row, if they ever changed it.
+    async fn consent(&self, user: UserId) -> Result<Option<Consent>>;
+    /// Applies `change` at `now` (each switch given gets `now` as its change time, even if its value
+    /// stays) and returns the consent after it. In the same transaction: analytics off deletes the user's view events,
+    /// personalisation off deletes their settings.
+    async fn set_consent(
+        &self,
+        user: UserId,
+        change: ConsentChange,
+        defaults: ConsentDefaults,
+        now: Millis,
+    ) -> Result<Consent>;
+}
+
+/// Rows per multi-row `INSERT` (well under both backends' limits of bound parameters).
+pub(crate) const INSERT_CHUNK: usize = 500;
+
+/// A batch sorted by what each backend does with it, decided once for both.
+pub(crate) struct Plan<'a> {
+    /// One outcome per write, in order.
+    pub outcomes: Vec<WriteOutcome>,
+    /// Device reports, in order.
+    pub devices: Vec<&'a DeviceRecord>,
+    /// View events allowed by consent, with their user, device and receipt time.
+    pub views: Vec<(UserId, DeviceId, &'a ViewEvent, Millis)>,
+    /// Sockets opened.
+    pub connected: Vec<&'a ConnectionRecord>,
+    /// Sockets closed (applied after every opening of the batch).
+    pub disconnected: Vec<(Uuid, Millis)>,
+}
+
+/// The users whose view batches need a consent decision.
+pub(crate) fn view_users(writes: &[UsageWrite]) -> Vec<Uuid> {
+    let mut users: Vec<Uuid> = writes
+        .iter()
+        .filter_map(|w| match w {
+            UsageWrite::Views { user_id, .. } => Some(user_id.0),
+            _ => None,
+        })
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    users
+}
+
+/// Sorts `writes`, given the stored analytics switch of the users that have one.
+pub(crate) fn plan<'a>(
+    writes: &'a [UsageWrite],
+    stored_analytics: &std::collections::HashMap<Uuid, bool>,
+    analytics_default: bool,
+) -> Plan<'a> {
+    let mut plan = Plan {
+        outcomes: Vec::with_capacity(writes.len()),
+        devices: Vec::new(),
+        views: Vec::new(),
+        connected: Vec::new(),
+        disconnected: Vec::new(),
+    };
+    for write in writes {
+        let outcome = match write {
+            UsageWrite::Device(d) => {
+                plan.devices.push(d);
+                WriteOutcome::Stored
+            }
+            UsageWrite::Views { user_id, device_id, events, received_at } => {
+                if stored_analytics.get(&user_id.0).copied().unwrap_or(analytics_default) {
+                    plan.views.extend(events.iter().map(|e| (*user_id, *device_id, e, *received_at)));
+                    WriteOutcome::Stored
+                } else {
+                    WriteOutcome::ConsentOff
+                }
+            }
+            UsageWrite::Connected(c) => {
+                plan.connected.push(c);
+                WriteOutcome::Stored
+            }
+            UsageWrite::Disconnected { id, at } => {
+                plan.disconnected.push((*id, *at));
+                WriteOutcome::Stored
+            }
+        };
+        plan.outcomes.push(outcome);
+    }
+    plan
+}

@@ -1,0 +1,245 @@
+//! The shapes of tickets, events and agents as clients see them: plain protocol values, filled in
+//! by the session layer from the domain's records. No phone number ever appears here.
+
+use crate::model::agent::AgentStatus;
+use crate::model::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
+use crate::model::purchase::{PurchaseKind, PurchaseStatus};
+use crate::model::ticket::{EventKind, TicketStatus};
+use crate::model::time::Millis;
+use serde::{Deserialize, Serialize};
+
+/// Who did something, as shown to clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Participant {
+    /// An app user.
+    User(UserId),
+    /// A support agent.
+    Agent(AgentId),
+    /// The hub (auto-assignment).
+    System,
+}
+
+/// A participant's delivery and read marks on a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkView {
+    /// Whose marks.
+    pub participant: Participant,
+    /// Highest seq a device of theirs received (0: none).
+    pub delivered_seq: u64,
+    /// Highest seq they read (0: none).
+    pub read_seq: u64,
+}
+
+/// A ticket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketView {
+    /// Id.
+    pub id: TicketId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Subject.
+    pub subject: String,
+    /// `open`, `assigned` or `resolved`.
+    pub status: TicketStatus,
+    /// The agent holding it (also the last holder of a resolved ticket).
+    pub agent_id: Option<AgentId>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Time of the last event.
+    pub updated_at: Millis,
+    /// Seq of its last event.
+    pub last_seq: u64,
+}
+
+/// One event of a ticket's stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Place in the stream: 1, 2, 3, ... without gaps.
+    pub seq: u64,
+    /// `opened`, `message`, `claimed`, `transferred`, `resolved` or `reopened`.
+    pub kind: EventKind,
+    /// Who caused it.
+    pub author: Participant,
+    /// Message text (and the subject, for `opened`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The sender's id for a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+    /// For `claimed` and `transferred`: the agent holding the ticket now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    /// When it was stored.
+    pub at: Millis,
+}
+
+/// An agent, as other agents see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentView {
+    /// Id.
+    pub id: AgentId,
+    /// Display name.
+    pub name: String,
+    /// Their status.
+    pub status: AgentStatus,
+    /// Assigned tickets they take at once.
+    pub capacity: u32,
+    /// Whether they have a live socket on this hub.
+    pub online: bool,
+}
+
+/// A canned reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CannedReplyView {
+    /// Id.
+    pub id: CannedReplyId,
+    /// Title.
+    pub title: String,
+    /// Text.
+    pub body: String,
+}
+
+/// A user's profile as others (and the user) see it. Never carries the number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileView {
+    /// The user.
+    pub user_id: UserId,
+    /// Display name, if set.
+    pub name: Option<String>,
+    /// Path of the profile image on this hub (`/v1/media/<sha256>.jpg`), if set.
+    pub image: Option<String>,
+    /// Whether the user has a live socket.
+    pub online: bool,
+    /// When the user was last online; absent while online or when the user hides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<Millis>,
+}
+
+/// One of the user's devices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceView {
+    /// The hub's id for the device.
+    pub id: DeviceId,
+    /// Its name.
+    pub name: String,
+    /// First sign-in on it.
+    pub created_at: Millis,
+    /// Last sign-in on it.
+    pub last_seen_at: Millis,
+    /// Live sessions it holds (0: signed out).
+    pub live_sessions: u32,
+    /// Whether this socket's session belongs to it.
+    pub current: bool,
+}
+
+/// `telemetry.device`: what an app knows of its device. Unknown fields are ignored; the limits are
+/// checked by `src/usage/schema.rs` (see protocol/PROTOCOL.md, "Telemetry").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceReport {
+    /// Operating system: `android`, `ios`, `web`, ... (1 to 32 characters).
+    pub os: String,
+    /// Its version (at most 32 characters).
+    #[serde(default)]
+    pub os_version: Option<String>,
+    /// Device model (at most 64 characters).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Manufacturer (at most 64 characters).
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    /// Memory in MiB (at most 16777216).
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    /// Screen width in pixels (1 to 100000).
+    #[serde(default)]
+    pub screen_width: Option<u32>,
+    /// Screen height in pixels (1 to 100000).
+    #[serde(default)]
+    pub screen_height: Option<u32>,
+    /// The app's version (at most 32 characters).
+    #[serde(default)]
+    pub app_version: Option<String>,
+    /// The app's locale, a BCP 47 tag (at most 35 characters: letters, digits, `-`, `_`).
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+/// What a view event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewKind {
+    /// A screen was shown.
+    Screen,
+    /// The user interacted with something on a screen.
+    Action,
+}
+
+impl ViewKind {
+    /// The wire (and stored) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Screen => "screen",
+            Self::Action => "action",
+        }
+    }
+}
+
+/// One item of `telemetry.views`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewEventReport {
+    /// `screen` or `action`.
+    pub kind: ViewKind,
+    /// The screen's name (1 to 64 characters).
+    pub screen: String,
+    /// For an action: what was touched (at most 64 characters).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// When it happened, by the app's clock (a time; at most 1 day ahead of the hub's clock and
+    /// not older than the view retention window).
+    pub at: Millis,
+    /// How long the screen was shown or the action took, in ms (at most 86400000).
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+}
+
+/// A user's consent switches, with the time each was last set (`null`: never, the default applies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentView {
+    /// View patterns (`telemetry.views`) may be collected.
+    pub analytics: bool,
+    /// When the user last set `analytics`.
+    pub analytics_changed_at: Option<Millis>,
+    /// The settings document may be stored on the server.
+    pub personalisation: bool,
+    /// When the user last set `personalisation`.
+    pub personalisation_changed_at: Option<Millis>,
+}
+
+/// A purchase or subscription as its buyer sees it (never the hub's bookkeeping times).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseView {
+    /// The hub's id.
+    pub id: PurchaseId,
+    /// The billing system's id.
+    pub reference: String,
+    /// The product bought.
+    pub product: String,
+    /// `activation` or `subscription`.
+    pub kind: PurchaseKind,
+    /// The price in minor currency units.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// When it was bought.
+    pub purchased_at: Millis,
+    /// When it stops counting; `null`: never.
+    pub expires_at: Option<Millis>,
+    /// `paid`, `refunded` or `cancelled`.
+    pub status: PurchaseStatus,
+    /// Whether it counts now (paid and not expired, by the hub's clock when it was sent): what an
+    /// app unlocks by.
+    pub active: bool,
+}
