@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hub and its peers side by side (issue 6): runs each scenario with the same parameters against
+# The hub and its peers side by side: runs each scenario with the same parameters against
 # the hub, the Node peer and the bare-Rust peer (loadtest/peers/), one after another, then prints
 # the figures and the hub's ratio to each peer: memory per idle socket (idle), deliveries per second
 # (burst), end-to-end p50 / p99 (chat).

@@ -10,9 +10,9 @@
 //! before. Latencies (the harness's clock when it sent the POST to the socket's receipt) are
 //! gathered per socket and recorded into the shared histograms in batches.
 
-use crate::cluster::{total_cpu_s, Cluster};
+use crate::cluster::Cluster;
 use crate::hub::{CpuSnapshot, HubArgs};
-use crate::report::{BurstReport, HubInfo};
+use crate::report::{total_cpu_s, BurstReport, FanOutCheck};
 use crate::signin;
 use crate::stats::{spawn_progress, Clock, Histograms, Latency, Live, Progress};
 use crate::wire::{Body, Conn, ConnError, Frame};
@@ -184,47 +184,19 @@ impl Account {
     pub fn missing(&self, accepted: &[usize]) -> u64 {
         accepted.iter().filter(|&&n| !self.has(n)).count() as u64
     }
-}
 
-/// The exactly-once verdict over every socket.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct FanOutCheck {
-    /// Sockets checked (every socket that was ready when the first announcement went out).
-    pub sockets: u64,
-    /// Of those, sockets that failed before the end (their missing announcements count).
-    pub sockets_failed: u64,
-    /// Deliveries expected: accepted announcements x sockets.
-    pub expected: u64,
-    /// First receipts of accepted announcements.
-    pub delivered: u64,
-    /// (socket, accepted announcement) pairs never received.
-    pub missing: u64,
-    /// Repeated receipts.
-    pub duplicates: u64,
-    /// Receipts of announcements whose POST failed or timed out (the hub may still have sent them):
-    /// neither expected nor an error.
-    pub unconfirmed: u64,
-    /// Marked frames with a number never posted.
-    pub unknown: u64,
-}
-
-impl FanOutCheck {
-    /// Adds one socket's account, given the accepted announcements.
-    pub fn add(&mut self, account: &Account, accepted: &[usize], failed: bool) {
-        self.sockets += 1;
-        self.sockets_failed += u64::from(failed);
-        self.expected += accepted.len() as u64;
-        let missing = account.missing(accepted);
-        self.missing += missing;
-        self.delivered += accepted.len() as u64 - missing;
-        self.unconfirmed += account.received.saturating_sub(accepted.len() as u64 - missing);
-        self.duplicates += account.duplicates;
-        self.unknown += account.unknown;
-    }
-
-    /// True when every socket got every accepted announcement exactly once.
-    pub fn ok(&self) -> bool {
-        self.missing == 0 && self.duplicates == 0 && self.unknown == 0
+    /// Adds this socket's account to the verdict over every socket, given the accepted
+    /// announcements.
+    pub fn tally(&self, check: &mut FanOutCheck, accepted: &[usize], failed: bool) {
+        check.sockets += 1;
+        check.sockets_failed += u64::from(failed);
+        check.expected += accepted.len() as u64;
+        let missing = self.missing(accepted);
+        check.missing += missing;
+        check.delivered += accepted.len() as u64 - missing;
+        check.unconfirmed += self.received.saturating_sub(accepted.len() as u64 - missing);
+        check.duplicates += self.duplicates;
+        check.unknown += self.unknown;
     }
 }
 
@@ -544,7 +516,7 @@ async fn run_on(args: &BurstArgs, http: &reqwest::Client, hubs: &Cluster) -> any
     let hard_deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         match tokio::time::timeout_at(hard_deadline, tasks.join_next()).await {
-            Ok(Some(Ok(Some((account, failed))))) => check.add(&account, &accepted, failed),
+            Ok(Some(Ok(Some((account, failed))))) => account.tally(&mut check, &accepted, failed),
             // Sockets that never got ready were not recipients.
             Ok(Some(Ok(None))) => {}
             Ok(Some(Err(_))) => live.error("task_failed"),
@@ -571,7 +543,7 @@ async fn run_on(args: &BurstArgs, http: &reqwest::Client, hubs: &Cluster) -> any
     let hub_cpu_s = cpu.hub_s.or_else(|| total_cpu_s(&server));
     Ok(BurstReport {
         scenario: "burst",
-        hub: HubInfo::of(hubs),
+        hub: hubs.info(),
         params: serde_json::to_value(args).unwrap_or_default(),
         sockets_requested: args.sockets,
         sockets_ready: ready,
@@ -683,10 +655,10 @@ mod tests {
         let mut partial = Account::default();
         partial.receive(1, 10);
         let mut check = FanOutCheck::default();
-        check.add(&full, &accepted, false);
+        full.tally(&mut check, &accepted, false);
         assert!(check.ok());
         assert_eq!((check.expected, check.delivered, check.unconfirmed), (3, 3, 1));
-        check.add(&partial, &accepted, true);
+        partial.tally(&mut check, &accepted, true);
         assert_eq!((check.sockets, check.sockets_failed, check.missing, check.delivered), (2, 1, 2, 4));
         assert!(!check.ok());
         let mut dup = Account::default();
@@ -694,7 +666,7 @@ mod tests {
             dup.receive(n, 10);
         }
         let mut check = FanOutCheck::default();
-        check.add(&dup, &accepted, false);
+        dup.tally(&mut check, &accepted, false);
         assert_eq!((check.missing, check.duplicates), (0, 1));
         assert!(!check.ok());
     }

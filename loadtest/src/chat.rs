@@ -9,9 +9,10 @@
 //! last acknowledged seq of its tickets, or the drain time runs out and the rest counts as lost).
 
 use crate::cluster::Cluster;
-use crate::hub::{batch_sizes, CpuSnapshot, HubArgs};
-use crate::reconnect::{spawn_dropper, Drops, ReconnectArgs, ReconnectFigures};
-use crate::report::{ChatReport, HubInfo};
+use crate::drops::{spawn_dropper, DropPlan, Drops};
+use crate::hub::{CpuSnapshot, HubArgs};
+use crate::metrics::batch_sizes;
+use crate::report::{ChatReport, ReconnectFigures};
 use crate::seq::{DeliveryCheck, Seen, SeqChecker};
 use crate::signin;
 use crate::stats::{spawn_progress, Clock, Histograms, Live, Progress};
@@ -693,16 +694,11 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ChatReport> {
     run_with_drops(args, None).await
 }
 
-/// Runs `reconnect`: the chat load with drops.
+/// Runs the chat load, with the drops of `reconnect` when `drops` is given.
 ///
 /// # Errors
 /// As [`run`].
-pub async fn run_reconnect(args: ReconnectArgs) -> anyhow::Result<ChatReport> {
-    anyhow::ensure!((0.0..=1.0).contains(&args.drop_share), "--drop-share must be between 0 and 1");
-    run_with_drops(args.chat.clone(), Some(args)).await
-}
-
-async fn run_with_drops(args: ChatArgs, drops: Option<ReconnectArgs>) -> anyhow::Result<ChatReport> {
+pub async fn run_with_drops(args: ChatArgs, drops: Option<DropPlan>) -> anyhow::Result<ChatReport> {
     anyhow::ensure!(args.users >= 1 && args.rate > 0.0, "--users and --rate must be positive");
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
     let mut hubs = Cluster::open(&args.hub, &http).await?;
@@ -713,7 +709,7 @@ async fn run_with_drops(args: ChatArgs, drops: Option<ReconnectArgs>) -> anyhow:
 
 async fn run_on(
     args: &ChatArgs,
-    reconnect: Option<&ReconnectArgs>,
+    reconnect: Option<&DropPlan>,
     http: &reqwest::Client,
     hubs: &Cluster,
 ) -> anyhow::Result<ChatReport> {
@@ -876,7 +872,7 @@ async fn run_on(
     let reconnect = drops.map(|d| ReconnectFigures { resume_latency: histograms.resume.summary(), ..d.figures() });
     Ok(ChatReport {
         scenario,
-        hub: HubInfo::of(hubs),
+        hub: hubs.info(),
         params,
         users_ready,
         agent_sockets,

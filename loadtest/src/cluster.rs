@@ -3,16 +3,12 @@
 //! to the nodes round robin; server-side figures (CPU seconds, resident memory) are read per node,
 //! from `/metrics` and, where the pid is known, from `/proc`.
 
-use crate::hub::{HubArgs, HubHandle, Metrics, NodeStart};
+use crate::hub::{HubArgs, HubHandle, NodeStart};
+use crate::metrics::NodeSnapshot;
+use crate::report::{HubInfo, NodeFigures};
 use anyhow::{bail, ensure};
-use serde::Serialize;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
-
-/// `process_cpu_seconds_total` in the hub's `/metrics` (absent on older hubs).
-const CPU_METRIC: &str = "process_cpu_seconds_total";
-/// `process_resident_memory_bytes` in the hub's `/metrics` (absent on older hubs).
-const RSS_METRIC: &str = "process_resident_memory_bytes";
 
 /// The hub nodes of a run.
 pub struct Cluster {
@@ -66,6 +62,12 @@ impl Cluster {
         Ok(Self { nodes, admin_token: token })
     }
 
+    /// The first node's URL, backend and pid, and the node count, for the report.
+    pub fn info(&self) -> HubInfo {
+        let first = self.first();
+        HubInfo { url: first.base.clone(), backend: first.backend.into(), pid: first.pid, nodes: self.nodes.len() }
+    }
+
     /// The first node: HTTP sign-ins and `agent add` go there.
     pub fn first(&self) -> &HubHandle {
         &self.nodes[0]
@@ -117,82 +119,6 @@ impl Cluster {
     }
 }
 
-/// What one node says about itself at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct NodeSnapshot {
-    /// `process_cpu_seconds_total`, when exported.
-    pub metrics_cpu_s: Option<f64>,
-    /// `process_resident_memory_bytes`, when exported.
-    pub metrics_rss_bytes: Option<f64>,
-    /// CPU seconds from `/proc/<pid>/stat`, when the pid is known.
-    pub proc_cpu_s: Option<f64>,
-    /// VmRSS in KiB from `/proc/<pid>/status`, when the pid is known.
-    pub proc_rss_kib: Option<u64>,
-}
-
-impl NodeSnapshot {
-    /// From a `/metrics` page and the `/proc` readings.
-    pub fn new(metrics: &Metrics, proc_cpu_s: Option<f64>, proc_rss_kib: Option<u64>) -> Self {
-        let one = |name: &str| metrics.0.iter().any(|s| s.name == name).then(|| metrics.sum(name));
-        Self { metrics_cpu_s: one(CPU_METRIC), metrics_rss_bytes: one(RSS_METRIC), proc_cpu_s, proc_rss_kib }
-    }
-}
-
-/// One node's server-side figures over a window.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct NodeFigures {
-    /// The node's base URL.
-    pub url: String,
-    /// Its pid, when known.
-    pub pid: Option<u32>,
-    /// CPU seconds in the window: `/proc` when the pid is known, else `/metrics`.
-    pub cpu_s: Option<f64>,
-    /// Where `cpu_s` comes from: `proc`, `metrics` or absent.
-    pub cpu_source: Option<&'static str>,
-    /// CPU seconds in the window by the hub's own `process_cpu_seconds_total`.
-    pub metrics_cpu_s: Option<f64>,
-    /// Resident memory at the start of the window, KiB (`/proc`, else `/metrics`).
-    pub rss_before_kib: Option<f64>,
-    /// Resident memory at the end of the window, KiB.
-    pub rss_after_kib: Option<f64>,
-}
-
-impl NodeFigures {
-    /// The figures of node `url` from `before` to `after`.
-    pub fn between(url: &str, pid: Option<u32>, before: &NodeSnapshot, after: &NodeSnapshot) -> Self {
-        let diff = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
-        let metrics_cpu_s = diff(before.metrics_cpu_s, after.metrics_cpu_s);
-        let proc_cpu_s = diff(before.proc_cpu_s, after.proc_cpu_s);
-        let (cpu_s, cpu_source) = match (proc_cpu_s, metrics_cpu_s) {
-            (Some(p), _) => (Some(p), Some("proc")),
-            (None, Some(m)) => (Some(m), Some("metrics")),
-            (None, None) => (None, None),
-        };
-        let rss = |s: &NodeSnapshot| s.proc_rss_kib.map(|k| k as f64).or(s.metrics_rss_bytes.map(|b| b / 1024.0));
-        Self {
-            url: url.to_owned(),
-            pid,
-            cpu_s,
-            cpu_source,
-            metrics_cpu_s,
-            rss_before_kib: rss(before),
-            rss_after_kib: rss(after),
-        }
-    }
-
-    /// RSS growth per socket, KiB, over `sockets` sockets held by this node.
-    pub fn rss_per_socket_kib(&self, sockets: usize) -> Option<f64> {
-        (sockets > 0).then_some(())?;
-        Some((self.rss_after_kib? - self.rss_before_kib?) / sockets as f64)
-    }
-}
-
-/// The CPU seconds of every node together (None when no node's are known).
-pub fn total_cpu_s(figures: &[NodeFigures]) -> Option<f64> {
-    let known: Vec<f64> = figures.iter().filter_map(|f| f.cpu_s).collect();
-    (!known.is_empty()).then(|| known.iter().sum())
-}
-
 /// A fresh operator token for spawned hubs: 64 hex characters from the standard library's
 /// per-process random hash keys (the hubs live on loopback for one run).
 fn random_token() -> String {
@@ -211,37 +137,6 @@ fn random_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_figures_prefer_proc_and_fall_back_to_metrics() {
-        let page = |cpu: f64, rss: f64| {
-            Metrics::parse(&format!("process_cpu_seconds_total {cpu}\nprocess_resident_memory_bytes {rss}\n"))
-        };
-        let b = NodeSnapshot::new(&page(10.0, 1024.0 * 1024.0), None, None);
-        let a = NodeSnapshot::new(&page(12.5, 3.0 * 1024.0 * 1024.0), None, None);
-        let f = NodeFigures::between("http://127.0.0.1:1", None, &b, &a);
-        assert_eq!((f.cpu_s, f.cpu_source), (Some(2.5), Some("metrics")));
-        assert_eq!((f.rss_before_kib, f.rss_after_kib), (Some(1024.0), Some(3072.0)));
-        assert_eq!(f.rss_per_socket_kib(1024), Some(2.0));
-        assert_eq!(f.rss_per_socket_kib(0), None);
-
-        let b = NodeSnapshot { proc_cpu_s: Some(1.0), proc_rss_kib: Some(100), ..b };
-        let a = NodeSnapshot { proc_cpu_s: Some(4.0), proc_rss_kib: Some(300), ..a };
-        let f = NodeFigures::between("u", Some(7), &b, &a);
-        assert_eq!((f.cpu_s, f.cpu_source, f.metrics_cpu_s), (Some(3.0), Some("proc"), Some(2.5)));
-        assert_eq!(f.rss_after_kib, Some(300.0));
-    }
-
-    #[test]
-    fn a_hub_without_process_metrics_reports_nothing_rather_than_zero() {
-        let s = NodeSnapshot::new(&Metrics::parse("hub_connections 3\n"), None, None);
-        assert_eq!(s, NodeSnapshot::default());
-        let f = NodeFigures::between("u", None, &s, &s);
-        assert_eq!((f.cpu_s, f.cpu_source, f.rss_before_kib), (None, None, None));
-        assert_eq!(total_cpu_s(&[f.clone(), f]), None);
-        let known = NodeFigures { cpu_s: Some(1.5), ..Default::default() };
-        assert_eq!(total_cpu_s(&[known.clone(), NodeFigures::default(), known]), Some(3.0));
-    }
 
     #[test]
     fn tokens_are_long_enough_for_the_hub() {

@@ -5,7 +5,7 @@
 
 use crate::cluster::Cluster;
 use crate::hub::{CpuSnapshot, HubArgs, HubHandle};
-use crate::report::{HubInfo, IdleReport};
+use crate::report::IdleReport;
 use crate::signin;
 use crate::stats::{spawn_progress, Histograms, Live, Progress};
 use crate::wire::{Body, Conn, ConnError, Frame};
@@ -200,7 +200,7 @@ async fn run_on(args: &IdleArgs, http: &reqwest::Client, hubs: &Cluster) -> anyh
     };
     Ok(IdleReport {
         scenario: "idle",
-        hub: HubInfo::of(hubs),
+        hub: hubs.info(),
         params: serde_json::to_value(args).unwrap_or_default(),
         requested: args.sockets,
         authenticated,

@@ -26,23 +26,32 @@
 //!
 //! # Layout
 //!
+//! Lowest first: each module imports only modules listed before it.
+//!
 //! - [`wire`]: the protocol as a client speaks it: request encoding, lenient frame decoding, a
 //!   socket bound to a 127.0.0.x source address.
-//! - [`signin`]: test-number sign-in over HTTP; agents from a file or `anapars-hub agent add`.
-//! - [`hub`]: one hub under test: started or attached, `/metrics`, `/proc` memory and CPU.
-//! - [`cluster`]: the nodes of a run (one, or several with Redis), per-node server figures.
-//! - [`chat`], [`idle`], [`burst`], [`reconnect`]: the scenarios (`reconnect` is `chat` with drops).
-//! - [`peers`]: `--target node-peer|rust-peer`: the peers of loadtest/peers/ in the hub's place.
 //! - [`seq`]: the exactly-once, in-order check of ticket streams.
 //! - [`stats`]: HDR latency histograms, counters, errors by key, the progress line.
-//! - [`report`]: the final table and JSON.
+//! - [`metrics`]: what a hub says about itself: `/metrics` parsed, group-commit batch sizes, one
+//!   node's CPU and memory at one moment.
+//! - [`peers`]: `--target node-peer|rust-peer`: which peer of loadtest/peers/ and how it is started.
+//! - [`report`]: each scenario's report (one serde struct) and the figures they share; the table and JSON.
 //! - [`plot`]: the latency-over-time SVG.
+//! - [`drops`]: the drop signals of `reconnect` and the task that sends them.
+//! - [`hub`]: one hub (or peer) under test: started or attached, `/metrics`, `/proc` memory and CPU.
+//! - [`cluster`]: the nodes of a run (one, or several with Redis), per-node server figures.
+//! - [`signin`]: test-number sign-in over HTTP; agents from a file, `anapars-hub agent add`, or
+//!   made up for a peer.
+//! - [`chat`], [`reconnect`], [`idle`], [`burst`], [`telemetry`]: the scenarios (`reconnect` is
+//!   `chat` with drops).
 
 mod burst;
 mod chat;
 mod cluster;
+mod drops;
 mod hub;
 mod idle;
+mod metrics;
 mod peers;
 mod plot;
 mod reconnect;
@@ -138,7 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Reconnect(args) => {
             let client = args.chat.client.clone();
-            let report = chat::run_reconnect(args).await?;
+            let report = reconnect::run(args).await?;
             finish(&client, &report.table(), &report, &plot::Series::chat(&report), report.delivery_ok)
         }
         Command::Burst(args) => {

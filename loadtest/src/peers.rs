@@ -3,15 +3,13 @@
 //! or `target/release/anapars-peer-rust --port P`), so the same scenario with the same parameters
 //! measures the hub and its peers one after another (`loadtest/compare.sh`). A peer accepts any
 //! phone, code, email, password and token, so its agents need no `anapars-hub agent add`: they are
-//! made up (see [`agents`]).
+//! made up (see `signin::agents`). `hub::HubHandle` starts a peer as it starts the hub.
 
-use crate::hub::{HubArgs, HubHandle};
-use crate::signin::AgentCredential;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// What a run measures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -60,18 +58,6 @@ pub struct PeerArgs {
     pub rust_peer_bin: PathBuf,
 }
 
-/// Whether the harness talks to a peer (its backend is a peer's name).
-pub fn is_peer(hub: &HubHandle) -> bool {
-    [Target::NodePeer, Target::RustPeer].iter().any(|t| t.name() == hub.backend)
-}
-
-/// Agents for a peer: made-up credentials, which a peer accepts unconditionally.
-pub fn agents(count: usize) -> Vec<AgentCredential> {
-    (0..count)
-        .map(|i| AgentCredential { email: format!("peer-agent-{i}@anapars.test"), password: "any".into() })
-        .collect()
-}
-
 /// The command that starts the peer of `target` on `addr`.
 ///
 /// # Errors
@@ -107,38 +93,6 @@ pub fn command(args: &PeerArgs, addr: SocketAddr) -> anyhow::Result<Command> {
     Ok(cmd)
 }
 
-/// Starts the peer of `args.peer.target` on a free loopback port, its output in a fresh temporary
-/// directory, as `--spawn-hub` starts the hub.
-///
-/// # Errors
-/// The peer's program is missing or cannot be started.
-pub fn spawn(args: &HubArgs) -> anyhow::Result<HubHandle> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut cmd = command(&args.peer, addr)?;
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
-    let dir = std::env::temp_dir().join(format!("anapars-loadtest-{}-{stamp}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let log = dir.join("peer.log");
-    let out = std::fs::File::create(&log)?;
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .spawn()
-        .with_context(|| format!("starting the {}", args.peer.target.name()))?;
-    Ok(HubHandle {
-        base: format!("http://{addr}"),
-        addr,
-        pid: Some(child.id()),
-        backend: args.peer.target.name(),
-        db_env: Vec::new(),
-        child: Some(child),
-        dir: Some(dir),
-        log: Some(log),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,15 +117,12 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_gets_its_port_and_made_up_agents() {
+    fn a_peer_gets_its_port() {
         let mut args = peer_args(Target::RustPeer);
         args.rust_peer_bin = std::env::current_exe().unwrap();
         let cmd = command(&args, SocketAddr::from(([127, 0, 0, 1], 9000))).unwrap();
         let argv: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(argv, ["--port", "9000", "--host", "127.0.0.1"]);
-        let agents = agents(3);
-        assert_eq!(agents.len(), 3);
-        assert_ne!(agents[0].email, agents[2].email);
         assert_eq!(Target::NodePeer.name(), "node-peer");
         assert!(Target::RustPeer.is_peer() && !Target::Hub.is_peer());
     }

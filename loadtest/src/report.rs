@@ -1,9 +1,9 @@
 //! The final reports: one serde struct per scenario, written as JSON for scripts (`--json PATH`)
-//! and as an aligned two-column table on stdout for people.
+//! and as an aligned two-column table on stdout for people, and the figures the scenarios share
+//! (CPU use, per-node server figures, the fan-out and reconnect verdicts). Below every scenario:
+//! it imports only the measurements it reports.
 
-use crate::cluster::{Cluster, NodeFigures};
-use crate::hub::BatchSizes;
-use crate::reconnect::ReconnectFigures;
+use crate::metrics::{BatchSizes, NodeSnapshot};
 use crate::seq::DeliveryCheck;
 use crate::stats::{LatencySummary, Tick};
 use serde::Serialize;
@@ -25,12 +25,6 @@ pub struct HubInfo {
 }
 
 impl HubInfo {
-    /// The first node's URL, backend and pid, and the node count.
-    pub fn of(cluster: &Cluster) -> Self {
-        let first = cluster.first();
-        Self { url: first.base.clone(), backend: first.backend.into(), pid: first.pid, nodes: cluster.nodes.len() }
-    }
-
     fn cell(&self) -> String {
         let nodes = if self.nodes > 1 { format!(", node 1 of {}", self.nodes) } else { String::new() };
         format!("{} ({}, pid {}{nodes})", self.url, self.backend, opt(self.pid, ""))
@@ -184,7 +178,7 @@ pub struct BurstReport {
     /// The POST's round trip (to its `202`).
     pub post_latency: LatencySummary,
     /// Every socket, every accepted announcement, exactly once.
-    pub check: crate::burst::FanOutCheck,
+    pub check: FanOutCheck,
     /// True when nothing was missing or repeated.
     pub delivery_ok: bool,
     /// Hub CPU time per measured delivery, nanoseconds.
@@ -265,6 +259,106 @@ impl BurstReport {
         rows.push(("errors".into(), errors_cell(&self.errors)));
         table("burst", &rows)
     }
+}
+
+/// The exactly-once verdict over every socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FanOutCheck {
+    /// Sockets checked (every socket that was ready when the first announcement went out).
+    pub sockets: u64,
+    /// Of those, sockets that failed before the end (their missing announcements count).
+    pub sockets_failed: u64,
+    /// Deliveries expected: accepted announcements x sockets.
+    pub expected: u64,
+    /// First receipts of accepted announcements.
+    pub delivered: u64,
+    /// (socket, accepted announcement) pairs never received.
+    pub missing: u64,
+    /// Repeated receipts.
+    pub duplicates: u64,
+    /// Receipts of announcements whose POST failed or timed out (the hub may still have sent them):
+    /// neither expected nor an error.
+    pub unconfirmed: u64,
+    /// Marked frames with a number never posted.
+    pub unknown: u64,
+}
+
+impl FanOutCheck {
+    /// True when every socket got every accepted announcement exactly once.
+    pub fn ok(&self) -> bool {
+        self.missing == 0 && self.duplicates == 0 && self.unknown == 0
+    }
+}
+
+/// What the drops and resumes of a run came to.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ReconnectFigures {
+    /// Sockets dropped.
+    pub dropped: u64,
+    /// Sockets that resumed.
+    pub resumed: u64,
+    /// Messages resent.
+    pub resent: u64,
+    /// Of those, the ones the hub had already stored.
+    pub resent_duplicates: u64,
+    /// From the drop to the end of the resume (connected, authenticated, every ticket subscribed
+    /// again, unacknowledged messages resent), in the measured window.
+    pub resume_latency: crate::stats::LatencySummary,
+}
+
+/// One node's server-side figures over a window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NodeFigures {
+    /// The node's base URL.
+    pub url: String,
+    /// Its pid, when known.
+    pub pid: Option<u32>,
+    /// CPU seconds in the window: `/proc` when the pid is known, else `/metrics`.
+    pub cpu_s: Option<f64>,
+    /// Where `cpu_s` comes from: `proc`, `metrics` or absent.
+    pub cpu_source: Option<&'static str>,
+    /// CPU seconds in the window by the hub's own `process_cpu_seconds_total`.
+    pub metrics_cpu_s: Option<f64>,
+    /// Resident memory at the start of the window, KiB (`/proc`, else `/metrics`).
+    pub rss_before_kib: Option<f64>,
+    /// Resident memory at the end of the window, KiB.
+    pub rss_after_kib: Option<f64>,
+}
+
+impl NodeFigures {
+    /// The figures of node `url` from `before` to `after`.
+    pub fn between(url: &str, pid: Option<u32>, before: &NodeSnapshot, after: &NodeSnapshot) -> Self {
+        let diff = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+        let metrics_cpu_s = diff(before.metrics_cpu_s, after.metrics_cpu_s);
+        let proc_cpu_s = diff(before.proc_cpu_s, after.proc_cpu_s);
+        let (cpu_s, cpu_source) = match (proc_cpu_s, metrics_cpu_s) {
+            (Some(p), _) => (Some(p), Some("proc")),
+            (None, Some(m)) => (Some(m), Some("metrics")),
+            (None, None) => (None, None),
+        };
+        let rss = |s: &NodeSnapshot| s.proc_rss_kib.map(|k| k as f64).or(s.metrics_rss_bytes.map(|b| b / 1024.0));
+        Self {
+            url: url.to_owned(),
+            pid,
+            cpu_s,
+            cpu_source,
+            metrics_cpu_s,
+            rss_before_kib: rss(before),
+            rss_after_kib: rss(after),
+        }
+    }
+
+    /// RSS growth per socket, KiB, over `sockets` sockets held by this node.
+    pub fn rss_per_socket_kib(&self, sockets: usize) -> Option<f64> {
+        (sockets > 0).then_some(())?;
+        Some((self.rss_after_kib? - self.rss_before_kib?) / sockets as f64)
+    }
+}
+
+/// The CPU seconds of every node together (None when no node's are known).
+pub fn total_cpu_s(figures: &[NodeFigures]) -> Option<f64> {
+    let known: Vec<f64> = figures.iter().filter_map(|f| f.cpu_s).collect();
+    (!known.is_empty()).then(|| known.iter().sum())
 }
 
 /// Writes `report` as pretty JSON to `path`.
@@ -457,7 +551,7 @@ impl IdleReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::Bucket;
+    use crate::metrics::{Bucket, Metrics};
 
     #[test]
     fn tables_align_their_values() {
@@ -553,5 +647,36 @@ mod tests {
         let t = r.table();
         assert!(t.contains("hub rss per socket      4.57 KiB"), "{t}");
         assert!(t.contains("errors                  none"), "{t}");
+    }
+
+    #[test]
+    fn node_figures_prefer_proc_and_fall_back_to_metrics() {
+        let page = |cpu: f64, rss: f64| {
+            Metrics::parse(&format!("process_cpu_seconds_total {cpu}\nprocess_resident_memory_bytes {rss}\n"))
+        };
+        let b = NodeSnapshot::new(&page(10.0, 1024.0 * 1024.0), None, None);
+        let a = NodeSnapshot::new(&page(12.5, 3.0 * 1024.0 * 1024.0), None, None);
+        let f = NodeFigures::between("http://127.0.0.1:1", None, &b, &a);
+        assert_eq!((f.cpu_s, f.cpu_source), (Some(2.5), Some("metrics")));
+        assert_eq!((f.rss_before_kib, f.rss_after_kib), (Some(1024.0), Some(3072.0)));
+        assert_eq!(f.rss_per_socket_kib(1024), Some(2.0));
+        assert_eq!(f.rss_per_socket_kib(0), None);
+
+        let b = NodeSnapshot { proc_cpu_s: Some(1.0), proc_rss_kib: Some(100), ..b };
+        let a = NodeSnapshot { proc_cpu_s: Some(4.0), proc_rss_kib: Some(300), ..a };
+        let f = NodeFigures::between("u", Some(7), &b, &a);
+        assert_eq!((f.cpu_s, f.cpu_source, f.metrics_cpu_s), (Some(3.0), Some("proc"), Some(2.5)));
+        assert_eq!(f.rss_after_kib, Some(300.0));
+    }
+
+    #[test]
+    fn a_hub_without_process_metrics_reports_nothing_rather_than_zero() {
+        let s = NodeSnapshot::new(&Metrics::parse("hub_connections 3\n"), None, None);
+        assert_eq!(s, NodeSnapshot::default());
+        let f = NodeFigures::between("u", None, &s, &s);
+        assert_eq!((f.cpu_s, f.cpu_source, f.rss_before_kib), (None, None, None));
+        assert_eq!(total_cpu_s(&[f.clone(), f]), None);
+        let known = NodeFigures { cpu_s: Some(1.5), ..Default::default() };
+        assert_eq!(total_cpu_s(&[known.clone(), NodeFigures::default(), known]), Some(3.0));
     }
 }

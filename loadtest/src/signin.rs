@@ -200,8 +200,8 @@ pub async fn agents(
         }
         return Ok(all.into_iter().take(count).collect());
     }
-    if crate::peers::is_peer(hub) {
-        return Ok(crate::peers::agents(count));
+    if hub.is_peer() {
+        return Ok(peer_agents(count));
     }
     if !hub_bin.exists() {
         bail!("{} not found: pass --hub-bin, or --agents-file with existing agents", hub_bin.display());
@@ -213,6 +213,13 @@ pub async fn agents(
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(created)
+}
+
+/// Agents for a peer of loadtest/peers/: made-up credentials, which a peer accepts unconditionally.
+pub fn peer_agents(count: usize) -> Vec<AgentCredential> {
+    (0..count)
+        .map(|i| AgentCredential { email: format!("peer-agent-{i}@anapars.test"), password: "any".into() })
+        .collect()
 }
 
 /// Signs an agent in; returns the session token.
@@ -251,6 +258,13 @@ mod tests {
         let out = "agent added: Load agent 0 <a@x.test> id 0194...\npassword (shown once, store it now): Zx9-abc\n";
         assert_eq!(parse_agent_add_output(out).as_deref(), Some("Zx9-abc"));
         assert_eq!(parse_agent_add_output("agent added\n"), None);
+    }
+
+    #[test]
+    fn a_peer_gets_made_up_agents() {
+        let agents = peer_agents(3);
+        assert_eq!(agents.len(), 3);
+        assert_ne!(agents[0].email, agents[2].email);
     }
 
     #[test]
