@@ -11,7 +11,7 @@ use crate::domain::agents::AgentDesk;
 use crate::domain::auth::Auth;
 use crate::domain::tickets::queue::Queue;
 use crate::domain::tickets::writer::{MessageWriter, WriterConfig};
-use crate::domain::tickets::SupportDesk;
+use crate::domain::tickets::TicketDesk;
 use crate::error::Error;
 use crate::gateway::cluster::Cluster;
 use crate::gateway::registry::Registry;
@@ -123,8 +123,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         },
     );
     let queue = Queue::new(config.auto_assign);
-    let support =
-        Arc::new(SupportDesk::new(store.clone(), writer, broker.clone(), queue.clone(), config.max_body_chars));
+    let tickets =
+        Arc::new(TicketDesk::new(store.clone(), writer, broker.clone(), queue.clone(), config.max_body_chars));
     let presence = crate::domain::presence::Presence::new(
         Duration::from_millis(config.presence_grace_ms),
         store.clone(),
@@ -143,16 +143,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             out_side: 512,
         },
     );
-    let usage = Arc::new(crate::domain::telemetry::UsageDesk::new(store.clone(), broker.clone(), &config));
+    let telemetry = Arc::new(crate::domain::telemetry::TelemetryDesk::new(store.clone(), broker.clone(), &config));
     tasks.spawn(crate::domain::telemetry::retention::purge_loop(
-        usage.clone(),
+        telemetry.clone(),
         Duration::from_millis(config.telemetry_purge_interval_ms),
         shutdown.clone(),
     ));
     let account =
         crate::domain::account::AccountDesk::new(store.clone(), quotas.clone(), broker.clone(), presence.clone());
     let billing = crate::domain::billing::BillingDesk::new(store.clone(), broker.clone(), &config);
-    tasks.spawn(queue.run(support.clone(), store.clone(), broker.clone(), presence.clone(), shutdown.clone()));
+    tasks.spawn(queue.run(tickets.clone(), store.clone(), broker.clone(), presence.clone(), shutdown.clone()));
     tracing::info!(storage = store.backend(), clustered, "hub ready");
     let services = Arc::new(Services {
         config,
@@ -160,10 +160,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         quotas,
         auth,
         agents,
-        support,
+        tickets,
         presence,
         profiles,
-        usage,
+        telemetry,
         account,
         billing,
         registry,

@@ -5,7 +5,7 @@
 mod common;
 
 use anapars_hub::model::ids::{DeviceId, UserId};
-use anapars_hub::model::telemetry::{UsageWrite, ViewEvent};
+use anapars_hub::model::telemetry::{TelemetryWrite, ViewEvent};
 use anapars_hub::model::time::now_ms;
 use anapars_hub::protocol::Encoding;
 use common::hub::{hubs, phone, Client, TestHub, FRAME_TIMEOUT};
@@ -299,8 +299,9 @@ async fn the_retention_purge_deletes_what_is_past_its_window() {
         // Events received 31 days ago, written straight to storage (the socket cannot backdate).
         let old = now_ms() - 31 * 86_400_000;
         let event = ViewEvent { kind: "screen".into(), screen: "old".into(), target: None, at: old, duration_ms: None };
-        let write = UsageWrite::Views { user_id: user, device_id: device, events: vec![event; 3], received_at: old };
-        store(&hub).store_usage(&[write], true).await.unwrap();
+        let write =
+            TelemetryWrite::Views { user_id: user, device_id: device, events: vec![event; 3], received_at: old };
+        store(&hub).store_telemetry(&[write], true).await.unwrap();
         let store = store(&hub);
         eventually("the old events purged", || async {
             store.view_events(user, 100).await.unwrap().iter().all(|v| v.event.screen != "old")

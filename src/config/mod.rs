@@ -172,7 +172,7 @@ pub struct Config {
     pub allowed_origins: String,
     /// Log format: `text` (default) or `json`.
     pub log_format: String,
-    // ---- Telemetry, settings and consent (src/usage/) ----
+    // ---- Telemetry, settings and consent (domain::telemetry) ----
     /// Telemetry writes (device reports, view batches, connection records) waiting to be stored
     /// before apps get `overloaded`. Default 4096.
     pub telemetry_queue: usize,

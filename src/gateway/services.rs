@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::domain::agents::AgentDesk;
 use crate::domain::auth::Auth;
-use crate::domain::tickets::SupportDesk;
+use crate::domain::tickets::TicketDesk;
 use crate::error::Result;
 use crate::gateway::cluster::Cluster;
 use crate::gateway::registry::Registry;
@@ -33,13 +33,13 @@ pub struct Services {
     /// Support agents.
     pub agents: AgentDesk,
     /// Tickets.
-    pub support: Arc<SupportDesk>,
+    pub tickets: Arc<TicketDesk>,
     /// Who is online.
     pub presence: Arc<crate::domain::presence::Presence>,
     /// Profiles and their images.
     pub profiles: crate::domain::profiles::ProfileDesk,
     /// Device and client telemetry, view patterns, settings and consent.
-    pub usage: Arc<crate::domain::telemetry::UsageDesk>,
+    pub telemetry: Arc<crate::domain::telemetry::TelemetryDesk>,
     /// Users' rights: the export and the account deletion.
     pub account: crate::domain::account::AccountDesk,
     /// Purchases and subscriptions reported by billing.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 /// Reports kept per device in `device_info_history` (the latest is also in `device_info`).
 pub const DEVICE_HISTORY_PER_DEVICE: i64 = 20;
 
-/// What an app says about the device it runs on (validated by `src/usage/schema.rs`). Serialized
+/// What an app says about the device it runs on (validated by `domain::telemetry::schema`). Serialized
 /// as is into the account export.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeviceInfo {
@@ -95,7 +95,7 @@ pub struct ConnectionRecord {
 
 /// One write of a telemetry batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UsageWrite {
+pub enum TelemetryWrite {
     /// A device report: becomes the device's latest, and a history row if it changed.
     Device(DeviceRecord),
     /// A batch of view events of one user and device, stored only if analytics consent is on.

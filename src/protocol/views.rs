@@ -136,7 +136,7 @@ pub struct DeviceView {
 }
 
 /// `telemetry.device`: what an app knows of its device. Unknown fields are ignored; the limits are
-/// checked by `src/usage/schema.rs` (see protocol/PROTOCOL.md, "Telemetry").
+/// checked by `domain::telemetry::schema` (see protocol/PROTOCOL.md, "Telemetry").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceReport {
     /// Operating system: `android`, `ios`, `web`, ... (1 to 32 characters).

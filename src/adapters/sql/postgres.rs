@@ -17,8 +17,8 @@ mod account;
 mod agents;
 mod profiles;
 mod purchases;
+mod telemetry;
 mod tickets;
-mod usage;
 
 use crate::adapters::sql::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow};
 use crate::config::Config;

@@ -11,19 +11,19 @@ mod account;
 mod agents;
 mod profiles;
 mod purchases;
+mod telemetry;
 mod tickets;
-mod usage;
 
 pub(super) use account::PagedViewRow;
 pub(super) use agents::{stored_email, AgentRow, AgentSessionRow, CannedReplyRow};
 pub(super) use profiles::{ProfileRow, PROFILE_COLUMNS};
 pub(super) use purchases::{to_purchases, unknown_user, PurchaseRow, PURCHASE_COLUMNS};
-pub(super) use tickets::{
-    assigned_counts, marks, stored_author, stored_participant, stored_seq, EventRow, MarkRow, TicketRow,
-};
-pub(super) use usage::{
+pub(super) use telemetry::{
     ConnectionRow, ConsentRow, DeviceInfoRow, ViewRow, CONNECTION_COLUMNS, CONSENT_COLUMNS, DEVICE_COLUMNS,
     VIEW_COLUMNS,
+};
+pub(super) use tickets::{
+    assigned_counts, marks, stored_author, stored_participant, stored_seq, EventRow, MarkRow, TicketRow,
 };
 
 use crate::error::{Error, Result};

@@ -16,7 +16,7 @@ pub mod export;
 use crate::domain::auth::Auth;
 use crate::domain::presence::Presence;
 use crate::domain::profiles::ProfileDesk;
-use crate::domain::tickets::SupportDesk;
+use crate::domain::tickets::TicketDesk;
 use crate::error::{Error, Result};
 use crate::model::account::RevokeReason;
 use crate::model::ids::{Principal, UserId};
@@ -133,7 +133,7 @@ impl AccountDesk {
     pub async fn confirm_deletion(
         &self,
         auth: &Auth,
-        support: &SupportDesk,
+        support: &TicketDesk,
         profiles: &ProfileDesk,
         user: UserId,
         confirmation: &str,

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::ids::{DeviceId, Principal, UserId};
 use crate::model::telemetry::{
-    ConnectionRecord, Consent, ConsentChange, ConsentDefaults, DeviceRecord, Purged, Retention, UsageWrite,
+    ConnectionRecord, Consent, ConsentChange, ConsentDefaults, DeviceRecord, Purged, Retention, TelemetryWrite,
     WriteOutcome,
 };
 use crate::model::time::{now_ms, Millis};
@@ -28,7 +28,7 @@ use crate::ports::store::Store;
 use crate::protocol::frames::SettingsDocument;
 use crate::protocol::{ConsentView, DeviceReport, ServerFrame, SharedFrame, ViewEventReport};
 use client::ClientInfo;
-use pipeline::{PipelineConfig, UsagePipeline};
+use pipeline::{PipelineConfig, TelemetryPipeline};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -39,9 +39,9 @@ const ANALYTICS_OFF: &str = "analytics is off: view events are not collected";
 const PERSONALISATION_OFF: &str = "personalisation is off: settings are not stored";
 
 /// The telemetry, settings and consent service.
-pub struct UsageDesk {
+pub struct TelemetryDesk {
     store: Arc<dyn Store>,
-    pipeline: UsagePipeline,
+    pipeline: TelemetryPipeline,
     broker: Arc<dyn Broker>,
     defaults: ConsentDefaults,
     settings_max_bytes: usize,
@@ -63,14 +63,14 @@ pub fn request_kind(request_type: &str) -> Option<&'static str> {
     }
 }
 
-impl UsageDesk {
+impl TelemetryDesk {
     /// Starts the pipeline over `store`.
     pub fn new(store: Arc<dyn Store>, broker: Arc<dyn Broker>, config: &Config) -> Self {
         let defaults = ConsentDefaults {
             analytics: config.consent_analytics_default,
             personalisation: config.consent_personalisation_default,
         };
-        let pipeline = UsagePipeline::start(
+        let pipeline = TelemetryPipeline::start(
             store.clone(),
             PipelineConfig {
                 queue: config.telemetry_queue,
@@ -100,7 +100,7 @@ impl UsageDesk {
     pub async fn report_device(&self, user: UserId, device: DeviceId, report: DeviceReport) -> Result<()> {
         let info = schema::device(report).inspect_err(|_| malformed("device"))?;
         let record = DeviceRecord { device_id: device, user_id: user, info, reported_at: now_ms() };
-        self.pipeline.store(UsageWrite::Device(record)).await.map(drop)
+        self.pipeline.store(TelemetryWrite::Device(record)).await.map(drop)
     }
 
     /// Stores a batch of view events, if the user's analytics consent is on when it is written.
@@ -110,7 +110,7 @@ impl UsageDesk {
     pub async fn record_views(&self, user: UserId, device: DeviceId, events: Vec<ViewEventReport>) -> Result<()> {
         let now = now_ms();
         let events = schema::views(events, now).inspect_err(|_| malformed("view"))?;
-        let write = UsageWrite::Views { user_id: user, device_id: device, events, received_at: now };
+        let write = TelemetryWrite::Views { user_id: user, device_id: device, events, received_at: now };
         match self.pipeline.store(write).await? {
             WriteOutcome::Stored => Ok(()),
             WriteOutcome::ConsentOff => Err(Error::ConsentRequired(ANALYTICS_OFF)),
@@ -118,10 +118,10 @@ impl UsageDesk {
     }
 
     /// Records that a socket of `user` on `device` opened at `at`; returns the record's id for
-    /// [`UsageDesk::disconnected`]. Not waited for: a full queue drops it (and counts it).
+    /// [`TelemetryDesk::disconnected`]. Not waited for: a full queue drops it (and counts it).
     pub fn connected(&self, user: UserId, device: DeviceId, client: &ClientInfo, at: Millis) -> Uuid {
         let id = Uuid::now_v7();
-        self.pipeline.record(UsageWrite::Connected(ConnectionRecord {
+        self.pipeline.record(TelemetryWrite::Connected(ConnectionRecord {
             id,
             user_id: user,
             device_id: device,
@@ -136,7 +136,7 @@ impl UsageDesk {
 
     /// Records that the socket of connection record `id` closed at `at`.
     pub fn disconnected(&self, id: Uuid, at: Millis) {
-        self.pipeline.record(UsageWrite::Disconnected { id, at });
+        self.pipeline.record(TelemetryWrite::Disconnected { id, at });
     }
 
     /// The user's consent (the defaults when they never set it).
@@ -200,7 +200,7 @@ impl UsageDesk {
     pub async fn purge(&self, now: Millis) -> Result<Purged> {
         let before = |d: Duration| now.saturating_sub(crate::model::time::ms(d));
         self.store
-            .purge_usage(&Retention {
+            .purge_telemetry(&Retention {
                 views_before: before(self.retention[0]),
                 device_history_before: before(self.retention[1]),
                 connections_before: before(self.retention[2]),

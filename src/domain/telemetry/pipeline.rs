@@ -9,7 +9,7 @@
 //! closing, a device's reports in turn).
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::telemetry::{UsageWrite, WriteOutcome};
+use crate::model::telemetry::{TelemetryWrite, WriteOutcome};
 use crate::ports::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 struct Pending {
-    write: UsageWrite,
+    write: TelemetryWrite,
     reply: Option<oneshot::Sender<Result<WriteOutcome>>>,
 }
 
@@ -37,31 +37,31 @@ pub struct PipelineConfig {
 }
 
 /// The metrics label of a write.
-pub fn kind(write: &UsageWrite) -> &'static str {
+pub fn kind(write: &TelemetryWrite) -> &'static str {
     match write {
-        UsageWrite::Device(_) => "device",
-        UsageWrite::Views { .. } => "view",
-        UsageWrite::Connected(_) | UsageWrite::Disconnected { .. } => "connection",
+        TelemetryWrite::Device(_) => "device",
+        TelemetryWrite::Views { .. } => "view",
+        TelemetryWrite::Connected(_) | TelemetryWrite::Disconnected { .. } => "connection",
     }
 }
 
 /// Events a write counts as in the metrics (a closing updates its connection: no event).
-fn events(write: &UsageWrite) -> u64 {
+fn events(write: &TelemetryWrite) -> u64 {
     match write {
-        UsageWrite::Views { events, .. } => events.len() as u64,
-        UsageWrite::Disconnected { .. } => 0,
+        TelemetryWrite::Views { events, .. } => events.len() as u64,
+        TelemetryWrite::Disconnected { .. } => 0,
         _ => 1,
     }
 }
 
 /// The sending side; cheap to clone.
 #[derive(Clone)]
-pub struct UsagePipeline {
+pub struct TelemetryPipeline {
     tx: mpsc::Sender<Pending>,
     timeout: Duration,
 }
 
-impl UsagePipeline {
+impl TelemetryPipeline {
     /// Starts the writer task over `store`.
     pub fn start(store: Arc<dyn Store>, config: PipelineConfig) -> Self {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
@@ -73,7 +73,7 @@ impl UsagePipeline {
     ///
     /// # Errors
     /// `overloaded` when the queue is full, `unavailable` when storage failed or timed out.
-    pub async fn store(&self, write: UsageWrite) -> Result<WriteOutcome> {
+    pub async fn store(&self, write: TelemetryWrite) -> Result<WriteOutcome> {
         let (reply, answer) = oneshot::channel();
         self.enqueue(write, Some(reply))?;
         // The batch has its own timeout; this one only guards against a lost writer task.
@@ -84,11 +84,11 @@ impl UsagePipeline {
     }
 
     /// Queues `write` without waiting for it (connection records); false if it was dropped.
-    pub fn record(&self, write: UsageWrite) -> bool {
+    pub fn record(&self, write: TelemetryWrite) -> bool {
         self.enqueue(write, None).is_ok()
     }
 
-    fn enqueue(&self, write: UsageWrite, reply: Option<oneshot::Sender<Result<WriteOutcome>>>) -> Result<()> {
+    fn enqueue(&self, write: TelemetryWrite, reply: Option<oneshot::Sender<Result<WriteOutcome>>>) -> Result<()> {
         self.tx.try_send(Pending { write, reply }).map_err(|e| {
             let (full, pending) = match e {
                 mpsc::error::TrySendError::Full(p) => (true, p),
@@ -116,7 +116,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, config: Pip
                 Err(_) => break,
             }
         }
-        let (writes, replies): (Vec<UsageWrite>, Vec<_>) = batch.drain(..).map(|p| (p.write, p.reply)).unzip();
+        let (writes, replies): (Vec<TelemetryWrite>, Vec<_>) = batch.drain(..).map(|p| (p.write, p.reply)).unzip();
         metrics::histogram!(crate::metrics::TELEMETRY_BATCH_SIZE).record(writes.len() as f64);
         let outcomes = match store_batch(store.as_ref(), &writes, config).await {
             // A write the store refuses (one of an account deleted while its telemetry was queued
@@ -159,8 +159,12 @@ fn copy(e: &Error) -> Error {
 
 /// Stores `writes` in one transaction within the timeout: one outcome per write, or the error
 /// every write of it gets.
-async fn store_batch(store: &dyn Store, writes: &[UsageWrite], config: PipelineConfig) -> Result<Vec<WriteOutcome>> {
-    match tokio::time::timeout(config.timeout, store.store_usage(writes, config.analytics_default)).await {
+async fn store_batch(
+    store: &dyn Store,
+    writes: &[TelemetryWrite],
+    config: PipelineConfig,
+) -> Result<Vec<WriteOutcome>> {
+    match tokio::time::timeout(config.timeout, store.store_telemetry(writes, config.analytics_default)).await {
         Ok(Ok(outcomes)) if outcomes.len() == writes.len() => Ok(outcomes),
         Ok(Ok(_)) => {
             tracing::error!("storage answered a telemetry batch with the wrong number of outcomes");

@@ -1,13 +1,13 @@
 //! The retention purge: every `telemetry_purge_interval_ms`, deletes view events, device history and
 //! connection records older than their windows, and view events of users whose analytics is off.
 
-use crate::domain::telemetry::UsageDesk;
+use crate::domain::telemetry::TelemetryDesk;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the purge every `every` until `shutdown`; the first round runs at once.
-pub async fn purge_loop(desk: Arc<UsageDesk>, every: Duration, shutdown: CancellationToken) {
+pub async fn purge_loop(desk: Arc<TelemetryDesk>, every: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -42,7 +42,7 @@ pub struct Sent {
 }
 
 /// Tickets, their conversations and the queue.
-pub struct SupportDesk {
+pub struct TicketDesk {
     store: Arc<dyn Store>,
     writer: MessageWriter,
     broker: Arc<dyn Broker>,
@@ -102,7 +102,7 @@ fn check_client_msg_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-impl SupportDesk {
+impl TicketDesk {
     /// The desk over these ports. `queue` decides assignments and queue positions.
     pub fn new(
         store: Arc<dyn Store>,
@@ -210,7 +210,7 @@ impl SupportDesk {
     /// there are more in that direction.
     ///
     /// # Errors
-    /// As [`SupportDesk::visible_ticket`], and `bad_request` for a limit outside 1..=100.
+    /// As [`TicketDesk::visible_ticket`], and `bad_request` for a limit outside 1..=100.
     pub async fn history(
         &self,
         who: Principal,
@@ -257,7 +257,7 @@ impl SupportDesk {
         self.finish_send(id, queued).await
     }
 
-    /// The first half of [`SupportDesk::send`], without waiting: checks the message and queues it
+    /// The first half of [`TicketDesk::send`], without waiting: checks the message and queues it
     /// for the writer. A socket that queues several sends in a row has them stored in that order
     /// (it keeps at most one in flight per ticket, see `session`).
     ///
@@ -277,7 +277,7 @@ impl SupportDesk {
         })
     }
 
-    /// The second half of [`SupportDesk::send`]: waits for the queued message's commit and tells
+    /// The second half of [`TicketDesk::send`]: waits for the queued message's commit and tells
     /// everyone entitled to the ticket.
     ///
     /// # Errors
@@ -376,7 +376,7 @@ impl SupportDesk {
     /// Records delivery or reading marks and tells the ticket's subscribers.
     ///
     /// # Errors
-    /// As [`SupportDesk::visible_ticket`], and `bad_request` for a seq beyond the ticket's last.
+    /// As [`TicketDesk::visible_ticket`], and `bad_request` for a seq beyond the ticket's last.
     pub async fn mark(&self, who: Principal, id: TicketId, delivered: u64, read: u64) -> Result<ReadMarks> {
         let ticket = self.visible_ticket(who, id).await?;
         if delivered.max(read) > ticket.last_seq {
@@ -397,7 +397,7 @@ impl SupportDesk {
     /// Every participant's marks on a ticket `who` may read.
     ///
     /// # Errors
-    /// As [`SupportDesk::visible_ticket`].
+    /// As [`TicketDesk::visible_ticket`].
     pub async fn marks(&self, who: Principal, id: TicketId) -> Result<Vec<crate::protocol::MarkView>> {
         self.visible_ticket(who, id).await?;
         let marks = self.store.marks(id).await?;
@@ -414,7 +414,7 @@ impl SupportDesk {
     /// Tells the ticket's subscribers that `who` is typing. Nothing is stored.
     ///
     /// # Errors
-    /// As [`SupportDesk::visible_ticket`].
+    /// As [`TicketDesk::visible_ticket`].
     pub async fn typing(&self, who: Principal, id: TicketId) -> Result<()> {
         self.visible_ticket(who, id).await?;
         let frame = ServerFrame::TicketTyping { ticket_id: id, participant: participant(author_of(who)) };

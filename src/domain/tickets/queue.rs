@@ -8,7 +8,7 @@
 //! most two rounds. Assignments are guarded compare-and-set transitions, so two nodes racing for the
 //! same ticket cannot both assign it.
 
-use crate::domain::tickets::SupportDesk;
+use crate::domain::tickets::TicketDesk;
 use crate::model::agent::AgentStatus;
 use crate::model::ids::{AgentId, Principal, TicketId};
 use crate::model::ticket::{Author, TicketStatus, Transition};
@@ -83,7 +83,7 @@ impl Queue {
     /// Runs rounds until shutdown.
     pub async fn run(
         self: Arc<Self>,
-        desk: Arc<SupportDesk>,
+        desk: Arc<TicketDesk>,
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
         presence: Arc<crate::domain::presence::Presence>,
@@ -110,7 +110,7 @@ impl Queue {
 
     async fn assign(
         &self,
-        desk: &SupportDesk,
+        desk: &TicketDesk,
         store: &dyn Store,
         presence: &crate::domain::presence::Presence,
     ) -> crate::Result<()> {

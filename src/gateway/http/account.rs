@@ -36,7 +36,7 @@ pub(super) fn routes() -> Router<Arc<Services>> {
 async fn export(State(hub): State<Arc<Services>>, headers: HeaderMap) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
     hub.account.admit_export(user).await?;
-    let consent = consent_view(&hub.usage.consent(user).await?);
+    let consent = consent_view(&hub.telemetry.consent(user).await?);
     let (tx, rx) = mpsc::channel::<Bytes>(EXPORT_CHUNKS_IN_FLIGHT);
     let (done_tx, done_rx) = oneshot::channel();
     let writer = hub.clone();
@@ -132,6 +132,6 @@ async fn confirm_deletion(
 ) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
     let req: ConfirmDeletion = parse_json(body)?;
-    let deleted = hub.account.confirm_deletion(&hub.auth, &hub.support, &hub.profiles, user, &req.confirmation).await?;
+    let deleted = hub.account.confirm_deletion(&hub.auth, &hub.tickets, &hub.profiles, user, &req.confirmation).await?;
     Ok(no_store(Json(json!({"deleted_at": deleted.deleted_at, "tickets_deleted": deleted.tickets})).into_response()))
 }

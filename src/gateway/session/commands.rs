@@ -94,7 +94,7 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                         return socket.reply_error(Some(id), Error::Forbidden).await;
                     };
                     let reply = hub.agents.set_status(agent, status, capacity).await.map(|a| {
-                        hub.support.queue_changed();
+                        hub.tickets.queue_changed();
                         ServerFrame::AgentStatusOk { id, agent: agent_view(&a, true) }
                     });
                     socket.answer(id, reply).await
@@ -207,34 +207,33 @@ async fn usage_request<S: Transport>(
     request: Request,
 ) -> crate::Result<ServerFrame> {
     let hub = socket.hub.clone();
-    let usage = &hub.usage;
+    let telemetry = &hub.telemetry;
     match request {
         Request::TelemetryDevice { device } => {
             let device_id = socket.device().await?;
-            usage.report_device(user, device_id, device).await.map(|()| ServerFrame::Ok { id })
+            telemetry.report_device(user, device_id, device).await.map(|()| ServerFrame::Ok { id })
         }
         Request::TelemetryViews { events } => {
             let device_id = socket.device().await?;
-            usage.record_views(user, device_id, events).await.map(|()| ServerFrame::Ok { id })
+            telemetry.record_views(user, device_id, events).await.map(|()| ServerFrame::Ok { id })
         }
-        Request::SettingsGet {} => usage.settings(user).await.map(|(settings, updated_at)| ServerFrame::SettingsOk {
-            id,
-            settings,
-            updated_at,
-        }),
-        Request::SettingsPut { settings } => usage
+        Request::SettingsGet {} => telemetry
+            .settings(user)
+            .await
+            .map(|(settings, updated_at)| ServerFrame::SettingsOk { id, settings, updated_at }),
+        Request::SettingsPut { settings } => telemetry
             .put_settings(user, settings)
             .await
             .map(|(settings, at)| ServerFrame::SettingsOk { id, settings, updated_at: Some(at) }),
-        Request::ConsentGet {} => usage
+        Request::ConsentGet {} => telemetry
             .consent(user)
             .await
             .map(|c| ServerFrame::ConsentOk { id, consent: crate::domain::telemetry::consent_view(&c) }),
-        Request::ConsentSet { analytics, personalisation } => usage
+        Request::ConsentSet { analytics, personalisation } => telemetry
             .set_consent(user, crate::model::telemetry::ConsentChange { analytics, personalisation })
             .await
             .map(|c| ServerFrame::ConsentOk { id, consent: crate::domain::telemetry::consent_view(&c) }),
-        _ => Err(Error::Internal("not a usage request".into())),
+        _ => Err(Error::Internal("not a telemetry request".into())),
     }
 }
 

@@ -236,7 +236,7 @@ impl<S: Transport> Socket<S> {
             Exit::Gone => "gone",
         };
         if let Some(id) = self.connection {
-            self.hub.usage.disconnected(id, now_ms());
+            self.hub.telemetry.disconnected(id, now_ms());
         }
         if let Some(a) = &self.authed {
             self.hub.registry.remove(a.who, self.conn, self.cursors.keys().copied());
@@ -479,7 +479,7 @@ impl<S: Transport> Socket<S> {
         self.hub.presence.connected(identity.who);
         if matches!(identity.who, Principal::Agent(_)) {
             // An agent coming online may take waiting tickets.
-            self.hub.support.queue_changed();
+            self.hub.tickets.queue_changed();
         }
         tracing::debug!(conn = %self.conn, who = ?identity.who, "socket authenticated");
     }
@@ -488,7 +488,7 @@ impl<S: Transport> Socket<S> {
     fn user_device(&mut self, device: DeviceId) {
         self.device = Some(device);
         if let (Some(client), Some(Authed { who: Principal::User(user), .. })) = (self.client.take(), &self.authed) {
-            self.connection = Some(self.hub.usage.connected(*user, device, &client, self.connected_at));
+            self.connection = Some(self.hub.telemetry.connected(*user, device, &client, self.connected_at));
         }
     }
 
@@ -522,7 +522,7 @@ impl<S: Transport> Socket<S> {
             let Some((reply_id, result)) = in_flight.replies.next().await else { break };
             self.on_send_stored(reply_id, result).await?;
         }
-        let support = self.hub.support.clone();
+        let support = self.hub.tickets.clone();
         let started = std::time::Instant::now();
         let reply: PendingReply = match support.queue_send(who, ticket_id, &client_msg_id, &body) {
             Ok(queued) => Box::pin(async move {
@@ -687,7 +687,7 @@ impl<S: Transport> Socket<S> {
             if until.is_some_and(|u| cursor >= u) {
                 return Ok(());
             }
-            let events = match self.hub.support.events_after(ticket, cursor, PAGE).await {
+            let events = match self.hub.tickets.events_after(ticket, cursor, PAGE).await {
                 Ok(e) => e,
                 // Storage is down: close so the client resumes from its cursor later, rather than
                 // carry on with a hole in the stream.

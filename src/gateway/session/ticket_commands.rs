@@ -21,7 +21,7 @@ pub(super) async fn handle<S: Transport>(
     (who, session): (Principal, SessionId),
     request: Request,
 ) -> Result<(), Exit> {
-    let desk = socket.hub.support.clone();
+    let desk = socket.hub.tickets.clone();
     let reply = match request {
         Request::TicketOpen { subject, body, client_msg_id } => desk
             .open(who, &subject, &body, &client_msg_id)
@@ -108,7 +108,7 @@ async fn subscribe<S: Transport>(
         let e = Error::BadRequest(format!("a socket follows at most {MAX_SUBSCRIPTIONS} tickets"));
         return socket.reply_error(Some(id), e).await;
     }
-    let desk = socket.hub.support.clone();
+    let desk = socket.hub.tickets.clone();
     let ticket = match desk.visible_ticket(who, ticket_id).await {
         Ok(t) => t,
         Err(e) => return socket.reply_error(Some(id), e).await,

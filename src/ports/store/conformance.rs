@@ -3,7 +3,7 @@
 //! Postgres when `TEST_DATABASE_URL` is set.
 //!
 //! The checks live in one file per port (`conformance/accounts.rs`, `sessions.rs`, `codes.rs`,
-//! `agents.rs`, `tickets.rs`, `usage.rs`, `purchases.rs`, `account.rs`); this file holds what they
+//! `agents.rs`, `tickets.rs`, `telemetry.rs`, `purchases.rs`, `account.rs`); this file holds what they
 //! share, the list and the runner. To add a check, write `pub async fn name(store: Arc<dyn Store>) ->
 //! Result<()>` in the file of its port and add its name to the `checks!` list below; every backend then runs it.
 //!
@@ -39,8 +39,8 @@ mod agents;
 mod codes;
 mod purchases;
 mod sessions;
+mod telemetry;
 mod tickets;
-mod usage;
 
 pub use account::*;
 pub use accounts::*;
@@ -48,8 +48,8 @@ pub use agents::*;
 pub use codes::*;
 pub use purchases::*;
 pub use sessions::*;
+pub use telemetry::*;
 pub use tickets::*;
-pub use usage::*;
 
 /// Tasks started at once by the concurrency checks.
 const RACERS: usize = 16;
@@ -312,11 +312,11 @@ checks![
     ticket_lists_follow_queue_and_update_order,
     assigned_tickets_are_listed_and_counted_per_agent,
     changed_since_lists_tickets_by_their_last_change,
-    store_usage_stores_a_mixed_batch_in_order,
-    store_usage_refuses_views_without_analytics_consent,
+    store_telemetry_stores_a_mixed_batch_in_order,
+    store_telemetry_refuses_views_without_analytics_consent,
     device_history_records_changes_only_and_is_bounded,
     consent_changes_purge_what_they_cover,
-    purge_usage_deletes_only_what_is_past_its_window,
+    purge_telemetry_deletes_only_what_is_past_its_window,
     change_phone_moves_the_account_and_refuses_a_taken_number,
     account_pages_list_everything_once_in_order,
     delete_account_leaves_nothing_of_the_account,

@@ -20,8 +20,8 @@ pub mod agents;
 pub mod conformance;
 pub mod profiles;
 pub mod purchases;
+pub mod telemetry;
 pub mod tickets;
-pub mod usage;
 
 use crate::error::Result;
 use crate::model::account::{Device, NewSession, PhoneGuard, PhoneKey, Session, SignInCode, TokenHash, User};
@@ -133,7 +133,7 @@ pub trait Store:
     + Agents
     + Tickets
     + profiles::Profiles
-    + usage::Usage
+    + telemetry::Telemetry
     + account::AccountRecords
     + purchases::Purchases
 {

@@ -5,11 +5,11 @@ use crate::error::{Error, Result};
 use crate::model::deletion::DELETED_ACCOUNTS;
 use crate::model::ids::UserId;
 use crate::model::profile::ProfileUpdate;
-use crate::model::telemetry::{ConnectionRecord, ConsentChange, ConsentDefaults, UsageWrite};
+use crate::model::telemetry::{ConnectionRecord, ConsentChange, ConsentDefaults, TelemetryWrite};
 use crate::model::ticket::{Author, Page};
 use crate::model::time::now_ms;
 use crate::ports::store::conformance::purchases::subscription;
-use crate::ports::store::conformance::usage::{report, views};
+use crate::ports::store::conformance::telemetry::{report, views};
 use crate::ports::store::conformance::{
     agent, apply, claim, code, device, message, phone, phone_key, session, ticket, user, HOUR,
 };
@@ -17,8 +17,8 @@ use crate::ports::store::Store;
 use std::sync::Arc;
 use uuid::Uuid;
 
-fn connection(user: UserId, device: crate::model::ids::DeviceId, at: i64) -> UsageWrite {
-    UsageWrite::Connected(ConnectionRecord {
+fn connection(user: UserId, device: crate::model::ids::DeviceId, at: i64) -> TelemetryWrite {
+    TelemetryWrite::Connected(ConnectionRecord {
         id: Uuid::new_v4(),
         user_id: user,
         device_id: device,
@@ -70,7 +70,7 @@ pub async fn account_pages_list_everything_once_in_order(store: Arc<dyn Store>) 
     }
     assert_eq!(listed, opened);
 
-    store.store_usage(&[views(u.id, d.id, 7, now), views(u.id, d.id, 3, now + 1)], true).await?;
+    store.store_telemetry(&[views(u.id, d.id, 7, now), views(u.id, d.id, 3, now + 1)], true).await?;
     let mut seen = Vec::new();
     let mut after = 0;
     loop {
@@ -85,8 +85,8 @@ pub async fn account_pages_list_everything_once_in_order(store: Arc<dyn Store>) 
         *(0..7).map(|i| format!("screen-{i}")).collect::<Vec<_>>()
     );
 
-    let writes: Vec<UsageWrite> = (0..5).map(|i| connection(u.id, d.id, now + (i / 2))).collect();
-    store.store_usage(&writes, true).await?;
+    let writes: Vec<TelemetryWrite> = (0..5).map(|i| connection(u.id, d.id, now + (i / 2))).collect();
+    store.store_telemetry(&writes, true).await?;
     let mut records = Vec::new();
     let mut cursor = None;
     loop {
@@ -126,7 +126,7 @@ pub async fn delete_account_leaves_nothing_of_the_account(store: Arc<dyn Store>)
         store.mark(t.id, Author::User(u.id), 3, 3).await?;
         store.mark(t.id, Author::Agent(a.id), 4, 4).await?;
         store
-            .store_usage(
+            .store_telemetry(
                 &[
                     report("14", now, &d),
                     report("15", now + 1, &d),

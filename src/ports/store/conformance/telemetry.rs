@@ -1,8 +1,8 @@
-//! Checks of the [`crate::ports::store::usage::Usage`] port: telemetry batches, consent, settings, retention.
+//! Checks of the [`crate::ports::store::telemetry::Telemetry`] port: telemetry batches, consent, settings, retention.
 
 use crate::error::Result;
 use crate::model::telemetry::{
-    ConnectionRecord, ConsentChange, ConsentDefaults, DeviceInfo, DeviceRecord, Retention, UsageWrite, ViewEvent,
+    ConnectionRecord, ConsentChange, ConsentDefaults, DeviceInfo, DeviceRecord, Retention, TelemetryWrite, ViewEvent,
     WriteOutcome, DEVICE_HISTORY_PER_DEVICE,
 };
 use crate::model::time::now_ms;
@@ -18,7 +18,7 @@ pub(super) fn views(
     device: crate::model::ids::DeviceId,
     n: usize,
     received_at: i64,
-) -> UsageWrite {
+) -> TelemetryWrite {
     let events = (0..n)
         .map(|i| ViewEvent {
             kind: if i % 2 == 0 { "screen" } else { "action" }.into(),
@@ -28,11 +28,11 @@ pub(super) fn views(
             duration_ms: (i % 3 == 0).then_some(i as i64),
         })
         .collect();
-    UsageWrite::Views { user_id: user, device_id: device, events, received_at }
+    TelemetryWrite::Views { user_id: user, device_id: device, events, received_at }
 }
 
-pub(super) fn report(os_version: &str, reported_at: i64, d: &crate::model::account::Device) -> UsageWrite {
-    UsageWrite::Device(DeviceRecord {
+pub(super) fn report(os_version: &str, reported_at: i64, d: &crate::model::account::Device) -> TelemetryWrite {
+    TelemetryWrite::Device(DeviceRecord {
         device_id: d.id,
         user_id: d.user_id,
         info: DeviceInfo {
@@ -50,7 +50,7 @@ pub(super) fn report(os_version: &str, reported_at: i64, d: &crate::model::accou
 
 /// A batch stores every kind of write in one call, answers per write in order, and view events
 /// come back exactly as written (600 of them: more than one multi-row chunk).
-pub async fn store_usage_stores_a_mixed_batch_in_order(store: Arc<dyn Store>) -> Result<()> {
+pub async fn store_telemetry_stores_a_mixed_batch_in_order(store: Arc<dyn Store>) -> Result<()> {
     let u = user(&*store).await?;
     let d = device(&*store, u.id).await?;
     let now = now_ms();
@@ -65,17 +65,17 @@ pub async fn store_usage_stores_a_mixed_batch_in_order(store: Arc<dyn Store>) ->
         disconnected_at: None,
     };
     let writes = vec![
-        UsageWrite::Connected(connection.clone()),
+        TelemetryWrite::Connected(connection.clone()),
         views(u.id, d.id, 600, now),
         report("14", now, &d),
-        UsageWrite::Disconnected { id: connection.id, at: now + 5 },
+        TelemetryWrite::Disconnected { id: connection.id, at: now + 5 },
         views(u.id, d.id, 2, now + 1),
     ];
-    let outcomes = store.store_usage(&writes, true).await?;
+    let outcomes = store.store_telemetry(&writes, true).await?;
     assert_eq!(outcomes, vec![WriteOutcome::Stored; 5]);
     let stored = store.view_events(u.id, 1000).await?;
     assert_eq!(stored.len(), 602);
-    let UsageWrite::Views { events, .. } = &writes[1] else { unreachable!() };
+    let TelemetryWrite::Views { events, .. } = &writes[1] else { unreachable!() };
     assert_eq!(stored[..600].iter().map(|s| s.event.clone()).collect::<Vec<_>>(), *events, "order and fields kept");
     assert!(stored.iter().all(|s| s.user_id == u.id && s.device_id == d.id));
     let records = store.connections(u.id, 10).await?;
@@ -87,7 +87,7 @@ pub async fn store_usage_stores_a_mixed_batch_in_order(store: Arc<dyn Store>) ->
 
 /// View batches of a user whose analytics is off are refused in the batch, others still stored; the
 /// default applies to users without a consent row.
-pub async fn store_usage_refuses_views_without_analytics_consent(store: Arc<dyn Store>) -> Result<()> {
+pub async fn store_telemetry_refuses_views_without_analytics_consent(store: Arc<dyn Store>) -> Result<()> {
     let (on, off, unset) = (user(&*store).await?, user(&*store).await?, user(&*store).await?);
     let (d_on, d_off, d_unset) =
         (device(&*store, on.id).await?, device(&*store, off.id).await?, device(&*store, unset.id).await?);
@@ -97,10 +97,10 @@ pub async fn store_usage_refuses_views_without_analytics_consent(store: Arc<dyn 
     let now = now_ms();
     let writes =
         vec![views(on.id, d_on.id, 3, now), views(off.id, d_off.id, 3, now), views(unset.id, d_unset.id, 1, now)];
-    let outcomes = store.store_usage(&writes, false).await?;
+    let outcomes = store.store_telemetry(&writes, false).await?;
     // `on` has no row either: with a default of false both users without a row are refused.
     assert_eq!(outcomes, vec![WriteOutcome::ConsentOff, WriteOutcome::ConsentOff, WriteOutcome::ConsentOff]);
-    let outcomes = store.store_usage(&writes, true).await?;
+    let outcomes = store.store_telemetry(&writes, true).await?;
     assert_eq!(outcomes, vec![WriteOutcome::Stored, WriteOutcome::ConsentOff, WriteOutcome::Stored]);
     assert_eq!(store.view_events(on.id, 10).await?.len(), 3);
     assert!(store.view_events(off.id, 10).await?.is_empty());
@@ -113,11 +113,11 @@ pub async fn device_history_records_changes_only_and_is_bounded(store: Arc<dyn S
     let u = user(&*store).await?;
     let d = device(&*store, u.id).await?;
     let now = now_ms();
-    store.store_usage(&[report("13", now, &d), report("13", now + 1, &d)], true).await?;
+    store.store_telemetry(&[report("13", now, &d), report("13", now + 1, &d)], true).await?;
     assert_eq!(store.device_history(d.id).await?.len(), 1, "an identical report adds no history");
-    let versions: Vec<UsageWrite> =
+    let versions: Vec<TelemetryWrite> =
         (0..DEVICE_HISTORY_PER_DEVICE + 5).map(|i| report(&format!("v{i}"), now + 10 + i, &d)).collect();
-    store.store_usage(&versions, true).await?;
+    store.store_telemetry(&versions, true).await?;
     let history = store.device_history(d.id).await?;
     assert_eq!(history.len() as i64, DEVICE_HISTORY_PER_DEVICE);
     let last = format!("v{}", DEVICE_HISTORY_PER_DEVICE + 4);
@@ -134,7 +134,7 @@ pub async fn consent_changes_purge_what_they_cover(store: Arc<dyn Store>) -> Res
     let d = device(&*store, u.id).await?;
     assert_eq!(store.consent(u.id).await?, None);
     let now = now_ms();
-    store.store_usage(&[views(u.id, d.id, 4, now)], true).await?;
+    store.store_telemetry(&[views(u.id, d.id, 4, now)], true).await?;
     assert!(store.put_settings(u.id, r#"{"theme":"dark"}"#, now, true).await?);
     assert_eq!(store.settings(u.id).await?, Some((r#"{"theme":"dark"}"#.to_owned(), now)));
 
@@ -170,7 +170,7 @@ pub async fn consent_changes_purge_what_they_cover(store: Arc<dyn Store>) -> Res
 
 /// The purge deletes only what is older than each window (working in the first weeks of 1970, as
 /// the other purge checks do) and keeps each device's latest report.
-pub async fn purge_usage_deletes_only_what_is_past_its_window(store: Arc<dyn Store>) -> Result<()> {
+pub async fn purge_telemetry_deletes_only_what_is_past_its_window(store: Arc<dyn Store>) -> Result<()> {
     let u = user(&*store).await?;
     let d = device(&*store, u.id).await?;
     let old = PURGE_EPOCH;
@@ -185,21 +185,21 @@ pub async fn purge_usage_deletes_only_what_is_past_its_window(store: Arc<dyn Sto
         disconnected_at: None,
     };
     store
-        .store_usage(
+        .store_telemetry(
             &[
                 views(u.id, d.id, 3, old),
                 views(u.id, d.id, 2, old + 1000),
                 report("1", old, &d),
                 report("2", old + 1000, &d),
-                UsageWrite::Connected(connection(old)),
-                UsageWrite::Connected(connection(old + 1000)),
+                TelemetryWrite::Connected(connection(old)),
+                TelemetryWrite::Connected(connection(old + 1000)),
             ],
             true,
         )
         .await?;
     let cut = old + 500;
     let purged = store
-        .purge_usage(&Retention {
+        .purge_telemetry(&Retention {
             views_before: cut,
             device_history_before: cut,
             connections_before: cut,

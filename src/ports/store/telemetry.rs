@@ -1,14 +1,14 @@
 //! The storage port for device and client telemetry, view patterns, user settings and consent.
 //!
-//! Telemetry arrives in batches from the usage pipeline (`src/usage/pipeline.rs`): one call,
-//! [`Usage::store_usage`], stores a whole batch in one transaction with multi-row inserts, and
+//! Telemetry arrives in batches from the telemetry pipeline (`domain::telemetry::pipeline`): one call,
+//! [`Telemetry::store_telemetry`], stores a whole batch in one transaction with multi-row inserts, and
 //! decides, inside that transaction, which view batches the users' analytics consent still allows.
 
 use crate::error::Result;
 use crate::model::ids::{DeviceId, UserId};
 use crate::model::telemetry::{
-    ConnectionRecord, Consent, ConsentChange, ConsentDefaults, DeviceRecord, Purged, Retention, StoredView, UsageWrite,
-    ViewEvent, WriteOutcome,
+    ConnectionRecord, Consent, ConsentChange, ConsentDefaults, DeviceRecord, Purged, Retention, StoredView,
+    TelemetryWrite, ViewEvent, WriteOutcome,
 };
 use crate::model::time::Millis;
 use async_trait::async_trait;
@@ -16,12 +16,12 @@ use uuid::Uuid;
 
 /// Telemetry, settings and consent.
 #[async_trait]
-pub trait Usage: Send + Sync {
+pub trait Telemetry: Send + Sync {
     /// Stores a batch in one transaction, answering one outcome per write in order. View batches
     /// of users whose analytics consent (or, without a row, `analytics_default`) is off are not
     /// stored. A device report adds a history row only when it differs from the device's latest,
     /// and keeps at most [`DEVICE_HISTORY_PER_DEVICE`] of them.
-    async fn store_usage(&self, writes: &[UsageWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>>;
+    async fn store_telemetry(&self, writes: &[TelemetryWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>>;
     /// The device's latest report.
     async fn device_info(&self, device: DeviceId) -> Result<Option<DeviceRecord>>;
     /// The device's earlier reports, newest first.
@@ -32,7 +32,7 @@ pub trait Usage: Send + Sync {
     async fn connections(&self, user: UserId, limit: u32) -> Result<Vec<ConnectionRecord>>;
     /// Deletes what is older than the retention windows, and view events of users whose analytics
     /// consent is off.
-    async fn purge_usage(&self, retention: &Retention) -> Result<Purged>;
+    async fn purge_telemetry(&self, retention: &Retention) -> Result<Purged>;
     /// The user's settings document (JSON text) and when it was stored.
     async fn settings(&self, user: UserId) -> Result<Option<(String, Millis)>>;
     /// Replaces the user's settings document, only if their personalisation consent (or, without a
@@ -76,11 +76,11 @@ pub(crate) struct Plan<'a> {
 }
 
 /// The users whose view batches need a consent decision.
-pub(crate) fn view_users(writes: &[UsageWrite]) -> Vec<Uuid> {
+pub(crate) fn view_users(writes: &[TelemetryWrite]) -> Vec<Uuid> {
     let mut users: Vec<Uuid> = writes
         .iter()
         .filter_map(|w| match w {
-            UsageWrite::Views { user_id, .. } => Some(user_id.0),
+            TelemetryWrite::Views { user_id, .. } => Some(user_id.0),
             _ => None,
         })
         .collect();
@@ -91,7 +91,7 @@ pub(crate) fn view_users(writes: &[UsageWrite]) -> Vec<Uuid> {
 
 /// Sorts `writes`, given the stored analytics switch of the users that have one.
 pub(crate) fn plan<'a>(
-    writes: &'a [UsageWrite],
+    writes: &'a [TelemetryWrite],
     stored_analytics: &std::collections::HashMap<Uuid, bool>,
     analytics_default: bool,
 ) -> Plan<'a> {
@@ -104,11 +104,11 @@ pub(crate) fn plan<'a>(
     };
     for write in writes {
         let outcome = match write {
-            UsageWrite::Device(d) => {
+            TelemetryWrite::Device(d) => {
                 plan.devices.push(d);
                 WriteOutcome::Stored
             }
-            UsageWrite::Views { user_id, device_id, events, received_at } => {
+            TelemetryWrite::Views { user_id, device_id, events, received_at } => {
                 if stored_analytics.get(&user_id.0).copied().unwrap_or(analytics_default) {
                     plan.views.extend(events.iter().map(|e| (*user_id, *device_id, e, *received_at)));
                     WriteOutcome::Stored
@@ -116,11 +116,11 @@ pub(crate) fn plan<'a>(
                     WriteOutcome::ConsentOff
                 }
             }
-            UsageWrite::Connected(c) => {
+            TelemetryWrite::Connected(c) => {
                 plan.connected.push(c);
                 WriteOutcome::Stored
             }
-            UsageWrite::Disconnected { id, at } => {
+            TelemetryWrite::Disconnected { id, at } => {
                 plan.disconnected.push((*id, *at));
                 WriteOutcome::Stored
             }

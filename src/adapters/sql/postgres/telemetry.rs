@@ -1,4 +1,4 @@
-//! [`Usage`] on Postgres: each batch is one transaction; view events go in one `INSERT .. SELECT
+//! [`Telemetry`] on Postgres: each batch is one transaction; view events go in one `INSERT .. SELECT
 //! FROM UNNEST(..)` of column arrays whatever their number, connection records in one multi-row
 //! insert.
 
@@ -10,11 +10,11 @@ use crate::adapters::sql::rows::{
 use crate::error::Result;
 use crate::model::ids::{DeviceId, UserId};
 use crate::model::telemetry::{
-    ConnectionRecord, Consent, ConsentChange, ConsentDefaults, DeviceRecord, Purged, Retention, StoredView, UsageWrite,
-    WriteOutcome, DEVICE_HISTORY_PER_DEVICE,
+    ConnectionRecord, Consent, ConsentChange, ConsentDefaults, DeviceRecord, Purged, Retention, StoredView,
+    TelemetryWrite, WriteOutcome, DEVICE_HISTORY_PER_DEVICE,
 };
 use crate::model::time::Millis;
-use crate::ports::store::usage::{self, Usage, INSERT_CHUNK};
+use crate::ports::store::telemetry::{self, Telemetry, INSERT_CHUNK};
 use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection as _, Postgres, QueryBuilder};
@@ -85,11 +85,11 @@ async fn store_device(c: &mut PgConnection, d: &DeviceRecord) -> Result<()> {
 }
 
 #[async_trait]
-impl Usage for PostgresStore {
-    async fn store_usage(&self, writes: &[UsageWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>> {
+impl Telemetry for PostgresStore {
+    async fn store_telemetry(&self, writes: &[TelemetryWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>> {
         self.call(async |c| {
             let mut tx = c.begin().await?;
-            let users = usage::view_users(writes);
+            let users = telemetry::view_users(writes);
             let mut stored = HashMap::new();
             if !users.is_empty() {
                 // FOR SHARE: a consent change of these users waits for this batch, and its purge
@@ -102,7 +102,7 @@ impl Usage for PostgresStore {
                 .await?;
                 stored.extend(rows);
             }
-            let plan = usage::plan(writes, &stored, analytics_default);
+            let plan = telemetry::plan(writes, &stored, analytics_default);
             if !plan.views.is_empty() {
                 let n = plan.views.len();
                 let (mut users, mut devices, mut kinds, mut screens) =
@@ -227,7 +227,7 @@ impl Usage for PostgresStore {
         .await
     }
 
-    async fn purge_usage(&self, r: &Retention) -> Result<Purged> {
+    async fn purge_telemetry(&self, r: &Retention) -> Result<Purged> {
         self.call(async |c| {
             let mut tx = c.begin().await?;
             let old_views = sqlx::query("DELETE FROM view_events WHERE received_at < $1")

@@ -1,4 +1,4 @@
-//! [`Usage`] on SQLite: each batch is one `BEGIN IMMEDIATE` transaction on the writer, with
+//! [`Telemetry`] on SQLite: each batch is one `BEGIN IMMEDIATE` transaction on the writer, with
 //! multi-row inserts for view events and connection records.
 
 use crate::adapters::sql::rows::{
@@ -9,11 +9,11 @@ use crate::adapters::sql::sqlite::SqliteStore;
 use crate::error::Result;
 use crate::model::ids::{DeviceId, UserId};
 use crate::model::telemetry::{
-    ConnectionRecord, Consent, ConsentChange, ConsentDefaults, DeviceRecord, Purged, Retention, StoredView, UsageWrite,
-    WriteOutcome, DEVICE_HISTORY_PER_DEVICE,
+    ConnectionRecord, Consent, ConsentChange, ConsentDefaults, DeviceRecord, Purged, Retention, StoredView,
+    TelemetryWrite, WriteOutcome, DEVICE_HISTORY_PER_DEVICE,
 };
 use crate::model::time::Millis;
-use crate::ports::store::usage::{self, Usage, INSERT_CHUNK};
+use crate::ports::store::telemetry::{self, Telemetry, INSERT_CHUNK};
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::HashMap;
@@ -83,11 +83,11 @@ async fn store_device(c: &mut SqliteConnection, d: &DeviceRecord) -> Result<()> 
 }
 
 #[async_trait]
-impl Usage for SqliteStore {
-    async fn store_usage(&self, writes: &[UsageWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>> {
+impl Telemetry for SqliteStore {
+    async fn store_telemetry(&self, writes: &[TelemetryWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>> {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let mut stored = HashMap::new();
-        for chunk in usage::view_users(writes).chunks(INSERT_CHUNK) {
+        for chunk in telemetry::view_users(writes).chunks(INSERT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new("SELECT user_id, analytics FROM consent WHERE user_id IN (");
             let mut list = q.separated(", ");
             for u in chunk {
@@ -98,7 +98,7 @@ impl Usage for SqliteStore {
                 stored.insert(user, analytics);
             }
         }
-        let plan = usage::plan(writes, &stored, analytics_default);
+        let plan = telemetry::plan(writes, &stored, analytics_default);
         for chunk in plan.views.chunks(INSERT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO view_events (user_id, device_id, kind, screen, target, at, duration_ms, received_at) ",
@@ -188,7 +188,7 @@ impl Usage for SqliteStore {
         Ok(rows.into_iter().map(ConnectionRecord::from).collect())
     }
 
-    async fn purge_usage(&self, r: &Retention) -> Result<Purged> {
+    async fn purge_telemetry(&self, r: &Retention) -> Result<Purged> {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let old_views = sqlx::query("DELETE FROM view_events WHERE received_at < ?1")
             .bind(r.views_before)
