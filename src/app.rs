@@ -123,16 +123,24 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         },
     );
     let queue = Queue::new(config.auto_assign);
-    let tickets =
-        Arc::new(TicketDesk::new(store.clone(), writer, broker.clone(), queue.clone(), config.max_body_chars));
+    let tickets = Arc::new(TicketDesk::new(
+        store.clone(),
+        store.clone(),
+        writer,
+        broker.clone(),
+        queue.clone(),
+        config.max_body_chars,
+    ));
     let presence = crate::domain::presence::Presence::new(
         Duration::from_millis(config.presence_grace_ms),
+        store.clone(),
         store.clone(),
         broker.clone(),
         roster,
     );
     tasks.spawn(presence.clone().maintain(Duration::from_millis(config.presence_node_ttl_ms / 3), shutdown.clone()));
     let profiles = crate::domain::profiles::ProfileDesk::new(
+        store.clone(),
         store.clone(),
         broker.clone(),
         presence.clone(),
@@ -152,7 +160,14 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let account =
         crate::domain::account::AccountDesk::new(store.clone(), quotas.clone(), broker.clone(), presence.clone());
     let billing = crate::domain::billing::BillingDesk::new(store.clone(), broker.clone(), &config);
-    tasks.spawn(queue.run(tickets.clone(), store.clone(), broker.clone(), presence.clone(), shutdown.clone()));
+    tasks.spawn(queue.run(
+        tickets.clone(),
+        store.clone(),
+        store.clone(),
+        broker.clone(),
+        presence.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!(storage = store.backend(), clustered, "hub ready");
     let services = Arc::new(Services {
         config,

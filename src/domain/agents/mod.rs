@@ -8,7 +8,7 @@ use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgen
 use crate::model::ids::{AgentId, CannedReplyId, SessionId};
 use crate::model::time::{ms, now_ms, Millis};
 use crate::ports::quota::{self, Quotas};
-use crate::ports::store::Store;
+use crate::ports::store::agents::Agents;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -29,7 +29,7 @@ const MAX_TITLE_CHARS: usize = 100;
 
 /// Agent accounts and sessions.
 pub struct AgentDesk {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Agents>,
     quotas: Arc<dyn Quotas>,
     session_ttl: Duration,
     max_body_chars: usize,
@@ -83,7 +83,7 @@ impl AgentDesk {
     /// # Errors
     /// The decoy hash cannot be computed (argon2 failure).
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn Agents>,
         quotas: Arc<dyn Quotas>,
         session_ttl: Duration,
         max_body_chars: usize,

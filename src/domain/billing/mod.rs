@@ -20,13 +20,13 @@ use crate::model::ids::{Principal, UserId};
 use crate::model::purchase::{Purchase, Recorded};
 use crate::model::time::{now_ms, Millis};
 use crate::ports::broker::{Audience, Broker};
-use crate::ports::store::Store;
+use crate::ports::store::purchases::Purchases;
 use crate::protocol::{PurchaseView, ServerFrame, SharedFrame};
 use std::sync::Arc;
 
 /// The purchases service.
 pub struct BillingDesk {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Purchases>,
     broker: Arc<dyn Broker>,
     /// `None`: billing reports are refused with `forbidden`.
     secret: Option<Secret>,
@@ -35,7 +35,7 @@ pub struct BillingDesk {
 
 impl BillingDesk {
     /// The service over `store`, telling sockets through `broker`.
-    pub fn new(store: Arc<dyn Store>, broker: Arc<dyn Broker>, config: &Config) -> Self {
+    pub fn new(store: Arc<dyn Purchases>, broker: Arc<dyn Broker>, config: &Config) -> Self {
         Self { store, broker, secret: config.billing_secret.clone(), tolerance_secs: config.billing_tolerance_secs }
     }
 

@@ -16,7 +16,8 @@ use crate::model::ticket::TicketStatus;
 use crate::model::time::{now_ms, Millis};
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::roster::Roster;
-use crate::ports::store::Store;
+use crate::ports::store::profiles::Profiles;
+use crate::ports::store::tickets::Tickets;
 use crate::protocol::{Participant, ServerFrame, SharedFrame};
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,15 +39,30 @@ pub struct Presence {
     people: DashMap<Principal, Entry>,
     generation: AtomicU64,
     grace: Duration,
-    store: Arc<dyn Store>,
+    profiles: Arc<dyn Profiles>,
+    tickets: Arc<dyn Tickets>,
     broker: Arc<dyn Broker>,
     roster: Arc<dyn Roster>,
 }
 
 impl Presence {
     /// Presence with the offline debounce `grace`, counted in `roster`.
-    pub fn new(grace: Duration, store: Arc<dyn Store>, broker: Arc<dyn Broker>, roster: Arc<dyn Roster>) -> Arc<Self> {
-        Arc::new(Self { people: DashMap::new(), generation: AtomicU64::new(1), grace, store, broker, roster })
+    pub fn new(
+        grace: Duration,
+        profiles: Arc<dyn Profiles>,
+        tickets: Arc<dyn Tickets>,
+        broker: Arc<dyn Broker>,
+        roster: Arc<dyn Roster>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            people: DashMap::new(),
+            generation: AtomicU64::new(1),
+            grace,
+            profiles,
+            tickets,
+            broker,
+            roster,
+        })
     }
 
     /// Whether each person is online anywhere. When the roster cannot be asked (Redis is down),
@@ -183,10 +199,10 @@ impl Presence {
             Principal::Agent(a) => (Participant::Agent(a), left_at),
         };
         if let (Principal::User(u), Some(at)) = (who, left_at) {
-            if let Err(e) = self.store.set_last_seen(u, at).await {
+            if let Err(e) = self.profiles.set_last_seen(u, at).await {
                 tracing::warn!(error = %e, "last-seen time not stored");
             }
-            if let Ok(Some(profile)) = self.store.profile(u).await {
+            if let Ok(Some(profile)) = self.profiles.profile(u).await {
                 if profile.hide_last_seen {
                     last_seen_at = None;
                 }
@@ -213,8 +229,8 @@ impl Presence {
     /// Who may see `who`'s presence: the people on their open tickets, and those tickets' followers.
     async fn entitled(&self, who: Principal) -> crate::Result<(Vec<Principal>, Vec<TicketId>)> {
         let tickets = match who {
-            Principal::User(u) => self.store.user_tickets(u, 100).await?,
-            Principal::Agent(a) => self.store.agent_tickets(a).await?,
+            Principal::User(u) => self.tickets.user_tickets(u, 100).await?,
+            Principal::Agent(a) => self.tickets.agent_tickets(a).await?,
         };
         let open: Vec<_> = tickets.into_iter().filter(|t| t.status != TicketStatus::Resolved).collect();
         let mut principals: Vec<Principal> = open

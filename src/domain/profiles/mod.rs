@@ -10,7 +10,8 @@ use crate::model::ids::{Principal, UserId};
 use crate::model::profile::{Profile, ProfileUpdate};
 use crate::model::ticket::TicketStatus;
 use crate::ports::broker::{Audience, Broker};
-use crate::ports::store::Store;
+use crate::ports::store::profiles::Profiles;
+use crate::ports::store::tickets::Tickets;
 use crate::protocol::{ProfileView, ServerFrame, SharedFrame};
 use image::ImagePolicy;
 use sha2::{Digest, Sha256};
@@ -24,7 +25,8 @@ pub const MAX_NAME_CHARS: usize = 64;
 
 /// Profiles of users.
 pub struct ProfileDesk {
-    store: Arc<dyn Store>,
+    profiles: Arc<dyn Profiles>,
+    tickets: Arc<dyn Tickets>,
     broker: Arc<dyn Broker>,
     presence: Arc<Presence>,
     media_dir: PathBuf,
@@ -34,13 +36,14 @@ pub struct ProfileDesk {
 impl ProfileDesk {
     /// Profiles over these ports, with images in `media_dir`.
     pub fn new(
-        store: Arc<dyn Store>,
+        profiles: Arc<dyn Profiles>,
+        tickets: Arc<dyn Tickets>,
         broker: Arc<dyn Broker>,
         presence: Arc<Presence>,
         media_dir: PathBuf,
         policy: ImagePolicy,
     ) -> Self {
-        Self { store, broker, presence, media_dir, policy }
+        Self { profiles, tickets, broker, presence, media_dir, policy }
     }
 
     /// The view of a profile, with presence.
@@ -61,7 +64,7 @@ impl ProfileDesk {
     /// `forbidden`, `not_found`, `unavailable`.
     pub async fn get(&self, who: Principal, user: UserId) -> Result<ProfileView> {
         if who == Principal::User(user) || matches!(who, Principal::Agent(_)) {
-            let profile = self.store.profile(user).await?.ok_or(Error::NotFound("user"))?;
+            let profile = self.profiles.profile(user).await?.ok_or(Error::NotFound("user"))?;
             Ok(self.view(&profile).await)
         } else {
             Err(Error::Forbidden)
@@ -128,7 +131,7 @@ impl ProfileDesk {
     }
 
     async fn current_image(&self, user: UserId) -> Result<Option<String>> {
-        Ok(self.store.profile(user).await?.and_then(|p| p.image))
+        Ok(self.profiles.profile(user).await?.and_then(|p| p.image))
     }
 
     /// Deletes the file behind an image path (`/v1/media/<sha256>.jpg`) that no profile names any
@@ -139,7 +142,7 @@ impl ProfileDesk {
         let Some(file) = path.strip_prefix(MEDIA_PATH).filter(|f| !f.contains('/') && !f.starts_with('.')) else {
             return;
         };
-        match self.store.image_in_use(path).await {
+        match self.profiles.image_in_use(path).await {
             Ok(false) => match tokio::fs::remove_file(self.media_dir.join(file)).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -176,7 +179,7 @@ impl ProfileDesk {
     }
 
     async fn apply(&self, user: UserId, update: ProfileUpdate) -> Result<ProfileView> {
-        let profile = self.store.update_profile(user, &update).await?.ok_or(Error::NotFound("user"))?;
+        let profile = self.profiles.update_profile(user, &update).await?.ok_or(Error::NotFound("user"))?;
         let view = self.view(&profile).await;
         self.publish(&view).await;
         Ok(view)
@@ -186,7 +189,7 @@ impl ProfileDesk {
     /// followers).
     async fn publish(&self, view: &ProfileView) {
         let user = view.user_id;
-        let tickets = match self.store.user_tickets(user, 100).await {
+        let tickets = match self.tickets.user_tickets(user, 100).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(error = %e, "profile change not published");

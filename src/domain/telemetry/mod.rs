@@ -24,7 +24,7 @@ use crate::model::telemetry::{
 };
 use crate::model::time::{now_ms, Millis};
 use crate::ports::broker::{Audience, Broker};
-use crate::ports::store::Store;
+use crate::ports::store::telemetry::Telemetry;
 use crate::protocol::frames::SettingsDocument;
 use crate::protocol::{ConsentView, DeviceReport, ServerFrame, SharedFrame, ViewEventReport};
 use client::ClientInfo;
@@ -40,7 +40,7 @@ const PERSONALISATION_OFF: &str = "personalisation is off: settings are not stor
 
 /// The telemetry, settings and consent service.
 pub struct TelemetryDesk {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Telemetry>,
     pipeline: TelemetryPipeline,
     broker: Arc<dyn Broker>,
     defaults: ConsentDefaults,
@@ -65,7 +65,7 @@ pub fn request_kind(request_type: &str) -> Option<&'static str> {
 
 impl TelemetryDesk {
     /// Starts the pipeline over `store`.
-    pub fn new(store: Arc<dyn Store>, broker: Arc<dyn Broker>, config: &Config) -> Self {
+    pub fn new(store: Arc<dyn Telemetry>, broker: Arc<dyn Broker>, config: &Config) -> Self {
         let defaults = ConsentDefaults {
             analytics: config.consent_analytics_default,
             personalisation: config.consent_personalisation_default,

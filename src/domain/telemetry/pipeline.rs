@@ -10,7 +10,7 @@
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::telemetry::{TelemetryWrite, WriteOutcome};
-use crate::ports::store::Store;
+use crate::ports::store::telemetry::Telemetry;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -63,7 +63,7 @@ pub struct TelemetryPipeline {
 
 impl TelemetryPipeline {
     /// Starts the writer task over `store`.
-    pub fn start(store: Arc<dyn Store>, config: PipelineConfig) -> Self {
+    pub fn start(store: Arc<dyn Telemetry>, config: PipelineConfig) -> Self {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         tokio::spawn(run(store, rx, config));
         Self { tx, timeout: config.timeout }
@@ -106,7 +106,7 @@ impl TelemetryPipeline {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, config: PipelineConfig) {
+async fn run(store: Arc<dyn Telemetry>, mut rx: mpsc::Receiver<Pending>, config: PipelineConfig) {
     let mut batch = Vec::with_capacity(config.max_batch.min(1024));
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -160,7 +160,7 @@ fn copy(e: &Error) -> Error {
 /// Stores `writes` in one transaction within the timeout: one outcome per write, or the error
 /// every write of it gets.
 async fn store_batch(
-    store: &dyn Store,
+    store: &dyn Telemetry,
     writes: &[TelemetryWrite],
     config: PipelineConfig,
 ) -> Result<Vec<WriteOutcome>> {

@@ -18,7 +18,8 @@ use crate::model::ticket::{
 };
 use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
-use crate::ports::store::Store;
+use crate::ports::store::agents::Agents;
+use crate::ports::store::tickets::Tickets;
 use crate::protocol::{EventView, Participant, ServerFrame, SharedFrame, TicketView};
 use std::sync::Arc;
 use writer::{MessageWriter, Queued};
@@ -43,7 +44,8 @@ pub struct Sent {
 
 /// Tickets, their conversations and the queue.
 pub struct TicketDesk {
-    store: Arc<dyn Store>,
+    tickets: Arc<dyn Tickets>,
+    agents: Arc<dyn Agents>,
     writer: MessageWriter,
     broker: Arc<dyn Broker>,
     queue: Arc<queue::Queue>,
@@ -105,13 +107,14 @@ fn check_client_msg_id(id: &str) -> Result<()> {
 impl TicketDesk {
     /// The desk over these ports. `queue` decides assignments and queue positions.
     pub fn new(
-        store: Arc<dyn Store>,
+        tickets: Arc<dyn Tickets>,
+        agents: Arc<dyn Agents>,
         writer: MessageWriter,
         broker: Arc<dyn Broker>,
         queue: Arc<queue::Queue>,
         max_body_chars: usize,
     ) -> Self {
-        Self { store, writer, broker, queue, max_body_chars }
+        Self { tickets, agents, writer, broker, queue, max_body_chars }
     }
 
     /// Something changed that may let the queue move (an agent connected or changed status).
@@ -135,7 +138,7 @@ impl TicketDesk {
     /// # Errors
     /// `not_found`, `forbidden` (another user's ticket), `unavailable`.
     pub async fn visible_ticket(&self, who: Principal, id: TicketId) -> Result<Ticket> {
-        let ticket = self.store.ticket(id).await?.ok_or(Error::NotFound("ticket"))?;
+        let ticket = self.tickets.ticket(id).await?.ok_or(Error::NotFound("ticket"))?;
         match who {
             Principal::User(u) if ticket.user_id != u => Err(Error::Forbidden),
             _ => Ok(ticket),
@@ -155,7 +158,7 @@ impl TicketDesk {
         self.check_body(body)?;
         check_client_msg_id(client_msg_id)?;
         let opened = self
-            .store
+            .tickets
             .open_ticket(&NewTicket {
                 id: TicketId::generate(),
                 user_id: user,
@@ -182,24 +185,24 @@ impl TicketDesk {
     pub async fn list(&self, who: Principal, status: Option<TicketStatus>, mine: bool) -> Result<Vec<Ticket>> {
         match who {
             Principal::User(u) => {
-                let mut tickets = self.store.user_tickets(u, MAX_LIST).await?;
+                let mut tickets = self.tickets.user_tickets(u, MAX_LIST).await?;
                 if let Some(s) = status {
                     tickets.retain(|t| t.status == s);
                 }
                 Ok(tickets)
             }
             Principal::Agent(a) if mine => {
-                let mut tickets = self.store.agent_tickets(a).await?;
+                let mut tickets = self.tickets.agent_tickets(a).await?;
                 if let Some(s) = status {
                     tickets.retain(|t| t.status == s);
                 }
                 Ok(tickets)
             }
             Principal::Agent(_) => match status {
-                Some(s) => self.store.tickets_with_status(s, MAX_LIST).await,
+                Some(s) => self.tickets.tickets_with_status(s, MAX_LIST).await,
                 None => {
-                    let mut tickets = self.store.tickets_with_status(TicketStatus::Open, MAX_LIST).await?;
-                    tickets.extend(self.store.tickets_with_status(TicketStatus::Assigned, MAX_LIST).await?);
+                    let mut tickets = self.tickets.tickets_with_status(TicketStatus::Open, MAX_LIST).await?;
+                    tickets.extend(self.tickets.tickets_with_status(TicketStatus::Assigned, MAX_LIST).await?);
                     Ok(tickets)
                 }
             },
@@ -222,7 +225,7 @@ impl TicketDesk {
             return Err(Error::BadRequest(format!("limit must be 1 to {MAX_PAGE}")));
         }
         self.visible_ticket(who, id).await?;
-        let mut events = self.store.events(id, page, limit + 1).await?;
+        let mut events = self.tickets.events(id, page, limit + 1).await?;
         let more = events.len() > limit as usize;
         if more {
             match page {
@@ -243,7 +246,7 @@ impl TicketDesk {
     /// # Errors
     /// `unavailable`.
     pub async fn events_after(&self, id: TicketId, after: u64, limit: u32) -> Result<Vec<TicketEvent>> {
-        self.store.events(id, Page::After(after), limit).await
+        self.tickets.events(id, Page::After(after), limit).await
     }
 
     /// Stores a message and returns once it is committed. The ticket's user may write to it in any
@@ -297,7 +300,7 @@ impl TicketDesk {
             Appended::Duplicate(event) => {
                 // The first try may have been answered `unavailable` yet committed: publish again, so
                 // followers are not left waiting for the next event (each socket drops a copy it has).
-                if let Ok(Some(ticket)) = self.store.ticket(id).await {
+                if let Ok(Some(ticket)) = self.tickets.ticket(id).await {
                     self.publish_events(&ticket, std::slice::from_ref(&event));
                 }
                 Ok(Sent { seq: event.seq, duplicate: true })
@@ -328,7 +331,7 @@ impl TicketDesk {
         if to == agent {
             return Err(Error::BadRequest("the ticket is yours already".into()));
         }
-        match self.store.agent(to).await? {
+        match self.agents.agent(to).await? {
             Some(target) if target.disabled_at.is_none() => {}
             _ => return Err(Error::NotFound("agent")),
         }
@@ -347,7 +350,7 @@ impl TicketDesk {
     /// Applies a guarded change; when the guard fails, explains why from the ticket's current state.
     pub(crate) async fn apply(&self, t: Transition) -> Result<Ticket> {
         let actor = t.actor;
-        match self.store.transition(&t).await? {
+        match self.tickets.transition(&t).await? {
             Some((ticket, event)) => {
                 self.publish_events(&ticket, std::slice::from_ref(&event));
                 if event.kind == EventKind::Claimed {
@@ -357,7 +360,7 @@ impl TicketDesk {
                 Ok(ticket)
             }
             None => {
-                let current = self.store.ticket(t.ticket_id).await?.ok_or(Error::NotFound("ticket"))?;
+                let current = self.tickets.ticket(t.ticket_id).await?.ok_or(Error::NotFound("ticket"))?;
                 Err(match (current.status, actor) {
                     (TicketStatus::Resolved, _) => Error::WrongState("the ticket is resolved"),
                     (TicketStatus::Open, _) => Error::WrongState("the ticket is not assigned: claim it first"),
@@ -383,7 +386,7 @@ impl TicketDesk {
             return Err(Error::BadRequest("seq is beyond the ticket's last event".into()));
         }
         let author = author_of(who);
-        let marks = self.store.mark(id, author, delivered.max(read), read).await?;
+        let marks = self.tickets.mark(id, author, delivered.max(read), read).await?;
         let frame = ServerFrame::TicketReceipt {
             ticket_id: id,
             participant: participant(author),
@@ -400,7 +403,7 @@ impl TicketDesk {
     /// As [`TicketDesk::visible_ticket`].
     pub async fn marks(&self, who: Principal, id: TicketId) -> Result<Vec<crate::protocol::MarkView>> {
         self.visible_ticket(who, id).await?;
-        let marks = self.store.marks(id).await?;
+        let marks = self.tickets.marks(id).await?;
         Ok(marks
             .into_iter()
             .map(|(author, m)| crate::protocol::MarkView {

@@ -14,7 +14,8 @@ use crate::model::ids::{AgentId, Principal, TicketId};
 use crate::model::ticket::{Author, TicketStatus, Transition};
 use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
-use crate::ports::store::Store;
+use crate::ports::store::agents::Agents;
+use crate::ports::store::tickets::Tickets;
 use crate::protocol::{ServerFrame, SharedFrame};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -84,7 +85,8 @@ impl Queue {
     pub async fn run(
         self: Arc<Self>,
         desk: Arc<TicketDesk>,
-        store: Arc<dyn Store>,
+        tickets: Arc<dyn Tickets>,
+        agents: Arc<dyn Agents>,
         broker: Arc<dyn Broker>,
         presence: Arc<crate::domain::presence::Presence>,
         shutdown: CancellationToken,
@@ -97,11 +99,11 @@ impl Queue {
                 _ = tokio::time::sleep(SAFETY_TICK) => {}
             }
             if self.auto_assign {
-                if let Err(e) = self.assign(&desk, store.as_ref(), &presence).await {
+                if let Err(e) = self.assign(&desk, tickets.as_ref(), agents.as_ref(), &presence).await {
                     tracing::warn!(error = %e, "auto-assignment round failed; retrying on the next change");
                 }
             }
-            match store.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await {
+            match tickets.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await {
                 Ok(open) => positions = self.tell_positions(&open, positions, broker.as_ref()),
                 Err(e) => tracing::warn!(error = %e, "queue positions not updated"),
             }
@@ -111,17 +113,18 @@ impl Queue {
     async fn assign(
         &self,
         desk: &TicketDesk,
-        store: &dyn Store,
+        tickets: &dyn Tickets,
+        agents: &dyn Agents,
         presence: &crate::domain::presence::Presence,
     ) -> crate::Result<()> {
         let online = presence.online_agents().await;
         if online.is_empty() {
             return Ok(());
         }
-        let counts: HashMap<AgentId, u32> = store.assigned_counts().await?.into_iter().collect();
+        let counts: HashMap<AgentId, u32> = tickets.assigned_counts().await?.into_iter().collect();
         let mut free: Vec<(AgentId, u32)> = Vec::new();
         for id in online {
-            if let Some(agent) = store.agent(id).await? {
+            if let Some(agent) = agents.agent(id).await? {
                 let held = counts.get(&id).copied().unwrap_or(0);
                 if agent.disabled_at.is_none() && agent.status == AgentStatus::Available && held < agent.capacity {
                     free.push((id, agent.capacity - held));
@@ -131,7 +134,7 @@ impl Queue {
         if free.is_empty() {
             return Ok(());
         }
-        for ticket in store.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await? {
+        for ticket in tickets.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await? {
             // Most free capacity first; ties go to the smaller id so every node picks alike.
             free.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             let Some((agent, slots)) = free.first_mut().filter(|(_, s)| *s > 0) else { break };

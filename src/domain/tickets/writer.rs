@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::ticket::{Appended, NewMessage};
-use crate::ports::store::Store;
+use crate::ports::store::tickets::Tickets;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -40,7 +40,7 @@ pub struct MessageWriter {
 
 impl MessageWriter {
     /// Starts the batching task over `store`.
-    pub fn start(store: Arc<dyn Store>, config: WriterConfig) -> Self {
+    pub fn start(store: Arc<dyn Tickets>, config: WriterConfig) -> Self {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         tokio::spawn(run(store, rx, config));
         Self { tx, timeout: config.timeout }
@@ -91,7 +91,7 @@ impl Queued {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, config: WriterConfig) {
+async fn run(store: Arc<dyn Tickets>, mut rx: mpsc::Receiver<Pending>, config: WriterConfig) {
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     while let Some(first) = rx.recv().await {
         // A slot first, then the batch: what arrives while every slot is busy joins this batch

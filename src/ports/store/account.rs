@@ -45,8 +45,6 @@ pub trait AccountRecords: Send + Sync {
     async fn delete_account(&self, user: UserId, phone_keys: &[PhoneKey]) -> Result<Option<DeletedAccount>>;
     /// A counter of the hub's own (`DELETED_ACCOUNTS`); 0 before its first increment.
     async fn counter(&self, name: &str) -> Result<u64>;
-    /// Whether any account's profile names this image path.
-    async fn image_in_use(&self, image: &str) -> Result<bool>;
 }
 
 /// The statements that delete an account's rows, children before parents, written once for both

@@ -21,4 +21,6 @@ pub trait Profiles: Send + Sync {
     async fn live_sessions(&self, user: UserId, now: Millis) -> Result<Vec<Session>>;
     /// Revokes every live session of one of the user's devices; returns their ids.
     async fn revoke_device_sessions(&self, user: UserId, device: DeviceId, now: Millis) -> Result<Vec<SessionId>>;
+    /// Whether any account's profile names this image path.
+    async fn image_in_use(&self, image: &str) -> Result<bool>;
 }

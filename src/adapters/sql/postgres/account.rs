@@ -168,14 +168,4 @@ impl AccountRecords for PostgresStore {
         })
         .await
     }
-
-    async fn image_in_use(&self, image: &str) -> Result<bool> {
-        self.call(async |c| {
-            Ok(sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM users WHERE image = $1)")
-                .bind(image)
-                .fetch_one(c)
-                .await?)
-        })
-        .await
-    }
 }

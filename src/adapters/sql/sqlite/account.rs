@@ -135,11 +135,4 @@ impl AccountRecords for SqliteStore {
             .await?;
         Ok(value.unwrap_or(0).max(0) as u64)
     }
-
-    async fn image_in_use(&self, image: &str) -> Result<bool> {
-        Ok(sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM users WHERE image = ?1)")
-            .bind(image)
-            .fetch_one(&self.readers)
-            .await?)
-    }
 }

@@ -77,4 +77,11 @@ impl Profiles for SqliteStore {
         .await?;
         Ok(rows::session_ids(ids))
     }
+
+    async fn image_in_use(&self, image: &str) -> Result<bool> {
+        Ok(sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM users WHERE image = ?1)")
+            .bind(image)
+            .fetch_one(&self.readers)
+            .await?)
+    }
 }
