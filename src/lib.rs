@@ -1,32 +1,32 @@
 //! Anapars Hub: the real-time support-messaging server behind the Anapars apps.
 //!
 //! # Layout
-//! Requests flow one way: codec -> session -> domain -> ports.
+//! Layers, lowest first; each imports only those above it in this list (`layers.txt`, checked by
+//! `tests/layers.rs`). `error` sits below `model` because parsing a phone number can fail with it;
+//! `metrics` below both because the error mapping counts what it answers.
 //!
-//! - [`codec`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the same serde types.
-//! - [`session`]: one task per WebSocket: reads, writes, pings, limits, authentication, shutdown.
-//! - [`registry`]: the node's live sockets by principal, ticket and queue: the single-node broker.
-//! - [`account`]: users' rights: the export of everything kept, the two-step account deletion.
-//! - [`auth`]: phone sign-in with one-time codes, session tokens, their expiry and revocation, the number change.
-//! - [`agents`]: support agents: staff accounts, password sign-in, status, capacity, canned replies.
-//! - [`tickets`]: support tickets: who may do what, group-commit message writes, the queue.
-//! - [`broker`]: the fan-out port (who receives an event); the registry implements it on one node.
-//! - [`cluster`]: several nodes: the Redis broker (per-topic pub/sub), the storage sweep for missed events.
-//! - [`presence`]: who is online (debounced) behind a roster port (in-process, or Redis across nodes), and telling the people entitled to know.
-//! - [`announcements`]: operator announcements pushed to every connected app or console.
-//! - [`profiles`]: names and images (decoded, re-encoded, content-addressed), and who sees them.
-//! - [`usage`]: device and client telemetry, view patterns, settings and consent: schema, a bounded batched pipeline, retention.
-//! - [`billing`]: purchases and subscriptions as the billing system reports them (signed, idempotent, monotone), and the buyers' view of them.
-//! - [`phone`]: mobile numbers parsed and normalised to E.164; never printed in full.
-//! - [`storage`]: the storage ports (narrow traits) with SQLite (embedded default) and Postgres backends.
-//! - [`quota`]: fixed-window counters behind a trait (in-process, or Redis when clustered) for rate limits.
-//! - [`sms`]: the SMS senders (`log`, `file:`, `http:`), the group's own text-message channel.
-//! - [`http`]: the HTTP routes (sign-in, health, metrics, the console's files) and the WebSocket upgrade.
-//! - [`hub`]: the shared state: configuration and the domain services over their ports.
-//! - [`server`]: the listener: admission, the accept loop and graceful shutdown.
-//! - [`config`]: the one configuration struct, its defaults, sources and validation.
+//! - [`metrics`]: logging set-up and the names of the hub's own metrics.
 //! - [`error`]: the one domain error enum, and its mapping to wire codes, HTTP statuses and close codes.
-//! - [`telemetry`]: logging set-up and the metric names.
+//! - [`model`]: the types every layer speaks in: ids, phone numbers, times, accounts and sessions,
+//!   tickets and their events, agents, profiles, purchases, telemetry.
+//! - [`config`]: the one configuration struct, its defaults, sources and validation.
+//! - [`protocol`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the
+//!   same serde types, and the views the frames carry.
+//! - [`ports`]: narrow capability traits with their conformance suites: storage per capability
+//!   (accounts, sessions, codes, agents, tickets, profiles, telemetry, purchases, account records),
+//!   fan-out ([`ports::broker`]), presence across nodes ([`ports::roster`]), rate-limit counters
+//!   ([`ports::quota`]), SMS ([`ports::sms`]).
+//! - [`domain`]: what the hub does: phone sign-in and sessions, agents, tickets with their rules and
+//!   group commit, presence, profiles, telemetry, billing with its state rules, users' rights,
+//!   announcements.
+//! - [`adapters`]: the ports over real systems: SQLite (embedded default) and Postgres, Redis
+//!   (quotas, roster), the SMS senders, and in-process memory for a single node.
+//! - [`gateway`]: the only layer that knows sockets, frames and HTTP: the node's live sockets and
+//!   their fan-out (the registry, and the Redis cluster broker), one session task per WebSocket, the
+//!   HTTP routes, and the services they reach.
+//! - [`app`]: the composition root: builds everything from the configuration and owns the node's
+//!   background loops.
+//! - [`server`]: the listener: admission, the accept loop and graceful shutdown.
 
 pub mod adapters;
 pub mod app;

@@ -151,7 +151,7 @@ pub struct Config {
     pub read_buffer_bytes: usize,
     /// Bytes tungstenite buffers before it writes. Only control frames (pings, the automatic pongs,
     /// close) go through it: the session frames data frames itself and writes them from a buffer
-    /// that lives for one write (`src/session/frame.rs`), because tungstenite's buffer keeps the
+    /// that lives for one write (`gateway::session::frame`), because tungstenite's buffer keeps the
     /// capacity a burst grew it to for the life of the socket. Default 4096.
     pub write_buffer_bytes: usize,
     /// Hard cap of a socket's write buffer. Default 1048576.

@@ -19,6 +19,6 @@ pub trait SmsSender: Send + Sync {
     /// Delivers one SMS to the sender's channel.
     ///
     /// # Errors
-    /// [`Error::SmsUnavailable`] when the channel failed after its retries.
+    /// [`crate::error::Error::SmsUnavailable`] when the channel failed after its retries.
     async fn send(&self, sms: &Sms) -> Result<()>;
 }

@@ -1,6 +1,6 @@
 //! The telemetry pipeline: its own bounded queue and one writer task that stores what waits in
 //! batches (one transaction per batch, multi-row inserts), beside and independent of the message
-//! writer (`src/tickets/writer.rs`), so that a telemetry flood never takes a slot of the chat's
+//! writer (`domain::tickets::writer`), so that a telemetry flood never takes a slot of the chat's
 //! queue or transactions.
 //!
 //! A request is answered only after its batch committed. When the queue is full the request gets

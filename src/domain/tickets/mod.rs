@@ -270,7 +270,7 @@ impl TicketDesk {
         self.check_body(body)?;
         check_client_msg_id(client_msg_id)?;
         // Who may write to the ticket is checked by the store against the locked row (see
-        // `storage::stream`), in the same transaction as the write.
+        // `stream`), in the same transaction as the write.
         self.writer.enqueue(NewMessage {
             ticket_id: id,
             author: author_of(who),

@@ -20,7 +20,7 @@ pub trait Telemetry: Send + Sync {
     /// Stores a batch in one transaction, answering one outcome per write in order. View batches
     /// of users whose analytics consent (or, without a row, `analytics_default`) is off are not
     /// stored. A device report adds a history row only when it differs from the device's latest,
-    /// and keeps at most [`DEVICE_HISTORY_PER_DEVICE`] of them.
+    /// and keeps at most [`crate::model::telemetry::DEVICE_HISTORY_PER_DEVICE`] of them.
     async fn store_telemetry(&self, writes: &[TelemetryWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>>;
     /// The device's latest report.
     async fn device_info(&self, device: DeviceId) -> Result<Option<DeviceRecord>>;
