@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// A secret value: its `Debug` never shows it.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -426,11 +425,6 @@ impl Config {
     /// An entry that is not `http://` or `https://` and a host with an optional port.
     pub fn allowed_origin_list(&self) -> Result<Vec<Origin>, String> {
         self.allowed_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Origin::parse).collect()
-    }
-
-    /// Milliseconds as a [`Duration`] (the config keeps plain integers so env vars stay simple).
-    pub fn dur_ms(ms: u64) -> Duration {
-        Duration::from_millis(ms)
     }
 }
 

@@ -151,11 +151,6 @@ impl Registry {
         }
     }
 
-    /// How many sockets the principal has on this node.
-    pub fn sockets_of(&self, who: Principal) -> usize {
-        self.principals.get(&who).map_or(0, |c| c.len())
-    }
-
     /// Agents with at least one live socket on this node.
     pub fn online_agents(&self) -> Vec<AgentId> {
         self.principals

@@ -249,19 +249,9 @@ impl TicketDesk {
         self.tickets.events(id, Page::After(after), limit).await
     }
 
-    /// Stores a message and returns once it is committed. The ticket's user may write to it in any
-    /// state (a resolved ticket reopens); an agent only to a ticket they hold.
-    ///
-    /// # Errors
-    /// `not_found`, `forbidden`, `wrong_state`, `empty_body`, `too_large`, `bad_request`,
-    /// `overloaded`, `unavailable`.
-    pub async fn send(&self, who: Principal, id: TicketId, client_msg_id: &str, body: &str) -> Result<Sent> {
-        let queued = self.queue_send(who, id, client_msg_id, body)?;
-        self.finish_send(id, queued).await
-    }
-
-    /// The first half of [`TicketDesk::send`], without waiting: checks the message and queues it
-    /// for the writer. A socket that queues several sends in a row has them stored in that order
+    /// The first half of sending a message, without waiting: checks the message and queues it for
+    /// the writer. The ticket's user may write to it in any state (a resolved ticket reopens); an
+    /// agent only to a ticket they hold, which the writer checks against the locked row. A socket that queues several sends in a row has them stored in that order
     /// (it keeps at most one in flight per ticket, see `session`).
     ///
     /// # Errors
@@ -280,7 +270,7 @@ impl TicketDesk {
         })
     }
 
-    /// The second half of [`TicketDesk::send`]: waits for the queued message's commit and tells
+    /// The second half of sending a message: waits for the queued message's commit and tells
     /// everyone entitled to the ticket.
     ///
     /// # Errors

@@ -46,14 +46,6 @@ impl MessageWriter {
         Self { tx, timeout: config.timeout }
     }
 
-    /// Stores one message, batched with whatever else is being sent, and returns once committed.
-    ///
-    /// # Errors
-    /// `overloaded` when the queue is full, `unavailable` when storage failed or timed out.
-    pub async fn append(&self, message: NewMessage) -> Result<Appended> {
-        self.enqueue(message)?.stored().await
-    }
-
     /// Queues one message for a batch without waiting; wait for the outcome with
     /// [`Queued::stored`]. Batches run concurrently on Postgres, so two messages to one ticket
     /// queued while neither is stored yet may be stored in either order: a caller that needs its
