@@ -4,6 +4,7 @@
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod statements;
 
 use crate::config::Config;
 use crate::ports::store::Store;

@@ -361,7 +361,7 @@ impl Sessions for PostgresStore {
                 .await?)
             })
             .await?;
-        Ok(crate::ports::store::not_among(ids, live))
+        Ok(super::statements::not_among(ids, live))
     }
 }
 

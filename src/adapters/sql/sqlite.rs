@@ -281,7 +281,7 @@ impl Sessions for SqliteStore {
                 live.extend(query.build_query_scalar::<Uuid>().fetch_all(&self.readers).await?);
             }
         }
-        Ok(crate::ports::store::not_among(ids, live))
+        Ok(super::statements::not_among(ids, live))
     }
 }
 

@@ -10,6 +10,7 @@
 //!   what it covered, in the same transaction; requests that need it answer `consent_required`.
 //! - [`retention`] deletes what is older than its window.
 
+pub(crate) mod batch;
 pub mod client;
 pub mod pipeline;
 pub mod retention;

@@ -78,12 +78,6 @@ pub trait Sessions: Send + Sync {
     async fn dead_sessions(&self, ids: &[SessionId], now: Millis) -> Result<Vec<SessionId>>;
 }
 
-/// The ids of `ids` that are not in `live`, in their order.
-pub(crate) fn not_among(ids: &[SessionId], live: Vec<uuid::Uuid>) -> Vec<SessionId> {
-    let live: std::collections::HashSet<uuid::Uuid> = live.into_iter().collect();
-    ids.iter().copied().filter(|id| !live.contains(&id.0)).collect()
-}
-
 /// Sign-in codes and per-number lock-outs.
 #[async_trait]
 pub trait SignInCodes: Send + Sync {

@@ -5,6 +5,7 @@ use crate::adapters::sql::postgres::PostgresStore;
 use crate::adapters::sql::rows::{
     ConnectionRow, PagedViewRow, SessionRow, TicketRow, CONNECTION_COLUMNS, VIEW_COLUMNS,
 };
+use crate::adapters::sql::statements::{postgres, BUMP_COUNTER, DELETE_ACCOUNT_ROWS, DELETE_PHONE_ROWS, TICKETS_AFTER};
 use crate::error::{Error, Result};
 use crate::model::account::{PhoneKey, Session};
 use crate::model::deletion::{DeletedAccount, DELETED_ACCOUNTS};
@@ -13,9 +14,7 @@ use crate::model::phone::Phone;
 use crate::model::telemetry::{ConnectionRecord, StoredView};
 use crate::model::ticket::Ticket;
 use crate::model::time::Millis;
-use crate::ports::store::account::{
-    postgres, AccountRecords, BUMP_COUNTER, DELETE_ACCOUNT_ROWS, DELETE_PHONE_ROWS, TICKETS_AFTER,
-};
+use crate::ports::store::account::AccountRecords;
 use async_trait::async_trait;
 use sqlx::Connection as _;
 use uuid::Uuid;

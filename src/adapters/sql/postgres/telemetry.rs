@@ -7,6 +7,8 @@ use crate::adapters::sql::rows::{
     ConnectionRow, ConsentRow, DeviceInfoRow, ViewRow, CONNECTION_COLUMNS, CONSENT_COLUMNS, DEVICE_COLUMNS,
     VIEW_COLUMNS,
 };
+use crate::adapters::sql::statements::INSERT_CHUNK;
+use crate::domain::telemetry::batch;
 use crate::error::Result;
 use crate::model::ids::{DeviceId, UserId};
 use crate::model::telemetry::{
@@ -14,7 +16,7 @@ use crate::model::telemetry::{
     TelemetryWrite, WriteOutcome, DEVICE_HISTORY_PER_DEVICE,
 };
 use crate::model::time::Millis;
-use crate::ports::store::telemetry::{self, Telemetry, INSERT_CHUNK};
+use crate::ports::store::telemetry::Telemetry;
 use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection as _, Postgres, QueryBuilder};
@@ -89,7 +91,7 @@ impl Telemetry for PostgresStore {
     async fn store_telemetry(&self, writes: &[TelemetryWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>> {
         self.call(async |c| {
             let mut tx = c.begin().await?;
-            let users = telemetry::view_users(writes);
+            let users = batch::view_users(writes);
             let mut stored = HashMap::new();
             if !users.is_empty() {
                 // FOR SHARE: a consent change of these users waits for this batch, and its purge
@@ -102,7 +104,7 @@ impl Telemetry for PostgresStore {
                 .await?;
                 stored.extend(rows);
             }
-            let plan = telemetry::plan(writes, &stored, analytics_default);
+            let plan = batch::plan(writes, &stored, analytics_default);
             if !plan.views.is_empty() {
                 let n = plan.views.len();
                 let (mut users, mut devices, mut kinds, mut screens) =

@@ -6,6 +6,8 @@ use crate::adapters::sql::rows::{
     VIEW_COLUMNS,
 };
 use crate::adapters::sql::sqlite::SqliteStore;
+use crate::adapters::sql::statements::INSERT_CHUNK;
+use crate::domain::telemetry::batch;
 use crate::error::Result;
 use crate::model::ids::{DeviceId, UserId};
 use crate::model::telemetry::{
@@ -13,7 +15,7 @@ use crate::model::telemetry::{
     TelemetryWrite, WriteOutcome, DEVICE_HISTORY_PER_DEVICE,
 };
 use crate::model::time::Millis;
-use crate::ports::store::telemetry::{self, Telemetry, INSERT_CHUNK};
+use crate::ports::store::telemetry::Telemetry;
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::HashMap;
@@ -87,7 +89,7 @@ impl Telemetry for SqliteStore {
     async fn store_telemetry(&self, writes: &[TelemetryWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>> {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let mut stored = HashMap::new();
-        for chunk in telemetry::view_users(writes).chunks(INSERT_CHUNK) {
+        for chunk in batch::view_users(writes).chunks(INSERT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new("SELECT user_id, analytics FROM consent WHERE user_id IN (");
             let mut list = q.separated(", ");
             for u in chunk {
@@ -98,7 +100,7 @@ impl Telemetry for SqliteStore {
                 stored.insert(user, analytics);
             }
         }
-        let plan = telemetry::plan(writes, &stored, analytics_default);
+        let plan = batch::plan(writes, &stored, analytics_default);
         for chunk in plan.views.chunks(INSERT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO view_events (user_id, device_id, kind, screen, target, at, duration_ms, received_at) ",
