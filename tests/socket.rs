@@ -172,6 +172,31 @@ async fn a_flood_is_refused_then_closed_with_4009() {
     }
 }
 
+/// 3,000 frames in one write, far past the flood limit: the hub closes while most of them are still
+/// unread, and every try must still see the refusals and the 4009 close frame, not a reset that
+/// throws them away.
+#[tokio::test]
+async fn a_flood_sent_at_once_still_gets_the_refusals_and_4009() {
+    for hub in hubs(|_| {}).await {
+        for encoding in ENCODINGS {
+            for attempt in 0..8 {
+                let mut c = hub.connect(encoding).await;
+                for i in 0..3_000 {
+                    let frame = c.encode(&json!({"id": i, "type": "ping"}));
+                    if c.ws.feed(frame).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = c.ws.flush().await;
+                let code = c.closed().await;
+                let label = format!("{} {encoding:?} try {attempt}", hub.label());
+                assert_eq!(code, Some(4009), "{label}: {} frames before the end", c.seen.len());
+                assert!(c.seen.iter().any(|f| f["code"] == "rate_limited"), "{label}: refusals arrive");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn no_auth_within_the_deadline_closes_with_4001() {
     for hub in hubs(|c| c.auth_timeout_ms = 300).await {
