@@ -102,6 +102,92 @@ async fn garbage_gets_clear_errors_and_the_socket_lives() {
     }
 }
 
+/// A value of a hand-written MessagePack map: the hub's own encoder never writes a `bin`.
+enum Packed<'a> {
+    Uint(u64),
+    Str(&'a str),
+    Bin(&'a [u8]),
+}
+
+/// A MessagePack map of up to 15 fields, keys as `str`.
+fn packed_map(fields: &[(&str, Packed)]) -> Message {
+    fn bytes(out: &mut Vec<u8>, marker: u8, b: &[u8]) {
+        out.push(marker);
+        out.push(u8::try_from(b.len()).expect("short"));
+        out.extend_from_slice(b);
+    }
+    let mut out = vec![0x80 | u8::try_from(fields.len()).expect("a fixmap")];
+    for (key, value) in fields {
+        bytes(&mut out, 0xd9, key.as_bytes());
+        match value {
+            Packed::Uint(n) => {
+                out.push(0xcf);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            Packed::Str(s) => bytes(&mut out, 0xd9, s.as_bytes()),
+            Packed::Bin(b) => bytes(&mut out, 0xc4, b),
+        }
+    }
+    Message::Binary(out.into())
+}
+
+/// PROTOCOL.md: strings are MessagePack `str` and ids are never raw bytes. A `bin` where a `str`
+/// belongs (`type`, a body) or 16 raw bytes as a ticket id get `bad_request` echoing the id, the
+/// request is not carried out, and the socket stays open.
+#[tokio::test]
+async fn messagepack_bin_is_refused_where_the_protocol_says_str() {
+    for hub in hubs(|_| {}).await {
+        let token = hub.token(&phone()).await;
+        let mut c = hub.connect_as(Encoding::MsgPack, &token).await;
+        let open = json!({"type": "ticket.open", "subject": "s", "body": "first", "client_msg_id": "open-1"});
+        let tid = c.request(open).await["ticket"]["id"].as_str().unwrap().to_owned();
+        let raw_id = *uuid::Uuid::parse_str(&tid).unwrap().as_bytes();
+        let cases = [
+            (20, packed_map(&[("id", Packed::Uint(20)), ("type", Packed::Bin(b"ping"))])),
+            (
+                21,
+                packed_map(&[
+                    ("id", Packed::Uint(21)),
+                    ("type", Packed::Str("ticket.send")),
+                    ("ticket_id", Packed::Str(&tid)),
+                    ("client_msg_id", Packed::Str("bin-body")),
+                    ("body", Packed::Bin(b"hello")),
+                ]),
+            ),
+            (
+                22,
+                packed_map(&[
+                    ("id", Packed::Uint(22)),
+                    ("type", Packed::Str("ticket.send")),
+                    ("ticket_id", Packed::Bin(&raw_id)),
+                    ("client_msg_id", Packed::Str("bin-id")),
+                    ("body", Packed::Str("hello")),
+                ]),
+            ),
+        ];
+        for (id, frame) in cases {
+            c.ws.send(frame).await.unwrap();
+            // The owner's socket also gets the ticket's events: the reply is the next frame with an id.
+            let r = loop {
+                let f = c.recv().await;
+                if f.get("id").is_some() {
+                    break f;
+                }
+            };
+            assert_eq!(
+                (r["type"].as_str(), r["code"].as_str()),
+                (Some("error"), Some("bad_request")),
+                "{} {r}",
+                hub.label()
+            );
+            assert_eq!(r["id"], id, "{} {r}", hub.label());
+        }
+        assert_eq!(c.request(json!({"type": "ping"})).await["type"], "ping.ok", "{} still open", hub.label());
+        let h = c.request(json!({"type": "ticket.history", "ticket_id": tid})).await;
+        assert_eq!(h["events"].as_array().map(Vec::len), Some(2), "{} nothing was stored: {h}", hub.label());
+    }
+}
+
 #[tokio::test]
 async fn invalid_utf8_text_gets_an_error_then_1007() {
     for hub in hubs(|_| {}).await {
