@@ -539,7 +539,7 @@ impl<S: Transport> Socket<S> {
         let started = std::time::Instant::now();
         let reply: PendingReply = match support.queue_send(who, ticket_id, &client_msg_id, &body) {
             Ok(queued) => Box::pin(async move {
-                let sent = support.finish_send(ticket_id, queued).await;
+                let sent = support.finish_send(queued).await;
                 metrics::histogram!(crate::telemetry::WS_LATENCY, "type" => "ticket.send")
                     .record(started.elapsed().as_secs_f64());
                 (id, sent.map(|s| ServerFrame::TicketSendOk { id, ticket_id, seq: s.seq, duplicate: s.duplicate }))

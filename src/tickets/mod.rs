@@ -253,7 +253,7 @@ impl SupportDesk {
     /// `overloaded`, `unavailable`.
     pub async fn send(&self, who: Principal, id: TicketId, client_msg_id: &str, body: &str) -> Result<Sent> {
         let queued = self.queue_send(who, id, client_msg_id, body)?;
-        self.finish_send(id, queued).await
+        self.finish_send(queued).await
     }
 
     /// The first half of [`SupportDesk::send`], without waiting: checks the message and queues it
@@ -281,7 +281,7 @@ impl SupportDesk {
     ///
     /// # Errors
     /// `not_found`, `forbidden`, `wrong_state`, `unavailable`.
-    pub async fn finish_send(&self, id: TicketId, queued: Queued) -> Result<Sent> {
+    pub async fn finish_send(&self, queued: Queued) -> Result<Sent> {
         match queued.stored().await? {
             Appended::Stored { events, ticket } => {
                 metrics::counter!(crate::telemetry::MESSAGES_STORED).increment(1);
@@ -293,14 +293,10 @@ impl SupportDesk {
                 }
                 Ok(Sent { seq, duplicate: false })
             }
-            Appended::Duplicate(event) => {
-                // The first try may have been answered `unavailable` yet committed: publish again, so
-                // followers are not left waiting for the next event (each socket drops a copy it has).
-                if let Ok(Some(ticket)) = self.store.ticket(id).await {
-                    self.publish_events(&ticket, std::slice::from_ref(&event));
-                }
-                Ok(Sent { seq: event.seq, duplicate: true })
-            }
+            // Nothing new was stored, so nothing is published (PROTOCOL.md): a message whose first
+            // try was answered `unavailable` after it committed reaches followers with the ticket's
+            // next event, whose gap each socket fills from storage.
+            Appended::Duplicate(event) => Ok(Sent { seq: event.seq, duplicate: true }),
             Appended::NoTicket => Err(Error::NotFound("ticket")),
             Appended::NotAllowed => Err(Error::Forbidden),
             Appended::NotClaimed => Err(Error::WrongState("claim the ticket before writing to it")),
