@@ -5,7 +5,7 @@
 
 use crate::broker::{Audience, Broadcast, Broker};
 use crate::codec::{ServerFrame, SharedFrame};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SizeUnit};
 use crate::time::now_ms;
 
 /// Longest announcement text, in characters.
@@ -22,7 +22,12 @@ pub fn announce(broker: &dyn Broker, text: &str, reach: Broadcast) -> Result<uui
     }
     let chars = text.chars().count();
     if chars > MAX_TEXT_CHARS {
-        return Err(Error::TooLarge { size: chars, limit: MAX_TEXT_CHARS });
+        return Err(Error::TooLarge {
+            what: "text",
+            size: Some(chars),
+            limit: MAX_TEXT_CHARS,
+            unit: SizeUnit::Characters,
+        });
     }
     let id = uuid::Uuid::now_v7();
     let frame = ServerFrame::Announcement { announcement_id: id, text: text.to_owned(), sent_at: now_ms() };

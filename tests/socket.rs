@@ -188,6 +188,43 @@ async fn messagepack_bin_is_refused_where_the_protocol_says_str() {
     }
 }
 
+/// The `too_large` messages are the texts PROTOCOL.md quotes, each in the unit its limit counts:
+/// bytes for a frame and an HTTP body, characters for a message body (of two-byte characters here).
+#[tokio::test]
+async fn too_large_messages_are_the_ones_protocol_md_quotes() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/protocol/PROTOCOL.md")).unwrap();
+    let row = doc.lines().find(|l| l.starts_with("| `too_large` |")).expect("the error table's too_large row");
+    let quoted = |template: &str, n: usize, m: usize| {
+        assert!(row.contains(&format!("(\"{template}\"")), "PROTOCOL.md quotes \"{template}\": {row}");
+        template.replace('N', &n.to_string()).replace('M', &m.to_string())
+    };
+    for hub in hubs(|_| {}).await {
+        let token = hub.token(&phone()).await;
+        let mut c = hub.connect_as(Encoding::Json, &token).await;
+        let big = json!({"id": 10, "type": "ping", "pad": "x".repeat(70_000)}).to_string();
+        let size = big.len();
+        c.ws.send(Message::Text(big.into())).await.unwrap();
+        let r = c.recv().await;
+        let expected = quoted("frame of N bytes is over the limit of M bytes", size, 65_536);
+        assert_eq!((r["code"].as_str(), r["message"].as_str()), (Some("too_large"), Some(expected.as_str())));
+
+        let open = json!({"type": "ticket.open", "subject": "s", "body": "first", "client_msg_id": "open-1"});
+        let tid = c.request(open).await["ticket"]["id"].as_str().unwrap().to_owned();
+        let body = "\u{0634}".repeat(4_001);
+        let r = c.request(json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": "m", "body": body})).await;
+        let expected = quoted("body of N characters is over the limit of M characters", 4_001, 4_000);
+        assert_eq!((r["code"].as_str(), r["message"].as_str()), (Some("too_large"), Some(expected.as_str())));
+
+        let (status, r) = hub.post("/v1/auth/code", json!({"phone": "x".repeat(17 * 1024)})).await;
+        let expected = quoted("request body is over the limit of 16384 bytes", 0, 0);
+        assert_eq!(status, 413, "{} {r}", hub.label());
+        assert_eq!(
+            (r["error"]["code"].as_str(), r["error"]["message"].as_str()),
+            (Some("too_large"), Some(expected.as_str()))
+        );
+    }
+}
+
 #[tokio::test]
 async fn invalid_utf8_text_gets_an_error_then_1007() {
     for hub in hubs(|_| {}).await {

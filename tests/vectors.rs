@@ -21,7 +21,7 @@ use anapars_hub::codec::{
     Participant, ProfileView, PurchaseView, Request, RequestFrame, RevokeReason, ServerFrame, TicketView,
     ViewEventReport, ViewKind,
 };
-use anapars_hub::error::{CloseCode, ErrorCode};
+use anapars_hub::error::{CloseCode, ErrorCode, SizeUnit};
 use anapars_hub::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
 use anapars_hub::storage::agents::AgentStatus;
 use anapars_hub::storage::purchases::{PurchaseKind, PurchaseStatus};
@@ -737,7 +737,7 @@ fn error_of(code: ErrorCode) -> Error {
     match code {
         ErrorCode::BadRequest => Error::BadRequest(String::new()),
         ErrorCode::UnknownType => Error::UnknownType,
-        ErrorCode::TooLarge => Error::TooLarge { size: 2, limit: 1 },
+        ErrorCode::TooLarge => Error::TooLarge { what: "frame", size: Some(2), limit: 1, unit: SizeUnit::Bytes },
         ErrorCode::InvalidUtf8 => Error::InvalidUtf8,
         ErrorCode::Unauthenticated => Error::Unauthenticated,
         ErrorCode::Unauthorized => Error::Unauthorized,

@@ -12,7 +12,7 @@ mod upgrade;
 pub use origin::Origin;
 
 use crate::auth::DeviceInfo;
-use crate::error::Error;
+use crate::error::{Error, SizeUnit};
 use crate::hub::Hub;
 use crate::session::Identity;
 use axum::body::Bytes;
@@ -112,7 +112,9 @@ async fn observe_latency(req: Request, next: Next) -> Response {
 /// The request body, with the hub's own error for one over [`MAX_BODY`].
 pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
     body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => Error::TooLarge { size: MAX_BODY + 1, limit: MAX_BODY },
+        BytesRejection::FailedToBufferBody(_) => {
+            Error::TooLarge { what: "request body", size: None, limit: MAX_BODY, unit: SizeUnit::Bytes }
+        }
         other => Error::BadRequest(other.body_text()),
     })
 }
@@ -295,7 +297,12 @@ pub(crate) async fn require_user(hub: &Hub, headers: &HeaderMap) -> Result<crate
 async fn put_image(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: axum::body::Body) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
     let limit = hub.config.max_image_bytes;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| Error::TooLarge { size: limit + 1, limit })?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| Error::TooLarge {
+        what: "image",
+        size: None,
+        limit,
+        unit: SizeUnit::Bytes,
+    })?;
     let profile = hub.profiles.set_image(user, bytes.to_vec()).await?;
     Ok(Json(json!({ "profile": profile })).into_response())
 }

@@ -14,7 +14,7 @@ pub mod outbox;
 mod ticket_commands;
 
 use crate::codec::{self, Encoded, Encoding, ServerFrame};
-use crate::error::{CloseCode, Error};
+use crate::error::{CloseCode, Error, SizeUnit};
 use crate::hub::Hub;
 use crate::ids::{ConnId, DeviceId, Principal, SessionId, TicketId};
 use crate::registry::Connection;
@@ -414,7 +414,8 @@ impl<S: Transport> Socket<S> {
         if payload.len() > limit {
             let id = codec::peek_id(encoding, payload);
             self.answer_sends().await?;
-            return self.reply_bad(id, Error::TooLarge { size: payload.len(), limit }).await;
+            let error = Error::TooLarge { what: "frame", size: Some(payload.len()), limit, unit: SizeUnit::Bytes };
+            return self.reply_bad(id, error).await;
         }
         let decoded = codec::decode_request(encoding, payload);
         if !matches!(&decoded, Ok(frame) if matches!(frame.request, codec::Request::TicketSend { .. })) {

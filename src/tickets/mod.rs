@@ -12,7 +12,7 @@ pub mod writer;
 
 use crate::broker::{Audience, Broker};
 use crate::codec::{EventView, Participant, ServerFrame, SharedFrame, TicketView};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SizeUnit};
 use crate::ids::{AgentId, Principal, TicketId};
 use crate::storage::tickets::{
     Appended, Author, EventKind, NewMessage, NewTicket, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
@@ -124,7 +124,12 @@ impl SupportDesk {
         }
         let n = body.chars().count();
         if n > self.max_body_chars {
-            return Err(Error::TooLarge { size: n, limit: self.max_body_chars });
+            return Err(Error::TooLarge {
+                what: "body",
+                size: Some(n),
+                limit: self.max_body_chars,
+                unit: SizeUnit::Characters,
+            });
         }
         Ok(())
     }
