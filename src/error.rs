@@ -19,13 +19,18 @@ pub enum Error {
     /// The frame's `type` is not one the hub knows.
     #[error("unknown frame type")]
     UnknownType,
-    /// The frame or body is larger than the configured limit.
-    #[error("too large: {size} is over the limit of {limit}")]
+    /// Something the client sent is larger than its limit. The message names it, its size when
+    /// known, and the limit, in the unit the limit counts.
+    #[error("{}", too_large_message(what, *size, *limit, *unit))]
     TooLarge {
-        /// Size received.
-        size: usize,
+        /// What is too large, as the message names it: "frame", "body", "request body".
+        what: &'static str,
+        /// Its size; `None` when it was read only up to the limit (an HTTP body).
+        size: Option<usize>,
         /// The limit in force.
         limit: usize,
+        /// What `size` and `limit` count.
+        unit: SizeUnit,
     },
     /// A text frame that is not valid UTF-8.
     #[error("text frame is not valid utf-8")]
@@ -126,6 +131,33 @@ pub enum Error {
     /// A bug or an unexpected backend failure. The detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
+}
+
+/// What a size limit counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeUnit {
+    /// Bytes (frames, HTTP bodies, images, settings documents).
+    Bytes,
+    /// Unicode scalar values (message bodies, announcement texts).
+    Characters,
+}
+
+impl std::fmt::Display for SizeUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Bytes => "bytes",
+            Self::Characters => "characters",
+        })
+    }
+}
+
+/// The text of [`Error::TooLarge`]: "body of 4001 characters is over the limit of 4000 characters",
+/// or, without a size, "request body is over the limit of 16384 bytes".
+fn too_large_message(what: &str, size: Option<usize>, limit: usize, unit: SizeUnit) -> String {
+    match size {
+        Some(size) => format!("{what} of {size} {unit} is over the limit of {limit} {unit}"),
+        None => format!("{what} is over the limit of {limit} {unit}"),
+    }
 }
 
 /// The stable, machine-readable error codes of protocol v1 (see protocol/PROTOCOL.md).
@@ -450,7 +482,7 @@ mod tests {
         let all = [
             Error::BadRequest("x".into()),
             Error::UnknownType,
-            Error::TooLarge { size: 2, limit: 1 },
+            Error::TooLarge { what: "frame", size: Some(2), limit: 1, unit: SizeUnit::Bytes },
             Error::InvalidUtf8,
             Error::Unauthenticated,
             Error::Unauthorized,
@@ -481,6 +513,14 @@ mod tests {
             let json = serde_json::to_value(e.code()).unwrap();
             assert_eq!(json.as_str().unwrap(), e.code().as_str());
         }
+    }
+
+    #[test]
+    fn too_large_says_what_and_in_which_unit() {
+        let body = Error::TooLarge { what: "body", size: Some(4001), limit: 4000, unit: SizeUnit::Characters };
+        assert_eq!(body.public_message(), "body of 4001 characters is over the limit of 4000 characters");
+        let http = Error::TooLarge { what: "request body", size: None, limit: 16384, unit: SizeUnit::Bytes };
+        assert_eq!(http.public_message(), "request body is over the limit of 16384 bytes");
     }
 
     #[test]

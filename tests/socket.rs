@@ -102,6 +102,129 @@ async fn garbage_gets_clear_errors_and_the_socket_lives() {
     }
 }
 
+/// A value of a hand-written MessagePack map: the hub's own encoder never writes a `bin`.
+enum Packed<'a> {
+    Uint(u64),
+    Str(&'a str),
+    Bin(&'a [u8]),
+}
+
+/// A MessagePack map of up to 15 fields, keys as `str`.
+fn packed_map(fields: &[(&str, Packed)]) -> Message {
+    fn bytes(out: &mut Vec<u8>, marker: u8, b: &[u8]) {
+        out.push(marker);
+        out.push(u8::try_from(b.len()).expect("short"));
+        out.extend_from_slice(b);
+    }
+    let mut out = vec![0x80 | u8::try_from(fields.len()).expect("a fixmap")];
+    for (key, value) in fields {
+        bytes(&mut out, 0xd9, key.as_bytes());
+        match value {
+            Packed::Uint(n) => {
+                out.push(0xcf);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            Packed::Str(s) => bytes(&mut out, 0xd9, s.as_bytes()),
+            Packed::Bin(b) => bytes(&mut out, 0xc4, b),
+        }
+    }
+    Message::Binary(out.into())
+}
+
+/// PROTOCOL.md: strings are MessagePack `str` and ids are never raw bytes. A `bin` where a `str`
+/// belongs (`type`, a body) or 16 raw bytes as a ticket id get `bad_request` echoing the id, the
+/// request is not carried out, and the socket stays open.
+#[tokio::test]
+async fn messagepack_bin_is_refused_where_the_protocol_says_str() {
+    for hub in hubs(|_| {}).await {
+        let token = hub.token(&phone()).await;
+        let mut c = hub.connect_as(Encoding::MsgPack, &token).await;
+        let open = json!({"type": "ticket.open", "subject": "s", "body": "first", "client_msg_id": "open-1"});
+        let tid = c.request(open).await["ticket"]["id"].as_str().unwrap().to_owned();
+        let raw_id = *uuid::Uuid::parse_str(&tid).unwrap().as_bytes();
+        let cases = [
+            (20, packed_map(&[("id", Packed::Uint(20)), ("type", Packed::Bin(b"ping"))])),
+            (
+                21,
+                packed_map(&[
+                    ("id", Packed::Uint(21)),
+                    ("type", Packed::Str("ticket.send")),
+                    ("ticket_id", Packed::Str(&tid)),
+                    ("client_msg_id", Packed::Str("bin-body")),
+                    ("body", Packed::Bin(b"hello")),
+                ]),
+            ),
+            (
+                22,
+                packed_map(&[
+                    ("id", Packed::Uint(22)),
+                    ("type", Packed::Str("ticket.send")),
+                    ("ticket_id", Packed::Bin(&raw_id)),
+                    ("client_msg_id", Packed::Str("bin-id")),
+                    ("body", Packed::Str("hello")),
+                ]),
+            ),
+        ];
+        for (id, frame) in cases {
+            c.ws.send(frame).await.unwrap();
+            // The owner's socket also gets the ticket's events: the reply is the next frame with an id.
+            let r = loop {
+                let f = c.recv().await;
+                if f.get("id").is_some() {
+                    break f;
+                }
+            };
+            assert_eq!(
+                (r["type"].as_str(), r["code"].as_str()),
+                (Some("error"), Some("bad_request")),
+                "{} {r}",
+                hub.label()
+            );
+            assert_eq!(r["id"], id, "{} {r}", hub.label());
+        }
+        assert_eq!(c.request(json!({"type": "ping"})).await["type"], "ping.ok", "{} still open", hub.label());
+        let h = c.request(json!({"type": "ticket.history", "ticket_id": tid})).await;
+        assert_eq!(h["events"].as_array().map(Vec::len), Some(2), "{} nothing was stored: {h}", hub.label());
+    }
+}
+
+/// The `too_large` messages are the texts PROTOCOL.md quotes, each in the unit its limit counts:
+/// bytes for a frame and an HTTP body, characters for a message body (of two-byte characters here).
+#[tokio::test]
+async fn too_large_messages_are_the_ones_protocol_md_quotes() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/protocol/PROTOCOL.md")).unwrap();
+    let row = doc.lines().find(|l| l.starts_with("| `too_large` |")).expect("the error table's too_large row");
+    let quoted = |template: &str, n: usize, m: usize| {
+        assert!(row.contains(&format!("(\"{template}\"")), "PROTOCOL.md quotes \"{template}\": {row}");
+        template.replace('N', &n.to_string()).replace('M', &m.to_string())
+    };
+    for hub in hubs(|_| {}).await {
+        let token = hub.token(&phone()).await;
+        let mut c = hub.connect_as(Encoding::Json, &token).await;
+        let big = json!({"id": 10, "type": "ping", "pad": "x".repeat(70_000)}).to_string();
+        let size = big.len();
+        c.ws.send(Message::Text(big.into())).await.unwrap();
+        let r = c.recv().await;
+        let expected = quoted("frame of N bytes is over the limit of M bytes", size, 65_536);
+        assert_eq!((r["code"].as_str(), r["message"].as_str()), (Some("too_large"), Some(expected.as_str())));
+
+        let open = json!({"type": "ticket.open", "subject": "s", "body": "first", "client_msg_id": "open-1"});
+        let tid = c.request(open).await["ticket"]["id"].as_str().unwrap().to_owned();
+        let body = "\u{0634}".repeat(4_001);
+        let r = c.request(json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": "m", "body": body})).await;
+        let expected = quoted("body of N characters is over the limit of M characters", 4_001, 4_000);
+        assert_eq!((r["code"].as_str(), r["message"].as_str()), (Some("too_large"), Some(expected.as_str())));
+
+        let (status, r) = hub.post("/v1/auth/code", json!({"phone": "x".repeat(17 * 1024)})).await;
+        let expected = quoted("request body is over the limit of 16384 bytes", 0, 0);
+        assert_eq!(status, 413, "{} {r}", hub.label());
+        assert_eq!(
+            (r["error"]["code"].as_str(), r["error"]["message"].as_str()),
+            (Some("too_large"), Some(expected.as_str()))
+        );
+    }
+}
+
 #[tokio::test]
 async fn invalid_utf8_text_gets_an_error_then_1007() {
     for hub in hubs(|_| {}).await {
@@ -169,6 +292,31 @@ async fn a_flood_is_refused_then_closed_with_4009() {
             c.send(json!({"id": 100 + i, "type": "ping"})).await;
         }
         assert_eq!(c.closed().await, Some(4009), "{}", hub.label());
+    }
+}
+
+/// 3,000 frames in one write, far past the flood limit: the hub closes while most of them are still
+/// unread, and every try must still see the refusals and the 4009 close frame, not a reset that
+/// throws them away.
+#[tokio::test]
+async fn a_flood_sent_at_once_still_gets_the_refusals_and_4009() {
+    for hub in hubs(|_| {}).await {
+        for encoding in ENCODINGS {
+            for attempt in 0..8 {
+                let mut c = hub.connect(encoding).await;
+                for i in 0..3_000 {
+                    let frame = c.encode(&json!({"id": i, "type": "ping"}));
+                    if c.ws.feed(frame).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = c.ws.flush().await;
+                let code = c.closed().await;
+                let label = format!("{} {encoding:?} try {attempt}", hub.label());
+                assert_eq!(code, Some(4009), "{label}: {} frames before the end", c.seen.len());
+                assert!(c.seen.iter().any(|f| f["code"] == "rate_limited"), "{label}: refusals arrive");
+            }
+        }
     }
 }
 

@@ -190,6 +190,59 @@ async fn resending_a_message_or_opening_twice_stores_once() {
     }
 }
 
+/// PROTOCOL.md: a `duplicate` send publishes nothing. The owner, the holding agent, a queue watcher
+/// and a follower of the ticket each see the original message's `ticket.updated` (and the follower
+/// its `ticket.event`) once, and nothing for the resend, whose reply is the original's ack.
+#[tokio::test]
+async fn a_duplicate_send_publishes_nothing() {
+    for hub in hubs(|_| {}).await {
+        for (ue, ae) in [(Encoding::Json, Encoding::MsgPack), (Encoding::MsgPack, Encoding::Json)] {
+            let label = format!("{} user {ue:?}, agents {ae:?}", hub.label());
+            let user_token = hub.token(&phone()).await;
+            let mut owner = hub.connect_as(ue, &user_token).await;
+            let mut follower = hub.connect_as(ae, &user_token).await;
+            let (a_token, _) = hub.agent("Holder").await;
+            let (b_token, _) = hub.agent("Watcher").await;
+            let mut holder = hub.connect_agent(ae, &a_token).await;
+            let mut watcher = hub.connect_agent(ue, &b_token).await;
+            assert_eq!(watcher.request(json!({"type": "queue.subscribe"})).await["type"], "queue.subscribe.ok");
+            let tid = open_ticket(&mut owner, "dup", "first").await["id"].as_str().unwrap().to_owned();
+            let claimed = holder.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+            assert_eq!(claimed["ticket"]["status"], "assigned", "{label} {claimed}");
+            let sub = follower.request(json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 3})).await;
+            assert_eq!(sub["type"], "ticket.subscribe.ok", "{label} {sub}");
+
+            let first = send(&mut holder, &tid, "m-1", "hello").await;
+            assert_eq!((first["seq"].as_u64(), first["duplicate"].as_bool()), (Some(4), Some(false)), "{label}");
+            let again = send(&mut holder, &tid, "m-1", "hello").await;
+            let mut expected = first.clone();
+            expected["id"] = again["id"].clone();
+            expected["duplicate"] = json!(true);
+            assert_eq!(again, expected, "{label} the resend's reply is the original's ack");
+            // A later change as a barrier: whatever the resend published would have arrived before it.
+            let next = send(&mut holder, &tid, "m-2", "next").await;
+            assert_eq!(next["seq"], 5, "{label} {next}");
+
+            for (who, c) in
+                [("owner", &mut owner), ("holder", &mut holder), ("watcher", &mut watcher), ("follower", &mut follower)]
+            {
+                c.event_where("ticket.updated", |f| f["ticket"]["id"] == tid.as_str() && f["ticket"]["last_seq"] == 5)
+                    .await;
+                let count = |kind: &str, seq_of: &dyn Fn(&Value) -> &Value| {
+                    c.seen
+                        .iter()
+                        .filter(|f| f["type"] == kind && f.get("id").is_none() && seq_of(f) == &json!(4))
+                        .count()
+                };
+                let updated = count("ticket.updated", &|f| &f["ticket"]["last_seq"]);
+                assert_eq!(updated, 1, "{label} {who}: one ticket.updated for seq 4, none for the resend");
+                let events = count("ticket.event", &|f| &f["event"]["seq"]);
+                assert_eq!(events, usize::from(who == "follower"), "{label} {who}: ticket.event of seq 4");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn history_pages_both_ways() {
     for hub in hubs(|_| {}).await {

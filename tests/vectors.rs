@@ -16,7 +16,7 @@
 
 use anapars_hub::domain::agents::AGENT_TOKEN_PREFIX;
 use anapars_hub::domain::auth::tokens::looks_like_token;
-use anapars_hub::error::{CloseCode, ErrorCode};
+use anapars_hub::error::{CloseCode, ErrorCode, SizeUnit};
 use anapars_hub::model::agent::AgentStatus;
 use anapars_hub::model::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseStatus};
@@ -737,7 +737,7 @@ fn error_of(code: ErrorCode) -> Error {
     match code {
         ErrorCode::BadRequest => Error::BadRequest(String::new()),
         ErrorCode::UnknownType => Error::UnknownType,
-        ErrorCode::TooLarge => Error::TooLarge { size: 2, limit: 1 },
+        ErrorCode::TooLarge => Error::TooLarge { what: "frame", size: Some(2), limit: 1, unit: SizeUnit::Bytes },
         ErrorCode::InvalidUtf8 => Error::InvalidUtf8,
         ErrorCode::Unauthenticated => Error::Unauthenticated,
         ErrorCode::Unauthorized => Error::Unauthorized,

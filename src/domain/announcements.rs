@@ -3,7 +3,7 @@
 //! queued on every socket; not stored (apps offline at the time do not get it: what must reach
 //! everyone belongs in the apps' own notices).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SizeUnit};
 use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broadcast, Broker};
 use crate::protocol::{ServerFrame, SharedFrame};
@@ -22,7 +22,12 @@ pub fn announce(broker: &dyn Broker, text: &str, reach: Broadcast) -> Result<uui
     }
     let chars = text.chars().count();
     if chars > MAX_TEXT_CHARS {
-        return Err(Error::TooLarge { size: chars, limit: MAX_TEXT_CHARS });
+        return Err(Error::TooLarge {
+            what: "text",
+            size: Some(chars),
+            limit: MAX_TEXT_CHARS,
+            unit: SizeUnit::Characters,
+        });
     }
     let id = uuid::Uuid::now_v7();
     let frame = ServerFrame::Announcement { announcement_id: id, text: text.to_owned(), sent_at: now_ms() };

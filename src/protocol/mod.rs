@@ -167,6 +167,11 @@ pub fn decode_request(encoding: Encoding, payload: &[u8]) -> Result<RequestFrame
     let Some(id) = id else {
         return fail(Error::BadRequest("field `id` must be an unsigned integer below 2^53".into()));
     };
+    // serde reads a MessagePack `bin` as a string, and 16 bytes of one as a UUID; the protocol's
+    // strings and ids are `str`, in every field, so the frame is checked once, before any field is read.
+    if encoding == Encoding::MsgPack && holds_bin(payload) {
+        return fail(Error::BadRequest("messagepack `bin` is not accepted: strings and ids are `str`".into()));
+    }
     let Some(kind) = kind else {
         return fail(Error::BadRequest("field `type` must be a string".into()));
     };
@@ -197,6 +202,63 @@ fn starts_with_map(encoding: Encoding, payload: &[u8]) -> bool {
         // fixmap, map16, map32
         Encoding::MsgPack => matches!(payload.first(), Some(0x80..=0x8f | 0xde | 0xdf)),
     }
+}
+
+/// True when the MessagePack value at the start of `payload` holds a `bin` anywhere: its markers are
+/// walked in one pass, without recursion or allocation (a string's bytes are skipped, not read). A
+/// truncated or malformed value is left to the decoder, which refuses it with a better message.
+fn holds_bin(payload: &[u8]) -> bool {
+    let mut rest = payload;
+    // Values still to walk: a map adds two per entry, an array one per element.
+    let mut values: u64 = 1;
+    while values > 0 {
+        let Some((&marker, tail)) = rest.split_first() else { return false };
+        rest = tail;
+        values -= 1;
+        match marker {
+            0xc4..=0xc6 => return true,
+            0x80..=0x8f => values = values.saturating_add(2 * u64::from(marker & 0x0f)),
+            0x90..=0x9f => values = values.saturating_add(u64::from(marker & 0x0f)),
+            // array16, array32, map16, map32
+            0xdc..=0xdf => {
+                let Some(n) = take_len(&mut rest, if marker & 1 == 0 { 2 } else { 4 }) else { return false };
+                let per = if marker >= 0xde { 2 } else { 1 };
+                values = values.saturating_add(per * n as u64);
+            }
+            _ => {
+                let skip = match marker {
+                    0xa0..=0xbf => Some(usize::from(marker & 0x1f)),
+                    0xd9 => take_len(&mut rest, 1),
+                    0xda => take_len(&mut rest, 2),
+                    0xdb => take_len(&mut rest, 4),
+                    // ext8/16/32: the length, then a type byte and the data
+                    0xc7 => take_len(&mut rest, 1).map(|n| n + 1),
+                    0xc8 => take_len(&mut rest, 2).map(|n| n + 1),
+                    0xc9 => take_len(&mut rest, 4).map(|n| n + 1),
+                    0xcc | 0xd0 => Some(1),
+                    0xcd | 0xd1 | 0xd4 => Some(2),
+                    0xd5 => Some(3),
+                    0xca | 0xce | 0xd2 => Some(4),
+                    0xd6 => Some(5),
+                    0xcb | 0xcf | 0xd3 => Some(8),
+                    0xd7 => Some(9),
+                    0xd8 => Some(17),
+                    // fixints, nil, booleans (and the unused 0xc1, which the decoder refuses)
+                    _ => Some(0),
+                };
+                let Some(tail) = skip.and_then(|n| rest.get(n..)) else { return false };
+                rest = tail;
+            }
+        }
+    }
+    false
+}
+
+/// Reads a big-endian length of `width` bytes off the front of `rest`.
+fn take_len(rest: &mut &[u8], width: usize) -> Option<usize> {
+    let (len, tail) = rest.split_at_checked(width)?;
+    *rest = tail;
+    Some(len.iter().fold(0usize, |n, b| n << 8 | usize::from(*b)))
 }
 
 fn encoding_name(encoding: Encoding) -> &'static str {

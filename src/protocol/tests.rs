@@ -127,3 +127,34 @@ fn negotiation_takes_the_first_known_protocol() {
     assert_eq!(Encoding::negotiate([JSON_PROTOCOL]), Some(Encoding::Json));
     assert_eq!(Encoding::negotiate(["graphql-ws"]), None);
 }
+
+proptest! {
+    /// The `bin` check walks every marker the hub's own encoder writes without a false alarm.
+    #[test]
+    fn values_without_bin_pass_the_bin_check(value in arbitrary_json()) {
+        prop_assert!(!holds_bin(&to_msgpack(&value).unwrap()));
+    }
+}
+
+#[test]
+fn messagepack_bin_is_refused_in_any_field_and_the_id_is_echoed() {
+    // {"id": 4, "type": <bin "ping">}
+    let bin_type = [&[0x82, 0xa2, b'i', b'd', 0x04, 0xa4, b't', b'y', b'p', b'e', 0xc4, 4][..], b"ping"].concat();
+    assert_eq!(code_of(Encoding::MsgPack, &bin_type), (Some(4), ErrorCode::BadRequest));
+    // {"id": 5, "type": "auth", "token": <bin>}, the bin nested after a map16 and a str8
+    let mut bin_token = vec![0xde, 0, 3, 0xa2, b'i', b'd', 0x05, 0xa4, b't', b'y', b'p', b'e', 0xd9, 4];
+    bin_token.extend_from_slice(b"auth");
+    bin_token.extend_from_slice(&[0xa5, b't', b'o', b'k', b'e', b'n', 0xc5, 0, 3, b'a', b'b', b'c']);
+    assert_eq!(code_of(Encoding::MsgPack, &bin_token), (Some(5), ErrorCode::BadRequest));
+    let msg = decode_request(Encoding::MsgPack, &bin_token).unwrap_err().error.to_string();
+    assert!(msg.contains("bin"), "the message says why: {msg}");
+    // In an array, after an ext value and a float.
+    let mut nested = vec![0x83, 0xa2, b'i', b'd', 0x06, 0xa4, b't', b'y', b'p', b'e', 0xa4];
+    nested.extend_from_slice(b"ping");
+    nested.extend_from_slice(&[0xa1, b'x', 0x93, 0xd4, 1, 2, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, 0xc4, 0]);
+    assert_eq!(code_of(Encoding::MsgPack, &nested), (Some(6), ErrorCode::BadRequest));
+    // With nil for the bin, nothing is found.
+    nested.truncate(nested.len() - 2);
+    nested.push(0xc0);
+    assert!(!holds_bin(&nested));
+}

@@ -3,7 +3,7 @@
 //! replies. An agent never sees a user's mobile number.
 
 use crate::domain::auth::tokens;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SizeUnit};
 use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
 use crate::model::ids::{AgentId, CannedReplyId, SessionId};
 use crate::model::time::{ms, now_ms, Millis};
@@ -261,7 +261,8 @@ impl AgentDesk {
             return Err(Error::EmptyBody);
         }
         if body.chars().count() > self.max_body_chars {
-            return Err(Error::TooLarge { size: body.chars().count(), limit: self.max_body_chars });
+            let size = Some(body.chars().count());
+            return Err(Error::TooLarge { what: "body", size, limit: self.max_body_chars, unit: SizeUnit::Characters });
         }
         let reply = CannedReply {
             id: CannedReplyId::generate(),

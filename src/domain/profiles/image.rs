@@ -2,7 +2,7 @@
 //! decompression bomb is refused before it allocates), scaled down, and re-encoded as a fresh JPEG,
 //! which drops every byte of the original's metadata (EXIF GPS positions included).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SizeUnit};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits, Rgb, RgbImage};
 use std::io::Cursor;
 
@@ -28,7 +28,12 @@ const QUALITY: u8 = 85;
 /// accepted format within the dimension limit.
 pub fn normalise(bytes: &[u8], policy: ImagePolicy) -> Result<Vec<u8>> {
     if bytes.len() > policy.max_bytes {
-        return Err(Error::TooLarge { size: bytes.len(), limit: policy.max_bytes });
+        return Err(Error::TooLarge {
+            what: "image",
+            size: Some(bytes.len()),
+            limit: policy.max_bytes,
+            unit: SizeUnit::Bytes,
+        });
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()

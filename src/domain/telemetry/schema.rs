@@ -2,7 +2,7 @@
 //! ranges and character sets, so that nothing malformed reaches storage. Every limit here is listed
 //! in protocol/PROTOCOL.md ("Telemetry").
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SizeUnit};
 use crate::model::telemetry::{DeviceInfo, ViewEvent};
 use crate::model::time::Millis;
 use crate::protocol::frames::SettingsDocument;
@@ -124,7 +124,12 @@ pub fn views(events: Vec<ViewEventReport>, now: Millis) -> Result<Vec<ViewEvent>
 pub fn settings(document: &SettingsDocument, max_bytes: usize) -> Result<String> {
     let text = serde_json::to_string(document).map_err(|e| Error::Internal(format!("settings encode: {e}")))?;
     if text.len() > max_bytes {
-        return Err(Error::TooLarge { size: text.len(), limit: max_bytes });
+        return Err(Error::TooLarge {
+            what: "settings document",
+            size: Some(text.len()),
+            limit: max_bytes,
+            unit: SizeUnit::Bytes,
+        });
     }
     Ok(text)
 }

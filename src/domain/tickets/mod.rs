@@ -11,7 +11,7 @@ pub mod queue;
 pub(crate) mod stream;
 pub mod writer;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SizeUnit};
 use crate::model::ids::{AgentId, Principal, TicketId};
 use crate::model::ticket::{
     Appended, Author, EventKind, NewMessage, NewTicket, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
@@ -128,7 +128,12 @@ impl TicketDesk {
         }
         let n = body.chars().count();
         if n > self.max_body_chars {
-            return Err(Error::TooLarge { size: n, limit: self.max_body_chars });
+            return Err(Error::TooLarge {
+                what: "body",
+                size: Some(n),
+                limit: self.max_body_chars,
+                unit: SizeUnit::Characters,
+            });
         }
         Ok(())
     }
@@ -251,7 +256,8 @@ impl TicketDesk {
 
     /// The first half of sending a message, without waiting: checks the message and queues it for
     /// the writer. The ticket's user may write to it in any state (a resolved ticket reopens); an
-    /// agent only to a ticket they hold, which the writer checks against the locked row. A socket that queues several sends in a row has them stored in that order
+    /// agent only to a ticket they hold, which the writer checks against the locked row.
+    /// A socket that queues several sends in a row has them stored in that order
     /// (it keeps at most one in flight per ticket, see `session`).
     ///
     /// # Errors
@@ -275,7 +281,7 @@ impl TicketDesk {
     ///
     /// # Errors
     /// `not_found`, `forbidden`, `wrong_state`, `unavailable`.
-    pub async fn finish_send(&self, id: TicketId, queued: Queued) -> Result<Sent> {
+    pub async fn finish_send(&self, queued: Queued) -> Result<Sent> {
         match queued.stored().await? {
             Appended::Stored { events, ticket } => {
                 metrics::counter!(crate::metrics::MESSAGES_STORED).increment(1);
@@ -287,14 +293,10 @@ impl TicketDesk {
                 }
                 Ok(Sent { seq, duplicate: false })
             }
-            Appended::Duplicate(event) => {
-                // The first try may have been answered `unavailable` yet committed: publish again, so
-                // followers are not left waiting for the next event (each socket drops a copy it has).
-                if let Ok(Some(ticket)) = self.tickets.ticket(id).await {
-                    self.publish_events(&ticket, std::slice::from_ref(&event));
-                }
-                Ok(Sent { seq: event.seq, duplicate: true })
-            }
+            // Nothing new was stored, so nothing is published (PROTOCOL.md): a message whose first
+            // try was answered `unavailable` after it committed reaches followers with the ticket's
+            // next event, whose gap each socket fills from storage.
+            Appended::Duplicate(event) => Ok(Sent { seq: event.seq, duplicate: true }),
             Appended::NoTicket => Err(Error::NotFound("ticket")),
             Appended::NotAllowed => Err(Error::Forbidden),
             Appended::NotClaimed => Err(Error::WrongState("claim the ticket before writing to it")),

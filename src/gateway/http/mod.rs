@@ -10,7 +10,7 @@ mod purchases;
 mod upgrade;
 
 use crate::domain::auth::DeviceInfo;
-use crate::error::Error;
+use crate::error::{Error, SizeUnit};
 use crate::gateway::services::Services;
 use crate::model::account::Identity;
 use axum::body::Bytes;
@@ -122,7 +122,9 @@ async fn observe_latency(req: Request, next: Next) -> Response {
 /// The request body, with the hub's own error for one over [`MAX_BODY`].
 pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
     body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => Error::TooLarge { size: MAX_BODY + 1, limit: MAX_BODY },
+        BytesRejection::FailedToBufferBody(_) => {
+            Error::TooLarge { what: "request body", size: None, limit: MAX_BODY, unit: SizeUnit::Bytes }
+        }
         other => Error::BadRequest(other.body_text()),
     })
 }
@@ -309,7 +311,12 @@ async fn put_image(
 ) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
     let limit = hub.config.max_image_bytes;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| Error::TooLarge { size: limit + 1, limit })?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| Error::TooLarge {
+        what: "image",
+        size: None,
+        limit,
+        unit: SizeUnit::Bytes,
+    })?;
     let profile = hub.profiles.set_image(user, bytes.to_vec()).await?;
     Ok(Json(json!({ "profile": profile })).into_response())
 }

@@ -20,8 +20,9 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 /// buffer is flushed before every direct write so that frames never interleave.
 pub trait Transport: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin {
     /// The connection under the WebSocket.
-    type Raw: tokio::io::AsyncWrite + Unpin;
-    /// The connection, for whole frames only, and only with tungstenite's buffer flushed.
+    type Raw: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin;
+    /// The connection, for whole frames only, and only with tungstenite's buffer flushed; or, once
+    /// the close frame is sent, to end the connection (see `Socket::close`).
     fn raw(&mut self) -> &mut Self::Raw;
 }
 

@@ -13,7 +13,7 @@ mod frame;
 pub mod outbox;
 mod ticket_commands;
 
-use crate::error::{CloseCode, Error};
+use crate::error::{CloseCode, Error, SizeUnit};
 use crate::gateway::registry::Connection;
 use crate::gateway::services::Services;
 use crate::model::account::Identity;
@@ -26,6 +26,7 @@ use outbox::{Outbound, Outbox};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
@@ -38,6 +39,9 @@ const MAX_FAILED_AUTHS: u32 = 3;
 const EXPIRY_WARNING: Duration = Duration::from_secs(300);
 /// How long a close frame may take to write before the connection is simply dropped.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// After the close frame, how long the hub reads (and discards) what the client still sends, waiting
+/// for it to close the connection.
+const CLOSE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the upgrade learned about a new socket.
 pub struct SocketParams {
@@ -401,7 +405,8 @@ impl<S: Transport> Socket<S> {
         if payload.len() > limit {
             let id = protocol::peek_id(encoding, payload);
             self.answer_sends().await?;
-            return self.reply_bad(id, Error::TooLarge { size: payload.len(), limit }).await;
+            let error = Error::TooLarge { what: "frame", size: Some(payload.len()), limit, unit: SizeUnit::Bytes };
+            return self.reply_bad(id, error).await;
         }
         let decoded = protocol::decode_request(encoding, payload);
         if !matches!(&decoded, Ok(frame) if matches!(frame.request, protocol::Request::TicketSend { .. })) {
@@ -526,7 +531,7 @@ impl<S: Transport> Socket<S> {
         let started = std::time::Instant::now();
         let reply: PendingReply = match support.queue_send(who, ticket_id, &client_msg_id, &body) {
             Ok(queued) => Box::pin(async move {
-                let sent = support.finish_send(ticket_id, queued).await;
+                let sent = support.finish_send(queued).await;
                 metrics::histogram!(crate::metrics::WS_LATENCY, "type" => "ticket.send")
                     .record(started.elapsed().as_secs_f64());
                 (id, sent.map(|s| ServerFrame::TicketSendOk { id, ticket_id, seq: s.seq, duplicate: s.duplicate }))
@@ -749,9 +754,24 @@ impl<S: Transport> Socket<S> {
         }
     }
 
+    /// Sends the close frame, then ends the connection without a reset: the hub's side is shut
+    /// (the client reads the end of the stream after the close frame), and what the client still sends
+    /// is read and discarded until it closes its side, for at most [`CLOSE_DRAIN_TIMEOUT`]. Dropping
+    /// a connection with unread input (a flood's frames, say) makes the kernel send a reset, and the
+    /// reset makes the client's kernel discard what the client had not read yet: the replies and the
+    /// close frame.
     async fn close(&mut self, code: CloseCode) {
         let frame = CloseFrame { code: WsCloseCode::from(code.code()), reason: code.reason().into() };
-        let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.ws.send(Message::Close(Some(frame)))).await;
+        let sent = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.ws.send(Message::Close(Some(frame)))).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+        let raw = self.ws.raw();
+        let _ = tokio::time::timeout(CLOSE_DRAIN_TIMEOUT, async move {
+            raw.shutdown().await?;
+            tokio::io::copy(raw, &mut tokio::io::sink()).await
+        })
+        .await;
     }
 }
 
