@@ -32,6 +32,15 @@ pub enum Error {
         /// What `size` and `limit` count.
         unit: SizeUnit,
     },
+    /// An HTTP request head over the listener's limits (see `server::MAX_REQUEST_HEAD`); answered
+    /// `431`, not the `413` of its code.
+    #[error("request head is over the limit of {bytes} bytes or {fields} header fields")]
+    HeadTooLarge {
+        /// The limit on the request line and headers together, in bytes.
+        bytes: usize,
+        /// The limit on the number of header fields.
+        fields: usize,
+    },
     /// A text frame that is not valid UTF-8.
     #[error("text frame is not valid utf-8")]
     InvalidUtf8,
@@ -270,7 +279,7 @@ impl Error {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
             Self::UnknownType => ErrorCode::UnknownType,
-            Self::TooLarge { .. } => ErrorCode::TooLarge,
+            Self::TooLarge { .. } | Self::HeadTooLarge { .. } => ErrorCode::TooLarge,
             Self::InvalidUtf8 => ErrorCode::InvalidUtf8,
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::Unauthorized => ErrorCode::Unauthorized,
@@ -483,6 +492,7 @@ mod tests {
             Error::BadRequest("x".into()),
             Error::UnknownType,
             Error::TooLarge { what: "frame", size: Some(2), limit: 1, unit: SizeUnit::Bytes },
+            Error::HeadTooLarge { bytes: 2, fields: 1 },
             Error::InvalidUtf8,
             Error::Unauthenticated,
             Error::Unauthorized,

@@ -4,6 +4,7 @@
 
 use crate::app::App;
 use crate::config::Config;
+use crate::error::Error;
 use crate::gateway::http::ConnPermit;
 use crate::gateway::services::Services;
 use anyhow::Context;
@@ -11,14 +12,28 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context as TaskContext, Poll};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+
+/// Largest HTTP request head (request line and header fields together), in bytes.
+pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
+/// Most header fields in an HTTP request head (hyper's own limit, left at its default: setting it
+/// moves the parser's field table from the stack to the heap).
+pub const MAX_HEADER_FIELDS: usize = 100;
+/// After answering a request head over the limits, how long the listener reads (and discards) what
+/// the client still sends before it closes the connection.
+const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
 
 /// A started hub.
 pub struct RunningHub {
@@ -99,7 +114,8 @@ async fn accept_loop(listener: TcpListener, hub: Arc<Services>) {
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(hub.config.upgrade_timeout_ms))
             .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .max_header_size(MAX_REQUEST_HEAD)
+            .serve_connection(TokioIo::new(HttpConn { tcp: stream, refusal: None }), TowerToHyperService::new(service))
             .with_upgrades();
         let shutdown = hub.shutdown.clone();
         http_conns.spawn(async move {
@@ -121,6 +137,135 @@ async fn accept_loop(listener: TcpListener, hub: Arc<Services>) {
     let grace = Duration::from_millis(hub.config.shutdown_grace_ms);
     if tokio::time::timeout(grace, http_conns.wait()).await.is_err() {
         tracing::warn!("http requests still running after the grace period");
+    }
+}
+
+/// A connection as hyper sees it. hyper answers a request head over [`MAX_REQUEST_HEAD`] bytes or
+/// [`MAX_HEADER_FIELDS`] fields itself, with a `431` without a body, and closes the connection; here
+/// the hub's JSON error body takes that answer's place (no route of the hub answers `431`, so a write
+/// that starts with that status line is hyper's). The client has usually sent more of the head than
+/// hyper read, and closing a connection with unread input resets it, which can destroy the answer
+/// before the client reads it: so the rest is read and discarded until the client closes, at most
+/// [`REFUSAL_DRAIN`].
+struct HttpConn {
+    tcp: TcpStream,
+    refusal: Option<Box<Refusal>>,
+}
+
+/// The answer to a request head over the limits, while it is written and the connection drained.
+struct Refusal {
+    response: Vec<u8>,
+    written: usize,
+    shut: bool,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Refusal {
+    /// Starts the refusal if `first`, the start of what hyper writes, is its automatic `431`.
+    fn start(refusal: &mut Option<Box<Refusal>>, first: &[u8]) {
+        if refusal.is_some() || !first.starts_with(b"HTTP/1.1 431 ") {
+            return;
+        }
+        let error = Error::HeadTooLarge { bytes: MAX_REQUEST_HEAD, fields: MAX_HEADER_FIELDS };
+        error.observe();
+        let body = crate::gateway::http::error_body(&error).to_string();
+        let response = format!(
+            "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        *refusal = Some(Box::new(Refusal {
+            response: response.into_bytes(),
+            written: 0,
+            shut: false,
+            deadline: Box::pin(tokio::time::sleep(REFUSAL_DRAIN)),
+        }));
+    }
+
+    /// Writes the hub's answer in place of hyper's `len` bytes, which count as written once it is out.
+    fn poll_write(
+        &mut self,
+        tcp: &mut TcpStream,
+        cx: &mut TaskContext<'_>,
+        len: usize,
+    ) -> Poll<std::io::Result<usize>> {
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
+        }
+        while self.written < self.response.len() {
+            let n = ready!(Pin::new(&mut *tcp).poll_write(cx, &self.response[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        Poll::Ready(Ok(len))
+    }
+
+    /// Shuts the hub's side, then reads and drops what the client still sends until it closes its
+    /// side, fails, or the deadline passes.
+    fn poll_drain(&mut self, tcp: &mut TcpStream, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        if !self.shut {
+            ready!(Pin::new(&mut *tcp).poll_shutdown(cx))?;
+            self.shut = true;
+        }
+        let mut scratch = [0u8; 4096];
+        loop {
+            if self.deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match ready!(Pin::new(&mut *tcp).poll_read(cx, &mut buf)) {
+                Ok(()) if !buf.filled().is_empty() => {}
+                _ => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+impl AsyncRead for HttpConn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for HttpConn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let HttpConn { tcp, refusal } = self.get_mut();
+        Refusal::start(refusal, buf);
+        match refusal {
+            Some(r) => r.poll_write(tcp, cx, buf.len()),
+            None => Pin::new(tcp).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let HttpConn { tcp, refusal } = self.get_mut();
+        Refusal::start(refusal, bufs.iter().find(|b| !b.is_empty()).map_or(&[], |b| &b[..]));
+        match refusal {
+            Some(r) => r.poll_write(tcp, cx, bufs.iter().map(|b| b.len()).sum()),
+            None => Pin::new(tcp).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        let HttpConn { tcp, refusal } = self.get_mut();
+        match refusal {
+            Some(r) => r.poll_drain(tcp, cx),
+            None => Pin::new(tcp).poll_shutdown(cx),
+        }
     }
 }
 

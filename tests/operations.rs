@@ -126,3 +126,59 @@ async fn announcements_are_off_without_an_admin_token() {
         assert_eq!(r.status().as_u16(), 403, "{}", hub.label());
     }
 }
+
+/// `GET /healthz` with `fields` header fields after `Host` and `Connection: close` (`X-Pad` set
+/// to `pad` bytes, the others short), padded so that the head is exactly `len` bytes (blank line
+/// included) when `len` is given.
+fn head(fields: usize, len: Option<usize>) -> String {
+    let mut head = "GET /healthz HTTP/1.1\r\nHost: hub.test\r\nConnection: close\r\n".to_owned();
+    for i in 1..fields {
+        head.push_str(&format!("X-Field-{i}: v\r\n"));
+    }
+    let pad = len.map_or(1, |len| len.checked_sub(head.len() + "X-Pad: \r\n\r\n".len()).expect("a head that long"));
+    head.push_str(&format!("X-Pad: {}\r\n\r\n", "p".repeat(pad)));
+    assert!(len.is_none_or(|len| head.len() == len));
+    head
+}
+
+/// Writes `head` at once on a new connection and reads the answer to its end: status and body.
+async fn raw_request(hub: &common::hub::TestHub, head: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = hub.running.as_ref().expect("hub running").addr;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // A write cut short by the hub's answer is fine: the answer is what matters.
+    let _ = tcp.write_all(head.as_bytes()).await;
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(common::hub::FRAME_TIMEOUT, tcp.read_to_end(&mut response)).await;
+    let len = head.len();
+    assert!(matches!(read, Ok(Ok(_))), "{} {len}-byte head: the answer was not read: {read:?}", hub.label());
+    let text = String::from_utf8(response).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("an HTTP response: {text:?}"));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("a status: {head}"));
+    (status, body.to_owned())
+}
+
+/// PROTOCOL.md: an HTTP request head is at most 64 KiB and 100 header fields. A head of up to
+/// 65,536 bytes and 100 fields is read; one byte more, 70 KiB and 1 MiB written at once (4 tries
+/// each: the answer must not be lost while most of the head is still unread), and 101 fields get
+/// `431` with the JSON error body.
+#[tokio::test]
+async fn a_request_head_over_the_limits_gets_431_with_the_json_error_body() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        for ok in [head(1, Some(60 * 1024)), head(1, Some(64 * 1024)), head(98, None)] {
+            let (status, body) = raw_request(&hub, &ok).await;
+            assert_eq!(status, 200, "{label} a {}-byte head is read: {body}", ok.len());
+        }
+        let lens = [64 * 1024 + 1].into_iter().chain([70 * 1024; 4]).chain([1 << 20; 4]);
+        let refused = lens.map(|len| head(1, Some(len))).chain([head(99, None)]);
+        for refused in refused {
+            let (status, body) = raw_request(&hub, &refused).await;
+            let len = refused.len();
+            assert_eq!(status, 431, "{label} {len}-byte head: {body}");
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{label} {e}: {body}"));
+            let message = "request head is over the limit of 65536 bytes or 100 header fields";
+            assert_eq!(body, json!({"error": {"code": "too_large", "message": message}}), "{label} {len}");
+        }
+    }
+}

@@ -76,17 +76,22 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The HTTP error body: `{"error": {"code", "message", "retry_after_ms"?}}`.
+pub(crate) fn error_body(e: &Error) -> serde_json::Value {
+    let mut body = json!({"code": e.code(), "message": e.public_message()});
+    if let Some(after) = e.retry_after() {
+        body["retry_after_ms"] = json!(after.as_millis() as u64);
+    }
+    json!({ "error": body })
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
         e.observe();
         let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry_after = e.retry_after();
-        let mut body = json!({"code": e.code(), "message": e.public_message()});
-        if let Some(after) = retry_after {
-            body["retry_after_ms"] = json!(after.as_millis() as u64);
-        }
-        let mut response = (status, Json(json!({ "error": body }))).into_response();
+        let mut response = (status, Json(error_body(&e))).into_response();
         if let Some(after) = retry_after {
             let secs = after.as_millis().div_ceil(1000).max(1).to_string();
             if let Ok(v) = HeaderValue::from_str(&secs) {
