@@ -8,22 +8,25 @@
 //! - [`metrics`]: logging set-up and the names of the hub's own metrics.
 //! - [`error`]: the one domain error enum, and its mapping to wire codes, HTTP statuses and close codes.
 //! - [`model`]: the types every layer speaks in: ids, phone numbers, times, accounts and sessions,
-//!   tickets and their events, agents, profiles, purchases, telemetry.
+//!   tickets and their events, agents, profiles, purchases, telemetry, and the product events the
+//!   domain publishes.
 //! - [`config`]: the one configuration struct, its defaults, sources and validation.
-//! - [`protocol`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the
-//!   same serde types, and the views the frames carry.
 //! - [`ports`]: narrow capability traits with their conformance suites: storage per capability
 //!   (accounts, sessions, codes, agents, tickets, profiles, telemetry, purchases, account records),
-//!   fan-out ([`ports::broker`]), presence across nodes ([`ports::roster`]), rate-limit counters
+//!   fan-out of product events ([`ports::broker`]), presence across nodes ([`ports::roster`]), rate-limit counters
 //!   ([`ports::quota`]), SMS ([`ports::sms`]).
 //! - [`domain`]: what the hub does: phone sign-in and sessions, agents, tickets with their rules and
 //!   group commit, presence, profiles, telemetry, billing with its state rules, users' rights,
 //!   announcements.
 //! - [`adapters`]: the ports over real systems: SQLite (embedded default) and Postgres, Redis
 //!   (quotas, roster), the SMS senders, and in-process memory for a single node.
+//! - [`protocol`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the
+//!   same serde types, the views the frames carry and how model records fill them in. The domain
+//!   never sees it.
 //! - [`gateway`]: the only layer that knows sockets, frames and HTTP: the node's live sockets and
-//!   their fan-out (the registry, and the Redis cluster broker), one session task per WebSocket, the
-//!   HTTP routes, and the services they reach.
+//!   their fan-out (the registry, and the Redis cluster broker, which carries events between nodes),
+//!   the rendering of events into frames, one session task per WebSocket, the HTTP routes (the
+//!   export document among them), and the services they reach.
 //! - [`app`]: the composition root: builds everything from the configuration and owns the node's
 //!   background loops.
 //! - [`server`]: the listener: admission, the accept loop and graceful shutdown.

@@ -4,9 +4,9 @@
 //! everyone belongs in the apps' own notices).
 
 use crate::error::{Error, Result, SizeUnit};
+use crate::model::event::Event;
 use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broadcast, Broker};
-use crate::protocol::{ServerFrame, SharedFrame};
 
 /// Longest announcement text, in characters.
 pub const MAX_TEXT_CHARS: usize = 1_000;
@@ -30,8 +30,8 @@ pub fn announce(broker: &dyn Broker, text: &str, reach: Broadcast) -> Result<uui
         });
     }
     let id = uuid::Uuid::now_v7();
-    let frame = ServerFrame::Announcement { announcement_id: id, text: text.to_owned(), sent_at: now_ms() };
-    broker.publish(&Audience { broadcast: Some(reach), ..Audience::default() }, SharedFrame::new(frame));
+    let event = Event::Announcement { id, text: text.to_owned(), sent_at: now_ms() };
+    broker.publish(&Audience { broadcast: Some(reach), ..Audience::default() }, event);
     metrics::counter!(crate::metrics::ANNOUNCEMENTS).increment(1);
     tracing::info!(announcement_id = %id, ?reach, "announcement sent");
     Ok(id)

@@ -4,5 +4,6 @@
 pub mod cluster;
 pub mod http;
 pub mod registry;
+pub mod render;
 pub mod services;
 pub mod session;

@@ -6,6 +6,7 @@
 
 use crate::gateway::session::outbox::{Outbound, Outbox};
 use crate::model::account::RevokeReason;
+use crate::model::event::Event;
 use crate::model::ids::{AgentId, ConnId, Principal, SessionId, TicketId};
 use crate::model::time::{now_ms, Millis};
 use crate::ports::broker::{Audience, Broker, Topic};
@@ -259,8 +260,10 @@ impl Registry {
     }
 }
 
-impl Broker for Registry {
-    fn publish(&self, audience: &Audience<'_>, frame: Arc<SharedFrame>) {
+impl Registry {
+    /// Queues `frame` once on every socket of this node in `audience` (and records the seq of a
+    /// ticket's event or summary as delivered, for the cluster's sweep).
+    pub fn deliver(&self, audience: &Audience<'_>, frame: Arc<SharedFrame>) {
         if let Some((ticket, seq)) = frame.ticket_seq() {
             self.saw(ticket, seq);
         } else if let ServerFrame::TicketUpdated { ticket } = frame.frame() {
@@ -304,6 +307,12 @@ impl Broker for Registry {
             let _ = outbox.push_frame(&frame);
         }
     }
+}
+
+impl Broker for Registry {
+    fn publish(&self, audience: &Audience<'_>, event: Event) {
+        self.deliver(audience, crate::gateway::render::frame(&event));
+    }
 
     fn session_revoked(&self, who: Principal, session: SessionId, reason: RevokeReason) {
         self.each_of(who, |c| {
@@ -342,8 +351,8 @@ mod tests {
         items.len()
     }
 
-    fn frame() -> Arc<SharedFrame> {
-        SharedFrame::new(ServerFrame::Announcement { announcement_id: uuid::Uuid::nil(), text: "t".into(), sent_at: 0 })
+    fn frame() -> Event {
+        Event::Announcement { id: uuid::Uuid::nil(), text: "t".into(), sent_at: 0 }
     }
 
     #[test]

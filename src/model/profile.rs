@@ -28,3 +28,19 @@ pub struct ProfileUpdate {
     /// New last-seen setting.
     pub hide_last_seen: Option<bool>,
 }
+
+/// A profile as others may see it now: the name and image, whether the user is online, and the
+/// last-seen time unless the user hides it or is online.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublicProfile {
+    /// The user.
+    pub user_id: UserId,
+    /// Display name, if set.
+    pub name: Option<String>,
+    /// Path of the profile image, if set.
+    pub image: Option<String>,
+    /// Whether the user has a live socket.
+    pub online: bool,
+    /// When the user was last online; `None` while online or when the user hides it.
+    pub last_seen_at: Option<Millis>,
+}

@@ -93,7 +93,7 @@ pub struct PurchaseReport {
 }
 
 /// A stored purchase.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Purchase {
     /// The hub's id.
     pub id: PurchaseId,

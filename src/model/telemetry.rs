@@ -4,6 +4,9 @@ use crate::model::ids::{DeviceId, UserId};
 use crate::model::time::Millis;
 use uuid::Uuid;
 
+/// A user's settings: one JSON object, stored whole.
+pub type SettingsDocument = serde_json::Map<String, serde_json::Value>;
+
 /// Reports kept per device in `device_info_history` (the latest is also in `device_info`).
 pub const DEVICE_HISTORY_PER_DEVICE: i64 = 20;
 
@@ -130,7 +133,7 @@ pub enum WriteOutcome {
 }
 
 /// A user's consent switches and when each last changed (`None`: never, the default applies).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Consent {
     /// View patterns may be collected.
     pub analytics: bool,
@@ -194,4 +197,89 @@ pub struct Purged {
     pub device_history: u64,
     /// Connection records.
     pub connections: u64,
+}
+
+/// `telemetry.device`: what an app knows of its device. Unknown fields are ignored; the limits are
+/// checked by `domain::telemetry::schema` (see protocol/PROTOCOL.md, "Telemetry").
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceReport {
+    /// Operating system: `android`, `ios`, `web`, ... (1 to 32 characters).
+    pub os: String,
+    /// Its version (at most 32 characters).
+    #[serde(default)]
+    pub os_version: Option<String>,
+    /// Device model (at most 64 characters).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Manufacturer (at most 64 characters).
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    /// Memory in MiB (at most 16777216).
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    /// Screen width in pixels (1 to 100000).
+    #[serde(default)]
+    pub screen_width: Option<u32>,
+    /// Screen height in pixels (1 to 100000).
+    #[serde(default)]
+    pub screen_height: Option<u32>,
+    /// The app's version (at most 32 characters).
+    #[serde(default)]
+    pub app_version: Option<String>,
+    /// The app's locale, a BCP 47 tag (at most 35 characters: letters, digits, `-`, `_`).
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+/// What a view event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewKind {
+    /// A screen was shown.
+    Screen,
+    /// The user interacted with something on a screen.
+    Action,
+}
+
+impl ViewKind {
+    /// The wire (and stored) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Screen => "screen",
+            Self::Action => "action",
+        }
+    }
+}
+
+/// One item of `telemetry.views`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ViewEventReport {
+    /// `screen` or `action`.
+    pub kind: ViewKind,
+    /// The screen's name (1 to 64 characters).
+    pub screen: String,
+    /// For an action: what was touched (at most 64 characters).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// When it happened, by the app's clock (a time; at most 1 day ahead of the hub's clock and
+    /// not older than the view retention window).
+    pub at: Millis,
+    /// How long the screen was shown or the action took, in ms (at most 86400000).
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+}
+
+/// Longest user agent kept, in bytes (cut at a character boundary).
+pub const MAX_USER_AGENT_BYTES: usize = 256;
+
+/// What a socket's upgrade request said about the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's address.
+    pub ip: std::net::IpAddr,
+    /// The `User-Agent` header, cut to [`MAX_USER_AGENT_BYTES`].
+    pub user_agent: Option<Box<str>>,
+    /// `X-App-Version` (the apps send it), else the browser and version read from the user agent
+    /// (`Firefox/128.0`).
+    pub client_version: Option<Box<str>>,
 }

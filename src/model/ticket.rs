@@ -38,7 +38,7 @@ impl TicketStatus {
 }
 
 /// A ticket.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
     /// Id.
     pub id: TicketId,
@@ -61,7 +61,7 @@ pub struct Ticket {
 }
 
 /// Who caused an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Author {
     /// The ticket's user.
     User(UserId),
@@ -117,7 +117,7 @@ impl EventKind {
 }
 
 /// One event of a ticket's stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketEvent {
     /// The ticket.
     pub ticket_id: TicketId,

@@ -3,9 +3,8 @@
 //! (the local registry plus Redis pub/sub) behind the same trait.
 
 use crate::model::account::RevokeReason;
+use crate::model::event::Event;
 use crate::model::ids::{AgentId, Principal, SessionId, TicketId};
-use crate::protocol::SharedFrame;
-use std::sync::Arc;
 
 /// Who should receive an event. A socket that belongs to several groups receives it once.
 #[derive(Clone, Copy, Debug, Default)]
@@ -98,8 +97,8 @@ impl Topic {
 
 /// Publishes events to sockets, on this node and, in a cluster, on every other.
 pub trait Broker: Send + Sync {
-    /// Queues `frame` once on every socket in `audience`.
-    fn publish(&self, audience: &Audience<'_>, frame: Arc<SharedFrame>);
+    /// Tells every socket in `audience` about `event`, once each.
+    fn publish(&self, audience: &Audience<'_>, event: Event);
     /// Every socket of `session` receives `session.revoked` and is closed (4003).
     fn session_revoked(&self, who: Principal, session: SessionId, reason: RevokeReason);
     /// Every socket of the agent receives `session.revoked` (`agent_disabled`) and is closed.

@@ -9,16 +9,17 @@ use crate::error::ErrorCode;
 pub use crate::model::account::RevokeReason;
 use crate::model::agent::AgentStatus;
 use crate::model::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
+use crate::model::telemetry::{DeviceReport, ViewEventReport};
 use crate::model::ticket::TicketStatus;
 use crate::model::time::Millis;
 use crate::protocol::views::{
-    AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, EventView, MarkView, Participant, ProfileView,
-    PurchaseView, TicketView, ViewEventReport,
+    AgentView, CannedReplyView, ConsentView, DeviceView, EventView, MarkView, Participant, ProfileView, PurchaseView,
+    TicketView,
 };
 use serde::{Deserialize, Serialize};
 
 /// A user's settings document: a JSON object (a MessagePack map with string keys).
-pub type SettingsDocument = serde_json::Map<String, serde_json::Value>;
+pub use crate::model::telemetry::SettingsDocument;
 
 /// The client-chosen request id, echoed in the reply. Keep it below 2^53 for JavaScript clients.
 pub type RequestId = u64;

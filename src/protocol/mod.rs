@@ -5,10 +5,11 @@
 pub mod frames;
 pub mod views;
 
+pub use crate::model::telemetry::{DeviceReport, ViewEventReport, ViewKind};
 pub use frames::{Request, RequestFrame, RequestId, RevokeReason, ServerFrame};
 pub use views::{
-    AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, EventView, MarkView, Participant, ProfileView,
-    PurchaseView, TicketView, ViewEventReport, ViewKind,
+    consent_view, event_view, participant, profile_view, purchase_view, ticket_view, AgentView, CannedReplyView,
+    ConsentView, DeviceView, EventView, MarkView, Participant, ProfileView, PurchaseView, TicketView,
 };
 
 use crate::error::Error;

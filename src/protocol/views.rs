@@ -1,10 +1,12 @@
-//! The shapes of tickets, events and agents as clients see them: plain protocol values, filled in
-//! by the session layer from the domain's records. No phone number ever appears here.
+//! The shapes of tickets, events and agents as clients see them: plain protocol values, and the
+//! functions that fill them in from the model's records. No phone number ever appears here.
 
 use crate::model::agent::AgentStatus;
 use crate::model::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
-use crate::model::purchase::{PurchaseKind, PurchaseStatus};
-use crate::model::ticket::{EventKind, TicketStatus};
+use crate::model::profile::PublicProfile;
+use crate::model::purchase::{Purchase, PurchaseKind, PurchaseStatus};
+use crate::model::telemetry::Consent;
+use crate::model::ticket::{Author, EventKind, Ticket, TicketEvent, TicketStatus};
 use crate::model::time::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -135,76 +137,6 @@ pub struct DeviceView {
     pub current: bool,
 }
 
-/// `telemetry.device`: what an app knows of its device. Unknown fields are ignored; the limits are
-/// checked by `domain::telemetry::schema` (see protocol/PROTOCOL.md, "Telemetry").
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceReport {
-    /// Operating system: `android`, `ios`, `web`, ... (1 to 32 characters).
-    pub os: String,
-    /// Its version (at most 32 characters).
-    #[serde(default)]
-    pub os_version: Option<String>,
-    /// Device model (at most 64 characters).
-    #[serde(default)]
-    pub model: Option<String>,
-    /// Manufacturer (at most 64 characters).
-    #[serde(default)]
-    pub manufacturer: Option<String>,
-    /// Memory in MiB (at most 16777216).
-    #[serde(default)]
-    pub memory_mb: Option<u64>,
-    /// Screen width in pixels (1 to 100000).
-    #[serde(default)]
-    pub screen_width: Option<u32>,
-    /// Screen height in pixels (1 to 100000).
-    #[serde(default)]
-    pub screen_height: Option<u32>,
-    /// The app's version (at most 32 characters).
-    #[serde(default)]
-    pub app_version: Option<String>,
-    /// The app's locale, a BCP 47 tag (at most 35 characters: letters, digits, `-`, `_`).
-    #[serde(default)]
-    pub locale: Option<String>,
-}
-
-/// What a view event records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ViewKind {
-    /// A screen was shown.
-    Screen,
-    /// The user interacted with something on a screen.
-    Action,
-}
-
-impl ViewKind {
-    /// The wire (and stored) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Screen => "screen",
-            Self::Action => "action",
-        }
-    }
-}
-
-/// One item of `telemetry.views`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ViewEventReport {
-    /// `screen` or `action`.
-    pub kind: ViewKind,
-    /// The screen's name (1 to 64 characters).
-    pub screen: String,
-    /// For an action: what was touched (at most 64 characters).
-    #[serde(default)]
-    pub target: Option<String>,
-    /// When it happened, by the app's clock (a time; at most 1 day ahead of the hub's clock and
-    /// not older than the view retention window).
-    pub at: Millis,
-    /// How long the screen was shown or the action took, in ms (at most 86400000).
-    #[serde(default)]
-    pub duration_ms: Option<u64>,
-}
-
 /// A user's consent switches, with the time each was last set (`null`: never, the default applies).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentView {
@@ -242,4 +174,78 @@ pub struct PurchaseView {
     /// Whether it counts now (paid and not expired, by the hub's clock when it was sent): what an
     /// app unlocks by.
     pub active: bool,
+}
+
+/// A ticket as clients see it.
+pub fn ticket_view(t: &Ticket) -> TicketView {
+    TicketView {
+        id: t.id,
+        user_id: t.user_id,
+        subject: t.subject.clone(),
+        status: t.status,
+        agent_id: t.agent_id,
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+        last_seq: t.last_seq,
+    }
+}
+
+/// How a principal or author appears on the wire.
+pub fn participant(a: Author) -> Participant {
+    match a {
+        Author::User(u) => Participant::User(u),
+        Author::Agent(a) => Participant::Agent(a),
+        Author::System => Participant::System,
+    }
+}
+
+/// An event as clients see it.
+pub fn event_view(e: &TicketEvent) -> EventView {
+    EventView {
+        ticket_id: e.ticket_id,
+        seq: e.seq,
+        kind: e.kind,
+        author: participant(e.author),
+        body: e.body.clone(),
+        client_msg_id: e.client_msg_id.clone(),
+        agent_id: e.agent_id,
+        at: e.created_at,
+    }
+}
+
+/// A purchase as its buyer sees it at `now`.
+pub fn purchase_view(p: &Purchase, now: Millis) -> PurchaseView {
+    PurchaseView {
+        id: p.id,
+        reference: p.reference.clone(),
+        product: p.product.clone(),
+        kind: p.kind,
+        amount_minor: p.amount_minor,
+        currency: p.currency.clone(),
+        purchased_at: p.purchased_at,
+        expires_at: p.expires_at,
+        status: p.status,
+        active: p.is_active(now),
+    }
+}
+
+/// Consent as clients see it.
+pub fn consent_view(c: &Consent) -> ConsentView {
+    ConsentView {
+        analytics: c.analytics,
+        analytics_changed_at: c.analytics_changed_at,
+        personalisation: c.personalisation,
+        personalisation_changed_at: c.personalisation_changed_at,
+    }
+}
+
+/// A profile as others see it.
+pub fn profile_view(p: &PublicProfile) -> ProfileView {
+    ProfileView {
+        user_id: p.user_id,
+        name: p.name.clone(),
+        image: p.image.clone(),
+        online: p.online,
+        last_seen_at: p.last_seen_at,
+    }
 }

@@ -1,4 +1,4 @@
-//! Users' rights over their account: confirm what is kept (the export, in [`export`]), correct it
+//! Users' rights over their account: confirm what is kept (the export, written by the gateway's `http::export`), correct it
 //! (the number change is in [`crate::domain::auth`]; name, image, settings and consent have their own
 //! requests), and delete it.
 //!
@@ -10,8 +10,6 @@
 //! Redis, and every socket of the user on every node, which gets `session.revoked`
 //! (`account_deleted`) and is closed. People watching the user's tickets get `ticket.deleted`.
 //! What is kept: a count of deleted accounts, and nothing that names the account.
-
-pub mod export;
 
 use crate::domain::auth::Auth;
 use crate::domain::presence::Presence;
@@ -85,7 +83,7 @@ impl AccountDesk {
         format!("export:{user}")
     }
 
-    /// Counts an export against the account's hourly allowance; call before [`export::write`].
+    /// Counts an export against the account's hourly allowance; call before the export is written.
     ///
     /// # Errors
     /// `rate_limited` beyond [`EXPORTS_PER_HOUR`], `unavailable`.

@@ -16,12 +16,12 @@ pub mod signature;
 
 use crate::config::{Config, Secret};
 use crate::error::{Error, Result};
+use crate::model::event::Event;
 use crate::model::ids::{Principal, UserId};
 use crate::model::purchase::{Purchase, Recorded};
-use crate::model::time::{now_ms, Millis};
+use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::purchases::Purchases;
-use crate::protocol::{PurchaseView, ServerFrame, SharedFrame};
 use std::sync::Arc;
 
 /// The purchases service.
@@ -79,34 +79,17 @@ impl BillingDesk {
         let recorded = recorded?;
         if let Recorded::Created(p) | Recorded::Updated(p) = &recorded {
             let principals = [Principal::User(p.user_id)];
-            let frame = ServerFrame::PurchaseUpdated { purchase: purchase_view(p, now_ms()) };
-            self.broker.publish(&Audience { principals: &principals, ..Default::default() }, SharedFrame::new(frame));
+            let event = Event::PurchaseUpdated { purchase: p.clone(), at: now_ms() };
+            self.broker.publish(&Audience { principals: &principals, ..Default::default() }, event);
         }
         Ok(recorded)
     }
 
-    /// The user's purchases as they see them, newest first.
+    /// The user's purchases, newest first.
     ///
     /// # Errors
     /// `unavailable`.
-    pub async fn purchases(&self, user: UserId) -> Result<Vec<PurchaseView>> {
-        let now = now_ms();
-        Ok(self.store.purchases(user).await?.iter().map(|p| purchase_view(p, now)).collect())
-    }
-}
-
-/// A purchase as its buyer sees it at `now`.
-pub fn purchase_view(p: &Purchase, now: Millis) -> PurchaseView {
-    PurchaseView {
-        id: p.id,
-        reference: p.reference.clone(),
-        product: p.product.clone(),
-        kind: p.kind,
-        amount_minor: p.amount_minor,
-        currency: p.currency.clone(),
-        purchased_at: p.purchased_at,
-        expires_at: p.expires_at,
-        status: p.status,
-        active: p.is_active(now),
+    pub async fn purchases(&self, user: UserId) -> Result<Vec<Purchase>> {
+        self.store.purchases(user).await
     }
 }

@@ -11,6 +11,7 @@
 //! Who is told: for a user, the agents holding their open tickets and whoever follows those tickets;
 //! for an agent, every agent watching the queue and the users whose tickets they hold.
 
+use crate::model::event::Event;
 use crate::model::ids::{AgentId, Principal, TicketId};
 use crate::model::ticket::TicketStatus;
 use crate::model::time::{now_ms, Millis};
@@ -18,7 +19,6 @@ use crate::ports::broker::{Audience, Broker};
 use crate::ports::roster::Roster;
 use crate::ports::store::profiles::Profiles;
 use crate::ports::store::tickets::Tickets;
-use crate::protocol::{Participant, ServerFrame, SharedFrame};
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -194,10 +194,7 @@ impl Presence {
     }
 
     async fn announce(&self, who: Principal, online: bool, left_at: Option<Millis>) {
-        let (participant, mut last_seen_at) = match who {
-            Principal::User(u) => (Participant::User(u), left_at),
-            Principal::Agent(a) => (Participant::Agent(a), left_at),
-        };
+        let mut last_seen_at = left_at;
         if let (Principal::User(u), Some(at)) = (who, left_at) {
             if let Err(e) = self.profiles.set_last_seen(u, at).await {
                 tracing::warn!(error = %e, "last-seen time not stored");
@@ -215,7 +212,6 @@ impl Presence {
                 return;
             }
         };
-        let frame = SharedFrame::new(ServerFrame::Presence { participant, online, last_seen_at });
         let audience = Audience {
             tickets: &tickets,
             principals: &principals,
@@ -223,7 +219,7 @@ impl Presence {
             except: Some(who),
             broadcast: None,
         };
-        self.broker.publish(&audience, frame);
+        self.broker.publish(&audience, Event::Presence { who, online, last_seen_at });
     }
 
     /// Who may see `who`'s presence: the people on their open tickets, and those tickets' followers.

@@ -6,13 +6,14 @@ pub mod image;
 
 use crate::domain::presence::Presence;
 use crate::error::{Error, Result};
+use crate::model::event::Event;
 use crate::model::ids::{Principal, UserId};
+use crate::model::profile::PublicProfile;
 use crate::model::profile::{Profile, ProfileUpdate};
 use crate::model::ticket::TicketStatus;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::profiles::Profiles;
 use crate::ports::store::tickets::Tickets;
-use crate::protocol::{ProfileView, ServerFrame, SharedFrame};
 use image::ImagePolicy;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -47,9 +48,9 @@ impl ProfileDesk {
     }
 
     /// The view of a profile, with presence.
-    pub async fn view(&self, profile: &Profile) -> ProfileView {
+    pub async fn view(&self, profile: &Profile) -> PublicProfile {
         let online = self.presence.is_online(Principal::User(profile.user_id)).await;
-        ProfileView {
+        PublicProfile {
             user_id: profile.user_id,
             name: profile.name.clone(),
             image: profile.image.clone(),
@@ -62,7 +63,7 @@ impl ProfileDesk {
     ///
     /// # Errors
     /// `forbidden`, `not_found`, `unavailable`.
-    pub async fn get(&self, who: Principal, user: UserId) -> Result<ProfileView> {
+    pub async fn get(&self, who: Principal, user: UserId) -> Result<PublicProfile> {
         if who == Principal::User(user) || matches!(who, Principal::Agent(_)) {
             let profile = self.profiles.profile(user).await?.ok_or(Error::NotFound("user"))?;
             Ok(self.view(&profile).await)
@@ -80,7 +81,7 @@ impl ProfileDesk {
         who: Principal,
         name: Option<Option<String>>,
         hide_last_seen: Option<bool>,
-    ) -> Result<ProfileView> {
+    ) -> Result<PublicProfile> {
         let Principal::User(user) = who else { return Err(Error::Forbidden) };
         let name = match name {
             Some(Some(n)) => {
@@ -100,7 +101,7 @@ impl ProfileDesk {
     ///
     /// # Errors
     /// `too_large`, `bad_image`, `unavailable`, `internal` when the file cannot be written.
-    pub async fn set_image(&self, user: UserId, bytes: Vec<u8>) -> Result<ProfileView> {
+    pub async fn set_image(&self, user: UserId, bytes: Vec<u8>) -> Result<PublicProfile> {
         let policy = self.policy;
         let jpeg = tokio::task::spawn_blocking(move || image::normalise(&bytes, policy))
             .await
@@ -121,7 +122,7 @@ impl ProfileDesk {
     ///
     /// # Errors
     /// `unavailable`.
-    pub async fn clear_image(&self, user: UserId) -> Result<ProfileView> {
+    pub async fn clear_image(&self, user: UserId) -> Result<PublicProfile> {
         let before = self.current_image(user).await?;
         let view = self.apply(user, ProfileUpdate { image: Some(None), ..Default::default() }).await?;
         if let Some(old) = before {
@@ -178,7 +179,7 @@ impl ProfileDesk {
         tokio::fs::rename(&tmp, &path).await.map_err(fail)
     }
 
-    async fn apply(&self, user: UserId, update: ProfileUpdate) -> Result<ProfileView> {
+    async fn apply(&self, user: UserId, update: ProfileUpdate) -> Result<PublicProfile> {
         let profile = self.profiles.update_profile(user, &update).await?.ok_or(Error::NotFound("user"))?;
         let view = self.view(&profile).await;
         self.publish(&view).await;
@@ -187,7 +188,7 @@ impl ProfileDesk {
 
     /// Tells the user's sockets and the agents handling the user's open tickets (and those tickets'
     /// followers).
-    async fn publish(&self, view: &ProfileView) {
+    async fn publish(&self, view: &PublicProfile) {
         let user = view.user_id;
         let tickets = match self.tickets.user_tickets(user, 100).await {
             Ok(t) => t,
@@ -200,8 +201,8 @@ impl ProfileDesk {
         let mut principals = vec![Principal::User(user)];
         principals.extend(open.iter().filter_map(|t| t.agent_id.map(Principal::Agent)));
         let ids: Vec<_> = open.iter().map(|t| t.id).collect();
-        let frame = SharedFrame::new(ServerFrame::ProfileUpdated { profile: view.clone() });
-        self.broker.publish(&Audience { tickets: &ids, principals: &principals, ..Audience::default() }, frame);
+        let event = Event::ProfileUpdated(view.clone());
+        self.broker.publish(&Audience { tickets: &ids, principals: &principals, ..Audience::default() }, event);
     }
 }
 

@@ -11,24 +11,24 @@
 //! - [`retention`] deletes what is older than its window.
 
 pub(crate) mod batch;
-pub mod client;
 pub mod pipeline;
 pub mod retention;
 pub mod schema;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::model::event::Event;
 use crate::model::ids::{DeviceId, Principal, UserId};
+use crate::model::telemetry::ClientInfo;
+use crate::model::telemetry::SettingsDocument;
 use crate::model::telemetry::{
     ConnectionRecord, Consent, ConsentChange, ConsentDefaults, DeviceRecord, Purged, Retention, TelemetryWrite,
     WriteOutcome,
 };
+use crate::model::telemetry::{DeviceReport, ViewEventReport};
 use crate::model::time::{now_ms, Millis};
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::telemetry::Telemetry;
-use crate::protocol::frames::SettingsDocument;
-use crate::protocol::{ConsentView, DeviceReport, ServerFrame, SharedFrame, ViewEventReport};
-use client::ClientInfo;
 use pipeline::{PipelineConfig, TelemetryPipeline};
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,7 +156,7 @@ impl TelemetryDesk {
     pub async fn set_consent(&self, user: UserId, change: ConsentChange) -> Result<Consent> {
         let consent = self.store.set_consent(user, change, self.defaults, now_ms()).await?;
         tracing::info!(user_id = %user, analytics = consent.analytics, personalisation = consent.personalisation, "consent changed");
-        self.tell(user, ServerFrame::ConsentUpdated { consent: consent_view(&consent) });
+        self.tell(user, Event::ConsentUpdated(consent));
         Ok(consent)
     }
 
@@ -190,7 +190,7 @@ impl TelemetryDesk {
             return Err(Error::ConsentRequired(PERSONALISATION_OFF));
         }
         metrics::counter!(crate::metrics::TELEMETRY_ACCEPTED, "kind" => "settings").increment(1);
-        self.tell(user, ServerFrame::SettingsUpdated { settings: document.clone(), updated_at: now });
+        self.tell(user, Event::SettingsUpdated { settings: document.clone(), updated_at: now });
         Ok((document, now))
     }
 
@@ -210,19 +210,9 @@ impl TelemetryDesk {
             .await
     }
 
-    /// Sends `frame` to every socket of `user` (on every node).
-    fn tell(&self, user: UserId, frame: ServerFrame) {
+    /// Tells every socket of `user` (on every node).
+    fn tell(&self, user: UserId, event: Event) {
         let principals = [Principal::User(user)];
-        self.broker.publish(&Audience { principals: &principals, ..Default::default() }, SharedFrame::new(frame));
-    }
-}
-
-/// Consent as clients see it.
-pub fn consent_view(c: &Consent) -> ConsentView {
-    ConsentView {
-        analytics: c.analytics,
-        analytics_changed_at: c.analytics_changed_at,
-        personalisation: c.personalisation,
-        personalisation_changed_at: c.personalisation_changed_at,
+        self.broker.publish(&Audience { principals: &principals, ..Default::default() }, event);
     }
 }

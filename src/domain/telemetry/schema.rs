@@ -3,10 +3,10 @@
 //! in protocol/PROTOCOL.md ("Telemetry").
 
 use crate::error::{Error, Result, SizeUnit};
+use crate::model::telemetry::SettingsDocument;
 use crate::model::telemetry::{DeviceInfo, ViewEvent};
+use crate::model::telemetry::{DeviceReport, ViewEventReport};
 use crate::model::time::Millis;
-use crate::protocol::frames::SettingsDocument;
-use crate::protocol::{DeviceReport, ViewEventReport};
 
 /// Most events in one `telemetry.views` frame.
 pub const MAX_VIEWS_PER_BATCH: usize = 100;
@@ -137,7 +137,7 @@ pub fn settings(document: &SettingsDocument, max_bytes: usize) -> Result<String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ViewKind;
+    use crate::model::telemetry::ViewKind;
 
     fn view(at: Millis) -> ViewEventReport {
         ViewEventReport {

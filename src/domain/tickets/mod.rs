@@ -12,6 +12,7 @@ pub(crate) mod stream;
 pub mod writer;
 
 use crate::error::{Error, Result, SizeUnit};
+use crate::model::event::Event;
 use crate::model::ids::{AgentId, Principal, TicketId};
 use crate::model::ticket::{
     Appended, Author, EventKind, NewMessage, NewTicket, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
@@ -20,7 +21,6 @@ use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::agents::Agents;
 use crate::ports::store::tickets::Tickets;
-use crate::protocol::{EventView, Participant, ServerFrame, SharedFrame, TicketView};
 use std::sync::Arc;
 use writer::{MessageWriter, Queued};
 
@@ -52,47 +52,10 @@ pub struct TicketDesk {
     max_body_chars: usize,
 }
 
-/// A ticket as clients see it.
-pub fn ticket_view(t: &Ticket) -> TicketView {
-    TicketView {
-        id: t.id,
-        user_id: t.user_id,
-        subject: t.subject.clone(),
-        status: t.status,
-        agent_id: t.agent_id,
-        created_at: t.created_at,
-        updated_at: t.updated_at,
-        last_seq: t.last_seq,
-    }
-}
-
-/// How a principal or author appears on the wire.
-pub fn participant(a: Author) -> Participant {
-    match a {
-        Author::User(u) => Participant::User(u),
-        Author::Agent(a) => Participant::Agent(a),
-        Author::System => Participant::System,
-    }
-}
-
 fn author_of(who: Principal) -> Author {
     match who {
         Principal::User(u) => Author::User(u),
         Principal::Agent(a) => Author::Agent(a),
-    }
-}
-
-/// An event as clients see it.
-pub fn event_view(e: &TicketEvent) -> EventView {
-    EventView {
-        ticket_id: e.ticket_id,
-        seq: e.seq,
-        kind: e.kind,
-        author: participant(e.author),
-        body: e.body.clone(),
-        client_msg_id: e.client_msg_id.clone(),
-        agent_id: e.agent_id,
-        at: e.created_at,
     }
 }
 
@@ -379,13 +342,9 @@ impl TicketDesk {
         }
         let author = author_of(who);
         let marks = self.tickets.mark(id, author, delivered.max(read), read).await?;
-        let frame = ServerFrame::TicketReceipt {
-            ticket_id: id,
-            participant: participant(author),
-            delivered_seq: marks.delivered_seq,
-            read_seq: marks.read_seq,
-        };
-        self.broker.publish(&Audience { tickets: &[id], ..Audience::default() }, SharedFrame::new(frame));
+        let event =
+            Event::Receipt { ticket_id: id, by: author, delivered_seq: marks.delivered_seq, read_seq: marks.read_seq };
+        self.broker.publish(&Audience { tickets: &[id], ..Audience::default() }, event);
         Ok(marks)
     }
 
@@ -393,17 +352,9 @@ impl TicketDesk {
     ///
     /// # Errors
     /// As [`TicketDesk::visible_ticket`].
-    pub async fn marks(&self, who: Principal, id: TicketId) -> Result<Vec<crate::protocol::MarkView>> {
+    pub async fn marks(&self, who: Principal, id: TicketId) -> Result<Vec<(Author, ReadMarks)>> {
         self.visible_ticket(who, id).await?;
-        let marks = self.tickets.marks(id).await?;
-        Ok(marks
-            .into_iter()
-            .map(|(author, m)| crate::protocol::MarkView {
-                participant: participant(author),
-                delivered_seq: m.delivered_seq,
-                read_seq: m.read_seq,
-            })
-            .collect())
+        self.tickets.marks(id).await
     }
 
     /// Tells the ticket's subscribers that `who` is typing. Nothing is stored.
@@ -412,9 +363,8 @@ impl TicketDesk {
     /// As [`TicketDesk::visible_ticket`].
     pub async fn typing(&self, who: Principal, id: TicketId) -> Result<()> {
         self.visible_ticket(who, id).await?;
-        let frame = ServerFrame::TicketTyping { ticket_id: id, participant: participant(author_of(who)) };
         let audience = Audience { tickets: &[id], except: Some(who), ..Audience::default() };
-        self.broker.publish(&audience, SharedFrame::new(frame));
+        self.broker.publish(&audience, Event::Typing { ticket_id: id, by: author_of(who) });
         Ok(())
     }
 
@@ -442,7 +392,7 @@ impl TicketDesk {
                     queue_watchers: true,
                     ..Audience::default()
                 },
-                SharedFrame::new(ServerFrame::TicketDeleted { ticket_id: ticket.id }),
+                Event::TicketDeleted(ticket.id),
             );
         }
         if tickets.iter().any(|t| t.status == TicketStatus::Open) {
@@ -454,9 +404,8 @@ impl TicketDesk {
     /// its owner, its agent and the queue watchers.
     fn publish_events(&self, ticket: &Ticket, events: &[TicketEvent]) {
         for e in events {
-            let frame = ServerFrame::TicketEvent { event: event_view(e) };
-            let shared = SharedFrame::ticket_event(frame, ticket.id, e.seq);
-            self.broker.publish(&Audience { tickets: &[ticket.id], ..Audience::default() }, shared);
+            self.broker
+                .publish(&Audience { tickets: &[ticket.id], ..Audience::default() }, Event::TicketEvent(e.clone()));
         }
         let mut principals = vec![Principal::User(ticket.user_id)];
         principals.extend(ticket.agent_id.map(Principal::Agent));
@@ -465,10 +414,9 @@ impl TicketDesk {
             Author::Agent(a) if Some(a) != ticket.agent_id => Some(Principal::Agent(a)),
             _ => None,
         }));
-        let summary = SharedFrame::new(ServerFrame::TicketUpdated { ticket: ticket_view(ticket) });
         self.broker.publish(
             &Audience { tickets: &[ticket.id], principals: &principals, queue_watchers: true, ..Audience::default() },
-            summary,
+            Event::TicketUpdated(ticket.clone()),
         );
     }
 }

@@ -10,13 +10,13 @@
 
 use crate::domain::tickets::TicketDesk;
 use crate::model::agent::AgentStatus;
+use crate::model::event::Event;
 use crate::model::ids::{AgentId, Principal, TicketId};
 use crate::model::ticket::{Author, TicketStatus, Transition};
 use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::agents::Agents;
 use crate::ports::store::tickets::Tickets;
-use crate::protocol::{ServerFrame, SharedFrame};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -158,10 +158,10 @@ impl Queue {
             let position = i as u32 + 1;
             now.insert(t.id, position);
             if before.get(&t.id) != Some(&position) {
-                let frame =
-                    ServerFrame::TicketQueue { ticket_id: t.id, position, estimated_wait_ms: self.estimate(position) };
+                let event =
+                    Event::QueuePosition { ticket_id: t.id, position, estimated_wait_ms: self.estimate(position) };
                 let owner = [Principal::User(t.user_id)];
-                broker.publish(&Audience { principals: &owner, ..Audience::default() }, SharedFrame::new(frame));
+                broker.publish(&Audience { principals: &owner, ..Audience::default() }, event);
             }
         }
         now

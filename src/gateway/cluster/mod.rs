@@ -19,6 +19,9 @@
 //!
 //! Wire format of a published envelope: the sending node's id (16 bytes), the envelope's number
 //! (8 bytes, big-endian, increasing per node in publication order), then the [`Body`] in MessagePack.
+//! A body carries the product event, not a client frame: each node renders it for its own sockets.
+//! Nodes of one cluster run the same version; a body another version wrote is logged and dropped,
+//! and the sweep delivers its ticket events from storage.
 
 mod link;
 mod sweep;
@@ -26,10 +29,10 @@ mod sweep;
 use crate::config::Config;
 use crate::gateway::registry::Registry;
 use crate::model::account::RevokeReason;
+use crate::model::event::Event;
 use crate::model::ids::{AgentId, Principal, SessionId, TicketId};
 use crate::ports::broker::{Audience, Broker, Topic};
 use crate::ports::store::Store;
-use crate::protocol::{ServerFrame, SharedFrame};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,15 +56,14 @@ const HEADER: usize = 24;
 /// What an envelope carries.
 #[derive(Debug, Serialize, Deserialize)]
 enum Body {
-    /// A frame for an audience.
+    /// An event for an audience; each node renders it for its own sockets.
     Event {
         tickets: Vec<TicketId>,
         principals: Vec<Principal>,
         queue_watchers: bool,
         except: Option<Principal>,
         broadcast: Option<crate::ports::broker::Broadcast>,
-        ticket_seq: Option<(TicketId, u64)>,
-        frame: Box<ServerFrame>,
+        event: Box<Event>,
     },
     /// See [`Broker::session_revoked`].
     SessionRevoked { who: Principal, session: SessionId, reason: RevokeReason },
@@ -251,14 +253,10 @@ impl Cluster {
         *seen = number;
         metrics::counter!(crate::metrics::CLUSTER_RECEIVED).increment(1);
         match crate::protocol::from_msgpack::<Body>(body) {
-            Ok(Body::Event { tickets, principals, queue_watchers, except, broadcast, ticket_seq, frame }) => {
-                let shared = match ticket_seq {
-                    Some((ticket, seq)) => SharedFrame::ticket_event(*frame, ticket, seq),
-                    None => SharedFrame::new(*frame),
-                };
+            Ok(Body::Event { tickets, principals, queue_watchers, except, broadcast, event }) => {
                 let audience =
                     Audience { tickets: &tickets, principals: &principals, queue_watchers, except, broadcast };
-                self.registry.publish(&audience, shared);
+                self.registry.publish(&audience, *event);
             }
             Ok(Body::SessionRevoked { who, session, reason }) => self.registry.session_revoked(who, session, reason),
             Ok(Body::AgentDisabled { agent }) => self.registry.agent_disabled(agent),
@@ -268,16 +266,15 @@ impl Cluster {
 }
 
 impl Broker for Cluster {
-    fn publish(&self, audience: &Audience<'_>, frame: Arc<SharedFrame>) {
-        self.registry.publish(audience, frame.clone());
+    fn publish(&self, audience: &Audience<'_>, event: Event) {
+        self.registry.deliver(audience, crate::gateway::render::frame(&event));
         let body = Body::Event {
             tickets: audience.tickets.to_vec(),
             principals: audience.principals.to_vec(),
             queue_watchers: audience.queue_watchers,
             except: audience.except,
             broadcast: audience.broadcast,
-            ticket_seq: frame.ticket_seq(),
-            frame: Box::new(frame.frame().clone()),
+            event: Box::new(event),
         };
         self.send(audience.topics(), &body, false);
     }

@@ -3,12 +3,12 @@
 
 use crate::gateway::cluster::Cluster;
 use crate::model::account::RevokeReason;
+use crate::model::event::Event;
 use crate::model::ids::{Principal, SessionId};
 use crate::model::ticket::Ticket;
 use crate::model::time::{now_ms, Millis};
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::Store;
-use crate::protocol::{ServerFrame, SharedFrame};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,12 +80,10 @@ fn recover(cluster: &Cluster, t: &Ticket) {
     registry.catch_up(t.id);
     let mut principals = vec![Principal::User(t.user_id)];
     principals.extend(t.agent_id.map(Principal::Agent));
-    let summary = SharedFrame::new(ServerFrame::TicketUpdated { ticket: crate::domain::tickets::ticket_view(t) });
-    // Local only: every node recovers for its own sockets. Publishing records the seq as delivered.
-    crate::ports::broker::Broker::publish(
-        registry.as_ref(),
+    // Local only: every node recovers for its own sockets. Delivering records the seq as delivered.
+    registry.deliver(
         &Audience { tickets: &[t.id], principals: &principals, queue_watchers: true, ..Audience::default() },
-        summary,
+        crate::gateway::render::frame(&Event::TicketUpdated(t.clone())),
     );
 }
 

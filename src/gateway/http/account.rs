@@ -1,9 +1,9 @@
 //! The users'-rights routes: the export, the number change and the account deletion. They are
 //! HTTP only (not socket requests): rare, one answer each, and the export is a download.
 
-use crate::domain::telemetry::consent_view;
 use crate::gateway::http::{client_ip, code_sent, no_store, parse_json, require_user, ApiResult, CodeRequest};
 use crate::gateway::services::Services;
+use crate::protocol::consent_view;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
@@ -41,7 +41,7 @@ async fn export(State(hub): State<Arc<Services>>, headers: HeaderMap) -> ApiResu
     let (done_tx, done_rx) = oneshot::channel();
     let writer = hub.clone();
     tokio::spawn(async move {
-        let result = crate::domain::account::export::write(writer.store.as_ref(), user, consent, tx).await;
+        let result = super::export::write(writer.store.as_ref(), user, consent, tx).await;
         let outcome = if result.is_ok() { "complete" } else { "failed" };
         metrics::counter!(crate::metrics::EXPORTS, "outcome" => outcome).increment(1);
         if let Err(e) = &result {
@@ -105,7 +105,7 @@ async fn request_deletion(State(hub): State<Arc<Services>>, headers: HeaderMap) 
     let notice = hub.account.request_deletion(&hub.auth, user).await?;
     let now = crate::model::time::now_ms();
     let view = |list: &[crate::model::purchase::Purchase]| {
-        list.iter().map(|p| crate::domain::billing::purchase_view(p, now)).collect::<Vec<_>>()
+        list.iter().map(|p| crate::protocol::purchase_view(p, now)).collect::<Vec<_>>()
     };
     let body = json!({
         "confirmation": notice.confirmation,

@@ -4,7 +4,9 @@
 //! [`crate::Error::http_status`] and a `Retry-After` header where one applies.
 
 mod account;
+mod client;
 mod console;
+mod export;
 mod origin;
 mod purchases;
 mod upgrade;
@@ -322,14 +324,14 @@ async fn put_image(
         limit,
         unit: SizeUnit::Bytes,
     })?;
-    let profile = hub.profiles.set_image(user, bytes.to_vec()).await?;
+    let profile = crate::protocol::profile_view(&hub.profiles.set_image(user, bytes.to_vec()).await?);
     Ok(Json(json!({ "profile": profile })).into_response())
 }
 
 /// `DELETE /v1/me/image`.
 async fn delete_image(State(hub): State<Arc<Services>>, headers: HeaderMap) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
-    let profile = hub.profiles.clear_image(user).await?;
+    let profile = crate::protocol::profile_view(&hub.profiles.clear_image(user).await?);
     Ok(Json(json!({ "profile": profile })).into_response())
 }
 

@@ -33,13 +33,15 @@ async fn report(
         Recorded::Created(_) => StatusCode::CREATED,
         Recorded::Updated(_) | Recorded::Duplicate(_) => StatusCode::OK,
     };
-    let purchase = crate::domain::billing::purchase_view(recorded.purchase(), crate::model::time::now_ms());
+    let purchase = crate::protocol::purchase_view(recorded.purchase(), crate::model::time::now_ms());
     Ok((status, Json(json!({"outcome": recorded.outcome(), "purchase": purchase}))).into_response())
 }
 
 /// `GET /v1/me/purchases` with a user's token: `{"purchases": [...]}`, newest first.
 async fn mine(State(hub): State<Arc<Services>>, headers: HeaderMap) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
-    let purchases = hub.billing.purchases(user).await?;
+    let now = crate::model::time::now_ms();
+    let purchases: Vec<_> =
+        hub.billing.purchases(user).await?.iter().map(|p| crate::protocol::purchase_view(p, now)).collect();
     Ok(super::no_store(Json(json!({ "purchases": purchases })).into_response()))
 }

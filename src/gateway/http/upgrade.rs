@@ -2,12 +2,12 @@
 //! subprotocol, optionally authenticates with `Authorization: Bearer`, and hands the upgraded
 //! connection to a socket task with deliberately small buffers.
 
-use crate::domain::telemetry::client::ClientInfo;
 use crate::error::Error;
 use crate::gateway::http::ApiError;
 use crate::gateway::http::ConnPermit;
 use crate::gateway::services::Services;
 use crate::gateway::session::{self, SocketParams};
+use crate::model::telemetry::ClientInfo;
 use crate::protocol::Encoding;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};

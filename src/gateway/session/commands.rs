@@ -133,8 +133,11 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                     socket.answer(id, reply).await
                 }
                 Request::ProfileGet { user_id } => {
-                    let reply =
-                        hub.profiles.get(who, user_id).await.map(|profile| ServerFrame::ProfileOk { id, profile });
+                    let reply = hub
+                        .profiles
+                        .get(who, user_id)
+                        .await
+                        .map(|p| ServerFrame::ProfileOk { id, profile: crate::protocol::profile_view(&p) });
                     socket.answer(id, reply).await
                 }
                 Request::ProfileUpdate { name, hide_last_seen } => {
@@ -142,7 +145,7 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                         .profiles
                         .update(who, name, hide_last_seen)
                         .await
-                        .map(|profile| ServerFrame::ProfileOk { id, profile });
+                        .map(|p| ServerFrame::ProfileOk { id, profile: crate::protocol::profile_view(&p) });
                     socket.answer(id, reply).await
                 }
                 Request::AgentGet { agent_id } => {
@@ -184,11 +187,11 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                     let Principal::User(user) = who else {
                         return socket.reply_error(Some(id), Error::Forbidden).await;
                     };
-                    let reply = hub
-                        .billing
-                        .purchases(user)
-                        .await
-                        .map(|purchases| ServerFrame::PurchaseListOk { id, purchases });
+                    let reply = hub.billing.purchases(user).await.map(|purchases| {
+                        let now = crate::model::time::now_ms();
+                        let purchases = purchases.iter().map(|p| crate::protocol::purchase_view(p, now)).collect();
+                        ServerFrame::PurchaseListOk { id, purchases }
+                    });
                     socket.answer(id, reply).await
                 }
                 Request::TicketSend { ticket_id, client_msg_id, body } => {
@@ -229,11 +232,11 @@ async fn usage_request<S: Transport>(
         Request::ConsentGet {} => telemetry
             .consent(user)
             .await
-            .map(|c| ServerFrame::ConsentOk { id, consent: crate::domain::telemetry::consent_view(&c) }),
+            .map(|c| ServerFrame::ConsentOk { id, consent: crate::protocol::consent_view(&c) }),
         Request::ConsentSet { analytics, personalisation } => telemetry
             .set_consent(user, crate::model::telemetry::ConsentChange { analytics, personalisation })
             .await
-            .map(|c| ServerFrame::ConsentOk { id, consent: crate::domain::telemetry::consent_view(&c) }),
+            .map(|c| ServerFrame::ConsentOk { id, consent: crate::protocol::consent_view(&c) }),
         _ => Err(Error::Internal("not a telemetry request".into())),
     }
 }

@@ -52,7 +52,7 @@ pub struct SocketParams {
     /// Set when the upgrade request carried a valid `Authorization: Bearer` token.
     pub authenticated: Option<Identity>,
     /// What the upgrade request said about the client (for the connection record).
-    pub client: crate::domain::telemetry::client::ClientInfo,
+    pub client: crate::model::telemetry::ClientInfo,
 }
 
 /// Tickets one socket may follow at once.
@@ -171,7 +171,7 @@ struct Socket<S> {
     /// Wall-clock time the socket opened.
     connected_at: Millis,
     /// The client's details until a user's connection record is written (then `None`).
-    client: Option<Box<crate::domain::telemetry::client::ClientInfo>>,
+    client: Option<Box<crate::model::telemetry::ClientInfo>>,
     /// The device of a user's session, once known.
     device: Option<DeviceId>,
     /// The id of this socket's connection record, once written.
@@ -700,7 +700,7 @@ impl<S: Transport> Socket<S> {
             };
             let mut messages = Vec::with_capacity(events.len());
             for e in events.iter().filter(|e| until.is_none_or(|u| e.seq <= u)) {
-                let frame = ServerFrame::TicketEvent { event: crate::domain::tickets::event_view(e) };
+                let frame = ServerFrame::TicketEvent { event: crate::protocol::event_view(e) };
                 let bytes =
                     protocol::encode(self.encoding, &frame).map_err(|_| Exit::Close(CloseCode::InternalError))?;
                 metrics::counter!(crate::metrics::FRAMES_OUT, "type" => "ticket.event").increment(1);

@@ -1,12 +1,12 @@
 //! Ticket requests: opening, listing, subscribing (resume), history, sending, the agents' state
 //! changes, receipts and typing.
 
-use crate::domain::tickets::{event_view, ticket_view};
 use crate::error::Error;
 use crate::gateway::session::commands::Transport;
 use crate::gateway::session::{Exit, Socket, MAX_SUBSCRIPTIONS};
 use crate::model::ids::{Principal, SessionId, TicketId};
 use crate::model::ticket::Page;
+use crate::protocol::{event_view, ticket_view};
 use crate::protocol::{Request, RequestId, ServerFrame};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -124,7 +124,14 @@ async fn subscribe<S: Transport>(
     let mut view = ticket_view(&ticket);
     view.last_seq = view.last_seq.max(sent);
     let marks = match desk.marks(who, ticket_id).await {
-        Ok(m) => m,
+        Ok(m) => m
+            .into_iter()
+            .map(|(author, m)| crate::protocol::MarkView {
+                participant: crate::protocol::participant(author),
+                delivered_seq: m.delivered_seq,
+                read_seq: m.read_seq,
+            })
+            .collect(),
         Err(e) => return socket.reply_error(Some(id), e).await,
     };
     socket.send(&ServerFrame::TicketSubscribeOk { id, ticket: view, marks }).await

@@ -263,7 +263,7 @@ pub async fn write(store: &dyn Store, user: UserId, consent: ConsentView, out: m
     w.raw("[");
     let now = now_ms();
     let purchases: Vec<_> =
-        store.purchases(user).await?.iter().map(|p| crate::domain::billing::purchase_view(p, now)).collect();
+        store.purchases(user).await?.iter().map(|p| crate::protocol::purchase_view(p, now)).collect();
     w.items(&mut true, purchases).await?;
     w.raw("]");
 
@@ -310,13 +310,13 @@ pub async fn write(store: &dyn Store, user: UserId, consent: ConsentView, out: m
                 w.raw(",");
             }
             let mut head = serde_json::to_vec(&TicketPart {
-                ticket: crate::domain::tickets::ticket_view(&ticket),
+                ticket: crate::protocol::ticket_view(&ticket),
                 marks: store
                     .marks(ticket.id)
                     .await?
                     .into_iter()
                     .map(|(author, m)| MarkView {
-                        participant: crate::domain::tickets::participant(author),
+                        participant: crate::protocol::participant(author),
                         delivered_seq: m.delivered_seq,
                         read_seq: m.read_seq,
                     })
@@ -333,7 +333,7 @@ pub async fn write(store: &dyn Store, user: UserId, consent: ConsentView, out: m
                 let Some(last) = events.last() else { break };
                 seq = last.seq;
                 let full = events.len() == PAGE as usize;
-                w.items(&mut first, events.iter().map(crate::domain::tickets::event_view)).await?;
+                w.items(&mut first, events.iter().map(crate::protocol::event_view)).await?;
                 if !full {
                     break;
                 }

@@ -1,25 +1,12 @@
 //! What the hub learns of a client from its upgrade request: IP (behind trusted proxies, from
 //! `X-Forwarded-For`), user agent, and the app's or browser's version.
 
+use crate::model::telemetry::{ClientInfo, MAX_USER_AGENT_BYTES};
 use axum::http::HeaderMap;
 use std::net::IpAddr;
 
-/// Longest user agent kept, in bytes (cut at a character boundary).
-pub const MAX_USER_AGENT_BYTES: usize = 256;
 /// Longest app version taken from `X-App-Version`.
 const MAX_VERSION_CHARS: usize = 32;
-
-/// What a socket's upgrade request said about the client.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientInfo {
-    /// The client's address.
-    pub ip: IpAddr,
-    /// The `User-Agent` header, cut to [`MAX_USER_AGENT_BYTES`].
-    pub user_agent: Option<Box<str>>,
-    /// `X-App-Version` (the apps send it), else the browser and version read from the user agent
-    /// (`Firefox/128.0`).
-    pub client_version: Option<Box<str>>,
-}
 
 impl ClientInfo {
     /// Reads the headers of an upgrade request from `ip`.
