@@ -4,8 +4,9 @@
 //! on it: each test creates its own `hub_test_<uuid>` database there and drops it afterwards). If
 //! the variable is set but the server cannot be reached, the tests panic: a Postgres run that quietly
 //! tested only SQLite would be worse than a failed one.
-
-#![allow(dead_code)] // Not every test file uses every helper.
+// Not every test file uses every helper, and `pub` here is the helpers' surface for the test
+// files, not a library API.
+#![allow(dead_code, unreachable_pub)]
 
 use anapars_hub::config::Secret;
 use anapars_hub::Config;

@@ -32,7 +32,7 @@ impl ClientInfo {
 
 /// The browser and its version in a user agent (`Edg/126.0`, `Firefox/128.0`, `Chrome/126.0`,
 /// `Safari/17.5`), most specific first, since most browsers also claim to be the others.
-pub fn browser_version(ua: &str) -> Option<String> {
+pub(super) fn browser_version(ua: &str) -> Option<String> {
     let token = |name: &str| {
         ua.split_whitespace().find_map(|t| t.strip_prefix(name)?.strip_prefix('/')).map(|v| {
             v.chars().take_while(|c| c.is_ascii_digit() || *c == '.').take(MAX_VERSION_CHARS).collect::<String>()

@@ -62,7 +62,7 @@ static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
 });
 
 /// The console's routes: the page at `/console` (and `/console/`), its files under `/console/`.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub(super) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route("/console", get(index)).route("/console/", get(index)).route("/console/{file}", get(file))
 }
 

@@ -19,10 +19,10 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// The document's `format`.
-pub const FORMAT: &str = "anapars-export";
+pub(super) const FORMAT: &str = "anapars-export";
 /// The document's `version`; raised when a member changes meaning or goes away (new members may
 /// appear without it).
-pub const VERSION: u32 = 1;
+pub(super) const VERSION: u32 = 1;
 /// Rows read per query.
 const PAGE: u32 = 500;
 /// Bytes gathered before a chunk goes out.
@@ -193,7 +193,7 @@ impl Writer {
 /// `not_found` (no such user), `unavailable` (storage failed or the reader went away),
 /// `internal`. Whatever was sent before the error stays sent: the reader must treat a document
 /// without `"complete": true` as failed.
-pub async fn write(store: &dyn Store, user: UserId, consent: ConsentView, out: mpsc::Sender<Bytes>) -> Result<()> {
+pub(super) async fn write(store: &dyn Store, user: UserId, consent: ConsentView, out: mpsc::Sender<Bytes>) -> Result<()> {
     let mut w = Writer { buf: Vec::with_capacity(CHUNK + 4096), out };
     let account = store.user(user).await?.ok_or(Error::NotFound("user"))?;
     let profile = store.profile(user).await?.ok_or(Error::NotFound("user"))?;
