@@ -3,5 +3,5 @@
 
 pub mod memory;
 pub mod redis;
-pub mod sms;
+pub(crate) mod sms;
 pub mod sql;

@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 ///
 /// # Errors
 /// An invalid spec, or an HTTP client that cannot be built.
-pub fn build(spec: &str, timeout: Duration, retries: u32) -> anyhow::Result<Arc<dyn SmsSender>> {
+pub(crate) fn build(spec: &str, timeout: Duration, retries: u32) -> anyhow::Result<Arc<dyn SmsSender>> {
     Ok(match SenderSpec::parse(spec).map_err(anyhow::Error::msg)? {
         SenderSpec::Log => {
             tracing::warn!("sms sender is `log`: codes are written to this log; set HUB_SMS for production");
@@ -28,7 +28,7 @@ pub fn build(spec: &str, timeout: Duration, retries: u32) -> anyhow::Result<Arc<
 }
 
 /// Writes each SMS to the log, number masked, text in full (so a developer can read the code).
-pub struct LogSender;
+pub(crate) struct LogSender;
 
 #[async_trait]
 impl SmsSender for LogSender {
@@ -46,7 +46,7 @@ struct SmsLine<'a> {
 }
 
 /// Appends each SMS to a file as one JSON line `{"to", "text", "at"}`.
-pub struct FileSender {
+pub(crate) struct FileSender {
     path: PathBuf,
     // Serialises appends so concurrent sends never interleave within a line.
     lock: tokio::sync::Mutex<()>,
@@ -54,7 +54,7 @@ pub struct FileSender {
 
 impl FileSender {
     /// A sender appending to `path` (created on first send).
-    pub fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf) -> Self {
         Self { path, lock: tokio::sync::Mutex::new(()) }
     }
 }
@@ -91,7 +91,7 @@ struct GatewayRequest<'a> {
 
 /// POSTs `{"to", "text"}` as JSON to the group's SMS gateway; any 2xx is success. Timeouts,
 /// connection errors and 5xx answers are retried with a doubling backoff; 4xx answers are not.
-pub struct HttpSender {
+pub(crate) struct HttpSender {
     url: String,
     client: reqwest::Client,
     retries: u32,
@@ -102,7 +102,7 @@ impl HttpSender {
     ///
     /// # Errors
     /// The HTTP client cannot be built.
-    pub fn new(url: String, timeout: Duration, retries: u32) -> anyhow::Result<Self> {
+    pub(crate) fn new(url: String, timeout: Duration, retries: u32) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build()?;
         Ok(Self { url, client, retries })
     }

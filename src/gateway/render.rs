@@ -11,7 +11,7 @@ use crate::protocol::{
 use std::sync::Arc;
 
 /// The frame of `event`, ready to be queued on any number of sockets.
-pub fn frame(event: &Event) -> Arc<SharedFrame> {
+pub(crate) fn frame(event: &Event) -> Arc<SharedFrame> {
     match event {
         Event::TicketEvent(e) => {
             SharedFrame::ticket_event(ServerFrame::TicketEvent { event: event_view(e) }, e.ticket_id, e.seq)

@@ -3,7 +3,7 @@
 
 pub mod postgres;
 mod rows;
-pub mod sqlite;
+pub(crate) mod sqlite;
 mod statements;
 
 use crate::config::Config;

@@ -43,7 +43,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 const MAX_READERS: u32 = 4;
 
 /// The SQLite store: one writer connection and a few read-only ones on the same file.
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     /// The only connection that writes (and runs migrations). Writes queue for it in order.
     writer: SqlitePool,
     /// Connections with `query_only` on, for the reads that need no write lock.
@@ -57,7 +57,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// The folder or file cannot be created or opened, or a migration fails.
-    pub async fn connect(path: &Path, config: &Config) -> anyhow::Result<Self> {
+    pub(crate) async fn connect(path: &Path, config: &Config) -> anyhow::Result<Self> {
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(folder)
                 .await

@@ -10,9 +10,9 @@
 //!   app unlocks without polling; users list theirs with `purchase.list` or `GET /v1/me/purchases`.
 //! - Purchases are deleted with the account (the policy of issue 8): the table cascades on the user.
 
-pub mod report;
+pub(crate) mod report;
 pub(crate) mod rules;
-pub mod signature;
+pub(crate) mod signature;
 
 use crate::config::{Config, Secret};
 use crate::error::{Error, Result};

@@ -9,9 +9,9 @@ use crate::model::time::Millis;
 use serde::Deserialize;
 
 /// Longest `reference`, in characters (printable ASCII: one byte each).
-pub const MAX_REFERENCE_CHARS: usize = 128;
+pub(crate) const MAX_REFERENCE_CHARS: usize = 128;
 /// Longest `product`, in characters.
-pub const MAX_PRODUCT_CHARS: usize = 100;
+pub(crate) const MAX_PRODUCT_CHARS: usize = 100;
 
 /// The body as billing sends it.
 #[derive(Deserialize)]
@@ -41,7 +41,7 @@ fn bad(message: &str) -> Error {
 ///
 /// # Errors
 /// `bad_request` naming the field: not JSON, a missing or mistyped field, or a value out of its limits.
-pub fn parse(body: &[u8]) -> Result<PurchaseReport> {
+pub(crate) fn parse(body: &[u8]) -> Result<PurchaseReport> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let b: Body = serde_path_to_error::deserialize(&mut de).map_err(|e| bad(&e.to_string()))?;
     de.end().map_err(|e| bad(&e.to_string()))?;

@@ -11,11 +11,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// The header that carries the signature.
-pub const HEADER: &str = "anapars-signature";
+pub(crate) const HEADER: &str = "anapars-signature";
 
 /// Most `v1` entries one header may carry: enough for any rotation, and a bound on the work an
 /// unauthenticated caller can ask for.
-pub const MAX_SIGNATURES: usize = 8;
+pub(crate) const MAX_SIGNATURES: usize = 8;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -78,7 +78,13 @@ fn hex32(text: &str) -> Option<[u8; 32]> {
 /// # Errors
 /// [`Error::BadSignature`] (no header, a malformed one, no matching signature),
 /// [`Error::StaleSignature`] (signed, but outside the window).
-pub fn verify(secret: &[u8], header: Option<&[u8]>, body: &[u8], now_secs: i64, tolerance_secs: u64) -> Result<()> {
+pub(crate) fn verify(
+    secret: &[u8],
+    header: Option<&[u8]>,
+    body: &[u8],
+    now_secs: i64,
+    tolerance_secs: u64,
+) -> Result<()> {
     let signed = parse(header.ok_or(Error::BadSignature)?)?;
     let mut mac = HmacSha256::new_from_slice(secret).map_err(|e| Error::Internal(format!("hmac key: {e}")))?;
     mac.update(signed.timestamp_text.as_bytes());

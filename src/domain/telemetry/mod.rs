@@ -12,7 +12,7 @@
 
 pub(crate) mod batch;
 pub mod pipeline;
-pub mod retention;
+pub(crate) mod retention;
 pub mod schema;
 
 use crate::config::Config;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the purge every `every` until `shutdown`; the first round runs at once.
-pub async fn purge_loop(desk: Arc<TelemetryDesk>, every: Duration, shutdown: CancellationToken) {
+pub(crate) async fn purge_loop(desk: Arc<TelemetryDesk>, every: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

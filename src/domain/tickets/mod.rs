@@ -7,9 +7,9 @@
 //! the session), and a `ticket.updated` summary goes to the owner, the holding agent and the
 //! agents watching the queue.
 
-pub mod queue;
+pub(crate) mod queue;
 pub(crate) mod stream;
-pub mod writer;
+pub(crate) mod writer;
 
 use crate::error::{Error, Result, SizeUnit};
 use crate::model::event::Event;

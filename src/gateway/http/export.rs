@@ -193,7 +193,12 @@ impl Writer {
 /// `not_found` (no such user), `unavailable` (storage failed or the reader went away),
 /// `internal`. Whatever was sent before the error stays sent: the reader must treat a document
 /// without `"complete": true` as failed.
-pub(super) async fn write(store: &dyn Store, user: UserId, consent: ConsentView, out: mpsc::Sender<Bytes>) -> Result<()> {
+pub(super) async fn write(
+    store: &dyn Store,
+    user: UserId,
+    consent: ConsentView,
+    out: mpsc::Sender<Bytes>,
+) -> Result<()> {
     let mut w = Writer { buf: Vec::with_capacity(CHUNK + 4096), out };
     let account = store.user(user).await?.ok_or(Error::NotFound("user"))?;
     let profile = store.profile(user).await?.ok_or(Error::NotFound("user"))?;

@@ -32,11 +32,11 @@ use std::sync::Arc;
 /// An admission permit, held for the life of the TCP connection, including after it became a
 /// WebSocket (the socket task keeps a clone).
 #[derive(Clone)]
-pub struct ConnPermit(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
+pub(crate) struct ConnPermit(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
 
 impl ConnPermit {
     /// Wraps the listener's permit for one accepted connection.
-    pub fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+    pub(crate) fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
         Self(Arc::new(permit))
     }
 }
@@ -45,7 +45,7 @@ impl ConnPermit {
 const MAX_BODY: usize = 16 * 1024;
 
 /// The hub's routes.
-pub fn router(hub: Arc<Services>) -> Router {
+pub(crate) fn router(hub: Arc<Services>) -> Router {
     Router::new()
         .route("/v1/auth/code", post(request_code))
         .route("/v1/auth/verify", post(verify_code))
@@ -70,7 +70,7 @@ pub fn router(hub: Arc<Services>) -> Router {
 }
 
 /// An error on its way out as an HTTP response.
-pub struct ApiError(pub Error);
+pub(crate) struct ApiError(pub Error);
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
