@@ -371,46 +371,6 @@ impl Error {
     }
 }
 
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => {
-                tracing::warn!(error = %e, "storage unavailable");
-                Self::Unavailable
-            }
-            other => {
-                // A terminated backend (admin shutdown, failover) surfaces as a database error
-                // with a connection-class SQLSTATE (08xxx, 57Pxx): that is unavailability, not a bug.
-                // So is a statement cut by the server's timeout (57014), and SQLite still busy or
-                // locked after its busy timeout (primary result codes 5 and 6; SQLite's codes are
-                // short numbers, Postgres's are five characters).
-                if let sqlx::Error::Database(db) = &other {
-                    if let Some(code) = db.code() {
-                        let sqlite_busy =
-                            code.len() < 5 && code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
-                        if code.starts_with("08") || code.starts_with("57P") || code == "57014" || sqlite_busy {
-                            tracing::warn!(error = %other, "storage unavailable");
-                            return Self::Unavailable;
-                        }
-                    }
-                }
-                Self::Internal(other.to_string())
-            }
-        }
-    }
-}
-
-impl From<redis::RedisError> for Error {
-    fn from(e: redis::RedisError) -> Self {
-        tracing::warn!(error = %e, "redis unavailable");
-        Self::Unavailable
-    }
-}
-
 /// WebSocket close codes the hub sends (protocol/PROTOCOL.md, "Close codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseCode {

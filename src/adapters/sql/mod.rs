@@ -7,6 +7,7 @@ pub(crate) mod sqlite;
 mod statements;
 
 use crate::config::Config;
+use crate::error::Error;
 use crate::ports::store::Store;
 use std::sync::Arc;
 
@@ -19,5 +20,41 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     match &config.database_url {
         Some(url) => Ok(Arc::new(postgres::PostgresStore::connect(&url.0, config).await?)),
         None => Ok(Arc::new(sqlite::SqliteStore::connect(&config.sqlite_path, config).await?)),
+    }
+}
+
+/// What a storage failure means for a client: the backend out of reach (a pool timeout, a dropped
+/// or terminated connection, a statement timeout, SQLite still busy) is `unavailable`, anything
+/// else an internal error.
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => {
+                tracing::warn!(error = %e, "storage unavailable");
+                Self::Unavailable
+            }
+            other => {
+                // A terminated backend (admin shutdown, failover) surfaces as a database error
+                // with a connection-class SQLSTATE (08xxx, 57Pxx): that is unavailability, not a bug.
+                // So is a statement cut by the server's timeout (57014), and SQLite still busy or
+                // locked after its busy timeout (primary result codes 5 and 6; SQLite's codes are
+                // short numbers, Postgres's are five characters).
+                if let sqlx::Error::Database(db) = &other {
+                    if let Some(code) = db.code() {
+                        let sqlite_busy =
+                            code.len() < 5 && code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+                        if code.starts_with("08") || code.starts_with("57P") || code == "57014" || sqlite_busy {
+                            tracing::warn!(error = %other, "storage unavailable");
+                            return Self::Unavailable;
+                        }
+                    }
+                }
+                Self::Internal(other.to_string())
+            }
+        }
     }
 }
