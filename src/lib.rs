@@ -11,10 +11,10 @@
 //!   tickets and their events, agents, profiles, purchases, telemetry, and the product events the
 //!   domain publishes.
 //! - [`config`]: the one configuration struct, its defaults, sources and validation.
-//! - [`ports`]: narrow capability traits with their conformance suites: storage per capability
-//!   (accounts, sessions, codes, agents, tickets, profiles, telemetry, purchases, account records),
-//!   fan-out of product events ([`ports::broker`]), presence across nodes ([`ports::roster`]), rate-limit counters
-//!   ([`ports::quota`]), SMS ([`ports::sms`]).
+//! - [`ports`]: narrow capability traits (their conformance suites are in `tests/conformance/`):
+//!   storage per capability (accounts, sessions, codes, agents, tickets, profiles, telemetry,
+//!   purchases, account records), fan-out of product events ([`ports::broker`]), presence across
+//!   nodes ([`ports::roster`]), rate-limit counters ([`ports::quota`]), SMS ([`ports::sms`]).
 //! - [`domain`]: what the hub does: phone sign-in and sessions, agents, tickets with their rules and
 //!   group commit, presence, profiles, telemetry, billing with its state rules, users' rights,
 //!   announcements.

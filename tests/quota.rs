@@ -2,10 +2,12 @@
 //! Redis when `TEST_REDIS_URL` is set.
 
 mod common;
+#[path = "conformance/quota.rs"]
+mod conformance;
 
 use anapars_hub::adapters::memory::MemoryQuotas;
 use anapars_hub::adapters::redis::RedisQuotas;
-use anapars_hub::ports::quota::{conformance, Quotas};
+use anapars_hub::ports::quota::Quotas;
 use common::hub::TestRedis;
 use std::sync::Arc;
 

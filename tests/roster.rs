@@ -3,11 +3,13 @@
 //! Redis losing its data.
 
 mod common;
+#[path = "conformance/roster.rs"]
+mod conformance;
 
 use anapars_hub::adapters::memory::MemoryRoster;
 use anapars_hub::adapters::redis::RedisRoster;
 use anapars_hub::model::ids::{Principal, UserId};
-use anapars_hub::ports::roster::{conformance, Change, Roster};
+use anapars_hub::ports::roster::{Change, Roster};
 use common::hub::TestRedis;
 use std::sync::Arc;
 use std::time::Duration;

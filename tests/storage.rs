@@ -5,6 +5,8 @@
 //! as well (see `tests/common/mod.rs`).
 
 mod common;
+#[path = "conformance/store/mod.rs"]
+mod conformance;
 
 use anapars_hub::config::Secret;
 use anapars_hub::model::agent::NewAgent;
@@ -13,7 +15,7 @@ use anapars_hub::model::phone::Phone;
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseReport, PurchaseStatus};
 use anapars_hub::model::ticket::{Author, EventKind, NewMessage, NewTicket, Page, TicketStatus, Transition};
 use anapars_hub::model::time::now_ms;
-use anapars_hub::ports::store::{conformance, Store};
+use anapars_hub::ports::store::Store;
 use anapars_hub::{Config, Error};
 use common::{postgres_admin_url, test_databases, with_database, TestDatabase, TEST_DATABASE_URL};
 use futures_util::future::join_all;

@@ -1,8 +1,8 @@
 //! The storage ports: narrow capability traits the domain calls, with two backends that implement
 //! all of them: SQLite (the embedded, zero-setup default) and Postgres (production).
 //!
-//! Every backend passes the one conformance suite in [`conformance`], run by `tests/storage.rs`
-//! against SQLite always and against Postgres when `TEST_DATABASE_URL` is set.
+//! Every backend passes the one conformance suite in `tests/conformance/store/`, run by
+//! `tests/storage.rs` against SQLite always and against Postgres when `TEST_DATABASE_URL` is set.
 //!
 //! Times are [`Millis`]. Phone numbers appear only in [`Accounts`]; sign-in codes and lock-outs are
 //! keyed by a [`PhoneKey`] (a keyed hash), so a database dump does not list the numbers that merely
@@ -17,7 +17,6 @@
 
 pub mod account;
 pub mod agents;
-pub mod conformance;
 pub mod profiles;
 pub mod purchases;
 pub mod telemetry;

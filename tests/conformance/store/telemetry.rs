@@ -1,21 +1,21 @@
-//! Checks of the [`crate::ports::store::telemetry::Telemetry`] port: telemetry batches, consent, settings, retention.
+//! Checks of the [`anapars_hub::ports::store::telemetry::Telemetry`] port: telemetry batches, consent, settings, retention.
 
-use crate::error::Result;
-use crate::model::telemetry::{
+use super::{device, user, PURGE_EPOCH};
+use anapars_hub::error::Result;
+use anapars_hub::model::telemetry::{
     ConnectionRecord, ConsentChange, ConsentDefaults, DeviceInfo, DeviceRecord, Retention, TelemetryWrite, ViewEvent,
     WriteOutcome, DEVICE_HISTORY_PER_DEVICE,
 };
-use crate::model::time::now_ms;
-use crate::ports::store::conformance::{device, user, PURGE_EPOCH};
-use crate::ports::store::Store;
+use anapars_hub::model::time::now_ms;
+use anapars_hub::ports::store::Store;
 use std::sync::Arc;
 use uuid::Uuid;
 
 const DEFAULTS: ConsentDefaults = ConsentDefaults { analytics: true, personalisation: true };
 
 pub(super) fn views(
-    user: crate::model::ids::UserId,
-    device: crate::model::ids::DeviceId,
+    user: anapars_hub::model::ids::UserId,
+    device: anapars_hub::model::ids::DeviceId,
     n: usize,
     received_at: i64,
 ) -> TelemetryWrite {
@@ -31,7 +31,7 @@ pub(super) fn views(
     TelemetryWrite::Views { user_id: user, device_id: device, events, received_at }
 }
 
-pub(super) fn report(os_version: &str, reported_at: i64, d: &crate::model::account::Device) -> TelemetryWrite {
+pub(super) fn report(os_version: &str, reported_at: i64, d: &anapars_hub::model::account::Device) -> TelemetryWrite {
     TelemetryWrite::Device(DeviceRecord {
         device_id: d.id,
         user_id: d.user_id,

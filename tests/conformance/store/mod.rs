@@ -2,7 +2,7 @@
 //! against every backend. `tests/storage.rs` runs [`CHECKS`] against SQLite always and against
 //! Postgres when `TEST_DATABASE_URL` is set.
 //!
-//! The checks live in one file per port (`conformance/accounts.rs`, `sessions.rs`, `codes.rs`,
+//! The checks live in one file per port beside this one (`accounts.rs`, `sessions.rs`, `codes.rs`,
 //! `agents.rs`, `tickets.rs`, `telemetry.rs`, `purchases.rs`, `account.rs`); this file holds what they
 //! share, the list and the runner. To add a check, write `pub async fn name(store: Arc<dyn Store>) ->
 //! Result<()>` in the file of its port and add its name to the `checks!` list below; every backend then runs it.
@@ -17,15 +17,15 @@
 //!
 //! A violated expectation panics (`assert!`); a storage error is returned as `Err`. Both fail the check.
 
-use crate::error::{Error, Result};
-use crate::model::account::Device;
-use crate::model::account::{NewSession, PhoneKey, Session, SignInCode, TokenHash, User};
-use crate::model::agent::{Agent, AgentSession, NewAgent};
-use crate::model::ids::{AgentId, CodeId, SessionId, TicketId, UserId};
-use crate::model::phone::Phone;
-use crate::model::ticket::{Author, EventKind, NewMessage, NewTicket, Ticket, TicketStatus, Transition};
-use crate::model::time::{now_ms, Millis};
-use crate::ports::store::Store;
+use anapars_hub::error::{Error, Result};
+use anapars_hub::model::account::Device;
+use anapars_hub::model::account::{NewSession, PhoneKey, Session, SignInCode, TokenHash, User};
+use anapars_hub::model::agent::{Agent, AgentSession, NewAgent};
+use anapars_hub::model::ids::{AgentId, CodeId, SessionId, TicketId, UserId};
+use anapars_hub::model::phone::Phone;
+use anapars_hub::model::ticket::{Author, EventKind, NewMessage, NewTicket, Ticket, TicketStatus, Transition};
+use anapars_hub::model::time::{now_ms, Millis};
+use anapars_hub::ports::store::Store;
 use futures_util::future::BoxFuture;
 use std::fmt;
 use std::future::Future;

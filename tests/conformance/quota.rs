@@ -1,8 +1,8 @@
 //! The conformance checks every [`Quotas`] implementation passes (run by `tests/quota.rs` against
 //! memory always and Redis when `TEST_REDIS_URL` is set). Each check uses its own random keys.
 
-use crate::error::Error;
-use crate::ports::quota::{check, Quotas};
+use anapars_hub::error::Error;
+use anapars_hub::ports::quota::{check, Quotas};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,13 +1,11 @@
-//! Checks of [`Sessions`](crate::ports::store::Sessions).
+//! Checks of [`Sessions`](anapars_hub::ports::store::Sessions).
 
-use crate::error::{Error, Result};
-use crate::model::account::{NewSession, Session, TokenHash};
-use crate::model::ids::{DeviceId, SessionId};
-use crate::model::time::{now_ms, Millis};
-use crate::ports::store::conformance::{
-    device, new_session, race, session, token, user, HOUR, MINUTE, PURGE_EPOCH, RACERS,
-};
-use crate::ports::store::Store;
+use super::{device, new_session, race, session, token, user, HOUR, MINUTE, PURGE_EPOCH, RACERS};
+use anapars_hub::error::{Error, Result};
+use anapars_hub::model::account::{NewSession, Session, TokenHash};
+use anapars_hub::model::ids::{DeviceId, SessionId};
+use anapars_hub::model::time::{now_ms, Millis};
+use anapars_hub::ports::store::Store;
 use std::sync::Arc;
 
 /// A created session comes back field for field, by id and by token hash, and only by its own hash.

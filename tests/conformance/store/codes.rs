@@ -1,11 +1,11 @@
-//! Checks of [`SignInCodes`](crate::ports::store::SignInCodes): codes and per-number lock-outs.
+//! Checks of [`SignInCodes`](anapars_hub::ports::store::SignInCodes): codes and per-number lock-outs.
 
-use crate::error::Result;
-use crate::model::account::{PhoneGuard, SignInCode};
-use crate::model::ids::CodeId;
-use crate::model::time::now_ms;
-use crate::ports::store::conformance::{code, one_to_racers, phone_key, race, HOUR, MINUTE, PURGE_EPOCH, RACERS};
-use crate::ports::store::Store;
+use super::{code, one_to_racers, phone_key, race, HOUR, MINUTE, PURGE_EPOCH, RACERS};
+use anapars_hub::error::Result;
+use anapars_hub::model::account::{PhoneGuard, SignInCode};
+use anapars_hub::model::ids::CodeId;
+use anapars_hub::model::time::now_ms;
+use anapars_hub::ports::store::Store;
 use std::sync::Arc;
 
 /// A new code replaces the number's earlier one: only the newest code can be tried or used.

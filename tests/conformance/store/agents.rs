@@ -1,12 +1,12 @@
-//! Checks of [`Agents`](crate::ports::store::agents::Agents): accounts, sessions, status, canned replies.
+//! Checks of [`Agents`](anapars_hub::ports::store::agents::Agents): accounts, sessions, status, canned replies.
 
-use crate::error::Result;
-use crate::model::account::TokenHash;
-use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
-use crate::model::ids::{AgentId, CannedReplyId, SessionId};
-use crate::model::time::{now_ms, Millis};
-use crate::ports::store::conformance::{agent, new_agent, new_agent_session, race, token, HOUR, MINUTE, RACERS};
-use crate::ports::store::Store;
+use super::{agent, new_agent, new_agent_session, race, token, HOUR, MINUTE, RACERS};
+use anapars_hub::error::Result;
+use anapars_hub::model::account::TokenHash;
+use anapars_hub::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
+use anapars_hub::model::ids::{AgentId, CannedReplyId, SessionId};
+use anapars_hub::model::time::{now_ms, Millis};
+use anapars_hub::ports::store::Store;
 use std::sync::Arc;
 use uuid::Uuid;
 

@@ -1,12 +1,12 @@
-//! Checks of [`Accounts`](crate::ports::store::Accounts), [`HubKeys`](crate::ports::store::HubKeys) and
-//! [`Health`](crate::ports::store::Health).
+//! Checks of [`Accounts`](anapars_hub::ports::store::Accounts), [`HubKeys`](anapars_hub::ports::store::HubKeys) and
+//! [`Health`](anapars_hub::ports::store::Health).
 
-use crate::error::Result;
-use crate::model::account::Device;
-use crate::model::ids::UserId;
-use crate::model::time::now_ms;
-use crate::ports::store::conformance::{phone, race, user, MINUTE, RACERS};
-use crate::ports::store::Store;
+use super::{phone, race, user, MINUTE, RACERS};
+use anapars_hub::error::Result;
+use anapars_hub::model::account::Device;
+use anapars_hub::model::ids::UserId;
+use anapars_hub::model::time::now_ms;
+use anapars_hub::ports::store::Store;
 use std::sync::Arc;
 use uuid::Uuid;
 

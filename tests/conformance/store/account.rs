@@ -1,23 +1,21 @@
-//! Checks of the [`crate::ports::store::account::AccountRecords`] port: the number change, the export's
+//! Checks of the [`anapars_hub::ports::store::account::AccountRecords`] port: the number change, the export's
 //! pages, and the deletion of everything an account left.
 
-use crate::error::{Error, Result};
-use crate::model::deletion::DELETED_ACCOUNTS;
-use crate::model::ids::UserId;
-use crate::model::profile::ProfileUpdate;
-use crate::model::telemetry::{ConnectionRecord, ConsentChange, ConsentDefaults, TelemetryWrite};
-use crate::model::ticket::{Author, Page};
-use crate::model::time::now_ms;
-use crate::ports::store::conformance::purchases::subscription;
-use crate::ports::store::conformance::telemetry::{report, views};
-use crate::ports::store::conformance::{
-    agent, apply, claim, code, device, message, phone, phone_key, session, ticket, user, HOUR,
-};
-use crate::ports::store::Store;
+use super::purchases::subscription;
+use super::telemetry::{report, views};
+use super::{agent, apply, claim, code, device, message, phone, phone_key, session, ticket, user, HOUR};
+use anapars_hub::error::{Error, Result};
+use anapars_hub::model::deletion::DELETED_ACCOUNTS;
+use anapars_hub::model::ids::UserId;
+use anapars_hub::model::profile::ProfileUpdate;
+use anapars_hub::model::telemetry::{ConnectionRecord, ConsentChange, ConsentDefaults, TelemetryWrite};
+use anapars_hub::model::ticket::{Author, Page};
+use anapars_hub::model::time::now_ms;
+use anapars_hub::ports::store::Store;
 use std::sync::Arc;
 use uuid::Uuid;
 
-fn connection(user: UserId, device: crate::model::ids::DeviceId, at: i64) -> TelemetryWrite {
+fn connection(user: UserId, device: anapars_hub::model::ids::DeviceId, at: i64) -> TelemetryWrite {
     TelemetryWrite::Connected(ConnectionRecord {
         id: Uuid::new_v4(),
         user_id: user,

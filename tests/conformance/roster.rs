@@ -2,8 +2,8 @@
 //! Redis when `TEST_REDIS_URL` is set). The factory gives a roster after its first upkeep (a cluster
 //! node heartbeats before it serves); each check uses fresh people.
 
-use crate::model::ids::{AgentId, Principal, UserId};
-use crate::ports::roster::Roster;
+use anapars_hub::model::ids::{AgentId, Principal, UserId};
+use anapars_hub::ports::roster::Roster;
 use std::sync::Arc;
 
 fn someone() -> Principal {

@@ -1,16 +1,16 @@
-//! Checks of [`Tickets`](crate::ports::store::tickets::Tickets): opening, the gapless event streams,
+//! Checks of [`Tickets`](anapars_hub::ports::store::tickets::Tickets): opening, the gapless event streams,
 //! idempotent messages, guarded transitions, pages, marks and the ticket lists.
 
-use crate::error::Result;
-use crate::model::ids::{AgentId, TicketId};
-use crate::model::ticket::{
-    Appended, Author, EventKind, NewMessage, NewTicket, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
-};
-use crate::model::time::now_ms;
-use crate::ports::store::conformance::{
+use super::{
     agent, apply, claim, message, new_ticket, race, resolve, ticket, user, FAR_FUTURE, MINUTE, QUEUE_EPOCH, RACERS,
 };
-use crate::ports::store::Store;
+use anapars_hub::error::Result;
+use anapars_hub::model::ids::{AgentId, TicketId};
+use anapars_hub::model::ticket::{
+    Appended, Author, EventKind, NewMessage, NewTicket, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
+};
+use anapars_hub::model::time::now_ms;
+use anapars_hub::ports::store::Store;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -651,7 +651,7 @@ pub async fn assigned_tickets_are_listed_and_counted_per_agent(store: Arc<dyn St
 /// The changed tickets come least recently updated first, from `since` on, with their last seq;
 /// a ticket changes with every event. (Works in 2500, where no other check writes.)
 pub async fn changed_since_lists_tickets_by_their_last_change(store: Arc<dyn Store>) -> Result<()> {
-    const EPOCH: crate::model::time::Millis = 16_725_225_600_000; // 2500-01-01
+    const EPOCH: anapars_hub::model::time::Millis = 16_725_225_600_000; // 2500-01-01
     let owner = user(&*store).await?;
     let (early, late) = (ticket(&*store, owner.id, EPOCH + 1).await?, ticket(&*store, owner.id, EPOCH + 2).await?);
     let ids = |tickets: &[Ticket]| tickets.iter().map(|t| t.id).collect::<Vec<_>>();

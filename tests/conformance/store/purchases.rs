@@ -1,12 +1,14 @@
-//! Checks of the [`crate::ports::store::purchases::Purchases`] port: idempotent reports, the monotone
+//! Checks of the [`anapars_hub::ports::store::purchases::Purchases`] port: idempotent reports, the monotone
 //! status and expiry, conflicts, unknown users, races and the listing order.
 
-use crate::error::{Error, Result};
-use crate::model::ids::UserId;
-use crate::model::purchase::{Purchase, PurchaseKind, PurchaseReport, PurchaseStatus, Recorded, REFERENCE_REUSED};
-use crate::model::time::{now_ms, Millis};
-use crate::ports::store::conformance::{race, user, RACERS};
-use crate::ports::store::Store;
+use super::{race, user, RACERS};
+use anapars_hub::error::{Error, Result};
+use anapars_hub::model::ids::UserId;
+use anapars_hub::model::purchase::{
+    Purchase, PurchaseKind, PurchaseReport, PurchaseStatus, Recorded, REFERENCE_REUSED,
+};
+use anapars_hub::model::time::{now_ms, Millis};
+use anapars_hub::ports::store::Store;
 use std::sync::Arc;
 use uuid::Uuid;
 
