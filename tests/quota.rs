@@ -2,6 +2,8 @@
 //! Redis when `TEST_REDIS_URL` is set.
 
 mod common;
+// The suite's checks are `pub` for the runner in this file, not a library API.
+#[allow(unreachable_pub)]
 #[path = "conformance/quota.rs"]
 mod conformance;
 

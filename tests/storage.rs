@@ -5,6 +5,8 @@
 //! as well (see `tests/common/mod.rs`).
 
 mod common;
+// The suite's checks are `pub` for the runner in this file, not a library API.
+#[allow(unreachable_pub)]
 #[path = "conformance/store/mod.rs"]
 mod conformance;
 

@@ -1,6 +1,6 @@
-//! The ports: narrow capability traits the domain calls and the adapters implement, each with one
-//! conformance suite that every implementation passes. The suites live in `tests/conformance/`, so
-//! that they build into the tests and not into the hub.
+//! The ports: narrow capability traits the domain calls and the adapters implement. The ports with
+//! two implementations (storage, roster, quotas) have one conformance suite each that both pass;
+//! the suites live in `tests/conformance/`, so that they build into the tests and not into the hub.
 
 pub mod broker;
 pub mod quota;
