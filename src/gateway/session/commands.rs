@@ -3,7 +3,8 @@
 //! Ticket requests are in `ticket_commands.rs`.
 
 use crate::error::{CloseCode, Error};
-use crate::gateway::session::{ticket_commands, Exit, Socket, MAX_FAILED_AUTHS};
+use crate::gateway::session::auth::MAX_FAILED_AUTHS;
+use crate::gateway::session::{ticket_commands, Exit, Socket};
 use crate::model::agent::{Agent, CannedReply};
 use crate::model::ids::Principal;
 use crate::model::time::now_ms;

@@ -1,0 +1,239 @@
+//! [`Accounts`] and [`Sessions`] on Postgres: users (one per phone number), their devices, and the
+//! sessions signed in on them.
+
+use crate::adapters::sql::postgres::PostgresStore;
+use crate::adapters::sql::rows::{self, DeviceRow, SessionRow, UserRow};
+use crate::adapters::sql::statements::not_among;
+use crate::error::{Error, Result};
+use crate::model::account::{Device, NewSession, Session, TokenHash, User};
+use crate::model::ids::{DeviceId, SessionId, UserId};
+use crate::model::phone::Phone;
+use crate::model::time::Millis;
+use crate::ports::store::{Accounts, Sessions};
+use async_trait::async_trait;
+use uuid::Uuid;
+
+#[async_trait]
+impl Accounts for PostgresStore {
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.call(async |c| {
+            let row = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(c)
+                .await?;
+            Ok(row.map(User::from))
+        })
+        .await
+    }
+
+    async fn user_by_phone(&self, phone: &Phone) -> Result<Option<User>> {
+        self.call(async |c| {
+            let row = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE phone = $1")
+                .bind(phone.e164())
+                .fetch_optional(c)
+                .await?;
+            Ok(row.map(User::from))
+        })
+        .await
+    }
+
+    async fn register_user(&self, phone: &Phone, now: Millis) -> Result<(User, bool)> {
+        self.call(async |c| {
+            // Exactly one concurrent insert wins the unique index; the others wait for it to commit
+            // and do nothing. Their next statement gets a fresh snapshot and so sees the winner.
+            let created = sqlx::query_as::<_, UserRow>(
+                "INSERT INTO users (id, phone, registered_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (phone) DO NOTHING
+                 RETURNING id, phone, registered_at",
+            )
+            .bind(UserId::generate().0)
+            .bind(phone.e164())
+            .bind(now)
+            .fetch_optional(&mut *c)
+            .await?;
+            if let Some(row) = created {
+                return Ok((User::from(row), true));
+            }
+            let existing = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE phone = $1")
+                .bind(phone.e164())
+                .fetch_optional(&mut *c)
+                .await?;
+            // Only a user deleted between the two statements gets here; the caller may retry.
+            existing
+                .map(|row| (User::from(row), false))
+                .ok_or_else(|| Error::Internal("user vanished while registering".into()))
+        })
+        .await
+    }
+
+    async fn upsert_device(&self, user: UserId, client_device_id: &str, name: &str, now: Millis) -> Result<Device> {
+        self.call(async |c| {
+            let row = sqlx::query_as::<_, DeviceRow>(
+                "INSERT INTO devices (id, user_id, client_device_id, name, created_at, last_seen_at)
+                 VALUES ($1, $2, $3, $4, $5, $5)
+                 ON CONFLICT (user_id, client_device_id)
+                 DO UPDATE SET name = EXCLUDED.name, last_seen_at = EXCLUDED.last_seen_at
+                 RETURNING id, user_id, client_device_id, name, created_at, last_seen_at",
+            )
+            .bind(DeviceId::generate().0)
+            .bind(user.0)
+            .bind(client_device_id)
+            .bind(name)
+            .bind(now)
+            .fetch_one(c)
+            .await?;
+            Ok(Device::from(row))
+        })
+        .await
+    }
+
+    async fn devices(&self, user: UserId) -> Result<Vec<Device>> {
+        self.call(async |c| {
+            let rows = sqlx::query_as::<_, DeviceRow>(
+                "SELECT id, user_id, client_device_id, name, created_at, last_seen_at
+                 FROM devices WHERE user_id = $1 ORDER BY created_at, id",
+            )
+            .bind(user.0)
+            .fetch_all(c)
+            .await?;
+            Ok(rows.into_iter().map(Device::from).collect())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Sessions for PostgresStore {
+    async fn create_session(&self, new: &NewSession) -> Result<Session> {
+        self.call(async |c| {
+            let row = sqlx::query_as::<_, SessionRow>(
+                "INSERT INTO sessions (id, user_id, device_id, token_hash, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 RETURNING id, user_id, device_id, created_at, expires_at, revoked_at",
+            )
+            .bind(new.id.0)
+            .bind(new.user_id.0)
+            .bind(new.device_id.0)
+            .bind(&new.token_hash.0[..])
+            .bind(new.created_at)
+            .bind(new.expires_at)
+            .fetch_one(c)
+            .await?;
+            Ok(Session::from(row))
+        })
+        .await
+    }
+
+    async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<Session>> {
+        self.call(async |c| {
+            let row = sqlx::query_as::<_, SessionRow>(
+                "SELECT id, user_id, device_id, created_at, expires_at, revoked_at
+                 FROM sessions WHERE token_hash = $1",
+            )
+            .bind(&hash.0[..])
+            .fetch_optional(c)
+            .await?;
+            Ok(row.map(Session::from))
+        })
+        .await
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<Session>> {
+        self.call(async |c| {
+            let row = sqlx::query_as::<_, SessionRow>(
+                "SELECT id, user_id, device_id, created_at, expires_at, revoked_at FROM sessions WHERE id = $1",
+            )
+            .bind(id.0)
+            .fetch_optional(c)
+            .await?;
+            Ok(row.map(Session::from))
+        })
+        .await
+    }
+
+    async fn rotate_session(
+        &self,
+        id: SessionId,
+        new_hash: &TokenHash,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool> {
+        self.call(async |c| {
+            // Liveness is part of the WHERE, so a concurrent revoke either happens first (no row
+            // matches) or after (it revokes the rotated session): a revoked session never gets a token.
+            let done = sqlx::query(
+                "UPDATE sessions SET token_hash = $2, expires_at = $3
+                 WHERE id = $1 AND revoked_at IS NULL AND expires_at > $4",
+            )
+            .bind(id.0)
+            .bind(&new_hash.0[..])
+            .bind(expires_at)
+            .bind(now)
+            .execute(c)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, id: SessionId, now: Millis) -> Result<bool> {
+        self.call(async |c| {
+            let done = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id.0)
+                .bind(now)
+                .execute(c)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(&self, user: UserId, keep: Option<SessionId>, now: Millis) -> Result<Vec<SessionId>> {
+        self.call(async |c| {
+            let ids = sqlx::query_scalar::<_, Uuid>(
+                "UPDATE sessions SET revoked_at = $3
+                 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $3 AND id IS DISTINCT FROM $2
+                 RETURNING id",
+            )
+            .bind(user.0)
+            .bind(keep.map(|k| k.0))
+            .bind(now)
+            .fetch_all(c)
+            .await?;
+            Ok(rows::session_ids(ids))
+        })
+        .await
+    }
+
+    async fn purge_sessions(&self, before: Millis) -> Result<u64> {
+        self.call(async |c| {
+            let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+                .bind(before)
+                .execute(c)
+                .await?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
+    async fn dead_sessions(&self, ids: &[SessionId], now: Millis) -> Result<Vec<SessionId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+        let live = self
+            .call(async |c| {
+                Ok(sqlx::query_scalar::<_, Uuid>(
+                    "SELECT id FROM sessions WHERE id = ANY($1) AND revoked_at IS NULL AND expires_at > $2
+                     UNION ALL
+                     SELECT id FROM agent_sessions WHERE id = ANY($1) AND revoked_at IS NULL AND expires_at > $2",
+                )
+                .bind(&wanted)
+                .bind(now)
+                .fetch_all(c)
+                .await?)
+            })
+            .await?;
+        Ok(not_among(ids, live))
+    }
+}
