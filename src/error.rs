@@ -1,5 +1,7 @@
 //! The one domain error enum, and the one place it is mapped to the wire: a stable machine-readable
 //! code, an HTTP status, a retry-after hint and a message that leaks no internals.
+//!
+//! One file on purpose: each error's code, status, close code and message are read side by side.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! The hub's configuration: one serde struct. Defaults, then an optional TOML file (`--config`),
 //! then `HUB_*` environment variables (plus `DATABASE_URL` and `REDIS_URL`), then command-line flags.
 //! Validation happens once, in [`Config::validate`], before anything starts.
+//!
+//! One file on purpose: every setting's meaning and default is written once, here, beside its
+//! validation (the README's table is checked against it by `tests/readme.rs`).
 
 mod origin;
 

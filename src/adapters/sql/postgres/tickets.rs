@@ -1,4 +1,5 @@
-//! [`Tickets`] on Postgres.
+//! [`Tickets`] on Postgres (one file: the message batch, the statement it runs and the reads that
+//! share its row shapes belong together).
 //!
 //! Seqs are allocated under the ticket's row lock, inside the transaction that stores the events:
 //! a transition increments `last_seq` in its guarded `UPDATE`, and a batch of messages locks its
