@@ -27,7 +27,7 @@ impl Phone {
         &self.0
     }
 
-    /// `+98912***4567`: enough to tell numbers apart in an operator's log, not enough to dial.
+    /// `+98912***67`: enough to tell numbers apart in an operator's log, not enough to dial.
     pub fn masked(&self) -> String {
         let n = self.0.len();
         if n <= 8 {

@@ -24,8 +24,9 @@ pub const JSON_PROTOCOL: &str = "anapars.v1.json";
 
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// The hub's default socket buffers (`read_buffer_bytes`, `write_buffer_bytes`, ...), so that memory
-/// per socket compares like with like.
+/// A plain tokio-tungstenite socket: 4 KiB read and 8 KiB write buffers. The hub reads into less
+/// (`read_buffer_bytes`, 768) and frames its own writes; loadtest/peers/README.md says so beside
+/// the memory figures.
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
