@@ -2,10 +2,12 @@
 //! frames; the encoding is chosen once per socket by subprotocol negotiation, and both are produced
 //! from the same serde types in [`frames`].
 
+mod close;
 pub mod frames;
 pub mod views;
 
 pub use crate::model::telemetry::{DeviceReport, ViewEventReport, ViewKind};
+pub use close::CloseCode;
 pub use frames::{Request, RequestFrame, RequestId, RevokeReason, ServerFrame};
 pub use views::{
     consent_view, event_view, participant, profile_view, purchase_view, ticket_view, AgentView, CannedReplyView,

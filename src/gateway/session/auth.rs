@@ -4,11 +4,12 @@
 
 use super::commands::Transport;
 use super::{Exit, Socket};
-use crate::error::{CloseCode, Error};
+use crate::error::Error;
 use crate::gateway::registry::Connection;
 use crate::model::account::Identity;
 use crate::model::ids::{DeviceId, Principal, SessionId};
 use crate::model::time::{now_ms, Millis};
+use crate::protocol::CloseCode;
 use crate::protocol::ServerFrame;
 use std::time::Duration;
 

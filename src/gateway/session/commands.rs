@@ -2,12 +2,13 @@
 //! domain call, and the reply. The session loop stays about transport; these files about meaning.
 //! Ticket requests are in `ticket_commands.rs`.
 
-use crate::error::{CloseCode, Error};
+use crate::error::Error;
 use crate::gateway::session::auth::MAX_FAILED_AUTHS;
 use crate::gateway::session::{ticket_commands, Exit, Socket};
 use crate::model::agent::{Agent, CannedReply};
 use crate::model::ids::Principal;
 use crate::model::time::now_ms;
+use crate::protocol::CloseCode;
 use crate::protocol::{AgentView, CannedReplyView, DeviceView, Request, RequestFrame, RequestId, ServerFrame};
 use futures_util::{Sink, Stream};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};

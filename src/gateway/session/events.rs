@@ -6,8 +6,8 @@ use super::commands::Transport;
 use super::outbox::Outbound;
 use super::write::to_message;
 use super::{Exit, Socket};
-use crate::error::CloseCode;
 use crate::model::ids::TicketId;
+use crate::protocol::CloseCode;
 use crate::protocol::{self, ServerFrame};
 use tokio_tungstenite::tungstenite::Message;
 

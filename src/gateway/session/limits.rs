@@ -4,9 +4,10 @@
 use super::auth::EXPIRY_WARNING;
 use super::commands::Transport;
 use super::{Exit, Socket};
-use crate::error::{CloseCode, Error};
+use crate::error::Error;
 use crate::model::time::{now_ms, Millis};
 use crate::protocol;
+use crate::protocol::CloseCode;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;

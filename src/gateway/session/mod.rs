@@ -35,11 +35,12 @@ mod pipeline;
 mod ticket_commands;
 mod write;
 
-use crate::error::{CloseCode, Error, SizeUnit};
+use crate::error::{Error, SizeUnit};
 use crate::gateway::services::Services;
 use crate::model::account::Identity;
 use crate::model::ids::{ConnId, DeviceId, Principal, TicketId};
 use crate::model::time::{now_ms, Millis};
+use crate::protocol::CloseCode;
 use crate::protocol::{self, Encoding};
 use auth::Authed;
 pub use commands::Transport;

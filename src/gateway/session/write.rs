@@ -3,7 +3,8 @@
 
 use super::commands::Transport;
 use super::{frame, Exit, Socket};
-use crate::error::{CloseCode, Error};
+use crate::error::Error;
+use crate::protocol::CloseCode;
 use crate::protocol::{self, Encoded, ServerFrame};
 use futures_util::SinkExt;
 use std::time::Duration;
