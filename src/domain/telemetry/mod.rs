@@ -2,8 +2,8 @@
 //!
 //! - Device reports and view batches are checked against their schema ([`schema`]) and stored
 //!   through the telemetry [`pipeline`]: bounded, batched, acknowledged only once stored.
-//! - Each authenticated user socket leaves a connection record (`crate::model::telemetry::ClientInfo`: IP, user agent,
-//!   version; open and close times), queued without waiting.
+//! - Each authenticated user socket leaves a connection record (`model::telemetry::ClientInfo`:
+//!   IP, user agent, version; open and close times), queued without waiting.
 //! - Settings are one small JSON document per user (not per device, so they follow the account to a
 //!   new phone); every socket of the user hears of a change.
 //! - Consent: analytics gates view events, personalisation gates settings. Turning one off deletes
