@@ -5,10 +5,18 @@ use super::{tokens, Auth};
 use crate::error::{Error, Result};
 use crate::model::account::RevokeReason;
 use crate::model::account::{Session, User};
-use crate::model::ids::{Principal, SessionId, UserId};
+use crate::model::ids::{DeviceId, Principal, SessionId, UserId};
 use crate::model::time::{ms, now_ms, Millis};
 
 impl Auth {
+    /// The device a user session belongs to; `None` for a session the hub does not know.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn device_of(&self, session: SessionId) -> Result<Option<DeviceId>> {
+        Ok(self.store.session(session).await?.map(|s| s.device_id))
+    }
+
     /// The live session and user behind a token.
     ///
     /// # Errors

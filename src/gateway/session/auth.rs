@@ -68,7 +68,7 @@ impl<S: Transport> Socket<S> {
             return Ok(d);
         }
         let Some((_, session)) = self.identity() else { return Err(Error::Unauthenticated) };
-        let device = self.hub.store.session(session).await?.ok_or(Error::Unauthorized)?.device_id;
+        let device = self.hub.auth.device_of(session).await?.ok_or(Error::Unauthorized)?;
         self.user_device(device);
         Ok(device)
     }

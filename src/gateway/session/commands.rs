@@ -249,7 +249,7 @@ async fn device_list(
     user: crate::model::ids::UserId,
     session: crate::model::ids::SessionId,
 ) -> crate::Result<ServerFrame> {
-    let current = hub.store.session(session).await?.map(|s| s.device_id);
+    let current = hub.auth.device_of(session).await?;
     let devices = hub
         .auth
         .devices(user)
@@ -277,8 +277,8 @@ async fn authenticate<S: Transport>(socket: &mut Socket<S>, id: RequestId, token
             socket.register(identity);
             let reply = match identity.who {
                 Principal::User(user) => {
-                    let device_id = match hub.store.session(identity.session).await {
-                        Ok(Some(s)) => s.device_id,
+                    let device_id = match hub.auth.device_of(identity.session).await {
+                        Ok(Some(device)) => device,
                         Ok(None) => return socket.reply_error(Some(id), Error::Unauthorized).await,
                         Err(e) => return socket.reply_error(Some(id), e).await,
                     };

@@ -162,8 +162,8 @@ impl<S: Transport> Socket<S> {
         if let Some(identity) = authenticated {
             self.register(identity);
             if let Principal::User(_) = identity.who {
-                if let Ok(Some(s)) = self.hub.store.session(identity.session).await {
-                    self.user_device(s.device_id);
+                if let Ok(Some(device)) = self.hub.auth.device_of(identity.session).await {
+                    self.user_device(device);
                 }
             }
         }
