@@ -3,7 +3,6 @@
 //! at most once per encoding, whatever the number of sockets.
 
 use crate::model::event::Event;
-use crate::model::ids::Principal;
 use crate::model::ticket::Author;
 use crate::protocol::{
     consent_view, event_view, participant, profile_view, purchase_view, ticket_view, ServerFrame, SharedFrame,
@@ -33,10 +32,7 @@ pub(crate) fn frame(event: &Event) -> Arc<SharedFrame> {
             SharedFrame::new(ServerFrame::TicketTyping { ticket_id: *ticket_id, participant: participant(*by) })
         }
         Event::Presence { who, online, last_seen_at } => SharedFrame::new(ServerFrame::Presence {
-            participant: participant(match who {
-                Principal::User(u) => Author::User(*u),
-                Principal::Agent(a) => Author::Agent(*a),
-            }),
+            participant: participant(Author::from(*who)),
             online: *online,
             last_seen_at: *last_seen_at,
         }),

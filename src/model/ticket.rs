@@ -1,6 +1,6 @@
 //! Support tickets and the events of their streams.
 
-use crate::model::ids::{AgentId, TicketId, UserId};
+use crate::model::ids::{AgentId, Principal, TicketId, UserId};
 use crate::model::time::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +69,16 @@ pub enum Author {
     Agent(AgentId),
     /// The hub itself (auto-assignment).
     System,
+}
+
+impl From<Principal> for Author {
+    /// A user or agent acting on a ticket.
+    fn from(who: Principal) -> Self {
+        match who {
+            Principal::User(u) => Self::User(u),
+            Principal::Agent(a) => Self::Agent(a),
+        }
+    }
 }
 
 /// What an event is.

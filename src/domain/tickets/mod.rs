@@ -52,13 +52,6 @@ pub struct TicketDesk {
     max_body_chars: usize,
 }
 
-fn author_of(who: Principal) -> Author {
-    match who {
-        Principal::User(u) => Author::User(u),
-        Principal::Agent(a) => Author::Agent(a),
-    }
-}
-
 fn check_client_msg_id(id: &str) -> Result<()> {
     let n = id.chars().count();
     if n == 0 || n > MAX_CLIENT_MSG_ID_CHARS {
@@ -232,7 +225,7 @@ impl TicketDesk {
         // `stream`), in the same transaction as the write.
         self.writer.enqueue(NewMessage {
             ticket_id: id,
-            author: author_of(who),
+            author: Author::from(who),
             client_msg_id: client_msg_id.to_owned(),
             body: body.to_owned(),
             created_at: now_ms(),
@@ -340,7 +333,7 @@ impl TicketDesk {
         if delivered.max(read) > ticket.last_seq {
             return Err(Error::BadRequest("seq is beyond the ticket's last event".into()));
         }
-        let author = author_of(who);
+        let author = Author::from(who);
         let marks = self.tickets.mark(id, author, delivered.max(read), read).await?;
         let event =
             Event::Receipt { ticket_id: id, by: author, delivered_seq: marks.delivered_seq, read_seq: marks.read_seq };
@@ -364,7 +357,7 @@ impl TicketDesk {
     pub async fn typing(&self, who: Principal, id: TicketId) -> Result<()> {
         self.visible_ticket(who, id).await?;
         let audience = Audience { tickets: &[id], except: Some(who), ..Audience::default() };
-        self.broker.publish(&audience, Event::Typing { ticket_id: id, by: author_of(who) });
+        self.broker.publish(&audience, Event::Typing { ticket_id: id, by: Author::from(who) });
         Ok(())
     }
 
