@@ -1,8 +1,9 @@
 //! Fixed-window counters for rate limits and budgets (codes per number, per IP, SMS per hour).
 //!
-//! Behind one narrow trait with two implementations: [`crate::adapters::memory::MemoryQuotas`] for a single node, and
-//! [`crate::adapters::redis::RedisQuotas`] when `REDIS_URL` is set, so that every node of a cluster counts against the same
-//! limits. Both pass the conformance checks in `tests/conformance/quota.rs`.
+//! Behind one narrow trait with two implementations: [`crate::adapters::memory::MemoryQuotas`] for
+//! a single node, and [`crate::adapters::redis::RedisQuotas`] when `REDIS_URL` is set, so that
+//! every node of a cluster counts against the same limits. Both pass the conformance checks in
+//! `tests/conformance/quota.rs`.
 
 use crate::error::Result;
 use async_trait::async_trait;

@@ -1,8 +1,9 @@
 //! The presence port: who is online across however many nodes. A node tells the roster when its
 //! first socket of a person opens and when its last one has been closed for the grace period; the
 //! roster says when that makes the person online or offline everywhere, which is when presence is
-//! announced. [`crate::adapters::memory::MemoryRoster`] serves a single node; [`crate::adapters::redis::RedisRoster`] a cluster.
-//! Both pass the conformance checks in `tests/conformance/roster.rs`.
+//! announced. [`crate::adapters::memory::MemoryRoster`] serves a single node;
+//! [`crate::adapters::redis::RedisRoster`] a cluster. Both pass the conformance checks in
+//! `tests/conformance/roster.rs`.
 
 use crate::error::Result;
 use crate::model::ids::{AgentId, Principal};

@@ -1,6 +1,6 @@
-//! Users' rights over their account: confirm what is kept (the export, written by the gateway's `http::export`), correct it
-//! (the number change is in [`crate::domain::auth`]; name, image, settings and consent have their own
-//! requests), and delete it.
+//! Users' rights over their account: confirm what is kept (the export, written by the gateway's
+//! `http::export`), correct it (the number change is in [`crate::domain::auth`]; name, image,
+//! settings and consent have their own requests), and delete it.
 //!
 //! Deletion takes two steps. The user asks; the hub answers with what will be lost (paid
 //! activations and active subscriptions above all: the policy says their fees go with the account) and a confirmation that works for

@@ -4,9 +4,9 @@
 //! announced.
 //!
 //! This node counts its own sockets per person; the [`Roster`] port decides what that means for the
-//! whole deployment: [`crate::adapters::memory::MemoryRoster`] on a single node, [`crate::adapters::redis::RedisRoster`] across a cluster (a person
-//! with sockets on two nodes is one presence, and a node that dies stops counting within
-//! `presence_node_ttl_ms`).
+//! whole deployment: [`crate::adapters::memory::MemoryRoster`] on a single node,
+//! [`crate::adapters::redis::RedisRoster`] across a cluster (a person with sockets on two nodes is
+//! one presence, and a node that dies stops counting within `presence_node_ttl_ms`).
 //!
 //! Who is told: for a user, the agents holding their open tickets and whoever follows those tickets;
 //! for an agent, every agent watching the queue and the users whose tickets they hold.

@@ -39,9 +39,10 @@ pub trait AccountRecords: Send + Sync {
     async fn tickets_after(&self, user: UserId, after: Option<(Millis, TicketId)>, limit: u32) -> Result<Vec<Ticket>>;
     /// Deletes the account and everything kept about it in one transaction: the user row (number,
     /// profile), devices and their reports, sessions, connection records, view events, settings,
-    /// consent, purchases (paid activations and subscriptions), tickets with their events and marks, and the sign-in codes and
-    /// lock-outs stored under `phone_keys`. Adds one to the [`crate::model::deletion::DELETED_ACCOUNTS`] counter in the
-    /// same transaction. `None` when there is no such user (deleted already).
+    /// consent, purchases (paid activations and subscriptions), tickets with their events and
+    /// marks, and the sign-in codes and lock-outs stored under `phone_keys`. Adds one to the
+    /// [`crate::model::deletion::DELETED_ACCOUNTS`] counter in the same transaction. `None` when
+    /// there is no such user (deleted already).
     async fn delete_account(&self, user: UserId, phone_keys: &[PhoneKey]) -> Result<Option<DeletedAccount>>;
     /// A counter of the hub's own (`DELETED_ACCOUNTS`); 0 before its first increment.
     async fn counter(&self, name: &str) -> Result<u64>;

@@ -18,7 +18,8 @@ use async_trait::async_trait;
 #[async_trait]
 pub trait Purchases: Send + Sync {
     /// Records a billing report, idempotent on `reference` (race-free under concurrency on both
-    /// backends): a new reference is stored; a known one moves by the rules of [`crate::domain::billing::rules::decide`].
+    /// backends): a new reference is stored; a known one moves by the rules of
+    /// [`crate::domain::billing::rules::decide`].
     ///
     /// # Errors
     /// `not_found` ("user") for a new reference of a user who does not exist; `conflict` for a

@@ -1,4 +1,5 @@
-//! Checks of the [`anapars_hub::ports::store::telemetry::Telemetry`] port: telemetry batches, consent, settings, retention.
+//! Checks of the [`anapars_hub::ports::store::telemetry::Telemetry`] port: telemetry batches,
+//! consent, settings, retention.
 
 use super::{device, user, PURGE_EPOCH};
 use anapars_hub::error::Result;
