@@ -9,6 +9,7 @@ use crate::adapters::redis::RedisRoster;
 use crate::config::Config;
 use crate::domain::agents::AgentDesk;
 use crate::domain::auth::Auth;
+use crate::domain::sessions::{SessionDesk, SessionTtls};
 use crate::domain::tickets::queue::Queue;
 use crate::domain::tickets::writer::{MessageWriter, WriterConfig};
 use crate::domain::tickets::TicketDesk;
@@ -40,6 +41,18 @@ pub struct App {
     pub services: Arc<Services>,
     /// The node's background loops (agent watch, purge of expired sign-in data).
     tasks: TaskTracker,
+}
+
+/// The agents desk for the operator's `agent` commands, over the configured storage. The commands
+/// open no session and reach no socket: running hubs notice a disabled agent within
+/// [`AGENT_WATCH_INTERVAL`] and close the agent's sockets themselves.
+///
+/// # Errors
+/// Storage cannot be reached or migrated; the password hasher fails.
+pub async fn operator_agents(config: &Config) -> anyhow::Result<AgentDesk> {
+    let store = crate::adapters::sql::connect(config).await?;
+    let sessions = Arc::new(SessionDesk::new(store.clone(), Arc::new(Registry::new()), SessionTtls::from(config)));
+    Ok(AgentDesk::new(store, sessions, Arc::new(MemoryQuotas::new()), config.max_body_chars)?)
 }
 
 /// Connects storage (running migrations) and Redis, builds the services and starts the background
@@ -105,13 +118,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             (registry.clone(), registry as Arc<dyn Broker>, Arc::new(MemoryRoster::new()) as Arc<dyn Roster>, None)
         }
     };
-    let auth = Auth::new(&config, key, store.clone(), quotas.clone(), sms, broker.clone())?;
-    let agents = AgentDesk::new(
-        store.clone(),
-        quotas.clone(),
-        Duration::from_secs(config.agent_session_ttl_secs),
-        config.max_body_chars,
-    )?;
+    let sessions = Arc::new(SessionDesk::new(store.clone(), broker.clone(), SessionTtls::from(&config)));
+    let auth = Auth::new(&config, key, store.clone(), sessions.clone(), quotas.clone(), sms, broker.clone())?;
+    let agents = AgentDesk::new(store.clone(), sessions.clone(), quotas.clone(), config.max_body_chars)?;
     let writer = MessageWriter::start(
         store.clone(),
         WriterConfig {
@@ -173,6 +182,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config,
         store,
         quotas,
+        sessions,
         auth,
         agents,
         tickets,

@@ -87,13 +87,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn agent_command(config: &Config, action: AgentAction) -> anyhow::Result<()> {
-    use anapars_hub::adapters::memory::MemoryQuotas;
-    use anapars_hub::domain::agents::AgentDesk;
-    use std::sync::Arc;
-    use std::time::Duration;
-    let store = anapars_hub::adapters::sql::connect(config).await?;
-    let ttl = Duration::from_secs(config.agent_session_ttl_secs);
-    let desk = AgentDesk::new(store, Arc::new(MemoryQuotas::new()), ttl, config.max_body_chars)?;
+    let desk = anapars_hub::app::operator_agents(config).await?;
     match action {
         AgentAction::Add { email, name } => {
             let (agent, password) = desk.add(&email, &name).await.map_err(|e| anyhow::anyhow!("{e}"))?;

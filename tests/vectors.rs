@@ -14,8 +14,8 @@
 //! UPDATE_VECTORS=1 cargo test --test vectors
 //! ```
 
-use anapars_hub::domain::agents::AGENT_TOKEN_PREFIX;
-use anapars_hub::domain::auth::tokens::looks_like_token;
+use anapars_hub::domain::sessions::token::looks_like_token;
+use anapars_hub::domain::sessions::token::AGENT_TOKEN_PREFIX;
 use anapars_hub::error::{ErrorCode, SizeUnit};
 use anapars_hub::model::agent::AgentStatus;
 use anapars_hub::model::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};

@@ -7,5 +7,6 @@ pub mod auth;
 pub mod billing;
 pub mod presence;
 pub mod profiles;
+pub mod sessions;
 pub mod telemetry;
 pub mod tickets;

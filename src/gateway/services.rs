@@ -3,12 +3,11 @@
 use crate::config::Config;
 use crate::domain::agents::AgentDesk;
 use crate::domain::auth::Auth;
+use crate::domain::sessions::SessionDesk;
 use crate::domain::tickets::TicketDesk;
 use crate::error::Result;
 use crate::gateway::cluster::Cluster;
 use crate::gateway::registry::Registry;
-use crate::model::account::{Identity, RevokeReason};
-use crate::model::ids::{Principal, SessionId};
 use crate::ports::broker::Broker;
 use crate::ports::quota::Quotas;
 use crate::ports::store::Store;
@@ -28,7 +27,9 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     /// Rate-limit counters (memory, or Redis when clustered).
     pub quotas: Arc<dyn Quotas>,
-    /// Sign-in and sessions.
+    /// Sessions of users and agents: tokens, refresh, sign-out.
+    pub sessions: Arc<SessionDesk>,
+    /// Phone sign-in, devices and the account's number.
     pub auth: Auth,
     /// Support agents.
     pub agents: AgentDesk,
@@ -61,46 +62,6 @@ pub struct Services {
 }
 
 impl Services {
-    /// The identity behind any session token: agent tokens start with `agt_`.
-    ///
-    /// # Errors
-    /// `unauthorized`, `unavailable`.
-    pub async fn authenticate(&self, token: &str) -> Result<Identity> {
-        if token.starts_with(crate::domain::agents::AGENT_TOKEN_PREFIX) {
-            let (session, agent) = self.agents.authenticate(token).await?;
-            Ok(Identity { who: Principal::Agent(agent.id), session: session.id, expires_at: session.expires_at })
-        } else {
-            let (session, user) = self.auth.authenticate(token).await?;
-            Ok(Identity { who: Principal::User(user.id), session: session.id, expires_at: session.expires_at })
-        }
-    }
-
-    /// The session's expiry if it is still live.
-    ///
-    /// # Errors
-    /// `unavailable`.
-    pub async fn live_session(&self, who: Principal, session: SessionId) -> Result<Option<crate::model::time::Millis>> {
-        Ok(match who {
-            Principal::User(_) => self.auth.live_session(session).await?.map(|s| s.expires_at),
-            Principal::Agent(_) => self.agents.live_session(session).await?.map(|s| s.expires_at),
-        })
-    }
-
-    /// Signs a session out and closes its sockets.
-    ///
-    /// # Errors
-    /// `unavailable`.
-    pub async fn sign_out(&self, who: Principal, session: SessionId) -> Result<()> {
-        match who {
-            Principal::User(user) => self.auth.sign_out(user, session).await,
-            Principal::Agent(_) => {
-                self.agents.sign_out(session).await?;
-                self.broker.session_revoked(who, session, RevokeReason::SignedOut);
-                Ok(())
-            }
-        }
-    }
-
     /// A fresh id for a socket on this node.
     pub fn next_conn_id(&self) -> crate::model::ids::ConnId {
         crate::model::ids::ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))

@@ -1,6 +1,6 @@
 //! Accounts: the phone user, their devices and sessions, sign-in codes and lock-outs.
 
-use crate::model::ids::{CodeId, DeviceId, Principal, SessionId, UserId};
+use crate::model::ids::{AgentId, CodeId, DeviceId, Principal, SessionId, UserId};
 use crate::model::phone::Phone;
 use crate::model::time::Millis;
 use serde::{Deserialize, Serialize};
@@ -37,15 +37,46 @@ pub struct Device {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TokenHash(pub [u8; 32]);
 
-/// A signed-in session, bound to one device.
+/// Who holds a session: a user on one of their devices, or a support agent. Users' and agents'
+/// sessions are one kind of thing (one table, one token lifecycle); only what they are bound to differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Holder {
+    /// An app user, on the device the session was issued to.
+    User {
+        /// The signed-in user.
+        user: UserId,
+        /// The device the session was issued to.
+        device: DeviceId,
+    },
+    /// A support agent (console sessions are not bound to a device).
+    Agent(AgentId),
+}
+
+impl Holder {
+    /// The user or agent behind the session.
+    pub fn principal(self) -> Principal {
+        match self {
+            Self::User { user, .. } => Principal::User(user),
+            Self::Agent(agent) => Principal::Agent(agent),
+        }
+    }
+
+    /// The device of a user's session; `None` for an agent's.
+    pub fn device(self) -> Option<DeviceId> {
+        match self {
+            Self::User { device, .. } => Some(device),
+            Self::Agent(_) => None,
+        }
+    }
+}
+
+/// A signed-in session of a user or an agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
     /// The session's id.
     pub id: SessionId,
-    /// The signed-in user.
-    pub user_id: UserId,
-    /// The device the session was issued to.
-    pub device_id: DeviceId,
+    /// Who it signs in.
+    pub holder: Holder,
     /// When it was issued.
     pub created_at: Millis,
     /// When the current token stops working.
@@ -59,6 +90,16 @@ impl Session {
     pub fn is_live(&self, now: Millis) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
     }
+
+    /// Who the session's token stands for, as a socket or request is told.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            who: self.holder.principal(),
+            device: self.holder.device(),
+            session: self.id,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// A session to create.
@@ -66,10 +107,8 @@ impl Session {
 pub struct NewSession {
     /// Its id.
     pub id: SessionId,
-    /// The signed-in user.
-    pub user_id: UserId,
-    /// The device it is bound to.
-    pub device_id: DeviceId,
+    /// Who it signs in.
+    pub holder: Holder,
     /// Hash of its token.
     pub token_hash: TokenHash,
     /// Issue time.
@@ -131,6 +170,8 @@ pub enum RevokeReason {
 pub struct Identity {
     /// The user or agent.
     pub who: Principal,
+    /// The user's device the session is bound to; `None` for an agent.
+    pub device: Option<DeviceId>,
     /// Their session.
     pub session: SessionId,
     /// When the session's token expires.

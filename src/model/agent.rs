@@ -1,6 +1,6 @@
 //! Support agents: staff accounts, their sessions and canned replies.
 
-use crate::model::ids::{AgentId, CannedReplyId, SessionId};
+use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -71,28 +71,6 @@ pub struct NewAgent {
     pub password_hash: String,
     /// Creation time.
     pub created_at: Millis,
-}
-
-/// A signed-in agent session.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentSession {
-    /// Id.
-    pub id: SessionId,
-    /// The agent.
-    pub agent_id: AgentId,
-    /// Issue time.
-    pub created_at: Millis,
-    /// Expiry of the current token.
-    pub expires_at: Millis,
-    /// Revocation time, if revoked.
-    pub revoked_at: Option<Millis>,
-}
-
-impl AgentSession {
-    /// Neither revoked nor expired at `now`.
-    pub fn is_live(&self, now: Millis) -> bool {
-        self.revoked_at.is_none() && now < self.expires_at
-    }
 }
 
 /// A canned reply an agent keeps for common answers.

@@ -15,7 +15,7 @@ mod telemetry;
 mod tickets;
 
 pub(super) use account::PagedViewRow;
-pub(super) use agents::{stored_email, AgentRow, AgentSessionRow, CannedReplyRow};
+pub(super) use agents::{stored_email, AgentRow, CannedReplyRow};
 pub(super) use profiles::{ProfileRow, PROFILE_COLUMNS};
 pub(super) use purchases::{to_purchases, unknown_user, PurchaseRow, PURCHASE_COLUMNS};
 pub(super) use telemetry::{
@@ -27,8 +27,8 @@ pub(super) use tickets::{
 };
 
 use crate::error::{Error, Result};
-use crate::model::account::{Device, PhoneGuard, PhoneKey, Session, SignInCode, User};
-use crate::model::ids::{CodeId, DeviceId, SessionId, UserId};
+use crate::model::account::{Device, Holder, PhoneGuard, PhoneKey, Session, SignInCode, User};
+use crate::model::ids::{AgentId, CodeId, DeviceId, SessionId, UserId};
 use crate::model::phone::Phone;
 use crate::model::time::Millis;
 use uuid::Uuid;
@@ -71,29 +71,53 @@ impl From<DeviceRow> for Device {
     }
 }
 
-/// `sessions`: `id, user_id, device_id, created_at, expires_at, revoked_at` (never the token hash,
-/// which is only ever compared inside the database).
+/// The columns of [`SessionRow`], in its order.
+pub(super) const SESSION_COLUMNS: &str = "id, user_id, device_id, agent_id, created_at, expires_at, revoked_at";
+
+/// `sessions`: [`SESSION_COLUMNS`] (never the token hash, which is only ever compared inside the
+/// database). A user's session has `user_id` and `device_id`, an agent's `agent_id`; a CHECK
+/// constraint keeps every row one or the other.
 #[derive(sqlx::FromRow)]
 pub(super) struct SessionRow {
     id: Uuid,
-    user_id: Uuid,
-    device_id: Uuid,
+    user_id: Option<Uuid>,
+    device_id: Option<Uuid>,
+    agent_id: Option<Uuid>,
     created_at: Millis,
     expires_at: Millis,
     revoked_at: Option<Millis>,
 }
 
-impl From<SessionRow> for Session {
-    fn from(row: SessionRow) -> Self {
-        Self {
+impl TryFrom<SessionRow> for Session {
+    type Error = Error;
+
+    fn try_from(row: SessionRow) -> Result<Self> {
+        let holder = match (row.user_id, row.device_id, row.agent_id) {
+            (Some(user), Some(device), None) => Holder::User { user: UserId(user), device: DeviceId(device) },
+            (None, None, Some(agent)) => Holder::Agent(AgentId(agent)),
+            _ => return Err(Error::Internal(format!("session {} has no single holder", row.id))),
+        };
+        Ok(Self {
             id: SessionId(row.id),
-            user_id: UserId(row.user_id),
-            device_id: DeviceId(row.device_id),
+            holder,
             created_at: row.created_at,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
-        }
+        })
     }
+}
+
+/// Binds a session's holder as `user_id, device_id, agent_id`, in that order.
+pub(super) fn holder_columns(holder: Holder) -> (Option<Uuid>, Option<Uuid>, Option<Uuid>) {
+    match holder {
+        Holder::User { user, device } => (Some(user.0), Some(device.0), None),
+        Holder::Agent(agent) => (None, None, Some(agent.0)),
+    }
+}
+
+/// Sessions read from rows, in order.
+pub(super) fn to_sessions(rows: Vec<SessionRow>) -> Result<Vec<Session>> {
+    rows.into_iter().map(Session::try_from).collect()
 }
 
 /// `sign_in_codes`: `id, phone_key, code_hash, created_at, expires_at, attempts`.

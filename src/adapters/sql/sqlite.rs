@@ -19,7 +19,7 @@ mod purchases;
 mod telemetry;
 mod tickets;
 
-use crate::adapters::sql::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow};
+use crate::adapters::sql::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow, SESSION_COLUMNS};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::account::{Device, NewSession, PhoneGuard, PhoneKey, Session, SignInCode, TokenHash, User};
@@ -176,40 +176,42 @@ impl Accounts for SqliteStore {
 #[async_trait]
 impl Sessions for SqliteStore {
     async fn create_session(&self, new: &NewSession) -> Result<Session> {
-        let row = sqlx::query_as::<_, SessionRow>(
-            "INSERT INTO sessions (id, user_id, device_id, token_hash, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             RETURNING id, user_id, device_id, created_at, expires_at, revoked_at",
-        )
+        // An agent's session only while the agent is enabled: the one writer connection orders this
+        // against `disable_agent`, so a session is either revoked by the disabling or never stored.
+        let (user, device, agent) = rows::holder_columns(new.holder);
+        let row = sqlx::query_as::<_, SessionRow>(&format!(
+            "INSERT INTO sessions (id, user_id, device_id, agent_id, token_hash, created_at, expires_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+             WHERE ?4 IS NULL OR EXISTS (SELECT 1 FROM agents WHERE id = ?4 AND disabled_at IS NULL)
+             RETURNING {SESSION_COLUMNS}"
+        ))
         .bind(new.id.0)
-        .bind(new.user_id.0)
-        .bind(new.device_id.0)
+        .bind(user)
+        .bind(device)
+        .bind(agent)
         .bind(&new.token_hash.0[..])
         .bind(new.created_at)
         .bind(new.expires_at)
-        .fetch_one(&self.writer)
+        .fetch_optional(&self.writer)
         .await?;
-        Ok(Session::from(row))
+        row.map(Session::try_from).transpose()?.ok_or(Error::Forbidden)
     }
 
     async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<Session>> {
-        let row = sqlx::query_as::<_, SessionRow>(
-            "SELECT id, user_id, device_id, created_at, expires_at, revoked_at FROM sessions WHERE token_hash = ?1",
-        )
-        .bind(&hash.0[..])
-        .fetch_optional(&self.readers)
-        .await?;
-        Ok(row.map(Session::from))
+        let row =
+            sqlx::query_as::<_, SessionRow>(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"))
+                .bind(&hash.0[..])
+                .fetch_optional(&self.readers)
+                .await?;
+        row.map(Session::try_from).transpose()
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>> {
-        let row = sqlx::query_as::<_, SessionRow>(
-            "SELECT id, user_id, device_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?1",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.readers)
-        .await?;
-        Ok(row.map(Session::from))
+        let row = sqlx::query_as::<_, SessionRow>(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"))
+            .bind(id.0)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.map(Session::try_from).transpose()
     }
 
     async fn rotate_session(
@@ -268,18 +270,15 @@ impl Sessions for SqliteStore {
         // SQLite has no arrays: one statement per chunk, well under its bound-parameter limit.
         let mut live = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(400) {
-            for table in ["sessions", "agent_sessions"] {
-                let mut query = sqlx::QueryBuilder::new(format!(
-                    "SELECT id FROM {table} WHERE revoked_at IS NULL AND expires_at > "
-                ));
-                query.push_bind(now).push(" AND id IN (");
-                let mut list = query.separated(", ");
-                for id in chunk {
-                    list.push_bind(id.0);
-                }
-                query.push(")");
-                live.extend(query.build_query_scalar::<Uuid>().fetch_all(&self.readers).await?);
+            let mut query =
+                sqlx::QueryBuilder::new("SELECT id FROM sessions WHERE revoked_at IS NULL AND expires_at > ");
+            query.push_bind(now).push(" AND id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0);
             }
+            query.push(")");
+            live.extend(query.build_query_scalar::<Uuid>().fetch_all(&self.readers).await?);
         }
         Ok(super::statements::not_among(ids, live))
     }

@@ -1,12 +1,13 @@
 //! Support agents: staff accounts created by an operator, signing in with email and password
-//! (argon2id), with their own session tokens (`agt_` + 256 random bits), status, capacity and canned
-//! replies. An agent never sees a user's mobile number.
+//! (argon2id) to a session like a user's (its token is `agt_` + 256 random bits), with status,
+//! capacity and canned replies. An agent never sees a user's mobile number.
 
-use crate::domain::auth::tokens;
+use crate::domain::sessions::{Opened, SessionDesk};
 use crate::error::{Error, Result, SizeUnit};
-use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
-use crate::model::ids::{AgentId, CannedReplyId, SessionId};
-use crate::model::time::{ms, now_ms, Millis};
+use crate::model::account::{Holder, Session};
+use crate::model::agent::{Agent, AgentStatus, CannedReply, NewAgent};
+use crate::model::ids::{AgentId, CannedReplyId};
+use crate::model::time::now_ms;
 use crate::ports::quota::{self, Quotas};
 use crate::ports::store::agents::Agents;
 use argon2::password_hash::rand_core::OsRng;
@@ -17,8 +18,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Prefix of agent tokens, so one lookup finds the right table.
-pub const AGENT_TOKEN_PREFIX: &str = "agt_";
 /// Length of generated passwords (alphanumeric: about 119 bits).
 const PASSWORD_LEN: usize = 20;
 /// Sign-in attempts per email per 15 minutes, and per client IP per hour.
@@ -30,8 +29,8 @@ const MAX_TITLE_CHARS: usize = 100;
 /// Agent accounts and sessions.
 pub struct AgentDesk {
     store: Arc<dyn Agents>,
+    sessions: Arc<SessionDesk>,
     quotas: Arc<dyn Quotas>,
-    session_ttl: Duration,
     max_body_chars: usize,
     /// A real hash of a random password: unknown emails are verified against it, so a login takes
     /// the same time whether or not the email exists.
@@ -44,7 +43,7 @@ pub struct AgentSignedIn {
     /// The token: shown once.
     pub token: String,
     /// The session.
-    pub session: AgentSession,
+    pub session: Session,
     /// The agent.
     pub agent: Agent,
 }
@@ -84,12 +83,12 @@ impl AgentDesk {
     /// The decoy hash cannot be computed (argon2 failure).
     pub fn new(
         store: Arc<dyn Agents>,
+        sessions: Arc<SessionDesk>,
         quotas: Arc<dyn Quotas>,
-        session_ttl: Duration,
         max_body_chars: usize,
     ) -> Result<Self> {
         let decoy_hash = hash_password(&generate_password())?;
-        Ok(Self { store, quotas, session_ttl, max_body_chars, decoy_hash })
+        Ok(Self { store, sessions, quotas, max_body_chars, decoy_hash })
     }
 
     /// Creates an agent with a generated password, returned once (`anapars-hub agent add`).
@@ -152,70 +151,10 @@ impl AgentDesk {
             Some(a) if matches && a.disabled_at.is_none() => a,
             _ => return Err(Error::Unauthorized),
         };
-        let now = now_ms();
-        let (token, hash) = new_agent_token();
-        let session = AgentSession {
-            id: SessionId::generate(),
-            agent_id: agent.id,
-            created_at: now,
-            expires_at: now + ms(self.session_ttl),
-            revoked_at: None,
-        };
-        self.store.create_agent_session(&session, &hash).await?;
+        // A disabling that commits meanwhile makes this `forbidden`: no session is stored.
+        let Opened { token, session } = self.sessions.open(Holder::Agent(agent.id), now_ms()).await?;
         tracing::info!(agent_id = %agent.id, "agent signed in");
         Ok(AgentSignedIn { token, session, agent })
-    }
-
-    /// The live session and enabled agent behind a token.
-    ///
-    /// # Errors
-    /// `unauthorized`, `unavailable`.
-    pub async fn authenticate(&self, token: &str) -> Result<(AgentSession, Agent)> {
-        let raw = token.strip_prefix(AGENT_TOKEN_PREFIX).ok_or(Error::Unauthorized)?;
-        if !tokens::looks_like_token(raw) {
-            return Err(Error::Unauthorized);
-        }
-        let session =
-            self.store.agent_session_by_token(&tokens::hash_token(token)).await?.ok_or(Error::Unauthorized)?;
-        if !session.is_live(now_ms()) {
-            return Err(Error::Unauthorized);
-        }
-        let agent = self.store.agent(session.agent_id).await?.ok_or(Error::Unauthorized)?;
-        if agent.disabled_at.is_some() {
-            return Err(Error::Unauthorized);
-        }
-        Ok((session, agent))
-    }
-
-    /// The session if still live.
-    ///
-    /// # Errors
-    /// `unavailable`.
-    pub async fn live_session(&self, id: SessionId) -> Result<Option<AgentSession>> {
-        let now = now_ms();
-        Ok(self.store.agent_session(id).await?.filter(|s| s.is_live(now)))
-    }
-
-    /// A new token for the session.
-    ///
-    /// # Errors
-    /// `unauthorized` if the session is gone, `unavailable`.
-    pub async fn refresh(&self, session: SessionId) -> Result<(String, Millis)> {
-        let now = now_ms();
-        let (token, hash) = new_agent_token();
-        let expires_at = now + ms(self.session_ttl);
-        if !self.store.rotate_agent_session(session, &hash, expires_at, now).await? {
-            return Err(Error::Unauthorized);
-        }
-        Ok((token, expires_at))
-    }
-
-    /// Revokes the session.
-    ///
-    /// # Errors
-    /// `unavailable`.
-    pub async fn sign_out(&self, session: SessionId) -> Result<()> {
-        self.store.revoke_agent_session(session, now_ms()).await.map(|_| ())
     }
 
     /// The agent with this id.
@@ -294,14 +233,6 @@ fn generate_password() -> String {
     (0..PASSWORD_LEN).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
 }
 
-/// A new agent token and its hash (the hash covers the prefix too).
-fn new_agent_token() -> (String, crate::model::account::TokenHash) {
-    let (raw, _) = tokens::new_token();
-    let token = format!("{AGENT_TOKEN_PREFIX}{raw}");
-    let hash = tokens::hash_token(&token);
-    (token, hash)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,12 +254,5 @@ mod tests {
         for bad in ["", "sara", "@x.ir", "sara@localhost", "sa ra@x.ir"] {
             assert!(normalise_email(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn agent_tokens_carry_their_prefix() {
-        let (token, hash) = new_agent_token();
-        assert!(token.starts_with(AGENT_TOKEN_PREFIX));
-        assert_eq!(tokens::hash_token(&token), hash);
     }
 }

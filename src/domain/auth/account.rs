@@ -2,7 +2,7 @@
 //! the account needs from sign-in (the number's traces, a signed confirmation).
 
 use super::sign_in::number_quota_keys;
-use super::{tokens, Auth, CodeSent, DAY};
+use super::{secrets, Auth, CodeSent, DAY};
 use crate::error::{Error, Result};
 use crate::model::account::{PhoneKey, User};
 use crate::model::ids::UserId;
@@ -100,7 +100,7 @@ impl Auth {
         };
         let expires_at: Millis = expires.parse().map_err(|_| Error::ConfirmationInvalid)?;
         let expected = self.keyed.key_for("account-deletion", &format!("{who}.{expires_at}"));
-        if !tokens::constant_time_eq(mac, &expected) || who != user.0.simple().to_string() || expires_at <= now {
+        if !secrets::constant_time_eq(mac, &expected) || who != user.0.simple().to_string() || expires_at <= now {
             return Err(Error::ConfirmationInvalid);
         }
         Ok(())

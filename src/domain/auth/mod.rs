@@ -9,27 +9,29 @@
 //! `Auth` is built here from the configuration; its work is split by what it serves:
 //! - `sign_in.rs`: codes sent by SMS under their rate limits, checked with their lock-outs, and
 //!   the sign-in they allow.
-//! - `sessions.rs`: what a token stands for, refresh, sign-out, the devices and their sessions.
+//! - `sessions.rs`: the user's devices and their sessions, and the hand-over to a new device (the
+//!   tokens themselves, their refresh and sign-out are `domain::sessions`, shared with agents).
 //! - `account.rs`: the user record, the move to a new number, and what deleting the account needs
 //!   from sign-in.
-//! - `tokens.rs`: the secrets: session tokens, sign-in codes and keyed hashes.
+//! - `secrets.rs`: sign-in codes and keyed hashes.
 
 mod account;
+pub mod secrets;
 mod sessions;
 mod sign_in;
-pub mod tokens;
 
 use crate::config::Config;
+use crate::domain::sessions::SessionDesk;
 use crate::model::account::{Device, PhoneKey, Session, User};
 use crate::model::phone::{Phone, PhonePolicy};
 use crate::ports::broker::Broker;
 use crate::ports::quota::Quotas;
 use crate::ports::sms::SmsSender;
 use crate::ports::store::Store;
+use secrets::Keyed;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use tokens::Keyed;
 
 pub use account::PHONE_CHANGES_PER_DAY;
 
@@ -55,7 +57,7 @@ pub struct CodeSent {
 /// A successful sign-in.
 #[derive(Clone, Debug)]
 pub struct SignedIn {
-    /// The session token: shown once, to its owner.
+    /// The session token: shown once, to its holder.
     pub token: String,
     /// The new session.
     pub session: Session,
@@ -79,7 +81,6 @@ struct Rules {
     sms_budget_per_hour: u64,
     lockout_after: u32,
     lockout_base: Duration,
-    session_ttl: Duration,
     max_devices: usize,
     test_prefix: Option<String>,
     test_code: Option<String>,
@@ -92,6 +93,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 /// Phone sign-in and sessions.
 pub struct Auth {
     store: Arc<dyn Store>,
+    sessions: Arc<SessionDesk>,
     quotas: Arc<dyn Quotas>,
     sms: Arc<dyn SmsSender>,
     events: Arc<dyn Broker>,
@@ -109,6 +111,7 @@ impl Auth {
         config: &Config,
         key: Vec<u8>,
         store: Arc<dyn Store>,
+        sessions: Arc<SessionDesk>,
         quotas: Arc<dyn Quotas>,
         sms: Arc<dyn SmsSender>,
         events: Arc<dyn Broker>,
@@ -125,7 +128,6 @@ impl Auth {
             sms_budget_per_hour: config.sms_budget_per_hour,
             lockout_after: config.lockout_after_failures.max(1),
             lockout_base: Duration::from_secs(config.lockout_base_secs),
-            session_ttl: Duration::from_secs(config.session_ttl_secs),
             max_devices: config.max_devices.max(1) as usize,
             test_prefix: config.test_phone_prefix.clone(),
             test_code: config.test_code.as_ref().map(|s| s.0.clone()),
@@ -133,7 +135,7 @@ impl Auth {
         if rules.test_prefix.is_some() {
             tracing::warn!("test numbers are enabled: never do this in production");
         }
-        Ok(Self { store, quotas, sms, events, phones, keyed: Keyed::new(key), rules })
+        Ok(Self { store, sessions, quotas, sms, events, phones, keyed: Keyed::new(key), rules })
     }
 
     fn phone_key(&self, phone: &Phone) -> PhoneKey {

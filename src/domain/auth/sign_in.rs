@@ -1,10 +1,11 @@
 //! Sign-in by code: a code is sent under the number's, the client address's and the hub's limits,
 //! and checked with its tries counted and the number locked after too many wrong ones.
 
-use super::{tokens, Auth, CodeSent, DeviceInfo, SignedIn, DAY, HOUR, TEN_MINUTES};
+use super::{secrets, Auth, CodeSent, DeviceInfo, SignedIn, DAY, HOUR, TEN_MINUTES};
+use crate::domain::sessions::Opened;
 use crate::error::{Error, Result};
-use crate::model::account::{NewSession, PhoneKey, SignInCode};
-use crate::model::ids::{CodeId, SessionId};
+use crate::model::account::{Holder, PhoneKey, SignInCode};
+use crate::model::ids::CodeId;
 use crate::model::phone::Phone;
 use crate::model::time::{ms, now_ms, Millis};
 use crate::ports::quota;
@@ -68,18 +69,8 @@ impl Auth {
 
         let (user, new_user) = self.store.register_user(&phone, now).await?;
         let device = self.store.upsert_device(user.id, device_id, device.name.trim(), now).await?;
-        let (token, token_hash) = tokens::new_token();
-        let session = self
-            .store
-            .create_session(&NewSession {
-                id: SessionId::generate(),
-                user_id: user.id,
-                device_id: device.id,
-                token_hash,
-                created_at: now,
-                expires_at: now + ms(self.rules.session_ttl),
-            })
-            .await?;
+        let Opened { token, session } =
+            self.sessions.open(Holder::User { user: user.id, device: device.id }, now).await?;
         self.hand_over(user.id, &session, now).await?;
         metrics::counter!(crate::metrics::SIGN_INS).increment(1);
         tracing::info!(user_id = %user.id, device_id = %device.id, new_user, "signed in");
@@ -116,7 +107,7 @@ impl Auth {
             return Err(Error::SmsBudgetExhausted { retry_after: budget.resets_in });
         }
 
-        let code = tokens::new_code();
+        let code = secrets::new_code();
         self.store
             .put_code(&SignInCode {
                 id: CodeId::generate(),
@@ -155,7 +146,7 @@ impl Auth {
         self.refuse_if_locked(pk, now).await?;
         if self.is_test_number(phone) {
             let expected = self.rules.test_code.as_deref().unwrap_or_default();
-            if !tokens::constant_time_eq(code, expected) {
+            if !secrets::constant_time_eq(code, expected) {
                 return Err(self.wrong_code(pk, now, self.rules.code_max_attempts).await);
             }
         } else {

@@ -242,12 +242,15 @@ pub(super) async fn write(
 
     w.member("sessions");
     w.raw("[");
-    let sessions = store.all_sessions(user).await?.into_iter().map(|s| SessionPart {
-        id: s.id,
-        device_id: s.device_id,
-        created_at: s.created_at,
-        expires_at: s.expires_at,
-        revoked_at: s.revoked_at,
+    // Every session of a user is on one of their devices.
+    let sessions = store.all_sessions(user).await?.into_iter().filter_map(|s| {
+        Some(SessionPart {
+            id: s.id,
+            device_id: s.holder.device()?,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            revoked_at: s.revoked_at,
+        })
     });
     w.items(&mut true, sessions).await?;
     w.raw("]");

@@ -170,7 +170,7 @@ pub(crate) async fn bearer(hub: &Services, headers: &HeaderMap) -> Result<Option
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token)
         .ok_or(Error::Unauthorized)?;
-    hub.authenticate(token.trim()).await.map(Some)
+    hub.sessions.authenticate(token.trim()).await.map(Some)
 }
 
 async fn require_bearer(hub: &Services, headers: &HeaderMap) -> Result<Identity, Error> {
@@ -225,7 +225,7 @@ async fn verify_code(State(hub): State<Arc<Services>>, body: Result<Bytes, Bytes
 
 async fn sign_out(State(hub): State<Arc<Services>>, headers: HeaderMap) -> ApiResult<StatusCode> {
     let identity = require_bearer(&hub, &headers).await?;
-    hub.sign_out(identity.who, identity.session).await?;
+    hub.sessions.sign_out(identity.who, identity.session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -68,7 +68,7 @@ impl<S: Transport> Socket<S> {
             return Ok(d);
         }
         let Some((_, session)) = self.identity() else { return Err(Error::Unauthenticated) };
-        let device = self.hub.auth.device_of(session).await?.ok_or(Error::Unauthorized)?;
+        let device = self.hub.sessions.device_of(session).await?.ok_or(Error::Unauthorized)?;
         self.user_device(device);
         Ok(device)
     }
@@ -80,8 +80,7 @@ impl<S: Transport> Socket<S> {
         let now = now_ms();
         if now >= a.expires_at {
             // Another socket of this session may have refreshed it: ask storage before closing.
-            let (who, session) = (a.who, a.session);
-            match self.hub.live_session(who, session).await {
+            match self.hub.sessions.live(a.session).await.map(|live| live.map(|s| s.expires_at)) {
                 Ok(Some(expires_at)) => {
                     if let Some(a) = &mut self.authed {
                         a.expires_at = expires_at;

@@ -60,11 +60,7 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
             };
             match request {
                 Request::SessionRefresh {} => {
-                    let refreshed = match who {
-                        Principal::User(_) => hub.auth.refresh(session).await,
-                        Principal::Agent(_) => hub.agents.refresh(session).await,
-                    };
-                    let reply = refreshed.map(|(token, expires_at)| {
+                    let reply = hub.sessions.refresh(who, session).await.map(|(token, expires_at)| {
                         if let Some(a) = &mut socket.authed {
                             a.expires_at = expires_at;
                             a.warned = false;
@@ -73,7 +69,7 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                     });
                     socket.answer(id, reply).await
                 }
-                Request::SessionSignOut {} => match hub.sign_out(who, session).await {
+                Request::SessionSignOut {} => match hub.sessions.sign_out(who, session).await {
                     Ok(()) => {
                         socket.send(&ServerFrame::SessionSignOutOk { id }).await?;
                         Err(Exit::Close(CloseCode::Normal))
@@ -249,7 +245,7 @@ async fn device_list(
     user: crate::model::ids::UserId,
     session: crate::model::ids::SessionId,
 ) -> crate::Result<ServerFrame> {
-    let current = hub.auth.device_of(session).await?;
+    let current = hub.sessions.device_of(session).await?;
     let devices = hub
         .auth
         .devices(user)
@@ -272,20 +268,21 @@ async fn authenticate<S: Transport>(socket: &mut Socket<S>, id: RequestId, token
         return socket.reply_error(Some(id), Error::AlreadyAuthenticated).await;
     }
     let hub = socket.hub.clone();
-    match hub.authenticate(token).await {
+    match hub.sessions.authenticate(token).await {
         Ok(identity) => {
             socket.register(identity);
-            let reply = match identity.who {
-                Principal::User(user) => {
-                    let device_id = match hub.auth.device_of(identity.session).await {
-                        Ok(Some(device)) => device,
-                        Ok(None) => return socket.reply_error(Some(id), Error::Unauthorized).await,
-                        Err(e) => return socket.reply_error(Some(id), e).await,
-                    };
-                    socket.user_device(device_id);
-                    ServerFrame::AuthOk { id, user_id: user, device_id, session_expires_at: identity.expires_at }
+            let reply = match (identity.who, identity.device) {
+                (Principal::User(user), Some(device)) => {
+                    socket.user_device(device);
+                    ServerFrame::AuthOk {
+                        id,
+                        user_id: user,
+                        device_id: device,
+                        session_expires_at: identity.expires_at,
+                    }
                 }
-                Principal::Agent(agent) => match hub.agents.agent(agent).await {
+                (Principal::User(_), None) => return socket.reply_error(Some(id), Error::Unauthorized).await,
+                (Principal::Agent(agent), _) => match hub.agents.agent(agent).await {
                     Ok(a) => ServerFrame::AuthAgentOk {
                         id,
                         agent: agent_view(&a, true),

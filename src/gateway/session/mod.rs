@@ -38,7 +38,7 @@ mod write;
 use crate::error::{Error, SizeUnit};
 use crate::gateway::services::Services;
 use crate::model::account::Identity;
-use crate::model::ids::{ConnId, DeviceId, Principal, TicketId};
+use crate::model::ids::{ConnId, DeviceId, TicketId};
 use crate::model::time::{now_ms, Millis};
 use crate::protocol::CloseCode;
 use crate::protocol::{self, Encoding};
@@ -161,10 +161,8 @@ impl<S: Transport> Socket<S> {
         metrics::counter!(crate::metrics::CONNECTIONS_TOTAL).increment(1);
         if let Some(identity) = authenticated {
             self.register(identity);
-            if let Principal::User(_) = identity.who {
-                if let Ok(Some(device)) = self.hub.auth.device_of(identity.session).await {
-                    self.user_device(device);
-                }
+            if let Some(device) = identity.device {
+                self.user_device(device);
             }
         }
         let exit = self.serve().await;

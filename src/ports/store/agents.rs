@@ -1,13 +1,13 @@
-//! The storage port for support agents: staff accounts, their sessions, status and canned replies.
+//! The storage port for support agents: staff accounts, their status and canned replies (their
+//! sessions are [`Sessions`](super::Sessions), like users').
 
 use crate::error::Result;
-use crate::model::account::TokenHash;
-use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
-use crate::model::ids::{AgentId, CannedReplyId, SessionId};
+use crate::model::agent::{Agent, AgentStatus, CannedReply, NewAgent};
+use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::Millis;
 use async_trait::async_trait;
 
-/// Agents, their sessions, status and canned replies.
+/// Agents, their status and canned replies.
 #[async_trait]
 pub trait Agents: Send + Sync {
     /// Creates the agent; `None` if the email (case-insensitive) is taken.
@@ -23,27 +23,6 @@ pub trait Agents: Send + Sync {
     async fn disable_agent(&self, id: AgentId, now: Millis) -> Result<bool>;
     /// Sets the agent's status and capacity. False if there is no such agent.
     async fn set_agent_status(&self, id: AgentId, status: AgentStatus, capacity: u32) -> Result<bool>;
-    /// Stores a new agent session with the hash of its token.
-    ///
-    /// # Errors
-    /// [`Error::Forbidden`](crate::error::Error::Forbidden) if the agent does not exist or is disabled,
-    /// also when [`Agents::disable_agent`] commits while this call runs: a disabled agent never ends
-    /// up with a live session.
-    async fn create_agent_session(&self, session: &AgentSession, token_hash: &TokenHash) -> Result<()>;
-    /// The agent session whose token hashes to `hash`, live or not.
-    async fn agent_session_by_token(&self, hash: &TokenHash) -> Result<Option<AgentSession>>;
-    /// The agent session with this id, live or not.
-    async fn agent_session(&self, id: SessionId) -> Result<Option<AgentSession>>;
-    /// Gives a live agent session a new token and expiry. False if it is not live at `now`.
-    async fn rotate_agent_session(
-        &self,
-        id: SessionId,
-        new_hash: &TokenHash,
-        expires_at: Millis,
-        now: Millis,
-    ) -> Result<bool>;
-    /// Revokes an agent session. False if missing or already revoked.
-    async fn revoke_agent_session(&self, id: SessionId, now: Millis) -> Result<bool>;
     /// Stores a canned reply.
     async fn add_canned_reply(&self, reply: &CannedReply) -> Result<()>;
     /// The agent's canned replies, oldest first.

@@ -47,10 +47,15 @@ pub trait Accounts: Send + Sync {
     async fn devices(&self, user: UserId) -> Result<Vec<Device>>;
 }
 
-/// Session tokens (by hash).
+/// Sessions of users and agents alike, found by the hash of their token.
 #[async_trait]
 pub trait Sessions: Send + Sync {
     /// Stores a new session.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`](crate::error::Error::Forbidden) for an agent that does not exist or is
+    /// disabled, also when [`Agents::disable_agent`] commits while this call runs: a disabled agent
+    /// never ends up with a live session. A user's session must name a device of that user.
     async fn create_session(&self, new: &NewSession) -> Result<Session>;
     /// The session whose token hashes to `hash`, live or not (the caller checks [`Session::is_live`]).
     async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<Session>>;
@@ -71,7 +76,7 @@ pub trait Sessions: Send + Sync {
     async fn revoke_user_sessions(&self, user: UserId, keep: Option<SessionId>, now: Millis) -> Result<Vec<SessionId>>;
     /// Deletes sessions that expired or were revoked before `before`; returns how many.
     async fn purge_sessions(&self, before: Millis) -> Result<u64>;
-    /// Of `ids` (user or agent sessions alike), those that are not live at `now`: revoked, expired or
+    /// Of `ids`, those that are not live at `now`: revoked, expired or
     /// unknown. One query for many sockets, so that a node can re-check every session it serves
     /// after it may have missed revocations.
     async fn dead_sessions(&self, ids: &[SessionId], now: Millis) -> Result<Vec<SessionId>>;

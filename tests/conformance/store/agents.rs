@@ -1,9 +1,10 @@
-//! Checks of [`Agents`](anapars_hub::ports::store::agents::Agents): accounts, sessions, status, canned replies.
+//! Checks of [`Agents`](anapars_hub::ports::store::agents::Agents): accounts, status, canned replies,
+//! and agents' sessions in [`Sessions`](anapars_hub::ports::store::Sessions).
 
 use super::{agent, new_agent, new_agent_session, race, token, HOUR, MINUTE, RACERS};
-use anapars_hub::error::Result;
-use anapars_hub::model::account::TokenHash;
-use anapars_hub::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
+use anapars_hub::error::{Error, Result};
+use anapars_hub::model::account::{NewSession, Session, TokenHash};
+use anapars_hub::model::agent::{Agent, AgentStatus, CannedReply, NewAgent};
 use anapars_hub::model::ids::{AgentId, CannedReplyId, SessionId};
 use anapars_hub::model::time::{now_ms, Millis};
 use anapars_hub::ports::store::Store;
@@ -16,10 +17,9 @@ async fn session(
     agent: AgentId,
     created_at: Millis,
     expires_at: Millis,
-) -> Result<(AgentSession, TokenHash)> {
-    let (new, hash) = (new_agent_session(agent, created_at, expires_at), token());
-    store.create_agent_session(&new, &hash).await?;
-    Ok((new, hash))
+) -> Result<(Session, TokenHash)> {
+    let new = new_agent_session(agent, created_at, expires_at);
+    Ok((store.create_session(&new).await?, new.token_hash))
 }
 
 /// An email is stored lowercase and found in any case; a second agent with the same email in other
@@ -93,19 +93,19 @@ pub async fn disable_agent_revokes_every_live_session(store: Arc<dyn Store>) -> 
     let (first, _) = session(&*store, mine.id, now, now + HOUR).await?;
     let (second, _) = session(&*store, mine.id, now, now + 2 * HOUR).await?;
     let (revoked, _) = session(&*store, mine.id, now, now + HOUR).await?;
-    assert!(store.revoke_agent_session(revoked.id, now + 1).await?);
+    assert!(store.revoke_session(revoked.id, now + 1).await?);
     let (expired, _) = session(&*store, mine.id, now - HOUR, now).await?;
     let (theirs, _) = session(&*store, other.id, now, now + HOUR).await?;
 
     assert!(store.disable_agent(mine.id, now + 5).await?);
     assert_eq!(store.agent(mine.id).await?.and_then(|a| a.disabled_at), Some(now + 5));
     for live in [&first, &second] {
-        let after = store.agent_session(live.id).await?;
-        assert_eq!(after, Some(AgentSession { revoked_at: Some(now + 5), ..live.clone() }));
+        let after = store.session(live.id).await?;
+        assert_eq!(after, Some(Session { revoked_at: Some(now + 5), ..live.clone() }));
     }
-    assert_eq!(store.agent_session(revoked.id).await?.and_then(|s| s.revoked_at), Some(now + 1));
-    assert_eq!(store.agent_session(expired.id).await?, Some(expired), "an ended session was touched");
-    assert_eq!(store.agent_session(theirs.id).await?, Some(theirs), "another agent's session was revoked");
+    assert_eq!(store.session(revoked.id).await?.and_then(|s| s.revoked_at), Some(now + 1));
+    assert_eq!(store.session(expired.id).await?, Some(expired), "an ended session was touched");
+    assert_eq!(store.session(theirs.id).await?, Some(theirs), "another agent's session was revoked");
     assert_eq!(store.agent(other.id).await?, Some(other));
 
     assert!(!store.disable_agent(mine.id, now + 6).await?, "a second disabling must report false");
@@ -113,10 +113,10 @@ pub async fn disable_agent_revokes_every_live_session(store: Arc<dyn Store>) -> 
     assert!(!store.disable_agent(AgentId::generate(), now).await?);
 
     let late = new_agent_session(mine.id, now + 7, now + HOUR);
-    assert!(store.create_agent_session(&late, &token()).await.is_err(), "a disabled agent got a session");
-    assert_eq!(store.agent_session(late.id).await?, None);
+    assert!(matches!(store.create_session(&late).await, Err(Error::Forbidden)), "a disabled agent got a session");
+    assert_eq!(store.session(late.id).await?, None);
     let orphan = new_agent_session(AgentId::generate(), now, now + HOUR);
-    assert!(store.create_agent_session(&orphan, &token()).await.is_err(), "a missing agent got a session");
+    assert!(matches!(store.create_session(&orphan).await, Err(Error::Forbidden)), "a missing agent got a session");
     Ok(())
 }
 
@@ -124,7 +124,7 @@ pub async fn disable_agent_revokes_every_live_session(store: Arc<dyn Store>) -> 
 pub async fn disable_agent_races_with_new_sessions_leave_none_live(store: Arc<dyn Store>) -> Result<()> {
     let mine = agent(&*store).await?;
     let now = now_ms();
-    let sessions: Vec<AgentSession> = (0..RACERS).map(|_| new_agent_session(mine.id, now, now + HOUR)).collect();
+    let sessions: Vec<NewSession> = (0..RACERS).map(|_| new_agent_session(mine.id, now, now + HOUR)).collect();
     let outcomes = race(|i| {
         let (store, new) = (Arc::clone(&store), sessions[i].clone());
         async move {
@@ -133,12 +133,12 @@ pub async fn disable_agent_races_with_new_sessions_leave_none_live(store: Arc<dy
                 return Ok(true);
             }
             // Refused once the agent is disabled: not an error of the check.
-            Ok(store.create_agent_session(&new, &token()).await.is_ok())
+            Ok(store.create_session(&new).await.is_ok())
         }
     })
     .await?;
     for (i, new) in sessions.iter().enumerate().filter(|(i, _)| *i != RACERS / 2) {
-        match store.agent_session(new.id).await? {
+        match store.session(new.id).await? {
             Some(stored) => {
                 assert!(outcomes[i], "a session was stored but its creation reported an error");
                 assert!(!stored.is_live(now + 2), "a session of the disabled agent is live: {stored:?}");
@@ -155,27 +155,28 @@ pub async fn agent_sessions_rotate_and_revoke(store: Arc<dyn Store>) -> Result<(
     let mine = agent(&*store).await?;
     let now = now_ms();
     let (live, old_hash) = session(&*store, mine.id, now, now + HOUR).await?;
-    assert_eq!(store.agent_session_by_token(&old_hash).await?, Some(live.clone()));
-    assert_eq!(store.agent_session(live.id).await?, Some(live.clone()));
-    assert_eq!(store.agent_session_by_token(&token()).await?, None);
-    assert!(store.create_agent_session(&new_agent_session(mine.id, now, now + HOUR), &old_hash).await.is_err());
+    assert_eq!(store.session_by_token(&old_hash).await?, Some(live.clone()));
+    assert_eq!(store.session(live.id).await?, Some(live.clone()));
+    assert_eq!(store.session_by_token(&token()).await?, None);
+    let same_token = NewSession { token_hash: old_hash, ..new_agent_session(mine.id, now, now + HOUR) };
+    assert!(store.create_session(&same_token).await.is_err(), "a second session with the same token hash was stored");
 
     let new_hash = token();
-    assert!(store.rotate_agent_session(live.id, &new_hash, now + 2 * HOUR, now + 1).await?);
-    let rotated = AgentSession { expires_at: now + 2 * HOUR, ..live.clone() };
-    assert_eq!(store.agent_session_by_token(&old_hash).await?, None, "the old token must stop working");
-    assert_eq!(store.agent_session_by_token(&new_hash).await?, Some(rotated.clone()));
+    assert!(store.rotate_session(live.id, &new_hash, now + 2 * HOUR, now + 1).await?);
+    let rotated = Session { expires_at: now + 2 * HOUR, ..live.clone() };
+    assert_eq!(store.session_by_token(&old_hash).await?, None, "the old token must stop working");
+    assert_eq!(store.session_by_token(&new_hash).await?, Some(rotated.clone()));
 
     let (expired, _) = session(&*store, mine.id, now - HOUR, now).await?;
     let attempt = token();
-    assert!(!store.rotate_agent_session(expired.id, &attempt, now + HOUR, now).await?);
-    assert_eq!(store.agent_session_by_token(&attempt).await?, None);
+    assert!(!store.rotate_session(expired.id, &attempt, now + HOUR, now).await?);
+    assert_eq!(store.session_by_token(&attempt).await?, None);
 
-    assert!(store.revoke_agent_session(live.id, now + 2).await?);
-    assert!(!store.revoke_agent_session(live.id, now + 3).await?, "a second revocation must report false");
-    assert_eq!(store.agent_session(live.id).await?, Some(AgentSession { revoked_at: Some(now + 2), ..rotated }));
-    assert!(!store.rotate_agent_session(live.id, &token(), now + 3 * HOUR, now + 4).await?);
-    assert!(!store.revoke_agent_session(SessionId::generate(), now).await?);
+    assert!(store.revoke_session(live.id, now + 2).await?);
+    assert!(!store.revoke_session(live.id, now + 3).await?, "a second revocation must report false");
+    assert_eq!(store.session(live.id).await?, Some(Session { revoked_at: Some(now + 2), ..rotated }));
+    assert!(!store.rotate_session(live.id, &token(), now + 3 * HOUR, now + 4).await?);
+    assert!(!store.revoke_session(SessionId::generate(), now).await?);
     Ok(())
 }
 

@@ -19,8 +19,8 @@
 
 use anapars_hub::error::{Error, Result};
 use anapars_hub::model::account::Device;
-use anapars_hub::model::account::{NewSession, PhoneKey, Session, SignInCode, TokenHash, User};
-use anapars_hub::model::agent::{Agent, AgentSession, NewAgent};
+use anapars_hub::model::account::{Holder, NewSession, PhoneKey, Session, SignInCode, TokenHash, User};
+use anapars_hub::model::agent::{Agent, NewAgent};
 use anapars_hub::model::ids::{AgentId, CodeId, SessionId, TicketId, UserId};
 use anapars_hub::model::phone::Phone;
 use anapars_hub::model::ticket::{Author, EventKind, NewMessage, NewTicket, Ticket, TicketStatus, Transition};
@@ -94,8 +94,7 @@ async fn device(store: &dyn Store, user: UserId) -> Result<Device> {
 fn new_session(device: &Device, created_at: Millis, expires_at: Millis) -> NewSession {
     NewSession {
         id: SessionId::generate(),
-        user_id: device.user_id,
-        device_id: device.id,
+        holder: Holder::User { user: device.user_id, device: device.id },
         token_hash: token(),
         created_at,
         expires_at,
@@ -143,9 +142,9 @@ async fn agent(store: &dyn Store) -> Result<Agent> {
     Ok(created.unwrap_or_else(|| panic!("creating an agent with the fresh email {} was refused", new.email)))
 }
 
-/// An agent session to create, with a fresh id.
-fn new_agent_session(agent: AgentId, created_at: Millis, expires_at: Millis) -> AgentSession {
-    AgentSession { id: SessionId::generate(), agent_id: agent, created_at, expires_at, revoked_at: None }
+/// An agent session to create, with a fresh id and token.
+fn new_agent_session(agent: AgentId, created_at: Millis, expires_at: Millis) -> NewSession {
+    NewSession { id: SessionId::generate(), holder: Holder::Agent(agent), token_hash: token(), created_at, expires_at }
 }
 
 /// A ticket of `user` to open at `at`, with a fresh client_msg_id.

@@ -2,7 +2,7 @@
 
 use super::{device, new_session, race, session, token, user, HOUR, MINUTE, PURGE_EPOCH, RACERS};
 use anapars_hub::error::{Error, Result};
-use anapars_hub::model::account::{NewSession, Session, TokenHash};
+use anapars_hub::model::account::{Holder, NewSession, Session, TokenHash};
 use anapars_hub::model::ids::{DeviceId, SessionId};
 use anapars_hub::model::time::{now_ms, Millis};
 use anapars_hub::ports::store::Store;
@@ -17,8 +17,7 @@ pub async fn sessions_round_trip_by_id_and_token(store: Arc<dyn Store>) -> Resul
     let new = new_session(&device, now, 253_402_300_799_999);
     let expected = Session {
         id: new.id,
-        user_id: owner.id,
-        device_id: device.id,
+        holder: Holder::User { user: owner.id, device: device.id },
         created_at: now,
         expires_at: 253_402_300_799_999,
         revoked_at: None,
@@ -44,10 +43,16 @@ pub async fn sessions_refuse_duplicate_tokens_and_foreign_devices(store: Arc<dyn
     assert!(store.create_session(&duplicate).await.is_err(), "a second session with the same token hash was stored");
     assert_eq!(store.session_by_token(&first.token_hash).await?.map(|s| s.id), Some(first.id));
 
-    let hijack = NewSession { device_id: theirs.id, ..new_session(&mine, now, now + HOUR) };
+    let hijack = NewSession {
+        holder: Holder::User { user: owner.id, device: theirs.id },
+        ..new_session(&mine, now, now + HOUR)
+    };
     assert!(store.create_session(&hijack).await.is_err(), "a session was bound to another user's device");
     assert_eq!(store.session(hijack.id).await?, None);
-    let orphan = NewSession { device_id: DeviceId::generate(), ..new_session(&mine, now, now + HOUR) };
+    let orphan = NewSession {
+        holder: Holder::User { user: owner.id, device: DeviceId::generate() },
+        ..new_session(&mine, now, now + HOUR)
+    };
     assert!(store.create_session(&orphan).await.is_err(), "a session was bound to a device that does not exist");
     Ok(())
 }
@@ -210,9 +215,9 @@ pub async fn dead_sessions_are_the_revoked_expired_and_unknown(store: Arc<dyn St
     let helper = super::agent(&*store).await?;
     let agent_live = super::new_agent_session(helper.id, now, now + HOUR);
     let agent_revoked = super::new_agent_session(helper.id, now, now + HOUR);
-    store.create_agent_session(&agent_live, &token()).await?;
-    store.create_agent_session(&agent_revoked, &token()).await?;
-    store.revoke_agent_session(agent_revoked.id, now).await?;
+    store.create_session(&agent_live).await?;
+    store.create_session(&agent_revoked).await?;
+    store.revoke_session(agent_revoked.id, now).await?;
     let unknown = SessionId::generate();
 
     let asked = [live.id, revoked.id, agent_live.id, expired.id, unknown, agent_revoked.id];

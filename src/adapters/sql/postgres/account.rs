@@ -3,7 +3,7 @@
 
 use crate::adapters::sql::postgres::PostgresStore;
 use crate::adapters::sql::rows::{
-    ConnectionRow, PagedViewRow, SessionRow, TicketRow, CONNECTION_COLUMNS, VIEW_COLUMNS,
+    self, ConnectionRow, PagedViewRow, SessionRow, TicketRow, CONNECTION_COLUMNS, VIEW_COLUMNS,
 };
 use crate::adapters::sql::statements::{postgres, BUMP_COUNTER, DELETE_ACCOUNT_ROWS, DELETE_PHONE_ROWS, TICKETS_AFTER};
 use crate::error::{Error, Result};
@@ -40,13 +40,13 @@ impl AccountRecords for PostgresStore {
     async fn all_sessions(&self, user: UserId) -> Result<Vec<Session>> {
         self.call(async |c| {
             let rows = sqlx::query_as::<_, SessionRow>(
-                "SELECT id, user_id, device_id, created_at, expires_at, revoked_at FROM sessions
+                "SELECT id, user_id, device_id, agent_id, created_at, expires_at, revoked_at FROM sessions
                  WHERE user_id = $1 ORDER BY created_at, id",
             )
             .bind(user.0)
             .fetch_all(c)
             .await?;
-            Ok(rows.into_iter().map(Session::from).collect())
+            rows::to_sessions(rows)
         })
         .await
     }

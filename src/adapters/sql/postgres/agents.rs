@@ -1,11 +1,10 @@
 //! [`Agents`] on Postgres.
 
 use crate::adapters::sql::postgres::PostgresStore;
-use crate::adapters::sql::rows::{self, AgentRow, AgentSessionRow, CannedReplyRow};
-use crate::error::{Error, Result};
-use crate::model::account::TokenHash;
-use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
-use crate::model::ids::{AgentId, CannedReplyId, SessionId};
+use crate::adapters::sql::rows::{self, AgentRow, CannedReplyRow};
+use crate::error::Result;
+use crate::model::agent::{Agent, AgentStatus, CannedReply, NewAgent};
+use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::Millis;
 use crate::ports::store::agents::Agents;
 use async_trait::async_trait;
@@ -77,7 +76,7 @@ impl Agents for PostgresStore {
     async fn disable_agent(&self, id: AgentId, now: Millis) -> Result<bool> {
         self.call(async |c| {
             let mut tx = c.begin().await?;
-            // The row lock taken here makes a racing `create_agent_session` (which reads the agent
+            // The row lock taken here makes a racing `create_session` of the agent (which reads the agent
             // FOR SHARE) either finish first, so that its session is revoked below, or wait and then
             // find the agent disabled.
             let done = sqlx::query("UPDATE agents SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL")
@@ -89,7 +88,7 @@ impl Agents for PostgresStore {
                 return Ok(false); // Nothing was written; dropping the transaction rolls it back.
             }
             sqlx::query(
-                "UPDATE agent_sessions SET revoked_at = $2
+                "UPDATE sessions SET revoked_at = $2
                  WHERE agent_id = $1 AND revoked_at IS NULL AND expires_at > $2",
             )
             .bind(id.0)
@@ -108,93 +107,6 @@ impl Agents for PostgresStore {
                 .bind(id.0)
                 .bind(status.as_str())
                 .bind(rows::stored_count(capacity))
-                .execute(c)
-                .await?;
-            Ok(done.rows_affected() == 1)
-        })
-        .await
-    }
-
-    async fn create_agent_session(&self, session: &AgentSession, token_hash: &TokenHash) -> Result<()> {
-        self.call(async |c| {
-            // Only for an agent that is not disabled. FOR SHARE conflicts with `disable_agent`'s
-            // update: if that commits first, this re-reads the row, finds it disabled and stores
-            // nothing; if this commits first, the disabling revokes the new session.
-            let done = sqlx::query(
-                "INSERT INTO agent_sessions (id, agent_id, token_hash, created_at, expires_at, revoked_at)
-                 SELECT $1, id, $3, $4, $5, $6 FROM agents WHERE id = $2 AND disabled_at IS NULL FOR SHARE",
-            )
-            .bind(session.id.0)
-            .bind(session.agent_id.0)
-            .bind(&token_hash.0[..])
-            .bind(session.created_at)
-            .bind(session.expires_at)
-            .bind(session.revoked_at)
-            .execute(c)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err(Error::Forbidden);
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn agent_session_by_token(&self, hash: &TokenHash) -> Result<Option<AgentSession>> {
-        self.call(async |c| {
-            let row = sqlx::query_as::<_, AgentSessionRow>(
-                "SELECT id, agent_id, created_at, expires_at, revoked_at FROM agent_sessions WHERE token_hash = $1",
-            )
-            .bind(&hash.0[..])
-            .fetch_optional(c)
-            .await?;
-            Ok(row.map(AgentSession::from))
-        })
-        .await
-    }
-
-    async fn agent_session(&self, id: SessionId) -> Result<Option<AgentSession>> {
-        self.call(async |c| {
-            let row = sqlx::query_as::<_, AgentSessionRow>(
-                "SELECT id, agent_id, created_at, expires_at, revoked_at FROM agent_sessions WHERE id = $1",
-            )
-            .bind(id.0)
-            .fetch_optional(c)
-            .await?;
-            Ok(row.map(AgentSession::from))
-        })
-        .await
-    }
-
-    async fn rotate_agent_session(
-        &self,
-        id: SessionId,
-        new_hash: &TokenHash,
-        expires_at: Millis,
-        now: Millis,
-    ) -> Result<bool> {
-        self.call(async |c| {
-            // As for user sessions: liveness is part of the WHERE, so a revoked session never gets a token.
-            let done = sqlx::query(
-                "UPDATE agent_sessions SET token_hash = $2, expires_at = $3
-                 WHERE id = $1 AND revoked_at IS NULL AND expires_at > $4",
-            )
-            .bind(id.0)
-            .bind(&new_hash.0[..])
-            .bind(expires_at)
-            .bind(now)
-            .execute(c)
-            .await?;
-            Ok(done.rows_affected() == 1)
-        })
-        .await
-    }
-
-    async fn revoke_agent_session(&self, id: SessionId, now: Millis) -> Result<bool> {
-        self.call(async |c| {
-            let done = sqlx::query("UPDATE agent_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-                .bind(id.0)
-                .bind(now)
                 .execute(c)
                 .await?;
             Ok(done.rows_affected() == 1)

@@ -63,7 +63,7 @@ impl Profiles for PostgresStore {
     async fn live_sessions(&self, user: UserId, now: Millis) -> Result<Vec<Session>> {
         self.call(async |c| {
             let rows = sqlx::query_as::<_, SessionRow>(
-                "SELECT id, user_id, device_id, created_at, expires_at, revoked_at FROM sessions
+                "SELECT id, user_id, device_id, agent_id, created_at, expires_at, revoked_at FROM sessions
                  WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
                  ORDER BY created_at DESC, id DESC",
             )
@@ -71,7 +71,7 @@ impl Profiles for PostgresStore {
             .bind(now)
             .fetch_all(c)
             .await?;
-            Ok(rows.into_iter().map(Session::from).collect())
+            rows::to_sessions(rows)
         })
         .await
     }

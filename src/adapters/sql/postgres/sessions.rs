@@ -1,8 +1,8 @@
 //! [`Accounts`] and [`Sessions`] on Postgres: users (one per phone number), their devices, and the
-//! sessions signed in on them.
+//! sessions of users and agents.
 
 use crate::adapters::sql::postgres::PostgresStore;
-use crate::adapters::sql::rows::{self, DeviceRow, SessionRow, UserRow};
+use crate::adapters::sql::rows::{self, DeviceRow, SessionRow, UserRow, SESSION_COLUMNS};
 use crate::adapters::sql::statements::not_among;
 use crate::error::{Error, Result};
 use crate::model::account::{Device, NewSession, Session, TokenHash, User};
@@ -105,48 +105,52 @@ impl Accounts for PostgresStore {
 #[async_trait]
 impl Sessions for PostgresStore {
     async fn create_session(&self, new: &NewSession) -> Result<Session> {
+        let (user, device, agent) = rows::holder_columns(new.holder);
         self.call(async |c| {
-            let row = sqlx::query_as::<_, SessionRow>(
-                "INSERT INTO sessions (id, user_id, device_id, token_hash, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 RETURNING id, user_id, device_id, created_at, expires_at, revoked_at",
-            )
+            // An agent's session only while the agent is enabled. FOR SHARE conflicts with
+            // `disable_agent`'s update: if that commits first, this re-reads the row, finds it
+            // disabled and stores nothing; if this commits first, the disabling revokes the session.
+            let row = sqlx::query_as::<_, SessionRow>(&format!(
+                "INSERT INTO sessions (id, user_id, device_id, agent_id, token_hash, created_at, expires_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7
+                 WHERE $4::uuid IS NULL
+                    OR EXISTS (SELECT 1 FROM agents WHERE id = $4 AND disabled_at IS NULL FOR SHARE)
+                 RETURNING {SESSION_COLUMNS}"
+            ))
             .bind(new.id.0)
-            .bind(new.user_id.0)
-            .bind(new.device_id.0)
+            .bind(user)
+            .bind(device)
+            .bind(agent)
             .bind(&new.token_hash.0[..])
             .bind(new.created_at)
             .bind(new.expires_at)
-            .fetch_one(c)
+            .fetch_optional(c)
             .await?;
-            Ok(Session::from(row))
+            row.map(Session::try_from).transpose()?.ok_or(Error::Forbidden)
         })
         .await
     }
 
     async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<Session>> {
         self.call(async |c| {
-            let row = sqlx::query_as::<_, SessionRow>(
-                "SELECT id, user_id, device_id, created_at, expires_at, revoked_at
-                 FROM sessions WHERE token_hash = $1",
-            )
+            let row = sqlx::query_as::<_, SessionRow>(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"
+            ))
             .bind(&hash.0[..])
             .fetch_optional(c)
             .await?;
-            Ok(row.map(Session::from))
+            row.map(Session::try_from).transpose()
         })
         .await
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>> {
         self.call(async |c| {
-            let row = sqlx::query_as::<_, SessionRow>(
-                "SELECT id, user_id, device_id, created_at, expires_at, revoked_at FROM sessions WHERE id = $1",
-            )
-            .bind(id.0)
-            .fetch_optional(c)
-            .await?;
-            Ok(row.map(Session::from))
+            let row = sqlx::query_as::<_, SessionRow>(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"))
+                .bind(id.0)
+                .fetch_optional(c)
+                .await?;
+            row.map(Session::try_from).transpose()
         })
         .await
     }
@@ -224,9 +228,7 @@ impl Sessions for PostgresStore {
         let live = self
             .call(async |c| {
                 Ok(sqlx::query_scalar::<_, Uuid>(
-                    "SELECT id FROM sessions WHERE id = ANY($1) AND revoked_at IS NULL AND expires_at > $2
-                     UNION ALL
-                     SELECT id FROM agent_sessions WHERE id = ANY($1) AND revoked_at IS NULL AND expires_at > $2",
+                    "SELECT id FROM sessions WHERE id = ANY($1) AND revoked_at IS NULL AND expires_at > $2",
                 )
                 .bind(&wanted)
                 .bind(now)

@@ -1,9 +1,9 @@
-//! Rows of `agents`, `agent_sessions` and `canned_replies`.
+//! Rows of `agents` and `canned_replies`.
 
 use crate::adapters::sql::rows::{count, internal};
 use crate::error::Result;
-use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply};
-use crate::model::ids::{AgentId, CannedReplyId, SessionId};
+use crate::model::agent::{Agent, AgentStatus, CannedReply};
+use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::Millis;
 use uuid::Uuid;
 
@@ -34,28 +34,6 @@ impl TryFrom<AgentRow> for Agent {
             status: AgentStatus::parse(&row.status).ok_or_else(|| internal("agents.status", &row.status))?,
             capacity: count(row.capacity, "agents.capacity")?,
         })
-    }
-}
-
-/// `agent_sessions`: `id, agent_id, created_at, expires_at, revoked_at` (never the token hash).
-#[derive(sqlx::FromRow)]
-pub(in crate::adapters::sql) struct AgentSessionRow {
-    id: Uuid,
-    agent_id: Uuid,
-    created_at: Millis,
-    expires_at: Millis,
-    revoked_at: Option<Millis>,
-}
-
-impl From<AgentSessionRow> for AgentSession {
-    fn from(row: AgentSessionRow) -> Self {
-        Self {
-            id: SessionId(row.id),
-            agent_id: AgentId(row.agent_id),
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-            revoked_at: row.revoked_at,
-        }
     }
 }
 

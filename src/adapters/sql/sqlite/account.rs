@@ -1,7 +1,7 @@
 //! [`AccountRecords`] on SQLite: the deletion is one `BEGIN IMMEDIATE` transaction on the writer.
 
 use crate::adapters::sql::rows::{
-    ConnectionRow, PagedViewRow, SessionRow, TicketRow, CONNECTION_COLUMNS, VIEW_COLUMNS,
+    self, ConnectionRow, PagedViewRow, SessionRow, TicketRow, CONNECTION_COLUMNS, VIEW_COLUMNS,
 };
 use crate::adapters::sql::sqlite::SqliteStore;
 use crate::adapters::sql::statements::{BUMP_COUNTER, DELETE_ACCOUNT_ROWS, DELETE_PHONE_ROWS, TICKETS_AFTER};
@@ -34,13 +34,13 @@ impl AccountRecords for SqliteStore {
 
     async fn all_sessions(&self, user: UserId) -> Result<Vec<Session>> {
         let rows = sqlx::query_as::<_, SessionRow>(
-            "SELECT id, user_id, device_id, created_at, expires_at, revoked_at FROM sessions
+            "SELECT id, user_id, device_id, agent_id, created_at, expires_at, revoked_at FROM sessions
              WHERE user_id = ?1 ORDER BY created_at, id",
         )
         .bind(user.0)
         .fetch_all(&self.readers)
         .await?;
-        Ok(rows.into_iter().map(Session::from).collect())
+        rows::to_sessions(rows)
     }
 
     async fn views_after(&self, user: UserId, after: i64, limit: u32) -> Result<Vec<(i64, StoredView)>> {

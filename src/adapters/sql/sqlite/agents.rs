@@ -1,11 +1,10 @@
 //! [`Agents`] on SQLite.
 
-use crate::adapters::sql::rows::{self, AgentRow, AgentSessionRow, CannedReplyRow};
+use crate::adapters::sql::rows::{self, AgentRow, CannedReplyRow};
 use crate::adapters::sql::sqlite::SqliteStore;
-use crate::error::{Error, Result};
-use crate::model::account::TokenHash;
-use crate::model::agent::{Agent, AgentSession, AgentStatus, CannedReply, NewAgent};
-use crate::model::ids::{AgentId, CannedReplyId, SessionId};
+use crate::error::Result;
+use crate::model::agent::{Agent, AgentStatus, CannedReply, NewAgent};
+use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::Millis;
 use crate::ports::store::agents::Agents;
 use async_trait::async_trait;
@@ -71,7 +70,7 @@ impl Agents for SqliteStore {
             return Ok(false);
         }
         sqlx::query(
-            "UPDATE agent_sessions SET revoked_at = ?2 WHERE agent_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+            "UPDATE sessions SET revoked_at = ?2 WHERE agent_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
         )
         .bind(id.0)
         .bind(now)
@@ -86,76 +85,6 @@ impl Agents for SqliteStore {
             .bind(id.0)
             .bind(status.as_str())
             .bind(rows::stored_count(capacity))
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn create_agent_session(&self, session: &AgentSession, token_hash: &TokenHash) -> Result<()> {
-        // Only for an agent that is not disabled: the one writer connection orders this against
-        // `disable_agent`, so a session is either revoked by the disabling or never stored.
-        let done = sqlx::query(
-            "INSERT INTO agent_sessions (id, agent_id, token_hash, created_at, expires_at, revoked_at)
-             SELECT ?1, id, ?3, ?4, ?5, ?6 FROM agents WHERE id = ?2 AND disabled_at IS NULL",
-        )
-        .bind(session.id.0)
-        .bind(session.agent_id.0)
-        .bind(&token_hash.0[..])
-        .bind(session.created_at)
-        .bind(session.expires_at)
-        .bind(session.revoked_at)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::Forbidden);
-        }
-        Ok(())
-    }
-
-    async fn agent_session_by_token(&self, hash: &TokenHash) -> Result<Option<AgentSession>> {
-        let row = sqlx::query_as::<_, AgentSessionRow>(
-            "SELECT id, agent_id, created_at, expires_at, revoked_at FROM agent_sessions WHERE token_hash = ?1",
-        )
-        .bind(&hash.0[..])
-        .fetch_optional(&self.readers)
-        .await?;
-        Ok(row.map(AgentSession::from))
-    }
-
-    async fn agent_session(&self, id: SessionId) -> Result<Option<AgentSession>> {
-        let row = sqlx::query_as::<_, AgentSessionRow>(
-            "SELECT id, agent_id, created_at, expires_at, revoked_at FROM agent_sessions WHERE id = ?1",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.readers)
-        .await?;
-        Ok(row.map(AgentSession::from))
-    }
-
-    async fn rotate_agent_session(
-        &self,
-        id: SessionId,
-        new_hash: &TokenHash,
-        expires_at: Millis,
-        now: Millis,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE agent_sessions SET token_hash = ?2, expires_at = ?3
-             WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?4",
-        )
-        .bind(id.0)
-        .bind(&new_hash.0[..])
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn revoke_agent_session(&self, id: SessionId, now: Millis) -> Result<bool> {
-        let done = sqlx::query("UPDATE agent_sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
-            .bind(id.0)
-            .bind(now)
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)

@@ -53,7 +53,7 @@ impl Profiles for SqliteStore {
 
     async fn live_sessions(&self, user: UserId, now: Millis) -> Result<Vec<Session>> {
         let rows = sqlx::query_as::<_, SessionRow>(
-            "SELECT id, user_id, device_id, created_at, expires_at, revoked_at FROM sessions
+            "SELECT id, user_id, device_id, agent_id, created_at, expires_at, revoked_at FROM sessions
              WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
              ORDER BY created_at DESC, id DESC",
         )
@@ -61,7 +61,7 @@ impl Profiles for SqliteStore {
         .bind(now)
         .fetch_all(&self.readers)
         .await?;
-        Ok(rows.into_iter().map(Session::from).collect())
+        rows::to_sessions(rows)
     }
 
     async fn revoke_device_sessions(&self, user: UserId, device: DeviceId, now: Millis) -> Result<Vec<SessionId>> {

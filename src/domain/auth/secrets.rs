@@ -1,37 +1,11 @@
-//! Secrets the hub hands out or checks: session tokens, sign-in codes and keyed hashes.
+//! The secrets of phone sign-in: one-time codes and keyed hashes (session tokens are the sessions
+//! desk's, in `domain::sessions::token`).
 
-use crate::model::account::TokenHash;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use hmac::{Hmac, Mac};
-use rand::{Rng, RngCore};
-use sha2::{Digest, Sha256};
+use rand::Rng;
+use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
-
-/// Length of a session token as text: 32 random bytes in unpadded base64url.
-pub const TOKEN_LEN: usize = 43;
-
-/// A new session token (256 bits from the thread's CSPRNG, ChaCha12 seeded by the OS) and its hash.
-/// Only the hash is stored; the token is shown once, to its owner.
-pub fn new_token() -> (String, TokenHash) {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    let hash = hash_token(&token);
-    (token, hash)
-}
-
-/// The stored form of a token. A plain SHA-256 is enough: tokens carry 256 bits of entropy, so there
-/// is nothing to brute-force, and lookups stay one indexed equality.
-pub fn hash_token(token: &str) -> TokenHash {
-    TokenHash(Sha256::digest(token.as_bytes()).into())
-}
-
-/// Whether `token` has the shape of a hub token (cheap check before a database lookup).
-pub fn looks_like_token(token: &str) -> bool {
-    token.len() == TOKEN_LEN && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
 
 /// A new 6-digit sign-in code, uniform over 000000..=999999.
 pub fn new_code() -> String {
@@ -93,18 +67,6 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_unique_well_formed_and_hash_stably() {
-        let (a, ha) = new_token();
-        let (b, hb) = new_token();
-        assert_ne!(a, b);
-        assert_ne!(ha, hb);
-        assert!(looks_like_token(&a), "{a}");
-        assert_eq!(hash_token(&a), ha);
-        assert!(!looks_like_token("short"));
-        assert!(!looks_like_token(&format!("{}!", &a[..42])));
-    }
 
     #[test]
     fn codes_are_six_digits_and_vary() {
