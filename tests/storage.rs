@@ -70,6 +70,104 @@ async fn data_survives_reopening_and_migrations_apply_once() {
 /// Deleting a user deletes their tickets and everything under them (events, marks), whoever else
 /// took part; other users' tickets and the agents stay. The store has no call that deletes a user, so
 /// this deletes the row with plain SQL, as an operator or an erasure job would.
+/// Sessions stored by a hub from before users' and agents' sessions shared one table: after the
+/// upgrade's migrations, both kinds are found by their tokens, with their holders and times, so an
+/// upgrade signs nobody out.
+#[tokio::test]
+async fn sessions_from_before_the_shared_sessions_table_survive_the_upgrade() {
+    use anapars_hub::model::account::{Holder, TokenHash};
+    use anapars_hub::model::ids::{DeviceId, SessionId};
+    use sqlx::migrate::{Migrate, Migrator};
+    const LAST_BEFORE: i64 = 8;
+    let (user, device, agent) = (UserId::generate(), DeviceId::generate(), AgentId::generate());
+    let (user_session, agent_session) = (SessionId::generate(), SessionId::generate());
+    let (user_hash, agent_hash) = ([7u8; 32], [9u8; 32]);
+    // `?N` placeholders; Postgres spells them `$N`.
+    let rows: [(&str, Vec<uuid::Uuid>, Option<[u8; 32]>); 5] = [
+        ("INSERT INTO users (id, phone, registered_at) VALUES (?1, '+989121234567', 1)", vec![user.0], None),
+        (
+            "INSERT INTO devices (id, user_id, client_device_id, name, created_at, last_seen_at)
+             VALUES (?1, ?2, 'phone-1', 'Pixel', 1, 1)",
+            vec![device.0, user.0],
+            None,
+        ),
+        (
+            "INSERT INTO sessions (id, user_id, device_id, created_at, expires_at, token_hash)
+             VALUES (?1, ?2, ?3, 10, 253402300799999, ?4)",
+            vec![user_session.0, user.0, device.0],
+            Some(user_hash),
+        ),
+        (
+            "INSERT INTO agents (id, email, name, password_hash, created_at) VALUES (?1, 'sara@x.ir', 'Sara', 'h', 1)",
+            vec![agent.0],
+            None,
+        ),
+        (
+            "INSERT INTO agent_sessions (id, agent_id, created_at, expires_at, token_hash)
+             VALUES (?1, ?2, 20, 253402300799999, ?3)",
+            vec![agent_session.0, agent.0],
+            Some(agent_hash),
+        ),
+    ];
+    for db in test_databases().await {
+        let backend = db.backend;
+        let migrator = Migrator::new(std::path::Path::new(&format!("migrations/{backend}"))).await.expect("migrations");
+        let before = migrator.iter().filter(|m| m.version <= LAST_BEFORE);
+        match &db.config.database_url {
+            Some(url) => {
+                let mut conn = PgConnection::connect(&url.0).await.expect("connect to postgres");
+                conn.ensure_migrations_table().await.expect("migrations table");
+                for m in before {
+                    conn.apply(m).await.expect("an earlier migration");
+                }
+                for (sql, ids, hash) in &rows {
+                    let sql = sql.replace('?', "$");
+                    let mut q = sqlx::query(&sql);
+                    for id in ids {
+                        q = q.bind(*id);
+                    }
+                    q.bind(hash.map(|h| h.to_vec())).execute(&mut conn).await.expect("an old row");
+                }
+            }
+            None => {
+                std::fs::create_dir_all(db.config.sqlite_path.parent().expect("a folder")).expect("the folder");
+                let options = SqliteConnectOptions::new()
+                    .filename(&db.config.sqlite_path)
+                    .create_if_missing(true)
+                    .foreign_keys(true);
+                let mut conn = SqliteConnection::connect_with(&options).await.expect("open the sqlite file");
+                conn.ensure_migrations_table().await.expect("migrations table");
+                for m in before {
+                    conn.apply(m).await.expect("an earlier migration");
+                }
+                for (sql, ids, hash) in &rows {
+                    let mut q = sqlx::query(sql);
+                    for id in ids {
+                        q = q.bind(*id);
+                    }
+                    q.bind(hash.map(|h| h.to_vec())).execute(&mut conn).await.expect("an old row");
+                }
+            }
+        }
+        let store = open(&db.config).await;
+        let found = store.session_by_token(&TokenHash(user_hash)).await.expect("lookup");
+        assert_eq!(
+            found.map(|s| (s.id, s.holder, s.created_at, s.revoked_at)),
+            Some((user_session, Holder::User { user, device }, 10, None)),
+            "{backend}: the user's session"
+        );
+        let found = store.session_by_token(&TokenHash(agent_hash)).await.expect("lookup");
+        assert_eq!(
+            found.map(|s| (s.id, s.holder, s.created_at, s.revoked_at)),
+            Some((agent_session, Holder::Agent(agent), 20, None)),
+            "{backend}: the agent's session"
+        );
+        assert!(store.disable_agent(agent, 30).await.expect("disable"), "{backend}");
+        let after = store.session(agent_session).await.expect("lookup").and_then(|s| s.revoked_at);
+        assert_eq!(after, Some(30), "{backend}: disabling reaches the moved session");
+    }
+}
+
 #[tokio::test]
 async fn deleting_a_user_deletes_their_tickets_with_events_and_marks() {
     for db in test_databases().await {
