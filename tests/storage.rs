@@ -82,8 +82,9 @@ async fn sessions_from_before_the_shared_sessions_table_survive_the_upgrade() {
     let (user, device, agent) = (UserId::generate(), DeviceId::generate(), AgentId::generate());
     let (user_session, agent_session) = (SessionId::generate(), SessionId::generate());
     let (user_hash, agent_hash) = ([7u8; 32], [9u8; 32]);
-    // `?N` placeholders; Postgres spells them `$N`.
-    let rows: [(&str, Vec<uuid::Uuid>, Option<[u8; 32]>); 5] = [
+    // A statement (`?N` placeholders; Postgres spells them `$N`), its ids, then a token hash or NULL.
+    type OldRow = (&'static str, Vec<uuid::Uuid>, Option<[u8; 32]>);
+    let rows: [OldRow; 5] = [
         ("INSERT INTO users (id, phone, registered_at) VALUES (?1, '+989121234567', 1)", vec![user.0], None),
         (
             "INSERT INTO devices (id, user_id, client_device_id, name, created_at, last_seen_at)
