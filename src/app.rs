@@ -7,6 +7,7 @@ use crate::adapters::memory::MemoryRoster;
 use crate::adapters::redis::RedisQuotas;
 use crate::adapters::redis::RedisRoster;
 use crate::config::Config;
+use crate::domain::account::{AccountDesk, AccountPorts};
 use crate::domain::agents::AgentDesk;
 use crate::domain::auth::Auth;
 use crate::domain::sessions::{SessionDesk, SessionTtls};
@@ -119,7 +120,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         }
     };
     let sessions = Arc::new(SessionDesk::new(store.clone(), broker.clone(), SessionTtls::from(&config)));
-    let auth = Auth::new(&config, key, store.clone(), sessions.clone(), quotas.clone(), sms, broker.clone())?;
+    let auth = Auth::new(&config, key, store.clone(), store.clone(), sessions.clone(), quotas.clone(), sms)?;
     let agents = AgentDesk::new(store.clone(), sessions.clone(), quotas.clone(), config.max_body_chars)?;
     let writer = MessageWriter::start(
         store.clone(),
@@ -166,8 +167,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Duration::from_millis(config.telemetry_purge_interval_ms),
         shutdown.clone(),
     ));
-    let account =
-        crate::domain::account::AccountDesk::new(store.clone(), quotas.clone(), broker.clone(), presence.clone());
+    let account = AccountDesk::new(
+        AccountPorts { accounts: store.clone(), records: store.clone(), purchases: store.clone() },
+        sessions.clone(),
+        quotas.clone(),
+        presence.clone(),
+    );
     let billing = crate::domain::billing::BillingDesk::new(store.clone(), broker.clone(), &config);
     tasks.spawn(queue.run(
         tickets.clone(),

@@ -23,6 +23,15 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// A write that failed because another account holds the number is `conflict`; any other failure
+/// as [`From<sqlx::Error>`] says.
+fn number_taken_or(e: sqlx::Error) -> Error {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => Error::Conflict("the number belongs to another account"),
+        _ => Error::from(e),
+    }
+}
+
 /// What a storage failure means for a client: the backend out of reach (a pool timeout, a dropped
 /// or terminated connection, a statement timeout, SQLite still busy) is `unavailable`, anything
 /// else an internal error.

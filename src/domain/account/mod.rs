@@ -14,15 +14,17 @@
 use crate::domain::auth::Auth;
 use crate::domain::presence::Presence;
 use crate::domain::profiles::ProfileDesk;
+use crate::domain::sessions::SessionDesk;
 use crate::domain::tickets::TicketDesk;
 use crate::error::{Error, Result};
 use crate::model::account::RevokeReason;
 use crate::model::ids::{Principal, UserId};
 use crate::model::purchase::{Purchase, PurchaseKind};
 use crate::model::time::{ms, now_ms, Millis};
-use crate::ports::broker::Broker;
 use crate::ports::quota::Quotas;
-use crate::ports::store::Store;
+use crate::ports::store::account::AccountRecords;
+use crate::ports::store::purchases::Purchases;
+use crate::ports::store::Accounts;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,21 +64,34 @@ pub struct Deleted {
 
 /// The account's own operations over the domain services they touch.
 pub struct AccountDesk {
-    store: Arc<dyn Store>,
+    accounts: Arc<dyn Accounts>,
+    records: Arc<dyn AccountRecords>,
+    purchases: Arc<dyn Purchases>,
+    sessions: Arc<SessionDesk>,
     quotas: Arc<dyn Quotas>,
-    broker: Arc<dyn Broker>,
     presence: Arc<Presence>,
+}
+
+/// The storage an [`AccountDesk`] works on, one port each.
+pub struct AccountPorts {
+    /// The user record and devices.
+    pub accounts: Arc<dyn Accounts>,
+    /// What the export reads and the deletion deletes.
+    pub records: Arc<dyn AccountRecords>,
+    /// The purchases the deletion warns about.
+    pub purchases: Arc<dyn Purchases>,
 }
 
 impl AccountDesk {
     /// The desk over these ports and services.
     pub fn new(
-        store: Arc<dyn Store>,
+        ports: AccountPorts,
+        sessions: Arc<SessionDesk>,
         quotas: Arc<dyn Quotas>,
-        broker: Arc<dyn Broker>,
         presence: Arc<Presence>,
     ) -> Self {
-        Self { store, quotas, broker, presence }
+        let AccountPorts { accounts, records, purchases } = ports;
+        Self { accounts, records, purchases, sessions, quotas, presence }
     }
 
     fn export_quota_key(user: UserId) -> String {
@@ -98,11 +113,11 @@ impl AccountDesk {
     /// # Errors
     /// `unauthorized` (no such account any more), `unavailable`.
     pub async fn request_deletion(&self, auth: &Auth, user: UserId) -> Result<DeletionNotice> {
-        self.store.user(user).await?.ok_or(Error::Unauthorized)?;
-        let tickets = self.store.tickets_after(user, None, u32::MAX).await?.len();
-        let devices = self.store.devices(user).await?.len();
+        self.accounts.user(user).await?.ok_or(Error::Unauthorized)?;
+        let tickets = self.records.tickets_after(user, None, u32::MAX).await?.len();
+        let devices = self.accounts.devices(user).await?.len();
         let now = now_ms();
-        let purchases = self.store.purchases(user).await?;
+        let purchases = self.purchases.purchases(user).await?;
         let count = purchases.len();
         let (active_subscriptions, activations) =
             purchases.into_iter().filter(|p| p.is_active(now)).partition(|p| p.kind == PurchaseKind::Subscription);
@@ -138,14 +153,12 @@ impl AccountDesk {
     ) -> Result<Deleted> {
         let now = now_ms();
         auth.check_deletion_confirmation(user, confirmation, now)?;
-        let account = self.store.user(user).await?.ok_or(Error::Unauthorized)?;
+        let account = self.accounts.user(user).await?.ok_or(Error::Unauthorized)?;
         let who = Principal::User(user);
-        for session in self.store.revoke_user_sessions(user, None, now).await? {
-            self.broker.session_revoked(who, session, RevokeReason::AccountDeleted);
-        }
+        self.sessions.revoke_user(user, RevokeReason::AccountDeleted, now).await?;
         let (phone_keys, mut quota_keys) = auth.traces(&account);
         quota_keys.push(Self::export_quota_key(user));
-        let deleted = self.store.delete_account(user, &phone_keys).await?.ok_or(Error::Unauthorized)?;
+        let deleted = self.records.delete_account(user, &phone_keys).await?.ok_or(Error::Unauthorized)?;
         support.tickets_deleted(&deleted.tickets);
         if let (Some(image), false) = (&deleted.image, deleted.image_still_used) {
             profiles.discard_image(image).await;

@@ -20,7 +20,7 @@ impl Auth {
     /// # Errors
     /// `not_found`, `unavailable`.
     pub async fn user(&self, id: UserId) -> Result<User> {
-        self.store.user(id).await?.ok_or(Error::NotFound("user"))
+        self.accounts.user(id).await?.ok_or(Error::NotFound("user"))
     }
 
     /// The key a number-change code is stored and locked under: bound to the account as well as
@@ -44,7 +44,7 @@ impl Auth {
     /// [`PHONE_CHANGES_PER_DAY`] per account), and those of [`Auth::request_code`].
     pub async fn request_phone_change(&self, user: UserId, phone: &str, client_ip: IpAddr) -> Result<CodeSent> {
         let phone = self.phones.parse(phone)?;
-        if self.store.user(user).await?.ok_or(Error::Unauthorized)?.phone == phone {
+        if self.accounts.user(user).await?.ok_or(Error::Unauthorized)?.phone == phone {
             return Err(Error::BadRequest("this is the account's number already".into()));
         }
         quota::check(self.quotas.as_ref(), &Self::change_quota_key(user), DAY, PHONE_CHANGES_PER_DAY).await?;
@@ -61,7 +61,7 @@ impl Auth {
         let phone = self.phones.parse(phone)?;
         let key = self.change_key(user, &phone);
         self.check_code(&phone, &key, code, now_ms()).await?;
-        match self.store.change_phone(user, &phone).await {
+        match self.accounts.change_phone(user, &phone).await {
             Ok(true) => {}
             Ok(false) => return Err(Error::Unauthorized),
             Err(Error::Conflict(_)) => return Err(Error::PhoneTaken),

@@ -24,10 +24,9 @@ use crate::config::Config;
 use crate::domain::sessions::SessionDesk;
 use crate::model::account::{Device, PhoneKey, Session, User};
 use crate::model::phone::{Phone, PhonePolicy};
-use crate::ports::broker::Broker;
 use crate::ports::quota::Quotas;
 use crate::ports::sms::SmsSender;
-use crate::ports::store::Store;
+use crate::ports::store::{Accounts, SignInCodes};
 use secrets::Keyed;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -92,11 +91,11 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 /// Phone sign-in and sessions.
 pub struct Auth {
-    store: Arc<dyn Store>,
+    accounts: Arc<dyn Accounts>,
+    codes: Arc<dyn SignInCodes>,
     sessions: Arc<SessionDesk>,
     quotas: Arc<dyn Quotas>,
     sms: Arc<dyn SmsSender>,
-    events: Arc<dyn Broker>,
     phones: PhonePolicy,
     keyed: Keyed,
     rules: Rules,
@@ -110,11 +109,11 @@ impl Auth {
     pub fn new(
         config: &Config,
         key: Vec<u8>,
-        store: Arc<dyn Store>,
+        accounts: Arc<dyn Accounts>,
+        codes: Arc<dyn SignInCodes>,
         sessions: Arc<SessionDesk>,
         quotas: Arc<dyn Quotas>,
         sms: Arc<dyn SmsSender>,
-        events: Arc<dyn Broker>,
     ) -> anyhow::Result<Self> {
         let phones =
             PhonePolicy::new(&config.phone_default_region, &config.phone_countries).map_err(anyhow::Error::msg)?;
@@ -135,7 +134,7 @@ impl Auth {
         if rules.test_prefix.is_some() {
             tracing::warn!("test numbers are enabled: never do this in production");
         }
-        Ok(Self { store, sessions, quotas, sms, events, phones, keyed: Keyed::new(key), rules })
+        Ok(Self { accounts, codes, sessions, quotas, sms, phones, keyed: Keyed::new(key), rules })
     }
 
     fn phone_key(&self, phone: &Phone) -> PhoneKey {

@@ -14,8 +14,8 @@ impl Auth {
     /// # Errors
     /// `unavailable`.
     pub async fn devices(&self, user: UserId) -> Result<Vec<(crate::model::account::Device, u32)>> {
-        let live = self.store.live_sessions(user, now_ms()).await?;
-        let mut devices = self.store.devices(user).await?;
+        let live = self.sessions.live_of_user(user, now_ms()).await?;
+        let mut devices = self.accounts.devices(user).await?;
         devices.sort_by_key(|d| std::cmp::Reverse(d.last_seen_at));
         Ok(devices
             .into_iter()
@@ -31,13 +31,10 @@ impl Auth {
     /// # Errors
     /// `not_found` for a device that is not the user's, `unavailable`.
     pub async fn sign_out_device(&self, user: UserId, device: crate::model::ids::DeviceId) -> Result<()> {
-        if !self.store.devices(user).await?.iter().any(|d| d.id == device) {
+        if !self.accounts.devices(user).await?.iter().any(|d| d.id == device) {
             return Err(Error::NotFound("device"));
         }
-        for s in self.store.revoke_device_sessions(user, device, now_ms()).await? {
-            self.events.session_revoked(Principal::User(user), s, RevokeReason::SignedOut);
-        }
-        Ok(())
+        self.sessions.revoke_device(user, device, RevokeReason::SignedOut, now_ms()).await
     }
 
     /// Moves the account to the device that just signed in: older sessions of the same device end
@@ -45,7 +42,7 @@ impl Auth {
     /// out (`signed_in_elsewhere`). Their live sockets are told and closed at once.
     pub(super) async fn hand_over(&self, user: UserId, new: &Session, now: Millis) -> Result<()> {
         let mut kept = vec![new.holder.device()];
-        for s in self.store.live_sessions(user, now).await? {
+        for s in self.sessions.live_of_user(user, now).await? {
             let device = s.holder.device();
             let reason = if s.id == new.id {
                 continue;

@@ -67,8 +67,8 @@ impl Auth {
         let now = now_ms();
         self.check_code(&phone, &self.phone_key(&phone), code, now).await?;
 
-        let (user, new_user) = self.store.register_user(&phone, now).await?;
-        let device = self.store.upsert_device(user.id, device_id, device.name.trim(), now).await?;
+        let (user, new_user) = self.accounts.register_user(&phone, now).await?;
+        let device = self.accounts.upsert_device(user.id, device_id, device.name.trim(), now).await?;
         let Opened { token, session } =
             self.sessions.open(Holder::User { user: user.id, device: device.id }, now).await?;
         self.hand_over(user.id, &session, now).await?;
@@ -108,7 +108,7 @@ impl Auth {
         }
 
         let code = secrets::new_code();
-        self.store
+        self.codes
             .put_code(&SignInCode {
                 id: CodeId::generate(),
                 code_hash: self.keyed.code_hash(&code_key.0, &code),
@@ -126,7 +126,7 @@ impl Auth {
     }
 
     async fn refuse_if_locked(&self, pk: &PhoneKey, now: Millis) -> Result<()> {
-        let guard = self.store.phone_guard(pk).await?;
+        let guard = self.codes.phone_guard(pk).await?;
         match guard.locked_until {
             Some(until) if until > now => {
                 Err(Error::TooManyAttempts { retry_after: Some(Duration::from_millis((until - now) as u64)) })
@@ -150,14 +150,14 @@ impl Auth {
                 return Err(self.wrong_code(pk, now, self.rules.code_max_attempts).await);
             }
         } else {
-            let Some(current) = self.store.current_code(pk).await? else {
+            let Some(current) = self.codes.current_code(pk).await? else {
                 return Err(Error::CodeExpired);
             };
             if current.expires_at <= now {
                 return Err(Error::CodeExpired);
             }
             // Count the try before comparing, so concurrent guesses cannot exceed the limit.
-            let Some(attempts) = self.store.count_attempt(current.id).await? else {
+            let Some(attempts) = self.codes.count_attempt(current.id).await? else {
                 return Err(Error::CodeExpired);
             };
             if attempts > self.rules.code_max_attempts {
@@ -167,23 +167,23 @@ impl Auth {
                 let left = self.rules.code_max_attempts - attempts;
                 return Err(self.wrong_code(pk, now, left).await);
             }
-            if !self.store.consume_code(current.id).await? {
+            if !self.codes.consume_code(current.id).await? {
                 return Err(Error::CodeExpired);
             }
         }
-        self.store.clear_guard(pk).await
+        self.codes.clear_guard(pk).await
     }
 
     /// Counts a wrong code against the number and returns the error to answer with.
     async fn wrong_code(&self, pk: &PhoneKey, now: Millis, attempts_left: u32) -> Error {
-        let guard = match self.store.add_failure(pk, now).await {
+        let guard = match self.codes.add_failure(pk, now).await {
             Ok(g) => g,
             Err(e) => return e,
         };
         if guard.failures >= self.rules.lockout_after {
             let factor = 1u32 << guard.lockouts.min(16);
             let lock = self.rules.lockout_base.saturating_mul(factor).min(MAX_LOCKOUT);
-            if let Err(e) = self.store.lock_phone(pk, now + ms(lock)).await {
+            if let Err(e) = self.codes.lock_phone(pk, now + ms(lock)).await {
                 return e;
             }
             tracing::warn!(lockouts = guard.lockouts + 1, lock_s = lock.as_secs(), "number locked after wrong codes");

@@ -12,7 +12,7 @@ pub mod token;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::account::{Holder, Identity, NewSession, RevokeReason, Session};
-use crate::model::ids::{DeviceId, Principal, SessionId};
+use crate::model::ids::{DeviceId, Principal, SessionId, UserId};
 use crate::model::time::{ms, now_ms, Millis};
 use crate::ports::broker::Broker;
 use crate::ports::store::Sessions;
@@ -149,6 +149,36 @@ impl SessionDesk {
             self.events.session_revoked(who, id, reason);
         }
         Ok(revoked)
+    }
+
+    /// The user's sessions that are live at `now`, newest first.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn live_of_user(&self, user: UserId, now: Millis) -> Result<Vec<Session>> {
+        self.store.live_sessions(user, now).await
+    }
+
+    /// Ends every live session of one of the user's devices, telling their sockets why.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn revoke_device(&self, user: UserId, device: DeviceId, reason: RevokeReason, now: Millis) -> Result<()> {
+        for id in self.store.revoke_device_sessions(user, device, now).await? {
+            self.events.session_revoked(Principal::User(user), id, reason);
+        }
+        Ok(())
+    }
+
+    /// Ends every live session of the user, telling their sockets why.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn revoke_user(&self, user: UserId, reason: RevokeReason, now: Millis) -> Result<()> {
+        for id in self.store.revoke_user_sessions(user, None, now).await? {
+            self.events.session_revoked(Principal::User(user), id, reason);
+        }
+        Ok(())
     }
 
     /// Signs the session out (from one of its sockets or over HTTP). Its sockets are told even if

@@ -10,7 +10,6 @@ use crate::error::Result;
 use crate::model::account::{PhoneKey, Session};
 use crate::model::deletion::DeletedAccount;
 use crate::model::ids::{TicketId, UserId};
-use crate::model::phone::Phone;
 use crate::model::telemetry::{ConnectionRecord, StoredView};
 use crate::model::ticket::Ticket;
 use crate::model::time::Millis;
@@ -20,9 +19,6 @@ use uuid::Uuid;
 /// Changing, reading out and deleting an account.
 #[async_trait]
 pub trait AccountRecords: Send + Sync {
-    /// Moves the account to `phone`: from now on only `phone` signs in to it. `Conflict` when
-    /// another account holds `phone`; false when the user does not exist.
-    async fn change_phone(&self, user: UserId, phone: &Phone) -> Result<bool>;
     /// Every session of the user, live, expired or revoked (until purged), oldest first.
     async fn all_sessions(&self, user: UserId) -> Result<Vec<Session>>;
     /// The user's view events whose storage id is greater than `after`, oldest first, with that

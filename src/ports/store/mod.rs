@@ -24,7 +24,7 @@ pub mod tickets;
 
 use crate::error::Result;
 use crate::model::account::{Device, NewSession, PhoneGuard, PhoneKey, Session, SignInCode, TokenHash, User};
-use crate::model::ids::{CodeId, SessionId, UserId};
+use crate::model::ids::{CodeId, DeviceId, SessionId, UserId};
 use crate::model::phone::Phone;
 use crate::model::time::Millis;
 use agents::Agents;
@@ -45,6 +45,9 @@ pub trait Accounts: Send + Sync {
     async fn upsert_device(&self, user: UserId, client_device_id: &str, name: &str, now: Millis) -> Result<Device>;
     /// The user's devices, oldest first.
     async fn devices(&self, user: UserId) -> Result<Vec<Device>>;
+    /// Moves the account to `phone`: from now on only `phone` signs in to it. `Conflict` when
+    /// another account holds `phone`; false when the user does not exist.
+    async fn change_phone(&self, user: UserId, phone: &Phone) -> Result<bool>;
 }
 
 /// Sessions of users and agents alike, found by the hash of their token.
@@ -74,6 +77,10 @@ pub trait Sessions: Send + Sync {
     async fn revoke_session(&self, id: SessionId, now: Millis) -> Result<bool>;
     /// Revokes every live session of the user except `keep`, returning the ids it revoked.
     async fn revoke_user_sessions(&self, user: UserId, keep: Option<SessionId>, now: Millis) -> Result<Vec<SessionId>>;
+    /// The user's sessions that are live at `now`, newest first.
+    async fn live_sessions(&self, user: UserId, now: Millis) -> Result<Vec<Session>>;
+    /// Revokes every live session of one of the user's devices; returns their ids.
+    async fn revoke_device_sessions(&self, user: UserId, device: DeviceId, now: Millis) -> Result<Vec<SessionId>>;
     /// Deletes sessions that expired or were revoked before `before`; returns how many.
     async fn purge_sessions(&self, before: Millis) -> Result<u64>;
     /// Of `ids`, those that are not live at `now`: revoked, expired or

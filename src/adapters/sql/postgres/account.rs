@@ -6,11 +6,10 @@ use crate::adapters::sql::rows::{
     self, ConnectionRow, PagedViewRow, SessionRow, TicketRow, CONNECTION_COLUMNS, VIEW_COLUMNS,
 };
 use crate::adapters::sql::statements::{postgres, BUMP_COUNTER, DELETE_ACCOUNT_ROWS, DELETE_PHONE_ROWS, TICKETS_AFTER};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::account::{PhoneKey, Session};
 use crate::model::deletion::{DeletedAccount, DELETED_ACCOUNTS};
 use crate::model::ids::{TicketId, UserId};
-use crate::model::phone::Phone;
 use crate::model::telemetry::{ConnectionRecord, StoredView};
 use crate::model::ticket::Ticket;
 use crate::model::time::Millis;
@@ -21,22 +20,6 @@ use uuid::Uuid;
 
 #[async_trait]
 impl AccountRecords for PostgresStore {
-    async fn change_phone(&self, user: UserId, phone: &Phone) -> Result<bool> {
-        self.call(async |c| {
-            let changed = sqlx::query("UPDATE users SET phone = $2 WHERE id = $1")
-                .bind(user.0)
-                .bind(phone.e164())
-                .execute(c)
-                .await
-                .map_err(|e| match e.as_database_error() {
-                    Some(db) if db.is_unique_violation() => Error::Conflict("the number belongs to another account"),
-                    _ => Error::from(e),
-                })?;
-            Ok(changed.rows_affected() > 0)
-        })
-        .await
-    }
-
     async fn all_sessions(&self, user: UserId) -> Result<Vec<Session>> {
         self.call(async |c| {
             let rows = sqlx::query_as::<_, SessionRow>(

@@ -1,15 +1,13 @@
 //! [`Profiles`] on Postgres.
 
 use crate::adapters::sql::postgres::PostgresStore;
-use crate::adapters::sql::rows::{self, ProfileRow, SessionRow, PROFILE_COLUMNS};
+use crate::adapters::sql::rows::{ProfileRow, PROFILE_COLUMNS};
 use crate::error::Result;
-use crate::model::account::Session;
-use crate::model::ids::{DeviceId, SessionId, UserId};
+use crate::model::ids::UserId;
 use crate::model::profile::{Profile, ProfileUpdate};
 use crate::model::time::Millis;
 use crate::ports::store::profiles::Profiles;
 use async_trait::async_trait;
-use uuid::Uuid;
 
 #[async_trait]
 impl Profiles for PostgresStore {
@@ -56,39 +54,6 @@ impl Profiles for PostgresStore {
                 .execute(c)
                 .await?;
             Ok(())
-        })
-        .await
-    }
-
-    async fn live_sessions(&self, user: UserId, now: Millis) -> Result<Vec<Session>> {
-        self.call(async |c| {
-            let rows = sqlx::query_as::<_, SessionRow>(
-                "SELECT id, user_id, device_id, agent_id, created_at, expires_at, revoked_at FROM sessions
-                 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
-                 ORDER BY created_at DESC, id DESC",
-            )
-            .bind(user.0)
-            .bind(now)
-            .fetch_all(c)
-            .await?;
-            rows::to_sessions(rows)
-        })
-        .await
-    }
-
-    async fn revoke_device_sessions(&self, user: UserId, device: DeviceId, now: Millis) -> Result<Vec<SessionId>> {
-        self.call(async |c| {
-            let ids = sqlx::query_scalar::<_, Uuid>(
-                "UPDATE sessions SET revoked_at = $3
-                 WHERE user_id = $1 AND device_id = $2 AND revoked_at IS NULL AND expires_at > $3
-                 RETURNING id",
-            )
-            .bind(user.0)
-            .bind(device.0)
-            .bind(now)
-            .fetch_all(c)
-            .await?;
-            Ok(rows::session_ids(ids))
         })
         .await
     }

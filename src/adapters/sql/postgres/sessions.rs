@@ -100,6 +100,19 @@ impl Accounts for PostgresStore {
         })
         .await
     }
+
+    async fn change_phone(&self, user: UserId, phone: &Phone) -> Result<bool> {
+        self.call(async |c| {
+            let changed = sqlx::query("UPDATE users SET phone = $2 WHERE id = $1")
+                .bind(user.0)
+                .bind(phone.e164())
+                .execute(c)
+                .await
+                .map_err(crate::adapters::sql::number_taken_or)?;
+            Ok(changed.rows_affected() > 0)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -237,5 +250,38 @@ impl Sessions for PostgresStore {
             })
             .await?;
         Ok(not_among(ids, live))
+    }
+
+    async fn live_sessions(&self, user: UserId, now: Millis) -> Result<Vec<Session>> {
+        self.call(async |c| {
+            let rows = sqlx::query_as::<_, SessionRow>(
+                "SELECT id, user_id, device_id, agent_id, created_at, expires_at, revoked_at FROM sessions
+                 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+                 ORDER BY created_at DESC, id DESC",
+            )
+            .bind(user.0)
+            .bind(now)
+            .fetch_all(c)
+            .await?;
+            rows::to_sessions(rows)
+        })
+        .await
+    }
+
+    async fn revoke_device_sessions(&self, user: UserId, device: DeviceId, now: Millis) -> Result<Vec<SessionId>> {
+        self.call(async |c| {
+            let ids = sqlx::query_scalar::<_, Uuid>(
+                "UPDATE sessions SET revoked_at = $3
+                 WHERE user_id = $1 AND device_id = $2 AND revoked_at IS NULL AND expires_at > $3
+                 RETURNING id",
+            )
+            .bind(user.0)
+            .bind(device.0)
+            .bind(now)
+            .fetch_all(c)
+            .await?;
+            Ok(rows::session_ids(ids))
+        })
+        .await
     }
 }

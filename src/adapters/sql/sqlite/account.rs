@@ -5,11 +5,10 @@ use crate::adapters::sql::rows::{
 };
 use crate::adapters::sql::sqlite::SqliteStore;
 use crate::adapters::sql::statements::{BUMP_COUNTER, DELETE_ACCOUNT_ROWS, DELETE_PHONE_ROWS, TICKETS_AFTER};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::account::{PhoneKey, Session};
 use crate::model::deletion::{DeletedAccount, DELETED_ACCOUNTS};
 use crate::model::ids::{TicketId, UserId};
-use crate::model::phone::Phone;
 use crate::model::telemetry::{ConnectionRecord, StoredView};
 use crate::model::ticket::Ticket;
 use crate::model::time::Millis;
@@ -19,19 +18,6 @@ use uuid::Uuid;
 
 #[async_trait]
 impl AccountRecords for SqliteStore {
-    async fn change_phone(&self, user: UserId, phone: &Phone) -> Result<bool> {
-        let changed = sqlx::query("UPDATE users SET phone = ?2 WHERE id = ?1")
-            .bind(user.0)
-            .bind(phone.e164())
-            .execute(&self.writer)
-            .await
-            .map_err(|e| match e.as_database_error() {
-                Some(db) if db.is_unique_violation() => Error::Conflict("the number belongs to another account"),
-                _ => Error::from(e),
-            })?;
-        Ok(changed.rows_affected() > 0)
-    }
-
     async fn all_sessions(&self, user: UserId) -> Result<Vec<Session>> {
         let rows = sqlx::query_as::<_, SessionRow>(
             "SELECT id, user_id, device_id, agent_id, created_at, expires_at, revoked_at FROM sessions
