@@ -7,33 +7,29 @@
 //! atomic without explicit transactions, except where several rows change together (a ticket and its
 //! events, an agent and their sessions): those are `BEGIN IMMEDIATE` transactions.
 //!
-//! The agents' and the tickets' ports live in `sqlite/agents.rs` and `sqlite/tickets.rs`.
+//! Each port's implementation lives in a file of its own under `sqlite/`, as under `postgres/`.
 //!
 //! The journal is a WAL with `synchronous=FULL`: a write the hub has acknowledged survives a power
 //! cut, not only a crash of the process.
 
 mod account;
 mod agents;
+mod codes;
 mod profiles;
 mod purchases;
+mod sessions;
 mod telemetry;
 mod tickets;
 
-use crate::adapters::sql::rows::{self, CodeRow, DeviceRow, GuardRow, SessionRow, UserRow, SESSION_COLUMNS};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::account::{Device, NewSession, PhoneGuard, PhoneKey, Session, SignInCode, TokenHash, User};
-use crate::model::ids::{CodeId, DeviceId, SessionId, UserId};
-use crate::model::phone::Phone;
-use crate::model::time::Millis;
-use crate::ports::store::{Accounts, Health, HubKeys, Sessions, SignInCodes, Store};
+use crate::ports::store::{Health, HubKeys, Store};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// The schema, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -97,328 +93,6 @@ impl SqliteStore {
             .await
             .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
         Ok(Self { writer, readers })
-    }
-}
-
-#[async_trait]
-impl Accounts for SqliteStore {
-    async fn user(&self, id: UserId) -> Result<Option<User>> {
-        let row = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE id = ?1")
-            .bind(id.0)
-            .fetch_optional(&self.readers)
-            .await?;
-        Ok(row.map(User::from))
-    }
-
-    async fn user_by_phone(&self, phone: &Phone) -> Result<Option<User>> {
-        let row = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE phone = ?1")
-            .bind(phone.e164())
-            .fetch_optional(&self.readers)
-            .await?;
-        Ok(row.map(User::from))
-    }
-
-    async fn register_user(&self, phone: &Phone, now: Millis) -> Result<(User, bool)> {
-        // Both statements run on the one writer connection, so no other write can come between them.
-        let mut conn = self.writer.acquire().await?;
-        let created = sqlx::query_as::<_, UserRow>(
-            "INSERT INTO users (id, phone, registered_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (phone) DO NOTHING
-             RETURNING id, phone, registered_at",
-        )
-        .bind(UserId::generate().0)
-        .bind(phone.e164())
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = created {
-            return Ok((User::from(row), true));
-        }
-        let existing = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE phone = ?1")
-            .bind(phone.e164())
-            .fetch_optional(&mut *conn)
-            .await?;
-        existing
-            .map(|row| (User::from(row), false))
-            .ok_or_else(|| Error::Internal("user vanished while registering".into()))
-    }
-
-    async fn upsert_device(&self, user: UserId, client_device_id: &str, name: &str, now: Millis) -> Result<Device> {
-        let row = sqlx::query_as::<_, DeviceRow>(
-            "INSERT INTO devices (id, user_id, client_device_id, name, created_at, last_seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-             ON CONFLICT (user_id, client_device_id)
-             DO UPDATE SET name = excluded.name, last_seen_at = excluded.last_seen_at
-             RETURNING id, user_id, client_device_id, name, created_at, last_seen_at",
-        )
-        .bind(DeviceId::generate().0)
-        .bind(user.0)
-        .bind(client_device_id)
-        .bind(name)
-        .bind(now)
-        .fetch_one(&self.writer)
-        .await?;
-        Ok(Device::from(row))
-    }
-
-    async fn devices(&self, user: UserId) -> Result<Vec<Device>> {
-        let rows = sqlx::query_as::<_, DeviceRow>(
-            "SELECT id, user_id, client_device_id, name, created_at, last_seen_at
-             FROM devices WHERE user_id = ?1 ORDER BY created_at, id",
-        )
-        .bind(user.0)
-        .fetch_all(&self.readers)
-        .await?;
-        Ok(rows.into_iter().map(Device::from).collect())
-    }
-
-    async fn change_phone(&self, user: UserId, phone: &Phone) -> Result<bool> {
-        let changed = sqlx::query("UPDATE users SET phone = ?2 WHERE id = ?1")
-            .bind(user.0)
-            .bind(phone.e164())
-            .execute(&self.writer)
-            .await
-            .map_err(crate::adapters::sql::number_taken_or)?;
-        Ok(changed.rows_affected() > 0)
-    }
-}
-
-#[async_trait]
-impl Sessions for SqliteStore {
-    async fn create_session(&self, new: &NewSession) -> Result<Session> {
-        // An agent's session only while the agent is enabled: the one writer connection orders this
-        // against `disable_agent`, so a session is either revoked by the disabling or never stored.
-        let (user, device, agent) = rows::holder_columns(new.holder);
-        let row = sqlx::query_as::<_, SessionRow>(&format!(
-            "INSERT INTO sessions (id, user_id, device_id, agent_id, token_hash, created_at, expires_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
-             WHERE ?4 IS NULL OR EXISTS (SELECT 1 FROM agents WHERE id = ?4 AND disabled_at IS NULL)
-             RETURNING {SESSION_COLUMNS}"
-        ))
-        .bind(new.id.0)
-        .bind(user)
-        .bind(device)
-        .bind(agent)
-        .bind(&new.token_hash.0[..])
-        .bind(new.created_at)
-        .bind(new.expires_at)
-        .fetch_optional(&self.writer)
-        .await?;
-        row.map(Session::try_from).transpose()?.ok_or(Error::Forbidden)
-    }
-
-    async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<Session>> {
-        let row =
-            sqlx::query_as::<_, SessionRow>(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"))
-                .bind(&hash.0[..])
-                .fetch_optional(&self.readers)
-                .await?;
-        row.map(Session::try_from).transpose()
-    }
-
-    async fn session(&self, id: SessionId) -> Result<Option<Session>> {
-        let row = sqlx::query_as::<_, SessionRow>(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"))
-            .bind(id.0)
-            .fetch_optional(&self.readers)
-            .await?;
-        row.map(Session::try_from).transpose()
-    }
-
-    async fn rotate_session(
-        &self,
-        id: SessionId,
-        new_hash: &TokenHash,
-        expires_at: Millis,
-        now: Millis,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE sessions SET token_hash = ?2, expires_at = ?3
-             WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?4",
-        )
-        .bind(id.0)
-        .bind(&new_hash.0[..])
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn revoke_session(&self, id: SessionId, now: Millis) -> Result<bool> {
-        let done = sqlx::query("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
-            .bind(id.0)
-            .bind(now)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn revoke_user_sessions(&self, user: UserId, keep: Option<SessionId>, now: Millis) -> Result<Vec<SessionId>> {
-        // `IS NOT` is SQLite's null-safe inequality: with no session to keep, it matches every row.
-        let ids = sqlx::query_scalar::<_, Uuid>(
-            "UPDATE sessions SET revoked_at = ?3
-             WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?3 AND id IS NOT ?2
-             RETURNING id",
-        )
-        .bind(user.0)
-        .bind(keep.map(|k| k.0))
-        .bind(now)
-        .fetch_all(&self.writer)
-        .await?;
-        Ok(rows::session_ids(ids))
-    }
-
-    async fn purge_sessions(&self, before: Millis) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1")
-            .bind(before)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn dead_sessions(&self, ids: &[SessionId], now: Millis) -> Result<Vec<SessionId>> {
-        // SQLite has no arrays: one statement per chunk, well under its bound-parameter limit.
-        let mut live = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(400) {
-            let mut query =
-                sqlx::QueryBuilder::new("SELECT id FROM sessions WHERE revoked_at IS NULL AND expires_at > ");
-            query.push_bind(now).push(" AND id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(id.0);
-            }
-            query.push(")");
-            live.extend(query.build_query_scalar::<Uuid>().fetch_all(&self.readers).await?);
-        }
-        Ok(super::statements::not_among(ids, live))
-    }
-
-    async fn live_sessions(&self, user: UserId, now: Millis) -> Result<Vec<Session>> {
-        let rows = sqlx::query_as::<_, SessionRow>(
-            "SELECT id, user_id, device_id, agent_id, created_at, expires_at, revoked_at FROM sessions
-             WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
-             ORDER BY created_at DESC, id DESC",
-        )
-        .bind(user.0)
-        .bind(now)
-        .fetch_all(&self.readers)
-        .await?;
-        rows::to_sessions(rows)
-    }
-
-    async fn revoke_device_sessions(&self, user: UserId, device: DeviceId, now: Millis) -> Result<Vec<SessionId>> {
-        let ids = sqlx::query_scalar::<_, Uuid>(
-            "UPDATE sessions SET revoked_at = ?3
-             WHERE user_id = ?1 AND device_id = ?2 AND revoked_at IS NULL AND expires_at > ?3
-             RETURNING id",
-        )
-        .bind(user.0)
-        .bind(device.0)
-        .bind(now)
-        .fetch_all(&self.writer)
-        .await?;
-        Ok(rows::session_ids(ids))
-    }
-}
-
-#[async_trait]
-impl SignInCodes for SqliteStore {
-    async fn put_code(&self, code: &SignInCode) -> Result<()> {
-        // The number's previous code, used or not, is overwritten in the same statement.
-        sqlx::query(
-            "INSERT INTO sign_in_codes (id, phone_key, code_hash, created_at, expires_at, attempts, consumed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)
-             ON CONFLICT (phone_key) DO UPDATE SET
-                 id = excluded.id, code_hash = excluded.code_hash, created_at = excluded.created_at,
-                 expires_at = excluded.expires_at, attempts = excluded.attempts, consumed = 0",
-        )
-        .bind(code.id.0)
-        .bind(&code.phone_key.0)
-        .bind(&code.code_hash)
-        .bind(code.created_at)
-        .bind(code.expires_at)
-        .bind(rows::stored_count(code.attempts))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    async fn current_code(&self, phone: &PhoneKey) -> Result<Option<SignInCode>> {
-        let row = sqlx::query_as::<_, CodeRow>(
-            "SELECT id, phone_key, code_hash, created_at, expires_at, attempts FROM sign_in_codes
-             WHERE phone_key = ?1 AND consumed = 0
-             ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
-        .bind(&phone.0)
-        .fetch_optional(&self.readers)
-        .await?;
-        row.map(SignInCode::try_from).transpose()
-    }
-
-    async fn count_attempt(&self, id: CodeId) -> Result<Option<u32>> {
-        let attempts = sqlx::query_scalar::<_, i32>(
-            "UPDATE sign_in_codes SET attempts = attempts + 1 WHERE id = ?1 AND consumed = 0 RETURNING attempts",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.writer)
-        .await?;
-        attempts.map(|n| rows::count(n, "sign_in_codes.attempts")).transpose()
-    }
-
-    async fn consume_code(&self, id: CodeId) -> Result<bool> {
-        let done = sqlx::query("UPDATE sign_in_codes SET consumed = 1 WHERE id = ?1 AND consumed = 0")
-            .bind(id.0)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn purge_codes(&self, before: Millis) -> Result<u64> {
-        let done =
-            sqlx::query("DELETE FROM sign_in_codes WHERE expires_at < ?1").bind(before).execute(&self.writer).await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn phone_guard(&self, phone: &PhoneKey) -> Result<PhoneGuard> {
-        let row = sqlx::query_as::<_, GuardRow>(
-            "SELECT failures, lockouts, locked_until FROM phone_guards WHERE phone_key = ?1",
-        )
-        .bind(&phone.0)
-        .fetch_optional(&self.readers)
-        .await?;
-        row.map_or(Ok(PhoneGuard::default()), PhoneGuard::try_from)
-    }
-
-    // The time is not stored: a guard needs none of its own (a lock-out carries its end).
-    async fn add_failure(&self, phone: &PhoneKey, _now: Millis) -> Result<PhoneGuard> {
-        let row = sqlx::query_as::<_, GuardRow>(
-            "INSERT INTO phone_guards (phone_key, failures) VALUES (?1, 1)
-             ON CONFLICT (phone_key) DO UPDATE SET failures = failures + 1
-             RETURNING failures, lockouts, locked_until",
-        )
-        .bind(&phone.0)
-        .fetch_one(&self.writer)
-        .await?;
-        PhoneGuard::try_from(row)
-    }
-
-    async fn lock_phone(&self, phone: &PhoneKey, until: Millis) -> Result<PhoneGuard> {
-        let row = sqlx::query_as::<_, GuardRow>(
-            "INSERT INTO phone_guards (phone_key, failures, lockouts, locked_until) VALUES (?1, 0, 1, ?2)
-             ON CONFLICT (phone_key) DO UPDATE SET
-                 failures = 0, lockouts = lockouts + 1, locked_until = excluded.locked_until
-             RETURNING failures, lockouts, locked_until",
-        )
-        .bind(&phone.0)
-        .bind(until)
-        .fetch_one(&self.writer)
-        .await?;
-        PhoneGuard::try_from(row)
-    }
-
-    async fn clear_guard(&self, phone: &PhoneKey) -> Result<()> {
-        sqlx::query("DELETE FROM phone_guards WHERE phone_key = ?1").bind(&phone.0).execute(&self.writer).await?;
-        Ok(())
     }
 }
 
