@@ -1,5 +1,5 @@
-//! The product's model: the types every layer speaks in (ids, numbers, times, accounts, tickets,
-//! agents, profiles, purchases, telemetry). Plain data and the rules that belong to the data itself;
+//! The product's model: the types every layer speaks in (ids, numbers and codes as people type
+//! them, times, accounts, tickets, agents, profiles, purchases, telemetry). Plain data and the rules that belong to the data itself;
 //! nothing here does I/O.
 
 pub mod account;
@@ -13,3 +13,4 @@ pub mod purchase;
 pub mod telemetry;
 pub mod ticket;
 pub mod time;
+pub mod typed;

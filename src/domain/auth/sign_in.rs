@@ -7,6 +7,7 @@ use crate::model::account::{NewSession, PhoneKey, SignInCode};
 use crate::model::ids::{CodeId, SessionId};
 use crate::model::phone::Phone;
 use crate::model::time::{ms, now_ms, Millis};
+use crate::model::typed;
 use crate::ports::quota;
 use crate::ports::sms::Sms;
 use std::net::IpAddr;
@@ -146,11 +147,11 @@ impl Auth {
 
     /// Checks `code` against the newest code stored under `code_key` for `phone` (or the test code
     /// of a test number), counting the try and locking the key after too many wrong ones. A right
-    /// code is used up and the key's wrong tries are forgotten.
+    /// code is used up and the key's wrong tries are forgotten. The code is read as typed
+    /// ([`typed::sign_in_code`]: Persian digits, spaces and invisible characters are fine).
     pub(super) async fn check_code(&self, phone: &Phone, code_key: &PhoneKey, code: &str, now: Millis) -> Result<()> {
-        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::BadRequest("code must be 6 digits".into()));
-        }
+        let code = typed::sign_in_code(code)?;
+        let code = code.as_str();
         let pk = code_key;
         self.refuse_if_locked(pk, now).await?;
         if self.is_test_number(phone) {
