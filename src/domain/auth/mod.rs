@@ -22,6 +22,7 @@ pub mod tokens;
 use crate::config::Config;
 use crate::model::account::{Device, PhoneKey, Session, User};
 use crate::model::phone::{Phone, PhonePolicy};
+use crate::model::sms::{SmsLanguage, SmsLength, SmsPurpose, SmsTexts};
 use crate::ports::broker::Broker;
 use crate::ports::quota::Quotas;
 use crate::ports::sms::SmsSender;
@@ -96,6 +97,7 @@ pub struct Auth {
     sms: Arc<dyn SmsSender>,
     events: Arc<dyn Broker>,
     phones: PhonePolicy,
+    texts: SmsTexts,
     keyed: Keyed,
     rules: Rules,
 }
@@ -104,7 +106,7 @@ impl Auth {
     /// Sign-in over the given ports, with rules from `config` and the hub's hashing `key`.
     ///
     /// # Errors
-    /// An invalid phone policy in `config` (normally caught by [`Config::validate`]).
+    /// An invalid phone policy or SMS text in `config` (normally caught by [`Config::validate`]).
     pub fn new(
         config: &Config,
         key: Vec<u8>,
@@ -133,7 +135,17 @@ impl Auth {
         if rules.test_prefix.is_some() {
             tracing::warn!("test numbers are enabled: never do this in production");
         }
-        Ok(Self { store, quotas, sms, events, phones, keyed: Keyed::new(key), rules })
+        let texts = config.sms_texts().map_err(anyhow::Error::msg)?;
+        let minutes = rules.code_ttl.as_secs().div_ceil(60);
+        for purpose in [SmsPurpose::SignIn, SmsPurpose::PhoneChange] {
+            for language in [SmsLanguage::Persian, SmsLanguage::English] {
+                let length = SmsLength::of(&texts.render_in(purpose, language, "000000", minutes));
+                if length.parts > 1 {
+                    tracing::warn!(%purpose, %language, parts = length.parts, "the sms text takes more than one part");
+                }
+            }
+        }
+        Ok(Self { store, quotas, sms, events, phones, texts, keyed: Keyed::new(key), rules })
     }
 
     fn phone_key(&self, phone: &Phone) -> PhoneKey {

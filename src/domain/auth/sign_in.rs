@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::account::{NewSession, PhoneKey, SignInCode};
 use crate::model::ids::{CodeId, SessionId};
 use crate::model::phone::Phone;
+use crate::model::sms::SmsPurpose;
 use crate::model::time::{ms, now_ms, Millis};
 use crate::model::typed;
 use crate::ports::quota;
@@ -32,7 +33,7 @@ impl Auth {
     pub async fn request_code(&self, phone: &str, client_ip: IpAddr) -> Result<CodeSent> {
         let phone = self.phones.parse(phone)?;
         let pk = self.phone_key(&phone);
-        self.send_code(&phone, pk, client_ip).await
+        self.send_code(&phone, pk, SmsPurpose::SignIn, client_ip).await
     }
 
     /// The rate-limit key of a client address: IPv6 clients are counted per /64, since one
@@ -87,9 +88,15 @@ impl Auth {
         Ok(SignedIn { token, session, user, device, new_user })
     }
 
-    /// Sends a new code for `phone`, stored under `code_key`; the number's own rate limits and the
-    /// SMS budget apply whatever the code is for.
-    pub(super) async fn send_code(&self, phone: &Phone, code_key: PhoneKey, client_ip: IpAddr) -> Result<CodeSent> {
+    /// Sends a new code for `purpose` to `phone`, stored under `code_key`; the number's own rate
+    /// limits and the SMS budget apply whatever the code is for.
+    pub(super) async fn send_code(
+        &self,
+        phone: &Phone,
+        code_key: PhoneKey,
+        purpose: SmsPurpose,
+        client_ip: IpAddr,
+    ) -> Result<CodeSent> {
         let sent = CodeSent { expires_in: self.rules.code_ttl, resend_after: self.rules.resend };
         if self.is_test_number(phone) {
             return Ok(sent);
@@ -129,7 +136,7 @@ impl Auth {
             })
             .await?;
         let minutes = self.rules.code_ttl.as_secs().div_ceil(60);
-        let text = format!("Anapars code: {code}\nValid for {minutes} minutes. Never share it with anyone.");
+        let text = self.texts.render(purpose, phone, &code, minutes);
         self.sms.send(&Sms { to: phone.clone(), text }).await?;
         metrics::counter!(crate::metrics::OTP_SENT).increment(1);
         Ok(sent)
