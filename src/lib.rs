@@ -7,9 +7,9 @@
 //!
 //! - [`metrics`]: logging set-up and the names of the hub's own metrics.
 //! - [`error`]: the one domain error enum, and its mapping to wire codes and HTTP statuses.
-//! - [`model`]: the types every layer speaks in: ids, phone numbers, times, accounts and sessions,
-//!   tickets and their events, agents, profiles, purchases, telemetry, and the product events the
-//!   domain publishes.
+//! - [`model`]: the types every layer speaks in: ids, phone numbers and codes (read as people type
+//!   them), the SMS texts, times, accounts and sessions, tickets and their events, agents,
+//!   profiles, purchases, telemetry, and the product events the domain publishes.
 //! - [`config`]: the one configuration struct, its defaults, sources and validation.
 //! - [`ports`]: narrow capability traits (their conformance suites are in `tests/conformance/`):
 //!   storage per capability (accounts, sessions, codes, agents, tickets, profiles, telemetry,

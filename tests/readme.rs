@@ -179,6 +179,13 @@ fn sample(field: &str, default: &Value) -> String {
         "trusted_proxies" => "10.0.0.1",
         "allowed_origins" => "https://console.example",
         "log_format" => "json",
+        "sms_language" => "en",
+        "sms_template_sign_in_fa" => "کد ورود: {code}",
+        "sms_template_sign_in_en" => "Sign-in code {code}",
+        "sms_template_phone_change_fa" => "کد شماره تازه: {code}",
+        "sms_template_phone_change_en" => "New number code {code}",
+        "sms_origin" => "app.anapars.ir",
+        "sms_app_hash" => "FA+9qCX9VSu",
         _ => "",
     };
     if !chosen.is_empty() {

@@ -9,6 +9,7 @@ mod origin;
 
 pub use origin::Origin;
 
+use crate::model::sms::{LanguageChoice, SmsLanguage, SmsPurpose, SmsTexts};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,24 @@ pub struct Config {
     pub sms_retries: u32,
     /// Codes the hub may send per hour, all numbers together; over it, `sms_budget_exhausted`. Default 1000.
     pub sms_budget_per_hour: u64,
+    /// Language of the SMS that carries a code: `auto` (default: Persian for numbers of Iran and
+    /// Afghanistan, English for the others), `fa` or `en` (always that language).
+    pub sms_language: String,
+    /// The Persian sign-in SMS. Placeholders: `{code}` (required) and `{minutes}`; `{{` and `}}`
+    /// for braces. Unset: the built-in text (protocol/PROTOCOL.md, "SMS text").
+    pub sms_template_sign_in_fa: Option<String>,
+    /// The English sign-in SMS, as `sms_template_sign_in_fa`.
+    pub sms_template_sign_in_en: Option<String>,
+    /// The Persian SMS confirming a new number (the number change), as `sms_template_sign_in_fa`.
+    pub sms_template_phone_change_fa: Option<String>,
+    /// The English SMS confirming a new number, as `sms_template_sign_in_fa`.
+    pub sms_template_phone_change_en: Option<String>,
+    /// Host name (`app.example.com`) of the web app allowed to read the code by itself: each SMS
+    /// then ends with the origin-bound line `@host #code` (WebOTP, iOS autofill). Unset: no line.
+    pub sms_origin: Option<String>,
+    /// The Android app's 11-character SMS Retriever hash, put on a line of its own so that the
+    /// app reads the code without the SMS permission. Unset: no line.
+    pub sms_app_hash: Option<String>,
     /// Region codes (ISO 3166) whose numbers may sign in, comma-separated, or `*`. Default `IR`.
     pub phone_countries: String,
     /// Region assumed for numbers typed without a country code. Default `IR`.
@@ -224,6 +243,13 @@ impl Default for Config {
             sms_timeout_ms: 5_000,
             sms_retries: 2,
             sms_budget_per_hour: 1_000,
+            sms_language: "auto".into(),
+            sms_template_sign_in_fa: None,
+            sms_template_sign_in_en: None,
+            sms_template_phone_change_fa: None,
+            sms_template_phone_change_en: None,
+            sms_origin: None,
+            sms_app_hash: None,
             phone_countries: "IR".into(),
             phone_default_region: "IR".into(),
             test_phone_prefix: None,
@@ -314,6 +340,12 @@ impl Config {
             ("billing_secret", "HUB_BILLING_SECRET"),
             ("redis_prefix", "HUB_REDIS_PREFIX"),
             ("allowed_origins", "HUB_ALLOWED_ORIGINS"),
+            ("sms_template_sign_in_fa", "HUB_SMS_TEMPLATE_SIGN_IN_FA"),
+            ("sms_template_sign_in_en", "HUB_SMS_TEMPLATE_SIGN_IN_EN"),
+            ("sms_template_phone_change_fa", "HUB_SMS_TEMPLATE_PHONE_CHANGE_FA"),
+            ("sms_template_phone_change_en", "HUB_SMS_TEMPLATE_PHONE_CHANGE_EN"),
+            ("sms_origin", "HUB_SMS_ORIGIN"),
+            ("sms_app_hash", "HUB_SMS_APP_HASH"),
         ] {
             if let Ok(value) = std::env::var(var) {
                 figment = figment.merge(Serialized::default(key, value));
@@ -333,6 +365,7 @@ impl Config {
         crate::model::phone::PhonePolicy::new(&self.phone_default_region, &self.phone_countries)
             .map_err(|e| anyhow::anyhow!("phone_countries / phone_default_region: {e}"))?;
         crate::config::SenderSpec::parse(&self.sms).map_err(|e| anyhow::anyhow!("sms: {e}"))?;
+        self.sms_texts().map_err(anyhow::Error::msg)?;
         if let Some(url) = &self.database_url {
             ensure!(
                 url.0.starts_with("postgres://") || url.0.starts_with("postgresql://"),
@@ -409,6 +442,45 @@ impl Config {
         Ok(())
     }
 
+    /// The SMS texts these settings describe: `sms_language`, the templates over the built-in
+    /// ones, and the autofill lines.
+    ///
+    /// # Errors
+    /// A message naming the setting and what is wrong with it: an unknown language, a template
+    /// without `{code}` or with an unknown placeholder or a stray brace, a text over
+    /// [`crate::model::sms::MAX_PARTS`] SMS parts, a malformed origin host or app hash.
+    pub fn sms_texts(&self) -> Result<SmsTexts, String> {
+        let choice = LanguageChoice::parse(&self.sms_language).map_err(|e| format!("sms_language: {e}"))?;
+        let mut texts = SmsTexts::new(choice);
+        for (name, setting, purpose, language) in [
+            ("sms_template_sign_in_fa", &self.sms_template_sign_in_fa, SmsPurpose::SignIn, SmsLanguage::Persian),
+            ("sms_template_sign_in_en", &self.sms_template_sign_in_en, SmsPurpose::SignIn, SmsLanguage::English),
+            (
+                "sms_template_phone_change_fa",
+                &self.sms_template_phone_change_fa,
+                SmsPurpose::PhoneChange,
+                SmsLanguage::Persian,
+            ),
+            (
+                "sms_template_phone_change_en",
+                &self.sms_template_phone_change_en,
+                SmsPurpose::PhoneChange,
+                SmsLanguage::English,
+            ),
+        ] {
+            if let Some(text) = setting {
+                texts.set_template(purpose, language, text).map_err(|e| format!("{name}: {e}"))?;
+            }
+        }
+        if let Some(hash) = &self.sms_app_hash {
+            texts.set_app_hash(hash.trim()).map_err(|e| format!("sms_app_hash: {e}"))?;
+        }
+        if let Some(host) = &self.sms_origin {
+            texts.set_origin(host.trim()).map_err(|e| format!("sms_origin: {e}"))?;
+        }
+        Ok(texts)
+    }
+
     /// The parsed `trusted_proxies`.
     ///
     /// # Errors
@@ -464,6 +536,17 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("billing_secret"));
         let c = Config { billing_tolerance_secs: 0, ..Config::default() };
         assert!(c.validate().unwrap_err().to_string().contains("billing_tolerance_secs"));
+        let c = Config { sms_template_sign_in_fa: Some("کد: {کد}".into()), ..Config::default() };
+        let message = c.validate().unwrap_err().to_string();
+        assert!(message.starts_with("sms_template_sign_in_fa: unknown placeholder `{کد}`"), "{message}");
+        let c = Config { sms_template_phone_change_en: Some("Your number changes".into()), ..Config::default() };
+        assert_eq!(c.validate().unwrap_err().to_string(), "sms_template_phone_change_en: the template has no {code}");
+        let c = Config { sms_language: "de".into(), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("sms_language"));
+        let c = Config { sms_origin: Some("https://app.example.com".into()), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("sms_origin"));
+        let c = Config { sms_app_hash: Some("0123456789".into()), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("sms_app_hash"));
     }
 
     #[test]
@@ -477,6 +560,8 @@ mod tests {
             jail.set_env("HUB_TEST_PHONE_PREFIX", "+9891200");
             jail.set_env("HUB_ALLOWED_ORIGINS", "https://console.example, http://10.0.0.5:8080");
             jail.set_env("HUB_BILLING_SECRET", "12345678901234567890123456789012");
+            jail.set_env("HUB_SMS_TEMPLATE_SIGN_IN_EN", "{code} is your code");
+            jail.set_env("HUB_SMS_APP_HASH", "12345678901");
             let c = Config::load(Some(Path::new("hub.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.sms_budget_per_hour, 7);
@@ -486,6 +571,8 @@ mod tests {
             assert_eq!(c.allowed_origin_list().map(|l| l.len()), Ok(2), "a comma-separated list");
             let billing = c.billing_secret.as_ref().map(|s| s.0.as_str());
             assert_eq!(billing, Some("12345678901234567890123456789012"), "a secret of digits stays a string");
+            assert_eq!(c.sms_template_sign_in_en.as_deref(), Some("{code} is your code"), "braces stay a string");
+            assert_eq!(c.sms_app_hash.as_deref(), Some("12345678901"), "a hash of digits stays a string");
             Ok(())
         });
     }

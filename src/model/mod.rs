@@ -1,6 +1,6 @@
-//! The product's model: the types every layer speaks in (ids, numbers, times, accounts, tickets,
-//! agents, profiles, purchases, telemetry). Plain data and the rules that belong to the data itself;
-//! nothing here does I/O.
+//! The product's model: the types every layer speaks in (ids, numbers and codes as people type
+//! them, times, accounts, tickets, agents, profiles, purchases, telemetry, the text of the SMS that
+//! carries a code). Plain data and the rules that belong to the data itself; nothing here does I/O.
 
 pub mod account;
 pub mod agent;
@@ -10,6 +10,8 @@ pub mod ids;
 pub mod phone;
 pub mod profile;
 pub mod purchase;
+pub mod sms;
 pub mod telemetry;
 pub mod ticket;
 pub mod time;
+pub mod typed;

@@ -148,6 +148,13 @@ impl TestHub {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs JSON with a bearer token; returns status and body.
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let resp = self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     /// GETs with an optional bearer token; returns status and body.
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.http.get(format!("{}{path}", self.base));

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::account::{PhoneKey, User};
 use crate::model::ids::UserId;
 use crate::model::phone::Phone;
+use crate::model::sms::SmsPurpose;
 use crate::model::time::{now_ms, Millis};
 use crate::ports::quota;
 use std::net::IpAddr;
@@ -48,7 +49,7 @@ impl Auth {
             return Err(Error::BadRequest("this is the account's number already".into()));
         }
         quota::check(self.quotas.as_ref(), &Self::change_quota_key(user), DAY, PHONE_CHANGES_PER_DAY).await?;
-        self.send_code(&phone, self.change_key(user, &phone), client_ip).await
+        self.send_code(&phone, self.change_key(user, &phone), SmsPurpose::PhoneChange, client_ip).await
     }
 
     /// Checks the code sent to the new number and moves the account to it

@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::domain::sessions::SessionDesk;
 use crate::model::account::{Device, PhoneKey, Session, User};
 use crate::model::phone::{Phone, PhonePolicy};
+use crate::model::sms::{SmsLanguage, SmsLength, SmsPurpose, SmsTexts};
 use crate::ports::quota::Quotas;
 use crate::ports::sms::SmsSender;
 use crate::ports::store::{Accounts, SignInCodes};
@@ -97,6 +98,7 @@ pub struct Auth {
     quotas: Arc<dyn Quotas>,
     sms: Arc<dyn SmsSender>,
     phones: PhonePolicy,
+    texts: SmsTexts,
     keyed: Keyed,
     rules: Rules,
 }
@@ -105,7 +107,7 @@ impl Auth {
     /// Sign-in over the given ports, with rules from `config` and the hub's hashing `key`.
     ///
     /// # Errors
-    /// An invalid phone policy in `config` (normally caught by [`Config::validate`]).
+    /// An invalid phone policy or SMS text in `config` (normally caught by [`Config::validate`]).
     pub fn new(
         config: &Config,
         key: Vec<u8>,
@@ -134,7 +136,17 @@ impl Auth {
         if rules.test_prefix.is_some() {
             tracing::warn!("test numbers are enabled: never do this in production");
         }
-        Ok(Self { accounts, codes, sessions, quotas, sms, phones, keyed: Keyed::new(key), rules })
+        let texts = config.sms_texts().map_err(anyhow::Error::msg)?;
+        let minutes = rules.code_ttl.as_secs().div_ceil(60);
+        for purpose in [SmsPurpose::SignIn, SmsPurpose::PhoneChange] {
+            for language in [SmsLanguage::Persian, SmsLanguage::English] {
+                let length = SmsLength::of(&texts.render_in(purpose, language, "000000", minutes));
+                if length.parts > 1 {
+                    tracing::warn!(%purpose, %language, parts = length.parts, "the sms text takes more than one part");
+                }
+            }
+        }
+        Ok(Self { accounts, codes, sessions, quotas, sms, phones, texts, keyed: Keyed::new(key), rules })
     }
 
     fn phone_key(&self, phone: &Phone) -> PhoneKey {

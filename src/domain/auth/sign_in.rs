@@ -7,7 +7,9 @@ use crate::error::{Error, Result};
 use crate::model::account::{Holder, PhoneKey, SignInCode};
 use crate::model::ids::CodeId;
 use crate::model::phone::Phone;
+use crate::model::sms::SmsPurpose;
 use crate::model::time::{ms, now_ms, Millis};
+use crate::model::typed;
 use crate::ports::quota;
 use crate::ports::sms::Sms;
 use std::net::IpAddr;
@@ -32,7 +34,7 @@ impl Auth {
     pub async fn request_code(&self, phone: &str, client_ip: IpAddr) -> Result<CodeSent> {
         let phone = self.phones.parse(phone)?;
         let pk = self.phone_key(&phone);
-        self.send_code(&phone, pk, client_ip).await
+        self.send_code(&phone, pk, SmsPurpose::SignIn, client_ip).await
     }
 
     /// The rate-limit key of a client address: IPv6 clients are counted per /64, since one
@@ -77,9 +79,15 @@ impl Auth {
         Ok(SignedIn { token, session, user, device, new_user })
     }
 
-    /// Sends a new code for `phone`, stored under `code_key`; the number's own rate limits and the
-    /// SMS budget apply whatever the code is for.
-    pub(super) async fn send_code(&self, phone: &Phone, code_key: PhoneKey, client_ip: IpAddr) -> Result<CodeSent> {
+    /// Sends a new code for `purpose` to `phone`, stored under `code_key`; the number's own rate
+    /// limits and the SMS budget apply whatever the code is for.
+    pub(super) async fn send_code(
+        &self,
+        phone: &Phone,
+        code_key: PhoneKey,
+        purpose: SmsPurpose,
+        client_ip: IpAddr,
+    ) -> Result<CodeSent> {
         let sent = CodeSent { expires_in: self.rules.code_ttl, resend_after: self.rules.resend };
         if self.is_test_number(phone) {
             return Ok(sent);
@@ -119,7 +127,7 @@ impl Auth {
             })
             .await?;
         let minutes = self.rules.code_ttl.as_secs().div_ceil(60);
-        let text = format!("Anapars code: {code}\nValid for {minutes} minutes. Never share it with anyone.");
+        let text = self.texts.render(purpose, phone, &code, minutes);
         self.sms.send(&Sms { to: phone.clone(), text }).await?;
         metrics::counter!(crate::metrics::OTP_SENT).increment(1);
         Ok(sent)
@@ -137,11 +145,11 @@ impl Auth {
 
     /// Checks `code` against the newest code stored under `code_key` for `phone` (or the test code
     /// of a test number), counting the try and locking the key after too many wrong ones. A right
-    /// code is used up and the key's wrong tries are forgotten.
+    /// code is used up and the key's wrong tries are forgotten. The code is read as typed
+    /// ([`typed::sign_in_code`]: Persian digits, spaces and invisible characters are fine).
     pub(super) async fn check_code(&self, phone: &Phone, code_key: &PhoneKey, code: &str, now: Millis) -> Result<()> {
-        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::BadRequest("code must be 6 digits".into()));
-        }
+        let code = typed::sign_in_code(code)?;
+        let code = code.as_str();
         let pk = code_key;
         self.refuse_if_locked(pk, now).await?;
         if self.is_test_number(phone) {
