@@ -116,6 +116,12 @@ struct Socket<S> {
     sends: Option<Box<InFlight>>,
 }
 
+/// The size of one socket's state over transport `S` (for the socket task's size budget).
+#[cfg(test)]
+pub(crate) fn socket_size<S: Transport>() -> usize {
+    std::mem::size_of::<Socket<S>>()
+}
+
 /// Runs a socket until it closes. Registers it in the hub's registry once authenticated and always
 /// removes it on the way out.
 ///
