@@ -9,8 +9,10 @@ use crate::adapters::redis::RedisRoster;
 use crate::config::Config;
 use crate::domain::agents::AgentDesk;
 use crate::domain::auth::Auth;
+use crate::domain::telemetry::pipeline::{PipelineConfig, TelemetryPipeline};
+use crate::domain::telemetry::TelemetryDesk;
 use crate::domain::tickets::queue::Queue;
-use crate::domain::tickets::writer::{MessageWriter, WriterConfig};
+use crate::domain::tickets::writer::MessageWriter;
 use crate::domain::tickets::TicketDesk;
 use crate::error::Error;
 use crate::gateway::cluster::Cluster;
@@ -113,14 +115,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config.max_body_chars,
     )?;
     let writer = MessageWriter::start(
-        store.clone(),
-        WriterConfig {
-            queue: config.message_queue,
-            max_batch: config.message_batch,
+        crate::domain::tickets::writer::MessageStore(store.clone()),
+        crate::domain::tickets::writer::config(
+            config.message_queue,
+            config.message_batch,
             // SQLite has one writer: more transactions in flight would only wait on its lock.
-            concurrency: if store.backend() == "postgres" { config.message_writers } else { 1 },
-            timeout: Duration::from_millis(config.db_timeout_ms),
-        },
+            if store.backend() == "postgres" { config.message_writers } else { 1 },
+            Duration::from_millis(config.db_timeout_ms),
+        ),
+        &tasks,
+        shutdown.clone(),
     );
     let queue = Queue::new(config.auto_assign);
     let tickets = Arc::new(TicketDesk::new(
@@ -151,7 +155,18 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             out_side: 512,
         },
     );
-    let telemetry = Arc::new(crate::domain::telemetry::TelemetryDesk::new(store.clone(), broker.clone(), &config));
+    let pipeline = TelemetryPipeline::start(
+        store.clone(),
+        PipelineConfig {
+            queue: config.telemetry_queue,
+            max_batch: config.telemetry_batch,
+            timeout: Duration::from_millis(config.db_timeout_ms),
+            analytics_default: config.consent_analytics_default,
+        },
+        &tasks,
+        shutdown.clone(),
+    );
+    let telemetry = Arc::new(TelemetryDesk::new(store.clone(), pipeline, broker.clone(), &config));
     tasks.spawn(crate::domain::telemetry::retention::purge_loop(
         telemetry.clone(),
         Duration::from_millis(config.telemetry_purge_interval_ms),

@@ -15,9 +15,9 @@
 //!   storage per capability (accounts, sessions, codes, agents, tickets, profiles, telemetry,
 //!   purchases, account records), fan-out of product events ([`ports::broker`]), presence across
 //!   nodes ([`ports::roster`]), rate-limit counters ([`ports::quota`]), SMS ([`ports::sms`]).
-//! - [`domain`]: what the hub does: phone sign-in and sessions, agents, tickets with their rules and
-//!   group commit, presence, profiles, telemetry, billing with its state rules, users' rights,
-//!   announcements.
+//! - [`domain`]: what the hub does: phone sign-in and sessions, agents, tickets with their rules,
+//!   presence, profiles, telemetry, billing with its state rules, users' rights, announcements; and
+//!   the one group-commit batcher that stores messages and telemetry in batches.
 //! - [`adapters`]: the ports over real systems: SQLite (embedded default) and Postgres, Redis
 //!   (quotas, roster), the SMS senders, and in-process memory for a single node.
 //! - [`protocol`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the
