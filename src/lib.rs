@@ -27,8 +27,8 @@
 //!   their fan-out (the registry, and the Redis cluster broker, which carries events between nodes),
 //!   the rendering of events into frames, one session task per WebSocket, the HTTP routes (the
 //!   export document among them), and the services they reach.
-//! - [`app`]: the composition root: builds everything from the configuration and owns the node's
-//!   background loops.
+//! - [`app`]: the composition root: builds everything from the configuration and owns every task of
+//!   the node, which shutdown stops in order (sockets, batchers, cluster links, the rest).
 //! - [`server`]: the listener: admission, the accept loop and graceful shutdown.
 
 pub mod adapters;
