@@ -3,10 +3,10 @@
 //! # Layout
 //! Layers, lowest first; each imports only those above it in this list (`layers.txt`, checked by
 //! `tests/layers.rs`). `error` sits below `model` because parsing a phone number can fail with it;
-//! `metrics` below both because the error mapping counts what it answers.
+//! `metrics` at the bottom because every layer may count what it does.
 //!
 //! - [`metrics`]: logging set-up and the names of the hub's own metrics.
-//! - [`error`]: the one domain error enum, and its mapping to wire codes and HTTP statuses.
+//! - [`error`]: the one domain error enum (thiserror), in the product's words, and its `Result`.
 //! - [`model`]: the types every layer speaks in: ids, phone numbers, times, accounts and sessions,
 //!   tickets and their events, agents, profiles, purchases, telemetry, and the product events the
 //!   domain publishes.
@@ -21,8 +21,9 @@
 //! - [`adapters`]: the ports over real systems: SQLite (embedded default) and Postgres, Redis
 //!   (quotas, roster), the SMS senders, and in-process memory for a single node.
 //! - [`protocol`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the
-//!   same serde types, the views the frames carry and how model records fill them in, and the
-//!   close codes. The domain never sees it.
+//!   same serde types, the views the frames carry and how model records fill them in, the close
+//!   codes, and the one mapping of the domain error to the wire (code, public message, retry hint,
+//!   HTTP status and body) that the socket and the HTTP routes both use. The domain never sees it.
 //! - [`gateway`]: the only layer that knows sockets, frames and HTTP: the node's live sockets and
 //!   their fan-out (the registry, and the Redis cluster broker, which carries events between nodes),
 //!   the rendering of events into frames, one session task per WebSocket, the HTTP routes (the

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::gateway::http::ConnPermit;
 use crate::gateway::services::Services;
+use crate::protocol::WireError;
 use anyhow::Context;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -160,7 +161,7 @@ impl Refusal {
         }
         let error = Error::HeadTooLarge { bytes: MAX_REQUEST_HEAD, fields: MAX_HEADER_FIELDS };
         error.observe();
-        let body = crate::gateway::http::error_body(&error).to_string();
+        let body = crate::protocol::errors::http_body(&error).to_string();
         let response = format!(
             "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n\
              content-length: {}\r\nconnection: close\r\n\r\n{body}",
