@@ -1,6 +1,16 @@
 //! The composition root: builds every adapter, desk and gateway part from the configuration, wires
-//! them together, and owns the node's background loops (started here, tracked, stopped on
-//! shutdown).
+//! them together, and owns every task of the node: the listener and the socket tasks, the batchers,
+//! the cluster's links and the background loops all run on trackers held here, and
+//! [`App::shutdown`] stops them in order:
+//!
+//! 1. stop accepting and close every socket with `1012`; in-flight requests, writes and downloads
+//!    get the grace period (`shutdown_grace_ms`);
+//! 2. the batchers (messages, telemetry) store everything they accepted, then stop;
+//! 3. the cluster's publisher sends what is queued, and its link, sweep and session re-check stop;
+//! 4. the rest (presence upkeep, the ticket queue, the purges, the agent watch).
+//!
+//! Steps 2 to 4 share one more grace period: a task stuck in a storage call must not hold the
+//! process.
 
 use crate::adapters::memory::MemoryQuotas;
 use crate::adapters::memory::MemoryRoster;
@@ -11,8 +21,10 @@ use crate::domain::account::{AccountDesk, AccountPorts};
 use crate::domain::agents::AgentDesk;
 use crate::domain::auth::Auth;
 use crate::domain::sessions::{SessionDesk, SessionTtls};
+use crate::domain::telemetry::pipeline::{PipelineConfig, TelemetryPipeline};
+use crate::domain::telemetry::TelemetryDesk;
 use crate::domain::tickets::queue::Queue;
-use crate::domain::tickets::writer::{MessageWriter, WriterConfig};
+use crate::domain::tickets::writer::MessageWriter;
 use crate::domain::tickets::TicketDesk;
 use crate::error::Error;
 use crate::gateway::cluster::Cluster;
@@ -24,6 +36,7 @@ use crate::ports::roster::Roster;
 use anyhow::Context;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,12 +49,39 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often each node checks whether its online agents were disabled.
 pub const AGENT_WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
-/// A built node: its services and the background loops it runs.
+/// A built node: its services and every task it runs, in the groups that shutdown stops in turn.
+/// Dropping it tells every task to stop without waiting for any.
 pub struct App {
     /// What the gateway serves.
     pub services: Arc<Services>,
-    /// The node's background loops (agent watch, purge of expired sign-in data).
+    /// The listener's accept loop (it waits for its HTTP connections itself).
+    listener: TaskTracker,
+    /// The group commits: messages and telemetry.
+    batchers: Stage,
+    /// The cluster's publisher, pub/sub link, storage sweep and session re-check.
+    cluster: Stage,
+    /// Presence upkeep, the ticket queue, the purges and the agent watch.
+    background: Stage,
+}
+
+/// Tasks that stop together: the token tells them to, the tracker waits for them.
+#[derive(Default)]
+struct Stage {
+    stop: CancellationToken,
     tasks: TaskTracker,
+}
+
+impl Stage {
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+}
+
+/// A dropped stage (a dropped node, or a build that failed half-way) tells its tasks to stop.
+impl Drop for Stage {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 /// The agents desk for the operator's `agent` commands, over the configured storage. The commands
@@ -56,14 +96,14 @@ pub async fn operator_agents(config: &Config) -> anyhow::Result<AgentDesk> {
     Ok(AgentDesk::new(store, sessions, Arc::new(MemoryQuotas::new()), config.max_body_chars)?)
 }
 
-/// Connects storage (running migrations) and Redis, builds the services and starts the background
-/// loops.
+/// Connects storage (running migrations) and Redis, builds the services and starts the node's
+/// tasks (all but the listener's, which [`App::listen`] starts).
 ///
 /// # Errors
 /// Storage or Redis cannot be reached, or the configuration is inconsistent.
 pub async fn build(config: Config) -> anyhow::Result<App> {
     config.validate()?;
-    let tasks = TaskTracker::new();
+    let (batchers, cluster_tasks, background) = (Stage::default(), Stage::default(), Stage::default());
     let store = crate::adapters::sql::connect(&config).await.context("connecting to storage")?;
     let redis = match &config.redis_url {
         Some(url) => {
@@ -107,8 +147,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             );
             // The first heartbeat, before any socket: people here count as online from the start.
             roster.maintain().await.context("registering the node in Redis")?;
-            let cluster =
-                Cluster::start(&config, node, client, conn, registry.clone(), store.clone(), shutdown.clone());
+            let cluster = Cluster::start(
+                &config,
+                node,
+                client,
+                conn,
+                registry.clone(),
+                store.clone(),
+                &cluster_tasks.tasks,
+                cluster_tasks.stop.clone(),
+            );
             if !cluster.wait_for_link(Duration::from_secs(5)).await {
                 tracing::warn!("redis pub/sub link not up yet: the node reports not ready until it is");
             }
@@ -123,14 +171,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let auth = Auth::new(&config, key, store.clone(), store.clone(), sessions.clone(), quotas.clone(), sms)?;
     let agents = AgentDesk::new(store.clone(), sessions.clone(), quotas.clone(), config.max_body_chars)?;
     let writer = MessageWriter::start(
-        store.clone(),
-        WriterConfig {
-            queue: config.message_queue,
-            max_batch: config.message_batch,
+        crate::domain::tickets::writer::MessageStore(store.clone()),
+        crate::domain::tickets::writer::config(
+            config.message_queue,
+            config.message_batch,
             // SQLite has one writer: more transactions in flight would only wait on its lock.
-            concurrency: if store.backend() == "postgres" { config.message_writers } else { 1 },
-            timeout: Duration::from_millis(config.db_timeout_ms),
-        },
+            if store.backend() == "postgres" { config.message_writers } else { 1 },
+            Duration::from_millis(config.db_timeout_ms),
+        ),
+        &batchers.tasks,
+        batchers.stop.clone(),
     );
     let queue = Queue::new(config.auto_assign);
     let tickets = Arc::new(TicketDesk::new(
@@ -148,7 +198,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         broker.clone(),
         roster,
     );
-    tasks.spawn(presence.clone().maintain(Duration::from_millis(config.presence_node_ttl_ms / 3), shutdown.clone()));
+    background.spawn(
+        presence.clone().maintain(Duration::from_millis(config.presence_node_ttl_ms / 3), background.stop.clone()),
+    );
     let profiles = crate::domain::profiles::ProfileDesk::new(
         store.clone(),
         store.clone(),
@@ -161,11 +213,22 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             out_side: 512,
         },
     );
-    let telemetry = Arc::new(crate::domain::telemetry::TelemetryDesk::new(store.clone(), broker.clone(), &config));
-    tasks.spawn(crate::domain::telemetry::retention::purge_loop(
+    let pipeline = TelemetryPipeline::start(
+        store.clone(),
+        PipelineConfig {
+            queue: config.telemetry_queue,
+            max_batch: config.telemetry_batch,
+            timeout: Duration::from_millis(config.db_timeout_ms),
+            analytics_default: config.consent_analytics_default,
+        },
+        &batchers.tasks,
+        batchers.stop.clone(),
+    );
+    let telemetry = Arc::new(TelemetryDesk::new(store.clone(), pipeline, broker.clone(), &config));
+    background.spawn(crate::domain::telemetry::retention::purge_loop(
         telemetry.clone(),
         Duration::from_millis(config.telemetry_purge_interval_ms),
-        shutdown.clone(),
+        background.stop.clone(),
     ));
     let account = AccountDesk::new(
         AccountPorts { accounts: store.clone(), records: store.clone(), purchases: store.clone() },
@@ -174,13 +237,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         presence.clone(),
     );
     let billing = crate::domain::billing::BillingDesk::new(store.clone(), broker.clone(), &config);
-    tasks.spawn(queue.run(
+    background.spawn(queue.run(
         tickets.clone(),
         store.clone(),
         store.clone(),
         broker.clone(),
         presence.clone(),
-        shutdown.clone(),
+        background.stop.clone(),
     ));
     tracing::info!(storage = store.backend(), clustered, "hub ready");
     let services = Arc::new(Services {
@@ -204,30 +267,60 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         clustered,
         next_conn: AtomicU64::new(1),
     });
-    tasks.spawn(watch_disabled_agents(services.clone()));
-    tasks.spawn(purge_loop(services.clone(), PURGE_INTERVAL));
-    Ok(App { services, tasks })
+    background.spawn(watch_disabled_agents(services.clone(), background.stop.clone()));
+    background.spawn(purge_loop(services.clone(), PURGE_INTERVAL, background.stop.clone()));
+    Ok(App { services, listener: TaskTracker::new(), batchers, cluster: cluster_tasks, background })
 }
 
 impl App {
-    /// Waits for the background loops, which end once the services' shutdown token is cancelled;
-    /// gives up after `deadline` (a loop stuck in a storage call must not hold the process).
-    pub async fn stopped(&self, deadline: Duration) {
-        self.tasks.close();
-        if tokio::time::timeout(deadline, self.tasks.wait()).await.is_err() {
-            tracing::warn!("background loops still running after the grace period");
+    /// Runs the listener's accept loop, which ends once the services' shutdown token is cancelled.
+    pub fn listen(&self, accept: impl Future<Output = ()> + Send + 'static) {
+        self.listener.spawn(accept);
+    }
+
+    /// Shuts the node down in order (see the module documentation) and returns once every task
+    /// ended, or after at most about twice the grace period.
+    pub async fn shutdown(&self) {
+        let grace = Duration::from_millis(self.services.config.shutdown_grace_ms);
+        tracing::info!("shutting down: closing sockets with 1012");
+        let front = tokio::time::Instant::now() + grace;
+        self.services.shutdown.cancel();
+        self.services.sockets.close();
+        self.listener.close();
+        if tokio::time::timeout_at(front, self.services.sockets.wait()).await.is_err() {
+            tracing::warn!("sockets still open after the grace period; dropping them");
         }
+        if tokio::time::timeout_at(front, self.listener.wait()).await.is_err() {
+            tracing::warn!("http requests still running after the grace period");
+        }
+        let back = tokio::time::Instant::now() + grace;
+        for (stage, name) in
+            [(&self.batchers, "batchers"), (&self.cluster, "cluster links"), (&self.background, "background loops")]
+        {
+            stage.stop.cancel();
+            stage.tasks.close();
+            if tokio::time::timeout_at(back, stage.tasks.wait()).await.is_err() {
+                tracing::warn!(stage = name, "tasks still running after the grace period");
+            }
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // The stages cancel their own tokens as they are dropped.
+        self.services.shutdown.cancel();
     }
 }
 
 /// Closes the sockets of agents an operator disabled (`anapars-hub agent disable` runs in
 /// another process and only changes the database), checking the online agents every
-/// [`AGENT_WATCH_INTERVAL`].
-async fn watch_disabled_agents(services: Arc<Services>) {
+/// [`AGENT_WATCH_INTERVAL`], until `stop`.
+async fn watch_disabled_agents(services: Arc<Services>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(AGENT_WATCH_INTERVAL);
     loop {
         tokio::select! {
-            _ = services.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
         for id in services.registry.online_agents() {
@@ -244,12 +337,12 @@ async fn watch_disabled_agents(services: Arc<Services>) {
     }
 }
 
-/// Deletes expired codes and long-dead sessions, forever, every `every`.
-async fn purge_loop(services: Arc<Services>, every: Duration) {
+/// Deletes expired codes and long-dead sessions every `every`, until `stop`.
+async fn purge_loop(services: Arc<Services>, every: Duration, stop: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
-            _ = services.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
         let now = crate::model::time::now_ms();

@@ -3,10 +3,10 @@
 //! # Layout
 //! Layers, lowest first; each imports only those above it in this list (`layers.txt`, checked by
 //! `tests/layers.rs`). `error` sits below `model` because parsing a phone number can fail with it;
-//! `metrics` below both because the error mapping counts what it answers.
+//! `metrics` at the bottom because every layer may count what it does.
 //!
 //! - [`metrics`]: logging set-up and the names of the hub's own metrics.
-//! - [`error`]: the one domain error enum, and its mapping to wire codes and HTTP statuses.
+//! - [`error`]: the one domain error enum (thiserror), in the product's words, and its `Result`.
 //! - [`model`]: the types every layer speaks in: ids, phone numbers and codes (read as people type
 //!   them), the SMS texts, times, accounts and sessions, tickets and their events, agents,
 //!   profiles, purchases, telemetry, and the product events the domain publishes.
@@ -16,19 +16,20 @@
 //!   purchases, account records), fan-out of product events ([`ports::broker`]), presence across
 //!   nodes ([`ports::roster`]), rate-limit counters ([`ports::quota`]), SMS ([`ports::sms`]).
 //! - [`domain`]: what the hub does: sessions of users and agents, phone sign-in, agents, tickets
-//!   with their rules and group commit, presence, profiles, telemetry, billing with its state
-//!   rules, users' rights, announcements.
+//!   with their rules, presence, profiles, telemetry, billing with its state rules, users' rights,
+//!   announcements; and the one group-commit batcher that stores messages and telemetry in batches.
 //! - [`adapters`]: the ports over real systems: SQLite (embedded default) and Postgres, Redis
 //!   (quotas, roster), the SMS senders, and in-process memory for a single node.
 //! - [`protocol`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the
-//!   same serde types, the views the frames carry and how model records fill them in, and the
-//!   close codes. The domain never sees it.
+//!   same serde types, the views the frames carry and how model records fill them in, the close
+//!   codes, and the one mapping of the domain error to the wire (code, public message, retry hint,
+//!   HTTP status and body) that the socket and the HTTP routes both use. The domain never sees it.
 //! - [`gateway`]: the only layer that knows sockets, frames and HTTP: the node's live sockets and
 //!   their fan-out (the registry, and the Redis cluster broker, which carries events between nodes),
 //!   the rendering of events into frames, one session task per WebSocket, the HTTP routes (the
 //!   export document among them), and the services they reach.
-//! - [`app`]: the composition root: builds everything from the configuration and owns the node's
-//!   background loops.
+//! - [`app`]: the composition root: builds everything from the configuration and owns every task of
+//!   the node, which shutdown stops in order (sockets, batchers, cluster links, the rest).
 //! - [`server`]: the listener: admission, the accept loop and graceful shutdown.
 
 pub mod adapters;

@@ -1,12 +1,14 @@
 //! The listener: binds, admits connections under a cap, serves HTTP/1.1 (and upgrades to WebSocket)
 //! on each, and shuts down gracefully: stop accepting, tell every socket to reconnect (1012), let
-//! in-flight requests and writes finish within the grace period, then return.
+//! in-flight requests and writes finish within the grace period, then stop the node's tasks in
+//! order ([`App::shutdown`]) and return.
 
 use crate::app::App;
 use crate::config::Config;
 use crate::error::Error;
 use crate::gateway::http::ConnPermit;
 use crate::gateway::services::Services;
+use crate::protocol::WireError;
 use anyhow::Context;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -22,7 +24,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
@@ -42,7 +43,6 @@ pub struct RunningHub {
     /// Its services.
     pub hub: Arc<Services>,
     app: App,
-    accept: JoinHandle<()>,
 }
 
 /// Builds the hub from `config`, binds its listener and starts serving.
@@ -56,23 +56,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHub> {
     let hub = app.services.clone();
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
-    let accept = tokio::spawn(accept_loop(listener, hub.clone()));
+    app.listen(accept_loop(listener, hub.clone()));
     tracing::info!(%addr, "listening");
-    Ok(RunningHub { addr, hub, app, accept })
+    Ok(RunningHub { addr, hub, app })
 }
 
 impl RunningHub {
-    /// Shuts down gracefully and waits until done (at most about twice the grace period).
+    /// Shuts down gracefully and waits until done (at most about twice the grace period): see
+    /// [`App::shutdown`].
     pub async fn shutdown(self) {
-        let grace = Duration::from_millis(self.hub.config.shutdown_grace_ms);
-        tracing::info!("shutting down: closing sockets with 1012");
-        self.hub.shutdown.cancel();
-        self.hub.sockets.close();
-        if tokio::time::timeout(grace, self.hub.sockets.wait()).await.is_err() {
-            tracing::warn!("sockets still open after the grace period; dropping them");
-        }
-        let _ = self.accept.await;
-        self.app.stopped(grace).await;
+        self.app.shutdown().await;
     }
 }
 
@@ -168,7 +161,7 @@ impl Refusal {
         }
         let error = Error::HeadTooLarge { bytes: MAX_REQUEST_HEAD, fields: MAX_HEADER_FIELDS };
         error.observe();
-        let body = crate::gateway::http::error_body(&error).to_string();
+        let body = crate::protocol::errors::http_body(&error).to_string();
         let response = format!(
             "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n\
              content-length: {}\r\nconnection: close\r\n\r\n{body}",

@@ -182,3 +182,102 @@ async fn a_request_head_over_the_limits_gets_431_with_the_json_error_body() {
         }
     }
 }
+
+/// Shutdown while messages are in flight: every message the hub acknowledged is in the store once
+/// the hub stopped (each at the seq its `ticket.send.ok` gave), and the hub's shutdown returns
+/// within its deadline (twice the grace period: sockets first, then the node's tasks).
+#[tokio::test]
+async fn shutdown_with_messages_in_flight_keeps_every_acknowledged_message() {
+    use anapars_hub::model::ids::TicketId;
+    use anapars_hub::model::ticket::{EventKind, Page};
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    const SOCKETS: usize = 3;
+    const TICKETS_PER_SOCKET: usize = 6;
+    const SENDS_PER_SOCKET: usize = 120;
+    let grace = Duration::from_millis(3_000);
+    for mut hub in hubs(|c| {
+        c.shutdown_grace_ms = 3_000;
+        c.max_frames_per_sec = 10_000;
+        c.frame_burst = 10_000;
+    })
+    .await
+    {
+        let label = hub.label();
+        // Per socket: its client, and each request id's (ticket, client_msg_id, body).
+        let mut sockets = Vec::new();
+        for _ in 0..SOCKETS {
+            let token = hub.token(&phone()).await;
+            let mut c = hub.connect_as(Encoding::MsgPack, &token).await;
+            let mut tickets = Vec::new();
+            for t in 0..TICKETS_PER_SOCKET {
+                let opened = c
+                    .request(json!({"type": "ticket.open", "subject": format!("in flight {t}"), "body": "first", "client_msg_id": uuid::Uuid::new_v4().to_string()}))
+                    .await;
+                assert_eq!(opened["type"], "ticket.open.ok", "{label} {opened}");
+                tickets.push(opened["ticket"]["id"].as_str().unwrap().to_owned());
+            }
+            sockets.push((c, tickets, HashMap::new()));
+        }
+        // Pipelined sends on every socket at once, without waiting for any reply.
+        for (c, tickets, sent) in &mut sockets {
+            for n in 0..SENDS_PER_SOCKET {
+                let (id, ticket) = (1_000 + n as u64, tickets[n % tickets.len()].clone());
+                let (cmid, body) = (uuid::Uuid::new_v4().to_string(), format!("message {n} عدد ۱۲"));
+                c.send(
+                    json!({"id": id, "type": "ticket.send", "ticket_id": ticket, "client_msg_id": cmid, "body": body}),
+                )
+                .await;
+                sent.insert(id, (ticket, cmid, body));
+            }
+        }
+        // One commit acknowledged, so that the shutdown starts while the rest are in flight.
+        while sockets[0].0.recv().await["type"] != "ticket.send.ok" {}
+        let running = hub.running.take().expect("the hub runs");
+        let services = running.hub.clone();
+        let started = Instant::now();
+        let stopping = tokio::spawn(running.shutdown());
+        // Each socket read to its close, then dropped (the hub waits for clients to hang up).
+        let mut closed = Vec::new();
+        for (mut c, tickets, sent) in sockets {
+            assert_eq!(c.closed().await, Some(1012), "{label}");
+            closed.push((std::mem::take(&mut c.seen), tickets, sent));
+        }
+        tokio::time::timeout(grace * 2 + Duration::from_secs(1), stopping)
+            .await
+            .unwrap_or_else(|_| panic!("{label} shutdown took longer than its deadline"))
+            .expect("shutdown does not panic");
+        // Well within the deadline, in fact: every group of tasks ended on its own, none was
+        // waited out.
+        let took = started.elapsed();
+        assert!(took < grace, "{label} shutdown took {took:?}");
+
+        let mut acknowledged = 0;
+        let mut stored: HashMap<String, Vec<_>> = HashMap::new();
+        for (seen, tickets, sent) in &closed {
+            for ticket in tickets {
+                let id = TicketId(ticket.parse().unwrap());
+                let events = services.store.events(id, Page::After(0), 1_000).await.expect("the store answers");
+                stored.insert(ticket.clone(), events);
+            }
+            for ack in seen.iter().filter(|f| f["type"] == "ticket.send.ok") {
+                let (ticket, cmid, body) = &sent[&ack["id"].as_u64().unwrap()];
+                let seq = ack["seq"].as_u64().unwrap();
+                let event = stored[ticket].iter().find(|e| e.seq == seq);
+                assert!(
+                    event.is_some_and(|e| e.kind == EventKind::Message
+                        && e.client_msg_id.as_deref() == Some(cmid.as_str())
+                        && e.body.as_deref() == Some(body.as_str())),
+                    "{label} acknowledged message at seq {seq} of {ticket} is not in the store: {event:?}"
+                );
+                acknowledged += 1;
+            }
+        }
+        assert!(acknowledged >= 1, "{label} nothing was acknowledged");
+        let messages: usize =
+            stored.values().map(|events| events.iter().filter(|e| e.kind == EventKind::Message).count()).sum();
+        // Each ticket's opening message, and at least what was acknowledged.
+        assert!(messages >= SOCKETS * TICKETS_PER_SOCKET + acknowledged, "{label} {messages} stored");
+    }
+}

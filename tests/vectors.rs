@@ -16,11 +16,12 @@
 
 use anapars_hub::domain::sessions::token::looks_like_token;
 use anapars_hub::domain::sessions::token::AGENT_TOKEN_PREFIX;
-use anapars_hub::error::{ErrorCode, SizeUnit};
+use anapars_hub::error::SizeUnit;
 use anapars_hub::model::agent::AgentStatus;
 use anapars_hub::model::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseStatus};
 use anapars_hub::model::ticket::{EventKind, TicketStatus};
+use anapars_hub::protocol::errors::{ErrorCode, WireError};
 use anapars_hub::protocol::CloseCode;
 use anapars_hub::protocol::{
     self, AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, Encoded, Encoding, EventView, MarkView,

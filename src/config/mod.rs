@@ -181,7 +181,8 @@ pub struct Config {
     pub outbound_queue_bytes: usize,
     /// Simultaneous connections (HTTP and WebSocket) admitted; further ones wait. Default 20000.
     pub max_connections: usize,
-    /// How long shutdown waits for sockets to close and writes to finish. Default 10000 ms.
+    /// How long shutdown waits for sockets to close and requests to finish, and again for the
+    /// writers to store what they accepted and the node's other tasks to end. Default 10000 ms.
     pub shutdown_grace_ms: u64,
     /// Proxies whose `X-Forwarded-For` is believed, comma-separated IPs. Default none.
     pub trusted_proxies: String,

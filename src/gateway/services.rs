@@ -51,9 +51,10 @@ pub struct Services {
     pub broker: Arc<dyn Broker>,
     /// This node's part of the cluster, when clustered.
     pub cluster: Option<Arc<Cluster>>,
-    /// Cancelled when the hub shuts down; every socket task watches it.
+    /// Cancelled when shutdown begins: the listener stops accepting and every socket task closes
+    /// its socket with `1012`.
     pub shutdown: CancellationToken,
-    /// Every socket task, so that shutdown can wait for them.
+    /// Every socket task and every export being streamed, so that shutdown can wait for them.
     pub sockets: TaskTracker,
     /// Whether Redis is configured (readiness then includes it).
     pub clustered: bool,

@@ -3,11 +3,13 @@
 //! from the same serde types in [`frames`].
 
 mod close;
+pub mod errors;
 pub mod frames;
 pub mod views;
 
 pub use crate::model::telemetry::{DeviceReport, ViewEventReport, ViewKind};
 pub use close::CloseCode;
+pub use errors::{ErrorCode, WireError};
 pub use frames::{Request, RequestFrame, RequestId, RevokeReason, ServerFrame};
 pub use views::{
     consent_view, event_view, participant, profile_view, purchase_view, ticket_view, AgentView, CannedReplyView,

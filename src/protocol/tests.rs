@@ -1,4 +1,4 @@
-use crate::error::ErrorCode;
+use crate::protocol::errors::{ErrorCode, WireError};
 use crate::protocol::*;
 use proptest::prelude::*;
 

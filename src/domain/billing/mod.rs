@@ -40,30 +40,19 @@ impl BillingDesk {
     }
 
     /// Takes one report from billing: `signature` is the `Anapars-Signature` header, `body` the raw
-    /// request body (or why it could not be read). Every outcome, refusals included, is counted by
-    /// its wire name.
+    /// request body (or why it could not be read).
     ///
     /// # Errors
     /// `forbidden` (no `billing_secret`), `too_large` (from `body`), `bad_signature`,
     /// `stale_signature`, `bad_request`, `not_found` ("user"), `conflict`, `unavailable`.
     pub async fn receive(&self, signature: Option<&[u8]>, body: Result<bytes::Bytes>) -> Result<Recorded> {
-        let result = self.check_and_record(signature, body).await;
-        let outcome = match &result {
-            Ok(recorded) => recorded.outcome(),
-            Err(e) => e.code().as_str(),
-        };
-        metrics::counter!(crate::metrics::PURCHASE_REPORTS, "outcome" => outcome).increment(1);
-        result
-    }
-
-    async fn check_and_record(&self, signature: Option<&[u8]>, body: Result<bytes::Bytes>) -> Result<Recorded> {
         let secret = self.secret.as_ref().ok_or(Error::Forbidden)?;
         let body = body?;
         let now = now_ms();
         let checked = signature::verify(secret.0.as_bytes(), signature, &body, now / 1000, self.tolerance_secs);
         if let Err(e) = &checked {
             // Neither the header nor the body: an attacker's input, and a signature is a credential.
-            tracing::warn!(code = e.code().as_str(), "billing report refused");
+            tracing::warn!(error = %e, "billing report refused");
         }
         checked?;
         let report = report::parse(&body)?;
@@ -73,7 +62,7 @@ impl BillingDesk {
                 tracing::info!(reference = %report.reference, user_id = %report.user_id, outcome = r.outcome(), "purchase report recorded")
             }
             Err(e) => {
-                tracing::warn!(reference = %report.reference, user_id = %report.user_id, code = e.code().as_str(), "purchase report refused")
+                tracing::warn!(reference = %report.reference, user_id = %report.user_id, error = %e, "purchase report refused")
             }
         }
         let recorded = recorded?;

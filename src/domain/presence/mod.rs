@@ -108,6 +108,9 @@ impl Presence {
         };
         if first {
             let this = self.clone();
+            // Not tracked by the node: one roster call and an announcement, nothing to flush. If
+            // shutdown drops it, nothing is lost: once this node's heartbeat lapses, another node's
+            // upkeep reaps its people (on a single node the roster ends with the process).
             tokio::spawn(async move {
                 match this.roster.arrived(who, generation).await {
                     Ok(true) => this.announce(who, true, None).await,
@@ -135,6 +138,8 @@ impl Presence {
         }
         let left_at = now_ms();
         let this = self.clone();
+        // Not tracked by the node, like the arrival above: a grace timer and one roster call, nothing
+        // to flush. Waiting for it would hold every shutdown for the grace period.
         tokio::spawn(async move {
             tokio::time::sleep(this.grace).await;
             // Still gone from this node, and nothing happened since: ask the roster.

@@ -29,7 +29,7 @@ use crate::model::telemetry::{DeviceReport, ViewEventReport};
 use crate::model::time::{now_ms, Millis};
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::telemetry::Telemetry;
-use pipeline::{PipelineConfig, TelemetryPipeline};
+use pipeline::TelemetryPipeline;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -65,21 +65,17 @@ pub fn request_kind(request_type: &str) -> Option<&'static str> {
 }
 
 impl TelemetryDesk {
-    /// Starts the pipeline over `store`.
-    pub fn new(store: Arc<dyn Telemetry>, broker: Arc<dyn Broker>, config: &Config) -> Self {
+    /// The desk over `store`, storing telemetry through `pipeline`.
+    pub fn new(
+        store: Arc<dyn Telemetry>,
+        pipeline: TelemetryPipeline,
+        broker: Arc<dyn Broker>,
+        config: &Config,
+    ) -> Self {
         let defaults = ConsentDefaults {
             analytics: config.consent_analytics_default,
             personalisation: config.consent_personalisation_default,
         };
-        let pipeline = TelemetryPipeline::start(
-            store.clone(),
-            PipelineConfig {
-                queue: config.telemetry_queue,
-                max_batch: config.telemetry_batch,
-                timeout: Duration::from_millis(config.db_timeout_ms),
-                analytics_default: defaults.analytics,
-            },
-        );
         Self {
             store,
             pipeline,

@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 /// Envelopes waiting for the publisher; past this, events are dropped (and recovered by the sweep).
@@ -92,7 +93,8 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts the node's publisher, its Redis pub/sub link, the storage sweep and the session
-    /// re-check, all stopping at `shutdown`.
+    /// re-check on `tasks`, all stopping at `shutdown` (the publisher once it sent what is queued).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         config: &Config,
         node: Uuid,
@@ -100,6 +102,7 @@ impl Cluster {
         conn: redis::aio::ConnectionManager,
         registry: Arc<Registry>,
         store: Arc<dyn Store>,
+        tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
@@ -111,15 +114,15 @@ impl Cluster {
             link_up: AtomicBool::new(false),
             link_back: Notify::new(),
         });
-        tokio::spawn(cluster.clone().publisher(rx, conn, shutdown.clone()));
-        tokio::spawn(cluster.clone().link(client, shutdown.clone()));
-        tokio::spawn(sweep::sweep(
+        tasks.spawn(cluster.clone().publisher(rx, conn, shutdown.clone()));
+        tasks.spawn(cluster.clone().link(client, shutdown.clone()));
+        tasks.spawn(sweep::sweep(
             cluster.clone(),
             store.clone(),
             Duration::from_millis(config.cluster_sweep_ms),
             shutdown.clone(),
         ));
-        tokio::spawn(sweep::recheck_sessions(
+        tasks.spawn(sweep::recheck_sessions(
             cluster.clone(),
             store,
             Duration::from_secs(config.session_recheck_secs),
@@ -173,6 +176,8 @@ impl Cluster {
 
     /// Sends envelopes to Redis in pipelines, numbering them in the order they go out (receivers
     /// drop a number they have seen, which is how an envelope on several channels arrives once).
+    /// At `shutdown` it refuses new envelopes, sends those already queued (one try each), and
+    /// returns.
     async fn publisher(
         self: Arc<Self>,
         mut rx: mpsc::Receiver<Outgoing>,
@@ -183,6 +188,7 @@ impl Cluster {
         let mut batch: Vec<Outgoing> = Vec::with_capacity(PUBLISH_BATCH);
         let mut retry: VecDeque<Outgoing> = VecDeque::new();
         let mut failing = false;
+        let mut stopping = false;
         loop {
             let wait_retry = async {
                 if retry.is_empty() {
@@ -191,9 +197,14 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             };
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled(), if !stopping => {
+                    // The events of the last commits are queued: they still go out.
+                    rx.close();
+                    stopping = true;
+                    continue;
+                }
                 n = rx.recv_many(&mut batch, PUBLISH_BATCH) => if n == 0 { return },
-                _ = wait_retry => {}
+                _ = wait_retry, if !stopping => {}
             }
             let mut all: Vec<Outgoing> = retry.drain(..).chain(batch.drain(..)).collect();
             let mut pipe = redis::pipe();

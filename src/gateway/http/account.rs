@@ -40,7 +40,8 @@ async fn export(State(hub): State<Arc<Services>>, headers: HeaderMap) -> ApiResu
     let (tx, rx) = mpsc::channel::<Bytes>(EXPORT_CHUNKS_IN_FLIGHT);
     let (done_tx, done_rx) = oneshot::channel();
     let writer = hub.clone();
-    tokio::spawn(async move {
+    // Tracked with the sockets: shutdown gives a download in progress the grace period to finish.
+    hub.sockets.spawn(async move {
         let result = super::export::write(writer.store.as_ref(), user, consent, tx).await;
         let outcome = if result.is_ok() { "complete" } else { "failed" };
         metrics::counter!(crate::metrics::EXPORTS, "outcome" => outcome).increment(1);

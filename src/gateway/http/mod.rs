@@ -1,7 +1,8 @@
 //! The HTTP side of the one listener: sign-in, the owner's account, billing's purchase reports,
 //! health, metrics, the WebSocket upgrade (with its `Origin` check) and the agent console's files. Errors leave as
 //! `{"error": {"code", "message", "retry_after_ms"?}}` with the status from
-//! [`crate::Error::http_status`] and a `Retry-After` header where one applies.
+//! [`WireError::http_status`] and a `Retry-After` header where one applies
+//! ([`crate::protocol::errors`], shared with the socket's error frames).
 
 mod account;
 mod client;
@@ -15,6 +16,7 @@ use crate::domain::auth::DeviceInfo;
 use crate::error::{Error, SizeUnit};
 use crate::gateway::services::Services;
 use crate::model::account::Identity;
+use crate::protocol::errors::{self, WireError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
@@ -78,27 +80,14 @@ impl From<Error> for ApiError {
     }
 }
 
-/// The HTTP error body: `{"error": {"code", "message", "retry_after_ms"?}}`.
-pub(crate) fn error_body(e: &Error) -> serde_json::Value {
-    let mut body = json!({"code": e.code(), "message": e.public_message()});
-    if let Some(after) = e.retry_after() {
-        body["retry_after_ms"] = json!(after.as_millis() as u64);
-    }
-    json!({ "error": body })
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
         e.observe();
         let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let retry_after = e.retry_after();
-        let mut response = (status, Json(error_body(&e))).into_response();
-        if let Some(after) = retry_after {
-            let secs = after.as_millis().div_ceil(1000).max(1).to_string();
-            if let Ok(v) = HeaderValue::from_str(&secs) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        let mut response = (status, Json(errors::http_body(&e))).into_response();
+        if let Some(secs) = e.retry_after_secs() {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

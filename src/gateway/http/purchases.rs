@@ -5,6 +5,7 @@ use crate::domain::billing::signature;
 use crate::gateway::http::{body_bytes, require_user, ApiResult};
 use crate::gateway::services::Services;
 use crate::model::purchase::Recorded;
+use crate::protocol::WireError;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -28,7 +29,14 @@ async fn report(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let signed = headers.get(signature::HEADER).map(HeaderValue::as_bytes);
-    let recorded = hub.billing.receive(signed, body_bytes(body)).await?;
+    let result = hub.billing.receive(signed, body_bytes(body)).await;
+    // Every report is counted, refusals by their error code.
+    let outcome = match &result {
+        Ok(recorded) => recorded.outcome(),
+        Err(e) => e.code().as_str(),
+    };
+    metrics::counter!(crate::metrics::PURCHASE_REPORTS, "outcome" => outcome).increment(1);
+    let recorded = result?;
     let status = match recorded {
         Recorded::Created(_) => StatusCode::CREATED,
         Recorded::Updated(_) | Recorded::Duplicate(_) => StatusCode::OK,

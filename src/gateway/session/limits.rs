@@ -7,7 +7,7 @@ use super::{Exit, Socket};
 use crate::error::Error;
 use crate::model::time::{now_ms, Millis};
 use crate::protocol;
-use crate::protocol::CloseCode;
+use crate::protocol::{CloseCode, WireError};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;

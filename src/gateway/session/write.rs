@@ -4,8 +4,8 @@
 use super::commands::Transport;
 use super::{frame, Exit, Socket};
 use crate::error::Error;
-use crate::protocol::CloseCode;
 use crate::protocol::{self, Encoded, ServerFrame};
+use crate::protocol::{CloseCode, WireError};
 use futures_util::SinkExt;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;

@@ -1,9 +1,9 @@
 //! Frames from the hub: the replies to requests and the events pushed to sockets.
 
 use super::{RequestId, RevokeReason, SettingsDocument};
-use crate::error::ErrorCode;
 use crate::model::ids::{DeviceId, TicketId, UserId};
 use crate::model::time::Millis;
+use crate::protocol::errors::{ErrorCode, WireError};
 use crate::protocol::views::{
     AgentView, CannedReplyView, ConsentView, DeviceView, EventView, MarkView, Participant, ProfileView, PurchaseView,
     TicketView,
@@ -398,11 +398,6 @@ impl ServerFrame {
 
     /// The error reply for `error`, echoing `id`.
     pub fn error(id: Option<RequestId>, error: &crate::Error) -> Self {
-        Self::Error {
-            id,
-            code: error.code(),
-            message: error.public_message(),
-            retry_after_ms: error.retry_after().map(|d| d.as_millis().min(u64::MAX as u128) as u64),
-        }
+        Self::Error { id, code: error.code(), message: error.public_message(), retry_after_ms: error.retry_after_ms() }
     }
 }

@@ -1,0 +1,506 @@
+//! Group commit, for every desk that stores in batches (messages, telemetry): callers put items in a
+//! bounded queue; one loop gathers what waits (up to `max_batch` items, or whatever is queued when
+//! the queue is momentarily empty) and stores it with one call of the desk's [`Flush`] (one
+//! transaction, one commit), up to `concurrency` batches at once; each caller is answered with its
+//! own item's result once its batch is done.
+//!
+//! - A full queue answers `overloaded` at once, with the batcher's retry hint; nothing was taken.
+//! - A batch that fails or times out answers every item of it `unavailable` (storage unreachable or
+//!   slow) or `internal`; nothing of it is acknowledged. A batcher can instead try a batch that
+//!   storage refused (`internal`) again item by item, so that only the refused item fails.
+//! - With one batch at a time, batches are stored in the order their items were queued.
+//! - Stopping (the token given to [`Batcher::start`]) closes the queue (later callers get
+//!   `unavailable`), stores everything already accepted, and ends once the last batch is done:
+//!   nothing accepted is dropped unanswered.
+
+use crate::error::{Error, Result};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Where a batcher stores its batches, and what it counts.
+pub trait Flush: Send + Sync + 'static {
+    /// What callers queue.
+    type Item: Send + Sync + 'static;
+    /// What each item's caller gets once it is stored.
+    type Output: Send + 'static;
+
+    /// Stores `items` in one transaction: one output per item, in order.
+    fn flush(&self, items: &[Self::Item]) -> impl Future<Output = Result<Vec<Self::Output>>> + Send;
+
+    /// The outcome of one item, just before its caller hears it (for the desk's metrics).
+    fn settled(&self, _item: &Self::Item, _outcome: &Result<Self::Output>) {}
+
+    /// An item refused at the queue: `full`, or the batcher stopped (for the desk's metrics).
+    fn refused(&self, _item: &Self::Item, _full: bool) {}
+}
+
+/// Tuning of a batcher.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchConfig {
+    /// The batch kind in logs ("message", "telemetry").
+    pub name: &'static str,
+    /// The histogram that records each batch's size.
+    pub size_metric: &'static str,
+    /// Items waiting for a batch before callers get `overloaded`.
+    pub queue: usize,
+    /// Most items in one batch.
+    pub max_batch: usize,
+    /// Batches being stored at once; with 1, batches are stored in queue order.
+    pub concurrency: usize,
+    /// A batch that takes longer than this is answered `unavailable`.
+    pub timeout: Duration,
+    /// The retry hint of `overloaded`.
+    pub retry_after: Duration,
+    /// Whether a batch that storage refuses (`internal`) is tried again item by item, so that one
+    /// refused item does not fail the others with it.
+    pub retry_refused_alone: bool,
+}
+
+/// An item in the queue, with the caller waiting for it (if any).
+struct Pending<F: Flush> {
+    item: F::Item,
+    reply: Option<oneshot::Sender<Result<F::Output>>>,
+}
+
+/// The queueing side of a batcher; cheap to clone.
+pub struct Batcher<F: Flush> {
+    tx: mpsc::Sender<Pending<F>>,
+    flush: Arc<F>,
+    timeout: Duration,
+    retry_after: Duration,
+}
+
+impl<F: Flush> Clone for Batcher<F> {
+    fn clone(&self) -> Self {
+        Self { tx: self.tx.clone(), flush: self.flush.clone(), timeout: self.timeout, retry_after: self.retry_after }
+    }
+}
+
+impl<F: Flush> Batcher<F> {
+    /// Starts the batching loop over `flush` on `tasks` (its batches run there too); it stops once
+    /// `stop` is cancelled and everything accepted is stored.
+    pub fn start(flush: F, config: BatchConfig, tasks: &TaskTracker, stop: CancellationToken) -> Self {
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let flush = Arc::new(flush);
+        tasks.spawn(run(flush.clone(), rx, config, tasks.clone(), stop));
+        Self { tx, flush, timeout: config.timeout, retry_after: config.retry_after }
+    }
+
+    /// Queues `item` for a batch without waiting; wait for its outcome with [`Queued::stored`].
+    ///
+    /// # Errors
+    /// `overloaded` when the queue is full, `unavailable` when the batcher stopped.
+    pub fn enqueue(&self, item: F::Item) -> Result<Queued<F::Output>> {
+        let (reply, answer) = oneshot::channel();
+        self.push(item, Some(reply))?;
+        Ok(Queued { answer, timeout: self.timeout })
+    }
+
+    /// Queues `item` for a batch; nobody waits for its outcome.
+    ///
+    /// # Errors
+    /// As [`Batcher::enqueue`]; the item is gone.
+    pub fn enqueue_unanswered(&self, item: F::Item) -> Result<()> {
+        self.push(item, None)
+    }
+
+    fn push(&self, item: F::Item, reply: Option<oneshot::Sender<Result<F::Output>>>) -> Result<()> {
+        self.tx.try_send(Pending { item, reply }).map_err(|e| {
+            let (full, pending) = match e {
+                mpsc::error::TrySendError::Full(p) => (true, p),
+                mpsc::error::TrySendError::Closed(p) => (false, p),
+            };
+            self.flush.refused(&pending.item, full);
+            if full {
+                Error::Overloaded { retry_after: self.retry_after }
+            } else {
+                Error::Unavailable
+            }
+        })
+    }
+}
+
+/// An item in a batcher's queue.
+pub struct Queued<T> {
+    answer: oneshot::Receiver<Result<T>>,
+    timeout: Duration,
+}
+
+impl<T> Queued<T> {
+    /// The item's outcome, once its batch is stored (or failed).
+    ///
+    /// # Errors
+    /// The item's own error; `unavailable` when storage failed or timed out.
+    pub async fn stored(self) -> Result<T> {
+        // The batch has its own timeout; this one only guards against a lost batch.
+        match tokio::time::timeout(self.timeout * 2, self.answer).await {
+            Ok(Ok(result)) => result,
+            _ => Err(Error::Unavailable),
+        }
+    }
+}
+
+/// The batching loop: gathers batches and starts each on `tasks` once a slot is free; after `stop`,
+/// drains the queue the same way and returns when the last batch is done.
+async fn run<F: Flush>(
+    flush: Arc<F>,
+    mut rx: mpsc::Receiver<Pending<F>>,
+    config: BatchConfig,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+) {
+    let concurrency = u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
+    let slots = Arc::new(Semaphore::new(concurrency as usize));
+    let mut stopping = false;
+    loop {
+        let first = if stopping {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => {
+                    // Refuse what comes from now on; what is queued is still stored.
+                    rx.close();
+                    stopping = true;
+                    continue;
+                }
+                first = rx.recv() => first,
+            }
+        };
+        let Some(first) = first else { break };
+        // A slot first, then the batch: what arrives while every slot is busy joins this batch
+        // rather than waiting behind it.
+        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+        let size = (rx.len() + 1).min(config.max_batch.max(1));
+        let mut items = Vec::with_capacity(size);
+        let mut replies = Vec::with_capacity(size);
+        items.push(first.item);
+        replies.push(first.reply);
+        while items.len() < config.max_batch {
+            match rx.try_recv() {
+                Ok(p) => {
+                    items.push(p.item);
+                    replies.push(p.reply);
+                }
+                Err(_) => break,
+            }
+        }
+        let flush = flush.clone();
+        tasks.spawn(async move {
+            let _slot = slot;
+            let outcomes = store(flush.as_ref(), &items, &config).await;
+            for ((item, reply), outcome) in items.iter().zip(replies).zip(outcomes) {
+                flush.settled(item, &outcome);
+                if let Some(reply) = reply {
+                    let _ = reply.send(outcome);
+                }
+            }
+        });
+    }
+    // Every slot back: the last batches are done.
+    let _ = slots.acquire_many(concurrency).await;
+}
+
+/// One outcome per item of a batch.
+async fn store<F: Flush>(flush: &F, items: &[F::Item], config: &BatchConfig) -> Vec<Result<F::Output>> {
+    metrics::histogram!(config.size_metric).record(items.len() as f64);
+    match store_once(flush, items, config).await {
+        Ok(outputs) => outputs.into_iter().map(Ok).collect(),
+        Err(Error::Internal(_)) if config.retry_refused_alone && items.len() > 1 => {
+            let mut each = Vec::with_capacity(items.len());
+            for item in items {
+                let alone = store_once(flush, std::slice::from_ref(item), config).await;
+                // One item in, one output out (checked by `store_once`).
+                each.push(alone.and_then(|mut o| o.pop().ok_or(Error::Unavailable)));
+            }
+            each
+        }
+        Err(e) => items.iter().map(|_| Err(again(&e))).collect(),
+    }
+}
+
+/// Stores `items` in one call within the timeout: one output per item, or the error of them all.
+async fn store_once<F: Flush>(flush: &F, items: &[F::Item], config: &BatchConfig) -> Result<Vec<F::Output>> {
+    match tokio::time::timeout(config.timeout, flush.flush(items)).await {
+        Ok(Ok(outputs)) if outputs.len() == items.len() => Ok(outputs),
+        Ok(Ok(_)) => {
+            tracing::error!(batch = config.name, "storage answered a batch with the wrong number of results");
+            Err(Error::Internal(format!("{} batch size mismatch", config.name)))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(batch = config.name, error = %e, size = items.len(), "batch failed");
+            Err(failed(&e, config))
+        }
+        Err(_) => {
+            tracing::warn!(batch = config.name, size = items.len(), "batch timed out");
+            Err(Error::Unavailable)
+        }
+    }
+}
+
+/// What the callers of a failed batch get: `unavailable` (try again) or `internal`.
+fn failed(e: &Error, config: &BatchConfig) -> Error {
+    match e {
+        Error::Unavailable => Error::Unavailable,
+        _ => Error::Internal(format!("{} batch failed", config.name)),
+    }
+}
+
+/// The error of a failed batch again, for its next caller (it is one of [`failed`]'s, or the
+/// timeout's or the size mismatch's).
+fn again(e: &Error) -> Error {
+    match e {
+        Error::Internal(detail) => Error::Internal(detail.clone()),
+        _ => Error::Unavailable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// Item that storage refuses (`internal`) with any batch it is in.
+    const REFUSED: u32 = 13;
+    /// Item that finds storage unreachable.
+    const UNREACHABLE: u32 = 99;
+    /// Item that storage answers with one output too many.
+    const MISCOUNTED: u32 = 77;
+
+    /// Storage for the tests: each item's output is ten times the item; every batch waits at the
+    /// gate (closed until a test opens it) and is recorded in the order it was stored.
+    struct Numbers {
+        gate: Semaphore,
+        started: AtomicUsize,
+        batches: Mutex<Vec<Vec<u32>>>,
+        settled: Mutex<Vec<(u32, bool)>>,
+        refused: Mutex<Vec<(u32, bool)>>,
+    }
+
+    impl Numbers {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                gate: Semaphore::new(0),
+                started: AtomicUsize::new(0),
+                batches: Mutex::new(Vec::new()),
+                settled: Mutex::new(Vec::new()),
+                refused: Mutex::new(Vec::new()),
+            })
+        }
+
+        fn open(&self) {
+            self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+        }
+
+        /// Waits until `n` batches have reached the gate.
+        async fn started(&self, n: usize) {
+            let waited = tokio::time::timeout(Duration::from_secs(5), async {
+                while self.started.load(Ordering::SeqCst) < n {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+            assert!(waited.is_ok(), "{n} batches never started");
+        }
+
+        fn batches(&self) -> Vec<Vec<u32>> {
+            self.batches.lock().unwrap().clone()
+        }
+    }
+
+    impl Flush for Arc<Numbers> {
+        type Item = u32;
+        type Output = u32;
+
+        async fn flush(&self, items: &[u32]) -> Result<Vec<u32>> {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            self.gate.acquire().await.expect("the gate stays open").forget();
+            self.batches.lock().unwrap().push(items.to_vec());
+            if items.contains(&UNREACHABLE) {
+                return Err(Error::Unavailable);
+            }
+            if items.contains(&REFUSED) {
+                return Err(Error::Internal("refused by a constraint".into()));
+            }
+            let mut out: Vec<u32> = items.iter().map(|i| i * 10).collect();
+            if items.contains(&MISCOUNTED) {
+                out.push(0);
+            }
+            Ok(out)
+        }
+
+        fn settled(&self, item: &u32, outcome: &Result<u32>) {
+            self.settled.lock().unwrap().push((*item, outcome.is_ok()));
+        }
+
+        fn refused(&self, item: &u32, full: bool) {
+            self.refused.lock().unwrap().push((*item, full));
+        }
+    }
+
+    fn config(queue: usize, max_batch: usize, concurrency: usize) -> BatchConfig {
+        BatchConfig {
+            name: "test",
+            size_metric: "test_batch_size",
+            queue,
+            max_batch,
+            concurrency,
+            timeout: Duration::from_secs(5),
+            retry_after: Duration::from_millis(321),
+            retry_refused_alone: false,
+        }
+    }
+
+    fn start(numbers: &Arc<Numbers>, config: BatchConfig) -> (Batcher<Arc<Numbers>>, TaskTracker, CancellationToken) {
+        let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
+        (Batcher::start(numbers.clone(), config, &tasks, stop.clone()), tasks, stop)
+    }
+
+    async fn outcomes(queued: Vec<Queued<u32>>) -> Vec<Result<u32>> {
+        futures_util::future::join_all(queued.into_iter().map(Queued::stored)).await
+    }
+
+    fn codes(outcomes: &[Result<u32>]) -> Vec<std::result::Result<u32, &'static str>> {
+        outcomes
+            .iter()
+            .map(|o| match o {
+                Ok(v) => Ok(*v),
+                Err(Error::Unavailable) => Err("unavailable"),
+                Err(Error::Internal(_)) => Err("internal"),
+                Err(Error::Overloaded { .. }) => Err("overloaded"),
+                Err(_) => Err("other"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn batches_keep_queue_order_and_each_caller_gets_its_own_result() {
+        let numbers = Numbers::new();
+        let (batcher, _tasks, _stop) = start(&numbers, config(16, 4, 1));
+        let queued: Vec<_> = (0..10).map(|i| batcher.enqueue(i).expect("room in the queue")).collect();
+        numbers.open();
+        let got = outcomes(queued).await;
+        assert_eq!(codes(&got), (0..10).map(|i| Ok(i * 10)).collect::<Vec<_>>());
+        let batches = numbers.batches();
+        assert_eq!(batches.concat(), (0..10).collect::<Vec<_>>(), "stored out of queue order: {batches:?}");
+        assert!(batches.iter().all(|b| b.len() <= 4), "a batch over max_batch: {batches:?}");
+        assert!(batches.len() < 10, "nothing was batched: {batches:?}");
+        assert_eq!(numbers.settled.lock().unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn what_waits_while_every_slot_is_busy_goes_in_one_batch() {
+        let numbers = Numbers::new();
+        let (batcher, _tasks, _stop) = start(&numbers, config(64, 64, 2));
+        let first = batcher.enqueue(0).unwrap();
+        numbers.started(1).await;
+        let second = batcher.enqueue(1).unwrap();
+        numbers.started(2).await;
+        let rest: Vec<_> = (2..8).map(|i| batcher.enqueue(i).unwrap()).collect();
+        numbers.open();
+        assert_eq!(first.stored().await.unwrap(), 0);
+        assert_eq!(second.stored().await.unwrap(), 10);
+        assert_eq!(codes(&outcomes(rest).await), (2..8).map(|i| Ok(i * 10)).collect::<Vec<_>>());
+        let mut batches = numbers.batches();
+        batches.sort();
+        assert_eq!(batches, vec![vec![0], vec![1], (2..8).collect::<Vec<_>>()]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_fails_each_of_its_items_and_nothing_else() {
+        let numbers = Numbers::new();
+        let (batcher, _tasks, _stop) = start(&numbers, config(16, 3, 1));
+        numbers.open();
+        let queued: Vec<_> = [1, REFUSED, 2, 3, UNREACHABLE, 4, MISCOUNTED, 5, 6]
+            .into_iter()
+            .map(|i| batcher.enqueue(i).unwrap())
+            .collect();
+        let got = outcomes(queued).await;
+        assert_eq!(numbers.batches(), vec![vec![1, REFUSED, 2], vec![3, UNREACHABLE, 4], vec![MISCOUNTED, 5, 6]]);
+        let internal = Err("internal");
+        let unavailable = Err("unavailable");
+        assert_eq!(
+            codes(&got),
+            vec![internal, internal, internal, unavailable, unavailable, unavailable, internal, internal, internal]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_can_be_tried_again_item_by_item() {
+        let numbers = Numbers::new();
+        let (batcher, _tasks, _stop) = start(&numbers, BatchConfig { retry_refused_alone: true, ..config(16, 3, 1) });
+        numbers.open();
+        let queued: Vec<_> =
+            [1, REFUSED, 2, 3, UNREACHABLE, 4].into_iter().map(|i| batcher.enqueue(i).unwrap()).collect();
+        let got = outcomes(queued).await;
+        let unavailable = Err("unavailable");
+        assert_eq!(codes(&got), vec![Ok(10), Err("internal"), Ok(20), unavailable, unavailable, unavailable]);
+        assert_eq!(
+            numbers.batches(),
+            vec![vec![1, REFUSED, 2], vec![1], vec![REFUSED], vec![2], vec![3, UNREACHABLE, 4]],
+            "only a refused batch is tried again, alone"
+        );
+        assert_eq!(
+            numbers.settled.lock().unwrap().clone(),
+            vec![(1, true), (REFUSED, false), (2, true), (3, false), (UNREACHABLE, false), (4, false)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_overloaded_at_once_with_the_hint() {
+        let numbers = Numbers::new();
+        let (batcher, _tasks, _stop) = start(&numbers, config(2, 8, 1));
+        let first = batcher.enqueue(1).unwrap();
+        numbers.started(1).await;
+        let waiting = [batcher.enqueue(2).unwrap(), batcher.enqueue(3).unwrap()];
+        match batcher.enqueue(4) {
+            Err(Error::Overloaded { retry_after }) => assert_eq!(retry_after, Duration::from_millis(321)),
+            other => panic!("a full queue took an item: {:?}", other.map(|_| ())),
+        }
+        assert!(batcher.enqueue_unanswered(5).is_err());
+        assert_eq!(numbers.refused.lock().unwrap().clone(), vec![(4, true), (5, true)]);
+        numbers.open();
+        assert_eq!(first.stored().await.unwrap(), 10);
+        assert_eq!(codes(&outcomes(waiting.into()).await), vec![Ok(20), Ok(30)]);
+        assert_eq!(numbers.batches().concat(), vec![1, 2, 3], "a refused item was stored");
+    }
+
+    #[tokio::test]
+    async fn stopping_stores_everything_accepted_then_refuses() {
+        let numbers = Numbers::new();
+        let (batcher, tasks, stop) = start(&numbers, config(16, 2, 1));
+        let mut queued = vec![batcher.enqueue(0).unwrap()];
+        numbers.started(1).await;
+        queued.extend((1..7).map(|i| batcher.enqueue(i).unwrap()));
+        batcher.enqueue_unanswered(7).unwrap();
+        stop.cancel();
+        tasks.close();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), tasks.wait()).await.is_err(),
+            "the batcher ended with a batch still being stored"
+        );
+        numbers.open();
+        tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await.expect("the batcher stops once drained");
+        assert_eq!(codes(&outcomes(queued).await), (0..7).map(|i| Ok(i * 10)).collect::<Vec<_>>());
+        assert_eq!(numbers.batches().concat(), (0..8).collect::<Vec<_>>(), "an accepted item was dropped");
+        assert!(matches!(batcher.enqueue(8), Err(Error::Unavailable)));
+        assert_eq!(numbers.refused.lock().unwrap().clone(), vec![(8, false)]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_over_the_timeout_is_answered_unavailable() {
+        let numbers = Numbers::new();
+        let timeout = Duration::from_millis(200);
+        let (batcher, _tasks, _stop) = start(&numbers, BatchConfig { timeout, ..config(16, 4, 1) });
+        let queued = batcher.enqueue(1).unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(queued.stored().await, Err(Error::Unavailable)));
+        let waited = started.elapsed();
+        assert!(waited >= timeout && waited < timeout * 2, "answered after {waited:?}");
+    }
+}
