@@ -139,11 +139,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         roster,
     );
     tasks.spawn(presence.clone().maintain(Duration::from_millis(config.presence_node_ttl_ms / 3), shutdown.clone()));
+    let telemetry = Arc::new(crate::domain::telemetry::TelemetryDesk::new(store.clone(), broker.clone(), &config));
     let profiles = crate::domain::profiles::ProfileDesk::new(
         store.clone(),
         store.clone(),
         broker.clone(),
         presence.clone(),
+        telemetry.clone(),
         config.media_dir.clone(),
         crate::domain::profiles::image::ImagePolicy {
             max_bytes: config.max_image_bytes,
@@ -151,7 +153,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             out_side: 512,
         },
     );
-    let telemetry = Arc::new(crate::domain::telemetry::TelemetryDesk::new(store.clone(), broker.clone(), &config));
     tasks.spawn(crate::domain::telemetry::retention::purge_loop(
         telemetry.clone(),
         Duration::from_millis(config.telemetry_purge_interval_ms),
