@@ -1,19 +1,57 @@
-// The agent console: sign-in, the live queue, and the ticket view. It speaks protocol v1 only
-// (protocol/PROTOCOL.md). Everything the hub sends is shown with textContent, never as HTML.
+// The agent console: sign-in, the live queue, the ticket view and the customer beside it. It speaks
+// protocol v1 only (protocol/PROTOCOL.md). Everything the hub sends is shown with textContent,
+// never as HTML; what people typed keeps its own direction (`dir="auto"`, `<bdi>`), and every
+// string of the interface comes from the catalogues through i18n.js.
 
 import { HubConnection } from './connection.js';
 import { Thread, sameParticipant } from './thread.js';
 import { loadSession, saveSession, clearSession, loadJson, saveJson, clearTabState, signIn, signOut } from './session.js';
+import {
+  applyStatic,
+  bdi,
+  compare,
+  direction,
+  duration,
+  errorText,
+  formatNumber,
+  fullTime,
+  language,
+  languageOptions,
+  rememberedLanguage,
+  rememberLanguage,
+  relativeTime,
+  setLanguage,
+  shortTime,
+  t,
+  tNodes,
+  typed,
+} from './i18n.js';
+import { CannedPicker } from './canned.js';
+import { renderCustomer } from './customer.js';
+import {
+  allowNotifications,
+  chime,
+  loadPrefs,
+  notificationsBlocked,
+  notify,
+  savePrefs,
+  setTitle,
+  unlockSound,
+} from './alerts.js';
 
 const FOLLOW_KEY = 'anapars.console.follow';
 const OUTBOX_KEY = 'anapars.console.outbox';
 /** The users' receipts as last seen, shown at once after a reload; `ticket.subscribe.ok` brings the hub's. */
 const MARKS_KEY = 'anapars.console.marks';
+/** "Not now" on the prompt to become available, for this tab. */
+const PROMPT_KEY = 'anapars.console.prompt-dismissed';
 /** Tickets the socket keeps following (the hub allows 100); the oldest opened are let go. */
 const MAX_FOLLOWED = 20;
 const PAGE = 50;
 const TYPING_SEND_EVERY_MS = 2500;
 const TYPING_SHOW_MS = 5000;
+/** At most one sound this often, however many messages arrive at once. */
+const CHIME_EVERY_MS = 2000;
 /** Errors after which a message is resent unchanged (protocol: "Sending a message"). */
 const RETRYABLE = new Set(['disconnected', 'timeout', 'overloaded', 'unavailable', 'rate_limited']);
 
@@ -38,24 +76,47 @@ const state = {
   /** ticket id -> Thread, most recently opened last */
   threads: new Map(),
   current: null,
-  /** ticket id -> last_seq when the agent last looked at it */
+  /** ticket id -> the highest seq this agent read (here, in another tab, or as the hub says) */
   seen: new Map(),
   lastTypingSent: 0,
   online: false,
+  /** The last connection state, to render it again in another language. */
+  connection: { state: 'connecting' },
+  /** The agent's canned replies, oldest first. */
+  canned: [],
+  /** The customer panel: `{userId, customer, loading, failed}`. */
+  customer: { userId: null, customer: null, loading: false, failed: false },
+  /** Narrow screens: `list` or `ticket`. */
+  view: 'list',
+  panelOpen: false,
+  prefs: loadPrefs(),
+  lastChime: 0,
 };
 
+let picker = null;
+
 // ---------------------------------------------------------------------------------------------
-// Start-up, sign-in and sign-out
+// Start-up, language, sign-in and sign-out
 
 function start() {
   $('signin-form').addEventListener('submit', onSignIn);
   $('signout').addEventListener('click', onSignOut);
   $('retry-now').addEventListener('click', () => state.conn && state.conn.retryNow());
-  $('my-status').addEventListener('change', onMyStatus);
+  $('my-status').addEventListener('change', () => setMyStatus($('my-status').value));
+  $('become-available').addEventListener('click', () => setMyStatus('available'));
+  $('prompt-dismiss').addEventListener('click', () => {
+    saveJson(PROMPT_KEY, true);
+    renderPrompt();
+  });
+  for (const select of document.querySelectorAll('.lang-select')) {
+    select.replaceChildren(...languageOptions());
+    select.addEventListener('change', () => useLanguage(select.value, true));
+  }
   for (const tab of document.querySelectorAll('[role=tab]')) {
     tab.addEventListener('click', () => setFilter(tab.dataset.filter, false));
     tab.addEventListener('keydown', onTabKey);
   }
+  $('ticket-list').addEventListener('keydown', onListKey);
   $('claim').addEventListener('click', () => ticketAction('claim'));
   $('resolve').addEventListener('click', () => ticketAction('resolve'));
   $('transfer').addEventListener('click', () => ticketAction('transfer'));
@@ -68,11 +129,38 @@ function start() {
   $('reply').addEventListener('input', onReplyInput);
   $('messages').addEventListener('scroll', onMessagesScroll, { passive: true });
   $('older').addEventListener('click', loadOlder);
+  $('back').addEventListener('click', showList);
+  $('customer-toggle').addEventListener('click', () => setPanel(!state.panelOpen));
+  $('customer-close').addEventListener('click', () => setPanel(false));
+  $('settings-open').addEventListener('click', openSettings);
+  $('settings-close').addEventListener('click', () => $('settings-dialog').close());
+  $('settings-canned').addEventListener('click', () => {
+    $('settings-dialog').close();
+    openCanned();
+  });
+  $('pref-notify').addEventListener('change', onNotifyPref);
+  $('pref-sound').addEventListener('change', onSoundPref);
+  $('canned-manage').addEventListener('click', openCanned);
+  $('canned-close').addEventListener('click', () => $('canned-dialog').close());
+  $('canned-form').addEventListener('submit', addCanned);
+  picker = new CannedPicker({
+    textarea: $('reply'),
+    box: $('canned-picker'),
+    list: $('canned-options'),
+    replies: () => state.canned,
+    onInsert: onReplyInput,
+  });
+  document.addEventListener('keydown', onGlobalKey);
+  // Browsers start sound only after a gesture: any click or key of the agent's prepares it.
+  for (const kind of ['pointerdown', 'keydown']) {
+    document.addEventListener(kind, () => state.prefs.sound && unlockSound(), { passive: true });
+  }
   document.addEventListener('visibilitychange', () => markRead(currentThread()));
   window.addEventListener('focus', () => markRead(currentThread()));
   window.addEventListener('hashchange', openFromHash);
   setInterval(tick, 15000);
 
+  useLanguage(rememberedLanguage(null), false);
   const session = loadSession();
   if (session) {
     begin(session);
@@ -81,10 +169,31 @@ function start() {
   }
 }
 
+/** Switches the interface to `code` (`fa` or `en`) and renders everything again; `remember`: the
+ *  agent chose it (kept for this browser and this agent). */
+function useLanguage(code, remember) {
+  setLanguage(code);
+  if (remember) rememberLanguage(language(), state.me && state.me.id);
+  applyStatic();
+  for (const select of document.querySelectorAll('.lang-select')) select.value = language();
+  if (!state.session) {
+    setTitle(0);
+    return;
+  }
+  renderConnection(state.connection);
+  renderMe();
+  renderPrompt();
+  renderList();
+  renderTicket();
+  if (state.current) renderMessages(true);
+  renderCustomerPanel();
+}
+
 function showSignIn(message) {
   $('app').hidden = true;
   $('signin').hidden = false;
   $('signin-error').textContent = message || '';
+  setTitle(0);
   $('email').focus();
 }
 
@@ -93,7 +202,7 @@ async function onSignIn(e) {
   const email = $('email').value.trim();
   const password = $('password').value;
   if (!email || !password) {
-    $('signin-error').textContent = 'Enter your email and password.';
+    $('signin-error').textContent = t('signin.missing');
     return;
   }
   $('signin-button').disabled = true;
@@ -104,7 +213,7 @@ async function onSignIn(e) {
     saveSession(session);
     begin(session);
   } catch (err) {
-    $('signin-error').textContent = err.message;
+    $('signin-error').textContent = err.key ? t(err.key, err.params) : t('signin.failed');
   } finally {
     $('signin-button').disabled = false;
   }
@@ -113,20 +222,23 @@ async function onSignIn(e) {
 function begin(session) {
   state.session = session;
   state.me = session.agent;
+  // The agent's own choice of language, if they made one in this browser.
+  useLanguage(rememberedLanguage(state.me && state.me.id), false);
   $('signin').hidden = true;
   $('app').hidden = false;
   renderMe();
+  renderPrompt();
   setFilter(state.filter, false);
   // Threads followed before a reload, and messages that were still being sent.
   for (const id of loadJson(FOLLOW_KEY, [])) thread(id);
   for (const [ticketId, [delivered, read]] of Object.entries(loadJson(MARKS_KEY, {}))) {
-    const t = state.threads.get(ticketId);
-    if (t) Object.assign(t, { userDelivered: delivered, userRead: read });
+    const th = state.threads.get(ticketId);
+    if (th) Object.assign(th, { userDelivered: delivered, userRead: read });
   }
   const outbox = loadJson(OUTBOX_KEY, {});
   for (const [ticketId, items] of Object.entries(outbox)) {
-    const t = thread(ticketId);
-    for (const m of items) t.outbox.set(m.id, { body: m.body, author: m.author, state: 'pending', inFlight: false });
+    const th = thread(ticketId);
+    for (const m of items) th.outbox.set(m.id, { body: m.body, author: m.author, state: 'pending', inFlight: false });
   }
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   state.conn = new HubConnection({
@@ -135,7 +247,7 @@ function begin(session) {
     onState: renderConnection,
     onReady,
     onEvent,
-    onSignInAgain: (reason) => endSession(`You were signed out: ${reason}. Sign in again.`),
+    onSignInAgain: (reason) => endSession(t('signin.again', { reason: t(`signin.reason.${reason}`) })),
   });
   state.conn.start();
   openFromHash();
@@ -155,18 +267,21 @@ function endSession(message) {
   if (state.conn) state.conn.stop();
   state.conn = null;
   clearSession();
-  clearTabState([FOLLOW_KEY, OUTBOX_KEY, MARKS_KEY]);
+  clearTabState([FOLLOW_KEY, OUTBOX_KEY, MARKS_KEY, PROMPT_KEY]);
   state.session = null;
   state.tickets.clear();
   state.queueOrder.clear();
   state.threads.clear();
   state.profiles.clear();
   state.seen.clear();
+  state.canned = [];
   state.current = null;
+  state.customer = { userId: null, customer: null, loading: false, failed: false };
   history.replaceState(null, '', location.pathname);
   $('ticket-list').replaceChildren();
   $('events').replaceChildren();
   $('outbox').replaceChildren();
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
   showTicketPane(false);
   showSignIn(message);
 }
@@ -174,19 +289,21 @@ function endSession(message) {
 // ---------------------------------------------------------------------------------------------
 // The connection
 
-function renderConnection({ state: s, retryAt }) {
+function renderConnection(connection) {
+  const { state: s, retryAt } = connection;
+  state.connection = connection;
   state.online = s === 'online';
   const box = $('connection');
   box.dataset.state = s;
   $('retry-now').hidden = s !== 'waiting';
   clearInterval(renderConnection.countdown);
-  if (s === 'online') $('connection-text').textContent = 'Connected';
-  else if (s === 'connecting') $('connection-text').textContent = 'Connecting…';
-  else if (s === 'stopped') $('connection-text').textContent = 'Disconnected';
+  if (s === 'online') $('connection-text').textContent = t('connection.online');
+  else if (s === 'connecting') $('connection-text').textContent = t('connection.connecting');
+  else if (s === 'stopped') $('connection-text').textContent = t('connection.stopped');
   else if (s === 'waiting') {
     const show = () => {
-      const secs = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-      $('connection-text').textContent = `Connection lost. Reconnecting in ${secs} s…`;
+      const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+      $('connection-text').textContent = t('connection.waiting', { seconds });
     };
     show();
     renderConnection.countdown = setInterval(show, 1000);
@@ -199,17 +316,22 @@ function renderConnection({ state: s, retryAt }) {
 async function onReady(reply) {
   state.me = reply.agent;
   renderMe();
+  renderPrompt();
   const conn = state.conn;
   try {
     const agents = await conn.request({ type: 'agent.list' });
     setAgents(agents.agents);
     const queue = await conn.request({ type: 'queue.subscribe' });
     takeQueueSnapshot(queue.tickets);
-    for (const t of [...state.threads.values()]) {
-      await follow(t);
+    loadCanned();
+    for (const th of [...state.threads.values()]) {
+      await follow(th);
     }
-    if (state.current) await loadProfile(ticketUser(state.current), true);
-    for (const t of state.threads.values()) flushOutbox(t);
+    if (state.current) {
+      await loadProfile(ticketUser(state.current), true);
+      loadCustomer(ticketUser(state.current), true);
+    }
+    for (const th of state.threads.values()) flushOutbox(th);
     markRead(currentThread());
     wantProfilesForList();
   } catch (e) {
@@ -263,7 +385,7 @@ async function refreshSession() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Agents, profiles, presence
+// The agent: status, the prompt to become available, settings
 
 function renderMe() {
   if (!state.me) return;
@@ -271,16 +393,70 @@ function renderMe() {
   $('my-status').value = state.me.status;
 }
 
-async function onMyStatus() {
-  const status = $('my-status').value;
+/** Agents start away; while they are not available the hub gives them nothing, so say so. */
+function renderPrompt() {
+  const show = !!state.me && state.me.status !== 'available' && !loadJson(PROMPT_KEY, false);
+  $('available-prompt').hidden = !show;
+  if (show) $('available-text').textContent = t('prompt.available', { status: t(`status.${state.me.status}`) });
+}
+
+async function setMyStatus(status) {
   try {
     const r = await state.conn.request({ type: 'agent.status', status });
     state.me = r.agent;
   } catch {
-    announce('Your status could not be changed. Try again when connected.');
+    announce(t('status.failed'));
   }
   renderMe();
+  renderPrompt();
 }
+
+function openSettings() {
+  $('pref-notify').checked = state.prefs.notify;
+  $('pref-sound').checked = state.prefs.sound;
+  $('notify-blocked').hidden = !state.prefs.notify || !notificationsBlocked();
+  $('settings-dialog').showModal();
+}
+
+async function onNotifyPref() {
+  const box = $('pref-notify');
+  let on = box.checked;
+  if (on) on = await allowNotifications();
+  box.checked = on;
+  $('notify-blocked').hidden = on || !notificationsBlocked();
+  state.prefs = { ...state.prefs, notify: on };
+  savePrefs(state.prefs);
+}
+
+function onSoundPref() {
+  const on = $('pref-sound').checked;
+  if (on) {
+    unlockSound();
+    chime();
+  }
+  state.prefs = { ...state.prefs, sound: on };
+  savePrefs(state.prefs);
+}
+
+/** A user's message the agent is not looking at: the title counts it (see renderList); the sound
+ *  and the desktop notification only if the agent turned them on. */
+function alertNewMessage(ticket) {
+  if (state.prefs.sound && Date.now() - state.lastChime > CHIME_EVERY_MS) {
+    state.lastChime = Date.now();
+    chime();
+  }
+  if (state.prefs.notify && ticket) {
+    notify({
+      ticketId: ticket.id,
+      name: userName(ticket.user_id),
+      subject: ticket.subject,
+      onClick: () => openTicket(ticket.id, true),
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agents, profiles, presence
 
 function setAgents(list) {
   state.agents.clear();
@@ -301,29 +477,33 @@ async function refreshAgents() {
   }
 }
 
-function agentName(id) {
-  if (!id) return 'an agent';
-  if (state.me && id === state.me.id) return 'you';
+/** An agent as a catalogue parameter: another agent's name (isolated), or "you". */
+function agentRef(id, atStart) {
+  if (!id) return t('agent.an');
+  if (state.me && id === state.me.id) return t(atStart ? 'agent.you_start' : 'agent.you');
   const a = state.agents.get(id);
-  return a ? a.name : 'another agent';
+  return a ? typed(a.name) : t('agent.another');
 }
 
 function ticketUser(ticketId) {
-  const t = state.tickets.get(ticketId);
-  return t ? t.user_id : null;
+  const th = state.tickets.get(ticketId);
+  return th ? th.user_id : null;
 }
 
 function userName(userId) {
   const p = state.profiles.get(userId);
   if (p && p.name) return p.name;
-  return userId ? `User ${userId.slice(-4)}` : 'User';
+  return userId ? t('user.fallback', { tail: userId.slice(-4) }) : t('user.fallback', { tail: '' });
 }
 
 function setProfile(profile) {
   if (!profile || !profile.user_id) return;
   state.profiles.set(profile.user_id, profile);
   renderList();
-  if (ticketUser(state.current) === profile.user_id) renderTicket();
+  if (ticketUser(state.current) === profile.user_id) {
+    renderTicket();
+    renderCustomerPanel();
+  }
 }
 
 async function loadProfile(userId, force) {
@@ -337,8 +517,8 @@ async function loadProfile(userId, force) {
 
 /** Names for the tickets in the list, fetched one at a time in the background. */
 function wantProfilesForList() {
-  for (const t of visibleTickets().slice(0, 50)) {
-    if (!state.profiles.has(t.user_id)) state.profileWanted.add(t.user_id);
+  for (const th of visibleTickets().slice(0, 50)) {
+    if (!state.profiles.has(th.user_id)) state.profileWanted.add(th.user_id);
   }
   drainProfiles();
 }
@@ -367,15 +547,86 @@ function onPresence(frame) {
   else delete updated.last_seen_at;
   setProfile(updated);
   if (ticketUser(state.current) === p.id) {
-    announce(`${userName(p.id)} is ${frame.online ? 'online' : 'offline'}.`);
+    announce(t(frame.online ? 'announce.online' : 'announce.offline', { name: typed(userName(p.id)) }));
   }
 }
 
 function presenceText(profile) {
   if (!profile) return '';
-  if (profile.online) return 'online';
-  if (profile.last_seen_at) return `last seen ${relativeTime(profile.last_seen_at)}`;
-  return 'offline';
+  if (profile.online) return t('presence.online');
+  if (profile.last_seen_at) return t('presence.last_seen', { when: relativeTime(profile.last_seen_at) });
+  return t('presence.offline');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The customer panel
+
+function setPanel(open) {
+  state.panelOpen = open;
+  $('app').dataset.panel = open ? 'open' : 'closed';
+  $('customer-toggle').setAttribute('aria-expanded', String(open));
+  if (open) $('customer-close').focus();
+}
+
+/** Fetches the customer of the ticket on screen (`customer.get`): profile, device, tickets. */
+async function loadCustomer(userId, force) {
+  if (!userId) return;
+  if (state.customer.userId !== userId) {
+    state.customer = { userId, customer: null, loading: false, failed: false };
+  }
+  const view = state.customer;
+  if (!state.online || view.loading || (!force && view.customer)) {
+    renderCustomerPanel();
+    return;
+  }
+  view.loading = true;
+  renderCustomerPanel();
+  try {
+    const r = await state.conn.request({ type: 'customer.get', user_id: userId });
+    view.customer = r.customer;
+    view.failed = false;
+    if (state.customer === view) {
+      setProfile(r.customer.profile);
+      for (const ticket of r.customer.tickets) updateTicket(ticket, false);
+    }
+  } catch {
+    view.failed = !view.customer;
+  } finally {
+    view.loading = false;
+    renderCustomerPanel();
+  }
+}
+
+/** A ticket of the customer on screen changed: the panel's list follows without a new fetch. */
+function patchCustomerTickets(ticket) {
+  const c = state.customer.customer;
+  if (!c || ticket.user_id !== state.customer.userId) return;
+  const rest = c.tickets.filter((x) => x.id !== ticket.id);
+  const known = c.tickets.find((x) => x.id === ticket.id);
+  if (known && known.last_seq > ticket.last_seq) return;
+  c.tickets = [ticket, ...rest].sort((a, b) => b.updated_at - a.updated_at).slice(0, 50);
+  renderCustomerPanel();
+}
+
+function renderCustomerPanel() {
+  const ticket = state.tickets.get(state.current);
+  const panel = $('customer');
+  panel.hidden = !state.current;
+  $('app').querySelector('.columns').classList.toggle('with-customer', !!state.current);
+  if (!state.current) return;
+  const userId = ticket ? ticket.user_id : null;
+  const view = state.customer.userId === userId ? state.customer : { customer: null, loading: true, failed: false };
+  renderCustomer(view, {
+    profile: userId ? state.profiles.get(userId) : null,
+    ticketId: state.current,
+    name: userName,
+    presence: presenceText,
+    badge: statusLabel,
+    open: (id) => {
+      setPanel(false);
+      openTicket(id, true);
+    },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,15 +634,18 @@ function presenceText(profile) {
 
 function takeQueueSnapshot(tickets) {
   // The snapshot is the truth for open and assigned tickets; resolved ones this tab saw stay.
-  for (const [id, t] of state.tickets) {
-    if (t.status !== 'resolved' && !state.threads.has(id)) state.tickets.delete(id);
+  for (const [id, th] of state.tickets) {
+    if (th.status !== 'resolved' && !state.threads.has(id)) state.tickets.delete(id);
   }
   state.queueOrder.clear();
   state.queueCounter = 0;
-  for (const t of tickets) {
-    state.tickets.set(t.id, t);
-    if (t.status === 'open') state.queueOrder.set(t.id, state.queueCounter++);
+  for (const th of tickets) {
+    state.tickets.set(th.id, th);
+    if (th.status === 'open') state.queueOrder.set(th.id, state.queueCounter++);
+    // The agent's own tickets are followed, for their unread counts; `onReady` subscribes.
+    if (isMine(th) && state.threads.size < MAX_FOLLOWED) thread(th.id);
   }
+  saveFollowed();
   renderList();
   renderTicket();
 }
@@ -403,15 +657,27 @@ function updateTicket(ticket, live) {
   if (ticket.status === 'open') {
     if (!known || known.status !== 'open' || !state.queueOrder.has(ticket.id)) {
       state.queueOrder.set(ticket.id, state.queueCounter++);
-      if (live) announce(`New ticket in the queue: ${ticket.subject}`);
+      if (live) {
+        announce(t('announce.new_ticket', { subject: typed(ticket.subject) }));
+        if (state.prefs.sound && Date.now() - state.lastChime > CHIME_EVERY_MS) {
+          state.lastChime = Date.now();
+          chime();
+        }
+      }
     }
   } else {
     state.queueOrder.delete(ticket.id);
+  }
+  if (isMine(ticket) && !state.threads.has(ticket.id) && state.threads.size < MAX_FOLLOWED) {
+    const th = thread(ticket.id);
+    saveFollowed();
+    if (state.online) follow(th);
   }
   if (!state.profiles.has(ticket.user_id)) {
     state.profileWanted.add(ticket.user_id);
     drainProfiles();
   }
+  patchCustomerTickets(ticket);
   renderList();
   if (ticket.id === state.current) renderTicket();
 }
@@ -427,28 +693,38 @@ function onTicketDeleted(ticketId) {
     saveFollowed();
     saveOutbox();
   }
+  const c = state.customer.customer;
+  if (c) c.tickets = c.tickets.filter((x) => x.id !== ticketId);
   if (state.current === ticketId) {
     state.current = null;
     history.replaceState(null, '', location.pathname);
     $('events').replaceChildren();
     $('outbox').replaceChildren();
     showTicketPane(false);
-    announce('This ticket was deleted: its user deleted their account.');
+    showList();
+    announce(t('announce.deleted_current'));
   } else if (ticket) {
-    announce(`A ticket was deleted: ${ticket.subject}`);
+    announce(t('announce.deleted', { subject: typed(ticket.subject) }));
   }
   renderList();
 }
 
+/** Since when an open ticket's user has waited: its entry in the queue (the hub's `queued_at`). */
+function waitingSince(ticket) {
+  return ticket.queued_at ?? ticket.created_at;
+}
+
 function visibleTickets(filter = state.filter) {
   const all = [...state.tickets.values()];
-  const mine = (t) => t.status === 'assigned' && state.me && t.agent_id === state.me.id;
+  const mine = (th) => isMine(th);
   const rank = { open: 0, assigned: 1, resolved: 2 };
-  const byQueue = (a, b) => (state.queueOrder.get(a.id) ?? 0) - (state.queueOrder.get(b.id) ?? 0);
+  // The queue: who waited longest first.
+  const byWait = (a, b) =>
+    waitingSince(a) - waitingSince(b) || (state.queueOrder.get(a.id) ?? 0) - (state.queueOrder.get(b.id) ?? 0);
   const byUpdate = (a, b) => b.updated_at - a.updated_at;
-  if (filter === 'unassigned') return all.filter((t) => t.status === 'open').sort(byQueue);
+  if (filter === 'unassigned') return all.filter((th) => th.status === 'open').sort(byWait);
   if (filter === 'mine') return all.filter(mine).sort(byUpdate);
-  return all.sort((a, b) => rank[a.status] - rank[b.status] || (a.status === 'open' ? byQueue(a, b) : byUpdate(a, b)));
+  return all.sort((a, b) => rank[a.status] - rank[b.status] || (a.status === 'open' ? byWait(a, b) : byUpdate(a, b)));
 }
 
 function setFilter(filter, focus) {
@@ -466,13 +742,16 @@ function setFilter(filter, focus) {
   wantProfilesForList();
 }
 
-/** Arrow keys move between the tabs (WAI-ARIA tabs pattern). */
+/** Arrow keys move between the tabs (WAI-ARIA tabs pattern), in the reading direction: in Persian
+ *  the next tab is on the left. */
 function onTabKey(e) {
   const tabs = [...document.querySelectorAll('[role=tab]')];
   const i = tabs.indexOf(e.currentTarget);
+  const forward = direction() === 'rtl' ? 'ArrowLeft' : 'ArrowRight';
+  const backward = direction() === 'rtl' ? 'ArrowRight' : 'ArrowLeft';
   let next = null;
-  if (e.key === 'ArrowRight') next = tabs[(i + 1) % tabs.length];
-  else if (e.key === 'ArrowLeft') next = tabs[(i - 1 + tabs.length) % tabs.length];
+  if (e.key === forward) next = tabs[(i + 1) % tabs.length];
+  else if (e.key === backward) next = tabs[(i - 1 + tabs.length) % tabs.length];
   else if (e.key === 'Home') next = tabs[0];
   else if (e.key === 'End') next = tabs[tabs.length - 1];
   if (next) {
@@ -481,33 +760,90 @@ function onTabKey(e) {
   }
 }
 
+/** ↑ ↓ Home End move between the tickets of the list; Enter opens one. */
+function onListKey(e) {
+  const items = [...$('ticket-list').querySelectorAll('.ticket-item')];
+  const i = items.indexOf(document.activeElement);
+  if (i < 0 || e.altKey || e.ctrlKey || e.metaKey) return;
+  let next = null;
+  if (e.key === 'ArrowDown') next = items[Math.min(i + 1, items.length - 1)];
+  else if (e.key === 'ArrowUp') next = items[Math.max(i - 1, 0)];
+  else if (e.key === 'Home') next = items[0];
+  else if (e.key === 'End') next = items[items.length - 1];
+  if (next) {
+    e.preventDefault();
+    next.focus();
+  }
+}
+
+/** Anywhere: Alt+↓ and Alt+↑ open the next and previous ticket of the list; Esc closes the
+ *  customer drawer. */
+function onGlobalKey(e) {
+  if (!state.session || $('app').hidden || document.querySelector('dialog[open]')) return;
+  if (e.altKey && !e.ctrlKey && !e.metaKey && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+    const list = visibleTickets();
+    if (!list.length) return;
+    e.preventDefault();
+    const i = list.findIndex((th) => th.id === state.current);
+    const step = e.key === 'ArrowDown' ? 1 : -1;
+    const next = i < 0 ? list[0] : list[Math.min(Math.max(i + step, 0), list.length - 1)];
+    if (next && next.id !== state.current) openTicket(next.id, true);
+  } else if (e.key === 'Escape' && state.panelOpen && !picker.open) {
+    setPanel(false);
+    $('customer-toggle').focus();
+  }
+}
+
 function renderList() {
-  for (const f of ['unassigned', 'mine', 'all']) $(`count-${f}`).textContent = String(visibleTickets(f).length);
+  let unreadTotal = 0;
+  for (const f of ['unassigned', 'mine', 'all']) $(`count-${f}`).textContent = formatNumber(visibleTickets(f).length);
   const list = $('ticket-list');
   const tickets = visibleTickets();
   const focusedId = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.ticket;
-  const items = tickets.map((t) => {
+  const now = Date.now();
+  for (const ticket of state.tickets.values()) unreadTotal += unreadCount(ticket);
+  const items = tickets.map((ticket) => {
     const li = document.createElement('li');
     const b = document.createElement('button');
     b.type = 'button';
     b.className = 'ticket-item';
-    b.dataset.ticket = t.id;
-    if (t.id === state.current) b.setAttribute('aria-current', 'true');
-    const unread = state.me && t.agent_id === state.me.id && t.status === 'assigned' && (state.seen.get(t.id) ?? 0) < t.last_seq;
-    const subject = el('span', 'subject', t.subject);
+    b.dataset.ticket = ticket.id;
+    if (ticket.id === state.current) b.setAttribute('aria-current', 'true');
+    const unread = unreadCount(ticket);
+    const line = el('span', 'line', '');
+    const subject = el('span', 'subject', ticket.subject);
+    subject.dir = 'auto';
+    line.append(subject);
+    if (unread) {
+      const count = el('span', 'unread-count', formatNumber(unread));
+      count.setAttribute('aria-hidden', 'true');
+      line.append(count);
+    }
     const meta = el('span', 'meta', '');
-    const profile = state.profiles.get(t.user_id);
+    const profile = state.profiles.get(ticket.user_id);
     const dot = el('span', `presence-dot ${profile && profile.online ? 'on' : 'off'}`, '');
     dot.setAttribute('aria-hidden', 'true');
-    meta.append(dot, el('span', '', userName(t.user_id)));
-    meta.append(el('span', `badge ${t.status}`, statusLabel(t)));
-    meta.append(el('time', 'when', shortTime(t.updated_at)));
-    b.append(subject, meta);
+    meta.append(dot, bdi(userName(ticket.user_id), 'name'));
+    // An open ticket says how long it has waited, which says that it waits.
+    if (ticket.status !== 'open') meta.append(el('span', `badge ${ticket.status}`, statusLabel(ticket)));
+    if (ticket.status === 'open') {
+      const since = waitingSince(ticket);
+      const when = el('time', 'when waiting', t('list.waiting', { duration: duration(now - since) }));
+      when.dateTime = new Date(since).toISOString();
+      when.title = fullTime(since);
+      meta.append(when);
+    } else {
+      const when = el('time', 'when', shortTime(ticket.updated_at, now));
+      when.dateTime = new Date(ticket.updated_at).toISOString();
+      when.title = fullTime(ticket.updated_at);
+      meta.append(when);
+    }
+    b.append(line, meta);
     if (unread) {
       b.classList.add('unread');
-      b.append(el('span', 'visually-hidden', ' (new messages)'));
+      b.append(el('span', 'visually-hidden', ` (${t('list.unread', { n: unread })})`));
     }
-    b.addEventListener('click', () => openTicket(t.id, true));
+    b.addEventListener('click', () => openTicket(ticket.id, true));
     li.append(b);
     return li;
   });
@@ -517,24 +853,38 @@ function renderList() {
     const again = list.querySelector(`[data-ticket="${CSS.escape(focusedId)}"]`);
     if (again) again.focus();
   }
+  setTitle(unreadTotal);
 }
 
-function statusLabel(t) {
-  if (t.status === 'open') return 'waiting';
-  if (t.status === 'resolved') return 'resolved';
-  return state.me && t.agent_id === state.me.id ? 'yours' : `with ${agentName(t.agent_id)}`;
+/** The user's messages in a ticket the agent holds that the agent has not read yet. */
+function unreadCount(ticket) {
+  if (!isMine(ticket)) return 0;
+  const th = state.threads.get(ticket.id);
+  if (!th || !th.loaded) return 0;
+  const seen = state.seen.get(ticket.id) ?? 0;
+  let n = 0;
+  for (const e of th.events.values()) {
+    if (e.seq > seen && e.kind === 'message' && e.author.kind === 'user') n++;
+  }
+  return n;
+}
+
+function statusLabel(ticket) {
+  if (ticket.status === 'open') return t('badge.open');
+  if (ticket.status === 'resolved') return t('badge.resolved');
+  return state.me && ticket.agent_id === state.me.id ? t('badge.yours') : t('badge.with', { agent: agentRef(ticket.agent_id) });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Following tickets
 
 function thread(ticketId) {
-  let t = state.threads.get(ticketId);
-  if (!t) {
-    t = new Thread(ticketId);
-    state.threads.set(ticketId, t);
+  let th = state.threads.get(ticketId);
+  if (!th) {
+    th = new Thread(ticketId);
+    state.threads.set(ticketId, th);
   }
-  return t;
+  return th;
 }
 
 function currentThread() {
@@ -549,8 +899,8 @@ function saveOutbox() {
   // After sign-out, late replies must not write the tab's state back.
   if (!state.session) return;
   const out = {};
-  for (const [id, t] of state.threads) {
-    const pending = [...t.outbox.entries()]
+  for (const [id, th] of state.threads) {
+    const pending = [...th.outbox.entries()]
       .filter(([, m]) => m.state === 'pending')
       .map(([mid, m]) => ({ id: mid, body: m.body, author: m.author }));
     if (pending.length) out[id] = pending;
@@ -563,13 +913,27 @@ function openFromHash() {
   if (m && state.session && m[1] !== state.current) openTicket(m[1], false);
 }
 
+/** Narrow screens: back from the conversation to the list. */
+function showList() {
+  setView('list');
+  setPanel(false);
+  const item = state.current && $('ticket-list').querySelector(`[data-ticket="${CSS.escape(state.current)}"]`);
+  if (item && !$('app').hidden) item.focus();
+}
+
+function setView(view) {
+  state.view = view;
+  $('app').dataset.view = view;
+}
+
 async function openTicket(ticketId, fromList) {
   state.current = ticketId;
+  setView('ticket');
   if (location.hash !== `#ticket=${ticketId}`) history.replaceState(null, '', `#ticket=${ticketId}`);
   // Most recently opened last; let the oldest go beyond the limit.
-  const t = thread(ticketId);
+  const th = thread(ticketId);
   state.threads.delete(ticketId);
-  state.threads.set(ticketId, t);
+  state.threads.set(ticketId, th);
   while (state.threads.size > MAX_FOLLOWED) {
     const [oldId, old] = state.threads.entries().next().value;
     if (old.outbox.size) break;
@@ -581,68 +945,74 @@ async function openTicket(ticketId, fromList) {
   $('outbox').replaceChildren();
   $('ticket-error').textContent = '';
   $('reply').value = '';
+  picker.close();
   showTicketPane(true);
   renderTicket();
   renderMessages(true);
   renderList();
+  const user = ticketUser(ticketId);
+  if (user) loadCustomer(user, true);
+  renderCustomerPanel();
   if (fromList) focusTicketAction();
   if (state.online) {
-    await follow(t);
+    await follow(th);
     await loadProfile(ticketUser(ticketId), true);
   }
 }
 
 /** Reads the last page of a ticket (first time) and subscribes from the cursor, or resumes a
  *  ticket already loaded from its cursor. The hub sends the missed events first. */
-function follow(t) {
+function follow(th) {
   // One at a time per ticket: a call while another runs waits for it, then runs again (it may come
   // from a reconnect that made the first one fail).
-  const run = (t.following || Promise.resolve()).catch(() => {}).then(() => followOnce(t));
-  t.following = run;
+  const run = (th.following || Promise.resolve()).catch(() => {}).then(() => followOnce(th));
+  th.following = run;
   run
     .finally(() => {
-      if (t.following === run) t.following = null;
+      if (th.following === run) th.following = null;
     })
     .catch(() => {});
   return run;
 }
 
-async function followOnce(t) {
+async function followOnce(th) {
   const conn = state.conn;
-  if (!conn || !state.threads.has(t.ticketId)) return;
+  if (!conn || !state.threads.has(th.ticketId)) return;
   try {
-    if (!t.loaded) {
-      const known = state.tickets.get(t.ticketId);
+    if (!th.loaded) {
+      const known = state.tickets.get(th.ticketId);
       const before = known ? known.last_seq + 1 : Number.MAX_SAFE_INTEGER;
-      const page = await conn.request({ type: 'ticket.history', ticket_id: t.ticketId, before_seq: before, limit: PAGE });
-      t.prepend(page.events, page.more);
+      const page = await conn.request({ type: 'ticket.history', ticket_id: th.ticketId, before_seq: before, limit: PAGE });
+      th.prepend(page.events, page.more);
     }
     // The missed events arrive before the reply: take them while the request runs.
-    t.subscribing = true;
-    const r = await conn.request({ type: 'ticket.subscribe', ticket_id: t.ticketId, after_seq: t.cursor });
-    t.subscribing = false;
-    t.loaded = true;
+    th.subscribing = true;
+    const r = await conn.request({ type: 'ticket.subscribe', ticket_id: th.ticketId, after_seq: th.cursor });
+    th.subscribing = false;
+    th.loaded = true;
     updateTicket(r.ticket, false);
-    for (const m of r.marks || []) onReceipt({ ticket_id: t.ticketId, ...m });
+    for (const m of r.marks || []) onReceipt({ ticket_id: th.ticketId, ...m });
     if (!state.profiles.has(r.ticket.user_id)) await loadProfile(r.ticket.user_id, false);
-    if (t.ticketId === state.current) {
+    if (th.ticketId === state.current) {
+      if (state.customer.userId !== r.ticket.user_id) loadCustomer(r.ticket.user_id, true);
       renderMessages(false);
-      markRead(t);
+      markRead(th);
     } else {
-      markDelivered(t);
+      markDelivered(th);
     }
+    renderList();
   } catch (e) {
-    t.subscribing = false;
-    if (e.code === 'bad_request' && t.cursor > 0) {
+    th.subscribing = false;
+    if (e.code === 'bad_request' && th.cursor > 0) {
       // Our copy is ahead of the hub's (a restored database): start again from the hub's.
-      t.reset();
-      if (t.ticketId === state.current) renderMessages(true);
-      return followOnce(t);
+      th.reset();
+      if (th.ticketId === state.current) renderMessages(true);
+      return followOnce(th);
     }
     if (e.code === 'not_found' || e.code === 'forbidden') {
-      state.threads.delete(t.ticketId);
+      state.threads.delete(th.ticketId);
       saveFollowed();
-      if (t.ticketId === state.current) $('ticket-error').textContent = 'This ticket cannot be opened.';
+      if (th.ticketId === state.current) $('ticket-error').textContent = t('ticket.cannot_open');
     }
     // `disconnected`: the next `onReady` resumes it.
   }
@@ -658,36 +1028,52 @@ function focusTicketAction() {
 }
 
 function onTicketEvent(event) {
-  const t = state.threads.get(event.ticket_id);
-  if (!t || !(t.loaded || t.subscribing)) return;
-  if (event.seq > t.cursor + 1 && t.cursor > 0) {
+  const th = state.threads.get(event.ticket_id);
+  if (!th || !(th.loaded || th.subscribing)) return;
+  if (event.seq > th.cursor + 1 && th.cursor > 0) {
     // Not expected on one socket (the hub fills gaps); resubscribe from the cursor to be safe.
-    follow(t);
+    follow(th);
     return;
   }
-  if (!t.push(event)) return;
+  if (!th.push(event)) return;
   const ticket = state.tickets.get(event.ticket_id);
   if (event.kind === 'message' && event.author.kind === 'user') {
-    t.typingUntil = 0;
-    if (event.ticket_id === state.current) announce(`${userName(event.author.id)}: ${event.body}`);
-    else if (ticket) announce(`New message in “${ticket.subject}”`);
+    th.typingUntil = 0;
+    const looking = event.ticket_id === state.current && document.visibilityState === 'visible';
+    if (event.ticket_id === state.current) {
+      announce(t('announce.message', { name: typed(userName(event.author.id)), body: typed(event.body) }));
+    } else if (ticket) {
+      announce(t('announce.new_message', { subject: typed(ticket.subject) }));
+    }
+    if (!looking || !document.hasFocus()) alertNewMessage(ticket);
   }
   saveOutbox();
   if (event.ticket_id === state.current) {
     renderMessages(false);
     renderTyping();
-    markRead(t);
+    markRead(th);
   } else {
-    markDelivered(t);
-    renderList();
+    markDelivered(th);
   }
+  renderList();
 }
 
 function onReceipt(frame) {
-  const t = state.threads.get(frame.ticket_id);
-  if (!t || !frame.participant || frame.participant.kind !== 'user') return;
-  t.userDelivered = Math.max(t.userDelivered, frame.delivered_seq);
-  t.userRead = Math.max(t.userRead, frame.read_seq);
+  const th = state.threads.get(frame.ticket_id);
+  const p = frame.participant;
+  if (!th || !p) return;
+  if (p.kind === 'agent' && state.me && p.id === state.me.id) {
+    // This agent read it here, in another tab, or before a reload.
+    if (frame.read_seq > (state.seen.get(frame.ticket_id) ?? 0)) {
+      state.seen.set(frame.ticket_id, frame.read_seq);
+      th.readSent = Math.max(th.readSent, frame.read_seq);
+      renderList();
+    }
+    return;
+  }
+  if (p.kind !== 'user') return;
+  th.userDelivered = Math.max(th.userDelivered, frame.delivered_seq);
+  th.userRead = Math.max(th.userRead, frame.read_seq);
   if (state.session) {
     const marks = {};
     for (const [id, x] of state.threads) if (x.userDelivered) marks[id] = [x.userDelivered, x.userRead];
@@ -697,9 +1083,9 @@ function onReceipt(frame) {
 }
 
 function onTyping(frame) {
-  const t = state.threads.get(frame.ticket_id);
-  if (!t || !frame.participant || frame.participant.kind !== 'user') return;
-  t.typingUntil = Date.now() + TYPING_SHOW_MS;
+  const th = state.threads.get(frame.ticket_id);
+  if (!th || !frame.participant || frame.participant.kind !== 'user') return;
+  th.typingUntil = Date.now() + TYPING_SHOW_MS;
   if (frame.ticket_id === state.current) {
     renderTyping();
     setTimeout(renderTyping, TYPING_SHOW_MS + 50);
@@ -707,47 +1093,47 @@ function onTyping(frame) {
 }
 
 /** Read marks go out when the agent can see the conversation; delivered marks otherwise. */
-async function markRead(t) {
-  if (!t || !t.loaded || !state.online || document.visibilityState !== 'visible') return;
-  if (t.cursor <= t.readSent) return;
-  const seq = t.cursor;
-  t.readSent = seq;
-  t.deliveredSent = Math.max(t.deliveredSent, seq);
-  state.seen.set(t.ticketId, seq);
+async function markRead(th) {
+  if (!th || !th.loaded || !state.online || document.visibilityState !== 'visible') return;
+  if (th.cursor <= th.readSent) return;
+  const seq = th.cursor;
+  th.readSent = seq;
+  th.deliveredSent = Math.max(th.deliveredSent, seq);
+  state.seen.set(th.ticketId, Math.max(seq, state.seen.get(th.ticketId) ?? 0));
   renderList();
   try {
-    await state.conn.request({ type: 'ticket.read', ticket_id: t.ticketId, seq });
+    await state.conn.request({ type: 'ticket.read', ticket_id: th.ticketId, seq });
   } catch {
-    t.readSent = Math.min(t.readSent, seq - 1);
+    th.readSent = Math.min(th.readSent, seq - 1);
   }
 }
 
-async function markDelivered(t) {
-  if (!t || !t.loaded || !state.online || t.cursor <= t.deliveredSent) return;
-  const seq = t.cursor;
-  t.deliveredSent = seq;
+async function markDelivered(th) {
+  if (!th || !th.loaded || !state.online || th.cursor <= th.deliveredSent) return;
+  const seq = th.cursor;
+  th.deliveredSent = seq;
   try {
-    await state.conn.request({ type: 'ticket.delivered', ticket_id: t.ticketId, seq });
+    await state.conn.request({ type: 'ticket.delivered', ticket_id: th.ticketId, seq });
   } catch {
-    t.deliveredSent = Math.min(t.deliveredSent, seq - 1);
+    th.deliveredSent = Math.min(th.deliveredSent, seq - 1);
   }
 }
 
 async function loadOlder() {
-  const t = currentThread();
-  if (!t || !t.loaded || !t.more || t.loadingOlder || !state.online) return;
-  t.loadingOlder = true;
+  const th = currentThread();
+  if (!th || !th.loaded || !th.more || th.loadingOlder || !state.online) return;
+  th.loadingOlder = true;
   const box = $('messages');
   const fromBottom = box.scrollHeight - box.scrollTop;
   try {
     const page = await state.conn.request({
       type: 'ticket.history',
-      ticket_id: t.ticketId,
-      before_seq: t.oldest,
+      ticket_id: th.ticketId,
+      before_seq: th.oldest,
       limit: PAGE,
     });
-    t.prepend(page.events, page.more);
-    if (t.ticketId === state.current) {
+    th.prepend(page.events, page.more);
+    if (th.ticketId === state.current) {
       renderMessages(false);
       // Keep the messages the agent was reading where they were.
       box.scrollTop = box.scrollHeight - fromBottom;
@@ -755,7 +1141,7 @@ async function loadOlder() {
   } catch {
     // Try again on the next scroll.
   } finally {
-    t.loadingOlder = false;
+    th.loadingOlder = false;
   }
 }
 
@@ -764,16 +1150,18 @@ function onMessagesScroll() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sending
+// Sending, and canned replies
 
 function onReplyKey(e) {
-  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+  if (picker.key(e)) return;
+  if (e.key === 'Enter' && !e.shiftKey && !e.altKey && !e.isComposing) {
     e.preventDefault();
     sendReply();
   }
 }
 
 function onReplyInput() {
+  updateSend();
   const ticket = state.tickets.get(state.current);
   if (!state.online || !ticket || !isMine(ticket) || !$('reply').value.trim()) return;
   if (Date.now() - state.lastTypingSent < TYPING_SEND_EVERY_MS) return;
@@ -782,7 +1170,14 @@ function onReplyInput() {
 }
 
 function isMine(ticket) {
-  return !!state.me && ticket.status === 'assigned' && ticket.agent_id === state.me.id;
+  return !!state.me && !!ticket && ticket.status === 'assigned' && ticket.agent_id === state.me.id;
+}
+
+/** Send works only where the hub would take the message: a ticket the agent holds, and a reply
+ *  that is not only white space. Offline it is kept and sent after the reconnect. */
+function updateSend() {
+  const ticket = state.tickets.get(state.current);
+  $('send').disabled = !isMine(ticket) || !$('reply').value.trim();
 }
 
 function sendReply() {
@@ -790,58 +1185,113 @@ function sendReply() {
   const body = $('reply').value;
   if (!ticket || !body.trim()) return;
   if (!isMine(ticket)) {
-    $('ticket-error').textContent = 'Claim the ticket before replying.';
+    $('ticket-error').textContent = t('action.claim_first');
     return;
   }
-  const t = thread(ticket.id);
-  t.queue(body, { kind: 'agent', id: state.me.id });
+  const th = thread(ticket.id);
+  th.queue(body, { kind: 'agent', id: state.me.id });
   $('reply').value = '';
+  updateSend();
   saveOutbox();
   renderMessages(false, true);
-  flushOutbox(t);
+  flushOutbox(th);
 }
 
 /** Sends every unsent message of a thread, each with its own `client_msg_id`, so that a resend
  *  after a reconnect or a lost reply is stored once (`duplicate: true`). */
-function flushOutbox(t) {
-  if (!state.online || !t.loaded) return;
-  for (const [clientMsgId, m] of t.unsent()) {
+function flushOutbox(th) {
+  if (!state.online || !th.loaded) return;
+  for (const [clientMsgId, m] of th.unsent()) {
     m.inFlight = true;
     state.conn
-      .request({ type: 'ticket.send', ticket_id: t.ticketId, client_msg_id: clientMsgId, body: m.body })
+      .request({ type: 'ticket.send', ticket_id: th.ticketId, client_msg_id: clientMsgId, body: m.body })
       .then((r) => {
         m.inFlight = false;
-        if (t.events.has(r.seq)) t.outbox.delete(clientMsgId);
+        if (th.events.has(r.seq)) th.outbox.delete(clientMsgId);
         else Object.assign(m, { state: 'sent', seq: r.seq });
       })
       .catch((e) => {
         m.inFlight = false;
         if (RETRYABLE.has(e.code)) {
           // Sent again after the hint, or by the next `onReady` after a reconnect.
-          if (e.retryAfterMs) setTimeout(() => flushOutbox(t), e.retryAfterMs);
+          if (e.retryAfterMs) setTimeout(() => flushOutbox(th), e.retryAfterMs);
           return;
         }
-        Object.assign(m, { state: 'failed', error: explainSendError(e) });
+        Object.assign(m, { state: 'failed', errorCode: e.code });
       })
       .finally(() => {
         saveOutbox();
-        if (t.ticketId === state.current) renderMessages(false);
+        if (th.ticketId === state.current) renderMessages(false);
       });
   }
 }
 
-function explainSendError(e) {
-  switch (e.code) {
-    case 'wrong_state':
-      return 'Not sent: the ticket is not yours to answer any more.';
-    case 'forbidden':
-      return 'Not sent: another agent holds this ticket.';
-    case 'too_large':
-      return 'Not sent: the message is too long.';
-    case 'empty_body':
-      return 'Not sent: the message is empty.';
-    default:
-      return 'Not sent.';
+/** Why a message was not sent, by the hub's error code. */
+function sendErrorText(code) {
+  const key = `send.${code}`;
+  return ['wrong_state', 'forbidden', 'too_large', 'empty_body'].includes(code) ? t(key) : t('send.failed');
+}
+
+async function loadCanned() {
+  try {
+    state.canned = (await state.conn.request({ type: 'canned.list' })).replies;
+    renderCanned();
+  } catch {
+    // Loaded again on the next connection.
+  }
+}
+
+function openCanned() {
+  $('canned-error').textContent = '';
+  renderCanned();
+  $('canned-dialog').showModal();
+  $('canned-new-title').focus();
+}
+
+function renderCanned() {
+  $('canned-empty').hidden = state.canned.length > 0;
+  $('canned-list').replaceChildren(
+    ...state.canned.map((r) => {
+      const li = document.createElement('li');
+      const text = el('span', 'text', '');
+      const body = el('span', 'body', r.body);
+      body.dir = 'auto';
+      text.append(bdi(r.title, 'title'), body);
+      const del = el('button', 'link', t('canned.delete'));
+      del.type = 'button';
+      del.setAttribute('aria-label', t('canned.delete_named', { title: typed(r.title) }));
+      del.addEventListener('click', () => deleteCanned(r.id));
+      li.append(text, del);
+      return li;
+    }),
+  );
+}
+
+async function addCanned(e) {
+  e.preventDefault();
+  const title = $('canned-new-title').value;
+  const body = $('canned-new-body').value;
+  $('canned-error').textContent = '';
+  try {
+    const r = await state.conn.request({ type: 'canned.add', title, body });
+    state.canned = r.replies;
+    $('canned-new-title').value = '';
+    $('canned-new-body').value = '';
+    renderCanned();
+    $('canned-new-title').focus();
+  } catch (err) {
+    $('canned-error').textContent = err.code === 'bad_request' ? t('canned.title_length') : errorText(err.code);
+  }
+}
+
+async function deleteCanned(id) {
+  $('canned-error').textContent = '';
+  try {
+    await state.conn.request({ type: 'canned.delete', reply_id: id });
+    state.canned = state.canned.filter((r) => r.id !== id);
+    renderCanned();
+  } catch (err) {
+    $('canned-error').textContent = errorText(err.code);
   }
 }
 
@@ -853,7 +1303,7 @@ async function ticketAction(action) {
   if (action === 'transfer') {
     frame.agent_id = $('transfer-to').value;
     if (!frame.agent_id) {
-      $('ticket-error').textContent = 'Choose an agent to transfer to.';
+      $('ticket-error').textContent = t('action.choose_first');
       return;
     }
   }
@@ -861,25 +1311,25 @@ async function ticketAction(action) {
     const r = await state.conn.request(frame);
     updateTicket(r.ticket, false);
     if (action === 'claim') {
-      announce('You claimed the ticket.');
+      announce(t('announce.claimed'));
       $('reply').focus();
     } else if (action === 'transfer') {
-      announce(`Transferred to ${agentName(frame.agent_id)}.`);
+      announce(t('announce.transferred', { agent: agentRef(frame.agent_id) }));
     } else {
-      announce('Ticket resolved.');
+      announce(t('announce.resolved'));
     }
   } catch (e) {
-    $('ticket-error').textContent = explainActionError(action, e);
+    $('ticket-error').textContent = actionErrorText(action, e.code);
   }
 }
 
-function explainActionError(action, e) {
-  if (e.code === 'disconnected' || e.code === 'timeout') return 'Not connected: try again in a moment.';
-  if (e.code === 'wrong_state' && action === 'claim') return 'This ticket is no longer waiting: someone else has it, or it was resolved.';
-  if (e.code === 'wrong_state') return 'The ticket is not assigned to you any more.';
-  if (e.code === 'forbidden') return 'Another agent holds this ticket.';
-  if (e.code === 'not_found' && action === 'transfer') return 'That agent is not available for transfers.';
-  return 'That did not work. Try again.';
+function actionErrorText(action, code) {
+  if (code === 'disconnected' || code === 'timeout') return t('act.not_connected');
+  if (code === 'wrong_state' && action === 'claim') return t('act.claim_taken');
+  if (code === 'wrong_state') return t('act.not_yours');
+  if (code === 'forbidden') return t('act.forbidden');
+  if (code === 'not_found' && action === 'transfer') return t('act.no_such_agent');
+  return errorText(code);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -888,13 +1338,14 @@ function explainActionError(action, e) {
 function showTicketPane(show) {
   $('ticket').hidden = !show;
   $('no-ticket').hidden = show;
+  if (!show) renderCustomerPanel();
 }
 
 function renderTicket() {
   const ticket = state.tickets.get(state.current);
   if (!state.current) return;
   const profile = ticket ? state.profiles.get(ticket.user_id) : null;
-  $('ticket-subject').textContent = ticket ? ticket.subject : 'Loading…';
+  $('ticket-subject').textContent = ticket ? ticket.subject : t('conversation.loading');
   $('user-name').textContent = ticket ? userName(ticket.user_id) : '';
   const presence = $('user-presence');
   presence.textContent = presenceText(profile);
@@ -903,7 +1354,7 @@ function renderTicket() {
   const initial = $('user-initial');
   if (profile && typeof profile.image === 'string' && profile.image.startsWith('/v1/media/')) {
     if (img.getAttribute('src') !== profile.image) img.src = profile.image;
-    img.alt = `Picture of ${userName(ticket.user_id)}`;
+    img.alt = t('picture.of', { name: typed(userName(ticket.user_id)) });
     img.hidden = false;
     initial.hidden = true;
   } else {
@@ -912,30 +1363,36 @@ function renderTicket() {
     initial.hidden = false;
     initial.textContent = ticket ? userName(ticket.user_id).slice(0, 1).toUpperCase() : '';
   }
-  const mine = ticket && isMine(ticket);
-  $('ticket-status').textContent = ticket
-    ? ticket.status === 'open'
-      ? 'Waiting in the queue'
-      : ticket.status === 'resolved'
-        ? `Resolved by ${agentName(ticket.agent_id)}`
-        : mine
-          ? 'Assigned to you'
-          : `Assigned to ${agentName(ticket.agent_id)}`
-    : '';
+  const mine = isMine(ticket);
+  const status = $('ticket-status');
+  status.replaceChildren(
+    ...(!ticket
+      ? []
+      : ticket.status === 'open'
+        ? tNodes('ticket.open')
+        : ticket.status === 'resolved'
+          ? tNodes('ticket.resolved_by', { agent: agentRef(ticket.agent_id) })
+          : mine
+            ? tNodes('ticket.assigned_you')
+            : tNodes('ticket.assigned_to', { agent: agentRef(ticket.agent_id) })),
+  );
   $('claim').hidden = !ticket || ticket.status !== 'open';
   $('transfer-box').hidden = !mine;
   $('resolve').hidden = !mine;
-  for (const id of ['claim', 'transfer', 'resolve', 'send']) $(id).disabled = !state.online;
+  for (const id of ['claim', 'transfer', 'resolve']) $(id).disabled = !state.online;
   $('reply').disabled = !mine;
+  if (!mine) picker.close();
+  updateSend();
   $('composer-hint').textContent = !ticket
     ? ''
     : mine
-      ? 'Enter sends, Shift+Enter adds a line.'
+      ? t('composer.hint_mine')
       : ticket.status === 'open'
-        ? 'Claim the ticket to reply.'
+        ? t('composer.hint_open')
         : ticket.status === 'resolved'
-          ? 'The ticket is resolved. The user can reopen it by writing.'
-          : 'Another agent holds this ticket.';
+          ? t('composer.hint_resolved')
+          : t('composer.hint_other');
+  $('canned-manage').hidden = !mine;
   for (const ref of $('events').querySelectorAll('.user-ref')) {
     const name = userName(ref.dataset.user);
     if (ref.textContent !== name) ref.textContent = name;
@@ -949,44 +1406,46 @@ function renderTransferOptions() {
   const previous = select.value;
   const others = [...state.agents.values()]
     .filter((a) => !state.me || a.id !== state.me.id)
-    .sort((a, b) => a.name.localeCompare(b.name));
+    .sort((a, b) => compare(a.name, b.name));
   // Rebuilt only when the list changed, so that an open drop-down is left alone.
-  const key = JSON.stringify(others.map((a) => [a.id, a.name, a.online, a.status]));
+  const key = JSON.stringify([language(), others.map((a) => [a.id, a.name, a.online, a.status])]);
   if (select.dataset.key === key) return;
   select.dataset.key = key;
-  const options = others
-    .map((a) => {
-      const o = document.createElement('option');
-      o.value = a.id;
-      o.textContent = `${a.name} (${a.online ? a.status : 'offline'})`;
-      return o;
+  const options = others.map((a) => {
+    const o = document.createElement('option');
+    o.value = a.id;
+    o.textContent = t('action.agent_option', {
+      name: typed(a.name),
+      state: a.online ? t(`status.${a.status}`) : t('agent.offline'),
     });
+    return o;
+  });
   const none = document.createElement('option');
   none.value = '';
-  none.textContent = options.length ? 'Choose an agent' : 'No other agents';
+  none.textContent = options.length ? t('action.choose_agent') : t('action.no_agents');
   select.replaceChildren(none, ...options);
   if ([...select.options].some((o) => o.value === previous)) select.value = previous;
 }
 
 function renderTyping() {
-  const t = currentThread();
+  const th = currentThread();
   const ticket = state.tickets.get(state.current);
-  const typing = t && ticket && t.typingUntil > Date.now();
-  $('typing').textContent = typing ? `${userName(ticket.user_id)} is typing…` : '';
+  const typing = th && ticket && th.typingUntil > Date.now();
+  $('typing').replaceChildren(...(typing ? tNodes('typing', { name: typed(userName(ticket.user_id)) }) : []));
 }
 
 /** Brings the message list in line with the thread: events in seq order, then the messages being
  *  sent. Elements are keyed by seq, so nothing is ever shown twice. */
 function renderMessages(reset, forceBottom) {
-  const t = currentThread();
+  const th = currentThread();
   const list = $('events');
   const box = $('messages');
   const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   if (reset) list.replaceChildren();
-  if (!t) return;
+  if (!th) return;
   const shown = new Map([...list.children].map((li) => [Number(li.dataset.seq), li]));
   let next = null;
-  const ordered = t.ordered();
+  const ordered = th.ordered();
   for (let i = ordered.length - 1; i >= 0; i--) {
     const e = ordered[i];
     let li = shown.get(e.seq);
@@ -996,26 +1455,35 @@ function renderMessages(reset, forceBottom) {
     }
     next = li;
   }
-  const outbox = [...t.outbox.entries()].map(([id, m]) => outboxItem(id, m));
+  const outbox = [...th.outbox.entries()].map(([id, m]) => outboxItem(id, m));
   $('outbox').replaceChildren(...outbox);
-  $('older').hidden = !t.more;
+  $('older').hidden = !th.more;
   updateTicks();
   if (reset || forceBottom || nearBottom) box.scrollTop = box.scrollHeight;
   // A short page leaves nothing to scroll: read further back at once.
-  if (t.loaded && t.more && box.scrollHeight <= box.clientHeight) loadOlder();
+  if (th.loaded && th.more && box.scrollHeight <= box.clientHeight) loadOlder();
+}
+
+function timeElement(ms) {
+  const when = el('time', 'when', shortTime(ms));
+  when.dateTime = new Date(ms).toISOString();
+  when.title = fullTime(ms);
+  return when;
 }
 
 function eventItem(e) {
   const li = document.createElement('li');
   li.dataset.seq = String(e.seq);
-  const when = el('time', 'when', shortTime(e.at));
-  when.dateTime = new Date(e.at).toISOString();
+  const when = timeElement(e.at);
   if (e.kind === 'message') {
     const mine = state.me && sameParticipant(e.author, { kind: 'agent', id: state.me.id });
     li.className = `message ${e.author.kind}${mine ? ' mine' : ''}`;
-    const author = mine ? el('span', 'author', 'You') : who(e.author, e.ticket_id, true);
+    const author = mine ? el('span', '', t('message.you')) : who(e.author, true);
     author.classList.add('author');
-    li.append(author, el('p', 'body', e.body || ''), when);
+    const body = el('p', 'body', e.body || '');
+    // What a person wrote is laid out in its own direction, whatever the interface's.
+    body.dir = 'auto';
+    li.append(author, body, when);
     if (mine) {
       const tick = el('span', 'tick', '');
       tick.dataset.seq = String(e.seq);
@@ -1025,59 +1493,71 @@ function eventItem(e) {
   }
   li.className = 'system';
   const line = el('span', '', '');
-  const by = who(e.author, e.ticket_id, true);
+  const by = who(e.author, true);
   switch (e.kind) {
     case 'opened':
-      line.append(by, ` opened the ticket: ${e.body || ''}`);
+      line.append(...tNodes('event.opened', { who: by, subject: typed(e.body || '') }));
       break;
     case 'claimed':
-      if (e.author.kind === 'system') line.append(`Assigned to ${agentName(e.agent_id)} automatically`);
-      else line.append(by, ' claimed the ticket');
+      if (e.author.kind === 'system') line.append(...tNodes('event.claimed_auto', { agent: agentRef(e.agent_id) }));
+      else line.append(...tNodes('event.claimed', { who: by }));
       break;
     case 'transferred':
-      line.append(by, ` transferred the ticket to ${agentName(e.agent_id)}`);
+      line.append(...tNodes('event.transferred', { who: by, agent: agentRef(e.agent_id) }));
       break;
     case 'resolved':
-      line.append(by, ' resolved the ticket');
+      line.append(...tNodes('event.resolved', { who: by }));
       break;
     case 'reopened':
-      line.append(by, ' reopened the ticket');
+      line.append(...tNodes('event.reopened', { who: by }));
       break;
     default:
-      line.append(`Event: ${e.kind}`);
+      line.append(...tNodes('event.other', { kind: e.kind }));
   }
   li.append(line, when);
   return li;
 }
 
-/** A participant's name as an element; a user's name is refreshed when their profile arrives. */
-function who(p, ticketId, capitalised) {
+/** A participant's name as an element, isolated from the sentence around it; a user's name is
+ *  refreshed when their profile arrives. */
+function who(p, atStart) {
   if (p.kind === 'user') {
-    const span = el('span', 'user-ref', userName(p.id));
-    span.dataset.user = p.id;
-    return span;
+    const name = bdi(userName(p.id), 'user-ref');
+    name.dataset.user = p.id;
+    return name;
   }
-  const name = p.kind === 'agent' ? agentName(p.id) : 'the hub';
-  return el('span', '', capitalised ? capital(name) : name);
+  if (p.kind === 'system') return el('span', '', t('agent.hub'));
+  const ref = agentRef(p.id, atStart);
+  return typeof ref === 'string' ? el('span', '', ref) : bdi(ref.text);
 }
 
 function outboxItem(id, m) {
   const li = document.createElement('li');
   li.className = `message agent mine ${m.state}`;
   li.dataset.clientMsgId = id;
-  li.append(el('span', 'author', 'You'), el('p', 'body', m.body));
-  const status = m.state === 'failed' ? m.error : m.state === 'sent' ? 'Sent' : state.online ? 'Sending…' : 'Waiting for the connection…';
+  const body = el('p', 'body', m.body);
+  body.dir = 'auto';
+  li.append(el('span', 'author', t('message.you')), body);
+  const status =
+    m.state === 'failed'
+      ? sendErrorText(m.errorCode)
+      : m.state === 'sent'
+        ? t('tick.sent')
+        : state.online
+          ? t('tick.sending')
+          : t('tick.waiting');
   li.append(el('span', 'tick', status));
   if (m.state === 'failed') {
     const edit = document.createElement('button');
     edit.type = 'button';
     edit.className = 'link';
-    edit.textContent = 'Edit and resend';
+    edit.textContent = t('tick.edit');
     edit.addEventListener('click', () => {
-      const t = currentThread();
-      if (!t) return;
-      t.outbox.delete(id);
+      const th = currentThread();
+      if (!th) return;
+      th.outbox.delete(id);
       $('reply').value = m.body;
+      updateSend();
       saveOutbox();
       renderMessages(false);
       $('reply').focus();
@@ -1089,13 +1569,14 @@ function outboxItem(id, m) {
 
 /** Sent / delivered / read, from the user's receipts (protocol: "Delivery states"). */
 function updateTicks() {
-  const t = currentThread();
-  if (!t) return;
+  const th = currentThread();
+  if (!th) return;
   for (const tick of $('events').querySelectorAll('.tick[data-seq]')) {
     const seq = Number(tick.dataset.seq);
-    const label = t.userRead >= seq ? 'Read' : t.userDelivered >= seq ? 'Delivered' : 'Sent';
+    const mark = th.userRead >= seq ? 'read' : th.userDelivered >= seq ? 'delivered' : 'sent';
+    const label = t(`tick.${mark}`);
     if (tick.textContent !== label) tick.textContent = label;
-    tick.dataset.state = label.toLowerCase();
+    tick.dataset.state = mark;
   }
 }
 
@@ -1109,10 +1590,6 @@ function el(tag, className, text) {
   return e;
 }
 
-function capital(s) {
-  return s ? s[0].toUpperCase() + s.slice(1) : s;
-}
-
 function announce(text) {
   const a = $('announcer');
   a.textContent = '';
@@ -1122,23 +1599,9 @@ function announce(text) {
   }, 50);
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-const dateFormat = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-
-function shortTime(ms) {
-  const d = new Date(ms);
-  return Date.now() - ms < 20 * 3600 * 1000 ? timeFormat.format(d) : dateFormat.format(d);
-}
-
-function relativeTime(ms) {
-  const secs = Math.round((Date.now() - ms) / 1000);
-  if (secs < 60) return 'just now';
-  if (secs < 3600) return `${Math.round(secs / 60)} min ago`;
-  if (secs < 86400) return `${Math.round(secs / 3600)} h ago`;
-  return dateFormat.format(new Date(ms));
-}
-
 function tick() {
+  if (!state.session) return;
+  renderList();
   if (state.current) renderTicket();
 }
 

@@ -14,12 +14,13 @@ const BACKOFF_MAX_MS = 30000;
 /** For client bugs the hub reports (1007, 1009, 4009, 4010): wait long before trying again. */
 const BACKOFF_ABUSE_MS = 60000;
 
-/** Close codes after which the token is dead: the agent must sign in again. */
+/** Close codes after which the token is dead: the agent must sign in again, told why (the
+ *  catalogue's `signin.reason.*`). */
 const SIGN_IN_AGAIN = new Map([
-  [1000, 'signed out'],
-  [4002, 'the session token was refused'],
-  [4003, 'the session was revoked'],
-  [4004, 'the session expired'],
+  [1000, 'signed_out'],
+  [4002, 'token_refused'],
+  [4003, 'revoked'],
+  [4004, 'expired'],
 ]);
 const ABUSE = new Set([1007, 1009, 4009, 4010]);
 
@@ -37,7 +38,8 @@ export class RequestError extends Error {
  *
  * Callbacks: `onState({state, detail, retryAt})` with state `connecting`, `online`, `waiting`
  * (reconnecting after `retryAt`) or `stopped`; `onReady(agent)` after every successful `auth`;
- * `onEvent(frame)` for every frame without an `id`; `onSignInAgain(reason)` when the token is dead.
+ * `onEvent(frame)` for every frame without an `id`; `onSignInAgain(reason)` when the token is dead
+ * (`reason`: `signed_out`, `token_refused`, `revoked`, `expired` or `not_agent`).
  */
 export class HubConnection {
   constructor({ url, token, onState, onReady, onEvent, onSignInAgain }) {
@@ -110,7 +112,7 @@ export class HubConnection {
       const reply = await this.request({ type: 'auth', token: this.token }, ws);
       if (reply.type !== 'auth.agent.ok') {
         // A user token cannot drive the console.
-        this.signInAgain('this is not an agent session');
+        this.signInAgain('not_agent');
         return;
       }
       this.attempt = 0;
@@ -121,7 +123,7 @@ export class HubConnection {
       this.onReady(reply);
     } catch (e) {
       if (e.code === 'unauthorized') {
-        this.signInAgain('the session token was refused');
+        this.signInAgain('token_refused');
       } else if (this.ws === ws) {
         ws.close(4000);
       }

@@ -49,8 +49,16 @@ export function clearTabState(keys) {
   for (const k of keys) sessionStorage.removeItem(k);
 }
 
-/** `POST /v1/agent/login`. Resolves to the session; rejects with an Error whose message is for the
- *  agent to read. */
+/** Why a sign-in failed: `key` names the catalogue's message (lang-*.js), `params` fill it in. */
+export class SignInError extends Error {
+  constructor(key, params = {}) {
+    super(key);
+    this.key = key;
+    this.params = params;
+  }
+}
+
+/** `POST /v1/agent/login`. Resolves to the session; rejects with a {@link SignInError}. */
 export async function signIn(email, password) {
   let response;
   try {
@@ -62,20 +70,20 @@ export async function signIn(email, password) {
       cache: 'no-store',
     });
   } catch {
-    throw new Error('The hub cannot be reached. Check the connection and try again.');
+    throw new SignInError('signin.unreachable');
   }
   const body = await response.json().catch(() => ({}));
   if (response.ok && typeof body.token === 'string') {
     return { token: body.token, expires_at: body.expires_at, agent: body.agent };
   }
   const code = body.error && body.error.code;
-  if (code === 'unauthorized' || code === 'bad_request') throw new Error('Wrong email or password.');
+  if (code === 'unauthorized' || code === 'bad_request') throw new SignInError('signin.wrong');
   if (code === 'rate_limited') {
     const minutes = Math.max(1, Math.ceil((body.error.retry_after_ms || 60000) / 60000));
-    throw new Error(`Too many sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`);
+    throw new SignInError('signin.rate_limited', { minutes });
   }
-  if (code === 'forbidden') throw new Error('This account is disabled.');
-  throw new Error('The hub could not sign you in right now. Try again shortly.');
+  if (code === 'forbidden') throw new SignInError('signin.disabled');
+  throw new SignInError('signin.failed');
 }
 
 /** `DELETE /v1/auth/session`: the token stops working everywhere. Best effort: the tab forgets

@@ -201,18 +201,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     background.spawn(
         presence.clone().maintain(Duration::from_millis(config.presence_node_ttl_ms / 3), background.stop.clone()),
     );
-    let profiles = crate::domain::profiles::ProfileDesk::new(
-        store.clone(),
-        store.clone(),
-        broker.clone(),
-        presence.clone(),
-        config.media_dir.clone(),
-        crate::domain::profiles::image::ImagePolicy {
-            max_bytes: config.max_image_bytes,
-            max_side: config.max_image_side,
-            out_side: 512,
-        },
-    );
     let pipeline = TelemetryPipeline::start(
         store.clone(),
         PipelineConfig {
@@ -225,6 +213,19 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         batchers.stop.clone(),
     );
     let telemetry = Arc::new(TelemetryDesk::new(store.clone(), pipeline, broker.clone(), &config));
+    let profiles = crate::domain::profiles::ProfileDesk::new(
+        store.clone(),
+        store.clone(),
+        broker.clone(),
+        presence.clone(),
+        telemetry.clone(),
+        config.media_dir.clone(),
+        crate::domain::profiles::image::ImagePolicy {
+            max_bytes: config.max_image_bytes,
+            max_side: config.max_image_side,
+            out_side: 512,
+        },
+    );
     background.spawn(crate::domain::telemetry::retention::purge_loop(
         telemetry.clone(),
         Duration::from_millis(config.telemetry_purge_interval_ms),

@@ -1,11 +1,16 @@
 //! The agent console, end to end: the hub serves `/console`, headless Chromium (driven by
 //! `tests/e2e/console.mjs` through playwright-core) signs an agent in, and this test plays the
-//! user over a real WebSocket. The two sides take turns over the script's stdio: it prints
-//! `STEP <name>`, this test acts as the user and answers `OK <name>`.
+//! users over real WebSockets. The two sides take turns over the script's stdio: it prints
+//! `STEP <name>`, this test acts as the users and answers `OK <name>`.
+//!
+//! The script works in Persian first (a browser that asks for Persian), then switches the console
+//! to English: direction of what people wrote, the calendar and digits, canned replies, the customer
+//! panel, unread counts, phone-size layout, in both languages.
 //!
 //! Needs Node, Chromium (`/usr/bin/chromium`, or `CHROMIUM_PATH`) and `npm ci` in `tests/e2e`.
 //! Without them the test says so loudly and passes, unless `REQUIRE_BROWSER=1` (CI sets it).
-//! `UPDATE_SCREENSHOT=1` writes the screenshot to `docs/console.png` (the README shows it).
+//! `UPDATE_SCREENSHOT=1` writes the screenshots to `docs/` (`console.png` at desktop size,
+//! `console-phone.png` at 390x844; the README shows them).
 
 mod common;
 
@@ -21,7 +26,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 /// The whole browser run, including Chromium's start.
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+const RUN_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// A message mixing Persian, Latin and digits: laid out right to left, its Latin and numbers
+/// keep their own order inside.
+const MIXED: &str = "تراکنش ref: TX-99812 ساعت 14:05 بود.";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -48,7 +57,7 @@ fn browser_setup() -> Result<PathBuf, String> {
 }
 
 #[tokio::test]
-async fn an_agent_answers_a_user_in_the_browser_console() {
+async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() {
     let chromium = match browser_setup() {
         Ok(c) => c,
         Err(why) if std::env::var("REQUIRE_BROWSER").is_ok_and(|v| v == "1") => {
@@ -68,18 +77,30 @@ async fn an_agent_answers_a_user_in_the_browser_console() {
     let running = hub.running.as_ref().unwrap();
     let email = format!("sara-{}@anapars.test", uuid::Uuid::new_v4().simple());
     let (_, password) = running.hub.agents.add(&email, "Sara").await.unwrap();
-    running.hub.agents.add(&format!("reza-{}@anapars.test", uuid::Uuid::new_v4().simple()), "Reza").await.unwrap();
+    let (reza_token, reza_id) = hub.agent("Reza").await;
 
-    let mut user = User::new(&hub, "Maryam Karimi", Some(avatar())).await;
-    let mut others = Vec::new();
-    for name in ["Ali Rezaei", "Neda Ahmadi"] {
-        others.push(User::new(&hub, name, None).await);
+    // Maryam's app reported her phone, and she had a ticket before, answered and resolved by Reza:
+    // the console has never seen it, the hub has.
+    let mut user = User::new(&hub, "مریم کریمی", Some(avatar())).await;
+    user.report_device().await;
+    let earlier = user.open("سؤال درباره اشتراک", "اشتراکم تمدید نشد", "old-1").await;
+    let mut reza = hub.connect_agent(Encoding::Json, &reza_token).await;
+    for kind in ["ticket.claim", "ticket.resolve"] {
+        let r = reza.request(json!({"type": kind, "ticket_id": earlier})).await;
+        assert_eq!(r["type"], "ticket.update.ok", "{r}");
     }
+    drop(reza);
+    // Ali's app reported too, but he turned analytics off: agents see no device of his.
+    let mut ali = User::new(&hub, "Ali Rezaei", None).await;
+    ali.report_device().await;
+    let r = ali.socket.request(json!({"type": "consent.set", "analytics": false})).await;
+    assert_eq!(r["type"], "consent.ok", "{r}");
+    let mut neda = User::new(&hub, "Neda Ahmadi", None).await;
 
-    let screenshot = if std::env::var("UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
-        repo().join("docs/console.png")
+    let shots = if std::env::var("UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
+        repo().join("docs")
     } else {
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console.png")
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
     };
     let mut node = Command::new("node")
         .arg("console.mjs")
@@ -88,7 +109,9 @@ async fn an_agent_answers_a_user_in_the_browser_console() {
         .env("AGENT_EMAIL", &email)
         .env("AGENT_PASSWORD", &password)
         .env("CHROMIUM_PATH", &chromium)
-        .env("SCREENSHOT", &screenshot)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("REZA_ID", &reza_id)
+        .env("HIDDEN_NUMBERS", format!("{},{}", &user.phone[3..], &ali.phone[3..]))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -100,6 +123,7 @@ async fn an_agent_answers_a_user_in_the_browser_console() {
 
     let turns = async {
         let mut ticket = String::new();
+        let mut english = String::new();
         let mut stopped = None;
         while let Some(line) = from_node.next_line().await.expect("read the script's output") {
             let Some(step) = line.strip_prefix("STEP ") else {
@@ -111,13 +135,19 @@ async fn an_agent_answers_a_user_in_the_browser_console() {
             };
             match step {
                 "open-tickets" => {
-                    ticket = user.open("Payment failed", "My card was charged twice", "open-1").await;
-                    others[0].open("Wrong name on my receipt", "It says Ali Rezai", "open-2").await;
-                    others[1].open("App crashes on login", "Since the last update", "open-3").await;
+                    ticket = user.open("پرداخت ناموفق بود", "کارتم دو بار شارژ شد!", "open-1").await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    ali.open("Wrong name on my receipt", "It says Ali Rezai", "open-2").await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    neda.open("App crashes on login", "Since the last update", "open-3").await;
                 }
                 "claimed" => {
-                    let updated =
-                        user.socket.event_where("ticket.updated", |f| f["ticket"]["status"] == "assigned").await;
+                    let updated = user
+                        .socket
+                        .event_where("ticket.updated", |f| {
+                            f["ticket"]["id"] == ticket.as_str() && f["ticket"]["status"] == "assigned"
+                        })
+                        .await;
                     assert_eq!(updated["ticket"]["id"], ticket.as_str());
                     user.follow(&ticket, 2).await;
                 }
@@ -125,16 +155,23 @@ async fn an_agent_answers_a_user_in_the_browser_console() {
                     let r = user.socket.request(json!({"type": "ticket.typing", "ticket_id": ticket})).await;
                     assert_eq!(r["type"], "ok", "{r}");
                 }
-                "user-writes" => user.send(&ticket, "It was 12.50 EUR, on Monday", "m-1").await,
+                "user-writes" => {
+                    user.send(&ticket, MIXED, "m-1").await;
+                    user.send(&ticket, "It was 12.50 EUR, on Monday", "m-2").await;
+                }
                 "agent-replied" => {
-                    // The console said it was typing, then sent both lines as one message.
+                    // The console said it was typing, then sent the canned reply and a second line
+                    // as one message.
                     let reply = user
                         .socket
                         .event_where("ticket.event", |f| {
                             f["event"]["author"]["kind"] == "agent" && f["event"]["kind"] == "message"
                         })
                         .await;
-                    assert_eq!(reply["event"]["body"], "Sorry about that.\nI am refunding it now.");
+                    assert_eq!(
+                        reply["event"]["body"], "مبلغ تا ۷۲ ساعت دیگر به کارت شما برمی‌گردد.\nRef: TX-99812",
+                        "the canned reply, then the agent's own line"
+                    );
                     assert!(
                         user.socket
                             .seen
@@ -144,9 +181,9 @@ async fn an_agent_answers_a_user_in_the_browser_console() {
                     );
                     let seq = reply["event"]["seq"].as_u64().unwrap();
                     user.cursor = seq;
-                    let r = user.socket.request(json!({"type": "ticket.read", "ticket_id": ticket, "seq": seq})).await;
-                    assert_eq!(r["type"], "ok", "{r}");
+                    user.read(&ticket, seq).await;
                 }
+                "user-writes-again" => user.send(&ticket, "هنوز منتظرم", "m-3").await,
                 "stop-hub" => {
                     // As an operator's restart: every socket gets 1012.
                     let running = hub.running.take().unwrap();
@@ -163,23 +200,37 @@ async fn an_agent_answers_a_user_in_the_browser_console() {
                 }
                 "offline-message-arrived" => {
                     // The message written while the hub was down arrives exactly once.
-                    let m = user.socket.event_where("ticket.event", |f| f["event"]["kind"] == "message").await;
-                    assert_eq!(m["event"]["body"], "Are you still there?");
+                    let m = user
+                        .socket
+                        .event_where("ticket.event", |f| {
+                            f["event"]["kind"] == "message" && f["event"]["author"]["kind"] == "agent"
+                        })
+                        .await;
+                    assert_eq!(m["event"]["body"], "هنوز آنجا هستید؟");
                     let seq = m["event"]["seq"].as_u64().unwrap();
-                    let r = user.socket.request(json!({"type": "ticket.read", "ticket_id": ticket, "seq": seq})).await;
-                    assert_eq!(r["type"], "ok", "{r}");
-                    user.send(&ticket, "Yes, still here", "m-2").await;
+                    user.read(&ticket, seq).await;
+                    user.send(&ticket, "بله، هستم", "m-4").await;
                     let copies = user
                         .socket
                         .seen
                         .iter()
-                        .filter(|f| f["type"] == "ticket.event" && f["event"]["body"] == "Are you still there?")
+                        .filter(|f| f["type"] == "ticket.event" && f["event"]["body"] == "هنوز آنجا هستید؟")
                         .count();
                     assert_eq!(copies, 1, "the message written offline reached the user {copies} times");
                 }
                 "user-leaves" => user.socket.ws.close(None).await.expect("close the user's socket"),
                 "transferred" => {}
-                "account-deleted" => others[1].delete_account(&hub).await,
+                "account-deleted" => neda.delete_account(&hub).await,
+                "english-ticket" => {
+                    user.reconnect(&hub).await;
+                    english = user.open("Refund still missing", "سلام، هنوز پولم برنگشته", "open-4").await;
+                }
+                "claimed-en" => {
+                    user.follow(&english, 2).await;
+                    user.send(&english, "شماره پیگیری TX-77120 است.", "e-1").await;
+                    user.send(&english, "Thanks!", "e-2").await;
+                }
+                "user-writes-en" => user.send(&english, "Any news?", "e-3").await,
                 other => panic!("unknown step {other}"),
             }
             to_node.write_all(format!("OK {step}\n").as_bytes()).await.unwrap();
@@ -190,12 +241,16 @@ async fn an_agent_answers_a_user_in_the_browser_console() {
     tokio::time::timeout(RUN_TIMEOUT, turns).await.expect("the browser run finished in time");
     let status = tokio::time::timeout(Duration::from_secs(10), node.wait()).await.expect("node exits").unwrap();
     assert!(status.success(), "the browser script failed: {status}");
-    assert!(Path::new(&screenshot).exists(), "no screenshot at {}", screenshot.display());
-    eprintln!("console screenshot: {}", screenshot.display());
+    for name in ["console.png", "console-phone.png"] {
+        let shot = shots.join(name);
+        assert!(Path::new(&shot).exists(), "no screenshot at {}", shot.display());
+        eprintln!("console screenshot: {}", shot.display());
+    }
 }
 
 /// A user of the apps: signed in, named, with one JSON socket.
 struct User {
+    phone: String,
     token: String,
     socket: Client,
     cursor: u64,
@@ -203,7 +258,8 @@ struct User {
 
 impl User {
     async fn new(hub: &TestHub, name: &str, image: Option<Vec<u8>>) -> Self {
-        let token = hub.sign_in_on(&phone(), "phone-1").await["token"].as_str().unwrap().to_owned();
+        let phone = phone();
+        let token = hub.sign_in_on(&phone, "phone-1").await["token"].as_str().unwrap().to_owned();
         let mut socket = hub.connect_as(Encoding::Json, &token).await;
         let r = socket.request(json!({"type": "profile.update", "name": name})).await;
         assert_eq!(r["type"], "profile.ok", "{r}");
@@ -211,7 +267,20 @@ impl User {
             let resp = hub.http.put(format!("{}/v1/me/image", hub.base)).bearer_auth(&token).body(bytes).send().await;
             assert_eq!(resp.unwrap().status(), 200, "image upload");
         }
-        Self { token, socket, cursor: 0 }
+        Self { phone, token, socket, cursor: 0 }
+    }
+
+    /// What the app says about the phone it runs on.
+    async fn report_device(&mut self) {
+        let device = json!({"os": "android", "os_version": "14", "model": "Pixel 8", "manufacturer": "Google",
+            "app_version": "3.2.1", "locale": "fa-IR"});
+        let r = self.socket.request(json!({"type": "telemetry.device", "device": device})).await;
+        assert_eq!(r["type"], "ok", "{r}");
+    }
+
+    async fn read(&mut self, ticket: &str, seq: u64) {
+        let r = self.socket.request(json!({"type": "ticket.read", "ticket_id": ticket, "seq": seq})).await;
+        assert_eq!(r["type"], "ok", "{r}");
     }
 
     async fn open(&mut self, subject: &str, body: &str, client_msg_id: &str) -> String {
@@ -251,6 +320,8 @@ impl User {
             .request(json!({"type": "ticket.send", "ticket_id": ticket, "body": body, "client_msg_id": client_msg_id}))
             .await;
         assert_eq!(r["type"], "ticket.send.ok", "{r}");
+        // What this user wrote is not news to them after a reconnect.
+        self.cursor = self.cursor.max(r["seq"].as_u64().unwrap());
     }
 
     async fn reconnect(&mut self, hub: &TestHub) {

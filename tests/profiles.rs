@@ -270,6 +270,7 @@ async fn no_frame_to_an_agent_or_another_user_ever_carries_a_number() {
         for agent in observers.iter_mut() {
             agent.request(json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 0})).await;
             agent.request(json!({"type": "profile.get", "user_id": uid})).await;
+            agent.request(json!({"type": "customer.get", "user_id": uid})).await;
             agent.request(json!({"type": "ticket.list"})).await;
             agent.request(json!({"type": "ticket.history", "ticket_id": tid})).await;
         }
@@ -290,5 +291,85 @@ async fn no_frame_to_an_agent_or_another_user_ever_carries_a_number() {
                 assert!(!f.to_string().contains(digits), "{label} the {who} received the number in {f}");
             }
         }
+    }
+}
+
+#[tokio::test]
+async fn agents_see_a_customer_with_their_device_and_tickets_but_never_the_number() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        let number = phone();
+        let token = hub.token(&number).await;
+        let mut user = hub.connect_as(Encoding::MsgPack, &token).await;
+        user.request(json!({"type": "profile.update", "name": "مریم کریمی"})).await;
+        let uid = user.request(json!({"type": "me"})).await["user_id"].as_str().unwrap().to_owned();
+        let (agent_token, _) = hub.agent("Panel").await;
+        let mut agent = hub.connect_agent(Encoding::Json, &agent_token).await;
+
+        let r = agent.request(json!({"type": "customer.get", "user_id": uid})).await;
+        assert_eq!(r["type"], "customer.get.ok", "{label} {r}");
+        assert!(r["customer"].get("device").is_none(), "{label} nothing reported yet: {r}");
+        assert_eq!(r["customer"]["tickets"], json!([]), "{label}");
+
+        // An earlier ticket, answered and resolved, then a new one.
+        let earlier = ticket_between(&mut user, &mut agent).await;
+        let r = agent.request(json!({"type": "ticket.resolve", "ticket_id": earlier})).await;
+        assert_eq!(r["type"], "ticket.update.ok", "{label} {r}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let r = user
+            .request(json!({"type": "ticket.open", "subject": "پرداخت ناموفق", "body": "سلام", "client_msg_id": "c2"}))
+            .await;
+        let current = r["ticket"]["id"].as_str().unwrap().to_owned();
+        let device = json!({"os": "android", "os_version": "14", "model": "Pixel 8", "manufacturer": "Google",
+            "app_version": "3.2.1", "locale": "fa-IR", "memory_mb": 8192, "screen_width": 1080});
+        let r = user.request(json!({"type": "telemetry.device", "device": device})).await;
+        assert_eq!(r["type"], "ok", "{label} {r}");
+
+        for encoding in [Encoding::Json, Encoding::MsgPack] {
+            let mut agent = hub.connect_agent(encoding, &agent_token).await;
+            let r = agent.request(json!({"type": "customer.get", "user_id": uid})).await;
+            assert_eq!(r["type"], "customer.get.ok", "{label} {encoding:?} {r}");
+            let c = &r["customer"];
+            assert_eq!(
+                (c["profile"]["user_id"].as_str(), c["profile"]["name"].as_str(), c["profile"]["online"].as_bool()),
+                (Some(uid.as_str()), Some("مریم کریمی"), Some(true)),
+                "{label} {encoding:?} the profile as in profile.ok: {r}"
+            );
+            let d = &c["device"];
+            assert_eq!(
+                (d["os"].as_str(), d["os_version"].as_str(), d["model"].as_str(), d["manufacturer"].as_str()),
+                (Some("android"), Some("14"), Some("Pixel 8"), Some("Google")),
+                "{label} {encoding:?} {r}"
+            );
+            assert_eq!((d["app_version"].as_str(), d["locale"].as_str()), (Some("3.2.1"), Some("fa-IR")), "{label}");
+            assert!(d["reported_at"].as_i64().is_some_and(|t| t > 0), "{label} {r}");
+            assert!(d.get("memory_mb").is_none() && d.get("screen_width").is_none(), "{label} only what agents need");
+            let tickets: Vec<_> = c["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+            assert_eq!(tickets, [current.as_str(), earlier.as_str()], "{label} most recently updated first");
+            assert_eq!(c["tickets"][0]["status"], "open", "{label}");
+            assert!(c["tickets"][0]["queued_at"].as_i64().is_some(), "{label} an open ticket says since when it waits");
+            assert_eq!(c["tickets"][1]["status"], "resolved", "{label}");
+            assert!(c["tickets"][1].get("queued_at").is_none(), "{label} a resolved one does not");
+            assert!(!r.to_string().contains(&number[3..]), "{label} {encoding:?} the number reached an agent: {r}");
+        }
+
+        // Analytics consent off: the device report is no longer shown; on again: it is.
+        let r = user.request(json!({"type": "consent.set", "analytics": false})).await;
+        assert_eq!(r["type"], "consent.ok", "{label} {r}");
+        let r = agent.request(json!({"type": "customer.get", "user_id": uid})).await;
+        assert_eq!(r["type"], "customer.get.ok", "{label} {r}");
+        assert!(r["customer"].get("device").is_none(), "{label} consent is off: {r}");
+        assert_eq!(r["customer"]["tickets"].as_array().map(Vec::len), Some(2), "{label}");
+        user.request(json!({"type": "consent.set", "analytics": true})).await;
+        let r = agent.request(json!({"type": "customer.get", "user_id": uid})).await;
+        assert_eq!(r["customer"]["device"]["os"], "android", "{label} {r}");
+
+        let r = user.request(json!({"type": "customer.get", "user_id": uid})).await;
+        assert_eq!(r["code"], "forbidden", "{label} users do not get customer panels, not even their own");
+        let unknown = uuid::Uuid::new_v4().to_string();
+        let r = agent.request(json!({"type": "customer.get", "user_id": unknown})).await;
+        assert_eq!(r["code"], "not_found", "{label} {r}");
+        let r = agent.request(json!({"type": "customer.get", "user_id": "nope"})).await;
+        assert_eq!(r["code"], "bad_request", "{label} {r}");
     }
 }

@@ -24,9 +24,9 @@ use anapars_hub::model::ticket::{EventKind, TicketStatus};
 use anapars_hub::protocol::errors::{ErrorCode, WireError};
 use anapars_hub::protocol::CloseCode;
 use anapars_hub::protocol::{
-    self, AgentView, CannedReplyView, ConsentView, DeviceReport, DeviceView, Encoded, Encoding, EventView, MarkView,
-    Participant, ProfileView, PurchaseView, Request, RequestFrame, RevokeReason, ServerFrame, TicketView,
-    ViewEventReport, ViewKind,
+    self, AgentView, CannedReplyView, ConsentView, CustomerDeviceView, CustomerView, DeviceReport, DeviceView, Encoded,
+    Encoding, EventView, MarkView, Participant, ProfileView, PurchaseView, Request, RequestFrame, RevokeReason,
+    ServerFrame, TicketView, ViewEventReport, ViewKind,
 };
 use anapars_hub::{Config, Error};
 use serde_json::{json, Value};
@@ -125,6 +125,7 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
         ),
         ("request.canned.delete", frame(28, Request::CannedDelete { reply_id: CannedReplyId(REPLY) })),
         ("request.profile.get", frame(30, Request::ProfileGet { user_id: UserId(USER) })),
+        ("request.customer.get", frame(36, Request::CustomerGet { user_id: UserId(USER) })),
         (
             "request.profile.update",
             frame(31, Request::ProfileUpdate { name: Some(Some("Ali".into())), hide_last_seen: Some(true) }),
@@ -265,6 +266,7 @@ fn ticket(status: TicketStatus, agent_id: Option<Uuid>, last_seq: u64) -> Ticket
         agent_id: agent_id.map(AgentId),
         created_at: NOW,
         updated_at: NOW + (last_seq as i64 - 2) * 60_000,
+        queued_at: (status == TicketStatus::Open).then_some(NOW),
         last_seq,
     }
 }
@@ -351,7 +353,7 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
             "reply.ticket.list.ok",
             ServerFrame::TicketListOk {
                 id: 11,
-                tickets: vec![ticket(TicketStatus::Assigned, Some(AGENT), 5), resolved_earlier],
+                tickets: vec![ticket(TicketStatus::Assigned, Some(AGENT), 5), resolved_earlier.clone()],
             },
         ),
         (
@@ -412,6 +414,36 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ),
         ("reply.ok", ServerFrame::Ok { id: 20 }),
         ("reply.profile.ok", ServerFrame::ProfileOk { id: 30, profile: profile(true) }),
+        (
+            "reply.customer.get.ok",
+            ServerFrame::CustomerGetOk {
+                id: 36,
+                customer: Box::new(CustomerView {
+                    profile: profile(false),
+                    device: Some(CustomerDeviceView {
+                        os: "android".into(),
+                        os_version: Some("14".into()),
+                        model: Some("Pixel 8".into()),
+                        manufacturer: Some("Google".into()),
+                        app_version: Some("3.2.1".into()),
+                        locale: Some("fa-IR".into()),
+                        reported_at: NOW - 86_400_000,
+                    }),
+                    tickets: vec![ticket(TicketStatus::Assigned, Some(AGENT), 3), resolved_earlier],
+                }),
+            },
+        ),
+        (
+            "reply.customer.get.ok.no_device",
+            ServerFrame::CustomerGetOk {
+                id: 37,
+                customer: Box::new(CustomerView {
+                    profile: profile(true),
+                    device: None,
+                    tickets: vec![ticket(TicketStatus::Open, None, 2)],
+                }),
+            },
+        ),
         ("reply.agent.get.ok", ServerFrame::AgentGetOk { id: 33, agent: agent_view(AgentStatus::Busy, 5) }),
         (
             "reply.device.list.ok",
@@ -586,9 +618,10 @@ fn request_slot(request: &Request) -> usize {
         Request::ConsentGet {} => 32,
         Request::ConsentSet { .. } => 33,
         Request::PurchaseList {} => 34,
+        Request::CustomerGet { .. } => 35,
     }
 }
-const REQUEST_SLOTS: usize = 35;
+const REQUEST_SLOTS: usize = 36;
 
 /// Slot of each server frame variant; as [`request_slot`], for [`server_samples`].
 fn server_slot(frame: &ServerFrame) -> usize {
@@ -632,9 +665,10 @@ fn server_slot(frame: &ServerFrame) -> usize {
         ServerFrame::TicketDeleted { .. } => 36,
         ServerFrame::PurchaseListOk { .. } => 37,
         ServerFrame::PurchaseUpdated { .. } => 38,
+        ServerFrame::CustomerGetOk { .. } => 39,
     }
 }
-const SERVER_SLOTS: usize = 39;
+const SERVER_SLOTS: usize = 40;
 
 /// Every close code the hub sends. A new one fails to compile in the `match`: list it here and in
 /// PROTOCOL.md.

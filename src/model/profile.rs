@@ -1,6 +1,8 @@
 //! Profiles: a user's name, image and last-seen time.
 
 use crate::model::ids::UserId;
+use crate::model::telemetry::DeviceRecord;
+use crate::model::ticket::Ticket;
 use crate::model::time::Millis;
 
 /// What other people may see of a user (never the number), and the user's own presence setting.
@@ -44,3 +46,19 @@ pub struct PublicProfile {
     /// When the user was last online; `None` while online or when the user hides it.
     pub last_seen_at: Option<Millis>,
 }
+
+/// A user as agents see them beside a conversation: the public profile, the device they last
+/// reported, and their tickets. Never the number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Customer {
+    /// The profile, with presence.
+    pub profile: PublicProfile,
+    /// The newest device report of any of the user's devices; `None` when the user's analytics
+    /// consent is off or nothing was reported.
+    pub device: Option<DeviceRecord>,
+    /// The user's tickets, most recently updated first (at most [`CUSTOMER_TICKETS`]).
+    pub tickets: Vec<Ticket>,
+}
+
+/// The most tickets a [`Customer`] lists.
+pub const CUSTOMER_TICKETS: u32 = 50;

@@ -12,8 +12,9 @@ pub use close::CloseCode;
 pub use errors::{ErrorCode, WireError};
 pub use frames::{Request, RequestFrame, RequestId, RevokeReason, ServerFrame};
 pub use views::{
-    consent_view, event_view, participant, profile_view, purchase_view, ticket_view, AgentView, CannedReplyView,
-    ConsentView, DeviceView, EventView, MarkView, Participant, ProfileView, PurchaseView, TicketView,
+    consent_view, customer_view, event_view, participant, profile_view, purchase_view, ticket_view, AgentView,
+    CannedReplyView, ConsentView, CustomerDeviceView, CustomerView, DeviceView, EventView, MarkView, Participant,
+    ProfileView, PurchaseView, TicketView,
 };
 
 use crate::error::Error;

@@ -3,9 +3,9 @@
 
 use crate::model::agent::AgentStatus;
 use crate::model::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
-use crate::model::profile::PublicProfile;
+use crate::model::profile::{Customer, PublicProfile};
 use crate::model::purchase::{Purchase, PurchaseKind, PurchaseStatus};
-use crate::model::telemetry::Consent;
+use crate::model::telemetry::{Consent, DeviceRecord};
 use crate::model::ticket::{Author, EventKind, Ticket, TicketEvent, TicketStatus};
 use crate::model::time::Millis;
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,10 @@ pub struct TicketView {
     pub created_at: Millis,
     /// Time of the last event.
     pub updated_at: Millis,
+    /// While open: when it entered the queue (opening or reopening), the queue's order; absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<Millis>,
     /// Seq of its last event.
     pub last_seq: u64,
 }
@@ -120,6 +124,43 @@ pub struct ProfileView {
     pub last_seen_at: Option<Millis>,
 }
 
+/// A user as agents see them beside a conversation (`customer.get.ok`). Never the number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerView {
+    /// The profile, as in `profile.ok`.
+    pub profile: ProfileView,
+    /// The user's latest device report; absent while their analytics consent is off or when none
+    /// was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<CustomerDeviceView>,
+    /// The user's tickets, most recently updated first (at most 50).
+    pub tickets: Vec<TicketView>,
+}
+
+/// What a user's app last reported of the device it runs on, as agents see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerDeviceView {
+    /// Operating system (`android`, `ios`, `web`, ...).
+    pub os: String,
+    /// Its version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    /// Device model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Manufacturer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    /// The app's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// The app's locale (BCP 47).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// When the hub received the report.
+    pub reported_at: Millis,
+}
+
 /// One of the user's devices.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceView {
@@ -186,6 +227,7 @@ pub fn ticket_view(t: &Ticket) -> TicketView {
         agent_id: t.agent_id,
         created_at: t.created_at,
         updated_at: t.updated_at,
+        queued_at: if t.status == TicketStatus::Open { t.queued_at } else { None },
         last_seq: t.last_seq,
     }
 }
@@ -247,5 +289,27 @@ pub fn profile_view(p: &PublicProfile) -> ProfileView {
         image: p.image.clone(),
         online: p.online,
         last_seen_at: p.last_seen_at,
+    }
+}
+
+/// A device report as agents see it.
+pub fn customer_device_view(d: &DeviceRecord) -> CustomerDeviceView {
+    CustomerDeviceView {
+        os: d.info.os.clone(),
+        os_version: d.info.os_version.clone(),
+        model: d.info.model.clone(),
+        manufacturer: d.info.manufacturer.clone(),
+        app_version: d.info.app_version.clone(),
+        locale: d.info.locale.clone(),
+        reported_at: d.reported_at,
+    }
+}
+
+/// A customer as agents see them.
+pub fn customer_view(c: &Customer) -> CustomerView {
+    CustomerView {
+        profile: profile_view(&c.profile),
+        device: c.device.as_ref().map(customer_device_view),
+        tickets: c.tickets.iter().map(ticket_view).collect(),
     }
 }

@@ -1,19 +1,36 @@
 // The agent's side of the console's end-to-end test, in headless Chromium (playwright-core).
-// tests/console.rs starts a real hub, plays the user over a real WebSocket, and runs this script.
+// tests/console.rs starts a real hub, plays the users over real WebSockets, and runs this script.
 //
-// The two sides take turns over stdio: this script prints `STEP <name>` when it needs the user to
+// The two sides take turns over stdio: this script prints `STEP <name>` when it needs a user to
 // act and waits for `OK <name>` on stdin. Every wait has a deadline; the whole run has one too.
 //
-// Environment: HUB_URL, AGENT_EMAIL, AGENT_PASSWORD, CHROMIUM_PATH, SCREENSHOT (a file to write),
-// and optionally HEADFUL=1 to watch it.
+// The browser asks for Persian, so the console starts in Persian; half-way the agent switches it to
+// English. Strings are checked against the console's own catalogues (console/lang-*.js), and a few
+// against the words themselves, so that a catalogue cannot drift into nonsense unnoticed.
+//
+// Environment: HUB_URL, AGENT_EMAIL, AGENT_PASSWORD, CHROMIUM_PATH, SCREENSHOT_DIR (where
+// console.png and console-phone.png go), REZA_ID (the other agent), HIDDEN_NUMBERS (the users'
+// numbers without their country code, comma-separated: never on the page), and optionally
+// HEADFUL=1 to watch it, CONSOLE_DIR=../../console to serve the console's files from the working
+// tree instead of the hub's embedded copy (to try changes to them without rebuilding the hub).
 
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import fa from '../../console/lang-fa.js';
+import en from '../../console/lang-en.js';
 
-const RUN_DEADLINE_MS = 60_000;
+const RUN_DEADLINE_MS = 120_000;
 const WAIT_MS = 10_000;
 /** Reconnecting after the hub comes back may sit in one backoff wait (at most 4 s by then). */
 const RECONNECT_MS = 20_000;
+const MIXED = 'تراکنش ref: TX-99812 ساعت 14:05 بود.';
+const CANNED_FA = 'مبلغ تا ۷۲ ساعت دیگر به کارت شما برمی‌گردد.';
+const CANNED_EN = 'Your refund is on its way: allow 3 working days.';
+const PERSIAN_MONTHS = /فروردین|اردیبهشت|خرداد|تیر|مرداد|شهریور|مهر|آبان|آذر|دی|بهمن|اسفند/;
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 760 };
 
 const env = (name) => {
   const v = process.env[name];
@@ -24,19 +41,45 @@ const HUB = env('HUB_URL');
 const EMAIL = env('AGENT_EMAIL');
 const PASSWORD = env('AGENT_PASSWORD');
 const CHROMIUM = env('CHROMIUM_PATH');
-const SCREENSHOT = env('SCREENSHOT');
+const SHOTS = env('SCREENSHOT_DIR');
+const REZA = env('REZA_ID');
+const HIDDEN = env('HIDDEN_NUMBERS').split(',');
 
 let browser = null;
+/** Errors the page logged; a failure lists them, since they usually say why. */
+const problems = [];
 
 function log(...args) {
   console.error('[console.mjs]', ...args);
 }
 
+/** The page, for a picture of it when something fails. */
+let shownPage = null;
+let failing = false;
+const never = () => new Promise(() => {});
+
+/** Ends the run: says why on stderr, keeps a screenshot of the page (console-failure.png beside
+ *  the others), then tells the Rust side, which stops everything. Never resolves. */
 function fail(message) {
-  console.log(`FAIL ${message}`);
+  if (failing) return never();
+  failing = true;
+  if (problems.length) message += `\n  browser errors so far:\n  ${problems.join('\n  ')}`;
   console.error(`[console.mjs] FAIL: ${message}`);
-  if (browser) browser.close().catch(() => {});
-  process.exit(1);
+  const end = () => {
+    console.log(`FAIL ${message.split('\n')[0]}`);
+    if (browser) browser.close().catch(() => {});
+    process.exit(1);
+  };
+  if (shownPage && process.env.SCREENSHOT_DIR) {
+    setTimeout(end, 3000);
+    shownPage.screenshot({ path: join(process.env.SCREENSHOT_DIR, 'console-failure.png') }).then(
+      () => console.error(`[console.mjs] the page as it was: ${join(process.env.SCREENSHOT_DIR, 'console-failure.png')}`),
+      () => {},
+    ).finally(end);
+  } else {
+    end();
+  }
+  return never();
 }
 
 setTimeout(() => fail(`the run took longer than ${RUN_DEADLINE_MS / 1000} s`), RUN_DEADLINE_MS).unref();
@@ -59,8 +102,9 @@ function nextLine() {
   return new Promise((resolve) => waiting.push(resolve));
 }
 
-/** Asks the user's side to do `name`, and waits until it has. */
+/** Asks the users' side to do `name`, and waits until it has. */
 async function step(name) {
+  if (failing) await never();
   console.log(`STEP ${name}`);
   const timer = new Promise((_, reject) => setTimeout(() => reject(new Error(`no OK for ${name}`)), 20_000));
   const line = await Promise.race([nextLine(), timer]);
@@ -68,20 +112,51 @@ async function step(name) {
   log(`step ${name}: done`);
 }
 
+/** Persian digits, as the console writes numbers in Persian. */
+const faDigits = (n) => String(n).replace(/\d/g, (d) => '۰۱۲۳۴۵۶۷۸۹'[d]);
+
 // --- the run -----------------------------------------------------------------------------------
 async function main() {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: process.env.HEADFUL !== '1',
-    // Root in a container has no user namespaces for the sandbox.
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    // Root in a container has no user namespaces for the sandbox. A page served from disk (below)
+    // has no address, and Chromium would not let it reach the hub on 127.0.0.1.
+    args: [
+      '--no-sandbox',
+      '--disable-dev-shm-usage',
+      ...(process.env.CONSOLE_DIR ? ['--disable-features=LocalNetworkAccessChecks'] : []),
+    ],
     timeout: WAIT_MS,
   });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 760 }, locale: 'en-GB' });
+  // A browser that asks for Persian: the first visit is in Persian.
+  const context = await browser.newContext({ viewport: DESKTOP, locale: 'fa-IR' });
   context.setDefaultTimeout(WAIT_MS);
+  await context.grantPermissions(['notifications'], { origin: HUB });
+  // Records the desktop notifications and sounds the page makes (both are off until the agent
+  // turns them on).
+  await context.addInitScript(() => {
+    window.__alerts = { notifications: [], sounds: 0 };
+    const Real = window.Notification;
+    class Recorded extends Real {
+      constructor(title, options) {
+        window.__alerts.notifications.push({ title, body: options && options.body });
+        super(title, options);
+      }
+    }
+    Object.defineProperty(Recorded, 'permission', { get: () => Real.permission });
+    Recorded.requestPermission = (...args) => Real.requestPermission(...args);
+    window.Notification = Recorded;
+    const oscillator = AudioContext.prototype.createOscillator;
+    AudioContext.prototype.createOscillator = function () {
+      window.__alerts.sounds++;
+      return oscillator.call(this);
+    };
+  });
+  if (process.env.CONSOLE_DIR) await serveFromDisk(context, process.env.CONSOLE_DIR);
   const page = await context.newPage();
+  shownPage = page;
 
-  const problems = [];
   const urls = [];
   page.on('console', (m) => {
     if (m.type() === 'error' && !/WebSocket connection to .* failed/.test(m.text())) problems.push(`console: ${m.text()}`);
@@ -90,74 +165,149 @@ async function main() {
   page.on('request', (r) => urls.push(r.url()));
   page.on('websocket', (ws) => urls.push(ws.url()));
 
-  // Sign in.
+  // ---- Persian: the first visit follows the browser's language --------------------------------
   const response = await page.goto(`${HUB}/console`);
   const csp = response.headers()['content-security-policy'] || '';
   if (!csp.includes("script-src 'self'")) fail(`no strict CSP on /console: ${csp}`);
-  await page.getByLabel('Email').fill(EMAIL);
-  await page.getByLabel('Password').fill('wrong password');
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expectText(page.locator('#signin-error'), 'Wrong email or password.');
+  await expectAttr(page.locator('html'), 'lang', 'fa');
+  await expectAttr(page.locator('html'), 'dir', 'rtl');
+  await expectStyle(page.locator('#signin-form'), 'direction', 'rtl');
+  await expectText(page.locator('#signin-button'), 'ورود', true);
+  await expectText(page.locator('label[for=password]'), fa['signin.password'], true);
+  await page.locator('#email').fill(EMAIL);
+  await page.locator('#password').fill('wrong password');
+  await page.locator('#signin-button').click();
+  await expectText(page.locator('#signin-error'), fa['signin.wrong'], true);
   // Chromium logs the expected 401 of that attempt as an error; nothing before it is expected.
   if (problems.length !== 1 || !problems[0].includes('401')) fail(`browser errors: ${problems}`);
   problems.length = 0;
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByLabel('Password').press('Enter');
+  await page.locator('#password').fill(PASSWORD);
+  await page.locator('#password').press('Enter');
   await online(page, WAIT_MS);
-  log('signed in');
+  await expectText(page.locator('#connection-text'), fa['connection.online'], true);
+  if ((await page.title()) !== fa['app.title']) fail(`title: ${await page.title()}`);
+  log('signed in, in Persian');
 
-  // The user opens a ticket (and two other people open theirs): they arrive without a reload.
+  // A new agent is away: the console offers to become available.
+  await expectText(page.locator('#available-prompt'), fa['status.away']);
+  await page.locator('#become-available').click();
+  await expectAttr(page.locator('#available-prompt'), 'hidden', '');
+  if ((await page.locator('#my-status').inputValue()) !== 'available') fail('status is not available');
+
+  // Three users open tickets: they arrive without a reload, the one waiting longest first, each
+  // saying how long its user has waited.
   await step('open-tickets');
-  const t1 = page.locator('.ticket-item', { hasText: 'Payment failed' });
+  const t1 = page.locator('.ticket-item', { hasText: 'پرداخت ناموفق بود' });
   await t1.waitFor();
-  await expectText(page.locator('#count-unassigned'), '3');
-  await expectText(t1, 'Maryam Karimi');
+  await expectText(page.locator('#count-unassigned'), faDigits(3), true);
+  await expectText(t1, 'مریم کریمی');
+  await expectText(page.locator('.ticket-item').first(), 'پرداخت ناموفق بود');
+  await expectText(t1.locator('.when'), `${fa['duration.under_minute']} در انتظار`, true);
+  await expectCount(page.locator('.ticket-item', { hasText: 'سؤال درباره اشتراک' }), 0);
 
-  // Keyboard: Tab from the tabs reaches the list; open the ticket with Enter.
+  // Keyboard: in Persian the next tab is to the left; ↑ ↓ move in the list; Enter opens.
   await page.locator('#tab-unassigned').focus();
-  await page.keyboard.press('ArrowRight');
-  await expectAttr(page.locator('#tab-mine'), 'aria-selected', 'true');
   await page.keyboard.press('ArrowLeft');
+  await expectAttr(page.locator('#tab-mine'), 'aria-selected', 'true');
+  await page.keyboard.press('ArrowRight');
   await expectAttr(page.locator('#tab-unassigned'), 'aria-selected', 'true');
-  await t1.focus();
+  await page.locator('.ticket-item').first().focus();
+  await page.keyboard.press('ArrowDown');
+  await expectFocus(page, '.ticket-item', 'Wrong name on my receipt');
+  await page.keyboard.press('ArrowUp');
+  await expectFocus(page, '.ticket-item', 'پرداخت ناموفق بود');
   await page.keyboard.press('Enter');
-  await expectText(page.locator('#ticket-subject'), 'Payment failed');
-  await expectText(page.locator('#events'), 'My card was charged twice');
-  await expectText(page.locator('#user-name'), 'Maryam Karimi');
-  await expectText(page.locator('#user-presence'), 'online');
+  await expectText(page.locator('#ticket-subject'), 'پرداخت ناموفق بود', true);
+  await expectText(page.locator('#events'), 'کارتم دو بار شارژ شد!');
+  await expectText(page.locator('#user-name'), 'مریم کریمی', true);
+  await expectText(page.locator('#user-presence'), fa['presence.online'], true);
   await page.locator('#user-image[src^="/v1/media/"]').waitFor();
+  await expectDirection(page, '#ticket-subject', 'rtl');
+  await expectIsolated(page, '#user-name');
 
-  await page.getByRole('button', { name: 'Claim' }).click();
-  await expectText(page.locator('#ticket-status'), 'Assigned to you');
-  await expectText(page.locator('#count-mine'), '1');
+  // The customer beside the conversation: the device her app reported, her earlier ticket from
+  // the hub (this tab never saw it), dates in the Solar Hijri calendar, never her number.
+  await expectVisible(page, '#customer');
+  await expectText(page.locator('#customer-name'), 'مریم کریمی', true);
+  await expectText(page.locator('#customer-device'), 'android 14');
+  await expectText(page.locator('#customer-device'), 'Google Pixel 8');
+  await expectText(page.locator('#customer-device'), '3.2.1');
+  await expectText(page.locator('#customer-device'), fa['customer.app_version']);
+  const earlier = page.locator('#customer-tickets .customer-ticket', { hasText: 'سؤال درباره اشتراک' });
+  await earlier.waitFor();
+  await expectText(earlier, fa['badge.resolved']);
+  await expectSolarHijri(earlier.locator('time'));
+  await expectText(page.locator('#customer-tickets [aria-current=true]'), fa['customer.this_ticket']);
+  await expectNoNumber(page);
+
+  await page.locator('#claim').click();
+  await expectText(page.locator('#ticket-status'), fa['ticket.assigned_you'], true);
+  await expectText(page.locator('#count-mine'), faDigits(1), true);
   await step('claimed');
 
-  // Typing, then a message, from the user.
+  // Typing, then a mixed message and an English one from the user.
   await step('user-types');
-  await expectText(page.locator('#typing'), 'Maryam Karimi is typing');
+  await expectText(page.locator('#typing'), `مریم کریمی در حال نوشتن است`);
+  await expectIsolated(page, '#typing bdi');
   await step('user-writes');
-  await expectText(page.locator('#events'), 'It was 12.50 EUR, on Monday');
+  const bubble = (text) => page.locator('#events .message .body', { hasText: text });
+  await bubble(MIXED).waitFor();
+  await bubble('It was 12.50 EUR, on Monday').waitFor();
   await expectText(page.locator('#typing'), '', true);
+  await expectMixedRightToLeft(page, MIXED);
+  await expectDirection(page, '#events .message.user .body >> nth=0', 'rtl');
+  await expectStyle(bubble('It was 12.50 EUR, on Monday'), 'direction', 'ltr');
+  await expectSolarHijri(page.locator('#events .message time').last(), 'title');
+  await expectPersianDigits(page.locator('#events .message time').last());
 
-  // The agent answers on two lines (Shift+Enter), sent with Enter.
-  const reply = page.getByLabel('Reply');
+  // A canned reply: added in its dialog, inserted with `/` and a word of its text typed the
+  // Arabic way (ي for ی), then a line of the agent's own, sent with Enter.
+  await addCannedReply(page, 'بازپرداخت', CANNED_FA);
+  const reply = page.locator('#reply');
   await reply.focus();
-  await reply.pressSequentially('Sorry about that.');
+  await reply.pressSequentially('/ديگر');
+  await expectVisible(page, '#canned-picker');
+  await expectText(page.locator('#canned-options [aria-selected=true]'), 'بازپرداخت');
+  await page.keyboard.press('Enter');
+  await expectValue(reply, CANNED_FA);
+  await expectStyle(reply, 'direction', 'rtl');
   await page.keyboard.press('Shift+Enter');
-  await reply.pressSequentially('I am refunding it now.');
+  await reply.pressSequentially('Ref: TX-99812');
   await page.keyboard.press('Enter');
   const mine = page.locator('#events .message.mine');
-  await expectText(mine.last(), 'I am refunding it now.');
+  await expectText(mine.last(), 'Ref: TX-99812');
   await step('agent-replied');
-  await expectText(mine.last().locator('.tick'), 'Read');
+  await expectText(mine.last().locator('.tick'), fa['tick.read'], true);
 
-  // A reload keeps the session and the open ticket; nothing is shown twice.
+  // A message in the agent's ticket while they look at another: the title and the list count it.
+  // Notifications and sounds are off until the agent turns them on.
+  await page.locator('.ticket-item', { hasText: 'Wrong name on my receipt' }).click();
+  await expectText(page.locator('#ticket-subject'), 'Wrong name on my receipt', true);
+  await expectDirection(page, '#ticket-subject', 'ltr');
+  await expectVisible(page, '#customer-no-device');
+  await expectHidden(page, '#customer-device');
+  await expectText(page.locator('#customer-name'), 'Ali Rezaei', true);
+  await step('user-writes-again');
+  await expectTitle(page, `(${faDigits(1)}) ${fa['app.title']}`);
+  await page.locator('#tab-mine').click();
+  await expectText(page.locator('.ticket-item .unread-count'), faDigits(1), true);
+  const alerts = await page.evaluate(() => window.__alerts);
+  if (alerts.notifications.length || alerts.sounds) fail(`alerts while they are off: ${JSON.stringify(alerts)}`);
+  await page.locator('.ticket-item', { hasText: 'پرداخت ناموفق بود' }).click();
+  await expectText(page.locator('#events'), 'هنوز منتظرم');
+  await expectTitle(page, fa['app.title']);
+  await expectCount(page.locator('.ticket-item .unread-count'), 0);
+
+  // A reload keeps the session and the open ticket; nothing is shown twice; the customer's
+  // tickets come from the hub again.
   await page.reload();
   await online(page, WAIT_MS);
-  await expectText(page.locator('#ticket-subject'), 'Payment failed');
-  await expectText(mine.last(), 'I am refunding it now.');
-  await expectCount(page.locator('#events .message'), 3);
-  await expectText(mine.last().locator('.tick'), 'Read');
+  await expectText(page.locator('#ticket-subject'), 'پرداخت ناموفق بود', true);
+  await expectText(mine.last(), 'Ref: TX-99812');
+  await expectCount(page.locator('#events .message'), 5);
+  await expectText(mine.last().locator('.tick'), fa['tick.read'], true);
+  await page.locator('#customer-tickets .customer-ticket', { hasText: 'سؤال درباره اشتراک' }).waitFor();
+  await expectAttr(page.locator('html'), 'dir', 'rtl');
 
   // The hub goes away: the console says so, keeps a message for later, and resumes by itself.
   await page.evaluate(() => {
@@ -167,62 +317,177 @@ async function main() {
   });
   await step('stop-hub');
   await expectAttr(page.locator('#connection'), 'data-state', /waiting|connecting/);
-  await expectText(page.locator('#connection-text'), /Reconnecting|Connecting/);
-  await reply.fill('Are you still there?');
+  await expectText(page.locator('#connection-text'), /اتصال/);
+  await reply.fill('هنوز آنجا هستید؟');
   await page.keyboard.press('Enter');
-  await expectText(page.locator('#outbox'), 'Are you still there?');
+  await expectText(page.locator('#outbox'), 'هنوز آنجا هستید؟');
   await step('start-hub');
   await online(page, RECONNECT_MS);
-  await expectText(mine.last(), 'Are you still there?');
+  await expectText(mine.last(), 'هنوز آنجا هستید؟');
   await expectCount(page.locator('#outbox .message'), 0);
   await step('offline-message-arrived');
-  await expectText(page.locator('#events .message').last(), 'Yes, still here');
-  await expectCount(page.locator('#events .message'), 5);
+  await expectText(page.locator('#events .message').last(), 'بله، هستم');
+  await expectCount(page.locator('#events .message'), 7);
   const states = await page.evaluate(() => window.__states);
   if (!states.includes('waiting') || states[states.length - 1] !== 'online') fail(`connection states: ${states}`);
 
   // The user leaves: presence changes to last seen.
-  await expectText(page.locator('#user-presence'), 'online', true);
+  await expectText(page.locator('#user-presence'), fa['presence.online'], true);
   await step('user-leaves');
-  await expectText(page.locator('#user-presence'), /last seen/);
-  await expectText(mine.last().locator('.tick'), 'Read');
+  await expectText(page.locator('#user-presence'), /آخرین بازدید/);
   await page.locator('#tab-all').click();
   await page.locator('#reply').focus();
-  await page.screenshot({ path: SCREENSHOT });
-  log(`screenshot: ${SCREENSHOT}`);
+  await page.screenshot({ path: join(SHOTS, 'console.png') });
 
-  // Another ticket: claim and resolve it.
+  // Phone size: the conversation alone, filling the screen, nothing sideways; back to the list.
+  await page.setViewportSize(PHONE);
+  await expectPhoneLayout(page, 'the conversation, Persian');
+  await page.screenshot({ path: join(SHOTS, 'console-phone.png') });
+  await page.locator('#customer-toggle').click();
+  await expectVisible(page, '#customer');
+  await expectText(page.locator('#customer-device'), 'Pixel 8');
+  await expectNoOverflow(page, 'the customer panel, Persian');
+  await page.locator('#customer-close').click();
+  await expectHidden(page, '#customer');
+  await page.locator('#back').click();
+  await expectVisible(page, '#ticket-list');
+  await expectHidden(page, '#conversation');
+  await expectNoOverflow(page, 'the list, Persian');
+  await page.setViewportSize(DESKTOP);
+  log('Persian screenshots written');
+
+  // Another ticket: claimed, resolved; Send is off where the hub would refuse the message.
   await page.locator('#tab-unassigned').click();
   await page.locator('.ticket-item', { hasText: 'Wrong name on my receipt' }).click();
-  await page.getByRole('button', { name: 'Claim' }).click();
-  await expectText(page.locator('#ticket-status'), 'Assigned to you');
-  await page.getByRole('button', { name: 'Resolve' }).click();
-  await expectText(page.locator('#ticket-status'), 'Resolved by you');
-  await expectText(page.locator('#count-unassigned'), '1');
+  if (!(await page.locator('#send').isDisabled())) fail('Send is enabled on an unclaimed ticket');
+  await page.locator('#claim').click();
+  await expectText(page.locator('#ticket-status'), fa['ticket.assigned_you'], true);
+  if (!(await page.locator('#send').isDisabled())) fail('Send is enabled with nothing to send');
+  await page.locator('#reply').fill('   ');
+  if (!(await page.locator('#send').isDisabled())) fail('Send is enabled for white space');
+  await page.locator('#reply').fill('');
+  await page.locator('#resolve').click();
+  await expectText(page.locator('#ticket-status'), 'حل‌شده به دست شما', true);
+  if (!(await page.locator('#send').isDisabled()) || !(await page.locator('#reply').isDisabled())) {
+    fail('Send is enabled on a resolved ticket');
+  }
+  await expectText(page.locator('#count-unassigned'), faDigits(1), true);
+
+  // Alt+↓ and Alt+↑ go through the list: from the first ticket of "Mine" to the next.
+  await page.locator('#tab-all').click();
+  await page.locator('.ticket-item').first().click();
+  const firstSubject = await page.locator('#ticket-subject').textContent();
+  await page.keyboard.press('Alt+ArrowDown');
+  await expectText(page.locator('#ticket-subject'), new RegExp(`^(?!${escape(firstSubject)}$)`));
+  await page.keyboard.press('Alt+ArrowUp');
+  await expectText(page.locator('#ticket-subject'), firstSubject, true);
 
   // Transfer the first ticket to the other agent.
   await page.locator('#tab-mine').click();
-  await page.locator('.ticket-item', { hasText: 'Payment failed' }).click();
-  await page.getByLabel('Transfer to').selectOption({ label: 'Reza (offline)' });
-  await page.getByRole('button', { name: 'Transfer' }).click();
-  await expectText(page.locator('#ticket-status'), 'Assigned to Reza');
-  await expectText(page.locator('#count-mine'), '0');
+  await page.locator('.ticket-item', { hasText: 'پرداخت ناموفق بود' }).click();
+  await page.locator('#transfer-to').selectOption(REZA);
+  await page.locator('#transfer').click();
+  await expectText(page.locator('#ticket-status'), 'سپرده به Reza', true);
+  await expectText(page.locator('#count-mine'), faDigits(0), true);
   await step('transferred');
 
   // A user deletes their account while the agent looks at their ticket: it disappears.
   await page.locator('#tab-unassigned').click();
   await page.locator('.ticket-item', { hasText: 'App crashes on login' }).click();
-  await expectText(page.locator('#ticket-subject'), 'App crashes on login');
+  await expectText(page.locator('#ticket-subject'), 'App crashes on login', true);
   await step('account-deleted');
-  await expectText(page.locator('#count-unassigned'), '0');
+  await expectText(page.locator('#count-unassigned'), faDigits(0), true);
   await expectCount(page.locator('.ticket-item', { hasText: 'App crashes on login' }), 0);
-  await expectText(page.locator('#announcer'), 'its user deleted their account');
+  await expectText(page.locator('#announcer'), fa['announce.deleted_current']);
 
-  // Sign out: the session is gone, also after a reload.
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.getByLabel('Email').waitFor();
+  // ---- English: chosen in the settings, remembered over a reload ------------------------------
+  await page.locator('#settings-open').click();
+  await page.locator('#settings-lang').selectOption('en');
+  await expectAttr(page.locator('html'), 'lang', 'en');
+  await expectAttr(page.locator('html'), 'dir', 'ltr');
+  await expectText(page.locator('#settings-title'), 'Settings', true);
+  // Notifications and the sound, turned on.
+  await page.locator('#pref-notify').check();
+  await page.locator('#pref-sound').check();
+  await page.locator('#settings-close').click();
   await page.reload();
-  await page.getByLabel('Email').waitFor();
+  await online(page, WAIT_MS);
+  await expectAttr(page.locator('html'), 'dir', 'ltr');
+  await expectText(page.locator('#signout'), 'Sign out', true);
+  await expectText(page.locator('#tab-all'), en['tabs.all']);
+  if ((await page.title()) !== 'Anapars support') fail(`title: ${await page.title()}`);
+  log('switched to English');
+
+  await page.locator('#tab-unassigned').click();
+  await step('english-ticket');
+  const t4 = page.locator('.ticket-item', { hasText: 'Refund still missing' });
+  await t4.waitFor();
+  await expectText(page.locator('#count-unassigned'), '1', true);
+  await expectText(t4.locator('.when'), 'waiting under a minute', true);
+  await t4.click();
+  await page.locator('#claim').click();
+  await expectText(page.locator('#ticket-status'), 'Assigned to you', true);
+  await step('claimed-en');
+  await bubble('شماره پیگیری TX-77120 است.').waitFor();
+  await bubble('Thanks!').waitFor();
+  await expectDirection(page, '#ticket-subject', 'ltr');
+  await expectStyle(bubble('سلام، هنوز پولم برنگشته'), 'direction', 'rtl');
+  await expectMixedRightToLeft(page, 'شماره پیگیری TX-77120 است.');
+  await expectStyle(bubble('Thanks!'), 'direction', 'ltr');
+  await expectIsolated(page, '#user-name');
+  await expectText(page.locator('#user-name'), 'مریم کریمی', true);
+  const time = await page.locator('#events .message time').last().getAttribute('title');
+  if (!/20\d\d/.test(time) || /[۰-۹]/.test(time)) fail(`an English date: ${time}`);
+  // The customer panel in English, with her tickets from the Persian half, fetched again.
+  await expectText(page.locator('#customer-device'), 'android 14');
+  await expectText(page.locator('#customer-device'), 'App version');
+  await expectText(page.locator('#customer-tickets'), 'سؤال درباره اشتراک');
+  await expectText(page.locator('#customer-tickets'), 'پرداخت ناموفق بود');
+  await expectNoNumber(page);
+
+  // The reply box takes its direction from what is typed in it.
+  await reply.fill('سلام');
+  await expectStyle(reply, 'direction', 'rtl');
+  await reply.fill('Hello');
+  await expectStyle(reply, 'direction', 'ltr');
+  await reply.fill('');
+  // An English canned reply, found by a word of its text.
+  await addCannedReply(page, 'Refund', CANNED_EN);
+  await reply.focus();
+  await reply.pressSequentially('Hi. /working');
+  await expectText(page.locator('#canned-options [aria-selected=true]'), 'Refund');
+  await page.keyboard.press('Tab');
+  await expectValue(reply, `Hi. ${CANNED_EN}`);
+  await page.keyboard.press('Enter');
+  await expectText(mine.last(), CANNED_EN);
+
+  // Unread in the title, in English digits; now with a notification and a sound.
+  await page.locator('#tab-all').click();
+  await page.locator('.ticket-item', { hasText: 'Wrong name on my receipt' }).click();
+  await expectText(page.locator('#customer-no-device'), en['customer.no_device'], true);
+  await step('user-writes-en');
+  await expectTitle(page, '(1) Anapars support');
+  const heard = await page.evaluate(() => window.__alerts);
+  if (!heard.sounds || !heard.notifications.some((n) => n.title.includes('مریم کریمی') && n.body === 'Refund still missing')) {
+    fail(`no notification or sound: ${JSON.stringify(heard)}`);
+  }
+  await page.locator('.ticket-item', { hasText: 'Refund still missing' }).click();
+  await expectTitle(page, 'Anapars support');
+
+  // Phone size in English.
+  await page.setViewportSize(PHONE);
+  await expectPhoneLayout(page, 'the conversation, English');
+  await page.locator('#back').click();
+  await expectNoOverflow(page, 'the list, English');
+  await page.setViewportSize(DESKTOP);
+
+  // Sign out: the session is gone, also after a reload; the language stays.
+  await page.locator('#signout').click();
+  await page.locator('#email').waitFor();
+  await expectText(page.locator('#signin-button'), 'Sign in', true);
+  await page.reload();
+  await page.locator('#email').waitFor();
+  await expectAttr(page.locator('html'), 'lang', 'en');
   const stored = await page.evaluate(() => Object.keys(sessionStorage));
   if (stored.length) fail(`sessionStorage after sign-out: ${stored}`);
 
@@ -232,6 +497,119 @@ async function main() {
   await browser.close();
   // stdin stays open (the Rust side holds it): leave explicitly once the last line is out.
   process.stdout.write('DONE\n', () => process.exit(0));
+}
+
+/** Adds a canned reply in its dialog, from the link under the reply box. */
+async function addCannedReply(page, title, body) {
+  await page.locator('#canned-manage').click();
+  await page.locator('#canned-new-title').fill(title);
+  await page.locator('#canned-new-body').fill(body);
+  await page.locator('#canned-add').click();
+  await expectText(page.locator('#canned-list'), title);
+  await page.locator('#canned-close').click();
+}
+
+// --- checks ------------------------------------------------------------------------------------
+
+/** A mixed Persian message laid out right to left: it starts at the right and ends (its final
+ *  period) at the far left, while its Latin reference reads left to right inside. */
+async function expectMixedRightToLeft(page, text) {
+  await until(`"${text}" laid out right to left`, () =>
+    page.evaluate((text) => {
+      const body = [...document.querySelectorAll('#events .message .body')].find((b) => b.textContent === text);
+      if (!body) return 'no such bubble';
+      const node = body.firstChild;
+      const at = (i) => {
+        const r = document.createRange();
+        r.setStart(node, i);
+        r.setEnd(node, i + 1);
+        return r.getBoundingClientRect();
+      };
+      const latin = text.search(/[A-Z]/);
+      const digits = text.search(/\d/);
+      const seen = {
+        direction: getComputedStyle(body).direction,
+        first: at(0).left,
+        last: at(text.length - 1).left,
+        latin: [at(latin).left, at(latin + 1).left],
+        digits: [at(digits).left, at(digits + 1).left],
+      };
+      return (
+        (seen.direction === 'rtl' && seen.last < seen.first && seen.latin[0] < seen.latin[1] && seen.digits[0] < seen.digits[1]) ||
+        JSON.stringify(seen)
+      );
+    }, text),
+  );
+}
+
+async function expectDirection(page, selector, direction) {
+  await expectStyle(page.locator(selector), 'direction', direction);
+}
+
+/** A name inside a line of the interface is isolated (`<bdi>`): its direction cannot reorder the
+ *  sentence around it. */
+async function expectIsolated(page, selector) {
+  const e = page.locator(selector).first();
+  const tag = await e.evaluate((x) => x.tagName.toLowerCase());
+  if (tag !== 'bdi') fail(`${selector} is a <${tag}>, not a <bdi>`);
+  await expectStyle(e, 'unicode-bidi', 'isolate');
+}
+
+async function expectStyle(locator, property, expected) {
+  await until(`${property}: ${expected} on ${locator}`, async () => {
+    const v = await locator.evaluate((x, p) => getComputedStyle(x).getPropertyValue(p), property);
+    return v === expected || v;
+  });
+}
+
+/** A date in the Solar Hijri calendar with Persian digits: a year 14xx and a Persian month. */
+async function expectSolarHijri(locator, attribute) {
+  await until(`a Solar Hijri date in ${locator}`, async () => {
+    const text = attribute ? await locator.getAttribute(attribute) : await locator.textContent();
+    return (/۱۴[۰-۹][۰-۹]/.test(text) && PERSIAN_MONTHS.test(text) && !/\d/.test(text)) || text;
+  });
+}
+
+async function expectPersianDigits(locator) {
+  await until(`Persian digits in ${locator}`, async () => {
+    const text = await locator.textContent();
+    return (/[۰-۹]/.test(text) && !/\d/.test(text)) || text;
+  });
+}
+
+/** Neither the users' numbers nor their Persian-digit forms anywhere in the page's text or
+ *  attributes. */
+async function expectNoNumber(page) {
+  const html = await page.evaluate(() => document.documentElement.outerHTML + document.body.innerText);
+  for (const n of HIDDEN) {
+    if (html.includes(n) || html.includes(faDigits(n))) fail(`a user's number is on the page`);
+  }
+}
+
+/** At 390x844: the conversation alone, at least half the screen high, nothing wider than the
+ *  screen. */
+async function expectPhoneLayout(page, what) {
+  await expectHidden(page, '.queue');
+  await expectVisible(page, '#messages');
+  await until(`${what}: the conversation fills at least half of the screen`, async () => {
+    const box = await page.locator('#messages').boundingBox();
+    return (box && box.height >= PHONE.height / 2 && box.width <= PHONE.width) || JSON.stringify(box);
+  });
+  await expectNoOverflow(page, what);
+}
+
+async function expectNoOverflow(page, what) {
+  await until(`${what}: nothing wider than the screen`, () =>
+    page.evaluate((width) => {
+      const doc = document.documentElement;
+      const wide = [...document.querySelectorAll('body *')]
+        .filter((e) => e.getClientRects().length && !e.closest('.visually-hidden'))
+        .map((e) => [e, e.getBoundingClientRect()])
+        .filter(([, r]) => r.width > 0 && (r.right > width + 1 || r.left < -1))
+        .map(([e, r]) => `${e.tagName}#${e.id}.${e.className} ${Math.round(r.left)}..${Math.round(r.right)}`);
+      return (doc.scrollWidth <= width && document.body.scrollWidth <= width && !wide.length) || `${doc.scrollWidth}: ${wide.slice(0, 5)}`;
+    }, PHONE.width),
+  );
 }
 
 // --- waiting for the page ------------------------------------------------------------------------
@@ -249,7 +627,7 @@ async function until(what, check, timeout = WAIT_MS) {
     } catch (e) {
       last = e.message;
     }
-    if (Date.now() > end) fail(`${what} (last seen: ${JSON.stringify(last)})`);
+    if (Date.now() > end) await fail(`${what} (last seen: ${JSON.stringify(last)})`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -257,6 +635,10 @@ async function until(what, check, timeout = WAIT_MS) {
 function matches(actual, expected, exact) {
   if (expected instanceof RegExp) return expected.test(actual);
   return exact ? actual.trim() === expected : actual.includes(expected);
+}
+
+function escape(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 async function expectText(locator, expected, exact = false, timeout = WAIT_MS) {
@@ -271,21 +653,73 @@ async function expectText(locator, expected, exact = false, timeout = WAIT_MS) {
   );
 }
 
+async function expectValue(locator, expected) {
+  await until(`value ${expected} in ${locator}`, async () => {
+    const v = await locator.inputValue({ timeout: 1000 });
+    return v === expected || v;
+  });
+}
+
+async function expectTitle(page, expected) {
+  await until(`title ${expected}`, async () => {
+    const title = await page.title();
+    return title === expected || title;
+  });
+}
+
 async function expectAttr(locator, name, expected, timeout = WAIT_MS) {
   await until(
     `${name}=${expected} on ${locator}`,
     async () => {
-      const v = (await locator.getAttribute(name, { timeout: 1000 })) ?? '';
-      return matches(v, expected, true) || v;
+      const v = await locator.getAttribute(name, { timeout: 1000 });
+      return (v !== null && matches(v, expected, true)) || v;
     },
     timeout,
   );
+}
+
+async function expectFocus(page, selector, text) {
+  await until(`focus on ${selector} "${text}"`, () =>
+    page.evaluate(
+      ([selector, text]) => {
+        const e = document.activeElement;
+        return (!!e && e.matches(selector) && e.textContent.includes(text)) || (e && e.textContent);
+      },
+      [selector, text],
+    ),
+  );
+}
+
+async function expectVisible(page, selector) {
+  await until(`${selector} visible`, () => page.locator(selector).first().isVisible());
+}
+
+async function expectHidden(page, selector) {
+  await until(`${selector} hidden`, async () => !(await page.locator(selector).first().isVisible()));
 }
 
 async function expectCount(locator, n) {
   await until(`${n} of ${locator}`, async () => {
     const c = await locator.count();
     return c === n || c;
+  });
+}
+
+/** Serves the console's files from a directory of the working tree, with the hub's own headers. */
+async function serveFromDisk(context, dir) {
+  await context.route(`${HUB}/console**`, async (route) => {
+    const url = new URL(route.request().url());
+    const name = url.pathname.replace(/^\/console\/?/, '') || 'index.html';
+    const real = await route.fetch();
+    try {
+      const body = await readFile(join(dir, name));
+      const headers = { ...real.headers() };
+      delete headers.etag;
+      delete headers['content-length'];
+      await route.fulfill({ status: 200, headers, body });
+    } catch {
+      await route.fulfill({ response: real });
+    }
   });
 }
 

@@ -5,11 +5,11 @@
 pub mod image;
 
 use crate::domain::presence::Presence;
+use crate::domain::telemetry::TelemetryDesk;
 use crate::error::{Error, Result};
 use crate::model::event::Event;
 use crate::model::ids::{Principal, UserId};
-use crate::model::profile::PublicProfile;
-use crate::model::profile::{Profile, ProfileUpdate};
+use crate::model::profile::{Customer, Profile, ProfileUpdate, PublicProfile, CUSTOMER_TICKETS};
 use crate::model::ticket::TicketStatus;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::profiles::Profiles;
@@ -30,21 +30,24 @@ pub struct ProfileDesk {
     tickets: Arc<dyn Tickets>,
     broker: Arc<dyn Broker>,
     presence: Arc<Presence>,
+    telemetry: Arc<TelemetryDesk>,
     media_dir: PathBuf,
     policy: ImagePolicy,
 }
 
 impl ProfileDesk {
-    /// Profiles over these ports, with images in `media_dir`.
+    /// Profiles over these ports, with images in `media_dir`; device reports for agents come from
+    /// `telemetry`, which applies the users' consent.
     pub fn new(
         profiles: Arc<dyn Profiles>,
         tickets: Arc<dyn Tickets>,
         broker: Arc<dyn Broker>,
         presence: Arc<Presence>,
+        telemetry: Arc<TelemetryDesk>,
         media_dir: PathBuf,
         policy: ImagePolicy,
     ) -> Self {
-        Self { profiles, tickets, broker, presence, media_dir, policy }
+        Self { profiles, tickets, broker, presence, telemetry, media_dir, policy }
     }
 
     /// The view of a profile, with presence.
@@ -70,6 +73,20 @@ impl ProfileDesk {
         } else {
             Err(Error::Forbidden)
         }
+    }
+
+    /// A user as an agent sees them beside a conversation: profile, latest device report (when the
+    /// user's analytics consent is on) and tickets, most recently updated first.
+    ///
+    /// # Errors
+    /// `forbidden` for users, `not_found` for an unknown user, `unavailable`.
+    pub async fn customer(&self, who: Principal, user: UserId) -> Result<Customer> {
+        let Principal::Agent(_) = who else { return Err(Error::Forbidden) };
+        let profile = self.profiles.profile(user).await?.ok_or(Error::NotFound("user"))?;
+        let profile = self.view(&profile).await;
+        let device = self.telemetry.shared_device(user).await?;
+        let tickets = self.tickets.user_tickets(user, CUSTOMER_TICKETS).await?;
+        Ok(Customer { profile, device, tickets })
     }
 
     /// Changes a user's name and last-seen setting and tells whoever can see the profile.

@@ -144,6 +144,18 @@ impl TelemetryDesk {
         Ok(self.store.consent(user).await?.unwrap_or(Consent::defaults(self.defaults)))
     }
 
+    /// The newest device report of any of the user's devices, as the user's analytics consent lets
+    /// agents see it: `None` while it is off, or when nothing was reported.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn shared_device(&self, user: UserId) -> Result<Option<DeviceRecord>> {
+        if !self.consent(user).await?.analytics {
+            return Ok(None);
+        }
+        self.store.latest_device_report(user).await
+    }
+
     /// Changes the user's consent; what a switch turned off covered is deleted with the change.
     /// Every socket of the user gets `consent.updated`.
     ///

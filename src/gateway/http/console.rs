@@ -45,6 +45,12 @@ const ASSETS: &[Asset] = &[
     asset!("connection.js", "text/javascript; charset=utf-8"),
     asset!("session.js", "text/javascript; charset=utf-8"),
     asset!("thread.js", "text/javascript; charset=utf-8"),
+    asset!("i18n.js", "text/javascript; charset=utf-8"),
+    asset!("lang-fa.js", "text/javascript; charset=utf-8"),
+    asset!("lang-en.js", "text/javascript; charset=utf-8"),
+    asset!("canned.js", "text/javascript; charset=utf-8"),
+    asset!("customer.js", "text/javascript; charset=utf-8"),
+    asset!("alerts.js", "text/javascript; charset=utf-8"),
     asset!("console.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];

@@ -138,6 +138,13 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                         .map(|p| ServerFrame::ProfileOk { id, profile: crate::protocol::profile_view(&p) });
                     socket.answer(id, reply).await
                 }
+                Request::CustomerGet { user_id } => {
+                    let reply = hub.profiles.customer(who, user_id).await.map(|c| ServerFrame::CustomerGetOk {
+                        id,
+                        customer: Box::new(crate::protocol::customer_view(&c)),
+                    });
+                    socket.answer(id, reply).await
+                }
                 Request::ProfileUpdate { name, hide_last_seen } => {
                     let reply = hub
                         .profiles

@@ -23,6 +23,9 @@ pub trait Telemetry: Send + Sync {
     async fn store_telemetry(&self, writes: &[TelemetryWrite], analytics_default: bool) -> Result<Vec<WriteOutcome>>;
     /// The device's latest report.
     async fn device_info(&self, device: DeviceId) -> Result<Option<DeviceRecord>>;
+    /// The newest report of any of the user's devices (the latest `reported_at`; of equal times,
+    /// the highest device id), or `None` when none of them reported.
+    async fn latest_device_report(&self, user: UserId) -> Result<Option<DeviceRecord>>;
     /// The device's earlier reports, newest first.
     async fn device_history(&self, device: DeviceId) -> Result<Vec<DeviceRecord>>;
     /// The user's stored view events, oldest first, at most `limit`.

@@ -171,6 +171,13 @@ pub enum Request {
         /// The user.
         user_id: UserId,
     },
+    /// Agent: a user beside a conversation: profile, latest device report (with the user's analytics
+    /// consent) and tickets. Never the number.
+    #[serde(rename = "customer.get")]
+    CustomerGet {
+        /// The user.
+        user_id: UserId,
+    },
     /// User: changes their name (null clears it) and whether others see their last-seen time.
     #[serde(rename = "profile.update")]
     ProfileUpdate {
@@ -272,6 +279,7 @@ impl Request {
         "canned.add",
         "canned.delete",
         "profile.get",
+        "customer.get",
         "profile.update",
         "agent.get",
         "device.list",
@@ -312,6 +320,7 @@ impl Request {
             Self::CannedAdd { .. } => "canned.add",
             Self::CannedDelete { .. } => "canned.delete",
             Self::ProfileGet { .. } => "profile.get",
+            Self::CustomerGet { .. } => "customer.get",
             Self::ProfileUpdate { .. } => "profile.update",
             Self::AgentGet { .. } => "agent.get",
             Self::DeviceList {} => "device.list",

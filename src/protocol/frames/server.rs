@@ -5,8 +5,8 @@ use crate::model::ids::{DeviceId, TicketId, UserId};
 use crate::model::time::Millis;
 use crate::protocol::errors::{ErrorCode, WireError};
 use crate::protocol::views::{
-    AgentView, CannedReplyView, ConsentView, DeviceView, EventView, MarkView, Participant, ProfileView, PurchaseView,
-    TicketView,
+    AgentView, CannedReplyView, ConsentView, CustomerView, DeviceView, EventView, MarkView, Participant, ProfileView,
+    PurchaseView, TicketView,
 };
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +134,15 @@ pub enum ServerFrame {
         id: RequestId,
         /// The profile.
         profile: ProfileView,
+    },
+    /// Reply to `customer.get`.
+    #[serde(rename = "customer.get.ok")]
+    CustomerGetOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The user as agents see them (boxed: the largest reply, and every frame the socket holds
+        /// across an await is as large as the largest variant).
+        customer: Box<CustomerView>,
     },
     /// Reply to `agent.get`.
     #[serde(rename = "agent.get.ok")]
@@ -367,6 +376,7 @@ impl ServerFrame {
             Self::AgentListOk { .. } => "agent.list.ok",
             Self::CannedListOk { .. } => "canned.list.ok",
             Self::ProfileOk { .. } => "profile.ok",
+            Self::CustomerGetOk { .. } => "customer.get.ok",
             Self::AgentGetOk { .. } => "agent.get.ok",
             Self::DeviceListOk { .. } => "device.list.ok",
             Self::SettingsOk { .. } => "settings.ok",

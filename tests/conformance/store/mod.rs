@@ -314,6 +314,7 @@ checks![
     store_telemetry_stores_a_mixed_batch_in_order,
     store_telemetry_refuses_views_without_analytics_consent,
     device_history_records_changes_only_and_is_bounded,
+    latest_device_report_is_the_newest_of_any_device,
     consent_changes_purge_what_they_cover,
     purge_telemetry_deletes_only_what_is_past_its_window,
     change_phone_moves_the_account_and_refuses_a_taken_number,

@@ -127,6 +127,28 @@ pub async fn device_history_records_changes_only_and_is_bounded(store: Arc<dyn S
     Ok(())
 }
 
+/// The latest report of a user is the newest of any of their devices; a user whose devices never
+/// reported has none, and another user's reports never count.
+pub async fn latest_device_report_is_the_newest_of_any_device(store: Arc<dyn Store>) -> Result<()> {
+    let (u, other) = (user(&*store).await?, user(&*store).await?);
+    assert_eq!(store.latest_device_report(u.id).await?, None, "nothing reported yet");
+    let (phone, tablet) = (device(&*store, u.id).await?, device(&*store, u.id).await?);
+    let theirs = device(&*store, other.id).await?;
+    let now = now_ms();
+    store.store_telemetry(&[report("13", now, &phone), report("14", now + 10, &tablet)], true).await?;
+    store.store_telemetry(&[report("15", now + 20, &theirs)], true).await?;
+    let latest = store.latest_device_report(u.id).await?.expect("a report");
+    assert_eq!((latest.device_id, latest.user_id), (tablet.id, u.id));
+    assert_eq!((latest.info.os_version.as_deref(), latest.reported_at), (Some("14"), now + 10));
+    assert_eq!(latest.info.model.as_deref(), Some("Pixel 8"), "the whole report comes back");
+    // The older device reports again: now it is the newest.
+    store.store_telemetry(&[report("13.1", now + 30, &phone)], true).await?;
+    let latest = store.latest_device_report(u.id).await?.expect("a report");
+    assert_eq!((latest.device_id, latest.info.os_version.as_deref()), (phone.id, Some("13.1")));
+    assert_eq!(store.latest_device_report(other.id).await?.map(|r| r.device_id), Some(theirs.id));
+    Ok(())
+}
+
 /// Consent changes are stored with their time; turning analytics off deletes the user's view events
 /// and turning personalisation off deletes their settings, in the same call; settings are not
 /// stored while personalisation is off.

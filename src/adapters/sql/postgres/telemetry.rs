@@ -187,6 +187,20 @@ impl Telemetry for PostgresStore {
         .await
     }
 
+    async fn latest_device_report(&self, user: UserId) -> Result<Option<DeviceRecord>> {
+        self.call(async |c| {
+            let row = sqlx::query_as::<_, DeviceInfoRow>(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM device_info WHERE user_id = $1
+                 ORDER BY reported_at DESC, device_id DESC LIMIT 1"
+            ))
+            .bind(user.0)
+            .fetch_optional(c)
+            .await?;
+            Ok(row.map(DeviceRecord::from))
+        })
+        .await
+    }
+
     async fn device_history(&self, device: DeviceId) -> Result<Vec<DeviceRecord>> {
         self.call(async |c| {
             let rows = sqlx::query_as::<_, DeviceInfoRow>(&format!(

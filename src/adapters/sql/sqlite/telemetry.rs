@@ -157,6 +157,17 @@ impl Telemetry for SqliteStore {
         Ok(row.map(DeviceRecord::from))
     }
 
+    async fn latest_device_report(&self, user: UserId) -> Result<Option<DeviceRecord>> {
+        let row = sqlx::query_as::<_, DeviceInfoRow>(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM device_info WHERE user_id = ?1
+             ORDER BY reported_at DESC, device_id DESC LIMIT 1"
+        ))
+        .bind(user.0)
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(DeviceRecord::from))
+    }
+
     async fn device_history(&self, device: DeviceId) -> Result<Vec<DeviceRecord>> {
         let rows = sqlx::query_as::<_, DeviceInfoRow>(&format!(
             "SELECT {DEVICE_COLUMNS} FROM device_info_history WHERE device_id = ?1 ORDER BY id DESC"
