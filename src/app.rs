@@ -65,6 +65,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     config.validate()?;
     let tasks = TaskTracker::new();
     let store = crate::adapters::sql::connect(&config).await.context("connecting to storage")?;
+    let objects: Arc<dyn crate::ports::objects::Objects> =
+        Arc::new(crate::adapters::objects::open(&config).context("opening the object store")?);
     let redis = match &config.redis_url {
         Some(url) => {
             let client = redis::Client::open(url.0.as_str()).context("parsing REDIS_URL")?;
@@ -182,11 +184,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         presence.clone(),
         shutdown.clone(),
     ));
-    tracing::info!(storage = store.backend(), clustered, "hub ready");
+    tracing::info!(storage = store.backend(), objects = objects.backend(), clustered, "hub ready");
     let services = Arc::new(Services {
         config,
         store,
         quotas,
+        objects,
         sessions,
         auth,
         agents,
