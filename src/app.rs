@@ -157,7 +157,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         broker.clone(),
         presence.clone(),
         config.media_dir.clone(),
-        crate::domain::profiles::image::ImagePolicy {
+        crate::domain::media::image::ImagePolicy {
             max_bytes: config.max_image_bytes,
             max_side: config.max_image_side,
             out_side: 512,

@@ -17,7 +17,8 @@
 //!   nodes ([`ports::roster`]), rate-limit counters ([`ports::quota`]), SMS ([`ports::sms`]),
 //!   stored objects such as attachments' bytes ([`ports::objects`]).
 //! - [`domain`]: what the hub does: sessions of users and agents, phone sign-in, agents, tickets
-//!   with their rules and group commit, presence, profiles, telemetry, billing with its state
+//!   with their rules and group commit, presence, profiles, media (content types told by the
+//!   bytes, the one image pipeline of profile pictures and attachments), telemetry, billing with its state
 //!   rules, users' rights, announcements.
 //! - [`adapters`]: the ports over real systems: SQLite (embedded default) and Postgres, Redis
 //!   (quotas, roster), the SMS senders, object storage (a local folder or an S3-compatible bucket),

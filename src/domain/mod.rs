@@ -5,6 +5,7 @@ pub mod agents;
 pub mod announcements;
 pub mod auth;
 pub mod billing;
+pub mod media;
 pub mod presence;
 pub mod profiles;
 pub mod sessions;
