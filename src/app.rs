@@ -170,7 +170,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         shutdown.clone(),
     ));
     let account = AccountDesk::new(
-        AccountPorts { accounts: store.clone(), records: store.clone(), purchases: store.clone() },
+        AccountPorts {
+            accounts: store.clone(),
+            records: store.clone(),
+            purchases: store.clone(),
+            objects: objects.clone(),
+        },
         sessions.clone(),
         quotas.clone(),
         presence.clone(),

@@ -113,3 +113,115 @@ async fn an_unreachable_bucket_is_unavailable_in_time_and_not_ready() {
     let hub = TestHub::start(TestDatabase::sqlite(), None, point).await;
     assert_eq!(hub.get("/readyz", None).await, (503, json!({"status": "unavailable", "down": "objects"})));
 }
+
+/// Deleting an account leaves nothing of its attachments in the object store, in a folder and in
+/// a bucket: the user's uploads with their thumbnails, anything else under the user's prefix (a
+/// half-finished upload's bytes), and an agent's attachment on the user's ticket. Another user's
+/// objects stay.
+#[tokio::test]
+async fn deleting_an_account_deletes_its_objects_on_every_backend() {
+    use anapars_hub::model::attachment::{object_key, uploader_prefix, NewAttachment, StoredContent};
+    use anapars_hub::model::attachment::{Dimensions, MediaType};
+    use anapars_hub::model::ids::{AgentId, AttachmentId, Principal, TicketId, UserId};
+    use anapars_hub::model::ticket::NewTicket;
+    use anapars_hub::model::time::now_ms;
+    use anapars_hub::ports::store::attachments::{Created, UploadLimits};
+
+    let s3 = TestS3::start().await;
+    let mut setups = vec![None];
+    if let Some(s3) = &s3 {
+        setups.push(Some(s3));
+    }
+    for s3 in setups {
+        let backend = if s3.is_some() { "s3" } else { "file" };
+        let hub = TestHub::start(TestDatabase::sqlite(), None, |c| {
+            if let Some(s3) = s3 {
+                s3.configure(c, Some("deletion"));
+            }
+        })
+        .await;
+        let services = hub.running.as_ref().unwrap().hub.clone();
+        assert_eq!(services.objects.backend(), backend);
+        let (store, objects) = (services.store.clone(), services.objects.clone());
+        let token = hub.token(&common::hub::phone()).await;
+        let (_, me) = hub.get("/v1/me", Some(&token)).await;
+        let user = UserId(me["user_id"].as_str().unwrap().parse().unwrap());
+        let (_, agent_id) = hub.agent("Sara").await;
+        let agent = AgentId(agent_id.parse().unwrap());
+        let other = UserId(
+            hub.get("/v1/me", Some(&hub.token(&common::hub::phone()).await)).await.1["user_id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+        );
+        let now = now_ms();
+        let ticket = TicketId::generate();
+        let new_ticket = NewTicket {
+            id: ticket,
+            user_id: user,
+            subject: "the receipt".into(),
+            body: "here it is".into(),
+            client_msg_id: "m-1".into(),
+            created_at: now,
+        };
+        store.open_ticket(&new_ticket).await.unwrap();
+        let limits = UploadLimits { max_in_progress: 10, max_bytes_per_day: u64::MAX, day_start: 0 };
+        // Stores an attachment of `who` with its object and thumbnail; attaches it to the ticket
+        // when asked. Returns the keys written.
+        let upload = |who: Principal, attach: bool| {
+            let (store, objects) = (store.clone(), objects.clone());
+            async move {
+                let id = AttachmentId::generate();
+                let new = NewAttachment {
+                    id,
+                    uploader: who,
+                    name: "a.jpg".into(),
+                    length: 5,
+                    created_at: now,
+                    expires_at: now + 60_000,
+                };
+                let Created::Created(a) = store.create_attachment(&new, &limits).await.unwrap() else {
+                    panic!("refused")
+                };
+                store.advance_upload(a.id, 0, 5).await.unwrap().unwrap();
+                let thumb = a.thumbnail_key();
+                let content = StoredContent {
+                    media_type: MediaType::Jpeg,
+                    size: 5,
+                    dimensions: Some(Dimensions { width: 1, height: 1 }),
+                    thumbnail_key: Some(thumb.clone()),
+                };
+                store.finish_upload(a.id, &content).await.unwrap().unwrap();
+                if attach {
+                    store.attach(&[a.id], ticket, who).await.unwrap().unwrap();
+                }
+                for key in [object_key(who, id), thumb.clone()] {
+                    objects.put(&key, Bytes::from_static(b"bytes")).await.unwrap();
+                }
+                vec![object_key(who, id), thumb]
+            }
+        };
+        let mut doomed = upload(Principal::User(user), true).await;
+        doomed.extend(upload(Principal::User(user), false).await);
+        doomed.extend(upload(Principal::Agent(agent), true).await);
+        let half_finished = uploader_prefix(Principal::User(user)).join("part-0").unwrap();
+        objects.put(&half_finished, Bytes::from_static(b"half")).await.unwrap();
+        doomed.push(half_finished);
+        let kept = upload(Principal::User(other), false).await;
+
+        let (status, notice) = hub.post_as(&token, "/v1/me/deletion", json!({})).await;
+        assert_eq!(status, 200, "{backend} {notice}");
+        let confirm = json!({"confirmation": notice["confirmation"]});
+        let (status, body) = hub.post_as(&token, "/v1/me/deletion/confirm", confirm).await;
+        assert_eq!(status, 200, "{backend} {body}");
+
+        for key in &doomed {
+            assert!(objects.get(key).await.unwrap().is_none(), "{backend}: {key} outlived the account");
+        }
+        assert!(objects.list(&uploader_prefix(Principal::User(user))).await.unwrap().is_empty(), "{backend}");
+        for key in &kept {
+            assert!(objects.get(key).await.unwrap().is_some(), "{backend}: another user's {key} was deleted");
+        }
+    }
+}

@@ -146,6 +146,11 @@ impl Attachment {
     pub fn object_key(&self) -> ObjectKey {
         object_key(self.uploader, self.id)
     }
+
+    /// The key its thumbnail goes to, beside its bytes.
+    pub fn thumbnail_key(&self) -> ObjectKey {
+        thumbnail_key(self.uploader, self.id)
+    }
 }
 
 /// What checking a complete upload found, and where its thumbnail is.
@@ -187,9 +192,20 @@ pub fn uploader_prefix(uploader: Principal) -> ObjectKey {
     ObjectKey::parse(&text).expect("a uuid's simple form is a valid segment")
 }
 
+/// The object store prefix of one attachment's objects. Its objects are leaves below it: a folder
+/// cannot be a file too, so no key of the hub is ever both an object and a prefix.
+fn attachment_prefix(uploader: Principal, id: AttachmentId) -> ObjectKey {
+    uploader_prefix(uploader).join(&id.0.simple().to_string()).expect("a uuid's simple form is a valid segment")
+}
+
 /// The object store key of an attachment's bytes.
 pub fn object_key(uploader: Principal, id: AttachmentId) -> ObjectKey {
-    uploader_prefix(uploader).join(&id.0.simple().to_string()).expect("a uuid's simple form is a valid segment")
+    attachment_prefix(uploader, id).join("original").expect("a valid segment")
+}
+
+/// The object store key of an image attachment's thumbnail.
+pub fn thumbnail_key(uploader: Principal, id: AttachmentId) -> ObjectKey {
+    attachment_prefix(uploader, id).join("thumbnail.jpg").expect("a valid segment")
 }
 
 /// A file name safe to store and show: the last path segment only, without control characters or
@@ -263,8 +279,11 @@ mod tests {
     #[test]
     fn keys_are_grouped_by_uploader() {
         let user = Principal::User(UserId::generate());
-        let key = object_key(user, AttachmentId::generate());
+        let id = AttachmentId::generate();
+        let key = object_key(user, id);
         assert!(key.is_under(&uploader_prefix(user)));
+        assert!(thumbnail_key(user, id).is_under(&uploader_prefix(user)));
+        assert!(!thumbnail_key(user, id).is_under(&key) && !key.is_under(&thumbnail_key(user, id)));
         assert!(!key.is_under(&uploader_prefix(Principal::User(UserId::generate()))));
     }
 }

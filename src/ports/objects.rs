@@ -5,6 +5,9 @@
 //! single node) or an S3-compatible bucket (for several nodes: every node reads what any node
 //! stored). Both pass the conformance checks in `tests/conformance/objects.rs`.
 //!
+//! Keys are leaves: a key under which objects lie cannot hold an object itself (a folder is not a
+//! file), and the hub's keys never ask it to.
+//!
 //! Whole objects only: a write replaces the object at once (readers see the old bytes or the new,
 //! never a mix), and the hub's objects are bounded by its upload limits, so reading one into memory
 //! is bounded too.

@@ -46,7 +46,7 @@ fn image_content(a: &Attachment) -> StoredContent {
         media_type: MediaType::Jpeg,
         size: 4321,
         dimensions: Some(Dimensions { width: 1080, height: 1920 }),
-        thumbnail_key: Some(a.object_key().join("thumb.jpg").expect("a key")),
+        thumbnail_key: Some(a.thumbnail_key()),
     }
 }
 
@@ -261,7 +261,12 @@ pub async fn deleting_an_account_deletes_its_attachments(store: Arc<dyn Store>) 
     store.attach(&[own.id], t.id, Principal::User(u.id)).await?.expect("attached");
     store.attach(&[agents.id], t.id, Principal::Agent(ag.id)).await?.expect("attached");
     let kept = stored(&*store, Principal::User(other.id), 10).await?;
-    store.delete_account(u.id, &[]).await?.expect("deleted");
+    let deleted = store.delete_account(u.id, &[]).await?.expect("deleted");
+    let mut reported: Vec<_> = deleted.attachments.iter().map(|a| a.id).collect();
+    reported.sort();
+    let mut expected = vec![own.id, running.id, agents.id];
+    expected.sort();
+    assert_eq!(reported, expected, "the deletion names every attachment whose bytes must go");
     for id in [own.id, running.id, agents.id] {
         assert_eq!(store.attachment(id).await?, None);
     }

@@ -93,6 +93,14 @@ pub(in crate::adapters::sql) fn expired() -> String {
     )
 }
 
+/// What deleting user `?1`'s account deletes: their uploads and whatever is on their tickets.
+pub(in crate::adapters::sql) fn of_account() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM attachments
+         WHERE user_id = ?1 OR ticket_id IN (SELECT id FROM tickets WHERE user_id = ?1) ORDER BY created_at, id"
+    )
+}
+
 /// Everything uploaded by user `?1` or agent `?2`, oldest first.
 pub(in crate::adapters::sql) fn uploaded_by() -> String {
     format!("SELECT {COLUMNS} FROM attachments WHERE user_id = ?1 OR agent_id = ?2 ORDER BY created_at, id")
