@@ -105,6 +105,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     config.validate()?;
     let (batchers, cluster_tasks, background) = (Stage::default(), Stage::default(), Stage::default());
     let store = crate::adapters::sql::connect(&config).await.context("connecting to storage")?;
+    let objects: Arc<dyn crate::ports::objects::Objects> =
+        Arc::new(crate::adapters::objects::open(&config).context("opening the object store")?);
     let redis = match &config.redis_url {
         Some(url) => {
             let client = redis::Client::open(url.0.as_str()).context("parsing REDIS_URL")?;
@@ -220,7 +222,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         presence.clone(),
         telemetry.clone(),
         config.media_dir.clone(),
-        crate::domain::profiles::image::ImagePolicy {
+        crate::domain::media::image::ImagePolicy {
             max_bytes: config.max_image_bytes,
             max_side: config.max_image_side,
             out_side: 512,
@@ -232,7 +234,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         background.stop.clone(),
     ));
     let account = AccountDesk::new(
-        AccountPorts { accounts: store.clone(), records: store.clone(), purchases: store.clone() },
+        AccountPorts {
+            accounts: store.clone(),
+            records: store.clone(),
+            purchases: store.clone(),
+            objects: objects.clone(),
+        },
         sessions.clone(),
         quotas.clone(),
         presence.clone(),
@@ -246,11 +253,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         presence.clone(),
         background.stop.clone(),
     ));
-    tracing::info!(storage = store.backend(), clustered, "hub ready");
+    tracing::info!(storage = store.backend(), objects = objects.backend(), clustered, "hub ready");
     let services = Arc::new(Services {
         config,
         store,
         quotas,
+        objects,
         sessions,
         auth,
         agents,

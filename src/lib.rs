@@ -14,12 +14,16 @@
 //! - [`ports`]: narrow capability traits (their conformance suites are in `tests/conformance/`):
 //!   storage per capability (accounts, sessions, codes, agents, tickets, profiles, telemetry,
 //!   purchases, account records), fan-out of product events ([`ports::broker`]), presence across
-//!   nodes ([`ports::roster`]), rate-limit counters ([`ports::quota`]), SMS ([`ports::sms`]).
+//!   nodes ([`ports::roster`]), rate-limit counters ([`ports::quota`]), SMS ([`ports::sms`]),
+//!   stored objects such as attachments' bytes ([`ports::objects`]).
 //! - [`domain`]: what the hub does: sessions of users and agents, phone sign-in, agents, tickets
-//!   with their rules, presence, profiles, telemetry, billing with its state rules, users' rights,
-//!   announcements; and the one group-commit batcher that stores messages and telemetry in batches.
+//!   with their rules, presence, profiles, media (content types told by the bytes, the one image
+//!   pipeline of profile pictures and attachments), telemetry, billing with its state rules, users'
+//!   rights, announcements; and the one group-commit batcher that stores messages and telemetry in
+//!   batches.
 //! - [`adapters`]: the ports over real systems: SQLite (embedded default) and Postgres, Redis
-//!   (quotas, roster), the SMS senders, and in-process memory for a single node.
+//!   (quotas, roster), the SMS senders, object storage (a local folder or an S3-compatible bucket),
+//!   and in-process memory for a single node.
 //! - [`protocol`]: bytes <-> typed frames; JSON (text frames) and MessagePack (binary frames) from the
 //!   same serde types, the views the frames carry and how model records fill them in, the close
 //!   codes, and the one mapping of the domain error to the wire (code, public message, retry hint,

@@ -115,6 +115,7 @@ impl Cluster {
             ("HUB_REDIS_PREFIX", "cluster-test:".into()),
             ("HUB_SMS", format!("file:{}", sms_file.display())),
             ("HUB_MEDIA_DIR", dir.path().join("media").display().to_string()),
+            ("HUB_ATTACHMENTS_DIR", dir.path().join("attachments").display().to_string()),
             ("HUB_CODE_RESEND_SECS", "1".into()),
             ("HUB_PRESENCE_GRACE_MS", GRACE_MS.to_string()),
             ("HUB_PRESENCE_NODE_TTL_MS", NODE_TTL_MS.to_string()),

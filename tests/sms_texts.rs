@@ -150,6 +150,7 @@ async fn the_log_never_shows_the_number_or_the_code() {
         .envs([
             ("HUB_SQLITE_PATH", dir.path().join("hub.sqlite").display().to_string()),
             ("HUB_MEDIA_DIR", dir.path().join("media").display().to_string()),
+            ("HUB_ATTACHMENTS_DIR", dir.path().join("attachments").display().to_string()),
             ("HUB_SMS", format!("file:{}", sms_file.display())),
             ("HUB_LOG_FORMAT", "json".into()),
             ("RUST_LOG", "debug".into()),

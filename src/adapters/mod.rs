@@ -1,7 +1,8 @@
 //! The adapters: the ports implemented over real systems (SQLite and Postgres, Redis, the SMS
-//! gateway) and in process memory for a single node.
+//! gateway, a folder or an S3-compatible bucket for objects) and in process memory for a single node.
 
 pub mod memory;
+pub mod objects;
 pub mod redis;
 pub(crate) mod sms;
 pub mod sql;

@@ -131,6 +131,26 @@ pub struct Config {
     pub max_image_bytes: usize,
     /// Largest width or height of an uploaded image. Default 4096.
     pub max_image_side: u32,
+    /// Folder of stored attachments (their bytes and thumbnails) when `object_store_url` is unset;
+    /// created when missing. Default `./data/attachments`.
+    pub attachments_dir: PathBuf,
+    /// Where attachments are stored instead of `attachments_dir`: `s3://BUCKET` or
+    /// `s3://BUCKET/PREFIX`, an S3-compatible bucket that every node of a cluster reaches (the
+    /// bucket must exist). Unset: the local folder.
+    pub object_store_url: Option<String>,
+    /// Endpoint of an S3-compatible service other than AWS (`https://minio.example:9000`); an
+    /// `http://` endpoint is allowed as written. Unset: AWS, or the `AWS_ENDPOINT` variable.
+    pub s3_endpoint: Option<String>,
+    /// Region of the bucket. Unset: the `AWS_REGION` variable, else `us-east-1`.
+    pub s3_region: Option<String>,
+    /// Access key id for the bucket. Unset: the `AWS_ACCESS_KEY_ID` variable, else the standard
+    /// AWS credential sources.
+    pub s3_access_key_id: Option<Secret>,
+    /// Secret access key for the bucket, with `s3_access_key_id`. Unset: `AWS_SECRET_ACCESS_KEY`.
+    pub s3_secret_access_key: Option<Secret>,
+    /// How long one object store request may take, retries included, before the client gets
+    /// `unavailable`. Default 30000 ms.
+    pub object_store_timeout_ms: u64,
     /// Lifetime of an agent's session token. Default 12 hours.
     pub agent_session_ttl_secs: u64,
     /// Longest message, canned reply or first message, in characters. Default 4000.
@@ -271,6 +291,13 @@ impl Default for Config {
             session_recheck_secs: 30,
             media_dir: PathBuf::from("./data/media"),
             max_image_bytes: 5 << 20,
+            attachments_dir: PathBuf::from("./data/attachments"),
+            object_store_url: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            object_store_timeout_ms: 30_000,
             max_image_side: 4096,
             agent_session_ttl_secs: 12 * 3600,
             max_body_chars: 4000,
@@ -347,6 +374,11 @@ impl Config {
             ("sms_template_phone_change_en", "HUB_SMS_TEMPLATE_PHONE_CHANGE_EN"),
             ("sms_origin", "HUB_SMS_ORIGIN"),
             ("sms_app_hash", "HUB_SMS_APP_HASH"),
+            ("object_store_url", "HUB_OBJECT_STORE_URL"),
+            ("s3_endpoint", "HUB_S3_ENDPOINT"),
+            ("s3_region", "HUB_S3_REGION"),
+            ("s3_access_key_id", "HUB_S3_ACCESS_KEY_ID"),
+            ("s3_secret_access_key", "HUB_S3_SECRET_ACCESS_KEY"),
         ] {
             if let Ok(value) = std::env::var(var) {
                 figment = figment.merge(Serialized::default(key, value));
@@ -440,6 +472,21 @@ impl Config {
             ensure!(secret.0.len() >= 32, "billing_secret must be at least 32 characters");
         }
         ensure!((1..=3600).contains(&self.billing_tolerance_secs), "billing_tolerance_secs must be 1 to 3600");
+        self.object_store_spec().map_err(|e| anyhow::anyhow!("object_store_url: {e}"))?;
+        if let Some(endpoint) = &self.s3_endpoint {
+            ensure!(
+                endpoint.starts_with("http://") || endpoint.starts_with("https://"),
+                "s3_endpoint must be an http:// or https:// URL"
+            );
+        }
+        ensure!(
+            self.s3_access_key_id.is_some() == self.s3_secret_access_key.is_some(),
+            "s3_access_key_id and s3_secret_access_key go together"
+        );
+        ensure!(
+            (100..=600_000).contains(&self.object_store_timeout_ms),
+            "object_store_timeout_ms must be 100 to 600000"
+        );
         Ok(())
     }
 
@@ -480,6 +527,17 @@ impl Config {
             texts.set_origin(host.trim()).map_err(|e| format!("sms_origin: {e}"))?;
         }
         Ok(texts)
+    }
+
+    /// Where attachments are stored: the parsed `object_store_url`, or `attachments_dir`.
+    ///
+    /// # Errors
+    /// A URL that is not `s3://BUCKET` or `s3://BUCKET/PREFIX` with a valid bucket name and prefix.
+    pub fn object_store_spec(&self) -> Result<ObjectStoreSpec, String> {
+        match &self.object_store_url {
+            None => Ok(ObjectStoreSpec::Folder(self.attachments_dir.clone())),
+            Some(url) => ObjectStoreSpec::parse_s3(url.trim()),
+        }
     }
 
     /// The parsed `trusted_proxies`.
@@ -548,6 +606,27 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("sms_origin"));
         let c = Config { sms_app_hash: Some("0123456789".into()), ..Config::default() };
         assert!(c.validate().unwrap_err().to_string().contains("sms_app_hash"));
+        for url in ["https://bucket", "s3://", "s3://Bucket", "s3://b", "s3://bucket/../x", "s3://bucket//x"] {
+            let c = Config { object_store_url: Some(url.into()), ..Config::default() };
+            assert!(c.validate().unwrap_err().to_string().starts_with("object_store_url: "), "{url}");
+        }
+        let c = Config { s3_access_key_id: Some(Secret("AKIA".into())), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("s3_secret_access_key"));
+        let c = Config { s3_endpoint: Some("minio:9000".into()), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("s3_endpoint"));
+    }
+
+    #[test]
+    fn the_object_store_is_the_folder_unless_a_bucket_is_named() {
+        let c = Config::default();
+        assert_eq!(c.object_store_spec(), Ok(ObjectStoreSpec::Folder(PathBuf::from("./data/attachments"))));
+        let spec = ObjectStoreSpec::parse_s3("s3://hub-files.prod/node-a/").unwrap();
+        let prefix = crate::model::object::ObjectKey::parse("node-a").ok();
+        assert_eq!(spec, ObjectStoreSpec::S3 { bucket: "hub-files.prod".into(), prefix });
+        assert_eq!(
+            ObjectStoreSpec::parse_s3("s3://abc"),
+            Ok(ObjectStoreSpec::S3 { bucket: "abc".into(), prefix: None })
+        );
     }
 
     #[test]
@@ -563,6 +642,8 @@ mod tests {
             jail.set_env("HUB_BILLING_SECRET", "12345678901234567890123456789012");
             jail.set_env("HUB_SMS_TEMPLATE_SIGN_IN_EN", "{code} is your code");
             jail.set_env("HUB_SMS_APP_HASH", "12345678901");
+            jail.set_env("HUB_S3_ACCESS_KEY_ID", "12345");
+            jail.set_env("HUB_S3_SECRET_ACCESS_KEY", "67890");
             let c = Config::load(Some(Path::new("hub.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.sms_budget_per_hour, 7);
@@ -574,8 +655,53 @@ mod tests {
             assert_eq!(billing, Some("12345678901234567890123456789012"), "a secret of digits stays a string");
             assert_eq!(c.sms_template_sign_in_en.as_deref(), Some("{code} is your code"), "braces stay a string");
             assert_eq!(c.sms_app_hash.as_deref(), Some("12345678901"), "a hash of digits stays a string");
+            assert_eq!(
+                c.s3_access_key_id.as_ref().map(|s| s.0.as_str()),
+                Some("12345"),
+                "a key of digits stays a string"
+            );
             Ok(())
         });
+    }
+}
+
+/// Where attachments are stored (the parsed `object_store_url`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectStoreSpec {
+    /// A local folder (`attachments_dir`).
+    Folder(PathBuf),
+    /// An S3-compatible bucket, and the key prefix the hub's objects go under.
+    S3 {
+        /// The bucket's name.
+        bucket: String,
+        /// Key prefix inside the bucket, without slashes at either end.
+        prefix: Option<crate::model::object::ObjectKey>,
+    },
+}
+
+impl ObjectStoreSpec {
+    /// Parses `s3://BUCKET` or `s3://BUCKET/PREFIX`.
+    ///
+    /// # Errors
+    /// Another scheme, a bucket name outside S3's rules (3 to 63 lower-case letters, digits, `-`
+    /// and `.`), or a prefix that is not a valid object key.
+    pub fn parse_s3(url: &str) -> Result<Self, String> {
+        let rest = url.strip_prefix("s3://").ok_or_else(|| format!("`{url}` is not s3://BUCKET[/PREFIX]"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !valid_bucket {
+            return Err(format!("`{bucket}` is not a bucket name (3 to 63 of a-z, 0-9, `-`, `.`)"));
+        }
+        let prefix = prefix.trim_end_matches('/');
+        let prefix = if prefix.is_empty() {
+            None
+        } else {
+            Some(crate::model::object::ObjectKey::parse(prefix).map_err(|e| format!("the prefix: {e}"))?)
+        };
+        Ok(Self::S3 { bucket: bucket.to_owned(), prefix })
     }
 }
 

@@ -6,6 +6,7 @@ pub mod announcements;
 pub mod auth;
 pub mod billing;
 pub(crate) mod group_commit;
+pub mod media;
 pub mod presence;
 pub mod profiles;
 pub mod sessions;

@@ -27,6 +27,8 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     /// Rate-limit counters (memory, or Redis when clustered).
     pub quotas: Arc<dyn Quotas>,
+    /// Stored objects: attachments' bytes and thumbnails.
+    pub objects: Arc<dyn crate::ports::objects::Objects>,
     /// Sessions of users and agents: tokens, refresh, sign-out.
     pub sessions: Arc<SessionDesk>,
     /// Phone sign-in, devices and the account's number.
@@ -68,12 +70,16 @@ impl Services {
         crate::model::ids::ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Whether storage (and Redis, when clustered) answer within a short deadline.
+    /// Whether storage, the object store (and Redis, when clustered) answer within a short deadline.
     pub async fn ready(&self) -> Result<(), &'static str> {
         let deadline = Duration::from_secs(2);
         match tokio::time::timeout(deadline, self.store.ping()).await {
             Ok(Ok(())) => {}
             _ => return Err("storage"),
+        }
+        match tokio::time::timeout(deadline, self.objects.ping()).await {
+            Ok(Ok(())) => {}
+            _ => return Err("objects"),
         }
         if self.clustered {
             match tokio::time::timeout(deadline, self.quotas.ping()).await {

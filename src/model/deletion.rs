@@ -1,5 +1,6 @@
 //! What deleting an account removed.
 
+use crate::model::attachment::Attachment;
 use crate::model::ticket::Ticket;
 
 /// What deleting an account removed that the caller must act on outside the database.
@@ -12,6 +13,9 @@ pub struct DeletedAccount {
     /// Whether another account still uses the same image (content-addressed files are shared by
     /// identical uploads), in which case the file must stay.
     pub image_still_used: bool,
+    /// The attachments the account uploaded and those on its tickets (an agent's among them),
+    /// whose bytes must now leave the object store.
+    pub attachments: Vec<Attachment>,
 }
 
 /// The name of the one counter kept about deleted accounts: how many there were, nothing else.

@@ -60,6 +60,11 @@ uuid_id!(
     PurchaseId
 );
 
+uuid_id!(
+    /// An uploaded file: an attachment of a message, from its first byte on.
+    AttachmentId
+);
+
 /// The id of one live WebSocket on this node; only meaningful inside this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);

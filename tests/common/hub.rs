@@ -99,6 +99,7 @@ impl TestHub {
             listen: "127.0.0.1:0".parse().unwrap(),
             sms: format!("file:{}", sms_file.display()),
             media_dir: dir.path().join("media"),
+            attachments_dir: dir.path().join("attachments"),
             // Tests sign the same number in more than once; a real resend waits a minute.
             code_resend_secs: 1,
             ..db.config.clone()

@@ -150,3 +150,4 @@ pub fn with_database(url: &str, name: &str) -> String {
     out
 }
 pub mod hub;
+pub mod s3;

@@ -17,6 +17,7 @@
 
 mod account;
 mod agents;
+mod attachments;
 mod codes;
 mod profiles;
 mod purchases;

@@ -9,6 +9,7 @@
 
 mod account;
 mod agents;
+pub(super) mod attachments;
 mod profiles;
 mod purchases;
 mod telemetry;

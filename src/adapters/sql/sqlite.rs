@@ -14,6 +14,7 @@
 
 mod account;
 mod agents;
+mod attachments;
 mod codes;
 mod profiles;
 mod purchases;

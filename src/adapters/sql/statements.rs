@@ -10,6 +10,8 @@ pub(super) const DELETE_ACCOUNT_ROWS: &[&str] = &[
     "DELETE FROM ticket_marks WHERE ticket_id IN (SELECT id FROM tickets WHERE user_id = ?1)",
     "DELETE FROM ticket_marks WHERE participant_kind = 'user' AND participant_id = ?1",
     "DELETE FROM ticket_events WHERE ticket_id IN (SELECT id FROM tickets WHERE user_id = ?1)",
+    "DELETE FROM attachments WHERE ticket_id IN (SELECT id FROM tickets WHERE user_id = ?1)",
+    "DELETE FROM attachments WHERE user_id = ?1",
     "DELETE FROM tickets WHERE user_id = ?1",
     "DELETE FROM view_events WHERE user_id = ?1",
     "DELETE FROM connections WHERE user_id = ?1",

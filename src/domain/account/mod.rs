@@ -6,7 +6,8 @@
 //! activations and active subscriptions above all: the policy says their fees go with the account) and a confirmation that works for
 //! [`CONFIRMATION_TTL`]. Confirming deletes the account and everything kept about it in one
 //! transaction (see [`crate::ports::store::account::AccountRecords::delete_account`]), then removes what
-//! lives outside the database: the image file, the presence entries and rate-limit counters in
+//! lives outside the database: the image file, the attachments' objects (the account's uploads and
+//! everything on its tickets), the presence entries and rate-limit counters in
 //! Redis, and every socket of the user on every node, which gets `session.revoked`
 //! (`account_deleted`) and is closed. People watching the user's tickets get `ticket.deleted`.
 //! What is kept: a count of deleted accounts, and nothing that names the account.
@@ -18,9 +19,12 @@ use crate::domain::sessions::SessionDesk;
 use crate::domain::tickets::TicketDesk;
 use crate::error::{Error, Result};
 use crate::model::account::RevokeReason;
+use crate::model::attachment::{uploader_prefix, Attachment};
 use crate::model::ids::{Principal, UserId};
+use crate::model::object::ObjectKey;
 use crate::model::purchase::{Purchase, PurchaseKind};
 use crate::model::time::{ms, now_ms, Millis};
+use crate::ports::objects::Objects;
 use crate::ports::quota::Quotas;
 use crate::ports::store::account::AccountRecords;
 use crate::ports::store::purchases::Purchases;
@@ -67,6 +71,7 @@ pub struct AccountDesk {
     accounts: Arc<dyn Accounts>,
     records: Arc<dyn AccountRecords>,
     purchases: Arc<dyn Purchases>,
+    objects: Arc<dyn Objects>,
     sessions: Arc<SessionDesk>,
     quotas: Arc<dyn Quotas>,
     presence: Arc<Presence>,
@@ -80,6 +85,8 @@ pub struct AccountPorts {
     pub records: Arc<dyn AccountRecords>,
     /// The purchases the deletion warns about.
     pub purchases: Arc<dyn Purchases>,
+    /// The object store, which the deletion empties of the account's attachments.
+    pub objects: Arc<dyn Objects>,
 }
 
 impl AccountDesk {
@@ -90,8 +97,31 @@ impl AccountDesk {
         quotas: Arc<dyn Quotas>,
         presence: Arc<Presence>,
     ) -> Self {
-        let AccountPorts { accounts, records, purchases } = ports;
-        Self { accounts, records, purchases, sessions, quotas, presence }
+        let AccountPorts { accounts, records, purchases, objects } = ports;
+        Self { accounts, records, purchases, objects, sessions, quotas, presence }
+    }
+
+    /// Deletes the bytes and thumbnails of a deleted account's attachments (an agent's on its
+    /// tickets among them), then whatever is left under the account's own prefix. Failures are
+    /// logged, not returned: the account is deleted; a new deletion request cannot retry (the
+    /// account is gone), so the log is the operator's cue.
+    async fn discard_objects(&self, user: UserId, attachments: &[Attachment]) {
+        let mut keys: Vec<ObjectKey> = Vec::new();
+        for a in attachments {
+            keys.push(a.object_key());
+            keys.extend(a.content.as_ref().and_then(|c| c.thumbnail_key.clone()));
+        }
+        match self.objects.list(&uploader_prefix(Principal::User(user))).await {
+            Ok(left) => keys.extend(left),
+            Err(e) => tracing::warn!(error = %e, user_id = %user, "objects of a deleted account not listed"),
+        }
+        keys.sort();
+        keys.dedup();
+        for key in &keys {
+            if let Err(e) = self.objects.delete(key).await {
+                tracing::warn!(error = %e, user_id = %user, key = %key, "an object of a deleted account was not deleted");
+            }
+        }
     }
 
     fn export_quota_key(user: UserId) -> String {
@@ -163,6 +193,7 @@ impl AccountDesk {
         if let (Some(image), false) = (&deleted.image, deleted.image_still_used) {
             profiles.discard_image(image).await;
         }
+        self.discard_objects(user, &deleted.attachments).await;
         if let Err(e) = self.presence.forget(who).await {
             tracing::warn!(error = %e, user_id = %user, "presence of a deleted account not cleared; it expires by itself");
         }

@@ -2,8 +2,7 @@
 //! Images are stored content-addressed on disk (`<media_dir>/<sha256>.jpg`) and served at a stable
 //! URL (`/v1/media/<sha256>.jpg`) that can be cached forever, since its content never changes.
 
-pub mod image;
-
+use crate::domain::media::image::{self, ImagePolicy};
 use crate::domain::presence::Presence;
 use crate::domain::telemetry::TelemetryDesk;
 use crate::error::{Error, Result};
@@ -14,7 +13,6 @@ use crate::model::ticket::TicketStatus;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::profiles::Profiles;
 use crate::ports::store::tickets::Tickets;
-use image::ImagePolicy;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;

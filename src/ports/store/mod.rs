@@ -12,11 +12,15 @@
 //! canned replies) and [`tickets::Tickets`] (tickets and their gapless event streams). What a batch
 //! of messages does is decided once for both backends, by the tickets domain's `stream`.
 //!
+//! [`attachments::Attachments`] keeps the records of uploaded files (their bytes are in the object
+//! store, [`crate::ports::objects`]).
+//!
 //! [`purchases::Purchases`] keeps what each user paid for, as the billing system reports it; what a
 //! report does to a stored purchase is decided once for both backends, in the billing domain's rules.
 
 pub mod account;
 pub mod agents;
+pub mod attachments;
 pub mod profiles;
 pub mod purchases;
 pub mod telemetry;
@@ -141,6 +145,7 @@ pub trait Store:
     + telemetry::Telemetry
     + account::AccountRecords
     + purchases::Purchases
+    + attachments::Attachments
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

@@ -3,14 +3,15 @@
 //! Postgres when `TEST_DATABASE_URL` is set.
 //!
 //! The checks live in one file per port beside this one (`accounts.rs`, `sessions.rs`, `codes.rs`,
-//! `agents.rs`, `tickets.rs`, `telemetry.rs`, `purchases.rs`, `account.rs`); this file holds what they
+//! `agents.rs`, `tickets.rs`, `telemetry.rs`, `purchases.rs`, `account.rs`, `attachments.rs`); this file holds what they
 //! share, the list and the runner. To add a check, write `pub async fn name(store: Arc<dyn Store>) ->
 //! Result<()>` in the file of its port and add its name to the `checks!` list below; every backend then runs it.
 //!
 //! Checks share one database, so each one works only on data it created itself (random numbers,
 //! phone keys, emails, key names and ids) and never asserts on anything global, with two exceptions.
 //! The purges delete across a whole table: their checks work in the first weeks of 1970, which no
-//! other check touches (all others use the current time), and assert exact counts there. The ticket
+//! other check touches (all others use the current time), and assert exact counts there; so does
+//! the expired attachments' list, in a window of its own (`EXPIRY_EPOCH`, late January 1970). The ticket
 //! lists (the queue, the lists by status) span every ticket: their check queues its tickets in 1971
 //! (`QUEUE_EPOCH`), before any other check's, and updates them in the year 3000 (`FAR_FUTURE`), after
 //! any other check's, so that its tickets head those lists.
@@ -36,6 +37,7 @@ use uuid::Uuid;
 mod account;
 mod accounts;
 mod agents;
+mod attachments;
 mod codes;
 mod purchases;
 mod sessions;
@@ -45,6 +47,7 @@ mod tickets;
 pub use account::*;
 pub use accounts::*;
 pub use agents::*;
+pub use attachments::*;
 pub use codes::*;
 pub use purchases::*;
 pub use sessions::*;
@@ -327,6 +330,15 @@ checks![
     record_purchase_of_an_unknown_user_is_not_found,
     record_purchase_races_store_one_row,
     purchases_are_the_users_own_newest_first,
+    create_attachment_starts_an_upload,
+    advance_upload_moves_only_from_the_stored_offset,
+    finish_upload_stores_the_content_of_a_complete_upload,
+    upload_limits_hold_under_concurrency,
+    attach_is_all_or_none_and_only_for_the_uploader,
+    expired_attachments_are_the_unattached_past_their_time,
+    delete_attachment_returns_the_record_once,
+    uploaded_by_lists_the_uploaders_own_oldest_first,
+    deleting_an_account_deletes_its_attachments,
 ];
 
 /// The outcome of the suite against one store.

@@ -2,6 +2,7 @@
 //! so that it waits for (and is waited on by) every write that references the user.
 
 use crate::adapters::sql::postgres::PostgresStore;
+use crate::adapters::sql::rows::attachments::{self, to_attachments, AttachmentRow};
 use crate::adapters::sql::rows::{
     self, ConnectionRow, PagedViewRow, SessionRow, TicketRow, CONNECTION_COLUMNS, VIEW_COLUMNS,
 };
@@ -116,6 +117,11 @@ impl AccountRecords for PostgresStore {
                 .into_iter()
                 .map(Ticket::try_from)
                 .collect::<Result<Vec<_>>>()?;
+            let attachments = sqlx::query_as::<_, AttachmentRow>(&postgres(&attachments::of_account()))
+                .bind(user.0)
+                .fetch_all(&mut *tx)
+                .await?;
+            let attachments = to_attachments(attachments)?;
             for statement in DELETE_ACCOUNT_ROWS {
                 sqlx::query(&postgres(statement)).bind(user.0).execute(&mut *tx).await?;
             }
@@ -135,7 +141,7 @@ impl AccountRecords for PostgresStore {
                 None => false,
             };
             tx.commit().await?;
-            Ok(Some(DeletedAccount { tickets, image, image_still_used }))
+            Ok(Some(DeletedAccount { tickets, image, image_still_used, attachments }))
         })
         .await
     }

@@ -1,5 +1,6 @@
 //! [`AccountRecords`] on SQLite: the deletion is one `BEGIN IMMEDIATE` transaction on the writer.
 
+use crate::adapters::sql::rows::attachments::{self, to_attachments, AttachmentRow};
 use crate::adapters::sql::rows::{
     self, ConnectionRow, PagedViewRow, SessionRow, TicketRow, CONNECTION_COLUMNS, VIEW_COLUMNS,
 };
@@ -91,6 +92,9 @@ impl AccountRecords for SqliteStore {
             .into_iter()
             .map(Ticket::try_from)
             .collect::<Result<Vec<_>>>()?;
+        let attachments =
+            sqlx::query_as::<_, AttachmentRow>(&attachments::of_account()).bind(user.0).fetch_all(&mut *tx).await?;
+        let attachments = to_attachments(attachments)?;
         for statement in DELETE_ACCOUNT_ROWS {
             sqlx::query(statement).bind(user.0).execute(&mut *tx).await?;
         }
@@ -110,7 +114,7 @@ impl AccountRecords for SqliteStore {
             None => false,
         };
         tx.commit().await?;
-        Ok(Some(DeletedAccount { tickets, image, image_still_used }))
+        Ok(Some(DeletedAccount { tickets, image, image_still_used, attachments }))
     }
 
     async fn counter(&self, name: &str) -> Result<u64> {
