@@ -116,14 +116,6 @@ impl SessionDesk {
         Ok(self.store.session(id).await?.filter(|s| s.is_live(now)))
     }
 
-    /// The device of a user's session; `None` for an agent's or one the hub does not know.
-    ///
-    /// # Errors
-    /// `unavailable`.
-    pub async fn device_of(&self, id: SessionId) -> Result<Option<DeviceId>> {
-        Ok(self.store.session(id).await?.and_then(|s| s.holder.device()))
-    }
-
     /// Gives the session of `who` a new token and a fresh expiry; the old token stops working.
     ///
     /// # Errors

@@ -62,15 +62,9 @@ impl<S: Transport> Socket<S> {
         }
     }
 
-    /// The device of this user socket's session.
-    pub(super) async fn device(&mut self) -> crate::Result<DeviceId> {
-        if let Some(d) = self.device {
-            return Ok(d);
-        }
-        let Some((_, session)) = self.identity() else { return Err(Error::Unauthenticated) };
-        let device = self.hub.sessions.device_of(session).await?.ok_or(Error::Unauthorized)?;
-        self.user_device(device);
-        Ok(device)
+    /// The device of this user socket's session, learnt with its identity at authentication.
+    pub(super) fn device(&self) -> crate::Result<DeviceId> {
+        self.device.ok_or(Error::Unauthenticated)
     }
 
     /// Warns the client before its session expires; at expiry, closes the socket unless storage

@@ -172,7 +172,7 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                         Request::DeviceSignOut { device_id } => {
                             hub.auth.sign_out_device(user, device_id).await.map(|()| ServerFrame::Ok { id })
                         }
-                        _ => device_list(&hub, id, user, session).await,
+                        _ => device_list(&hub, id, user, socket.device).await,
                     };
                     socket.answer(id, reply).await
                 }
@@ -219,11 +219,11 @@ async fn usage_request<S: Transport>(
     let telemetry = &hub.telemetry;
     match request {
         Request::TelemetryDevice { device } => {
-            let device_id = socket.device().await?;
+            let device_id = socket.device()?;
             telemetry.report_device(user, device_id, device).await.map(|()| ServerFrame::Ok { id })
         }
         Request::TelemetryViews { events } => {
-            let device_id = socket.device().await?;
+            let device_id = socket.device()?;
             telemetry.record_views(user, device_id, events).await.map(|()| ServerFrame::Ok { id })
         }
         Request::SettingsGet {} => telemetry
@@ -250,9 +250,8 @@ async fn device_list(
     hub: &crate::gateway::services::Services,
     id: RequestId,
     user: crate::model::ids::UserId,
-    session: crate::model::ids::SessionId,
+    current: Option<crate::model::ids::DeviceId>,
 ) -> crate::Result<ServerFrame> {
-    let current = hub.sessions.device_of(session).await?;
     let devices = hub
         .auth
         .devices(user)
