@@ -28,6 +28,8 @@ import {
 } from './i18n.js';
 import { CannedPicker } from './canned.js';
 import { renderCustomer } from './customer.js';
+import { attachmentList, pendingList, renderDraft, setupAttachments } from './attachments.js';
+import { discard, Draft, upload } from './uploads.js';
 import {
   allowNotifications,
   chime,
@@ -75,6 +77,8 @@ const state = {
   profileLoading: false,
   /** ticket id -> Thread, most recently opened last */
   threads: new Map(),
+  /** ticket id -> the files attached to the reply being written there (uploads.js `Draft`) */
+  drafts: new Map(),
   current: null,
   /** ticket id -> the highest seq this agent read (here, in another tab, or as the hub says) */
   seen: new Map(),
@@ -127,6 +131,28 @@ function start() {
   });
   $('reply').addEventListener('keydown', onReplyKey);
   $('reply').addEventListener('input', onReplyInput);
+  $('reply').addEventListener('paste', onReplyPaste);
+  $('attach').addEventListener('click', () => $('attach-input').click());
+  $('attach-input').addEventListener('change', () => {
+    attachFiles([...$('attach-input').files]);
+    $('attach-input').value = '';
+  });
+  for (const kind of ['dragenter', 'dragover']) $('ticket').addEventListener(kind, onDragOver);
+  $('ticket').addEventListener('dragleave', (e) => {
+    if (!e.relatedTarget || !$('ticket').contains(e.relatedTarget)) $('ticket').classList.remove('dropping');
+  });
+  $('ticket').addEventListener('drop', onDrop);
+  // A file dropped elsewhere must not replace the console with itself.
+  for (const kind of ['dragover', 'drop']) {
+    document.addEventListener(kind, (e) => {
+      if (hasFiles(e.dataTransfer)) e.preventDefault();
+    });
+  }
+  setupAttachments({
+    token: () => (state.session ? state.session.token : ''),
+    dialog: $('viewer'),
+    roots: [$('events'), $('outbox')],
+  });
   $('messages').addEventListener('scroll', onMessagesScroll, { passive: true });
   $('older').addEventListener('click', loadOlder);
   $('back').addEventListener('click', showList);
@@ -186,6 +212,7 @@ function useLanguage(code, remember) {
   renderList();
   renderTicket();
   if (state.current) renderMessages(true);
+  renderComposerFiles();
   renderCustomerPanel();
 }
 
@@ -236,10 +263,7 @@ function begin(session) {
     if (th) Object.assign(th, { userDelivered: delivered, userRead: read });
   }
   const outbox = loadJson(OUTBOX_KEY, {});
-  for (const [ticketId, items] of Object.entries(outbox)) {
-    const th = thread(ticketId);
-    for (const m of items) th.outbox.set(m.id, { body: m.body, author: m.author, state: 'pending', inFlight: false });
-  }
+  for (const [ticketId, items] of Object.entries(outbox)) thread(ticketId).restore(items);
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   state.conn = new HubConnection({
     url: `${scheme}//${location.host}/v1/ws`,
@@ -272,6 +296,7 @@ function endSession(message) {
   state.tickets.clear();
   state.queueOrder.clear();
   state.threads.clear();
+  for (const ticketId of [...state.drafts.keys()]) dropDraft(ticketId);
   state.profiles.clear();
   state.seen.clear();
   state.canned = [];
@@ -281,6 +306,7 @@ function endSession(message) {
   $('ticket-list').replaceChildren();
   $('events').replaceChildren();
   $('outbox').replaceChildren();
+  $('drafts').replaceChildren();
   for (const d of document.querySelectorAll('dialog[open]')) d.close();
   showTicketPane(false);
   showSignIn(message);
@@ -689,6 +715,7 @@ function onTicketDeleted(ticketId) {
   state.tickets.delete(ticketId);
   state.queueOrder.delete(ticketId);
   state.seen.delete(ticketId);
+  dropDraft(ticketId);
   if (state.threads.delete(ticketId)) {
     saveFollowed();
     saveOutbox();
@@ -900,9 +927,7 @@ function saveOutbox() {
   if (!state.session) return;
   const out = {};
   for (const [id, th] of state.threads) {
-    const pending = [...th.outbox.entries()]
-      .filter(([, m]) => m.state === 'pending')
-      .map(([mid, m]) => ({ id: mid, body: m.body, author: m.author }));
+    const pending = th.stored();
     if (pending.length) out[id] = pending;
   }
   saveJson(OUTBOX_KEY, out);
@@ -946,6 +971,7 @@ async function openTicket(ticketId, fromList) {
   $('ticket-error').textContent = '';
   $('reply').value = '';
   picker.close();
+  renderComposerFiles();
   showTicketPane(true);
   renderTicket();
   renderMessages(true);
@@ -1041,7 +1067,8 @@ function onTicketEvent(event) {
     th.typingUntil = 0;
     const looking = event.ticket_id === state.current && document.visibilityState === 'visible';
     if (event.ticket_id === state.current) {
-      announce(t('announce.message', { name: typed(userName(event.author.id)), body: typed(event.body) }));
+      const body = event.body || t('message.files', { n: (event.attachments || []).length });
+      announce(t('announce.message', { name: typed(userName(event.author.id)), body: typed(body) }));
     } else if (ticket) {
       announce(t('announce.new_message', { subject: typed(ticket.subject) }));
     }
@@ -1177,19 +1204,23 @@ function isMine(ticket) {
  *  that is not only white space. Offline it is kept and sent after the reconnect. */
 function updateSend() {
   const ticket = state.tickets.get(state.current);
-  $('send').disabled = !isMine(ticket) || !$('reply').value.trim();
+  $('send').disabled = !isMine(ticket) || !draftOf(state.current).sendable($('reply').value);
 }
 
 function sendReply() {
   const ticket = state.tickets.get(state.current);
   const body = $('reply').value;
-  if (!ticket || !body.trim()) return;
+  if (!ticket) return;
+  const draft = draftOf(ticket.id);
+  if (!draft.sendable(body)) return;
   if (!isMine(ticket)) {
     $('ticket-error').textContent = t('action.claim_first');
     return;
   }
   const th = thread(ticket.id);
-  th.queue(body, { kind: 'agent', id: state.me.id });
+  th.queue(body, { kind: 'agent', id: state.me.id }, draft.attachments());
+  draft.clear();
+  renderComposerFiles();
   $('reply').value = '';
   updateSend();
   saveOutbox();
@@ -1204,7 +1235,7 @@ function flushOutbox(th) {
   for (const [clientMsgId, m] of th.unsent()) {
     m.inFlight = true;
     state.conn
-      .request({ type: 'ticket.send', ticket_id: th.ticketId, client_msg_id: clientMsgId, body: m.body })
+      .request(th.sendFrame(clientMsgId))
       .then((r) => {
         m.inFlight = false;
         if (th.events.has(r.seq)) th.outbox.delete(clientMsgId);
@@ -1229,7 +1260,111 @@ function flushOutbox(th) {
 /** Why a message was not sent, by the hub's error code. */
 function sendErrorText(code) {
   const key = `send.${code}`;
-  return ['wrong_state', 'forbidden', 'too_large', 'empty_body'].includes(code) ? t(key) : t('send.failed');
+  return ['wrong_state', 'forbidden', 'too_large', 'empty_body', 'not_found'].includes(code) ? t(key) : t('send.failed');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files attached to the reply: chosen with the button, pasted, or dropped on the ticket. Each one
+// uploads at once (a few at a time); Send waits until they are all in.
+
+function draftOf(ticketId) {
+  let draft = state.drafts.get(ticketId);
+  if (!draft) {
+    draft = new Draft();
+    state.drafts.set(ticketId, draft);
+  }
+  return draft;
+}
+
+/** Forgets a ticket's files, stopping their uploads (sign-out, a deleted ticket). */
+function dropDraft(ticketId) {
+  const draft = state.drafts.get(ticketId);
+  if (!draft) return;
+  state.drafts.delete(ticketId);
+  for (const item of draft.items) if (item.abort) item.abort();
+}
+
+function attachFiles(files) {
+  const ticket = state.tickets.get(state.current);
+  if (!files.length || !ticket) return;
+  if (!isMine(ticket)) {
+    $('ticket-error').textContent = t('attach.claim_first');
+    return;
+  }
+  $('ticket-error').textContent = '';
+  const draft = draftOf(ticket.id);
+  for (const file of files) draft.add(file);
+  startUploads(ticket.id, draft);
+  renderComposerFiles();
+}
+
+/** Starts the uploads whose turn has come; each one that ends lets the next start. */
+function startUploads(ticketId, draft) {
+  for (const item of draft.start()) {
+    const { promise, abort } = upload(item.file, {
+      token: state.session.token,
+      onProgress: (sent) => {
+        draft.progress(item.key, sent);
+        if (state.current === ticketId) renderComposerFiles();
+      },
+    });
+    item.abort = abort;
+    promise
+      .then((attachment) => draft.stored(item.key, attachment))
+      .catch((e) => draft.failed(item.key, e.code))
+      .finally(() => {
+        item.abort = null;
+        if (state.drafts.get(ticketId) !== draft) return;
+        startUploads(ticketId, draft);
+        if (state.current === ticketId) renderComposerFiles();
+      });
+  }
+}
+
+function removeFile(key) {
+  const ticketId = state.current;
+  const draft = state.drafts.get(ticketId);
+  const item = draft && draft.remove(key);
+  if (!item) return;
+  if (item.abort) item.abort();
+  if (item.state === 'stored' && state.session) discard(item.attachment.id, state.session.token);
+  startUploads(ticketId, draft);
+  renderComposerFiles();
+  $('reply').focus();
+}
+
+/** The reply's files, and what Send and the hint say about them. */
+function renderComposerFiles() {
+  const draft = state.current ? draftOf(state.current) : new Draft();
+  renderDraft(draft, $('drafts'), removeFile);
+  updateSend();
+  renderComposerHint();
+}
+
+function onReplyPaste(e) {
+  const files = e.clipboardData ? [...e.clipboardData.files] : [];
+  if (!files.length) return;
+  // A pasted picture is a file to attach, not text.
+  e.preventDefault();
+  attachFiles(files);
+}
+
+function hasFiles(dataTransfer) {
+  return !!dataTransfer && [...dataTransfer.types].includes('Files');
+}
+
+function onDragOver(e) {
+  if (!hasFiles(e.dataTransfer)) return;
+  e.preventDefault();
+  e.dataTransfer.dropEffect = isMine(state.tickets.get(state.current)) ? 'copy' : 'none';
+  $('ticket').classList.add('dropping');
+}
+
+function onDrop(e) {
+  $('ticket').classList.remove('dropping');
+  if (!hasFiles(e.dataTransfer)) return;
+  e.preventDefault();
+  attachFiles([...e.dataTransfer.files]);
 }
 
 async function loadCanned() {
@@ -1381,17 +1516,10 @@ function renderTicket() {
   $('resolve').hidden = !mine;
   for (const id of ['claim', 'transfer', 'resolve']) $(id).disabled = !state.online;
   $('reply').disabled = !mine;
+  $('attach').disabled = !mine;
   if (!mine) picker.close();
   updateSend();
-  $('composer-hint').textContent = !ticket
-    ? ''
-    : mine
-      ? t('composer.hint_mine')
-      : ticket.status === 'open'
-        ? t('composer.hint_open')
-        : ticket.status === 'resolved'
-          ? t('composer.hint_resolved')
-          : t('composer.hint_other');
+  renderComposerHint();
   $('canned-manage').hidden = !mine;
   for (const ref of $('events').querySelectorAll('.user-ref')) {
     const name = userName(ref.dataset.user);
@@ -1399,6 +1527,23 @@ function renderTicket() {
   }
   renderTransferOptions();
   renderTyping();
+}
+
+function renderComposerHint() {
+  const ticket = state.tickets.get(state.current);
+  const mine = isMine(ticket);
+  const text = !ticket
+    ? ''
+    : mine && draftOf(ticket.id).busy()
+      ? t('composer.uploading')
+      : mine
+        ? t('composer.hint_mine')
+        : ticket.status === 'open'
+          ? t('composer.hint_open')
+          : ticket.status === 'resolved'
+            ? t('composer.hint_resolved')
+            : t('composer.hint_other');
+  if ($('composer-hint').textContent !== text) $('composer-hint').textContent = text;
 }
 
 function renderTransferOptions() {
@@ -1480,10 +1625,15 @@ function eventItem(e) {
     li.className = `message ${e.author.kind}${mine ? ' mine' : ''}`;
     const author = mine ? el('span', '', t('message.you')) : who(e.author, true);
     author.classList.add('author');
-    const body = el('p', 'body', e.body || '');
-    // What a person wrote is laid out in its own direction, whatever the interface's.
-    body.dir = 'auto';
-    li.append(author, body, when);
+    li.append(author);
+    if (e.body || !e.attachments || !e.attachments.length) {
+      const body = el('p', 'body', e.body || '');
+      // What a person wrote is laid out in its own direction, whatever the interface's.
+      body.dir = 'auto';
+      li.append(body);
+    }
+    if (Array.isArray(e.attachments) && e.attachments.length) li.append(attachmentList(e.attachments));
+    li.append(when);
     if (mine) {
       const tick = el('span', 'tick', '');
       tick.dataset.seq = String(e.seq);
@@ -1535,9 +1685,13 @@ function outboxItem(id, m) {
   const li = document.createElement('li');
   li.className = `message agent mine ${m.state}`;
   li.dataset.clientMsgId = id;
-  const body = el('p', 'body', m.body);
-  body.dir = 'auto';
-  li.append(el('span', 'author', t('message.you')), body);
+  li.append(el('span', 'author', t('message.you')));
+  if (m.body) {
+    const body = el('p', 'body', m.body);
+    body.dir = 'auto';
+    li.append(body);
+  }
+  if (m.attachments && m.attachments.length) li.append(pendingList(m.attachments));
   const status =
     m.state === 'failed'
       ? sendErrorText(m.errorCode)
@@ -1554,9 +1708,11 @@ function outboxItem(id, m) {
     edit.textContent = t('tick.edit');
     edit.addEventListener('click', () => {
       const th = currentThread();
-      if (!th) return;
-      th.outbox.delete(id);
-      $('reply').value = m.body;
+      const back = th && th.takeBack(id);
+      if (!back) return;
+      $('reply').value = back.body;
+      draftOf(th.ticketId).putBack(back.attachments);
+      renderComposerFiles();
       updateSend();
       saveOutbox();
       renderMessages(false);

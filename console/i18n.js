@@ -97,6 +97,7 @@ function makeFormats(code) {
   const loc = locale(code);
   return {
     number: new Intl.NumberFormat(loc),
+    decimal: new Intl.NumberFormat(loc, { maximumFractionDigits: 1 }),
     time: new Intl.DateTimeFormat(loc, { hour: '2-digit', minute: '2-digit' }),
     dayTime: new Intl.DateTimeFormat(loc, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }),
     date: new Intl.DateTimeFormat(loc, { year: 'numeric', month: 'long', day: 'numeric' }),
@@ -159,6 +160,13 @@ export function errorText(code) {
 
 export function formatNumber(n) {
   return fmt().number.format(n);
+}
+
+/** A file's size in bytes, KB or MB (of 1024), in the language's digits and words. */
+export function fileSize(bytes) {
+  if (bytes < 1024) return t('size.bytes', { n: bytes });
+  if (bytes < 1024 * 1024) return t('size.kb', { n: fmt().decimal.format(bytes / 1024) });
+  return t('size.mb', { n: fmt().decimal.format(bytes / (1024 * 1024)) });
 }
 
 /** A time of day for today's events; with the day for older ones. */

@@ -1,7 +1,8 @@
 // One ticket's conversation as the console keeps it: the events by seq, the cursor (the highest seq
 // such that every event from the oldest loaded one up to it is kept), and the messages this agent
 // is sending. No DOM here: the rules that keep a message from being shown twice or lost live in
-// this file alone.
+// this file alone. A message may carry attachments (uploads already stored on the hub): they stay
+// with its outbox entry, so that every resend names the same ids.
 
 /** A fresh `client_msg_id`: 128 random bits as hex (works outside secure contexts too, unlike
  *  `crypto.randomUUID`). */
@@ -24,7 +25,8 @@ export class Thread {
     this.more = false;
     /** True once the first page was read and the socket follows the ticket. */
     this.loaded = false;
-    /** client_msg_id -> {body, state: 'pending' | 'sent' | 'failed', seq?, error?, inFlight} */
+    /** client_msg_id -> {body, author, attachments, state: 'pending' | 'sent' | 'failed', seq?,
+     *  errorCode?, inFlight}; `attachments`: summaries of stored uploads (see `attachmentSummary`). */
     this.outbox = new Map();
     /** The user's marks, from `ticket.receipt`. */
     this.userDelivered = 0;
@@ -89,10 +91,12 @@ export class Thread {
     this.deliveredSent = 0;
   }
 
-  /** Adds a message to send; returns its client_msg_id. */
-  queue(body, author) {
+  /** Adds a message to send, with the stored uploads it carries; returns its client_msg_id. */
+  queue(body, author, attachments = []) {
     const id = newClientMsgId();
-    this.outbox.set(id, { body, author, state: 'pending', inFlight: false });
+    // With files, white space alone is no text: the hub takes an empty body then.
+    const text = attachments.length && !body.trim() ? '' : body;
+    this.outbox.set(id, { body: text, author, attachments: attachments.map(attachmentSummary), state: 'pending', inFlight: false });
     return id;
   }
 
@@ -100,6 +104,45 @@ export class Thread {
   unsent() {
     return [...this.outbox.entries()].filter(([, m]) => m.state === 'pending' && !m.inFlight);
   }
+
+  /** The `ticket.send` request of an outbox item: the same `client_msg_id` and attachment ids every
+   *  time it is sent, so that the hub stores it once. */
+  sendFrame(clientMsgId) {
+    const m = this.outbox.get(clientMsgId);
+    if (!m) return null;
+    const frame = { type: 'ticket.send', ticket_id: this.ticketId, client_msg_id: clientMsgId, body: m.body };
+    if (m.attachments && m.attachments.length) frame.attachments = m.attachments.map((a) => a.id);
+    return frame;
+  }
+
+  /** What survives a reload of the tab: the messages still to send, as plain data. */
+  stored() {
+    return [...this.outbox.entries()]
+      .filter(([, m]) => m.state === 'pending')
+      .map(([id, m]) => ({ id, body: m.body, author: m.author, attachments: m.attachments || [] }));
+  }
+
+  /** Puts back what `stored` kept, to be sent again with the same ids. */
+  restore(items) {
+    for (const m of items || []) {
+      if (!m || typeof m.id !== 'string' || typeof m.body !== 'string') continue;
+      const attachments = Array.isArray(m.attachments) ? m.attachments.filter((a) => a && typeof a.id === 'string') : [];
+      this.outbox.set(m.id, { body: m.body, author: m.author, attachments, state: 'pending', inFlight: false });
+    }
+  }
+
+  /** Takes a failed message out of the outbox for the agent to edit: its text and attachments. */
+  takeBack(clientMsgId) {
+    const m = this.outbox.get(clientMsgId);
+    if (!m || m.state !== 'failed') return null;
+    this.outbox.delete(clientMsgId);
+    return { body: m.body, attachments: m.attachments || [] };
+  }
+}
+
+/** What a message being sent keeps of an attachment: enough to show it and to name it again. */
+export function attachmentSummary(a) {
+  return { id: a.id, name: a.name, size: a.size ?? a.length, kind: a.kind, media_type: a.media_type };
 }
 
 export function sameParticipant(a, b) {

@@ -17,8 +17,10 @@ use std::sync::LazyLock;
 
 /// The page's policy: everything from the hub itself (`'self'` covers `ws:`/`wss:` to the same
 /// host in current browsers), nothing inline, no plugins, no framing, and forms go nowhere (the
-/// sign-in form is sent by script; without script it must not put a password in a URL).
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+/// sign-in form is sent by script; without script it must not put a password in a URL). Images
+/// may also be `blob:`: attachments are read with the agent's token in a header, which an
+/// `<img src>` cannot send, so the page fetches them and shows the bytes it holds.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// One embedded file.
@@ -51,6 +53,8 @@ const ASSETS: &[Asset] = &[
     asset!("canned.js", "text/javascript; charset=utf-8"),
     asset!("customer.js", "text/javascript; charset=utf-8"),
     asset!("alerts.js", "text/javascript; charset=utf-8"),
+    asset!("uploads.js", "text/javascript; charset=utf-8"),
+    asset!("attachments.js", "text/javascript; charset=utf-8"),
     asset!("console.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
