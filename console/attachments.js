@@ -31,7 +31,6 @@ export function setupAttachments({ token, dialog, roots }) {
   dialog.addEventListener('close', () => {
     const img = dialog.querySelector('img');
     forget(img);
-    img.removeAttribute('src');
     img.alt = '';
   });
   const observer = new MutationObserver(sweep);
@@ -47,7 +46,10 @@ export function sweep() {
 
 function forget(img) {
   const url = shown.get(img);
-  if (url) URL.revokeObjectURL(url);
+  if (!url) return;
+  // An image still loading from a URL that goes would fail loudly: it lets go of the URL first.
+  if (img.getAttribute('src') === url) img.removeAttribute('src');
+  URL.revokeObjectURL(url);
   shown.delete(img);
 }
 
@@ -55,12 +57,13 @@ function forget(img) {
 async function showBlob(img, path) {
   try {
     const blob = await fetchBlob(path, tokenOf());
+    // Taken off the page (another ticket opened) or the overlay closed while it was fetched.
+    const dialog = img.closest('dialog');
+    if (!img.isConnected || (dialog && !dialog.open)) return false;
     forget(img);
     const url = URL.createObjectURL(blob);
     shown.set(img, url);
     img.src = url;
-    // Taken off the page while it loaded: give the URL back now.
-    if (!img.isConnected) forget(img);
     return true;
   } catch {
     return false;
