@@ -5,7 +5,9 @@
 //!
 //! The script works in Persian first (a browser that asks for Persian), then switches the console
 //! to English: direction of what people wrote, the calendar and digits, canned replies, the customer
-//! panel, unread counts, phone-size layout, in both languages.
+//! panel, unread counts, phone-size layout, in both languages. Files go both ways: a user's picture
+//! shown in the console, the agent's picture and text file received and downloaded by the user, and
+//! a disguised HTML file refused.
 //!
 //! Needs Node, Chromium (`/usr/bin/chromium`, or `CHROMIUM_PATH`) and `npm ci` in `tests/e2e`.
 //! Without them the test says so loudly and passes, unless `REQUIRE_BROWSER=1` (CI sets it).
@@ -31,6 +33,13 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(150);
 /// A message mixing Persian, Latin and digits: laid out right to left, its Latin and numbers
 /// keep their own order inside.
 const MIXED: &str = "تراکنش ref: TX-99812 ساعت 14:05 بود.";
+
+/// The text file the agent attaches.
+const NOTE: &str = "شماره پیگیری: TX-99812\nمبلغ: ۱٬۲۵۰٬۰۰۰ ریال\n";
+/// The size of the picture the user sends.
+const RECEIPT: (u32, u32) = (320, 200);
+/// The size of the picture the agent attaches.
+const CHART: (u32, u32) = (48, 36);
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -102,6 +111,8 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
     } else {
         PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
     };
+    let chart = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("chart-{}.png", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&chart, picture(CHART)).expect("write the agent's picture");
     let mut node = Command::new("node")
         .arg("console.mjs")
         .current_dir(repo().join("tests/e2e"))
@@ -112,6 +123,9 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
         .env("SCREENSHOT_DIR", &shots)
         .env("REZA_ID", &reza_id)
         .env("HIDDEN_NUMBERS", format!("{},{}", &user.phone[3..], &ali.phone[3..]))
+        .env("RECEIPT_WIDTH", RECEIPT.0.to_string())
+        .env("CHART_PNG", &chart)
+        .env("NOTE_TEXT", NOTE)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -217,6 +231,39 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
                         .filter(|f| f["type"] == "ticket.event" && f["event"]["body"] == "هنوز آنجا هستید؟")
                         .count();
                     assert_eq!(copies, 1, "the message written offline reached the user {copies} times");
+                }
+                "user-sends-image" => {
+                    let receipt = user.upload(&hub, "رسید پرداخت.png", picture(RECEIPT)).await;
+                    assert_eq!(receipt["kind"], "image", "{receipt}");
+                    user.send_files(&ticket, "این هم رسید", &[&receipt["id"]], "m-5").await;
+                }
+                "agent-sent-files" => {
+                    // The reply the console sent carries the picture and the text file, and the
+                    // user reads them with their own token.
+                    let m = user
+                        .socket
+                        .event_where("ticket.event", |f| {
+                            f["event"]["author"]["kind"] == "agent" && f["event"]["attachments"].is_array()
+                        })
+                        .await;
+                    assert_eq!(m["event"]["body"], "رسید و یادداشت را فرستادم", "{m}");
+                    let files = m["event"]["attachments"].as_array().unwrap();
+                    assert_eq!(files.len(), 2, "the removed file went too, or one is missing: {m}");
+                    let image = files.iter().find(|a| a["kind"] == "image").expect("the picture");
+                    assert_eq!(image["media_type"], "image/png", "{image}");
+                    assert_eq!(
+                        (image["width"].as_u64(), image["height"].as_u64()),
+                        (Some(CHART.0.into()), Some(CHART.1.into())),
+                        "{image}"
+                    );
+                    let note = files.iter().find(|a| a["kind"] == "file").expect("the text file");
+                    assert_eq!(note["media_type"], "text/plain", "{note}");
+                    assert_eq!(note["name"], "یادداشت پرداخت.txt", "{note}");
+                    assert_eq!(note["size"], NOTE.len(), "{note}");
+                    assert_eq!(user.download(&hub, &note["url"]).await, NOTE.as_bytes(), "the text file's bytes");
+                    let picture =
+                        image::load_from_memory(&user.download(&hub, &image["url"]).await).expect("a picture");
+                    assert_eq!((picture.width(), picture.height()), CHART);
                 }
                 "user-leaves" => user.socket.ws.close(None).await.expect("close the user's socket"),
                 "transferred" => {}
@@ -324,22 +371,72 @@ impl User {
         self.cursor = self.cursor.max(r["seq"].as_u64().unwrap());
     }
 
+    /// Uploads a file in one request; returns the stored attachment.
+    async fn upload(&self, hub: &TestHub, name: &str, bytes: Vec<u8>) -> serde_json::Value {
+        let resp = hub
+            .http
+            .post(format!("{}/v1/attachments", hub.base))
+            .query(&[("name", name)])
+            .bearer_auth(&self.token)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "upload of {name}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["attachment"]["state"], "stored", "{body}");
+        body["attachment"].clone()
+    }
+
+    /// A message carrying uploads.
+    async fn send_files(&mut self, ticket: &str, body: &str, ids: &[&serde_json::Value], client_msg_id: &str) {
+        let r = self
+            .socket
+            .request(json!({"type": "ticket.send", "ticket_id": ticket, "body": body, "attachments": ids,
+                "client_msg_id": client_msg_id}))
+            .await;
+        assert_eq!(r["type"], "ticket.send.ok", "{r}");
+        self.cursor = self.cursor.max(r["seq"].as_u64().unwrap());
+    }
+
+    /// An attachment's bytes, read with this user's token.
+    async fn download(&self, hub: &TestHub, url: &serde_json::Value) -> Vec<u8> {
+        let url = url.as_str().expect("an attachment url");
+        let resp = hub.http.get(format!("{}{url}", hub.base)).bearer_auth(&self.token).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "download of {url}");
+        resp.bytes().await.unwrap().to_vec()
+    }
+
     async fn reconnect(&mut self, hub: &TestHub) {
         self.socket = hub.connect_as(Encoding::Json, &self.token).await;
     }
 }
 
+/// A picture of `(width, height)`: a gradient with a stripe, as a PNG.
+fn picture((width, height): (u32, u32)) -> Vec<u8> {
+    png(image::RgbImage::from_fn(width, height, |x, y| {
+        if (x / 8) % 4 == 0 {
+            image::Rgb([200, 40, 40])
+        } else {
+            image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 160])
+        }
+    }))
+}
+
+fn png(img: image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
 /// A small round picture for the user's profile.
 fn avatar() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(96, 96, |x, y| {
+    png(image::RgbImage::from_fn(96, 96, |x, y| {
         let (dx, dy) = (x as i32 - 48, y as i32 - 48);
         if dx * dx + dy * dy < 40 * 40 {
             image::Rgb([(120 + x) as u8, 90, (160 + y / 2) as u8])
         } else {
             image::Rgb([240, 236, 228])
         }
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
+    }))
 }

@@ -10,7 +10,9 @@
 //
 // Environment: HUB_URL, AGENT_EMAIL, AGENT_PASSWORD, CHROMIUM_PATH, SCREENSHOT_DIR (where
 // console.png and console-phone.png go), REZA_ID (the other agent), HIDDEN_NUMBERS (the users'
-// numbers without their country code, comma-separated: never on the page), and optionally
+// numbers without their country code, comma-separated: never on the page), RECEIPT_WIDTH (the
+// width of the picture the user sends), CHART_PNG (a picture file the agent attaches), NOTE_TEXT
+// (the text file the agent attaches), and optionally
 // HEADFUL=1 to watch it, CONSOLE_DIR=../../console to serve the console's files from the working
 // tree instead of the hub's embedded copy (to try changes to them without rebuilding the hub).
 
@@ -44,10 +46,17 @@ const CHROMIUM = env('CHROMIUM_PATH');
 const SHOTS = env('SCREENSHOT_DIR');
 const REZA = env('REZA_ID');
 const HIDDEN = env('HIDDEN_NUMBERS').split(',');
+const RECEIPT_WIDTH = Number(env('RECEIPT_WIDTH'));
+const CHART_PNG = env('CHART_PNG');
+const NOTE_TEXT = env('NOTE_TEXT');
+/** The hub's largest attachment (`attachment_max_bytes`). */
+const MAX_BYTES = 10 * 1024 * 1024;
 
 let browser = null;
 /** Errors the page logged; a failure lists them, since they usually say why. */
 const problems = [];
+/** blob: URLs the script loads to see that they were revoked. */
+const probed = new Set();
 
 function log(...args) {
   console.error('[console.mjs]', ...args);
@@ -159,6 +168,8 @@ async function main() {
 
   const urls = [];
   page.on('console', (m) => {
+    // Loading a blob: URL on purpose after the page gave it back (expectGone) fails, as it should.
+    if (probed.has(m.location().url) && m.text().includes('ERR_FILE_NOT_FOUND')) return;
     if (m.type() === 'error' && !/WebSocket connection to .* failed/.test(m.text())) problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -169,6 +180,8 @@ async function main() {
   const response = await page.goto(`${HUB}/console`);
   const csp = response.headers()['content-security-policy'] || '';
   if (!csp.includes("script-src 'self'")) fail(`no strict CSP on /console: ${csp}`);
+  // Attachments are shown through blob: URLs, and images come from nowhere else.
+  if (!/img-src 'self' blob:;/.test(csp)) fail(`img-src does not allow exactly 'self' and blob: ${csp}`);
   await expectAttr(page.locator('html'), 'lang', 'fa');
   await expectAttr(page.locator('html'), 'dir', 'rtl');
   await expectStyle(page.locator('#signin-form'), 'direction', 'rtl');
@@ -330,6 +343,8 @@ async function main() {
   await expectCount(page.locator('#events .message'), 7);
   const states = await page.evaluate(() => window.__states);
   if (!states.includes('waiting') || states[states.length - 1] !== 'online') fail(`connection states: ${states}`);
+
+  await attachments(page, urls);
 
   // The user leaves: presence changes to last seen.
   await expectText(page.locator('#user-presence'), fa['presence.online'], true);
@@ -499,6 +514,121 @@ async function main() {
   process.stdout.write('DONE\n', () => process.exit(0));
 }
 
+/** Files both ways in the ticket on screen: the user's picture, the agent's picture and text file
+ *  (by the button, a paste and a drop), and files refused by the hub and by the console itself. */
+async function attachments(page, urls) {
+  const subject = await page.locator('#ticket-subject').textContent();
+  const theirs = page.locator('#events .message.user').last();
+  const thumb = (message) => message.locator('.thumb img');
+
+  // The user sends a picture: its thumbnail is fetched with the agent's token and shown through a
+  // blob: URL; a click opens it full size, Escape or a click closes it.
+  await step('user-sends-image');
+  await expectText(theirs, 'این هم رسید');
+  await expectImage(thumb(theirs));
+  await expectAttr(theirs.locator('.thumb'), 'aria-label', `نمایش \u2068رسید پرداخت.png\u2069 در اندازهٔ کامل`);
+  await theirs.locator('.thumb').click();
+  await expectVisible(page, '#viewer');
+  await expectImage(page.locator('#viewer-image'), RECEIPT_WIDTH);
+  const full = await page.locator('#viewer-image').getAttribute('src');
+  await page.keyboard.press('Escape');
+  await expectHidden(page, '#viewer');
+  await expectGone(page, full);
+  await theirs.locator('.thumb').click();
+  await expectImage(page.locator('#viewer-image'), RECEIPT_WIDTH);
+  await page.locator('#viewer').click();
+  await expectHidden(page, '#viewer');
+
+  // A thumbnail's blob: URL lives while it is on screen: another ticket gives it back, coming back
+  // fetches it again.
+  const shown = await thumb(theirs).getAttribute('src');
+  if ((await loads(page, shown)) !== true) fail(`the thumbnail on screen does not load: ${shown}`);
+  await page.locator('#tab-all').click();
+  await page.locator('.ticket-item', { hasText: 'Wrong name on my receipt' }).click();
+  await expectText(page.locator('#ticket-subject'), 'Wrong name on my receipt', true);
+  await expectGone(page, shown);
+  await page.locator('.ticket-item', { hasText: subject }).click();
+  await expectText(page.locator('#ticket-subject'), subject, true);
+  await expectImage(thumb(page.locator('#events .message.user').last()));
+
+  // The agent attaches a picture with the button, a text file by pasting it and another by dropping
+  // it on the conversation; each uploads at once, with its progress. One is taken out again.
+  await page.locator('#attach-input').setInputFiles({ name: 'نمودار خطا.png', mimeType: 'image/png', buffer: await readFile(CHART_PNG) });
+  await page.evaluate((text) => {
+    const data = new DataTransfer();
+    data.items.add(new File([text], 'یادداشت پرداخت.txt', { type: 'text/plain' }));
+    const paste = new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true });
+    document.getElementById('reply').dispatchEvent(paste);
+  }, NOTE_TEXT);
+  await page.evaluate(() => {
+    const data = new DataTransfer();
+    data.items.add(new File(['not this one'], 'extra.txt', { type: 'text/plain' }));
+    const target = document.getElementById('messages');
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+    }
+  });
+  const files = page.locator('#drafts .draft-file');
+  await expectCount(files, 3);
+  await expectCount(page.locator('#drafts .draft-file[data-state=stored]'), 3);
+  await until('every progress bar full', () =>
+    page.evaluate(() => [...document.querySelectorAll('#drafts progress')].every((p) => p.value === p.max && p.max > 1)),
+  );
+  const note = files.filter({ hasText: 'یادداشت پرداخت.txt' });
+  const noteBytes = Buffer.byteLength(NOTE_TEXT);
+  await expectText(note.locator('.size'), `${faDigits(noteBytes)} بایت`, true);
+  await expectText(note.locator('.status'), fa['attach.stored'], true);
+  await expectStyle(note.locator('.name'), 'direction', 'rtl');
+  if (await page.locator('#ticket').evaluate((e) => e.classList.contains('dropping'))) fail('the drop hint stayed');
+  await files.filter({ hasText: 'extra.txt' }).locator('button.remove').click();
+  await expectCount(files, 2);
+  const reply = page.locator('#reply');
+  await reply.fill('رسید و یادداشت را فرستادم');
+  await page.keyboard.press('Enter');
+  await expectCount(files, 0);
+  await expectHidden(page, '#drafts');
+  const mine = page.locator('#events .message.mine').last();
+  await expectText(mine, 'رسید و یادداشت را فرستادم');
+  await step('agent-sent-files');
+  // The agent's own message shows the picture and the text file, which downloads under its name.
+  await expectImage(thumb(mine));
+  const chip = mine.locator('.file-chip');
+  await expectText(chip.locator('.name'), 'یادداشت پرداخت.txt', true);
+  await expectText(chip.locator('.size'), `${faDigits(noteBytes)} بایت`, true);
+  const [download] = await Promise.all([page.waitForEvent('download'), chip.click()]);
+  if (download.suggestedFilename() !== 'یادداشت پرداخت.txt') fail(`downloaded as ${download.suggestedFilename()}`);
+  const saved = await readFile(await download.path(), 'utf8');
+  if (saved !== NOTE_TEXT) fail(`the downloaded file holds ${JSON.stringify(saved)}`);
+
+  // An HTML page named .png: the hub refuses it by its bytes, and the agent reads why, in Persian.
+  if (problems.length) fail(`browser errors before the refused upload: ${problems}`);
+  await page.locator('#attach-input').setInputFiles({
+    name: 'فاکتور.png',
+    mimeType: 'image/png',
+    buffer: Buffer.from('<!doctype html><html><body><script>alert(1)</script></body></html>'),
+  });
+  const refused = files.filter({ hasText: 'فاکتور.png' });
+  await expectAttr(refused, 'data-state', 'failed');
+  await expectText(refused.locator('.status'), fa['attach.error.unsupported_media'], true);
+  await expectText(refused.locator('.status'), 'این نوع فایل پذیرفته نمی‌شود');
+  // Chromium logs the refused request as an error; nothing else is expected.
+  if (problems.length !== 1 || !problems[0].includes('415')) fail(`browser errors: ${problems}`);
+  problems.length = 0;
+  // Over 10 MiB: refused by the console itself, never sent.
+  const uploads = () => urls.filter((u) => u.includes('/v1/attachments?')).length;
+  const sentBefore = uploads();
+  await page.locator('#attach-input').setInputFiles({ name: 'big.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(MAX_BYTES + 1) });
+  const big = files.filter({ hasText: 'big.pdf' });
+  await expectText(big.locator('.status'), 'حجم این فایل بیش از ۱۰ مگابایت است.', true);
+  await expectText(big.locator('.size'), `${faDigits('10')} مگابایت`, true);
+  if (uploads() !== sentBefore) fail('a file over the limit was sent');
+  if (!(await page.locator('#send').isDisabled())) fail('Send is enabled with only refused files');
+  await refused.locator('button.remove').click();
+  await big.locator('button.remove').click();
+  await expectHidden(page, '#drafts');
+  log('attachments both ways');
+}
+
 /** Adds a canned reply in its dialog, from the link under the reply box. */
 async function addCannedReply(page, title, body) {
   await page.locator('#canned-manage').click();
@@ -540,6 +670,39 @@ async function expectMixedRightToLeft(page, text) {
       );
     }, text),
   );
+}
+
+/** An image shown through a blob: URL, loaded (of `width` pixels, when given). */
+async function expectImage(locator, width) {
+  await until(`a loaded blob: image in ${locator}`, () =>
+    locator.evaluate(
+      (img, width) =>
+        (img.src.startsWith('blob:') && img.complete && img.naturalWidth > 0 && (!width || img.naturalWidth === width)) ||
+        `${img.src.slice(0, 12)} ${img.complete} ${img.naturalWidth}`,
+      width,
+    ),
+  );
+}
+
+/** Whether a blob: URL can still be shown: true, or why not. */
+function loads(page, url) {
+  return page.evaluate(
+    (url) =>
+      new Promise((resolve) => {
+        const img = new Image();
+        img.onload = () => resolve(true);
+        img.onerror = () => resolve('error');
+        img.src = url;
+      }),
+    url,
+  );
+}
+
+/** A blob: URL the page gave back: it shows nothing any more. */
+async function expectGone(page, url) {
+  if (!url || !url.startsWith('blob:')) fail(`not a blob: URL: ${url}`);
+  probed.add(url);
+  await until(`${url} revoked`, async () => (await loads(page, url)) === 'error' || 'still loads');
 }
 
 async function expectDirection(page, selector, direction) {
