@@ -49,6 +49,17 @@ pub(super) fn routes() -> Router<Arc<Services>> {
         .route("/v1/attachments", post(upload_whole))
         .route("/v1/attachments/{id}", get(download))
         .route("/v1/attachments/{id}/thumbnail", get(thumbnail))
+        .layer(axum::middleware::map_response(close_after_refusal))
+}
+
+/// A refused upload may be answered before its body was read (a wrong offset, a length over the
+/// limit): the connection then cannot carry another request, and `Connection: close` tells the
+/// client so, instead of letting it reuse a connection the hub is closing.
+async fn close_after_refusal(mut response: Response) -> Response {
+    if response.status().is_client_error() || response.status().is_server_error() {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// A tus answer: `Tus-Resumable` on every one, errors included.
