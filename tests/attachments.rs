@@ -548,3 +548,37 @@ async fn uploads_that_reach_no_message_expire_with_their_bytes() {
         assert!(services.objects.list(&prefix).await.unwrap().is_empty(), "{label} bytes left behind");
     }
 }
+
+/// Upload bodies together never take more memory than `upload_buffer_bytes`: a body that does not
+/// fit waits, before its first byte is read, until another one is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upload_bodies_share_a_bounded_buffer() {
+    let hub = TestHub::start(TestDatabase::sqlite(), None, |c| {
+        c.attachment_max_bytes = 64 * 1024;
+        c.upload_buffer_bytes = 64 * 1024;
+    })
+    .await;
+    let alice = user(&hub).await;
+    let created = alice.create(40_000, "slow.txt", None).await;
+    let location = header(created.headers(), "location").unwrap();
+    // A slow phone: its PATCH announces 40000 bytes and sends half, then stalls.
+    let addr = hub.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\n\
+         Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: 40000\r\n\r\n",
+        alice.token
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&[b'a'; 20_000]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Another upload of 30000 bytes does not fit beside it: it waits.
+    let bob = user(&hub).await;
+    let upload = bob.upload("fits-later.txt", &[b'b'; 30_000]);
+    tokio::pin!(upload);
+    let early = tokio::time::timeout(Duration::from_millis(700), &mut upload).await;
+    assert!(early.is_err(), "the second body was read while the first held the whole buffer: {early:?}");
+    drop(slow);
+    let (code, body) = tokio::time::timeout(Duration::from_secs(10), upload).await.unwrap();
+    assert_eq!(code, 201, "{body}");
+}

@@ -823,6 +823,7 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "uploads_in_progress",
     "upload_expiry_secs",
     "attachment_max_pixels",
+    "upload_buffer_bytes",
 ];
 
 /// One error of each code, to read its HTTP status from the hub itself. A new code fails to compile

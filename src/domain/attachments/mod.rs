@@ -49,6 +49,8 @@ pub struct UploadPolicy {
     pub expiry: Duration,
     /// Largest image, in pixels.
     pub max_pixels: u64,
+    /// Bytes of upload bodies held in memory at once, all uploads together.
+    pub buffer_bytes: u64,
 }
 
 /// Which of an attachment's objects to read.
@@ -69,6 +71,8 @@ pub struct AttachmentDesk {
     /// Content checks running at once: each holds one file (and, for an image, its pixels) in
     /// memory, so their number bounds the memory uploads take.
     checks: Arc<Semaphore>,
+    /// Room for upload bodies being received, in bytes (see [`AttachmentDesk::room_for`]).
+    buffer: Arc<Semaphore>,
 }
 
 impl AttachmentDesk {
@@ -80,7 +84,24 @@ impl AttachmentDesk {
         policy: UploadPolicy,
         concurrent_checks: usize,
     ) -> Self {
-        Self { store, tickets, objects, policy, checks: Arc::new(Semaphore::new(concurrent_checks.max(1))) }
+        let buffer = usize::try_from(policy.buffer_bytes).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
+        Self {
+            store,
+            tickets,
+            objects,
+            policy,
+            checks: Arc::new(Semaphore::new(concurrent_checks.max(1))),
+            buffer: Arc::new(Semaphore::new(buffer)),
+        }
+    }
+
+    /// Room for a request body of up to `bytes` (at most `attachment_max_bytes`), held until the
+    /// permit is dropped: waits while the bodies being received fill `upload_buffer_bytes`. Taken
+    /// whole before the first byte is read, so two bodies can never each hold part of the room
+    /// and wait for the other's.
+    pub async fn room_for(&self, bytes: u64) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        let bytes = u32::try_from(bytes.min(self.policy.max_bytes)).unwrap_or(u32::MAX);
+        self.buffer.clone().acquire_many_owned(bytes).await.map_err(|_| Error::Unavailable)
     }
 
     /// The limits in force.

@@ -179,12 +179,24 @@ async fn read_piece(body: Body, limit: u64) -> Piece {
     Piece { bytes: bytes.freeze(), over: false, clean: true }
 }
 
-/// Reads a piece of upload `upload` at `offset` and adds it, in a task of its own: a client that
-/// goes away mid-body does not stop it, so what arrived is kept.
-async fn take_piece(hub: &Arc<Services>, who: Principal, upload: &Attachment, body: Body) -> Result<Attachment, Error> {
-    let (hub2, id, offset, length) = (hub.clone(), upload.id, upload.received, upload.length);
+/// Reads a piece of upload `upload` at its offset and adds it, in a task of its own: a client that
+/// goes away mid-body does not stop it, so what arrived is kept. Room for the body (its declared
+/// length, or what the upload has left) is taken first and held until the piece is stored.
+async fn take_piece(
+    hub: &Arc<Services>,
+    who: Principal,
+    upload: &Attachment,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Attachment, Error> {
+    let (id, offset, length) = (upload.id, upload.received, upload.length);
+    let left = length - offset;
+    let declared = number_header(headers, &header::CONTENT_LENGTH)?.unwrap_or(left);
+    let room = hub.attachments.room_for(declared.min(left)).await?;
+    let hub2 = hub.clone();
     let task = hub.sockets.spawn(async move {
-        let piece = read_piece(body, length - offset).await;
+        let _room = room;
+        let piece = read_piece(body, left).await;
         if piece.over {
             return Err(Error::TooLarge {
                 what: "upload",
@@ -233,7 +245,7 @@ async fn create(State(hub): State<Arc<Services>>, headers: HeaderMap, body: Body
             )
             .into());
         }
-        upload = take_piece(&hub, who, &upload, body).await?;
+        upload = take_piece(&hub, who, &upload, &headers, body).await?;
     }
     let mut response = (StatusCode::CREATED, Json(json!({ "attachment": upload_view(&upload) }))).into_response();
     upload_headers(&mut response, &upload);
@@ -278,7 +290,7 @@ async fn patch(State(hub): State<Arc<Services>>, Path(id): Path<String>, headers
     if offset != upload.received || upload.received == upload.length {
         return Err(Error::Conflict("the upload offset is not where the upload is: ask for it (HEAD)").into());
     }
-    let upload = take_piece(&hub, who, &upload, body).await?;
+    let upload = take_piece(&hub, who, &upload, &headers, body).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     upload_headers(&mut response, &upload);
     Ok(Tus(response))
@@ -312,6 +324,8 @@ async fn upload_whole(
             return Err(too_large(Some(length), limit).into());
         }
     }
+    let declared = number_header(&headers, &header::CONTENT_LENGTH)?.unwrap_or(limit);
+    let _room = hub.attachments.room_for(declared).await?;
     let piece = read_piece(body, limit).await;
     if piece.over {
         return Err(too_large(None, limit).into());
