@@ -17,7 +17,7 @@ use crate::model::attachment::{
 use crate::model::ids::{AttachmentId, Principal};
 use crate::model::object::ObjectKey;
 use crate::model::time::{ms, now_ms, Millis};
-use crate::ports::objects::Objects;
+use crate::ports::objects::{ObjectRead, Objects};
 use crate::ports::store::attachments::{Attachments, Created, UploadLimits};
 use crate::ports::store::tickets::Tickets;
 use bytes::{Bytes, BytesMut};
@@ -300,29 +300,37 @@ impl AttachmentDesk {
         Ok(())
     }
 
-    /// An attachment's bytes for someone allowed to read it: its uploader, and once it is on a
-    /// message, the ticket's user and every agent (who may read every ticket's messages). Anyone
-    /// else learns nothing, not even that it exists.
+    /// The attachment, for someone allowed to read it: its uploader, and once it is on a message,
+    /// the ticket's user and every agent (who may read every ticket's messages). Anyone else
+    /// learns nothing, not even that it exists.
     ///
     /// # Errors
-    /// `not_found` (also for an upload still in progress, and a thumbnail of a file that is no
-    /// image); `unavailable`.
-    pub async fn read(&self, who: Principal, id: AttachmentId, rendition: Rendition) -> Result<(Attachment, Bytes)> {
-        let missing = Error::NotFound("attachment");
+    /// `not_found` (also for an upload still in progress); `unavailable`.
+    pub async fn readable(&self, who: Principal, id: AttachmentId) -> Result<Attachment> {
         let attachment = self.store.attachment(id).await?.ok_or(Error::NotFound("attachment"))?;
-        if !self.may_read(who, &attachment).await? {
-            return Err(missing);
+        if attachment.content.is_none() || !self.may_read(who, &attachment).await? {
+            return Err(Error::NotFound("attachment"));
         }
+        Ok(attachment)
+    }
+
+    /// Starts reading a readable attachment's bytes (`range` of them, or all), as a stream.
+    ///
+    /// # Errors
+    /// `not_found` for a thumbnail of a file that is no image, or bytes missing from the store;
+    /// `unavailable`.
+    pub async fn open(
+        &self,
+        attachment: &Attachment,
+        rendition: Rendition,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<ObjectRead> {
         let content = attachment.content.as_ref().ok_or(Error::NotFound("attachment"))?;
         let key = match rendition {
             Rendition::Original => attachment.object_key(),
-            Rendition::Thumbnail if content.media_type.kind() == AttachmentKind::Image => {
-                content.thumbnail_key.clone().ok_or(Error::NotFound("attachment"))?
-            }
-            Rendition::Thumbnail => return Err(missing),
+            Rendition::Thumbnail => content.thumbnail_key.clone().ok_or(Error::NotFound("attachment"))?,
         };
-        let bytes = self.objects.get(&key).await?.ok_or(Error::NotFound("attachment"))?;
-        Ok((attachment, bytes))
+        self.objects.read(&key, range).await?.ok_or(Error::NotFound("attachment"))
     }
 
     async fn may_read(&self, who: Principal, attachment: &Attachment) -> Result<bool> {

@@ -9,7 +9,7 @@ use super::{require_bearer, ApiError, ApiResult};
 use crate::domain::attachments::{Rendition, MIN_PIECE};
 use crate::error::{Error, SizeUnit};
 use crate::gateway::services::Services;
-use crate::model::attachment::{Attachment, AttachmentKind};
+use crate::model::attachment::{Attachment, AttachmentKind, MediaType};
 use crate::model::ids::{AttachmentId, Principal};
 use crate::protocol::upload_view;
 use axum::body::Body;
@@ -362,36 +362,40 @@ async fn thumbnail(
 
 async fn serve(hub: &Services, id: &str, headers: &HeaderMap, rendition: Rendition) -> ApiResult<Response> {
     let who = uploader(hub, headers).await?;
-    let (attachment, bytes) = hub.attachments.read(who, parse_id(id)?, rendition).await?;
-    let media_type = attachment.content.as_ref().map(|c| c.media_type);
-    let (content_type, inline) = match (rendition, media_type) {
-        (Rendition::Thumbnail, _) => ("image/jpeg", true),
-        (Rendition::Original, Some(t)) if t.kind() == AttachmentKind::Image => (t.as_str(), true),
-        (Rendition::Original, Some(crate::model::attachment::MediaType::PlainText)) => {
-            ("text/plain; charset=utf-8", true)
-        }
-        (Rendition::Original, Some(t)) => (t.as_str(), false),
-        (Rendition::Original, None) => return Err(Error::NotFound("attachment").into()),
+    let attachment = hub.attachments.readable(who, parse_id(id)?).await?;
+    let Some(content) = attachment.content.as_ref() else { return Err(Error::NotFound("attachment").into()) };
+    let (content_type, inline) = match rendition {
+        Rendition::Thumbnail => ("image/jpeg", true),
+        Rendition::Original => match content.media_type {
+            t if t.kind() == AttachmentKind::Image => (t.as_str(), true),
+            MediaType::PlainText => ("text/plain; charset=utf-8", true),
+            t => (t.as_str(), false),
+        },
     };
-    let total = bytes.len() as u64;
-    let (status, body, range) = match requested_range(headers, total) {
-        Some(Ok((start, end))) => (
-            StatusCode::PARTIAL_CONTENT,
-            bytes.slice(start as usize..=end as usize),
-            Some(format!("bytes {start}-{end}/{total}")),
-        ),
-        Some(Err(())) => {
+    // Ranges of the file itself; a thumbnail is always sent whole.
+    let range = match (rendition, requested_range(headers, content.size)) {
+        (Rendition::Original, Some(Ok((start, end)))) => Some(start..end + 1),
+        (Rendition::Original, Some(Err(()))) => {
             let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", content.size)) {
                 response.headers_mut().insert(header::CONTENT_RANGE, v);
             }
             return Ok(response);
         }
-        None => (StatusCode::OK, bytes, None),
+        _ => None,
     };
-    let mut response = (status, body).into_response();
+    let read = hub.attachments.open(&attachment, rendition, range.clone()).await?;
+    let status = if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    let mut response = (status, Body::from_stream(read.chunks)).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(read.range.end - read.range.start));
+    if range.is_some() {
+        let value = format!("bytes {}-{}/{}", read.range.start, read.range.end.saturating_sub(1), read.size);
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
     let name = match rendition {
         Rendition::Original => attachment.name.clone(),
         Rendition::Thumbnail => format!("{}.thumbnail.jpg", attachment.name),
@@ -405,9 +409,6 @@ async fn serve(hub: &Services, id: &str, headers: &HeaderMap, rendition: Renditi
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Some(range) = range.and_then(|r| HeaderValue::from_str(&r).ok()) {
-        h.insert(header::CONTENT_RANGE, range);
-    }
     Ok(response)
 }
 
