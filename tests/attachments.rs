@@ -355,12 +355,15 @@ async fn a_photo_goes_up_in_pieces_across_a_dropped_connection_and_reaches_only_
     }
 }
 
-/// The same path with the bytes in an S3-compatible bucket, as a cluster stores them.
+/// The same path with the bytes in an S3-compatible bucket, as a cluster stores them, on each
+/// database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_photo_travels_through_an_s3_bucket() {
     let Some(s3) = TestS3::start().await else { return };
-    let hub = TestHub::start(TestDatabase::sqlite(), None, |c| s3.configure(c, Some("hub"))).await;
-    a_photo_travels(&hub).await;
+    for db in common::test_databases().await {
+        let hub = TestHub::start(db, None, |c| s3.configure(c, Some("hub"))).await;
+        a_photo_travels(&hub).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -31,7 +31,7 @@ pub const THUMBNAIL_SIDE: u32 = 320;
 /// at most `attachment_max_bytes / MIN_PIECE` objects until it completes.
 pub const MIN_PIECE: u64 = 16 * 1024;
 /// Largest width or height of an image attachment.
-const MAX_SIDE: u32 = 16_384;
+pub const MAX_SIDE: u32 = 16_384;
 /// How long to wait before starting another upload when too many are in progress.
 const IN_PROGRESS_RETRY: Duration = Duration::from_secs(5);
 const DAY_MS: Millis = 24 * 3600 * 1000;
