@@ -202,12 +202,15 @@ impl AttachmentDesk {
         }
         self.objects.put(&piece_key(who, id, offset), piece).await?;
         metrics::counter!(crate::metrics::UPLOAD_BYTES).increment(len);
-        // Two writers at one offset: one advances, the other is told where the upload is.
-        let advanced = self
-            .store
-            .advance_upload(id, offset, end)
-            .await?
-            .ok_or(Error::Conflict("the upload offset is not where the upload is: ask for it (HEAD)"))?;
+        // Two writers at one offset: one advances, the other is told where the upload is. An upload
+        // cancelled (or its account deleted) meanwhile loses the piece just written.
+        let Some(advanced) = self.store.advance_upload(id, offset, end).await? else {
+            if self.store.attachment(id).await?.is_none() {
+                self.delete_objects(&upload.prefix(), |_| true).await;
+                return Err(Error::NotFound("attachment"));
+            }
+            return Err(Error::Conflict("the upload offset is not where the upload is: ask for it (HEAD)"));
+        };
         if advanced.received < advanced.length {
             return Ok(advanced);
         }
@@ -241,7 +244,11 @@ impl AttachmentDesk {
             dimensions: checked.dimensions,
             thumbnail_key,
         };
-        let stored = self.store.finish_upload(upload.id, &content).await?.ok_or(Error::NotFound("attachment"))?;
+        let Some(stored) = self.store.finish_upload(upload.id, &content).await? else {
+            // Cancelled, or its account deleted, while it was checked: nothing of it may stay.
+            self.delete_objects(&upload.prefix(), |_| true).await;
+            return Err(Error::NotFound("attachment"));
+        };
         self.delete_pieces(&upload).await;
         metrics::counter!(crate::metrics::ATTACHMENTS_STORED, "kind" => content.media_type.kind().as_str())
             .increment(1);

@@ -26,6 +26,9 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+/// How long a request body may send nothing before the hub stops reading it (and keeps what
+/// arrived, as for a dropped connection).
+const BODY_IDLE: Duration = Duration::from_secs(30);
 /// The tus version the hub speaks.
 const TUS_VERSION: &str = "1.0.0";
 /// The tus extensions the hub implements.
@@ -162,21 +165,27 @@ struct Piece {
     clean: bool,
 }
 
-async fn read_piece(body: Body, limit: u64) -> Piece {
+/// Reads a request body up to `limit` bytes. A body that stalls for [`BODY_IDLE`], or the hub
+/// shutting down, ends the read as a dropped connection would: what arrived is kept.
+async fn read_piece(body: Body, limit: u64, stop: &tokio_util::sync::CancellationToken) -> Piece {
     let mut stream = body.into_data_stream();
     let mut bytes = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(chunk) => {
+    loop {
+        let next = tokio::select! {
+            _ = stop.cancelled() => None,
+            next = tokio::time::timeout(BODY_IDLE, stream.next()) => next.ok(),
+        };
+        match next {
+            Some(Some(Ok(chunk))) => {
                 if (bytes.len() + chunk.len()) as u64 > limit {
                     return Piece { bytes: Bytes::new(), over: true, clean: false };
                 }
                 bytes.extend_from_slice(&chunk);
             }
-            Err(_) => return Piece { bytes: bytes.freeze(), over: false, clean: false },
+            Some(None) => return Piece { bytes: bytes.freeze(), over: false, clean: true },
+            Some(Some(Err(_))) | None => return Piece { bytes: bytes.freeze(), over: false, clean: false },
         }
     }
-    Piece { bytes: bytes.freeze(), over: false, clean: true }
 }
 
 /// Reads a piece of upload `upload` at its offset and adds it, in a task of its own: a client that
@@ -196,7 +205,7 @@ async fn take_piece(
     let hub2 = hub.clone();
     let task = hub.sockets.spawn(async move {
         let _room = room;
-        let piece = read_piece(body, left).await;
+        let piece = read_piece(body, left, &hub2.shutdown).await;
         if piece.over {
             return Err(Error::TooLarge {
                 what: "upload",
@@ -326,7 +335,7 @@ async fn upload_whole(
     }
     let declared = number_header(&headers, &header::CONTENT_LENGTH)?.unwrap_or(limit);
     let _room = hub.attachments.room_for(declared).await?;
-    let piece = read_piece(body, limit).await;
+    let piece = read_piece(body, limit, &hub.shutdown).await;
     if piece.over {
         return Err(too_large(None, limit).into());
     }
@@ -464,6 +473,23 @@ mod tests {
         assert_eq!(range("bytes=9-3", 100), Some(Err(())));
         assert_eq!(range("bytes=0-1,5-6", 100), None);
         assert_eq!(range("items=0-1", 100), None);
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_by_shutdown_keeps_what_arrived() {
+        let arrived = futures_util::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b"first chunk")) });
+        let stalled = arrived.chain(futures_util::stream::pending());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let cancel = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            cancel.cancel();
+        });
+        let piece = read_piece(Body::from_stream(stalled), 100, &stop).await;
+        assert_eq!((piece.bytes.as_ref(), piece.over, piece.clean), (&b"first chunk"[..], false, false));
+        let running = tokio_util::sync::CancellationToken::new();
+        let over = read_piece(Body::from(vec![0u8; 101]), 100, &running).await;
+        assert!(over.over, "a body over the limit is refused whole");
     }
 
     #[test]
