@@ -204,6 +204,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             in_progress: config.uploads_in_progress,
             expiry: Duration::from_secs(config.upload_expiry_secs),
             max_pixels: config.attachment_max_pixels,
+            buffer_bytes: config.upload_buffer_bytes,
         },
         // Each check holds one file (and an image's pixels) in memory: as many as there are cores.
         std::thread::available_parallelism().map_or(2, usize::from),

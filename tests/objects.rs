@@ -123,7 +123,7 @@ async fn deleting_an_account_deletes_its_objects_on_every_backend() {
     use anapars_hub::model::attachment::{object_key, uploader_prefix, NewAttachment, StoredContent};
     use anapars_hub::model::attachment::{Dimensions, MediaType};
     use anapars_hub::model::ids::{AgentId, AttachmentId, Principal, TicketId, UserId};
-    use anapars_hub::model::ticket::NewTicket;
+    use anapars_hub::model::ticket::{Author, NewMessage, NewTicket, Transition};
     use anapars_hub::model::time::now_ms;
     use anapars_hub::ports::store::attachments::{Created, UploadLimits};
 
@@ -167,6 +167,8 @@ async fn deleting_an_account_deletes_its_objects_on_every_backend() {
             created_at: now,
         };
         store.open_ticket(&new_ticket).await.unwrap();
+        // The agent holds the ticket, so that their files can go on its messages.
+        store.transition(&Transition::claim(ticket, agent, Author::Agent(agent), now)).await.unwrap().unwrap();
         let limits = UploadLimits { max_in_progress: 10, max_bytes_per_day: u64::MAX, day_start: 0 };
         // Stores an attachment of `who` with its object and thumbnail; attaches it to the ticket
         // when asked. Returns the keys written.
@@ -195,7 +197,16 @@ async fn deleting_an_account_deletes_its_objects_on_every_backend() {
                 };
                 store.finish_upload(a.id, &content).await.unwrap().unwrap();
                 if attach {
-                    store.attach(&[a.id], ticket, who).await.unwrap().unwrap();
+                    let message = NewMessage {
+                        ticket_id: ticket,
+                        author: Author::from(who),
+                        client_msg_id: id.to_string(),
+                        body: String::new(),
+                        attachments: vec![a.id],
+                        created_at: now,
+                    };
+                    let stored = store.append_messages(&[message]).await.unwrap();
+                    assert!(matches!(stored[0], anapars_hub::model::ticket::Appended::Stored { .. }), "{stored:?}");
                 }
                 for key in [object_key(who, id), thumb.clone()] {
                     objects.put(&key, Bytes::from_static(b"bytes")).await.unwrap();

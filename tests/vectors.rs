@@ -823,6 +823,7 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "uploads_in_progress",
     "upload_expiry_secs",
     "attachment_max_pixels",
+    "upload_buffer_bytes",
 ];
 
 /// One error of each code, to read its HTTP status from the hub itself. A new code fails to compile
@@ -898,6 +899,19 @@ fn fixed_limits() -> Vec<(&'static str, String)> {
             format!("{} ms", anapars_hub::domain::telemetry::pipeline::RETRY_AFTER.as_millis()),
         ),
         ("disabled agents' sockets closed within", format!("{} s", anapars_hub::app::AGENT_WATCH_INTERVAL.as_secs())),
+        (
+            "smallest upload piece that does not finish the upload",
+            format!("{} bytes", anapars_hub::domain::attachments::MIN_PIECE),
+        ),
+        (
+            "thumbnail of an image attachment",
+            format!("within {0} x {0} pixels, JPEG", anapars_hub::domain::attachments::THUMBNAIL_SIDE),
+        ),
+        (
+            "width or height of an image attachment",
+            format!("at most {} pixels", anapars_hub::domain::attachments::MAX_SIDE),
+        ),
+        ("attachment file name", format!("{} characters, sanitised", anapars_hub::model::attachment::MAX_NAME_CHARS)),
     ]
 }
 

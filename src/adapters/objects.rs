@@ -4,15 +4,15 @@
 use crate::config::{Config, ObjectStoreSpec};
 use crate::error::{Error, Result};
 use crate::model::object::ObjectKey;
-use crate::ports::objects::Objects;
+use crate::ports::objects::{ObjectRead, Objects};
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig};
+use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,6 +104,28 @@ impl Objects for StoredObjects {
             Ok(bytes) => Ok(Some(bytes)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.failed("get", e)),
+        }
+    }
+
+    async fn read(&self, key: &ObjectKey, range: Option<std::ops::Range<u64>>) -> Result<Option<ObjectRead>> {
+        let options = GetOptions { range: range.map(GetRange::Bounded), ..GetOptions::default() };
+        match self.inner.get_opts(&path(key), options).await {
+            Ok(got) => {
+                let (size, range) = (got.meta.size, got.range.clone());
+                let backend = self.backend;
+                let chunks = got
+                    .into_stream()
+                    .map(move |chunk| {
+                        chunk.map_err(|e| {
+                            tracing::warn!(backend, op = "read", error = %e, "object store read failed mid-way");
+                            Error::Unavailable
+                        })
+                    })
+                    .boxed();
+                Ok(Some(ObjectRead { chunks, range, size }))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.failed("read", e)),
         }
     }
 

@@ -166,6 +166,10 @@ pub struct Config {
     /// Largest image attachment, in pixels (width times height), checked from the header before
     /// anything is decoded. Default 40000000.
     pub attachment_max_pixels: u64,
+    /// Bytes of upload bodies the node holds in memory at once, all uploads together; a request
+    /// whose piece does not fit waits for room. At least `attachment_max_bytes`. Default
+    /// 268435456 (256 MiB).
+    pub upload_buffer_bytes: u64,
     /// Lifetime of an agent's session token. Default 12 hours.
     pub agent_session_ttl_secs: u64,
     /// Longest message, canned reply or first message, in characters. Default 4000.
@@ -319,6 +323,7 @@ impl Default for Config {
             uploads_in_progress: 4,
             upload_expiry_secs: 24 * 3600,
             attachment_max_pixels: 40_000_000,
+            upload_buffer_bytes: 256 << 20,
             max_image_side: 4096,
             agent_session_ttl_secs: 12 * 3600,
             max_body_chars: 4000,
@@ -522,6 +527,10 @@ impl Config {
         ensure!(
             (1..=1_000_000_000).contains(&self.attachment_max_pixels),
             "attachment_max_pixels must be 1 to 1000000000"
+        );
+        ensure!(
+            self.upload_buffer_bytes >= self.attachment_max_bytes && self.upload_buffer_bytes <= u64::from(u32::MAX),
+            "upload_buffer_bytes must be attachment_max_bytes to 4294967295"
         );
         Ok(())
     }

@@ -16,6 +16,19 @@ use crate::error::Result;
 use crate::model::object::ObjectKey;
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use std::ops::Range;
+
+/// An object being read: its bytes as they arrive, so that serving a file holds a chunk at a
+/// time, not the file.
+pub struct ObjectRead {
+    /// The bytes read, in order.
+    pub chunks: BoxStream<'static, Result<Bytes>>,
+    /// Which bytes of the object they are.
+    pub range: Range<u64>,
+    /// The whole object's size.
+    pub size: u64,
+}
 
 /// A store of whole objects by key.
 #[async_trait]
@@ -31,6 +44,14 @@ pub trait Objects: Send + Sync {
     /// # Errors
     /// [`crate::Error::Unavailable`] when the store does not answer.
     async fn get(&self, key: &ObjectKey) -> Result<Option<Bytes>>;
+
+    /// The object's bytes in `range` (all of them for `None`) as a stream; `None` when there is no
+    /// object under `key`. The caller keeps `range` within the object (and not empty).
+    ///
+    /// # Errors
+    /// [`crate::Error::Unavailable`] when the store does not answer (also when a chunk fails
+    /// later, as the stream's item).
+    async fn read(&self, key: &ObjectKey, range: Option<Range<u64>>) -> Result<Option<ObjectRead>>;
 
     /// The object's size in bytes, without reading it; `None` when there is no object under `key`.
     ///

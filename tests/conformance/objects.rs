@@ -53,6 +53,25 @@ pub async fn put_then_get_round_trips_the_bytes(objects: Arc<dyn Objects>) -> Re
     Ok(())
 }
 
+/// Reading streams the bytes, whole or a range of them, with the object's size; a missing key is
+/// `None`.
+pub async fn reads_stream_the_whole_or_a_range(objects: Arc<dyn Objects>) -> Result<()> {
+    use futures_util::TryStreamExt;
+    let k = under(&prefix("read"), "photo.jpg");
+    let bytes = pattern(3 << 20, 5);
+    objects.put(&k, bytes.clone()).await?;
+    let whole = objects.read(&k, None).await?.expect("stored");
+    assert_eq!((whole.size, whole.range.clone()), (bytes.len() as u64, 0..bytes.len() as u64));
+    let chunks: Vec<Bytes> = whole.chunks.try_collect().await?;
+    assert!(chunks.concat() == bytes, "the stream holds the object's bytes");
+    let part = objects.read(&k, Some(1_000..2_000_000)).await?.expect("stored");
+    assert_eq!((part.size, part.range.clone()), (bytes.len() as u64, 1_000..2_000_000));
+    let chunks: Vec<Bytes> = part.chunks.try_collect().await?;
+    assert!(chunks.concat() == bytes[1_000..2_000_000], "the range holds those bytes");
+    assert!(objects.read(&under(&prefix("read"), "never-written"), None).await?.is_none());
+    Ok(())
+}
+
 /// A key that was never written is absent for `get` and `size`, and deleting it succeeds.
 pub async fn a_missing_object_is_none_and_deleting_it_succeeds(objects: Arc<dyn Objects>) -> Result<()> {
     let k = under(&prefix("missing"), "never-written");
@@ -178,11 +197,12 @@ where
     Fut: Future<Output = Arc<dyn Objects>>,
 {
     type Check = fn(Arc<dyn Objects>) -> futures_util::future::BoxFuture<'static, Result<()>>;
-    let checks: [(&str, Check); 8] = [
+    let checks: [(&str, Check); 9] = [
         ("put_then_get_round_trips_the_bytes", |o| Box::pin(put_then_get_round_trips_the_bytes(o))),
         ("a_missing_object_is_none_and_deleting_it_succeeds", |o| {
             Box::pin(a_missing_object_is_none_and_deleting_it_succeeds(o))
         }),
+        ("reads_stream_the_whole_or_a_range", |o| Box::pin(reads_stream_the_whole_or_a_range(o))),
         ("put_replaces_the_whole_object", |o| Box::pin(put_replaces_the_whole_object(o))),
         ("delete_removes_the_object", |o| Box::pin(delete_removes_the_object(o))),
         ("list_goes_by_whole_segments", |o| Box::pin(list_goes_by_whole_segments(o))),

@@ -17,7 +17,7 @@ use crate::model::attachment::{
 use crate::model::ids::{AttachmentId, Principal};
 use crate::model::object::ObjectKey;
 use crate::model::time::{ms, now_ms, Millis};
-use crate::ports::objects::Objects;
+use crate::ports::objects::{ObjectRead, Objects};
 use crate::ports::store::attachments::{Attachments, Created, UploadLimits};
 use crate::ports::store::tickets::Tickets;
 use bytes::{Bytes, BytesMut};
@@ -31,7 +31,7 @@ pub const THUMBNAIL_SIDE: u32 = 320;
 /// at most `attachment_max_bytes / MIN_PIECE` objects until it completes.
 pub const MIN_PIECE: u64 = 16 * 1024;
 /// Largest width or height of an image attachment.
-const MAX_SIDE: u32 = 16_384;
+pub const MAX_SIDE: u32 = 16_384;
 /// How long to wait before starting another upload when too many are in progress.
 const IN_PROGRESS_RETRY: Duration = Duration::from_secs(5);
 const DAY_MS: Millis = 24 * 3600 * 1000;
@@ -49,6 +49,8 @@ pub struct UploadPolicy {
     pub expiry: Duration,
     /// Largest image, in pixels.
     pub max_pixels: u64,
+    /// Bytes of upload bodies held in memory at once, all uploads together.
+    pub buffer_bytes: u64,
 }
 
 /// Which of an attachment's objects to read.
@@ -69,6 +71,8 @@ pub struct AttachmentDesk {
     /// Content checks running at once: each holds one file (and, for an image, its pixels) in
     /// memory, so their number bounds the memory uploads take.
     checks: Arc<Semaphore>,
+    /// Room for upload bodies being received, in bytes (see [`AttachmentDesk::room_for`]).
+    buffer: Arc<Semaphore>,
 }
 
 impl AttachmentDesk {
@@ -80,7 +84,24 @@ impl AttachmentDesk {
         policy: UploadPolicy,
         concurrent_checks: usize,
     ) -> Self {
-        Self { store, tickets, objects, policy, checks: Arc::new(Semaphore::new(concurrent_checks.max(1))) }
+        let buffer = usize::try_from(policy.buffer_bytes).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
+        Self {
+            store,
+            tickets,
+            objects,
+            policy,
+            checks: Arc::new(Semaphore::new(concurrent_checks.max(1))),
+            buffer: Arc::new(Semaphore::new(buffer)),
+        }
+    }
+
+    /// Room for a request body of up to `bytes` (at most `attachment_max_bytes`), held until the
+    /// permit is dropped: waits while the bodies being received fill `upload_buffer_bytes`. Taken
+    /// whole before the first byte is read, so two bodies can never each hold part of the room
+    /// and wait for the other's.
+    pub async fn room_for(&self, bytes: u64) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        let bytes = u32::try_from(bytes.min(self.policy.max_bytes)).unwrap_or(u32::MAX);
+        self.buffer.clone().acquire_many_owned(bytes).await.map_err(|_| Error::Unavailable)
     }
 
     /// The limits in force.
@@ -181,12 +202,15 @@ impl AttachmentDesk {
         }
         self.objects.put(&piece_key(who, id, offset), piece).await?;
         metrics::counter!(crate::metrics::UPLOAD_BYTES).increment(len);
-        // Two writers at one offset: one advances, the other is told where the upload is.
-        let advanced = self
-            .store
-            .advance_upload(id, offset, end)
-            .await?
-            .ok_or(Error::Conflict("the upload offset is not where the upload is: ask for it (HEAD)"))?;
+        // Two writers at one offset: one advances, the other is told where the upload is. An upload
+        // cancelled (or its account deleted) meanwhile loses the piece just written.
+        let Some(advanced) = self.store.advance_upload(id, offset, end).await? else {
+            if self.store.attachment(id).await?.is_none() {
+                self.delete_objects(&upload.prefix(), |_| true).await;
+                return Err(Error::NotFound("attachment"));
+            }
+            return Err(Error::Conflict("the upload offset is not where the upload is: ask for it (HEAD)"));
+        };
         if advanced.received < advanced.length {
             return Ok(advanced);
         }
@@ -220,7 +244,11 @@ impl AttachmentDesk {
             dimensions: checked.dimensions,
             thumbnail_key,
         };
-        let stored = self.store.finish_upload(upload.id, &content).await?.ok_or(Error::NotFound("attachment"))?;
+        let Some(stored) = self.store.finish_upload(upload.id, &content).await? else {
+            // Cancelled, or its account deleted, while it was checked: nothing of it may stay.
+            self.delete_objects(&upload.prefix(), |_| true).await;
+            return Err(Error::NotFound("attachment"));
+        };
         self.delete_pieces(&upload).await;
         metrics::counter!(crate::metrics::ATTACHMENTS_STORED, "kind" => content.media_type.kind().as_str())
             .increment(1);
@@ -279,29 +307,37 @@ impl AttachmentDesk {
         Ok(())
     }
 
-    /// An attachment's bytes for someone allowed to read it: its uploader, and once it is on a
-    /// message, the ticket's user and every agent (who may read every ticket's messages). Anyone
-    /// else learns nothing, not even that it exists.
+    /// The attachment, for someone allowed to read it: its uploader, and once it is on a message,
+    /// the ticket's user and every agent (who may read every ticket's messages). Anyone else
+    /// learns nothing, not even that it exists.
     ///
     /// # Errors
-    /// `not_found` (also for an upload still in progress, and a thumbnail of a file that is no
-    /// image); `unavailable`.
-    pub async fn read(&self, who: Principal, id: AttachmentId, rendition: Rendition) -> Result<(Attachment, Bytes)> {
-        let missing = Error::NotFound("attachment");
+    /// `not_found` (also for an upload still in progress); `unavailable`.
+    pub async fn readable(&self, who: Principal, id: AttachmentId) -> Result<Attachment> {
         let attachment = self.store.attachment(id).await?.ok_or(Error::NotFound("attachment"))?;
-        if !self.may_read(who, &attachment).await? {
-            return Err(missing);
+        if attachment.content.is_none() || !self.may_read(who, &attachment).await? {
+            return Err(Error::NotFound("attachment"));
         }
+        Ok(attachment)
+    }
+
+    /// Starts reading a readable attachment's bytes (`range` of them, or all), as a stream.
+    ///
+    /// # Errors
+    /// `not_found` for a thumbnail of a file that is no image, or bytes missing from the store;
+    /// `unavailable`.
+    pub async fn open(
+        &self,
+        attachment: &Attachment,
+        rendition: Rendition,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<ObjectRead> {
         let content = attachment.content.as_ref().ok_or(Error::NotFound("attachment"))?;
         let key = match rendition {
             Rendition::Original => attachment.object_key(),
-            Rendition::Thumbnail if content.media_type.kind() == AttachmentKind::Image => {
-                content.thumbnail_key.clone().ok_or(Error::NotFound("attachment"))?
-            }
-            Rendition::Thumbnail => return Err(missing),
+            Rendition::Thumbnail => content.thumbnail_key.clone().ok_or(Error::NotFound("attachment"))?,
         };
-        let bytes = self.objects.get(&key).await?.ok_or(Error::NotFound("attachment"))?;
-        Ok((attachment, bytes))
+        self.objects.read(&key, range).await?.ok_or(Error::NotFound("attachment"))
     }
 
     async fn may_read(&self, who: Principal, attachment: &Attachment) -> Result<bool> {

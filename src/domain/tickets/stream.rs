@@ -374,6 +374,67 @@ mod tests {
         assert_eq!(stored_seqs(&plan.results[3]), [(3, EventKind::Message)], "users write to their open tickets");
     }
 
+    fn upload(uploader: Principal, state: AttachmentState) -> Attachment {
+        use crate::model::attachment::{MediaType, StoredContent};
+        Attachment {
+            id: AttachmentId::generate(),
+            uploader,
+            ticket_id: None,
+            state,
+            name: "receipt.png".into(),
+            length: 10,
+            received: if state == AttachmentState::Uploading { 3 } else { 10 },
+            content: (state != AttachmentState::Uploading).then_some(StoredContent {
+                media_type: MediaType::Png,
+                size: 9,
+                dimensions: None,
+                thumbnail_key: None,
+            }),
+            created_at: 1,
+            expires_at: Some(100),
+        }
+    }
+
+    #[test]
+    fn messages_carry_only_their_authors_stored_uploads_and_each_only_once() {
+        let t = ticket(TicketStatus::Open);
+        let (user, stranger) = (Principal::User(t.user_id), Principal::User(UserId::generate()));
+        let mine = upload(user, AttachmentState::Stored);
+        let uploading = upload(user, AttachmentState::Uploading);
+        let attached = upload(user, AttachmentState::Attached);
+        let theirs = upload(stranger, AttachmentState::Stored);
+        let uploads: Uploads = [&mine, &uploading, &attached, &theirs].into_iter().map(|u| (u.id, u.clone())).collect();
+        let with = |cmid: &str, ids: &[AttachmentId]| NewMessage {
+            attachments: ids.to_vec(),
+            body: String::new(),
+            ..message(&t, Author::User(t.user_id), cmid, 5)
+        };
+        let batch = [
+            with("a", &[theirs.id]),
+            with("b", &[AttachmentId::generate()]),
+            with("c", &[uploading.id]),
+            with("d", &[attached.id]),
+            with("e", &[mine.id]),
+            with("f", &[mine.id]),
+        ];
+        let plan = plan(&batch, by_id(&[&t]), HashMap::new(), &uploads);
+        let refused = |r: AttachmentRefusal| Appended::AttachmentRefused(r);
+        assert_eq!(
+            &plan.results[..4],
+            &[
+                refused(AttachmentRefusal::Unknown),
+                refused(AttachmentRefusal::Unknown),
+                refused(AttachmentRefusal::Uploading),
+                refused(AttachmentRefusal::Attached)
+            ]
+        );
+        let Appended::Stored { events, .. } = &plan.results[4] else { panic!("{:?}", plan.results[4]) };
+        assert_eq!(events[0].attachments, [mine.on_message().unwrap()]);
+        assert_eq!(plan.results[5], refused(AttachmentRefusal::Attached), "placed earlier in the same batch");
+        assert_eq!(plan.placements, [Placement { id: mine.id, ticket: t.id, uploader: user }]);
+        assert_eq!(plan.events.len(), 1, "refused messages store nothing");
+    }
+
     #[test]
     fn a_missing_ticket_stores_nothing() {
         let t = ticket(TicketStatus::Open);

@@ -42,7 +42,7 @@ async fn export(State(hub): State<Arc<Services>>, headers: HeaderMap) -> ApiResu
     let writer = hub.clone();
     // Tracked with the sockets: shutdown gives a download in progress the grace period to finish.
     hub.sockets.spawn(async move {
-        let result = super::export::write(writer.store.as_ref(), user, consent, tx).await;
+        let result = super::export::write(writer.store.as_ref(), writer.objects.as_ref(), user, consent, tx).await;
         let outcome = if result.is_ok() { "complete" } else { "failed" };
         metrics::counter!(crate::metrics::EXPORTS, "outcome" => outcome).increment(1);
         if let Err(e) = &result {

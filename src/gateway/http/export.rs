@@ -7,10 +7,12 @@
 //! is `"complete": true`; a document cut short by a failure lacks it (and is not valid JSON).
 
 use crate::error::{Error, Result};
-use crate::model::ids::{DeviceId, SessionId, UserId};
+use crate::model::attachment::Attachment;
+use crate::model::ids::{AttachmentId, DeviceId, Principal, SessionId, TicketId, UserId};
 use crate::model::telemetry::{ConnectionRecord, DeviceInfo, DeviceRecord, StoredView};
 use crate::model::ticket::Page;
 use crate::model::time::{now_ms, Millis};
+use crate::ports::objects::Objects;
 use crate::ports::store::Store;
 use crate::protocol::{ConsentView, MarkView, TicketView};
 use bytes::Bytes;
@@ -195,6 +197,7 @@ impl Writer {
 /// without `"complete": true` as failed.
 pub(super) async fn write(
     store: &dyn Store,
+    objects: &dyn Objects,
     user: UserId,
     consent: ConsentView,
     out: mpsc::Sender<Bytes>,
@@ -307,6 +310,8 @@ pub(super) async fn write(
 
     w.member("tickets");
     w.raw("[");
+    // Attachments on the user's tickets that others uploaded (agents'), for the attachments member.
+    let mut on_tickets: Vec<AttachmentId> = Vec::new();
     let (mut first_ticket, mut cursor) = (true, None);
     loop {
         let tickets = store.tickets_after(user, cursor, PAGE).await?;
@@ -341,6 +346,8 @@ pub(super) async fn write(
                 let Some(last) = events.last() else { break };
                 seq = last.seq;
                 let full = events.len() == PAGE as usize;
+                let others = events.iter().filter(|e| e.author != crate::model::ticket::Author::User(user));
+                on_tickets.extend(others.flat_map(|e| e.attachments.iter().map(|a| a.id)));
                 w.items(&mut first, events.iter().map(crate::protocol::event_view)).await?;
                 if !full {
                     break;
@@ -354,7 +361,51 @@ pub(super) async fn write(
     }
     w.raw("]");
 
+    w.member("attachments");
+    w.raw("[");
+    let mut first = true;
+    let mine = store.uploaded_by(Principal::User(user)).await?;
+    for attachment in mine {
+        attachment_item(&mut w, &mut first, objects, &attachment).await?;
+    }
+    for id in on_tickets {
+        if let Some(attachment) = store.attachment(id).await? {
+            attachment_item(&mut w, &mut first, objects, &attachment).await?;
+        }
+    }
+    w.raw("]");
+
     w.raw(",\"complete\":true}");
+    w.flush().await
+}
+
+/// An attachment in the export: its record and, once stored, its bytes (one at a time in memory,
+/// at most `attachment_max_bytes`).
+#[derive(Serialize)]
+struct AttachmentPart {
+    #[serde(flatten)]
+    upload: crate::protocol::UploadView,
+    uploaded_by: crate::protocol::Participant,
+    ticket_id: Option<TicketId>,
+    created_at: Millis,
+    /// The stored bytes in standard base64; `null` while uploading.
+    content_base64: Option<String>,
+}
+
+async fn attachment_item(w: &mut Writer, first: &mut bool, objects: &dyn Objects, a: &Attachment) -> Result<()> {
+    use base64::Engine as _;
+    let content_base64 = match a.content {
+        Some(_) => objects.get(&a.object_key()).await?.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+        None => None,
+    };
+    let part = AttachmentPart {
+        upload: crate::protocol::upload_view(a),
+        uploaded_by: crate::protocol::participant(a.uploader.into()),
+        ticket_id: a.ticket_id,
+        created_at: a.created_at,
+        content_base64,
+    };
+    w.items(first, [part]).await?;
     w.flush().await
 }
 

@@ -9,7 +9,7 @@ use super::{require_bearer, ApiError, ApiResult};
 use crate::domain::attachments::{Rendition, MIN_PIECE};
 use crate::error::{Error, SizeUnit};
 use crate::gateway::services::Services;
-use crate::model::attachment::{Attachment, AttachmentKind};
+use crate::model::attachment::{Attachment, AttachmentKind, MediaType};
 use crate::model::ids::{AttachmentId, Principal};
 use crate::protocol::upload_view;
 use axum::body::Body;
@@ -26,6 +26,9 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+/// How long a request body may send nothing before the hub stops reading it (and keeps what
+/// arrived, as for a dropped connection).
+const BODY_IDLE: Duration = Duration::from_secs(30);
 /// The tus version the hub speaks.
 const TUS_VERSION: &str = "1.0.0";
 /// The tus extensions the hub implements.
@@ -49,6 +52,17 @@ pub(super) fn routes() -> Router<Arc<Services>> {
         .route("/v1/attachments", post(upload_whole))
         .route("/v1/attachments/{id}", get(download))
         .route("/v1/attachments/{id}/thumbnail", get(thumbnail))
+        .layer(axum::middleware::map_response(close_after_refusal))
+}
+
+/// A refused upload may be answered before its body was read (a wrong offset, a length over the
+/// limit): the connection then cannot carry another request, and `Connection: close` tells the
+/// client so, instead of letting it reuse a connection the hub is closing.
+async fn close_after_refusal(mut response: Response) -> Response {
+    if response.status().is_client_error() || response.status().is_server_error() {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// A tus answer: `Tus-Resumable` on every one, errors included.
@@ -151,29 +165,47 @@ struct Piece {
     clean: bool,
 }
 
-async fn read_piece(body: Body, limit: u64) -> Piece {
+/// Reads a request body up to `limit` bytes. A body that stalls for [`BODY_IDLE`], or the hub
+/// shutting down, ends the read as a dropped connection would: what arrived is kept.
+async fn read_piece(body: Body, limit: u64, stop: &tokio_util::sync::CancellationToken) -> Piece {
     let mut stream = body.into_data_stream();
     let mut bytes = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(chunk) => {
+    loop {
+        let next = tokio::select! {
+            _ = stop.cancelled() => None,
+            next = tokio::time::timeout(BODY_IDLE, stream.next()) => next.ok(),
+        };
+        match next {
+            Some(Some(Ok(chunk))) => {
                 if (bytes.len() + chunk.len()) as u64 > limit {
                     return Piece { bytes: Bytes::new(), over: true, clean: false };
                 }
                 bytes.extend_from_slice(&chunk);
             }
-            Err(_) => return Piece { bytes: bytes.freeze(), over: false, clean: false },
+            Some(None) => return Piece { bytes: bytes.freeze(), over: false, clean: true },
+            Some(Some(Err(_))) | None => return Piece { bytes: bytes.freeze(), over: false, clean: false },
         }
     }
-    Piece { bytes: bytes.freeze(), over: false, clean: true }
 }
 
-/// Reads a piece of upload `upload` at `offset` and adds it, in a task of its own: a client that
-/// goes away mid-body does not stop it, so what arrived is kept.
-async fn take_piece(hub: &Arc<Services>, who: Principal, upload: &Attachment, body: Body) -> Result<Attachment, Error> {
-    let (hub2, id, offset, length) = (hub.clone(), upload.id, upload.received, upload.length);
+/// Reads a piece of upload `upload` at its offset and adds it, in a task of its own: a client that
+/// goes away mid-body does not stop it, so what arrived is kept. Room for the body (its declared
+/// length, or what the upload has left) is taken first and held until the piece is stored.
+async fn take_piece(
+    hub: &Arc<Services>,
+    who: Principal,
+    upload: &Attachment,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Attachment, Error> {
+    let (id, offset, length) = (upload.id, upload.received, upload.length);
+    let left = length - offset;
+    let declared = number_header(headers, &header::CONTENT_LENGTH)?.unwrap_or(left);
+    let room = hub.attachments.room_for(declared.min(left)).await?;
+    let hub2 = hub.clone();
     let task = hub.sockets.spawn(async move {
-        let piece = read_piece(body, length - offset).await;
+        let _room = room;
+        let piece = read_piece(body, left, &hub2.shutdown).await;
         if piece.over {
             return Err(Error::TooLarge {
                 what: "upload",
@@ -222,7 +254,7 @@ async fn create(State(hub): State<Arc<Services>>, headers: HeaderMap, body: Body
             )
             .into());
         }
-        upload = take_piece(&hub, who, &upload, body).await?;
+        upload = take_piece(&hub, who, &upload, &headers, body).await?;
     }
     let mut response = (StatusCode::CREATED, Json(json!({ "attachment": upload_view(&upload) }))).into_response();
     upload_headers(&mut response, &upload);
@@ -267,7 +299,7 @@ async fn patch(State(hub): State<Arc<Services>>, Path(id): Path<String>, headers
     if offset != upload.received || upload.received == upload.length {
         return Err(Error::Conflict("the upload offset is not where the upload is: ask for it (HEAD)").into());
     }
-    let upload = take_piece(&hub, who, &upload, body).await?;
+    let upload = take_piece(&hub, who, &upload, &headers, body).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     upload_headers(&mut response, &upload);
     Ok(Tus(response))
@@ -301,7 +333,9 @@ async fn upload_whole(
             return Err(too_large(Some(length), limit).into());
         }
     }
-    let piece = read_piece(body, limit).await;
+    let declared = number_header(&headers, &header::CONTENT_LENGTH)?.unwrap_or(limit);
+    let _room = hub.attachments.room_for(declared).await?;
+    let piece = read_piece(body, limit, &hub.shutdown).await;
     if piece.over {
         return Err(too_large(None, limit).into());
     }
@@ -337,36 +371,40 @@ async fn thumbnail(
 
 async fn serve(hub: &Services, id: &str, headers: &HeaderMap, rendition: Rendition) -> ApiResult<Response> {
     let who = uploader(hub, headers).await?;
-    let (attachment, bytes) = hub.attachments.read(who, parse_id(id)?, rendition).await?;
-    let media_type = attachment.content.as_ref().map(|c| c.media_type);
-    let (content_type, inline) = match (rendition, media_type) {
-        (Rendition::Thumbnail, _) => ("image/jpeg", true),
-        (Rendition::Original, Some(t)) if t.kind() == AttachmentKind::Image => (t.as_str(), true),
-        (Rendition::Original, Some(crate::model::attachment::MediaType::PlainText)) => {
-            ("text/plain; charset=utf-8", true)
-        }
-        (Rendition::Original, Some(t)) => (t.as_str(), false),
-        (Rendition::Original, None) => return Err(Error::NotFound("attachment").into()),
+    let attachment = hub.attachments.readable(who, parse_id(id)?).await?;
+    let Some(content) = attachment.content.as_ref() else { return Err(Error::NotFound("attachment").into()) };
+    let (content_type, inline) = match rendition {
+        Rendition::Thumbnail => ("image/jpeg", true),
+        Rendition::Original => match content.media_type {
+            t if t.kind() == AttachmentKind::Image => (t.as_str(), true),
+            MediaType::PlainText => ("text/plain; charset=utf-8", true),
+            t => (t.as_str(), false),
+        },
     };
-    let total = bytes.len() as u64;
-    let (status, body, range) = match requested_range(headers, total) {
-        Some(Ok((start, end))) => (
-            StatusCode::PARTIAL_CONTENT,
-            bytes.slice(start as usize..=end as usize),
-            Some(format!("bytes {start}-{end}/{total}")),
-        ),
-        Some(Err(())) => {
+    // Ranges of the file itself; a thumbnail is always sent whole.
+    let range = match (rendition, requested_range(headers, content.size)) {
+        (Rendition::Original, Some(Ok((start, end)))) => Some(start..end + 1),
+        (Rendition::Original, Some(Err(()))) => {
             let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", content.size)) {
                 response.headers_mut().insert(header::CONTENT_RANGE, v);
             }
             return Ok(response);
         }
-        None => (StatusCode::OK, bytes, None),
+        _ => None,
     };
-    let mut response = (status, body).into_response();
+    let read = hub.attachments.open(&attachment, rendition, range.clone()).await?;
+    let status = if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    let mut response = (status, Body::from_stream(read.chunks)).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(read.range.end - read.range.start));
+    if range.is_some() {
+        let value = format!("bytes {}-{}/{}", read.range.start, read.range.end.saturating_sub(1), read.size);
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
     let name = match rendition {
         Rendition::Original => attachment.name.clone(),
         Rendition::Thumbnail => format!("{}.thumbnail.jpg", attachment.name),
@@ -380,9 +418,6 @@ async fn serve(hub: &Services, id: &str, headers: &HeaderMap, rendition: Renditi
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Some(range) = range.and_then(|r| HeaderValue::from_str(&r).ok()) {
-        h.insert(header::CONTENT_RANGE, range);
-    }
     Ok(response)
 }
 
@@ -438,6 +473,23 @@ mod tests {
         assert_eq!(range("bytes=9-3", 100), Some(Err(())));
         assert_eq!(range("bytes=0-1,5-6", 100), None);
         assert_eq!(range("items=0-1", 100), None);
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_by_shutdown_keeps_what_arrived() {
+        let arrived = futures_util::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b"first chunk")) });
+        let stalled = arrived.chain(futures_util::stream::pending());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let cancel = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            cancel.cancel();
+        });
+        let piece = read_piece(Body::from_stream(stalled), 100, &stop).await;
+        assert_eq!((piece.bytes.as_ref(), piece.over, piece.clean), (&b"first chunk"[..], false, false));
+        let running = tokio_util::sync::CancellationToken::new();
+        let over = read_piece(Body::from(vec![0u8; 101]), 100, &running).await;
+        assert!(over.over, "a body over the limit is refused whole");
     }
 
     #[test]

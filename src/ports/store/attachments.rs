@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::model::attachment::{Attachment, NewAttachment, StoredContent};
-use crate::model::ids::{AttachmentId, Principal, TicketId};
+use crate::model::ids::{AttachmentId, Principal};
 use crate::model::time::Millis;
 use async_trait::async_trait;
 
@@ -71,16 +71,6 @@ pub trait Attachments: Send + Sync {
     /// Records the checked content of a complete upload and makes it `stored`. `None` when it is
     /// not uploading or not complete.
     async fn finish_upload(&self, id: AttachmentId, content: &StoredContent) -> Result<Option<Attachment>>;
-
-    /// Attaches stored attachments of `uploader` to `ticket`, all of them or none: `None` (nothing
-    /// changed) when any of them does not exist, is another uploader's, is not `stored` or is
-    /// attached already. Attached, they no longer expire.
-    async fn attach(
-        &self,
-        ids: &[AttachmentId],
-        ticket: TicketId,
-        uploader: Principal,
-    ) -> Result<Option<Vec<Attachment>>>;
 
     /// Deletes the record and returns it (so that its objects can be deleted); `None` when there
     /// is no such attachment.

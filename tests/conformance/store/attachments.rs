@@ -2,12 +2,13 @@
 //! progress, the limits under concurrency, the checked content, attaching (all or none, only by the
 //! uploader), expiry, deletion, and what goes with an account.
 
-use super::{agent, race, ticket, user, HOUR, RACERS};
+use super::{agent, claim, message, new_ticket, race, ticket, user, HOUR, RACERS};
 use anapars_hub::error::{Error, Result};
 use anapars_hub::model::attachment::{
-    sanitise_name, Attachment, AttachmentState, Dimensions, MediaType, NewAttachment, StoredContent,
+    sanitise_name, Attachment, AttachmentRefusal, AttachmentState, Dimensions, MediaType, NewAttachment, StoredContent,
 };
-use anapars_hub::model::ids::{AgentId, AttachmentId, Principal, UserId};
+use anapars_hub::model::ids::{AgentId, AttachmentId, Principal, TicketId, UserId};
+use anapars_hub::model::ticket::{Appended, Author, NewMessage, TicketEvent};
 use anapars_hub::model::time::{now_ms, Millis};
 use anapars_hub::ports::store::attachments::{Created, UploadLimits};
 use anapars_hub::ports::store::Store;
@@ -167,31 +168,79 @@ pub async fn upload_limits_hold_under_concurrency(store: Arc<dyn Store>) -> Resu
     Ok(())
 }
 
-/// Attaching takes all the ids or none: one that is not stored, another uploader's, or attached
-/// already changes nothing. Attached, an attachment names its ticket and no longer expires.
-pub async fn attach_is_all_or_none_and_only_for_the_uploader(store: Arc<dyn Store>) -> Result<()> {
+/// A message by `who` on `ticket` carrying `ids`, stored alone.
+async fn send_with(store: &dyn Store, ticket: TicketId, who: Principal, ids: &[AttachmentId]) -> Result<Appended> {
+    let m =
+        NewMessage { attachments: ids.to_vec(), body: String::new(), ..message(ticket, Author::from(who), now_ms()) };
+    Ok(store.append_messages(&[m]).await?.remove(0))
+}
+
+fn stored_event(outcome: Appended) -> TicketEvent {
+    match outcome {
+        Appended::Stored { mut events, .. } => events.pop().expect("the message"),
+        other => panic!("expected the message stored, got {other:?}"),
+    }
+}
+
+/// A message carries all the uploads it names or is not stored: one still uploading, another
+/// person's, unknown, or on a message already refuses the message and changes no upload; the
+/// ticket's opening too. Carried, an upload is attached to the ticket and no longer expires, and
+/// the message reads back with it, in the order named.
+pub async fn messages_carry_their_authors_uploads_all_or_none(store: Arc<dyn Store>) -> Result<()> {
     let u = user(&*store).await?;
     let me = Principal::User(u.id);
     let t = ticket(&*store, u.id, now_ms()).await?;
     let (a, b) = (stored(&*store, me, 10).await?, stored(&*store, me, 20).await?);
     let running = upload(&*store, me, 30).await?;
-    assert_eq!(store.attach(&[a.id, b.id, running.id], t.id, me).await?, None, "one is still uploading");
-    let stranger = Principal::User(user(&*store).await?.id);
-    assert_eq!(store.attach(&[a.id, b.id], t.id, stranger).await?, None, "not the uploader");
-    assert_eq!(store.attach(&[a.id, AttachmentId::generate()], t.id, me).await?, None, "an unknown id");
+    let refused = |r| Appended::AttachmentRefused(r);
+    assert_eq!(send_with(&*store, t.id, me, &[a.id, b.id, running.id]).await?, refused(AttachmentRefusal::Uploading));
+    let stranger = user(&*store).await?;
+    let theirs = ticket(&*store, stranger.id, now_ms()).await?;
+    let stranger = Principal::User(stranger.id);
+    assert_eq!(send_with(&*store, theirs.id, stranger, &[a.id]).await?, refused(AttachmentRefusal::Unknown));
+    assert_eq!(
+        send_with(&*store, t.id, me, &[a.id, AttachmentId::generate()]).await?,
+        refused(AttachmentRefusal::Unknown)
+    );
     for id in [a.id, b.id] {
         let unchanged = store.attachment(id).await?.expect("still there");
-        assert_eq!((unchanged.state, unchanged.ticket_id), (AttachmentState::Stored, None), "rolled back");
+        assert_eq!((unchanged.state, unchanged.ticket_id), (AttachmentState::Stored, None), "nothing changed");
     }
-    let attached = store.attach(&[a.id, b.id], t.id, me).await?.expect("both attach");
-    assert_eq!(attached.iter().map(|x| x.id).collect::<Vec<_>>(), [a.id, b.id], "in the order asked");
-    for x in &attached {
+    assert_eq!(store.ticket(t.id).await?.expect("the ticket").last_seq, 2, "no refused message was stored");
+
+    let event = stored_event(send_with(&*store, t.id, me, &[b.id, a.id]).await?);
+    let carried: Vec<_> = event.attachments.iter().map(|x| x.id).collect();
+    assert_eq!(carried, [b.id, a.id], "in the order named");
+    assert_eq!(event.attachments[0], store.attachment(b.id).await?.expect("b").on_message().expect("checked"));
+    let read = store.events(t.id, anapars_hub::model::ticket::Page::After(2), 10).await?;
+    assert_eq!(read, [event], "the message reads back with its attachments");
+    for id in [a.id, b.id] {
+        let x = store.attachment(id).await?.expect("kept");
         assert_eq!((x.state, x.ticket_id, x.expires_at), (AttachmentState::Attached, Some(t.id), None));
-        assert_eq!(store.attachment(x.id).await?.as_ref(), Some(x));
     }
-    assert_eq!(store.attach(&[a.id], t.id, me).await?, None, "attached already");
+    assert_eq!(send_with(&*store, t.id, me, &[a.id]).await?, refused(AttachmentRefusal::Attached));
+
+    // An agent carries their own uploads on a ticket they hold.
+    let ag = agent(&*store).await?;
+    store.transition(&claim(t.id, ag.id, now_ms())).await?.expect("claimed");
+    let agents = stored(&*store, Principal::Agent(ag.id), 7).await?;
+    assert_eq!(
+        send_with(&*store, t.id, Principal::Agent(ag.id), &[running.id]).await?,
+        refused(AttachmentRefusal::Unknown)
+    );
+    stored_event(send_with(&*store, t.id, Principal::Agent(ag.id), &[agents.id]).await?);
+
+    // Opening a ticket: refused, nothing of it stays; carried, its first message has the upload.
     let c = stored(&*store, me, 5).await?;
-    assert_eq!(store.attach(&[c.id, c.id], t.id, me).await?, None, "the same id twice");
+    let bad =
+        anapars_hub::model::ticket::NewTicket { attachments: vec![c.id, running.id], ..new_ticket(u.id, now_ms()) };
+    let refusal = store.open_ticket(&bad).await.expect_err("an upload still running");
+    assert!(matches!(refusal, Error::WrongState(_)), "{refusal:?}");
+    assert_eq!(store.ticket(bad.id).await?, None, "the refused opening left no ticket");
+    let good = anapars_hub::model::ticket::NewTicket { attachments: vec![c.id], ..new_ticket(u.id, now_ms()) };
+    let opened = store.open_ticket(&good).await?;
+    assert_eq!(opened.events[1].attachments, [c.on_message().expect("checked")]);
+    assert_eq!(store.attachment(c.id).await?.expect("c").ticket_id, Some(good.id));
     Ok(())
 }
 
@@ -210,7 +259,7 @@ pub async fn expired_attachments_are_the_unattached_past_their_time(store: Arc<d
     let attached = created(store.create_attachment(&make(at(0), at(5)), &ROOMY).await?);
     store.advance_upload(attached.id, 0, 10).await?.expect("progress");
     store.finish_upload(attached.id, &image_content(&attached)).await?.expect("stored");
-    store.attach(&[attached.id], t.id, me).await?.expect("attached");
+    stored_event(send_with(&*store, t.id, me, &[attached.id]).await?);
     let not_yet = created(store.create_attachment(&make(at(0), at(60)), &ROOMY).await?);
 
     let ids = |list: Vec<Attachment>| list.into_iter().map(|a| a.id).collect::<Vec<_>>();
@@ -258,8 +307,9 @@ pub async fn deleting_an_account_deletes_its_attachments(store: Arc<dyn Store>) 
     let own = stored(&*store, Principal::User(u.id), 10).await?;
     let running = upload(&*store, Principal::User(u.id), 10).await?;
     let agents = stored(&*store, Principal::Agent(ag.id), 10).await?;
-    store.attach(&[own.id], t.id, Principal::User(u.id)).await?.expect("attached");
-    store.attach(&[agents.id], t.id, Principal::Agent(ag.id)).await?.expect("attached");
+    stored_event(send_with(&*store, t.id, Principal::User(u.id), &[own.id]).await?);
+    store.transition(&claim(t.id, ag.id, now_ms())).await?.expect("claimed");
+    stored_event(send_with(&*store, t.id, Principal::Agent(ag.id), &[agents.id]).await?);
     let kept = stored(&*store, Principal::User(other.id), 10).await?;
     let deleted = store.delete_account(u.id, &[]).await?.expect("deleted");
     let mut reported: Vec<_> = deleted.attachments.iter().map(|a| a.id).collect();

@@ -342,7 +342,7 @@ checks![
     advance_upload_moves_only_from_the_stored_offset,
     finish_upload_stores_the_content_of_a_complete_upload,
     upload_limits_hold_under_concurrency,
-    attach_is_all_or_none_and_only_for_the_uploader,
+    messages_carry_their_authors_uploads_all_or_none,
     expired_attachments_are_the_unattached_past_their_time,
     delete_attachment_returns_the_record_once,
     uploaded_by_lists_the_uploaders_own_oldest_first,

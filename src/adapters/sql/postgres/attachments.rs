@@ -9,7 +9,7 @@ use crate::adapters::sql::rows::attachments::{
 use crate::adapters::sql::statements::postgres;
 use crate::error::{Error, Result};
 use crate::model::attachment::{Attachment, NewAttachment, StoredContent};
-use crate::model::ids::{AttachmentId, Principal, TicketId};
+use crate::model::ids::{AttachmentId, Principal};
 use crate::model::time::Millis;
 use crate::ports::store::attachments::{Attachments, Created, UploadLimits};
 use async_trait::async_trait;
@@ -86,35 +86,6 @@ impl Attachments for PostgresStore {
                 .fetch_optional(c)
                 .await?;
             row.map(Attachment::try_from).transpose()
-        })
-        .await
-    }
-
-    async fn attach(
-        &self,
-        ids: &[AttachmentId],
-        ticket: TicketId,
-        uploader: Principal,
-    ) -> Result<Option<Vec<Attachment>>> {
-        let (user, agent) = uploader_columns(uploader);
-        self.call(async |c| {
-            let mut tx = c.begin().await?;
-            let mut attached = Vec::with_capacity(ids.len());
-            for id in ids {
-                let row = sqlx::query_as::<_, AttachmentRow>(&postgres(&sql::attach()))
-                    .bind(id.0)
-                    .bind(ticket.0)
-                    .bind(user)
-                    .bind(agent)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                match row {
-                    Some(row) => attached.push(Attachment::try_from(row)?),
-                    None => return Ok(None), // Dropping the transaction rolls the others back.
-                }
-            }
-            tx.commit().await?;
-            Ok(Some(attached))
         })
         .await
     }

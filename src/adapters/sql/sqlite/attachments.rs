@@ -8,7 +8,7 @@ use crate::adapters::sql::rows::attachments::{
 use crate::adapters::sql::sqlite::SqliteStore;
 use crate::error::{Error, Result};
 use crate::model::attachment::{Attachment, NewAttachment, StoredContent};
-use crate::model::ids::{AttachmentId, Principal, TicketId};
+use crate::model::ids::{AttachmentId, Principal};
 use crate::model::time::Millis;
 use crate::ports::store::attachments::{Attachments, Created, UploadLimits};
 use async_trait::async_trait;
@@ -69,32 +69,6 @@ impl Attachments for SqliteStore {
             .fetch_optional(&self.writer)
             .await?;
         row.map(Attachment::try_from).transpose()
-    }
-
-    async fn attach(
-        &self,
-        ids: &[AttachmentId],
-        ticket: TicketId,
-        uploader: Principal,
-    ) -> Result<Option<Vec<Attachment>>> {
-        let (user, agent) = uploader_columns(uploader);
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut attached = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = sqlx::query_as::<_, AttachmentRow>(&sql::attach())
-                .bind(id.0)
-                .bind(ticket.0)
-                .bind(user)
-                .bind(agent)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match row {
-                Some(row) => attached.push(Attachment::try_from(row)?),
-                None => return Ok(None), // Dropping the transaction rolls the others back.
-            }
-        }
-        tx.commit().await?;
-        Ok(Some(attached))
     }
 
     async fn delete_attachment(&self, id: AttachmentId) -> Result<Option<Attachment>> {
