@@ -249,7 +249,7 @@ export default {
   'error.wrong_state': 'وضعیت تیکت اجازهٔ این کار را نمی‌دهد.',
   'error.empty_body': 'متن خالی است.',
   'error.bad_image': 'این تصویر پذیرفته نمی‌شود.',
-  'error.unsupported_media': 'این نوع پرونده پذیرفته نمی‌شود: فقط عکس (JPEG، PNG، WebP)، PDF و متن ساده.',
+  'error.unsupported_media': 'این نوع فایل پذیرفته نمی‌شود: فقط تصویر (JPEG، PNG، WebP)، PDF و متن ساده.',
   'error.upload_limit': 'به سقف بارگذاری رسیده‌اید. کمی بعد دوباره تلاش کنید.',
   'error.precondition_failed': 'این نسخه از بارگذاری پشتیبانی نمی‌شود.',
   'error.consent_required': 'کاربر اجازهٔ این کار را نداده است.',
