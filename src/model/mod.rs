@@ -12,6 +12,7 @@ pub mod object;
 pub mod phone;
 pub mod profile;
 pub mod purchase;
+pub mod push;
 pub mod sms;
 pub mod telemetry;
 pub mod ticket;

@@ -12,6 +12,7 @@ mod agents;
 pub(super) mod attachments;
 mod profiles;
 mod purchases;
+pub(super) mod push;
 mod telemetry;
 mod tickets;
 

@@ -18,6 +18,7 @@ mod attachments;
 mod codes;
 mod profiles;
 mod purchases;
+mod push;
 mod sessions;
 mod telemetry;
 mod tickets;

@@ -23,6 +23,7 @@ pub mod agents;
 pub mod attachments;
 pub mod profiles;
 pub mod purchases;
+pub mod push;
 pub mod telemetry;
 pub mod tickets;
 
@@ -146,6 +147,7 @@ pub trait Store:
     + account::AccountRecords
     + purchases::Purchases
     + attachments::Attachments
+    + push::Pushes
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

@@ -3,7 +3,8 @@
 //! Postgres when `TEST_DATABASE_URL` is set.
 //!
 //! The checks live in one file per port beside this one (`accounts.rs`, `sessions.rs`, `codes.rs`,
-//! `agents.rs`, `tickets.rs`, `telemetry.rs`, `purchases.rs`, `account.rs`, `attachments.rs`); this file holds what they
+//! `agents.rs`, `tickets.rs`, `telemetry.rs`, `purchases.rs`, `account.rs`, `attachments.rs`,
+//! `push.rs`); this file holds what they
 //! share, the list and the runner. To add a check, write `pub async fn name(store: Arc<dyn Store>) ->
 //! Result<()>` in the file of its port and add its name to the `checks!` list below; every backend then runs it.
 //!
@@ -40,6 +41,7 @@ mod agents;
 mod attachments;
 mod codes;
 mod purchases;
+mod push;
 mod sessions;
 mod telemetry;
 mod tickets;
@@ -50,6 +52,7 @@ pub use agents::*;
 pub use attachments::*;
 pub use codes::*;
 pub use purchases::*;
+pub use push::*;
 pub use sessions::*;
 pub use telemetry::*;
 pub use tickets::*;
@@ -347,6 +350,8 @@ checks![
     delete_attachment_returns_the_record_once,
     uploaded_by_lists_the_uploaders_own_oldest_first,
     deleting_an_account_deletes_its_attachments,
+    push_registrations_live_and_die_with_their_session,
+    the_push_queue_collapses_and_gives_each_to_one_sender,
 ];
 
 /// The outcome of the suite against one store.

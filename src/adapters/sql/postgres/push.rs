@@ -1,0 +1,121 @@
+//! [`Pushes`] on Postgres: a registration locks its session row (`FOR UPDATE`) while it checks and
+//! stores, so a revocation waits and its trigger then removes the registration; claims take the due
+//! notifications `FOR UPDATE SKIP LOCKED`, so the senders of several nodes never take the same one.
+
+use crate::adapters::sql::postgres::PostgresStore;
+use crate::adapters::sql::rows::attachments::uploader_columns;
+use crate::adapters::sql::rows::push::{self as sql, QueuedRow, RegistrationRow};
+use crate::adapters::sql::statements::postgres;
+use crate::error::Result;
+use crate::model::ids::{Principal, SessionId};
+use crate::model::push::{NewPush, PushRegistration, QueuedPush};
+use crate::model::time::Millis;
+use crate::ports::store::push::Pushes;
+use async_trait::async_trait;
+use sqlx::Connection as _;
+
+#[async_trait]
+impl Pushes for PostgresStore {
+    async fn register_push(&self, registration: &PushRegistration, now: Millis) -> Result<bool> {
+        self.call(async |c| {
+            let mut tx = c.begin().await?;
+            let session = registration.session_id.0;
+            let live = format!("{} FOR UPDATE", postgres(sql::LIVE_SESSION));
+            if sqlx::query(&live).bind(session).bind(now).fetch_optional(&mut *tx).await?.is_none() {
+                return Ok(false);
+            }
+            sqlx::query(&postgres(sql::DROP_QUEUED)).bind(session).execute(&mut *tx).await?;
+            sql::bind_registration(sqlx::query(&postgres(sql::UPSERT_REGISTRATION)), registration)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn unregister_push(&self, session: SessionId) -> Result<bool> {
+        self.call(async |c| {
+            let done = sqlx::query(&postgres(sql::DELETE_REGISTRATION)).bind(session.0).execute(c).await?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
+    }
+
+    async fn push_registrations(&self, who: Principal, now: Millis) -> Result<Vec<PushRegistration>> {
+        let (user, agent) = uploader_columns(who);
+        self.call(async |c| {
+            let rows = sqlx::query_as::<_, RegistrationRow>(&postgres(&sql::registrations_of()))
+                .bind(user)
+                .bind(agent)
+                .bind(now)
+                .fetch_all(c)
+                .await?;
+            rows.into_iter().map(PushRegistration::try_from).collect()
+        })
+        .await
+    }
+
+    async fn queue_push(&self, push: &NewPush) -> Result<()> {
+        self.call(async |c| {
+            let mut tx = c.begin().await?;
+            let collapsed = sqlx::query(&postgres(sql::COLLAPSE))
+                .bind(push.session_id.0)
+                .bind(push.ticket_id.0)
+                .bind(push.kind.as_str())
+                .bind(&push.preview)
+                .execute(&mut *tx)
+                .await?;
+            if collapsed.rows_affected() == 0 {
+                sql::bind_queued(sqlx::query(&postgres(sql::QUEUE)), push).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_pushes(&self, now: Millis, lease: Millis, limit: u32) -> Result<Vec<QueuedPush>> {
+        self.call(async |c| {
+            let mut tx = c.begin().await?;
+            let due = format!("{} FOR UPDATE SKIP LOCKED", postgres(sql::DUE));
+            let ids: Vec<i64> = sqlx::query_scalar(&due).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in ids {
+                sqlx::query(&postgres(sql::LEASE)).bind(id).bind(now + lease).execute(&mut *tx).await?;
+                let row = sqlx::query_as::<_, QueuedRow>(&postgres(&sql::queued_by_id()))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                claimed.push(QueuedPush::try_from(row)?);
+            }
+            tx.commit().await?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn finish_push(&self, id: i64) -> Result<()> {
+        self.call(async |c| {
+            sqlx::query(&postgres(sql::FINISH)).bind(id).execute(c).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn retry_push(&self, id: i64, due_at: Millis) -> Result<()> {
+        self.call(async |c| {
+            sqlx::query(&postgres(sql::RETRY)).bind(id).bind(due_at).execute(c).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn push_backlog(&self) -> Result<(u64, Option<Millis>)> {
+        self.call(async |c| {
+            let (count, oldest): (i64, Option<Millis>) = sqlx::query_as(sql::BACKLOG).fetch_one(c).await?;
+            Ok((u64::try_from(count).unwrap_or(0), oldest))
+        })
+        .await
+    }
+}

@@ -1,0 +1,218 @@
+//! Rows of `push_registrations` and `push_queue`, and the statements both backends run on them
+//! (`?N` placeholders; Postgres spells them `$N`).
+
+use crate::adapters::sql::rows::internal;
+use crate::error::{Error, Result};
+use crate::model::ids::{AgentId, Principal, SessionId, TicketId, UserId};
+use crate::model::push::{ApnsEnvironment, NewPush, PushKind, PushRegistration, PushTarget, QueuedPush};
+use crate::model::time::Millis;
+use uuid::Uuid;
+
+/// The columns [`RegistrationRow`] reads, the session's holder joined in (`r` the registration,
+/// `s` its session).
+const REGISTRATION_COLUMNS: &str = "r.session_id, s.user_id, s.agent_id, r.provider, r.token, r.environment, \
+     r.endpoint, r.p256dh, r.auth, r.preview, r.updated_at";
+
+/// Whether session `?1` is live at `?2` (Postgres appends `FOR UPDATE`, so that a revocation
+/// waits for the registration and its trigger then removes it).
+pub(in crate::adapters::sql) const LIVE_SESSION: &str =
+    "SELECT id FROM sessions WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2";
+
+/// Stores a registration, replacing the session's: `?1` session, `?2` provider, `?3` token, `?4`
+/// environment, `?5` endpoint, `?6` p256dh, `?7` auth, `?8` preview, `?9` updated_at.
+pub(in crate::adapters::sql) const UPSERT_REGISTRATION: &str = "INSERT INTO push_registrations \
+     (session_id, provider, token, environment, endpoint, p256dh, auth, preview, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+     ON CONFLICT (session_id) DO UPDATE SET provider = excluded.provider, token = excluded.token, \
+     environment = excluded.environment, endpoint = excluded.endpoint, p256dh = excluded.p256dh, \
+     auth = excluded.auth, preview = excluded.preview, updated_at = excluded.updated_at";
+
+/// What is queued for session `?1`.
+pub(in crate::adapters::sql) const DROP_QUEUED: &str = "DELETE FROM push_queue WHERE session_id = ?1";
+
+/// Removes session `?1`'s registration (its queue goes with it).
+pub(in crate::adapters::sql) const DELETE_REGISTRATION: &str = "DELETE FROM push_registrations WHERE session_id = ?1";
+
+/// The registrations of user `?1` or agent `?2` on sessions live at `?3`.
+pub(in crate::adapters::sql) fn registrations_of() -> String {
+    format!(
+        "SELECT {REGISTRATION_COLUMNS} FROM push_registrations r JOIN sessions s ON s.id = r.session_id
+         WHERE (s.user_id = ?1 OR s.agent_id = ?2) AND s.revoked_at IS NULL AND s.expires_at > ?3
+         ORDER BY r.updated_at, r.session_id"
+    )
+}
+
+/// Folds a new event into the notification waiting for session `?1` and ticket `?2` (not
+/// claimed): `?3` kind, `?4` preview.
+pub(in crate::adapters::sql) const COLLAPSE: &str =
+    "UPDATE push_queue SET kind = ?3, preview = ?4, events = events + 1 \
+     WHERE session_id = ?1 AND ticket_id = ?2 AND leased_until IS NULL";
+
+/// Queues a notification: `?1` session, `?2` ticket, `?3` kind, `?4` preview, `?5` due_at, `?6`
+/// created_at.
+pub(in crate::adapters::sql) const QUEUE: &str = "INSERT INTO push_queue \
+     (session_id, ticket_id, kind, preview, events, attempts, due_at, leased_until, created_at) \
+     VALUES (?1, ?2, ?3, ?4, 1, 0, ?5, NULL, ?6)";
+
+/// The ids of up to `?2` notifications due at `?1` that no sender holds (Postgres adds
+/// `FOR UPDATE SKIP LOCKED`, so concurrent senders take different ones).
+pub(in crate::adapters::sql) const DUE: &str = "SELECT id FROM push_queue \
+     WHERE due_at <= ?1 AND (leased_until IS NULL OR leased_until < ?1) ORDER BY due_at, id LIMIT ?2";
+
+/// Marks notification `?1` claimed until `?2`.
+pub(in crate::adapters::sql) const LEASE: &str = "UPDATE push_queue SET leased_until = ?2 WHERE id = ?1";
+
+/// A queued notification `?1` with its registration.
+pub(in crate::adapters::sql) fn queued_by_id() -> String {
+    format!(
+        "SELECT q.id, q.ticket_id, q.kind, q.preview AS preview_text, q.events, q.attempts, q.created_at, {REGISTRATION_COLUMNS}
+         FROM push_queue q JOIN push_registrations r ON r.session_id = q.session_id
+         JOIN sessions s ON s.id = r.session_id WHERE q.id = ?1"
+    )
+}
+
+/// Removes notification `?1`.
+pub(in crate::adapters::sql) const FINISH: &str = "DELETE FROM push_queue WHERE id = ?1";
+
+/// Puts notification `?1` back, due at `?2`, one attempt more.
+pub(in crate::adapters::sql) const RETRY: &str =
+    "UPDATE push_queue SET due_at = ?2, attempts = attempts + 1, leased_until = NULL WHERE id = ?1";
+
+/// How many notifications wait and the oldest's queue time.
+pub(in crate::adapters::sql) const BACKLOG: &str = "SELECT count(*), min(created_at) FROM push_queue";
+
+/// A statement of either backend, its arguments being bound.
+type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
+
+/// Binds [`UPSERT_REGISTRATION`]'s `?1` to `?9` from `registration`, on either backend.
+pub(in crate::adapters::sql) fn bind_registration<'q, DB>(
+    query: Query<'q, DB>,
+    registration: &'q PushRegistration,
+) -> Query<'q, DB>
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q [u8]>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let (provider, token, environment, endpoint, p256dh, auth) = target_columns(&registration.target);
+    query
+        .bind(registration.session_id.0)
+        .bind(provider)
+        .bind(token)
+        .bind(environment)
+        .bind(endpoint)
+        .bind(p256dh)
+        .bind(auth)
+        .bind(registration.preview)
+        .bind(registration.updated_at)
+}
+
+/// Binds [`QUEUE`]'s `?1` to `?6` from `push`, on either backend.
+pub(in crate::adapters::sql) fn bind_queued<'q, DB>(query: Query<'q, DB>, push: &'q NewPush) -> Query<'q, DB>
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(push.session_id.0)
+        .bind(push.ticket_id.0)
+        .bind(push.kind.as_str())
+        .bind(push.preview.as_deref())
+        .bind(push.due_at)
+        .bind(push.created_at)
+}
+
+/// A registration as its columns bind: provider, token, environment, endpoint, p256dh, auth.
+#[allow(clippy::type_complexity)]
+fn target_columns(
+    target: &PushTarget,
+) -> (&'static str, Option<&str>, Option<&'static str>, Option<&str>, Option<&[u8]>, Option<&[u8]>) {
+    match target {
+        PushTarget::Fcm { token } => ("fcm", Some(token), None, None, None, None),
+        PushTarget::Apns { token, environment } => ("apns", Some(token), Some(environment.as_str()), None, None, None),
+        PushTarget::WebPush { endpoint, p256dh, auth } => {
+            ("webpush", None, None, Some(endpoint), Some(p256dh), Some(auth))
+        }
+    }
+}
+
+/// `push_registrations` joined with its session: [`REGISTRATION_COLUMNS`].
+#[derive(sqlx::FromRow)]
+pub(in crate::adapters::sql) struct RegistrationRow {
+    session_id: Uuid,
+    user_id: Option<Uuid>,
+    agent_id: Option<Uuid>,
+    provider: String,
+    token: Option<String>,
+    environment: Option<String>,
+    endpoint: Option<String>,
+    p256dh: Option<Vec<u8>>,
+    auth: Option<Vec<u8>>,
+    preview: bool,
+    updated_at: Millis,
+}
+
+impl TryFrom<RegistrationRow> for PushRegistration {
+    type Error = Error;
+
+    fn try_from(r: RegistrationRow) -> Result<Self> {
+        let holder = match (r.user_id, r.agent_id) {
+            (Some(user), None) => Principal::User(UserId(user)),
+            (None, Some(agent)) => Principal::Agent(AgentId(agent)),
+            _ => return Err(Error::Internal(format!("session {} has no single holder", r.session_id))),
+        };
+        let target = match (r.provider.as_str(), r.token, r.environment, r.endpoint, r.p256dh, r.auth) {
+            ("fcm", Some(token), None, None, None, None) => PushTarget::Fcm { token },
+            ("apns", Some(token), Some(env), None, None, None) => PushTarget::Apns {
+                token,
+                environment: ApnsEnvironment::parse(&env)
+                    .ok_or_else(|| internal("push_registrations.environment", &env))?,
+            },
+            ("webpush", None, None, Some(endpoint), Some(p256dh), Some(auth)) => {
+                PushTarget::WebPush { endpoint, p256dh, auth }
+            }
+            (provider, ..) => return Err(internal("push_registrations.provider", provider)),
+        };
+        Ok(Self { session_id: SessionId(r.session_id), holder, target, preview: r.preview, updated_at: r.updated_at })
+    }
+}
+
+/// `push_queue` joined with its registration.
+#[derive(sqlx::FromRow)]
+pub(in crate::adapters::sql) struct QueuedRow {
+    id: i64,
+    ticket_id: Uuid,
+    kind: String,
+    /// The queued preview text (`preview` is the registration's switch).
+    preview_text: Option<String>,
+    events: i64,
+    attempts: i64,
+    created_at: Millis,
+    #[sqlx(flatten)]
+    registration: RegistrationRow,
+}
+
+impl TryFrom<QueuedRow> for QueuedPush {
+    type Error = Error;
+
+    fn try_from(r: QueuedRow) -> Result<Self> {
+        let count = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+        Ok(Self {
+            id: r.id,
+            registration: PushRegistration::try_from(r.registration)?,
+            ticket_id: TicketId(r.ticket_id),
+            kind: PushKind::parse(&r.kind).ok_or_else(|| internal("push_queue.kind", &r.kind))?,
+            preview: r.preview_text,
+            events: count(r.events),
+            attempts: count(r.attempts),
+            created_at: r.created_at,
+        })
+    }
+}
