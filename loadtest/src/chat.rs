@@ -100,7 +100,8 @@ pub struct ChatArgs {
     /// whole file in one request).
     #[arg(long, value_enum, default_value = "tus")]
     pub upload: UploadMode,
-    /// Bytes per tus request: the creation request's first chunk, then each PATCH.
+    /// Bytes per tus request: the creation request's first chunk, then each PATCH (the hub refuses
+    /// a piece under 16 KiB that does not complete the upload).
     #[arg(long, default_value_t = 65_536)]
     pub chunk_bytes: usize,
     /// Size the pictures come close to, in bytes (a JPEG of noise over a gradient).
