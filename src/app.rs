@@ -192,7 +192,28 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         broker.clone(),
         queue.clone(),
         config.max_body_chars,
+        config.attachments_per_message,
     ));
+    let attachments = Arc::new(crate::domain::attachments::AttachmentDesk::new(
+        store.clone(),
+        store.clone(),
+        objects.clone(),
+        crate::domain::attachments::UploadPolicy {
+            max_bytes: config.attachment_max_bytes,
+            bytes_per_day: config.attachment_bytes_per_day,
+            in_progress: config.uploads_in_progress,
+            expiry: Duration::from_secs(config.upload_expiry_secs),
+            max_pixels: config.attachment_max_pixels,
+        },
+        // Each check holds one file (and an image's pixels) in memory: as many as there are cores.
+        std::thread::available_parallelism().map_or(2, usize::from),
+    ));
+    if clustered && objects.backend() == "file" {
+        tracing::warn!(
+            "clustered with attachments in a local folder: a node cannot serve what another node took in; \
+             set object_store_url to a bucket every node reaches"
+        );
+    }
     let presence = crate::domain::presence::Presence::new(
         Duration::from_millis(config.presence_grace_ms),
         store.clone(),
@@ -263,6 +284,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         auth,
         agents,
         tickets,
+        attachments,
         presence,
         profiles,
         telemetry,
@@ -361,6 +383,12 @@ async fn purge_loop(services: Arc<Services>, every: Duration, stop: Cancellation
         match (services.store.purge_codes(now).await, services.store.purge_sessions(now - day).await) {
             (Ok(codes), Ok(sessions)) => tracing::debug!(codes, sessions, "purged expired sign-in data"),
             (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "purge failed; retrying next round"),
+        }
+        // Uploads that reached no message, a bounded number per round.
+        match services.attachments.purge_expired(now, 500).await {
+            Ok(0) => {}
+            Ok(uploads) => tracing::info!(uploads, "removed expired uploads"),
+            Err(e) => tracing::warn!(error = %e, "purging expired uploads failed; retrying next round"),
         }
     }
 }

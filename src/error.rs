@@ -107,6 +107,22 @@ pub enum Error {
     /// An upload that is not an acceptable image.
     #[error("{0}")]
     BadImage(&'static str),
+    /// An upload whose bytes are not of an accepted type (told by the content), or a request body
+    /// of the wrong type for the route.
+    #[error("{0}")]
+    UnsupportedMedia(&'static str),
+    /// An upload refused by a per-person limit (uploads in progress, bytes of the day); nothing
+    /// was created.
+    #[error("{reason}")]
+    UploadLimit {
+        /// Which limit, in words.
+        reason: &'static str,
+        /// When a new upload may succeed.
+        retry_after: Duration,
+    },
+    /// A request without the protocol version its route requires (tus: `Tus-Resumable: 1.0.0`).
+    #[error("{0}")]
+    PreconditionFailed(&'static str),
     /// A message or reply with no text.
     #[error("message body is empty")]
     EmptyBody,
@@ -149,6 +165,8 @@ pub enum SizeUnit {
     Bytes,
     /// Unicode scalar values (message bodies, announcement texts).
     Characters,
+    /// Files (the attachments of one message).
+    Files,
 }
 
 impl std::fmt::Display for SizeUnit {
@@ -156,6 +174,7 @@ impl std::fmt::Display for SizeUnit {
         f.write_str(match self {
             Self::Bytes => "bytes",
             Self::Characters => "characters",
+            Self::Files => "files",
         })
     }
 }

@@ -74,6 +74,12 @@ pub const TELEMETRY_PURGED: &str = "hub_telemetry_purged_total";
 /// Counter: purchase reports from billing, by `outcome`: `created`, `updated`, `duplicate`, or the
 /// error code of a refused one (`bad_signature`, `stale_signature`, `conflict`, `not_found`, ...).
 pub const PURCHASE_REPORTS: &str = "hub_purchase_reports_total";
+/// Counter: uploads whose content was checked and stored, by `kind` (`image`, `file`).
+pub const ATTACHMENTS_STORED: &str = "hub_attachments_stored_total";
+/// Counter: uploads removed because they reached no message before they expired.
+pub const ATTACHMENTS_EXPIRED: &str = "hub_attachments_expired_total";
+/// Counter: bytes received in upload pieces.
+pub const UPLOAD_BYTES: &str = "hub_upload_bytes_total";
 
 /// Installs the process-wide tracing subscriber (`RUST_LOG` filters; default `info`).
 /// Safe to call more than once: later calls do nothing.
@@ -165,4 +171,7 @@ fn describe() {
     describe_histogram!(TELEMETRY_BATCH_SIZE, "writes per telemetry transaction");
     describe_counter!(TELEMETRY_PURGED, "telemetry rows deleted by retention, by kind");
     describe_counter!(PURCHASE_REPORTS, "purchase reports from billing, by outcome");
+    describe_counter!(ATTACHMENTS_STORED, "uploads checked and stored, by kind");
+    describe_counter!(ATTACHMENTS_EXPIRED, "uploads removed unattached after they expired");
+    describe_counter!(UPLOAD_BYTES, Unit::Bytes, "bytes received in upload pieces");
 }

@@ -162,6 +162,7 @@ async fn deleting_an_account_deletes_its_objects_on_every_backend() {
             user_id: user,
             subject: "the receipt".into(),
             body: "here it is".into(),
+            attachments: Vec::new(),
             client_msg_id: "m-1".into(),
             created_at: now,
         };

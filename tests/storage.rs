@@ -191,6 +191,7 @@ async fn deleting_a_user_deletes_their_tickets_with_events_and_marks() {
                 user_id: user,
                 subject: "subject".into(),
                 body: "body".into(),
+                attachments: Vec::new(),
                 client_msg_id: "first".into(),
                 created_at: now,
             };
@@ -211,6 +212,7 @@ async fn deleting_a_user_deletes_their_tickets_with_events_and_marks() {
                 author: Author::Agent(agent.id),
                 client_msg_id: "reply".into(),
                 body: "hello".into(),
+                attachments: Vec::new(),
                 created_at: now,
             };
             store.append_messages(&[reply]).await.expect("append");

@@ -18,7 +18,8 @@ use anapars_hub::domain::sessions::token::looks_like_token;
 use anapars_hub::domain::sessions::token::AGENT_TOKEN_PREFIX;
 use anapars_hub::error::SizeUnit;
 use anapars_hub::model::agent::AgentStatus;
-use anapars_hub::model::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
+use anapars_hub::model::attachment::{Dimensions, MediaType, MessageAttachment};
+use anapars_hub::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseStatus};
 use anapars_hub::model::ticket::{EventKind, TicketStatus};
 use anapars_hub::protocol::errors::{ErrorCode, WireError};
@@ -48,6 +49,8 @@ const OTHER_AGENT: Uuid = Uuid::from_u128(0x0194_f1a2_3b4c_7d5e_8f60_7182_a3b4_c
 const TICKET: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c8d);
 const OLD_TICKET: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c8e);
 const REPLY: Uuid = Uuid::from_u128(0x0194_f1a2_3b4c_7d5e_8f60_7182_a3b4_c5da);
+const ATTACHMENT: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c92);
+const OTHER_ATTACHMENT: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c93);
 const PURCHASE: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c90);
 const OTHER_PURCHASE: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c91);
 /// 2026-01-01T00:00:00Z.
@@ -83,6 +86,7 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
                 Request::TicketOpen {
                     subject: "Payment failed".into(),
                     body: "My card was charged twice".into(),
+                    attachments: Vec::new(),
                     client_msg_id: "7f3c2a10-open".into(),
                 },
             ),
@@ -106,6 +110,19 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
                     ticket_id,
                     client_msg_id: "7f3c2a10-0003".into(),
                     body: "It happened again today".into(),
+                    attachments: Vec::new(),
+                },
+            ),
+        ),
+        (
+            "request.ticket.send.attachments",
+            frame(
+                16,
+                Request::TicketSend {
+                    ticket_id,
+                    client_msg_id: "7f3c2a10-0004".into(),
+                    body: String::new(),
+                    attachments: vec![AttachmentId(ATTACHMENT)],
                 },
             ),
         ),
@@ -290,6 +307,7 @@ fn event(seq: u64, kind: EventKind, author: Participant) -> EventView {
         body: None,
         client_msg_id: None,
         agent_id: None,
+        attachments: Vec::new(),
         at: NOW + (seq as i64 - 2).max(0) * 60_000,
     }
 }
@@ -503,6 +521,34 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
                 event: EventView {
                     agent_id: Some(AgentId(AGENT)),
                     ..event(3, EventKind::Claimed, Participant::System)
+                },
+            },
+        ),
+        (
+            // A message of a picture and a PDF, without text.
+            "event.ticket.event.message.attachments",
+            ServerFrame::TicketEvent {
+                event: EventView {
+                    attachments: [
+                        MessageAttachment {
+                            id: AttachmentId(ATTACHMENT),
+                            media_type: MediaType::Jpeg,
+                            size: 183_412,
+                            name: "رسید بانک.jpg".into(),
+                            dimensions: Some(Dimensions { width: 1080, height: 1920 }),
+                        },
+                        MessageAttachment {
+                            id: AttachmentId(OTHER_ATTACHMENT),
+                            media_type: MediaType::Pdf,
+                            size: 52_004,
+                            name: "statement.pdf".into(),
+                            dimensions: None,
+                        },
+                    ]
+                    .iter()
+                    .map(protocol::message_attachment_view)
+                    .collect(),
+                    ..message(3, user(), "7f3c2a10-0004", "")
                 },
             },
         ),
@@ -771,6 +817,12 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "db_timeout_ms",
     "billing_secret",
     "billing_tolerance_secs",
+    "attachment_max_bytes",
+    "attachments_per_message",
+    "attachment_bytes_per_day",
+    "uploads_in_progress",
+    "upload_expiry_secs",
+    "attachment_max_pixels",
 ];
 
 /// One error of each code, to read its HTTP status from the hub itself. A new code fails to compile
@@ -806,6 +858,9 @@ fn error_of(code: ErrorCode) -> Error {
         ErrorCode::Overloaded => Error::Overloaded { retry_after: wait },
         ErrorCode::BadSignature => Error::BadSignature,
         ErrorCode::StaleSignature => Error::StaleSignature,
+        ErrorCode::UnsupportedMedia => Error::UnsupportedMedia(""),
+        ErrorCode::UploadLimit => Error::UploadLimit { reason: "", retry_after: wait },
+        ErrorCode::PreconditionFailed => Error::PreconditionFailed(""),
         ErrorCode::Unavailable => Error::Unavailable,
         ErrorCode::Internal => Error::Internal(String::new()),
     }

@@ -151,6 +151,21 @@ pub struct Config {
     /// How long one object store request may take, retries included, before the client gets
     /// `unavailable`. Default 30000 ms.
     pub object_store_timeout_ms: u64,
+    /// Largest attachment, in bytes, as uploaded. Default 10485760 (10 MiB).
+    pub attachment_max_bytes: u64,
+    /// Most attachments on one message. Default 10.
+    pub attachments_per_message: usize,
+    /// Bytes one person (user or agent) may upload per UTC day, counting the uploads they started
+    /// that day and that still exist. Default 104857600 (100 MiB).
+    pub attachment_bytes_per_day: u64,
+    /// Uploads one person may have in progress at once. Default 4.
+    pub uploads_in_progress: u32,
+    /// How long an upload not yet on a message is kept (a half-finished one included), in seconds.
+    /// Default 86400 (a day).
+    pub upload_expiry_secs: u64,
+    /// Largest image attachment, in pixels (width times height), checked from the header before
+    /// anything is decoded. Default 40000000.
+    pub attachment_max_pixels: u64,
     /// Lifetime of an agent's session token. Default 12 hours.
     pub agent_session_ttl_secs: u64,
     /// Longest message, canned reply or first message, in characters. Default 4000.
@@ -298,6 +313,12 @@ impl Default for Config {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             object_store_timeout_ms: 30_000,
+            attachment_max_bytes: 10 << 20,
+            attachments_per_message: 10,
+            attachment_bytes_per_day: 100 << 20,
+            uploads_in_progress: 4,
+            upload_expiry_secs: 24 * 3600,
+            attachment_max_pixels: 40_000_000,
             max_image_side: 4096,
             agent_session_ttl_secs: 12 * 3600,
             max_body_chars: 4000,
@@ -486,6 +507,21 @@ impl Config {
         ensure!(
             (100..=600_000).contains(&self.object_store_timeout_ms),
             "object_store_timeout_ms must be 100 to 600000"
+        );
+        ensure!(
+            (1..=(1 << 30)).contains(&self.attachment_max_bytes),
+            "attachment_max_bytes must be 1 to 1073741824 (1 GiB)"
+        );
+        ensure!((1..=100).contains(&self.attachments_per_message), "attachments_per_message must be 1 to 100");
+        ensure!(
+            self.attachment_bytes_per_day >= self.attachment_max_bytes,
+            "attachment_bytes_per_day must be at least attachment_max_bytes"
+        );
+        ensure!((1..=1000).contains(&self.uploads_in_progress), "uploads_in_progress must be 1 to 1000");
+        ensure!(self.upload_expiry_secs >= 60, "upload_expiry_secs must be at least 60");
+        ensure!(
+            (1..=1_000_000_000).contains(&self.attachment_max_pixels),
+            "attachment_max_pixels must be 1 to 1000000000"
         );
         Ok(())
     }

@@ -37,6 +37,8 @@ pub struct Services {
     pub agents: AgentDesk,
     /// Tickets.
     pub tickets: Arc<TicketDesk>,
+    /// Uploads and the attachments of messages.
+    pub attachments: Arc<crate::domain::attachments::AttachmentDesk>,
     /// Who is online.
     pub presence: Arc<crate::domain::presence::Presence>,
     /// Profiles and their images.

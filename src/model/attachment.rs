@@ -6,6 +6,7 @@
 use crate::model::ids::{AttachmentId, Principal, TicketId};
 use crate::model::object::ObjectKey;
 use crate::model::time::Millis;
+use serde::{Deserialize, Serialize};
 
 /// Longest stored file name, in characters.
 pub const MAX_NAME_CHARS: usize = 120;
@@ -44,17 +45,22 @@ impl AttachmentState {
 
 /// The content types the hub accepts, told by the bytes, never by the name or a client's header.
 /// Nothing a browser would run (HTML, SVG, scripts) is among them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MediaType {
     /// `image/jpeg`.
+    #[serde(rename = "image/jpeg")]
     Jpeg,
     /// `image/png`.
+    #[serde(rename = "image/png")]
     Png,
     /// `image/webp`.
+    #[serde(rename = "image/webp")]
     WebP,
     /// `application/pdf`.
+    #[serde(rename = "application/pdf")]
     Pdf,
     /// `text/plain` (UTF-8).
+    #[serde(rename = "text/plain")]
     PlainText,
 }
 
@@ -107,7 +113,7 @@ impl AttachmentKind {
 }
 
 /// Width and height of an image, in pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Dimensions {
     /// Width in pixels.
     pub width: u32,
@@ -151,6 +157,63 @@ impl Attachment {
     pub fn thumbnail_key(&self) -> ObjectKey {
         thumbnail_key(self.uploader, self.id)
     }
+
+    /// The prefix of all its objects.
+    pub fn prefix(&self) -> ObjectKey {
+        attachment_prefix(self.uploader, self.id)
+    }
+}
+
+impl Attachment {
+    /// The attachment as a message carries it, once its content is checked; `None` before.
+    pub fn on_message(&self) -> Option<MessageAttachment> {
+        let content = self.content.as_ref()?;
+        Some(MessageAttachment {
+            id: self.id,
+            media_type: content.media_type,
+            size: content.size,
+            name: self.name.clone(),
+            dimensions: content.dimensions,
+        })
+    }
+}
+
+/// An attachment as a message carries it: what a client needs to show it and fetch its bytes (and,
+/// for an image, its thumbnail). Kept with the message, so history reads need no other table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageAttachment {
+    /// The attachment.
+    pub id: AttachmentId,
+    /// Its type, told by its bytes.
+    pub media_type: MediaType,
+    /// Bytes stored.
+    pub size: u64,
+    /// The sanitised file name.
+    pub name: String,
+    /// An image's dimensions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<Dimensions>,
+}
+
+/// Why attachments named by a message cannot go on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachmentRefusal {
+    /// One does not exist, or is not the sender's upload (the two look the same to the sender).
+    Unknown,
+    /// One is still uploading.
+    Uploading,
+    /// One is on a message already.
+    Attached,
+}
+
+impl From<AttachmentRefusal> for crate::error::Error {
+    fn from(refusal: AttachmentRefusal) -> Self {
+        match refusal {
+            AttachmentRefusal::Unknown => Self::NotFound("attachment"),
+            AttachmentRefusal::Uploading => Self::WrongState("an attachment is still uploading"),
+            AttachmentRefusal::Attached => Self::WrongState("an attachment is on a message already"),
+        }
+    }
 }
 
 /// What checking a complete upload found, and where its thumbnail is.
@@ -192,9 +255,10 @@ pub fn uploader_prefix(uploader: Principal) -> ObjectKey {
     ObjectKey::parse(&text).expect("a uuid's simple form is a valid segment")
 }
 
-/// The object store prefix of one attachment's objects. Its objects are leaves below it: a folder
-/// cannot be a file too, so no key of the hub is ever both an object and a prefix.
-fn attachment_prefix(uploader: Principal, id: AttachmentId) -> ObjectKey {
+/// The object store prefix of one attachment's objects (its bytes, its thumbnail, the pieces of its
+/// upload). Its objects are leaves below it: a folder cannot be a file too, so no key of the hub is
+/// ever both an object and a prefix.
+pub fn attachment_prefix(uploader: Principal, id: AttachmentId) -> ObjectKey {
     uploader_prefix(uploader).join(&id.0.simple().to_string()).expect("a uuid's simple form is a valid segment")
 }
 
@@ -207,6 +271,19 @@ pub fn object_key(uploader: Principal, id: AttachmentId) -> ObjectKey {
 pub fn thumbnail_key(uploader: Principal, id: AttachmentId) -> ObjectKey {
     attachment_prefix(uploader, id).join("thumbnail.jpg").expect("a valid segment")
 }
+
+/// The object store key of the piece of an upload that starts at byte `offset` (zero-padded, so
+/// that the keys sort in byte order).
+pub fn piece_key(uploader: Principal, id: AttachmentId, offset: u64) -> ObjectKey {
+    attachment_prefix(uploader, id).join(&format!("{PIECE_PREFIX}{offset:012}")).expect("a valid segment")
+}
+
+/// Where the piece under `key` starts, if `key` names a piece of an upload.
+pub fn piece_offset(key: &ObjectKey) -> Option<u64> {
+    key.as_str().rsplit('/').next()?.strip_prefix(PIECE_PREFIX)?.parse().ok()
+}
+
+const PIECE_PREFIX: &str = "piece-";
 
 /// A file name safe to store and show: the last path segment only, without control characters or
 /// the direction overrides that can disguise an extension (`gpj.exe` shown as `exe.jpg`), without
@@ -285,5 +362,10 @@ mod tests {
         assert!(thumbnail_key(user, id).is_under(&uploader_prefix(user)));
         assert!(!thumbnail_key(user, id).is_under(&key) && !key.is_under(&thumbnail_key(user, id)));
         assert!(!key.is_under(&uploader_prefix(Principal::User(UserId::generate()))));
+        let piece = piece_key(user, id, 65_536);
+        assert!(piece.is_under(&attachment_prefix(user, id)));
+        assert_eq!(piece_offset(&piece), Some(65_536));
+        assert_eq!(piece_offset(&key), None, "the original is no piece");
+        assert!(piece_key(user, id, 9).as_str() < piece_key(user, id, 10).as_str(), "pieces sort by offset");
     }
 }

@@ -1,6 +1,7 @@
 //! Support tickets and the events of their streams.
 
-use crate::model::ids::{AgentId, Principal, TicketId, UserId};
+use crate::model::attachment::{AttachmentRefusal, MessageAttachment};
+use crate::model::ids::{AgentId, AttachmentId, Principal, TicketId, UserId};
 use crate::model::time::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +144,9 @@ pub struct TicketEvent {
     pub client_msg_id: Option<String>,
     /// For `claimed` and `transferred`: the agent who holds the ticket now.
     pub agent_id: Option<AgentId>,
+    /// For a message: the files it carries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<MessageAttachment>,
     /// When it was stored.
     pub created_at: Millis,
 }
@@ -158,6 +162,8 @@ pub struct NewTicket {
     pub subject: String,
     /// The first message.
     pub body: String,
+    /// The user's uploads the first message carries.
+    pub attachments: Vec<AttachmentId>,
     /// The user's id for the first message: opening is idempotent on (user, client_msg_id).
     pub client_msg_id: String,
     /// Now.
@@ -184,8 +190,10 @@ pub struct NewMessage {
     pub author: Author,
     /// The sender's id for the message, unique per (ticket, author).
     pub client_msg_id: String,
-    /// The text.
+    /// The text (empty when attachments carry the message).
     pub body: String,
+    /// The sender's uploads the message carries.
+    pub attachments: Vec<AttachmentId>,
     /// Now.
     pub created_at: Millis,
 }
@@ -212,6 +220,8 @@ pub enum Appended {
     NotClaimed,
     /// The ticket is resolved and the author is not its user (agents cannot write to resolved tickets).
     Resolved,
+    /// The message names attachments it cannot carry; nothing was stored.
+    AttachmentRefused(AttachmentRefusal),
 }
 
 /// A guarded change of a ticket's state, with the event that records it.

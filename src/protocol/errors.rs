@@ -68,6 +68,12 @@ pub enum ErrorCode {
     BadSignature,
     /// See [`Error::StaleSignature`].
     StaleSignature,
+    /// See [`Error::UnsupportedMedia`].
+    UnsupportedMedia,
+    /// See [`Error::UploadLimit`].
+    UploadLimit,
+    /// See [`Error::PreconditionFailed`].
+    PreconditionFailed,
     /// See [`Error::Unavailable`].
     Unavailable,
     /// See [`Error::Internal`].
@@ -106,6 +112,9 @@ impl ErrorCode {
             Self::Overloaded => "overloaded",
             Self::BadSignature => "bad_signature",
             Self::StaleSignature => "stale_signature",
+            Self::UnsupportedMedia => "unsupported_media",
+            Self::UploadLimit => "upload_limit",
+            Self::PreconditionFailed => "precondition_failed",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -172,6 +181,9 @@ impl WireError for Error {
             Self::Overloaded { .. } => ErrorCode::Overloaded,
             Self::BadSignature => ErrorCode::BadSignature,
             Self::StaleSignature => ErrorCode::StaleSignature,
+            Self::UnsupportedMedia(_) => ErrorCode::UnsupportedMedia,
+            Self::UploadLimit { .. } => ErrorCode::UploadLimit,
+            Self::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
             Self::Unavailable => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -195,9 +207,14 @@ impl WireError for Error {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::WrongState | ErrorCode::PhoneTaken => 409,
+            ErrorCode::PreconditionFailed => 412,
             ErrorCode::TooLarge => 413,
+            ErrorCode::UnsupportedMedia => 415,
             ErrorCode::CodeExpired | ErrorCode::CodeInvalid => 422,
-            ErrorCode::RateLimited | ErrorCode::TooManyAttempts | ErrorCode::SmsBudgetExhausted => 429,
+            ErrorCode::RateLimited
+            | ErrorCode::TooManyAttempts
+            | ErrorCode::SmsBudgetExhausted
+            | ErrorCode::UploadLimit => 429,
             ErrorCode::Internal => 500,
             ErrorCode::SmsUnavailable | ErrorCode::Unavailable | ErrorCode::Overloaded => 503,
         }
@@ -207,7 +224,8 @@ impl WireError for Error {
         match self {
             Self::RateLimited { retry_after }
             | Self::SmsBudgetExhausted { retry_after }
-            | Self::Overloaded { retry_after } => Some(*retry_after),
+            | Self::Overloaded { retry_after }
+            | Self::UploadLimit { retry_after, .. } => Some(*retry_after),
             Self::TooManyAttempts { retry_after } => *retry_after,
             _ => None,
         }

@@ -2,7 +2,8 @@
 //! functions that fill them in from the model's records. No phone number ever appears here.
 
 use crate::model::agent::AgentStatus;
-use crate::model::ids::{AgentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
+use crate::model::attachment::{Attachment, AttachmentKind, MediaType, MessageAttachment};
+use crate::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
 use crate::model::profile::{Customer, PublicProfile};
 use crate::model::purchase::{Purchase, PurchaseKind, PurchaseStatus};
 use crate::model::telemetry::{Consent, DeviceRecord};
@@ -78,8 +79,118 @@ pub struct EventView {
     /// For `claimed` and `transferred`: the agent holding the ticket now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<AgentId>,
+    /// For a message: the files it carries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<MessageAttachmentView>,
     /// When it was stored.
     pub at: Millis,
+}
+
+/// A file on a message, as clients show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageAttachmentView {
+    /// The attachment.
+    pub id: AttachmentId,
+    /// `image` (shown inline, with a thumbnail) or `file` (a download).
+    pub kind: String,
+    /// The type told by its bytes.
+    pub media_type: MediaType,
+    /// Bytes stored.
+    pub size: u64,
+    /// The sanitised file name.
+    pub name: String,
+    /// An image's width in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// An image's height in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Where its bytes are read (with the reader's token).
+    pub url: String,
+    /// Where an image's thumbnail is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+}
+
+/// An upload as its uploader sees it: its progress, and once its content is checked, what a
+/// message would carry (`kind` to `thumbnail`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadView {
+    /// The attachment.
+    pub id: AttachmentId,
+    /// `uploading`, `stored` or `attached`.
+    pub state: String,
+    /// The sanitised file name.
+    pub name: String,
+    /// Bytes announced.
+    pub length: u64,
+    /// Bytes received so far.
+    pub received: u64,
+    /// Until when it is kept unless it goes on a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+    /// `image` or `file`, once checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The type told by its bytes, once checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<MediaType>,
+    /// Bytes stored (an image's after re-encoding), once checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// An image's width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// An image's height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Where its bytes are read, once checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Where an image's thumbnail is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+}
+
+/// The path of an attachment's bytes.
+pub fn attachment_path(id: AttachmentId) -> String {
+    format!("/v1/attachments/{id}")
+}
+
+/// A file on a message as clients see it.
+pub fn message_attachment_view(a: &MessageAttachment) -> MessageAttachmentView {
+    let kind = a.media_type.kind();
+    MessageAttachmentView {
+        id: a.id,
+        kind: kind.as_str().to_owned(),
+        media_type: a.media_type,
+        size: a.size,
+        name: a.name.clone(),
+        width: a.dimensions.map(|d| d.width),
+        height: a.dimensions.map(|d| d.height),
+        url: attachment_path(a.id),
+        thumbnail: (kind == AttachmentKind::Image).then(|| format!("{}/thumbnail", attachment_path(a.id))),
+    }
+}
+
+/// An upload as its uploader sees it.
+pub fn upload_view(a: &Attachment) -> UploadView {
+    let checked = a.on_message().as_ref().map(message_attachment_view);
+    UploadView {
+        id: a.id,
+        state: a.state.as_str().to_owned(),
+        name: a.name.clone(),
+        length: a.length,
+        received: a.received,
+        expires_at: a.expires_at,
+        kind: checked.as_ref().map(|c| c.kind.clone()),
+        media_type: checked.as_ref().map(|c| c.media_type),
+        size: checked.as_ref().map(|c| c.size),
+        width: checked.as_ref().and_then(|c| c.width),
+        height: checked.as_ref().and_then(|c| c.height),
+        url: checked.as_ref().map(|c| c.url.clone()),
+        thumbnail: checked.and_then(|c| c.thumbnail),
+    }
 }
 
 /// An agent, as other agents see them.
@@ -251,6 +362,7 @@ pub fn event_view(e: &TicketEvent) -> EventView {
         body: e.body.clone(),
         client_msg_id: e.client_msg_id.clone(),
         agent_id: e.agent_id,
+        attachments: e.attachments.iter().map(message_attachment_view).collect(),
         at: e.created_at,
     }
 }

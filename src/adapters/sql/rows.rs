@@ -24,7 +24,8 @@ pub(super) use telemetry::{
     VIEW_COLUMNS,
 };
 pub(super) use tickets::{
-    assigned_counts, marks, stored_author, stored_participant, stored_seq, EventRow, MarkRow, TicketRow,
+    assigned_counts, marks, stored_attachments, stored_author, stored_participant, stored_seq, EventRow, MarkRow,
+    TicketRow,
 };
 
 use crate::error::{Error, Result};

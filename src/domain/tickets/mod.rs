@@ -13,7 +13,7 @@ pub(crate) mod writer;
 
 use crate::error::{Error, Result, SizeUnit};
 use crate::model::event::Event;
-use crate::model::ids::{AgentId, Principal, TicketId};
+use crate::model::ids::{AgentId, AttachmentId, Principal, TicketId};
 use crate::model::ticket::{
     Appended, Author, EventKind, NewMessage, NewTicket, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
 };
@@ -50,6 +50,7 @@ pub struct TicketDesk {
     broker: Arc<dyn Broker>,
     queue: Arc<queue::Queue>,
     max_body_chars: usize,
+    max_attachments: usize,
 }
 
 fn check_client_msg_id(id: &str) -> Result<()> {
@@ -61,7 +62,8 @@ fn check_client_msg_id(id: &str) -> Result<()> {
 }
 
 impl TicketDesk {
-    /// The desk over these ports. `queue` decides assignments and queue positions.
+    /// The desk over these ports. `queue` decides assignments and queue positions; a message
+    /// carries at most `max_attachments` files.
     pub fn new(
         tickets: Arc<dyn Tickets>,
         agents: Arc<dyn Agents>,
@@ -69,13 +71,34 @@ impl TicketDesk {
         broker: Arc<dyn Broker>,
         queue: Arc<queue::Queue>,
         max_body_chars: usize,
+        max_attachments: usize,
     ) -> Self {
-        Self { tickets, agents, writer, broker, queue, max_body_chars }
+        Self { tickets, agents, writer, broker, queue, max_body_chars, max_attachments }
     }
 
     /// Something changed that may let the queue move (an agent connected or changed status).
     pub fn queue_changed(&self) {
         self.queue.changed();
+    }
+
+    /// Checks a message's text and the files it names: text may be empty only when files carry
+    /// the message; at most `max_attachments` files, each named once.
+    fn check_message(&self, body: &str, attachments: &[AttachmentId]) -> Result<()> {
+        if attachments.len() > self.max_attachments {
+            return Err(Error::TooLarge {
+                what: "attachments",
+                size: Some(attachments.len()),
+                limit: self.max_attachments,
+                unit: SizeUnit::Files,
+            });
+        }
+        if attachments.iter().enumerate().any(|(i, id)| attachments[..i].contains(id)) {
+            return Err(Error::BadRequest("an attachment is named twice".into()));
+        }
+        if attachments.is_empty() || !body.is_empty() {
+            self.check_body(body)?;
+        }
+        Ok(())
     }
 
     fn check_body(&self, body: &str) -> Result<()> {
@@ -106,17 +129,25 @@ impl TicketDesk {
         }
     }
 
-    /// Opens a ticket with its first message (users only).
+    /// Opens a ticket with its first message (users only), which may carry the user's uploads.
     ///
     /// # Errors
-    /// `forbidden` for agents, `bad_request`, `empty_body`, `too_large`, `unavailable`.
-    pub async fn open(&self, who: Principal, subject: &str, body: &str, client_msg_id: &str) -> Result<Ticket> {
+    /// `forbidden` for agents, `bad_request`, `empty_body`, `too_large`, `not_found` and
+    /// `wrong_state` (attachments), `unavailable`.
+    pub async fn open(
+        &self,
+        who: Principal,
+        subject: &str,
+        body: &str,
+        attachments: &[AttachmentId],
+        client_msg_id: &str,
+    ) -> Result<Ticket> {
         let Principal::User(user) = who else { return Err(Error::Forbidden) };
         let subject = subject.trim();
         if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
             return Err(Error::BadRequest(format!("subject must be 1 to {MAX_SUBJECT_CHARS} characters")));
         }
-        self.check_body(body)?;
+        self.check_message(body, attachments)?;
         check_client_msg_id(client_msg_id)?;
         let opened = self
             .tickets
@@ -125,6 +156,7 @@ impl TicketDesk {
                 user_id: user,
                 subject: subject.to_owned(),
                 body: body.to_owned(),
+                attachments: attachments.to_vec(),
                 client_msg_id: client_msg_id.to_owned(),
                 created_at: now_ms(),
             })
@@ -218,8 +250,15 @@ impl TicketDesk {
     ///
     /// # Errors
     /// `empty_body`, `too_large`, `bad_request`, `overloaded`, `unavailable`.
-    pub fn queue_send(&self, who: Principal, id: TicketId, client_msg_id: &str, body: &str) -> Result<Queued> {
-        self.check_body(body)?;
+    pub fn queue_send(
+        &self,
+        who: Principal,
+        id: TicketId,
+        client_msg_id: &str,
+        body: &str,
+        attachments: &[AttachmentId],
+    ) -> Result<Queued> {
+        self.check_message(body, attachments)?;
         check_client_msg_id(client_msg_id)?;
         // Who may write to the ticket is checked by the store against the locked row (see
         // `stream`), in the same transaction as the write.
@@ -228,6 +267,7 @@ impl TicketDesk {
             author: Author::from(who),
             client_msg_id: client_msg_id.to_owned(),
             body: body.to_owned(),
+            attachments: attachments.to_vec(),
             created_at: now_ms(),
         })
     }
@@ -236,7 +276,7 @@ impl TicketDesk {
     /// everyone entitled to the ticket.
     ///
     /// # Errors
-    /// `not_found`, `forbidden`, `wrong_state`, `unavailable`.
+    /// `not_found` (the ticket, or an attachment), `forbidden`, `wrong_state`, `unavailable`.
     pub async fn finish_send(&self, queued: Queued) -> Result<Sent> {
         match queued.stored().await? {
             Appended::Stored { events, ticket } => {
@@ -257,6 +297,7 @@ impl TicketDesk {
             Appended::NotAllowed => Err(Error::Forbidden),
             Appended::NotClaimed => Err(Error::WrongState("claim the ticket before writing to it")),
             Appended::Resolved => Err(Error::WrongState("the ticket is resolved")),
+            Appended::AttachmentRefused(refusal) => Err(refusal.into()),
         }
     }
 

@@ -7,29 +7,96 @@
 //! memory, so that SQLite and Postgres cannot disagree about them and so that Postgres can store a
 //! whole batch in a few statements.
 
-use crate::model::ids::TicketId;
+use crate::model::attachment::{Attachment, AttachmentRefusal, AttachmentState, MessageAttachment};
+use crate::model::ids::{AttachmentId, Principal, TicketId};
 use crate::model::ticket::{
     Appended, Author, EventKind, NewMessage, NewTicket, Ticket, TicketEvent, TicketStatus, Transition,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-/// The first two events of a ticket being opened: `opened` (seq 1, the subject) and the first
-/// `message` (seq 2), both by its user.
-pub(crate) fn opening_events(new: &NewTicket) -> Vec<TicketEvent> {
+/// The uploads that a write's messages name, as the backend read them (locked) before planning.
+pub(crate) type Uploads = HashMap<AttachmentId, Attachment>;
+
+/// An upload a planned message carries: the backend marks it attached to `ticket` in the write's
+/// transaction (guarded by its uploader and state, which the plan checked against the locked rows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Placement {
+    /// The upload.
+    pub id: AttachmentId,
+    /// The ticket whose message carries it.
+    pub ticket: TicketId,
+    /// Its uploader, the message's author.
+    pub uploader: Principal,
+}
+
+/// Every upload the messages name, each once, in id order (the order backends lock them in).
+pub(crate) fn upload_ids<'a>(names: impl IntoIterator<Item = &'a AttachmentId>) -> Vec<AttachmentId> {
+    let mut ids: Vec<AttachmentId> = names.into_iter().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Whose uploads `author` may attach: their own; the hub itself has none.
+fn uploader(author: Author) -> Option<Principal> {
+    match author {
+        Author::User(u) => Some(Principal::User(u)),
+        Author::Agent(a) => Some(Principal::Agent(a)),
+        Author::System => None,
+    }
+}
+
+/// The uploads `ids` as a message by `author` carries them, or why they cannot go on it: each must
+/// exist, be the author's, be stored (checked) and on no message yet, `taken` ones included (placed
+/// earlier in the same batch). Unknown and another person's uploads look the same.
+fn carried(
+    ids: &[AttachmentId],
+    author: Author,
+    uploads: &Uploads,
+    taken: &HashSet<AttachmentId>,
+) -> Result<Vec<MessageAttachment>, AttachmentRefusal> {
+    ids.iter()
+        .map(|id| {
+            let upload =
+                uploads.get(id).filter(|u| Some(u.uploader) == uploader(author)).ok_or(AttachmentRefusal::Unknown)?;
+            match upload.state {
+                AttachmentState::Uploading => Err(AttachmentRefusal::Uploading),
+                AttachmentState::Attached => Err(AttachmentRefusal::Attached),
+                AttachmentState::Stored if taken.contains(id) => Err(AttachmentRefusal::Attached),
+                AttachmentState::Stored => upload.on_message().ok_or(AttachmentRefusal::Uploading),
+            }
+        })
+        .collect()
+}
+
+/// The placements of the uploads `ids` on `ticket`, by `author` (whom [`carried`] checked).
+fn placements(ids: &[AttachmentId], ticket: TicketId, author: Author) -> impl Iterator<Item = Placement> + '_ {
+    uploader(author).into_iter().flat_map(move |uploader| ids.iter().map(move |&id| Placement { id, ticket, uploader }))
+}
+
+/// The first two events of a ticket being opened, `opened` (seq 1, the subject) and the first
+/// `message` (seq 2, with its attachments), both by its user, and the uploads to place; or why
+/// the first message's attachments cannot go on it.
+pub(crate) fn opening_events(
+    new: &NewTicket,
+    uploads: &Uploads,
+) -> Result<(Vec<TicketEvent>, Vec<Placement>), AttachmentRefusal> {
+    let author = Author::User(new.user_id);
+    let attachments = carried(&new.attachments, author, uploads, &HashSet::new())?;
     let event = |seq, kind, body: &str, client_msg_id: Option<&str>| TicketEvent {
         ticket_id: new.id,
         seq,
         kind,
-        author: Author::User(new.user_id),
+        author,
         body: Some(body.to_owned()),
         client_msg_id: client_msg_id.map(str::to_owned),
         agent_id: None,
+        attachments: Vec::new(),
         created_at: new.created_at,
     };
-    vec![
-        event(1, EventKind::Opened, &new.subject, None),
-        event(2, EventKind::Message, &new.body, Some(&new.client_msg_id)),
-    ]
+    let message = TicketEvent { attachments, ..event(2, EventKind::Message, &new.body, Some(&new.client_msg_id)) };
+    let placed = placements(&new.attachments, new.id, author).collect();
+    Ok((vec![event(1, EventKind::Opened, &new.subject, None), message], placed))
 }
 
 /// The event recording a transition that took `seq`. It names the new holder only for the events
@@ -44,6 +111,7 @@ pub(crate) fn transition_event(t: &Transition, seq: u64) -> TicketEvent {
         body: None,
         client_msg_id: None,
         agent_id: t.agent_id.filter(|_| names_holder),
+        attachments: Vec::new(),
         created_at: t.now,
     }
 }
@@ -74,21 +142,26 @@ pub(crate) struct Plan {
     pub events: Vec<TicketEvent>,
     /// The new state of every ticket that got an event, by id.
     pub tickets: Vec<Ticket>,
+    /// The uploads the stored messages carry.
+    pub placements: Vec<Placement>,
 }
 
 /// Decides the batch against the locked `tickets` (those of the batch that exist) and the events
-/// already `stored` under one of the batch's keys (see [`key`]).
+/// already `stored` under one of the batch's keys (see [`key`]), with the `uploads` the batch names.
 ///
 /// Per message, in order: no ticket, [`Appended::NoTicket`]; a key stored before or earlier in the
-/// batch, [`Appended::Duplicate`] of that event; a resolved ticket, reopened first when the author
-/// is its user and [`Appended::Resolved`] for anyone else; then the message with the ticket's next seq.
+/// batch, [`Appended::Duplicate`] of that event; a resolved ticket, [`Appended::Resolved`] unless
+/// the author is its user; attachments it cannot carry, [`Appended::AttachmentRefused`]; then the
+/// message with the ticket's next seq (after a `reopened` event for a resolved ticket).
 pub(crate) fn plan(
     batch: &[NewMessage],
     mut tickets: HashMap<TicketId, Ticket>,
     mut stored: HashMap<MessageKey, TicketEvent>,
+    uploads: &Uploads,
 ) -> Plan {
     let mut out = Plan { results: Vec::with_capacity(batch.len()), ..Plan::default() };
     let mut changed = BTreeSet::new();
+    let mut taken = HashSet::new();
     for message in batch {
         let Some(ticket) = tickets.get_mut(&message.ticket_id) else {
             out.results.push(Appended::NoTicket);
@@ -105,19 +178,29 @@ pub(crate) fn plan(
             out.results.push(Appended::Duplicate(original.clone()));
             continue;
         }
-        let mut events = Vec::with_capacity(2);
-        if ticket.status == TicketStatus::Resolved {
-            if message.author != Author::User(ticket.user_id) {
-                out.results.push(Appended::Resolved);
+        if ticket.status == TicketStatus::Resolved && message.author != Author::User(ticket.user_id) {
+            out.results.push(Appended::Resolved);
+            continue;
+        }
+        let attachments = match carried(&message.attachments, message.author, uploads, &taken) {
+            Ok(attachments) => attachments,
+            Err(refusal) => {
+                out.results.push(Appended::AttachmentRefused(refusal));
                 continue;
             }
+        };
+        taken.extend(message.attachments.iter().copied());
+        out.placements.extend(placements(&message.attachments, ticket.id, message.author));
+        let mut events = Vec::with_capacity(2);
+        if ticket.status == TicketStatus::Resolved {
             ticket.status = TicketStatus::Open;
             ticket.agent_id = None;
             ticket.queued_at = Some(message.created_at);
             events.push(next_event(ticket, EventKind::Reopened, message, None, None));
         }
         let text = Some(message.body.clone());
-        let event = next_event(ticket, EventKind::Message, message, text, Some(message.client_msg_id.clone()));
+        let mut event = next_event(ticket, EventKind::Message, message, text, Some(message.client_msg_id.clone()));
+        event.attachments = attachments;
         stored.insert(key, event.clone());
         events.push(event);
         ticket.updated_at = message.created_at;
@@ -162,6 +245,7 @@ fn next_event(
         body,
         client_msg_id,
         agent_id: None,
+        attachments: Vec::new(),
         created_at: message.created_at,
     }
 }
@@ -192,6 +276,7 @@ mod tests {
             author,
             client_msg_id: client_msg_id.into(),
             body: format!("body of {client_msg_id}"),
+            attachments: Vec::new(),
             created_at: at,
         }
     }
@@ -212,7 +297,7 @@ mod tests {
         let (a, b) = (ticket(TicketStatus::Open), ticket(TicketStatus::Assigned));
         let (ua, ub) = (Author::User(a.user_id), Author::User(b.user_id));
         let batch = [message(&a, ua, "1", 10), message(&b, ub, "1", 11), message(&a, ua, "2", 12)];
-        let plan = plan(&batch, by_id(&[&a, &b]), HashMap::new());
+        let plan = plan(&batch, by_id(&[&a, &b]), HashMap::new(), &Uploads::new());
         let seqs: Vec<_> = plan.results.iter().map(stored_seqs).collect();
         assert_eq!(seqs, [vec![(3, EventKind::Message)], vec![(3, EventKind::Message)], vec![(4, EventKind::Message)]]);
         assert_eq!(plan.events.len(), 3);
@@ -235,6 +320,7 @@ mod tests {
             body: Some("first".into()),
             client_msg_id: Some("old".into()),
             agent_id: None,
+            attachments: Vec::new(),
             created_at: 1,
         };
         let stored = HashMap::from([((t.id, user, "old".to_owned()), original.clone())]);
@@ -244,7 +330,7 @@ mod tests {
             message(&t, user, "new", 7),
             message(&t, agent, "new", 8),
         ];
-        let plan = plan(&batch, by_id(&[&t]), stored);
+        let plan = plan(&batch, by_id(&[&t]), stored, &Uploads::new());
         assert_eq!(plan.results[0], Appended::Duplicate(original));
         let Appended::Stored { events, .. } = &plan.results[1] else { panic!("{:?}", plan.results[1]) };
         assert_eq!(plan.results[2], Appended::Duplicate(events[0].clone()));
@@ -263,7 +349,7 @@ mod tests {
             message(&t, Author::User(t.user_id), "d", 8),
             message(&t, agent, "e", 9),
         ];
-        let plan = plan(&batch, by_id(&[&t]), HashMap::new());
+        let plan = plan(&batch, by_id(&[&t]), HashMap::new(), &Uploads::new());
         assert_eq!(&plan.results[..3], &[Appended::Resolved, Appended::NotAllowed, Appended::Resolved]);
         assert_eq!(stored_seqs(&plan.results[3]), [(3, EventKind::Reopened), (4, EventKind::Message)]);
         assert_eq!(plan.results[4], Appended::NotClaimed, "reopened earlier in the batch: back in the queue");
@@ -282,7 +368,7 @@ mod tests {
             message(&assigned, holder, "z", 7),
             message(&open, Author::User(open.user_id), "w", 8),
         ];
-        let plan = plan(&batch, by_id(&[&assigned, &open]), HashMap::new());
+        let plan = plan(&batch, by_id(&[&assigned, &open]), HashMap::new(), &Uploads::new());
         assert_eq!(&plan.results[..2], &[Appended::NotAllowed, Appended::NotClaimed]);
         assert_eq!(stored_seqs(&plan.results[2]), [(3, EventKind::Message)]);
         assert_eq!(stored_seqs(&plan.results[3]), [(3, EventKind::Message)], "users write to their open tickets");
@@ -291,7 +377,8 @@ mod tests {
     #[test]
     fn a_missing_ticket_stores_nothing() {
         let t = ticket(TicketStatus::Open);
-        let plan = plan(&[message(&t, Author::User(t.user_id), "x", 1)], HashMap::new(), HashMap::new());
+        let plan =
+            plan(&[message(&t, Author::User(t.user_id), "x", 1)], HashMap::new(), HashMap::new(), &Uploads::new());
         assert_eq!(plan.results, [Appended::NoTicket]);
         assert!(plan.events.is_empty() && plan.tickets.is_empty());
     }

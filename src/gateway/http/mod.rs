@@ -11,6 +11,7 @@ mod export;
 mod origin;
 mod purchases;
 mod upgrade;
+mod uploads;
 
 use crate::domain::auth::DeviceInfo;
 use crate::error::{Error, SizeUnit};
@@ -56,6 +57,7 @@ pub(crate) fn router(hub: Arc<Services>) -> Router {
         .route("/v1/me", get(me))
         .route("/v1/me/image", put(put_image).delete(delete_image))
         .merge(account::routes())
+        .merge(uploads::routes())
         .route("/v1/media/{file}", get(media))
         .route("/v1/admin/announcements", post(announce))
         .route("/v1/ws", get(upgrade::websocket))

@@ -199,8 +199,8 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                     });
                     socket.answer(id, reply).await
                 }
-                Request::TicketSend { ticket_id, client_msg_id, body } => {
-                    socket.pipeline_send(id, who, ticket_id, client_msg_id, body).await
+                Request::TicketSend { ticket_id, client_msg_id, body, attachments } => {
+                    socket.pipeline_send(id, who, ticket_id, client_msg_id, body, attachments).await
                 }
                 ticket_request => ticket_commands::handle(socket, id, (who, session), ticket_request).await,
             }

@@ -36,6 +36,7 @@ impl<S: Transport> Socket<S> {
         ticket_id: TicketId,
         client_msg_id: String,
         body: String,
+        attachments: Vec<crate::model::ids::AttachmentId>,
     ) -> Result<(), Exit> {
         while let Some(in_flight) = self.sends.as_mut() {
             if !in_flight.tickets.contains(&ticket_id) && in_flight.tickets.len() < MAX_SENDS_IN_FLIGHT {
@@ -46,7 +47,7 @@ impl<S: Transport> Socket<S> {
         }
         let support = self.hub.tickets.clone();
         let started = std::time::Instant::now();
-        let reply: PendingReply = match support.queue_send(who, ticket_id, &client_msg_id, &body) {
+        let reply: PendingReply = match support.queue_send(who, ticket_id, &client_msg_id, &body, &attachments) {
             Ok(queued) => Box::pin(async move {
                 let sent = support.finish_send(queued).await;
                 metrics::histogram!(crate::metrics::WS_LATENCY, "type" => "ticket.send")

@@ -23,8 +23,8 @@ pub(super) async fn handle<S: Transport>(
 ) -> Result<(), Exit> {
     let desk = socket.hub.tickets.clone();
     let reply = match request {
-        Request::TicketOpen { subject, body, client_msg_id } => desk
-            .open(who, &subject, &body, &client_msg_id)
+        Request::TicketOpen { subject, body, attachments, client_msg_id } => desk
+            .open(who, &subject, &body, &attachments, &client_msg_id)
             .await
             .map(|t| ServerFrame::TicketOpenOk { id, ticket: ticket_view(&t) }),
         Request::TicketList { status, mine } => desk

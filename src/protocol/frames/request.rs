@@ -2,7 +2,7 @@
 
 use super::{RequestId, SettingsDocument};
 use crate::model::agent::AgentStatus;
-use crate::model::ids::{AgentId, CannedReplyId, DeviceId, TicketId, UserId};
+use crate::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, TicketId, UserId};
 use crate::model::telemetry::{DeviceReport, ViewEventReport};
 use crate::model::ticket::TicketStatus;
 use serde::{Deserialize, Serialize};
@@ -35,8 +35,13 @@ pub enum Request {
     TicketOpen {
         /// Subject, 1 to 200 characters.
         subject: String,
-        /// First message, 1 to `max_body_chars` characters.
+        /// First message, 1 to `max_body_chars` characters; may be empty or absent when it
+        /// carries attachments.
+        #[serde(default)]
         body: String,
+        /// The user's uploads the first message carries.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentId>,
         /// The app's id for the first message (1 to 64 characters); repeating it returns the same ticket.
         client_msg_id: String,
     },
@@ -88,8 +93,13 @@ pub enum Request {
         ticket_id: TicketId,
         /// The sender's id for this message (1 to 64 characters): resending it never stores twice.
         client_msg_id: String,
-        /// The text, 1 to `max_body_chars` characters.
+        /// The text, 1 to `max_body_chars` characters; may be empty or absent when the message
+        /// carries attachments.
+        #[serde(default)]
         body: String,
+        /// The sender's uploads the message carries.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentId>,
     },
     /// Agent: takes an open ticket from the queue.
     #[serde(rename = "ticket.claim")]

@@ -158,6 +158,7 @@ fn new_ticket(user: UserId, at: Millis) -> NewTicket {
         user_id: user,
         subject: "The parcel did not arrive".into(),
         body: format!("first message {client_msg_id}"),
+        attachments: Vec::new(),
         client_msg_id,
         created_at: at,
     }
@@ -171,7 +172,14 @@ async fn ticket(store: &dyn Store, user: UserId, at: Millis) -> Result<Ticket> {
 /// A message to append, with a fresh client_msg_id (which its body repeats, to tell messages apart).
 fn message(ticket: TicketId, author: Author, at: Millis) -> NewMessage {
     let client_msg_id = Uuid::new_v4().to_string();
-    NewMessage { ticket_id: ticket, author, body: format!("text of {client_msg_id}"), client_msg_id, created_at: at }
+    NewMessage {
+        ticket_id: ticket,
+        author,
+        body: format!("text of {client_msg_id}"),
+        attachments: Vec::new(),
+        client_msg_id,
+        created_at: at,
+    }
 }
 
 /// Agent `agent` takes the open ticket nobody holds.

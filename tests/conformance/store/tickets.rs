@@ -52,6 +52,7 @@ pub async fn open_ticket_stores_the_ticket_and_its_first_two_events(store: Arc<d
     let new = NewTicket {
         subject: "سفارش ۴۲ نرسیده 📦".into(),
         body: "Bonjour, où est mon colis ?".into(),
+        attachments: Vec::new(),
         ..new_ticket(owner.id, now)
     };
     let opened = store.open_ticket(&new).await?;
@@ -74,6 +75,7 @@ pub async fn open_ticket_stores_the_ticket_and_its_first_two_events(store: Arc<d
         body: Some(new.subject.clone()),
         client_msg_id: None,
         agent_id: None,
+        attachments: Vec::new(),
         created_at: now,
     };
     let second = TicketEvent {
@@ -93,6 +95,7 @@ pub async fn open_ticket_stores_the_ticket_and_its_first_two_events(store: Arc<d
         id: TicketId::generate(),
         subject: "another subject".into(),
         body: "another body".into(),
+        attachments: Vec::new(),
         created_at: now + MINUTE,
         ..new.clone()
     };
@@ -234,6 +237,7 @@ pub async fn append_messages_answers_in_batch_order(store: Arc<dyn Store>) -> Re
             body: Some(batch[i].body.clone()),
             client_msg_id: Some(batch[i].client_msg_id.clone()),
             agent_id: None,
+            attachments: Vec::new(),
             created_at: batch[i].created_at,
         };
         assert_eq!(events, [expected]);
@@ -258,7 +262,12 @@ pub async fn append_messages_store_a_client_msg_id_once(store: Arc<dyn Store>) -
     let opened = store.open_ticket(&new).await?;
     let id = new.id;
     let first = message(id, Author::User(owner.id), now + 1);
-    let resent = NewMessage { body: "edited before the resend".into(), created_at: now + 2, ..first.clone() };
+    let resent = NewMessage {
+        body: "edited before the resend".into(),
+        attachments: Vec::new(),
+        created_at: now + 2,
+        ..first.clone()
+    };
 
     let outcomes = store.append_messages(&[first.clone(), resent.clone()]).await?;
     let original = stored_message(&outcomes[0]).clone();
@@ -274,6 +283,7 @@ pub async fn append_messages_store_a_client_msg_id_once(store: Arc<dyn Store>) -
         author: Author::User(owner.id),
         client_msg_id: new.client_msg_id.clone(),
         body: new.body.clone(),
+        attachments: Vec::new(),
         created_at: now + 4,
     };
     assert_eq!(store.append_messages(&[open_resend]).await?, vec![Appended::Duplicate(opened.events[1].clone())]);
@@ -357,6 +367,7 @@ pub async fn a_user_message_reopens_a_resolved_ticket(store: Arc<dyn Store>) -> 
         body: None,
         client_msg_id: None,
         agent_id: None,
+        attachments: Vec::new(),
         created_at: now + 3,
     };
     let text = TicketEvent {
@@ -439,6 +450,7 @@ pub async fn transition_applies_only_when_the_guard_matches(store: Arc<dyn Store
         body: None,
         client_msg_id: None,
         agent_id: Some(first.id),
+        attachments: Vec::new(),
         created_at: now + 1,
     };
     assert_eq!(event, claimed_event);

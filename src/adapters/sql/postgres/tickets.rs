@@ -12,9 +12,13 @@
 //! [`stream::plan`].
 
 use crate::adapters::sql::postgres::PostgresStore;
+use crate::adapters::sql::rows::attachments::{self as files, uploader_columns, AttachmentRow};
 use crate::adapters::sql::rows::{self, EventRow, MarkRow, TicketRow};
-use crate::domain::tickets::stream::{self, MessageKey};
+use crate::adapters::sql::statements::postgres;
+use crate::domain::tickets::stream::{self, MessageKey, Placement, Uploads};
 use crate::error::{Error, Result};
+use crate::model::attachment::Attachment;
+use crate::model::ids::AttachmentId;
 use crate::model::ids::{AgentId, TicketId, UserId};
 use crate::model::ticket::{
     Appended, Author, NewMessage, NewTicket, Opened, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
@@ -63,8 +67,11 @@ impl Tickets for PostgresStore {
                 tx.commit().await?;
                 return Ok(Opened { ticket, events, created: false });
             };
-            let events = stream::opening_events(new);
+            let uploads = lock_uploads(&mut tx, &stream::upload_ids(&new.attachments)).await?;
+            // A refusal returns before the commit: dropping the transaction takes the ticket back.
+            let (events, placements) = stream::opening_events(new, &uploads)?;
             insert_events(&mut tx, &events).await?;
+            place(&mut tx, &placements).await?;
             tx.commit().await?;
             Ok(Opened { ticket: Ticket::try_from(row)?, events, created: true })
         })
@@ -206,8 +213,11 @@ impl Tickets for PostgresStore {
                 }
             }
             let stored = select_messages(&mut tx, &keys).await?;
-            let plan = stream::plan(batch, tickets, stored);
+            let named = batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
+            let uploads = lock_uploads(&mut tx, &stream::upload_ids(named)).await?;
+            let plan = stream::plan(batch, tickets, stored, &uploads);
             store_batch(&mut tx, &plan.events, &plan.tickets).await?;
+            place(&mut tx, &plan.placements).await?;
             tx.commit().await?;
             Ok(plan.results)
         })
@@ -253,7 +263,8 @@ impl Tickets for PostgresStore {
             Page::After(seq) => events_after(c, ticket, seq, limit).await,
             Page::Before(seq) => {
                 let rows = sqlx::query_as::<_, EventRow>(
-                    "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at
+                    "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
+                           created_at
                      FROM ticket_events WHERE ticket_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
                 )
                 .bind(ticket.0)
@@ -307,7 +318,8 @@ impl Tickets for PostgresStore {
 
 async fn events_after(c: &mut PgConnection, ticket: TicketId, seq: u64, limit: u32) -> Result<Vec<TicketEvent>> {
     let rows = sqlx::query_as::<_, EventRow>(
-        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at
+        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
+                           created_at
          FROM ticket_events WHERE ticket_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
     )
     .bind(ticket.0)
@@ -316,6 +328,44 @@ async fn events_after(c: &mut PgConnection, ticket: TicketId, seq: u64, limit: u
     .fetch_all(c)
     .await?;
     rows.into_iter().map(TicketEvent::try_from).collect()
+}
+
+/// The uploads with these ids that exist, locked until the caller's transaction ends; no query
+/// for none (most messages carry no attachment).
+async fn lock_uploads(c: &mut PgConnection, ids: &[AttachmentId]) -> Result<Uploads> {
+    if ids.is_empty() {
+        return Ok(Uploads::new());
+    }
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    let rows = sqlx::query_as::<_, AttachmentRow>(&postgres(&files::locked_any())).bind(&ids).fetch_all(c).await?;
+    let mut uploads = Uploads::with_capacity(rows.len());
+    for row in rows {
+        let upload = Attachment::try_from(row)?;
+        uploads.insert(upload.id, upload);
+    }
+    Ok(uploads)
+}
+
+/// Marks placed uploads attached to their tickets.
+///
+/// # Errors
+/// [`Error::Internal`] when one is no longer stored and its uploader's: the plan checked the rows
+/// this transaction locked, so that is a bug.
+async fn place(c: &mut PgConnection, placements: &[Placement]) -> Result<()> {
+    for p in placements {
+        let (user, agent) = uploader_columns(p.uploader);
+        let placed = sqlx::query(&postgres(&files::attach()))
+            .bind(p.id.0)
+            .bind(p.ticket.0)
+            .bind(user)
+            .bind(agent)
+            .fetch_optional(&mut *c)
+            .await?;
+        if placed.is_none() {
+            return Err(Error::Internal(format!("attachment {} changed under its row lock", p.id)));
+        }
+    }
+    Ok(())
 }
 
 /// The messages stored under any of `keys`, in one query. The author's id is compared the way the
@@ -337,7 +387,7 @@ async fn select_messages(c: &mut PgConnection, keys: &[MessageKey]) -> Result<Ha
     }
     let rows = sqlx::query_as::<_, EventRow>(
         "SELECT e.ticket_id, e.seq, e.kind, e.author_kind, e.author_id, e.body, e.client_msg_id, e.agent_id,
-                e.created_at
+                e.attachments, e.created_at
          FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[]) AS k (ticket_id, author_kind, author_id,
                                                                           client_msg_id)
          JOIN ticket_events e
@@ -363,22 +413,22 @@ async fn select_messages(c: &mut PgConnection, keys: &[MessageKey]) -> Result<Ha
     Ok(stored)
 }
 
-/// The statement that inserts the events bound as `$1` to `$9` (see [`EventColumns`]); a macro so
+/// The statement that inserts the events bound as `$1` to `$10` (see [`EventColumns`]); a macro so
 /// that [`STORE_BATCH`] embeds the same text.
 macro_rules! insert_events_sql {
     () => {
         "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                    created_at)
+                                    attachments, created_at)
          SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[],
-                              $7::text[], $8::uuid[], $9::bigint[])"
+                              $7::text[], $8::uuid[], $9::text[], $10::bigint[])"
     };
 }
 
-/// Inserts the events bound as `$1` to `$9`.
+/// Inserts the events bound as `$1` to `$10`.
 const INSERT_EVENTS: &str = insert_events_sql!();
 
 /// A batch's events and ticket states in one statement (one round trip less per batch than two):
-/// the events as in [`INSERT_EVENTS`], then the tickets bound as `$10` to `$15` (see
+/// the events as in [`INSERT_EVENTS`], then the tickets bound as `$11` to `$16` (see
 /// [`TicketColumns`]). A data-modifying `WITH` runs whether or not the rest reads it.
 const STORE_BATCH: &str = concat!(
     "WITH inserted AS (",
@@ -387,7 +437,7 @@ const STORE_BATCH: &str = concat!(
      UPDATE tickets AS t
      SET status = u.status, agent_id = u.agent_id, queued_at = u.queued_at, last_seq = u.last_seq,
          updated_at = u.updated_at, resolved_at = CASE WHEN u.status = 'resolved' THEN t.resolved_at END
-     FROM UNNEST($10::uuid[], $11::text[], $12::uuid[], $13::bigint[], $14::bigint[], $15::bigint[])
+     FROM UNNEST($11::uuid[], $12::text[], $13::uuid[], $14::bigint[], $15::bigint[], $16::bigint[])
           AS u (id, status, agent_id, queued_at, last_seq, updated_at)
      WHERE t.id = u.id"
 );
@@ -404,6 +454,7 @@ struct EventColumns<'a> {
     bodies: Vec<Option<&'a str>>,
     client_msg_ids: Vec<Option<&'a str>>,
     agents: Vec<Option<Uuid>>,
+    attachments: Vec<Option<String>>,
     times: Vec<i64>,
 }
 
@@ -419,6 +470,7 @@ impl<'a> EventColumns<'a> {
             bodies: Vec::with_capacity(n),
             client_msg_ids: Vec::with_capacity(n),
             agents: Vec::with_capacity(n),
+            attachments: Vec::with_capacity(n),
             times: Vec::with_capacity(n),
         };
         for event in events {
@@ -431,6 +483,7 @@ impl<'a> EventColumns<'a> {
             c.bodies.push(event.body.as_deref());
             c.client_msg_ids.push(event.client_msg_id.as_deref());
             c.agents.push(event.agent_id.map(|a| a.0));
+            c.attachments.push(rows::stored_attachments(&event.attachments));
             c.times.push(event.created_at);
         }
         c
@@ -445,6 +498,7 @@ impl<'a> EventColumns<'a> {
             .bind(&self.bodies)
             .bind(&self.client_msg_ids)
             .bind(&self.agents)
+            .bind(&self.attachments)
             .bind(&self.times)
     }
 }

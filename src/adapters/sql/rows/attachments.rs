@@ -80,6 +80,12 @@ pub(in crate::adapters::sql) fn attach() -> String {
     )
 }
 
+/// Postgres: the attachments whose ids are in the array `?1`, locked in id order (so that two
+/// writes naming the same uploads queue instead of deadlocking).
+pub(in crate::adapters::sql) fn locked_any() -> String {
+    format!("SELECT {COLUMNS} FROM attachments WHERE id = ANY(?1) ORDER BY id FOR UPDATE")
+}
+
 /// Deletes attachment `?1`.
 pub(in crate::adapters::sql) fn delete() -> String {
     format!("DELETE FROM attachments WHERE id = ?1 RETURNING {COLUMNS}")

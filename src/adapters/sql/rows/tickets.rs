@@ -2,6 +2,7 @@
 
 use crate::adapters::sql::rows::internal;
 use crate::error::{Error, Result};
+use crate::model::attachment::MessageAttachment;
 use crate::model::ids::{AgentId, TicketId, UserId};
 use crate::model::ticket::{Author, EventKind, ReadMarks, Ticket, TicketEvent, TicketStatus};
 use crate::model::time::Millis;
@@ -40,7 +41,7 @@ impl TryFrom<TicketRow> for Ticket {
 }
 
 /// `ticket_events`: `ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-/// created_at`.
+/// attachments, created_at`.
 #[derive(sqlx::FromRow)]
 pub(in crate::adapters::sql) struct EventRow {
     ticket_id: Uuid,
@@ -51,6 +52,7 @@ pub(in crate::adapters::sql) struct EventRow {
     body: Option<String>,
     client_msg_id: Option<String>,
     agent_id: Option<Uuid>,
+    attachments: Option<String>,
     created_at: Millis,
 }
 
@@ -66,9 +68,21 @@ impl TryFrom<EventRow> for TicketEvent {
             body: row.body,
             client_msg_id: row.client_msg_id,
             agent_id: row.agent_id.map(AgentId),
+            attachments: match row.attachments {
+                // The column holds file names: the error names the column, never its content.
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|_| Error::Internal("ticket_events.attachments is not a list of attachments".into()))?,
+                None => Vec::new(),
+            },
             created_at: row.created_at,
         })
     }
+}
+
+/// A message's attachments as the `attachments` column stores them: a JSON array, `NULL` for none.
+pub(in crate::adapters::sql) fn stored_attachments(attachments: &[MessageAttachment]) -> Option<String> {
+    // Serialising plain data with string keys cannot fail.
+    (!attachments.is_empty()).then(|| serde_json::to_string(attachments).unwrap_or_default())
 }
 
 /// `ticket_marks`: `participant_kind, participant_id, delivered_seq, read_seq`.

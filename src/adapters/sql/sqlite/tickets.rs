@@ -5,10 +5,12 @@
 //! another process on the same file) can come between the read of `last_seq` and the insert of the
 //! events, and WAL readers see either none or all of the transaction.
 
+use crate::adapters::sql::rows::attachments::{self as files, uploader_columns, AttachmentRow};
 use crate::adapters::sql::rows::{self, EventRow, MarkRow, TicketRow};
 use crate::adapters::sql::sqlite::SqliteStore;
-use crate::domain::tickets::stream::{self, MessageKey};
+use crate::domain::tickets::stream::{self, MessageKey, Placement, Uploads};
 use crate::error::{Error, Result};
+use crate::model::attachment::Attachment;
 use crate::model::ids::{AgentId, TicketId, UserId};
 use crate::model::ticket::{
     Appended, Author, NewMessage, NewTicket, Opened, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
@@ -57,10 +59,13 @@ impl Tickets for SqliteStore {
             tx.commit().await?;
             return Ok(Opened { ticket, events, created: false });
         };
-        let events = stream::opening_events(new);
+        let uploads = read_uploads(&mut tx, &stream::upload_ids(&new.attachments)).await?;
+        // A refusal returns before the commit: dropping the transaction takes the ticket back.
+        let (events, placements) = stream::opening_events(new, &uploads)?;
         for event in &events {
             insert_event(&mut tx, event).await?;
         }
+        place(&mut tx, &placements).await?;
         tx.commit().await?;
         Ok(Opened { ticket: Ticket::try_from(row)?, events, created: true })
     }
@@ -154,10 +159,13 @@ impl Tickets for SqliteStore {
                 }
             }
         }
-        let plan = stream::plan(batch, tickets, stored);
+        let named = batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
+        let uploads = read_uploads(&mut tx, &stream::upload_ids(named)).await?;
+        let plan = stream::plan(batch, tickets, stored, &uploads);
         for event in &plan.events {
             insert_event(&mut tx, event).await?;
         }
+        place(&mut tx, &plan.placements).await?;
         for ticket in &plan.tickets {
             sqlx::query(
                 "UPDATE tickets SET status = ?2, agent_id = ?3, queued_at = ?4, last_seq = ?5, updated_at = ?6
@@ -213,7 +221,8 @@ impl Tickets for SqliteStore {
             Page::After(seq) => events_after(&mut conn, ticket, seq, limit).await,
             Page::Before(seq) => {
                 let rows = sqlx::query_as::<_, EventRow>(
-                    "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at
+                    "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
+                           created_at
                      FROM ticket_events WHERE ticket_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
                 )
                 .bind(ticket.0)
@@ -271,7 +280,8 @@ async fn select_ticket(conn: &mut SqliteConnection, id: TicketId) -> Result<Opti
 
 async fn events_after(conn: &mut SqliteConnection, ticket: TicketId, seq: u64, limit: u32) -> Result<Vec<TicketEvent>> {
     let rows = sqlx::query_as::<_, EventRow>(
-        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at
+        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
+                           created_at
          FROM ticket_events WHERE ticket_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )
     .bind(ticket.0)
@@ -288,7 +298,8 @@ async fn select_message(conn: &mut SqliteConnection, key: &MessageKey) -> Result
     let (ticket, author, client_msg_id) = key;
     let (author_kind, author_id) = rows::stored_author(*author);
     let row = sqlx::query_as::<_, EventRow>(
-        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at
+        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
+                           created_at
          FROM ticket_events
          WHERE ticket_id = ?1 AND author_kind = ?2
            AND coalesce(author_id, x'00000000000000000000000000000000')
@@ -304,12 +315,47 @@ async fn select_message(conn: &mut SqliteConnection, key: &MessageKey) -> Result
     row.map(TicketEvent::try_from).transpose()
 }
 
+/// The uploads with these ids that exist (the write lock of the caller's transaction keeps them as
+/// read until it ends).
+async fn read_uploads(conn: &mut SqliteConnection, ids: &[crate::model::ids::AttachmentId]) -> Result<Uploads> {
+    let mut uploads = Uploads::with_capacity(ids.len());
+    for id in ids {
+        let row = sqlx::query_as::<_, AttachmentRow>(&files::by_id()).bind(id.0).fetch_optional(&mut *conn).await?;
+        if let Some(row) = row {
+            uploads.insert(*id, Attachment::try_from(row)?);
+        }
+    }
+    Ok(uploads)
+}
+
+/// Marks placed uploads attached to their tickets.
+///
+/// # Errors
+/// [`Error::Internal`] when one is no longer stored and its uploader's: the plan checked it under
+/// the same lock, so that is a bug.
+async fn place(conn: &mut SqliteConnection, placements: &[Placement]) -> Result<()> {
+    for p in placements {
+        let (user, agent) = uploader_columns(p.uploader);
+        let placed = sqlx::query(&files::attach())
+            .bind(p.id.0)
+            .bind(p.ticket.0)
+            .bind(user)
+            .bind(agent)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if placed.is_none() {
+            return Err(Error::Internal(format!("attachment {} changed under the write lock", p.id)));
+        }
+    }
+    Ok(())
+}
+
 async fn insert_event(conn: &mut SqliteConnection, event: &TicketEvent) -> Result<()> {
     let (author_kind, author_id) = rows::stored_author(event.author);
     sqlx::query(
         "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                    created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                    attachments, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )
     .bind(event.ticket_id.0)
     .bind(rows::stored_seq(event.seq))
@@ -319,6 +365,7 @@ async fn insert_event(conn: &mut SqliteConnection, event: &TicketEvent) -> Resul
     .bind(&event.body)
     .bind(&event.client_msg_id)
     .bind(event.agent_id.map(|a| a.0))
+    .bind(rows::stored_attachments(&event.attachments))
     .bind(event.created_at)
     .execute(conn)
     .await?;
