@@ -7,17 +7,24 @@
 //! Phases: set-up (sign in, connect, open, claim, subscribe) -> run (warm-up, then the measured
 //! window) -> stop (no new sends; wait for every ack) -> final (every receiver catches up to the
 //! last acknowledged seq of its tickets, or the drain time runs out and the rest counts as lost).
+//!
+//! With `--attachment-share`, that share of the users' messages carries a picture: the user
+//! uploads it first (over tus or in one request, beside its socket, as an app does) and sends the
+//! message with the attachment's id once the hub has accepted the upload.
 
 use crate::cluster::Cluster;
 use crate::drops::{spawn_dropper, DropPlan, Drops};
 use crate::hub::{CpuSnapshot, HubArgs};
 use crate::metrics::batch_sizes;
-use crate::report::{ChatReport, ReconnectFigures};
+use crate::picture::{splitmix, Picture};
+use crate::report::{AttachmentFigures, ChatReport, ReconnectFigures};
 use crate::seq::{DeliveryCheck, Seen, SeqChecker};
 use crate::signin;
 use crate::stats::{spawn_progress, Clock, Histograms, Live, Progress};
+use crate::upload::{uuid_bits, uuid_text, Upload, UploadMode};
 use crate::wire::{Body, Conn, ConnError, Frame};
 use crate::ClientArgs;
+use bytes::Bytes;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -31,6 +38,8 @@ use tokio::time::{Interval, MissedTickBehavior};
 
 /// A console socket follows at most this many tickets (the hub's `MAX_SUBSCRIPTIONS`).
 const HUB_MAX_SUBSCRIPTIONS: usize = 100;
+/// Uploads one user has in progress at most (the hub's default `uploads_in_progress`).
+const UPLOADS_PER_USER: usize = 4;
 
 /// Parameters of `chat`. The defaults are the preset: about 40 s on a 2-core machine.
 #[derive(Clone, Debug, clap::Args, Serialize)]
@@ -83,6 +92,31 @@ pub struct ChatArgs {
     /// when the file does not exist. Without it, fresh agents are created for the run.
     #[arg(long)]
     pub agents_file: Option<PathBuf>,
+    /// Share of the users' messages (0 to 1) that carry one picture, uploaded just before the
+    /// message is sent (see --upload).
+    #[arg(long, default_value_t = 0.0)]
+    pub attachment_share: f64,
+    /// How pictures are uploaded: `tus` (resumable, in --chunk-bytes requests) or `single` (the
+    /// whole file in one request).
+    #[arg(long, value_enum, default_value = "tus")]
+    pub upload: UploadMode,
+    /// Bytes per tus request: the creation request's first chunk, then each PATCH (the hub refuses
+    /// a piece under 16 KiB that does not complete the upload).
+    #[arg(long, default_value_t = 65_536)]
+    pub chunk_bytes: usize,
+    /// Size the pictures come close to, in bytes (a JPEG of noise over a gradient).
+    #[arg(long, default_value_t = 200_000)]
+    pub attachment_bytes: usize,
+    /// The pictures' width and height in pixels, `WxH`.
+    #[arg(long, default_value = "1024x768", value_parser = parse_pixels)]
+    pub attachment_pixels: (u32, u32),
+}
+
+/// `WxH` as a width and a height.
+fn parse_pixels(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or("expected WxH, e.g. 1024x768")?;
+    let side = |v: &str| v.trim().parse::<u32>().map_err(|e| format!("{v}: {e}"));
+    Ok((side(w)?, side(h)?))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +143,29 @@ struct Ctx {
     setup: Semaphore,
     /// Drop signals and resume counters (`reconnect` only).
     drops: Option<Arc<Drops>>,
+    /// Pictures and their uploads (with `--attachment-share` above 0).
+    attach: Option<Attach>,
+}
+
+/// What the users' uploads share.
+struct Attach {
+    picture: Picture,
+    http: reqwest::Client,
+    /// The nodes' base URLs: a user uploads to the node of its socket.
+    bases: Vec<String>,
+    /// Uploads begun (also each one's variant number).
+    started: AtomicU64,
+    /// Messages sent with an attachment.
+    messages: AtomicU64,
+    /// Attachments on message events the agents received.
+    seen_by_agents: AtomicU64,
+}
+
+/// Whether message `n` of user `idx` carries a picture: a well-spread hash of both, under `share`.
+fn carries_picture(share: f64, idx: usize, n: u64) -> bool {
+    let mut state = (idx as u64) << 40 ^ n;
+    let unit = (splitmix(&mut state) >> 11) as f64 / (1u64 << 53) as f64;
+    unit < share
 }
 
 impl Ctx {
@@ -232,6 +289,8 @@ struct Pending {
     ticket: usize,
     /// Sent again after a resume.
     resent: bool,
+    /// The uploaded picture it carries (a uuid's bits).
+    attachment: Option<u128>,
 }
 
 impl Pending {
@@ -243,6 +302,40 @@ impl Pending {
 
 /// The ticket streams one socket follows, by ticket id: (ticket index, its check).
 type Streams = HashMap<String, (usize, SeqChecker)>;
+
+/// Sends message `p` to `ticket`, with its attachment if it has one; returns the request id.
+async fn send_message(ctx: &Ctx, conn: &mut Conn, ticket: &str, p: &Pending, agent: bool) -> Result<u64, ConnError> {
+    let cmid = p.client_msg_id(agent);
+    let id = p.attachment.map(uuid_text);
+    let ids: Vec<&str> = id.iter().map(String::as_str).collect();
+    let attachments = (!ids.is_empty()).then_some(ids.as_slice());
+    conn.send("ticket.send", Body::Send { ticket_id: ticket, client_msg_id: &cmid, body: &ctx.body, attachments }).await
+}
+
+/// Uploads the picture of user message `p` (a variant no other upload of the run has sent) to the
+/// user's node. Returns `p` carrying the attachment, its send time reset to now (the upload has its
+/// own figure), or the error key.
+async fn upload_picture(ctx: Arc<Ctx>, idx: usize, token: Arc<str>, p: Pending) -> Result<Pending, String> {
+    let attach = ctx.attach.as_ref().ok_or("upload:off")?;
+    let number = attach.started.fetch_add(1, Ordering::Relaxed);
+    let file = Bytes::from(attach.picture.variant(number));
+    let bytes = file.len() as u64;
+    let name = format!("photo-{idx}-{}.jpg", p.n);
+    let upload = Upload {
+        base: &attach.bases[idx % attach.bases.len()],
+        token: &token,
+        name: &name,
+        mode: ctx.args.upload,
+        chunk: ctx.args.chunk_bytes,
+    };
+    let started = Instant::now();
+    let id = upload.send(&attach.http, file).await.map_err(|key| format!("upload:{key}"))?;
+    ctx.live.record(|h: &mut Histograms| &mut h.upload, started.elapsed().as_micros() as u64);
+    ctx.live.uploads.fetch_add(1, Ordering::Relaxed);
+    ctx.live.upload_bytes.fetch_add(bytes, Ordering::Relaxed);
+    let bits = uuid_bits(&id).ok_or("upload:id_not_a_uuid")?;
+    Ok(Pending { at_us: ctx.clock.now(), attachment: Some(bits), ..p })
+}
 
 /// Connects socket task `slot` to node `node` and authenticates it.
 async fn connect_and_auth(ctx: &Ctx, slot: usize, node: usize, token: &str, agent: bool) -> Result<Conn, ConnError> {
@@ -297,9 +390,7 @@ async fn resume(
     let mut inflight = HashMap::with_capacity(unacked.len());
     for p in unacked {
         let Some((_, ticket)) = tickets.iter().find(|(idx, _)| *idx == p.ticket) else { continue };
-        let cmid = p.client_msg_id(agent);
-        let id =
-            conn.send("ticket.send", Body::Send { ticket_id: ticket, client_msg_id: &cmid, body: &ctx.body }).await?;
+        let id = send_message(ctx, &mut conn, ticket, &p, agent).await?;
         inflight.insert(id, Pending { resent: true, ..p });
     }
     if let Some(drops) = &ctx.drops {
@@ -355,12 +446,16 @@ async fn user(
     let offset = period.mul_f64((idx as f64 * 0.618_033_988_75).fract());
     let mut ticker: Option<Interval> = None;
     let mut inflight: HashMap<u64, Pending> = HashMap::new();
+    let mut uploads: JoinSet<Result<Pending, String>> = JoinSet::new();
+    let upload_token: Arc<str> = Arc::from(token.as_str());
     let mut n = 0u64;
     let mut died = false;
     let mut drain = Drain::new();
     let mut current = *phase.borrow();
     loop {
         let can_send = current == Phase::Run && inflight.len() < ctx.args.max_in_flight;
+        // A message due now: from the ticker, or one whose picture the hub has just accepted.
+        let mut due: Option<Pending> = None;
         tokio::select! {
             changed = phase.changed() => {
                 if changed.is_err() { break; }
@@ -405,20 +500,44 @@ async fn user(
             },
             at = next_tick(&mut ticker), if can_send => {
                 n += 1;
-                let p = Pending { at_us: ctx.clock.at(at.into_std()), n, ticket: idx, resent: false };
-                let cmid = p.client_msg_id(false);
-                let send = Body::Send { ticket_id: &ticket, client_msg_id: &cmid, body: &ctx.body };
-                match conn.send("ticket.send", send).await {
-                    Ok(id) => {
-                        inflight.insert(id, p);
-                        ctx.live.sent.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => { ctx.live.error(format!("user:{}", e.key())); died = true; break; }
+                let p = Pending { at_us: ctx.clock.at(at.into_std()), n, ticket: idx, resent: false, attachment: None };
+                let share = ctx.args.attachment_share;
+                if ctx.attach.is_none() || !carries_picture(share, idx, n) {
+                    due = Some(p);
+                } else if uploads.len() < UPLOADS_PER_USER {
+                    uploads.spawn(upload_picture(ctx.clone(), idx, upload_token.clone(), p));
+                } else {
+                    // As an app would: the text goes now, the picture is not sent.
+                    ctx.live.error("upload:skipped_user_has_4_in_progress");
+                    due = Some(p);
                 }
             }
+            Some(done) = uploads.join_next(), if !uploads.is_empty() => match done {
+                // After the drain a message would come too late for the delivery check.
+                Ok(Ok(_)) if current == Phase::Final => ctx.live.error("upload:accepted_after_drain"),
+                Ok(Ok(p)) => due = Some(p),
+                Ok(Err(key)) => ctx.live.error(key),
+                Err(_) => ctx.live.error("upload:task_failed"),
+            },
             _ = sleep_until_opt(drain.deadline) => break,
         }
-        if matches!(current, Phase::Stop | Phase::Final) && inflight.is_empty() {
+        if let Some(p) = due {
+            match send_message(&ctx, &mut conn, &ticket, &p, false).await {
+                Ok(id) => {
+                    inflight.insert(id, p);
+                    ctx.live.sent.fetch_add(1, Ordering::Relaxed);
+                    if let (Some(attach), Some(_)) = (&ctx.attach, p.attachment) {
+                        attach.messages.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    ctx.live.error(format!("user:{}", e.key()));
+                    died = true;
+                    break;
+                }
+            }
+        }
+        if matches!(current, Phase::Stop | Phase::Final) && inflight.is_empty() && uploads.is_empty() {
             drain.report_quiet(&ctx);
         }
         if current == Phase::Final
@@ -432,6 +551,10 @@ async fn user(
     for _ in 0..inflight.len() {
         ctx.live.error("unacked");
     }
+    for _ in 0..uploads.len() {
+        ctx.live.error("upload:unfinished");
+    }
+    uploads.abort_all();
     ctx.live.sockets.fetch_sub(1, Ordering::Relaxed);
     conn.close().await;
     Outcome { streams: streams.into_values().collect(), died }
@@ -471,6 +594,9 @@ fn on_ack(ctx: &Ctx, f: &Frame, sent: Option<Pending>, agent: bool) {
         ctx.live.record(|h: &mut Histograms| &mut h.ack_agent, latency);
     } else {
         ctx.live.record(|h: &mut Histograms| &mut h.ack, latency);
+        if p.attachment.is_some() {
+            ctx.live.record(|h: &mut Histograms| &mut h.ack_attachment, latency);
+        }
     }
     ctx.live.acked.fetch_add(1, Ordering::Relaxed);
     if let Some(seq) = f.seq {
@@ -624,6 +750,12 @@ async fn on_agent_frame(
                 return Ok(());
             }
             ctx.live.delivered.fetch_add(1, Ordering::Relaxed);
+            if let Some(attach) = ctx.attach.as_ref().filter(|_| !e.attachments.is_empty()) {
+                attach.seen_by_agents.fetch_add(e.attachments.len() as u64, Ordering::Relaxed);
+                for a in e.attachments.iter().filter(|a| a.kind != "image") {
+                    ctx.live.error(format!("attachment:kind:{}", a.kind));
+                }
+            }
             let Some((n, at)) = e.client_msg_id.as_deref().and_then(parse_client_msg_id) else {
                 return Ok(());
             };
@@ -634,10 +766,8 @@ async fn on_agent_frame(
                     ctx.live.error("agent:reply_skipped_in_flight_limit");
                     return Ok(());
                 }
-                let p = Pending { at_us: ctx.clock.now(), n, ticket: *idx, resent: false };
-                let cmid = p.client_msg_id(true);
-                let reply = Body::Send { ticket_id: &e.ticket_id, client_msg_id: &cmid, body: &ctx.body };
-                let id = conn.send("ticket.send", reply).await?;
+                let p = Pending { at_us: ctx.clock.now(), n, ticket: *idx, resent: false, attachment: None };
+                let id = send_message(ctx, conn, &e.ticket_id, &p, true).await?;
                 inflight.insert(id, p);
                 ctx.live.sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -700,6 +830,11 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ChatReport> {
 /// As [`run`].
 pub async fn run_with_drops(args: ChatArgs, drops: Option<DropPlan>) -> anyhow::Result<ChatReport> {
     anyhow::ensure!(args.users >= 1 && args.rate > 0.0, "--users and --rate must be positive");
+    anyhow::ensure!((0.0..=1.0).contains(&args.attachment_share), "--attachment-share must be between 0 and 1");
+    anyhow::ensure!(
+        args.attachment_share == 0.0 || !args.hub.peer.target.is_peer(),
+        "the peers take no attachments: --attachment-share needs the hub"
+    );
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
     let mut hubs = Cluster::open(&args.hub, &http).await?;
     let result = run_on(&args, drops.as_ref(), &http, &hubs).await;
@@ -720,6 +855,26 @@ async fn run_on(
     // Socket task slots: users first, then agent sockets (at most one per ticket plus one per agent).
     let slots = 2 * args.users + args.agents;
     let drops = reconnect.map(|_| Arc::new(Drops::new(slots)));
+    let attach = if args.attachment_share > 0.0 {
+        let ((width, height), bytes) = (args.attachment_pixels, args.attachment_bytes);
+        let picture = tokio::task::spawn_blocking(move || Picture::make(width, height, bytes)).await??;
+        eprintln!(
+            "{scenario}: pictures of {width}x{height} pixels, {} bytes, on {:.0}% of user messages ({})",
+            picture.len(),
+            100.0 * args.attachment_share,
+            args.upload.name()
+        );
+        Some(Attach {
+            picture,
+            http: http.clone(),
+            bases: hubs.nodes.iter().map(|n| n.base.clone()).collect(),
+            started: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            seen_by_agents: AtomicU64::new(0),
+        })
+    } else {
+        None
+    };
     let ctx = Arc::new(Ctx {
         live: Arc::new(Live::default()),
         clock: Clock::default(),
@@ -731,6 +886,7 @@ async fn run_on(
         args: args.clone(),
         setup: Semaphore::new(args.client.setup_concurrency.max(1)),
         drops: drops.clone(),
+        attach,
     });
     let agents = if args.agents > 0 {
         signin::agents(args.agents_file.as_ref(), &args.hub.hub_bin, hub, args.agents).await?
@@ -800,7 +956,8 @@ async fn run_on(
     );
 
     // Load.
-    let (progress_stop, progress) = spawn_progress(ctx.live.clone(), Progress::Chat);
+    let style = if ctx.attach.is_some() { Progress::ChatUploads } else { Progress::Chat };
+    let (progress_stop, progress) = spawn_progress(ctx.live.clone(), style);
     let _ = phase_tx.send(Phase::Run);
     let dropper = match (reconnect, &drops) {
         (Some(r), Some(d)) => Some(spawn_dropper(d.clone(), ctx.live.clone(), args.users + agent_sockets, r)),
@@ -811,17 +968,22 @@ async fn run_on(
     let server_before = hubs.snapshot(http).await;
     let cpu_before = CpuSnapshot::take(&hubs.nodes);
     let counters = |l: &Live| {
-        (l.sent.load(Ordering::Relaxed), l.acked.load(Ordering::Relaxed), l.delivered.load(Ordering::Relaxed))
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        (load(&l.sent), load(&l.acked), load(&l.delivered), load(&l.uploads), load(&l.upload_bytes))
     };
     ctx.live.start_measuring();
     let window_start = Instant::now();
     let c0 = counters(&ctx.live);
-    tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    let rss_peaks = hubs.watch_rss(Duration::from_secs(args.duration)).await;
     let c1 = counters(&ctx.live);
     let window_s = window_start.elapsed().as_secs_f64();
     ctx.live.measuring.store(false, Ordering::Relaxed);
     let cpu = cpu_before.until(&CpuSnapshot::take(&hubs.nodes));
-    let server = hubs.figures(&server_before, &hubs.snapshot(http).await);
+    let mut server = hubs.figures(&server_before, &hubs.snapshot(http).await);
+    for (f, peak) in server.iter_mut().zip(rss_peaks) {
+        let readings = [peak.map(|k| k as f64), f.rss_before_kib, f.rss_after_kib];
+        f.rss_peak_kib = peak.and(readings.into_iter().flatten().reduce(f64::max));
+    }
     let metrics_after = hub.metrics(http).await;
     let histograms = ctx.live.totals();
     if let Some((stop, handle)) = dropper {
@@ -870,6 +1032,22 @@ async fn run_on(
         map.insert("seed".into(), r.seed.into());
     }
     let reconnect = drops.map(|d| ReconnectFigures { resume_latency: histograms.resume.summary(), ..d.figures() });
+    let attachments = ctx.attach.as_ref().map(|a| AttachmentFigures {
+        share: args.attachment_share,
+        upload: args.upload.name(),
+        chunk_bytes: args.chunk_bytes,
+        picture_bytes: a.picture.len(),
+        picture_pixels: (a.picture.width, a.picture.height),
+        started: a.started.load(Ordering::Relaxed),
+        completed: ctx.live.uploads.load(Ordering::Relaxed),
+        in_window: c1.3 - c0.3,
+        uploads_per_s: (c1.3 - c0.3) as f64 / window_s,
+        upload_bytes_per_s: (c1.4 - c0.4) as f64 / window_s,
+        upload_latency: histograms.upload.summary(),
+        messages: a.messages.load(Ordering::Relaxed),
+        ack_latency: histograms.ack_attachment.summary(),
+        seen_by_agents: a.seen_by_agents.load(Ordering::Relaxed),
+    });
     Ok(ChatReport {
         scenario,
         hub: hubs.info(),
@@ -896,6 +1074,7 @@ async fn run_on(
         cpu,
         server,
         reconnect,
+        attachments,
         timeline: ticker.timeline,
     })
 }
@@ -956,8 +1135,33 @@ mod tests {
     }
 
     #[test]
+    fn the_asked_share_of_messages_carries_a_picture() {
+        let picked = |share| {
+            (0..100)
+                .flat_map(|idx| (1..=100).map(move |n| (idx, n)))
+                .filter(|&(i, n)| carries_picture(share, i, n))
+                .count()
+        };
+        assert_eq!(picked(0.0), 0);
+        assert_eq!(picked(1.0), 10_000);
+        let tenth = picked(0.1);
+        assert!((900..=1100).contains(&tenth), "{tenth}");
+        // Spread over users, not bunched on a few.
+        let users = (0..100).filter(|&i| (1..=100).any(|n| carries_picture(0.1, i, n))).count();
+        assert!(users > 95, "{users}");
+    }
+
+    #[test]
+    fn pixels_are_given_as_width_x_height() {
+        assert_eq!(parse_pixels("1024x768"), Ok((1024, 768)));
+        assert_eq!(parse_pixels("64X48"), Ok((64, 48)));
+        assert!(parse_pixels("1024").is_err());
+        assert!(parse_pixels("ax3").is_err());
+    }
+
+    #[test]
     fn a_resent_message_keeps_its_client_msg_id() {
-        let p = Pending { at_us: 1_700_000_000_000_001, n: 4, ticket: 12, resent: false };
+        let p = Pending { at_us: 1_700_000_000_000_001, n: 4, ticket: 12, resent: false, attachment: Some(7) };
         let again = Pending { resent: true, ..p };
         assert_eq!(p.client_msg_id(false), "u12-4-1700000000000001");
         assert_eq!(again.client_msg_id(false), p.client_msg_id(false));

@@ -9,6 +9,7 @@ use crate::report::{HubInfo, NodeFigures};
 use anyhow::{bail, ensure};
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// The hub nodes of a run.
 pub struct Cluster {
@@ -107,6 +108,23 @@ impl Cluster {
             out.push(NodeSnapshot::new(&metrics, node.cpu_secs(), node.rss_kib()));
         }
         out
+    }
+
+    /// Waits `duration`, reading every node's resident memory from `/proc` once a second; returns
+    /// each node's highest reading in KiB (None where the pid is unknown).
+    pub async fn watch_rss(&self, duration: Duration) -> Vec<Option<u64>> {
+        let end = tokio::time::Instant::now() + duration;
+        let mut peaks: Vec<Option<u64>> = self.nodes.iter().map(HubHandle::rss_kib).collect();
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= end {
+                return peaks;
+            }
+            tokio::time::sleep((end - now).min(Duration::from_secs(1))).await;
+            for (peak, node) in peaks.iter_mut().zip(&self.nodes) {
+                *peak = (*peak).max(node.rss_kib());
+            }
+        }
     }
 
     /// The per-node figures between two snapshots (taken in the same node order).

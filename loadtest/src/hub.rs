@@ -311,6 +311,8 @@ fn spawn_env(args: &HubArgs, addr: SocketAddr, dir: &Path) -> Vec<(String, Strin
         Some(url) => env.push(("DATABASE_URL".into(), url.clone())),
         None => env.push(("HUB_SQLITE_PATH".into(), dir.join("hub.sqlite").display().to_string())),
     }
+    // Attachments go with the run's other files, not into the working directory.
+    env.push(("HUB_ATTACHMENTS_DIR".into(), dir.join("attachments").display().to_string()));
     env
 }
 

@@ -12,6 +12,7 @@
 //! cargo build --release -p anapars-hub -p anapars-loadtest
 //! target/release/anapars-loadtest chat --spawn-hub                 # the preset, under a minute
 //! target/release/anapars-loadtest chat --spawn-hub --users 2000 --agents 20 --rate 5000 --json chat.json
+//! target/release/anapars-loadtest chat --spawn-hub --attachment-share 0.1 --upload tus   # pictures too
 //! target/release/anapars-loadtest idle --spawn-hub --sockets 5000 --ramp 1000 --hold 20
 //! target/release/anapars-loadtest burst --spawn-hub --sockets 10000 --rate 100 --plot burst.svg
 //! target/release/anapars-loadtest reconnect --spawn-hub --drop-share 0.1 --drop-every 5
@@ -42,6 +43,8 @@
 //! - [`cluster`]: the nodes of a run (one, or several with Redis), per-node server figures.
 //! - [`signin`]: test-number sign-in over HTTP; agents from a file, `anapars-hub agent add`, or
 //!   made up for a peer.
+//! - [`picture`]: the JPEG that `chat --attachment-share` uploads, and its variants.
+//! - [`upload`]: attachments uploaded over tus or in one request.
 //! - [`chat`], [`reconnect`], [`idle`], [`burst`], [`telemetry`]: the scenarios (`reconnect` is
 //!   `chat` with drops).
 
@@ -53,6 +56,7 @@ mod hub;
 mod idle;
 mod metrics;
 mod peers;
+mod picture;
 mod plot;
 mod reconnect;
 mod report;
@@ -60,6 +64,7 @@ mod seq;
 mod signin;
 mod stats;
 mod telemetry;
+mod upload;
 mod wire;
 
 use clap::{Parser, Subcommand};

@@ -97,8 +97,43 @@ pub struct ChatReport {
     pub server: Vec<NodeFigures>,
     /// Drops and resumes (`reconnect` only).
     pub reconnect: Option<ReconnectFigures>,
+    /// Uploads and messages with attachments (with `--attachment-share` above 0).
+    pub attachments: Option<AttachmentFigures>,
     /// One entry per second of load.
     pub timeline: Vec<Tick>,
+}
+
+/// What the uploads of a `chat` run with attachments came to.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AttachmentFigures {
+    /// Share of user messages that carry a picture.
+    pub share: f64,
+    /// `tus` or `single`.
+    pub upload: &'static str,
+    /// Bytes per tus request.
+    pub chunk_bytes: usize,
+    /// The pictures' size in bytes (every variant has it).
+    pub picture_bytes: usize,
+    /// The pictures' width and height in pixels.
+    pub picture_pixels: (u32, u32),
+    /// Uploads begun over the whole run.
+    pub started: u64,
+    /// Uploads the hub accepted over the whole run.
+    pub completed: u64,
+    /// Uploads accepted in the measured window.
+    pub in_window: u64,
+    /// Uploads accepted per second in the window.
+    pub uploads_per_s: f64,
+    /// Bytes of accepted uploads per second in the window.
+    pub upload_bytes_per_s: f64,
+    /// An upload's first byte to the hub's acceptance of its last, in the window.
+    pub upload_latency: LatencySummary,
+    /// Messages sent with an attachment over the whole run.
+    pub messages: u64,
+    /// A user's send of a message with an attachment to its `ticket.send.ok`, in the window.
+    pub ack_latency: LatencySummary,
+    /// Attachments on the message events the agents received, over the whole run.
+    pub seen_by_agents: u64,
 }
 
 /// The result of an `idle` run.
@@ -323,6 +358,8 @@ pub struct NodeFigures {
     pub rss_before_kib: Option<f64>,
     /// Resident memory at the end of the window, KiB.
     pub rss_after_kib: Option<f64>,
+    /// The highest resident memory read once a second during the window, KiB (`/proc` only).
+    pub rss_peak_kib: Option<f64>,
 }
 
 impl NodeFigures {
@@ -345,6 +382,7 @@ impl NodeFigures {
             metrics_cpu_s,
             rss_before_kib: rss(before),
             rss_after_kib: rss(after),
+            rss_peak_kib: None,
         }
     }
 
@@ -430,8 +468,10 @@ pub fn server_rows(server: &[NodeFigures], sockets: Option<usize>) -> Vec<(Strin
             let per_socket = per_node
                 .and_then(|n| f.rss_per_socket_kib(n))
                 .map_or_else(String::new, |k| format!(", {k:.2} KiB per socket"));
+            let peak = f.rss_peak_kib.map_or_else(String::new, |k| format!(" (peak {k:.0} KiB)"));
             let key = if server.len() > 1 { format!("node {}", i + 1) } else { "server".into() };
-            (key, format!("{}  {cpu}  rss {} -> {}{per_socket}", f.url, kib(f.rss_before_kib), kib(f.rss_after_kib)))
+            let (before, after) = (kib(f.rss_before_kib), kib(f.rss_after_kib));
+            (key, format!("{}  {cpu}  rss {before} -> {after}{peak}{per_socket}", f.url))
         })
         .collect()
 }
@@ -510,9 +550,48 @@ impl ChatReport {
             ));
             rows.push(("time to resume".into(), latency_cell(&r.resume_latency)));
         }
+        if let Some(a) = &self.attachments {
+            rows.extend(a.rows());
+        }
         rows.extend(server_rows(&self.server, None));
         rows.push(("errors".into(), errors_cell(&self.errors)));
         table(self.scenario, &rows)
+    }
+}
+
+impl AttachmentFigures {
+    /// The rows a chat report with attachments adds.
+    fn rows(&self) -> Vec<(String, String)> {
+        let how = match self.upload {
+            "tus" => format!("tus in {} KiB chunks", self.chunk_bytes / 1024),
+            other => other.to_owned(),
+        };
+        let (w, h) = self.picture_pixels;
+        vec![
+            (
+                "attachments".into(),
+                format!(
+                    "{:.0}% of user messages, {how}; JPEG {w}x{h}, {} bytes",
+                    100.0 * self.share,
+                    self.picture_bytes
+                ),
+            ),
+            (
+                "uploads".into(),
+                format!(
+                    "{:.1}/s, {:.2} MB/s ({} in the window; {} begun, {} accepted, {} messages, {} seen by agents)",
+                    self.uploads_per_s,
+                    self.upload_bytes_per_s / 1e6,
+                    self.in_window,
+                    self.started,
+                    self.completed,
+                    self.messages,
+                    self.seen_by_agents
+                ),
+            ),
+            ("upload time".into(), latency_cell(&self.upload_latency)),
+            ("ack latency (with attachment)".into(), latency_cell(&self.ack_latency)),
+        ]
     }
 }
 
@@ -586,12 +665,35 @@ mod tests {
         assert!(t.contains("OK: 0 streams"), "{t}");
         assert!(t.contains("error:overloaded=3"), "{t}");
         assert!(t.contains("mean 5.0 over 12 batches  [<=5:10 more:2]"), "{t}");
+        assert!(!t.contains("upload"), "{t}");
         r.delivery.lost = 1;
         r.delivery_ok = false;
         assert!(r.table().contains("FAILED"));
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["delivery"]["lost"], 1);
         assert_eq!(json["scenario"], "chat");
+    }
+
+    #[test]
+    fn a_chat_report_with_attachments_shows_the_uploads() {
+        let attachments = AttachmentFigures {
+            share: 0.1,
+            upload: "tus",
+            chunk_bytes: 65_536,
+            picture_bytes: 201_234,
+            picture_pixels: (1024, 768),
+            in_window: 300,
+            uploads_per_s: 20.0,
+            upload_bytes_per_s: 4_024_680.0,
+            upload_latency: LatencySummary { count: 300, p50_ms: 12.0, p99_ms: 40.0, ..Default::default() },
+            ..Default::default()
+        };
+        let r = ChatReport { scenario: "chat", attachments: Some(attachments), ..Default::default() };
+        let t = r.table();
+        assert!(t.contains("10% of user messages, tus in 64 KiB chunks; JPEG 1024x768, 201234 bytes"), "{t}");
+        assert!(t.contains("20.0/s, 4.02 MB/s (300 in the window"), "{t}");
+        assert!(t.contains("upload time                    p50 12.00"), "{t}");
+        assert_eq!(serde_json::to_value(&r).unwrap()["attachments"]["picture_pixels"], serde_json::json!([1024, 768]));
     }
 
     #[test]
@@ -632,6 +734,8 @@ mod tests {
         assert!(rows[0].1.contains("cpu 1.0 s (proc)") && rows[0].1.contains("2.00 KiB per socket"), "{rows:?}");
         assert!(rows[1].1.contains("cpu - "), "{rows:?}");
         assert_eq!(server_rows(&[f(None)], None)[0].0, "server");
+        let peaked = NodeFigures { rss_peak_kib: Some(4096.0), ..f(None) };
+        assert!(server_rows(&[peaked], None)[0].1.contains("rss 1000 KiB -> 3000 KiB (peak 4096 KiB)"));
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub fn phone_number(prefix: &str, index: usize) -> Option<String> {
 }
 
 /// The answer of a failed HTTP call, as an error key: `http:<status>:<code>`.
-fn http_error(status: u16, body: &Value) -> String {
+pub fn http_error(status: u16, body: &Value) -> String {
     let code = body["error"]["code"].as_str().unwrap_or("none");
     format!("http:{status}:{code}")
 }
@@ -40,7 +40,8 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> Result<(u16, Va
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
 
-fn classify(e: &reqwest::Error) -> String {
+/// A failed HTTP call that got no answer, as an error key: `http:timeout`, `http:connect`, `http:other`.
+pub fn classify(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "http:timeout".into()
     } else if e.is_connect() {

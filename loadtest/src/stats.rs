@@ -112,6 +112,10 @@ pub struct Histograms {
     pub resume: Latency,
     /// An operator's announcement POST to a socket's receipt (burst).
     pub delivery: Latency,
+    /// An upload's first byte to the hub's acceptance of its last (chat with attachments).
+    pub upload: Latency,
+    /// A user's send of a message with an attachment to its `ticket.send.ok`.
+    pub ack_attachment: Latency,
 }
 
 /// Counters and histograms shared by every task of a run.
@@ -125,6 +129,10 @@ pub struct Live {
     pub acked: AtomicU64,
     /// Messages delivered to a subscriber.
     pub delivered: AtomicU64,
+    /// Uploads the hub accepted (checked and stored).
+    pub uploads: AtomicU64,
+    /// Bytes of those uploads.
+    pub upload_bytes: AtomicU64,
     /// Errors of every kind.
     pub errors: AtomicU64,
     /// Whether latencies are recorded now (false during warm-up and drain).
@@ -208,6 +216,8 @@ pub struct Tick {
     pub acked: u64,
     /// Messages (chat) or announcements (burst) delivered to sockets in this second.
     pub delivered: u64,
+    /// Uploads accepted in this second (chat with attachments).
+    pub uploads: u64,
     /// Ack latency p99 in this second (ms).
     pub ack_p99_ms: f64,
     /// End-to-end p50 in this second (ms): user to agent (chat), POST to receipt (burst).
@@ -227,6 +237,8 @@ pub struct Tick {
 pub enum Progress {
     /// Messages: rates and latencies.
     Chat,
+    /// Messages, and uploads per second.
+    ChatUploads,
     /// Sockets: opened and connect latency.
     Idle,
     /// Announcements: posted, deliveries and their latency.
@@ -248,8 +260,10 @@ impl Tick {
                 self.t, self.sockets, self.sent, self.connect_p99_ms, self.errors
             );
         }
+        let uploads =
+            if style == Progress::ChatUploads { format!("  uploads/s {:>4}", self.uploads) } else { String::new() };
         format!(
-            "[{:>4}s] sockets {:>6}  sent/s {:>7}  acked/s {:>7}  ack p99 {:>8.2} ms  e2e p99 {:>8.2} ms  errors {}",
+            "[{:>4}s] sockets {:>6}  sent/s {:>7}  acked/s {:>7}{uploads}  ack p99 {:>8.2} ms  e2e p99 {:>8.2} ms  errors {}",
             self.t, self.sockets, self.sent, self.acked, self.ack_p99_ms, self.e2e_p99_ms, self.errors
         )
     }
@@ -261,6 +275,7 @@ pub struct Ticker {
     last_sent: u64,
     last_acked: u64,
     last_delivered: u64,
+    last_uploads: u64,
     /// Every tick so far.
     pub timeline: Vec<Tick>,
 }
@@ -271,6 +286,7 @@ impl Ticker {
         let sent = live.sent.load(Ordering::Relaxed);
         let acked = live.acked.load(Ordering::Relaxed);
         let delivered = live.delivered.load(Ordering::Relaxed);
+        let uploads = live.uploads.load(Ordering::Relaxed);
         let h = live.take_interval();
         let e2e = if style == Progress::Burst { h.delivery.summary() } else { h.e2e_to_agent.summary() };
         let tick = Tick {
@@ -279,6 +295,7 @@ impl Ticker {
             sent: sent - self.last_sent.min(sent),
             acked: acked - self.last_acked.min(acked),
             delivered: delivered - self.last_delivered.min(delivered),
+            uploads: uploads - self.last_uploads.min(uploads),
             ack_p99_ms: h.ack.summary().p99_ms,
             e2e_p50_ms: e2e.p50_ms,
             e2e_p99_ms: e2e.p99_ms,
@@ -289,6 +306,7 @@ impl Ticker {
         self.last_sent = sent;
         self.last_acked = acked;
         self.last_delivered = delivered;
+        self.last_uploads = uploads;
         self.timeline.push(tick.clone());
         tick
     }
@@ -366,6 +384,10 @@ mod tests {
         assert!(t2.line(Progress::Idle).contains("opened/s     15"), "{}", t2.line(Progress::Idle));
         assert_eq!(ticker.timeline.len(), 2);
         assert_eq!(t2.delivered, 7);
+        live.uploads.store(4, Ordering::Relaxed);
+        let t3 = ticker.tick(3, &live, Progress::ChatUploads);
+        assert!(t3.line(Progress::ChatUploads).contains("uploads/s    4"), "{}", t3.line(Progress::ChatUploads));
+        assert!(!t3.line(Progress::Chat).contains("uploads"));
         assert!(t2.line(Progress::Burst).contains("delivered/s        7"), "{}", t2.line(Progress::Burst));
     }
 

@@ -110,6 +110,9 @@ pub enum Body<'a> {
         client_msg_id: &'a str,
         /// Text.
         body: &'a str,
+        /// Ids of the sender's stored uploads (absent: none).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        attachments: Option<&'a [&'a str]>,
     },
     /// `ticket.claim`.
     Ticket {
@@ -196,6 +199,20 @@ pub struct EventIn {
     /// The sender's message id (carries the harness's send time).
     #[serde(default)]
     pub client_msg_id: Option<String>,
+    /// A message's attachments.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentIn>,
+}
+
+/// The parts of a message's attachment the harness checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct AttachmentIn {
+    /// Id.
+    #[serde(default)]
+    pub id: String,
+    /// `image` or `file`.
+    #[serde(default)]
+    pub kind: String,
 }
 
 /// An event's author.
@@ -433,12 +450,17 @@ mod tests {
 
     #[test]
     fn requests_are_flat_maps_in_both_encodings() {
-        let send = || Body::Send { ticket_id: "t1", client_msg_id: "u1-2-3", body: "hi" };
+        let send = || Body::Send { ticket_id: "t1", client_msg_id: "u1-2-3", body: "hi", attachments: None };
         let expected = serde_json::json!({"id": 7, "type": "ticket.send", "ticket_id": "t1", "client_msg_id": "u1-2-3", "body": "hi"});
+        let ids = ["0194f3a2-7b1c-7d00-8e4f-0123456789ab"];
+        let with = || Body::Send { ticket_id: "t1", client_msg_id: "u1-2-3", body: "hi", attachments: Some(&ids) };
+        let mut expected_with = expected.clone();
+        expected_with["attachments"] = serde_json::json!(ids);
         for encoding in [Encoding::Json, Encoding::Msgpack] {
             let m = encode(encoding, 7, "ticket.send", send()).unwrap();
             assert_eq!(matches!(m, Message::Text(_)), encoding == Encoding::Json);
             assert_eq!(roundtrip_json(&m), expected, "{encoding:?}");
+            assert_eq!(roundtrip_json(&encode(encoding, 7, "ticket.send", with()).unwrap()), expected_with);
         }
         let ping = encode(Encoding::Msgpack, 3, "ping", Body::Empty {}).unwrap();
         // The protocol document's own vector for {"id":3,"type":"ping"}.
@@ -461,7 +483,13 @@ mod tests {
             assert_eq!(f.id, None);
             let e = f.event.unwrap();
             assert_eq!((e.seq, e.author.kind.as_str(), e.client_msg_id.as_deref()), (9, "user", Some("u1-1-5")));
+            assert!(e.attachments.is_empty());
         }
+        let with = serde_json::json!({"type": "ticket.event", "event": {"ticket_id": "t", "seq": 10, "kind": "message",
+            "author": {"kind": "user"}, "attachments": [{"id": "a1", "kind": "image", "media_type": "image/jpeg",
+            "size": 1, "name": "p.jpg", "url": "/v1/attachments/a1"}]}});
+        let f = decode(&Message::Binary(rmp_serde::to_vec_named(&with).unwrap().into())).unwrap().unwrap();
+        assert_eq!(f.event.unwrap().attachments, [AttachmentIn { id: "a1".into(), kind: "image".into() }]);
         let err = serde_json::json!({"type": "error", "id": null, "code": "rate_limited", "message": "m", "retry_after_ms": 20});
         let f = decode(&Message::Text(err.to_string().into())).unwrap().unwrap();
         assert_eq!((f.id, f.code.as_deref()), (None, Some("rate_limited")));
