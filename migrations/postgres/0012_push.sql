@@ -12,6 +12,7 @@ CREATE TABLE push_registrations (
     p256dh      BYTEA,
     auth        BYTEA,
     preview     BOOLEAN NOT NULL,
+    language    TEXT NOT NULL CHECK (language IN ('fa', 'en')),
     updated_at  BIGINT NOT NULL,
     CHECK ((provider = 'webpush') = (endpoint IS NOT NULL AND p256dh IS NOT NULL AND auth IS NOT NULL)),
     CHECK ((provider = 'webpush') <> (token IS NOT NULL)),

@@ -9,7 +9,8 @@ mod origin;
 
 pub use origin::Origin;
 
-use crate::model::sms::{LanguageChoice, SmsLanguage, SmsPurpose, SmsTexts};
+use crate::model::language::Language;
+use crate::model::sms::{LanguageChoice, SmsPurpose, SmsTexts};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -546,19 +547,19 @@ impl Config {
         let choice = LanguageChoice::parse(&self.sms_language).map_err(|e| format!("sms_language: {e}"))?;
         let mut texts = SmsTexts::new(choice);
         for (name, setting, purpose, language) in [
-            ("sms_template_sign_in_fa", &self.sms_template_sign_in_fa, SmsPurpose::SignIn, SmsLanguage::Persian),
-            ("sms_template_sign_in_en", &self.sms_template_sign_in_en, SmsPurpose::SignIn, SmsLanguage::English),
+            ("sms_template_sign_in_fa", &self.sms_template_sign_in_fa, SmsPurpose::SignIn, Language::Persian),
+            ("sms_template_sign_in_en", &self.sms_template_sign_in_en, SmsPurpose::SignIn, Language::English),
             (
                 "sms_template_phone_change_fa",
                 &self.sms_template_phone_change_fa,
                 SmsPurpose::PhoneChange,
-                SmsLanguage::Persian,
+                Language::Persian,
             ),
             (
                 "sms_template_phone_change_en",
                 &self.sms_template_phone_change_en,
                 SmsPurpose::PhoneChange,
-                SmsLanguage::English,
+                Language::English,
             ),
         ] {
             if let Some(text) = setting {

@@ -2,6 +2,7 @@
 //! and the notifications waiting to be sent (the durable push queue).
 
 use crate::model::ids::{Principal, SessionId, TicketId};
+use crate::model::language::Language;
 use crate::model::time::Millis;
 
 /// Longest FCM or APNs device token, in bytes.
@@ -87,6 +88,8 @@ pub struct PushRegistration {
     /// Whether notifications may show the beginning of the message text (off unless the person
     /// turned it on).
     pub preview: bool,
+    /// The language of the notifications' fixed text.
+    pub language: Language,
     /// When it was registered (or last replaced).
     pub updated_at: Millis,
 }

@@ -6,6 +6,7 @@
 //! phones recognise and fill in) and `{minutes}` (how long the code works, in Persian digits in a
 //! Persian text); `{{` and `}}` stand for `{` and `}`.
 
+use crate::model::language::Language;
 use crate::model::phone::Phone;
 use phonenumber::country;
 use std::fmt;
@@ -19,16 +20,7 @@ pub enum SmsPurpose {
     PhoneChange,
 }
 
-/// The language of an SMS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmsLanguage {
-    /// Persian (`fa`).
-    Persian,
-    /// English (`en`).
-    English,
-}
-
-impl SmsLanguage {
+impl Language {
     /// The language numbers of `region` get: Persian for Iran and Afghanistan (whose Dari is
     /// Persian), English elsewhere.
     pub fn of_region(region: Option<country::Id>) -> Self {
@@ -42,10 +34,10 @@ impl SmsLanguage {
 /// How the language of an SMS is chosen (the `sms_language` setting).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LanguageChoice {
-    /// `auto`: by the number's country ([`SmsLanguage::of_region`]).
+    /// `auto`: by the number's country ([`Language::of_region`]).
     ByCountry,
     /// `fa` or `en`: always this language.
-    Always(SmsLanguage),
+    Always(Language),
 }
 
 impl LanguageChoice {
@@ -56,8 +48,8 @@ impl LanguageChoice {
     pub fn parse(value: &str) -> Result<Self, String> {
         match value.trim() {
             "auto" => Ok(Self::ByCountry),
-            "fa" => Ok(Self::Always(SmsLanguage::Persian)),
-            "en" => Ok(Self::Always(SmsLanguage::English)),
+            "fa" => Ok(Self::Always(Language::Persian)),
+            "en" => Ok(Self::Always(Language::English)),
             other => Err(format!("`{other}` is not `auto`, `fa` or `en`")),
         }
     }
@@ -149,18 +141,18 @@ impl Template {
 }
 
 /// The built-in template of `purpose` in `language`; each Persian one fits one SMS part.
-pub fn default_template(purpose: SmsPurpose, language: SmsLanguage) -> &'static str {
+pub fn default_template(purpose: SmsPurpose, language: Language) -> &'static str {
     match (purpose, language) {
-        (SmsPurpose::SignIn, SmsLanguage::Persian) => {
+        (SmsPurpose::SignIn, Language::Persian) => {
             "کد ورود آناپارس: {code}\nتا {minutes} دقیقه معتبر است. آن را به کسی ندهید."
         }
-        (SmsPurpose::PhoneChange, SmsLanguage::Persian) => {
+        (SmsPurpose::PhoneChange, Language::Persian) => {
             "کد تغییر شماره آناپارس: {code}\nتا {minutes} دقیقه معتبر است. به کسی ندهید."
         }
-        (SmsPurpose::SignIn, SmsLanguage::English) => {
+        (SmsPurpose::SignIn, Language::English) => {
             "Anapars code: {code}\nValid for {minutes} minutes. Never share it with anyone."
         }
-        (SmsPurpose::PhoneChange, SmsLanguage::English) => {
+        (SmsPurpose::PhoneChange, Language::English) => {
             "Anapars code for your new number: {code}\nValid for {minutes} minutes. Never share it with anyone."
         }
     }
@@ -181,7 +173,7 @@ impl SmsTexts {
     /// The built-in templates, the language chosen by `choice`, no autofill lines.
     pub fn new(choice: LanguageChoice) -> Self {
         let built_in = |purpose| {
-            [SmsLanguage::Persian, SmsLanguage::English].map(|language| {
+            [Language::Persian, Language::English].map(|language| {
                 Template::parse(default_template(purpose, language)).unwrap_or_else(|e| unreachable!("{e}"))
             })
         };
@@ -197,7 +189,7 @@ impl SmsTexts {
     ///
     /// # Errors
     /// `text` is not a valid [`Template`], or takes more than [`MAX_PARTS`] parts.
-    pub fn set_template(&mut self, purpose: SmsPurpose, language: SmsLanguage, text: &str) -> Result<(), String> {
+    pub fn set_template(&mut self, purpose: SmsPurpose, language: Language, text: &str) -> Result<(), String> {
         self.templates[purpose as usize][language as usize] = Template::parse(text)?;
         self.check_length(purpose, language)
     }
@@ -237,9 +229,9 @@ impl SmsTexts {
     }
 
     /// The language of a text to `to`.
-    pub fn language_for(&self, to: &Phone) -> SmsLanguage {
+    pub fn language_for(&self, to: &Phone) -> Language {
         match self.choice {
-            LanguageChoice::ByCountry => SmsLanguage::of_region(to.region()),
+            LanguageChoice::ByCountry => Language::of_region(to.region()),
             LanguageChoice::Always(language) => language,
         }
     }
@@ -251,10 +243,10 @@ impl SmsTexts {
 
     /// The text of `purpose` in `language`: the template, then the app hash line, then the
     /// origin-bound line (which must be the last line).
-    pub fn render_in(&self, purpose: SmsPurpose, language: SmsLanguage, code: &str, minutes: u64) -> String {
+    pub fn render_in(&self, purpose: SmsPurpose, language: Language, code: &str, minutes: u64) -> String {
         let minutes = match language {
-            SmsLanguage::Persian => persian_digits(&minutes.to_string()),
-            SmsLanguage::English => minutes.to_string(),
+            Language::Persian => persian_digits(&minutes.to_string()),
+            Language::English => minutes.to_string(),
         };
         let mut text = self.templates[purpose as usize][language as usize].render(code, &minutes);
         if let Some(hash) = &self.app_hash {
@@ -269,14 +261,14 @@ impl SmsTexts {
 
     fn check_all_lengths(&self) -> Result<(), String> {
         for purpose in [SmsPurpose::SignIn, SmsPurpose::PhoneChange] {
-            for language in [SmsLanguage::Persian, SmsLanguage::English] {
+            for language in [Language::Persian, Language::English] {
                 self.check_length(purpose, language)?;
             }
         }
         Ok(())
     }
 
-    fn check_length(&self, purpose: SmsPurpose, language: SmsLanguage) -> Result<(), String> {
+    fn check_length(&self, purpose: SmsPurpose, language: Language) -> Result<(), String> {
         let longest = SmsLength::of(&self.render_in(purpose, language, "000000", 999));
         if longest.parts > MAX_PARTS {
             return Err(format!(
@@ -288,7 +280,7 @@ impl SmsTexts {
     }
 }
 
-impl fmt::Display for SmsLanguage {
+impl fmt::Display for Language {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Persian => "Persian",
@@ -397,7 +389,7 @@ mod tests {
         assert_eq!(en, "Anapars code: 493021\nValid for 5 minutes. Never share it with anyone.");
         let afghan = texts.render(SmsPurpose::SignIn, &Phone::from_e164("+93701234567"), "493021", 5);
         assert!(afghan.starts_with("کد ورود"), "{afghan}");
-        let english = SmsTexts::new(LanguageChoice::Always(SmsLanguage::English));
+        let english = SmsTexts::new(LanguageChoice::Always(Language::English));
         assert!(english.render(SmsPurpose::SignIn, &iranian(), "493021", 5).starts_with("Anapars code"));
     }
 
@@ -406,11 +398,11 @@ mod tests {
         let texts = SmsTexts::new(LanguageChoice::ByCountry);
         for purpose in [SmsPurpose::SignIn, SmsPurpose::PhoneChange] {
             for minutes in [1, 5, 60, 999] {
-                let text = texts.render_in(purpose, SmsLanguage::Persian, "493021", minutes);
+                let text = texts.render_in(purpose, Language::Persian, "493021", minutes);
                 let length = SmsLength::of(&text);
                 assert_eq!((length.encoding, length.parts), (SmsEncoding::Ucs2, 1), "{text}: {length:?}");
             }
-            let english = texts.render_in(purpose, SmsLanguage::English, "493021", 5);
+            let english = texts.render_in(purpose, Language::English, "493021", 5);
             assert_eq!(SmsLength::of(&english).encoding, SmsEncoding::Gsm7, "{english}");
             assert_eq!(SmsLength::of(&english).parts, 1, "{english}");
         }
@@ -421,7 +413,7 @@ mod tests {
         let mut texts = SmsTexts::new(LanguageChoice::ByCountry);
         texts.set_app_hash("FA+9qCX9VSu").unwrap();
         texts.set_origin("app.anapars.ir").unwrap();
-        let text = texts.render_in(SmsPurpose::SignIn, SmsLanguage::English, "493021", 5);
+        let text = texts.render_in(SmsPurpose::SignIn, Language::English, "493021", 5);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[lines.len() - 2..], ["FA+9qCX9VSu", "@app.anapars.ir #493021"]);
     }
@@ -438,10 +430,7 @@ mod tests {
         assert_eq!(braces.render("123456", "5"), "{123456}");
         let mut texts = SmsTexts::new(LanguageChoice::ByCountry);
         let paragraph = format!("{} {{code}}", "long words ".repeat(60));
-        assert!(texts
-            .set_template(SmsPurpose::SignIn, SmsLanguage::English, &paragraph)
-            .unwrap_err()
-            .contains("parts"));
+        assert!(texts.set_template(SmsPurpose::SignIn, Language::English, &paragraph).unwrap_err().contains("parts"));
         assert!(texts.set_origin("https://app.example.com").is_err());
         assert!(texts.set_origin("App.example.com").is_err());
         assert!(texts.set_origin("app.example.com:8443").is_err());

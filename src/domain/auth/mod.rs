@@ -23,8 +23,9 @@ mod sign_in;
 use crate::config::Config;
 use crate::domain::sessions::SessionDesk;
 use crate::model::account::{Device, PhoneKey, Session, User};
+use crate::model::language::Language;
 use crate::model::phone::{Phone, PhonePolicy};
-use crate::model::sms::{SmsLanguage, SmsLength, SmsPurpose, SmsTexts};
+use crate::model::sms::{SmsLength, SmsPurpose, SmsTexts};
 use crate::ports::quota::Quotas;
 use crate::ports::sms::SmsSender;
 use crate::ports::store::{Accounts, SignInCodes};
@@ -139,7 +140,7 @@ impl Auth {
         let texts = config.sms_texts().map_err(anyhow::Error::msg)?;
         let minutes = rules.code_ttl.as_secs().div_ceil(60);
         for purpose in [SmsPurpose::SignIn, SmsPurpose::PhoneChange] {
-            for language in [SmsLanguage::Persian, SmsLanguage::English] {
+            for language in [Language::Persian, Language::English] {
                 let length = SmsLength::of(&texts.render_in(purpose, language, "000000", minutes));
                 if length.parts > 1 {
                     tracing::warn!(%purpose, %language, parts = length.parts, "the sms text takes more than one part");

@@ -5,6 +5,7 @@
 use super::{device, race, session, ticket, user, HOUR, RACERS};
 use anapars_hub::error::Result;
 use anapars_hub::model::ids::{Principal, SessionId, TicketId};
+use anapars_hub::model::language::Language;
 use anapars_hub::model::push::{ApnsEnvironment, NewPush, PushKind, PushRegistration, PushTarget};
 use anapars_hub::model::time::{now_ms, Millis};
 use anapars_hub::ports::store::Store;
@@ -25,6 +26,7 @@ fn webpush(session: SessionId, holder: Principal, at: Millis) -> PushRegistratio
             auth: vec![7; 16],
         },
         preview: false,
+        language: Language::Persian,
         updated_at: at,
     }
 }
@@ -44,6 +46,7 @@ pub async fn push_registrations_live_and_die_with_their_session(store: Arc<dyn S
     let apns = PushRegistration {
         target: PushTarget::Apns { token: "a1b2".repeat(16), environment: ApnsEnvironment::Sandbox },
         preview: true,
+        language: Language::English,
         ..webpush(live.id, who, now + 1)
     };
     assert!(store.register_push(&apns, now + 1).await?, "a second registration replaces the first");

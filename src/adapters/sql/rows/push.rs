@@ -4,6 +4,7 @@
 use crate::adapters::sql::rows::internal;
 use crate::error::{Error, Result};
 use crate::model::ids::{AgentId, Principal, SessionId, TicketId, UserId};
+use crate::model::language::Language;
 use crate::model::push::{ApnsEnvironment, NewPush, PushKind, PushRegistration, PushTarget, QueuedPush};
 use crate::model::time::Millis;
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use uuid::Uuid;
 /// The columns [`RegistrationRow`] reads, the session's holder joined in (`r` the registration,
 /// `s` its session).
 const REGISTRATION_COLUMNS: &str = "r.session_id, s.user_id, s.agent_id, r.provider, r.token, r.environment, \
-     r.endpoint, r.p256dh, r.auth, r.preview, r.updated_at";
+     r.endpoint, r.p256dh, r.auth, r.preview, r.language, r.updated_at";
 
 /// Whether session `?1` is live at `?2` (Postgres appends `FOR UPDATE`, so that a revocation
 /// waits for the registration and its trigger then removes it).
@@ -19,13 +20,14 @@ pub(in crate::adapters::sql) const LIVE_SESSION: &str =
     "SELECT id FROM sessions WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2";
 
 /// Stores a registration, replacing the session's: `?1` session, `?2` provider, `?3` token, `?4`
-/// environment, `?5` endpoint, `?6` p256dh, `?7` auth, `?8` preview, `?9` updated_at.
+/// environment, `?5` endpoint, `?6` p256dh, `?7` auth, `?8` preview, `?9` language, `?10` updated_at.
 pub(in crate::adapters::sql) const UPSERT_REGISTRATION: &str = "INSERT INTO push_registrations \
-     (session_id, provider, token, environment, endpoint, p256dh, auth, preview, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+     (session_id, provider, token, environment, endpoint, p256dh, auth, preview, language, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
      ON CONFLICT (session_id) DO UPDATE SET provider = excluded.provider, token = excluded.token, \
      environment = excluded.environment, endpoint = excluded.endpoint, p256dh = excluded.p256dh, \
-     auth = excluded.auth, preview = excluded.preview, updated_at = excluded.updated_at";
+     auth = excluded.auth, preview = excluded.preview, language = excluded.language, \
+     updated_at = excluded.updated_at";
 
 /// What is queued for session `?1`.
 pub(in crate::adapters::sql) const DROP_QUEUED: &str = "DELETE FROM push_queue WHERE session_id = ?1";
@@ -84,7 +86,7 @@ pub(in crate::adapters::sql) const BACKLOG: &str = "SELECT count(*), min(created
 /// A statement of either backend, its arguments being bound.
 type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
 
-/// Binds [`UPSERT_REGISTRATION`]'s `?1` to `?9` from `registration`, on either backend.
+/// Binds [`UPSERT_REGISTRATION`]'s `?1` to `?10` from `registration`, on either backend.
 pub(in crate::adapters::sql) fn bind_registration<'q, DB>(
     query: Query<'q, DB>,
     registration: &'q PushRegistration,
@@ -108,6 +110,7 @@ where
         .bind(p256dh)
         .bind(auth)
         .bind(registration.preview)
+        .bind(registration.language.as_str())
         .bind(registration.updated_at)
 }
 
@@ -156,6 +159,7 @@ pub(in crate::adapters::sql) struct RegistrationRow {
     p256dh: Option<Vec<u8>>,
     auth: Option<Vec<u8>>,
     preview: bool,
+    language: String,
     updated_at: Millis,
 }
 
@@ -180,7 +184,15 @@ impl TryFrom<RegistrationRow> for PushRegistration {
             }
             (provider, ..) => return Err(internal("push_registrations.provider", provider)),
         };
-        Ok(Self { session_id: SessionId(r.session_id), holder, target, preview: r.preview, updated_at: r.updated_at })
+        Ok(Self {
+            session_id: SessionId(r.session_id),
+            holder,
+            target,
+            preview: r.preview,
+            language: Language::parse(&r.language)
+                .ok_or_else(|| internal("push_registrations.language", &r.language))?,
+            updated_at: r.updated_at,
+        })
     }
 }
 
