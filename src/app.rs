@@ -184,6 +184,36 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         &batchers.tasks,
         batchers.stop.clone(),
     );
+    let presence = crate::domain::presence::Presence::new(
+        Duration::from_millis(config.presence_grace_ms),
+        store.clone(),
+        store.clone(),
+        broker.clone(),
+        roster,
+    );
+    let vapid_key = store
+        .key_or_insert("vapid", &crate::adapters::push::webpush::Vapid::generate().map_err(anyhow::Error::msg)?)
+        .await
+        .context("loading the VAPID key")?;
+    let vapid = crate::adapters::push::webpush::Vapid::new(&vapid_key, config.vapid_subject.clone())
+        .map_err(anyhow::Error::msg)?;
+    let push_sender = Arc::new(
+        crate::adapters::push::HttpPushSender::new(vapid, Duration::from_millis(config.push_timeout_ms))
+            .map_err(anyhow::Error::msg)?,
+    );
+    let vapid_public_key = push_sender.vapid_public_key();
+    let (push, push_trigger, push_events) = crate::domain::push::PushDesk::new(
+        store.clone(),
+        presence.clone(),
+        push_sender,
+        crate::domain::push::PushPolicy {
+            collapse_window: Duration::from_millis(config.push_collapse_ms),
+            give_up_after: Duration::from_secs(config.push_give_up_secs),
+            allow_http_endpoints: config.webpush_allow_http,
+        },
+    );
+    background.spawn(push.clone().take_events(push_events, background.stop.clone()));
+    background.spawn(push.clone().run(background.stop.clone()));
     let queue = Queue::new(config.auto_assign);
     let tickets = Arc::new(TicketDesk::new(
         store.clone(),
@@ -191,8 +221,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         writer,
         broker.clone(),
         queue.clone(),
-        config.max_body_chars,
-        config.attachments_per_message,
+        crate::domain::tickets::MessageLimits {
+            max_body_chars: config.max_body_chars,
+            max_attachments: config.attachments_per_message,
+        },
+        push_trigger,
     ));
     let attachments = Arc::new(crate::domain::attachments::AttachmentDesk::new(
         store.clone(),
@@ -215,13 +248,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
              set object_store_url to a bucket every node reaches"
         );
     }
-    let presence = crate::domain::presence::Presence::new(
-        Duration::from_millis(config.presence_grace_ms),
-        store.clone(),
-        store.clone(),
-        broker.clone(),
-        roster,
-    );
     background.spawn(
         presence.clone().maintain(Duration::from_millis(config.presence_node_ttl_ms / 3), background.stop.clone()),
     );
@@ -286,6 +312,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         agents,
         tickets,
         attachments,
+        push,
+        vapid_public_key,
         presence,
         profiles,
         telemetry,

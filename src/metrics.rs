@@ -74,6 +74,17 @@ pub const TELEMETRY_PURGED: &str = "hub_telemetry_purged_total";
 /// Counter: purchase reports from billing, by `outcome`: `created`, `updated`, `duplicate`, or the
 /// error code of a refused one (`bad_signature`, `stale_signature`, `conflict`, `not_found`, ...).
 pub const PURCHASE_REPORTS: &str = "hub_purchase_reports_total";
+/// Counter: push registrations stored, by `provider`.
+pub const PUSH_REGISTRATIONS: &str = "hub_push_registrations_total";
+/// Counter: notifications a provider took, by `provider`.
+pub const PUSH_SENT: &str = "hub_push_sent_total";
+/// Counter: deliveries that did not go through, by `provider` and `reason` (`gone`, `expired`,
+/// `status_503`, `network`, `trigger_full`, ...).
+pub const PUSH_FAILED: &str = "hub_push_failed_total";
+/// Gauge: notifications waiting in the push queue (all nodes).
+pub const PUSH_QUEUE_DEPTH: &str = "hub_push_queue_depth";
+/// Gauge: age of the oldest waiting notification, in seconds.
+pub const PUSH_QUEUE_OLDEST: &str = "hub_push_queue_oldest_seconds";
 /// Counter: uploads whose content was checked and stored, by `kind` (`image`, `file`).
 pub const ATTACHMENTS_STORED: &str = "hub_attachments_stored_total";
 /// Counter: uploads removed because they reached no message before they expired.
@@ -172,6 +183,11 @@ fn describe() {
     describe_counter!(TELEMETRY_PURGED, "telemetry rows deleted by retention, by kind");
     describe_counter!(PURCHASE_REPORTS, "purchase reports from billing, by outcome");
     describe_counter!(ATTACHMENTS_STORED, "uploads checked and stored, by kind");
+    describe_counter!(PUSH_REGISTRATIONS, "push registrations stored, by provider");
+    describe_counter!(PUSH_SENT, "push notifications a provider took, by provider");
+    describe_counter!(PUSH_FAILED, "push deliveries that did not go through, by provider and reason");
+    describe_gauge!(PUSH_QUEUE_DEPTH, "push notifications waiting (all nodes)");
+    describe_gauge!(PUSH_QUEUE_OLDEST, Unit::Seconds, "age of the oldest waiting push notification");
     describe_counter!(ATTACHMENTS_EXPIRED, "uploads removed unattached after they expired");
     describe_counter!(UPLOAD_BYTES, Unit::Bytes, "bytes received in upload pieces");
 }

@@ -337,8 +337,7 @@ async fn a_photo_travels(hub: &TestHub) {
     assert_eq!(bob.download(&format!("/v1/attachments/{note_id}")).await.status().as_u16(), 404);
 
     // The export carries both files with their bytes.
-    let export = hub.http.get(alice.url("/v1/me/export")).bearer_auth(&alice.token).send().await.unwrap();
-    let export: Value = export.json().await.unwrap();
+    let (_, export) = hub.get("/v1/me/export", Some(&alice.token)).await;
     let files = export["attachments"].as_array().unwrap();
     assert_eq!(files.len(), 2, "{label} {files:?}");
     let photo_part = files.iter().find(|f| f["id"] == id.as_str()).unwrap();

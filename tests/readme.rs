@@ -192,6 +192,7 @@ fn sample(field: &str, default: &Value) -> String {
         "sms_template_phone_change_en" => "New number code {code}",
         "sms_origin" => "app.anapars.ir",
         "sms_app_hash" => "FA+9qCX9VSu",
+        "vapid_subject" => "mailto:ops@anapars.ir",
         _ => "",
     };
     if !chosen.is_empty() {

@@ -23,6 +23,7 @@ use anapars_hub::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, Pu
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseStatus};
 use anapars_hub::model::ticket::{EventKind, TicketStatus};
 use anapars_hub::protocol::errors::{ErrorCode, WireError};
+use anapars_hub::protocol::views::{PushRegistrationRequest, PushRegistrationView, WebPushKeys};
 use anapars_hub::protocol::CloseCode;
 use anapars_hub::protocol::{
     self, AgentView, CannedReplyView, ConsentView, CustomerDeviceView, CustomerView, DeviceReport, DeviceView, Encoded,
@@ -208,6 +209,46 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
         ("request.consent.get", frame(41, Request::ConsentGet {})),
         ("request.consent.set", frame(42, Request::ConsentSet { analytics: Some(false), personalisation: None })),
         ("request.purchase.list", frame(43, Request::PurchaseList {})),
+        (
+            // A browser's or UnifiedPush distributor's subscription, as PushSubscription.toJSON() gives it.
+            "request.push.register.webpush",
+            frame(
+                44,
+                Request::PushRegister {
+                    registration: PushRegistrationRequest {
+                        provider: "webpush".into(),
+                        token: None,
+                        environment: None,
+                        endpoint: Some("https://ntfy.anapars.ir/up7Xk2bQ9nL3".into()),
+                        keys: Some(WebPushKeys {
+                            p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM"
+                                .into(),
+                            auth: "tBHItJI5svbpez7KI4CCXg".into(),
+                        }),
+                        preview: false,
+                        language: Some("fa".into()),
+                    },
+                },
+            ),
+        ),
+        (
+            "request.push.register.apns",
+            frame(
+                45,
+                Request::PushRegister {
+                    registration: PushRegistrationRequest {
+                        provider: "apns".into(),
+                        token: Some("5b1c0d8e9f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4".into()),
+                        environment: Some("production".into()),
+                        endpoint: None,
+                        keys: None,
+                        preview: true,
+                        language: None,
+                    },
+                },
+            ),
+        ),
+        ("request.push.unregister", frame(46, Request::PushUnregister {})),
     ]
 }
 
@@ -579,6 +620,18 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ("event.settings.updated", ServerFrame::SettingsUpdated { settings: settings_doc(), updated_at: NOW }),
         ("event.consent.updated", ServerFrame::ConsentUpdated { consent: consent() }),
         (
+            "reply.push.register.ok",
+            ServerFrame::PushRegisterOk {
+                id: 44,
+                registration: PushRegistrationView {
+                    provider: "webpush".into(),
+                    preview: false,
+                    language: "fa".into(),
+                    updated_at: NOW,
+                },
+            },
+        ),
+        (
             "reply.purchase.list.ok",
             ServerFrame::PurchaseListOk {
                 id: 43,
@@ -665,9 +718,11 @@ fn request_slot(request: &Request) -> usize {
         Request::ConsentSet { .. } => 33,
         Request::PurchaseList {} => 34,
         Request::CustomerGet { .. } => 35,
+        Request::PushRegister { .. } => 36,
+        Request::PushUnregister {} => 37,
     }
 }
-const REQUEST_SLOTS: usize = 36;
+const REQUEST_SLOTS: usize = 38;
 
 /// Slot of each server frame variant; as [`request_slot`], for [`server_samples`].
 fn server_slot(frame: &ServerFrame) -> usize {
@@ -712,9 +767,10 @@ fn server_slot(frame: &ServerFrame) -> usize {
         ServerFrame::PurchaseListOk { .. } => 37,
         ServerFrame::PurchaseUpdated { .. } => 38,
         ServerFrame::CustomerGetOk { .. } => 39,
+        ServerFrame::PushRegisterOk { .. } => 40,
     }
 }
-const SERVER_SLOTS: usize = 40;
+const SERVER_SLOTS: usize = 41;
 
 /// Every close code the hub sends. A new one fails to compile in the `match`: list it here and in
 /// PROTOCOL.md.
@@ -824,6 +880,11 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "upload_expiry_secs",
     "attachment_max_pixels",
     "upload_buffer_bytes",
+    "push_collapse_ms",
+    "push_give_up_secs",
+    "push_timeout_ms",
+    "vapid_subject",
+    "webpush_allow_http",
 ];
 
 /// One error of each code, to read its HTTP status from the hub itself. A new code fails to compile

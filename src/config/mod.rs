@@ -167,6 +167,17 @@ pub struct Config {
     /// Largest image attachment, in pixels (width times height), checked from the header before
     /// anything is decoded. Default 40000000.
     pub attachment_max_pixels: u64,
+    /// Events of one ticket within this window become one push notification, in ms. Default 3000.
+    pub push_collapse_ms: u64,
+    /// A push notification not delivered by this age is dropped, in seconds. Default 86400.
+    pub push_give_up_secs: u64,
+    /// How long one request to a push provider may take. Default 10000 ms.
+    pub push_timeout_ms: u64,
+    /// The `sub` claim of the hub's VAPID tokens: a `mailto:` or `https:` contact push services
+    /// can reach the operator at. Unset: no contact is sent.
+    pub vapid_subject: Option<String>,
+    /// Accept `http://` Web Push endpoints (local receivers in development and tests). Default false.
+    pub webpush_allow_http: bool,
     /// Bytes of upload bodies the node holds in memory at once, all uploads together; a request
     /// whose piece does not fit waits for room. At least `attachment_max_bytes`. Default
     /// 268435456 (256 MiB).
@@ -325,6 +336,11 @@ impl Default for Config {
             upload_expiry_secs: 24 * 3600,
             attachment_max_pixels: 40_000_000,
             upload_buffer_bytes: 256 << 20,
+            push_collapse_ms: 3_000,
+            push_give_up_secs: 24 * 3600,
+            push_timeout_ms: 10_000,
+            vapid_subject: None,
+            webpush_allow_http: false,
             max_image_side: 4096,
             agent_session_ttl_secs: 12 * 3600,
             max_body_chars: 4000,
@@ -406,6 +422,7 @@ impl Config {
             ("s3_region", "HUB_S3_REGION"),
             ("s3_access_key_id", "HUB_S3_ACCESS_KEY_ID"),
             ("s3_secret_access_key", "HUB_S3_SECRET_ACCESS_KEY"),
+            ("vapid_subject", "HUB_VAPID_SUBJECT"),
         ] {
             if let Ok(value) = std::env::var(var) {
                 figment = figment.merge(Serialized::default(key, value));
@@ -533,6 +550,15 @@ impl Config {
             self.upload_buffer_bytes >= self.attachment_max_bytes && self.upload_buffer_bytes <= u64::from(u32::MAX),
             "upload_buffer_bytes must be attachment_max_bytes to 4294967295"
         );
+        ensure!(self.push_collapse_ms <= 600_000, "push_collapse_ms must be at most 600000");
+        ensure!(self.push_give_up_secs >= 60, "push_give_up_secs must be at least 60");
+        ensure!((100..=120_000).contains(&self.push_timeout_ms), "push_timeout_ms must be 100 to 120000");
+        if let Some(sub) = &self.vapid_subject {
+            ensure!(
+                sub.starts_with("mailto:") || sub.starts_with("https://"),
+                "vapid_subject must be a mailto: or https:// URL"
+            );
+        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub(crate) mod group_commit;
 pub mod media;
 pub mod presence;
 pub mod profiles;
+pub mod push;
 pub mod sessions;
 pub mod telemetry;
 pub mod tickets;

@@ -39,6 +39,10 @@ pub struct Services {
     pub tickets: Arc<TicketDesk>,
     /// Uploads and the attachments of messages.
     pub attachments: Arc<crate::domain::attachments::AttachmentDesk>,
+    /// Push registrations and notifications.
+    pub push: Arc<crate::domain::push::PushDesk>,
+    /// The hub's VAPID public key, base64url (apps subscribe to Web Push with it).
+    pub vapid_public_key: String,
     /// Who is online.
     pub presence: Arc<crate::domain::presence::Presence>,
     /// Profiles and their images.

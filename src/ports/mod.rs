@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod objects;
+pub mod push;
 pub mod quota;
 pub mod roster;
 pub mod sms;

@@ -425,3 +425,105 @@ pub fn customer_view(c: &Customer) -> CustomerView {
         tickets: c.tickets.iter().map(ticket_view).collect(),
     }
 }
+
+/// What a device registers to receive push notifications (the `push.register` frame's fields and
+/// the body of `PUT /v1/push`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRegistrationRequest {
+    /// `fcm`, `apns` or `webpush`.
+    pub provider: String,
+    /// `fcm`: the registration token; `apns`: the device token (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// `apns`: `production` (default) or `sandbox`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// `webpush`: the subscription's endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `webpush`: the subscription's keys, as `PushSubscription.toJSON()` gives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<WebPushKeys>,
+    /// Show the beginning of message texts in notifications (default false).
+    #[serde(default)]
+    pub preview: bool,
+    /// The language of the notifications' fixed text: `fa` (default) or `en`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// A Web Push subscription's keys, base64url.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebPushKeys {
+    /// The P-256 public key (65 bytes).
+    pub p256dh: String,
+    /// The authentication secret (16 bytes).
+    pub auth: String,
+}
+
+impl PushRegistrationRequest {
+    /// The request in the domain's terms.
+    ///
+    /// # Errors
+    /// `bad_request` naming what is missing or malformed.
+    pub fn into_model(self) -> Result<crate::domain::push::RegistrationRequest, crate::error::Error> {
+        use crate::error::Error;
+        use crate::model::push::{ApnsEnvironment, PushTarget};
+        use base64::Engine as _;
+        let bad = |what: &str| Error::BadRequest(what.to_owned());
+        let decode = |field: &str, value: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(value.trim_end_matches('='))
+                .map_err(|_| Error::BadRequest(format!("keys.{field} is not base64url")))
+        };
+        let target = match self.provider.as_str() {
+            "fcm" => PushTarget::Fcm { token: self.token.ok_or_else(|| bad("fcm needs token"))? },
+            "apns" => PushTarget::Apns {
+                token: self.token.ok_or_else(|| bad("apns needs token"))?,
+                environment: match self.environment.as_deref() {
+                    None => ApnsEnvironment::Production,
+                    Some(e) => ApnsEnvironment::parse(e).ok_or_else(|| bad("environment is production or sandbox"))?,
+                },
+            },
+            "webpush" => {
+                let keys = self.keys.ok_or_else(|| bad("webpush needs keys.p256dh and keys.auth"))?;
+                PushTarget::WebPush {
+                    endpoint: self.endpoint.ok_or_else(|| bad("webpush needs endpoint"))?,
+                    p256dh: decode("p256dh", &keys.p256dh)?,
+                    auth: decode("auth", &keys.auth)?,
+                }
+            }
+            _ => return Err(bad("provider is fcm, apns or webpush")),
+        };
+        let language = match self.language.as_deref() {
+            None => None,
+            Some(code) => {
+                Some(crate::model::language::Language::parse(code).ok_or_else(|| bad("language is fa or en"))?)
+            }
+        };
+        Ok(crate::domain::push::RegistrationRequest { target, preview: self.preview, language })
+    }
+}
+
+/// A push registration as its device sees it: never its token or keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRegistrationView {
+    /// `fcm`, `apns` or `webpush`.
+    pub provider: String,
+    /// Whether notifications show the beginning of message texts.
+    pub preview: bool,
+    /// `fa` or `en`.
+    pub language: String,
+    /// When it was stored.
+    pub updated_at: Millis,
+}
+
+/// A registration as its device sees it.
+pub fn push_registration_view(r: &crate::model::push::PushRegistration) -> PushRegistrationView {
+    PushRegistrationView {
+        provider: r.target.provider().to_owned(),
+        preview: r.preview,
+        language: r.language.as_str().to_owned(),
+        updated_at: r.updated_at,
+    }
+}

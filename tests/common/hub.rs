@@ -156,6 +156,13 @@ impl TestHub {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// PUTs JSON with a bearer token; returns status and body.
+    pub async fn http_put_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let resp = self.http.put(format!("{}{path}", self.base)).bearer_auth(token).json(body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     /// GETs with an optional bearer token; returns status and body.
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.http.get(format!("{}{path}", self.base));

@@ -49,8 +49,17 @@ pub struct TicketDesk {
     writer: MessageWriter,
     broker: Arc<dyn Broker>,
     queue: Arc<queue::Queue>,
-    max_body_chars: usize,
-    max_attachments: usize,
+    limits: MessageLimits,
+    push: crate::domain::push::PushTrigger,
+}
+
+/// How large a message may be.
+#[derive(Clone, Copy, Debug)]
+pub struct MessageLimits {
+    /// Longest text, in characters.
+    pub max_body_chars: usize,
+    /// Most files on one message.
+    pub max_attachments: usize,
 }
 
 fn check_client_msg_id(id: &str) -> Result<()> {
@@ -62,18 +71,18 @@ fn check_client_msg_id(id: &str) -> Result<()> {
 }
 
 impl TicketDesk {
-    /// The desk over these ports. `queue` decides assignments and queue positions; a message
-    /// carries at most `max_attachments` files.
+    /// The desk over these ports. `queue` decides assignments and queue positions; every stored
+    /// event also goes to `push` (for people whose app is closed).
     pub fn new(
         tickets: Arc<dyn Tickets>,
         agents: Arc<dyn Agents>,
         writer: MessageWriter,
         broker: Arc<dyn Broker>,
         queue: Arc<queue::Queue>,
-        max_body_chars: usize,
-        max_attachments: usize,
+        limits: MessageLimits,
+        push: crate::domain::push::PushTrigger,
     ) -> Self {
-        Self { tickets, agents, writer, broker, queue, max_body_chars, max_attachments }
+        Self { tickets, agents, writer, broker, queue, limits, push }
     }
 
     /// Something changed that may let the queue move (an agent connected or changed status).
@@ -84,11 +93,11 @@ impl TicketDesk {
     /// Checks a message's text and the files it names: text may be empty only when files carry
     /// the message; at most `max_attachments` files, each named once.
     fn check_message(&self, body: &str, attachments: &[AttachmentId]) -> Result<()> {
-        if attachments.len() > self.max_attachments {
+        if attachments.len() > self.limits.max_attachments {
             return Err(Error::TooLarge {
                 what: "attachments",
                 size: Some(attachments.len()),
-                limit: self.max_attachments,
+                limit: self.limits.max_attachments,
                 unit: SizeUnit::Files,
             });
         }
@@ -106,11 +115,11 @@ impl TicketDesk {
             return Err(Error::EmptyBody);
         }
         let n = body.chars().count();
-        if n > self.max_body_chars {
+        if n > self.limits.max_body_chars {
             return Err(Error::TooLarge {
                 what: "body",
                 size: Some(n),
-                limit: self.max_body_chars,
+                limit: self.limits.max_body_chars,
                 unit: SizeUnit::Characters,
             });
         }
@@ -437,6 +446,7 @@ impl TicketDesk {
     /// Publishes stored events: each to the ticket's subscribers, then one summary of the ticket to
     /// its owner, its agent and the queue watchers.
     fn publish_events(&self, ticket: &Ticket, events: &[TicketEvent]) {
+        self.push.events(ticket, events);
         for e in events {
             self.broker
                 .publish(&Audience { tickets: &[ticket.id], ..Audience::default() }, Event::TicketEvent(e.clone()));

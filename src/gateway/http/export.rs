@@ -270,6 +270,13 @@ pub(super) async fn write(
     w.member("consent");
     w.json(&consent)?;
 
+    w.member("push_registrations");
+    w.raw("[");
+    let registrations: Vec<PushPart> =
+        store.push_registrations(Principal::User(user), now_ms()).await?.iter().map(PushPart::from).collect();
+    w.items(&mut true, registrations).await?;
+    w.raw("]");
+
     w.member("purchases");
     w.raw("[");
     let now = now_ms();
@@ -377,6 +384,41 @@ pub(super) async fn write(
 
     w.raw(",\"complete\":true}");
     w.flush().await
+}
+
+/// A push registration in the export: where the user's notifications go, token and keys included
+/// (they are the user's own data).
+#[derive(Serialize)]
+struct PushPart {
+    session_id: SessionId,
+    provider: &'static str,
+    token: Option<String>,
+    environment: Option<&'static str>,
+    endpoint: Option<String>,
+    preview: bool,
+    language: &'static str,
+    updated_at: Millis,
+}
+
+impl From<&crate::model::push::PushRegistration> for PushPart {
+    fn from(r: &crate::model::push::PushRegistration) -> Self {
+        use crate::model::push::PushTarget;
+        let (token, environment, endpoint) = match &r.target {
+            PushTarget::Fcm { token } => (Some(token.clone()), None, None),
+            PushTarget::Apns { token, environment } => (Some(token.clone()), Some(environment.as_str()), None),
+            PushTarget::WebPush { endpoint, .. } => (None, None, Some(endpoint.clone())),
+        };
+        Self {
+            session_id: r.session_id,
+            provider: r.target.provider(),
+            token,
+            environment,
+            endpoint,
+            preview: r.preview,
+            language: r.language.as_str(),
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 /// An attachment in the export: its record and, once stored, its bytes (one at a time in memory,

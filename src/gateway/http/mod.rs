@@ -10,6 +10,7 @@ mod console;
 mod export;
 mod origin;
 mod purchases;
+mod push;
 mod upgrade;
 mod uploads;
 
@@ -58,6 +59,7 @@ pub(crate) fn router(hub: Arc<Services>) -> Router {
         .route("/v1/me/image", put(put_image).delete(delete_image))
         .merge(account::routes())
         .merge(uploads::routes())
+        .merge(push::routes())
         .route("/v1/media/{file}", get(media))
         .route("/v1/admin/announcements", post(announce))
         .route("/v1/ws", get(upgrade::websocket))
@@ -164,7 +166,7 @@ pub(crate) async fn bearer(hub: &Services, headers: &HeaderMap) -> Result<Option
     hub.sessions.authenticate(token.trim()).await.map(Some)
 }
 
-async fn require_bearer(hub: &Services, headers: &HeaderMap) -> Result<Identity, Error> {
+pub(crate) async fn require_bearer(hub: &Services, headers: &HeaderMap) -> Result<Identity, Error> {
     bearer(hub, headers).await?.ok_or(Error::Unauthenticated)
 }
 

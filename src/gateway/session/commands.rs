@@ -199,6 +199,22 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                     });
                     socket.answer(id, reply).await
                 }
+                Request::PushRegister { registration } => {
+                    let reply = match registration.into_model() {
+                        Ok(request) => {
+                            hub.push.register(who, session, request).await.map(|r| ServerFrame::PushRegisterOk {
+                                id,
+                                registration: crate::protocol::views::push_registration_view(&r),
+                            })
+                        }
+                        Err(e) => Err(e),
+                    };
+                    socket.answer(id, reply).await
+                }
+                Request::PushUnregister {} => {
+                    let reply = hub.push.unregister(session).await.map(|_| ServerFrame::Ok { id });
+                    socket.answer(id, reply).await
+                }
                 Request::TicketSend { ticket_id, client_msg_id, body, attachments } => {
                     socket.pipeline_send(id, who, ticket_id, client_msg_id, body, attachments).await
                 }

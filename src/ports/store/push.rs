@@ -2,7 +2,7 @@
 //! that every node's sender takes notifications from.
 
 use crate::error::Result;
-use crate::model::ids::{Principal, SessionId};
+use crate::model::ids::{AgentId, Principal, SessionId, UserId};
 use crate::model::push::{NewPush, PushRegistration, QueuedPush};
 use crate::model::time::Millis;
 use async_trait::async_trait;
@@ -34,6 +34,12 @@ pub trait Pushes: Send + Sync {
 
     /// Puts a claimed notification back, due at `due_at`, with one attempt more.
     async fn retry_push(&self, id: i64, due_at: Millis) -> Result<()>;
+
+    /// Agents with a registration on a session live at `now`.
+    async fn registered_agents(&self, now: Millis) -> Result<Vec<AgentId>>;
+
+    /// The user's tickets with an event after the user's read mark: the app's badge.
+    async fn unread_conversations(&self, user: UserId) -> Result<u32>;
 
     /// How many notifications wait, and when the oldest was queued.
     async fn push_backlog(&self) -> Result<(u64, Option<Millis>)>;

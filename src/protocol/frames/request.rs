@@ -251,6 +251,16 @@ pub enum Request {
     /// User: what I paid for (activations and subscriptions), newest first.
     #[serde(rename = "purchase.list")]
     PurchaseList {},
+    /// Registers this device session's push target (replacing its earlier one).
+    #[serde(rename = "push.register")]
+    PushRegister {
+        /// The target and the person's choices.
+        #[serde(flatten)]
+        registration: crate::protocol::views::PushRegistrationRequest,
+    },
+    /// Removes this device session's push target.
+    #[serde(rename = "push.unregister")]
+    PushUnregister {},
 }
 
 /// Reads a field that may be absent (`None`), `null` (`Some(None)`) or a value (`Some(Some(v))`).
@@ -301,6 +311,8 @@ impl Request {
         "consent.get",
         "consent.set",
         "purchase.list",
+        "push.register",
+        "push.unregister",
     ];
 
     /// The request's `type`, for metrics and logs.
@@ -342,6 +354,8 @@ impl Request {
             Self::ConsentGet {} => "consent.get",
             Self::ConsentSet { .. } => "consent.set",
             Self::PurchaseList {} => "purchase.list",
+            Self::PushRegister { .. } => "push.register",
+            Self::PushUnregister {} => "push.unregister",
         }
     }
 }

@@ -186,6 +186,14 @@ pub enum ServerFrame {
         /// The user's purchases, newest `purchased_at` first.
         purchases: Vec<PurchaseView>,
     },
+    /// Reply to `push.register`.
+    #[serde(rename = "push.register.ok")]
+    PushRegisterOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The registration as stored (without its token or keys).
+        registration: crate::protocol::views::PushRegistrationView,
+    },
     /// Reply to requests that return nothing but success: `ticket.unsubscribe`, `ticket.delivered`,
     /// `ticket.read`, `ticket.typing`, `canned.delete`, `device.sign_out`, `telemetry.device`,
     /// `telemetry.views`.
@@ -382,6 +390,7 @@ impl ServerFrame {
             Self::SettingsOk { .. } => "settings.ok",
             Self::ConsentOk { .. } => "consent.ok",
             Self::PurchaseListOk { .. } => "purchase.list.ok",
+            Self::PushRegisterOk { .. } => "push.register.ok",
             Self::Ok { .. } => "ok",
             Self::PingOk { .. } => "ping.ok",
             Self::SessionRefreshOk { .. } => "session.refresh.ok",

@@ -7,7 +7,7 @@ use crate::adapters::sql::rows::attachments::uploader_columns;
 use crate::adapters::sql::rows::push::{self as sql, QueuedRow, RegistrationRow};
 use crate::adapters::sql::statements::postgres;
 use crate::error::Result;
-use crate::model::ids::{Principal, SessionId};
+use crate::model::ids::{AgentId, Principal, SessionId, UserId};
 use crate::model::push::{NewPush, PushRegistration, QueuedPush};
 use crate::model::time::Millis;
 use crate::ports::store::push::Pushes;
@@ -107,6 +107,23 @@ impl Pushes for PostgresStore {
         self.call(async |c| {
             sqlx::query(&postgres(sql::RETRY)).bind(id).bind(due_at).execute(c).await?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn registered_agents(&self, now: Millis) -> Result<Vec<AgentId>> {
+        self.call(async |c| {
+            let ids: Vec<uuid::Uuid> =
+                sqlx::query_scalar(&postgres(sql::REGISTERED_AGENTS)).bind(now).fetch_all(c).await?;
+            Ok(ids.into_iter().map(AgentId).collect())
+        })
+        .await
+    }
+
+    async fn unread_conversations(&self, user: UserId) -> Result<u32> {
+        self.call(async |c| {
+            let n: i64 = sqlx::query_scalar(&postgres(sql::UNREAD)).bind(user.0).fetch_one(c).await?;
+            Ok(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
         })
         .await
     }

@@ -80,6 +80,16 @@ pub(in crate::adapters::sql) const FINISH: &str = "DELETE FROM push_queue WHERE 
 pub(in crate::adapters::sql) const RETRY: &str =
     "UPDATE push_queue SET due_at = ?2, attempts = attempts + 1, leased_until = NULL WHERE id = ?1";
 
+/// Agents with a registration on a session live at `?1`.
+pub(in crate::adapters::sql) const REGISTERED_AGENTS: &str = "SELECT DISTINCT s.agent_id FROM push_registrations r \
+     JOIN sessions s ON s.id = r.session_id \
+     WHERE s.agent_id IS NOT NULL AND s.revoked_at IS NULL AND s.expires_at > ?1 ORDER BY s.agent_id";
+
+/// User `?1`'s tickets with an event after the user's read mark.
+pub(in crate::adapters::sql) const UNREAD: &str = "SELECT count(*) FROM tickets t \
+     LEFT JOIN ticket_marks m ON m.ticket_id = t.id AND m.participant_kind = 'user' AND m.participant_id = t.user_id \
+     WHERE t.user_id = ?1 AND t.last_seq > COALESCE(m.read_seq, 0)";
+
 /// How many notifications wait and the oldest's queue time.
 pub(in crate::adapters::sql) const BACKLOG: &str = "SELECT count(*), min(created_at) FROM push_queue";
 

@@ -6,7 +6,7 @@ use crate::adapters::sql::rows::attachments::uploader_columns;
 use crate::adapters::sql::rows::push::{self as sql, QueuedRow, RegistrationRow};
 use crate::adapters::sql::sqlite::SqliteStore;
 use crate::error::Result;
-use crate::model::ids::{Principal, SessionId};
+use crate::model::ids::{AgentId, Principal, SessionId, UserId};
 use crate::model::push::{NewPush, PushRegistration, QueuedPush};
 use crate::model::time::Millis;
 use crate::ports::store::push::Pushes;
@@ -79,6 +79,17 @@ impl Pushes for SqliteStore {
     async fn retry_push(&self, id: i64, due_at: Millis) -> Result<()> {
         sqlx::query(sql::RETRY).bind(id).bind(due_at).execute(&self.writer).await?;
         Ok(())
+    }
+
+    async fn registered_agents(&self, now: Millis) -> Result<Vec<AgentId>> {
+        let ids: Vec<uuid::Uuid> =
+            sqlx::query_scalar(sql::REGISTERED_AGENTS).bind(now).fetch_all(&self.readers).await?;
+        Ok(ids.into_iter().map(AgentId).collect())
+    }
+
+    async fn unread_conversations(&self, user: UserId) -> Result<u32> {
+        let n: i64 = sqlx::query_scalar(sql::UNREAD).bind(user.0).fetch_one(&self.readers).await?;
+        Ok(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
     }
 
     async fn push_backlog(&self) -> Result<(u64, Option<Millis>)> {

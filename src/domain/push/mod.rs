@@ -1,0 +1,400 @@
+//! Push notifications: registrations, which ticket events reach whom when their app is closed, and
+//! the sender that delivers the durable push queue.
+//!
+//! The ticket desk hands every event it stores on this node to [`PushTrigger`] (never to the
+//! events other nodes relayed, so a cluster queues each notification once). [`PushDesk::queue`]
+//! picks the people the event is for whose app holds no socket on any node, and queues one
+//! notification per registration, due after the collapse window: events of one ticket within the
+//! window become one notification. Every node runs [`PushDesk::run`], which claims due
+//! notifications (a lease: no other node takes them meanwhile), checks again that the app is still
+//! closed, and sends through the provider port; a provider's retry answer puts the notification back
+//! with backoff (or the provider's `Retry-After`), a dead target removes its registration, and a
+//! notification older than the give-up age is dropped.
+
+use crate::error::{Error, Result};
+use crate::model::ids::{Principal, SessionId};
+use crate::model::language::Language;
+use crate::model::push::{
+    NewPush, PushKind, PushRegistration, PushTarget, QueuedPush, MAX_ENDPOINT_BYTES, MAX_TOKEN_BYTES,
+};
+use crate::model::ticket::{Author, EventKind, Ticket, TicketEvent};
+use crate::model::time::{ms, now_ms};
+use crate::ports::push::{Delivery, Notification, PushSender};
+use crate::ports::store::push::Pushes;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Characters of message text a preview carries at most.
+pub const PREVIEW_CHARS: usize = 80;
+/// Notifications one sender claims at once.
+const CLAIM: u32 = 32;
+/// How long a claim holds before another node may take the notification.
+const LEASE: Duration = Duration::from_secs(60);
+/// How often an idle sender looks for due notifications.
+const POLL: Duration = Duration::from_millis(250);
+/// The longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Events waiting for the push desk; beyond it, new ones are dropped (and counted).
+const TRIGGER_QUEUE: usize = 4096;
+
+/// How pushes behave.
+#[derive(Clone, Copy, Debug)]
+pub struct PushPolicy {
+    /// Events of one ticket within this window become one notification.
+    pub collapse_window: Duration,
+    /// A notification not delivered by this age is dropped.
+    pub give_up_after: Duration,
+    /// Whether Web Push endpoints may be `http://` (local receivers in tests and development).
+    pub allow_http_endpoints: bool,
+}
+
+/// Where a device's notifications should go, as its app asked.
+#[derive(Clone, Debug)]
+pub struct RegistrationRequest {
+    /// The target.
+    pub target: PushTarget,
+    /// Whether notifications may show the beginning of the message text.
+    pub preview: bool,
+    /// The language of the fixed text; Persian when not given.
+    pub language: Option<Language>,
+}
+
+/// Stored ticket events on their way from the ticket desk to the push desk.
+pub type PushEvents = mpsc::Receiver<(Ticket, Vec<TicketEvent>)>;
+
+/// Hands stored ticket events to the push desk without waiting (the ticket desk's side).
+#[derive(Clone)]
+pub struct PushTrigger(mpsc::Sender<(Ticket, Vec<TicketEvent>)>);
+
+impl PushTrigger {
+    /// Passes the events on, unless the push desk is behind by [`TRIGGER_QUEUE`] batches: then
+    /// they are dropped and counted (the people see them in the app; only the notification is lost).
+    pub fn events(&self, ticket: &Ticket, events: &[TicketEvent]) {
+        if !events.iter().any(|e| pushed_kind(e).is_some()) {
+            return;
+        }
+        if self.0.try_send((ticket.clone(), events.to_vec())).is_err() {
+            metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => "any", "reason" => "trigger_full")
+                .increment(1);
+        }
+    }
+}
+
+/// The kind of notification an event makes, if any: an agent's message, the ticket taken or
+/// resolved, for its user; a user's message, for the agent holding the ticket; a ticket opened or
+/// reopened, for agents.
+fn pushed_kind(e: &TicketEvent) -> Option<PushKind> {
+    match (e.kind, e.author) {
+        (EventKind::Message, _) => Some(PushKind::Message),
+        (EventKind::Claimed | EventKind::Transferred, _) => Some(PushKind::Assigned),
+        (EventKind::Resolved, _) => Some(PushKind::Resolved),
+        (EventKind::Opened | EventKind::Reopened, _) => Some(PushKind::Queued),
+    }
+}
+
+/// Registrations, notifications and their delivery.
+pub struct PushDesk {
+    store: Arc<dyn Pushes>,
+    presence: Arc<crate::domain::presence::Presence>,
+    sender: Arc<dyn PushSender>,
+    policy: PushPolicy,
+}
+
+impl PushDesk {
+    /// The desk, and the trigger the ticket desk hands events to; [`PushDesk::take_events`]
+    /// consumes what the trigger passes on.
+    pub fn new(
+        store: Arc<dyn Pushes>,
+        presence: Arc<crate::domain::presence::Presence>,
+        sender: Arc<dyn PushSender>,
+        policy: PushPolicy,
+    ) -> (Arc<Self>, PushTrigger, PushEvents) {
+        let (tx, rx) = mpsc::channel(TRIGGER_QUEUE);
+        (Arc::new(Self { store, presence, sender, policy }), PushTrigger(tx), rx)
+    }
+
+    /// Registers the device session's push target, replacing its earlier one.
+    ///
+    /// # Errors
+    /// `bad_request` for a target that cannot be right (see PROTOCOL.md), `unauthorized` when the
+    /// session ended meanwhile, `unavailable`.
+    pub async fn register(
+        &self,
+        who: Principal,
+        session: SessionId,
+        request: RegistrationRequest,
+    ) -> Result<PushRegistration> {
+        let provider = request.target.provider();
+        if !self.sender.accepts(provider) {
+            return Err(Error::BadRequest(format!("this hub does not deliver through {provider}")));
+        }
+        self.check_target(&request.target)?;
+        let registration = PushRegistration {
+            session_id: session,
+            holder: who,
+            target: request.target,
+            preview: request.preview,
+            language: request.language.unwrap_or(Language::Persian),
+            updated_at: now_ms(),
+        };
+        if !self.store.register_push(&registration, registration.updated_at).await? {
+            return Err(Error::Unauthorized);
+        }
+        metrics::counter!(crate::metrics::PUSH_REGISTRATIONS, "provider" => registration.target.provider())
+            .increment(1);
+        Ok(registration)
+    }
+
+    fn check_target(&self, target: &PushTarget) -> Result<()> {
+        let bad = |what: &str| Err(Error::BadRequest(what.to_owned()));
+        match target {
+            PushTarget::Fcm { token } | PushTarget::Apns { token, .. }
+                if token.is_empty() || token.len() > MAX_TOKEN_BYTES || token.chars().any(char::is_whitespace) =>
+            {
+                bad(&format!("token must be 1 to {MAX_TOKEN_BYTES} bytes without spaces"))
+            }
+            PushTarget::Apns { token, .. } if !token.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                bad("an APNs device token is hexadecimal")
+            }
+            PushTarget::WebPush { endpoint, p256dh, auth } => {
+                let secure = endpoint.starts_with("https://");
+                let allowed = secure || (self.policy.allow_http_endpoints && endpoint.starts_with("http://"));
+                if !allowed || endpoint.len() > MAX_ENDPOINT_BYTES || reqwest_like_host(endpoint).is_none() {
+                    return bad(&format!("endpoint must be an https:// URL of at most {MAX_ENDPOINT_BYTES} bytes"));
+                }
+                if p256dh.len() != 65 || p256dh[0] != 4 {
+                    return bad("keys.p256dh must be an uncompressed P-256 point (65 bytes, base64url)");
+                }
+                if auth.len() != 16 {
+                    return bad("keys.auth must be 16 bytes (base64url)");
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes the device session's registration. False when it had none.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn unregister(&self, session: SessionId) -> Result<bool> {
+        self.store.unregister_push(session).await
+    }
+
+    /// The person's registrations on live sessions (for the export).
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn registrations(&self, who: Principal) -> Result<Vec<PushRegistration>> {
+        self.store.push_registrations(who, now_ms()).await
+    }
+
+    /// Consumes what the trigger passes on until `stop`, queueing the notifications.
+    pub async fn take_events(self: Arc<Self>, mut events: PushEvents, stop: CancellationToken) {
+        loop {
+            let (ticket, batch) = tokio::select! {
+                _ = stop.cancelled() => return,
+                next = events.recv() => match next {
+                    Some(next) => next,
+                    None => return,
+                },
+            };
+            for event in &batch {
+                if let Err(e) = self.queue(&ticket, event).await {
+                    tracing::warn!(ticket_id = %ticket.id, error = %e, "could not queue a push notification");
+                }
+            }
+        }
+    }
+
+    /// Queues the notifications `event` makes, for the people it concerns whose app is closed.
+    async fn queue(&self, ticket: &Ticket, event: &TicketEvent) -> Result<()> {
+        let Some(kind) = pushed_kind(event) else { return Ok(()) };
+        let recipients: Vec<Principal> = match (kind, event.author) {
+            // The user's own message: the agent holding the ticket.
+            (PushKind::Message, Author::User(_)) => ticket.agent_id.map(Principal::Agent).into_iter().collect(),
+            // Support wrote, took or closed the ticket: its user.
+            (PushKind::Message | PushKind::Assigned | PushKind::Resolved, _) => vec![Principal::User(ticket.user_id)],
+            // A ticket in the queue: every agent.
+            (PushKind::Queued, _) => self.registered_agents().await?,
+        };
+        let now = now_ms();
+        for who in recipients {
+            if self.presence.is_online(who).await {
+                continue;
+            }
+            for registration in self.store.push_registrations(who, now).await? {
+                let preview = (registration.preview && kind == PushKind::Message)
+                    .then(|| event.body.as_deref().map(preview_of))
+                    .flatten();
+                let push = NewPush {
+                    session_id: registration.session_id,
+                    ticket_id: ticket.id,
+                    kind,
+                    preview,
+                    due_at: now + ms(self.policy.collapse_window),
+                    created_at: now,
+                };
+                self.store.queue_push(&push).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Agents with a registration: those a new ticket in the queue may reach.
+    async fn registered_agents(&self) -> Result<Vec<Principal>> {
+        Ok(self.store.registered_agents(now_ms()).await?.into_iter().map(Principal::Agent).collect())
+    }
+
+    /// The node's sender: delivers due notifications until `stop`.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut backlog_at = tokio::time::Instant::now();
+        loop {
+            if backlog_at.elapsed() >= Duration::from_secs(5) {
+                backlog_at = tokio::time::Instant::now();
+                if let Ok((depth, oldest)) = self.store.push_backlog().await {
+                    metrics::gauge!(crate::metrics::PUSH_QUEUE_DEPTH).set(depth as f64);
+                    let age = oldest.map_or(0, |at| (now_ms() - at).max(0));
+                    metrics::gauge!(crate::metrics::PUSH_QUEUE_OLDEST).set(age as f64 / 1000.0);
+                }
+            }
+            let claimed = match self.store.claim_pushes(now_ms(), ms(LEASE), CLAIM).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim push notifications");
+                    Vec::new()
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(POLL) => continue,
+                }
+            }
+            let sends = claimed.into_iter().map(|push| self.deliver(push));
+            futures_util::future::join_all(sends).await;
+            if stop.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    /// Delivers one claimed notification and records the outcome in the queue.
+    async fn deliver(&self, push: QueuedPush) {
+        let provider = push.registration.target.provider();
+        let outcome = self.try_deliver(&push).await;
+        let recorded = match outcome {
+            Ok(Some(Delivery::Sent)) => {
+                metrics::counter!(crate::metrics::PUSH_SENT, "provider" => provider).increment(1);
+                self.store.finish_push(push.id).await
+            }
+            // The app is open again: the person sees the event there.
+            Ok(None) => self.store.finish_push(push.id).await,
+            Ok(Some(Delivery::Gone)) => {
+                metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => provider, "reason" => "gone").increment(1);
+                tracing::info!(provider, "push target gone: registration removed");
+                self.store.unregister_push(push.registration.session_id).await.map(drop)
+            }
+            Ok(Some(Delivery::Failed { reason })) => {
+                metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => provider, "reason" => reason.clone())
+                    .increment(1);
+                tracing::warn!(provider, reason, "push refused by the provider: dropped");
+                self.store.finish_push(push.id).await
+            }
+            Ok(Some(Delivery::Retry { after, reason })) => {
+                metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => provider, "reason" => reason).increment(1);
+                let now = now_ms();
+                if now - push.created_at >= ms(self.policy.give_up_after) {
+                    metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => provider, "reason" => "expired")
+                        .increment(1);
+                    self.store.finish_push(push.id).await
+                } else {
+                    let wait = after.unwrap_or_else(|| backoff(push.attempts)).min(MAX_BACKOFF);
+                    self.store.retry_push(push.id, now + ms(wait)).await
+                }
+            }
+            Err(e) => {
+                tracing::warn!(provider, error = %e, "push delivery failed before sending; retrying");
+                self.store.retry_push(push.id, now_ms() + ms(backoff(push.attempts))).await
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "could not record a push delivery (its lease runs out and it is tried again)");
+        }
+    }
+
+    /// `None` when the notification is no longer needed (the app is open).
+    async fn try_deliver(&self, push: &QueuedPush) -> Result<Option<Delivery>> {
+        let who = push.registration.holder;
+        if self.presence.is_online(who).await {
+            return Ok(None);
+        }
+        let badge = match who {
+            Principal::User(user) => self.store.unread_conversations(user).await?,
+            Principal::Agent(_) => 0,
+        };
+        let notification = Notification {
+            ticket_id: push.ticket_id,
+            kind: push.kind,
+            language: push.registration.language,
+            preview: push.preview.clone(),
+            badge,
+            to_agent: matches!(who, Principal::Agent(_)),
+        };
+        Ok(Some(self.sender.send(&push.registration.target, &notification).await))
+    }
+}
+
+/// The wait before try `attempts + 2`: 2 s doubling, at most [`MAX_BACKOFF`].
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(attempts.min(16) + 1)).min(MAX_BACKOFF)
+}
+
+/// The beginning of a message's text, for a preview.
+fn preview_of(body: &str) -> String {
+    let mut out: String = body.chars().take(PREVIEW_CHARS).collect();
+    if body.chars().nth(PREVIEW_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// The host of an `http(s)://host[:port]/...` URL, if it has one.
+fn reqwest_like_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty() && !host.contains('@')).then_some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        assert_eq!(backoff(0), Duration::from_secs(2));
+        assert_eq!(backoff(1), Duration::from_secs(4));
+        assert_eq!(backoff(7), Duration::from_secs(256));
+        assert_eq!(backoff(8), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn previews_are_cut_by_characters() {
+        assert_eq!(preview_of("سلام"), "سلام");
+        let long = "ی".repeat(100);
+        let cut = preview_of(&long);
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn endpoints_need_a_host_without_credentials() {
+        assert_eq!(reqwest_like_host("https://push.example:8443/x/y"), Some("push.example:8443"));
+        assert_eq!(reqwest_like_host("https:///x"), None);
+        assert_eq!(reqwest_like_host("https://user@evil/x"), None);
+    }
+}
