@@ -197,10 +197,17 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .context("loading the VAPID key")?;
     let vapid = crate::adapters::push::webpush::Vapid::new(&vapid_key, config.vapid_subject.clone())
         .map_err(anyhow::Error::msg)?;
-    let push_sender = Arc::new(
+    let mut push_sender =
         crate::adapters::push::HttpPushSender::new(vapid, Duration::from_millis(config.push_timeout_ms))
-            .map_err(anyhow::Error::msg)?,
-    );
+            .map_err(anyhow::Error::msg)?;
+    if let Some(file) = &config.fcm_service_account_file {
+        let json =
+            std::fs::read_to_string(file).with_context(|| format!("fcm_service_account_file {}", file.display()))?;
+        let fcm = crate::adapters::push::fcm::Fcm::new(&json, &config.fcm_url)
+            .map_err(|e| anyhow::anyhow!("fcm_service_account_file {}: {e}", file.display()))?;
+        push_sender = push_sender.with_fcm(fcm);
+    }
+    let push_sender = Arc::new(push_sender);
     let vapid_public_key = push_sender.vapid_public_key();
     let (push, push_trigger, push_events) = crate::domain::push::PushDesk::new(
         store.clone(),

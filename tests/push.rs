@@ -359,3 +359,145 @@ async fn registrations_end_with_their_session_and_are_in_the_export() {
         assert_eq!(app.request(json!({"type": "push.unregister"})).await["type"], "ok");
     }
 }
+
+/// A stand-in for Google's OAuth token endpoint and the FCM HTTP v1 API: it checks the hub's signed
+/// assertion against the service account's public key, hands out access tokens, and records the
+/// messages, answering each send as scripted (200 once the script is done).
+#[derive(Clone, Default)]
+struct FcmStandIn {
+    public_key: Arc<Vec<u8>>,
+    base: Arc<Mutex<String>>,
+    tokens_issued: Arc<Mutex<u32>>,
+    sends: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+    script: Arc<Mutex<VecDeque<(u16, &'static str)>>>,
+}
+
+impl FcmStandIn {
+    async fn start(public_key: Vec<u8>) -> Self {
+        let stand_in = Self { public_key: Arc::new(public_key), ..Self::default() };
+        let app = axum::Router::new()
+            .route("/token", post(fcm_token))
+            .route("/v1/projects/{project}/messages:send", post(fcm_send))
+            .with_state(stand_in.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        *stand_in.base.lock().unwrap() = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        stand_in
+    }
+
+    fn sends_to(&self, token: &str) -> Vec<(HeaderMap, Value)> {
+        self.sends.lock().unwrap().iter().filter(|(_, m)| m["message"]["token"] == token).cloned().collect()
+    }
+}
+
+async fn fcm_token(State(s): State<FcmStandIn>, axum::Form(form): axum::Form<HashMap<String, String>>) -> Response {
+    assert_eq!(form["grant_type"], "urn:ietf:params:oauth:grant-type:jwt-bearer");
+    let jwt = &form["assertion"];
+    let (signed, sig) = jwt.rsplit_once('.').unwrap();
+    signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, s.public_key.as_slice())
+        .verify(signed.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).unwrap())
+        .expect("the assertion is signed with the service account's key");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(signed.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(claims["scope"], "https://www.googleapis.com/auth/firebase.messaging");
+    assert_eq!(claims["iss"], "hub@anapars-test.iam.gserviceaccount.com");
+    assert_eq!(claims["aud"], format!("{}/token", s.base.lock().unwrap()));
+    let mut issued = s.tokens_issued.lock().unwrap();
+    *issued += 1;
+    axum::Json(json!({"access_token": format!("ya29.test-{issued}"), "expires_in": 3600, "token_type": "Bearer"}))
+        .into_response()
+}
+
+async fn fcm_send(State(s): State<FcmStandIn>, headers: HeaderMap, axum::Json(message): axum::Json<Value>) -> Response {
+    let bearer = headers["authorization"].to_str().unwrap().to_owned();
+    assert!(bearer.starts_with("Bearer ya29.test-"), "{bearer}");
+    s.sends.lock().unwrap().push((headers, message));
+    match s.script.lock().unwrap().pop_front() {
+        Some((status, body)) => (StatusCode::from_u16(status).unwrap(), body.to_owned()).into_response(),
+        None => axum::Json(json!({"name": "projects/anapars-test/messages/1"})).into_response(),
+    }
+}
+
+/// A 2048-bit RSA service account key made with openssl: (PKCS#8 PEM, RSAPublicKey DER).
+fn service_account_key(dir: &std::path::Path) -> (String, Vec<u8>) {
+    let key = dir.join("sa.pem");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key.to_str().unwrap()]);
+    let public = run(&["rsa", "-in", key.to_str().unwrap(), "-RSAPublicKey_out", "-outform", "DER"]);
+    (std::fs::read_to_string(&key).unwrap(), public)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fcm_messages_go_out_as_the_service_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pem, public) = service_account_key(dir.path());
+    let fcm = FcmStandIn::start(public).await;
+    let base = fcm.base.lock().unwrap().clone();
+    let account = json!({
+        "type": "service_account",
+        "project_id": "anapars-test",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "hub@anapars-test.iam.gserviceaccount.com",
+        "token_uri": format!("{base}/token"),
+    });
+    let file = dir.path().join("service-account.json");
+    std::fs::write(&file, account.to_string()).unwrap();
+    for hub in hubs(|c| {
+        config(c);
+        c.fcm_service_account_file = Some(file.clone());
+        c.fcm_url = base.clone();
+    })
+    .await
+    {
+        let label = hub.label();
+        let issued_before = *fcm.tokens_issued.lock().unwrap();
+        let mut s = scene(&hub).await;
+        let token = format!("fcm-{}", uuid::Uuid::new_v4().simple());
+        let (status, body) =
+            hub.http_put_json("/v1/push", &s.user_token, &json!({"provider": "fcm", "token": token})).await;
+        assert_eq!(status, 200, "{label} {body}");
+        reply(&mut s.agent, &s.ticket, "شماره کارت ۶۰۳۷ ۹۹۷۵", "a-1").await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while fcm.sends_to(&token).is_empty() {
+            assert!(Instant::now() < deadline, "{label} no FCM message");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        reply(&mut s.agent, &s.ticket, "x", "a-2").await;
+        while fcm.sends_to(&token).len() < 2 {
+            assert!(Instant::now() < deadline, "{label} no second FCM message");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let sends = fcm.sends_to(&token);
+        let message = &sends[0].1["message"];
+        let simple = uuid::Uuid::parse_str(&s.ticket).unwrap().simple().to_string();
+        assert_eq!(message["notification"]["body"], "پاسخ تازه از پشتیبانی", "{label} {message}");
+        assert_eq!(message["android"]["collapse_key"], simple.as_str());
+        assert_eq!(message["android"]["notification"]["tag"], simple.as_str());
+        assert_eq!(message["data"], json!({"ticket_id": s.ticket, "kind": "message", "badge": "1"}));
+        let text = sends.iter().map(|(_, m)| m.to_string()).collect::<String>();
+        for secret in ["۶۰۳۷", "Sara", s.phone.as_str(), &s.phone[3..]] {
+            assert!(!text.contains(secret), "{label} FCM was told {secret}");
+        }
+        assert_eq!(*fcm.tokens_issued.lock().unwrap() - issued_before, 1, "{label} the access token is kept");
+
+        // The app was uninstalled: FCM says UNREGISTERED, and the registration goes.
+        fcm.script.lock().unwrap().push_back((
+            404,
+            r#"{"error":{"code":404,"status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}"#,
+        ));
+        reply(&mut s.agent, &s.ticket, "y", "a-3").await;
+        while fcm.sends_to(&token).len() < 3 {
+            assert!(Instant::now() < deadline, "{label} no third FCM message");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        reply(&mut s.agent, &s.ticket, "z", "a-4").await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(fcm.sends_to(&token).len(), 3, "{label} sent to an unregistered app");
+    }
+}

@@ -193,6 +193,8 @@ fn sample(field: &str, default: &Value) -> String {
         "sms_origin" => "app.anapars.ir",
         "sms_app_hash" => "FA+9qCX9VSu",
         "vapid_subject" => "mailto:ops@anapars.ir",
+        "fcm_service_account_file" => "/etc/anapars/firebase.json",
+        "fcm_url" => "https://fcm.example",
         _ => "",
     };
     if !chosen.is_empty() {

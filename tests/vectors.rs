@@ -885,6 +885,8 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "push_timeout_ms",
     "vapid_subject",
     "webpush_allow_http",
+    "fcm_service_account_file",
+    "fcm_url",
 ];
 
 /// One error of each code, to read its HTTP status from the hub itself. A new code fails to compile

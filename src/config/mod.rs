@@ -176,6 +176,11 @@ pub struct Config {
     /// The `sub` claim of the hub's VAPID tokens: a `mailto:` or `https:` contact push services
     /// can reach the operator at. Unset: no contact is sent.
     pub vapid_subject: Option<String>,
+    /// The Firebase service account file (JSON, from the Firebase console) the hub sends FCM
+    /// messages as. Unset: FCM registrations are refused.
+    pub fcm_service_account_file: Option<PathBuf>,
+    /// The FCM HTTP v1 API's base URL. Default `https://fcm.googleapis.com`.
+    pub fcm_url: String,
     /// Accept `http://` Web Push endpoints (local receivers in development and tests). Default false.
     pub webpush_allow_http: bool,
     /// Bytes of upload bodies the node holds in memory at once, all uploads together; a request
@@ -340,6 +345,8 @@ impl Default for Config {
             push_give_up_secs: 24 * 3600,
             push_timeout_ms: 10_000,
             vapid_subject: None,
+            fcm_service_account_file: None,
+            fcm_url: "https://fcm.googleapis.com".to_owned(),
             webpush_allow_http: false,
             max_image_side: 4096,
             agent_session_ttl_secs: 12 * 3600,
@@ -553,6 +560,10 @@ impl Config {
         ensure!(self.push_collapse_ms <= 600_000, "push_collapse_ms must be at most 600000");
         ensure!(self.push_give_up_secs >= 60, "push_give_up_secs must be at least 60");
         ensure!((100..=120_000).contains(&self.push_timeout_ms), "push_timeout_ms must be 100 to 120000");
+        ensure!(
+            self.fcm_url.starts_with("https://") || self.fcm_url.starts_with("http://"),
+            "fcm_url must be an http:// or https:// URL"
+        );
         if let Some(sub) = &self.vapid_subject {
             ensure!(
                 sub.starts_with("mailto:") || sub.starts_with("https://"),

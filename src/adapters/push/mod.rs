@@ -1,6 +1,7 @@
 //! The [`PushSender`] port over HTTP: each provider's protocol ([`webpush`]), and what an answer
 //! means for the queue. A provider the hub has no credentials for takes no registrations.
 
+pub mod fcm;
 pub mod webpush;
 
 use crate::model::language::Language;
@@ -59,6 +60,7 @@ pub fn collapse_key(n: &Notification) -> String {
 pub struct HttpPushSender {
     http: reqwest::Client,
     vapid: webpush::Vapid,
+    fcm: Option<fcm::Fcm>,
 }
 
 impl HttpPushSender {
@@ -68,7 +70,14 @@ impl HttpPushSender {
     /// The HTTP client cannot be built.
     pub fn new(vapid: webpush::Vapid, timeout: Duration) -> Result<Self, String> {
         let http = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
-        Ok(Self { http, vapid })
+        Ok(Self { http, vapid, fcm: None })
+    }
+
+    /// Also delivers through FCM, as `fcm`'s service account.
+    #[must_use]
+    pub fn with_fcm(mut self, fcm: fcm::Fcm) -> Self {
+        self.fcm = Some(fcm);
+        self
     }
 
     /// The hub's VAPID public key (apps subscribe with it).
@@ -80,7 +89,11 @@ impl HttpPushSender {
 #[async_trait]
 impl PushSender for HttpPushSender {
     fn accepts(&self, provider: &str) -> bool {
-        provider == "webpush"
+        match provider {
+            "webpush" => true,
+            "fcm" => self.fcm.is_some(),
+            _ => false,
+        }
     }
 
     async fn send(&self, target: &PushTarget, n: &Notification) -> Delivery {
@@ -93,7 +106,11 @@ impl PushSender for HttpPushSender {
                 };
                 webpush::send(&self.http, &self.vapid, endpoint, encrypted, &collapse_key(n), TTL).await
             }
-            PushTarget::Fcm { .. } | PushTarget::Apns { .. } => Delivery::Failed { reason: "not_configured".into() },
+            PushTarget::Fcm { token } => match &self.fcm {
+                Some(fcm) => fcm.send(&self.http, token, n).await,
+                None => Delivery::Failed { reason: "not_configured".into() },
+            },
+            PushTarget::Apns { .. } => Delivery::Failed { reason: "not_configured".into() },
         }
     }
 }
