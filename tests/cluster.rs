@@ -1,6 +1,7 @@
 //! Several hub processes behind one Postgres and one Redis: conversations, queue watchers, presence,
 //! profiles and revocations across nodes; a node killed with SIGKILL mid-conversation; Redis stopped
-//! and started under a live conversation.
+//! and started under a live conversation; push notifications sent once by one of the nodes, held
+//! back by a socket on another node, and kept across a restart of every node.
 //!
 //! Each test starts its own `redis-server` on a free loopback port (so that it can stop it without
 //! disturbing other tests) and real `anapars-hub` processes on port 0. They need
@@ -100,6 +101,11 @@ struct Cluster {
 impl Cluster {
     /// `count` nodes, or None when `TEST_DATABASE_URL` is not set.
     async fn start(count: usize) -> Option<Self> {
+        Self::start_with(count, &[]).await
+    }
+
+    /// As [`Cluster::start`], with more settings for every node.
+    async fn start_with(count: usize, settings: &[(&str, &str)]) -> Option<Self> {
         let Some(admin) = postgres_admin_url() else {
             eprintln!("TEST_DATABASE_URL not set: cluster tests skipped (CI sets it)");
             return None;
@@ -127,6 +133,7 @@ impl Cluster {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
         .collect();
         let mut cluster =
             Self { nodes: Vec::new(), env, sms_file, http: reqwest::Client::new(), redis, _db: db, _dir: dir };
@@ -580,4 +587,55 @@ async fn deleting_an_account_through_one_node_reaches_every_node() {
         assert!(Instant::now() < deadline, "redis still names the deleted user: {named:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Two nodes share the push queue: an open app on one node holds back the pushes that events on the
+/// other node make; with the app closed, a burst is one notification, sent by exactly one of the
+/// nodes; and notifications queued when every node is killed go out after a new node starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pushes_go_out_once_from_one_node_and_survive_a_restart() {
+    let settings = [("HUB_WEBPUSH_ALLOW_HTTP", "true"), ("HUB_PUSH_COLLAPSE_MS", "1500")];
+    let Some(mut cluster) = Cluster::start_with(2, &settings).await else { return };
+    let receiver = common::webpush::Receiver::start().await;
+    let token = cluster.sign_in(0, &phone(), "phone-a").await;
+    let mut app = cluster.connect(0, &token, Encoding::Json).await;
+    let ticket = open_ticket(&mut app).await;
+    let (id, registration) = receiver.subscribe(&[]);
+    let put = cluster.http.put(format!("{}/v1/push", cluster.nodes[1].base)).bearer_auth(&token).json(&registration);
+    assert_eq!(put.send().await.unwrap().status().as_u16(), 200);
+    let (agent_token, _) = cluster.agent(1, "Sara").await;
+    let mut agent = cluster.connect(1, &agent_token, Encoding::Json).await;
+    assert_eq!(agent.request(json!({"type": "ticket.claim", "ticket_id": ticket})).await["type"], "ticket.update.ok");
+
+    // The app is open on node 0: the agent's messages on node 1 push nothing.
+    send(&mut agent, &ticket, "a-1").await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    assert!(receiver.received(&id).is_empty(), "pushed to an app open on another node");
+
+    // Closed: three messages are one notification, from one node.
+    drop(app);
+    tokio::time::sleep(Duration::from_millis(GRACE_MS + 700)).await;
+    for cmid in ["a-2", "a-3", "a-4"] {
+        send(&mut agent, &ticket, cmid).await;
+    }
+    let pushes = receiver.wait_for(&id, 1).await;
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(receiver.received(&id).len(), 1, "a burst is one notification, sent once: {pushes:?}");
+    assert_eq!(pushes[0].payload.as_ref().unwrap()["ticket_id"], ticket.as_str());
+
+    // Queued, then every node is killed before it is due: a new node sends it.
+    send(&mut agent, &ticket, "a-5").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    cluster.kill(0).await;
+    cluster.kill(1).await;
+    assert_eq!(receiver.received(&id).len(), 1, "sent before it was due");
+    let node = cluster.spawn_node().await;
+    cluster.nodes.push(node);
+    let deadline = Instant::now() + PATIENCE;
+    while receiver.received(&id).len() < 2 {
+        assert!(Instant::now() < deadline, "the queued notification was lost with the nodes");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(receiver.received(&id).len(), 2, "sent more than once after the restart");
 }

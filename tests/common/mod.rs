@@ -151,3 +151,4 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 pub mod hub;
 pub mod s3;
+pub mod webpush;
