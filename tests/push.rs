@@ -203,6 +203,34 @@ async fn registrations_end_with_their_session_and_are_in_the_export() {
         let fcm = app.request(json!({"type": "push.register", "provider": "fcm", "token": "abc"})).await;
         assert_eq!(fcm["code"], "bad_request", "{label} no FCM credentials on this hub: {fcm}");
         assert_eq!(app.request(json!({"type": "push.unregister"})).await["type"], "ok");
+        drop(app);
+
+        // The account moves to a new phone: the old phone's registration ends with its session.
+        let services = hub.running.as_ref().unwrap().hub.clone();
+        let (_, me) = hub.get("/v1/me", Some(&token)).await;
+        let user = Principal::User(anapars_hub::model::ids::UserId(me["user_id"].as_str().unwrap().parse().unwrap()));
+        let (_, registration) = receiver.subscribe(&[]);
+        assert_eq!(hub.http_put_json("/v1/push", &token, &registration).await.0, 200);
+        let now = anapars_hub::model::time::now_ms;
+        assert_eq!(services.store.push_registrations(user, now()).await.unwrap().len(), 1);
+        let new_phone = hub.sign_in_on_after_cooldown(&s.phone, "device-2").await["token"].as_str().unwrap().to_owned();
+        assert!(
+            services.store.push_registrations(user, now()).await.unwrap().is_empty(),
+            "{label} the old phone still registered"
+        );
+
+        // Deleting the account ends every registration.
+        let (_, registration) = receiver.subscribe(&[]);
+        assert_eq!(hub.http_put_json("/v1/push", &new_phone, &registration).await.0, 200);
+        let (status, notice) = hub.post_as(&new_phone, "/v1/me/deletion", json!({})).await;
+        assert_eq!(status, 200, "{notice}");
+        let (status, _) =
+            hub.post_as(&new_phone, "/v1/me/deletion/confirm", json!({"confirmation": notice["confirmation"]})).await;
+        assert_eq!(status, 200);
+        assert!(
+            services.store.push_registrations(user, now()).await.unwrap().is_empty(),
+            "{label} outlived the account"
+        );
     }
 }
 
