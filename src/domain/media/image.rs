@@ -65,12 +65,12 @@ pub fn decode(bytes: &[u8], formats: &[ImageFormat], limits: DecodeLimits) -> Re
     Ok((decoded, format))
 }
 
-/// `img` scaled down to fit `side` (never up).
-fn fit(img: &DynamicImage, side: u32) -> DynamicImage {
+/// `img` scaled down to fit `side` (never up); borrowed when it fits already.
+fn fit(img: &DynamicImage, side: u32) -> std::borrow::Cow<'_, DynamicImage> {
     if img.width() > side || img.height() > side {
-        img.thumbnail(side, side)
+        std::borrow::Cow::Owned(img.thumbnail(side, side))
     } else {
-        img.clone()
+        std::borrow::Cow::Borrowed(img)
     }
 }
 
@@ -79,10 +79,16 @@ fn fit(img: &DynamicImage, side: u32) -> DynamicImage {
 /// # Errors
 /// `internal` when the encoder fails.
 pub fn jpeg(img: &DynamicImage, side: u32) -> Result<Vec<u8>> {
-    let flat = flatten(&fit(img, side));
+    let fitted = fit(img, side);
+    // Only pictures with an alpha channel need flattening; the others convert at most once.
+    let rgb = if fitted.color().has_alpha() { flatten(&fitted) } else { fitted.to_rgb8() };
+    let too_large = || Error::Internal("jpeg encode: a side over 65535 pixels".into());
+    let (width, height) =
+        (u16::try_from(rgb.width()).map_err(|_| too_large())?, u16::try_from(rgb.height()).map_err(|_| too_large())?);
     let mut out = Vec::with_capacity(32 * 1024);
-    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, QUALITY);
-    flat.write_with_encoder(encoder).map_err(|e| Error::Internal(format!("jpeg encode: {e}")))?;
+    jpeg_encoder::Encoder::new(&mut out, QUALITY)
+        .encode(rgb.as_raw(), width, height, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| Error::Internal(format!("jpeg encode: {e}")))?;
     Ok(out)
 }
 
