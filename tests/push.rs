@@ -5,7 +5,6 @@
 
 mod common;
 
-use anapars_hub::model::ids::Principal;
 use anapars_hub::protocol::Encoding;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::hub::{hubs, phone, TestHub};
+use common::hub::hubs;
+use common::push::{arrivals, quick, registered, reply, scene, user_of};
 use ring::{aead, agreement, hkdf, rand::SecureRandom, rand::SystemRandom, signature};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -87,13 +87,7 @@ impl Receiver {
 
     /// Waits until the subscription received `n` pushes (then a little longer, to catch more).
     async fn wait_for(&self, id: &str, n: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while self.received(id).len() < n {
-            assert!(Instant::now() < deadline, "{} of {n} pushes arrived", self.received(id).len());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        self.received(id)
+        arrivals(n, || self.received(id)).await
     }
 }
 
@@ -176,43 +170,8 @@ fn check_vapid(headers: &HeaderMap, origin: &str, hub_key: &str) {
 }
 
 fn config(c: &mut anapars_hub::Config) {
+    quick(c);
     c.webpush_allow_http = true;
-    c.push_collapse_ms = 400;
-    c.presence_grace_ms = 50;
-}
-
-/// A user with a ticket and no open app, and an agent holding that ticket on a live socket.
-struct Scene {
-    user_token: String,
-    phone: String,
-    ticket: String,
-    agent: common::hub::Client,
-}
-
-async fn scene(hub: &TestHub) -> Scene {
-    let phone = phone();
-    let user_token = hub.token(&phone).await;
-    let mut app = hub.connect_as(Encoding::Json, &user_token).await;
-    let opened = app
-        .request(
-            json!({"type": "ticket.open", "subject": "کارت دو بار شارژ شد", "body": "سلام", "client_msg_id": "o-1"}),
-        )
-        .await;
-    let ticket = opened["ticket"]["id"].as_str().unwrap().to_owned();
-    drop(app);
-    let (agent_token, _) = hub.agent("Sara").await;
-    let mut agent = hub.connect_agent(Encoding::Json, &agent_token).await;
-    let claimed = agent.request(json!({"type": "ticket.claim", "ticket_id": ticket})).await;
-    assert_eq!(claimed["type"], "ticket.update.ok", "{claimed}");
-    // The user's app has been closed for longer than the presence grace period.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    Scene { user_token, phone, ticket, agent }
-}
-
-async fn reply(agent: &mut common::hub::Client, ticket: &str, body: &str, cmid: &str) {
-    let sent =
-        agent.request(json!({"type": "ticket.send", "ticket_id": ticket, "client_msg_id": cmid, "body": body})).await;
-    assert_eq!(sent["type"], "ticket.send.ok", "{sent}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -291,7 +250,6 @@ async fn providers_answers_retry_with_their_wait_or_end_the_registration() {
     let receiver = Receiver::start().await;
     for hub in hubs(config).await {
         let label = hub.label();
-        let services = hub.running.as_ref().unwrap().hub.clone();
         // 503 with Retry-After: 1, then 429 with Retry-After: 1, then taken.
         let mut s = scene(&hub).await;
         let (id, registration) = receiver.subscribe(&[(503, Some("1")), (429, Some("1"))]);
@@ -310,12 +268,10 @@ async fn providers_answers_retry_with_their_wait_or_end_the_registration() {
         let (id, registration) = receiver.subscribe(&[(410, None)]);
         let (status, _) = hub.http_put_json("/v1/push", &s.user_token, &registration).await;
         assert_eq!(status, 200);
-        let (_, me) = hub.get("/v1/me", Some(&s.user_token)).await;
-        let user = Principal::User(anapars_hub::model::ids::UserId(me["user_id"].as_str().unwrap().parse().unwrap()));
+        let user = user_of(&hub, &s.user_token).await;
         reply(&mut s.agent, &s.ticket, "x", "a-1").await;
         receiver.wait_for(&id, 1).await;
-        let now = anapars_hub::model::time::now_ms();
-        assert!(services.store.push_registrations(user, now).await.unwrap().is_empty(), "{label} a gone target stays");
+        assert!(!registered(&hub, user).await, "{label} a gone target stays");
         reply(&mut s.agent, &s.ticket, "y", "a-2").await;
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         assert_eq!(receiver.received(&id).len(), 1, "{label} pushed to a gone target again");

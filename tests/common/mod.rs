@@ -150,4 +150,5 @@ pub fn with_database(url: &str, name: &str) -> String {
     out
 }
 pub mod hub;
+pub mod push;
 pub mod s3;
