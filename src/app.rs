@@ -197,9 +197,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .context("loading the VAPID key")?;
     let vapid = crate::adapters::push::webpush::Vapid::new(&vapid_key, config.vapid_subject.clone())
         .map_err(anyhow::Error::msg)?;
-    let mut push_sender =
-        crate::adapters::push::HttpPushSender::new(vapid, Duration::from_millis(config.push_timeout_ms))
-            .map_err(anyhow::Error::msg)?;
+    let push_timeout = Duration::from_millis(config.push_timeout_ms);
+    let push_roots = crate::adapters::push::extra_roots(config.push_ca_file.as_deref()).map_err(anyhow::Error::msg)?;
+    let apns = crate::adapters::push::apns::Apns::from_config(
+        &config,
+        crate::adapters::push::client(push_timeout, &push_roots).map_err(anyhow::Error::msg)?,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let mut push_sender = crate::adapters::push::HttpPushSender::new(vapid, push_timeout, &push_roots)
+        .map_err(anyhow::Error::msg)?
+        .with_apns(apns);
     if let Some(file) = &config.fcm_service_account_file {
         let json =
             std::fs::read_to_string(file).with_context(|| format!("fcm_service_account_file {}", file.display()))?;

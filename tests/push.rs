@@ -5,7 +5,6 @@
 
 mod common;
 
-use anapars_hub::model::ids::Principal;
 use anapars_hub::protocol::Encoding;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::hub::{hubs, phone, TestHub};
+use common::hub::hubs;
+use common::push::{quick, registered, reply, scene, user_of};
 use common::webpush::{check_vapid, Receiver};
 use ring::signature;
 use serde_json::{json, Value};
@@ -22,43 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn config(c: &mut anapars_hub::Config) {
+    quick(c);
     c.webpush_allow_http = true;
-    c.push_collapse_ms = 400;
-    c.presence_grace_ms = 50;
-}
-
-/// A user with a ticket and no open app, and an agent holding that ticket on a live socket.
-struct Scene {
-    user_token: String,
-    phone: String,
-    ticket: String,
-    agent: common::hub::Client,
-}
-
-async fn scene(hub: &TestHub) -> Scene {
-    let phone = phone();
-    let user_token = hub.token(&phone).await;
-    let mut app = hub.connect_as(Encoding::Json, &user_token).await;
-    let opened = app
-        .request(
-            json!({"type": "ticket.open", "subject": "کارت دو بار شارژ شد", "body": "سلام", "client_msg_id": "o-1"}),
-        )
-        .await;
-    let ticket = opened["ticket"]["id"].as_str().unwrap().to_owned();
-    drop(app);
-    let (agent_token, _) = hub.agent("Sara").await;
-    let mut agent = hub.connect_agent(Encoding::Json, &agent_token).await;
-    let claimed = agent.request(json!({"type": "ticket.claim", "ticket_id": ticket})).await;
-    assert_eq!(claimed["type"], "ticket.update.ok", "{claimed}");
-    // The user's app has been closed for longer than the presence grace period.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    Scene { user_token, phone, ticket, agent }
-}
-
-async fn reply(agent: &mut common::hub::Client, ticket: &str, body: &str, cmid: &str) {
-    let sent =
-        agent.request(json!({"type": "ticket.send", "ticket_id": ticket, "client_msg_id": cmid, "body": body})).await;
-    assert_eq!(sent["type"], "ticket.send.ok", "{sent}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -137,7 +102,6 @@ async fn providers_answers_retry_with_their_wait_or_end_the_registration() {
     let receiver = Receiver::start().await;
     for hub in hubs(config).await {
         let label = hub.label();
-        let services = hub.running.as_ref().unwrap().hub.clone();
         // 503 with Retry-After: 1, then 429 with Retry-After: 1, then taken.
         let mut s = scene(&hub).await;
         let (id, registration) = receiver.subscribe(&[(503, Some("1")), (429, Some("1"))]);
@@ -156,12 +120,10 @@ async fn providers_answers_retry_with_their_wait_or_end_the_registration() {
         let (id, registration) = receiver.subscribe(&[(410, None)]);
         let (status, _) = hub.http_put_json("/v1/push", &s.user_token, &registration).await;
         assert_eq!(status, 200);
-        let (_, me) = hub.get("/v1/me", Some(&s.user_token)).await;
-        let user = Principal::User(anapars_hub::model::ids::UserId(me["user_id"].as_str().unwrap().parse().unwrap()));
+        let user = user_of(&hub, &s.user_token).await;
         reply(&mut s.agent, &s.ticket, "x", "a-1").await;
         receiver.wait_for(&id, 1).await;
-        let now = anapars_hub::model::time::now_ms();
-        assert!(services.store.push_registrations(user, now).await.unwrap().is_empty(), "{label} a gone target stays");
+        assert!(!registered(&hub, user).await, "{label} a gone target stays");
         reply(&mut s.agent, &s.ticket, "y", "a-2").await;
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         assert_eq!(receiver.received(&id).len(), 1, "{label} pushed to a gone target again");
@@ -206,18 +168,12 @@ async fn registrations_end_with_their_session_and_are_in_the_export() {
         drop(app);
 
         // The account moves to a new phone: the old phone's registration ends with its session.
-        let services = hub.running.as_ref().unwrap().hub.clone();
-        let (_, me) = hub.get("/v1/me", Some(&token)).await;
-        let user = Principal::User(anapars_hub::model::ids::UserId(me["user_id"].as_str().unwrap().parse().unwrap()));
+        let user = user_of(&hub, &token).await;
         let (_, registration) = receiver.subscribe(&[]);
         assert_eq!(hub.http_put_json("/v1/push", &token, &registration).await.0, 200);
-        let now = anapars_hub::model::time::now_ms;
-        assert_eq!(services.store.push_registrations(user, now()).await.unwrap().len(), 1);
+        assert!(registered(&hub, user).await);
         let new_phone = hub.sign_in_on_after_cooldown(&s.phone, "device-2").await["token"].as_str().unwrap().to_owned();
-        assert!(
-            services.store.push_registrations(user, now()).await.unwrap().is_empty(),
-            "{label} the old phone still registered"
-        );
+        assert!(!registered(&hub, user).await, "{label} the old phone still registered");
 
         // Deleting the account ends every registration.
         let (_, registration) = receiver.subscribe(&[]);
@@ -227,10 +183,7 @@ async fn registrations_end_with_their_session_and_are_in_the_export() {
         let (status, _) =
             hub.post_as(&new_phone, "/v1/me/deletion/confirm", json!({"confirmation": notice["confirmation"]})).await;
         assert_eq!(status, 200);
-        assert!(
-            services.store.push_registrations(user, now()).await.unwrap().is_empty(),
-            "{label} outlived the account"
-        );
+        assert!(!registered(&hub, user).await, "{label} outlived the account");
     }
 }
 

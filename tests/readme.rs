@@ -195,6 +195,13 @@ fn sample(field: &str, default: &Value) -> String {
         "vapid_subject" => "mailto:ops@anapars.ir",
         "fcm_service_account_file" => "/etc/anapars/firebase.json",
         "fcm_url" => "https://fcm.example",
+        "apns_key_file" => "./AuthKey_ABC123DEFG.p8",
+        "apns_key_id" => "ABC123DEFG",
+        "apns_team_id" => "DEF123GHIJ",
+        "apns_topic" => "ir.anapars.app",
+        "apns_url" => "https://apns.example:8443",
+        "apns_sandbox_url" => "https://apns-sandbox.example:8443",
+        "push_ca_file" => "./push-ca.pem",
         _ => "",
     };
     if !chosen.is_empty() {

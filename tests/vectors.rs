@@ -887,6 +887,13 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "webpush_allow_http",
     "fcm_service_account_file",
     "fcm_url",
+    "apns_key_file",
+    "apns_key_id",
+    "apns_team_id",
+    "apns_topic",
+    "apns_url",
+    "apns_sandbox_url",
+    "push_ca_file",
 ];
 
 /// One error of each code, to read its HTTP status from the hub itself. A new code fails to compile

@@ -183,6 +183,24 @@ pub struct Config {
     pub fcm_url: String,
     /// Accept `http://` Web Push endpoints (local receivers in development and tests). Default false.
     pub webpush_allow_http: bool,
+    /// The APNs signing key Apple issues (`AuthKey_<key id>.p8`: PKCS#8 PEM, P-256), with
+    /// `apns_key_id`, `apns_team_id` and `apns_topic` (all four or none). Unset: no APNs, and
+    /// `apns` registrations are refused.
+    pub apns_key_file: Option<PathBuf>,
+    /// The APNs key's id (10 letters and digits, shown beside the key in the developer account).
+    pub apns_key_id: Option<String>,
+    /// The Apple developer team's id (10 letters and digits).
+    pub apns_team_id: Option<String>,
+    /// The app's bundle id: the topic of its notifications.
+    pub apns_topic: Option<String>,
+    /// APNs for the tokens of App Store and TestFlight builds. Default `https://api.push.apple.com`.
+    pub apns_url: String,
+    /// APNs for the tokens of development builds (`environment: sandbox`). Default
+    /// `https://api.sandbox.push.apple.com`.
+    pub apns_sandbox_url: String,
+    /// A PEM file of root certificates every push provider's client trusts besides the usual
+    /// public ones (a self-hosted gateway with a private CA). Unset: the public ones only.
+    pub push_ca_file: Option<PathBuf>,
     /// Bytes of upload bodies the node holds in memory at once, all uploads together; a request
     /// whose piece does not fit waits for room. At least `attachment_max_bytes`. Default
     /// 268435456 (256 MiB).
@@ -348,6 +366,13 @@ impl Default for Config {
             fcm_service_account_file: None,
             fcm_url: "https://fcm.googleapis.com".to_owned(),
             webpush_allow_http: false,
+            apns_key_file: None,
+            apns_key_id: None,
+            apns_team_id: None,
+            apns_topic: None,
+            apns_url: "https://api.push.apple.com".into(),
+            apns_sandbox_url: "https://api.sandbox.push.apple.com".into(),
+            push_ca_file: None,
             max_image_side: 4096,
             agent_session_ttl_secs: 12 * 3600,
             max_body_chars: 4000,
@@ -430,6 +455,9 @@ impl Config {
             ("s3_access_key_id", "HUB_S3_ACCESS_KEY_ID"),
             ("s3_secret_access_key", "HUB_S3_SECRET_ACCESS_KEY"),
             ("vapid_subject", "HUB_VAPID_SUBJECT"),
+            ("apns_key_id", "HUB_APNS_KEY_ID"),
+            ("apns_team_id", "HUB_APNS_TEAM_ID"),
+            ("apns_topic", "HUB_APNS_TOPIC"),
         ] {
             if let Ok(value) = std::env::var(var) {
                 figment = figment.merge(Serialized::default(key, value));
@@ -570,6 +598,37 @@ impl Config {
                 "vapid_subject must be a mailto: or https:// URL"
             );
         }
+        self.validate_apns()?;
+        Ok(())
+    }
+
+    /// The `apns_*` settings: all four credentials or none, ids of 10 letters and digits, a
+    /// bundle id for the topic, `https://` hosts.
+    fn validate_apns(&self) -> anyhow::Result<()> {
+        use anyhow::ensure;
+        let set = [
+            self.apns_key_file.is_some(),
+            self.apns_key_id.is_some(),
+            self.apns_team_id.is_some(),
+            self.apns_topic.is_some(),
+        ];
+        ensure!(
+            set.iter().all(|s| *s) || !set.iter().any(|s| *s),
+            "apns_key_file, apns_key_id, apns_team_id and apns_topic go together"
+        );
+        let id = |s: &str| s.len() == 10 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        ensure!(self.apns_key_id.as_deref().is_none_or(id), "apns_key_id must be 10 letters and digits");
+        ensure!(self.apns_team_id.as_deref().is_none_or(id), "apns_team_id must be 10 letters and digits");
+        let bundle_id =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        ensure!(
+            self.apns_topic.as_deref().is_none_or(bundle_id),
+            "apns_topic must be the app's bundle id (letters, digits, `.` and `-`)"
+        );
+        for (name, url) in [("apns_url", &self.apns_url), ("apns_sandbox_url", &self.apns_sandbox_url)] {
+            let host = url.strip_prefix("https://").and_then(|rest| rest.split('/').next()).unwrap_or_default();
+            ensure!(!host.is_empty() && !host.contains('@'), "{name} must be an https:// URL");
+        }
         Ok(())
     }
 
@@ -697,6 +756,24 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("s3_secret_access_key"));
         let c = Config { s3_endpoint: Some("minio:9000".into()), ..Config::default() };
         assert!(c.validate().unwrap_err().to_string().contains("s3_endpoint"));
+        let apns = Config {
+            apns_key_file: Some("AuthKey_ABC123DEFG.p8".into()),
+            apns_key_id: Some("ABC123DEFG".into()),
+            apns_team_id: Some("DEF123GHIJ".into()),
+            apns_topic: Some("ir.anapars.app".into()),
+            ..Config::default()
+        };
+        apns.validate().unwrap();
+        let c = Config { apns_topic: None, ..apns.clone() };
+        assert!(c.validate().unwrap_err().to_string().contains("go together"));
+        let c = Config { apns_key_id: Some("ABC123".into()), ..apns.clone() };
+        assert!(c.validate().unwrap_err().to_string().starts_with("apns_key_id"));
+        let c = Config { apns_team_id: Some("DEF123GHI!".into()), ..apns.clone() };
+        assert!(c.validate().unwrap_err().to_string().starts_with("apns_team_id"));
+        let c = Config { apns_topic: Some("ir anapars".into()), ..apns.clone() };
+        assert!(c.validate().unwrap_err().to_string().starts_with("apns_topic"));
+        let c = Config { apns_sandbox_url: "http://apns.example".into(), ..apns };
+        assert!(c.validate().unwrap_err().to_string().starts_with("apns_sandbox_url"));
     }
 
     #[test]

@@ -150,5 +150,6 @@ pub fn with_database(url: &str, name: &str) -> String {
     out
 }
 pub mod hub;
+pub mod push;
 pub mod s3;
 pub mod webpush;

@@ -15,7 +15,7 @@ use ring::{aead, agreement, hkdf, rand::SecureRandom, rand::SystemRandom, signat
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One push the receiver took: when, its headers, its body as received, and the JSON inside when it
 /// could decrypt it (the first push of each subscription: the key agreement consumes its key).
@@ -84,13 +84,7 @@ impl Receiver {
 
     /// Waits until the subscription received `n` pushes (then a little longer, to catch more).
     pub async fn wait_for(&self, id: &str, n: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while self.received(id).len() < n {
-            assert!(Instant::now() < deadline, "{} of {n} pushes arrived", self.received(id).len());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        self.received(id)
+        super::push::arrivals(n, || self.received(id)).await
     }
 }
 

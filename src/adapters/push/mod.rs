@@ -1,6 +1,7 @@
-//! The [`PushSender`] port over HTTP: each provider's protocol ([`webpush`]), and what an answer
-//! means for the queue. A provider the hub has no credentials for takes no registrations.
+//! The [`PushSender`] port over HTTP: each provider's protocol ([`webpush`], [`apns`]), and what
+//! an answer means for the queue. A provider the hub has no credentials for takes no registrations.
 
+pub mod apns;
 pub mod fcm;
 pub mod webpush;
 
@@ -61,16 +62,43 @@ pub struct HttpPushSender {
     http: reqwest::Client,
     vapid: webpush::Vapid,
     fcm: Option<fcm::Fcm>,
+    apns: Option<apns::Apns>,
+}
+
+/// An HTTP client for a push provider: requests time out after `timeout`, and servers are trusted
+/// by the usual public roots and `roots` (`push_ca_file`). HTTP/2 where the server offers it.
+///
+/// # Errors
+/// The client cannot be built.
+pub fn client(timeout: Duration, roots: &[reqwest::Certificate]) -> Result<reqwest::Client, String> {
+    roots
+        .iter()
+        .fold(reqwest::Client::builder().timeout(timeout), |b, root| b.add_root_certificate(root.clone()))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The certificates of `push_ca_file`, if set.
+///
+/// # Errors
+/// The file cannot be read or holds no PEM certificate; the message names the setting.
+pub fn extra_roots(file: Option<&std::path::Path>) -> Result<Vec<reqwest::Certificate>, String> {
+    let Some(file) = file else { return Ok(Vec::new()) };
+    let pem = std::fs::read(file).map_err(|e| format!("push_ca_file: cannot read {}: {e}", file.display()))?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(roots) if !roots.is_empty() => Ok(roots),
+        _ => Err(format!("push_ca_file: {} holds no PEM certificate", file.display())),
+    }
 }
 
 impl HttpPushSender {
-    /// A sender with requests timing out after `timeout`, signing Web Push with `vapid`.
+    /// A sender with requests timing out after `timeout`, trusting `roots` besides the public
+    /// ones, signing Web Push with `vapid`.
     ///
     /// # Errors
     /// The HTTP client cannot be built.
-    pub fn new(vapid: webpush::Vapid, timeout: Duration) -> Result<Self, String> {
-        let http = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
-        Ok(Self { http, vapid, fcm: None })
+    pub fn new(vapid: webpush::Vapid, timeout: Duration, roots: &[reqwest::Certificate]) -> Result<Self, String> {
+        Ok(Self { http: client(timeout, roots)?, vapid, fcm: None, apns: None })
     }
 
     /// Also delivers through FCM, as `fcm`'s service account.
@@ -78,6 +106,12 @@ impl HttpPushSender {
     pub fn with_fcm(mut self, fcm: fcm::Fcm) -> Self {
         self.fcm = Some(fcm);
         self
+    }
+
+    /// The sender, delivering to Apple devices through `apns` too.
+    #[must_use]
+    pub fn with_apns(self, apns: Option<apns::Apns>) -> Self {
+        Self { apns, ..self }
     }
 
     /// The hub's VAPID public key (apps subscribe with it).
@@ -92,6 +126,7 @@ impl PushSender for HttpPushSender {
         match provider {
             "webpush" => true,
             "fcm" => self.fcm.is_some(),
+            "apns" => self.apns.is_some(),
             _ => false,
         }
     }
@@ -110,7 +145,10 @@ impl PushSender for HttpPushSender {
                 Some(fcm) => fcm.send(&self.http, token, n).await,
                 None => Delivery::Failed { reason: "not_configured".into() },
             },
-            PushTarget::Apns { .. } => Delivery::Failed { reason: "not_configured".into() },
+            PushTarget::Apns { token, environment } => match &self.apns {
+                Some(apns) => apns.send(token, *environment, n).await,
+                None => Delivery::Failed { reason: "not_configured".into() },
+            },
         }
     }
 }
