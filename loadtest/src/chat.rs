@@ -187,7 +187,7 @@ impl Ctx {
 }
 
 /// A message id that carries its sender, number and scheduled send time: `{who}-{n}-{micros}`.
-fn client_msg_id(who: &str, n: u64, at_us: u64) -> String {
+pub fn client_msg_id(who: &str, n: u64, at_us: u64) -> String {
     format!("{who}-{n}-{at_us}")
 }
 
@@ -201,7 +201,7 @@ pub fn parse_client_msg_id(id: &str) -> Option<(u64, u64)> {
 }
 
 /// A body of exactly `bytes` bytes (at least one visible character).
-fn body_of(bytes: usize) -> String {
+pub fn body_of(bytes: usize) -> String {
     let head = "load test message ";
     let mut s: String = head.chars().take(bytes.max(1)).collect();
     while s.len() < bytes {
@@ -220,14 +220,16 @@ fn note(live: &Live, seen: Seen) {
     }
 }
 
-async fn next_tick(ticker: &mut Option<Interval>) -> tokio::time::Instant {
+/// The next tick of `ticker`; never, when there is none.
+pub async fn next_tick(ticker: &mut Option<Interval>) -> tokio::time::Instant {
     match ticker {
         Some(t) => t.tick().await,
         None => std::future::pending().await,
     }
 }
 
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+/// Sleeps until `at`; forever, when there is none.
+pub async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -259,22 +261,6 @@ impl Drain {
             self.quiet_reported = true;
             ctx.quiet.fetch_add(1, Ordering::SeqCst);
         }
-    }
-}
-
-/// A set-up step that must get `expected` as its reply type.
-async fn expect(
-    conn: &mut Conn,
-    kind: &'static str,
-    body: Body<'_>,
-    expected: &str,
-    on_other: &mut impl FnMut(Frame),
-) -> Result<Frame, ConnError> {
-    let reply = conn.request(kind, body, on_other).await?;
-    if reply.kind == expected {
-        Ok(reply)
-    } else {
-        Err(ConnError::Refused(format!("{kind}:{}", reply.code.as_deref().unwrap_or(&reply.kind))))
     }
 }
 
@@ -340,11 +326,7 @@ async fn upload_picture(ctx: Arc<Ctx>, idx: usize, token: Arc<str>, p: Pending) 
 /// Connects socket task `slot` to node `node` and authenticates it.
 async fn connect_and_auth(ctx: &Ctx, slot: usize, node: usize, token: &str, agent: bool) -> Result<Conn, ConnError> {
     let encoding = ctx.args.client.encoding.for_socket(slot);
-    let mut conn = Conn::connect(ctx.hub(node), ctx.source(slot), encoding).await?;
-    let mut ignore = |_f: Frame| {};
-    let ok = if agent { "auth.agent.ok" } else { "auth.ok" };
-    expect(&mut conn, "auth", Body::Auth { token }, ok, &mut ignore).await?;
-    Ok(conn)
+    Conn::open(ctx.hub(node), ctx.source(slot), encoding, token, agent).await
 }
 
 /// Subscribes `conn` to every stream from its cursor (the last seq received); the events that
@@ -363,7 +345,7 @@ async fn follow(ctx: &Ctx, conn: &mut Conn, streams: &mut Streams) -> Result<(),
             }
         };
         let sub = Body::Subscribe { ticket_id: &ticket, after_seq: after };
-        expect(conn, "ticket.subscribe", sub, "ticket.subscribe.ok", &mut on_event).await?;
+        conn.expect("ticket.subscribe", sub, "ticket.subscribe.ok", &mut on_event).await?;
     }
     Ok(())
 }
@@ -415,13 +397,8 @@ async fn user(
         let _permit = ctx.setup.acquire().await;
         let mut conn = connect_and_auth(&ctx, idx, idx, &token, false).await?;
         ctx.live.sockets.fetch_add(1, Ordering::Relaxed);
-        let mut ignore = |_f: Frame| {};
         let cmid = format!("open-{idx}-{}", ctx.clock.now());
-        let subject = format!("load test {idx}");
-        let open = Body::Open { subject: &subject, body: &ctx.body, client_msg_id: &cmid };
-        let opened = expect(&mut conn, "ticket.open", open, "ticket.open.ok", &mut ignore).await?;
-        let ticket = opened.ticket.map(|t| t.id).filter(|id| !id.is_empty());
-        let ticket = ticket.ok_or_else(|| ConnError::Refused("ticket.open:no_ticket".into()))?;
+        let ticket = conn.open_ticket(&format!("load test {idx}"), &ctx.body, &cmid).await?;
         if subscribe {
             streams.insert(ticket.clone(), (idx, SeqChecker::after(0)));
             follow(&ctx, &mut conn, &mut streams).await?;
@@ -632,7 +609,7 @@ async fn agent_socket(
         ctx.live.sockets.fetch_add(1, Ordering::Relaxed);
         let mut ignore = |_f: Frame| {};
         if ctx.args.agents_watch_queue {
-            expect(&mut conn, "queue.subscribe", Body::Empty {}, "queue.subscribe.ok", &mut ignore).await?;
+            conn.expect("queue.subscribe", Body::Empty {}, "queue.subscribe.ok", &mut ignore).await?;
         }
         for (idx, ticket) in &tickets {
             let claim = conn.request("ticket.claim", Body::Ticket { ticket_id: ticket }, &mut ignore).await?;

@@ -4,7 +4,7 @@
 //! from `/metrics` and, where the pid is known, from `/proc`.
 
 use crate::hub::{HubArgs, HubHandle, NodeStart};
-use crate::metrics::NodeSnapshot;
+use crate::metrics::{Metrics, NodeSnapshot};
 use crate::report::{HubInfo, NodeFigures};
 use anyhow::{bail, ensure};
 use std::hash::{BuildHasher, Hasher};
@@ -100,14 +100,19 @@ impl Cluster {
         }
     }
 
+    /// Every node's `/metrics` now, in node order.
+    pub async fn metrics(&self, http: &reqwest::Client) -> Vec<Metrics> {
+        let mut pages = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            pages.push(node.metrics(http).await);
+        }
+        pages
+    }
+
     /// Reads every node's `/metrics` and `/proc` figures now.
     pub async fn snapshot(&self, http: &reqwest::Client) -> Vec<NodeSnapshot> {
-        let mut out = Vec::with_capacity(self.nodes.len());
-        for node in &self.nodes {
-            let metrics = node.metrics(http).await;
-            out.push(NodeSnapshot::new(&metrics, node.cpu_secs(), node.rss_kib()));
-        }
-        out
+        let pages = self.metrics(http).await;
+        self.nodes.iter().zip(&pages).map(|(node, m)| NodeSnapshot::new(m, node.cpu_secs(), node.rss_kib())).collect()
     }
 
     /// Waits `duration`, reading every node's resident memory from `/proc` once a second; returns

@@ -16,6 +16,7 @@
 //! target/release/anapars-loadtest idle --spawn-hub --sockets 5000 --ramp 1000 --hold 20
 //! target/release/anapars-loadtest burst --spawn-hub --sockets 10000 --rate 100 --plot burst.svg
 //! target/release/anapars-loadtest reconnect --spawn-hub --drop-share 0.1 --drop-every 5
+//! target/release/anapars-loadtest offline --spawn-hub --rate 200  # push notifications to closed apps
 //! target/release/anapars-loadtest run-hub                          # a hub to point other tools at
 //! ```
 //!
@@ -33,6 +34,8 @@
 //!   socket bound to a 127.0.0.x source address.
 //! - [`seq`]: the exactly-once, in-order check of ticket streams.
 //! - [`stats`]: HDR latency histograms, counters, errors by key, the progress line.
+//! - [`notified`]: which agent message each push notification answered, and its latency.
+//! - [`receiver`]: the Web Push receiver on loopback, and registrations with fresh P-256 keys.
 //! - [`metrics`]: what a hub says about itself: `/metrics` parsed, group-commit batch sizes, one
 //!   node's CPU and memory at one moment.
 //! - [`peers`]: `--target node-peer|rust-peer`: which peer of loadtest/peers/ and how it is started.
@@ -45,8 +48,8 @@
 //!   made up for a peer.
 //! - [`picture`]: the JPEG that `chat --attachment-share` uploads, and its variants.
 //! - [`upload`]: attachments uploaded over tus or in one request.
-//! - [`chat`], [`reconnect`], [`idle`], [`burst`], [`telemetry`]: the scenarios (`reconnect` is
-//!   `chat` with drops).
+//! - [`chat`], [`reconnect`], [`idle`], [`burst`], [`telemetry`], [`offline`]: the scenarios
+//!   (`reconnect` is `chat` with drops; `offline` uses `chat`'s message ids and ticket dealing).
 
 mod burst;
 mod chat;
@@ -55,9 +58,12 @@ mod drops;
 mod hub;
 mod idle;
 mod metrics;
+mod notified;
+mod offline;
 mod peers;
 mod picture;
 mod plot;
+mod receiver;
 mod reconnect;
 mod report;
 mod seq;
@@ -92,6 +98,8 @@ enum Command {
     Reconnect(reconnect::ReconnectArgs),
     /// App sockets flooding the hub with view-event batches (run beside `chat` to see the cost).
     Telemetry(telemetry::TelemetryArgs),
+    /// Users whose apps are closed get push notifications of agents' messages at a rate.
+    Offline(offline::OfflineArgs),
     /// Start the hub with load-test settings and keep it running (until Ctrl-C or --for).
     RunHub(RunHubArgs),
 }
@@ -117,8 +125,8 @@ pub struct ClientArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Also draw latency (p50, p99, max) and the acked or delivered rate per second as an SVG
-    /// (chat, reconnect, burst).
+    /// Also draw latency (p50, p99, max) and the acked, delivered or pushed rate per second as an
+    /// SVG (chat, reconnect, burst, offline).
     #[arg(long)]
     pub plot: Option<PathBuf>,
 }
@@ -159,6 +167,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = args.client.clone();
             let report = burst::run(args).await?;
             finish(&client, &report.table(), &report, &plot::Series::burst(&report), report.delivery_ok)
+        }
+        Command::Offline(args) => {
+            let client = args.client.clone();
+            let report = offline::run(args).await?;
+            finish(&client, &report.table(), &report, &plot::Series::offline(&report), report.delivery_ok)
         }
         Command::Telemetry(args) => {
             let report = telemetry::run(args).await?;

@@ -154,6 +154,30 @@ pub fn batch_sizes(before: &Metrics, after: &Metrics) -> BatchSizes {
     BatchSizes { batches, messages, mean: if batches > 0.0 { messages / batches } else { 0.0 }, buckets }
 }
 
+/// The hubs' push figures at one moment: queue depth (the highest any node reports: every node
+/// reads the shared queue, each at its own time) and pushes sent (all nodes).
+pub fn push_gauges(pages: &[Metrics]) -> (Option<f64>, Option<f64>) {
+    let has = |m: &Metrics, name: &str| m.0.iter().any(|s| s.name == name);
+    let depth =
+        pages.iter().filter(|m| has(m, "hub_push_queue_depth")).map(|m| m.sum("hub_push_queue_depth")).reduce(f64::max);
+    let sent = pages
+        .iter()
+        .any(|m| has(m, "hub_push_sent_total"))
+        .then(|| pages.iter().map(|m| m.sum("hub_push_sent_total")).sum());
+    (depth, sent)
+}
+
+/// `hub_push_failed_total` by reason, summed over the nodes.
+pub fn push_failures(pages: &[Metrics]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for page in pages {
+        for (reason, v) in page.by_label("hub_push_failed_total", "reason") {
+            *out.entry(reason).or_default() += v;
+        }
+    }
+    out
+}
+
 /// What one node says about itself at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct NodeSnapshot {
@@ -219,5 +243,19 @@ odd{a="x, \"y\"",b="z"} 1.5
         let own: Vec<(&str, f64)> = b.buckets.iter().map(|b| (b.le.as_str(), b.batches)).collect();
         assert_eq!(own, vec![("1", 6.0), ("2.5", 5.0), ("10", 25.0), ("+Inf", 10.0)]);
         assert_eq!(batch_sizes(&Metrics::default(), &Metrics::default()).mean, 0.0);
+    }
+
+    #[test]
+    fn push_gauges_read_every_node() {
+        let a = Metrics::parse("hub_push_queue_depth 12\nhub_push_sent_total{provider=\"webpush\"} 100\n");
+        let b = Metrics::parse("hub_push_queue_depth 15\nhub_push_sent_total{provider=\"webpush\"} 40\nhub_push_sent_total{provider=\"fcm\"} 2\n");
+        assert_eq!(push_gauges(&[a.clone(), b.clone()]), (Some(15.0), Some(142.0)));
+        assert_eq!(push_gauges(&[Metrics::default()]), (None, None), "a hub without push metrics says nothing");
+        let failed = Metrics::parse(
+            "hub_push_failed_total{provider=\"webpush\",reason=\"status_503\"} 3\nhub_push_failed_total{provider=\"any\",reason=\"trigger_full\"} 2\n",
+        );
+        let by_reason = push_failures(&[failed.clone(), failed]);
+        assert_eq!(by_reason.get("status_503"), Some(&6.0));
+        assert_eq!(by_reason.get("trigger_full"), Some(&4.0));
     }
 }

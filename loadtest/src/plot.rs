@@ -3,7 +3,7 @@
 //! stall, a slow start or a periodic hiccup at a glance rather than reading for it. Drawn with
 //! plotters' SVG backend (text is left to the viewer's fonts).
 
-use crate::report::{BurstReport, ChatReport};
+use crate::report::{BurstReport, ChatReport, OfflineReport};
 use crate::stats::Tick;
 use plotters::prelude::*;
 use std::path::Path;
@@ -63,6 +63,26 @@ impl Series {
             r.sockets_ready, r.announcements_per_s, r.hub.url, r.hub.backend
         );
         Self::from_ticks(title, "POST to receipt (ms)", "deliveries/s", &r.timeline, |t| t.delivered)
+    }
+
+    /// An offline run: an agent's message to the push's arrival, pushes received.
+    pub fn offline(r: &OfflineReport) -> Self {
+        let title = format!(
+            "offline: {} closed apps, {:.0} agent msgs/s, {} ({})",
+            r.users_ready, r.target_rate, r.hub.url, r.hub.backend
+        );
+        Self {
+            title,
+            latency_label: "message to push (ms)".into(),
+            rate_label: "pushes/s".into(),
+            latency: r
+                .timeline
+                .iter()
+                .filter(|s| s.max_ms > 0.0)
+                .map(|s| (s.t as f64, s.p50_ms, s.p99_ms, s.max_ms))
+                .collect(),
+            rate: r.timeline.iter().map(|s| (s.t as f64, s.pushes as f64)).collect(),
+        }
     }
 }
 
@@ -130,6 +150,7 @@ fn draw(backend: SVGBackend<'_>, s: &Series) -> DrawResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::PushSecond;
 
     fn tick(t: u64, acked: u64, p50: f64, p99: f64, max: f64) -> Tick {
         Tick { t, acked, delivered: acked * 10, e2e_p50_ms: p50, e2e_p99_ms: p99, e2e_max_ms: max, ..Tick::default() }
@@ -144,6 +165,16 @@ mod tests {
         assert_eq!(s.rate, vec![(1.0, 0.0), (2.0, 100.0), (3.0, 90.0)]);
         let b = Series::burst(&BurstReport { timeline: ticks.to_vec(), ..Default::default() });
         assert_eq!(b.rate[1], (2.0, 1000.0), "deliveries, not acks");
+    }
+
+    #[test]
+    fn an_offline_plot_shows_push_latency_over_pushes_per_second() {
+        let second =
+            |t, pushes, max_ms| PushSecond { t, pushes, p50_ms: 1.0, p99_ms: 2.0, max_ms, ..Default::default() };
+        let r = OfflineReport { timeline: vec![second(1, 0, 0.0), second(2, 190, 400.0)], ..Default::default() };
+        let s = Series::offline(&r);
+        assert_eq!(s.latency, vec![(2.0, 1.0, 2.0, 400.0)]);
+        assert_eq!(s.rate, vec![(1.0, 0.0), (2.0, 190.0)]);
     }
 
     #[test]

@@ -136,6 +136,117 @@ pub struct AttachmentFigures {
     pub seen_by_agents: u64,
 }
 
+/// The result of an `offline` run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OfflineReport {
+    /// Always `offline`.
+    pub scenario: &'static str,
+    /// The hub.
+    pub hub: HubInfo,
+    /// The command line's parameters.
+    pub params: serde_json::Value,
+    /// Users with an open ticket and a Web Push registration.
+    pub users_ready: usize,
+    /// Whether the users' apps stayed open (nothing should be pushed) rather than closed.
+    pub apps_open: bool,
+    /// Agent console sockets.
+    pub agent_sockets: usize,
+    /// Tickets claimed by an agent.
+    pub tickets_claimed: usize,
+    /// Length of the measured window, seconds.
+    pub window_s: f64,
+    /// Target agent messages per second.
+    pub target_rate: f64,
+    /// Agent messages sent per second in the window.
+    pub sent_per_s: f64,
+    /// Agent messages acknowledged (stored) in the window.
+    pub acked: u64,
+    /// Agent messages acknowledged per second in the window.
+    pub acked_per_s: f64,
+    /// An agent's message (its scheduled time) to its `ticket.send.ok`.
+    pub ack_latency: LatencySummary,
+    /// What reached the Web Push receiver.
+    pub pushes: PushFigures,
+    /// The hub's `hub_push_failed_total` growth over the run, by reason.
+    pub push_failures: BTreeMap<String, f64>,
+    /// True when every stored message was followed by a push (with the apps open: when nothing
+    /// was pushed).
+    pub delivery_ok: bool,
+    /// CPU time in the window.
+    pub cpu: CpuUse,
+    /// Hub CPU time in the window per push received in it, microseconds (the messages' storage
+    /// included).
+    pub hub_cpu_us_per_push: Option<f64>,
+    /// Hub CPU time in the window per acknowledged message, microseconds.
+    pub hub_cpu_us_per_message: Option<f64>,
+    /// Each node's CPU time and memory in the window.
+    pub server: Vec<NodeFigures>,
+    /// Errors by key over the whole run (the receiver's included).
+    pub errors: BTreeMap<String, u64>,
+    /// One entry per second of load and drain.
+    pub timeline: Vec<PushSecond>,
+}
+
+/// The pushes of an `offline` run, as the receiver saw them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PushFigures {
+    /// The spawned hub's `push_collapse_ms` (None for a hub started elsewhere).
+    pub collapse_ms: Option<u64>,
+    /// Pushes received over the whole run.
+    pub received: u64,
+    /// Pushes that arrived in the measured window.
+    pub in_window: u64,
+    /// Pushes received per second in the window.
+    pub per_s: f64,
+    /// The hubs' `hub_push_sent_total` growth in the window, per second.
+    pub hub_sent_per_s: Option<f64>,
+    /// Agent messages acknowledged over the whole run.
+    pub messages: u64,
+    /// Pushes whose first message was scheduled in the window (the latencies' count).
+    pub measured: u64,
+    /// Messages those pushes notified.
+    pub measured_messages: u64,
+    /// Most messages one push notified.
+    pub most_collapsed: u64,
+    /// Pushes that found no message of their ticket waiting.
+    pub unmatched: u64,
+    /// Messages no push followed by the end of the drain.
+    pub waiting: u64,
+    /// The earliest message a push notified, from its scheduled send to the push's arrival.
+    pub after_send: LatencySummary,
+    /// The same from the message's `ticket.send.ok`.
+    pub after_ack: LatencySummary,
+    /// The highest `hub_push_queue_depth` read (once a second; the hub updates it every 5 s).
+    pub queue_depth_max: Option<f64>,
+    /// The most messages waiting for a push at one reading (once a second, by the harness).
+    pub waiting_max: u64,
+}
+
+/// One second of an `offline` run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PushSecond {
+    /// Seconds since the load started.
+    pub t: u64,
+    /// Agent messages sent in this second.
+    pub sent: u64,
+    /// Agent messages acknowledged in this second.
+    pub acked: u64,
+    /// Pushes received in this second.
+    pub pushes: u64,
+    /// Messages waiting for a push at the end of this second.
+    pub waiting: u64,
+    /// `hub_push_queue_depth` read at the end of this second.
+    pub queue_depth: Option<f64>,
+    /// The hubs' `hub_push_sent_total` growth in this second.
+    pub hub_sent: Option<f64>,
+    /// Push latency (after the scheduled send) of the pushes that arrived in this second: p50, ms.
+    pub p50_ms: f64,
+    /// The same, p99.
+    pub p99_ms: f64,
+    /// The same, maximum.
+    pub max_ms: f64,
+}
+
 /// The result of an `idle` run.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct IdleReport {
@@ -595,6 +706,85 @@ impl AttachmentFigures {
     }
 }
 
+impl OfflineReport {
+    /// The table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let p = &self.pushes;
+        let apps = if self.apps_open { "apps open" } else { "apps closed" };
+        let collapse = p.collapse_ms.map_or_else(String::new, |ms| format!(", collapse window {ms} ms"));
+        let mut rows = vec![
+            ("hub".into(), self.hub.cell()),
+            (
+                "clients".into(),
+                format!(
+                    "{} users with a Web Push registration ({apps}), {} agent sockets, {} tickets claimed",
+                    self.users_ready, self.agent_sockets, self.tickets_claimed
+                ),
+            ),
+            ("window".into(), format!("{:.1} s", self.window_s)),
+            ("target rate".into(), format!("{:.0} agent msgs/s{collapse}", self.target_rate)),
+            ("sent".into(), format!("{:.0} msgs/s", self.sent_per_s)),
+            ("acked (stored)".into(), format!("{:.0} msgs/s ({} in the window)", self.acked_per_s, self.acked)),
+            ("ack latency (agents)".into(), latency_cell(&self.ack_latency)),
+            (
+                "pushes".into(),
+                format!(
+                    "{:.0}/s received ({} in the window, {} in the run); hub sent {}",
+                    p.per_s,
+                    p.in_window,
+                    p.received,
+                    opt(p.hub_sent_per_s.map(|r| format!("{r:.0}")), "/s")
+                ),
+            ),
+            ("push after send".into(), latency_cell(&p.after_send)),
+            ("push after ack".into(), latency_cell(&p.after_ack)),
+            (
+                "notified".into(),
+                format!(
+                    "{}: {} messages; the window's {} pushes notified {} (at most {} in one); {} pushes unmatched, {} messages without a push",
+                    if self.delivery_ok { "OK" } else { "FAILED" },
+                    p.messages,
+                    p.measured,
+                    p.measured_messages,
+                    p.most_collapsed,
+                    p.unmatched,
+                    p.waiting
+                ),
+            ),
+            (
+                "push queue".into(),
+                format!(
+                    "hub_push_queue_depth max {}; messages waiting for a push max {}",
+                    opt(p.queue_depth_max.map(|d| format!("{d:.0}")), ""),
+                    p.waiting_max
+                ),
+            ),
+            ("push failures (hub)".into(), failures_cell(&self.push_failures)),
+            (
+                "cpu in window".into(),
+                format!(
+                    "{}  (hub {} us per push, {} us per message)",
+                    cpu_cell(&self.cpu),
+                    opt(self.hub_cpu_us_per_push.map(|u| format!("{u:.0}")), ""),
+                    opt(self.hub_cpu_us_per_message.map(|u| format!("{u:.0}")), "")
+                ),
+            ),
+        ];
+        rows.extend(server_rows(&self.server, None));
+        rows.push(("errors".into(), errors_cell(&self.errors)));
+        table("offline", &rows)
+    }
+}
+
+fn failures_cell(failures: &BTreeMap<String, f64>) -> String {
+    let nonzero: Vec<String> = failures.iter().filter(|(_, v)| **v > 0.0).map(|(k, v)| format!("{k}={v:.0}")).collect();
+    if nonzero.is_empty() {
+        "none".into()
+    } else {
+        nonzero.join(", ")
+    }
+}
+
 impl IdleReport {
     /// The table printed at the end of a run.
     pub fn table(&self) -> String {
@@ -717,6 +907,43 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["check"]["duplicates"], 2);
         assert_eq!(json["server"][0]["cpu_source"], "metrics");
+    }
+
+    #[test]
+    fn an_offline_report_shows_pushes_their_latency_and_verdict() {
+        let pushes = PushFigures {
+            collapse_ms: Some(200),
+            received: 4_100,
+            in_window: 3_990,
+            per_s: 199.5,
+            hub_sent_per_s: Some(199.0),
+            messages: 4_120,
+            measured: 3_980,
+            measured_messages: 4_000,
+            most_collapsed: 2,
+            unmatched: 1,
+            waiting: 0,
+            after_send: LatencySummary { count: 3_980, p50_ms: 320.0, p99_ms: 470.0, ..Default::default() },
+            queue_depth_max: Some(41.0),
+            waiting_max: 90,
+            ..Default::default()
+        };
+        let mut r = OfflineReport { scenario: "offline", pushes, delivery_ok: true, ..Default::default() };
+        r.push_failures.insert("trigger_full".into(), 0.0);
+        r.hub_cpu_us_per_push = Some(412.4);
+        let t = r.table();
+        assert!(t.contains("200/s received (3990 in the window, 4100 in the run); hub sent 199/s"), "{t}");
+        assert!(t.contains("push after send       p50 320.00"), "{t}");
+        assert!(t.contains("OK: 4120 messages; the window's 3980 pushes notified 4000 (at most 2 in one)"), "{t}");
+        assert!(t.contains("hub_push_queue_depth max 41; messages waiting for a push max 90"), "{t}");
+        assert!(t.contains("push failures (hub)   none"), "{t}");
+        assert!(t.contains("(hub 412 us per push, - us per message)"), "{t}");
+        assert!(t.contains("apps closed") && t.contains("collapse window 200 ms"), "{t}");
+        r.push_failures.insert("trigger_full".into(), 3.0);
+        r.delivery_ok = false;
+        let t = r.table();
+        assert!(t.contains("trigger_full=3") && t.contains("FAILED"), "{t}");
+        assert_eq!(serde_json::to_value(&r).unwrap()["pushes"]["after_send"]["p99_ms"], 470.0);
     }
 
     #[test]

@@ -405,6 +405,55 @@ impl Conn {
         tokio::time::timeout(STEP_TIMEOUT, wait).await.map_err(|_| ConnError::Timeout(kind))?
     }
 
+    /// A set-up step: a request whose reply must be of type `expected`.
+    ///
+    /// # Errors
+    /// As [`Conn::request`], and [`ConnError::Refused`] (`<kind>:<code>`) for any other reply.
+    pub async fn expect(
+        &mut self,
+        kind: &'static str,
+        body: Body<'_>,
+        expected: &str,
+        on_other: &mut impl FnMut(Frame),
+    ) -> Result<Frame, ConnError> {
+        let reply = self.request(kind, body, on_other).await?;
+        if reply.kind == expected {
+            Ok(reply)
+        } else {
+            Err(ConnError::Refused(format!("{kind}:{}", reply.code.as_deref().unwrap_or(&reply.kind))))
+        }
+    }
+
+    /// Connects to `hub` from `source` in `encoding` and authenticates with a user's or an agent's
+    /// token.
+    ///
+    /// # Errors
+    /// As [`Conn::connect`] and [`Conn::expect`].
+    pub async fn open(
+        hub: SocketAddr,
+        source: IpAddr,
+        encoding: Encoding,
+        token: &str,
+        agent: bool,
+    ) -> Result<Self, ConnError> {
+        let mut conn = Self::connect(hub, source, encoding).await?;
+        let ok = if agent { "auth.agent.ok" } else { "auth.ok" };
+        conn.expect("auth", Body::Auth { token }, ok, &mut |_f: Frame| {}).await?;
+        Ok(conn)
+    }
+
+    /// Opens a ticket as its user; returns its id.
+    ///
+    /// # Errors
+    /// As [`Conn::expect`]; [`ConnError::Refused`] (`ticket.open:no_ticket`) when the reply carries
+    /// no ticket.
+    pub async fn open_ticket(&mut self, subject: &str, body: &str, client_msg_id: &str) -> Result<String, ConnError> {
+        let open = Body::Open { subject, body, client_msg_id };
+        let opened = self.expect("ticket.open", open, "ticket.open.ok", &mut |_f: Frame| {}).await?;
+        let ticket = opened.ticket.map(|t| t.id).filter(|id| !id.is_empty());
+        ticket.ok_or_else(|| ConnError::Refused("ticket.open:no_ticket".into()))
+    }
+
     /// Drops the connection abruptly: the TCP connection closes without a WebSocket close frame, as
     /// when a phone loses its network.
     pub fn abort(self) {
