@@ -738,19 +738,7 @@ impl OfflineReport {
             ),
             ("push after send".into(), latency_cell(&p.after_send)),
             ("push after ack".into(), latency_cell(&p.after_ack)),
-            (
-                "notified".into(),
-                format!(
-                    "{}: {} messages; the window's {} pushes notified {} (at most {} in one); {} pushes unmatched, {} messages without a push",
-                    if self.delivery_ok { "OK" } else { "FAILED" },
-                    p.messages,
-                    p.measured,
-                    p.measured_messages,
-                    p.most_collapsed,
-                    p.unmatched,
-                    p.waiting
-                ),
-            ),
+            ("notified".into(), self.verdict()),
             (
                 "push queue".into(),
                 format!(
@@ -773,6 +761,19 @@ impl OfflineReport {
         rows.extend(server_rows(&self.server, None));
         rows.push(("errors".into(), errors_cell(&self.errors)));
         table("offline", &rows)
+    }
+
+    /// Whether every message was followed by a push (or, with the apps open, nothing was pushed).
+    fn verdict(&self) -> String {
+        let p = &self.pushes;
+        let ok = if self.delivery_ok { "OK" } else { "FAILED" };
+        if self.apps_open {
+            return format!("{ok}: {} pushes to open apps ({} messages)", p.received, p.messages);
+        }
+        format!(
+            "{ok}: {} messages; the window's {} pushes notified {} (at most {} in one); {} pushes unmatched, {} messages without a push",
+            p.messages, p.measured, p.measured_messages, p.most_collapsed, p.unmatched, p.waiting
+        )
     }
 }
 
@@ -943,6 +944,8 @@ mod tests {
         r.delivery_ok = false;
         let t = r.table();
         assert!(t.contains("trigger_full=3") && t.contains("FAILED"), "{t}");
+        r.apps_open = true;
+        assert!(r.table().contains("FAILED: 4100 pushes to open apps (4120 messages)"), "{}", r.table());
         assert_eq!(serde_json::to_value(&r).unwrap()["pushes"]["after_send"]["p99_ms"], 470.0);
     }
 
