@@ -68,9 +68,8 @@ impl Vapid {
 
 /// `scheme://host[:port]` of a URL.
 fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next().filter(|h| !h.is_empty())?;
-    Some(format!("{scheme}://{host}"))
+    let scheme = url.split_once("://")?.0;
+    Some(format!("{scheme}://{}", crate::domain::push::endpoint_host(url)?))
 }
 
 /// An HKDF output length.

@@ -72,9 +72,6 @@ impl PushTrigger {
     /// Passes the events on, unless the push desk is behind by [`TRIGGER_QUEUE`] batches: then
     /// they are dropped and counted (the people see them in the app; only the notification is lost).
     pub fn events(&self, ticket: &Ticket, events: &[TicketEvent]) {
-        if !events.iter().any(|e| pushed_kind(e).is_some()) {
-            return;
-        }
         if self.0.try_send((ticket.clone(), events.to_vec())).is_err() {
             metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => "any", "reason" => "trigger_full")
                 .increment(1);
@@ -82,15 +79,15 @@ impl PushTrigger {
     }
 }
 
-/// The kind of notification an event makes, if any: an agent's message, the ticket taken or
-/// resolved, for its user; a user's message, for the agent holding the ticket; a ticket opened or
+/// The kind of notification an event makes (every event makes one; who gets it is
+/// [`PushDesk::queue`]'s choice): a message; the ticket taken or transferred; resolved; opened or
 /// reopened, for agents.
-fn pushed_kind(e: &TicketEvent) -> Option<PushKind> {
-    match (e.kind, e.author) {
-        (EventKind::Message, _) => Some(PushKind::Message),
-        (EventKind::Claimed | EventKind::Transferred, _) => Some(PushKind::Assigned),
-        (EventKind::Resolved, _) => Some(PushKind::Resolved),
-        (EventKind::Opened | EventKind::Reopened, _) => Some(PushKind::Queued),
+fn pushed_kind(e: &TicketEvent) -> PushKind {
+    match e.kind {
+        EventKind::Message => PushKind::Message,
+        EventKind::Claimed | EventKind::Transferred => PushKind::Assigned,
+        EventKind::Resolved => PushKind::Resolved,
+        EventKind::Opened | EventKind::Reopened => PushKind::Queued,
     }
 }
 
@@ -161,7 +158,7 @@ impl PushDesk {
             PushTarget::WebPush { endpoint, p256dh, auth } => {
                 let secure = endpoint.starts_with("https://");
                 let allowed = secure || (self.policy.allow_http_endpoints && endpoint.starts_with("http://"));
-                if !allowed || endpoint.len() > MAX_ENDPOINT_BYTES || reqwest_like_host(endpoint).is_none() {
+                if !allowed || endpoint.len() > MAX_ENDPOINT_BYTES || endpoint_host(endpoint).is_none() {
                     return bad(&format!("endpoint must be an https:// URL of at most {MAX_ENDPOINT_BYTES} bytes"));
                 }
                 if p256dh.len() != 65 || p256dh[0] != 4 {
@@ -184,14 +181,6 @@ impl PushDesk {
         self.store.unregister_push(session).await
     }
 
-    /// The person's registrations on live sessions (for the export).
-    ///
-    /// # Errors
-    /// `unavailable`.
-    pub async fn registrations(&self, who: Principal) -> Result<Vec<PushRegistration>> {
-        self.store.push_registrations(who, now_ms()).await
-    }
-
     /// Consumes what the trigger passes on until `stop`, queueing the notifications.
     pub async fn take_events(self: Arc<Self>, mut events: PushEvents, stop: CancellationToken) {
         loop {
@@ -212,7 +201,7 @@ impl PushDesk {
 
     /// Queues the notifications `event` makes, for the people it concerns whose app is closed.
     async fn queue(&self, ticket: &Ticket, event: &TicketEvent) -> Result<()> {
-        let Some(kind) = pushed_kind(event) else { return Ok(()) };
+        let kind = pushed_kind(event);
         let recipients: Vec<Principal> = match (kind, event.author) {
             // The user's own message: the agent holding the ticket.
             (PushKind::Message, Author::User(_)) => ticket.agent_id.map(Principal::Agent).into_iter().collect(),
@@ -362,8 +351,9 @@ fn preview_of(body: &str) -> String {
     out
 }
 
-/// The host of an `http(s)://host[:port]/...` URL, if it has one.
-fn reqwest_like_host(url: &str) -> Option<&str> {
+/// The host (with its port) of an `http(s)://host[:port]/...` URL, if it has one and no
+/// credentials: what a registration's endpoint must have, and what VAPID names as its audience.
+pub fn endpoint_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     let host = rest.split(['/', '?', '#']).next()?;
     (!host.is_empty() && !host.contains('@')).then_some(host)
@@ -393,8 +383,8 @@ mod tests {
 
     #[test]
     fn endpoints_need_a_host_without_credentials() {
-        assert_eq!(reqwest_like_host("https://push.example:8443/x/y"), Some("push.example:8443"));
-        assert_eq!(reqwest_like_host("https:///x"), None);
-        assert_eq!(reqwest_like_host("https://user@evil/x"), None);
+        assert_eq!(endpoint_host("https://push.example:8443/x/y"), Some("push.example:8443"));
+        assert_eq!(endpoint_host("https:///x"), None);
+        assert_eq!(endpoint_host("https://user@evil/x"), None);
     }
 }
