@@ -170,7 +170,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         }
     };
     let sessions = Arc::new(SessionDesk::new(store.clone(), broker.clone(), SessionTtls::from(&config)));
-    let auth = Auth::new(&config, key, store.clone(), store.clone(), sessions.clone(), quotas.clone(), sms)?;
+    let auth = Auth::new(&config, key, store.clone(), store.clone(), sessions.clone(), quotas.clone(), sms.clone())?;
     let agents = AgentDesk::new(store.clone(), sessions.clone(), quotas.clone(), config.max_body_chars)?;
     let writer = MessageWriter::start(
         crate::domain::tickets::writer::MessageStore(store.clone()),
@@ -224,10 +224,28 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             collapse_window: Duration::from_millis(config.push_collapse_ms),
             give_up_after: Duration::from_secs(config.push_give_up_secs),
             allow_http_endpoints: config.webpush_allow_http,
+            remind_after: (config.sms_reminder_after_secs > 0)
+                .then(|| Duration::from_secs(config.sms_reminder_after_secs)),
         },
     );
     background.spawn(push.clone().take_events(push_events, background.stop.clone()));
     background.spawn(push.clone().run(background.stop.clone()));
+    if config.sms_reminder_after_secs > 0 {
+        let reminders = crate::domain::push::reminders::SmsReminders::new(
+            store.clone(),
+            store.clone(),
+            presence.clone(),
+            quotas.clone(),
+            sms,
+            config.sms_texts().map_err(anyhow::Error::msg)?,
+            crate::domain::push::reminders::ReminderPolicy {
+                after: Duration::from_secs(config.sms_reminder_after_secs),
+                period: Duration::from_secs(config.sms_reminder_period_secs),
+                per_hour: config.sms_reminders_per_hour,
+            },
+        );
+        background.spawn(reminders.run(background.stop.clone()));
+    }
     let queue = Queue::new(config.auto_assign);
     let tickets = Arc::new(TicketDesk::new(
         store.clone(),

@@ -187,6 +187,95 @@ async fn registrations_end_with_their_session_and_are_in_the_export() {
     }
 }
 
+/// The SMS reminders a phone got so far (the SMS other than its sign-in codes).
+fn reminders_to(hub: &common::hub::TestHub, phone: &str) -> Vec<Value> {
+    let code = |text: &str| text.split(|c: char| !c.is_ascii_digit()).any(|w| w.len() == 6);
+    hub.sms().into_iter().filter(|sms| sms["to"] == phone && !code(sms["text"].as_str().unwrap())).collect()
+}
+
+/// Turns the user's SMS reminders on from an app that then closes again.
+async fn allow_sms_reminders(hub: &common::hub::TestHub, token: &str) {
+    let mut app = hub.connect_as(Encoding::Json, token).await;
+    let ok = app.request(json!({"type": "consent.set", "sms_reminders": true})).await;
+    assert_eq!(ok["consent"]["sms_reminders"], true, "{ok}");
+    drop(app);
+}
+
+/// The SMS fallback: a reply left unread for `sms_reminder_after_secs` earns one fixed SMS, only
+/// with consent, never to a user a push reaches or who read it, once per ticket per period, within
+/// the hourly budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unread_replies_earn_one_sms_reminder_with_consent_within_the_budget() {
+    let receiver = Receiver::start().await;
+    for hub in hubs(|c| {
+        config(c);
+        c.sms_reminder_after_secs = 2;
+        c.sms_reminder_period_secs = 3600;
+        c.sms_reminders_per_hour = 2;
+    })
+    .await
+    {
+        let label = hub.label();
+        let mut silent = scene(&hub).await; // never consented
+        let mut pushed = scene(&hub).await; // consented, and a push reaches them
+        let mut reader = scene(&hub).await; // consented, reads the reply in time
+        let mut waiting: Vec<_> = Vec::new(); // consented, unread: two within the budget, one over it
+        for _ in 0..3 {
+            waiting.push(scene(&hub).await);
+        }
+        for s in [&pushed, &reader].into_iter().chain(&waiting) {
+            allow_sms_reminders(&hub, &s.user_token).await;
+        }
+        let (_, registration) = receiver.subscribe(&[]);
+        assert_eq!(hub.http_put_json("/v1/push", &pushed.user_token, &registration).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let secret = "کد رهگیری ۸۸۲۱۴۳";
+        let sent_at = Instant::now();
+        for (i, s) in [&mut silent, &mut pushed, &mut reader].into_iter().chain(waiting.iter_mut()).enumerate() {
+            reply(&mut s.agent, &s.ticket, secret, &format!("r-{i}")).await;
+        }
+        let mut app = hub.connect_as(Encoding::Json, &reader.user_token).await;
+        let history = app.request(json!({"type": "ticket.history", "ticket_id": reader.ticket})).await;
+        let last = history["events"].as_array().unwrap().last().unwrap()["seq"].clone();
+        let read = app.request(json!({"type": "ticket.read", "ticket_id": reader.ticket, "seq": last})).await;
+        assert_eq!(read["type"], "ok", "{label} {read}");
+        drop(app);
+
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let got =
+            |hub: &common::hub::TestHub| waiting.iter().filter(|s| !reminders_to(hub, &s.phone).is_empty()).count();
+        while got(&hub) < 2 {
+            assert!(Instant::now() < deadline, "{label} {} of 2 reminders arrived", got(&hub));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(sent_at.elapsed() >= Duration::from_secs(2), "{label} reminded before the reply was 2 s unread");
+        // Time for anything that should not come, and for a second reply that must not repeat it.
+        for (i, s) in waiting.iter_mut().enumerate() {
+            reply(&mut s.agent, &s.ticket, "و این هم پیام دوم", &format!("r2-{i}")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(4_000)).await;
+        for s in &waiting {
+            for sms in reminders_to(&hub, &s.phone) {
+                let text = sms["text"].as_str().unwrap();
+                assert_eq!(text, "پشتیبانی آناپارس به پیام شما پاسخ داد؛ برنامه را باز کنید.", "{label}");
+            }
+        }
+        let counts: Vec<usize> = waiting.iter().map(|s| reminders_to(&hub, &s.phone).len()).collect();
+        let mut sorted = counts.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [0, 1, 1], "{label} once per ticket per period, two within the hourly budget: {counts:?}");
+        for (who, s) in [("without consent", &silent), ("reached by push", &pushed), ("who read it", &reader)] {
+            assert!(reminders_to(&hub, &s.phone).is_empty(), "{label} an SMS reminder to a user {who}");
+        }
+        let metrics = hub.http.get(format!("{}/metrics", hub.base)).send().await.unwrap().text().await.unwrap();
+        for outcome in ["sent", "no_consent", "push_target", "read", "budget"] {
+            let line = format!("hub_sms_reminders_total{{outcome=\"{outcome}\"}}");
+            assert!(metrics.contains(&line), "{label} no {line}");
+        }
+    }
+}
+
 /// A stand-in for Google's OAuth token endpoint and the FCM HTTP v1 API: it checks the hub's signed
 /// assertion against the service account's public key, hands out access tokens, and records the
 /// messages, answering each send as scripted (200 once the script is done).

@@ -149,7 +149,8 @@ async fn view_batches_follow_the_schema_and_the_analytics_consent() {
             assert_eq!(
                 r["consent"],
                 json!({"analytics": true, "analytics_changed_at": null,
-                                            "personalisation": true, "personalisation_changed_at": null}),
+                       "personalisation": true, "personalisation_changed_at": null,
+                       "sms_reminders": false, "sms_reminders_changed_at": null}),
                 "{label}"
             );
             let r = c.request(json!({"type": "consent.set", "analytics": false})).await;

@@ -207,7 +207,12 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
         ("request.settings.get", frame(39, Request::SettingsGet {})),
         ("request.settings.put", frame(40, Request::SettingsPut { settings: settings_doc() })),
         ("request.consent.get", frame(41, Request::ConsentGet {})),
-        ("request.consent.set", frame(42, Request::ConsentSet { analytics: Some(false), personalisation: None })),
+        ("request.consent.set", frame(42, Request::ConsentSet {
+                analytics: Some(false),
+                personalisation: None,
+                sms_reminders: Some(true),
+            },
+        )),
         ("request.purchase.list", frame(43, Request::PurchaseList {})),
         (
             // A browser's or UnifiedPush distributor's subscription, as PushSubscription.toJSON() gives it.
@@ -292,13 +297,15 @@ fn settings_doc() -> protocol::frames::SettingsDocument {
     }
 }
 
-/// Consent after analytics was turned off at NOW; personalisation never set.
+/// Consent after analytics was turned off and SMS reminders on at NOW; personalisation never set.
 fn consent() -> ConsentView {
     ConsentView {
         analytics: false,
         analytics_changed_at: Some(NOW),
         personalisation: true,
         personalisation_changed_at: None,
+        sms_reminders: true,
+        sms_reminders_changed_at: Some(NOW),
     }
 }
 
@@ -883,6 +890,9 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "push_collapse_ms",
     "push_give_up_secs",
     "push_timeout_ms",
+    "sms_reminder_after_secs",
+    "sms_reminder_period_secs",
+    "sms_reminders_per_hour",
     "vapid_subject",
     "webpush_allow_http",
     "fcm_service_account_file",

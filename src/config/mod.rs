@@ -173,6 +173,14 @@ pub struct Config {
     pub push_give_up_secs: u64,
     /// How long one request to a push provider may take. Default 10000 ms.
     pub push_timeout_ms: u64,
+    /// An agent's reply unread for this long earns a user without a push target one SMS reminder
+    /// (if their `sms_reminders` consent is on), in seconds. Default 0: no SMS reminders.
+    pub sms_reminder_after_secs: u64,
+    /// At most one SMS reminder per ticket within this period, in seconds. Default 86400.
+    pub sms_reminder_period_secs: u64,
+    /// SMS reminders the whole hub sends per hour at most (a budget of their own, apart from
+    /// `sms_budget_per_hour`); beyond it, reminders are skipped. Default 100.
+    pub sms_reminders_per_hour: u64,
     /// The `sub` claim of the hub's VAPID tokens: a `mailto:` or `https:` contact push services
     /// can reach the operator at. Unset: no contact is sent.
     pub vapid_subject: Option<String>,
@@ -361,6 +369,9 @@ impl Default for Config {
             upload_buffer_bytes: 256 << 20,
             push_collapse_ms: 3_000,
             push_give_up_secs: 24 * 3600,
+            sms_reminder_after_secs: 0,
+            sms_reminder_period_secs: 24 * 3600,
+            sms_reminders_per_hour: 100,
             push_timeout_ms: 10_000,
             vapid_subject: None,
             fcm_service_account_file: None,
@@ -587,6 +598,7 @@ impl Config {
         );
         ensure!(self.push_collapse_ms <= 600_000, "push_collapse_ms must be at most 600000");
         ensure!(self.push_give_up_secs >= 60, "push_give_up_secs must be at least 60");
+        ensure!(self.sms_reminder_period_secs >= 60, "sms_reminder_period_secs must be at least 60");
         ensure!((100..=120_000).contains(&self.push_timeout_ms), "push_timeout_ms must be 100 to 120000");
         ensure!(
             self.fcm_url.starts_with("https://") || self.fcm_url.starts_with("http://"),

@@ -1,7 +1,7 @@
 //! Push notifications: where a device's notifications go (its registration with one provider),
 //! and the notifications waiting to be sent (the durable push queue).
 
-use crate::model::ids::{Principal, SessionId, TicketId};
+use crate::model::ids::{Principal, SessionId, TicketId, UserId};
 use crate::model::language::Language;
 use crate::model::time::Millis;
 
@@ -143,6 +143,8 @@ pub struct NewPush {
     pub kind: PushKind,
     /// The beginning of the message text, only when the registration allows previews.
     pub preview: Option<String>,
+    /// How many events it stands for.
+    pub events: u32,
     /// When it may be sent at the earliest (now plus the collapse window).
     pub due_at: Millis,
     /// Now.
@@ -168,4 +170,56 @@ pub struct QueuedPush {
     pub attempts: u32,
     /// When it was first queued (its age decides when to give up).
     pub created_at: Millis,
+}
+
+/// An agent's reply that may earn its user an SMS reminder if it stays unread (the SMS fallback
+/// for people without a push target).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReminder {
+    /// The ticket replied in: at most one reminder per ticket waits.
+    pub ticket_id: TicketId,
+    /// Its user.
+    pub user_id: UserId,
+    /// The reply's sequence number: the reminder is needed while the user's read mark is below it.
+    pub seq: u64,
+    /// When to look again (the reply's time plus the configured wait). A reminder already
+    /// waiting keeps its earlier time and takes the newer `seq`.
+    pub due_at: Millis,
+}
+
+/// A reminder whose time has come, claimed by one node, with what decides whether it is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueReminder {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Its user.
+    pub user_id: UserId,
+    /// The newest agent reply it is about.
+    pub seq: u64,
+    /// How far the user has read the ticket.
+    pub read_seq: u64,
+    /// When the last reminder of this ticket was sent.
+    pub sent_at: Option<Millis>,
+    /// Sends that failed so far.
+    pub attempts: u32,
+    /// The user's `sms_reminders` consent.
+    pub consent: bool,
+    /// Whether the user has a push registration on a live session.
+    pub registered: bool,
+}
+
+/// What became of a claimed reminder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReminderOutcome {
+    /// Sent at this time.
+    Sent(Millis),
+    /// Not needed (read, no consent, a push target, over budget): nothing waits any more.
+    Dropped,
+    /// Look again at this time; `failed` counts one failed send.
+    Later {
+        /// When.
+        due_at: Millis,
+        /// Whether a send failed.
+        failed: bool,
+    },
 }

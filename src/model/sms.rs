@@ -158,6 +158,15 @@ pub fn default_template(purpose: SmsPurpose, language: Language) -> &'static str
     }
 }
 
+/// The text of an SMS reminder of an unread reply: fixed, one SMS part, and without the reply's
+/// text, the agent's name or the ticket (an SMS passes through the operators' hands).
+pub fn reminder_text(language: Language) -> &'static str {
+    match language {
+        Language::Persian => "پشتیبانی آناپارس به پیام شما پاسخ داد؛ برنامه را باز کنید.",
+        Language::English => "Anapars support has replied to your message. Open the app to read it.",
+    }
+}
+
 /// The SMS texts of a hub: a template per purpose and language, how the language is chosen, and
 /// the optional autofill lines.
 #[derive(Clone, Debug)]
@@ -375,6 +384,13 @@ impl SmsLength {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reminders_fit_one_part() {
+        for language in [Language::Persian, Language::English] {
+            assert_eq!(SmsLength::of(reminder_text(language)).parts, 1, "{language:?}");
+        }
+    }
 
     fn iranian() -> Phone {
         Phone::from_e164("+989121234567")

@@ -143,6 +143,10 @@ pub struct Consent {
     pub personalisation: bool,
     /// When the user last changed `personalisation`.
     pub personalisation_changed_at: Option<Millis>,
+    /// An SMS may remind the user of an unread reply from support (off until the user turns it on).
+    pub sms_reminders: bool,
+    /// When the user last changed `sms_reminders`.
+    pub sms_reminders_changed_at: Option<Millis>,
 }
 
 impl Consent {
@@ -153,6 +157,8 @@ impl Consent {
             analytics_changed_at: None,
             personalisation: defaults.personalisation,
             personalisation_changed_at: None,
+            sms_reminders: false,
+            sms_reminders_changed_at: None,
         }
     }
 }
@@ -173,6 +179,8 @@ pub struct ConsentChange {
     pub analytics: Option<bool>,
     /// New personalisation switch.
     pub personalisation: Option<bool>,
+    /// New SMS reminders switch.
+    pub sms_reminders: Option<bool>,
 }
 
 /// Cut-offs of one retention round: rows older than these go.

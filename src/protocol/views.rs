@@ -300,6 +300,10 @@ pub struct ConsentView {
     pub personalisation: bool,
     /// When the user last set `personalisation`.
     pub personalisation_changed_at: Option<Millis>,
+    /// An SMS may remind the user of a reply from support they have not read (off by default).
+    pub sms_reminders: bool,
+    /// When the user last set `sms_reminders`.
+    pub sms_reminders_changed_at: Option<Millis>,
 }
 
 /// A purchase or subscription as its buyer sees it (never the hub's bookkeeping times).
@@ -390,6 +394,8 @@ pub fn consent_view(c: &Consent) -> ConsentView {
         analytics_changed_at: c.analytics_changed_at,
         personalisation: c.personalisation,
         personalisation_changed_at: c.personalisation_changed_at,
+        sms_reminders: c.sms_reminders,
+        sms_reminders_changed_at: c.sms_reminders_changed_at,
     }
 }
 

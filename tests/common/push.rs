@@ -60,7 +60,7 @@ pub async fn user_of(hub: &TestHub, token: &str) -> Principal {
 /// Whether `who` has any push registration left.
 pub async fn registered(hub: &TestHub, who: Principal) -> bool {
     let services = &hub.running.as_ref().unwrap().hub;
-    !services.store.push_registrations(who, anapars_hub::model::time::now_ms()).await.unwrap().is_empty()
+    !services.store.push_registrations(&[who], anapars_hub::model::time::now_ms()).await.unwrap().is_empty()
 }
 
 /// Waits until `received` gives `n` items (then a little longer, to catch more) and returns what

@@ -12,19 +12,23 @@
 //! notification older than the give-up age is dropped.
 
 use crate::error::{Error, Result};
-use crate::model::ids::{Principal, SessionId};
+use crate::model::ids::{Principal, SessionId, TicketId};
 use crate::model::language::Language;
 use crate::model::push::{
-    NewPush, PushKind, PushRegistration, PushTarget, QueuedPush, MAX_ENDPOINT_BYTES, MAX_TOKEN_BYTES,
+    NewPush, NewReminder, PushKind, PushRegistration, PushTarget, QueuedPush, MAX_ENDPOINT_BYTES, MAX_TOKEN_BYTES,
 };
 use crate::model::ticket::{Author, EventKind, Ticket, TicketEvent};
-use crate::model::time::{ms, now_ms};
+use crate::model::time::{ms, now_ms, Millis};
 use crate::ports::push::{Delivery, Notification, PushSender};
 use crate::ports::store::push::Pushes;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+pub mod reminders;
 
 /// Characters of message text a preview carries at most.
 pub const PREVIEW_CHARS: usize = 80;
@@ -36,8 +40,10 @@ const LEASE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(250);
 /// The longest wait between two tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// Events waiting for the push desk; beyond it, new ones are dropped (and counted).
+/// Batches of events waiting for the push desk; beyond it, new ones are dropped (and counted).
 const TRIGGER_QUEUE: usize = 4096;
+/// Batches of events queued in one round (one transaction).
+const ROUND: usize = 256;
 
 /// How pushes behave.
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +54,8 @@ pub struct PushPolicy {
     pub give_up_after: Duration,
     /// Whether Web Push endpoints may be `http://` (local receivers in tests and development).
     pub allow_http_endpoints: bool,
+    /// How long an agent's reply may stay unread before its SMS reminder; `None`: no reminders.
+    pub remind_after: Option<Duration>,
 }
 
 /// Where a device's notifications should go, as its app asked.
@@ -181,56 +189,121 @@ impl PushDesk {
         self.store.unregister_push(session).await
     }
 
-    /// Consumes what the trigger passes on until `stop`, queueing the notifications.
+    /// Consumes what the trigger passes on until `stop`, queueing the notifications: whatever
+    /// waits (up to [`ROUND`] batches) is one round, with one look-up of registrations, one of
+    /// presence and one transaction, so the queue keeps up with the messages.
     pub async fn take_events(self: Arc<Self>, mut events: PushEvents, stop: CancellationToken) {
+        let mut round = Vec::with_capacity(ROUND);
         loop {
-            let (ticket, batch) = tokio::select! {
+            round.clear();
+            let taken = tokio::select! {
                 _ = stop.cancelled() => return,
-                next = events.recv() => match next {
-                    Some(next) => next,
-                    None => return,
-                },
+                taken = events.recv_many(&mut round, ROUND) => taken,
             };
-            for event in &batch {
-                if let Err(e) = self.queue(&ticket, event).await {
-                    tracing::warn!(ticket_id = %ticket.id, error = %e, "could not queue a push notification");
-                }
+            if taken == 0 {
+                return;
+            }
+            if let Err(e) = self.queue(&round).await {
+                let lost: usize = round.iter().map(|(_, batch)| batch.len()).sum();
+                metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => "any", "reason" => "not_queued")
+                    .increment(lost as u64);
+                tracing::warn!(events = lost, error = %e, "could not queue push notifications");
             }
         }
     }
 
-    /// Queues the notifications `event` makes, for the people it concerns whose app is closed.
-    async fn queue(&self, ticket: &Ticket, event: &TicketEvent) -> Result<()> {
-        let kind = pushed_kind(event);
-        let recipients: Vec<Principal> = match (kind, event.author) {
-            // The user's own message: the agent holding the ticket.
-            (PushKind::Message, Author::User(_)) => ticket.agent_id.map(Principal::Agent).into_iter().collect(),
-            // Support wrote, took or closed the ticket: its user.
-            (PushKind::Message | PushKind::Assigned | PushKind::Resolved, _) => vec![Principal::User(ticket.user_id)],
-            // A ticket in the queue: every agent.
-            (PushKind::Queued, _) => self.registered_agents().await?,
-        };
+    /// Queues the notifications a round of events makes, for the people they concern whose app is
+    /// closed.
+    async fn queue(&self, round: &[(Ticket, Vec<TicketEvent>)]) -> Result<()> {
         let now = now_ms();
-        for who in recipients {
-            if self.presence.is_online(who).await {
-                continue;
+        let mut agents: Option<Vec<Principal>> = None;
+        let mut wanted = Vec::new();
+        let mut reminders: Vec<NewReminder> = Vec::new();
+        for (ticket, batch) in round {
+            for event in batch {
+                let kind = pushed_kind(event);
+                if let (Some(after), PushKind::Message, Author::Agent(_)) =
+                    (self.policy.remind_after, kind, event.author)
+                {
+                    remind(
+                        &mut reminders,
+                        NewReminder {
+                            ticket_id: ticket.id,
+                            user_id: ticket.user_id,
+                            seq: event.seq,
+                            due_at: now + ms(after),
+                        },
+                    );
+                }
+                let recipients: Vec<Principal> = match (kind, event.author) {
+                    // The user's own message: the agent holding the ticket.
+                    (PushKind::Message, Author::User(_)) => ticket.agent_id.map(Principal::Agent).into_iter().collect(),
+                    // Support wrote, took or closed the ticket: its user.
+                    (PushKind::Message | PushKind::Assigned | PushKind::Resolved, _) => {
+                        vec![Principal::User(ticket.user_id)]
+                    }
+                    // A ticket in the queue: every agent with a registration.
+                    (PushKind::Queued, _) => match &agents {
+                        Some(agents) => agents.clone(),
+                        None => agents.insert(self.registered_agents().await?).clone(),
+                    },
+                };
+                wanted.push((ticket, event, kind, recipients));
             }
-            for registration in self.store.push_registrations(who, now).await? {
+        }
+        let pushes = self.pushes(wanted, now).await?;
+        if pushes.is_empty() && reminders.is_empty() {
+            return Ok(());
+        }
+        self.store.queue_pushes(&pushes, &reminders).await
+    }
+
+    /// The notifications of a round's events (each with its kind and recipients), for those
+    /// recipients whose app is closed, folded per registration and ticket.
+    async fn pushes(
+        &self,
+        wanted: Vec<(&Ticket, &TicketEvent, PushKind, Vec<Principal>)>,
+        now: Millis,
+    ) -> Result<Vec<NewPush>> {
+        let mut people: Vec<Principal> = wanted.iter().flat_map(|w| w.3.iter().copied()).collect();
+        people.sort_unstable();
+        people.dedup();
+        if people.is_empty() {
+            return Ok(Vec::new());
+        }
+        let registrations = self.store.push_registrations(&people, now).await?;
+        if registrations.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Presence only for people with a registration: most events concern nobody who has one.
+        let mut registered: Vec<Principal> = registrations.iter().map(|r| r.holder).collect();
+        registered.sort_unstable();
+        registered.dedup();
+        let online = self.presence.online(&registered).await;
+        let closed: HashSet<Principal> =
+            registered.into_iter().zip(online).filter(|(_, online)| !online).map(|(who, _)| who).collect();
+        let mut targets: HashMap<Principal, Vec<&PushRegistration>> = HashMap::new();
+        for registration in registrations.iter().filter(|r| closed.contains(&r.holder)) {
+            targets.entry(registration.holder).or_default().push(registration);
+        }
+        let mut pushes = Collapsed::default();
+        for (ticket, event, kind, recipients) in wanted {
+            for registration in recipients.iter().filter_map(|who| targets.get(who)).flatten() {
                 let preview = (registration.preview && kind == PushKind::Message)
                     .then(|| event.body.as_deref().map(preview_of))
                     .flatten();
-                let push = NewPush {
+                pushes.add(NewPush {
                     session_id: registration.session_id,
                     ticket_id: ticket.id,
                     kind,
                     preview,
+                    events: 1,
                     due_at: now + ms(self.policy.collapse_window),
                     created_at: now,
-                };
-                self.store.queue_push(&push).await?;
+                });
             }
         }
-        Ok(())
+        Ok(pushes.list)
     }
 
     /// Agents with a registration: those a new ticket in the queue may reach.
@@ -337,6 +410,39 @@ impl PushDesk {
     }
 }
 
+/// A round's notifications, those for the same registration and ticket folded into one (the
+/// later kind and preview, the events counted), as the queue folds them into one still waiting.
+#[derive(Default)]
+struct Collapsed {
+    list: Vec<NewPush>,
+    at: HashMap<(SessionId, TicketId), usize>,
+}
+
+impl Collapsed {
+    fn add(&mut self, push: NewPush) {
+        match self.at.entry((push.session_id, push.ticket_id)) {
+            Entry::Occupied(at) => {
+                let earlier = &mut self.list[*at.get()];
+                earlier.kind = push.kind;
+                earlier.preview = push.preview;
+                earlier.events += push.events;
+            }
+            Entry::Vacant(at) => {
+                at.insert(self.list.len());
+                self.list.push(push);
+            }
+        }
+    }
+}
+
+/// Adds a reply's reminder to a round's, one per ticket: the newest reply, the earliest time.
+fn remind(reminders: &mut Vec<NewReminder>, reminder: NewReminder) {
+    match reminders.iter_mut().find(|r| r.ticket_id == reminder.ticket_id) {
+        Some(earlier) => earlier.seq = earlier.seq.max(reminder.seq),
+        None => reminders.push(reminder),
+    }
+}
+
 /// The wait before try `attempts + 2`: 2 s doubling, at most [`MAX_BACKOFF`].
 fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(2u64.saturating_pow(attempts.min(16) + 1)).min(MAX_BACKOFF)
@@ -370,6 +476,33 @@ mod tests {
         assert_eq!(backoff(7), Duration::from_secs(256));
         assert_eq!(backoff(8), MAX_BACKOFF);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_rounds_notifications_fold_per_registration_and_ticket() {
+        let (s1, s2) = (SessionId::generate(), SessionId::generate());
+        let (t1, t2) = (TicketId::generate(), TicketId::generate());
+        let push = |session, ticket, kind, preview: Option<&str>, at| NewPush {
+            session_id: session,
+            ticket_id: ticket,
+            kind,
+            preview: preview.map(str::to_owned),
+            events: 1,
+            due_at: at + 200,
+            created_at: at,
+        };
+        let mut round = Collapsed::default();
+        round.add(push(s1, t1, PushKind::Assigned, None, 10));
+        round.add(push(s2, t1, PushKind::Message, Some("a"), 11));
+        round.add(push(s1, t2, PushKind::Message, Some("b"), 12));
+        round.add(push(s1, t1, PushKind::Message, Some("c"), 13));
+        round.add(push(s1, t1, PushKind::Resolved, None, 14));
+        let expected = [
+            NewPush { events: 3, ..push(s1, t1, PushKind::Resolved, None, 10) },
+            push(s2, t1, PushKind::Message, Some("a"), 11),
+            push(s1, t2, PushKind::Message, Some("b"), 12),
+        ];
+        assert_eq!(round.list, expected, "first time kept, last kind and preview, events counted");
     }
 
     #[test]

@@ -163,7 +163,13 @@ impl TelemetryDesk {
     /// `unavailable`.
     pub async fn set_consent(&self, user: UserId, change: ConsentChange) -> Result<Consent> {
         let consent = self.store.set_consent(user, change, self.defaults, now_ms()).await?;
-        tracing::info!(user_id = %user, analytics = consent.analytics, personalisation = consent.personalisation, "consent changed");
+        tracing::info!(
+            user_id = %user,
+            analytics = consent.analytics,
+            personalisation = consent.personalisation,
+            sms_reminders = consent.sms_reminders,
+            "consent changed"
+        );
         self.tell(user, Event::ConsentUpdated(consent));
         Ok(consent)
     }

@@ -273,7 +273,7 @@ pub(super) async fn write(
     w.member("push_registrations");
     w.raw("[");
     let registrations: Vec<PushPart> =
-        store.push_registrations(Principal::User(user), now_ms()).await?.iter().map(PushPart::from).collect();
+        store.push_registrations(&[Principal::User(user)], now_ms()).await?.iter().map(PushPart::from).collect();
     w.items(&mut true, registrations).await?;
     w.raw("]");
 

@@ -254,8 +254,8 @@ async fn usage_request<S: Transport>(
             .consent(user)
             .await
             .map(|c| ServerFrame::ConsentOk { id, consent: crate::protocol::consent_view(&c) }),
-        Request::ConsentSet { analytics, personalisation } => telemetry
-            .set_consent(user, crate::model::telemetry::ConsentChange { analytics, personalisation })
+        Request::ConsentSet { analytics, personalisation, sms_reminders } => telemetry
+            .set_consent(user, crate::model::telemetry::ConsentChange { analytics, personalisation, sms_reminders })
             .await
             .map(|c| ServerFrame::ConsentOk { id, consent: crate::protocol::consent_view(&c) }),
         _ => Err(Error::Internal("not a telemetry request".into())),

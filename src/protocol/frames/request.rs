@@ -238,7 +238,7 @@ pub enum Request {
     /// User: my consent switches.
     #[serde(rename = "consent.get")]
     ConsentGet {},
-    /// User: turns analytics or personalisation on or off.
+    /// User: turns analytics, personalisation or SMS reminders on or off.
     #[serde(rename = "consent.set")]
     ConsentSet {
         /// View patterns may be collected (absent or null: unchanged).
@@ -247,6 +247,9 @@ pub enum Request {
         /// Settings may be stored on the server (absent or null: unchanged).
         #[serde(default)]
         personalisation: Option<bool>,
+        /// An SMS may remind me of an unread reply (absent or null: unchanged).
+        #[serde(default)]
+        sms_reminders: Option<bool>,
     },
     /// User: what I paid for (activations and subscriptions), newest first.
     #[serde(rename = "purchase.list")]

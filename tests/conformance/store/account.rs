@@ -135,7 +135,7 @@ pub async fn delete_account_leaves_nothing_of_the_account(store: Arc<dyn Store>)
             )
             .await?;
         store.put_settings(u.id, r#"{"theme":"dark"}"#, now, true).await?;
-        store.set_consent(u.id, ConsentChange { analytics: Some(true), personalisation: None }, defaults, now).await?;
+        store.set_consent(u.id, ConsentChange { analytics: Some(true), ..Default::default() }, defaults, now).await?;
         store
             .update_profile(
                 u.id,

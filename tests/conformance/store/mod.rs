@@ -352,6 +352,7 @@ checks![
     deleting_an_account_deletes_its_attachments,
     push_registrations_live_and_die_with_their_session,
     the_push_queue_collapses_and_gives_each_to_one_sender,
+    sms_reminders_wait_per_ticket_and_go_to_one_node,
 ];
 
 /// The outcome of the suite against one store.

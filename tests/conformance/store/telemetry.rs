@@ -162,15 +162,15 @@ pub async fn consent_changes_purge_what_they_cover(store: Arc<dyn Store>) -> Res
     assert_eq!(store.settings(u.id).await?, Some((r#"{"theme":"dark"}"#.to_owned(), now)));
 
     let c = store
-        .set_consent(u.id, ConsentChange { analytics: Some(false), personalisation: None }, DEFAULTS, now + 1)
+        .set_consent(u.id, ConsentChange { analytics: Some(false), ..Default::default() }, DEFAULTS, now + 1)
         .await?;
-    assert!(!c.analytics && c.personalisation);
+    assert!(!c.analytics && c.personalisation && !c.sms_reminders, "sms reminders are off until turned on");
     assert_eq!((c.analytics_changed_at, c.personalisation_changed_at), (Some(now + 1), None));
     assert!(store.view_events(u.id, 10).await?.is_empty(), "analytics off deletes view events");
     assert!(store.settings(u.id).await?.is_some(), "settings untouched");
 
     let c = store
-        .set_consent(u.id, ConsentChange { analytics: None, personalisation: Some(false) }, DEFAULTS, now + 2)
+        .set_consent(u.id, ConsentChange { personalisation: Some(false), ..Default::default() }, DEFAULTS, now + 2)
         .await?;
     assert!(!c.analytics && !c.personalisation);
     assert_eq!((c.analytics_changed_at, c.personalisation_changed_at), (Some(now + 1), Some(now + 2)));
@@ -180,10 +180,18 @@ pub async fn consent_changes_purge_what_they_cover(store: Arc<dyn Store>) -> Res
     assert_eq!(store.consent(u.id).await?, Some(c));
 
     let c = store
-        .set_consent(u.id, ConsentChange { analytics: Some(true), personalisation: Some(true) }, DEFAULTS, now + 4)
+        .set_consent(
+            u.id,
+            ConsentChange { analytics: Some(true), personalisation: Some(true), sms_reminders: Some(true) },
+            DEFAULTS,
+            now + 4,
+        )
         .await?;
-    assert!(c.analytics && c.personalisation);
-    assert!(store.put_settings(u.id, r#"{"a":1}"#, now + 5, false).await?, "the stored switch wins over the default");
+    assert!(c.analytics && c.personalisation && c.sms_reminders);
+    assert_eq!(c.sms_reminders_changed_at, Some(now + 4));
+    let c = store.set_consent(u.id, ConsentChange::default(), DEFAULTS, now + 6).await?;
+    assert!(c.sms_reminders && c.sms_reminders_changed_at == Some(now + 4), "absent switches stay");
+    assert!(store.put_settings(u.id, r#"{"a":1}"#, now + 7, false).await?, "the stored switch wins over the default");
     // Without a row, the default decides.
     let other = user(&*store).await?;
     assert!(!store.put_settings(other.id, "{}", now, false).await?);

@@ -3,12 +3,11 @@
 //! notifications `FOR UPDATE SKIP LOCKED`, so the senders of several nodes never take the same one.
 
 use crate::adapters::sql::postgres::PostgresStore;
-use crate::adapters::sql::rows::attachments::uploader_columns;
-use crate::adapters::sql::rows::push::{self as sql, QueuedRow, RegistrationRow};
+use crate::adapters::sql::rows::push::{self as sql, QueuedRow, RegistrationRow, ReminderRow};
 use crate::adapters::sql::statements::postgres;
 use crate::error::Result;
-use crate::model::ids::{AgentId, Principal, SessionId, UserId};
-use crate::model::push::{NewPush, PushRegistration, QueuedPush};
+use crate::model::ids::{AgentId, Principal, SessionId, TicketId, UserId};
+use crate::model::push::{DueReminder, NewPush, NewReminder, PushRegistration, QueuedPush, ReminderOutcome};
 use crate::model::time::Millis;
 use crate::ports::store::push::Pushes;
 use async_trait::async_trait;
@@ -42,13 +41,18 @@ impl Pushes for PostgresStore {
         .await
     }
 
-    async fn push_registrations(&self, who: Principal, now: Millis) -> Result<Vec<PushRegistration>> {
-        let (user, agent) = uploader_columns(who);
+    async fn push_registrations(&self, who: &[Principal], now: Millis) -> Result<Vec<PushRegistration>> {
+        let (users, agents) = sql::holders(who);
+        let statement = format!(
+            "{}s.expires_at > $1 AND (s.user_id = ANY($2) OR s.agent_id = ANY($3)){}",
+            sql::registrations_where(),
+            sql::REGISTRATIONS_ORDER
+        );
         self.call(async |c| {
-            let rows = sqlx::query_as::<_, RegistrationRow>(&postgres(&sql::registrations_of()))
-                .bind(user)
-                .bind(agent)
+            let rows = sqlx::query_as::<_, RegistrationRow>(&statement)
                 .bind(now)
+                .bind(&users)
+                .bind(&agents)
                 .fetch_all(c)
                 .await?;
             rows.into_iter().map(PushRegistration::try_from).collect()
@@ -56,18 +60,22 @@ impl Pushes for PostgresStore {
         .await
     }
 
-    async fn queue_push(&self, push: &NewPush) -> Result<()> {
+    async fn queue_pushes(&self, pushes: &[NewPush], reminders: &[NewReminder]) -> Result<()> {
+        let (collapse, queue, plan) = (postgres(sql::COLLAPSE), postgres(sql::QUEUE), postgres(sql::PLAN_REMINDER));
         self.call(async |c| {
             let mut tx = c.begin().await?;
-            let collapsed = sqlx::query(&postgres(sql::COLLAPSE))
-                .bind(push.session_id.0)
-                .bind(push.ticket_id.0)
-                .bind(push.kind.as_str())
-                .bind(&push.preview)
-                .execute(&mut *tx)
-                .await?;
-            if collapsed.rows_affected() == 0 {
-                sql::bind_queued(sqlx::query(&postgres(sql::QUEUE)), push).execute(&mut *tx).await?;
+            for reminder in reminders {
+                sql::bind_reminder(sqlx::query(&plan), reminder).execute(&mut *tx).await?;
+            }
+            for push in pushes {
+                let collapsed = sql::bind_queued(sqlx::query(&collapse), push).execute(&mut *tx).await?;
+                if collapsed.rows_affected() == 0 {
+                    sql::bind_queued(sqlx::query(&queue), push)
+                        .bind(push.due_at)
+                        .bind(push.created_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await?;
             Ok(())
@@ -132,6 +140,35 @@ impl Pushes for PostgresStore {
         self.call(async |c| {
             let (count, oldest): (i64, Option<Millis>) = sqlx::query_as(sql::BACKLOG).fetch_one(c).await?;
             Ok((u64::try_from(count).unwrap_or(0), oldest))
+        })
+        .await
+    }
+
+    async fn claim_reminders(&self, now: Millis, lease: Millis, limit: u32) -> Result<Vec<DueReminder>> {
+        let due = format!("{} FOR UPDATE SKIP LOCKED", postgres(sql::DUE_REMINDERS));
+        let (lease_one, read_one) = (postgres(sql::LEASE_REMINDER), postgres(sql::DUE_REMINDER));
+        self.call(async |c| {
+            let mut tx = c.begin().await?;
+            let tickets: Vec<uuid::Uuid> =
+                sqlx::query_scalar(&due).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
+            let mut claimed = Vec::with_capacity(tickets.len());
+            for ticket in tickets {
+                sqlx::query(&lease_one).bind(ticket).bind(now + lease).execute(&mut *tx).await?;
+                let row =
+                    sqlx::query_as::<_, ReminderRow>(&read_one).bind(ticket).bind(now).fetch_one(&mut *tx).await?;
+                claimed.push(DueReminder::from(row));
+            }
+            tx.commit().await?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn settle_reminder(&self, ticket: TicketId, seq: u64, outcome: ReminderOutcome) -> Result<()> {
+        let settle = postgres(sql::SETTLE_REMINDER);
+        self.call(async |c| {
+            sql::bind_settled(sqlx::query(&settle), ticket, seq, outcome).execute(c).await?;
+            Ok(())
         })
         .await
     }

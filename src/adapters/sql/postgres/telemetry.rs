@@ -345,16 +345,20 @@ impl Telemetry for PostgresStore {
             let mut tx = c.begin().await?;
             let row = sqlx::query_as::<_, ConsentRow>(&format!(
                 "INSERT INTO consent (user_id, analytics, analytics_changed_at, personalisation,
-                     personalisation_changed_at)
+                     personalisation_changed_at, sms_reminders, sms_reminders_changed_at)
                  VALUES ($1, COALESCE($2, $4), CASE WHEN $2::boolean IS NULL THEN NULL ELSE $6::bigint END,
-                         COALESCE($3, $5), CASE WHEN $3::boolean IS NULL THEN NULL ELSE $6::bigint END)
+                         COALESCE($3, $5), CASE WHEN $3::boolean IS NULL THEN NULL ELSE $6::bigint END,
+                         COALESCE($7::boolean, false), CASE WHEN $7::boolean IS NULL THEN NULL ELSE $6::bigint END)
                  ON CONFLICT (user_id) DO UPDATE SET
                      analytics = COALESCE($2, consent.analytics),
                      analytics_changed_at =
                          CASE WHEN $2::boolean IS NULL THEN consent.analytics_changed_at ELSE $6::bigint END,
                      personalisation = COALESCE($3, consent.personalisation),
                      personalisation_changed_at =
-                         CASE WHEN $3::boolean IS NULL THEN consent.personalisation_changed_at ELSE $6::bigint END
+                         CASE WHEN $3::boolean IS NULL THEN consent.personalisation_changed_at ELSE $6::bigint END,
+                     sms_reminders = COALESCE($7, consent.sms_reminders),
+                     sms_reminders_changed_at =
+                         CASE WHEN $7::boolean IS NULL THEN consent.sms_reminders_changed_at ELSE $6::bigint END
                  RETURNING {CONSENT_COLUMNS}"
             ))
             .bind(user.0)
@@ -363,6 +367,7 @@ impl Telemetry for PostgresStore {
             .bind(defaults.analytics)
             .bind(defaults.personalisation)
             .bind(now)
+            .bind(change.sms_reminders)
             .fetch_one(&mut *tx)
             .await?;
             let consent = Consent::from(row);

@@ -5,7 +5,10 @@ use crate::adapters::sql::rows::internal;
 use crate::error::{Error, Result};
 use crate::model::ids::{AgentId, Principal, SessionId, TicketId, UserId};
 use crate::model::language::Language;
-use crate::model::push::{ApnsEnvironment, NewPush, PushKind, PushRegistration, PushTarget, QueuedPush};
+use crate::model::push::{
+    ApnsEnvironment, DueReminder, NewPush, NewReminder, PushKind, PushRegistration, PushTarget, QueuedPush,
+    ReminderOutcome,
+};
 use crate::model::time::Millis;
 use uuid::Uuid;
 
@@ -35,26 +38,42 @@ pub(in crate::adapters::sql) const DROP_QUEUED: &str = "DELETE FROM push_queue W
 /// Removes session `?1`'s registration (its queue goes with it).
 pub(in crate::adapters::sql) const DELETE_REGISTRATION: &str = "DELETE FROM push_registrations WHERE session_id = ?1";
 
-/// The registrations of user `?1` or agent `?2` on sessions live at `?3`.
-pub(in crate::adapters::sql) fn registrations_of() -> String {
+/// The registrations on sessions not revoked; each backend appends the rest of the condition (the
+/// holders, the expiry) and [`REGISTRATIONS_ORDER`].
+pub(in crate::adapters::sql) fn registrations_where() -> String {
     format!(
-        "SELECT {REGISTRATION_COLUMNS} FROM push_registrations r JOIN sessions s ON s.id = r.session_id
-         WHERE (s.user_id = ?1 OR s.agent_id = ?2) AND s.revoked_at IS NULL AND s.expires_at > ?3
-         ORDER BY r.updated_at, r.session_id"
+        "SELECT {REGISTRATION_COLUMNS} FROM push_registrations r JOIN sessions s ON s.id = r.session_id \
+         WHERE s.revoked_at IS NULL AND "
     )
 }
 
-/// Folds a new event into the notification waiting for session `?1` and ticket `?2` (not
-/// claimed): `?3` kind, `?4` preview.
+/// The order registrations are listed in.
+pub(in crate::adapters::sql) const REGISTRATIONS_ORDER: &str = " ORDER BY r.updated_at, r.session_id";
+
+/// The user and agent ids among `who`, as the sessions' columns hold them.
+pub(in crate::adapters::sql) fn holders(who: &[Principal]) -> (Vec<Uuid>, Vec<Uuid>) {
+    let mut users = Vec::new();
+    let mut agents = Vec::new();
+    for w in who {
+        match w {
+            Principal::User(id) => users.push(id.0),
+            Principal::Agent(id) => agents.push(id.0),
+        }
+    }
+    (users, agents)
+}
+
+/// Folds a new notification into the one waiting for session `?1` and ticket `?2` (not claimed):
+/// `?3` kind, `?4` preview, `?5` its events.
 pub(in crate::adapters::sql) const COLLAPSE: &str =
-    "UPDATE push_queue SET kind = ?3, preview = ?4, events = events + 1 \
+    "UPDATE push_queue SET kind = ?3, preview = ?4, events = events + ?5 \
      WHERE session_id = ?1 AND ticket_id = ?2 AND leased_until IS NULL";
 
-/// Queues a notification: `?1` session, `?2` ticket, `?3` kind, `?4` preview, `?5` due_at, `?6`
-/// created_at.
+/// Queues a notification: `?1` session, `?2` ticket, `?3` kind, `?4` preview, `?5` events, `?6`
+/// due_at, `?7` created_at.
 pub(in crate::adapters::sql) const QUEUE: &str = "INSERT INTO push_queue \
      (session_id, ticket_id, kind, preview, events, attempts, due_at, leased_until, created_at) \
-     VALUES (?1, ?2, ?3, ?4, 1, 0, ?5, NULL, ?6)";
+     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, NULL, ?7)";
 
 /// The ids of up to `?2` notifications due at `?1` that no sender holds (Postgres adds
 /// `FOR UPDATE SKIP LOCKED`, so concurrent senders take different ones).
@@ -93,6 +112,108 @@ pub(in crate::adapters::sql) const UNREAD: &str = "SELECT count(*) FROM tickets 
 /// How many notifications wait and the oldest's queue time.
 pub(in crate::adapters::sql) const BACKLOG: &str = "SELECT count(*), min(created_at) FROM push_queue";
 
+/// Records an agent's reply for an SMS reminder: `?1` ticket, `?2` user, `?3` seq, `?4` due_at. A
+/// reminder already waiting keeps its time; one claimed by a node meanwhile takes the new time (the
+/// claim's outcome then leaves it, see [`SETTLE_REMINDER`]).
+pub(in crate::adapters::sql) const PLAN_REMINDER: &str = "INSERT INTO sms_reminders \
+     (ticket_id, user_id, seq, due_at, leased_until, attempts, sent_at) VALUES (?1, ?2, ?3, ?4, NULL, 0, NULL) \
+     ON CONFLICT (ticket_id) DO UPDATE SET \
+     seq = CASE WHEN excluded.seq > sms_reminders.seq THEN excluded.seq ELSE sms_reminders.seq END, \
+     due_at = CASE WHEN sms_reminders.leased_until IS NULL THEN COALESCE(sms_reminders.due_at, excluded.due_at) \
+     ELSE excluded.due_at END";
+
+/// The tickets of up to `?2` reminders due at `?1` that no node holds (Postgres adds
+/// `FOR UPDATE SKIP LOCKED`).
+pub(in crate::adapters::sql) const DUE_REMINDERS: &str = "SELECT ticket_id FROM sms_reminders \
+     WHERE due_at <= ?1 AND (leased_until IS NULL OR leased_until < ?1) ORDER BY due_at, ticket_id LIMIT ?2";
+
+/// Marks ticket `?1`'s reminder claimed until `?2`.
+pub(in crate::adapters::sql) const LEASE_REMINDER: &str =
+    "UPDATE sms_reminders SET leased_until = ?2 WHERE ticket_id = ?1";
+
+/// Ticket `?1`'s reminder with what decides it, registrations counted on sessions live at `?2`.
+pub(in crate::adapters::sql) const DUE_REMINDER: &str = "SELECT r.ticket_id, r.user_id, r.seq, \
+     COALESCE(m.read_seq, 0) AS read_seq, r.sent_at, r.attempts, COALESCE(c.sms_reminders, FALSE) AS consent, \
+     EXISTS (SELECT 1 FROM push_registrations p JOIN sessions s ON s.id = p.session_id \
+     WHERE s.user_id = r.user_id AND s.revoked_at IS NULL AND s.expires_at > ?2) AS registered \
+     FROM sms_reminders r \
+     LEFT JOIN ticket_marks m ON m.ticket_id = r.ticket_id AND m.participant_kind = 'user' AND m.participant_id = r.user_id \
+     LEFT JOIN consent c ON c.user_id = r.user_id \
+     WHERE r.ticket_id = ?1";
+
+/// Ends the claim of ticket `?1`'s reminder taken at seq `?2`: `?3` the next time to look (NULL:
+/// none; kept when a newer reply came meanwhile), `?4` the time one was sent (or NULL), `?5` whether
+/// a send failed.
+pub(in crate::adapters::sql) const SETTLE_REMINDER: &str = "UPDATE sms_reminders SET \
+     due_at = CASE WHEN ?3 IS NULL AND seq > ?2 THEN due_at ELSE ?3 END, leased_until = NULL, \
+     sent_at = COALESCE(?4, sent_at), attempts = CASE WHEN ?5 THEN attempts + 1 ELSE 0 END \
+     WHERE ticket_id = ?1";
+
+/// Binds [`SETTLE_REMINDER`]'s `?1` to `?5`, on either backend.
+pub(in crate::adapters::sql) fn bind_settled<'q, DB>(
+    query: Query<'q, DB>,
+    ticket: TicketId,
+    seq: u64,
+    outcome: ReminderOutcome,
+) -> Query<'q, DB>
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let (due_at, sent_at, failed) = match outcome {
+        ReminderOutcome::Sent(at) => (None, Some(at), false),
+        ReminderOutcome::Dropped => (None, None, false),
+        ReminderOutcome::Later { due_at, failed } => (Some(due_at), None, failed),
+    };
+    query.bind(ticket.0).bind(seq_column(seq)).bind(due_at).bind(sent_at).bind(failed)
+}
+
+/// Binds [`PLAN_REMINDER`]'s `?1` to `?4`, on either backend.
+pub(in crate::adapters::sql) fn bind_reminder<'q, DB>(query: Query<'q, DB>, reminder: &NewReminder) -> Query<'q, DB>
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query.bind(reminder.ticket_id.0).bind(reminder.user_id.0).bind(seq_column(reminder.seq)).bind(reminder.due_at)
+}
+
+/// A sequence number as its column holds it.
+fn seq_column(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// `sms_reminders` with what decides a reminder: [`DUE_REMINDER`].
+#[derive(sqlx::FromRow)]
+pub(in crate::adapters::sql) struct ReminderRow {
+    ticket_id: Uuid,
+    user_id: Uuid,
+    seq: i64,
+    read_seq: i64,
+    sent_at: Option<Millis>,
+    attempts: i64,
+    consent: bool,
+    registered: bool,
+}
+
+impl From<ReminderRow> for DueReminder {
+    fn from(r: ReminderRow) -> Self {
+        Self {
+            ticket_id: TicketId(r.ticket_id),
+            user_id: UserId(r.user_id),
+            seq: u64::try_from(r.seq).unwrap_or(0),
+            read_seq: u64::try_from(r.read_seq).unwrap_or(0),
+            sent_at: r.sent_at,
+            attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+            consent: r.consent,
+            registered: r.registered,
+        }
+    }
+}
+
 /// A statement of either backend, its arguments being bound.
 type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
 
@@ -124,7 +245,8 @@ where
         .bind(registration.updated_at)
 }
 
-/// Binds [`QUEUE`]'s `?1` to `?6` from `push`, on either backend.
+/// Binds `push`'s `?1` session, `?2` ticket, `?3` kind, `?4` preview and `?5` events, on either
+/// backend: all of [`COLLAPSE`]'s, and [`QUEUE`]'s first five (then `due_at` and `created_at`).
 pub(in crate::adapters::sql) fn bind_queued<'q, DB>(query: Query<'q, DB>, push: &'q NewPush) -> Query<'q, DB>
 where
     DB: sqlx::Database,
@@ -138,8 +260,7 @@ where
         .bind(push.ticket_id.0)
         .bind(push.kind.as_str())
         .bind(push.preview.as_deref())
-        .bind(push.due_at)
-        .bind(push.created_at)
+        .bind(i64::from(push.events))
 }
 
 /// A registration as its columns bind: provider, token, environment, endpoint, p256dh, auth.

@@ -109,7 +109,8 @@ impl From<ConnectionRow> for ConnectionRecord {
 
 /// The columns of `consent` that [`ConsentRow`] reads.
 pub(in crate::adapters::sql) const CONSENT_COLUMNS: &str =
-    "analytics, analytics_changed_at, personalisation, personalisation_changed_at";
+    "analytics, analytics_changed_at, personalisation, personalisation_changed_at, sms_reminders, \
+     sms_reminders_changed_at";
 
 /// `consent`: [`CONSENT_COLUMNS`].
 #[derive(sqlx::FromRow)]
@@ -118,6 +119,8 @@ pub(in crate::adapters::sql) struct ConsentRow {
     analytics_changed_at: Option<Millis>,
     personalisation: bool,
     personalisation_changed_at: Option<Millis>,
+    sms_reminders: bool,
+    sms_reminders_changed_at: Option<Millis>,
 }
 
 impl From<ConsentRow> for Consent {
@@ -127,6 +130,8 @@ impl From<ConsentRow> for Consent {
             analytics_changed_at: r.analytics_changed_at,
             personalisation: r.personalisation,
             personalisation_changed_at: r.personalisation_changed_at,
+            sms_reminders: r.sms_reminders,
+            sms_reminders_changed_at: r.sms_reminders_changed_at,
         }
     }
 }

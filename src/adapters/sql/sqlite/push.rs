@@ -2,15 +2,16 @@
 //! the writer, so the check of the session (or of what is due) and the write that follows cannot be
 //! split. SQLite serves one node, whose one sender claims.
 
-use crate::adapters::sql::rows::attachments::uploader_columns;
-use crate::adapters::sql::rows::push::{self as sql, QueuedRow, RegistrationRow};
+use crate::adapters::sql::rows::push::{self as sql, QueuedRow, RegistrationRow, ReminderRow};
 use crate::adapters::sql::sqlite::SqliteStore;
+use crate::adapters::sql::statements::INSERT_CHUNK;
 use crate::error::Result;
-use crate::model::ids::{AgentId, Principal, SessionId, UserId};
-use crate::model::push::{NewPush, PushRegistration, QueuedPush};
+use crate::model::ids::{AgentId, Principal, SessionId, TicketId, UserId};
+use crate::model::push::{DueReminder, NewPush, NewReminder, PushRegistration, QueuedPush, ReminderOutcome};
 use crate::model::time::Millis;
 use crate::ports::store::push::Pushes;
 use async_trait::async_trait;
+use sqlx::{QueryBuilder, Sqlite};
 
 #[async_trait]
 impl Pushes for SqliteStore {
@@ -31,28 +32,44 @@ impl Pushes for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn push_registrations(&self, who: Principal, now: Millis) -> Result<Vec<PushRegistration>> {
-        let (user, agent) = uploader_columns(who);
-        let rows = sqlx::query_as::<_, RegistrationRow>(&sql::registrations_of())
-            .bind(user)
-            .bind(agent)
-            .bind(now)
-            .fetch_all(&self.readers)
-            .await?;
-        rows.into_iter().map(PushRegistration::try_from).collect()
+    async fn push_registrations(&self, who: &[Principal], now: Millis) -> Result<Vec<PushRegistration>> {
+        // SQLite has no arrays: one statement per chunk, well under its bound-parameter limit.
+        let mut found = Vec::new();
+        for chunk in who.chunks(INSERT_CHUNK) {
+            let (users, agents) = sql::holders(chunk);
+            let mut query = QueryBuilder::<Sqlite>::new(sql::registrations_where());
+            query.push("s.expires_at > ").push_bind(now).push(" AND (s.user_id IN (");
+            let mut list = query.separated(", ");
+            for id in users {
+                list.push_bind(id);
+            }
+            query.push(") OR s.agent_id IN (");
+            let mut list = query.separated(", ");
+            for id in agents {
+                list.push_bind(id);
+            }
+            query.push("))").push(sql::REGISTRATIONS_ORDER);
+            for row in query.build_query_as::<RegistrationRow>().fetch_all(&self.readers).await? {
+                found.push(PushRegistration::try_from(row)?);
+            }
+        }
+        Ok(found)
     }
 
-    async fn queue_push(&self, push: &NewPush) -> Result<()> {
+    async fn queue_pushes(&self, pushes: &[NewPush], reminders: &[NewReminder]) -> Result<()> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let collapsed = sqlx::query(sql::COLLAPSE)
-            .bind(push.session_id.0)
-            .bind(push.ticket_id.0)
-            .bind(push.kind.as_str())
-            .bind(&push.preview)
-            .execute(&mut *tx)
-            .await?;
-        if collapsed.rows_affected() == 0 {
-            sql::bind_queued(sqlx::query(sql::QUEUE), push).execute(&mut *tx).await?;
+        for reminder in reminders {
+            sql::bind_reminder(sqlx::query(sql::PLAN_REMINDER), reminder).execute(&mut *tx).await?;
+        }
+        for push in pushes {
+            let collapsed = sql::bind_queued(sqlx::query(sql::COLLAPSE), push).execute(&mut *tx).await?;
+            if collapsed.rows_affected() == 0 {
+                sql::bind_queued(sqlx::query(sql::QUEUE), push)
+                    .bind(push.due_at)
+                    .bind(push.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -95,5 +112,25 @@ impl Pushes for SqliteStore {
     async fn push_backlog(&self) -> Result<(u64, Option<Millis>)> {
         let (count, oldest): (i64, Option<Millis>) = sqlx::query_as(sql::BACKLOG).fetch_one(&self.readers).await?;
         Ok((u64::try_from(count).unwrap_or(0), oldest))
+    }
+
+    async fn claim_reminders(&self, now: Millis, lease: Millis, limit: u32) -> Result<Vec<DueReminder>> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let tickets: Vec<uuid::Uuid> =
+            sqlx::query_scalar(sql::DUE_REMINDERS).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
+        let mut claimed = Vec::with_capacity(tickets.len());
+        for ticket in tickets {
+            sqlx::query(sql::LEASE_REMINDER).bind(ticket).bind(now + lease).execute(&mut *tx).await?;
+            let row =
+                sqlx::query_as::<_, ReminderRow>(sql::DUE_REMINDER).bind(ticket).bind(now).fetch_one(&mut *tx).await?;
+            claimed.push(DueReminder::from(row));
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn settle_reminder(&self, ticket: TicketId, seq: u64, outcome: ReminderOutcome) -> Result<()> {
+        sql::bind_settled(sqlx::query(sql::SETTLE_REMINDER), ticket, seq, outcome).execute(&self.writer).await?;
+        Ok(())
     }
 }

@@ -279,14 +279,18 @@ impl Telemetry for SqliteStore {
     ) -> Result<Consent> {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let row = sqlx::query_as::<_, ConsentRow>(&format!(
-            "INSERT INTO consent (user_id, analytics, analytics_changed_at, personalisation, personalisation_changed_at)
+            "INSERT INTO consent (user_id, analytics, analytics_changed_at, personalisation, personalisation_changed_at,
+                                  sms_reminders, sms_reminders_changed_at)
              VALUES (?1, COALESCE(?2, ?4), CASE WHEN ?2 IS NULL THEN NULL ELSE ?6 END,
-                     COALESCE(?3, ?5), CASE WHEN ?3 IS NULL THEN NULL ELSE ?6 END)
+                     COALESCE(?3, ?5), CASE WHEN ?3 IS NULL THEN NULL ELSE ?6 END,
+                     COALESCE(?7, 0), CASE WHEN ?7 IS NULL THEN NULL ELSE ?6 END)
              ON CONFLICT (user_id) DO UPDATE SET
                  analytics = COALESCE(?2, analytics),
                  analytics_changed_at = CASE WHEN ?2 IS NULL THEN analytics_changed_at ELSE ?6 END,
                  personalisation = COALESCE(?3, personalisation),
-                 personalisation_changed_at = CASE WHEN ?3 IS NULL THEN personalisation_changed_at ELSE ?6 END
+                 personalisation_changed_at = CASE WHEN ?3 IS NULL THEN personalisation_changed_at ELSE ?6 END,
+                 sms_reminders = COALESCE(?7, sms_reminders),
+                 sms_reminders_changed_at = CASE WHEN ?7 IS NULL THEN sms_reminders_changed_at ELSE ?6 END
              RETURNING {CONSENT_COLUMNS}"
         ))
         .bind(user.0)
@@ -295,6 +299,7 @@ impl Telemetry for SqliteStore {
         .bind(defaults.analytics)
         .bind(defaults.personalisation)
         .bind(now)
+        .bind(change.sms_reminders)
         .fetch_one(&mut *tx)
         .await?;
         let consent = Consent::from(row);
