@@ -23,9 +23,10 @@ use crate::ports::push::{Delivery, Notification, PushSender};
 use crate::ports::store::push::Pushes;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 pub mod reminders;
@@ -36,8 +37,9 @@ pub const PREVIEW_CHARS: usize = 80;
 const CLAIM: u32 = 32;
 /// How long a claim holds before another node may take the notification.
 const LEASE: Duration = Duration::from_secs(60);
-/// How often an idle sender looks for due notifications.
-const POLL: Duration = Duration::from_millis(250);
+/// How often an idle sender looks for due notifications it was not told of (other nodes', retries).
+/// Those this node queues wake it when they are due.
+const POLL: Duration = Duration::from_secs(1);
 /// The longest wait between two tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Batches of events waiting for the push desk; beyond it, new ones are dropped (and counted).
@@ -105,6 +107,10 @@ pub struct PushDesk {
     presence: Arc<crate::domain::presence::Presence>,
     sender: Arc<dyn PushSender>,
     policy: PushPolicy,
+    /// The earliest time a notification this node queued is due (`Millis::MAX`: none known).
+    next_due: AtomicI64,
+    /// Tells the sender of a new earliest time.
+    queued: Notify,
 }
 
 impl PushDesk {
@@ -117,7 +123,8 @@ impl PushDesk {
         policy: PushPolicy,
     ) -> (Arc<Self>, PushTrigger, PushEvents) {
         let (tx, rx) = mpsc::channel(TRIGGER_QUEUE);
-        (Arc::new(Self { store, presence, sender, policy }), PushTrigger(tx), rx)
+        let desk = Self { store, presence, sender, policy, next_due: AtomicI64::new(Millis::MAX), queued: Notify::new() };
+        (Arc::new(desk), PushTrigger(tx), rx)
     }
 
     /// Registers the device session's push target, replacing its earlier one.
@@ -255,7 +262,13 @@ impl PushDesk {
         if pushes.is_empty() && reminders.is_empty() {
             return Ok(());
         }
-        self.store.queue_pushes(&pushes, &reminders).await
+        self.store.queue_pushes(&pushes, &reminders).await?;
+        if let Some(due) = pushes.iter().map(|p| p.due_at).min() {
+            if self.next_due.fetch_min(due, Ordering::AcqRel) > due {
+                self.queued.notify_one();
+            }
+        }
+        Ok(())
     }
 
     /// The notifications of a round's events (each with its kind and recipients), for those
@@ -323,6 +336,8 @@ impl PushDesk {
                     metrics::gauge!(crate::metrics::PUSH_QUEUE_OLDEST).set(age as f64 / 1000.0);
                 }
             }
+            // Taken now; put back below if it is not due yet.
+            let hint = self.next_due.swap(Millis::MAX, Ordering::AcqRel);
             let claimed = match self.store.claim_pushes(now_ms(), ms(LEASE), CLAIM).await {
                 Ok(claimed) => claimed,
                 Err(e) => {
@@ -331,9 +346,19 @@ impl PushDesk {
                 }
             };
             if claimed.is_empty() {
+                let now = now_ms();
+                if hint > now {
+                    self.next_due.fetch_min(hint, Ordering::AcqRel);
+                }
+                // Due already yet not claimed (another node took it): nothing known to wait for.
+                let wait = match u64::try_from(hint.saturating_sub(now)) {
+                    Ok(ahead) if ahead > 0 => Duration::from_millis(ahead).min(POLL),
+                    _ => POLL,
+                };
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(POLL) => continue,
+                    _ = self.queued.notified() => continue,
+                    _ = tokio::time::sleep(wait) => continue,
                 }
             }
             let sends = claimed.into_iter().map(|push| self.deliver(push));
