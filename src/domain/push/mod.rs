@@ -123,7 +123,8 @@ impl PushDesk {
         policy: PushPolicy,
     ) -> (Arc<Self>, PushTrigger, PushEvents) {
         let (tx, rx) = mpsc::channel(TRIGGER_QUEUE);
-        let desk = Self { store, presence, sender, policy, next_due: AtomicI64::new(Millis::MAX), queued: Notify::new() };
+        let desk =
+            Self { store, presence, sender, policy, next_due: AtomicI64::new(Millis::MAX), queued: Notify::new() };
         (Arc::new(desk), PushTrigger(tx), rx)
     }
 
@@ -362,24 +363,28 @@ impl PushDesk {
                 }
             }
             let sends = claimed.into_iter().map(|push| self.deliver(push));
-            futures_util::future::join_all(sends).await;
+            let finished: Vec<i64> = futures_util::future::join_all(sends).await.into_iter().flatten().collect();
+            if let Err(e) = self.store.finish_pushes(&finished).await {
+                tracing::warn!(error = %e, "could not record push deliveries (their lease runs out and they are tried again)");
+            }
             if stop.is_cancelled() {
                 return;
             }
         }
     }
 
-    /// Delivers one claimed notification and records the outcome in the queue.
-    async fn deliver(&self, push: QueuedPush) {
+    /// Delivers one claimed notification. Its id when it is done with (sent, or dropped), for the
+    /// caller to remove with the others of the claim; other outcomes are recorded here.
+    async fn deliver(&self, push: QueuedPush) -> Option<i64> {
         let provider = push.registration.target.provider();
         let outcome = self.try_deliver(&push).await;
         let recorded = match outcome {
             Ok(Some(Delivery::Sent)) => {
                 metrics::counter!(crate::metrics::PUSH_SENT, "provider" => provider).increment(1);
-                self.store.finish_push(push.id).await
+                return Some(push.id);
             }
             // The app is open again: the person sees the event there.
-            Ok(None) => self.store.finish_push(push.id).await,
+            Ok(None) => return Some(push.id),
             Ok(Some(Delivery::Gone)) => {
                 metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => provider, "reason" => "gone").increment(1);
                 tracing::info!(provider, "push target gone: registration removed");
@@ -389,7 +394,7 @@ impl PushDesk {
                 metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => provider, "reason" => reason.clone())
                     .increment(1);
                 tracing::warn!(provider, reason, "push refused by the provider: dropped");
-                self.store.finish_push(push.id).await
+                return Some(push.id);
             }
             Ok(Some(Delivery::Retry { after, reason })) => {
                 metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => provider, "reason" => reason).increment(1);
@@ -397,7 +402,7 @@ impl PushDesk {
                 if now - push.created_at >= ms(self.policy.give_up_after) {
                     metrics::counter!(crate::metrics::PUSH_FAILED, "provider" => provider, "reason" => "expired")
                         .increment(1);
-                    self.store.finish_push(push.id).await
+                    return Some(push.id);
                 } else {
                     let wait = after.unwrap_or_else(|| backoff(push.attempts)).min(MAX_BACKOFF);
                     self.store.retry_push(push.id, now + ms(wait)).await
@@ -411,6 +416,7 @@ impl PushDesk {
         if let Err(e) = recorded {
             tracing::warn!(error = %e, "could not record a push delivery (its lease runs out and it is tried again)");
         }
+        None
     }
 
     /// `None` when the notification is no longer needed (the app is open).

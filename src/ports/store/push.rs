@@ -31,8 +31,8 @@ pub trait Pushes: Send + Sync {
     /// claim ran out), for `lease` ms: no other sender takes them meanwhile. Oldest due first.
     async fn claim_pushes(&self, now: Millis, lease: Millis, limit: u32) -> Result<Vec<QueuedPush>>;
 
-    /// Removes a notification from the queue (sent, or given up).
-    async fn finish_push(&self, id: i64) -> Result<()>;
+    /// Removes notifications from the queue (sent, or given up), in one statement.
+    async fn finish_pushes(&self, ids: &[i64]) -> Result<()>;
 
     /// Puts a claimed notification back, due at `due_at`, with one attempt more.
     async fn retry_push(&self, id: i64, due_at: Millis) -> Result<()>;

@@ -132,9 +132,9 @@ pub async fn the_push_queue_collapses_and_gives_each_to_one_sender(store: Arc<dy
     // Its sender died: the lease runs out and another takes it.
     let again = store.claim_pushes(t0 + 5_000 + 30_001, 30_000, 10).await?;
     assert!(again.iter().any(|p| p.id == collapsed.id), "a lapsed lease frees the notification");
-    for p in second.iter().chain(&again) {
-        store.finish_push(p.id).await?;
-    }
+    let finished: Vec<i64> = second.iter().chain(&again).map(|p| p.id).collect();
+    store.finish_pushes(&finished).await?;
+    store.finish_pushes(&[]).await?;
     assert_eq!(store.push_backlog().await?, (0, None));
 
     // Many senders at once: each notification goes to exactly one.

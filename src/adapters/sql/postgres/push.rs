@@ -103,9 +103,13 @@ impl Pushes for PostgresStore {
         .await
     }
 
-    async fn finish_push(&self, id: i64) -> Result<()> {
+    async fn finish_pushes(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let statement = format!("{}= ANY($1)", sql::FINISH);
         self.call(async |c| {
-            sqlx::query(&postgres(sql::FINISH)).bind(id).execute(c).await?;
+            sqlx::query(&statement).bind(ids).execute(c).await?;
             Ok(())
         })
         .await

@@ -92,8 +92,8 @@ pub(in crate::adapters::sql) fn queued_by_id() -> String {
     )
 }
 
-/// Removes notification `?1`.
-pub(in crate::adapters::sql) const FINISH: &str = "DELETE FROM push_queue WHERE id = ?1";
+/// Removes notifications; each backend appends the list of ids.
+pub(in crate::adapters::sql) const FINISH: &str = "DELETE FROM push_queue WHERE id ";
 
 /// Puts notification `?1` back, due at `?2`, one attempt more.
 pub(in crate::adapters::sql) const RETRY: &str =

@@ -88,8 +88,17 @@ impl Pushes for SqliteStore {
         Ok(claimed)
     }
 
-    async fn finish_push(&self, id: i64) -> Result<()> {
-        sqlx::query(sql::FINISH).bind(id).execute(&self.writer).await?;
+    async fn finish_pushes(&self, ids: &[i64]) -> Result<()> {
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new(sql::FINISH);
+            query.push("IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            query.build().execute(&self.writer).await?;
+        }
         Ok(())
     }
 
