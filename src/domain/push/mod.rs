@@ -21,10 +21,11 @@ use crate::model::ticket::{Author, EventKind, Ticket, TicketEvent};
 use crate::model::time::{ms, now_ms, Millis};
 use crate::ports::push::{Delivery, Notification, PushSender};
 use crate::ports::store::push::Pushes;
+use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::collections::BinaryHeap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,11 @@ const POLL: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Batches of events waiting for the push desk; beyond it, new ones are dropped (and counted).
 const TRIGGER_QUEUE: usize = 4096;
+/// How long past a notification's due time the sender waits for others coming due, so that one
+/// claim takes several: at low rates that halves the sender's transactions for a few ms of latency.
+const GATHER: Duration = Duration::from_millis(20);
+/// Due times a node keeps for its sender.
+const KNOWN_DUES: usize = 65_536;
 /// Batches of events queued in one round (one transaction).
 const ROUND: usize = 256;
 
@@ -107,8 +113,9 @@ pub struct PushDesk {
     presence: Arc<crate::domain::presence::Presence>,
     sender: Arc<dyn PushSender>,
     policy: PushPolicy,
-    /// The earliest time a notification this node queued is due (`Millis::MAX`: none known).
-    next_due: AtomicI64,
+    /// When the notifications this node queued come due (one time per round, at most
+    /// [`KNOWN_DUES`]; the sender's look once a second covers what does not fit).
+    dues: Mutex<BinaryHeap<Reverse<Millis>>>,
     /// Tells the sender of a new earliest time.
     queued: Notify,
 }
@@ -123,8 +130,7 @@ impl PushDesk {
         policy: PushPolicy,
     ) -> (Arc<Self>, PushTrigger, PushEvents) {
         let (tx, rx) = mpsc::channel(TRIGGER_QUEUE);
-        let desk =
-            Self { store, presence, sender, policy, next_due: AtomicI64::new(Millis::MAX), queued: Notify::new() };
+        let desk = Self { store, presence, sender, policy, dues: Mutex::default(), queued: Notify::new() };
         (Arc::new(desk), PushTrigger(tx), rx)
     }
 
@@ -265,7 +271,15 @@ impl PushDesk {
         }
         self.store.queue_pushes(&pushes, &reminders).await?;
         if let Some(due) = pushes.iter().map(|p| p.due_at).min() {
-            if self.next_due.fetch_min(due, Ordering::AcqRel) > due {
+            let earlier = {
+                let mut dues = self.dues.lock().unwrap_or_else(PoisonError::into_inner);
+                let earlier = dues.peek().is_none_or(|Reverse(first)| due < *first);
+                if dues.len() < KNOWN_DUES {
+                    dues.push(Reverse(due));
+                }
+                earlier
+            };
+            if earlier {
                 self.queued.notify_one();
             }
         }
@@ -285,19 +299,17 @@ impl PushDesk {
         if people.is_empty() {
             return Ok(Vec::new());
         }
-        let registrations = self.store.push_registrations(&people, now).await?;
-        if registrations.is_empty() {
+        // Presence first: it is memory (or one Redis call), and people in a conversation mostly
+        // have their app open.
+        let online = self.presence.online(&people).await;
+        let closed: Vec<Principal> =
+            people.into_iter().zip(online).filter(|(_, online)| !online).map(|(who, _)| who).collect();
+        if closed.is_empty() {
             return Ok(Vec::new());
         }
-        // Presence only for people with a registration: most events concern nobody who has one.
-        let mut registered: Vec<Principal> = registrations.iter().map(|r| r.holder).collect();
-        registered.sort_unstable();
-        registered.dedup();
-        let online = self.presence.online(&registered).await;
-        let closed: HashSet<Principal> =
-            registered.into_iter().zip(online).filter(|(_, online)| !online).map(|(who, _)| who).collect();
+        let registrations = self.store.push_registrations(&closed, now).await?;
         let mut targets: HashMap<Principal, Vec<&PushRegistration>> = HashMap::new();
-        for registration in registrations.iter().filter(|r| closed.contains(&r.holder)) {
+        for registration in &registrations {
             targets.entry(registration.holder).or_default().push(registration);
         }
         let mut pushes = Collapsed::default();
@@ -337,8 +349,7 @@ impl PushDesk {
                     metrics::gauge!(crate::metrics::PUSH_QUEUE_OLDEST).set(age as f64 / 1000.0);
                 }
             }
-            // Taken now; put back below if it is not due yet.
-            let hint = self.next_due.swap(Millis::MAX, Ordering::AcqRel);
+            self.forget_dues(now_ms());
             let claimed = match self.store.claim_pushes(now_ms(), ms(LEASE), CLAIM).await {
                 Ok(claimed) => claimed,
                 Err(e) => {
@@ -347,15 +358,10 @@ impl PushDesk {
                 }
             };
             if claimed.is_empty() {
-                let now = now_ms();
-                if hint > now {
-                    self.next_due.fetch_min(hint, Ordering::AcqRel);
-                }
-                // Due already yet not claimed (another node took it): nothing known to wait for.
-                let wait = match u64::try_from(hint.saturating_sub(now)) {
-                    Ok(ahead) if ahead > 0 => Duration::from_millis(ahead).min(POLL),
-                    _ => POLL,
-                };
+                let next = self.dues.lock().unwrap_or_else(PoisonError::into_inner).peek().map(|Reverse(at)| *at);
+                let wait = next.map_or(POLL, |at| {
+                    (Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)) + GATHER).min(POLL)
+                });
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = self.queued.notified() => continue,
@@ -370,6 +376,14 @@ impl PushDesk {
             if stop.is_cancelled() {
                 return;
             }
+        }
+    }
+
+    /// Forgets the due times a claim at `now` covers.
+    fn forget_dues(&self, now: Millis) {
+        let mut dues = self.dues.lock().unwrap_or_else(PoisonError::into_inner);
+        while dues.peek().is_some_and(|Reverse(at)| *at <= now) {
+            dues.pop();
         }
     }
 

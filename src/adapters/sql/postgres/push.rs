@@ -84,21 +84,23 @@ impl Pushes for PostgresStore {
     }
 
     async fn claim_pushes(&self, now: Millis, lease: Millis, limit: u32) -> Result<Vec<QueuedPush>> {
+        let lease_due = postgres(&sql::lease_due("FOR UPDATE SKIP LOCKED"));
+        let read = format!("{}= ANY($1) ORDER BY q.due_at, q.id", sql::queued_where());
         self.call(async |c| {
             let mut tx = c.begin().await?;
-            let due = format!("{} FOR UPDATE SKIP LOCKED", postgres(sql::DUE));
-            let ids: Vec<i64> = sqlx::query_scalar(&due).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
-            let mut claimed = Vec::with_capacity(ids.len());
-            for id in ids {
-                sqlx::query(&postgres(sql::LEASE)).bind(id).bind(now + lease).execute(&mut *tx).await?;
-                let row = sqlx::query_as::<_, QueuedRow>(&postgres(&sql::queued_by_id()))
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                claimed.push(QueuedPush::try_from(row)?);
-            }
+            let ids: Vec<i64> = sqlx::query_scalar(&lease_due)
+                .bind(now)
+                .bind(i64::from(limit))
+                .bind(now + lease)
+                .fetch_all(&mut *tx)
+                .await?;
+            let rows = if ids.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_as::<_, QueuedRow>(&read).bind(&ids).fetch_all(&mut *tx).await?
+            };
             tx.commit().await?;
-            Ok(claimed)
+            rows.into_iter().map(QueuedPush::try_from).collect()
         })
         .await
     }

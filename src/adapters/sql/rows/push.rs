@@ -75,20 +75,23 @@ pub(in crate::adapters::sql) const QUEUE: &str = "INSERT INTO push_queue \
      (session_id, ticket_id, kind, preview, events, attempts, due_at, leased_until, created_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, NULL, ?7)";
 
-/// The ids of up to `?2` notifications due at `?1` that no sender holds (Postgres adds
-/// `FOR UPDATE SKIP LOCKED`, so concurrent senders take different ones).
-pub(in crate::adapters::sql) const DUE: &str = "SELECT id FROM push_queue \
-     WHERE due_at <= ?1 AND (leased_until IS NULL OR leased_until < ?1) ORDER BY due_at, id LIMIT ?2";
+/// Leases up to `?2` notifications due at `?1` that no sender holds until `?3`, returning their
+/// ids; `{lock}` is empty on SQLite (one writer) and `FOR UPDATE SKIP LOCKED` on Postgres, so
+/// concurrent senders take different ones.
+pub(in crate::adapters::sql) fn lease_due(lock: &str) -> String {
+    format!(
+        "UPDATE push_queue SET leased_until = ?3 WHERE id IN (SELECT id FROM push_queue \
+         WHERE due_at <= ?1 AND (leased_until IS NULL OR leased_until < ?1) ORDER BY due_at, id LIMIT ?2 {lock}) \
+         RETURNING id"
+    )
+}
 
-/// Marks notification `?1` claimed until `?2`.
-pub(in crate::adapters::sql) const LEASE: &str = "UPDATE push_queue SET leased_until = ?2 WHERE id = ?1";
-
-/// A queued notification `?1` with its registration.
-pub(in crate::adapters::sql) fn queued_by_id() -> String {
+/// Queued notifications with their registrations; each backend appends the list of ids.
+pub(in crate::adapters::sql) fn queued_where() -> String {
     format!(
         "SELECT q.id, q.ticket_id, q.kind, q.preview AS preview_text, q.events, q.attempts, q.created_at, {REGISTRATION_COLUMNS}
          FROM push_queue q JOIN push_registrations r ON r.session_id = q.session_id
-         JOIN sessions s ON s.id = r.session_id WHERE q.id = ?1"
+         JOIN sessions s ON s.id = r.session_id WHERE q.id "
     )
 }
 

@@ -77,12 +77,24 @@ impl Pushes for SqliteStore {
 
     async fn claim_pushes(&self, now: Millis, lease: Millis, limit: u32) -> Result<Vec<QueuedPush>> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let ids: Vec<i64> = sqlx::query_scalar(sql::DUE).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
+        let ids: Vec<i64> = sqlx::query_scalar(&sql::lease_due(""))
+            .bind(now)
+            .bind(i64::from(limit))
+            .bind(now + lease)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut claimed = Vec::with_capacity(ids.len());
-        for id in ids {
-            sqlx::query(sql::LEASE).bind(id).bind(now + lease).execute(&mut *tx).await?;
-            let row = sqlx::query_as::<_, QueuedRow>(&sql::queued_by_id()).bind(id).fetch_one(&mut *tx).await?;
-            claimed.push(QueuedPush::try_from(row)?);
+        if !ids.is_empty() {
+            let mut query = QueryBuilder::<Sqlite>::new(sql::queued_where());
+            query.push("IN (");
+            let mut list = query.separated(", ");
+            for id in &ids {
+                list.push_bind(*id);
+            }
+            query.push(") ORDER BY q.due_at, q.id");
+            for row in query.build_query_as::<QueuedRow>().fetch_all(&mut *tx).await? {
+                claimed.push(QueuedPush::try_from(row)?);
+            }
         }
         tx.commit().await?;
         Ok(claimed)
