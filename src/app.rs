@@ -248,8 +248,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     }
     let queue = Queue::new(config.auto_assign);
     let tickets = Arc::new(TicketDesk::new(
-        store.clone(),
-        store.clone(),
+        crate::domain::tickets::TicketStores { tickets: store.clone(), agents: store.clone(), notes: store.clone() },
         writer,
         broker.clone(),
         queue.clone(),

@@ -85,6 +85,8 @@ pub const PUSH_FAILED: &str = "hub_push_failed_total";
 pub const PUSH_QUEUE_DEPTH: &str = "hub_push_queue_depth";
 /// Gauge: age of the oldest waiting notification, in seconds.
 pub const PUSH_QUEUE_OLDEST: &str = "hub_push_queue_oldest_seconds";
+/// Counter: agents' private notes stored.
+pub const NOTES_STORED: &str = "hub_notes_stored_total";
 /// Counter: SMS reminders of unread replies, by outcome (`sent`, `read`, `no_consent`,
 /// `push_target`, `budget`, `failed`, `given_up`).
 pub const SMS_REMINDERS: &str = "hub_sms_reminders_total";
@@ -191,6 +193,7 @@ fn describe() {
     describe_counter!(PUSH_FAILED, "push deliveries that did not go through, by provider and reason");
     describe_gauge!(PUSH_QUEUE_DEPTH, "push notifications waiting (all nodes)");
     describe_gauge!(PUSH_QUEUE_OLDEST, Unit::Seconds, "age of the oldest waiting push notification");
+    describe_counter!(NOTES_STORED, "agents' private notes on tickets stored");
     describe_counter!(SMS_REMINDERS, "SMS reminders of unread agent replies, by outcome (sent, or why not)");
     describe_counter!(ATTACHMENTS_EXPIRED, "uploads removed unattached after they expired");
     describe_counter!(UPLOAD_BYTES, Unit::Bytes, "bytes received in upload pieces");

@@ -613,3 +613,74 @@ async fn an_agents_sends_are_pipelined_but_replies_and_each_tickets_order_are_ke
         }
     }
 }
+
+/// Private notes reach every agent's console, with the agents they name, and nothing of the user's:
+/// not their sockets (subscribed to the ticket), their history or their requests; the user's export
+/// holds them. A resend answers the stored note and tells nobody again.
+#[tokio::test]
+async fn notes_reach_agents_only_and_the_customers_export() {
+    for hub in hubs(|_| {}).await {
+        for encoding in ENCODINGS {
+            let label = format!("{} {encoding:?}", hub.label());
+            let user_token = hub.token(&phone()).await;
+            let mut user = hub.connect_as(encoding, &user_token).await;
+            let (a_token, a_id) = hub.agent("Sara").await;
+            let (b_token, b_id) = hub.agent("Reza").await;
+            let mut a = hub.connect_agent(encoding, &a_token).await;
+            let mut b = hub.connect_agent(encoding, &b_token).await;
+            let ticket = open_ticket(&mut user, "Refund", "پول دو بار کم شد").await;
+            let tid = ticket["id"].as_str().unwrap().to_owned();
+            let sub = user.request(json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 0})).await;
+            assert_eq!(sub["type"], "ticket.subscribe.ok", "{label} {sub}");
+
+            let text = "کارت مشتری مسدود است؛ @Reza لطفاً بازپرداخت را بررسی کن";
+            let add =
+                json!({"type": "note.add", "ticket_id": tid, "client_msg_id": "n-1", "body": text, "mentions": [b_id]});
+            let ok = a.request(add.clone()).await;
+            assert_eq!(ok["type"], "note.add.ok", "{label} {ok}");
+            let note = ok["note"].clone();
+            assert_eq!((note["body"].as_str(), note["agent_id"].as_str()), (Some(text), Some(a_id.as_str())));
+            assert_eq!(note["mentions"], json!([b_id]));
+            let heard = b.event("ticket.note").await;
+            assert_eq!(heard["note"], note, "{label} the named agent hears of it");
+            assert_eq!(
+                a.event("ticket.note").await["note"]["id"],
+                note["id"],
+                "{label} every console, the writer's too"
+            );
+            let again = a.request(add).await;
+            assert_eq!(again["note"]["id"], note["id"], "{label} a resend answers the stored note");
+
+            let bad = a
+                .request(json!({"type": "note.add", "ticket_id": tid, "client_msg_id": "n-2", "body": "x", "mentions": [uuid::Uuid::now_v7()]}))
+                .await;
+            assert_eq!(bad["code"], "bad_request", "{label} {bad}");
+            let empty =
+                a.request(json!({"type": "note.add", "ticket_id": tid, "client_msg_id": "n-3", "body": "  "})).await;
+            assert_eq!(empty["code"], "empty_body", "{label} {empty}");
+            let listed = b.request(json!({"type": "note.list", "ticket_id": tid})).await;
+            assert_eq!(
+                (listed["notes"].as_array().unwrap().len(), &listed["more"]),
+                (1, &json!(false)),
+                "{label} {listed}"
+            );
+
+            // The user: refused, and nothing of the note on the socket or in the history.
+            for frame in [
+                json!({"type": "note.list", "ticket_id": tid}),
+                json!({"type": "note.add", "ticket_id": tid, "client_msg_id": "u-1", "body": "x"}),
+            ] {
+                assert_eq!(user.request(frame).await["code"], "forbidden", "{label}");
+            }
+            let history = user.request(json!({"type": "ticket.history", "ticket_id": tid})).await;
+            assert_eq!(history["events"].as_array().unwrap().len(), 2, "{label} {history}");
+            assert!(!user.seen.iter().any(|f| f.to_string().contains("مسدود")), "{label} a note reached the user");
+            assert!(!user.seen.iter().any(|f| f["type"] == "ticket.note"), "{label}");
+
+            let (status, export) = hub.get("/v1/me/export", Some(&user_token)).await;
+            assert_eq!(status, 200);
+            let exported = &export["tickets"][0]["notes"];
+            assert_eq!(exported[0]["body"], text, "{label} the export holds the notes about the customer: {exported}");
+        }
+    }
+}

@@ -19,7 +19,7 @@ use anapars_hub::domain::sessions::token::AGENT_TOKEN_PREFIX;
 use anapars_hub::error::SizeUnit;
 use anapars_hub::model::agent::AgentStatus;
 use anapars_hub::model::attachment::{Dimensions, MediaType, MessageAttachment};
-use anapars_hub::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
+use anapars_hub::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, NoteId, PurchaseId, TicketId, UserId};
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseStatus};
 use anapars_hub::model::ticket::{EventKind, TicketStatus};
 use anapars_hub::protocol::errors::{ErrorCode, WireError};
@@ -27,8 +27,8 @@ use anapars_hub::protocol::views::{PushRegistrationRequest, PushRegistrationView
 use anapars_hub::protocol::CloseCode;
 use anapars_hub::protocol::{
     self, AgentView, CannedReplyView, ConsentView, CustomerDeviceView, CustomerView, DeviceReport, DeviceView, Encoded,
-    Encoding, EventView, MarkView, Participant, ProfileView, PurchaseView, Request, RequestFrame, RevokeReason,
-    ServerFrame, TicketView, ViewEventReport, ViewKind,
+    Encoding, EventView, MarkView, NoteView, Participant, ProfileView, PurchaseView, Request, RequestFrame,
+    RevokeReason, ServerFrame, TicketView, ViewEventReport, ViewKind,
 };
 use anapars_hub::{Config, Error};
 use serde_json::{json, Value};
@@ -52,6 +52,7 @@ const OLD_TICKET: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c
 const REPLY: Uuid = Uuid::from_u128(0x0194_f1a2_3b4c_7d5e_8f60_7182_a3b4_c5da);
 const ATTACHMENT: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c92);
 const OTHER_ATTACHMENT: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c93);
+const NOTE: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c94);
 const PURCHASE: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c90);
 const OTHER_PURCHASE: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c91);
 /// 2026-01-01T00:00:00Z.
@@ -142,6 +143,22 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
             frame(27, Request::CannedAdd { title: "Refund".into(), body: "Your refund is on its way.".into() }),
         ),
         ("request.canned.delete", frame(28, Request::CannedDelete { reply_id: CannedReplyId(REPLY) })),
+        (
+            "request.note.add",
+            frame(
+                50,
+                Request::NoteAdd {
+                    ticket_id: TicketId(TICKET),
+                    client_msg_id: "n-1".into(),
+                    body: "Card blocked by the bank; @Reza please check the refund".into(),
+                    mentions: vec![AgentId(OTHER_AGENT)],
+                },
+            ),
+        ),
+        (
+            "request.note.list",
+            frame(51, Request::NoteList { ticket_id: TicketId(TICKET), before_id: None, limit: Some(20) }),
+        ),
         ("request.profile.get", frame(30, Request::ProfileGet { user_id: UserId(USER) })),
         ("request.customer.get", frame(36, Request::CustomerGet { user_id: UserId(USER) })),
         (
@@ -294,6 +311,19 @@ fn settings_doc() -> protocol::frames::SettingsDocument {
     match json!({"theme": "dark", "notifications": {"sound": false, "quiet_hours": [22, 7]}, "font_scale": 1.2}) {
         Value::Object(map) => map,
         _ => unreachable!("an object literal"),
+    }
+}
+
+/// Sara's note on the ticket, naming Reza.
+fn note() -> NoteView {
+    NoteView {
+        id: NoteId(NOTE),
+        ticket_id: TicketId(TICKET),
+        agent_id: AgentId(AGENT),
+        body: "Card blocked by the bank; @Reza please check the refund".into(),
+        mentions: vec![AgentId(OTHER_AGENT)],
+        client_msg_id: "n-1".into(),
+        at: NOW,
     }
 }
 
@@ -467,6 +497,11 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
                 ],
             },
         ),
+        ("reply.note.add.ok", ServerFrame::NoteAddOk { id: 50, note: note() }),
+        (
+            "reply.note.list.ok",
+            ServerFrame::NoteListOk { id: 51, ticket_id: TicketId(TICKET), notes: vec![note()], more: false },
+        ),
         (
             "reply.canned.list.ok",
             ServerFrame::CannedListOk {
@@ -617,6 +652,7 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ),
         ("event.ticket.typing", ServerFrame::TicketTyping { ticket_id, participant: agent() }),
         ("event.ticket.deleted", ServerFrame::TicketDeleted { ticket_id }),
+        ("event.ticket.note", ServerFrame::TicketNote { note: note() }),
         ("event.ticket.queue", ServerFrame::TicketQueue { ticket_id, position: 3, estimated_wait_ms: Some(270_000) }),
         // Offline, last seen an hour ago (absent while online, or when the user hides it).
         ("event.profile.updated", ServerFrame::ProfileUpdated { profile: profile(false) }),
@@ -727,9 +763,11 @@ fn request_slot(request: &Request) -> usize {
         Request::CustomerGet { .. } => 35,
         Request::PushRegister { .. } => 36,
         Request::PushUnregister {} => 37,
+        Request::NoteAdd { .. } => 38,
+        Request::NoteList { .. } => 39,
     }
 }
-const REQUEST_SLOTS: usize = 38;
+const REQUEST_SLOTS: usize = 40;
 
 /// Slot of each server frame variant; as [`request_slot`], for [`server_samples`].
 fn server_slot(frame: &ServerFrame) -> usize {
@@ -775,9 +813,12 @@ fn server_slot(frame: &ServerFrame) -> usize {
         ServerFrame::PurchaseUpdated { .. } => 38,
         ServerFrame::CustomerGetOk { .. } => 39,
         ServerFrame::PushRegisterOk { .. } => 40,
+        ServerFrame::NoteAddOk { .. } => 41,
+        ServerFrame::NoteListOk { .. } => 42,
+        ServerFrame::TicketNote { .. } => 43,
     }
 }
-const SERVER_SLOTS: usize = 41;
+const SERVER_SLOTS: usize = 44;
 
 /// Every close code the hub sends. A new one fails to compile in the `match`: list it here and in
 /// PROTOCOL.md.

@@ -17,6 +17,7 @@ pub(crate) fn frame(event: &Event) -> Arc<SharedFrame> {
         }
         Event::TicketUpdated(ticket) => SharedFrame::new(ServerFrame::TicketUpdated { ticket: ticket_view(ticket) }),
         Event::TicketDeleted(ticket_id) => SharedFrame::new(ServerFrame::TicketDeleted { ticket_id: *ticket_id }),
+        Event::TicketNote(note) => SharedFrame::new(ServerFrame::TicketNote { note: crate::protocol::note_view(note) }),
         Event::QueuePosition { ticket_id, position, estimated_wait_ms } => SharedFrame::new(ServerFrame::TicketQueue {
             ticket_id: *ticket_id,
             position: *position,

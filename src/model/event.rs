@@ -17,6 +17,8 @@ pub enum Event {
     TicketEvent(TicketEvent),
     /// A ticket's summary after a change.
     TicketUpdated(Ticket),
+    /// An agent's private note on a ticket (for agents only).
+    TicketNote(crate::model::note::Note),
     /// A ticket is gone (its user deleted their account).
     TicketDeleted(TicketId),
     /// An open ticket's place in the queue changed.

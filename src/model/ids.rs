@@ -55,6 +55,10 @@ uuid_id!(
     CannedReplyId
 );
 uuid_id!(
+    /// An agent's private note on a ticket.
+    NoteId
+);
+uuid_id!(
     /// The hub's id for a purchase the billing system reported (the billing system has its own
     /// `reference`).
     PurchaseId

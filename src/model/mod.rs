@@ -9,6 +9,7 @@ pub mod deletion;
 pub mod event;
 pub mod ids;
 pub mod language;
+pub mod note;
 pub mod object;
 pub mod phone;
 pub mod profile;

@@ -3,7 +3,8 @@
 
 use crate::model::agent::AgentStatus;
 use crate::model::attachment::{Attachment, AttachmentKind, MediaType, MessageAttachment};
-use crate::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, PurchaseId, TicketId, UserId};
+use crate::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, NoteId, PurchaseId, TicketId, UserId};
+use crate::model::note::Note;
 use crate::model::profile::{Customer, PublicProfile};
 use crate::model::purchase::{Purchase, PurchaseKind, PurchaseStatus};
 use crate::model::telemetry::{Consent, DeviceRecord};
@@ -84,6 +85,38 @@ pub struct EventView {
     pub attachments: Vec<MessageAttachmentView>,
     /// When it was stored.
     pub at: Millis,
+}
+
+/// An agent's private note on a ticket, as agents' consoles show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteView {
+    /// The note.
+    pub id: NoteId,
+    /// The ticket it is about.
+    pub ticket_id: TicketId,
+    /// Who wrote it.
+    pub agent_id: AgentId,
+    /// The text.
+    pub body: String,
+    /// The agents it names.
+    pub mentions: Vec<AgentId>,
+    /// The writer's id for it.
+    pub client_msg_id: String,
+    /// When it was stored.
+    pub at: Millis,
+}
+
+/// A note as agents see it.
+pub fn note_view(n: &Note) -> NoteView {
+    NoteView {
+        id: n.id,
+        ticket_id: n.ticket_id,
+        agent_id: n.agent_id,
+        body: n.body.clone(),
+        mentions: n.mentions.clone(),
+        client_msg_id: n.client_msg_id.clone(),
+        at: n.created_at,
+    }
 }
 
 /// A file on a message, as clients show it.

@@ -7,6 +7,7 @@
 //! the session), and a `ticket.updated` summary goes to the owner, the holding agent and the
 //! agents watching the queue.
 
+pub mod notes;
 pub(crate) mod queue;
 pub(crate) mod stream;
 pub(crate) mod writer;
@@ -20,6 +21,7 @@ use crate::model::ticket::{
 use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::agents::Agents;
+use crate::ports::store::notes::Notes;
 use crate::ports::store::tickets::Tickets;
 use std::sync::Arc;
 use writer::{MessageWriter, Queued};
@@ -46,11 +48,22 @@ pub struct Sent {
 pub struct TicketDesk {
     tickets: Arc<dyn Tickets>,
     agents: Arc<dyn Agents>,
+    notes: Arc<dyn Notes>,
     writer: MessageWriter,
     broker: Arc<dyn Broker>,
     queue: Arc<queue::Queue>,
     limits: MessageLimits,
     push: crate::domain::push::PushTrigger,
+}
+
+/// The storage ports the desk works with.
+pub struct TicketStores {
+    /// Tickets and their events.
+    pub tickets: Arc<dyn Tickets>,
+    /// Agents (who may be named, assigned).
+    pub agents: Arc<dyn Agents>,
+    /// Agents' private notes.
+    pub notes: Arc<dyn Notes>,
 }
 
 /// How large a message may be.
@@ -74,15 +87,14 @@ impl TicketDesk {
     /// The desk over these ports. `queue` decides assignments and queue positions; every stored
     /// event also goes to `push` (for people whose app is closed).
     pub fn new(
-        tickets: Arc<dyn Tickets>,
-        agents: Arc<dyn Agents>,
+        TicketStores { tickets, agents, notes }: TicketStores,
         writer: MessageWriter,
         broker: Arc<dyn Broker>,
         queue: Arc<queue::Queue>,
         limits: MessageLimits,
         push: crate::domain::push::PushTrigger,
     ) -> Self {
-        Self { tickets, agents, writer, broker, queue, limits, push }
+        Self { tickets, agents, notes, writer, broker, queue, limits, push }
     }
 
     /// Something changed that may let the queue move (an agent connected or changed status).

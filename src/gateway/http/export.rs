@@ -360,6 +360,23 @@ pub(super) async fn write(
                     break;
                 }
             }
+            w.raw("]");
+            // Agents' private notes about the customer: theirs to see in the export.
+            w.member("notes");
+            w.raw("[");
+            let (mut notes, mut before) = (Vec::new(), None);
+            loop {
+                let page = store.notes(ticket.id, before, PAGE).await?;
+                let Some(oldest) = page.first() else { break };
+                before = Some(oldest.id);
+                let full = page.len() == PAGE as usize;
+                notes.splice(0..0, page);
+                if !full {
+                    break;
+                }
+            }
+            let mut first = true;
+            w.items(&mut first, notes.iter().map(crate::protocol::note_view)).await?;
             w.raw("]}");
         }
         if !full {

@@ -130,6 +130,26 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                     let reply = result.map(|r| ServerFrame::CannedListOk { id, replies: canned_views(r) });
                     socket.answer(id, reply).await
                 }
+                Request::NoteAdd { ticket_id, client_msg_id, body, mentions } => {
+                    let reply = hub
+                        .tickets
+                        .add_note(who, ticket_id, &client_msg_id, &body, &mentions)
+                        .await
+                        .map(|n| ServerFrame::NoteAddOk { id, note: crate::protocol::note_view(&n) });
+                    socket.answer(id, reply).await
+                }
+                Request::NoteList { ticket_id, before_id, limit } => {
+                    let reply =
+                        hub.tickets.notes(who, ticket_id, before_id, limit.unwrap_or(50)).await.map(|(notes, more)| {
+                            ServerFrame::NoteListOk {
+                                id,
+                                ticket_id,
+                                notes: notes.iter().map(crate::protocol::note_view).collect(),
+                                more,
+                            }
+                        });
+                    socket.answer(id, reply).await
+                }
                 Request::ProfileGet { user_id } => {
                     let reply = hub
                         .profiles

@@ -12,6 +12,8 @@
 //! canned replies) and [`tickets::Tickets`] (tickets and their gapless event streams). What a batch
 //! of messages does is decided once for both backends, by the tickets domain's `stream`.
 //!
+//! [`notes::Notes`] keeps agents' private notes, a stream per ticket beside its events.
+//!
 //! [`attachments::Attachments`] keeps the records of uploaded files (their bytes are in the object
 //! store, [`crate::ports::objects`]).
 //!
@@ -21,6 +23,7 @@
 pub mod account;
 pub mod agents;
 pub mod attachments;
+pub mod notes;
 pub mod profiles;
 pub mod purchases;
 pub mod push;
@@ -148,6 +151,7 @@ pub trait Store:
     + purchases::Purchases
     + attachments::Attachments
     + push::Pushes
+    + notes::Notes
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

@@ -2,7 +2,7 @@
 
 use super::{RequestId, SettingsDocument};
 use crate::model::agent::AgentStatus;
-use crate::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, TicketId, UserId};
+use crate::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, NoteId, TicketId, UserId};
 use crate::model::telemetry::{DeviceReport, ViewEventReport};
 use crate::model::ticket::TicketStatus;
 use serde::{Deserialize, Serialize};
@@ -175,6 +175,31 @@ pub enum Request {
         /// The reply.
         reply_id: CannedReplyId,
     },
+    /// Agent: a private note on a ticket, for agents only.
+    #[serde(rename = "note.add")]
+    NoteAdd {
+        /// The ticket (any ticket, whoever holds it).
+        ticket_id: TicketId,
+        /// The writer's id for the note, 1 to 64 characters: a resend answers the stored note.
+        client_msg_id: String,
+        /// Text, 1 to `max_body_chars` characters.
+        body: String,
+        /// Agents the note names (at most 10); they are told of it.
+        #[serde(default)]
+        mentions: Vec<AgentId>,
+    },
+    /// Agent: a ticket's notes, oldest first: the newest `limit`, or those before `before_id`.
+    #[serde(rename = "note.list")]
+    NoteList {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Notes older than this one.
+        #[serde(default)]
+        before_id: Option<NoteId>,
+        /// Page size, 1 to 100 (default 50).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
     /// A user's profile: agents may read any user's; a user only their own.
     #[serde(rename = "profile.get")]
     ProfileGet {
@@ -301,6 +326,8 @@ impl Request {
         "canned.list",
         "canned.add",
         "canned.delete",
+        "note.add",
+        "note.list",
         "profile.get",
         "customer.get",
         "profile.update",
@@ -344,6 +371,8 @@ impl Request {
             Self::CannedList {} => "canned.list",
             Self::CannedAdd { .. } => "canned.add",
             Self::CannedDelete { .. } => "canned.delete",
+            Self::NoteAdd { .. } => "note.add",
+            Self::NoteList { .. } => "note.list",
             Self::ProfileGet { .. } => "profile.get",
             Self::CustomerGet { .. } => "customer.get",
             Self::ProfileUpdate { .. } => "profile.update",

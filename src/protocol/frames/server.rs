@@ -5,8 +5,8 @@ use crate::model::ids::{DeviceId, TicketId, UserId};
 use crate::model::time::Millis;
 use crate::protocol::errors::{ErrorCode, WireError};
 use crate::protocol::views::{
-    AgentView, CannedReplyView, ConsentView, CustomerView, DeviceView, EventView, MarkView, Participant, ProfileView,
-    PurchaseView, TicketView,
+    AgentView, CannedReplyView, ConsentView, CustomerView, DeviceView, EventView, MarkView, NoteView, Participant,
+    ProfileView, PurchaseView, TicketView,
 };
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +118,26 @@ pub enum ServerFrame {
         id: RequestId,
         /// Every enabled agent.
         agents: Vec<AgentView>,
+    },
+    /// Reply to `note.add`.
+    #[serde(rename = "note.add.ok")]
+    NoteAddOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The note as stored (the earlier one, for a resend).
+        note: NoteView,
+    },
+    /// Reply to `note.list`.
+    #[serde(rename = "note.list.ok")]
+    NoteListOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Notes, oldest first.
+        notes: Vec<NoteView>,
+        /// Whether older ones remain.
+        more: bool,
     },
     /// Reply to `canned.list` and `canned.add` (the full list after the change).
     #[serde(rename = "canned.list.ok")]
@@ -290,6 +310,12 @@ pub enum ServerFrame {
         /// The ticket now.
         ticket: TicketView,
     },
+    /// Event: an agent wrote a private note on a ticket (to every agent's socket; never to users).
+    #[serde(rename = "ticket.note")]
+    TicketNote {
+        /// The note.
+        note: NoteView,
+    },
     /// Event: a ticket no longer exists: its user deleted their account (to its subscribers, its
     /// agent and queue watchers). Forget it; nothing more will come about it.
     #[serde(rename = "ticket.deleted")]
@@ -383,6 +409,8 @@ impl ServerFrame {
             Self::AgentStatusOk { .. } => "agent.status.ok",
             Self::AgentListOk { .. } => "agent.list.ok",
             Self::CannedListOk { .. } => "canned.list.ok",
+            Self::NoteAddOk { .. } => "note.add.ok",
+            Self::NoteListOk { .. } => "note.list.ok",
             Self::ProfileOk { .. } => "profile.ok",
             Self::CustomerGetOk { .. } => "customer.get.ok",
             Self::AgentGetOk { .. } => "agent.get.ok",
@@ -404,6 +432,7 @@ impl ServerFrame {
             Self::TicketEvent { .. } => "ticket.event",
             Self::TicketUpdated { .. } => "ticket.updated",
             Self::TicketDeleted { .. } => "ticket.deleted",
+            Self::TicketNote { .. } => "ticket.note",
             Self::TicketReceipt { .. } => "ticket.receipt",
             Self::TicketTyping { .. } => "ticket.typing",
             Self::TicketQueue { .. } => "ticket.queue",

@@ -40,6 +40,7 @@ mod accounts;
 mod agents;
 mod attachments;
 mod codes;
+mod notes;
 mod purchases;
 mod push;
 mod sessions;
@@ -51,6 +52,7 @@ pub use accounts::*;
 pub use agents::*;
 pub use attachments::*;
 pub use codes::*;
+pub use notes::*;
 pub use purchases::*;
 pub use push::*;
 pub use sessions::*;
@@ -353,6 +355,7 @@ checks![
     push_registrations_live_and_die_with_their_session,
     the_push_queue_collapses_and_gives_each_to_one_sender,
     sms_reminders_wait_per_ticket_and_go_to_one_node,
+    notes_are_a_stream_of_their_own_per_ticket,
 ];
 
 /// The outcome of the suite against one store.
