@@ -17,6 +17,7 @@ pub mod purchase;
 pub mod push;
 pub mod sms;
 pub mod telemetry;
+pub mod text;
 pub mod ticket;
 pub mod time;
 pub mod typed;

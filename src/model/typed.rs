@@ -23,13 +23,23 @@ pub fn normalise(input: &str) -> String {
     input.chars().filter_map(normalise_char).collect()
 }
 
+/// The ASCII digit of a Persian, Arabic-Indic or full-width digit.
+pub(crate) fn ascii_digit(c: char) -> Option<char> {
+    let digit = |zero: char| char::from(b'0' + (c as u32 - zero as u32) as u8);
+    match c {
+        '۰'..='۹' => Some(digit('۰')),
+        '٠'..='٩' => Some(digit('٠')),
+        '０'..='９' => Some(digit('０')),
+        _ => None,
+    }
+}
+
 /// One character of [`normalise`]: its ASCII form, or `None` when it is formatting.
 fn normalise_char(c: char) -> Option<char> {
-    let digit = |zero: char| char::from(b'0' + (c as u32 - zero as u32) as u8);
+    if let Some(d) = ascii_digit(c) {
+        return Some(d);
+    }
     Some(match c {
-        '۰'..='۹' => digit('۰'),
-        '٠'..='٩' => digit('٠'),
-        '０'..='９' => digit('０'),
         '\u{FF0B}' | '\u{FE62}' => '+',
         c if is_separator(c) || is_invisible(c) => return None,
         c => c,
@@ -51,7 +61,7 @@ fn is_separator(c: char) -> bool {
 }
 
 /// Invisible format characters that keyboards and chat apps insert around and inside numbers.
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}' // soft hyphen
