@@ -56,6 +56,8 @@ pub struct Agent {
     pub status: AgentStatus,
     /// How many assigned tickets the agent handles at once.
     pub capacity: u32,
+    /// A supervisor also keeps the team's labels and reads the team's reports.
+    pub supervisor: bool,
 }
 
 /// An agent account to create.

@@ -59,6 +59,10 @@ uuid_id!(
     NoteId
 );
 uuid_id!(
+    /// A label agents put on tickets.
+    LabelId
+);
+uuid_id!(
     /// The hub's id for a purchase the billing system reported (the billing system has its own
     /// `reference`).
     PurchaseId

@@ -8,6 +8,7 @@ pub mod attachment;
 pub mod deletion;
 pub mod event;
 pub mod ids;
+pub mod label;
 pub mod language;
 pub mod note;
 pub mod object;

@@ -32,6 +32,15 @@ fn number_taken_or(e: sqlx::Error) -> Error {
     }
 }
 
+/// The outcome of a write, or `None` when it broke a unique constraint (a name already taken).
+fn unless_taken<T>(result: std::result::Result<T, sqlx::Error>) -> crate::error::Result<Option<T>> {
+    match result {
+        Ok(done) => Ok(Some(done)),
+        Err(e) if e.as_database_error().is_some_and(|db| db.is_unique_violation()) => Ok(None),
+        Err(e) => Err(Error::from(e)),
+    }
+}
+
 /// What a storage failure means for a client: the backend out of reach (a pool timeout, a dropped
 /// or terminated connection, a statement timeout, SQLite still busy) is `unavailable`, anything
 /// else an internal error.

@@ -19,6 +19,7 @@ mod account;
 mod agents;
 mod attachments;
 mod codes;
+mod labels;
 mod notes;
 mod profiles;
 mod purchases;

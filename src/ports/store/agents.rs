@@ -23,6 +23,8 @@ pub trait Agents: Send + Sync {
     async fn disable_agent(&self, id: AgentId, now: Millis) -> Result<bool>;
     /// Sets the agent's status and capacity. False if there is no such agent.
     async fn set_agent_status(&self, id: AgentId, status: AgentStatus, capacity: u32) -> Result<bool>;
+    /// Makes the agent a supervisor or not. False when there is no such agent.
+    async fn set_supervisor(&self, id: AgentId, supervisor: bool) -> Result<bool>;
     /// Stores a canned reply.
     async fn add_canned_reply(&self, reply: &CannedReply) -> Result<()>;
     /// The agent's canned replies, oldest first.

@@ -23,6 +23,7 @@
 pub mod account;
 pub mod agents;
 pub mod attachments;
+pub mod labels;
 pub mod notes;
 pub mod profiles;
 pub mod purchases;
@@ -152,6 +153,7 @@ pub trait Store:
     + attachments::Attachments
     + push::Pushes
     + notes::Notes
+    + labels::Labels
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

@@ -36,8 +36,13 @@ pub async fn create_agent_refuses_a_taken_email_in_any_case(store: Arc<dyn Store
         disabled_at: None,
         status: AgentStatus::Away,
         capacity: 5,
+        supervisor: false,
     };
     assert_eq!(store.create_agent(&new).await?, Some(expected.clone()));
+    assert!(store.set_supervisor(new.id, true).await?);
+    assert!(store.agent(new.id).await?.expect("agent").supervisor, "made a supervisor");
+    assert!(store.set_supervisor(new.id, false).await?);
+    assert!(!store.set_supervisor(AgentId::generate(), true).await?, "no such agent");
     assert_eq!(store.agent(new.id).await?, Some(expected.clone()));
     assert_eq!(store.agent_by_email(&format!("SAM.{local}@example.test")).await?, Some(expected.clone()));
 

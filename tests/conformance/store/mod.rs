@@ -40,6 +40,7 @@ mod accounts;
 mod agents;
 mod attachments;
 mod codes;
+mod labels;
 mod notes;
 mod purchases;
 mod push;
@@ -52,6 +53,7 @@ pub use accounts::*;
 pub use agents::*;
 pub use attachments::*;
 pub use codes::*;
+pub use labels::*;
 pub use notes::*;
 pub use purchases::*;
 pub use push::*;
@@ -356,6 +358,7 @@ checks![
     the_push_queue_collapses_and_gives_each_to_one_sender,
     sms_reminders_wait_per_ticket_and_go_to_one_node,
     notes_are_a_stream_of_their_own_per_ticket,
+    labels_are_unique_by_key_and_go_on_and_off_tickets,
 ];
 
 /// The outcome of the suite against one store.

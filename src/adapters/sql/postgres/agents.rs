@@ -18,7 +18,7 @@ impl Agents for PostgresStore {
             let row = sqlx::query_as::<_, AgentRow>(
                 "INSERT INTO agents (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (email) DO NOTHING
-                 RETURNING id, email, name, password_hash, created_at, disabled_at, status, capacity",
+                 RETURNING id, email, name, password_hash, created_at, disabled_at, status, capacity, supervisor",
             )
             .bind(new.id.0)
             .bind(rows::stored_email(&new.email))
@@ -35,7 +35,7 @@ impl Agents for PostgresStore {
     async fn agent(&self, id: AgentId) -> Result<Option<Agent>> {
         self.call(async |c| {
             let row = sqlx::query_as::<_, AgentRow>(
-                "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity
+                "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity, supervisor
                  FROM agents WHERE id = $1",
             )
             .bind(id.0)
@@ -49,7 +49,7 @@ impl Agents for PostgresStore {
     async fn agent_by_email(&self, email: &str) -> Result<Option<Agent>> {
         self.call(async |c| {
             let row = sqlx::query_as::<_, AgentRow>(
-                "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity
+                "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity, supervisor
                  FROM agents WHERE email = $1",
             )
             .bind(rows::stored_email(email))
@@ -63,7 +63,7 @@ impl Agents for PostgresStore {
     async fn agents(&self) -> Result<Vec<Agent>> {
         self.call(async |c| {
             let rows = sqlx::query_as::<_, AgentRow>(
-                "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity
+                "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity, supervisor
                  FROM agents ORDER BY email",
             )
             .fetch_all(c)
@@ -107,6 +107,18 @@ impl Agents for PostgresStore {
                 .bind(id.0)
                 .bind(status.as_str())
                 .bind(rows::stored_count(capacity))
+                .execute(c)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    async fn set_supervisor(&self, id: AgentId, supervisor: bool) -> Result<bool> {
+        self.call(async |c| {
+            let done = sqlx::query("UPDATE agents SET supervisor = $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(supervisor)
                 .execute(c)
                 .await?;
             Ok(done.rows_affected() == 1)

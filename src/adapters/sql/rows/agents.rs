@@ -7,7 +7,7 @@ use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::Millis;
 use uuid::Uuid;
 
-/// `agents`: `id, email, name, password_hash, created_at, disabled_at, status, capacity`.
+/// `agents`: `id, email, name, password_hash, created_at, disabled_at, status, capacity, supervisor`.
 #[derive(sqlx::FromRow)]
 pub(in crate::adapters::sql) struct AgentRow {
     id: Uuid,
@@ -18,6 +18,7 @@ pub(in crate::adapters::sql) struct AgentRow {
     disabled_at: Option<Millis>,
     status: String,
     capacity: i32,
+    supervisor: bool,
 }
 
 impl TryFrom<AgentRow> for Agent {
@@ -33,6 +34,7 @@ impl TryFrom<AgentRow> for Agent {
             disabled_at: row.disabled_at,
             status: AgentStatus::parse(&row.status).ok_or_else(|| internal("agents.status", &row.status))?,
             capacity: count(row.capacity, "agents.capacity")?,
+            supervisor: row.supervisor,
         })
     }
 }

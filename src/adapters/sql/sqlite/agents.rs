@@ -15,7 +15,7 @@ impl Agents for SqliteStore {
         let row = sqlx::query_as::<_, AgentRow>(
             "INSERT INTO agents (id, email, name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (email) DO NOTHING
-             RETURNING id, email, name, password_hash, created_at, disabled_at, status, capacity",
+             RETURNING id, email, name, password_hash, created_at, disabled_at, status, capacity, supervisor",
         )
         .bind(new.id.0)
         .bind(rows::stored_email(&new.email))
@@ -29,7 +29,7 @@ impl Agents for SqliteStore {
 
     async fn agent(&self, id: AgentId) -> Result<Option<Agent>> {
         let row = sqlx::query_as::<_, AgentRow>(
-            "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity
+            "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity, supervisor
              FROM agents WHERE id = ?1",
         )
         .bind(id.0)
@@ -40,7 +40,7 @@ impl Agents for SqliteStore {
 
     async fn agent_by_email(&self, email: &str) -> Result<Option<Agent>> {
         let row = sqlx::query_as::<_, AgentRow>(
-            "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity
+            "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity, supervisor
              FROM agents WHERE email = ?1",
         )
         .bind(rows::stored_email(email))
@@ -51,7 +51,7 @@ impl Agents for SqliteStore {
 
     async fn agents(&self) -> Result<Vec<Agent>> {
         let rows = sqlx::query_as::<_, AgentRow>(
-            "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity
+            "SELECT id, email, name, password_hash, created_at, disabled_at, status, capacity, supervisor
              FROM agents ORDER BY email",
         )
         .fetch_all(&self.readers)
@@ -85,6 +85,15 @@ impl Agents for SqliteStore {
             .bind(id.0)
             .bind(status.as_str())
             .bind(rows::stored_count(capacity))
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_supervisor(&self, id: AgentId, supervisor: bool) -> Result<bool> {
+        let done = sqlx::query("UPDATE agents SET supervisor = ?2 WHERE id = ?1")
+            .bind(id.0)
+            .bind(supervisor)
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
