@@ -248,7 +248,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     }
     let queue = Queue::new(config.auto_assign);
     let tickets = Arc::new(TicketDesk::new(
-        crate::domain::tickets::TicketStores { tickets: store.clone(), agents: store.clone(), notes: store.clone() },
+        crate::domain::tickets::TicketStores {
+            tickets: store.clone(),
+            agents: store.clone(),
+            notes: store.clone(),
+            labels: store.clone(),
+        },
         writer,
         broker.clone(),
         queue.clone(),

@@ -57,6 +57,15 @@ enum AgentAction {
         #[arg(long)]
         email: String,
     },
+    /// Make an agent a supervisor (who keeps the team's labels and reads its reports), or not.
+    Supervisor {
+        /// The agent's email.
+        #[arg(long)]
+        email: String,
+        /// Take the role away instead.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[tokio::main]
@@ -95,15 +104,27 @@ async fn agent_command(config: &Config, action: AgentAction) -> anyhow::Result<(
             println!("password (shown once, store it now): {password}");
         }
         AgentAction::List => {
-            println!("{:<36}  {:<32}  {:<24}  {:<9}  state", "id", "email", "name", "status");
+            println!("{:<36}  {:<32}  {:<24}  {:<9}  {:<10}  state", "id", "email", "name", "status", "role");
             for a in desk.list().await.map_err(|e| anyhow::anyhow!("{e}"))? {
                 let state = if a.disabled_at.is_some() { "disabled" } else { "enabled" };
-                println!("{:<36}  {:<32}  {:<24}  {:<9}  {state}", a.id, a.email, a.name, a.status.as_str());
+                let role = if a.supervisor { "supervisor" } else { "agent" };
+                println!(
+                    "{:<36}  {:<32}  {:<24}  {:<9}  {role:<10}  {state}",
+                    a.id,
+                    a.email,
+                    a.name,
+                    a.status.as_str()
+                );
             }
         }
         AgentAction::Disable { email } => {
             let agent = desk.disable(&email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("agent disabled: {} <{}>; running hubs close their sockets within 5 s", agent.name, agent.email);
+        }
+        AgentAction::Supervisor { email, off } => {
+            let agent = desk.set_supervisor(&email, !off).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let role = if agent.supervisor { "is now a supervisor" } else { "is no longer a supervisor" };
+            println!("{} <{}> {role}", agent.name, agent.email);
         }
     }
     Ok(())

@@ -684,3 +684,63 @@ async fn notes_reach_agents_only_and_the_customers_export() {
         }
     }
 }
+
+/// Supervisors keep the team's labels (names unique across Arabic and Persian letter forms); any
+/// agent labels tickets and lists by a label; every agent hears of changes, no user ever sees one.
+#[tokio::test]
+async fn supervisors_keep_labels_and_agents_label_tickets() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        let user_token = hub.token(&phone()).await;
+        let mut user = hub.connect_as(Encoding::Json, &user_token).await;
+        let (boss_token, boss_id) = hub.agent("Mina").await;
+        let services = &hub.running.as_ref().unwrap().hub;
+        let boss = anapars_hub::model::ids::AgentId(boss_id.parse().unwrap());
+        assert!(services.store.set_supervisor(boss, true).await.unwrap());
+        let (a_token, _) = hub.agent("Sara").await;
+        let mut boss = hub.connect_agent(Encoding::Json, &boss_token).await;
+        let mut a = hub.connect_agent(Encoding::MsgPack, &a_token).await;
+        let ticket = open_ticket(&mut user, "کارت", "کارتم بسته شد").await;
+        let tid = ticket["id"].as_str().unwrap().to_owned();
+        let other = open_ticket(&mut user, "Other", "another").await;
+
+        let name = format!("کارت {}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let refused = a.request(json!({"type": "label.create", "name": name, "color": "#1F7A8C"})).await;
+        assert_eq!(refused["code"], "forbidden", "{label} only supervisors keep the list: {refused}");
+        let created =
+            boss.request(json!({"type": "label.create", "name": format!("  {name} "), "color": "#1F7A8C"})).await;
+        assert_eq!(created["type"], "label.list.ok", "{label} {created}");
+        let made = created["labels"].as_array().unwrap().iter().find(|l| l["name"] == name.as_str()).unwrap().clone();
+        assert_eq!(made["color"], "#1f7a8c");
+        let lid = made["id"].as_str().unwrap().to_owned();
+        assert!(a.event("labels.updated").await["labels"].as_array().unwrap().contains(&made), "{label}");
+        let arabic = name.replace('ک', "ك");
+        let twin = boss.request(json!({"type": "label.create", "name": arabic, "color": "#000000"})).await;
+        assert_eq!(twin["code"], "conflict", "{label} the same name in Arabic letters: {twin}");
+        let bad = boss.request(json!({"type": "label.create", "name": "x", "color": "red"})).await;
+        assert_eq!(bad["code"], "bad_request", "{label}");
+
+        let on = a.request(json!({"type": "ticket.label", "ticket_id": tid, "label_id": lid, "on": true})).await;
+        assert_eq!(on["labels"], json!({"ticket_id": tid, "label_ids": [lid]}), "{label} {on}");
+        assert_eq!(boss.event("ticket.labels").await["labels"], on["labels"], "{label} every agent hears of it");
+        let listed = boss.request(json!({"type": "ticket.list", "label_id": lid})).await;
+        let ids: Vec<&str> = listed["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, [tid.as_str()], "{label} only the labelled ticket: {listed}");
+        assert_eq!(listed["labels"], json!([{"ticket_id": tid, "label_ids": [lid]}]));
+        assert_ne!(other["id"], tid.as_str());
+
+        let mine = user.request(json!({"type": "ticket.list"})).await;
+        assert!(mine.get("labels").is_none(), "{label} a user's list carries no labels: {mine}");
+        let filtered = user.request(json!({"type": "ticket.list", "label_id": lid})).await;
+        assert_eq!(filtered["code"], "forbidden", "{label}");
+        assert_eq!(user.request(json!({"type": "label.list"})).await["code"], "forbidden");
+        assert!(!user.seen.iter().any(|f| f.to_string().contains(&lid)), "{label} a label reached the user");
+
+        let gone = boss.request(json!({"type": "label.delete", "label_id": lid})).await;
+        assert_eq!(gone["type"], "label.list.ok", "{label} {gone}");
+        let listed = a.request(json!({"type": "ticket.list", "label_id": lid})).await;
+        assert_eq!(listed["tickets"], json!([]), "{label} a deleted label leaves its tickets");
+        let again = a.request(json!({"type": "ticket.label", "ticket_id": tid, "label_id": lid, "on": true})).await;
+        assert_eq!(again["code"], "not_found", "{label}");
+    }
+}

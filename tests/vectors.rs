@@ -19,7 +19,9 @@ use anapars_hub::domain::sessions::token::AGENT_TOKEN_PREFIX;
 use anapars_hub::error::SizeUnit;
 use anapars_hub::model::agent::AgentStatus;
 use anapars_hub::model::attachment::{Dimensions, MediaType, MessageAttachment};
-use anapars_hub::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, NoteId, PurchaseId, TicketId, UserId};
+use anapars_hub::model::ids::{
+    AgentId, AttachmentId, CannedReplyId, DeviceId, LabelId, NoteId, PurchaseId, TicketId, UserId,
+};
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseStatus};
 use anapars_hub::model::ticket::{EventKind, TicketStatus};
 use anapars_hub::protocol::errors::{ErrorCode, WireError};
@@ -27,8 +29,8 @@ use anapars_hub::protocol::views::{PushRegistrationRequest, PushRegistrationView
 use anapars_hub::protocol::CloseCode;
 use anapars_hub::protocol::{
     self, AgentView, CannedReplyView, ConsentView, CustomerDeviceView, CustomerView, DeviceReport, DeviceView, Encoded,
-    Encoding, EventView, MarkView, NoteView, Participant, ProfileView, PurchaseView, Request, RequestFrame,
-    RevokeReason, ServerFrame, TicketView, ViewEventReport, ViewKind,
+    Encoding, EventView, LabelView, MarkView, NoteView, Participant, ProfileView, PurchaseView, Request, RequestFrame,
+    RevokeReason, ServerFrame, TicketLabelsView, TicketView, ViewEventReport, ViewKind,
 };
 use anapars_hub::{Config, Error};
 use serde_json::{json, Value};
@@ -52,6 +54,8 @@ const OLD_TICKET: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c
 const REPLY: Uuid = Uuid::from_u128(0x0194_f1a2_3b4c_7d5e_8f60_7182_a3b4_c5da);
 const ATTACHMENT: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c92);
 const OTHER_ATTACHMENT: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c93);
+const LABEL: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c95);
+const OTHER_LABEL: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c96);
 const NOTE: Uuid = Uuid::from_u128(0x019b_76da_a800_7a1b_9c2d_3e4f_5a6b_7c94);
 const PURCHASE: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c90);
 const OTHER_PURCHASE: Uuid = Uuid::from_u128(0x019a_d735_8400_7a1b_9c2d_3e4f_5a6b_7c91);
@@ -93,10 +97,10 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
                 },
             ),
         ),
-        ("request.ticket.list", frame(11, Request::TicketList { status: None, mine: false })),
+        ("request.ticket.list", frame(11, Request::TicketList { status: None, mine: false, label_id: None })),
         (
             "request.ticket.list.mine",
-            frame(12, Request::TicketList { status: Some(TicketStatus::Assigned), mine: true }),
+            frame(12, Request::TicketList { status: Some(TicketStatus::Assigned), mine: true, label_id: Some(LabelId(LABEL)) }),
         ),
         ("request.ticket.subscribe", frame(13, Request::TicketSubscribe { ticket_id, after_seq: 4 })),
         ("request.ticket.unsubscribe", frame(14, Request::TicketUnsubscribe { ticket_id })),
@@ -158,6 +162,17 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
         (
             "request.note.list",
             frame(51, Request::NoteList { ticket_id: TicketId(TICKET), before_id: None, limit: Some(20) }),
+        ),
+        ("request.label.list", frame(52, Request::LabelList {})),
+        ("request.label.create", frame(53, Request::LabelCreate { name: "بازپرداخت".into(), color: "#1f7a8c".into() })),
+        (
+            "request.label.update",
+            frame(54, Request::LabelUpdate { label_id: LabelId(LABEL), name: None, color: Some("#aa3300".into()) }),
+        ),
+        ("request.label.delete", frame(55, Request::LabelDelete { label_id: LabelId(OTHER_LABEL) })),
+        (
+            "request.ticket.label",
+            frame(56, Request::TicketLabel { ticket_id: TicketId(TICKET), label_id: LabelId(LABEL), on: true }),
         ),
         ("request.profile.get", frame(30, Request::ProfileGet { user_id: UserId(USER) })),
         ("request.customer.get", frame(36, Request::CustomerGet { user_id: UserId(USER) })),
@@ -314,6 +329,19 @@ fn settings_doc() -> protocol::frames::SettingsDocument {
     }
 }
 
+/// The team's labels: a Persian one and a Latin one.
+fn labels() -> Vec<LabelView> {
+    vec![
+        LabelView { id: LabelId(LABEL), name: "بازپرداخت".into(), color: "#1f7a8c".into() },
+        LabelView { id: LabelId(OTHER_LABEL), name: "card".into(), color: "#aa3300".into() },
+    ]
+}
+
+/// The ticket with the refund label.
+fn ticket_labels() -> TicketLabelsView {
+    TicketLabelsView { ticket_id: TicketId(TICKET), label_ids: vec![LabelId(LABEL)] }
+}
+
 /// Sara's note on the ticket, naming Reza.
 fn note() -> NoteView {
     NoteView {
@@ -348,7 +376,7 @@ fn agent() -> Participant {
 }
 
 fn agent_view(status: AgentStatus, capacity: u32) -> AgentView {
-    AgentView { id: AgentId(AGENT), name: "Sara".into(), status, capacity, online: true }
+    AgentView { id: AgentId(AGENT), name: "Sara".into(), status, capacity, online: true, supervisor: false }
 }
 
 /// The sample ticket: opened at NOW, in `status`, its last event `last_seq`, updated a minute per event.
@@ -450,8 +478,20 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
             ServerFrame::TicketListOk {
                 id: 11,
                 tickets: vec![ticket(TicketStatus::Assigned, Some(AGENT), 5), resolved_earlier.clone()],
+                labels: None,
             },
         ),
+        (
+            // An agent's list: the labels of the tickets that have any.
+            "reply.ticket.list.ok.agent",
+            ServerFrame::TicketListOk {
+                id: 12,
+                tickets: vec![ticket(TicketStatus::Assigned, Some(AGENT), 5)],
+                labels: Some(vec![ticket_labels()]),
+            },
+        ),
+        ("reply.label.list.ok", ServerFrame::LabelListOk { id: 52, labels: labels() }),
+        ("reply.ticket.label.ok", ServerFrame::TicketLabelOk { id: 56, labels: ticket_labels() }),
         (
             "reply.ticket.subscribe.ok",
             ServerFrame::TicketSubscribeOk {
@@ -493,6 +533,7 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
                         status: AgentStatus::Busy,
                         capacity: 3,
                         online: false,
+                        supervisor: true,
                     },
                 ],
             },
@@ -653,6 +694,8 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ("event.ticket.typing", ServerFrame::TicketTyping { ticket_id, participant: agent() }),
         ("event.ticket.deleted", ServerFrame::TicketDeleted { ticket_id }),
         ("event.ticket.note", ServerFrame::TicketNote { note: note() }),
+        ("event.labels.updated", ServerFrame::LabelsUpdated { labels: labels() }),
+        ("event.ticket.labels", ServerFrame::TicketLabels { labels: ticket_labels() }),
         ("event.ticket.queue", ServerFrame::TicketQueue { ticket_id, position: 3, estimated_wait_ms: Some(270_000) }),
         // Offline, last seen an hour ago (absent while online, or when the user hides it).
         ("event.profile.updated", ServerFrame::ProfileUpdated { profile: profile(false) }),
@@ -765,9 +808,14 @@ fn request_slot(request: &Request) -> usize {
         Request::PushUnregister {} => 37,
         Request::NoteAdd { .. } => 38,
         Request::NoteList { .. } => 39,
+        Request::LabelList {} => 40,
+        Request::LabelCreate { .. } => 41,
+        Request::LabelUpdate { .. } => 42,
+        Request::LabelDelete { .. } => 43,
+        Request::TicketLabel { .. } => 44,
     }
 }
-const REQUEST_SLOTS: usize = 40;
+const REQUEST_SLOTS: usize = 45;
 
 /// Slot of each server frame variant; as [`request_slot`], for [`server_samples`].
 fn server_slot(frame: &ServerFrame) -> usize {
@@ -816,9 +864,13 @@ fn server_slot(frame: &ServerFrame) -> usize {
         ServerFrame::NoteAddOk { .. } => 41,
         ServerFrame::NoteListOk { .. } => 42,
         ServerFrame::TicketNote { .. } => 43,
+        ServerFrame::LabelListOk { .. } => 44,
+        ServerFrame::TicketLabelOk { .. } => 45,
+        ServerFrame::LabelsUpdated { .. } => 46,
+        ServerFrame::TicketLabels { .. } => 47,
     }
 }
-const SERVER_SLOTS: usize = 44;
+const SERVER_SLOTS: usize = 48;
 
 /// Every close code the hub sends. A new one fails to compile in the `match`: list it here and in
 /// PROTOCOL.md.

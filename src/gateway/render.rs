@@ -17,6 +17,12 @@ pub(crate) fn frame(event: &Event) -> Arc<SharedFrame> {
         }
         Event::TicketUpdated(ticket) => SharedFrame::new(ServerFrame::TicketUpdated { ticket: ticket_view(ticket) }),
         Event::TicketDeleted(ticket_id) => SharedFrame::new(ServerFrame::TicketDeleted { ticket_id: *ticket_id }),
+        Event::LabelsUpdated(labels) => {
+            SharedFrame::new(ServerFrame::LabelsUpdated { labels: crate::protocol::label_views(labels) })
+        }
+        Event::TicketLabels(labels) => {
+            SharedFrame::new(ServerFrame::TicketLabels { labels: crate::protocol::ticket_labels_view(labels) })
+        }
         Event::TicketNote(note) => SharedFrame::new(ServerFrame::TicketNote { note: crate::protocol::note_view(note) }),
         Event::QueuePosition { ticket_id, position, estimated_wait_ms } => SharedFrame::new(ServerFrame::TicketQueue {
             ticket_id: *ticket_id,

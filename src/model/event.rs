@@ -19,6 +19,10 @@ pub enum Event {
     TicketUpdated(Ticket),
     /// An agent's private note on a ticket (for agents only).
     TicketNote(crate::model::note::Note),
+    /// The team's labels after a change (for agents only).
+    LabelsUpdated(Vec<crate::model::label::Label>),
+    /// A ticket's labels after a change (for agents only).
+    TicketLabels(crate::model::label::TicketLabels),
     /// A ticket is gone (its user deleted their account).
     TicketDeleted(TicketId),
     /// An open ticket's place in the queue changed.

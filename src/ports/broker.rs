@@ -43,6 +43,12 @@ impl Broadcast {
     }
 }
 
+impl Audience<'static> {
+    /// Every agent's sockets, on every node (and no user's).
+    pub const AGENTS: Self =
+        Self { tickets: &[], principals: &[], queue_watchers: false, except: None, broadcast: Some(Broadcast::Agents) };
+}
+
 impl Audience<'_> {
     /// The topics a node must follow to hold any of this audience's sockets.
     pub fn topics(&self) -> Vec<Topic> {

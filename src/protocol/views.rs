@@ -3,7 +3,10 @@
 
 use crate::model::agent::AgentStatus;
 use crate::model::attachment::{Attachment, AttachmentKind, MediaType, MessageAttachment};
-use crate::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, NoteId, PurchaseId, TicketId, UserId};
+use crate::model::ids::{
+    AgentId, AttachmentId, CannedReplyId, DeviceId, LabelId, NoteId, PurchaseId, TicketId, UserId,
+};
+use crate::model::label::{Label, TicketLabels};
 use crate::model::note::Note;
 use crate::model::profile::{Customer, PublicProfile};
 use crate::model::purchase::{Purchase, PurchaseKind, PurchaseStatus};
@@ -85,6 +88,36 @@ pub struct EventView {
     pub attachments: Vec<MessageAttachmentView>,
     /// When it was stored.
     pub at: Millis,
+}
+
+/// A label, as agents' consoles show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelView {
+    /// The label.
+    pub id: LabelId,
+    /// Its name.
+    pub name: String,
+    /// Its colour, `#rrggbb`.
+    pub color: String,
+}
+
+/// A ticket's labels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketLabelsView {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Its labels, in the order of the team's list.
+    pub label_ids: Vec<LabelId>,
+}
+
+/// The labels as agents see them.
+pub fn label_views(labels: &[Label]) -> Vec<LabelView> {
+    labels.iter().map(|l| LabelView { id: l.id, name: l.name.clone(), color: l.color.clone() }).collect()
+}
+
+/// A ticket's labels as agents see them.
+pub fn ticket_labels_view(t: &TicketLabels) -> TicketLabelsView {
+    TicketLabelsView { ticket_id: t.ticket_id, label_ids: t.label_ids.clone() }
 }
 
 /// An agent's private note on a ticket, as agents' consoles show it.
@@ -239,6 +272,8 @@ pub struct AgentView {
     pub capacity: u32,
     /// Whether they have a live socket on this hub.
     pub online: bool,
+    /// Whether they are a supervisor (keep the team's labels, read its reports).
+    pub supervisor: bool,
 }
 
 /// A canned reply.

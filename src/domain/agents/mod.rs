@@ -130,6 +130,17 @@ impl AgentDesk {
         self.store.agent(agent.id).await?.ok_or(Error::NotFound("agent"))
     }
 
+    /// Makes an agent a supervisor or not (`anapars-hub agent supervisor`).
+    ///
+    /// # Errors
+    /// `not_found`, `unavailable`.
+    pub async fn set_supervisor(&self, email: &str, supervisor: bool) -> Result<Agent> {
+        let email = normalise_email(email)?;
+        let agent = self.store.agent_by_email(&email).await?.ok_or(Error::NotFound("agent"))?;
+        self.store.set_supervisor(agent.id, supervisor).await?;
+        self.store.agent(agent.id).await?.ok_or(Error::NotFound("agent"))
+    }
+
     /// Signs an agent in (`POST /v1/agent/login`).
     ///
     /// # Errors

@@ -7,6 +7,7 @@
 //! the session), and a `ticket.updated` summary goes to the owner, the holding agent and the
 //! agents watching the queue.
 
+pub mod labels;
 pub mod notes;
 pub(crate) mod queue;
 pub(crate) mod stream;
@@ -21,6 +22,7 @@ use crate::model::ticket::{
 use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::agents::Agents;
+use crate::ports::store::labels::Labels;
 use crate::ports::store::notes::Notes;
 use crate::ports::store::tickets::Tickets;
 use std::sync::Arc;
@@ -49,6 +51,7 @@ pub struct TicketDesk {
     tickets: Arc<dyn Tickets>,
     agents: Arc<dyn Agents>,
     notes: Arc<dyn Notes>,
+    labels: Arc<dyn Labels>,
     writer: MessageWriter,
     broker: Arc<dyn Broker>,
     queue: Arc<queue::Queue>,
@@ -64,6 +67,8 @@ pub struct TicketStores {
     pub agents: Arc<dyn Agents>,
     /// Agents' private notes.
     pub notes: Arc<dyn Notes>,
+    /// Labels and the tickets they are on.
+    pub labels: Arc<dyn Labels>,
 }
 
 /// How large a message may be.
@@ -87,14 +92,14 @@ impl TicketDesk {
     /// The desk over these ports. `queue` decides assignments and queue positions; every stored
     /// event also goes to `push` (for people whose app is closed).
     pub fn new(
-        TicketStores { tickets, agents, notes }: TicketStores,
+        TicketStores { tickets, agents, notes, labels }: TicketStores,
         writer: MessageWriter,
         broker: Arc<dyn Broker>,
         queue: Arc<queue::Queue>,
         limits: MessageLimits,
         push: crate::domain::push::PushTrigger,
     ) -> Self {
-        Self { tickets, agents, notes, writer, broker, queue, limits, push }
+        Self { tickets, agents, notes, labels, writer, broker, queue, limits, push }
     }
 
     /// Something changed that may let the queue move (an agent connected or changed status).

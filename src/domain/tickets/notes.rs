@@ -9,7 +9,7 @@ use crate::model::event::Event;
 use crate::model::ids::{AgentId, NoteId, Principal, TicketId};
 use crate::model::note::{Note, NoteAdded, MAX_MENTIONS};
 use crate::model::time::now_ms;
-use crate::ports::broker::{Audience, Broadcast};
+use crate::ports::broker::Audience;
 
 /// Most notes in one page.
 pub const MAX_NOTES_PAGE: u32 = 100;
@@ -59,8 +59,7 @@ impl TicketDesk {
         };
         match self.notes.add_note(&note).await? {
             NoteAdded::Stored(note) => {
-                let agents = Audience { broadcast: Some(Broadcast::Agents), ..Audience::default() };
-                self.broker.publish(&agents, Event::TicketNote(note.clone()));
+                self.broker.publish(&Audience::AGENTS, Event::TicketNote(note.clone()));
                 metrics::counter!(crate::metrics::NOTES_STORED).increment(1);
                 Ok(note)
             }

@@ -40,7 +40,14 @@ where
 
 /// An agent as other agents see them.
 pub(super) fn agent_view(agent: &Agent, online: bool) -> AgentView {
-    AgentView { id: agent.id, name: agent.name.clone(), status: agent.status, capacity: agent.capacity, online }
+    AgentView {
+        id: agent.id,
+        name: agent.name.clone(),
+        status: agent.status,
+        capacity: agent.capacity,
+        online,
+        supervisor: agent.supervisor,
+    }
 }
 
 fn canned_views(replies: Vec<CannedReply>) -> Vec<CannedReplyView> {

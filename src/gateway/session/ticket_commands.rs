@@ -27,10 +27,32 @@ pub(super) async fn handle<S: Transport>(
             .open(who, &subject, &body, &attachments, &client_msg_id)
             .await
             .map(|t| ServerFrame::TicketOpenOk { id, ticket: ticket_view(&t) }),
-        Request::TicketList { status, mine } => desk
-            .list(who, status, mine)
+        Request::TicketList { status, mine, label_id } => {
+            desk.list_labelled(who, status, mine, label_id).await.map(|(tickets, labels)| ServerFrame::TicketListOk {
+                id,
+                tickets: tickets.iter().map(ticket_view).collect(),
+                labels: labels.map(|ls| ls.iter().map(crate::protocol::ticket_labels_view).collect()),
+            })
+        }
+        Request::LabelList {} => {
+            desk.labels(who).await.map(|ls| ServerFrame::LabelListOk { id, labels: crate::protocol::label_views(&ls) })
+        }
+        Request::LabelCreate { name, color } => desk
+            .create_label(who, &name, &color)
             .await
-            .map(|ts| ServerFrame::TicketListOk { id, tickets: ts.iter().map(ticket_view).collect() }),
+            .map(|ls| ServerFrame::LabelListOk { id, labels: crate::protocol::label_views(&ls) }),
+        Request::LabelUpdate { label_id, name, color } => desk
+            .update_label(who, label_id, name.as_deref(), color.as_deref())
+            .await
+            .map(|ls| ServerFrame::LabelListOk { id, labels: crate::protocol::label_views(&ls) }),
+        Request::LabelDelete { label_id } => desk
+            .delete_label(who, label_id)
+            .await
+            .map(|ls| ServerFrame::LabelListOk { id, labels: crate::protocol::label_views(&ls) }),
+        Request::TicketLabel { ticket_id, label_id, on } => desk
+            .label_ticket(who, ticket_id, label_id, on)
+            .await
+            .map(|l| ServerFrame::TicketLabelOk { id, labels: crate::protocol::ticket_labels_view(&l) }),
         Request::TicketSubscribe { ticket_id, after_seq } => {
             return subscribe(socket, id, (who, session), ticket_id, after_seq).await
         }

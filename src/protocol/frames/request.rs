@@ -2,7 +2,7 @@
 
 use super::{RequestId, SettingsDocument};
 use crate::model::agent::AgentStatus;
-use crate::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, NoteId, TicketId, UserId};
+use crate::model::ids::{AgentId, AttachmentId, CannedReplyId, DeviceId, LabelId, NoteId, TicketId, UserId};
 use crate::model::telemetry::{DeviceReport, ViewEventReport};
 use crate::model::ticket::TicketStatus;
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,9 @@ pub enum Request {
         /// Agents: only tickets assigned to me.
         #[serde(default)]
         mine: bool,
+        /// Agents: only tickets with this label.
+        #[serde(default)]
+        label_id: Option<LabelId>,
     },
     /// Streams the ticket's events after `after_seq` (everything missed), then its live events.
     #[serde(rename = "ticket.subscribe")]
@@ -200,6 +203,45 @@ pub enum Request {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// Agent: the team's labels.
+    #[serde(rename = "label.list")]
+    LabelList {},
+    /// Supervisor: adds a label to the team's list.
+    #[serde(rename = "label.create")]
+    LabelCreate {
+        /// Name, 1 to 40 characters after trimming.
+        name: String,
+        /// Colour, `#rrggbb`.
+        color: String,
+    },
+    /// Supervisor: renames or recolours a label.
+    #[serde(rename = "label.update")]
+    LabelUpdate {
+        /// The label.
+        label_id: LabelId,
+        /// New name (absent: unchanged).
+        #[serde(default)]
+        name: Option<String>,
+        /// New colour (absent: unchanged).
+        #[serde(default)]
+        color: Option<String>,
+    },
+    /// Supervisor: deletes a label (it leaves every ticket).
+    #[serde(rename = "label.delete")]
+    LabelDelete {
+        /// The label.
+        label_id: LabelId,
+    },
+    /// Agent: puts a label on a ticket (`on`) or takes it off.
+    #[serde(rename = "ticket.label")]
+    TicketLabel {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// The label.
+        label_id: LabelId,
+        /// On or off.
+        on: bool,
+    },
     /// A user's profile: agents may read any user's; a user only their own.
     #[serde(rename = "profile.get")]
     ProfileGet {
@@ -328,6 +370,11 @@ impl Request {
         "canned.delete",
         "note.add",
         "note.list",
+        "label.list",
+        "label.create",
+        "label.update",
+        "label.delete",
+        "ticket.label",
         "profile.get",
         "customer.get",
         "profile.update",
@@ -373,6 +420,11 @@ impl Request {
             Self::CannedDelete { .. } => "canned.delete",
             Self::NoteAdd { .. } => "note.add",
             Self::NoteList { .. } => "note.list",
+            Self::LabelList {} => "label.list",
+            Self::LabelCreate { .. } => "label.create",
+            Self::LabelUpdate { .. } => "label.update",
+            Self::LabelDelete { .. } => "label.delete",
+            Self::TicketLabel { .. } => "ticket.label",
             Self::ProfileGet { .. } => "profile.get",
             Self::CustomerGet { .. } => "customer.get",
             Self::ProfileUpdate { .. } => "profile.update",

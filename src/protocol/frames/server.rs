@@ -5,8 +5,8 @@ use crate::model::ids::{DeviceId, TicketId, UserId};
 use crate::model::time::Millis;
 use crate::protocol::errors::{ErrorCode, WireError};
 use crate::protocol::views::{
-    AgentView, CannedReplyView, ConsentView, CustomerView, DeviceView, EventView, MarkView, NoteView, Participant,
-    ProfileView, PurchaseView, TicketView,
+    AgentView, CannedReplyView, ConsentView, CustomerView, DeviceView, EventView, LabelView, MarkView, NoteView,
+    Participant, ProfileView, PurchaseView, TicketLabelsView, TicketView,
 };
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,9 @@ pub enum ServerFrame {
         id: RequestId,
         /// The tickets (at most 500).
         tickets: Vec<TicketView>,
+        /// Agents: the labels of the listed tickets that have any (absent for users).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        labels: Option<Vec<TicketLabelsView>>,
     },
     /// Reply to `ticket.subscribe`, after the missed events were sent as `ticket.event` frames.
     #[serde(rename = "ticket.subscribe.ok")]
@@ -118,6 +121,23 @@ pub enum ServerFrame {
         id: RequestId,
         /// Every enabled agent.
         agents: Vec<AgentView>,
+    },
+    /// Reply to `label.list`, `label.create`, `label.update`, `label.delete` (the list after the
+    /// change).
+    #[serde(rename = "label.list.ok")]
+    LabelListOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The team's labels, oldest first.
+        labels: Vec<LabelView>,
+    },
+    /// Reply to `ticket.label`.
+    #[serde(rename = "ticket.label.ok")]
+    TicketLabelOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The ticket's labels after the change.
+        labels: TicketLabelsView,
     },
     /// Reply to `note.add`.
     #[serde(rename = "note.add.ok")]
@@ -310,6 +330,18 @@ pub enum ServerFrame {
         /// The ticket now.
         ticket: TicketView,
     },
+    /// Event: the team's labels changed (to every agent's socket).
+    #[serde(rename = "labels.updated")]
+    LabelsUpdated {
+        /// The labels, oldest first.
+        labels: Vec<LabelView>,
+    },
+    /// Event: a ticket's labels changed (to every agent's socket).
+    #[serde(rename = "ticket.labels")]
+    TicketLabels {
+        /// The ticket's labels now.
+        labels: TicketLabelsView,
+    },
     /// Event: an agent wrote a private note on a ticket (to every agent's socket; never to users).
     #[serde(rename = "ticket.note")]
     TicketNote {
@@ -410,6 +442,8 @@ impl ServerFrame {
             Self::AgentListOk { .. } => "agent.list.ok",
             Self::CannedListOk { .. } => "canned.list.ok",
             Self::NoteAddOk { .. } => "note.add.ok",
+            Self::LabelListOk { .. } => "label.list.ok",
+            Self::TicketLabelOk { .. } => "ticket.label.ok",
             Self::NoteListOk { .. } => "note.list.ok",
             Self::ProfileOk { .. } => "profile.ok",
             Self::CustomerGetOk { .. } => "customer.get.ok",
@@ -433,6 +467,8 @@ impl ServerFrame {
             Self::TicketUpdated { .. } => "ticket.updated",
             Self::TicketDeleted { .. } => "ticket.deleted",
             Self::TicketNote { .. } => "ticket.note",
+            Self::LabelsUpdated { .. } => "labels.updated",
+            Self::TicketLabels { .. } => "ticket.labels",
             Self::TicketReceipt { .. } => "ticket.receipt",
             Self::TicketTyping { .. } => "ticket.typing",
             Self::TicketQueue { .. } => "ticket.queue",
