@@ -253,6 +253,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             agents: store.clone(),
             notes: store.clone(),
             labels: store.clone(),
+            search: store.clone(),
         },
         writer,
         broker.clone(),
@@ -263,6 +264,15 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         },
         push_trigger,
     ));
+    {
+        let (tickets, stop) = (tickets.clone(), background.stop.clone());
+        background.spawn(async move {
+            tokio::select! {
+                () = tickets.index_old_texts() => {}
+                () = stop.cancelled() => {}
+            }
+        });
+    }
     let attachments = Arc::new(crate::domain::attachments::AttachmentDesk::new(
         store.clone(),
         store.clone(),

@@ -744,3 +744,49 @@ async fn supervisors_keep_labels_and_agents_label_tickets() {
         assert_eq!(again["code"], "not_found", "{label}");
     }
 }
+
+/// Agents search subjects and messages over the socket and HTTP, Persian folded (`كارت` finds
+/// `کارت`), the match marked in its text; users cannot search, and a phone number is no query.
+#[tokio::test]
+async fn agents_search_tickets_with_persian_folding() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        let tag = format!("q{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let user_token = hub.token(&phone()).await;
+        let mut user = hub.connect_as(Encoding::Json, &user_token).await;
+        let ticket = open_ticket(&mut user, &format!("کارت بانکی {tag}"), &format!("کارتم را بانک بست {tag}")).await;
+        let (a_token, _) = hub.agent("Sara").await;
+        let mut a = hub.connect_agent(Encoding::MsgPack, &a_token).await;
+
+        let found = a.request(json!({"type": "ticket.search", "query": format!("كارت {tag}")})).await;
+        assert_eq!(found["type"], "ticket.search.ok", "{label} {found}");
+        let results = found["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2, "{label} the subject and the message: {found}");
+        assert!(results.iter().all(|r| r["ticket"]["id"] == ticket["id"]));
+        let message = results.iter().find(|r| r["seq"] == 2).expect("the message");
+        assert_eq!(message["snippet"][0], json!({"text": "کارتم", "match": true}), "{label} {message}");
+        assert_eq!(found["more"], false);
+        let paged = a.request(json!({"type": "ticket.search", "query": tag, "limit": 1})).await;
+        assert_eq!((paged["results"].as_array().unwrap().len(), &paged["more"]), (1, &json!(true)), "{label}");
+        let by_id = a.request(json!({"type": "ticket.search", "query": ticket["id"]})).await;
+        assert_eq!(by_id["results"][0]["seq"], 1, "{label} a ticket's id finds the ticket: {by_id}");
+        let resolved = a.request(json!({"type": "ticket.search", "query": tag, "status": "resolved"})).await;
+        assert_eq!(resolved["results"], json!([]), "{label}");
+
+        let number = a.request(json!({"type": "ticket.search", "query": "0912 123 4567"})).await;
+        assert_eq!(number["code"], "bad_request", "{label} {number}");
+        assert_eq!(user.request(json!({"type": "ticket.search", "query": tag})).await["code"], "forbidden");
+
+        let url =
+            reqwest::Url::parse_with_params(&format!("{}/v1/search", hub.base), [("query", format!("كارت {tag}"))])
+                .unwrap();
+        let resp = hub.http.get(url.clone()).bearer_auth(&a_token).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{label}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["results"].as_array().unwrap().len(), 2, "{label} over HTTP: {body}");
+        let as_user = hub.http.get(url).bearer_auth(&user_token).send().await.unwrap();
+        assert_eq!(as_user.status().as_u16(), 403, "{label}");
+        let no_query = hub.http.get(format!("{}/v1/search", hub.base)).bearer_auth(&a_token).send().await.unwrap();
+        assert_eq!(no_query.status().as_u16(), 400, "{label}");
+    }
+}

@@ -23,6 +23,7 @@ use anapars_hub::model::ids::{
     AgentId, AttachmentId, CannedReplyId, DeviceId, LabelId, NoteId, PurchaseId, TicketId, UserId,
 };
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseStatus};
+use anapars_hub::model::search::SnippetPart;
 use anapars_hub::model::ticket::{EventKind, TicketStatus};
 use anapars_hub::protocol::errors::{ErrorCode, WireError};
 use anapars_hub::protocol::views::{PushRegistrationRequest, PushRegistrationView, WebPushKeys};
@@ -30,7 +31,7 @@ use anapars_hub::protocol::CloseCode;
 use anapars_hub::protocol::{
     self, AgentView, CannedReplyView, ConsentView, CustomerDeviceView, CustomerView, DeviceReport, DeviceView, Encoded,
     Encoding, EventView, LabelView, MarkView, NoteView, Participant, ProfileView, PurchaseView, Request, RequestFrame,
-    RevokeReason, ServerFrame, TicketLabelsView, TicketView, ViewEventReport, ViewKind,
+    RevokeReason, SearchResultView, ServerFrame, TicketLabelsView, TicketView, ViewEventReport, ViewKind,
 };
 use anapars_hub::{Config, Error};
 use serde_json::{json, Value};
@@ -162,6 +163,22 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
         (
             "request.note.list",
             frame(51, Request::NoteList { ticket_id: TicketId(TICKET), before_id: None, limit: Some(20) }),
+        ),
+        (
+            "request.ticket.search",
+            frame(
+                57,
+                Request::TicketSearch {
+                    query: "كارت بانکی".into(),
+                    status: None,
+                    agent_id: None,
+                    label_id: Some(LabelId(LABEL)),
+                    from: Some(REGISTERED),
+                    to: None,
+                    offset: Some(0),
+                    limit: Some(20),
+                },
+            ),
         ),
         ("request.label.list", frame(52, Request::LabelList {})),
         ("request.label.create", frame(53, Request::LabelCreate { name: "بازپرداخت".into(), color: "#1f7a8c".into() })),
@@ -491,6 +508,23 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
             },
         ),
         ("reply.label.list.ok", ServerFrame::LabelListOk { id: 52, labels: labels() }),
+        (
+            "reply.ticket.search.ok",
+            ServerFrame::TicketSearchOk {
+                id: 57,
+                results: vec![SearchResultView {
+                    ticket: ticket(TicketStatus::Assigned, Some(AGENT), 5),
+                    seq: 2,
+                    at: NOW,
+                    snippet: vec![
+                        SnippetPart { text: "سلام، ".into(), matched: false },
+                        SnippetPart { text: "کارتم".into(), matched: true },
+                        SnippetPart { text: " دو بار شارژ شد".into(), matched: false },
+                    ],
+                }],
+                more: false,
+            },
+        ),
         ("reply.ticket.label.ok", ServerFrame::TicketLabelOk { id: 56, labels: ticket_labels() }),
         (
             "reply.ticket.subscribe.ok",
@@ -813,9 +847,10 @@ fn request_slot(request: &Request) -> usize {
         Request::LabelUpdate { .. } => 42,
         Request::LabelDelete { .. } => 43,
         Request::TicketLabel { .. } => 44,
+        Request::TicketSearch { .. } => 45,
     }
 }
-const REQUEST_SLOTS: usize = 45;
+const REQUEST_SLOTS: usize = 46;
 
 /// Slot of each server frame variant; as [`request_slot`], for [`server_samples`].
 fn server_slot(frame: &ServerFrame) -> usize {
@@ -868,9 +903,10 @@ fn server_slot(frame: &ServerFrame) -> usize {
         ServerFrame::TicketLabelOk { .. } => 45,
         ServerFrame::LabelsUpdated { .. } => 46,
         ServerFrame::TicketLabels { .. } => 47,
+        ServerFrame::TicketSearchOk { .. } => 48,
     }
 }
-const SERVER_SLOTS: usize = 48;
+const SERVER_SLOTS: usize = 49;
 
 /// Every close code the hub sends. A new one fails to compile in the `match`: list it here and in
 /// PROTOCOL.md.

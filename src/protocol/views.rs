@@ -10,6 +10,7 @@ use crate::model::label::{Label, TicketLabels};
 use crate::model::note::Note;
 use crate::model::profile::{Customer, PublicProfile};
 use crate::model::purchase::{Purchase, PurchaseKind, PurchaseStatus};
+use crate::model::search::{SearchHit, SnippetPart};
 use crate::model::telemetry::{Consent, DeviceRecord};
 use crate::model::ticket::{Author, EventKind, Ticket, TicketEvent, TicketStatus};
 use crate::model::time::Millis;
@@ -90,6 +91,19 @@ pub struct EventView {
     pub at: Millis,
 }
 
+/// A search match, as agents' consoles show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchResultView {
+    /// The ticket, as it is now.
+    pub ticket: TicketView,
+    /// The event that matched (1: the subject).
+    pub seq: u64,
+    /// When it was written.
+    pub at: Millis,
+    /// Its text around the match, in parts; the matching words have `match` true.
+    pub snippet: Vec<SnippetPart>,
+}
+
 /// A label, as agents' consoles show it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabelView {
@@ -108,6 +122,11 @@ pub struct TicketLabelsView {
     pub ticket_id: TicketId,
     /// Its labels, in the order of the team's list.
     pub label_ids: Vec<LabelId>,
+}
+
+/// A search match as agents see it.
+pub fn search_result_view(hit: SearchHit, snippet: Vec<SnippetPart>) -> SearchResultView {
+    SearchResultView { ticket: ticket_view(&hit.ticket), seq: hit.seq, at: hit.at, snippet }
 }
 
 /// The labels as agents see them.

@@ -10,6 +10,7 @@
 pub mod labels;
 pub mod notes;
 pub(crate) mod queue;
+pub mod search;
 pub(crate) mod stream;
 pub(crate) mod writer;
 
@@ -24,6 +25,7 @@ use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::agents::Agents;
 use crate::ports::store::labels::Labels;
 use crate::ports::store::notes::Notes;
+use crate::ports::store::search::Search;
 use crate::ports::store::tickets::Tickets;
 use std::sync::Arc;
 use writer::{MessageWriter, Queued};
@@ -52,6 +54,7 @@ pub struct TicketDesk {
     agents: Arc<dyn Agents>,
     notes: Arc<dyn Notes>,
     labels: Arc<dyn Labels>,
+    search_index: Arc<dyn Search>,
     writer: MessageWriter,
     broker: Arc<dyn Broker>,
     queue: Arc<queue::Queue>,
@@ -69,6 +72,8 @@ pub struct TicketStores {
     pub notes: Arc<dyn Notes>,
     /// Labels and the tickets they are on.
     pub labels: Arc<dyn Labels>,
+    /// The search index.
+    pub search: Arc<dyn Search>,
 }
 
 /// How large a message may be.
@@ -92,14 +97,14 @@ impl TicketDesk {
     /// The desk over these ports. `queue` decides assignments and queue positions; every stored
     /// event also goes to `push` (for people whose app is closed).
     pub fn new(
-        TicketStores { tickets, agents, notes, labels }: TicketStores,
+        TicketStores { tickets, agents, notes, labels, search }: TicketStores,
         writer: MessageWriter,
         broker: Arc<dyn Broker>,
         queue: Arc<queue::Queue>,
         limits: MessageLimits,
         push: crate::domain::push::PushTrigger,
     ) -> Self {
-        Self { tickets, agents, notes, labels, writer, broker, queue, limits, push }
+        Self { tickets, agents, notes, labels, search_index: search, writer, broker, queue, limits, push }
     }
 
     /// Something changed that may let the queue move (an agent connected or changed status).

@@ -11,6 +11,7 @@ mod export;
 mod origin;
 mod purchases;
 mod push;
+mod search;
 mod upgrade;
 mod uploads;
 
@@ -60,6 +61,7 @@ pub(crate) fn router(hub: Arc<Services>) -> Router {
         .merge(account::routes())
         .merge(uploads::routes())
         .merge(push::routes())
+        .merge(search::routes())
         .route("/v1/media/{file}", get(media))
         .route("/v1/admin/announcements", post(announce))
         .route("/v1/ws", get(upgrade::websocket))

@@ -34,6 +34,19 @@ pub(super) async fn handle<S: Transport>(
                 labels: labels.map(|ls| ls.iter().map(crate::protocol::ticket_labels_view).collect()),
             })
         }
+        Request::TicketSearch { query, status, agent_id, label_id, from, to, offset, limit } => {
+            let request = crate::domain::tickets::search::SearchRequest {
+                query,
+                filters: crate::model::search::SearchFilters { status, agent: agent_id, label: label_id, from, to },
+                offset: offset.unwrap_or(0),
+                limit: limit.unwrap_or(20),
+            };
+            desk.search(who, &request).await.map(|(found, more)| ServerFrame::TicketSearchOk {
+                id,
+                results: found.into_iter().map(|f| crate::protocol::search_result_view(f.hit, f.snippet)).collect(),
+                more,
+            })
+        }
         Request::LabelList {} => {
             desk.labels(who).await.map(|ls| ServerFrame::LabelListOk { id, labels: crate::protocol::label_views(&ls) })
         }

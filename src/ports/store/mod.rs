@@ -28,6 +28,7 @@ pub mod notes;
 pub mod profiles;
 pub mod purchases;
 pub mod push;
+pub mod search;
 pub mod telemetry;
 pub mod tickets;
 
@@ -154,6 +155,7 @@ pub trait Store:
     + push::Pushes
     + notes::Notes
     + labels::Labels
+    + search::Search
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

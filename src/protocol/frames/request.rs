@@ -203,6 +203,33 @@ pub enum Request {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// Agent: searches the tickets' subjects and messages.
+    #[serde(rename = "ticket.search")]
+    TicketSearch {
+        /// Words (or a ticket's id), 1 to 200 characters.
+        query: String,
+        /// Only tickets in this status.
+        #[serde(default)]
+        status: Option<TicketStatus>,
+        /// Only tickets this agent holds.
+        #[serde(default)]
+        agent_id: Option<AgentId>,
+        /// Only tickets with this label.
+        #[serde(default)]
+        label_id: Option<LabelId>,
+        /// Only messages from this time on (ms since the epoch).
+        #[serde(default)]
+        from: Option<i64>,
+        /// Only messages before this time.
+        #[serde(default)]
+        to: Option<i64>,
+        /// Matches to skip (default 0).
+        #[serde(default)]
+        offset: Option<u32>,
+        /// Matches per page, 1 to 50 (default 20).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
     /// Agent: the team's labels.
     #[serde(rename = "label.list")]
     LabelList {},
@@ -370,6 +397,7 @@ impl Request {
         "canned.delete",
         "note.add",
         "note.list",
+        "ticket.search",
         "label.list",
         "label.create",
         "label.update",
@@ -420,6 +448,7 @@ impl Request {
             Self::CannedDelete { .. } => "canned.delete",
             Self::NoteAdd { .. } => "note.add",
             Self::NoteList { .. } => "note.list",
+            Self::TicketSearch { .. } => "ticket.search",
             Self::LabelList {} => "label.list",
             Self::LabelCreate { .. } => "label.create",
             Self::LabelUpdate { .. } => "label.update",

@@ -6,7 +6,7 @@ use crate::model::time::Millis;
 use crate::protocol::errors::{ErrorCode, WireError};
 use crate::protocol::views::{
     AgentView, CannedReplyView, ConsentView, CustomerView, DeviceView, EventView, LabelView, MarkView, NoteView,
-    Participant, ProfileView, PurchaseView, TicketLabelsView, TicketView,
+    Participant, ProfileView, PurchaseView, SearchResultView, TicketLabelsView, TicketView,
 };
 use serde::{Deserialize, Serialize};
 
@@ -130,6 +130,16 @@ pub enum ServerFrame {
         id: RequestId,
         /// The team's labels, oldest first.
         labels: Vec<LabelView>,
+    },
+    /// Reply to `ticket.search`.
+    #[serde(rename = "ticket.search.ok")]
+    TicketSearchOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// Matches, best first.
+        results: Vec<SearchResultView>,
+        /// Whether more matches follow (ask again with `offset` + the page's length).
+        more: bool,
     },
     /// Reply to `ticket.label`.
     #[serde(rename = "ticket.label.ok")]
@@ -443,6 +453,7 @@ impl ServerFrame {
             Self::CannedListOk { .. } => "canned.list.ok",
             Self::NoteAddOk { .. } => "note.add.ok",
             Self::LabelListOk { .. } => "label.list.ok",
+            Self::TicketSearchOk { .. } => "ticket.search.ok",
             Self::TicketLabelOk { .. } => "ticket.label.ok",
             Self::NoteListOk { .. } => "note.list.ok",
             Self::ProfileOk { .. } => "profile.ok",

@@ -44,6 +44,7 @@ mod labels;
 mod notes;
 mod purchases;
 mod push;
+mod search;
 mod sessions;
 mod telemetry;
 mod tickets;
@@ -57,6 +58,7 @@ pub use labels::*;
 pub use notes::*;
 pub use purchases::*;
 pub use push::*;
+pub use search::*;
 pub use sessions::*;
 pub use telemetry::*;
 pub use tickets::*;
@@ -359,6 +361,7 @@ checks![
     sms_reminders_wait_per_ticket_and_go_to_one_node,
     notes_are_a_stream_of_their_own_per_ticket,
     labels_are_unique_by_key_and_go_on_and_off_tickets,
+    search_finds_folded_words_with_filters_and_pages,
 ];
 
 /// The outcome of the suite against one store.

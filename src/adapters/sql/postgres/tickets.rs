@@ -413,22 +413,22 @@ async fn select_messages(c: &mut PgConnection, keys: &[MessageKey]) -> Result<Ha
     Ok(stored)
 }
 
-/// The statement that inserts the events bound as `$1` to `$10` (see [`EventColumns`]); a macro so
+/// The statement that inserts the events bound as `$1` to `$11` (see [`EventColumns`]); a macro so
 /// that [`STORE_BATCH`] embeds the same text.
 macro_rules! insert_events_sql {
     () => {
         "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                    attachments, created_at)
+                                    attachments, created_at, search_text)
          SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[],
-                              $7::text[], $8::uuid[], $9::text[], $10::bigint[])"
+                              $7::text[], $8::uuid[], $9::text[], $10::bigint[], $11::text[])"
     };
 }
 
-/// Inserts the events bound as `$1` to `$10`.
+/// Inserts the events bound as `$1` to `$11`.
 const INSERT_EVENTS: &str = insert_events_sql!();
 
 /// A batch's events and ticket states in one statement (one round trip less per batch than two):
-/// the events as in [`INSERT_EVENTS`], then the tickets bound as `$11` to `$16` (see
+/// the events as in [`INSERT_EVENTS`], then the tickets bound as `$12` to `$17` (see
 /// [`TicketColumns`]). A data-modifying `WITH` runs whether or not the rest reads it.
 const STORE_BATCH: &str = concat!(
     "WITH inserted AS (",
@@ -437,7 +437,7 @@ const STORE_BATCH: &str = concat!(
      UPDATE tickets AS t
      SET status = u.status, agent_id = u.agent_id, queued_at = u.queued_at, last_seq = u.last_seq,
          updated_at = u.updated_at, resolved_at = CASE WHEN u.status = 'resolved' THEN t.resolved_at END
-     FROM UNNEST($11::uuid[], $12::text[], $13::uuid[], $14::bigint[], $15::bigint[], $16::bigint[])
+     FROM UNNEST($12::uuid[], $13::text[], $14::uuid[], $15::bigint[], $16::bigint[], $17::bigint[])
           AS u (id, status, agent_id, queued_at, last_seq, updated_at)
      WHERE t.id = u.id"
 );
@@ -456,6 +456,7 @@ struct EventColumns<'a> {
     agents: Vec<Option<Uuid>>,
     attachments: Vec<Option<String>>,
     times: Vec<i64>,
+    search_texts: Vec<Option<String>>,
 }
 
 impl<'a> EventColumns<'a> {
@@ -472,6 +473,7 @@ impl<'a> EventColumns<'a> {
             agents: Vec::with_capacity(n),
             attachments: Vec::with_capacity(n),
             times: Vec::with_capacity(n),
+            search_texts: Vec::with_capacity(n),
         };
         for event in events {
             let (author_kind, author_id) = rows::stored_author(event.author);
@@ -485,6 +487,7 @@ impl<'a> EventColumns<'a> {
             c.agents.push(event.agent_id.map(|a| a.0));
             c.attachments.push(rows::stored_attachments(&event.attachments));
             c.times.push(event.created_at);
+            c.search_texts.push(rows::search_text(event));
         }
         c
     }
@@ -500,6 +503,7 @@ impl<'a> EventColumns<'a> {
             .bind(&self.agents)
             .bind(&self.attachments)
             .bind(&self.times)
+            .bind(&self.search_texts)
     }
 }
 

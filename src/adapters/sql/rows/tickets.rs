@@ -79,6 +79,12 @@ impl TryFrom<EventRow> for TicketEvent {
     }
 }
 
+/// What the search index holds of an event: its text folded (messages, and the subject of
+/// `opened`); `NULL` for events without text.
+pub(in crate::adapters::sql) fn search_text(event: &TicketEvent) -> Option<String> {
+    event.body.as_deref().map(crate::model::text::fold)
+}
+
 /// A message's attachments as the `attachments` column stores them: a JSON array, `NULL` for none.
 pub(in crate::adapters::sql) fn stored_attachments(attachments: &[MessageAttachment]) -> Option<String> {
     // Serialising plain data with string keys cannot fail.

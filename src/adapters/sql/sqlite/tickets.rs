@@ -354,8 +354,8 @@ async fn insert_event(conn: &mut SqliteConnection, event: &TicketEvent) -> Resul
     let (author_kind, author_id) = rows::stored_author(event.author);
     sqlx::query(
         "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                    attachments, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                    attachments, created_at, search_text)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .bind(event.ticket_id.0)
     .bind(rows::stored_seq(event.seq))
@@ -367,6 +367,7 @@ async fn insert_event(conn: &mut SqliteConnection, event: &TicketEvent) -> Resul
     .bind(event.agent_id.map(|a| a.0))
     .bind(rows::stored_attachments(&event.attachments))
     .bind(event.created_at)
+    .bind(rows::search_text(event))
     .execute(conn)
     .await?;
     Ok(())

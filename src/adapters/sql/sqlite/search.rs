@@ -1,0 +1,56 @@
+//! [`Search`] on SQLite: an FTS5 index (unicode61 words) over the folded texts, ranked by BM25.
+
+use crate::adapters::sql::rows::search::{self as sql, HitRow};
+use crate::adapters::sql::sqlite::SqliteStore;
+use crate::error::Result;
+use crate::model::search::{SearchHit, SearchQuery};
+use crate::ports::store::search::Search;
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Sqlite};
+use uuid::Uuid;
+
+/// The FTS5 query of `words`: each a quoted prefix, all required.
+fn fts_query(words: &[String]) -> String {
+    words.iter().map(|w| format!("\"{}\"*", w.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+}
+
+#[async_trait]
+impl Search for SqliteStore {
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {} FROM ticket_search s JOIN ticket_events e ON e.rowid = s.rowid \
+             JOIN tickets t ON t.id = e.ticket_id WHERE ticket_search MATCH ",
+            sql::HIT_COLUMNS
+        ));
+        q.push_bind(fts_query(&query.words));
+        sql::push_filters(&mut q, query);
+        q.push(" ORDER BY bm25(ticket_search), e.created_at DESC, e.ticket_id, e.seq");
+        sql::push_page(&mut q, query);
+        let rows = q.build_query_as::<HitRow>().fetch_all(&self.readers).await?;
+        rows.into_iter().map(SearchHit::try_from).collect()
+    }
+
+    async fn index_unsearched(&self, limit: u32) -> Result<u64> {
+        let rows: Vec<(Uuid, i64, String)> =
+            sqlx::query_as(sql::UNSEARCHED).bind(i64::from(limit)).fetch_all(&self.readers).await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for (ticket, seq, body) in &rows {
+            sqlx::query(sql::SET_SEARCH_TEXT)
+                .bind(ticket)
+                .bind(seq)
+                .bind(crate::model::text::fold(body))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn words_are_quoted_prefixes() {
+        assert_eq!(super::fts_query(&["کارت".into(), "tx\"1".into()]), "\"کارت\"* \"tx\"\"1\"*");
+    }
+}

@@ -1,0 +1,60 @@
+//! Search over tickets, for agents: what is asked and what is found.
+
+use crate::model::ids::{AgentId, LabelId, TicketId};
+use crate::model::ticket::{Ticket, TicketStatus};
+use crate::model::time::Millis;
+use serde::{Deserialize, Serialize};
+
+/// A search as storage runs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// Words, folded ([`crate::model::text::fold`]); a match has every one of them, each as a
+    /// word or the beginning of one.
+    pub words: Vec<String>,
+    /// Only this ticket (the query was its id).
+    pub ticket: Option<TicketId>,
+    /// What the matches must be.
+    pub filters: SearchFilters,
+    /// Matches to skip (paging).
+    pub offset: u32,
+    /// Matches to return at most.
+    pub limit: u32,
+}
+
+/// What the matches of a search must be.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchFilters {
+    /// Only tickets in this status.
+    pub status: Option<TicketStatus>,
+    /// Only tickets this agent holds (or held last).
+    pub agent: Option<AgentId>,
+    /// Only tickets with this label.
+    pub label: Option<LabelId>,
+    /// Only messages written at or after this time.
+    pub from: Option<Millis>,
+    /// Only messages written before this time.
+    pub to: Option<Millis>,
+}
+
+/// A message (or a subject) that matched, best first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchHit {
+    /// Its ticket, as it is now.
+    pub ticket: Ticket,
+    /// The event that matched (1: the subject).
+    pub seq: u64,
+    /// Its text.
+    pub body: String,
+    /// When it was written.
+    pub at: Millis,
+}
+
+/// A piece of a match's text, for showing it with the matching words marked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnippetPart {
+    /// The text, as written.
+    pub text: String,
+    /// Whether it is a matching word.
+    #[serde(rename = "match")]
+    pub matched: bool,
+}

@@ -1,0 +1,16 @@
+//! The storage port for agents' search over tickets.
+
+use crate::error::Result;
+use crate::model::search::{SearchHit, SearchQuery};
+use async_trait::async_trait;
+
+/// The search index over the tickets' texts.
+#[async_trait]
+pub trait Search: Send + Sync {
+    /// Messages and subjects matching `query`, best first (ties: newest first), from `offset`, at
+    /// most `limit`.
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>>;
+
+    /// Indexes up to `limit` texts stored before the index existed; how many it did (0: none left).
+    async fn index_unsearched(&self, limit: u32) -> Result<u64>;
+}

@@ -1,0 +1,97 @@
+//! Checks of the [`anapars_hub::ports::store::search::Search`] port: folded words match the folded
+//! texts of subjects and messages as whole words or their beginnings, all of them required; the
+//! filters narrow; the order is by relevance then time; pages do not overlap; texts stored before
+//! the index existed are indexed on request.
+
+use super::{agent, apply, claim, message, new_ticket, user};
+use anapars_hub::domain::tickets::search::query_words;
+use anapars_hub::error::Result;
+use anapars_hub::model::ids::LabelId;
+use anapars_hub::model::label::Label;
+use anapars_hub::model::search::{SearchHit, SearchQuery};
+use anapars_hub::model::ticket::{Author, NewMessage, TicketStatus};
+use anapars_hub::model::time::now_ms;
+use anapars_hub::ports::store::Store;
+use std::sync::Arc;
+
+/// Folds, searches and answers (ticket subject or text prefix, seq) pairs.
+async fn find(store: &dyn Store, words: &str, tweak: impl Fn(&mut SearchQuery)) -> Result<Vec<SearchHit>> {
+    let mut query = SearchQuery { words: query_words(words), limit: 50, ..SearchQuery::default() };
+    tweak(&mut query);
+    store.search(&query).await
+}
+
+/// Persian typed on Arabic keyboards, marks and joiners, digits in every script, Latin in any case;
+/// filters by status, agent, label and time; paging; an unknown word finds nothing.
+pub async fn search_finds_folded_words_with_filters_and_pages(store: Arc<dyn Store>) -> Result<()> {
+    // A word of this run only, so other checks' tickets never match.
+    let tag = format!("z{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let u = user(&*store).await?;
+    let a = agent(&*store).await?;
+    let t0 = now_ms();
+    let card = store
+        .open_ticket(&anapars_hub::model::ticket::NewTicket {
+            subject: format!("کارت بانکی {tag}"),
+            body: format!("سلام، کارتم دو بار شارژ شد {tag}"),
+            ..new_ticket(u.id, t0)
+        })
+        .await?
+        .ticket;
+    let refund = store
+        .open_ticket(&anapars_hub::model::ticket::NewTicket {
+            subject: format!("Refund {tag}"),
+            body: format!("The REFUNDS came twice, order ۱۲۳۴۵ {tag}"),
+            ..new_ticket(u.id, t0 + 1)
+        })
+        .await?
+        .ticket;
+    apply(&*store, &claim(card.id, a.id, t0 + 2)).await?;
+    let says = |ticket, body: &str, at| NewMessage {
+        body: format!("{body} {tag}"),
+        ..message(ticket, Author::Agent(a.id), at)
+    };
+    store
+        .append_messages(&[says(card.id, "مُحَمَّد، می‌روم بررسی کنم", t0 + 3), says(card.id, "کارت شما فعال شد", t0 + 4)])
+        .await?;
+
+    let subjects = |hits: &[SearchHit]| hits.iter().map(|h| (h.ticket.id, h.seq)).collect::<Vec<_>>();
+    let hits = find(&*store, &format!("كارت {tag}"), |_| {}).await?;
+    assert_eq!(hits.len(), 3, "the subject, the first message and an agent's: {:?}", subjects(&hits));
+    assert!(hits.iter().all(|h| h.ticket.id == card.id));
+    assert!(hits.iter().any(|h| h.seq == 1 && h.body.starts_with("کارت بانکی")), "the subject is the opening");
+    assert_eq!(find(&*store, &format!("ميروم {tag}"), |_| {}).await?.len(), 1, "a joiner typed or not");
+    assert_eq!(find(&*store, &format!("محمد {tag}"), |_| {}).await?.len(), 1, "short vowels fold away");
+    assert_eq!(find(&*store, &format!("refund {tag}"), |_| {}).await?.len(), 2, "subject and REFUNDS (a prefix)");
+    assert_eq!(find(&*store, &format!("12345 {tag}"), |_| {}).await?.len(), 1, "Persian digits as ASCII");
+    assert!(find(&*store, &format!("کارت refund {tag}"), |_| {}).await?.is_empty(), "every word required");
+    assert!(find(&*store, &format!("nothing{tag}"), |_| {}).await?.is_empty());
+
+    let assigned = find(&*store, &tag, |q| q.filters.status = Some(TicketStatus::Assigned)).await?;
+    assert!(!assigned.is_empty() && assigned.iter().all(|h| h.ticket.id == card.id), "status");
+    let theirs = find(&*store, &tag, |q| q.filters.agent = Some(a.id)).await?;
+    assert_eq!(subjects(&theirs), subjects(&assigned), "the agent holding it");
+    let later = find(&*store, &tag, |q| q.filters.from = Some(t0 + 3)).await?;
+    assert_eq!(later.len(), 2, "from: the agent's two messages");
+    let earlier = find(&*store, &tag, |q| q.filters.to = Some(t0 + 3)).await?;
+    assert_eq!(earlier.len() + later.len(), find(&*store, &tag, |_| {}).await?.len(), "to: the rest");
+    let one = find(&*store, &tag, |q| q.ticket = Some(refund.id)).await?;
+    assert!(one.iter().all(|h| h.ticket.id == refund.id) && !one.is_empty(), "one ticket");
+
+    let label = Label { id: LabelId::generate(), name: format!("L {tag}"), color: "#000000".into(), created_at: t0 };
+    store.create_label(&label, &tag).await?;
+    store.label_ticket(refund.id, label.id, true, a.id, t0).await?;
+    let labelled = find(&*store, &tag, |q| q.filters.label = Some(label.id)).await?;
+    assert!(!labelled.is_empty() && labelled.iter().all(|h| h.ticket.id == refund.id), "label");
+    store.delete_label(label.id).await?;
+
+    let all = find(&*store, &tag, |_| {}).await?;
+    assert_eq!(all.len(), 6, "{:?}", subjects(&all));
+    let first = find(&*store, &tag, |q| q.limit = 4).await?;
+    let rest = find(&*store, &tag, |q| (q.offset, q.limit) = (4, 4)).await?;
+    assert_eq!([subjects(&first), subjects(&rest)].concat(), subjects(&all), "pages follow each other");
+
+    assert_eq!(store.index_unsearched(100).await?, 0, "everything stored is indexed as it is written");
+    store.delete_account(u.id, &[]).await?.expect("deleted");
+    assert!(find(&*store, &tag, |_| {}).await?.is_empty(), "gone with the account");
+    Ok(())
+}
