@@ -1,6 +1,7 @@
-// Telling the agent about new messages outside the conversation they look at: the unread count in
-// the page title (always), and, only when the agent turned them on in Settings (both are off by
-// default), a desktop notification and a short sound. Preferences are kept in this browser.
+// Telling the agent about new messages, and notes that name them, outside the conversation they look
+// at: the unread count in the page title (always), and, only when the agent turned them on in
+// Settings (both are off by default), a desktop notification and a short sound. Preferences are
+// kept in this browser.
 
 import { t, typed } from './i18n.js';
 
@@ -24,7 +25,7 @@ export function savePrefs(prefs) {
   }
 }
 
-/** The page title with the number of unread messages in front. */
+/** The page title with the number of unread messages and unseen notes for the agent in front. */
 export function setTitle(unread) {
   const base = t('app.title');
   const title = unread > 0 ? t('title.unread', { n: unread, base }) : base;
@@ -43,14 +44,15 @@ export function notificationsBlocked() {
   return !('Notification' in window) || Notification.permission === 'denied';
 }
 
-/** A desktop notification for a new message; clicking it brings the ticket up. Only the user's name
- *  and the subject: the message itself stays in the console. */
-export function notify({ ticketId, name, subject, onClick }) {
+/** A desktop notification for a new message (or, with `title` and `tag`, a note for the agent);
+ *  clicking it brings the ticket up. Only a name and the subject: the text itself stays in the
+ *  console. */
+export function notify({ ticketId, name, subject, onClick, title, tag }) {
   if (!('Notification' in window) || Notification.permission !== 'granted') return;
   try {
-    const n = new Notification(t('notify.title', { name: typed(name) }), {
+    const n = new Notification(title || t('notify.title', { name: typed(name) }), {
       body: subject,
-      tag: `ticket-${ticketId}`,
+      tag: tag || `ticket-${ticketId}`,
       lang: document.documentElement.lang,
       dir: 'auto',
     });

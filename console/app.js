@@ -27,6 +27,8 @@ import {
   typed,
 } from './i18n.js';
 import { CannedPicker } from './canned.js';
+import { MentionPicker, mentionedIds, splitMentions } from './mentions.js';
+import { NoteList, mentionsMe, timeline } from './notes.js';
 import { renderCustomer } from './customer.js';
 import { attachmentList, pendingList, renderDraft, setupAttachments } from './attachments.js';
 import { discard, Draft, upload } from './uploads.js';
@@ -43,6 +45,8 @@ import {
 
 const FOLLOW_KEY = 'anapars.console.follow';
 const OUTBOX_KEY = 'anapars.console.outbox';
+/** Private notes still to be stored, per ticket, kept over a reload like the messages. */
+const NOTE_OUTBOX_KEY = 'anapars.console.note-outbox';
 /** The users' receipts as last seen, shown at once after a reload; `ticket.subscribe.ok` brings the hub's. */
 const MARKS_KEY = 'anapars.console.marks';
 /** "Not now" on the prompt to become available, for this tab. */
@@ -50,6 +54,9 @@ const PROMPT_KEY = 'anapars.console.prompt-dismissed';
 /** Tickets the socket keeps following (the hub allows 100); the oldest opened are let go. */
 const MAX_FOLLOWED = 20;
 const PAGE = 50;
+const NOTE_PAGE = 50;
+/** How many note ids the console remembers having alerted about (a note is alerted once). */
+const ALERTED_NOTES = 500;
 const TYPING_SEND_EVERY_MS = 2500;
 const TYPING_SHOW_MS = 5000;
 /** At most one sound this often, however many messages arrive at once. */
@@ -95,9 +102,18 @@ const state = {
   panelOpen: false,
   prefs: loadPrefs(),
   lastChime: 0,
+  /** Tickets whose composer writes a private note instead of a message. */
+  noteMode: new Set(),
+  /** The agents chosen in the mention picker for the note being written: `[{id, name}]`. */
+  chosenMentions: [],
+  /** ticket id -> ids of notes naming this agent that they have not seen yet */
+  mentioned: new Map(),
+  /** Ids of notes already alerted about. */
+  alerted: new Set(),
 };
 
 let picker = null;
+let mentionPicker = null;
 
 // ---------------------------------------------------------------------------------------------
 // Start-up, language, sign-in and sign-out
@@ -174,15 +190,36 @@ function start() {
     box: $('canned-picker'),
     list: $('canned-options'),
     replies: () => state.canned,
+    enabled: () => !noteMode(),
     onInsert: onReplyInput,
   });
+  mentionPicker = new MentionPicker({
+    textarea: $('reply'),
+    box: $('mention-picker'),
+    list: $('mention-options'),
+    agents: () => [...state.agents.values()].filter((a) => !state.me || a.id !== state.me.id),
+    enabled: noteMode,
+    onChoose: (agent) => {
+      if (!state.chosenMentions.some((a) => a.id === agent.id)) state.chosenMentions.push({ id: agent.id, name: agent.name });
+      updateSend();
+    },
+  });
+  for (const radio of document.querySelectorAll('input[name=compose-mode]')) {
+    radio.addEventListener('change', () => radio.checked && setComposeMode(radio.value));
+  }
   document.addEventListener('keydown', onGlobalKey);
   // Browsers start sound only after a gesture: any click or key of the agent's prepares it.
   for (const kind of ['pointerdown', 'keydown']) {
     document.addEventListener(kind, () => state.prefs.sound && unlockSound(), { passive: true });
   }
-  document.addEventListener('visibilitychange', () => markRead(currentThread()));
-  window.addEventListener('focus', () => markRead(currentThread()));
+  document.addEventListener('visibilitychange', () => {
+    markRead(currentThread());
+    seeMentions(state.current);
+  });
+  window.addEventListener('focus', () => {
+    markRead(currentThread());
+    seeMentions(state.current);
+  });
   window.addEventListener('hashchange', openFromHash);
   setInterval(tick, 15000);
 
@@ -264,6 +301,7 @@ function begin(session) {
   }
   const outbox = loadJson(OUTBOX_KEY, {});
   for (const [ticketId, items] of Object.entries(outbox)) thread(ticketId).restore(items);
+  for (const [ticketId, items] of Object.entries(loadJson(NOTE_OUTBOX_KEY, {}))) thread(ticketId).notes.restore(items);
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   state.conn = new HubConnection({
     url: `${scheme}//${location.host}/v1/ws`,
@@ -291,7 +329,7 @@ function endSession(message) {
   if (state.conn) state.conn.stop();
   state.conn = null;
   clearSession();
-  clearTabState([FOLLOW_KEY, OUTBOX_KEY, MARKS_KEY, PROMPT_KEY]);
+  clearTabState([FOLLOW_KEY, OUTBOX_KEY, NOTE_OUTBOX_KEY, MARKS_KEY, PROMPT_KEY]);
   state.session = null;
   state.tickets.clear();
   state.queueOrder.clear();
@@ -300,6 +338,10 @@ function endSession(message) {
   state.profiles.clear();
   state.seen.clear();
   state.canned = [];
+  state.noteMode.clear();
+  state.chosenMentions = [];
+  state.mentioned.clear();
+  state.alerted.clear();
   state.current = null;
   state.customer = { userId: null, customer: null, loading: false, failed: false };
   history.replaceState(null, '', location.pathname);
@@ -344,12 +386,16 @@ async function onReady(reply) {
   renderMe();
   renderPrompt();
   const conn = state.conn;
+  // Notes written while the socket was down reached nobody here: each list is read again before
+  // it is trusted.
+  for (const th of state.threads.values()) if (th.notes.loaded) th.notes.stale = true;
   try {
     const agents = await conn.request({ type: 'agent.list' });
     setAgents(agents.agents);
     const queue = await conn.request({ type: 'queue.subscribe' });
     takeQueueSnapshot(queue.tickets);
     loadCanned();
+    if (currentThread()) loadNotes(currentThread());
     for (const th of [...state.threads.values()]) {
       await follow(th);
     }
@@ -357,7 +403,10 @@ async function onReady(reply) {
       await loadProfile(ticketUser(state.current), true);
       loadCustomer(ticketUser(state.current), true);
     }
-    for (const th of state.threads.values()) flushOutbox(th);
+    for (const th of state.threads.values()) {
+      flushOutbox(th);
+      flushNotes(th);
+    }
     markRead(currentThread());
     wantProfilesForList();
   } catch (e) {
@@ -379,6 +428,9 @@ function onEvent(frame) {
       break;
     case 'ticket.receipt':
       onReceipt(frame);
+      break;
+    case 'ticket.note':
+      onTicketNote(frame.note);
       break;
     case 'ticket.typing':
       onTyping(frame);
@@ -467,10 +519,7 @@ function onSoundPref() {
 /** A user's message the agent is not looking at: the title counts it (see renderList); the sound
  *  and the desktop notification only if the agent turned them on. */
 function alertNewMessage(ticket) {
-  if (state.prefs.sound && Date.now() - state.lastChime > CHIME_EVERY_MS) {
-    state.lastChime = Date.now();
-    chime();
-  }
+  ring();
   if (state.prefs.notify && ticket) {
     notify({
       ticketId: ticket.id,
@@ -478,6 +527,29 @@ function alertNewMessage(ticket) {
       subject: ticket.subject,
       onClick: () => openTicket(ticket.id, true),
     });
+  }
+}
+
+/** A note naming this agent, on a ticket they are not looking at: the same alert as for a new
+ *  message, the writer's name in the notification's title. */
+function alertNote(note, ticket) {
+  ring();
+  if (state.prefs.notify) {
+    notify({
+      ticketId: note.ticket_id,
+      title: t('notify.note', { name: typed(agentName(note.agent_id)) }),
+      subject: ticket ? ticket.subject : t('note.label'),
+      tag: `note-${note.id}`,
+      onClick: () => openTicket(note.ticket_id, true),
+    });
+  }
+}
+
+/** The sound, if the agent turned it on, at most once every CHIME_EVERY_MS. */
+function ring() {
+  if (state.prefs.sound && Date.now() - state.lastChime > CHIME_EVERY_MS) {
+    state.lastChime = Date.now();
+    chime();
   }
 }
 
@@ -509,6 +581,12 @@ function agentRef(id, atStart) {
   if (state.me && id === state.me.id) return t(atStart ? 'agent.you_start' : 'agent.you');
   const a = state.agents.get(id);
   return a ? typed(a.name) : t('agent.another');
+}
+
+/** An agent's name as plain text: another agent's, or the catalogue's words for an unknown one. */
+function agentName(id) {
+  const a = state.agents.get(id);
+  return a ? a.name : t('agent.another');
 }
 
 function ticketUser(ticketId) {
@@ -715,10 +793,13 @@ function onTicketDeleted(ticketId) {
   state.tickets.delete(ticketId);
   state.queueOrder.delete(ticketId);
   state.seen.delete(ticketId);
+  state.mentioned.delete(ticketId);
+  state.noteMode.delete(ticketId);
   dropDraft(ticketId);
   if (state.threads.delete(ticketId)) {
     saveFollowed();
     saveOutbox();
+    saveNoteOutbox();
   }
   const c = state.customer.customer;
   if (c) c.tickets = c.tickets.filter((x) => x.id !== ticketId);
@@ -829,6 +910,8 @@ function renderList() {
   const focusedId = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.ticket;
   const now = Date.now();
   for (const ticket of state.tickets.values()) unreadTotal += unreadCount(ticket);
+  // Notes naming the agent count as unread, on any ticket (also one this tab does not list).
+  for (const ids of state.mentioned.values()) unreadTotal += ids.size;
   const items = tickets.map((ticket) => {
     const li = document.createElement('li');
     const b = document.createElement('button');
@@ -841,6 +924,13 @@ function renderList() {
     const subject = el('span', 'subject', ticket.subject);
     subject.dir = 'auto';
     line.append(subject);
+    const mentioned = state.mentioned.has(ticket.id);
+    if (mentioned) {
+      const badge = el('span', 'mention-badge', '@');
+      badge.setAttribute('aria-hidden', 'true');
+      badge.title = t('list.mentioned');
+      line.append(badge);
+    }
     if (unread) {
       const count = el('span', 'unread-count', formatNumber(unread));
       count.setAttribute('aria-hidden', 'true');
@@ -870,6 +960,7 @@ function renderList() {
       b.classList.add('unread');
       b.append(el('span', 'visually-hidden', ` (${t('list.unread', { n: unread })})`));
     }
+    if (mentioned) b.append(el('span', 'visually-hidden', ` (${t('list.mentioned')})`));
     b.addEventListener('click', () => openTicket(ticket.id, true));
     li.append(b);
     return li;
@@ -909,6 +1000,7 @@ function thread(ticketId) {
   let th = state.threads.get(ticketId);
   if (!th) {
     th = new Thread(ticketId);
+    th.notes = new NoteList(ticketId);
     state.threads.set(ticketId, th);
   }
   return th;
@@ -931,6 +1023,16 @@ function saveOutbox() {
     if (pending.length) out[id] = pending;
   }
   saveJson(OUTBOX_KEY, out);
+}
+
+function saveNoteOutbox() {
+  if (!state.session) return;
+  const out = {};
+  for (const [id, th] of state.threads) {
+    const pending = th.notes.stored();
+    if (pending.length) out[id] = pending;
+  }
+  saveJson(NOTE_OUTBOX_KEY, out);
 }
 
 function openFromHash() {
@@ -961,7 +1063,7 @@ async function openTicket(ticketId, fromList) {
   state.threads.set(ticketId, th);
   while (state.threads.size > MAX_FOLLOWED) {
     const [oldId, old] = state.threads.entries().next().value;
-    if (old.outbox.size) break;
+    if (old.outbox.size || old.notes.outbox.size) break;
     state.threads.delete(oldId);
     if (state.online) state.conn.request({ type: 'ticket.unsubscribe', ticket_id: oldId }).catch(() => {});
   }
@@ -970,17 +1072,21 @@ async function openTicket(ticketId, fromList) {
   $('outbox').replaceChildren();
   $('ticket-error').textContent = '';
   $('reply').value = '';
+  state.chosenMentions = [];
   picker.close();
+  mentionPicker.close();
   renderComposerFiles();
   showTicketPane(true);
   renderTicket();
   renderMessages(true);
+  seeMentions(ticketId);
   renderList();
   const user = ticketUser(ticketId);
   if (user) loadCustomer(user, true);
   renderCustomerPanel();
   if (fromList) focusTicketAction();
   if (state.online) {
+    if (!th.notes.loaded || th.notes.stale) loadNotes(th);
     await follow(th);
     await loadProfile(ticketUser(ticketId), true);
   }
@@ -1032,7 +1138,11 @@ async function followOnce(th) {
     if (e.code === 'bad_request' && th.cursor > 0) {
       // Our copy is ahead of the hub's (a restored database): start again from the hub's.
       th.reset();
-      if (th.ticketId === state.current) renderMessages(true);
+      th.notes.reset();
+      if (th.ticketId === state.current) {
+        renderMessages(true);
+        loadNotes(th);
+      }
       return followOnce(th);
     }
     if (e.code === 'not_found' || e.code === 'forbidden') {
@@ -1083,6 +1193,61 @@ function onTicketEvent(event) {
     markDelivered(th);
   }
   renderList();
+}
+
+/** A note stored on any ticket (`ticket.note`, to every agent's socket, the writer's too): kept in
+ *  the ticket's thread if this tab follows it; a note naming this agent alerts them unless they
+ *  are looking at its ticket. */
+function onTicketNote(note) {
+  if (!note || typeof note.id !== 'string' || !note.ticket_id) return;
+  const th = state.threads.get(note.ticket_id);
+  if (th) {
+    th.notes.add(note);
+    saveNoteOutbox();
+  }
+  const current = note.ticket_id === state.current;
+  const byMe = !!state.me && note.agent_id === state.me.id;
+  if (!byMe && !state.alerted.has(note.id)) {
+    if (state.alerted.size >= ALERTED_NOTES) state.alerted.clear();
+    state.alerted.add(note.id);
+    const ticket = state.tickets.get(note.ticket_id);
+    const name = typed(agentName(note.agent_id));
+    const forMe = !!state.me && mentionsMe(note, state.me.id);
+    const visible = current && document.visibilityState === 'visible';
+    if (current) announce(t('announce.note', { name, body: typed(note.body) }));
+    else if (forMe) announce(t('announce.note_for_you', { name, subject: typed(ticket ? ticket.subject : '') }));
+    if (forMe && !visible) {
+      if (!state.mentioned.has(note.ticket_id)) state.mentioned.set(note.ticket_id, new Set());
+      state.mentioned.get(note.ticket_id).add(note.id);
+    }
+    if (forMe && !(visible && document.hasFocus())) alertNote(note, ticket);
+  }
+  if (current) renderMessages(false);
+  renderList();
+}
+
+/** The agent sees the ticket on screen: its notes for them are no longer unseen. */
+function seeMentions(ticketId) {
+  if (!ticketId || ticketId !== state.current || document.visibilityState !== 'visible') return;
+  if (state.mentioned.delete(ticketId)) renderList();
+}
+
+/** Reads a ticket's newest notes (on opening it, and after a reconnect); older ones come with
+ *  `loadOlder`. */
+async function loadNotes(th) {
+  const notes = th.notes;
+  if (!state.online || notes.loading) return;
+  notes.loading = true;
+  try {
+    const r = await state.conn.request({ type: 'note.list', ticket_id: th.ticketId, limit: NOTE_PAGE });
+    notes.newest(r.notes, r.more);
+    saveNoteOutbox();
+    if (th.ticketId === state.current) renderMessages(false);
+  } catch {
+    // Read again when the ticket is opened or the socket is back.
+  } finally {
+    notes.loading = false;
+  }
 }
 
 function onReceipt(frame) {
@@ -1146,20 +1311,37 @@ async function markDelivered(th) {
   }
 }
 
+/** Reads further back in the stream, messages or notes, where the conversation on screen starts
+ *  (see `timeline` in notes.js): the one whose oldest item held is the later. */
 async function loadOlder() {
   const th = currentThread();
-  if (!th || !th.loaded || !th.more || th.loadingOlder || !state.online) return;
+  if (!th || !th.loaded || th.loadingOlder || !state.online) return;
+  const events = th.ordered();
+  const notes = th.notes.ordered();
+  const eventsFrom = th.more && events.length ? events[0].at : -Infinity;
+  const notesFrom = th.notes.loaded && th.notes.more && notes.length ? notes[0].at : -Infinity;
+  if (eventsFrom === -Infinity && notesFrom === -Infinity) return;
   th.loadingOlder = true;
   const box = $('messages');
   const fromBottom = box.scrollHeight - box.scrollTop;
   try {
-    const page = await state.conn.request({
-      type: 'ticket.history',
-      ticket_id: th.ticketId,
-      before_seq: th.oldest,
-      limit: PAGE,
-    });
-    th.prepend(page.events, page.more);
+    if (eventsFrom >= notesFrom) {
+      const page = await state.conn.request({
+        type: 'ticket.history',
+        ticket_id: th.ticketId,
+        before_seq: th.oldest,
+        limit: PAGE,
+      });
+      th.prepend(page.events, page.more);
+    } else {
+      const page = await state.conn.request({
+        type: 'note.list',
+        ticket_id: th.ticketId,
+        before_id: notes[0].id,
+        limit: NOTE_PAGE,
+      });
+      th.notes.older(page.notes, page.more);
+    }
     if (th.ticketId === state.current) {
       renderMessages(false);
       // Keep the messages the agent was reading where they were.
@@ -1180,7 +1362,7 @@ function onMessagesScroll() {
 // Sending, and canned replies
 
 function onReplyKey(e) {
-  if (picker.key(e)) return;
+  if (picker.key(e) || mentionPicker.key(e)) return;
   if (e.key === 'Enter' && !e.shiftKey && !e.altKey && !e.isComposing) {
     e.preventDefault();
     sendReply();
@@ -1189,6 +1371,8 @@ function onReplyKey(e) {
 
 function onReplyInput() {
   updateSend();
+  // A note is for agents: the user is not told that someone writes.
+  if (noteMode()) return;
   const ticket = state.tickets.get(state.current);
   if (!state.online || !ticket || !isMine(ticket) || !$('reply').value.trim()) return;
   if (Date.now() - state.lastTypingSent < TYPING_SEND_EVERY_MS) return;
@@ -1204,10 +1388,15 @@ function isMine(ticket) {
  *  that is not only white space. Offline it is kept and sent after the reconnect. */
 function updateSend() {
   const ticket = state.tickets.get(state.current);
-  $('send').disabled = !isMine(ticket) || !draftOf(state.current).sendable($('reply').value);
+  const body = $('reply').value;
+  $('send').disabled = noteMode() ? !ticket || !body.trim() : !isMine(ticket) || !draftOf(state.current).sendable(body);
 }
 
 function sendReply() {
+  if (noteMode()) {
+    sendNote();
+    return;
+  }
   const ticket = state.tickets.get(state.current);
   const body = $('reply').value;
   if (!ticket) return;
@@ -1257,6 +1446,94 @@ function flushOutbox(th) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Private notes: the composer writes one instead of a message when its toggle says so. Notes can
+// be written on any ticket, whoever holds it; they carry no files.
+
+/** Whether the composer of the ticket on screen writes a private note. */
+function noteMode() {
+  return !!state.current && state.noteMode.has(state.current);
+}
+
+function setComposeMode(mode) {
+  if (!state.current) return;
+  if (mode === 'note') {
+    state.noteMode.add(state.current);
+    // Agents added since the socket opened can be mentioned too.
+    refreshAgents();
+  } else {
+    state.noteMode.delete(state.current);
+  }
+  picker.close();
+  mentionPicker.close();
+  $('ticket-error').textContent = '';
+  renderTicket();
+  renderComposerFiles();
+  if (!$('reply').disabled) $('reply').focus();
+}
+
+/** The toggle, the warning, and what the reply box and Send say, for the mode of the ticket. */
+function renderComposerMode() {
+  const note = noteMode();
+  $('mode-note').checked = note;
+  $('mode-message').checked = !note;
+  $('composer').classList.toggle('note-mode', note);
+  $('note-warning').hidden = !note;
+  const placeholder = t(note ? 'composer.placeholder_note' : 'composer.placeholder');
+  if ($('reply').placeholder !== placeholder) $('reply').placeholder = placeholder;
+  $('reply').setAttribute('aria-describedby', note ? 'note-warning composer-hint' : 'composer-hint');
+  const send = t(note ? 'composer.add_note' : 'composer.send');
+  if ($('send').textContent !== send) $('send').textContent = send;
+}
+
+function sendNote() {
+  const ticket = state.tickets.get(state.current);
+  const body = $('reply').value;
+  if (!ticket || !body.trim() || !state.me) return;
+  const th = thread(ticket.id);
+  th.notes.queue(body, mentionedIds(body, state.chosenMentions), state.me.id);
+  state.chosenMentions = [];
+  mentionPicker.close();
+  $('reply').value = '';
+  updateSend();
+  saveNoteOutbox();
+  renderMessages(false, true);
+  flushNotes(th);
+}
+
+/** Sends every unsent note of a thread, each with its own `client_msg_id`, so that a resend after a
+ *  reconnect or a lost reply is stored once (the hub answers the note stored first). */
+function flushNotes(th) {
+  if (!state.online) return;
+  for (const [clientMsgId, m] of th.notes.unsent()) {
+    m.inFlight = true;
+    state.conn
+      .request(th.notes.sendFrame(clientMsgId))
+      .then((r) => {
+        m.inFlight = false;
+        th.notes.add(r.note);
+      })
+      .catch((e) => {
+        m.inFlight = false;
+        if (RETRYABLE.has(e.code)) {
+          // Sent again after the hint, or by the next `onReady` after a reconnect.
+          if (e.retryAfterMs) setTimeout(() => flushNotes(th), e.retryAfterMs);
+          return;
+        }
+        Object.assign(m, { state: 'failed', errorCode: e.code });
+      })
+      .finally(() => {
+        saveNoteOutbox();
+        if (th.ticketId === state.current) renderMessages(false);
+      });
+  }
+}
+
+/** Why a note was not stored, by the hub's error code. */
+function noteErrorText(code) {
+  return ['too_large', 'empty_body', 'bad_request', 'not_found'].includes(code) ? t(`note.${code}`) : t('note.failed');
+}
+
 /** Why a message was not sent, by the hub's error code. */
 function sendErrorText(code) {
   const key = `send.${code}`;
@@ -1287,6 +1564,10 @@ function dropDraft(ticketId) {
 function attachFiles(files) {
   const ticket = state.tickets.get(state.current);
   if (!files.length || !ticket) return;
+  if (noteMode()) {
+    $('ticket-error').textContent = t('note.no_files');
+    return;
+  }
   if (!isMine(ticket)) {
     $('ticket-error').textContent = t('attach.claim_first');
     return;
@@ -1337,6 +1618,8 @@ function removeFile(key) {
 function renderComposerFiles() {
   const draft = state.current ? draftOf(state.current) : new Draft();
   renderDraft(draft, $('drafts'), removeFile);
+  // A message's files wait while a note is written: the note does not carry them.
+  if (noteMode()) $('drafts').hidden = true;
   updateSend();
   renderComposerHint();
 }
@@ -1356,7 +1639,7 @@ function hasFiles(dataTransfer) {
 function onDragOver(e) {
   if (!hasFiles(e.dataTransfer)) return;
   e.preventDefault();
-  e.dataTransfer.dropEffect = isMine(state.tickets.get(state.current)) ? 'copy' : 'none';
+  e.dataTransfer.dropEffect = isMine(state.tickets.get(state.current)) && !noteMode() ? 'copy' : 'none';
   $('ticket').classList.add('dropping');
 }
 
@@ -1515,14 +1798,21 @@ function renderTicket() {
   $('transfer-box').hidden = !mine;
   $('resolve').hidden = !mine;
   for (const id of ['claim', 'transfer', 'resolve']) $(id).disabled = !state.online;
-  $('reply').disabled = !mine;
-  $('attach').disabled = !mine;
+  // A note can be written on any ticket; a message only on one the agent holds.
+  const note = noteMode();
+  $('reply').disabled = !(mine || (note && ticket));
+  $('attach').disabled = !mine || note;
   if (!mine) picker.close();
+  renderComposerMode();
   updateSend();
   renderComposerHint();
-  $('canned-manage').hidden = !mine;
+  $('canned-manage').hidden = !mine || note;
   for (const ref of $('events').querySelectorAll('.user-ref')) {
     const name = userName(ref.dataset.user);
+    if (ref.textContent !== name) ref.textContent = name;
+  }
+  for (const ref of $('events').querySelectorAll('.note .author[data-agent]')) {
+    const name = noteAuthorName(ref.dataset.agent);
     if (ref.textContent !== name) ref.textContent = name;
   }
   renderTransferOptions();
@@ -1532,17 +1822,14 @@ function renderTicket() {
 function renderComposerHint() {
   const ticket = state.tickets.get(state.current);
   const mine = isMine(ticket);
-  const text = !ticket
-    ? ''
-    : mine && draftOf(ticket.id).busy()
-      ? t('composer.uploading')
-      : mine
-        ? t('composer.hint_mine')
-        : ticket.status === 'open'
-          ? t('composer.hint_open')
-          : ticket.status === 'resolved'
-            ? t('composer.hint_resolved')
-            : t('composer.hint_other');
+  let text = '';
+  if (!ticket) text = '';
+  else if (noteMode()) text = t('composer.hint_note');
+  else if (mine && draftOf(ticket.id).busy()) text = t('composer.uploading');
+  else if (mine) text = t('composer.hint_mine');
+  else if (ticket.status === 'open') text = t('composer.hint_open');
+  else if (ticket.status === 'resolved') text = t('composer.hint_resolved');
+  else text = t('composer.hint_other');
   if ($('composer-hint').textContent !== text) $('composer-hint').textContent = text;
 }
 
@@ -1579,8 +1866,9 @@ function renderTyping() {
   $('typing').replaceChildren(...(typing ? tNodes('typing', { name: typed(userName(ticket.user_id)) }) : []));
 }
 
-/** Brings the message list in line with the thread: events in seq order, then the messages being
- *  sent. Elements are keyed by seq, so nothing is ever shown twice. */
+/** Brings the message list in line with the thread: events in seq order with the ticket's notes
+ *  among them by time (`timeline`), then the messages and notes being sent. Elements are keyed
+ *  (`e:` seq, `n:` note id), so nothing is ever shown twice. */
 function renderMessages(reset, forceBottom) {
   const th = currentThread();
   const list = $('events');
@@ -1588,25 +1876,28 @@ function renderMessages(reset, forceBottom) {
   const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   if (reset) list.replaceChildren();
   if (!th) return;
-  const shown = new Map([...list.children].map((li) => [Number(li.dataset.seq), li]));
+  const view = timeline(th.ordered(), th.more, th.notes.ordered(), th.notes.more);
+  const keys = new Set(view.items.map((item) => item.key));
+  const shown = new Map();
+  for (const li of [...list.children]) {
+    if (keys.has(li.dataset.key) && !shown.has(li.dataset.key)) shown.set(li.dataset.key, li);
+    else li.remove();
+  }
   let next = null;
-  const ordered = th.ordered();
-  for (let i = ordered.length - 1; i >= 0; i--) {
-    const e = ordered[i];
-    let li = shown.get(e.seq);
-    if (!li) {
-      li = eventItem(e);
-      list.insertBefore(li, next);
-    }
+  for (let i = view.items.length - 1; i >= 0; i--) {
+    const item = view.items[i];
+    const li = shown.get(item.key) || (item.event ? eventItem(item.event) : noteItem(item.note));
+    if (li.parentNode !== list || li.nextSibling !== next) list.insertBefore(li, next);
     next = li;
   }
   const outbox = [...th.outbox.entries()].map(([id, m]) => outboxItem(id, m));
-  $('outbox').replaceChildren(...outbox);
-  $('older').hidden = !th.more;
+  const notes = [...th.notes.outbox.entries()].map(([id, m]) => noteOutboxItem(id, m));
+  $('outbox').replaceChildren(...outbox, ...notes);
+  $('older').hidden = !view.more;
   updateTicks();
   if (reset || forceBottom || nearBottom) box.scrollTop = box.scrollHeight;
   // A short page leaves nothing to scroll: read further back at once.
-  if (th.loaded && th.more && box.scrollHeight <= box.clientHeight) loadOlder();
+  if (th.loaded && view.more && box.scrollHeight <= box.clientHeight) loadOlder();
 }
 
 function timeElement(ms) {
@@ -1618,6 +1909,7 @@ function timeElement(ms) {
 
 function eventItem(e) {
   const li = document.createElement('li');
+  li.dataset.key = `e:${e.seq}`;
   li.dataset.seq = String(e.seq);
   const when = timeElement(e.at);
   if (e.kind === 'message') {
@@ -1666,6 +1958,92 @@ function eventItem(e) {
   }
   li.append(line, when);
   return li;
+}
+
+/** A stored private note: marked as one (its own background, a lock and the words), its writer and
+ *  time, its text in its own direction with the agents it names picked out. */
+function noteItem(n) {
+  const li = document.createElement('li');
+  li.dataset.key = `n:${n.id}`;
+  const mine = !!state.me && n.agent_id === state.me.id;
+  const forMe = !!state.me && mentionsMe(n, state.me.id);
+  li.className = `note${mine ? ' mine' : ''}${forMe ? ' for-me' : ''}`;
+  li.append(noteHead(n.agent_id, forMe), noteBody(n.body, n.mentions), timeElement(n.at));
+  return li;
+}
+
+/** A note this agent is adding: pending, or failed with the reason and a way to edit it. */
+function noteOutboxItem(id, m) {
+  const li = document.createElement('li');
+  li.className = `note mine ${m.state}`;
+  li.dataset.clientMsgId = id;
+  li.append(noteHead(state.me ? state.me.id : null, false), noteBody(m.body, m.mentions));
+  const status = m.state === 'failed' ? noteErrorText(m.errorCode) : state.online ? t('note.saving') : t('tick.waiting');
+  li.append(el('span', 'tick', status));
+  if (m.state === 'failed') {
+    const edit = el('button', 'link', t('tick.edit'));
+    edit.type = 'button';
+    edit.addEventListener('click', () => {
+      const th = currentThread();
+      const back = th && th.notes.takeBack(id);
+      if (!back) return;
+      state.noteMode.add(th.ticketId);
+      $('reply').value = back.body;
+      state.chosenMentions = back.mentions.filter((a) => state.agents.has(a)).map((a) => ({ id: a, name: state.agents.get(a).name }));
+      renderTicket();
+      renderComposerFiles();
+      saveNoteOutbox();
+      renderMessages(false);
+      $('reply').focus();
+    });
+    li.append(edit);
+  }
+  return li;
+}
+
+function noteHead(agentId, forMe) {
+  const head = el('span', 'note-head', '');
+  const label = el('span', 'note-label', '');
+  label.append(lockIcon(), el('span', '', t('note.label')));
+  const author = agentId && state.me && agentId === state.me.id ? el('span', '', '') : document.createElement('bdi');
+  author.className = 'author';
+  author.dataset.agent = agentId || '';
+  author.textContent = noteAuthorName(agentId);
+  head.append(label, author);
+  if (forMe) head.append(el('span', 'note-for', t('note.for_you')));
+  return head;
+}
+
+/** A note's writer: "you", another agent's name, or the words for one the console does not know. */
+function noteAuthorName(agentId) {
+  if (state.me && agentId === state.me.id) return t('message.you');
+  return agentName(agentId);
+}
+
+function noteBody(text, mentions) {
+  const body = el('p', 'body', '');
+  // What an agent wrote is laid out in its own direction, whatever the interface's.
+  body.dir = 'auto';
+  const names = new Map((mentions || []).map((id) => [id, state.agents.has(id) ? state.agents.get(id).name : '']));
+  for (const piece of splitMentions(text, names)) {
+    body.append(piece.id ? bdi(piece.text, 'mention') : document.createTextNode(piece.text));
+  }
+  return body;
+}
+
+/** A padlock, drawn inline (the page's policy allows no image from elsewhere). */
+function lockIcon() {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 16 16');
+  svg.setAttribute('class', 'note-icon');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('fill-rule', 'evenodd');
+  path.setAttribute('d', 'M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z');
+  svg.append(path);
+  return svg;
 }
 
 /** A participant's name as an element, isolated from the sentence around it; a user's name is

@@ -42,21 +42,25 @@ export function filterReplies(replies, query) {
   return scored.sort((a, b) => a[0] - b[0]).map(([, r]) => r);
 }
 
-/** The picker under one reply box. `replies()` gives the current list; `onInsert()` runs after a
- *  reply was put in the box. */
+/** The picker under one reply box. `replies()` gives the current list; `enabled()`, when given,
+ *  whether the box takes canned replies now (not while it holds a private note); `onInsert()` runs
+ *  after a reply was put in the box. */
 export class CannedPicker {
-  constructor({ textarea, box, list, replies, onInsert }) {
+  constructor({ textarea, box, list, replies, enabled, onInsert }) {
     this.textarea = textarea;
     this.box = box;
     this.list = list;
     this.replies = replies;
+    this.enabled = enabled || (() => true);
     this.onInsert = onInsert;
     this.shown = [];
     this.active = 0;
     this.slash = null;
     textarea.addEventListener('input', () => this.update());
     textarea.addEventListener('click', () => this.update());
-    textarea.addEventListener('blur', () => setTimeout(() => this.close(), 150));
+    // Focus leaving the box closes the list a moment later (a click on an option lands first),
+    // unless it came back meanwhile (the mode toggle hands it back at once).
+    textarea.addEventListener('blur', () => setTimeout(() => document.activeElement !== textarea && this.close(), 150));
     list.addEventListener('mousedown', (e) => e.preventDefault());
   }
 
@@ -68,7 +72,7 @@ export class CannedPicker {
   update() {
     const ta = this.textarea;
     this.slash = ta.selectionStart === ta.selectionEnd ? slashQuery(ta.value, ta.selectionStart) : null;
-    if (!this.slash || ta.disabled) {
+    if (!this.slash || ta.disabled || !this.enabled()) {
       this.close();
       return;
     }

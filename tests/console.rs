@@ -7,7 +7,9 @@
 //! to English: direction of what people wrote, the calendar and digits, canned replies, the customer
 //! panel, unread counts, phone-size layout, in both languages. Files go both ways: a user's picture
 //! shown in the console, the agent's picture and text file received and downloaded by the user, and
-//! a disguised HTML file refused.
+//! a disguised HTML file refused. Private notes: the agent writes one naming a second agent and one
+//! while the hub is down; the user's socket never carries them, the user's export holds them; then
+//! the second agent names the console's agent in a note, which alerts them.
 //!
 //! Needs Node, Chromium (`/usr/bin/chromium`, or `CHROMIUM_PATH`) and `npm ci` in `tests/e2e`.
 //! Without them the test says so loudly and passes, unless `REQUIRE_BROWSER=1` (CI sets it).
@@ -33,6 +35,13 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(150);
 /// A message mixing Persian, Latin and digits: laid out right to left, its Latin and numbers
 /// keep their own order inside.
 const MIXED: &str = "تراکنش ref: TX-99812 ساعت 14:05 بود.";
+
+/// The private note the agent writes in the console, after `@نسرین ` (tests/e2e/console.mjs).
+const NOTE_FA: &str = "لطفاً تراکنش TX-99812 را در درگاه بانک بررسی کن.";
+/// The private note the agent writes while the hub is down.
+const OFFLINE_NOTE: &str = "کاربر دو بار شارژ شده؛ بازپرداخت دستی لازم است.";
+/// The colleague the agent names in the note.
+const NASRIN: &str = "نسرین";
 
 /// The text file the agent attaches.
 const NOTE: &str = "شماره پیگیری: TX-99812\nمبلغ: ۱٬۲۵۰٬۰۰۰ ریال\n";
@@ -85,8 +94,11 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
     let mut hub = TestHub::start(TestDatabase::sqlite(), None, |c| c.presence_grace_ms = 200).await;
     let running = hub.running.as_ref().unwrap();
     let email = format!("sara-{}@anapars.test", uuid::Uuid::new_v4().simple());
-    let (_, password) = running.hub.agents.add(&email, "Sara").await.unwrap();
+    let (sara, password) = running.hub.agents.add(&email, "Sara").await.unwrap();
+    let sara_id = sara.id.to_string();
     let (reza_token, reza_id) = hub.agent("Reza").await;
+    // The colleague named in notes, with a Persian name.
+    let (nasrin_token, nasrin_id) = hub.agent(NASRIN).await;
 
     // Maryam's app reported her phone, and she had a ticket before, answered and resolved by Reza:
     // the console has never seen it, the hub has.
@@ -139,6 +151,10 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
         let mut ticket = String::new();
         let mut english = String::new();
         let mut stopped = None;
+        let mut typing_seen = 0;
+        // The colleague's socket, which hears every note (opened just before it is needed: a socket
+        // nobody reads misses the hub's pings).
+        let mut nasrin = None;
         while let Some(line) = from_node.next_line().await.expect("read the script's output") {
             let Some(step) = line.strip_prefix("STEP ") else {
                 assert!(!line.starts_with("FAIL"), "the browser side failed: {line}");
@@ -196,6 +212,32 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
                     let seq = reply["event"]["seq"].as_u64().unwrap();
                     user.cursor = seq;
                     user.read(&ticket, seq).await;
+                    typing_seen = agent_typing(&user.socket.seen);
+                    nasrin = Some(hub.connect_agent(Encoding::Json, &nasrin_token).await);
+                }
+                "note-written" => {
+                    // The named colleague hears of it, as the console wrote it.
+                    let heard = nasrin
+                        .as_mut()
+                        .expect("the colleague's socket")
+                        .event_where("ticket.note", |f| f["note"]["ticket_id"] == ticket.as_str())
+                        .await;
+                    let note = &heard["note"];
+                    assert_eq!(note["body"], format!("@{NASRIN} {NOTE_FA}"), "{heard}");
+                    assert_eq!(note["agent_id"], sara_id.as_str(), "{heard}");
+                    assert_eq!(note["mentions"], json!([nasrin_id]), "{heard}");
+                    // The user: nothing of it on their socket, not even that the agent was typing.
+                    user.assert_no_note(NOTE_FA).await;
+                    assert_eq!(
+                        agent_typing(&user.socket.seen),
+                        typing_seen,
+                        "writing a note told the user that the agent was typing"
+                    );
+                    // Their export holds it under the ticket.
+                    let notes = user.exported_notes(&hub, &ticket).await;
+                    let exported = notes.iter().find(|n| n["id"] == note["id"]).expect("the note in the export");
+                    assert_eq!(exported["body"], note["body"], "{exported}");
+                    assert_eq!(exported["mentions"], json!([nasrin_id]), "{exported}");
                 }
                 "user-writes-again" => user.send(&ticket, "هنوز منتظرم", "m-3").await,
                 "stop-hub" => {
@@ -231,6 +273,12 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
                         .filter(|f| f["type"] == "ticket.event" && f["event"]["body"] == "هنوز آنجا هستید؟")
                         .count();
                     assert_eq!(copies, 1, "the message written offline reached the user {copies} times");
+                    // The note written offline was stored once, for agents and the export only.
+                    user.assert_no_note(OFFLINE_NOTE).await;
+                    let notes = user.exported_notes(&hub, &ticket).await;
+                    let bodies: Vec<_> = notes.iter().map(|n| n["body"].as_str().unwrap_or_default()).collect();
+                    assert_eq!(bodies.iter().filter(|b| **b == OFFLINE_NOTE).count(), 1, "{bodies:?}");
+                    assert_eq!(bodies.len(), 2, "{bodies:?}");
                 }
                 "user-sends-image" => {
                     let receipt = user.upload(&hub, "رسید پرداخت.png", picture(RECEIPT)).await;
@@ -278,6 +326,18 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
                     user.send(&english, "Thanks!", "e-2").await;
                 }
                 "user-writes-en" => user.send(&english, "Any news?", "e-3").await,
+                "colleague-mentions" => {
+                    // The colleague (her socket closed with the hub's restart) names Sara in a note on
+                    // the first ticket, while Sara looks at another one.
+                    let colleague = nasrin.insert(hub.connect_agent(Encoding::Json, &nasrin_token).await);
+                    let body = "@Sara کاربر دوباره پیام داد؛ لطفاً پیگیری کن.";
+                    let r = colleague
+                        .request(json!({"type": "note.add", "ticket_id": ticket, "client_msg_id": "n-1",
+                            "body": body, "mentions": [sara_id]}))
+                        .await;
+                    assert_eq!(r["type"], "note.add.ok", "{r}");
+                    assert_eq!(r["note"]["mentions"], json!([sara_id]), "{r}");
+                }
                 other => panic!("unknown step {other}"),
             }
             to_node.write_all(format!("OK {step}\n").as_bytes()).await.unwrap();
@@ -293,6 +353,11 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
         assert!(Path::new(&shot).exists(), "no screenshot at {}", shot.display());
         eprintln!("console screenshot: {}", shot.display());
     }
+}
+
+/// How many times the agent's typing reached a user, of the frames `seen`.
+fn agent_typing(seen: &[serde_json::Value]) -> usize {
+    seen.iter().filter(|f| f["type"] == "ticket.typing" && f["participant"]["kind"] == "agent").count()
 }
 
 /// A user of the apps: signed in, named, with one JSON socket.
@@ -405,6 +470,27 @@ impl User {
         let resp = hub.http.get(format!("{}{url}", hub.base)).bearer_auth(&self.token).send().await.unwrap();
         assert_eq!(resp.status(), 200, "download of {url}");
         resp.bytes().await.unwrap().to_vec()
+    }
+
+    /// Checks that nothing of a private note reached this user's socket: no `ticket.note`, and its
+    /// text in no frame. A ping first, so that every frame the hub sent before it has been read.
+    async fn assert_no_note(&mut self, text: &str) {
+        let r = self.socket.request(json!({"type": "ping"})).await;
+        assert_eq!(r["type"], "ping.ok", "{r}");
+        assert!(!self.socket.seen.is_empty());
+        for f in &self.socket.seen {
+            assert_ne!(f["type"], "ticket.note", "a note reached the user: {f}");
+            assert!(!f.to_string().contains(text), "a note's text reached the user: {f}");
+        }
+    }
+
+    /// The notes of `ticket` in this user's data export (`GET /v1/me/export`).
+    async fn exported_notes(&self, hub: &TestHub, ticket: &str) -> Vec<serde_json::Value> {
+        let (status, export) = hub.get("/v1/me/export", Some(&self.token)).await;
+        assert_eq!(status, 200, "{export}");
+        let tickets = export["tickets"].as_array().expect("tickets in the export");
+        let entry = tickets.iter().find(|t| t["ticket"]["id"] == ticket).expect("the ticket in the export");
+        entry["notes"].as_array().expect("notes beside the events").clone()
     }
 
     async fn reconnect(&mut self, hub: &TestHub) {

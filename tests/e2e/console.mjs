@@ -5,7 +5,9 @@
 // act and waits for `OK <name>` on stdin. Every wait has a deadline; the whole run has one too.
 //
 // The browser asks for Persian, so the console starts in Persian; half-way the agent switches it to
-// English. Strings are checked against the console's own catalogues (console/lang-*.js), and a few
+// English. Private notes: the agent writes one naming a colleague (NASRIN, created by the Rust side)
+// and one while the hub is down; later the colleague writes one naming this agent, on a ticket they
+// are not looking at. Strings are checked against the console's own catalogues (console/lang-*.js), and a few
 // against the words themselves, so that a catalogue cannot drift into nonsense unnoticed.
 //
 // Environment: HUB_URL, AGENT_EMAIL, AGENT_PASSWORD, CHROMIUM_PATH, SCREENSHOT_DIR (where
@@ -30,6 +32,14 @@ const RECONNECT_MS = 20_000;
 const MIXED = 'تراکنش ref: TX-99812 ساعت 14:05 بود.';
 const CANNED_FA = 'مبلغ تا ۷۲ ساعت دیگر به کارت شما برمی‌گردد.';
 const CANNED_EN = 'Your refund is on its way: allow 3 working days.';
+/** The private notes (tests/console.rs checks them in the hub and the customer's export). */
+const NOTE_FA = 'لطفاً تراکنش TX-99812 را در درگاه بانک بررسی کن.';
+const OFFLINE_NOTE = 'کاربر دو بار شارژ شده؛ بازپرداخت دستی لازم است.';
+/** Part of the note the colleague writes to this agent. */
+const MENTION_TEXT = 'لطفاً پیگیری کن';
+/** The colleague the agent names in a note, and the agent's own name. */
+const NASRIN = 'نسرین';
+const SARA = 'Sara';
 const PERSIAN_MONTHS = /فروردین|اردیبهشت|خرداد|تیر|مرداد|شهریور|مهر|آبان|آذر|دی|بهمن|اسفند/;
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 760 };
@@ -292,6 +302,8 @@ async function main() {
   await step('agent-replied');
   await expectText(mine.last().locator('.tick'), fa['tick.read'], true);
 
+  await privateNote(page);
+
   // A message in the agent's ticket while they look at another: the title and the list count it.
   // Notifications and sounds are off until the agent turns them on.
   await page.locator('.ticket-item', { hasText: 'Wrong name on my receipt' }).click();
@@ -319,6 +331,18 @@ async function main() {
   await expectText(mine.last(), 'Ref: TX-99812');
   await expectCount(page.locator('#events .message'), 5);
   await expectText(mine.last().locator('.tick'), fa['tick.read'], true);
+  // The note comes back with `note.list`, in its place after the messages it followed.
+  await expectCount(page.locator('#events .note'), 1);
+  await until('the note between the reply it followed and the message after it', () =>
+    page.evaluate(
+      ([note]) => {
+        const items = [...document.querySelectorAll('#events > li')].map((li) => li.textContent);
+        const at = items.findIndex((x) => x.includes(note));
+        return (at > 0 && items[at - 1].includes('Ref: TX-99812') && items[at + 1].includes('هنوز منتظرم')) || items.join(' | ');
+      },
+      [NOTE_FA],
+    ),
+  );
   await page.locator('#customer-tickets .customer-ticket', { hasText: 'سؤال درباره اشتراک' }).waitFor();
   await expectAttr(page.locator('html'), 'dir', 'rtl');
 
@@ -334,10 +358,19 @@ async function main() {
   await reply.fill('هنوز آنجا هستید؟');
   await page.keyboard.press('Enter');
   await expectText(page.locator('#outbox'), 'هنوز آنجا هستید؟');
+  // A note written meanwhile waits too, and is stored once the hub is back.
+  await page.locator('#mode-note').check();
+  await reply.fill(OFFLINE_NOTE);
+  await page.keyboard.press('Enter');
+  await expectText(page.locator('#outbox .note'), OFFLINE_NOTE);
+  await expectText(page.locator('#outbox .note .tick'), fa['tick.waiting'], true);
+  await page.locator('#mode-message').check();
   await step('start-hub');
   await online(page, RECONNECT_MS);
   await expectText(mine.last(), 'هنوز آنجا هستید؟');
   await expectCount(page.locator('#outbox .message'), 0);
+  await expectCount(page.locator('#outbox .note'), 0);
+  await expectCount(page.locator('#events .note', { hasText: OFFLINE_NOTE }), 1);
   await step('offline-message-arrived');
   await expectText(page.locator('#events .message').last(), 'بله، هستم');
   await expectCount(page.locator('#events .message'), 7);
@@ -489,6 +522,8 @@ async function main() {
   await page.locator('.ticket-item', { hasText: 'Refund still missing' }).click();
   await expectTitle(page, 'Anapars support');
 
+  await mentioned(page);
+
   // Phone size in English.
   await page.setViewportSize(PHONE);
   await expectPhoneLayout(page, 'the conversation, English');
@@ -627,6 +662,115 @@ async function attachments(page, urls) {
   await big.locator('button.remove').click();
   await expectHidden(page, '#drafts');
   log('attachments both ways');
+}
+
+/** A private note on the ticket on screen, naming the colleague: the composer's toggle and its
+ *  warning, the @mention picker with Persian and Latin names, the note among the messages. The
+ *  users' side then checks that the user never received it and that their export holds it. */
+async function privateNote(page) {
+  const reply = page.locator('#reply');
+  // The console says that the agent is typing at most every 2.5 s: let the last one (the reply)
+  // pass, so that one sent while the note is written would reach the user and be seen.
+  await new Promise((r) => setTimeout(r, 2600));
+  await expectHidden(page, '#note-warning');
+  await expectText(page.locator('.compose-mode .mode:not(.mode-note)'), 'پیام به مشتری', true);
+  await expectText(page.locator('.compose-mode .mode-note'), 'یادداشت خصوصی', true);
+  await page.locator('#mode-note').check();
+  await expectVisible(page, '#note-warning');
+  await expectText(page.locator('#note-warning'), fa['note.warning'], true);
+  await expectText(page.locator('#note-warning'), 'جزو اطلاعات مشتری‌اند و در خروجی اطلاعاتش می‌آیند');
+  await expectText(page.locator('#send'), fa['composer.add_note'], true);
+  await expectAttr(reply, 'placeholder', fa['composer.placeholder_note']);
+  await expectText(page.locator('#composer-hint'), fa['composer.hint_note'], true);
+  if (!(await page.locator('#attach').isDisabled())) fail('files can be attached to a note');
+
+  // `@` offers the other agents, Persian and Latin names alike (not the agent herself); a few
+  // letters choose one; Enter puts the name in.
+  await reply.focus();
+  await reply.pressSequentially('@');
+  await expectVisible(page, '#mention-picker');
+  const options = page.locator('#mention-options [role=option]');
+  await expectCount(options, 2);
+  await expectText(page.locator('#mention-options'), 'Reza');
+  await expectText(page.locator('#mention-options'), NASRIN);
+  await reply.pressSequentially('نس');
+  await expectCount(options, 1);
+  await expectText(page.locator('#mention-options [aria-selected=true]'), NASRIN, true);
+  // Still open a moment later: the focus the toggle took and gave back does not close it.
+  await new Promise((r) => setTimeout(r, 300));
+  await expectVisible(page, '#mention-picker');
+  await page.keyboard.press('Enter');
+  await expectValue(reply, `@${NASRIN} `);
+  await expectHidden(page, '#mention-picker');
+  await reply.pressSequentially(NOTE_FA);
+  await expectHidden(page, '#mention-picker');
+  await expectHidden(page, '#canned-picker');
+  await page.keyboard.press('Enter');
+  await expectValue(reply, '');
+
+  // The note among the messages: its own look, the words and the lock, the writer and the time,
+  // its text in its own direction with the name picked out.
+  const note = page.locator('#events .note', { hasText: NOTE_FA });
+  await note.waitFor();
+  await expectCount(page.locator('#events .note'), 1);
+  await expectCount(page.locator('#outbox .note'), 0);
+  await expectText(note.locator('.note-label'), fa['note.label'], true);
+  await expectVisible(page, '#events .note .note-label svg');
+  await expectText(note.locator('.author'), fa['message.you'], true);
+  await expectText(note.locator('.body'), `@${NASRIN} ${NOTE_FA}`, true);
+  await expectText(note.locator('.mention'), `@${NASRIN}`, true);
+  await expectStyle(note.locator('.body'), 'direction', 'rtl');
+  await expectPersianDigits(note.locator('time'));
+  await expectSolarHijri(note.locator('time'), 'title');
+  const background = (locator) => locator.evaluate((e) => getComputedStyle(e).backgroundColor);
+  if ((await background(note)) === (await background(page.locator('#events .message.mine').last()))) fail('a note looks like a message');
+  await step('note-written');
+
+  // Back to messages: the warning goes, Send says send again.
+  await page.locator('#mode-message').check();
+  await expectHidden(page, '#note-warning');
+  await expectText(page.locator('#send'), fa['composer.send'], true);
+  await expectAttr(reply, 'placeholder', fa['composer.placeholder']);
+  log('a private note written');
+}
+
+/** The colleague names this agent in a note on a ticket they are not looking at: the same alerts
+ *  as for a message (title, notification, sound), the ticket marked in the list; opening it shows
+ *  the note as addressed to them. */
+async function mentioned(page) {
+  // One sound at most every 2 s: let the last one (the user's message) pass.
+  await new Promise((r) => setTimeout(r, 2100));
+  const before = await page.evaluate(() => window.__alerts);
+  await step('colleague-mentions');
+  await expectTitle(page, '(1) Anapars support');
+  const title = en['notify.note'].replace('{name}', `\u2068${NASRIN}\u2069`);
+  await until('a notification and a sound for the note', async () => {
+    const now = await page.evaluate(() => window.__alerts);
+    const shown = now.notifications.slice(before.notifications.length);
+    return (now.sounds > before.sounds && shown.some((n) => n.title === title && n.body === 'پرداخت ناموفق بود')) || JSON.stringify(now);
+  });
+  await expectText(page.locator('#announcer'), 'A note for you from');
+  await expectText(page.locator('#announcer'), 'پرداخت ناموفق بود');
+  await page.locator('#tab-all').click();
+  const noted = page.locator('.ticket-item', { hasText: 'پرداخت ناموفق بود' });
+  await expectText(noted.locator('.mention-badge'), '@', true);
+  await expectText(noted.locator('.visually-hidden'), en['list.mentioned']);
+  await noted.click();
+  const forMe = page.locator('#events .note.for-me');
+  await expectText(forMe, MENTION_TEXT);
+  await expectText(forMe.locator('.note-for'), en['note.for_you'], true);
+  await expectText(forMe.locator('.note-label'), en['note.label'], true);
+  await expectText(forMe.locator('.author'), NASRIN, true);
+  await expectText(forMe.locator('.mention'), `@${SARA}`, true);
+  await expectStyle(forMe.locator('.body'), 'direction', 'rtl');
+  await expectIsolated(page, '#events .note.for-me .author');
+  if (/[۰-۹]/.test(await forMe.locator('time').textContent())) fail('Persian digits in English');
+  // The notes of the Persian half, under English words, in their places.
+  await expectText(page.locator('#events .note', { hasText: NOTE_FA }).locator('.author'), 'You', true);
+  await expectCount(page.locator('#events .note'), 3);
+  await expectTitle(page, 'Anapars support');
+  await expectCount(page.locator('.mention-badge'), 0);
+  log('a note for the agent alerted them');
 }
 
 /** Adds a canned reply in its dialog, from the link under the reply box. */
