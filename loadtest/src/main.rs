@@ -48,7 +48,7 @@
 //!   made up for a peer.
 //! - [`picture`]: the JPEG that `chat --attachment-share` uploads, and its variants.
 //! - [`upload`]: attachments uploaded over tus or in one request.
-//! - [`chat`], [`reconnect`], [`idle`], [`burst`], [`telemetry`], [`offline`]: the scenarios
+//! - [`chat`], [`reconnect`], [`idle`], [`burst`], [`telemetry`], [`offline`], [`search`]: the scenarios
 //!   (`reconnect` is `chat` with drops; `offline` uses `chat`'s message ids and ticket dealing).
 
 mod burst;
@@ -66,6 +66,7 @@ mod plot;
 mod receiver;
 mod reconnect;
 mod report;
+mod search;
 mod seq;
 mod signin;
 mod stats;
@@ -100,6 +101,8 @@ enum Command {
     Telemetry(telemetry::TelemetryArgs),
     /// Users whose apps are closed get push notifications of agents' messages at a rate.
     Offline(offline::OfflineArgs),
+    /// Agents search a history of many stored messages (Postgres): query latency by kind.
+    Search(search::SearchArgs),
     /// Start the hub with load-test settings and keep it running (until Ctrl-C or --for).
     RunHub(RunHubArgs),
 }
@@ -180,6 +183,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Search(args) => {
+            let json = args.client.json.clone();
+            let report = search::run(args).await?;
+            println!("{}", report.table());
+            if let Some(path) = json {
+                report::write_json(&path, &report)?;
+            }
+            Ok(if report.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Idle(args) => {
             let json = args.client.json.clone();

@@ -124,6 +124,13 @@ pub enum Body<'a> {
         /// The events.
         events: &'a [ViewEvent],
     },
+    /// `ticket.search`.
+    Search {
+        /// The words.
+        query: &'a str,
+        /// Matches per page.
+        limit: u32,
+    },
     /// Requests without fields (`ping`, `queue.subscribe`).
     Empty {},
 }
