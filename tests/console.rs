@@ -269,6 +269,13 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
                     let ids: Vec<_> = r["tickets"].as_array().unwrap().iter().map(|t| t["id"].clone()).collect();
                     assert_eq!(ids, [json!(ticket)], "{r}");
                     assert_eq!(r["labels"], json!([{"ticket_id": ticket, "label_ids": [label["id"]]}]), "{r}");
+                    // Reza takes it off; the console hears of it (and puts it on again).
+                    let r = reza
+                        .request(
+                            json!({"type": "ticket.label", "ticket_id": ticket, "label_id": label["id"], "on": false}),
+                        )
+                        .await;
+                    assert_eq!(r["labels"], json!({"ticket_id": ticket, "label_ids": []}), "{r}");
                     // The user hears nothing of labels.
                     let pong = user.socket.request(json!({"type": "ping"})).await;
                     assert_eq!(pong["type"], "ping.ok", "{pong}");

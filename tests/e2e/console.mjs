@@ -787,7 +787,18 @@ async function labelsAndSearch(page) {
   await page.locator('#tab-all').click();
   const listed = page.locator('.ticket-item', { hasText: 'پرداخت ناموفق بود' });
   await expectText(listed.locator('.chip'), LABEL, true);
+  // Taken off with its button, put on again.
+  await chip.locator('.chip-remove').click();
+  await expectCount(chip, 0);
+  await expectCount(listed.locator('.chip'), 0);
+  await page.locator('#label-add').selectOption({ label: LABEL });
+  await expectText(chip, LABEL);
   await step('labelled');
+  // The other agent took it off (tests/console.rs): gone here at once, then put on again.
+  await expectCount(chip, 0);
+  await expectCount(listed.locator('.chip'), 0);
+  await page.locator('#label-add').selectOption({ label: LABEL });
+  await expectText(listed.locator('.chip'), LABEL, true);
 
   // The list filtered by the label: only that ticket; the whole list again without.
   await page.locator('#label-filter').selectOption({ label: LABEL });
