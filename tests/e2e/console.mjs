@@ -773,6 +773,23 @@ async function labelsAndSearch(page) {
   await expectText(page.locator('#labels-error'), fa['labels.error.conflict'], true);
   await expectText(page.locator('#labels-error'), 'برچسبی با این نام هست', false);
   await expectCount(page.locator('#labels-list li'), 1);
+  // A second label: renamed and recoloured in its row, then deleted (after the console asks).
+  await page.locator('#label-new-name').fill('موقت');
+  await page.locator('#label-create').click();
+  await expectCount(page.locator('#labels-list li'), 2);
+  await expectText(page.locator('#labels-error'), '', true);
+  const second = page.locator('#labels-list li').nth(1);
+  await second.locator('.label-name').fill('فوری');
+  await second.locator('.label-color').fill('#ffd166');
+  await second.locator('.label-save').click();
+  await expectText(second.locator('.chip'), 'فوری', true);
+  await expectStyle(second.locator('.chip'), 'background-color', 'rgb(255, 209, 102)');
+  await expectStyle(second.locator('.chip'), 'color', 'rgb(0, 0, 0)');
+  await expectText(page.locator('#label-filter'), 'فوری');
+  page.once('dialog', (d) => (d.message().includes('فوری') ? d.accept() : d.dismiss()));
+  await second.locator('.label-delete').click();
+  await expectCount(page.locator('#labels-list li'), 1);
+  await expectValue(page.locator('#labels-list .label-name'), LABEL);
   await page.locator('#labels-close').click();
   await expectHidden(page, '#labels-dialog');
 
