@@ -29,6 +29,8 @@ import {
 import { CannedPicker } from './canned.js';
 import { MentionPicker, mentionedIds, splitMentions } from './mentions.js';
 import { NoteList, mentionsMe, timeline } from './notes.js';
+import { TicketLabels, chips, inkOn, isColor, labelName } from './labels.js';
+import { SEARCH_DELAY_MS, SearchResults, isPhoneRefusal, searchFrame, searchKey, snippetParts } from './search.js';
 import { renderCustomer } from './customer.js';
 import { attachmentList, pendingList, renderDraft, setupAttachments } from './attachments.js';
 import { discard, Draft, upload } from './uploads.js';
@@ -110,6 +112,18 @@ const state = {
   mentioned: new Map(),
   /** Ids of notes already alerted about. */
   alerted: new Set(),
+  /** The team's labels, oldest first (`label.list.ok`, `labels.updated`). */
+  labels: [],
+  /** Which tickets carry which labels (labels.js). */
+  ticketLabels: new TicketLabels(),
+  /** The label the list is filtered by, or ''. */
+  labelFilter: '',
+  /** The search on screen (search.js `SearchResults`), or null while the box is empty. */
+  search: null,
+  /** Why the search failed: `{key}` of the catalogue or the hub's `{code}`; null when it did not. */
+  searchError: null,
+  /** A page of the search is on its way. */
+  searchBusy: false,
 };
 
 let picker = null;
@@ -207,6 +221,30 @@ function start() {
   for (const radio of document.querySelectorAll('input[name=compose-mode]')) {
     radio.addEventListener('change', () => radio.checked && setComposeMode(radio.value));
   }
+  $('search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    runSearch();
+  });
+  $('search').addEventListener('input', onSearchInput);
+  $('search').addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && $('search').value) {
+      e.preventDefault();
+      $('search').value = '';
+      runSearch();
+    }
+  });
+  $('search-status').addEventListener('change', runSearch);
+  $('search-label').addEventListener('change', runSearch);
+  $('search-more').addEventListener('click', moreResults);
+  $('label-filter').addEventListener('change', () => setLabelFilter($('label-filter').value));
+  $('label-add').addEventListener('change', () => {
+    const id = $('label-add').value;
+    $('label-add').value = '';
+    if (id) labelTicket(id, true);
+  });
+  $('labels-manage').addEventListener('click', openLabels);
+  $('labels-close').addEventListener('click', () => $('labels-dialog').close());
+  $('label-form').addEventListener('submit', createLabel);
   document.addEventListener('keydown', onGlobalKey);
   // Browsers start sound only after a gesture: any click or key of the agent's prepares it.
   for (const kind of ['pointerdown', 'keydown']) {
@@ -246,6 +284,9 @@ function useLanguage(code, remember) {
   renderConnection(state.connection);
   renderMe();
   renderPrompt();
+  renderLabelSelects();
+  renderLabelsDialog();
+  renderSearch();
   renderList();
   renderTicket();
   if (state.current) renderMessages(true);
@@ -342,6 +383,15 @@ function endSession(message) {
   state.chosenMentions = [];
   state.mentioned.clear();
   state.alerted.clear();
+  state.labels = [];
+  state.ticketLabels.clear();
+  state.labelFilter = '';
+  state.search = null;
+  state.searchError = null;
+  state.searchBusy = false;
+  clearTimeout(searchTimer);
+  $('search').value = '';
+  renderSearch();
   state.current = null;
   state.customer = { userId: null, customer: null, loading: false, failed: false };
   history.replaceState(null, '', location.pathname);
@@ -395,6 +445,7 @@ async function onReady(reply) {
     const queue = await conn.request({ type: 'queue.subscribe' });
     takeQueueSnapshot(queue.tickets);
     loadCanned();
+    loadLabels();
     if (currentThread()) loadNotes(currentThread());
     for (const th of [...state.threads.values()]) {
       await follow(th);
@@ -431,6 +482,12 @@ function onEvent(frame) {
       break;
     case 'ticket.note':
       onTicketNote(frame.note);
+      break;
+    case 'labels.updated':
+      setLabels(frame.labels);
+      break;
+    case 'ticket.labels':
+      onTicketLabels(frame.labels);
       break;
     case 'ticket.typing':
       onTyping(frame);
@@ -469,6 +526,7 @@ function renderMe() {
   if (!state.me) return;
   $('me').textContent = state.me.name;
   $('my-status').value = state.me.status;
+  $('labels-manage').hidden = !state.me.supervisor;
 }
 
 /** Agents start away; while they are not available the hub gives them nothing, so say so. */
@@ -782,6 +840,10 @@ function updateTicket(ticket, live) {
     drainProfiles();
   }
   patchCustomerTickets(ticket);
+  if (state.search) {
+    state.search.updateTicket(ticket);
+    renderSearch();
+  }
   renderList();
   if (ticket.id === state.current) renderTicket();
 }
@@ -795,6 +857,11 @@ function onTicketDeleted(ticketId) {
   state.seen.delete(ticketId);
   state.mentioned.delete(ticketId);
   state.noteMode.delete(ticketId);
+  state.ticketLabels.forget(ticketId);
+  if (state.search) {
+    state.search.dropTicket(ticketId);
+    renderSearch();
+  }
   dropDraft(ticketId);
   if (state.threads.delete(ticketId)) {
     saveFollowed();
@@ -823,7 +890,8 @@ function waitingSince(ticket) {
 }
 
 function visibleTickets(filter = state.filter) {
-  const all = [...state.tickets.values()];
+  const label = state.labelFilter;
+  const all = [...state.tickets.values()].filter((th) => !label || state.ticketLabels.has(th.id, label));
   const mine = (th) => isMine(th);
   const rank = { open: 0, assigned: 1, resolved: 2 };
   // The queue: who waited longest first.
@@ -956,6 +1024,8 @@ function renderList() {
       meta.append(when);
     }
     b.append(line, meta);
+    const on = chips(state.labels, state.ticketLabels.ids(ticket.id));
+    if (on.length) b.append(chipRow(on));
     if (unread) {
       b.classList.add('unread');
       b.append(el('span', 'visually-hidden', ` (${t('list.unread', { n: unread })})`));
@@ -967,6 +1037,7 @@ function renderList() {
   });
   list.replaceChildren(...items);
   $('empty-list').hidden = tickets.length > 0;
+  $('empty-list').textContent = t(state.labelFilter ? 'labels.filter_empty' : 'list.empty');
   if (focusedId) {
     const again = list.querySelector(`[data-ticket="${CSS.escape(focusedId)}"]`);
     if (again) again.focus();
@@ -1817,6 +1888,7 @@ function renderTicket() {
   }
   renderTransferOptions();
   renderTyping();
+  renderTicketLabels();
 }
 
 function renderComposerHint() {
@@ -2112,6 +2184,386 @@ function updateTicks() {
     if (tick.textContent !== label) tick.textContent = label;
     tick.dataset.state = mark;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Labels: the team's list (kept by supervisors in their dialog), chips on tickets in the list and
+// the ticket view, any agent putting them on and taking them off, and the list filtered by one.
+
+async function loadLabels() {
+  const conn = state.conn;
+  try {
+    setLabels((await conn.request({ type: 'label.list' })).labels);
+    // The labels of the queue's tickets and of the recently resolved ones.
+    for (const frame of [{ type: 'ticket.list' }, { type: 'ticket.list', status: 'resolved' }]) {
+      const r = await conn.request(frame);
+      state.ticketLabels.listed(r.tickets, r.labels);
+    }
+    renderList();
+    renderTicketLabels();
+    if (state.labelFilter) await loadLabelled(state.labelFilter);
+  } catch {
+    // Read again on the next connection.
+  }
+}
+
+function setLabels(list) {
+  state.labels = Array.isArray(list) ? list : [];
+  state.ticketLabels.keepOnly(state.labels);
+  if (state.labelFilter && !state.labels.some((l) => l.id === state.labelFilter)) state.labelFilter = '';
+  renderLabelSelects();
+  renderLabelsDialog();
+  renderList();
+  renderTicketLabels();
+  if (state.search) renderSearch();
+}
+
+function onTicketLabels(entry) {
+  state.ticketLabels.set(entry);
+  renderList();
+  if (entry && entry.ticket_id === state.current) renderTicketLabels();
+  if (state.search) renderSearch();
+}
+
+/** Filters the list by a label (or none): the hub lists the tickets with it, resolved ones too;
+ *  from then on the labels this tab knows decide, so changes show at once. */
+function setLabelFilter(labelId) {
+  state.labelFilter = labelId;
+  renderList();
+  if (labelId) loadLabelled(labelId);
+}
+
+async function loadLabelled(labelId) {
+  if (!state.online) return;
+  try {
+    for (const status of [null, 'resolved']) {
+      const frame = { type: 'ticket.list', label_id: labelId };
+      if (status) frame.status = status;
+      const r = await state.conn.request(frame);
+      for (const ticket of r.tickets) {
+        const known = state.tickets.get(ticket.id);
+        if (!known || known.last_seq <= ticket.last_seq) state.tickets.set(ticket.id, ticket);
+      }
+      state.ticketLabels.listed(r.tickets, r.labels);
+    }
+  } catch (e) {
+    announce(errorText(e.code));
+  }
+  renderList();
+  wantProfilesForList();
+}
+
+/** The filter of the list and of the search: every label of the team, by name. */
+function renderLabelSelects() {
+  for (const [id, none] of [
+    ['label-filter', 'labels.all'],
+    ['search-label', 'search.any_label'],
+  ]) {
+    const select = $(id);
+    const value = id === 'label-filter' ? state.labelFilter : select.value;
+    select.replaceChildren(option('', t(none)), ...state.labels.map((l) => option(l.id, l.name, true)));
+    select.value = state.labels.some((l) => l.id === value) ? value : '';
+  }
+}
+
+function option(value, text, typedText) {
+  const o = document.createElement('option');
+  o.value = value;
+  o.textContent = text;
+  if (typedText) o.dir = 'auto';
+  return o;
+}
+
+/** A label as a chip in its colour, its name in its own direction. */
+function chipElement(label) {
+  const chip = el('span', 'chip', '');
+  chip.dataset.label = label.id;
+  chip.style.setProperty('--chip', isColor(label.color) ? label.color : '#57606a');
+  chip.style.setProperty('--chip-ink', inkOn(label.color));
+  const name = el('span', 'chip-name', label.name);
+  name.dir = 'auto';
+  chip.append(name);
+  return chip;
+}
+
+function chipRow(labels) {
+  const row = el('span', 'chips', '');
+  row.append(...labels.map(chipElement));
+  return row;
+}
+
+/** The ticket view's chips, each with its remove button, and the labels to add. */
+function renderTicketLabels() {
+  if (!state.current) return;
+  const on = chips(state.labels, state.ticketLabels.ids(state.current));
+  $('ticket-labels').replaceChildren(
+    ...on.map((l) => {
+      const li = document.createElement('li');
+      const chip = chipElement(l);
+      const remove = el('button', 'chip-remove', '×');
+      remove.type = 'button';
+      remove.title = t('labels.remove_named', { name: typed(l.name) });
+      remove.setAttribute('aria-label', remove.title);
+      remove.disabled = !state.online;
+      remove.addEventListener('click', () => labelTicket(l.id, false));
+      chip.append(remove);
+      li.append(chip);
+      return li;
+    }),
+  );
+  const off = state.labels.filter((l) => !on.includes(l));
+  const select = $('label-add');
+  select.replaceChildren(option('', t('labels.add_choose')), ...off.map((l) => option(l.id, l.name, true)));
+  select.value = '';
+  select.hidden = !off.length || !state.tickets.has(state.current);
+  select.disabled = !state.online;
+}
+
+async function labelTicket(labelId, on) {
+  const ticketId = state.current;
+  if (!ticketId || !state.conn) return;
+  const label = state.labels.find((l) => l.id === labelId);
+  $('ticket-error').textContent = '';
+  try {
+    const r = await state.conn.request({ type: 'ticket.label', ticket_id: ticketId, label_id: labelId, on });
+    onTicketLabels(r.labels);
+    if (label) announce(t(on ? 'labels.added' : 'labels.removed', { name: typed(label.name) }));
+  } catch (e) {
+    if (state.current === ticketId) {
+      $('ticket-error').textContent = e.code === 'not_found' ? t('labels.error.not_found') : errorText(e.code);
+    }
+    if (e.code === 'not_found') loadLabels();
+  }
+}
+
+function openLabels() {
+  $('labels-error').textContent = '';
+  renderLabelsDialog();
+  $('labels-dialog').showModal();
+  $('label-new-name').focus();
+}
+
+/** The supervisors' dialog: every label with its name and colour to change, and delete. */
+function renderLabelsDialog() {
+  $('labels-empty').hidden = state.labels.length > 0;
+  $('labels-list').replaceChildren(
+    ...state.labels.map((l) => {
+      const li = document.createElement('li');
+      li.dataset.label = l.id;
+      const name = document.createElement('input');
+      name.className = 'label-name';
+      name.dir = 'auto';
+      name.maxLength = 40;
+      name.autocomplete = 'off';
+      name.value = l.name;
+      name.setAttribute('aria-label', t('labels.rename_named', { name: typed(l.name) }));
+      const color = document.createElement('input');
+      color.type = 'color';
+      color.className = 'label-color';
+      color.value = isColor(l.color) ? l.color.toLowerCase() : '#000000';
+      color.setAttribute('aria-label', t('labels.color_named', { name: typed(l.name) }));
+      const save = el('button', 'label-save', t('labels.save'));
+      save.type = 'button';
+      save.setAttribute('aria-label', t('labels.save_named', { name: typed(l.name) }));
+      save.addEventListener('click', () => updateLabel(l, name.value, color.value));
+      name.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' && !e.isComposing) {
+          e.preventDefault();
+          updateLabel(l, name.value, color.value);
+        }
+      });
+      const del = el('button', 'link label-delete', t('labels.delete'));
+      del.type = 'button';
+      del.setAttribute('aria-label', t('labels.delete_named', { name: typed(l.name) }));
+      del.addEventListener('click', () => deleteLabel(l));
+      li.append(chipElement(l), name, color, save, del);
+      return li;
+    }),
+  );
+}
+
+async function createLabel(e) {
+  e.preventDefault();
+  const name = labelName($('label-new-name').value);
+  $('labels-error').textContent = '';
+  if (!name) {
+    $('labels-error').textContent = t('labels.error.name');
+    return;
+  }
+  if (await labelRequest({ type: 'label.create', name, color: $('label-new-color').value })) {
+    $('label-new-name').value = '';
+    $('label-new-name').focus();
+  }
+}
+
+async function updateLabel(label, nameText, color) {
+  $('labels-error').textContent = '';
+  const name = labelName(nameText);
+  if (!name) {
+    $('labels-error').textContent = t('labels.error.name');
+    return;
+  }
+  const frame = { type: 'label.update', label_id: label.id };
+  if (name !== label.name) frame.name = name;
+  if (isColor(color) && color.toLowerCase() !== String(label.color).toLowerCase()) frame.color = color;
+  if (!frame.name && !frame.color) return;
+  if (await labelRequest(frame)) announce(t('labels.saved'));
+}
+
+async function deleteLabel(label) {
+  $('labels-error').textContent = '';
+  if (!window.confirm(t('labels.confirm_delete', { name: typed(label.name) }))) return;
+  await labelRequest({ type: 'label.delete', label_id: label.id });
+}
+
+/** A change to the team's list; the answer is the whole list. False when the hub refused. */
+async function labelRequest(frame) {
+  try {
+    setLabels((await state.conn.request(frame)).labels);
+    return true;
+  } catch (err) {
+    $('labels-error').textContent = labelErrorText(err.code);
+    return false;
+  }
+}
+
+function labelErrorText(code) {
+  return ['conflict', 'bad_request', 'forbidden', 'not_found'].includes(code) ? t(`labels.error.${code}`) : errorText(code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search: the box above the list asks the hub (`ticket.search`) once typing pauses; the results
+// take the list's place until the box is empty again. The query goes as typed: the hub folds
+// Persian letters and digits.
+
+let searchTimer = null;
+
+function onSearchInput() {
+  clearTimeout(searchTimer);
+  if (!$('search').value.trim()) runSearch();
+  else searchTimer = setTimeout(runSearch, SEARCH_DELAY_MS);
+}
+
+function searchFilters() {
+  return { status: $('search-status').value, labelId: $('search-label').value };
+}
+
+async function runSearch() {
+  clearTimeout(searchTimer);
+  const query = $('search').value;
+  const frame = searchFrame(query, searchFilters(), 0);
+  if (!frame) {
+    state.search = null;
+    state.searchError = null;
+    state.searchBusy = false;
+    renderSearch();
+    return;
+  }
+  const key = searchKey(frame);
+  // The same search (a space typed at the end) is not asked again, unless it failed.
+  if (state.search && state.search.key === key && !state.searchError) return;
+  const results = new SearchResults(key);
+  state.search = results;
+  state.searchError = null;
+  await fetchResults(results, frame, query);
+}
+
+function moreResults() {
+  const results = state.search;
+  if (!results || state.searchBusy || !results.more) return;
+  const query = $('search').value;
+  const frame = searchFrame(query, searchFilters(), results.offset);
+  if (!frame || searchKey(frame) !== results.key) {
+    runSearch();
+    return;
+  }
+  fetchResults(results, frame, query);
+}
+
+async function fetchResults(results, frame, query) {
+  state.searchBusy = true;
+  renderSearch();
+  try {
+    if (!state.conn) throw Object.assign(new Error('offline'), { code: 'disconnected' });
+    const r = await state.conn.request(frame);
+    if (state.search !== results) return;
+    results.add(frame.offset, r.results, r.more);
+  } catch (err) {
+    if (state.search !== results) return;
+    state.searchError = isPhoneRefusal(err, query)
+      ? { key: 'search.phone' }
+      : err.code === 'bad_request'
+        ? { key: 'search.bad_request' }
+        : { code: err.code };
+  } finally {
+    if (state.search === results) {
+      state.searchBusy = false;
+      renderSearch();
+    }
+  }
+}
+
+function renderSearch() {
+  const results = state.search;
+  $('search-results').hidden = !results;
+  $('list-box').hidden = !!results;
+  if (!results) {
+    $('search-list').replaceChildren();
+    $('search-state').textContent = '';
+    return;
+  }
+  const error = state.searchError;
+  const found = results.results.length;
+  let text;
+  if (error) text = error.key ? t(error.key) : errorText(error.code);
+  else if (state.searchBusy && !found) text = t('search.searching');
+  else if (!found) text = t('search.none');
+  else text = t(results.more ? 'search.count_more' : 'search.count', { n: found });
+  const stateLine = $('search-state');
+  if (stateLine.textContent !== text) stateLine.textContent = text;
+  stateLine.classList.toggle('error', !!error);
+  $('search-list').replaceChildren(...results.results.map(resultItem));
+  $('search-more').hidden = !results.more || !!error;
+  $('search-more').disabled = state.searchBusy;
+}
+
+/** One match: the ticket's subject and status, its labels, and the text around the match with
+ *  the matching words marked, in the text's own direction. */
+function resultItem(r) {
+  const now = Date.now();
+  const li = document.createElement('li');
+  const b = el('button', 'search-result', '');
+  b.type = 'button';
+  b.dataset.ticket = r.ticket.id;
+  b.dataset.seq = String(r.seq);
+  if (r.ticket.id === state.current) b.setAttribute('aria-current', 'true');
+  const line = el('span', 'line', '');
+  const subject = el('span', 'subject', r.ticket.subject);
+  subject.dir = 'auto';
+  line.append(subject, el('span', `badge ${r.ticket.status}`, statusLabel(r.ticket)));
+  const snippet = el('span', 'snippet', '');
+  snippet.dir = 'auto';
+  for (const part of snippetParts(r.snippet)) {
+    snippet.append(part.match ? el('mark', '', part.text) : document.createTextNode(part.text));
+  }
+  const meta = el('span', 'meta', '');
+  if (r.seq === 1) meta.append(el('span', 'where', t('search.subject')));
+  const when = el('time', 'when', shortTime(r.at, now));
+  when.dateTime = new Date(r.at).toISOString();
+  when.title = fullTime(r.at);
+  meta.append(when);
+  b.append(line, snippet, meta);
+  const on = chips(state.labels, state.ticketLabels.ids(r.ticket.id));
+  if (on.length) b.append(chipRow(on));
+  b.addEventListener('click', () => openResult(r));
+  li.append(b);
+  return li;
+}
+
+function openResult(r) {
+  if (!state.tickets.has(r.ticket.id)) updateTicket(r.ticket, false);
+  openTicket(r.ticket.id, true);
+  renderSearch();
 }
 
 // ---------------------------------------------------------------------------------------------

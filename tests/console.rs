@@ -9,7 +9,10 @@
 //! shown in the console, the agent's picture and text file received and downloaded by the user, and
 //! a disguised HTML file refused. Private notes: the agent writes one naming a second agent and one
 //! while the hub is down; the user's socket never carries them, the user's export holds them; then
-//! the second agent names the console's agent in a note, which alerts them.
+//! the second agent names the console's agent in a note, which alerts them. Labels and search: the
+//! agent, a supervisor, creates a label in the console and puts it on a ticket, which another
+//! agent's `ticket.list` finds by it; a word typed with Arabic letters finds the user's message
+//! written with Persian ones.
 //!
 //! Needs Node, Chromium (`/usr/bin/chromium`, or `CHROMIUM_PATH`) and `npm ci` in `tests/e2e`.
 //! Without them the test says so loudly and passes, unless `REQUIRE_BROWSER=1` (CI sets it).
@@ -42,6 +45,8 @@ const NOTE_FA: &str = "لطفاً تراکنش TX-99812 را در درگاه ب�
 const OFFLINE_NOTE: &str = "کاربر دو بار شارژ شده؛ بازپرداخت دستی لازم است.";
 /// The colleague the agent names in the note.
 const NASRIN: &str = "نسرین";
+/// The label the agent creates in the console and puts on the first ticket.
+const LABEL: &str = "کارت بانکی";
 
 /// The text file the agent attaches.
 const NOTE: &str = "شماره پیگیری: TX-99812\nمبلغ: ۱٬۲۵۰٬۰۰۰ ریال\n";
@@ -96,6 +101,8 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
     let email = format!("sara-{}@anapars.test", uuid::Uuid::new_v4().simple());
     let (sara, password) = running.hub.agents.add(&email, "Sara").await.unwrap();
     let sara_id = sara.id.to_string();
+    // Sara keeps the team's labels.
+    assert!(running.hub.store.set_supervisor(sara.id, true).await.unwrap());
     let (reza_token, reza_id) = hub.agent("Reza").await;
     // The colleague named in notes, with a Persian name.
     let (nasrin_token, nasrin_id) = hub.agent(NASRIN).await;
@@ -238,6 +245,43 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
                     let exported = notes.iter().find(|n| n["id"] == note["id"]).expect("the note in the export");
                     assert_eq!(exported["body"], note["body"], "{exported}");
                     assert_eq!(exported["mentions"], json!([nasrin_id]), "{exported}");
+                }
+                "labelled" => {
+                    // Another agent lists the tickets with the label the console created: the first.
+                    let mut reza = hub.connect_agent(Encoding::Json, &reza_token).await;
+                    let r = reza.request(json!({"type": "label.list"})).await;
+                    assert_eq!(r["type"], "label.list.ok", "{r}");
+                    let label = r["labels"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|l| l["name"] == LABEL)
+                        .unwrap_or_else(|| panic!("the console's label is not in the team's list: {r}"))
+                        .clone();
+                    assert_eq!(label["color"], "#aa3300", "{label}");
+                    assert_eq!(
+                        r["labels"].as_array().unwrap().len(),
+                        1,
+                        "the same name in Arabic letters was stored: {r}"
+                    );
+                    let r = reza.request(json!({"type": "ticket.list", "label_id": label["id"]})).await;
+                    assert_eq!(r["type"], "ticket.list.ok", "{r}");
+                    let ids: Vec<_> = r["tickets"].as_array().unwrap().iter().map(|t| t["id"].clone()).collect();
+                    assert_eq!(ids, [json!(ticket)], "{r}");
+                    assert_eq!(r["labels"], json!([{"ticket_id": ticket, "label_ids": [label["id"]]}]), "{r}");
+                    // Reza takes it off; the console hears of it (and puts it on again).
+                    let r = reza
+                        .request(
+                            json!({"type": "ticket.label", "ticket_id": ticket, "label_id": label["id"], "on": false}),
+                        )
+                        .await;
+                    assert_eq!(r["labels"], json!({"ticket_id": ticket, "label_ids": []}), "{r}");
+                    // The user hears nothing of labels.
+                    let pong = user.socket.request(json!({"type": "ping"})).await;
+                    assert_eq!(pong["type"], "ping.ok", "{pong}");
+                    for f in &user.socket.seen {
+                        assert!(!f.to_string().contains(LABEL), "a label reached the user: {f}");
+                    }
                 }
                 "user-writes-again" => user.send(&ticket, "هنوز منتظرم", "m-3").await,
                 "stop-hub" => {

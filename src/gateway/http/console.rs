@@ -57,6 +57,8 @@ const ASSETS: &[Asset] = &[
     asset!("alerts.js", "text/javascript; charset=utf-8"),
     asset!("uploads.js", "text/javascript; charset=utf-8"),
     asset!("attachments.js", "text/javascript; charset=utf-8"),
+    asset!("labels.js", "text/javascript; charset=utf-8"),
+    asset!("search.js", "text/javascript; charset=utf-8"),
     asset!("console.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
