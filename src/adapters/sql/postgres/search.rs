@@ -1,5 +1,5 @@
-//! [`Search`] on Postgres: the `simple` text search vector of the folded texts (a GIN index),
-//! ranked by `ts_rank`.
+//! [`Search`] on Postgres: the stored `simple` text search vectors of the folded texts (a GIN
+//! index), ranked by `ts_rank`.
 
 use crate::adapters::sql::postgres::PostgresStore;
 use crate::adapters::sql::rows::search::{self as sql, HitRow};
@@ -23,12 +23,12 @@ impl Search for PostgresStore {
         self.call(async |c| {
             let mut q = QueryBuilder::<Postgres>::new(format!(
                 "SELECT {} FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
-                 WHERE e.search_text IS NOT NULL AND to_tsvector('simple', e.search_text) @@ to_tsquery('simple', ",
+                 WHERE e.search_vector @@ to_tsquery('simple', ",
                 sql::HIT_COLUMNS
             ));
             q.push_bind(tsquery.as_str()).push(")");
             sql::push_filters(&mut q, query);
-            q.push(" ORDER BY ts_rank(to_tsvector('simple', e.search_text), to_tsquery('simple', ")
+            q.push(" ORDER BY ts_rank(e.search_vector, to_tsquery('simple', ")
                 .push_bind(tsquery.as_str())
                 .push(")) DESC, e.created_at DESC, e.ticket_id, e.seq");
             sql::push_page(&mut q, query);
