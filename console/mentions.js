@@ -3,15 +3,14 @@
 // typed; ↑ ↓ choose, Enter or Tab puts `@Name` in place of `@filter` and names the agent in the
 // note's `mentions`, Esc closes. An agent whose `@Name` is taken out of the text again is not named.
 //
-// The functions are pure (tests/e2e/notes.test.mjs); the picker owns the DOM.
+// The functions are pure (tests/e2e/notes.test.mjs); the picker (picker.js) owns the DOM.
 
-import { compare, fold, t, typed, tNodes } from './i18n.js';
+import { compare, fold } from './i18n.js';
+import { Picker } from './picker.js';
 import { MAX_MENTIONS } from './notes.js';
 
 /** The longest filter after `@` (an agent's name is at most 64 characters). */
 const MAX_QUERY = 64;
-/** Agents shown at once. */
-const SHOWN = 8;
 /** What may not follow a name for `@Name` to be that name (and not the start of a longer word). */
 const WORD = /[\p{L}\p{M}\p{N}_\u200c\u200d]/u;
 
@@ -118,115 +117,41 @@ export function splitMentions(body, names) {
   return out;
 }
 
-/** The picker under the reply box in note mode. `agents()` gives the agents to offer; `enabled()`
- *  whether the box holds a note; `onChoose(agent)` runs after `@Name` was put in the box. */
-export class MentionPicker {
+/** The picker under the reply box in note mode. `agents()` gives the agents who may be named;
+ *  `enabled()` whether the box holds a note; `onChoose(agent)` runs after `@Name` was put in. */
+export class MentionPicker extends Picker {
   constructor({ textarea, box, list, agents, enabled, onChoose }) {
-    this.textarea = textarea;
-    this.box = box;
-    this.list = list;
+    super({ textarea, box, list, enabled, idPrefix: 'mention' });
     this.agents = agents;
-    this.enabled = enabled;
     this.onChoose = onChoose;
-    this.shown = [];
-    this.current = 0;
-    this.found = null;
-    textarea.addEventListener('input', () => this.update());
-    textarea.addEventListener('click', () => this.update());
-    // Focus leaving the box closes the list a moment later (a click on an option lands first),
-    // unless it came back meanwhile (the mode toggle hands it back at once).
-    textarea.addEventListener('blur', () => setTimeout(() => document.activeElement !== textarea && this.close(), 150));
-    list.addEventListener('mousedown', (e) => e.preventDefault());
+    this.none = { items: agents, noMatch: 'mention.no_match', empty: 'mention.none' };
   }
 
-  get open() {
-    return !this.box.hidden;
+  find(text, caret) {
+    return mentionQuery(text, caret);
   }
 
-  /** Opens, filters or closes the list after the text or the caret moved. */
-  update() {
-    const ta = this.textarea;
-    this.found = ta.selectionStart === ta.selectionEnd ? mentionQuery(ta.value, ta.selectionStart) : null;
-    if (!this.found || ta.disabled || !this.enabled()) {
-      this.close();
-      return;
-    }
-    const previous = this.shown[this.current];
-    this.shown = filterAgents(this.agents(), this.found.query, null).slice(0, SHOWN);
+  candidates(query) {
+    const shown = filterAgents(this.agents(), query, null);
     // A space after a name nobody has: the agent writes on, it was no mention.
-    if (!this.shown.length && /\s/.test(this.found.query)) {
-      this.close();
-      return;
-    }
-    this.current = Math.max(0, this.shown.indexOf(previous));
-    this.render();
-    this.box.hidden = false;
+    return !shown.length && /\s/.test(query) ? null : shown;
   }
 
-  render() {
-    const items = this.shown.map((a, i) => {
-      const li = document.createElement('li');
-      li.id = `mention-option-${i}`;
-      li.setAttribute('role', 'option');
-      li.setAttribute('aria-selected', String(i === this.current));
-      const name = document.createElement('bdi');
-      name.className = 'title';
-      name.textContent = a.name;
-      li.append(name);
-      li.addEventListener('click', () => this.choose(a));
-      return li;
-    });
-    if (!items.length) {
-      const li = document.createElement('li');
-      li.className = 'none';
-      li.setAttribute('role', 'option');
-      li.setAttribute('aria-disabled', 'true');
-      li.append(...(this.agents().length ? tNodes('mention.no_match', { query: typed(this.found.query) }) : [t('mention.none')]));
-      items.push(li);
-    }
-    this.list.replaceChildren(...items);
-    const current = this.list.children[this.current];
-    if (current && current.scrollIntoView) current.scrollIntoView({ block: 'nearest' });
+  option(agent) {
+    const name = document.createElement('bdi');
+    name.className = 'title';
+    name.textContent = agent.name;
+    return [name];
   }
 
-  /** Keys while the list is open; true when the key was the picker's. */
-  key(e) {
-    if (!this.open) return false;
-    if (e.key === 'Escape') {
-      this.close();
-    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-      if (!this.shown.length) return true;
-      const step = e.key === 'ArrowDown' ? 1 : -1;
-      this.current = (this.current + step + this.shown.length) % this.shown.length;
-      this.render();
-    } else if ((e.key === 'Enter' || e.key === 'Tab') && !e.shiftKey && !e.isComposing) {
-      if (!this.shown.length) {
-        if (e.key === 'Tab') return false;
-        this.close();
-      } else {
-        this.choose(this.shown[this.current]);
-      }
-    } else {
-      return false;
-    }
-    e.preventDefault();
-    return true;
+  /** Puts `@Name` where `@filter` is; the caret goes after it. */
+  pick(agent, found) {
+    const { text, caret } = insertMention(this.textarea.value, found, agent.name);
+    this.textarea.value = text;
+    return caret;
   }
 
-  /** Puts `@Name` where `@filter` is, caret after it, and names the agent. */
-  choose(agent) {
-    const ta = this.textarea;
-    if (!this.found) return;
-    const { text, caret } = insertMention(ta.value, this.found, agent.name);
-    ta.value = text;
-    ta.setSelectionRange(caret, caret);
-    this.close();
-    ta.focus();
+  picked(agent) {
     this.onChoose(agent);
-  }
-
-  close() {
-    this.box.hidden = true;
-    this.found = null;
   }
 }

@@ -53,6 +53,7 @@ const ASSETS: &[Asset] = &[
     asset!("canned.js", "text/javascript; charset=utf-8"),
     asset!("notes.js", "text/javascript; charset=utf-8"),
     asset!("mentions.js", "text/javascript; charset=utf-8"),
+    asset!("picker.js", "text/javascript; charset=utf-8"),
     asset!("customer.js", "text/javascript; charset=utf-8"),
     asset!("alerts.js", "text/javascript; charset=utf-8"),
     asset!("uploads.js", "text/javascript; charset=utf-8"),
