@@ -254,6 +254,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             notes: store.clone(),
             labels: store.clone(),
             search: store.clone(),
+            ratings: store.clone(),
         },
         writer,
         broker.clone(),
@@ -261,6 +262,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         crate::domain::tickets::MessageLimits {
             max_body_chars: config.max_body_chars,
             max_attachments: config.attachments_per_message,
+            rating_window: (config.rating_expiry_secs > 0).then(|| Duration::from_secs(config.rating_expiry_secs)),
         },
         push_trigger,
     ));

@@ -87,6 +87,18 @@ pub const PUSH_QUEUE_DEPTH: &str = "hub_push_queue_depth";
 pub const PUSH_QUEUE_OLDEST: &str = "hub_push_queue_oldest_seconds";
 /// Counter: agents' private notes stored.
 pub const NOTES_STORED: &str = "hub_notes_stored_total";
+/// Counter: ratings users gave resolved tickets, by `score` (1 to 5).
+pub const RATINGS: &str = "hub_ratings_total";
+/// Histogram: from a ticket's (re)opening to the first message of an agent, in seconds, observed
+/// when the ticket is resolved (a reply after a transfer counts for the agent who wrote it).
+pub const FIRST_RESPONSE: &str = "hub_first_response_seconds";
+/// Histogram: from a ticket's (re)opening to its claim (by an agent or auto-assignment), in seconds.
+pub const QUEUE_WAIT: &str = "hub_queue_wait_seconds";
+/// Histogram: from a ticket's (re)opening to its resolution, in seconds.
+pub const RESOLUTION: &str = "hub_resolution_seconds";
+/// The buckets of the support-time histograms: ten seconds to a week.
+const SUPPORT_TIME_BUCKETS: [f64; 14] =
+    [10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259_200.0, 604_800.0];
 /// Counter: SMS reminders of unread replies, by outcome (`sent`, `read`, `no_consent`,
 /// `push_target`, `budget`, `failed`, `given_up`).
 pub const SMS_REMINDERS: &str = "hub_sms_reminders_total";
@@ -147,9 +159,17 @@ pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let latency_buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-        let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        let mut builder = metrics_exporter_prometheus::PrometheusBuilder::new()
             .set_buckets(&latency_buckets)
             .expect("static, non-empty bucket list");
+        for name in [FIRST_RESPONSE, QUEUE_WAIT, RESOLUTION] {
+            builder = builder
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(name.to_owned()),
+                    &SUPPORT_TIME_BUCKETS,
+                )
+                .expect("static, non-empty bucket list");
+        }
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         // Fails only if another recorder was installed first; then our handle renders nothing,
@@ -194,6 +214,10 @@ fn describe() {
     describe_gauge!(PUSH_QUEUE_DEPTH, "push notifications waiting (all nodes)");
     describe_gauge!(PUSH_QUEUE_OLDEST, Unit::Seconds, "age of the oldest waiting push notification");
     describe_counter!(NOTES_STORED, "agents' private notes on tickets stored");
+    describe_counter!(RATINGS, "ratings users gave resolved tickets, by score");
+    describe_histogram!(FIRST_RESPONSE, Unit::Seconds, "from a ticket's (re)opening to an agent's first message");
+    describe_histogram!(QUEUE_WAIT, Unit::Seconds, "from a ticket's (re)opening to its claim");
+    describe_histogram!(RESOLUTION, Unit::Seconds, "from a ticket's (re)opening to its resolution");
     describe_counter!(SMS_REMINDERS, "SMS reminders of unread agent replies, by outcome (sent, or why not)");
     describe_counter!(ATTACHMENTS_EXPIRED, "uploads removed unattached after they expired");
     describe_counter!(UPLOAD_BYTES, Unit::Bytes, "bytes received in upload pieces");

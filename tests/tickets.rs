@@ -790,3 +790,118 @@ async fn agents_search_tickets_with_persian_folding() {
         assert_eq!(no_query.status().as_u16(), 400, "{label}");
     }
 }
+
+/// A resolution asks the user for a rating: once per resolution, seen by every agent, asked anew
+/// after a reopen and another resolution, refused after it lapses, in the customer's export.
+#[tokio::test]
+async fn users_rate_each_resolution_once_and_agents_see_it() {
+    for hub in hubs(|_| {}).await {
+        for encoding in ENCODINGS {
+            let label = format!("{} {encoding:?}", hub.label());
+            let user_token = hub.token(&phone()).await;
+            let mut user = hub.connect_as(encoding, &user_token).await;
+            let mut phone2 = hub.connect_as(encoding, &user_token).await;
+            let (a_token, a_id) = hub.agent("Sara").await;
+            let (b_token, _) = hub.agent("Reza").await;
+            let mut a = hub.connect_agent(encoding, &a_token).await;
+            let mut b = hub.connect_agent(encoding, &b_token).await;
+            let ticket = open_ticket(&mut user, "Refund", "پول دو بار کم شد").await;
+            let tid = ticket["id"].as_str().unwrap().to_owned();
+            let submit = |seq: u64, score: u64, comment: &str| json!({"type": "rating.submit", "ticket_id": tid, "resolution_seq": seq, "score": score, "comment": comment});
+            assert_eq!(user.request(submit(2, 5, "")).await["code"], "wrong_state", "{label} open: nothing to rate");
+            assert_eq!(a.request(json!({"type": "ticket.claim", "ticket_id": tid})).await["type"], "ticket.update.ok");
+            let resolved = a.request(json!({"type": "ticket.resolve", "ticket_id": tid})).await;
+            let seq = resolved["ticket"]["last_seq"].as_u64().unwrap();
+            let asked = user.event("rating.request").await;
+            assert_eq!(
+                (asked["ticket_id"].as_str(), asked["resolution_seq"].as_u64()),
+                (Some(tid.as_str()), Some(seq))
+            );
+            let week = resolved["ticket"]["updated_at"].as_i64().unwrap() + 7 * 24 * 3600 * 1000;
+            assert_eq!(asked["expires_at"], week, "{label} {asked}");
+            assert_eq!(phone2.event("rating.request").await["resolution_seq"], seq, "{label} every app of the user");
+            let pending = user.request(json!({"type": "rating.pending"})).await;
+            assert_eq!(pending["requests"], json!([{"ticket_id": tid, "resolution_seq": seq, "expires_at": week}]));
+            assert!(!a.seen.iter().any(|f| f["type"] == "rating.request"), "{label} agents are not asked");
+
+            for (frame, code) in [
+                (submit(seq, 0, ""), "bad_request"),
+                (submit(seq, 6, ""), "bad_request"),
+                (submit(seq, 5, &"خ".repeat(1001)), "too_large"),
+                (submit(seq - 1, 5, ""), "wrong_state"),
+            ] {
+                assert_eq!(user.request(frame).await["code"], code, "{label}");
+            }
+            assert_eq!(a.request(submit(seq, 5, "")).await["code"], "forbidden", "{label} agents do not rate");
+            assert_eq!(a.request(json!({"type": "rating.pending"})).await["code"], "forbidden", "{label}");
+            let stranger_token = hub.token(&phone()).await;
+            let mut stranger = hub.connect_as(encoding, &stranger_token).await;
+            assert_eq!(stranger.request(submit(seq, 1, "")).await["code"], "forbidden", "{label}");
+
+            let ok = user.request(submit(seq, 4, "  سریع بود، ممنون  ")).await;
+            assert_eq!(ok["type"], "rating.submit.ok", "{label} {ok}");
+            let rating = ok["rating"].clone();
+            assert_eq!((rating["score"].as_u64(), rating["comment"].as_str()), (Some(4), Some("سریع بود، ممنون")));
+            assert_eq!(rating["agent_id"], a_id.as_str(), "{label} credited to the resolving agent");
+            assert_eq!(b.event("ticket.rated").await["rating"], rating, "{label} every agent sees it");
+            assert_eq!(phone2.event("ticket.rated").await["rating"], rating, "{label} the user's other apps too");
+            let again = user.request(submit(seq, 4, "سریع بود، ممنون")).await;
+            assert_eq!(again["rating"], rating, "{label} the same rating again answers the stored one");
+            assert_eq!(user.request(submit(seq, 1, "")).await["code"], "wrong_state", "{label} once per resolution");
+            assert_eq!(user.request(json!({"type": "rating.pending"})).await["requests"], json!([]), "{label}");
+
+            // Reopened: the request lapses; resolved again: a new one.
+            assert_eq!(send(&mut user, &tid, "u-2", "دوباره کم شد").await["type"], "ticket.send.ok");
+            assert_eq!(user.request(submit(seq, 4, "")).await["code"], "wrong_state", "{label} reopened");
+            assert_eq!(b.request(json!({"type": "ticket.claim", "ticket_id": tid})).await["type"], "ticket.update.ok");
+            let resolved = b.request(json!({"type": "ticket.resolve", "ticket_id": tid})).await;
+            let seq2 = resolved["ticket"]["last_seq"].as_u64().unwrap();
+            let asked = user.event_where("rating.request", |f| f["resolution_seq"] == seq2).await;
+            assert_eq!(asked["ticket_id"], tid.as_str());
+            assert_eq!(user.request(submit(seq2, 2, "")).await["rating"]["comment"], Value::Null, "{label} blank");
+            let listed = a.request(json!({"type": "rating.list", "ticket_id": tid})).await;
+            let scores: Vec<u64> =
+                listed["ratings"].as_array().unwrap().iter().map(|r| r["score"].as_u64().unwrap()).collect();
+            assert_eq!(scores, [4, 2], "{label} {listed}");
+            assert_eq!(stranger.request(json!({"type": "rating.list", "ticket_id": tid})).await["code"], "forbidden");
+
+            let (status, export) = hub.get("/v1/me/export", Some(&user_token)).await;
+            assert_eq!(status, 200);
+            assert_eq!(export["tickets"][0]["ratings"], listed["ratings"], "{label} ratings are the customer's data");
+        }
+    }
+}
+
+/// An unanswered request lapses after `rating_expiry_secs`; with ratings off nothing is asked.
+#[tokio::test]
+async fn rating_requests_expire_and_can_be_turned_off() {
+    for (expiry, hub) in [(1, hubs(|c| c.rating_expiry_secs = 1).await), (0, hubs(|c| c.rating_expiry_secs = 0).await)]
+        .into_iter()
+        .flat_map(|(e, hubs)| hubs.into_iter().map(move |h| (e, h)))
+    {
+        let label = format!("{} expiry {expiry}", hub.label());
+        let user_token = hub.token(&phone()).await;
+        let mut user = hub.connect_as(Encoding::Json, &user_token).await;
+        let (a_token, _) = hub.agent("Sara").await;
+        let mut a = hub.connect_agent(Encoding::Json, &a_token).await;
+        let tid = open_ticket(&mut user, "Refund", "کم شد").await["id"].as_str().unwrap().to_owned();
+        a.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+        let seq = a.request(json!({"type": "ticket.resolve", "ticket_id": tid})).await["ticket"]["last_seq"].clone();
+        let submit = json!({"type": "rating.submit", "ticket_id": tid, "resolution_seq": seq, "score": 5});
+        if expiry == 0 {
+            let refused = user.request(submit).await;
+            assert_eq!(
+                (refused["code"].as_str(), refused["message"].as_str()),
+                (Some("wrong_state"), Some("ratings are off"))
+            );
+            assert_eq!(user.request(json!({"type": "rating.pending"})).await["requests"], json!([]), "{label}");
+            assert!(!user.seen.iter().any(|f| f["type"] == "rating.request"), "{label} nothing asked");
+            continue;
+        }
+        user.event("rating.request").await;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        assert_eq!(user.request(json!({"type": "rating.pending"})).await["requests"], json!([]), "{label} lapsed");
+        let late = user.request(submit).await;
+        assert_eq!(late["message"], "the rating request has expired", "{label} {late}");
+    }
+}

@@ -30,8 +30,9 @@ use anapars_hub::protocol::views::{PushRegistrationRequest, PushRegistrationView
 use anapars_hub::protocol::CloseCode;
 use anapars_hub::protocol::{
     self, AgentView, CannedReplyView, ConsentView, CustomerDeviceView, CustomerView, DeviceReport, DeviceView, Encoded,
-    Encoding, EventView, LabelView, MarkView, NoteView, Participant, ProfileView, PurchaseView, Request, RequestFrame,
-    RevokeReason, SearchResultView, ServerFrame, TicketLabelsView, TicketView, ViewEventReport, ViewKind,
+    Encoding, EventView, LabelView, MarkView, NoteView, Participant, ProfileView, PurchaseView, RatingRequestView,
+    RatingView, Request, RequestFrame, RevokeReason, SearchResultView, ServerFrame, TicketLabelsView, TicketView,
+    ViewEventReport, ViewKind,
 };
 use anapars_hub::{Config, Error};
 use serde_json::{json, Value};
@@ -164,6 +165,20 @@ fn client_samples() -> Vec<(&'static str, RequestFrame)> {
             "request.note.list",
             frame(51, Request::NoteList { ticket_id: TicketId(TICKET), before_id: None, limit: Some(20) }),
         ),
+        (
+            "request.rating.submit",
+            frame(
+                60,
+                Request::RatingSubmit {
+                    ticket_id: TicketId(TICKET),
+                    resolution_seq: 9,
+                    score: 5,
+                    comment: Some("خیلی سریع درست شد، ممنون".into()),
+                },
+            ),
+        ),
+        ("request.rating.pending", frame(61, Request::RatingPending {})),
+        ("request.rating.list", frame(62, Request::RatingList { ticket_id: TicketId(TICKET) })),
         (
             "request.ticket.search",
             frame(
@@ -372,6 +387,23 @@ fn note() -> NoteView {
     }
 }
 
+/// The user's five-star rating of the ticket's resolution at seq 9, by Sara.
+fn rating() -> RatingView {
+    RatingView {
+        ticket_id: TicketId(TICKET),
+        resolution_seq: 9,
+        agent_id: Some(AgentId(AGENT)),
+        score: 5,
+        comment: Some("خیلی سریع درست شد، ممنون".into()),
+        rated_at: NOW,
+    }
+}
+
+/// The request to rate that resolution, a week after it.
+fn rating_request() -> RatingRequestView {
+    RatingRequestView { ticket_id: TicketId(TICKET), resolution_seq: 9, expires_at: NOW + 7 * 24 * 3600 * 1000 }
+}
+
 /// Consent after analytics was turned off and SMS reminders on at NOW; personalisation never set.
 fn consent() -> ConsentView {
     ConsentView {
@@ -572,6 +604,14 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
                 ],
             },
         ),
+        ("reply.rating.submit.ok", ServerFrame::RatingSubmitOk { id: 60, rating: rating() }),
+        ("reply.rating.pending.ok", ServerFrame::RatingPendingOk { id: 61, requests: vec![rating_request()] }),
+        (
+            "reply.rating.list.ok",
+            ServerFrame::RatingListOk { id: 62, ticket_id: TicketId(TICKET), ratings: vec![rating()] },
+        ),
+        ("event.rating.request", ServerFrame::RatingRequest { request: rating_request() }),
+        ("event.ticket.rated", ServerFrame::TicketRated { rating: rating() }),
         ("reply.note.add.ok", ServerFrame::NoteAddOk { id: 50, note: note() }),
         (
             "reply.note.list.ok",
@@ -848,9 +888,12 @@ fn request_slot(request: &Request) -> usize {
         Request::LabelDelete { .. } => 43,
         Request::TicketLabel { .. } => 44,
         Request::TicketSearch { .. } => 45,
+        Request::RatingSubmit { .. } => 46,
+        Request::RatingPending {} => 47,
+        Request::RatingList { .. } => 48,
     }
 }
-const REQUEST_SLOTS: usize = 46;
+const REQUEST_SLOTS: usize = 49;
 
 /// Slot of each server frame variant; as [`request_slot`], for [`server_samples`].
 fn server_slot(frame: &ServerFrame) -> usize {
@@ -904,9 +947,14 @@ fn server_slot(frame: &ServerFrame) -> usize {
         ServerFrame::LabelsUpdated { .. } => 46,
         ServerFrame::TicketLabels { .. } => 47,
         ServerFrame::TicketSearchOk { .. } => 48,
+        ServerFrame::RatingSubmitOk { .. } => 49,
+        ServerFrame::RatingPendingOk { .. } => 50,
+        ServerFrame::RatingListOk { .. } => 51,
+        ServerFrame::RatingRequest { .. } => 52,
+        ServerFrame::TicketRated { .. } => 53,
     }
 }
-const SERVER_SLOTS: usize = 49;
+const SERVER_SLOTS: usize = 54;
 
 /// Every close code the hub sends. A new one fails to compile in the `match`: list it here and in
 /// PROTOCOL.md.

@@ -176,6 +176,9 @@ pub struct Config {
     /// An agent's reply unread for this long earns a user without a push target one SMS reminder
     /// (if their `sms_reminders` consent is on), in seconds. Default 0: no SMS reminders.
     pub sms_reminder_after_secs: u64,
+    /// How long after a resolution its user may rate it, in seconds. Default 604800 (a week);
+    /// 0: ratings are off (no requests, ratings refused).
+    pub rating_expiry_secs: u64,
     /// At most one SMS reminder per ticket within this period, in seconds. Default 86400.
     pub sms_reminder_period_secs: u64,
     /// SMS reminders the whole hub sends per hour at most (a budget of their own, apart from
@@ -371,6 +374,7 @@ impl Default for Config {
             push_give_up_secs: 24 * 3600,
             sms_reminder_after_secs: 0,
             sms_reminder_period_secs: 24 * 3600,
+            rating_expiry_secs: 7 * 24 * 3600,
             sms_reminders_per_hour: 100,
             push_timeout_ms: 10_000,
             vapid_subject: None,

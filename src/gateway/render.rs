@@ -23,6 +23,12 @@ pub(crate) fn frame(event: &Event) -> Arc<SharedFrame> {
         Event::TicketLabels(labels) => {
             SharedFrame::new(ServerFrame::TicketLabels { labels: crate::protocol::ticket_labels_view(labels) })
         }
+        Event::RatingRequested(request) => {
+            SharedFrame::new(ServerFrame::RatingRequest { request: crate::protocol::rating_request_view(request) })
+        }
+        Event::TicketRated(rating) => {
+            SharedFrame::new(ServerFrame::TicketRated { rating: crate::protocol::rating_view(rating) })
+        }
         Event::TicketNote(note) => SharedFrame::new(ServerFrame::TicketNote { note: crate::protocol::note_view(note) }),
         Event::QueuePosition { ticket_id, position, estimated_wait_ms } => SharedFrame::new(ServerFrame::TicketQueue {
             ticket_id: *ticket_id,

@@ -23,6 +23,10 @@ pub enum Event {
     LabelsUpdated(Vec<crate::model::label::Label>),
     /// A ticket's labels after a change (for agents only).
     TicketLabels(crate::model::label::TicketLabels),
+    /// A ticket was resolved: its user may rate the resolution (to the user's apps).
+    RatingRequested(crate::model::rating::RatingRequest),
+    /// A user rated a resolution (to every agent and the user's apps).
+    TicketRated(crate::model::rating::Rating),
     /// A ticket is gone (its user deleted their account).
     TicketDeleted(TicketId),
     /// An open ticket's place in the queue changed.

@@ -16,6 +16,7 @@ pub mod phone;
 pub mod profile;
 pub mod purchase;
 pub mod push;
+pub mod rating;
 pub mod search;
 pub mod sms;
 pub mod telemetry;

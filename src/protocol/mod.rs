@@ -13,10 +13,10 @@ pub use errors::{ErrorCode, WireError};
 pub use frames::{Request, RequestFrame, RequestId, RevokeReason, ServerFrame};
 pub use views::{
     attachment_path, consent_view, customer_view, event_view, label_views, message_attachment_view, note_view,
-    participant, profile_view, purchase_view, search_result_view, ticket_labels_view, ticket_view, upload_view,
-    AgentView, CannedReplyView, ConsentView, CustomerDeviceView, CustomerView, DeviceView, EventView, LabelView,
-    MarkView, MessageAttachmentView, NoteView, Participant, ProfileView, PurchaseView, SearchResultView,
-    TicketLabelsView, TicketView, UploadView,
+    participant, profile_view, purchase_view, rating_request_view, rating_view, search_result_view, ticket_labels_view,
+    ticket_view, upload_view, AgentView, CannedReplyView, ConsentView, CustomerDeviceView, CustomerView, DeviceView,
+    EventView, LabelView, MarkView, MessageAttachmentView, NoteView, Participant, ProfileView, PurchaseView,
+    RatingRequestView, RatingView, SearchResultView, TicketLabelsView, TicketView, UploadView,
 };
 
 use crate::error::Error;

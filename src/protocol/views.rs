@@ -10,6 +10,7 @@ use crate::model::label::{Label, TicketLabels};
 use crate::model::note::Note;
 use crate::model::profile::{Customer, PublicProfile};
 use crate::model::purchase::{Purchase, PurchaseKind, PurchaseStatus};
+use crate::model::rating::{Rating, RatingRequest};
 use crate::model::search::{SearchHit, SnippetPart};
 use crate::model::telemetry::{Consent, DeviceRecord};
 use crate::model::ticket::{Author, EventKind, Ticket, TicketEvent, TicketStatus};
@@ -169,6 +170,51 @@ pub fn note_view(n: &Note) -> NoteView {
         client_msg_id: n.client_msg_id.clone(),
         at: n.created_at,
     }
+}
+
+/// A user's rating of a resolution of their ticket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatingView {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The seq of the `resolved` event rated.
+    pub resolution_seq: u64,
+    /// The agent who resolved the ticket then.
+    pub agent_id: Option<AgentId>,
+    /// 1 (worst) to 5 (best).
+    pub score: u8,
+    /// The user's words, if any.
+    pub comment: Option<String>,
+    /// When it was given.
+    pub rated_at: Millis,
+}
+
+/// A rating as clients see it.
+pub fn rating_view(r: &Rating) -> RatingView {
+    RatingView {
+        ticket_id: r.ticket_id,
+        resolution_seq: r.resolution_seq,
+        agent_id: r.agent_id,
+        score: r.score,
+        comment: r.comment.clone(),
+        rated_at: r.rated_at,
+    }
+}
+
+/// A resolution its user may rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatingRequestView {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The seq of its `resolved` event: name it in `rating.submit`.
+    pub resolution_seq: u64,
+    /// When the request lapses.
+    pub expires_at: Millis,
+}
+
+/// A rating request as the user's apps see it.
+pub fn rating_request_view(r: &RatingRequest) -> RatingRequestView {
+    RatingRequestView { ticket_id: r.ticket_id, resolution_seq: r.resolution_seq, expires_at: r.expires_at }
 }
 
 /// A file on a message, as clients show it.

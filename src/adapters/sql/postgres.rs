@@ -24,6 +24,7 @@ mod notes;
 mod profiles;
 mod purchases;
 mod push;
+mod ratings;
 mod search;
 mod sessions;
 mod telemetry;

@@ -15,6 +15,7 @@ pub(super) mod notes;
 mod profiles;
 mod purchases;
 pub(super) mod push;
+pub(super) mod ratings;
 pub(super) mod search;
 mod telemetry;
 mod tickets;
@@ -28,8 +29,8 @@ pub(super) use telemetry::{
     VIEW_COLUMNS,
 };
 pub(super) use tickets::{
-    assigned_counts, marks, search_text, stored_attachments, stored_author, stored_participant, stored_seq, EventRow,
-    MarkRow, TicketRow,
+    assigned_counts, marks, search_text, seq, stored_attachments, stored_author, stored_participant, stored_seq,
+    EventRow, MarkRow, TicketRow,
 };
 
 use crate::error::{Error, Result};

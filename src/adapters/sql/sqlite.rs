@@ -21,6 +21,7 @@ mod notes;
 mod profiles;
 mod purchases;
 mod push;
+mod ratings;
 mod search;
 mod sessions;
 mod telemetry;
@@ -35,6 +36,22 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::time::Duration;
+
+/// `head`, then `IN (...)` with each of `values` bound, then `tail`: the statement for a list of
+/// ids (SQLite has no array parameter; callers keep lists within `INSERT_CHUNK`).
+fn in_list<'q, T>(head: &str, values: impl IntoIterator<Item = T>, tail: &str) -> sqlx::QueryBuilder<'q, sqlx::Sqlite>
+where
+    T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send,
+{
+    let mut query = sqlx::QueryBuilder::new(head);
+    query.push("IN (");
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    query.push(")").push(tail);
+    query
+}
 
 /// The schema, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");

@@ -10,6 +10,7 @@
 pub mod labels;
 pub mod notes;
 pub(crate) mod queue;
+pub mod ratings;
 pub mod search;
 pub(crate) mod stream;
 pub(crate) mod writer;
@@ -25,6 +26,7 @@ use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::agents::Agents;
 use crate::ports::store::labels::Labels;
 use crate::ports::store::notes::Notes;
+use crate::ports::store::ratings::Ratings;
 use crate::ports::store::search::Search;
 use crate::ports::store::tickets::Tickets;
 use std::sync::Arc;
@@ -55,6 +57,9 @@ pub struct TicketDesk {
     notes: Arc<dyn Notes>,
     labels: Arc<dyn Labels>,
     search_index: Arc<dyn Search>,
+    ratings: Arc<dyn Ratings>,
+    /// How long after a resolution its user may rate it, in ms; `None`: ratings are off.
+    rating_window: Option<u64>,
     writer: MessageWriter,
     broker: Arc<dyn Broker>,
     queue: Arc<queue::Queue>,
@@ -74,15 +79,19 @@ pub struct TicketStores {
     pub labels: Arc<dyn Labels>,
     /// The search index.
     pub search: Arc<dyn Search>,
+    /// Users' ratings of resolutions.
+    pub ratings: Arc<dyn Ratings>,
 }
 
-/// How large a message may be.
+/// How large a message may be, and how long a resolution may be rated.
 #[derive(Clone, Copy, Debug)]
 pub struct MessageLimits {
     /// Longest text, in characters.
     pub max_body_chars: usize,
     /// Most files on one message.
     pub max_attachments: usize,
+    /// How long after a resolution its user may rate it; `None`: ratings are off.
+    pub rating_window: Option<std::time::Duration>,
 }
 
 fn check_client_msg_id(id: &str) -> Result<()> {
@@ -97,14 +106,28 @@ impl TicketDesk {
     /// The desk over these ports. `queue` decides assignments and queue positions; every stored
     /// event also goes to `push` (for people whose app is closed).
     pub fn new(
-        TicketStores { tickets, agents, notes, labels, search }: TicketStores,
+        TicketStores { tickets, agents, notes, labels, search, ratings }: TicketStores,
         writer: MessageWriter,
         broker: Arc<dyn Broker>,
         queue: Arc<queue::Queue>,
         limits: MessageLimits,
         push: crate::domain::push::PushTrigger,
     ) -> Self {
-        Self { tickets, agents, notes, labels, search_index: search, writer, broker, queue, limits, push }
+        let rating_window = limits.rating_window.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX));
+        Self {
+            tickets,
+            agents,
+            notes,
+            labels,
+            search_index: search,
+            ratings,
+            rating_window,
+            writer,
+            broker,
+            queue,
+            limits,
+            push,
+        }
     }
 
     /// Something changed that may let the queue move (an agent connected or changed status).
@@ -364,7 +387,9 @@ impl TicketDesk {
     /// `forbidden` (users, or a ticket held by someone else), `not_found`, `wrong_state`, `unavailable`.
     pub async fn resolve(&self, who: Principal, id: TicketId) -> Result<Ticket> {
         let Principal::Agent(agent) = who else { return Err(Error::Forbidden) };
-        self.apply(Transition::resolve(id, agent, now_ms())).await
+        let ticket = self.apply(Transition::resolve(id, agent, now_ms())).await?;
+        self.ask_for_rating(&ticket);
+        Ok(ticket)
     }
 
     /// Applies a guarded change; when the guard fails, explains why from the ticket's current state.

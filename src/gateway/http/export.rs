@@ -377,6 +377,13 @@ pub(super) async fn write(
             }
             let mut first = true;
             w.items(&mut first, notes.iter().map(crate::protocol::note_view)).await?;
+            w.raw("]");
+            // The user's own ratings of the ticket's resolutions.
+            w.member("ratings");
+            w.raw("[");
+            let ratings = store.ratings(&[ticket.id]).await?;
+            let mut first = true;
+            w.items(&mut first, ratings.iter().map(crate::protocol::rating_view)).await?;
             w.raw("]}");
         }
         if !full {

@@ -157,6 +157,30 @@ pub(super) async fn handle<S: Transport>(socket: &mut Socket<S>, frame: RequestF
                         });
                     socket.answer(id, reply).await
                 }
+                Request::RatingSubmit { ticket_id, resolution_seq, score, comment } => {
+                    let reply = hub
+                        .tickets
+                        .rate(who, ticket_id, resolution_seq, score, comment.as_deref())
+                        .await
+                        .map(|r| ServerFrame::RatingSubmitOk { id, rating: crate::protocol::rating_view(&r) });
+                    socket.answer(id, reply).await
+                }
+                Request::RatingPending {} => {
+                    let reply = hub.tickets.rating_requests(who).await.map(|requests| ServerFrame::RatingPendingOk {
+                        id,
+                        requests: requests.iter().map(crate::protocol::rating_request_view).collect(),
+                    });
+                    socket.answer(id, reply).await
+                }
+                Request::RatingList { ticket_id } => {
+                    let reply =
+                        hub.tickets.ticket_ratings(who, ticket_id).await.map(|ratings| ServerFrame::RatingListOk {
+                            id,
+                            ticket_id,
+                            ratings: ratings.iter().map(crate::protocol::rating_view).collect(),
+                        });
+                    socket.answer(id, reply).await
+                }
                 Request::ProfileGet { user_id } => {
                     let reply = hub
                         .profiles

@@ -12,7 +12,8 @@
 //! canned replies) and [`tickets::Tickets`] (tickets and their gapless event streams). What a batch
 //! of messages does is decided once for both backends, by the tickets domain's `stream`.
 //!
-//! [`notes::Notes`] keeps agents' private notes, a stream per ticket beside its events.
+//! [`notes::Notes`] keeps agents' private notes, a stream per ticket beside its events;
+//! [`ratings::Ratings`] users' ratings of each resolution.
 //!
 //! [`attachments::Attachments`] keeps the records of uploaded files (their bytes are in the object
 //! store, [`crate::ports::objects`]).
@@ -28,6 +29,7 @@ pub mod notes;
 pub mod profiles;
 pub mod purchases;
 pub mod push;
+pub mod ratings;
 pub mod search;
 pub mod telemetry;
 pub mod tickets;
@@ -155,6 +157,7 @@ pub trait Store:
     + push::Pushes
     + notes::Notes
     + labels::Labels
+    + ratings::Ratings
     + search::Search
 {
     /// `sqlite` or `postgres`, for logs and metrics.

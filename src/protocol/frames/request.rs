@@ -203,6 +203,29 @@ pub enum Request {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// User: rates a resolution of their ticket, once (the same rating again answers the stored one).
+    #[serde(rename = "rating.submit")]
+    RatingSubmit {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// The seq of the `resolved` event rated (from `rating.request`).
+        resolution_seq: u64,
+        /// 1 (worst) to 5 (best).
+        score: u8,
+        /// The user's words, at most 1000 characters (blank: none).
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    /// User: the resolutions they may still rate (asked on start: a request made while the app was
+    /// closed is not pushed again).
+    #[serde(rename = "rating.pending")]
+    RatingPending {},
+    /// Agent, or the ticket's user: every rating of a ticket.
+    #[serde(rename = "rating.list")]
+    RatingList {
+        /// The ticket.
+        ticket_id: TicketId,
+    },
     /// Agent: searches the tickets' subjects and messages.
     #[serde(rename = "ticket.search")]
     TicketSearch {
@@ -397,6 +420,9 @@ impl Request {
         "canned.delete",
         "note.add",
         "note.list",
+        "rating.submit",
+        "rating.pending",
+        "rating.list",
         "ticket.search",
         "label.list",
         "label.create",
@@ -448,6 +474,9 @@ impl Request {
             Self::CannedDelete { .. } => "canned.delete",
             Self::NoteAdd { .. } => "note.add",
             Self::NoteList { .. } => "note.list",
+            Self::RatingSubmit { .. } => "rating.submit",
+            Self::RatingPending {} => "rating.pending",
+            Self::RatingList { .. } => "rating.list",
             Self::TicketSearch { .. } => "ticket.search",
             Self::LabelList {} => "label.list",
             Self::LabelCreate { .. } => "label.create",

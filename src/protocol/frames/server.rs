@@ -6,7 +6,8 @@ use crate::model::time::Millis;
 use crate::protocol::errors::{ErrorCode, WireError};
 use crate::protocol::views::{
     AgentView, CannedReplyView, ConsentView, CustomerView, DeviceView, EventView, LabelView, MarkView, NoteView,
-    Participant, ProfileView, PurchaseView, SearchResultView, TicketLabelsView, TicketView,
+    Participant, ProfileView, PurchaseView, RatingRequestView, RatingView, SearchResultView, TicketLabelsView,
+    TicketView,
 };
 use serde::{Deserialize, Serialize};
 
@@ -156,6 +157,32 @@ pub enum ServerFrame {
         id: RequestId,
         /// The note as stored (the earlier one, for a resend).
         note: NoteView,
+    },
+    /// Reply to `rating.submit`.
+    #[serde(rename = "rating.submit.ok")]
+    RatingSubmitOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The rating as stored.
+        rating: RatingView,
+    },
+    /// Reply to `rating.pending`.
+    #[serde(rename = "rating.pending.ok")]
+    RatingPendingOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The resolutions the user may still rate, oldest first.
+        requests: Vec<RatingRequestView>,
+    },
+    /// Reply to `rating.list`.
+    #[serde(rename = "rating.list.ok")]
+    RatingListOk {
+        /// Echoed request id.
+        id: RequestId,
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Its ratings, by resolution.
+        ratings: Vec<RatingView>,
     },
     /// Reply to `note.list`.
     #[serde(rename = "note.list.ok")]
@@ -352,6 +379,20 @@ pub enum ServerFrame {
         /// The ticket's labels now.
         labels: TicketLabelsView,
     },
+    /// Event: an agent resolved the user's ticket; the user may rate the resolution until
+    /// `expires_at` (to the user's sockets).
+    #[serde(rename = "rating.request")]
+    RatingRequest {
+        /// The request.
+        #[serde(flatten)]
+        request: RatingRequestView,
+    },
+    /// Event: a user rated a resolution (to every agent's socket and the user's).
+    #[serde(rename = "ticket.rated")]
+    TicketRated {
+        /// The rating.
+        rating: RatingView,
+    },
     /// Event: an agent wrote a private note on a ticket (to every agent's socket; never to users).
     #[serde(rename = "ticket.note")]
     TicketNote {
@@ -456,6 +497,9 @@ impl ServerFrame {
             Self::TicketSearchOk { .. } => "ticket.search.ok",
             Self::TicketLabelOk { .. } => "ticket.label.ok",
             Self::NoteListOk { .. } => "note.list.ok",
+            Self::RatingSubmitOk { .. } => "rating.submit.ok",
+            Self::RatingPendingOk { .. } => "rating.pending.ok",
+            Self::RatingListOk { .. } => "rating.list.ok",
             Self::ProfileOk { .. } => "profile.ok",
             Self::CustomerGetOk { .. } => "customer.get.ok",
             Self::AgentGetOk { .. } => "agent.get.ok",
@@ -478,6 +522,8 @@ impl ServerFrame {
             Self::TicketUpdated { .. } => "ticket.updated",
             Self::TicketDeleted { .. } => "ticket.deleted",
             Self::TicketNote { .. } => "ticket.note",
+            Self::RatingRequest { .. } => "rating.request",
+            Self::TicketRated { .. } => "ticket.rated",
             Self::LabelsUpdated { .. } => "labels.updated",
             Self::TicketLabels { .. } => "ticket.labels",
             Self::TicketReceipt { .. } => "ticket.receipt",

@@ -4,7 +4,7 @@
 //!
 //! The checks live in one file per port beside this one (`accounts.rs`, `sessions.rs`, `codes.rs`,
 //! `agents.rs`, `tickets.rs`, `telemetry.rs`, `purchases.rs`, `account.rs`, `attachments.rs`,
-//! `push.rs`); this file holds what they
+//! `push.rs`, `ratings.rs`); this file holds what they
 //! share, the list and the runner. To add a check, write `pub async fn name(store: Arc<dyn Store>) ->
 //! Result<()>` in the file of its port and add its name to the `checks!` list below; every backend then runs it.
 //!
@@ -44,6 +44,7 @@ mod labels;
 mod notes;
 mod purchases;
 mod push;
+mod ratings;
 mod search;
 mod sessions;
 mod telemetry;
@@ -58,6 +59,7 @@ pub use labels::*;
 pub use notes::*;
 pub use purchases::*;
 pub use push::*;
+pub use ratings::*;
 pub use search::*;
 pub use sessions::*;
 pub use telemetry::*;
@@ -361,6 +363,8 @@ checks![
     sms_reminders_wait_per_ticket_and_go_to_one_node,
     notes_are_a_stream_of_their_own_per_ticket,
     labels_are_unique_by_key_and_go_on_and_off_tickets,
+    ratings_are_one_per_resolution_of_a_resolved_ticket,
+    ratings_go_with_their_ticket,
     search_finds_folded_words_with_filters_and_pages,
 ];
 

@@ -161,7 +161,7 @@ fn author(kind: &str, id: Option<Uuid>, column: &'static str) -> Result<Author> 
 ///
 /// # Errors
 /// [`Error::Internal`] for a negative value.
-fn seq(value: i64, column: &'static str) -> Result<u64> {
+pub(in crate::adapters::sql) fn seq(value: i64, column: &'static str) -> Result<u64> {
     u64::try_from(value).map_err(|_| Error::Internal(format!("{column} is negative ({value})")))
 }
 

@@ -2,7 +2,7 @@
 //! IMMEDIATE` transaction on the writer.
 
 use crate::adapters::sql::rows::labels::{self as sql, LabelRow};
-use crate::adapters::sql::sqlite::SqliteStore;
+use crate::adapters::sql::sqlite::{in_list, SqliteStore};
 use crate::adapters::sql::statements::INSERT_CHUNK;
 use crate::adapters::sql::unless_taken;
 use crate::error::Result;
@@ -11,7 +11,6 @@ use crate::model::label::{Label, LabelWrite, TicketLabelled, TicketLabels};
 use crate::model::time::Millis;
 use crate::ports::store::labels::Labels;
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
 #[async_trait]
@@ -83,13 +82,7 @@ impl Labels for SqliteStore {
     async fn ticket_labels(&self, tickets: &[TicketId]) -> Result<Vec<TicketLabels>> {
         let mut pairs = Vec::new();
         for chunk in tickets.chunks(INSERT_CHUNK) {
-            let mut query = QueryBuilder::<Sqlite>::new(sql::OF_TICKETS);
-            query.push("IN (");
-            let mut list = query.separated(", ");
-            for t in chunk {
-                list.push_bind(t.0);
-            }
-            query.push(")").push(sql::OF_TICKETS_ORDER);
+            let mut query = in_list(sql::OF_TICKETS, chunk.iter().map(|t| t.0), sql::OF_TICKETS_ORDER);
             pairs.extend(query.build_query_as::<(Uuid, Uuid)>().fetch_all(&self.readers).await?);
         }
         Ok(sql::grouped(pairs))

@@ -3,7 +3,7 @@
 //! split. SQLite serves one node, whose one sender claims.
 
 use crate::adapters::sql::rows::push::{self as sql, QueuedRow, RegistrationRow, ReminderRow};
-use crate::adapters::sql::sqlite::SqliteStore;
+use crate::adapters::sql::sqlite::{in_list, SqliteStore};
 use crate::adapters::sql::statements::INSERT_CHUNK;
 use crate::error::Result;
 use crate::model::ids::{AgentId, Principal, SessionId, TicketId, UserId};
@@ -85,13 +85,7 @@ impl Pushes for SqliteStore {
             .await?;
         let mut claimed = Vec::with_capacity(ids.len());
         if !ids.is_empty() {
-            let mut query = QueryBuilder::<Sqlite>::new(sql::queued_where());
-            query.push("IN (");
-            let mut list = query.separated(", ");
-            for id in &ids {
-                list.push_bind(*id);
-            }
-            query.push(") ORDER BY q.due_at, q.id");
+            let mut query = in_list(&sql::queued_where(), ids.iter().copied(), " ORDER BY q.due_at, q.id");
             for row in query.build_query_as::<QueuedRow>().fetch_all(&mut *tx).await? {
                 claimed.push(QueuedPush::try_from(row)?);
             }
@@ -102,14 +96,7 @@ impl Pushes for SqliteStore {
 
     async fn finish_pushes(&self, ids: &[i64]) -> Result<()> {
         for chunk in ids.chunks(INSERT_CHUNK) {
-            let mut query = QueryBuilder::<Sqlite>::new(sql::FINISH);
-            query.push("IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(")");
-            query.build().execute(&self.writer).await?;
+            in_list(sql::FINISH, chunk.iter().copied(), "").build().execute(&self.writer).await?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use crate::adapters::sql::rows::{
     ConnectionRow, ConsentRow, DeviceInfoRow, ViewRow, CONNECTION_COLUMNS, CONSENT_COLUMNS, DEVICE_COLUMNS,
     VIEW_COLUMNS,
 };
-use crate::adapters::sql::sqlite::SqliteStore;
+use crate::adapters::sql::sqlite::{in_list, SqliteStore};
 use crate::adapters::sql::statements::INSERT_CHUNK;
 use crate::domain::telemetry::batch;
 use crate::error::Result;
@@ -90,12 +90,7 @@ impl Telemetry for SqliteStore {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let mut stored = HashMap::new();
         for chunk in batch::view_users(writes).chunks(INSERT_CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT user_id, analytics FROM consent WHERE user_id IN (");
-            let mut list = q.separated(", ");
-            for u in chunk {
-                list.push_bind(*u);
-            }
-            q.push(")");
+            let mut q = in_list("SELECT user_id, analytics FROM consent WHERE user_id ", chunk.iter().copied(), "");
             for (user, analytics) in q.build_query_as::<(Uuid, bool)>().fetch_all(&mut *tx).await? {
                 stored.insert(user, analytics);
             }
