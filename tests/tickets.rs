@@ -770,6 +770,21 @@ async fn agents_search_tickets_with_persian_folding() {
         let resolved = a.request(json!({"type": "ticket.search", "query": tag, "status": "resolved"})).await;
         assert_eq!(resolved["results"], json!([]), "{label}");
 
+        // The customer's name: their tickets first, on the first page only.
+        let named = user.request(json!({"type": "profile.update", "name": format!("مريم {tag}")})).await;
+        assert_eq!(named["type"], "profile.ok", "{label} {named}");
+        let by_name = a.request(json!({"type": "ticket.search", "query": format!("مریم {tag}")})).await;
+        let first = &by_name["results"][0];
+        assert_eq!(
+            (first["matched"].as_str(), &first["ticket"]["id"]),
+            (Some("customer_name"), &ticket["id"]),
+            "{label} {by_name}"
+        );
+        assert_eq!(first["snippet"][0], json!({"text": "مريم", "match": true}), "{label} the name as written");
+        assert!(found["results"].as_array().unwrap().iter().all(|r| r["matched"] == "text"), "{label}");
+        let page2 = a.request(json!({"type": "ticket.search", "query": tag, "offset": 1})).await;
+        assert!(page2["results"].as_array().unwrap().iter().all(|r| r["matched"] == "text"), "{label} {page2}");
+
         let number = a.request(json!({"type": "ticket.search", "query": "0912 123 4567"})).await;
         assert_eq!(number["code"], "bad_request", "{label} {number}");
         assert_eq!(user.request(json!({"type": "ticket.search", "query": tag})).await["code"], "forbidden");
