@@ -48,7 +48,7 @@
 //!   made up for a peer.
 //! - [`picture`]: the JPEG that `chat --attachment-share` uploads, and its variants.
 //! - [`upload`]: attachments uploaded over tus or in one request.
-//! - [`chat`], [`reconnect`], [`idle`], [`burst`], [`telemetry`], [`offline`], [`search`]: the scenarios
+//! - [`chat`], [`reconnect`], [`idle`], [`burst`], [`telemetry`], [`offline`], [`search`], [`reports`]: the scenarios
 //!   (`reconnect` is `chat` with drops; `offline` uses `chat`'s message ids and ticket dealing).
 
 mod burst;
@@ -66,6 +66,7 @@ mod plot;
 mod receiver;
 mod reconnect;
 mod report;
+mod reports;
 mod search;
 mod seq;
 mod signin;
@@ -103,6 +104,8 @@ enum Command {
     Offline(offline::OfflineArgs),
     /// Agents search a history of many stored messages (Postgres): query latency by kind.
     Search(search::SearchArgs),
+    /// Supervisors' reports over a long history (Postgres): latency per range.
+    Reports(reports::ReportsArgs),
     /// Start the hub with load-test settings and keep it running (until Ctrl-C or --for).
     RunHub(RunHubArgs),
 }
@@ -187,6 +190,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => {
             let json = args.client.json.clone();
             let report = search::run(args).await?;
+            println!("{}", report.table());
+            if let Some(path) = json {
+                report::write_json(&path, &report)?;
+            }
+            Ok(if report.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Reports(args) => {
+            let json = args.client.json.clone();
+            let report = reports::run(args).await?;
             println!("{}", report.table());
             if let Some(path) = json {
                 report::write_json(&path, &report)?;

@@ -253,7 +253,7 @@ fn fill_sql(messages: u64, tickets: u64) -> String {
 }
 
 /// Runs `psql` on the hub's database with `sql`.
-async fn psql(database_url: &str, sql: String) -> anyhow::Result<()> {
+pub(crate) async fn psql(database_url: &str, sql: String) -> anyhow::Result<()> {
     let mut child = tokio::process::Command::new("psql")
         .args([database_url, "-v", "ON_ERROR_STOP=1", "-q"])
         .stdin(Stdio::piped())
