@@ -201,3 +201,36 @@ export function chartGeometry(agents, { rtl = false, size = CHART } = {}) {
   });
   return { width: size.width, height: size.height, ticks, axisX: rtl ? size.width - size.axis : size.axis, baseY: size.top + plotHeight, groups };
 }
+
+/**
+ * Asks the hub for a report with the agent's token in a header (never in the URL): the JSON
+ * figures, or with `csv` the file as `{blob, filename}`. Rejects with `{code}`: the hub's error
+ * code (`forbidden`, `bad_request`, ...), or `disconnected` when the hub was not reached.
+ */
+export async function fetchReport(range, token, { csv = false, fetcher = globalThis.fetch } = {}) {
+  let response;
+  try {
+    response = await fetcher(reportPath(range, csv), {
+      headers: { authorization: `Bearer ${token}` },
+      credentials: 'omit',
+      cache: 'no-store',
+    });
+  } catch {
+    throw { code: 'disconnected' };
+  }
+  if (!response.ok) {
+    let code = response.status === 403 ? 'forbidden' : response.status === 401 ? 'unauthorized' : response.status === 400 ? 'bad_request' : 'internal';
+    try {
+      const body = await response.json();
+      if (body && body.error && typeof body.error.code === 'string') code = body.error.code;
+    } catch {
+      // The status said enough.
+    }
+    throw { code };
+  }
+  if (!csv) return response.json();
+  const disposition = response.headers.get('content-disposition') || '';
+  const named = /filename="?([^";]+)"?/i.exec(disposition);
+  const filename = named ? named[1].replace(/[/\\]/g, '_') : `report-${range.from}-${range.to}.csv`;
+  return { blob: await response.blob(), filename };
+}

@@ -12,6 +12,7 @@ import {
   customRange,
   dayOf,
   dayStart,
+  fetchReport,
   dayText,
   distributionShares,
   durationParts,
@@ -127,4 +128,26 @@ test('the chart right to left: the axis on the right, groups and bars from the r
   assert.ok(sara.x + sara.width <= g.axisX);
   assert.deepEqual(chartGeometry([]).groups, []);
   assert.deepEqual(chartGeometry([]).ticks.length, 2, 'an empty chart still has an axis');
+});
+
+test('a report is asked for with the token in a header; refusals carry the hub’s code', async () => {
+  const asked = [];
+  const answer = (status, body, headers = {}) => async (url, init) => {
+    asked.push({ url, init });
+    return new Response(typeof body === 'string' ? body : JSON.stringify(body), { status, headers });
+  };
+  const range = { from: 10, to: 20 };
+  assert.deepEqual(await fetchReport(range, 'agt_x', { fetcher: answer(200, { from: 10, to: 20 }) }), { from: 10, to: 20 });
+  assert.equal(asked[0].url, '/v1/reports?from=10&to=20');
+  assert.equal(asked[0].init.headers.authorization, 'Bearer agt_x');
+  await assert.rejects(fetchReport(range, 't', { fetcher: answer(403, { error: { code: 'forbidden', message: 'no' } }) }), { code: 'forbidden' });
+  await assert.rejects(fetchReport(range, 't', { fetcher: answer(400, 'not json') }), { code: 'bad_request' });
+  await assert.rejects(fetchReport(range, 't', { fetcher: async () => { throw new TypeError('offline'); } }), { code: 'disconnected' });
+  const file = await fetchReport(range, 't', {
+    csv: true,
+    fetcher: answer(200, 'scope,agent\n', { 'content-type': 'text/csv', 'content-disposition': 'attachment; filename="report-2026-12-03.csv"' }),
+  });
+  assert.equal(asked.at(-1).url, '/v1/reports?from=10&to=20&format=csv');
+  assert.equal(file.filename, 'report-2026-12-03.csv');
+  assert.equal(await file.blob.text(), 'scope,agent\n');
 });
