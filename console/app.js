@@ -265,6 +265,10 @@ function start() {
   });
   $('labels-manage').addEventListener('click', openLabels);
   $('reports-open').addEventListener('click', openReports);
+  $('settings-reports').addEventListener('click', () => {
+    $('settings-dialog').close();
+    openReports();
+  });
   $('reports-close').addEventListener('click', () => $('reports-dialog').close());
   $('reports-preset').addEventListener('change', onReportsPreset);
   $('reports-form').addEventListener('submit', onReportsCustom);
@@ -558,7 +562,9 @@ function renderMe() {
   $('me').textContent = state.me.name;
   $('my-status').value = state.me.status;
   $('labels-manage').hidden = !state.me.supervisor;
+  // On a phone the topbar has no room: the settings dialog has the way in.
   $('reports-open').hidden = !state.me.supervisor;
+  $('settings-reports').hidden = !state.me.supervisor;
   if (!state.me.supervisor && $('reports-dialog').open) $('reports-dialog').close();
 }
 

@@ -47,6 +47,8 @@ const SEARCH_ARABIC = 'كارت';
 /** The colleague the agent names in a note, and the agent's own name. */
 const NASRIN = 'نسرین';
 const SARA = 'Sara';
+/** Ali's comment on the resolution of his ticket (tests/console.rs). */
+const RATING_COMMENT = 'ممنون، سریع درست شد 👍';
 const PERSIAN_MONTHS = /فروردین|اردیبهشت|خرداد|تیر|مرداد|شهریور|مهر|آبان|آذر|دی|بهمن|اسفند/;
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 760 };
@@ -428,6 +430,10 @@ async function main() {
     fail('Send is enabled on a resolved ticket');
   }
   await expectText(page.locator('#count-unassigned'), faDigits(1), true);
+  // Ali rates the resolution from his app (tests/console.rs): it shows here at once.
+  await step('rated');
+  await expectRating(page, fa, faDigits(4), fa['agent.you']);
+  await expectText(page.locator('#announcer'), fa['announce.rated'].split('{n}')[0]);
 
   // Alt+↓ and Alt+↑ go through the list: from the first ticket of "Mine" to the next.
   await page.locator('#tab-all').click();
@@ -523,6 +529,8 @@ async function main() {
   await page.locator('#tab-all').click();
   await page.locator('.ticket-item', { hasText: 'Wrong name on my receipt' }).click();
   await expectText(page.locator('#customer-no-device'), en['customer.no_device'], true);
+  // Ali's rating, read from the hub after the reload.
+  await expectRating(page, en, '4', en['agent.you']);
   await step('user-writes-en');
   await expectTitle(page, '(1) Anapars support');
   const heard = await page.evaluate(() => window.__alerts);
@@ -903,6 +911,21 @@ async function mentioned(page) {
   log('a note for the agent alerted them');
 }
 
+/** The rating Ali gave (4 of 5, with a Persian comment) in the ticket view, in `lang`'s words. */
+async function expectRating(page, lang, four, you) {
+  const rating = page.locator('#rating-list .rating');
+  await expectCount(rating, 1);
+  await expectText(rating.locator('.stars'), '★★★★☆', true);
+  await expectAttr(rating.locator('.stars'), 'aria-hidden', 'true');
+  const spoken = lang['rating.score'].replace('{n}', four).replace('{max}', four === '4' ? '5' : faDigits(5));
+  await expectText(rating.locator('.score .visually-hidden'), spoken, true);
+  await expectText(rating.locator('.rating-by'), lang['rating.resolved_by'].replace('{agent}', you), true);
+  await expectText(rating.locator('.rating-comment'), RATING_COMMENT, true);
+  await expectAttr(rating.locator('.rating-comment'), 'dir', 'auto');
+  await expectStyle(rating.locator('.rating-comment'), 'direction', 'rtl');
+  await expectAttr(rating.locator('time'), 'datetime', /^20\d\d-/);
+}
+
 /** Adds a canned reply in its dialog, from the link under the reply box. */
 async function addCannedReply(page, title, body) {
   await page.locator('#canned-manage').click();
@@ -1093,7 +1116,7 @@ async function expectText(locator, expected, exact = false, timeout = WAIT_MS) {
 async function expectValue(locator, expected) {
   await until(`value ${expected} in ${locator}`, async () => {
     const v = await locator.inputValue({ timeout: 1000 });
-    return v === expected || v;
+    return (expected instanceof RegExp ? expected.test(v) : v === expected) || v;
   });
 }
 
