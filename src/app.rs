@@ -255,6 +255,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             labels: store.clone(),
             search: store.clone(),
             ratings: store.clone(),
+            reports: store.clone(),
         },
         writer,
         broker.clone(),

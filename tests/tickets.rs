@@ -693,10 +693,7 @@ async fn supervisors_keep_labels_and_agents_label_tickets() {
         let label = hub.label();
         let user_token = hub.token(&phone()).await;
         let mut user = hub.connect_as(Encoding::Json, &user_token).await;
-        let (boss_token, boss_id) = hub.agent("Mina").await;
-        let services = &hub.running.as_ref().unwrap().hub;
-        let boss = anapars_hub::model::ids::AgentId(boss_id.parse().unwrap());
-        assert!(services.store.set_supervisor(boss, true).await.unwrap());
+        let (boss_token, _) = hub.supervisor("Mina").await;
         let (a_token, _) = hub.agent("Sara").await;
         let mut boss = hub.connect_agent(Encoding::Json, &boss_token).await;
         let mut a = hub.connect_agent(Encoding::MsgPack, &a_token).await;
@@ -772,6 +769,21 @@ async fn agents_search_tickets_with_persian_folding() {
         assert_eq!(by_id["results"][0]["seq"], 1, "{label} a ticket's id finds the ticket: {by_id}");
         let resolved = a.request(json!({"type": "ticket.search", "query": tag, "status": "resolved"})).await;
         assert_eq!(resolved["results"], json!([]), "{label}");
+
+        // The customer's name: their tickets first, on the first page only.
+        let named = user.request(json!({"type": "profile.update", "name": format!("مريم {tag}")})).await;
+        assert_eq!(named["type"], "profile.ok", "{label} {named}");
+        let by_name = a.request(json!({"type": "ticket.search", "query": format!("مریم {tag}")})).await;
+        let first = &by_name["results"][0];
+        assert_eq!(
+            (first["matched"].as_str(), &first["ticket"]["id"]),
+            (Some("customer_name"), &ticket["id"]),
+            "{label} {by_name}"
+        );
+        assert_eq!(first["snippet"][0], json!({"text": "مريم", "match": true}), "{label} the name as written");
+        assert!(found["results"].as_array().unwrap().iter().all(|r| r["matched"] == "text"), "{label}");
+        let page2 = a.request(json!({"type": "ticket.search", "query": tag, "offset": 1})).await;
+        assert!(page2["results"].as_array().unwrap().iter().all(|r| r["matched"] == "text"), "{label} {page2}");
 
         let number = a.request(json!({"type": "ticket.search", "query": "0912 123 4567"})).await;
         assert_eq!(number["code"], "bad_request", "{label} {number}");
@@ -903,5 +915,91 @@ async fn rating_requests_expire_and_can_be_turned_off() {
         assert_eq!(user.request(json!({"type": "rating.pending"})).await["requests"], json!([]), "{label} lapsed");
         let late = user.request(submit).await;
         assert_eq!(late["message"], "the rating request has expired", "{label} {late}");
+    }
+}
+
+/// Supervisors read the team's report over HTTP, as JSON and as CSV; nobody else may; the
+/// support-time histograms reach `/metrics`.
+#[tokio::test]
+async fn supervisors_read_reports_as_json_and_csv() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        let user_token = hub.token(&phone()).await;
+        let mut user = hub.connect_as(Encoding::Json, &user_token).await;
+        let (boss_token, _) = hub.supervisor("Mina").await;
+        let (a_token, a_id) = hub.agent("Sara").await;
+        let mut a = hub.connect_agent(Encoding::Json, &a_token).await;
+
+        let start = anapars_hub::model::time::now_ms();
+        let tid = open_ticket(&mut user, "Refund", "کم شد").await["id"].as_str().unwrap().to_owned();
+        a.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+        assert_eq!(send(&mut a, &tid, "a-1", "بررسی می‌کنم").await["type"], "ticket.send.ok");
+        let resolved = a.request(json!({"type": "ticket.resolve", "ticket_id": tid})).await;
+        let seq = resolved["ticket"]["last_seq"].clone();
+        let rated =
+            user.request(json!({"type": "rating.submit", "ticket_id": tid, "resolution_seq": seq, "score": 4})).await;
+        assert_eq!(rated["type"], "rating.submit.ok", "{label} {rated}");
+        let end = anapars_hub::model::time::now_ms() + 1;
+
+        let path = format!("/v1/reports?from={start}&to={end}");
+        let (status, report) = hub.get(&path, Some(&boss_token)).await;
+        assert_eq!(status, 200, "{label} {report}");
+        let overall = &report["overall"];
+        assert_eq!(
+            (overall["opened"].as_u64(), overall["claimed"].as_u64(), overall["resolved"].as_u64()),
+            (Some(1), Some(1), Some(1))
+        );
+        for times in ["first_response", "queue_wait", "resolution"] {
+            assert_eq!(overall[times]["count"], 1, "{label} {times}: {overall}");
+            assert!(overall[times]["p50_ms"].as_i64().unwrap() >= 0, "{label} {times}");
+        }
+        assert_eq!(overall["ratings"]["distribution"], json!([0, 0, 0, 1, 0]), "{label}");
+        assert_eq!(
+            (overall["ratings"]["average"].as_f64(), overall["ratings"]["response_rate"].as_f64()),
+            (Some(4.0), Some(1.0))
+        );
+        let agents = report["agents"].as_array().unwrap();
+        assert_eq!(agents.len(), 1, "{label} only Sara did anything: {report}");
+        assert_eq!((agents[0]["agent_id"].as_str(), agents[0]["name"].as_str()), (Some(a_id.as_str()), Some("Sara")));
+        assert_eq!(agents[0]["figures"]["first_response"]["count"], 1);
+
+        let (status, later) = hub.get(&format!("/v1/reports?from={end}&to={}", end + 60_000), Some(&boss_token)).await;
+        assert_eq!((status, later["overall"]["opened"].as_u64()), (200, Some(0)), "{label} nothing after it");
+
+        let csv = hub.http.get(format!("{}{path}&format=csv", hub.base)).bearer_auth(&boss_token).send().await.unwrap();
+        assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+        let text = csv.text().await.unwrap();
+        let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+        assert!(lines[0].starts_with("scope,id,name,opened,reopened,claimed,resolved,"), "{label} {text}");
+        assert!(lines[1].starts_with("overall,,,1,0,1,1,1,"), "{label} {text}");
+        assert!(lines[2].starts_with(&format!("agent,{a_id},Sara,0,0,1,1,1,")), "{label} {text}");
+
+        for (token, status) in [(Some(a_token.as_str()), 403), (Some(user_token.as_str()), 403), (None, 401)] {
+            assert_eq!(hub.get(&path, token).await.0, status, "{label} only supervisors");
+        }
+        for bad in
+            [format!("from={end}&to={start}"), format!("from=0&to={}", 367 * 86_400_000_i64), "from=x&to=1".into()]
+        {
+            let (status, body) = hub.get(&format!("/v1/reports?{bad}"), Some(&boss_token)).await;
+            assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{label} {bad}");
+        }
+
+        // The histograms are observed off the request's path: give them a moment.
+        let mut metrics = String::new();
+        for _ in 0..50 {
+            metrics = hub.http.get(format!("{}/metrics", hub.base)).send().await.unwrap().text().await.unwrap();
+            if metrics.contains("hub_first_response_seconds_count") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for name in [
+            "hub_first_response_seconds_count",
+            "hub_queue_wait_seconds_count",
+            "hub_resolution_seconds_count",
+            "hub_ratings_total{score=\"4\"}",
+        ] {
+            assert!(metrics.contains(name), "{label} /metrics lacks {name}");
+        }
     }
 }

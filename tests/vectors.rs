@@ -23,7 +23,7 @@ use anapars_hub::model::ids::{
     AgentId, AttachmentId, CannedReplyId, DeviceId, LabelId, NoteId, PurchaseId, TicketId, UserId,
 };
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseStatus};
-use anapars_hub::model::search::SnippetPart;
+use anapars_hub::model::search::{Matched, SnippetPart};
 use anapars_hub::model::ticket::{EventKind, TicketStatus};
 use anapars_hub::protocol::errors::{ErrorCode, WireError};
 use anapars_hub::protocol::views::{PushRegistrationRequest, PushRegistrationView, WebPushKeys};
@@ -553,6 +553,7 @@ fn server_samples() -> Vec<(&'static str, ServerFrame)> {
                         SnippetPart { text: "کارتم".into(), matched: true },
                         SnippetPart { text: " دو بار شارژ شد".into(), matched: false },
                     ],
+                    matched: Matched::Text,
                 }],
                 more: false,
             },

@@ -17,6 +17,7 @@ pub mod profile;
 pub mod purchase;
 pub mod push;
 pub mod rating;
+pub mod report;
 pub mod search;
 pub mod sms;
 pub mod telemetry;

@@ -36,17 +36,29 @@ pub struct SearchFilters {
     pub to: Option<Millis>,
 }
 
-/// A message (or a subject) that matched, best first.
+/// What a match matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Matched {
+    /// A message or the subject.
+    Text,
+    /// The name of the ticket's customer.
+    CustomerName,
+}
+
+/// A message (or a subject, or the customer's name) that matched, best first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchHit {
     /// Its ticket, as it is now.
     pub ticket: Ticket,
-    /// The event that matched (1: the subject).
+    /// The event that matched (1: the subject; also 1 for the customer's name).
     pub seq: u64,
-    /// Its text.
+    /// Its text (the customer's name for a name).
     pub body: String,
-    /// When it was written.
+    /// When it was written (for a name: the ticket's last activity).
     pub at: Millis,
+    /// What matched.
+    pub matched: Matched,
 }
 
 /// A piece of a match's text, for showing it with the matching words marked.

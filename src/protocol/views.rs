@@ -11,7 +11,7 @@ use crate::model::note::Note;
 use crate::model::profile::{Customer, PublicProfile};
 use crate::model::purchase::{Purchase, PurchaseKind, PurchaseStatus};
 use crate::model::rating::{Rating, RatingRequest};
-use crate::model::search::{SearchHit, SnippetPart};
+use crate::model::search::{Matched, SearchHit, SnippetPart};
 use crate::model::telemetry::{Consent, DeviceRecord};
 use crate::model::ticket::{Author, EventKind, Ticket, TicketEvent, TicketStatus};
 use crate::model::time::Millis;
@@ -103,6 +103,8 @@ pub struct SearchResultView {
     pub at: Millis,
     /// Its text around the match, in parts; the matching words have `match` true.
     pub snippet: Vec<SnippetPart>,
+    /// What matched: `text` (a message or the subject) or `customer_name`.
+    pub matched: Matched,
 }
 
 /// A label, as agents' consoles show it.
@@ -127,7 +129,7 @@ pub struct TicketLabelsView {
 
 /// A search match as agents see it.
 pub fn search_result_view(hit: SearchHit, snippet: Vec<SnippetPart>) -> SearchResultView {
-    SearchResultView { ticket: ticket_view(&hit.ticket), seq: hit.seq, at: hit.at, snippet }
+    SearchResultView { ticket: ticket_view(&hit.ticket), seq: hit.seq, at: hit.at, snippet, matched: hit.matched }
 }
 
 /// The labels as agents see them.

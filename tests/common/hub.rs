@@ -246,6 +246,15 @@ impl TestHub {
         (body["token"].as_str().unwrap().to_owned(), body["agent"]["id"].as_str().unwrap().to_owned())
     }
 
+    /// Creates an agent who is a supervisor, signed in: their token and id.
+    pub async fn supervisor(&self, name: &str) -> (String, String) {
+        let (token, id) = self.agent(name).await;
+        let hub = &self.running.as_ref().expect("hub running").hub;
+        let agent = anapars_hub::model::ids::AgentId(id.parse().expect("an agent id"));
+        assert!(hub.store.set_supervisor(agent, true).await.expect("supervisor flag set"));
+        (token, id)
+    }
+
     /// Opens an agent socket (authenticated, `auth.agent.ok` checked).
     pub async fn connect_agent(&self, encoding: Encoding, token: &str) -> Client {
         let mut c = self.connect(encoding).await;

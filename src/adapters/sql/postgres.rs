@@ -25,6 +25,7 @@ mod profiles;
 mod purchases;
 mod push;
 mod ratings;
+mod reports;
 mod search;
 mod sessions;
 mod telemetry;

@@ -16,6 +16,7 @@ mod profiles;
 mod purchases;
 pub(super) mod push;
 pub(super) mod ratings;
+pub(super) mod reports;
 pub(super) mod search;
 mod telemetry;
 mod tickets;

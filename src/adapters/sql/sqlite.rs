@@ -22,6 +22,7 @@ mod profiles;
 mod purchases;
 mod push;
 mod ratings;
+mod reports;
 mod search;
 mod sessions;
 mod telemetry;

@@ -11,6 +11,7 @@ pub mod labels;
 pub mod notes;
 pub(crate) mod queue;
 pub mod ratings;
+pub mod reports;
 pub mod search;
 pub(crate) mod stream;
 pub(crate) mod writer;
@@ -27,6 +28,7 @@ use crate::ports::store::agents::Agents;
 use crate::ports::store::labels::Labels;
 use crate::ports::store::notes::Notes;
 use crate::ports::store::ratings::Ratings;
+use crate::ports::store::reports::Reports;
 use crate::ports::store::search::Search;
 use crate::ports::store::tickets::Tickets;
 use std::sync::Arc;
@@ -58,6 +60,7 @@ pub struct TicketDesk {
     labels: Arc<dyn Labels>,
     search_index: Arc<dyn Search>,
     ratings: Arc<dyn Ratings>,
+    reports: Arc<dyn Reports>,
     /// How long after a resolution its user may rate it, in ms; `None`: ratings are off.
     rating_window: Option<u64>,
     writer: MessageWriter,
@@ -81,6 +84,8 @@ pub struct TicketStores {
     pub search: Arc<dyn Search>,
     /// Users' ratings of resolutions.
     pub ratings: Arc<dyn Ratings>,
+    /// What reports read.
+    pub reports: Arc<dyn Reports>,
 }
 
 /// How large a message may be, and how long a resolution may be rated.
@@ -106,7 +111,7 @@ impl TicketDesk {
     /// The desk over these ports. `queue` decides assignments and queue positions; every stored
     /// event also goes to `push` (for people whose app is closed).
     pub fn new(
-        TicketStores { tickets, agents, notes, labels, search, ratings }: TicketStores,
+        TicketStores { tickets, agents, notes, labels, search, ratings, reports }: TicketStores,
         writer: MessageWriter,
         broker: Arc<dyn Broker>,
         queue: Arc<queue::Queue>,
@@ -121,6 +126,7 @@ impl TicketDesk {
             labels,
             search_index: search,
             ratings,
+            reports,
             rating_window,
             writer,
             broker,
@@ -401,6 +407,7 @@ impl TicketDesk {
                 if event.kind == EventKind::Claimed {
                     self.queue.claimed();
                 }
+                self.observe_support_times(ticket.id, event.kind);
                 self.queue.changed();
                 Ok(ticket)
             }

@@ -1,5 +1,5 @@
-//! Agents' search over tickets: words in subjects and messages (Persian folded as it is indexed, so
-//! `كارت` finds `کارت`), or a ticket's id; filtered by status, agent, label and time; best matches
+//! Agents' search over tickets: words in subjects, messages and customers' names (Persian folded as
+//! it is indexed, so `كارت` finds `کارت`), or a ticket's id; filtered by status, agent, label and time; best matches
 //! first, each with the piece of text around the match, the matching words marked.
 //!
 //! A query that is a phone number is refused: agents never see numbers, and a search must not tell
@@ -17,6 +17,8 @@ pub const MAX_QUERY_CHARS: usize = 200;
 pub const MAX_WORDS: usize = 8;
 /// Most matches in one page.
 pub const MAX_RESULTS: u32 = 50;
+/// Most tickets found by their customer's name, all on the first page.
+pub const MAX_CUSTOMER_MATCHES: u32 = 10;
 /// Characters of text kept before the first match in a snippet.
 const BEFORE: usize = 40;
 /// Characters of text a snippet holds at most.
@@ -106,6 +108,12 @@ impl TicketDesk {
         }
         let more = hits.len() > request.limit as usize;
         hits.truncate(request.limit as usize);
+        // The first page starts with the tickets of customers so named (an agent who types a name
+        // is most likely looking for that person); pages count text matches only.
+        if request.offset == 0 && query.ticket.is_none() {
+            let named = SearchQuery { limit: MAX_CUSTOMER_MATCHES, offset: 0, ..query.clone() };
+            hits.splice(0..0, self.search_index.search_customers(&named).await?);
+        }
         let found = hits.into_iter().map(|hit| Found { snippet: snippet(&hit.body, &query.words), hit }).collect();
         Ok((found, more))
     }

@@ -11,6 +11,7 @@ mod export;
 mod origin;
 mod purchases;
 mod push;
+mod reports;
 mod search;
 mod upgrade;
 mod uploads;
@@ -62,6 +63,7 @@ pub(crate) fn router(hub: Arc<Services>) -> Router {
         .merge(uploads::routes())
         .merge(push::routes())
         .merge(search::routes())
+        .merge(reports::routes())
         .route("/v1/media/{file}", get(media))
         .route("/v1/admin/announcements", post(announce))
         .route("/v1/ws", get(upgrade::websocket))

@@ -13,7 +13,8 @@
 //! of messages does is decided once for both backends, by the tickets domain's `stream`.
 //!
 //! [`notes::Notes`] keeps agents' private notes, a stream per ticket beside its events;
-//! [`ratings::Ratings`] users' ratings of each resolution.
+//! [`ratings::Ratings`] users' ratings of each resolution; [`reports::Reports`] reads what
+//! supervisors' reports measure.
 //!
 //! [`attachments::Attachments`] keeps the records of uploaded files (their bytes are in the object
 //! store, [`crate::ports::objects`]).
@@ -30,6 +31,7 @@ pub mod profiles;
 pub mod purchases;
 pub mod push;
 pub mod ratings;
+pub mod reports;
 pub mod search;
 pub mod telemetry;
 pub mod tickets;
@@ -158,6 +160,7 @@ pub trait Store:
     + notes::Notes
     + labels::Labels
     + ratings::Ratings
+    + reports::Reports
     + search::Search
 {
     /// `sqlite` or `postgres`, for logs and metrics.

@@ -11,6 +11,12 @@ pub trait Search: Send + Sync {
     /// most `limit`.
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>>;
 
-    /// Indexes up to `limit` texts stored before the index existed; how many it did (0: none left).
+    /// Tickets whose customer's folded name has every word of `query` (each as a word or the
+    /// beginning of one), most recently active first, at most `query.limit`; each hit's body is
+    /// the name.
+    async fn search_customers(&self, query: &SearchQuery) -> Result<Vec<SearchHit>>;
+
+    /// Indexes up to `limit` texts stored before the index existed, and folds up to `limit`
+    /// customers' names set before names were searchable; how many it did (0: none left).
     async fn index_unsearched(&self, limit: u32) -> Result<u64>;
 }

@@ -4,7 +4,7 @@
 //!
 //! The checks live in one file per port beside this one (`accounts.rs`, `sessions.rs`, `codes.rs`,
 //! `agents.rs`, `tickets.rs`, `telemetry.rs`, `purchases.rs`, `account.rs`, `attachments.rs`,
-//! `push.rs`, `ratings.rs`); this file holds what they
+//! `push.rs`, `ratings.rs`, `reports.rs`); this file holds what they
 //! share, the list and the runner. To add a check, write `pub async fn name(store: Arc<dyn Store>) ->
 //! Result<()>` in the file of its port and add its name to the `checks!` list below; every backend then runs it.
 //!
@@ -14,7 +14,7 @@
 //! other check touches (all others use the current time), and assert exact counts there; so does
 //! the expired attachments' list, in a window of its own (`EXPIRY_EPOCH`, late January 1970). The ticket
 //! lists (the queue, the lists by status) span every ticket: their check queues its tickets in 1971
-//! (`QUEUE_EPOCH`), before any other check's, and updates them in the year 3000 (`FAR_FUTURE`), after
+//! (`QUEUE_EPOCH`), before any other check's (the reports' check writes in 1972, after it), and updates them in the year 3000 (`FAR_FUTURE`), after
 //! any other check's, so that its tickets head those lists.
 //!
 //! A violated expectation panics (`assert!`); a storage error is returned as `Err`. Both fail the check.
@@ -45,6 +45,7 @@ mod notes;
 mod purchases;
 mod push;
 mod ratings;
+mod reports;
 mod search;
 mod sessions;
 mod telemetry;
@@ -60,6 +61,7 @@ pub use notes::*;
 pub use purchases::*;
 pub use push::*;
 pub use ratings::*;
+pub use reports::*;
 pub use search::*;
 pub use sessions::*;
 pub use telemetry::*;
@@ -365,7 +367,9 @@ checks![
     labels_are_unique_by_key_and_go_on_and_off_tickets,
     ratings_are_one_per_resolution_of_a_resolved_ticket,
     ratings_go_with_their_ticket,
+    reports_read_state_changes_and_first_responses_and_add_them_up,
     search_finds_folded_words_with_filters_and_pages,
+    search_finds_customers_by_folded_name,
 ];
 
 /// The outcome of the suite against one store.

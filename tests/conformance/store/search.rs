@@ -95,3 +95,43 @@ pub async fn search_finds_folded_words_with_filters_and_pages(store: Arc<dyn Sto
     assert!(find(&*store, &tag, |_| {}).await?.is_empty(), "gone with the account");
     Ok(())
 }
+
+/// Customers are found by their names, folded like texts, each word as a word or its beginning;
+/// the filters narrow; a name cleared is no longer found.
+pub async fn search_finds_customers_by_folded_name(store: Arc<dyn Store>) -> Result<()> {
+    use anapars_hub::model::profile::ProfileUpdate;
+    use anapars_hub::model::search::Matched;
+    let tag = format!("n{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let (ali, other) = (user(&*store).await?, user(&*store).await?);
+    let name = |n: &str| ProfileUpdate { name: Some(Some(n.to_owned())), ..ProfileUpdate::default() };
+    store.update_profile(ali.id, &name(&format!("علي رضايي {tag}"))).await?;
+    store.update_profile(other.id, &name(&format!("Ali 100% {tag}"))).await?;
+    let t0 = now_ms();
+    let first = store.open_ticket(&new_ticket(ali.id, t0)).await?.ticket;
+    let second = store.open_ticket(&new_ticket(ali.id, t0 + 1)).await?.ticket;
+    let a = agent(&*store).await?;
+    apply(&*store, &claim(first.id, a.id, t0 + 2)).await?;
+    let theirs = store.open_ticket(&new_ticket(other.id, t0)).await?.ticket;
+
+    let customers = |words: &str, tweak: &dyn Fn(&mut SearchQuery)| {
+        let mut query =
+            SearchQuery { words: query_words(&format!("{words} {tag}")), limit: 10, ..SearchQuery::default() };
+        tweak(&mut query);
+        let store = Arc::clone(&store);
+        async move { store.search_customers(&query).await }
+    };
+    let found = customers("رضا علی", &|_| {}).await?;
+    let ids: Vec<_> = found.iter().map(|h| h.ticket.id).collect();
+    assert_eq!(ids, [first.id, second.id], "Persian letters find Arabic ones; most recently active first");
+    assert!(found.iter().all(|h| h.matched == Matched::CustomerName && h.seq == 1));
+    assert_eq!(found[0].body, format!("علي رضايي {tag}"), "the name as written");
+    let held = customers("رضایی", &|q| q.filters.status = Some(TicketStatus::Assigned)).await?;
+    assert_eq!(held.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), [first.id]);
+    assert_eq!(customers("ALI", &|_| {}).await?.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), [theirs.id]);
+    assert!(customers("ضا", &|_| {}).await?.is_empty(), "a word's beginning, not its middle");
+    assert_eq!(customers("100%", &|_| {}).await?.len(), 1, "pattern characters are literal");
+    assert!(customers("1_0", &|_| {}).await?.is_empty());
+    store.update_profile(ali.id, &ProfileUpdate { name: Some(None), ..ProfileUpdate::default() }).await?;
+    assert!(customers("رضا", &|_| {}).await?.is_empty(), "a cleared name is not found");
+    Ok(())
+}

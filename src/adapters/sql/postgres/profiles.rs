@@ -28,6 +28,7 @@ impl Profiles for PostgresStore {
             let row = sqlx::query_as::<_, ProfileRow>(&format!(
                 "UPDATE users SET
                     name = CASE WHEN $2 THEN $3 ELSE name END,
+                    search_name = CASE WHEN $2 THEN $7 ELSE search_name END,
                     image = CASE WHEN $4 THEN $5 ELSE image END,
                     hide_last_seen = COALESCE($6, hide_last_seen)
                  WHERE id = $1
@@ -39,6 +40,7 @@ impl Profiles for PostgresStore {
             .bind(update.image.is_some())
             .bind(update.image.clone().flatten())
             .bind(update.hide_last_seen)
+            .bind(update.name.clone().flatten().map(|n| crate::model::text::fold(&n)))
             .fetch_optional(c)
             .await?;
             Ok(row.map(Profile::from))

@@ -27,7 +27,7 @@ impl Search for PostgresStore {
                 sql::HIT_COLUMNS
             ));
             q.push_bind(tsquery.as_str()).push(")");
-            sql::push_filters(&mut q, query);
+            sql::push_filters(&mut q, query, "e.created_at");
             q.push(" ORDER BY ts_rank(e.search_vector, to_tsquery('simple', ")
                 .push_bind(tsquery.as_str())
                 .push(")) DESC, e.created_at DESC, e.ticket_id, e.seq");
@@ -38,17 +38,31 @@ impl Search for PostgresStore {
         .await
     }
 
+    async fn search_customers(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        self.call(async |c| {
+            let rows = sql::customers::<Postgres>(query).build_query_as::<HitRow>().fetch_all(c).await?;
+            sql::customer_hits(rows)
+        })
+        .await
+    }
+
     async fn index_unsearched(&self, limit: u32) -> Result<u64> {
         let (unsearched, set) = (postgres(sql::UNSEARCHED), postgres(sql::SET_SEARCH_TEXT));
+        let (unsearched_names, set_name) = (postgres(sql::UNSEARCHED_NAMES), postgres(sql::SET_SEARCH_NAME));
         self.call(async |c| {
             let rows: Vec<(Uuid, i64, String)> =
                 sqlx::query_as(&unsearched).bind(i64::from(limit)).fetch_all(&mut *c).await?;
+            let names: Vec<(Uuid, String)> =
+                sqlx::query_as(&unsearched_names).bind(i64::from(limit)).fetch_all(&mut *c).await?;
             let mut tx = c.begin().await?;
             for (ticket, seq, body) in &rows {
                 sqlx::query(&set).bind(ticket).bind(seq).bind(crate::model::text::fold(body)).execute(&mut *tx).await?;
             }
+            for (user, name) in &names {
+                sqlx::query(&set_name).bind(user).bind(crate::model::text::fold(name)).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
-            Ok(rows.len() as u64)
+            Ok((rows.len() + names.len()) as u64)
         })
         .await
     }

@@ -3,7 +3,7 @@
 
 use crate::adapters::sql::rows::TicketRow;
 use crate::error::{Error, Result};
-use crate::model::search::{SearchHit, SearchQuery};
+use crate::model::search::{Matched, SearchHit, SearchQuery};
 use crate::model::ticket::Ticket;
 use crate::model::time::Millis;
 use sqlx::QueryBuilder;
@@ -12,6 +12,44 @@ use uuid::Uuid;
 /// The columns of a hit: its ticket ([`TicketRow`]) and the matching event.
 pub(in crate::adapters::sql) const HIT_COLUMNS: &str = "t.id, t.user_id, t.subject, t.status, t.agent_id, \
      t.created_at, t.updated_at, t.queued_at, t.last_seq, e.seq AS hit_seq, e.body AS hit_body, e.created_at AS hit_at";
+
+/// The columns of a customer's hit: the ticket, and the name in the place of the text.
+const CUSTOMER_COLUMNS: &str = "t.id, t.user_id, t.subject, t.status, t.agent_id, \
+     t.created_at, t.updated_at, t.queued_at, t.last_seq, CAST(1 AS BIGINT) AS hit_seq, u.name AS hit_body, t.updated_at AS hit_at";
+
+/// Customers' names set before names were searchable, up to `?1`: `(id, name)`.
+pub(in crate::adapters::sql) const UNSEARCHED_NAMES: &str =
+    "SELECT id, name FROM users WHERE search_name IS NULL AND name IS NOT NULL LIMIT ?1";
+
+/// Sets user `?1`'s folded name `?2`.
+pub(in crate::adapters::sql) const SET_SEARCH_NAME: &str = "UPDATE users SET search_name = ?2 WHERE id = ?1";
+
+/// The `LIKE` pattern finding `word` at the start of a word of a folded name (which the statement
+/// prefixes with a space), `\` escaping the pattern's own characters.
+fn name_pattern(word: &str) -> String {
+    let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("% {escaped}%")
+}
+
+/// The customers' search, on either backend: tickets of users whose name has every word.
+pub(in crate::adapters::sql) fn customers<'a, DB>(query: &'a SearchQuery) -> QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = QueryBuilder::new(format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM users u JOIN tickets t ON t.user_id = u.id WHERE u.search_name IS NOT NULL"
+    ));
+    for word in &query.words {
+        q.push(" AND (' ' || u.search_name) LIKE ").push_bind(name_pattern(word)).push(" ESCAPE '\\'");
+    }
+    push_filters(&mut q, query, "t.updated_at");
+    q.push(" ORDER BY t.updated_at DESC, t.id LIMIT ").push_bind(i64::from(query.limit));
+    q
+}
 
 /// Texts stored before the index existed, up to `?1`: `(ticket_id, seq, body)`.
 pub(in crate::adapters::sql) const UNSEARCHED: &str =
@@ -31,6 +69,13 @@ pub(in crate::adapters::sql) struct HitRow {
     hit_at: Millis,
 }
 
+/// Hits read with [`CUSTOMER_COLUMNS`].
+pub(in crate::adapters::sql) fn customer_hits(rows: Vec<HitRow>) -> Result<Vec<SearchHit>> {
+    rows.into_iter()
+        .map(|r| SearchHit::try_from(r).map(|h| SearchHit { matched: Matched::CustomerName, ..h }))
+        .collect()
+}
+
 impl TryFrom<HitRow> for SearchHit {
     type Error = Error;
 
@@ -40,12 +85,14 @@ impl TryFrom<HitRow> for SearchHit {
             seq: u64::try_from(r.hit_seq).unwrap_or(0),
             body: r.hit_body.unwrap_or_default(),
             at: r.hit_at,
+            matched: Matched::Text,
         })
     }
 }
 
-/// Appends `query`'s filters (each ` AND ...`), on either backend.
-pub(in crate::adapters::sql) fn push_filters<'a, DB>(q: &mut QueryBuilder<'a, DB>, query: &SearchQuery)
+/// Appends `query`'s filters (each ` AND ...`), on either backend; `from` and `to` bound the
+/// column `time`.
+pub(in crate::adapters::sql) fn push_filters<'a, DB>(q: &mut QueryBuilder<'a, DB>, query: &SearchQuery, time: &str)
 where
     DB: sqlx::Database,
     Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -68,10 +115,10 @@ where
             .push(")");
     }
     if let Some(from) = f.from {
-        q.push(" AND e.created_at >= ").push_bind(from);
+        q.push(format!(" AND {time} >= ")).push_bind(from);
     }
     if let Some(to) = f.to {
-        q.push(" AND e.created_at < ").push_bind(to);
+        q.push(format!(" AND {time} < ")).push_bind(to);
     }
 }
 

@@ -23,16 +23,23 @@ impl Search for SqliteStore {
             sql::HIT_COLUMNS
         ));
         q.push_bind(fts_query(&query.words));
-        sql::push_filters(&mut q, query);
+        sql::push_filters(&mut q, query, "e.created_at");
         q.push(" ORDER BY bm25(ticket_search), e.created_at DESC, e.ticket_id, e.seq");
         sql::push_page(&mut q, query);
         let rows = q.build_query_as::<HitRow>().fetch_all(&self.readers).await?;
         rows.into_iter().map(SearchHit::try_from).collect()
     }
 
+    async fn search_customers(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        let rows = sql::customers::<Sqlite>(query).build_query_as::<HitRow>().fetch_all(&self.readers).await?;
+        sql::customer_hits(rows)
+    }
+
     async fn index_unsearched(&self, limit: u32) -> Result<u64> {
         let rows: Vec<(Uuid, i64, String)> =
             sqlx::query_as(sql::UNSEARCHED).bind(i64::from(limit)).fetch_all(&self.readers).await?;
+        let names: Vec<(Uuid, String)> =
+            sqlx::query_as(sql::UNSEARCHED_NAMES).bind(i64::from(limit)).fetch_all(&self.readers).await?;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for (ticket, seq, body) in &rows {
             sqlx::query(sql::SET_SEARCH_TEXT)
@@ -42,8 +49,11 @@ impl Search for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        for (user, name) in &names {
+            sqlx::query(sql::SET_SEARCH_NAME).bind(user).bind(crate::model::text::fold(name)).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
-        Ok(rows.len() as u64)
+        Ok((rows.len() + names.len()) as u64)
     }
 }
 
