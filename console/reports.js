@@ -163,7 +163,7 @@ const STEPS = [1, 2, 5, 10, 15, 30].map((s) => s * 1000)
   .concat([1, 2, 5, 10, 30].map((d) => d * DAY_MS));
 
 /** The chart's size and margins, in SVG units. */
-export const CHART = { width: 640, height: 260, axis: 64, top: 12, bottom: 40, gap: 0.3 };
+export const CHART = { width: 640, height: 260, axis: 64, top: 12, bottom: 40, gap: 0.3, maxGroup: 96 };
 
 /**
  * Where the bars of the first-response chart go: one group per agent who has a first-response
@@ -189,7 +189,8 @@ export function chartGeometry(agents, { rtl = false, size = CHART } = {}) {
   const ticks = [];
   for (let v = 0; v <= top + 1e-9; v += step) ticks.push({ value: v, y: y(v) });
   const slot = rows.length ? plotWidth / rows.length : 0;
-  const groupWidth = slot * (1 - size.gap);
+  // A lone agent's bars stay bars, not a wall.
+  const groupWidth = Math.min(slot * (1 - size.gap), size.maxGroup);
   const groups = rows.map((a, i) => {
     const gx = size.axis + i * slot + (slot - groupWidth) / 2;
     const barWidth = groupWidth / 2;

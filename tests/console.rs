@@ -12,8 +12,10 @@
 //! the second agent names the console's agent in a note, which alerts them. Labels and search: the
 //! agent, a supervisor, creates a label in the console and puts it on a ticket, which another
 //! agent's `ticket.list` finds by it; a word typed with Arabic letters finds the user's message
-//! written with Persian ones. Ratings: the console resolves Ali's ticket, Ali rates
-//! it and the console shows the rating at once (and again, read from the hub, after a reload).
+//! written with Persian ones. Ratings and reports: the console resolves Ali's ticket, Ali rates
+//! it and the console shows the rating at once (and again, read from the hub, after a reload);
+//! the agent opens Reports and sees the figures of this run, the first-response chart and the
+//! CSV file; another agent, no supervisor, is refused the report.
 //!
 //! Needs Node, Chromium (`/usr/bin/chromium`, or `CHROMIUM_PATH`) and `npm ci` in `tests/e2e`.
 //! Without them the test says so loudly and passes, unless `REQUIRE_BROWSER=1` (CI sets it).
@@ -383,6 +385,14 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
                     assert_eq!(r["type"], "rating.submit.ok", "{r}");
                     assert_eq!(r["rating"]["agent_id"], sara_id.as_str(), "credited to the console's agent: {r}");
                 }
+                "reports" => {
+                    // Only supervisors read reports: Reza is refused, with the documented code.
+                    let now = now_ms();
+                    let (status, body) =
+                        hub.get(&format!("/v1/reports?from={}&to={}", now - 86_400_000, now), Some(&reza_token)).await;
+                    assert_eq!(status, 403, "{body}");
+                    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+                }
                 "transferred" => {}
                 "account-deleted" => neda.delete_account(&hub).await,
                 "english-ticket" => {
@@ -422,6 +432,11 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
         assert!(Path::new(&shot).exists(), "no screenshot at {}", shot.display());
         eprintln!("console screenshot: {}", shot.display());
     }
+}
+
+/// Now, in Unix ms.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// How many times the agent's typing reached a user, of the frames `seen`.

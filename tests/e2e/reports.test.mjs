@@ -151,3 +151,11 @@ test('a report is asked for with the token in a header; refusals carry the hub�
   assert.equal(file.filename, 'report-2026-12-03.csv');
   assert.equal(await file.blob.text(), 'scope,agent\n');
 });
+
+test('a lone agent’s bars keep a bar’s width, centred in the plot', () => {
+  const g = chartGeometry([agent('sara', 60_000, 120_000)]);
+  const [sara] = g.groups;
+  assert.ok(sara.width <= 96);
+  const middle = sara.x + sara.width / 2;
+  assert.ok(Math.abs(middle - (g.axisX + (g.width - g.axisX) / 2)) < 1e-9);
+});
