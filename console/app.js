@@ -17,6 +17,8 @@ import {
   fullTime,
   language,
   languageOptions,
+  locale,
+  longDate,
   rememberedLanguage,
   rememberLanguage,
   relativeTime,
@@ -31,6 +33,21 @@ import { MentionPicker, mentionedIds, splitMentions } from './mentions.js';
 import { NoteList, mentionsMe, timeline } from './notes.js';
 import { TicketLabels, chips, inkOn, isColor, labelName } from './labels.js';
 import { SEARCH_DELAY_MS, SearchResults, isPhoneRefusal, searchFrame, searchKey, snippetParts } from './search.js';
+import { MAX_SCORE, Ratings, stars } from './ratings.js';
+import {
+  DEFAULT_PRESET,
+  MAX_DAYS,
+  addDays,
+  calendarOf,
+  chartGeometry,
+  customRange,
+  dayText,
+  distributionShares,
+  durationParts,
+  fetchReport,
+  percent,
+  presetRange,
+} from './reports.js';
 import { renderCustomer } from './customer.js';
 import { attachmentList, pendingList, renderDraft, setupAttachments } from './attachments.js';
 import { discard, Draft, upload } from './uploads.js';
@@ -124,6 +141,10 @@ const state = {
   searchError: null,
   /** A page of the search is on its way. */
   searchBusy: false,
+  /** The users' ratings of the tickets opened here (ratings.js). */
+  ratings: new Ratings(),
+  /** The reports page: the preset or `custom`, the range asked for, the last answer, and why it failed. */
+  reports: { preset: DEFAULT_PRESET, range: null, report: null, error: null, busy: false },
 };
 
 let picker = null;
@@ -243,6 +264,15 @@ function start() {
     if (id) labelTicket(id, true);
   });
   $('labels-manage').addEventListener('click', openLabels);
+  $('reports-open').addEventListener('click', openReports);
+  $('settings-reports').addEventListener('click', () => {
+    $('settings-dialog').close();
+    openReports();
+  });
+  $('reports-close').addEventListener('click', () => $('reports-dialog').close());
+  $('reports-preset').addEventListener('change', onReportsPreset);
+  $('reports-form').addEventListener('submit', onReportsCustom);
+  $('reports-csv').addEventListener('click', downloadReport);
   $('labels-close').addEventListener('click', () => $('labels-dialog').close());
   $('label-form').addEventListener('submit', createLabel);
   document.addEventListener('keydown', onGlobalKey);
@@ -292,6 +322,7 @@ function useLanguage(code, remember) {
   if (state.current) renderMessages(true);
   renderComposerFiles();
   renderCustomerPanel();
+  if ($('reports-dialog').open) renderReports();
 }
 
 function showSignIn(message) {
@@ -447,6 +478,7 @@ async function onReady(reply) {
     loadCanned();
     loadLabels();
     if (currentThread()) loadNotes(currentThread());
+    if (state.current) loadRatings(state.current);
     for (const th of [...state.threads.values()]) {
       await follow(th);
     }
@@ -485,6 +517,9 @@ function onEvent(frame) {
       break;
     case 'labels.updated':
       setLabels(frame.labels);
+      break;
+    case 'ticket.rated':
+      onRated(frame.rating);
       break;
     case 'ticket.labels':
       onTicketLabels(frame.labels);
@@ -527,6 +562,10 @@ function renderMe() {
   $('me').textContent = state.me.name;
   $('my-status').value = state.me.status;
   $('labels-manage').hidden = !state.me.supervisor;
+  // On a phone the topbar has no room: the settings dialog has the way in.
+  $('reports-open').hidden = !state.me.supervisor;
+  $('settings-reports').hidden = !state.me.supervisor;
+  if (!state.me.supervisor && $('reports-dialog').open) $('reports-dialog').close();
 }
 
 /** Agents start away; while they are not available the hub gives them nothing, so say so. */
@@ -858,6 +897,7 @@ function onTicketDeleted(ticketId) {
   state.mentioned.delete(ticketId);
   state.noteMode.delete(ticketId);
   state.ticketLabels.forget(ticketId);
+  state.ratings.forget(ticketId);
   if (state.search) {
     state.search.dropTicket(ticketId);
     renderSearch();
@@ -1158,6 +1198,7 @@ async function openTicket(ticketId, fromList) {
   if (fromList) focusTicketAction();
   if (state.online) {
     if (!th.notes.loaded || th.notes.stale) loadNotes(th);
+    loadRatings(ticketId);
     await follow(th);
     await loadProfile(ticketUser(ticketId), true);
   }
@@ -1889,6 +1930,7 @@ function renderTicket() {
   renderTransferOptions();
   renderTyping();
   renderTicketLabels();
+  renderRatings();
 }
 
 function renderComposerHint() {
@@ -2564,6 +2606,316 @@ function openResult(r) {
   if (!state.tickets.has(r.ticket.id)) updateTicket(r.ticket, false);
   openTicket(r.ticket.id, true);
   renderSearch();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ratings: what the user thought of each resolution of the ticket on screen, read when it is
+// opened and added as the user rates it.
+
+async function loadRatings(ticketId) {
+  try {
+    const r = await state.conn.request({ type: 'rating.list', ticket_id: ticketId });
+    state.ratings.listed(r.ticket_id, r.ratings);
+    if (r.ticket_id === state.current) renderRatings();
+  } catch {
+    // Read again when the ticket is opened or the socket comes back.
+  }
+}
+
+function onRated(rating) {
+  if (!state.ratings.add(rating)) return;
+  if (rating.ticket_id !== state.current) return;
+  renderRatings();
+  const ticket = state.tickets.get(rating.ticket_id);
+  announce(t('announce.rated', { n: rating.score, max: MAX_SCORE, subject: typed(ticket ? ticket.subject : '') }));
+}
+
+/** Each rating: its stars (and the score in words for screen readers), the comment in its own
+ *  direction, when, and whose resolution it rated. */
+function renderRatings() {
+  if (!state.current) return;
+  const list = state.ratings.of(state.current);
+  $('ticket-ratings').hidden = !list.length;
+  $('rating-list').replaceChildren(
+    ...list.map((r) => {
+      const li = el('li', 'rating', '');
+      li.dataset.seq = String(r.resolution_seq);
+      const score = el('span', 'score', '');
+      score.dataset.score = String(r.score);
+      const shown = el('span', 'stars', stars(r.score));
+      shown.setAttribute('aria-hidden', 'true');
+      score.append(shown, el('span', 'visually-hidden', t('rating.score', { n: r.score, max: MAX_SCORE })));
+      const by = el('span', 'rating-by muted', '');
+      by.append(...tNodes('rating.resolved_by', { agent: agentRef(r.agent_id) }));
+      li.append(score, by, timeElement(r.rated_at));
+      if (typeof r.comment === 'string' && r.comment) {
+        const comment = el('p', 'rating-comment', r.comment);
+        comment.dir = 'auto';
+        li.append(comment);
+      }
+      return li;
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports, for supervisors: a range of whole days (a preset, or dates typed in the language's
+// calendar), the hub's figures as tiles, tables and a chart, and the same as a CSV file.
+
+function openReports() {
+  const dialog = $('reports-dialog');
+  $('reports-preset').value = state.reports.preset;
+  if (!dialog.open) dialog.showModal();
+  if (state.reports.preset === 'custom') {
+    renderReports();
+    return;
+  }
+  loadReport(presetRange(state.reports.preset));
+}
+
+function onReportsPreset() {
+  const preset = $('reports-preset').value;
+  state.reports.preset = preset;
+  if (preset !== 'custom') {
+    loadReport(presetRange(preset));
+    return;
+  }
+  // The dates shown so far, to change from.
+  const range = state.reports.range || presetRange(DEFAULT_PRESET);
+  const calendar = calendarOf(language());
+  $('reports-from').value = shownDigits(dayText(range.from, calendar));
+  $('reports-to').value = shownDigits(dayText(addDays(range.to, -1), calendar));
+  renderReports();
+  $('reports-from').focus();
+}
+
+function onReportsCustom(e) {
+  e.preventDefault();
+  const range = customRange($('reports-from').value, $('reports-to').value, calendarOf(language()));
+  if (range.error) {
+    state.reports.error = { key: `reports.error.${range.error}` };
+    renderReports();
+    return;
+  }
+  loadReport(range);
+}
+
+/** ASCII digits as the language writes them. */
+function shownDigits(text) {
+  return language() === 'fa' ? text.replace(/\d/g, (d) => '۰۱۲۳۴۵۶۷۸۹'[d]) : text;
+}
+
+async function loadReport(range) {
+  const reports = state.reports;
+  reports.range = range;
+  reports.busy = true;
+  reports.error = null;
+  renderReports();
+  try {
+    const report = await fetchReport(range, state.session.token);
+    // A later range was asked for meanwhile: its answer is the one to show.
+    if (reports.range !== range) return;
+    reports.report = report;
+  } catch (err) {
+    if (reports.range !== range) return;
+    reports.report = null;
+    reports.error = { code: err.code };
+  }
+  reports.busy = false;
+  renderReports();
+}
+
+async function downloadReport() {
+  const range = state.reports.range;
+  if (!range) return;
+  try {
+    const { blob, filename } = await fetchReport(range, state.session.token, { csv: true });
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = filename;
+    a.hidden = true;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 30_000);
+    announce(t('reports.csv_saved'));
+  } catch (err) {
+    state.reports.error = { code: err.code };
+    renderReports();
+  }
+}
+
+function reportErrorText(error) {
+  if (error.key) return t(error.key, { n: MAX_DAYS });
+  const key = `reports.error.${error.code}`;
+  return t(key) !== key ? t(key) : errorText(error.code);
+}
+
+/** "3 min", "1 h 20 min", or the catalogue's "none" when nothing was measured. */
+function reportDuration(ms) {
+  const parts = durationParts(ms);
+  if (!parts) return t('reports.none');
+  const words = parts.map(([n, unit]) => t(`reports.unit.${unit}`, { n }));
+  return words.length === 1 ? words[0] : t('reports.duration_two', { a: words[0], b: words[1] });
+}
+
+function reportPercent(rate) {
+  const p = percent(rate);
+  return p === null ? t('reports.none') : new Intl.NumberFormat(locale(), { style: 'percent' }).format(p / 100);
+}
+
+function reportAverage(average) {
+  if (average === null || average === undefined) return t('reports.none');
+  const n = new Intl.NumberFormat(locale(), { maximumFractionDigits: 1, minimumFractionDigits: 1 }).format(average);
+  return t('rating.score', { n, max: MAX_SCORE });
+}
+
+function renderReports() {
+  const { preset, range, report, error, busy } = state.reports;
+  $('reports-custom').hidden = preset !== 'custom';
+  $('reports-csv').disabled = !range || busy || !report;
+  $('reports-span').textContent = range ? t('reports.span', { from: longDate(range.from), to: longDate(addDays(range.to, -1)) }) : '';
+  $('reports-state').textContent = busy ? t('reports.loading') : '';
+  $('reports-error').textContent = error ? reportErrorText(error) : '';
+  const body = $('reports-body');
+  body.hidden = !report || busy;
+  if (!report) return;
+  renderTiles(report.overall || {});
+  renderChart(report.agents || []);
+  renderReportTable($('reports-agents'), report.agents || [], (row) => {
+    const name = el('span', 'name', row.name);
+    name.dir = 'auto';
+    return name;
+  }, [
+    ['reports.claimed', (f) => formatNumber(f.claimed ?? 0)],
+    ['reports.resolved', (f) => formatNumber(f.resolved ?? 0)],
+    ['reports.first_response_p50', (f) => reportDuration(f.first_response?.p50_ms)],
+    ['reports.first_response_p90', (f) => reportDuration(f.first_response?.p90_ms)],
+    ['reports.resolution_p50', (f) => reportDuration(f.resolution?.p50_ms)],
+    ['reports.rating_average', (f) => reportAverage(f.ratings?.average)],
+    ['reports.rated', (f) => formatNumber(f.ratings?.rated ?? 0)],
+  ]);
+  renderReportTable($('reports-labels'), report.labels || [], (row) => chipElement({ id: row.label_id, name: row.name, color: row.color }), [
+    ['reports.opened', (f) => formatNumber(f.opened ?? 0)],
+    ['reports.resolved', (f) => formatNumber(f.resolved ?? 0)],
+    ['reports.first_response_p50', (f) => reportDuration(f.first_response?.p50_ms)],
+    ['reports.resolution_p50', (f) => reportDuration(f.resolution?.p50_ms)],
+    ['reports.rating_average', (f) => reportAverage(f.ratings?.average)],
+  ]);
+}
+
+/** The team's figures: counts, then durations as p50 and p90, then the ratings. */
+function renderTiles(f) {
+  const tile = (name, key, ...lines) => {
+    const li = el('li', 'tile', '');
+    li.dataset.figure = name;
+    li.append(el('span', 'tile-name', t(key)));
+    for (const [i, text] of lines.entries()) li.append(el('span', i ? 'tile-more' : 'tile-value', text));
+    return li;
+  };
+  const ratings = f.ratings || {};
+  const shares = distributionShares(ratings.distribution);
+  const counts = Array.isArray(ratings.distribution) ? ratings.distribution : [];
+  const spread = el('li', 'tile distribution', '');
+  spread.dataset.figure = 'distribution';
+  spread.append(el('span', 'tile-name', t('reports.distribution')));
+  const bars = el('ol', 'spread', '');
+  for (let score = MAX_SCORE; score >= 1; score--) {
+    const row = el('li', '', '');
+    const label = el('span', 'spread-label', t('reports.stars_count', { stars: stars(score), n: counts[score - 1] ?? 0 }));
+    const bar = el('span', 'spread-bar', '');
+    bar.style.setProperty('--share', `${shares[score - 1]}%`);
+    bar.setAttribute('aria-hidden', 'true');
+    row.append(label, bar);
+    bars.append(row);
+  }
+  spread.append(bars);
+  const duration = (name, key, d = {}) =>
+    tile(name, key, t('reports.p50_value', { d: reportDuration(d.p50_ms) }), t('reports.p90_value', { d: reportDuration(d.p90_ms) }));
+  $('reports-tiles').replaceChildren(
+    tile('opened', 'reports.opened', formatNumber(f.opened ?? 0)),
+    tile('reopened', 'reports.reopened', formatNumber(f.reopened ?? 0)),
+    tile('claimed', 'reports.claimed', formatNumber(f.claimed ?? 0)),
+    tile('resolved', 'reports.resolved', formatNumber(f.resolved ?? 0)),
+    duration('first_response', 'reports.first_response', f.first_response),
+    duration('queue_wait', 'reports.queue_wait', f.queue_wait),
+    duration('resolution', 'reports.resolution', f.resolution),
+    tile('rating_average', 'reports.rating_average', reportAverage(ratings.average),
+      t('reports.rated_of', { rated: ratings.rated ?? 0, requested: ratings.requested ?? 0 })),
+    tile('response_rate', 'reports.response_rate', reportPercent(ratings.response_rate)),
+    spread,
+  );
+}
+
+/** A table with a row per agent or label: its name (in its own direction), then `columns`. */
+function renderReportTable(table, rows, nameCell, columns) {
+  const head = el('tr', '', '');
+  head.append(el('th', '', t('reports.name')), ...columns.map(([key]) => el('th', '', t(key))));
+  for (const th of head.children) th.scope = 'col';
+  const thead = el('thead', '', '');
+  thead.append(head);
+  const tbody = el('tbody', '', '');
+  if (!rows.length) {
+    const tr = el('tr', 'empty', '');
+    const td = el('td', 'muted', t('reports.no_rows'));
+    td.colSpan = columns.length + 1;
+    tr.append(td);
+    tbody.append(tr);
+  }
+  for (const row of rows) {
+    const tr = el('tr', '', '');
+    tr.dataset.id = row.agent_id || row.label_id || '';
+    const name = el('th', '', '');
+    name.scope = 'row';
+    name.append(nameCell(row));
+    tr.append(name, ...columns.map(([key, value]) => {
+      const td = el('td', '', value(row.figures || {}));
+      td.dataset.column = key.replace('reports.', '');
+      return td;
+    }));
+    tbody.append(tr);
+  }
+  table.replaceChildren(thead, tbody);
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** The first-response chart: per agent a p50 and a p90 bar, the axis in the language's digits,
+ *  from the right in Persian. */
+function renderChart(agents) {
+  const rtl = language() === 'fa';
+  const g = chartGeometry(agents, { rtl });
+  const box = $('reports-chart');
+  if (!g.groups.length) {
+    box.replaceChildren(el('p', 'muted', t('reports.no_chart')));
+    return;
+  }
+  const chart = svg('svg', { viewBox: `0 0 ${g.width} ${g.height}`, role: 'img', 'aria-label': t('reports.chart_label'), class: 'bars' });
+  const axisEnd = rtl ? 0 : g.width;
+  for (const tick of g.ticks) {
+    chart.append(svg('line', { x1: g.axisX, x2: axisEnd, y1: tick.y, y2: tick.y, class: tick.value ? 'grid' : 'base' }));
+    chart.append(svg('text', { x: rtl ? g.axisX + 6 : g.axisX - 6, y: tick.y + 4, 'text-anchor': rtl ? 'start' : 'end', class: 'tick' }, reportDuration(tick.value)));
+  }
+  for (const group of g.groups) {
+    const node = svg('g', { class: 'bar-group', 'data-agent': group.agentId });
+    for (const bar of group.bars) {
+      const rect = svg('rect', { x: bar.x, y: bar.y, width: bar.width, height: Math.max(bar.height, 0.5), class: `bar ${bar.key}`, 'data-ms': bar.value ?? '' });
+      rect.append(svg('title', {}, t('reports.bar', { name: typed(group.name), which: t(`reports.${bar.key}`), d: reportDuration(bar.value) })));
+      node.append(rect);
+    }
+    // The name under its bars, isolated so its own direction cannot reorder anything around it.
+    node.append(svg('text', { x: group.x + group.width / 2, y: g.baseY + 18, 'text-anchor': 'middle', class: 'agent' }, `\u2068${group.name}\u2069`));
+    chart.append(node);
+  }
+  box.replaceChildren(chart);
 }
 
 // ---------------------------------------------------------------------------------------------

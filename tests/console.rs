@@ -12,7 +12,10 @@
 //! the second agent names the console's agent in a note, which alerts them. Labels and search: the
 //! agent, a supervisor, creates a label in the console and puts it on a ticket, which another
 //! agent's `ticket.list` finds by it; a word typed with Arabic letters finds the user's message
-//! written with Persian ones.
+//! written with Persian ones. Ratings and reports: the console resolves Ali's ticket, Ali rates
+//! it and the console shows the rating at once (and again, read from the hub, after a reload);
+//! the agent opens Reports and sees the figures of this run, the first-response chart and the
+//! CSV file; another agent, no supervisor, is refused the report.
 //!
 //! Needs Node, Chromium (`/usr/bin/chromium`, or `CHROMIUM_PATH`) and `npm ci` in `tests/e2e`.
 //! Without them the test says so loudly and passes, unless `REQUIRE_BROWSER=1` (CI sets it).
@@ -47,6 +50,8 @@ const OFFLINE_NOTE: &str = "کاربر دو بار شارژ شده؛ بازپر�
 const NASRIN: &str = "نسرین";
 /// The label the agent creates in the console and puts on the first ticket.
 const LABEL: &str = "کارت بانکی";
+/// What Ali says when he rates the resolution of his ticket (4 of 5).
+const RATING_COMMENT: &str = "ممنون، سریع درست شد 👍";
 
 /// The text file the agent attaches.
 const NOTE: &str = "شماره پیگیری: TX-99812\nمبلغ: ۱٬۲۵۰٬۰۰۰ ریال\n";
@@ -156,6 +161,7 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
 
     let turns = async {
         let mut ticket = String::new();
+        let mut alis = String::new();
         let mut english = String::new();
         let mut stopped = None;
         let mut typing_seen = 0;
@@ -174,7 +180,7 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
                 "open-tickets" => {
                     ticket = user.open("پرداخت ناموفق بود", "کارتم دو بار شارژ شد!", "open-1").await;
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    ali.open("Wrong name on my receipt", "It says Ali Rezai", "open-2").await;
+                    alis = ali.open("Wrong name on my receipt", "It says Ali Rezai", "open-2").await;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     neda.open("App crashes on login", "Since the last update", "open-3").await;
                 }
@@ -358,6 +364,35 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
                     assert_eq!((picture.width(), picture.height()), CHART);
                 }
                 "user-leaves" => user.socket.ws.close(None).await.expect("close the user's socket"),
+                "rated" => {
+                    // The console resolved Ali's ticket. His socket closed with the hub's restart: his
+                    // app, started again, asks what it may rate, and rates it.
+                    ali.reconnect(&hub).await;
+                    let r = ali.socket.request(json!({"type": "rating.pending"})).await;
+                    assert_eq!(r["type"], "rating.pending.ok", "{r}");
+                    let request = r["requests"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|q| q["ticket_id"] == alis.as_str())
+                        .unwrap_or_else(|| panic!("no rating asked for the resolved ticket: {r}"))
+                        .clone();
+                    let r = ali
+                        .socket
+                        .request(json!({"type": "rating.submit", "ticket_id": alis,
+                            "resolution_seq": request["resolution_seq"], "score": 4, "comment": RATING_COMMENT}))
+                        .await;
+                    assert_eq!(r["type"], "rating.submit.ok", "{r}");
+                    assert_eq!(r["rating"]["agent_id"], sara_id.as_str(), "credited to the console's agent: {r}");
+                }
+                "reports" => {
+                    // Only supervisors read reports: Reza is refused, with the documented code.
+                    let now = now_ms();
+                    let (status, body) =
+                        hub.get(&format!("/v1/reports?from={}&to={}", now - 86_400_000, now), Some(&reza_token)).await;
+                    assert_eq!(status, 403, "{body}");
+                    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+                }
                 "transferred" => {}
                 "account-deleted" => neda.delete_account(&hub).await,
                 "english-ticket" => {
@@ -397,6 +432,11 @@ async fn an_agent_answers_users_in_the_browser_console_in_persian_and_english() 
         assert!(Path::new(&shot).exists(), "no screenshot at {}", shot.display());
         eprintln!("console screenshot: {}", shot.display());
     }
+}
+
+/// Now, in Unix ms.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// How many times the agent's typing reached a user, of the frames `seen`.

@@ -8,8 +8,12 @@
 // English. Private notes: the agent writes one naming a colleague (NASRIN, created by the Rust side)
 // and one while the hub is down; later the colleague writes one naming this agent, on a ticket they
 // are not looking at. Labels and search: the agent (a supervisor) creates a label, puts it on a
-// ticket and filters the list by it, and searches with a word typed in Arabic letters. Strings are checked against the console's own catalogues (console/lang-*.js), and a few
-// against the words themselves, so that a catalogue cannot drift into nonsense unnoticed.
+// ticket and filters the list by it, and searches with a word typed in Arabic letters. Ratings and
+// reports: the agent resolves Ali's ticket and sees his rating arrive; then, as a supervisor, reads
+// Reports (this run's figures, the first-response chart, the CSV file, a range typed in Solar
+// Hijri dates) in Persian and again in English. Strings are checked against the console's own
+// catalogues (console/lang-*.js), and a few against the words themselves, so that a catalogue
+// cannot drift into nonsense unnoticed.
 //
 // Environment: HUB_URL, AGENT_EMAIL, AGENT_PASSWORD, CHROMIUM_PATH, SCREENSHOT_DIR (where
 // console.png and console-phone.png go), REZA_ID (the other agent), HIDDEN_NUMBERS (the users'
@@ -47,6 +51,15 @@ const SEARCH_ARABIC = 'كارت';
 /** The colleague the agent names in a note, and the agent's own name. */
 const NASRIN = 'نسرین';
 const SARA = 'Sara';
+/** Ali's comment on the resolution of his ticket (tests/console.rs). */
+const RATING_COMMENT = 'ممنون، سریع درست شد 👍';
+/** The figures of this run when the agent opens Reports (see `reports`). */
+const REPORT = {
+  opened: 4,
+  resolved: 2,
+  chartGroups: 1,
+  csvHeader: 'scope,id,name,opened,reopened,claimed,resolved,first_response_count,first_response_p50_ms,first_response_p90_ms,queue_wait_count,queue_wait_p50_ms,queue_wait_p90_ms,resolution_count,resolution_p50_ms,resolution_p90_ms,ratings_requested,ratings_rated,ratings_average,ratings_1,ratings_2,ratings_3,ratings_4,ratings_5,ratings_response_rate',
+};
 const PERSIAN_MONTHS = /فروردین|اردیبهشت|خرداد|تیر|مرداد|شهریور|مهر|آبان|آذر|دی|بهمن|اسفند/;
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 760 };
@@ -428,6 +441,11 @@ async function main() {
     fail('Send is enabled on a resolved ticket');
   }
   await expectText(page.locator('#count-unassigned'), faDigits(1), true);
+  // Ali rates the resolution from his app (tests/console.rs): it shows here at once.
+  await step('rated');
+  await expectRating(page, fa, faDigits(4), fa['agent.you']);
+  await expectText(page.locator('#announcer'), fa['announce.rated'].split('{n}')[0]);
+  await reports(page);
 
   // Alt+↓ and Alt+↑ go through the list: from the first ticket of "Mine" to the next.
   await page.locator('#tab-all').click();
@@ -475,6 +493,19 @@ async function main() {
   log('switched to English');
   await expectAttr(page.locator('#search'), 'placeholder', en['search.placeholder']);
   await expectText(page.locator('#label-filter option').first(), en['labels.all'], true);
+  // Reports in English: Gregorian dates, Latin digits, the chart from the left.
+  await page.locator('#reports-open').click();
+  await expectText(page.locator('#reports-span'), /^From .*20\d\d to .*20\d\d$/);
+  await expectText(page.locator('#reports-tiles [data-figure=resolved] .tile-value'), String(REPORT.resolved), true);
+  await expectText(page.locator('#reports-agents tbody tr', { hasText: SARA }).locator('[data-column=first_response_p50]'), /^\d+ (s|min)/);
+  await until('the chart reads from the left', () =>
+    page.evaluate(() => {
+      const x = (s) => Number(document.querySelector(`#reports-chart ${s}`).getAttribute('x'));
+      return (x('.bar.p50') < x('.bar.p90') && x('text.tick') < x('.bar.p50')) || `${x('.bar.p50')} ${x('.bar.p90')} ${x('text.tick')}`;
+    }),
+  );
+  await page.keyboard.press('Escape');
+  await expectHidden(page, '#reports-dialog');
 
   await page.locator('#tab-unassigned').click();
   await step('english-ticket');
@@ -523,6 +554,8 @@ async function main() {
   await page.locator('#tab-all').click();
   await page.locator('.ticket-item', { hasText: 'Wrong name on my receipt' }).click();
   await expectText(page.locator('#customer-no-device'), en['customer.no_device'], true);
+  // Ali's rating, read from the hub after the reload.
+  await expectRating(page, en, '4', en['agent.you']);
   await step('user-writes-en');
   await expectTitle(page, '(1) Anapars support');
   const heard = await page.evaluate(() => window.__alerts);
@@ -903,6 +936,88 @@ async function mentioned(page) {
   log('a note for the agent alerted them');
 }
 
+/** The rating Ali gave (4 of 5, with a Persian comment) in the ticket view, in `lang`'s words. */
+async function expectRating(page, lang, four, you) {
+  const rating = page.locator('#rating-list .rating');
+  await expectCount(rating, 1);
+  await expectText(rating.locator('.stars'), '★★★★☆', true);
+  await expectAttr(rating.locator('.stars'), 'aria-hidden', 'true');
+  const spoken = lang['rating.score'].replace('{n}', four).replace('{max}', four === '4' ? '5' : faDigits(5));
+  await expectText(rating.locator('.score .visually-hidden'), spoken, true);
+  await expectText(rating.locator('.rating-by'), lang['rating.resolved_by'].replace('{agent}', you), true);
+  await expectText(rating.locator('.rating-comment'), RATING_COMMENT, true);
+  await expectAttr(rating.locator('.rating-comment'), 'dir', 'auto');
+  await expectStyle(rating.locator('.rating-comment'), 'direction', 'rtl');
+  await expectAttr(rating.locator('time'), 'datetime', /^20\d\d-/);
+}
+
+/**
+ * The reports page in Persian: this run's figures (4 tickets opened: Maryam's earlier one and the
+ * three of the first step; 2 resolved: Maryam's earlier one by Reza and Ali's by this agent), this
+ * agent's first response, the chart, the CSV file, and a range typed in Solar Hijri dates.
+ */
+async function reports(page) {
+  // Another agent, no supervisor, is refused (tests/console.rs).
+  await step('reports');
+  await expectText(page.locator('#reports-open'), fa['reports.open'], true);
+  await page.locator('#reports-open').click();
+  await expectVisible(page, '#reports-dialog');
+  await expectValue(page.locator('#reports-preset'), 'week');
+  const tile = (name) => page.locator(`#reports-tiles [data-figure=${name}] .tile-value`);
+  await expectText(tile('opened'), faDigits(REPORT.opened), true);
+  await expectText(tile('resolved'), faDigits(REPORT.resolved), true);
+  await expectSolarHijri(page.locator('#reports-span'));
+  await expectPersianDigits(page.locator('#reports-tiles [data-figure=first_response] .tile-more'));
+  await expectText(tile('rating_average'), fa['rating.score'].replace('{n}', '۴٫۰').replace('{max}', '۵'), true);
+  // Two resolutions asked for a rating (Reza's of Maryam's earlier ticket, and Ali's), one rated.
+  await expectText(tile('response_rate'), '۵۰٪', true);
+  // This agent's row: a first response measured, in Persian words and digits.
+  const row = page.locator('#reports-agents tbody tr', { hasText: SARA });
+  const first = row.locator('[data-column=first_response_p50]');
+  await expectText(first, /ثانیه|دقیقه/);
+  await expectPersianDigits(first);
+  await expectAttr(row.locator('.name'), 'dir', 'auto');
+  // The chart: a group of two bars per agent with a first response, from the right.
+  const groups = page.locator('#reports-chart svg .bar-group');
+  await expectCount(groups, REPORT.chartGroups);
+  await expectCount(page.locator('#reports-chart svg .bar-group .bar'), 2 * REPORT.chartGroups);
+  await expectCount(page.locator(`#reports-chart .bar-group[data-agent="${await row.getAttribute('data-id')}"]`), 1);
+  await until('the chart reads from the right', () =>
+    page.evaluate(() => {
+      const p50 = document.querySelector('#reports-chart .bar.p50');
+      const p90 = document.querySelector('#reports-chart .bar.p90');
+      const tick = document.querySelector('#reports-chart text.tick');
+      const x = (e) => Number(e.getAttribute('x'));
+      return (x(p50) > x(p90) && x(tick) > x(p50)) || `${x(p50)} ${x(p90)} ${x(tick)}`;
+    }),
+  );
+  await expectPersianDigits(page.locator('#reports-chart text.tick').last());
+  // The CSV file, saved under the hub's name.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#reports-csv').click()]);
+  if (!/\.csv$/.test(download.suggestedFilename())) fail(`the CSV file's name: ${download.suggestedFilename()}`);
+  const csv = (await readFile(await download.path(), 'utf8')).split(/\r?\n/);
+  // A byte order mark first, so that spreadsheets read Persian names right.
+  if (csv[0] !== `\ufeff${REPORT.csvHeader}`) fail(`the CSV file's first line: ${JSON.stringify(csv[0])}`);
+  if (!csv[1].startsWith(`overall,,,${REPORT.opened},`)) fail(`the CSV file's overall row: ${csv[1]}`);
+  await expectText(page.locator('#announcer'), fa['reports.csv_saved'], true);
+  // A range of days typed: the dates shown in the Solar Hijri calendar, today typed in
+  // Arabic-Indic digits; the last day before the first is refused here.
+  await page.locator('#reports-preset').selectOption('custom');
+  await expectValue(page.locator('#reports-to'), /^۱۴[۰-۹]{2}\/[۰-۹]{2}\/[۰-۹]{2}$/);
+  const today = await page.locator('#reports-to').inputValue();
+  const arabicIndic = today.replace(/[۰-۹]/g, (d) => '٠١٢٣٤٥٦٧٨٩'['۰۱۲۳۴۵۶۷۸۹'.indexOf(d)]);
+  await page.locator('#reports-from').fill('۱۴۹۹/۰۱/۰۱');
+  await page.locator('#reports-apply').click();
+  await expectText(page.locator('#reports-error'), fa['reports.error.order'], true);
+  await page.locator('#reports-from').fill(arabicIndic);
+  await page.locator('#reports-apply').click();
+  await expectText(page.locator('#reports-error'), '', true);
+  await expectText(tile('opened'), faDigits(REPORT.opened), true);
+  await page.locator('#reports-close').click();
+  await expectHidden(page, '#reports-dialog');
+  log('reports read in Persian');
+}
+
 /** Adds a canned reply in its dialog, from the link under the reply box. */
 async function addCannedReply(page, title, body) {
   await page.locator('#canned-manage').click();
@@ -1093,7 +1208,7 @@ async function expectText(locator, expected, exact = false, timeout = WAIT_MS) {
 async function expectValue(locator, expected) {
   await until(`value ${expected} in ${locator}`, async () => {
     const v = await locator.inputValue({ timeout: 1000 });
-    return v === expected || v;
+    return (expected instanceof RegExp ? expected.test(v) : v === expected) || v;
   });
 }
 

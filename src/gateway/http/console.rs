@@ -60,6 +60,8 @@ const ASSETS: &[Asset] = &[
     asset!("attachments.js", "text/javascript; charset=utf-8"),
     asset!("labels.js", "text/javascript; charset=utf-8"),
     asset!("search.js", "text/javascript; charset=utf-8"),
+    asset!("ratings.js", "text/javascript; charset=utf-8"),
+    asset!("reports.js", "text/javascript; charset=utf-8"),
     asset!("console.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
