@@ -119,10 +119,11 @@ fn fill_sql(tickets: u64, per_ticket: u64, start: i64, end: i64, agent_prefix: &
                     CASE WHEN reopens THEN resolved_at + 3780000 ELSE resolved_at END
              FROM load_tickets, load_agents;
          INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, agent_id, created_at, search_text)
-             SELECT id, 1, 'opened', 'user', '00000000-0000-7000-8000-00000000cafe', 'ticket ' || t, NULL, opened_at, 'ticket ' || t
+             SELECT id, 1, 'opened', 'user', '00000000-0000-7000-8000-00000000cafe'::uuid, 'ticket ' || t, NULL::uuid,
+                    opened_at, 'ticket ' || t
              FROM load_tickets
              UNION ALL
-             SELECT id, 2, 'message', 'user', '00000000-0000-7000-8000-00000000cafe', 'سلام', NULL, opened_at, 'سلام'
+             SELECT id, 2, 'message', 'user', '00000000-0000-7000-8000-00000000cafe'::uuid, 'سلام', NULL::uuid, opened_at, 'سلام'
              FROM load_tickets
              UNION ALL
              SELECT id, 3, 'claimed', 'agent', a[first_agent], NULL, a[first_agent], opened_at + wait, NULL
@@ -165,7 +166,10 @@ pub async fn run(args: ReportsArgs) -> anyhow::Result<ReportsReport> {
     let Some(database_url) = args.hub.database_url.clone() else {
         bail!("reports fills a Postgres database: pass --database-url");
     };
-    anyhow::ensure!(args.tickets >= 1 && args.queries >= 1 && args.days >= 2, "counts must be positive, days at least 2");
+    anyhow::ensure!(
+        args.tickets >= 1 && args.queries >= 1 && args.days >= 2,
+        "counts must be positive, days at least 2"
+    );
     let http = reqwest::Client::builder().build()?;
     let mut hubs = Cluster::open(&args.hub, &http).await?;
     let result = run_on(&args, &database_url, &http, &hubs).await;

@@ -13,8 +13,12 @@ use async_trait::async_trait;
 impl Reports for PostgresStore {
     async fn report_events(&self, scope: ReportScope) -> Result<Vec<TicketEvent>> {
         let (statement, since, ticket) = match scope {
-            ReportScope::Since(since) => (postgres(&sql::events(sql::SINCE)), Some(since), None),
-            ReportScope::Ticket(id) => (postgres(&sql::events("SELECT ?1::uuid")), None, Some(id.0)),
+            ReportScope::Since(since) => {
+                (postgres(&sql::events(sql::SINCE, sql::FIRST_RESPONSE_POSTGRES)), Some(since), None)
+            }
+            ReportScope::Ticket(id) => {
+                (postgres(&sql::events("SELECT ?1::uuid", sql::FIRST_RESPONSE_POSTGRES)), None, Some(id.0))
+            }
         };
         self.call(async |c| {
             let query = sqlx::query_as::<_, EventRow>(&statement);
@@ -23,7 +27,7 @@ impl Reports for PostgresStore {
                 (None, ticket) => query.bind(ticket),
             };
             let rows = query.fetch_all(c).await?;
-            rows.into_iter().map(TicketEvent::try_from).collect()
+            Ok(sql::in_order(rows.into_iter().map(TicketEvent::try_from).collect::<Result<_>>()?))
         })
         .await
     }

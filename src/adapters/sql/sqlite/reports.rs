@@ -13,12 +13,18 @@ impl Reports for SqliteStore {
     async fn report_events(&self, scope: ReportScope) -> Result<Vec<TicketEvent>> {
         let rows: Vec<EventRow> = match scope {
             ReportScope::Since(since) => {
-                sqlx::query_as(&sql::events(sql::SINCE)).bind(since).fetch_all(&self.readers).await?
+                sqlx::query_as(&sql::events(sql::SINCE, sql::FIRST_RESPONSE_SQLITE))
+                    .bind(since)
+                    .fetch_all(&self.readers)
+                    .await?
             }
             ReportScope::Ticket(id) => {
-                sqlx::query_as(&sql::events("SELECT ?1")).bind(id.0).fetch_all(&self.readers).await?
+                sqlx::query_as(&sql::events("SELECT ?1", sql::FIRST_RESPONSE_SQLITE))
+                    .bind(id.0)
+                    .fetch_all(&self.readers)
+                    .await?
             }
         };
-        rows.into_iter().map(TicketEvent::try_from).collect()
+        Ok(sql::in_order(rows.into_iter().map(TicketEvent::try_from).collect::<Result<_>>()?))
     }
 }
