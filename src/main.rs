@@ -36,6 +36,22 @@ enum Command {
         #[command(subcommand)]
         action: AgentAction,
     },
+    /// The data keys that seal personal identifiers at rest.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Print a new data key entry (`id:base64`) for `data_keys_file` or `HUB_DATA_KEYS`; put it
+    /// first to make it current.
+    New {
+        /// The key's id: 1 to 32 letters, digits, `-` or `_` (default: `k` and the Unix time).
+        #[arg(long)]
+        id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +108,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agent { action } => agent_command(&config, action).await,
+        Command::Keys { action: KeysAction::New { id } } => {
+            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let id = id.unwrap_or_else(|| format!("k{secs}"));
+            let entry = anapars_hub::adapters::vault::Vault::generate_entry(&id);
+            anapars_hub::adapters::vault::Vault::parse(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{entry}");
+            Ok(())
+        }
     }
 }
 

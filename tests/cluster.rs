@@ -117,6 +117,7 @@ impl Cluster {
         let database_url = db.config.database_url.as_ref().unwrap().0.clone();
         let env: Vec<(String, String)> = [
             ("DATABASE_URL", database_url),
+            ("HUB_DATA_KEYS", common::TEST_DATA_KEYS.to_owned()),
             ("REDIS_URL", redis.url()),
             ("HUB_REDIS_PREFIX", "cluster-test:".into()),
             ("HUB_SMS", format!("file:{}", sms_file.display())),

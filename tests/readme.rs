@@ -169,6 +169,8 @@ fn sample(field: &str, default: &Value) -> String {
         "redis_url" => "redis://cache.example:6379",
         "redis_prefix" => "other:",
         "secret" => "another-secret",
+        "data_keys" => "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "data_keys_file" => "./data-keys",
         "admin_token" | "billing_secret" => "0123456789abcdef0123456789abcdef0123",
         "sms" => "file:./sms.jsonl",
         "phone_countries" => "*",

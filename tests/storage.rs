@@ -387,7 +387,7 @@ async fn postgres_calls_on_a_hung_connection_end_as_unavailable_at_the_deadline(
         .expect("an address for the postgres host");
     let link = Link::start(upstream).await;
     let config =
-        Config { database_url: Some(Secret(with_host(&url, link.addr))), db_timeout_ms: 500, ..Config::default() };
+        Config { database_url: Some(Secret(with_host(&url, link.addr))), db_timeout_ms: 500, ..db.config.clone() };
     let store = open(&config).await;
     store.ping().await.expect("ping through the link");
 

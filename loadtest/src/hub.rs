@@ -161,8 +161,11 @@ impl HubHandle {
             .stderr(out)
             .spawn()
             .with_context(|| format!("starting {}", args.hub_bin.display()))?;
-        let db_env: Vec<(String, String)> =
-            env.iter().filter(|(k, _)| k == "DATABASE_URL" || k == "HUB_SQLITE_PATH").cloned().collect();
+        let db_env: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| ["DATABASE_URL", "HUB_SQLITE_PATH", "HUB_DATA_KEYS"].contains(&k.as_str()))
+            .cloned()
+            .collect();
         Ok(Self {
             base: format!("http://{addr}"),
             addr,
@@ -308,13 +311,22 @@ fn spawn_env(args: &HubArgs, addr: SocketAddr, dir: &Path) -> Vec<(String, Strin
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     match &args.database_url {
-        Some(url) => env.push(("DATABASE_URL".into(), url.clone())),
+        Some(url) => {
+            env.push(("DATABASE_URL".into(), url.clone()));
+            // Every node (and `agent add`) seals numbers with the same data keys: the operator's,
+            // else the harness's own.
+            let keys = std::env::var("HUB_DATA_KEYS").unwrap_or_else(|_| LOAD_DATA_KEYS.to_owned());
+            env.push(("HUB_DATA_KEYS".into(), keys));
+        }
         None => env.push(("HUB_SQLITE_PATH".into(), dir.join("hub.sqlite").display().to_string())),
     }
     // Attachments go with the run's other files, not into the working directory.
     env.push(("HUB_ATTACHMENTS_DIR".into(), dir.join("attachments").display().to_string()));
     env
 }
+
+/// The data keys of hubs the harness starts on Postgres when `HUB_DATA_KEYS` is not set.
+const LOAD_DATA_KEYS: &str = "load:bG9hZCB0ZXN0IGRhdGEga2V5IC0gbm90IGZvciB1c2U=";
 
 /// The spawned hub's configuration file: the test-number settings, as TOML strings.
 fn test_numbers_toml(prefix: &str, code: &str) -> String {

@@ -98,7 +98,7 @@ fn fill_sql(tickets: u64, per_ticket: u64, start: i64, end: i64, agent_prefix: &
         "BEGIN;
          CREATE TEMP TABLE load_agents AS
              SELECT array_agg(id ORDER BY email) AS a FROM agents WHERE email LIKE '{agent_prefix}%';
-         INSERT INTO users (id, phone, registered_at) VALUES ('00000000-0000-7000-8000-00000000cafe', '+989990008888', 0)
+         INSERT INTO users (id, registered_at) VALUES ('00000000-0000-7000-8000-00000000cafe', 0)
              ON CONFLICT DO NOTHING;
          CREATE TEMP TABLE load_tickets AS
              SELECT t, md5('report-ticket-' || t)::uuid AS id,

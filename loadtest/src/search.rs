@@ -232,7 +232,7 @@ fn fill_sql(messages: u64, tickets: u64) -> String {
     let text = format!("{} || ' tx' || (t * {per_ticket} + s)", words.join(" || ' ' || "));
     format!(
         "BEGIN;
-         INSERT INTO users (id, phone, registered_at) VALUES ('00000000-0000-7000-8000-00000000beef', '+989990009999', 0)
+         INSERT INTO users (id, registered_at) VALUES ('00000000-0000-7000-8000-00000000beef', 0)
              ON CONFLICT DO NOTHING;
          INSERT INTO tickets (id, user_id, subject, status, agent_id, open_client_msg_id, created_at, updated_at,
                               queued_at, last_seq, resolved_at)

@@ -8,3 +8,4 @@ pub mod push;
 pub mod redis;
 pub(crate) mod sms;
 pub mod sql;
+pub mod vault;

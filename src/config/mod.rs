@@ -53,6 +53,14 @@ pub struct Config {
     /// Key for hashing sign-in codes and the phone numbers inside rate-limit keys. Set the same value
     /// on every node. Unset: a random key is generated and kept in the database.
     pub secret: Option<Secret>,
+    /// The data keys that seal personal identifiers at rest (mobile numbers): `id:base64` entries
+    /// (32 random bytes each) separated by spaces, commas or lines, the current key first (env
+    /// `HUB_DATA_KEYS`). Takes precedence over `data_keys_file`.
+    pub data_keys: Option<Secret>,
+    /// A file holding the data keys as `data_keys` does (one per line, `#` comments). Unset, with
+    /// `data_keys` unset too: on SQLite the hub keeps them in `data-keys` beside the database file
+    /// (created with one key on first start); on Postgres it refuses to start.
+    pub data_keys_file: Option<PathBuf>,
     /// Bearer token of the operator endpoints (`POST /v1/admin/announcements`); at least 32
     /// characters. Unset: those endpoints are off (`403`).
     pub admin_token: Option<Secret>,
@@ -324,6 +332,8 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "anapars:".into(),
             secret: None,
+            data_keys: None,
+            data_keys_file: None,
             admin_token: None,
             sms: "log".into(),
             sms_timeout_ms: 5_000,
@@ -454,6 +464,7 @@ impl Config {
             ("test_code", "HUB_TEST_CODE"),
             ("test_phone_prefix", "HUB_TEST_PHONE_PREFIX"),
             ("secret", "HUB_SECRET"),
+            ("data_keys", "HUB_DATA_KEYS"),
             ("admin_token", "HUB_ADMIN_TOKEN"),
             ("billing_secret", "HUB_BILLING_SECRET"),
             ("redis_prefix", "HUB_REDIS_PREFIX"),

@@ -91,6 +91,11 @@ pub async fn hubs(tweak: impl Fn(&mut Config)) -> Vec<TestHub> {
 }
 
 impl TestHub {
+    /// The hub's database.
+    pub fn database(&self) -> &TestDatabase {
+        &self._db
+    }
+
     /// Starts a hub on 127.0.0.1:0 over `db` (and `redis`), after applying `tweak` to its config.
     pub async fn start(db: TestDatabase, redis: Option<TestRedis>, tweak: impl Fn(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 /// The variable naming the Postgres server to test against.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
+/// The data keys of every Postgres test database (SQLite ones keep theirs beside the file).
+pub const TEST_DATA_KEYS: &str = "test:dGVzdCBkYXRhIGtleSAtIG5ldmVyIGluIHVzZSEhISE=";
 
 /// How long creating or dropping a test database may take before the test gives up.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -71,7 +73,11 @@ impl TestDatabase {
                  Start Postgres (or fix the URL), or unset {TEST_DATABASE_URL} to test SQLite only.\n\n"
             ),
         }
-        let config = Config { database_url: Some(Secret(with_database(admin_url, &name))), ..Config::default() };
+        let config = Config {
+            database_url: Some(Secret(with_database(admin_url, &name))),
+            data_keys: Some(Secret(TEST_DATA_KEYS.to_owned())),
+            ..Config::default()
+        };
         Self { backend: "postgres", config, cleanup: Cleanup::Postgres { admin_url: admin_url.to_owned(), name } }
     }
 

@@ -23,11 +23,14 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// Another account holds the number.
+const NUMBER_TAKEN: Error = Error::Conflict("the number belongs to another account");
+
 /// A write that failed because another account holds the number is `conflict`; any other failure
 /// as [`From<sqlx::Error>`] says.
 fn number_taken_or(e: sqlx::Error) -> Error {
     match e.as_database_error() {
-        Some(db) if db.is_unique_violation() => Error::Conflict("the number belongs to another account"),
+        Some(db) if db.is_unique_violation() => NUMBER_TAKEN,
         _ => Error::from(e),
     }
 }

@@ -31,6 +31,7 @@ mod sessions;
 mod telemetry;
 mod tickets;
 
+use crate::adapters::sql::statements::postgres;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ports::store::{Health, HubKeys, Store};
@@ -42,6 +43,56 @@ use sqlx::Connection as _;
 use std::str::FromStr;
 use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
+
+/// Seals the numbers a database made before numbers were sealed holds in plain, in batches (each
+/// one transaction, so an interrupted start resumes where it stopped), then drops the plain column.
+/// Nodes starting together take turns through an advisory lock; those after the first find nothing
+/// left to do.
+async fn seal_plain_numbers(conn: &mut PgConnection, vault: &crate::adapters::vault::Vault) -> anyhow::Result<()> {
+    use crate::adapters::sql::rows::users;
+    const LOCK: &str = "SELECT pg_advisory_lock(hashtext('anapars-hub: sealing numbers'))";
+    const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtext('anapars-hub: sealing numbers'))";
+    let has_plain = "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'phone')";
+    if !sqlx::query_scalar::<_, bool>(has_plain).fetch_one(&mut *conn).await? {
+        return Ok(());
+    }
+    sqlx::query(LOCK).execute(&mut *conn).await?;
+    let (plain, seal) = (postgres(users::PLAIN), postgres(users::SEAL_PLAIN));
+    let (mut sealed, mut dropped) = (0u64, false);
+    let outcome: anyhow::Result<()> = async {
+        while sqlx::query_scalar::<_, bool>(has_plain).fetch_one(&mut *conn).await? {
+            let mut tx = conn.begin().await?;
+            let rows: Vec<(uuid::Uuid, String)> =
+                sqlx::query_as(&plain).bind(users::SEAL_BATCH).fetch_all(&mut *tx).await?;
+            for (id, phone) in &rows {
+                let number = users::stored_number(vault, crate::model::ids::UserId(*id), phone);
+                users::bind_number(sqlx::query(&seal), *id, &number).execute(&mut *tx).await?;
+            }
+            if rows.is_empty() {
+                sqlx::query("ALTER TABLE users DROP COLUMN phone").execute(&mut *tx).await?;
+                dropped = true;
+            }
+            tx.commit().await?;
+            sealed += rows.len() as u64;
+            if !rows.is_empty() {
+                tracing::info!(sealed, "sealing the users' mobile numbers");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    sqlx::query(UNLOCK).execute(&mut *conn).await?;
+    outcome.context("sealing the users' mobile numbers")?;
+    if dropped {
+        // A dropped column's values stay in the table's pages until they are rewritten.
+        sqlx::query("VACUUM FULL users").execute(&mut *conn).await.context("rewriting the users table")?;
+    }
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed the users' mobile numbers and dropped the plain ones");
+    }
+    Ok(())
+}
 
 /// The schema, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -66,6 +117,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The deadline of one call (`db_timeout_ms`).
     timeout: Duration,
+    /// Seals and opens the users' numbers.
+    vault: std::sync::Arc<crate::adapters::vault::Vault>,
 }
 
 impl PostgresStore {
@@ -79,7 +132,8 @@ impl PostgresStore {
         let base = PgConnectOptions::from_str(url)
             .context("database_url is not a valid postgres URL")?
             .application_name("anapars-hub");
-        Self::migrate(&base, timeout).await?;
+        let vault = std::sync::Arc::new(crate::adapters::vault::load(config, None)?);
+        Self::migrate(&base, timeout, &vault).await?;
 
         // The server gives up on a statement soon after its caller did (Postgres does not notice a
         // closed socket while a statement runs), and releases the locks of a transaction whose
@@ -99,18 +153,23 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .context("cannot connect to postgres")?;
-        Ok(Self { pool, timeout })
+        Ok(Self { pool, timeout, vault })
     }
 
     /// Runs pending migrations on a connection of its own, without the pool's `statement_timeout`:
     /// a schema change may take longer than a request may. Concurrent starts are safe: the migrator
     /// holds an advisory lock while it works.
-    async fn migrate(base: &PgConnectOptions, timeout: Duration) -> anyhow::Result<()> {
+    async fn migrate(
+        base: &PgConnectOptions,
+        timeout: Duration,
+        vault: &crate::adapters::vault::Vault,
+    ) -> anyhow::Result<()> {
         let mut conn = tokio::time::timeout(timeout, PgConnection::connect_with(base))
             .await
             .map_err(|_| anyhow::anyhow!("postgres did not answer within {} ms", timeout.as_millis()))?
             .context("cannot connect to postgres")?;
         MIGRATOR.run(&mut conn).await.context("postgres migration failed")?;
+        seal_plain_numbers(&mut conn, vault).await?;
         conn.close().await.context("closing the migration connection")?;
         Ok(())
     }

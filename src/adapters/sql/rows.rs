@@ -20,6 +20,7 @@ pub(super) mod reports;
 pub(super) mod search;
 mod telemetry;
 mod tickets;
+pub(super) mod users;
 
 pub(super) use account::PagedViewRow;
 pub(super) use agents::{stored_email, AgentRow, CannedReplyRow};
@@ -35,25 +36,10 @@ pub(super) use tickets::{
 };
 
 use crate::error::{Error, Result};
-use crate::model::account::{Device, Holder, PhoneGuard, PhoneKey, Session, SignInCode, User};
+use crate::model::account::{Device, Holder, PhoneGuard, PhoneKey, Session, SignInCode};
 use crate::model::ids::{AgentId, CodeId, DeviceId, SessionId, UserId};
-use crate::model::phone::Phone;
 use crate::model::time::Millis;
 use uuid::Uuid;
-
-/// `users`: `id, phone, registered_at`.
-#[derive(sqlx::FromRow)]
-pub(super) struct UserRow {
-    id: Uuid,
-    phone: String,
-    registered_at: Millis,
-}
-
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
-        Self { id: UserId(row.id), phone: Phone::from_e164(row.phone), registered_at: row.registered_at }
-    }
-}
 
 /// `devices`: `id, user_id, client_device_id, name, created_at, last_seen_at`.
 #[derive(sqlx::FromRow)]

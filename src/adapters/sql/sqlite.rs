@@ -37,6 +37,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// `head`, then `IN (...)` with each of `values` bound, then `tail`: the statement for a list of
 /// ids (SQLite has no array parameter; callers keep lists within `INSERT_CHUNK`).
@@ -67,6 +68,8 @@ pub(crate) struct SqliteStore {
     writer: SqlitePool,
     /// Connections with `query_only` on, for the reads that need no write lock.
     readers: SqlitePool,
+    /// Seals and opens the users' numbers.
+    vault: std::sync::Arc<crate::adapters::vault::Vault>,
 }
 
 impl SqliteStore {
@@ -87,6 +90,9 @@ impl SqliteStore {
             .filename(path)
             .foreign_keys(true)
             .synchronous(SqliteSynchronous::Full)
+            // What is deleted (an account, a sealed number's plain form) is overwritten with zeros,
+            // not left in free pages of the file.
+            .pragma("secure_delete", "ON")
             // Another process (an operator's sqlite3 shell, a second hub on the same file) may hold the
             // write lock; wait for it as long as a caller may wait at all.
             .busy_timeout(timeout);
@@ -104,7 +110,9 @@ impl SqliteStore {
             .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
             .await
             .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
-        MIGRATOR.run(&writer).await.context("sqlite migration failed")?;
+        migrate(&base).await?;
+        let vault = std::sync::Arc::new(crate::adapters::vault::load(config, Some(path))?);
+        seal_plain_numbers(&writer, &vault).await?;
 
         // Opened after the writer switched the file to WAL (a persistent setting), so readers need not
         // touch the journal mode, which would take a lock.
@@ -115,8 +123,64 @@ impl SqliteStore {
             .connect_with(base.pragma("query_only", "ON"))
             .await
             .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
-        Ok(Self { writer, readers })
+        Ok(Self { writer, readers, vault })
     }
+}
+
+/// Runs pending migrations on a connection of its own with foreign keys off, so that a migration
+/// may rebuild a table others reference (SQLite alters little in place) without the old table's
+/// drop cascading; then checks every foreign key.
+async fn migrate(base: &SqliteConnectOptions) -> anyhow::Result<()> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect_with(&base.clone().foreign_keys(false))
+        .await
+        .context("cannot open the sqlite database to migrate it")?;
+    MIGRATOR.run(&mut conn).await.context("sqlite migration failed")?;
+    let broken = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut conn).await?;
+    anyhow::ensure!(broken.is_empty(), "after migrating, {} rows break a foreign key", broken.len());
+    conn.close().await?;
+    Ok(())
+}
+
+/// Seals the numbers a database made before numbers were sealed holds in plain, in batches (each
+/// one transaction, so an interrupted start resumes where it stopped), then drops the plain column.
+async fn seal_plain_numbers(writer: &SqlitePool, vault: &crate::adapters::vault::Vault) -> anyhow::Result<()> {
+    use crate::adapters::sql::rows::users;
+    let has_plain: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'phone'")
+        .fetch_one(writer)
+        .await?;
+    if has_plain == 0 {
+        return Ok(());
+    }
+    let mut sealed = 0u64;
+    loop {
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let plain: Vec<(Uuid, String)> =
+            sqlx::query_as(users::PLAIN).bind(users::SEAL_BATCH).fetch_all(&mut *tx).await?;
+        for (id, phone) in &plain {
+            let number = users::stored_number(vault, crate::model::ids::UserId(*id), phone);
+            users::bind_number(sqlx::query(users::SEAL_PLAIN), *id, &number).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        if plain.is_empty() {
+            break;
+        }
+        sealed += plain.len() as u64;
+        tracing::info!(sealed, "sealing the users' mobile numbers");
+    }
+    // Deleted content is zeroed (`secure_delete`), so after the checkpoint neither the file nor the
+    // WAL keeps a plain number.
+    let mut conn = writer.acquire().await?;
+    sqlx::query("DROP INDEX IF EXISTS users_phone_idx").execute(&mut *conn).await?;
+    sqlx::query("ALTER TABLE users DROP COLUMN phone")
+        .execute(&mut *conn)
+        .await
+        .context("dropping the plain numbers")?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).await?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed the users' mobile numbers and dropped the plain ones");
+    }
+    Ok(())
 }
 
 #[async_trait]

@@ -2,8 +2,10 @@
 //! sessions of users and agents.
 
 use crate::adapters::sql::postgres::PostgresStore;
-use crate::adapters::sql::rows::{self, DeviceRow, SessionRow, UserRow, SESSION_COLUMNS};
+use crate::adapters::sql::rows::users::{self, UserRow};
+use crate::adapters::sql::rows::{self, DeviceRow, SessionRow, SESSION_COLUMNS};
 use crate::adapters::sql::statements::not_among;
+use crate::adapters::sql::statements::postgres;
 use crate::error::{Error, Result};
 use crate::model::account::{Device, NewSession, Session, TokenHash, User};
 use crate::model::ids::{DeviceId, SessionId, UserId};
@@ -16,52 +18,51 @@ use uuid::Uuid;
 #[async_trait]
 impl Accounts for PostgresStore {
     async fn user(&self, id: UserId) -> Result<Option<User>> {
+        let by_id = postgres(users::BY_ID);
         self.call(async |c| {
-            let row = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(c)
-                .await?;
-            Ok(row.map(User::from))
+            let row = sqlx::query_as::<_, UserRow>(&by_id).bind(id.0).fetch_optional(c).await?;
+            row.map(|r| r.open(&self.vault)).transpose()
         })
         .await
     }
 
     async fn user_by_phone(&self, phone: &Phone) -> Result<Option<User>> {
+        let hashes = users::lookups(&self.vault, phone);
         self.call(async |c| {
-            let row = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE phone = $1")
-                .bind(phone.e164())
-                .fetch_optional(c)
-                .await?;
-            Ok(row.map(User::from))
+            let found = users_by_hash(c, &hashes).await?;
+            Ok(users::open_all(found, &self.vault)?.into_iter().next())
         })
         .await
     }
 
     async fn register_user(&self, phone: &Phone, now: Millis) -> Result<(User, bool)> {
+        let hashes = users::lookups(&self.vault, phone);
+        let id = UserId::generate();
+        let number = users::stored_number(&self.vault, id, phone.e164());
+        let insert = postgres(users::INSERT);
         self.call(async |c| {
+            // A row sealed under an older key holds another hash: look under every key first.
+            if let Some(existing) = users_by_hash(&mut *c, &hashes).await?.into_iter().next() {
+                return Ok((existing.open(&self.vault)?, false));
+            }
             // Exactly one concurrent insert wins the unique index; the others wait for it to commit
             // and do nothing. Their next statement gets a fresh snapshot and so sees the winner.
-            let created = sqlx::query_as::<_, UserRow>(
-                "INSERT INTO users (id, phone, registered_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (phone) DO NOTHING
-                 RETURNING id, phone, registered_at",
-            )
-            .bind(UserId::generate().0)
-            .bind(phone.e164())
-            .bind(now)
-            .fetch_optional(&mut *c)
-            .await?;
-            if let Some(row) = created {
-                return Ok((User::from(row), true));
-            }
-            let existing = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE phone = $1")
-                .bind(phone.e164())
+            let created = sqlx::query_as::<_, UserRow>(&insert)
+                .bind(id.0)
+                .bind(&number.sealed)
+                .bind(&number.key_id)
+                .bind(&number.hash)
+                .bind(now)
                 .fetch_optional(&mut *c)
                 .await?;
+            if let Some(row) = created {
+                return Ok((row.open(&self.vault)?, true));
+            }
+            let existing = users_by_hash(&mut *c, &hashes).await?.into_iter().next();
             // Only a user deleted between the two statements gets here; the caller may retry.
             existing
-                .map(|row| (User::from(row), false))
-                .ok_or_else(|| Error::Internal("user vanished while registering".into()))
+                .map(|row| Ok((row.open(&self.vault)?, false)))
+                .unwrap_or_else(|| Err(Error::Internal("user vanished while registering".into())))
         })
         .await
     }
@@ -102,10 +103,16 @@ impl Accounts for PostgresStore {
     }
 
     async fn change_phone(&self, user: UserId, phone: &Phone) -> Result<bool> {
+        let hashes = users::lookups(&self.vault, phone);
+        let number = users::stored_number(&self.vault, user, phone.e164());
+        let set = postgres(users::SET_NUMBER);
         self.call(async |c| {
-            let changed = sqlx::query("UPDATE users SET phone = $2 WHERE id = $1")
-                .bind(user.0)
-                .bind(phone.e164())
+            // A row sealed under an older key holds another hash: look under every key first.
+            let holders = users_by_hash(&mut *c, &hashes).await?;
+            if holders.iter().any(|h| h.id() != user.0) {
+                return Err(crate::adapters::sql::NUMBER_TAKEN);
+            }
+            let changed = users::bind_number(sqlx::query(&set), user.0, &number)
                 .execute(c)
                 .await
                 .map_err(crate::adapters::sql::number_taken_or)?;
@@ -284,4 +291,10 @@ impl Sessions for PostgresStore {
         })
         .await
     }
+}
+
+/// The users stored under any of `hashes` (a number's lookup hashes under each data key).
+async fn users_by_hash(c: &mut sqlx::PgConnection, hashes: &[Vec<u8>]) -> Result<Vec<UserRow>> {
+    let statement = format!("{}= ANY($1)", users::BY_HASH);
+    Ok(sqlx::query_as::<_, UserRow>(&statement).bind(hashes).fetch_all(c).await?)
 }

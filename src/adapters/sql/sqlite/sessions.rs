@@ -1,7 +1,9 @@
 //! [`Accounts`] and [`Sessions`] on SQLite: users (one per phone number), their devices, and the
 //! sessions of users and agents.
 
-use crate::adapters::sql::rows::{self, DeviceRow, SessionRow, UserRow, SESSION_COLUMNS};
+use crate::adapters::sql::rows::users::{self, UserRow};
+use crate::adapters::sql::rows::{self, DeviceRow, SessionRow, SESSION_COLUMNS};
+use crate::adapters::sql::sqlite::in_list;
 use crate::adapters::sql::sqlite::SqliteStore;
 use crate::error::{Error, Result};
 use crate::model::account::{Device, NewSession, Session, TokenHash, User};
@@ -15,44 +17,36 @@ use uuid::Uuid;
 #[async_trait]
 impl Accounts for SqliteStore {
     async fn user(&self, id: UserId) -> Result<Option<User>> {
-        let row = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE id = ?1")
-            .bind(id.0)
-            .fetch_optional(&self.readers)
-            .await?;
-        Ok(row.map(User::from))
+        let row = sqlx::query_as::<_, UserRow>(users::BY_ID).bind(id.0).fetch_optional(&self.readers).await?;
+        row.map(|r| r.open(&self.vault)).transpose()
     }
 
     async fn user_by_phone(&self, phone: &Phone) -> Result<Option<User>> {
-        let row = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE phone = ?1")
-            .bind(phone.e164())
-            .fetch_optional(&self.readers)
-            .await?;
-        Ok(row.map(User::from))
+        let found = users_by_hash(&self.readers, &users::lookups(&self.vault, phone)).await?;
+        Ok(users::open_all(found, &self.vault)?.into_iter().next())
     }
 
     async fn register_user(&self, phone: &Phone, now: Millis) -> Result<(User, bool)> {
-        // Both statements run on the one writer connection, so no other write can come between them.
+        // Every statement runs on the one writer connection, so no other write can come between them.
         let mut conn = self.writer.acquire().await?;
-        let created = sqlx::query_as::<_, UserRow>(
-            "INSERT INTO users (id, phone, registered_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (phone) DO NOTHING
-             RETURNING id, phone, registered_at",
-        )
-        .bind(UserId::generate().0)
-        .bind(phone.e164())
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = created {
-            return Ok((User::from(row), true));
+        let hashes = users::lookups(&self.vault, phone);
+        if let Some(existing) = users_by_hash(&mut *conn, &hashes).await?.into_iter().next() {
+            return Ok((existing.open(&self.vault)?, false));
         }
-        let existing = sqlx::query_as::<_, UserRow>("SELECT id, phone, registered_at FROM users WHERE phone = ?1")
-            .bind(phone.e164())
+        let id = UserId::generate();
+        let number = users::stored_number(&self.vault, id, phone.e164());
+        let created = sqlx::query_as::<_, UserRow>(users::INSERT)
+            .bind(id.0)
+            .bind(&number.sealed)
+            .bind(&number.key_id)
+            .bind(&number.hash)
+            .bind(now)
             .fetch_optional(&mut *conn)
             .await?;
-        existing
-            .map(|row| (User::from(row), false))
-            .ok_or_else(|| Error::Internal("user vanished while registering".into()))
+        match created {
+            Some(row) => Ok((row.open(&self.vault)?, true)),
+            None => Err(Error::Internal("user vanished while registering".into())),
+        }
     }
 
     async fn upsert_device(&self, user: UserId, client_device_id: &str, name: &str, now: Millis) -> Result<Device> {
@@ -85,10 +79,15 @@ impl Accounts for SqliteStore {
     }
 
     async fn change_phone(&self, user: UserId, phone: &Phone) -> Result<bool> {
-        let changed = sqlx::query("UPDATE users SET phone = ?2 WHERE id = ?1")
-            .bind(user.0)
-            .bind(phone.e164())
-            .execute(&self.writer)
+        let mut conn = self.writer.acquire().await?;
+        // A row sealed under an older key holds another hash: look under every key first.
+        let holders = users_by_hash(&mut *conn, &users::lookups(&self.vault, phone)).await?;
+        if holders.iter().any(|h| h.id() != user.0) {
+            return Err(crate::adapters::sql::NUMBER_TAKEN);
+        }
+        let number = users::stored_number(&self.vault, user, phone.e164());
+        let changed = users::bind_number(sqlx::query(users::SET_NUMBER), user.0, &number)
+            .execute(&mut *conn)
             .await
             .map_err(crate::adapters::sql::number_taken_or)?;
         Ok(changed.rows_affected() > 0)
@@ -231,4 +230,13 @@ impl Sessions for SqliteStore {
         .await?;
         Ok(rows::session_ids(ids))
     }
+}
+
+/// The users stored under any of `hashes` (a number's lookup hashes under each data key).
+async fn users_by_hash<'c, E>(executor: E, hashes: &[Vec<u8>]) -> Result<Vec<UserRow>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    let mut query = in_list(users::BY_HASH, hashes.iter().cloned(), "");
+    Ok(query.build_query_as::<UserRow>().fetch_all(executor).await?)
 }

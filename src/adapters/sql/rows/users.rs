@@ -1,0 +1,115 @@
+//! Rows of `users` as far as their numbers go, and the statements both backends run on them (`?N`
+//! placeholders; Postgres spells them `$N`). A number is stored only sealed by the [`Vault`], and
+//! found by its lookup hash under each data key.
+
+use crate::adapters::vault::{Purpose, Sealed, Vault, VaultError};
+use crate::error::{Error, Result};
+use crate::model::account::User;
+use crate::model::ids::UserId;
+use crate::model::phone::Phone;
+use crate::model::time::Millis;
+use uuid::Uuid;
+
+/// User `?1`.
+pub(in crate::adapters::sql) const BY_ID: &str =
+    "SELECT id, phone_sealed, phone_key_id, registered_at FROM users WHERE id = ?1";
+
+/// Users whose lookup hash is one of a list the backend appends.
+pub(in crate::adapters::sql) const BY_HASH: &str =
+    "SELECT id, phone_sealed, phone_key_id, registered_at FROM users WHERE phone_hash ";
+
+/// Registers user `?1` with sealed number `?2` under key `?3`, lookup hash `?4`, at `?5`; nothing
+/// when the hash is taken.
+pub(in crate::adapters::sql) const INSERT: &str =
+    "INSERT INTO users (id, phone_sealed, phone_key_id, phone_hash, registered_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (phone_hash) DO NOTHING RETURNING id, phone_sealed, phone_key_id, registered_at";
+
+/// Gives user `?1` the sealed number `?2` under key `?3` with lookup hash `?4`.
+pub(in crate::adapters::sql) const SET_NUMBER: &str =
+    "UPDATE users SET phone_sealed = ?2, phone_key_id = ?3, phone_hash = ?4 WHERE id = ?1";
+
+/// Up to `?1` users whose number is still plain (databases made before numbers were sealed).
+pub(in crate::adapters::sql) const PLAIN: &str = "SELECT id, phone FROM users WHERE phone IS NOT NULL LIMIT ?1";
+
+/// Seals user `?1`'s plain number: as [`SET_NUMBER`], and the plain one gone.
+pub(in crate::adapters::sql) const SEAL_PLAIN: &str =
+    "UPDATE users SET phone_sealed = ?2, phone_key_id = ?3, phone_hash = ?4, phone = NULL WHERE id = ?1";
+
+/// Batch size of sealing plain numbers.
+pub(in crate::adapters::sql) const SEAL_BATCH: i64 = 1000;
+
+/// A number as stored: sealed for its user, the key's id, and its lookup hash under that key.
+pub(in crate::adapters::sql) struct StoredNumber {
+    pub sealed: Vec<u8>,
+    pub key_id: String,
+    pub hash: Vec<u8>,
+}
+
+/// `phone` of `user` as it is stored, under the vault's current key.
+pub(in crate::adapters::sql) fn stored_number(vault: &Vault, user: UserId, phone: &str) -> StoredNumber {
+    let Sealed { key_id, bytes } = vault.seal(Purpose::Phone, user.0.as_bytes(), phone.as_bytes());
+    StoredNumber { sealed: bytes, key_id, hash: vault.lookup(Purpose::Phone, phone.as_bytes()) }
+}
+
+/// A statement of either backend, its arguments being bound.
+type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
+
+/// Binds `?1` to `?4` of [`SET_NUMBER`] and [`SEAL_PLAIN`] (and the first four of [`INSERT`]):
+/// the user, the sealed number, its key's id and its lookup hash, on either backend.
+pub(in crate::adapters::sql) fn bind_number<'q, DB>(
+    query: Query<'q, DB>,
+    user: Uuid,
+    number: &'q StoredNumber,
+) -> Query<'q, DB>
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query.bind(user).bind(number.sealed.as_slice()).bind(number.key_id.as_str()).bind(number.hash.as_slice())
+}
+
+/// The lookup hashes `phone` may be stored under, one per data key.
+pub(in crate::adapters::sql) fn lookups(vault: &Vault, phone: &Phone) -> Vec<Vec<u8>> {
+    vault.lookups(Purpose::Phone, phone.e164().as_bytes())
+}
+
+/// `users`: `id, phone_sealed, phone_key_id, registered_at`.
+#[derive(sqlx::FromRow)]
+pub(in crate::adapters::sql) struct UserRow {
+    id: Uuid,
+    phone_sealed: Option<Vec<u8>>,
+    phone_key_id: Option<String>,
+    registered_at: Millis,
+}
+
+impl UserRow {
+    /// The user's id.
+    pub(in crate::adapters::sql) fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The user, their number opened.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] naming an unknown key id, or a number that does not open.
+    pub(in crate::adapters::sql) fn open(self, vault: &Vault) -> Result<User> {
+        let (Some(bytes), Some(key_id)) = (self.phone_sealed, self.phone_key_id) else {
+            return Err(Error::Internal("a user's sealed number is missing".into()));
+        };
+        let plain = vault.open(Purpose::Phone, self.id.as_bytes(), &Sealed { key_id, bytes }).map_err(vault_error)?;
+        let phone = String::from_utf8(plain).map_err(|_| Error::Internal("a sealed number is not text".into()))?;
+        Ok(User { id: UserId(self.id), phone: Phone::from_e164(phone), registered_at: self.registered_at })
+    }
+}
+
+/// Rows as users, each opened.
+pub(in crate::adapters::sql) fn open_all(rows: Vec<UserRow>, vault: &Vault) -> Result<Vec<User>> {
+    rows.into_iter().map(|r| r.open(vault)).collect()
+}
+
+/// A vault's refusal as the store's error: internal, naming the key id where there is one.
+pub(in crate::adapters::sql) fn vault_error(e: VaultError) -> Error {
+    Error::Internal(e.to_string())
+}
