@@ -34,7 +34,6 @@ use crate::ports::broker::Broker;
 use crate::ports::quota::Quotas;
 use crate::ports::roster::Roster;
 use anyhow::Context;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
@@ -128,11 +127,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     };
     let key = match &config.secret {
         Some(secret) => Sha256::digest(secret.0.as_bytes()).to_vec(),
-        None => {
-            let mut candidate = [0u8; 32];
-            rand::rng().fill_bytes(&mut candidate);
-            store.key_or_insert("hmac", &candidate).await.context("loading the hub key")?
-        }
+        None => crate::adapters::sql::vault(&config)?.hub_secret().to_vec(),
     };
     let sms =
         crate::adapters::sms::build(&config.sms, Duration::from_millis(config.sms_timeout_ms), config.sms_retries)?;

@@ -52,6 +52,16 @@ enum KeysAction {
         #[arg(long)]
         id: Option<String>,
     },
+    /// How many values each data key seals, and which configured keys seal none (those may be
+    /// retired once every node runs with the current key first).
+    Status,
+    /// Seal every value under the current data key (the first), in batches, while the hub runs;
+    /// stopped, it resumes where it was when run again.
+    Rotate {
+        /// Values per batch (each one transaction).
+        #[arg(long, default_value_t = 1000)]
+        batch: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -108,6 +118,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agent { action } => agent_command(&config, action).await,
+        Command::Keys { action: KeysAction::Status } => keys_status(&config).await,
+        Command::Keys { action: KeysAction::Rotate { batch } } => keys_rotate(&config, batch).await,
         Command::Keys { action: KeysAction::New { id } } => {
             let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let id = id.unwrap_or_else(|| format!("k{secs}"));
@@ -151,5 +163,46 @@ async fn agent_command(config: &Config, action: AgentAction) -> anyhow::Result<(
             println!("{} <{}> {role}", agent.name, agent.email);
         }
     }
+    Ok(())
+}
+
+/// `keys status`: values per data key, and the configured keys that seal nothing.
+async fn keys_status(config: &Config) -> anyhow::Result<()> {
+    let store = anapars_hub::adapters::sql::connect(config).await?;
+    let vault = anapars_hub::adapters::sql::vault(config)?;
+    let counts = store.sealed_counts().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("current key: {}", vault.current());
+    for (id, n) in &counts {
+        let known = if vault.key_ids().contains(&id.as_str()) { "" } else { "  (not configured!)" };
+        println!("{id:<32}  {n:>10} values{known}");
+    }
+    for id in vault.key_ids().into_iter().filter(|k| *k != vault.current() && !counts.iter().any(|(c, _)| c == k)) {
+        println!("{id:<32}  {:>10} values  (may be retired)", 0);
+    }
+    Ok(())
+}
+
+/// `keys rotate`: reseal in batches until every value is under the current key.
+async fn keys_rotate(config: &Config, batch: u32) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=10_000).contains(&batch), "--batch must be 1 to 10000");
+    let store = anapars_hub::adapters::sql::connect(config).await?;
+    let vault = anapars_hub::adapters::sql::vault(config)?;
+    let counts = store.sealed_counts().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let total: u64 = counts.iter().filter(|(id, _)| id != vault.current()).map(|(_, n)| n).sum();
+    println!("{total} values to seal under {}", vault.current());
+    let (started, mut done) = (std::time::Instant::now(), 0u64);
+    loop {
+        let n = store.reseal(batch).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+        println!("resealed {done} of {total} ({:.1} s)", started.elapsed().as_secs_f64());
+    }
+    println!(
+        "every value is sealed under {} ({done} resealed in {:.1} s)",
+        vault.current(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

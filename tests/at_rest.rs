@@ -180,3 +180,71 @@ async fn a_previous_release_database_is_sealed_on_start_and_every_number_still_f
         }
     }
 }
+
+/// A new current key: `reseal` moves every number under it in batches while users sign up and move
+/// their numbers at the same time; nothing is lost, every number finds its account, and the old key
+/// can then be retired.
+#[tokio::test]
+async fn rotating_the_data_key_under_writes_loses_nothing() {
+    const USERS: usize = 300;
+    for db in test_databases().await {
+        let backend = db.backend;
+        let (old_key, new_key) = (Vault::generate_entry("old"), Vault::generate_entry("new"));
+        let with_keys = |keys: String| Config { data_keys: Some(Secret(keys)), ..db.config.clone() };
+        let numbers: Vec<String> = (0..USERS).map(|i| format!("+98936{:07}", 2_000_000 + i)).collect();
+        let mut ids = Vec::new();
+        {
+            let store = anapars_hub::adapters::sql::connect(&with_keys(old_key.clone())).await.expect("open");
+            for n in &numbers {
+                ids.push(store.register_user(&Phone::from_e164(n.clone()), 1).await.expect("register").0.id);
+            }
+        }
+        let store =
+            anapars_hub::adapters::sql::connect(&with_keys(format!("{new_key}\n{old_key}"))).await.expect("open");
+        assert_eq!(store.sealed_counts().await.unwrap(), [("old".to_owned(), USERS as u64)], "{backend}");
+
+        let rotation = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut rounds = 0;
+                while store.reseal(25).await.expect("reseal") > 0 {
+                    rounds += 1;
+                }
+                rounds
+            })
+        };
+        let moved: Vec<(usize, String)> =
+            (0..USERS).step_by(6).map(|i| (i, format!("+98937{:07}", 3_000_000 + i))).collect();
+        let newcomers: Vec<String> = (0..50).map(|i| format!("+98938{:07}", 4_000_000 + i)).collect();
+        for ((i, to), newcomer) in moved.iter().zip(newcomers.iter().cycle()) {
+            assert!(store.change_phone(ids[*i], &Phone::from_e164(to.clone())).await.expect("move"), "{backend}");
+            store.register_user(&Phone::from_e164(newcomer.clone()), 2).await.expect("sign up");
+        }
+        let rounds = rotation.await.unwrap();
+        assert!(rounds >= USERS / 25, "{backend}: {rounds} batches");
+        assert_eq!(store.sealed_counts().await.unwrap(), [("new".to_owned(), (USERS + 50) as u64)], "{backend}");
+        drop(store);
+
+        // The old key retired: every account opens and every number finds its own.
+        let store = anapars_hub::adapters::sql::connect(&with_keys(new_key.clone())).await.expect("open");
+        let find = |n: &String| {
+            let store = store.clone();
+            let n = n.clone();
+            async move { store.user_by_phone(&Phone::from_e164(n)).await.expect("lookup").map(|u| u.id) }
+        };
+        for (i, n) in numbers.iter().enumerate() {
+            let now = moved.iter().find(|(m, _)| *m == i).map(|(_, to)| to);
+            match now {
+                Some(to) => {
+                    assert_eq!(find(to).await, Some(ids[i]), "{backend}: the moved number");
+                    assert_eq!(find(n).await, None, "{backend}: the old number is free");
+                }
+                None => assert_eq!(find(n).await, Some(ids[i]), "{backend}: {n}"),
+            }
+            assert!(store.user(ids[i]).await.expect("opens").is_some());
+        }
+        for n in &newcomers {
+            assert!(find(n).await.is_some(), "{backend}: {n}");
+        }
+    }
+}

@@ -72,16 +72,18 @@ struct DataKey {
     id: String,
     seal: XChaCha20Poly1305,
     lookup: [u8; 32],
+    hub_secret: [u8; 32],
 }
 
 impl DataKey {
     fn new(id: &str, secret: &[u8; KEY_BYTES]) -> Self {
         let hk = hkdf::Hkdf::<Sha256>::new(Some(b"anapars-hub data key"), secret);
-        let (mut seal, mut lookup) = ([0u8; 32], [0u8; 32]);
+        let (mut seal, mut lookup, mut hub_secret) = ([0u8; 32], [0u8; 32], [0u8; 32]);
         // 32 bytes are far below HKDF-SHA-256's limit: expanding cannot fail.
         let _ = hk.expand(b"seal", &mut seal);
         let _ = hk.expand(b"lookup", &mut lookup);
-        Self { id: id.to_owned(), seal: XChaCha20Poly1305::new(&seal.into()), lookup }
+        let _ = hk.expand(b"hub secret", &mut hub_secret);
+        Self { id: id.to_owned(), seal: XChaCha20Poly1305::new(&seal.into()), lookup, hub_secret }
     }
 }
 
@@ -161,6 +163,14 @@ impl Vault {
     /// The current key's id.
     pub fn current(&self) -> &str {
         &self.keys[0].id
+    }
+
+    /// The hub's secret for hashing sign-in codes and the numbers in lock-outs and rate limits
+    /// when the `secret` setting is unset: derived from the current key, so it is outside the
+    /// database too (a copy of the database cannot test numbers against those hashes). A new
+    /// current key makes codes in flight invalid and starts lock-out counts afresh.
+    pub fn hub_secret(&self) -> [u8; 32] {
+        self.keys[0].hub_secret
     }
 
     /// `value` of `owner` sealed under the current key.

@@ -50,8 +50,8 @@ pub struct Config {
     /// Prefix of every Redis key the hub writes, so that several deployments (or test runs) can share
     /// one Redis. Default `anapars:`.
     pub redis_prefix: String,
-    /// Key for hashing sign-in codes and the phone numbers inside rate-limit keys. Set the same value
-    /// on every node. Unset: a random key is generated and kept in the database.
+    /// Key for hashing sign-in codes and the phone numbers inside lock-outs and rate-limit keys. Set
+    /// the same value on every node. Unset: derived from the current data key (outside the database).
     pub secret: Option<Secret>,
     /// The data keys that seal personal identifiers at rest (mobile numbers): `id:base64` entries
     /// (32 random bytes each) separated by spaces, commas or lines, the current key first (env

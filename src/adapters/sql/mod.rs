@@ -23,6 +23,15 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// The data keys of the configured backend (see [`crate::adapters::vault::load`]).
+///
+/// # Errors
+/// As [`crate::adapters::vault::load`].
+pub fn vault(config: &Config) -> anyhow::Result<crate::adapters::vault::Vault> {
+    let sqlite = config.database_url.is_none().then_some(config.sqlite_path.as_path());
+    crate::adapters::vault::load(config, sqlite)
+}
+
 /// Another account holds the number.
 const NUMBER_TAKEN: Error = Error::Conflict("the number belongs to another account");
 

@@ -34,7 +34,7 @@ mod tickets;
 use crate::adapters::sql::statements::postgres;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ports::store::{Health, HubKeys, Store};
+use crate::ports::store::{Health, HubKeys, SealedData, Store};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
@@ -202,6 +202,33 @@ impl PostgresStore {
 fn timed_out(waiting_for: &'static str) -> Error {
     tracing::warn!(waiting_for, "postgres call timed out");
     Error::Unavailable
+}
+
+#[async_trait]
+impl SealedData for PostgresStore {
+    async fn sealed_counts(&self) -> Result<Vec<(String, u64)>> {
+        use crate::adapters::sql::rows::users;
+        self.call(async |c| Ok(users::counts(sqlx::query_as(users::COUNTS).fetch_all(c).await?))).await
+    }
+
+    async fn reseal(&self, limit: u32) -> Result<u64> {
+        use crate::adapters::sql::rows::users;
+        let (select, reseal) = (postgres(users::NOT_UNDER), postgres(users::RESEAL));
+        self.call(async |c| {
+            let old: Vec<users::OldNumber> =
+                sqlx::query_as(&select).bind(self.vault.current()).bind(i64::from(limit)).fetch_all(&mut *c).await?;
+            let numbers = old.iter().map(|o| users::resealed(&self.vault, o)).collect::<Result<Vec<_>>>()?;
+            let mut tx = c.begin().await?;
+            for ((id, bytes, key_id), number) in old.iter().zip(&numbers) {
+                let q = users::bind_number(sqlx::query(&reseal), *id, number).bind(bytes).bind(key_id);
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            // Rows changed since they were read count as done: they are under the current key now.
+            Ok(old.len() as u64)
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -30,7 +30,7 @@ mod tickets;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ports::store::{Health, HubKeys, Store};
+use crate::ports::store::{Health, HubKeys, SealedData, Store};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
@@ -181,6 +181,32 @@ async fn seal_plain_numbers(writer: &SqlitePool, vault: &crate::adapters::vault:
         tracing::info!(sealed, "sealed the users' mobile numbers and dropped the plain ones");
     }
     Ok(())
+}
+
+#[async_trait]
+impl SealedData for SqliteStore {
+    async fn sealed_counts(&self) -> Result<Vec<(String, u64)>> {
+        use crate::adapters::sql::rows::users;
+        Ok(users::counts(sqlx::query_as(users::COUNTS).fetch_all(&self.readers).await?))
+    }
+
+    async fn reseal(&self, limit: u32) -> Result<u64> {
+        use crate::adapters::sql::rows::users;
+        let old: Vec<users::OldNumber> = sqlx::query_as(users::NOT_UNDER)
+            .bind(self.vault.current())
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        let numbers = old.iter().map(|o| users::resealed(&self.vault, o)).collect::<Result<Vec<_>>>()?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for ((id, bytes, key_id), number) in old.iter().zip(&numbers) {
+            let q = users::bind_number(sqlx::query(users::RESEAL), *id, number).bind(bytes).bind(key_id);
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        // Rows changed since they were read count as done: they are under the current key now.
+        Ok(old.len() as u64)
+    }
 }
 
 #[async_trait]

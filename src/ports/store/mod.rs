@@ -127,6 +127,16 @@ pub trait SignInCodes: Send + Sync {
     async fn clear_guard(&self, phone: &PhoneKey) -> Result<()>;
 }
 
+/// What is sealed under which data key, and sealing it again under the current one.
+#[async_trait]
+pub trait SealedData: Send + Sync {
+    /// How many values each data key seals (by key id, most first).
+    async fn sealed_counts(&self) -> Result<Vec<(String, u64)>>;
+    /// Seals up to `limit` values sealed under an older key again under the current one; how many
+    /// it did (0: none is left). A value changed meanwhile (a number moved) is left as it now is.
+    async fn reseal(&self, limit: u32) -> Result<u64>;
+}
+
 /// The hub's own keys, shared by every node through the database.
 #[async_trait]
 pub trait HubKeys: Send + Sync {
@@ -148,6 +158,7 @@ pub trait Store:
     + Sessions
     + SignInCodes
     + HubKeys
+    + SealedData
     + Health
     + Agents
     + Tickets

@@ -35,6 +35,40 @@ pub(in crate::adapters::sql) const PLAIN: &str = "SELECT id, phone FROM users WH
 pub(in crate::adapters::sql) const SEAL_PLAIN: &str =
     "UPDATE users SET phone_sealed = ?2, phone_key_id = ?3, phone_hash = ?4, phone = NULL WHERE id = ?1";
 
+/// How many numbers each data key seals.
+pub(in crate::adapters::sql) const COUNTS: &str = "SELECT phone_key_id, COUNT(*) FROM users \
+     WHERE phone_key_id IS NOT NULL GROUP BY phone_key_id ORDER BY COUNT(*) DESC, phone_key_id";
+
+/// Up to `?2` users whose number is sealed under another key than `?1`.
+pub(in crate::adapters::sql) const NOT_UNDER: &str = "SELECT id, phone_sealed, phone_key_id FROM users \
+     WHERE phone_key_id <> ?1 LIMIT ?2";
+
+/// Seals user `?1`'s number again (`?2` to `?4` as in [`SET_NUMBER`]) if it is still the value
+/// `?5` under key `?6` that was read.
+pub(in crate::adapters::sql) const RESEAL: &str =
+    "UPDATE users SET phone_sealed = ?2, phone_key_id = ?3, phone_hash = ?4 \
+     WHERE id = ?1 AND phone_sealed = ?5 AND phone_key_id = ?6";
+
+/// A number to seal again: the user, and the number as stored.
+pub(in crate::adapters::sql) type OldNumber = (Uuid, Vec<u8>, String);
+
+/// The number of `old` sealed again under the current key.
+///
+/// # Errors
+/// [`Error::Internal`] naming an unknown key id, or a number that does not open.
+pub(in crate::adapters::sql) fn resealed(vault: &Vault, old: &OldNumber) -> Result<StoredNumber> {
+    let (id, bytes, key_id) = old;
+    let sealed = Sealed { key_id: key_id.clone(), bytes: bytes.clone() };
+    let plain = vault.open(Purpose::Phone, id.as_bytes(), &sealed).map_err(vault_error)?;
+    let phone = String::from_utf8(plain).map_err(|_| Error::Internal("a sealed number is not text".into()))?;
+    Ok(stored_number(vault, UserId(*id), &phone))
+}
+
+/// Counts per key as read by [`COUNTS`].
+pub(in crate::adapters::sql) fn counts(rows: Vec<(String, i64)>) -> Vec<(String, u64)> {
+    rows.into_iter().map(|(id, n)| (id, u64::try_from(n).unwrap_or(0))).collect()
+}
+
 /// Batch size of sealing plain numbers.
 pub(in crate::adapters::sql) const SEAL_BATCH: i64 = 1000;
 
