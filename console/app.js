@@ -2589,7 +2589,8 @@ function resultItem(r) {
     snippet.append(part.match ? el('mark', '', part.text) : document.createTextNode(part.text));
   }
   const meta = el('span', 'meta', '');
-  if (r.seq === 1) meta.append(el('span', 'where', t('search.subject')));
+  if (r.matched === 'customer_name') meta.append(el('span', 'where', t('search.customer_name')));
+  else if (r.seq === 1) meta.append(el('span', 'where', t('search.subject')));
   const when = el('time', 'when', shortTime(r.at, now));
   when.dateTime = new Date(r.at).toISOString();
   when.title = fullTime(r.at);

@@ -271,6 +271,7 @@ export default {
   'search.count': '{n} results',
   'search.count_more': 'The first {n} results; “More” brings the rest',
   'search.more': 'More',
+  'search.customer_name': 'Customer’s name',
   'search.subject': 'Subject',
   'search.phone': 'Phone numbers are not searched: customers’ numbers are never looked up. Search for words of the conversation or a ticket’s id.',
   'search.bad_request': 'This search was not accepted: write 1 to 8 words, at most 200 characters.',

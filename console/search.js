@@ -54,14 +54,16 @@ export function snippetParts(snippet) {
   return out;
 }
 
-/** The pages of one search, merged: each match (ticket and seq) once, in the hub's order. */
+/** The pages of one search, merged: each match (ticket, seq, and whether it is the text or the
+ *  customer's name) once, in the hub's order. The hub counts pages in text matches: the customers
+ *  found by name that head the first page do not move the next page's offset. */
 export class SearchResults {
   /** `key`: what was asked (the frame without its offset), to tell one search from the next. */
   constructor(key) {
     this.key = key;
     this.results = [];
     this.more = false;
-    /** Where the next page starts: the matches the hub gave so far, copies included. */
+    /** Where the next page starts: the text matches the hub gave so far, copies included. */
     this.offset = 0;
     this.seen = new Set();
   }
@@ -73,12 +75,12 @@ export class SearchResults {
     const page = Array.isArray(results) ? results : [];
     for (const r of page) {
       if (!r || !r.ticket || typeof r.ticket.id !== 'string') continue;
-      const id = `${r.ticket.id}:${r.seq}`;
+      const id = `${r.ticket.id}:${r.seq}:${r.matched === 'customer_name' ? 'name' : 'text'}`;
       if (this.seen.has(id)) continue;
       this.seen.add(id);
       this.results.push(r);
     }
-    this.offset += page.length;
+    this.offset += page.filter((r) => !r || r.matched !== 'customer_name').length;
     this.more = !!more && page.length > 0;
     return true;
   }

@@ -76,6 +76,16 @@ test('pages merge in the hub’s order, each match once; the next offset counts 
   assert.equal(r.more, false);
 });
 
+test('customers found by name head the first page beside their subject matches and move no offset', () => {
+  const r = new SearchResults('k');
+  const byName = { ...match('t1', 1), matched: 'customer_name' };
+  assert.ok(r.add(0, [byName, { ...match('t1', 1), matched: 'text' }, match('t2', 3)], true));
+  assert.equal(r.results.length, 3, 'the name and the subject of one ticket are two matches');
+  assert.equal(r.offset, 2, 'the hub pages text matches only');
+  assert.ok(r.add(2, [match('t3', 4)], false));
+  assert.deepEqual(r.results.map((x) => x.ticket.id), ['t1', 't1', 't2', 't3']);
+});
+
 test('a late page for another offset is not taken; an empty page ends the search', () => {
   const r = new SearchResults('k');
   assert.equal(r.add(20, [match('t1', 2)], true), false);
