@@ -11,7 +11,7 @@ use crate::hub::{CpuSnapshot, HubArgs};
 use crate::signin;
 use crate::stats::{Latency, LatencySummary};
 use crate::ClientArgs;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -163,15 +163,11 @@ fn fill_sql(tickets: u64, per_ticket: u64, start: i64, end: i64, agent_prefix: &
 
 /// Fills the database, then asks for reports.
 pub async fn run(args: ReportsArgs) -> anyhow::Result<ReportsReport> {
-    let Some(database_url) = args.hub.database_url.clone() else {
-        bail!("reports fills a Postgres database: pass --database-url");
-    };
     anyhow::ensure!(
         args.tickets >= 1 && args.queries >= 1 && args.days >= 2,
         "counts must be positive, days at least 2"
     );
-    let http = reqwest::Client::builder().build()?;
-    let mut hubs = Cluster::open(&args.hub, &http).await?;
+    let (database_url, http, mut hubs) = crate::search::postgres_hubs(&args.hub, "reports").await?;
     let result = run_on(&args, &database_url, &http, &hubs).await;
     hubs.stop();
     result

@@ -281,14 +281,24 @@ fn query(i: u64, messages: u64) -> (usize, String) {
     }
 }
 
+/// The hubs of a scenario that fills their Postgres database itself: its URL, an HTTP client and
+/// the hubs started (or named) by `hub`.
+///
+/// # Errors
+/// No `--database-url`, or the hubs do not start.
+pub(crate) async fn postgres_hubs(hub: &HubArgs, scenario: &str) -> anyhow::Result<(String, reqwest::Client, Cluster)> {
+    let Some(database_url) = hub.database_url.clone() else {
+        bail!("{scenario} fills a Postgres database: pass --database-url");
+    };
+    let http = reqwest::Client::builder().build()?;
+    let hubs = Cluster::open(hub, &http).await?;
+    Ok((database_url, http, hubs))
+}
+
 /// Fills the database, then searches.
 pub async fn run(args: SearchArgs) -> anyhow::Result<SearchReport> {
-    let Some(database_url) = args.hub.database_url.clone() else {
-        bail!("search fills a Postgres database: pass --database-url");
-    };
     anyhow::ensure!(args.tickets >= 1 && args.queries >= 1 && args.concurrency >= 1, "counts must be positive");
-    let http = reqwest::Client::builder().build()?;
-    let mut hubs = Cluster::open(&args.hub, &http).await?;
+    let (database_url, http, mut hubs) = postgres_hubs(&args.hub, "search").await?;
     let result = run_on(&args, &database_url, &http, &hubs).await;
     hubs.stop();
     result

@@ -58,10 +58,17 @@ pub(in crate::adapters::sql) type OldNumber = (Uuid, Vec<u8>, String);
 /// [`Error::Internal`] naming an unknown key id, or a number that does not open.
 pub(in crate::adapters::sql) fn resealed(vault: &Vault, old: &OldNumber) -> Result<StoredNumber> {
     let (id, bytes, key_id) = old;
-    let sealed = Sealed { key_id: key_id.clone(), bytes: bytes.clone() };
-    let plain = vault.open(Purpose::Phone, id.as_bytes(), &sealed).map_err(vault_error)?;
-    let phone = String::from_utf8(plain).map_err(|_| Error::Internal("a sealed number is not text".into()))?;
+    let phone = open_number(vault, *id, Sealed { key_id: key_id.clone(), bytes: bytes.clone() })?;
     Ok(stored_number(vault, UserId(*id), &phone))
+}
+
+/// User `id`'s number as `sealed` holds it.
+///
+/// # Errors
+/// [`Error::Internal`] naming an unknown key id, or a number that does not open.
+fn open_number(vault: &Vault, id: Uuid, sealed: Sealed) -> Result<String> {
+    let plain = vault.open(Purpose::Phone, id.as_bytes(), &sealed).map_err(vault_error)?;
+    String::from_utf8(plain).map_err(|_| Error::Internal("a sealed number is not text".into()))
 }
 
 /// Counts per key as read by [`COUNTS`].
@@ -132,8 +139,7 @@ impl UserRow {
         let (Some(bytes), Some(key_id)) = (self.phone_sealed, self.phone_key_id) else {
             return Err(Error::Internal("a user's sealed number is missing".into()));
         };
-        let plain = vault.open(Purpose::Phone, self.id.as_bytes(), &Sealed { key_id, bytes }).map_err(vault_error)?;
-        let phone = String::from_utf8(plain).map_err(|_| Error::Internal("a sealed number is not text".into()))?;
+        let phone = open_number(vault, self.id, Sealed { key_id, bytes })?;
         Ok(User { id: UserId(self.id), phone: Phone::from_e164(phone), registered_at: self.registered_at })
     }
 }
