@@ -166,17 +166,17 @@ async fn agent_command(config: &Config, action: AgentAction) -> anyhow::Result<(
     Ok(())
 }
 
-/// `keys status`: values per data key, and the configured keys that seal nothing.
+/// `keys status`: values of each kind per data key, and the configured keys that seal nothing.
 async fn keys_status(config: &Config) -> anyhow::Result<()> {
     let store = anapars_hub::adapters::sql::connect(config).await?;
     let vault = anapars_hub::adapters::sql::vault(config)?;
     let counts = store.sealed_counts().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("current key: {}", vault.current());
-    for (id, n) in &counts {
-        let known = if vault.key_ids().contains(&id.as_str()) { "" } else { "  (not configured!)" };
-        println!("{id:<32}  {n:>10} values{known}");
+    for c in &counts {
+        let known = if vault.key_ids().contains(&c.key_id.as_str()) { "" } else { "  (not configured!)" };
+        println!("{:<32}  {:>10} {}{known}", c.key_id, c.values, c.what);
     }
-    for id in vault.key_ids().into_iter().filter(|k| *k != vault.current() && !counts.iter().any(|(c, _)| c == k)) {
+    for id in vault.key_ids().into_iter().filter(|k| *k != vault.current() && !counts.iter().any(|c| c.key_id == *k)) {
         println!("{id:<32}  {:>10} values  (may be retired)", 0);
     }
     Ok(())
@@ -188,7 +188,7 @@ async fn keys_rotate(config: &Config, batch: u32) -> anyhow::Result<()> {
     let store = anapars_hub::adapters::sql::connect(config).await?;
     let vault = anapars_hub::adapters::sql::vault(config)?;
     let counts = store.sealed_counts().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let total: u64 = counts.iter().filter(|(id, _)| id != vault.current()).map(|(_, n)| n).sum();
+    let total: u64 = counts.iter().filter(|c| c.key_id != vault.current()).map(|c| c.values).sum();
     println!("{total} values to seal under {}", vault.current());
     let (started, mut done) = (std::time::Instant::now(), 0u64);
     loop {

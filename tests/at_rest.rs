@@ -1,16 +1,19 @@
 //! Personal identifiers at rest: what a copied database shows of the people in it.
 //!
-//! The users' mobile numbers are stored sealed under data keys kept outside the database, so the
-//! database files (every page of SQLite's file, free ones included, and its WAL) and a full
-//! `pg_dump` hold no number in any form people write one; a database made before numbers were
-//! sealed has them sealed (and the plain column dropped) when the hub next starts, and every
-//! account still signs in with its number.
+//! The users' mobile numbers, their devices' push addresses and the IP addresses their sockets came
+//! from are stored sealed under data keys kept outside the database, so the database files (every
+//! page of SQLite's file, free ones included, and its WAL) and a full `pg_dump` hold no number in
+//! any form people write one, no push token or subscription and no IP address; a database made
+//! before sealing has its values sealed (and the plain columns dropped) when the hub next starts,
+//! and every account still signs in with its number and gets its notifications.
 
 mod common;
 
 use anapars_hub::adapters::vault::Vault;
 use anapars_hub::config::{Config, Secret};
+use anapars_hub::model::ids::Principal;
 use anapars_hub::model::phone::Phone;
+use anapars_hub::model::push::{ApnsEnvironment, PushTarget};
 use anapars_hub::ports::store::Store;
 use common::hub::{hubs, phone, TestHub};
 use common::{test_databases, TestDatabase};
@@ -18,6 +21,7 @@ use serde_json::json;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::Connection as _;
 use std::sync::Arc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 /// Every form of `number` (E.164, `+98912...`) that might be written down: with and without the
 /// country code, the national form, digits grouped, Persian digits.
@@ -49,15 +53,16 @@ fn database_bytes(db: &TestDatabase) -> Vec<u8> {
     }
 }
 
-fn holds(bytes: &[u8], text: &str) -> bool {
-    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+fn holds(bytes: &[u8], text: impl AsRef<[u8]>) -> bool {
+    memchr::memmem::find(bytes, text.as_ref()).is_some()
 }
 
-/// Signs in, moves a number, talks: then no form of any number is in the files or the dump, while
-/// the hub still shows each owner their number.
+/// Signs in, moves a number, registers for push, connects from known addresses, talks: then no
+/// form of any number, no push address and no IP address is in the files or the dump, while the
+/// hub still shows each owner their number and keeps their connections' addresses.
 #[tokio::test]
-async fn no_number_is_in_the_database_files_or_a_dump() {
-    for hub in hubs(|_| {}).await {
+async fn no_number_push_address_or_ip_address_is_in_the_database_files_or_a_dump() {
+    for hub in hubs(|c| c.trusted_proxies = "127.0.0.1".into()).await {
         let label = hub.label();
         let (first, second, moved_to) = (phone(), phone(), phone());
         let signed = hub.sign_in_on(&first, "phone-1").await;
@@ -77,6 +82,42 @@ async fn no_number_is_in_the_database_files_or_a_dump() {
         let (_, me) = hub.get("/v1/me", Some(&token)).await;
         assert_eq!(me["phone"], json!(moved_to), "{label} the owner still sees their number");
 
+        let endpoint = format!("https://push.example/send/{}", uuid::Uuid::new_v4().simple());
+        let auth: [u8; 16] = rand::random();
+        let mut p256dh = vec![4u8];
+        p256dh.extend(rand::random::<[u8; 32]>());
+        p256dh.extend(rand::random::<[u8; 32]>());
+        let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
+        let subscription = json!({"provider": "webpush", "endpoint": endpoint,
+            "keys": {"p256dh": b64(&p256dh), "auth": b64(&auth)}});
+        let (status, body) = hub.http_put_json("/v1/push", &token, &subscription).await;
+        assert_eq!(status, 200, "{label} {body}");
+
+        let ips = [
+            format!("198.51.100.{}", rand::random_range(1..255)),
+            format!("2001:db8::{:x}", rand::random_range(1..=0xffff_u32)),
+        ];
+        let store = anapars_hub::adapters::sql::connect(&hub.database().config).await.expect("open the store");
+        let user_id = anapars_hub::model::ids::UserId(me["user_id"].as_str().unwrap().parse().unwrap());
+        for ip in &ips {
+            let mut req = hub.ws_url.as_str().into_client_request().unwrap();
+            req.headers_mut().insert("X-Forwarded-For", format!("{ip}, 127.0.0.1").parse().unwrap());
+            req.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
+            let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("connects");
+            drop(ws);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let seen: Vec<String> = store.connections(user_id, 10).await.unwrap().into_iter().map(|c| c.ip).collect();
+            if ips.iter().all(|ip| seen.contains(ip)) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{label}: the connections were not recorded: {seen:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let registered = store.push_registrations(&[anapars_hub::model::ids::Principal::User(user_id)], 0).await;
+        assert_eq!(registered.unwrap().len(), 1, "{label}: the registration opens");
+
         let bytes = database_bytes(hub.database());
         assert!(holds(&bytes, &marker), "{label}: the scan reads the data (a message is there)");
         for number in [&first, &second, &moved_to] {
@@ -84,6 +125,14 @@ async fn no_number_is_in_the_database_files_or_a_dump() {
                 assert!(!holds(&bytes, &form), "{label}: {form:?} is in the database");
             }
         }
+        for ip in &ips {
+            assert!(!holds(&bytes, ip), "{label}: the IP address {ip} is in the database");
+        }
+        assert!(!holds(&bytes, &endpoint), "{label}: the push endpoint is in the database");
+        assert!(!holds(&bytes, auth), "{label}: the push secret is in the database");
+        assert!(!holds(&bytes, &p256dh), "{label}: the push key is in the database");
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert!(!holds(&bytes, hex(&auth)) && !holds(&bytes, hex(&p256dh)), "{label}: the push keys in hex (pg_dump)");
     }
 }
 
@@ -97,17 +146,132 @@ async fn hub_call(hub: &TestHub, path: &str, token: &str, body: serde_json::Valu
 const LAST_PLAIN: i64 = 18;
 /// Users in the old database: more than one batch of sealing.
 const OLD_USERS: usize = 2_500;
+/// Of them, those with a push registration: more than one batch too.
+const OLD_REGISTRATIONS: usize = 1_200;
 
-/// A database of the previous release (plain numbers) is sealed when the store opens: every
-/// number signs in to its own account, the plain column is gone, and the files hold no number.
+/// An account of the previous release: its number, one device session, one connection and, for
+/// the first [`OLD_REGISTRATIONS`], a push registration (FCM, APNs, Web Push in turn).
+struct OldUser {
+    id: uuid::Uuid,
+    number: String,
+    session: uuid::Uuid,
+    ip: String,
+    push: Option<OldPush>,
+}
+
+enum OldPush {
+    Fcm(String),
+    Apns(String),
+    WebPush { endpoint: String, p256dh: Vec<u8>, auth: Vec<u8> },
+}
+
+impl OldPush {
+    fn target(&self) -> PushTarget {
+        match self {
+            Self::Fcm(token) => PushTarget::Fcm { token: token.clone() },
+            Self::Apns(token) => PushTarget::Apns { token: token.clone(), environment: ApnsEnvironment::Production },
+            Self::WebPush { endpoint, p256dh, auth } => {
+                PushTarget::WebPush { endpoint: endpoint.clone(), p256dh: p256dh.clone(), auth: auth.clone() }
+            }
+        }
+    }
+}
+
+fn old_users() -> Vec<OldUser> {
+    (0..OLD_USERS)
+        .map(|i| {
+            let push = (i < OLD_REGISTRATIONS).then(|| match i % 3 {
+                0 => OldPush::Fcm(format!("fcm:{}", uuid::Uuid::new_v4().simple())),
+                1 => OldPush::Apns(format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())),
+                _ => OldPush::WebPush {
+                    endpoint: format!("https://push.example/old/{}", uuid::Uuid::new_v4().simple()),
+                    p256dh: std::iter::once(4).chain((0..64).map(|_| rand::random::<u8>())).collect(),
+                    auth: rand::random::<[u8; 16]>().to_vec(),
+                },
+            });
+            OldUser {
+                id: uuid::Uuid::now_v7(),
+                number: format!("+98935{:07}", 1_000_000 + i),
+                session: uuid::Uuid::new_v4(),
+                ip: format!("100.64.{}.{}", i / 250, i % 250 + 1),
+                push,
+            }
+        })
+        .collect()
+}
+
+/// The previous release's rows of `users` as SQL for `backend` (literals, no parameters).
+fn old_rows_sql(backend: &str, users: &[OldUser]) -> String {
+    let pg = backend == "postgres";
+    let id = |u: &uuid::Uuid| if pg { format!("'{u}'::uuid") } else { format!("x'{}'", u.simple()) };
+    let bytes = |b: &[u8]| {
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        if pg {
+            format!("'\\x{hex}'::bytea")
+        } else {
+            format!("x'{hex}'")
+        }
+    };
+    let text = |t: Option<&str>| t.map_or("NULL".to_owned(), |t| format!("'{t}'"));
+    let mut sql = String::new();
+    for u in users {
+        let device = uuid::Uuid::new_v4();
+        let hash = [u.session.as_bytes().as_slice(), u.id.as_bytes()].concat();
+        sql += &format!(
+            "INSERT INTO users (id, phone, registered_at) VALUES ({}, '{}', 1);\n\
+             INSERT INTO devices (id, user_id, client_device_id, name, created_at, last_seen_at) \
+             VALUES ({}, {}, 'old-phone', 'Old phone', 1, 1);\n\
+             INSERT INTO sessions (id, user_id, device_id, token_hash, created_at, expires_at) \
+             VALUES ({}, {}, {}, {}, 1, 4000000000000);\n\
+             INSERT INTO connections (id, user_id, device_id, ip, connected_at) VALUES ({}, {}, {}, '{}', 1);\n",
+            id(&u.id),
+            u.number,
+            id(&device),
+            id(&u.id),
+            id(&u.session),
+            id(&u.id),
+            id(&device),
+            bytes(&hash),
+            id(&uuid::Uuid::new_v4()),
+            id(&u.id),
+            id(&device),
+            u.ip,
+        );
+        let (provider, token, environment, endpoint, p256dh, auth) = match &u.push {
+            None => continue,
+            Some(OldPush::Fcm(t)) => ("fcm", Some(t.as_str()), None, None, None, None),
+            Some(OldPush::Apns(t)) => ("apns", Some(t.as_str()), Some("production"), None, None, None),
+            Some(OldPush::WebPush { endpoint, p256dh, auth }) => {
+                ("webpush", None, None, Some(endpoint.as_str()), Some(bytes(p256dh)), Some(bytes(auth)))
+            }
+        };
+        sql += &format!(
+            "INSERT INTO push_registrations \
+             (session_id, provider, token, environment, endpoint, p256dh, auth, preview, language, updated_at) \
+             VALUES ({}, '{provider}', {}, {}, {}, {}, {}, {}, 'fa', 1);\n",
+            id(&u.session),
+            text(token),
+            text(environment),
+            text(endpoint),
+            p256dh.unwrap_or("NULL".into()),
+            auth.unwrap_or("NULL".into()),
+            if pg { "FALSE" } else { "0" },
+        );
+    }
+    sql
+}
+
+/// A database of the previous release (plain numbers, push addresses and IP addresses) is sealed
+/// when the store opens: every number signs in to its own account, every registration and
+/// connection reads as it was, the plain columns are gone, and the files hold none of the values.
 /// Without the data keys the sealed database reveals nothing and cannot be opened by a hub.
 #[tokio::test]
 async fn a_previous_release_database_is_sealed_on_start_and_every_number_still_finds_its_account() {
     for db in test_databases().await {
         let backend = db.backend;
         let migrator = Migrator::new(std::path::Path::new(&format!("migrations/{backend}"))).await.expect("migrations");
-        let numbers: Vec<(uuid::Uuid, String)> =
-            (0..OLD_USERS).map(|i| (uuid::Uuid::now_v7(), format!("+98935{:07}", 1_000_000 + i))).collect();
+        let users = old_users();
+        let rows = old_rows_sql(backend, &users);
         match &db.config.database_url {
             Some(url) => {
                 let mut conn = sqlx::PgConnection::connect(&url.0).await.expect("connect to postgres");
@@ -115,14 +279,7 @@ async fn a_previous_release_database_is_sealed_on_start_and_every_number_still_f
                 for m in migrator.iter().filter(|m| m.version <= LAST_PLAIN) {
                     conn.apply(m).await.expect("an earlier migration");
                 }
-                for (id, number) in &numbers {
-                    sqlx::query("INSERT INTO users (id, phone, registered_at) VALUES ($1, $2, 1)")
-                        .bind(id)
-                        .bind(number)
-                        .execute(&mut conn)
-                        .await
-                        .expect("an old user");
-                }
+                sqlx::raw_sql(&rows).execute(&mut conn).await.expect("the old rows");
             }
             None => {
                 std::fs::create_dir_all(db.config.sqlite_path.parent().expect("a folder")).expect("the folder");
@@ -135,18 +292,16 @@ async fn a_previous_release_database_is_sealed_on_start_and_every_number_still_f
                 for m in migrator.iter().filter(|m| m.version <= LAST_PLAIN) {
                     conn.apply(m).await.expect("an earlier migration");
                 }
-                for (id, number) in &numbers {
-                    sqlx::query("INSERT INTO users (id, phone, registered_at) VALUES (?1, ?2, 1)")
-                        .bind(id)
-                        .bind(number)
-                        .execute(&mut conn)
-                        .await
-                        .expect("an old user");
-                }
+                sqlx::raw_sql(&format!("BEGIN;\n{rows}COMMIT;")).execute(&mut conn).await.expect("the old rows");
                 conn.close().await.expect("close");
             }
         }
-        assert!(holds(&database_bytes(&db), &numbers[7].1), "{backend}: the old database holds plain numbers");
+        let numbers: Vec<(uuid::Uuid, String)> = users.iter().map(|u| (u.id, u.number.clone())).collect();
+        let before = database_bytes(&db);
+        assert!(holds(&before, &numbers[7].1), "{backend}: the old database holds plain numbers");
+        assert!(holds(&before, &users[7].ip), "{backend}: and plain IP addresses");
+        let Some(OldPush::Fcm(token)) = &users[9].push else { panic!("user 9 has an FCM token") };
+        assert!(holds(&before, token), "{backend}: and plain push tokens");
 
         let store: Arc<dyn Store> = anapars_hub::adapters::sql::connect(&db.config).await.expect("open and seal");
         for (id, number) in numbers.iter().step_by(97).chain(numbers.last()) {
@@ -156,10 +311,27 @@ async fn a_previous_release_database_is_sealed_on_start_and_every_number_still_f
         let (new_user, created) =
             store.register_user(&Phone::from_e164(numbers[0].1.clone()), 5).await.expect("register");
         assert_eq!((new_user.id.0, created), (numbers[0].0, false), "{backend}: the old account, not a new one");
+        for u in users.iter().step_by(7) {
+            let user = anapars_hub::model::ids::UserId(u.id);
+            let connections = store.connections(user, 10).await.expect("connections");
+            assert_eq!(connections.iter().map(|c| c.ip.as_str()).collect::<Vec<_>>(), [u.ip.as_str()], "{backend}");
+            let registrations = store.push_registrations(&[Principal::User(user)], 2).await.expect("registrations");
+            let targets: Vec<PushTarget> = registrations.into_iter().map(|r| r.target).collect();
+            let expected: Vec<PushTarget> = u.push.iter().map(OldPush::target).collect();
+            assert_eq!(targets, expected, "{backend}");
+        }
         drop(store);
         let bytes = database_bytes(&db);
         for (_, number) in numbers.iter().step_by(13) {
             assert!(!holds(&bytes, number), "{backend}: {number} is still in the database");
+        }
+        for u in users.iter().step_by(13) {
+            assert!(!holds(&bytes, &u.ip), "{backend}: {}", u.ip);
+            match &u.push {
+                Some(OldPush::Fcm(t) | OldPush::Apns(t)) => assert!(!holds(&bytes, t), "{backend}: {t}"),
+                Some(OldPush::WebPush { endpoint, .. }) => assert!(!holds(&bytes, endpoint), "{backend}: {endpoint}"),
+                None => {}
+            }
         }
 
         // The same database with other keys: nothing opens, and the hub says which key it lacks.
@@ -201,7 +373,7 @@ async fn rotating_the_data_key_under_writes_loses_nothing() {
         }
         let store =
             anapars_hub::adapters::sql::connect(&with_keys(format!("{new_key}\n{old_key}"))).await.expect("open");
-        assert_eq!(store.sealed_counts().await.unwrap(), [("old".to_owned(), USERS as u64)], "{backend}");
+        assert_eq!(numbers_under(&*store).await, [("old".to_owned(), USERS as u64)], "{backend}");
 
         let rotation = {
             let store = store.clone();
@@ -222,7 +394,7 @@ async fn rotating_the_data_key_under_writes_loses_nothing() {
         }
         let rounds = rotation.await.unwrap();
         assert!(rounds >= USERS / 25, "{backend}: {rounds} batches");
-        assert_eq!(store.sealed_counts().await.unwrap(), [("new".to_owned(), (USERS + 50) as u64)], "{backend}");
+        assert_eq!(numbers_under(&*store).await, [("new".to_owned(), (USERS + 50) as u64)], "{backend}");
         drop(store);
 
         // The old key retired: every account opens and every number finds its own.
@@ -247,4 +419,10 @@ async fn rotating_the_data_key_under_writes_loses_nothing() {
             assert!(find(n).await.is_some(), "{backend}: {n}");
         }
     }
+}
+
+/// How many mobile numbers each key seals.
+async fn numbers_under(store: &dyn Store) -> Vec<(String, u64)> {
+    let counts = store.sealed_counts().await.expect("counts");
+    counts.into_iter().filter(|c| c.what == "mobile numbers").map(|c| (c.key_id, c.values)).collect()
 }

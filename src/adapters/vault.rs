@@ -32,12 +32,18 @@ const MAX_ID_CHARS: usize = 32;
 pub enum Purpose {
     /// A user's mobile number (E.164).
     Phone,
+    /// Where a device's push notifications go: an FCM or APNs token, or a Web Push subscription.
+    PushAddress,
+    /// The IP address a socket came from.
+    IpAddress,
 }
 
 impl Purpose {
     fn label(self) -> &'static [u8] {
         match self {
             Self::Phone => b"phone",
+            Self::PushAddress => b"push address",
+            Self::IpAddress => b"ip address",
         }
     }
 }

@@ -31,10 +31,12 @@ mod sessions;
 mod telemetry;
 mod tickets;
 
+use crate::adapters::sql::rows::sealed::{self, OldValue, PlainRow, SealedColumn};
 use crate::adapters::sql::statements::postgres;
+use crate::adapters::vault::Vault;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ports::store::{Health, HubKeys, SealedData, Store};
+use crate::ports::store::{Health, HubKeys, SealedCount, SealedData, Store};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
@@ -44,54 +46,91 @@ use std::str::FromStr;
 use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
 
-/// Seals the numbers a database made before numbers were sealed holds in plain, in batches (each
-/// one transaction, so an interrupted start resumes where it stopped), then drops the plain column.
-/// Nodes starting together take turns through an advisory lock; those after the first find nothing
-/// left to do.
-async fn seal_plain_numbers(conn: &mut PgConnection, vault: &crate::adapters::vault::Vault) -> anyhow::Result<()> {
-    use crate::adapters::sql::rows::users;
+/// Whether table `$1` has column `$2`: a plain column not yet dropped.
+const HAS_PLAIN: &str = "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+     WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2)";
+
+/// Seals the values a database made before sealing holds in plain (numbers, push addresses, IP
+/// addresses), in batches (each one transaction, so an interrupted start resumes where it
+/// stopped), then drops the plain columns. Nodes starting together take turns through an advisory
+/// lock; those after the first find nothing left to do.
+async fn seal_plain_values(conn: &mut PgConnection, vault: &Vault) -> anyhow::Result<()> {
     const LOCK: &str = "SELECT pg_advisory_lock(hashtext('anapars-hub: sealing numbers'))";
     const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtext('anapars-hub: sealing numbers'))";
-    let has_plain = "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
-         WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'phone')";
-    if !sqlx::query_scalar::<_, bool>(has_plain).fetch_one(&mut *conn).await? {
+    let mut plain = Vec::new();
+    for column in sealed::COLUMNS {
+        let found = sqlx::query_scalar::<_, bool>(HAS_PLAIN)
+            .bind(column.table())
+            .bind(column.plain_marker())
+            .fetch_one(&mut *conn)
+            .await?;
+        if found {
+            plain.push(column);
+        }
+    }
+    if plain.is_empty() {
         return Ok(());
     }
     sqlx::query(LOCK).execute(&mut *conn).await?;
-    let (plain, seal) = (postgres(users::PLAIN), postgres(users::SEAL_PLAIN));
-    let (mut sealed, mut dropped) = (0u64, false);
-    let outcome: anyhow::Result<()> = async {
-        while sqlx::query_scalar::<_, bool>(has_plain).fetch_one(&mut *conn).await? {
-            let mut tx = conn.begin().await?;
-            let rows: Vec<(uuid::Uuid, String)> =
-                sqlx::query_as(&plain).bind(users::SEAL_BATCH).fetch_all(&mut *tx).await?;
-            for (id, phone) in &rows {
-                let number = users::stored_number(vault, crate::model::ids::UserId(*id), phone);
-                users::bind_number(sqlx::query(&seal), *id, &number).execute(&mut *tx).await?;
-            }
-            if rows.is_empty() {
-                sqlx::query("ALTER TABLE users DROP COLUMN phone").execute(&mut *tx).await?;
-                dropped = true;
-            }
-            tx.commit().await?;
-            sealed += rows.len() as u64;
-            if !rows.is_empty() {
-                tracing::info!(sealed, "sealing the users' mobile numbers");
+    let mut dropped = Vec::new();
+    let mut outcome = Ok(());
+    for column in plain {
+        match seal_plain_column(conn, vault, column).await {
+            Ok(true) => dropped.push(column.table()),
+            Ok(false) => {}
+            Err(e) => {
+                outcome = Err(e.context(format!("sealing the {}", column.what)));
+                break;
             }
         }
-        Ok(())
     }
-    .await;
     sqlx::query(UNLOCK).execute(&mut *conn).await?;
-    outcome.context("sealing the users' mobile numbers")?;
-    if dropped {
+    outcome?;
+    for table in dropped {
         // A dropped column's values stay in the table's pages until they are rewritten.
-        sqlx::query("VACUUM FULL users").execute(&mut *conn).await.context("rewriting the users table")?;
-    }
-    if sealed > 0 {
-        tracing::info!(sealed, "sealed the users' mobile numbers and dropped the plain ones");
+        sqlx::query(&format!("VACUUM FULL {table}"))
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("rewriting the table {table}"))?;
     }
     Ok(())
+}
+
+/// [`seal_plain_values`] for one column, under the lock; whether this node dropped its plain
+/// columns (another node may have sealed it first).
+async fn seal_plain_column(conn: &mut PgConnection, vault: &Vault, column: &SealedColumn) -> anyhow::Result<bool> {
+    let (what, select, seal) = (column.what, postgres(column.plain_rows()), postgres(&column.seal_plain()));
+    let mut done = 0u64;
+    loop {
+        let plain = sqlx::query_scalar::<_, bool>(HAS_PLAIN)
+            .bind(column.table())
+            .bind(column.plain_marker())
+            .fetch_one(&mut *conn)
+            .await?;
+        if !plain {
+            return Ok(false);
+        }
+        let mut tx = conn.begin().await?;
+        let rows: Vec<PlainRow> = sqlx::query_as(&select).bind(sealed::SEAL_BATCH).fetch_all(&mut *tx).await?;
+        for row in &rows {
+            let value = column.stored(vault, row.owner, &row.value()?);
+            sealed::bind_stored(sqlx::query(&seal), row.owner, &value).execute(&mut *tx).await?;
+        }
+        if rows.is_empty() {
+            for statement in column.drop_plain() {
+                sqlx::query(&statement).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        if rows.is_empty() {
+            if done > 0 {
+                tracing::info!(sealed = done, what, "sealed the plain values and dropped them");
+            }
+            return Ok(true);
+        }
+        done += rows.len() as u64;
+        tracing::info!(sealed = done, what, "sealing plain values");
+    }
 }
 
 /// The schema, embedded in the binary.
@@ -169,7 +208,7 @@ impl PostgresStore {
             .map_err(|_| anyhow::anyhow!("postgres did not answer within {} ms", timeout.as_millis()))?
             .context("cannot connect to postgres")?;
         MIGRATOR.run(&mut conn).await.context("postgres migration failed")?;
-        seal_plain_numbers(&mut conn, vault).await?;
+        seal_plain_values(&mut conn, vault).await?;
         conn.close().await.context("closing the migration connection")?;
         Ok(())
     }
@@ -206,26 +245,40 @@ fn timed_out(waiting_for: &'static str) -> Error {
 
 #[async_trait]
 impl SealedData for PostgresStore {
-    async fn sealed_counts(&self) -> Result<Vec<(String, u64)>> {
-        use crate::adapters::sql::rows::users;
-        self.call(async |c| Ok(users::counts(sqlx::query_as(users::COUNTS).fetch_all(c).await?))).await
+    async fn sealed_counts(&self) -> Result<Vec<SealedCount>> {
+        self.call(async |c| {
+            let mut found = Vec::new();
+            for column in sealed::COLUMNS {
+                let rows = sqlx::query_as(&column.counts()).fetch_all(&mut *c).await?;
+                found.extend(sealed::counts(column, rows));
+            }
+            Ok(found)
+        })
+        .await
     }
 
     async fn reseal(&self, limit: u32) -> Result<u64> {
-        use crate::adapters::sql::rows::users;
-        let (select, reseal) = (postgres(users::NOT_UNDER), postgres(users::RESEAL));
         self.call(async |c| {
-            let old: Vec<users::OldNumber> =
-                sqlx::query_as(&select).bind(self.vault.current()).bind(i64::from(limit)).fetch_all(&mut *c).await?;
-            let numbers = old.iter().map(|o| users::resealed(&self.vault, o)).collect::<Result<Vec<_>>>()?;
-            let mut tx = c.begin().await?;
-            for ((id, bytes, key_id), number) in old.iter().zip(&numbers) {
-                let q = users::bind_number(sqlx::query(&reseal), *id, number).bind(bytes).bind(key_id);
-                q.execute(&mut *tx).await?;
+            for column in sealed::COLUMNS {
+                let old: Vec<OldValue> = sqlx::query_as(&postgres(&column.not_under()))
+                    .bind(self.vault.current())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *c)
+                    .await?;
+                if old.is_empty() {
+                    continue;
+                }
+                let values = old.iter().map(|o| column.resealed(&self.vault, o)).collect::<Result<Vec<_>>>()?;
+                let reseal = postgres(&column.reseal());
+                let mut tx = c.begin().await?;
+                for (old, value) in old.iter().zip(&values) {
+                    sealed::bind_reseal(sqlx::query(&reseal), old, value).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                // Rows changed since they were read count as done: they are under the current key now.
+                return Ok(old.len() as u64);
             }
-            tx.commit().await?;
-            // Rows changed since they were read count as done: they are under the current key now.
-            Ok(old.len() as u64)
+            Ok(0)
         })
         .await
     }

@@ -17,6 +17,7 @@ mod purchases;
 pub(super) mod push;
 pub(super) mod ratings;
 pub(super) mod reports;
+pub(super) mod sealed;
 pub(super) mod search;
 mod telemetry;
 mod tickets;

@@ -28,16 +28,17 @@ mod sessions;
 mod telemetry;
 mod tickets;
 
+use crate::adapters::sql::rows::sealed::{self, OldValue, PlainRow, SealedColumn};
+use crate::adapters::vault::Vault;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ports::store::{Health, HubKeys, SealedData, Store};
+use crate::ports::store::{Health, HubKeys, SealedCount, SealedData, Store};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// `head`, then `IN (...)` with each of `values` bound, then `tail`: the statement for a list of
 /// ids (SQLite has no array parameter; callers keep lists within `INSERT_CHUNK`).
@@ -112,7 +113,7 @@ impl SqliteStore {
             .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
         migrate(&base).await?;
         let vault = std::sync::Arc::new(crate::adapters::vault::load(config, Some(path))?);
-        seal_plain_numbers(&writer, &vault).await?;
+        seal_plain_values(&writer, &vault).await?;
 
         // Opened after the writer switched the file to WAL (a persistent setting), so readers need not
         // touch the journal mode, which would take a lock.
@@ -142,70 +143,92 @@ async fn migrate(base: &SqliteConnectOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seals the numbers a database made before numbers were sealed holds in plain, in batches (each
-/// one transaction, so an interrupted start resumes where it stopped), then drops the plain column.
-async fn seal_plain_numbers(writer: &SqlitePool, vault: &crate::adapters::vault::Vault) -> anyhow::Result<()> {
-    use crate::adapters::sql::rows::users;
-    let has_plain: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'phone'")
+/// Seals the values a database made before sealing holds in plain (numbers, push addresses, IP
+/// addresses), in batches (each one transaction, so an interrupted start resumes where it
+/// stopped), then drops the plain columns.
+async fn seal_plain_values(writer: &SqlitePool, vault: &Vault) -> anyhow::Result<()> {
+    let mut dropped = false;
+    for column in sealed::COLUMNS {
+        dropped |=
+            seal_plain_column(writer, vault, column).await.with_context(|| format!("sealing the {}", column.what))?;
+    }
+    if dropped {
+        // Deleted content is zeroed (`secure_delete`), so after the checkpoint neither the file nor
+        // the WAL keeps a plain value.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(writer).await?;
+    }
+    Ok(())
+}
+
+/// [`seal_plain_values`] for one column; whether it had plain columns to drop.
+async fn seal_plain_column(writer: &SqlitePool, vault: &Vault, column: &SealedColumn) -> anyhow::Result<bool> {
+    let has_plain: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2")
+        .bind(column.table())
+        .bind(column.plain_marker())
         .fetch_one(writer)
         .await?;
     if has_plain == 0 {
-        return Ok(());
+        return Ok(false);
     }
-    let mut sealed = 0u64;
+    let (what, seal) = (column.what, column.seal_plain());
+    let mut done = 0u64;
     loop {
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-        let plain: Vec<(Uuid, String)> =
-            sqlx::query_as(users::PLAIN).bind(users::SEAL_BATCH).fetch_all(&mut *tx).await?;
-        for (id, phone) in &plain {
-            let number = users::stored_number(vault, crate::model::ids::UserId(*id), phone);
-            users::bind_number(sqlx::query(users::SEAL_PLAIN), *id, &number).execute(&mut *tx).await?;
+        let plain: Vec<PlainRow> =
+            sqlx::query_as(column.plain_rows()).bind(sealed::SEAL_BATCH).fetch_all(&mut *tx).await?;
+        for row in &plain {
+            let value = column.stored(vault, row.owner, &row.value()?);
+            sealed::bind_stored(sqlx::query(&seal), row.owner, &value).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         if plain.is_empty() {
             break;
         }
-        sealed += plain.len() as u64;
-        tracing::info!(sealed, "sealing the users' mobile numbers");
+        done += plain.len() as u64;
+        tracing::info!(sealed = done, what, "sealing plain values");
     }
-    // Deleted content is zeroed (`secure_delete`), so after the checkpoint neither the file nor the
-    // WAL keeps a plain number.
     let mut conn = writer.acquire().await?;
-    sqlx::query("DROP INDEX IF EXISTS users_phone_idx").execute(&mut *conn).await?;
-    sqlx::query("ALTER TABLE users DROP COLUMN phone")
-        .execute(&mut *conn)
-        .await
-        .context("dropping the plain numbers")?;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).await?;
-    if sealed > 0 {
-        tracing::info!(sealed, "sealed the users' mobile numbers and dropped the plain ones");
+    for statement in column.drop_plain() {
+        sqlx::query(&statement).execute(&mut *conn).await?;
     }
-    Ok(())
+    if done > 0 {
+        tracing::info!(sealed = done, what, "sealed the plain values and dropped them");
+    }
+    Ok(true)
 }
 
 #[async_trait]
 impl SealedData for SqliteStore {
-    async fn sealed_counts(&self) -> Result<Vec<(String, u64)>> {
-        use crate::adapters::sql::rows::users;
-        Ok(users::counts(sqlx::query_as(users::COUNTS).fetch_all(&self.readers).await?))
+    async fn sealed_counts(&self) -> Result<Vec<SealedCount>> {
+        let mut found = Vec::new();
+        for column in sealed::COLUMNS {
+            let rows = sqlx::query_as(&column.counts()).fetch_all(&self.readers).await?;
+            found.extend(sealed::counts(column, rows));
+        }
+        Ok(found)
     }
 
     async fn reseal(&self, limit: u32) -> Result<u64> {
-        use crate::adapters::sql::rows::users;
-        let old: Vec<users::OldNumber> = sqlx::query_as(users::NOT_UNDER)
-            .bind(self.vault.current())
-            .bind(i64::from(limit))
-            .fetch_all(&self.readers)
-            .await?;
-        let numbers = old.iter().map(|o| users::resealed(&self.vault, o)).collect::<Result<Vec<_>>>()?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        for ((id, bytes, key_id), number) in old.iter().zip(&numbers) {
-            let q = users::bind_number(sqlx::query(users::RESEAL), *id, number).bind(bytes).bind(key_id);
-            q.execute(&mut *tx).await?;
+        for column in sealed::COLUMNS {
+            let old: Vec<OldValue> = sqlx::query_as(&column.not_under())
+                .bind(self.vault.current())
+                .bind(i64::from(limit))
+                .fetch_all(&self.readers)
+                .await?;
+            if old.is_empty() {
+                continue;
+            }
+            let values = old.iter().map(|o| column.resealed(&self.vault, o)).collect::<Result<Vec<_>>>()?;
+            let reseal = column.reseal();
+            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+            for (old, value) in old.iter().zip(&values) {
+                sealed::bind_reseal(sqlx::query(&reseal), old, value).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            // Rows changed since they were read count as done: they are under the current key now.
+            return Ok(old.len() as u64);
         }
-        tx.commit().await?;
-        // Rows changed since they were read count as done: they are under the current key now.
-        Ok(old.len() as u64)
+        Ok(0)
     }
 }
 

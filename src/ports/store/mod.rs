@@ -130,11 +130,22 @@ pub trait SignInCodes: Send + Sync {
 /// What is sealed under which data key, and sealing it again under the current one.
 #[async_trait]
 pub trait SealedData: Send + Sync {
-    /// How many values each data key seals (by key id, most first).
-    async fn sealed_counts(&self) -> Result<Vec<(String, u64)>>;
+    /// How many values of each kind each data key seals (per kind, most first).
+    async fn sealed_counts(&self) -> Result<Vec<SealedCount>>;
     /// Seals up to `limit` values sealed under an older key again under the current one; how many
     /// it did (0: none is left). A value changed meanwhile (a number moved) is left as it now is.
     async fn reseal(&self, limit: u32) -> Result<u64>;
+}
+
+/// How many values of one kind (mobile numbers, push addresses, IP addresses) one data key seals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedCount {
+    /// The kind, as an operator reads it.
+    pub what: &'static str,
+    /// The data key's id.
+    pub key_id: String,
+    /// How many values.
+    pub values: u64,
 }
 
 /// The hub's own keys, shared by every node through the database.

@@ -68,7 +68,7 @@ impl AccountRecords for PostgresStore {
             .bind(i64::from(limit))
             .fetch_all(c)
             .await?;
-            Ok(rows.into_iter().map(ConnectionRecord::from).collect())
+            rows.into_iter().map(|r| r.open(&self.vault)).collect()
         })
         .await
     }

@@ -16,6 +16,7 @@ use sqlx::Connection as _;
 #[async_trait]
 impl Pushes for PostgresStore {
     async fn register_push(&self, registration: &PushRegistration, now: Millis) -> Result<bool> {
+        let address = sql::stored_address(&self.vault, registration);
         self.call(async |c| {
             let mut tx = c.begin().await?;
             let session = registration.session_id.0;
@@ -24,7 +25,7 @@ impl Pushes for PostgresStore {
                 return Ok(false);
             }
             sqlx::query(&postgres(sql::DROP_QUEUED)).bind(session).execute(&mut *tx).await?;
-            sql::bind_registration(sqlx::query(&postgres(sql::UPSERT_REGISTRATION)), registration)
+            sql::bind_registration(sqlx::query(&postgres(sql::UPSERT_REGISTRATION)), registration, &address)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -55,7 +56,7 @@ impl Pushes for PostgresStore {
                 .bind(&agents)
                 .fetch_all(c)
                 .await?;
-            rows.into_iter().map(PushRegistration::try_from).collect()
+            rows.into_iter().map(|r| r.open(&self.vault)).collect()
         })
         .await
     }
@@ -100,7 +101,7 @@ impl Pushes for PostgresStore {
                 sqlx::query_as::<_, QueuedRow>(&read).bind(&ids).fetch_all(&mut *tx).await?
             };
             tx.commit().await?;
-            rows.into_iter().map(QueuedPush::try_from).collect()
+            rows.into_iter().map(|r| r.open(&self.vault)).collect()
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! sessions of users and agents.
 
 use crate::adapters::sql::postgres::PostgresStore;
+use crate::adapters::sql::rows::sealed;
 use crate::adapters::sql::rows::users::{self, UserRow};
 use crate::adapters::sql::rows::{self, DeviceRow, SessionRow, SESSION_COLUMNS};
 use crate::adapters::sql::statements::not_among;
@@ -112,7 +113,7 @@ impl Accounts for PostgresStore {
             if holders.iter().any(|h| h.id() != user.0) {
                 return Err(crate::adapters::sql::NUMBER_TAKEN);
             }
-            let changed = users::bind_number(sqlx::query(&set), user.0, &number)
+            let changed = sealed::bind_stored(sqlx::query(&set), user.0, &number)
                 .execute(c)
                 .await
                 .map_err(crate::adapters::sql::number_taken_or)?;

@@ -2,6 +2,8 @@
 //! (`?N` placeholders; Postgres spells them `$N`).
 
 use crate::adapters::sql::rows::internal;
+use crate::adapters::sql::rows::sealed::{self, StoredValue, PUSH_ADDRESSES};
+use crate::adapters::vault::Vault;
 use crate::error::{Error, Result};
 use crate::model::ids::{AgentId, Principal, SessionId, TicketId, UserId};
 use crate::model::language::Language;
@@ -14,22 +16,22 @@ use uuid::Uuid;
 
 /// The columns [`RegistrationRow`] reads, the session's holder joined in (`r` the registration,
 /// `s` its session).
-const REGISTRATION_COLUMNS: &str = "r.session_id, s.user_id, s.agent_id, r.provider, r.token, r.environment, \
-     r.endpoint, r.p256dh, r.auth, r.preview, r.language, r.updated_at";
+const REGISTRATION_COLUMNS: &str = "r.session_id, s.user_id, s.agent_id, r.provider, r.environment, \
+     r.address_sealed, r.address_key_id, r.preview, r.language, r.updated_at";
 
 /// Whether session `?1` is live at `?2` (Postgres appends `FOR UPDATE`, so that a revocation
 /// waits for the registration and its trigger then removes it).
 pub(in crate::adapters::sql) const LIVE_SESSION: &str =
     "SELECT id FROM sessions WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2";
 
-/// Stores a registration, replacing the session's: `?1` session, `?2` provider, `?3` token, `?4`
-/// environment, `?5` endpoint, `?6` p256dh, `?7` auth, `?8` preview, `?9` language, `?10` updated_at.
+/// Stores a registration, replacing the session's: `?1` session, `?2` its sealed address, `?3` the
+/// key's id, `?4` provider, `?5` environment, `?6` preview, `?7` language, `?8` updated_at.
 pub(in crate::adapters::sql) const UPSERT_REGISTRATION: &str = "INSERT INTO push_registrations \
-     (session_id, provider, token, environment, endpoint, p256dh, auth, preview, language, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-     ON CONFLICT (session_id) DO UPDATE SET provider = excluded.provider, token = excluded.token, \
-     environment = excluded.environment, endpoint = excluded.endpoint, p256dh = excluded.p256dh, \
-     auth = excluded.auth, preview = excluded.preview, language = excluded.language, \
+     (session_id, address_sealed, address_key_id, provider, environment, preview, language, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+     ON CONFLICT (session_id) DO UPDATE SET address_sealed = excluded.address_sealed, \
+     address_key_id = excluded.address_key_id, provider = excluded.provider, \
+     environment = excluded.environment, preview = excluded.preview, language = excluded.language, \
      updated_at = excluded.updated_at";
 
 /// What is queued for session `?1`.
@@ -220,29 +222,34 @@ impl From<ReminderRow> for DueReminder {
 /// A statement of either backend, its arguments being bound.
 type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
 
-/// Binds [`UPSERT_REGISTRATION`]'s `?1` to `?10` from `registration`, on either backend.
+/// What [`UPSERT_REGISTRATION`] stores of `registration`: its address sealed for its session.
+pub(in crate::adapters::sql) fn stored_address(vault: &Vault, registration: &PushRegistration) -> StoredValue {
+    PUSH_ADDRESSES.stored(vault, registration.session_id.0, &address_bytes(&registration.target))
+}
+
+/// Binds [`UPSERT_REGISTRATION`]'s `?1` to `?8` from `registration` and its `address` as
+/// [`stored_address`] made it, on either backend.
 pub(in crate::adapters::sql) fn bind_registration<'q, DB>(
     query: Query<'q, DB>,
     registration: &'q PushRegistration,
+    address: &'q StoredValue,
 ) -> Query<'q, DB>
 where
     DB: sqlx::Database,
     Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<&'q [u8]>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let (provider, token, environment, endpoint, p256dh, auth) = target_columns(&registration.target);
-    query
-        .bind(registration.session_id.0)
-        .bind(provider)
-        .bind(token)
+    let environment = match &registration.target {
+        PushTarget::Apns { environment, .. } => Some(environment.as_str()),
+        PushTarget::Fcm { .. } | PushTarget::WebPush { .. } => None,
+    };
+    sealed::bind_value(query, registration.session_id.0, address)
+        .bind(registration.target.provider())
         .bind(environment)
-        .bind(endpoint)
-        .bind(p256dh)
-        .bind(auth)
         .bind(registration.preview)
         .bind(registration.language.as_str())
         .bind(registration.updated_at)
@@ -266,18 +273,39 @@ where
         .bind(i64::from(push.events))
 }
 
-/// A registration as its columns bind: provider, token, environment, endpoint, p256dh, auth.
-#[allow(clippy::type_complexity)]
-fn target_columns(
-    target: &PushTarget,
-) -> (&'static str, Option<&str>, Option<&'static str>, Option<&str>, Option<&[u8]>, Option<&[u8]>) {
+/// The value sealed for a target: an FCM or APNs token as its text, a Web Push subscription as
+/// [`subscription_bytes`] lays it out.
+fn address_bytes(target: &PushTarget) -> Vec<u8> {
     match target {
-        PushTarget::Fcm { token } => ("fcm", Some(token), None, None, None, None),
-        PushTarget::Apns { token, environment } => ("apns", Some(token), Some(environment.as_str()), None, None, None),
-        PushTarget::WebPush { endpoint, p256dh, auth } => {
-            ("webpush", None, None, Some(endpoint), Some(p256dh), Some(auth))
-        }
+        PushTarget::Fcm { token } | PushTarget::Apns { token, .. } => token.as_bytes().to_vec(),
+        PushTarget::WebPush { endpoint, p256dh, auth } => subscription_bytes(endpoint, p256dh, auth),
     }
+}
+
+/// A Web Push subscription as one value: the key's length (2 bytes, big-endian) and the key
+/// (`p256dh`), the secret's length and the secret (`auth`), then the endpoint URL.
+pub(in crate::adapters::sql) fn subscription_bytes(endpoint: &str, p256dh: &[u8], auth: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(4 + p256dh.len() + auth.len() + endpoint.len());
+    for part in [p256dh, auth] {
+        // The gateway accepts keys of 65 bytes and secrets of 16; a longer part is cut, not wrapped.
+        let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
+        bytes.extend_from_slice(&len.to_be_bytes());
+        bytes.extend_from_slice(&part[..usize::from(len)]);
+    }
+    bytes.extend_from_slice(endpoint.as_bytes());
+    bytes
+}
+
+/// The subscription [`subscription_bytes`] laid out: endpoint, p256dh, auth.
+fn subscription(bytes: &[u8]) -> Option<(String, Vec<u8>, Vec<u8>)> {
+    fn part(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+        let (len, rest) = bytes.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        (rest.len() >= len).then(|| rest.split_at(len))
+    }
+    let (p256dh, rest) = part(bytes)?;
+    let (auth, endpoint) = part(rest)?;
+    Some((String::from_utf8(endpoint.to_vec()).ok()?, p256dh.to_vec(), auth.to_vec()))
 }
 
 /// `push_registrations` joined with its session: [`REGISTRATION_COLUMNS`].
@@ -287,45 +315,49 @@ pub(in crate::adapters::sql) struct RegistrationRow {
     user_id: Option<Uuid>,
     agent_id: Option<Uuid>,
     provider: String,
-    token: Option<String>,
     environment: Option<String>,
-    endpoint: Option<String>,
-    p256dh: Option<Vec<u8>>,
-    auth: Option<Vec<u8>>,
+    address_sealed: Option<Vec<u8>>,
+    address_key_id: Option<String>,
     preview: bool,
     language: String,
     updated_at: Millis,
 }
 
-impl TryFrom<RegistrationRow> for PushRegistration {
-    type Error = Error;
-
-    fn try_from(r: RegistrationRow) -> Result<Self> {
-        let holder = match (r.user_id, r.agent_id) {
+impl RegistrationRow {
+    /// The registration, its address opened.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] for a row that does not read (the message names an unknown key id).
+    pub(in crate::adapters::sql) fn open(self, vault: &Vault) -> Result<PushRegistration> {
+        let holder = match (self.user_id, self.agent_id) {
             (Some(user), None) => Principal::User(UserId(user)),
             (None, Some(agent)) => Principal::Agent(AgentId(agent)),
-            _ => return Err(Error::Internal(format!("session {} has no single holder", r.session_id))),
+            _ => return Err(Error::Internal(format!("session {} has no single holder", self.session_id))),
         };
-        let target = match (r.provider.as_str(), r.token, r.environment, r.endpoint, r.p256dh, r.auth) {
-            ("fcm", Some(token), None, None, None, None) => PushTarget::Fcm { token },
-            ("apns", Some(token), Some(env), None, None, None) => PushTarget::Apns {
-                token,
+        let address = PUSH_ADDRESSES.open_row(vault, self.session_id, self.address_sealed, self.address_key_id)?;
+        let token = || String::from_utf8(address.clone()).map_err(|_| internal("push_registrations.address", "token"));
+        let target = match (self.provider.as_str(), self.environment) {
+            ("fcm", None) => PushTarget::Fcm { token: token()? },
+            ("apns", Some(env)) => PushTarget::Apns {
+                token: token()?,
                 environment: ApnsEnvironment::parse(&env)
                     .ok_or_else(|| internal("push_registrations.environment", &env))?,
             },
-            ("webpush", None, None, Some(endpoint), Some(p256dh), Some(auth)) => {
+            ("webpush", None) => {
+                let (endpoint, p256dh, auth) =
+                    subscription(&address).ok_or_else(|| internal("push_registrations.address", "subscription"))?;
                 PushTarget::WebPush { endpoint, p256dh, auth }
             }
             (provider, ..) => return Err(internal("push_registrations.provider", provider)),
         };
-        Ok(Self {
-            session_id: SessionId(r.session_id),
+        Ok(PushRegistration {
+            session_id: SessionId(self.session_id),
             holder,
             target,
-            preview: r.preview,
-            language: Language::parse(&r.language)
-                .ok_or_else(|| internal("push_registrations.language", &r.language))?,
-            updated_at: r.updated_at,
+            preview: self.preview,
+            language: Language::parse(&self.language)
+                .ok_or_else(|| internal("push_registrations.language", &self.language))?,
+            updated_at: self.updated_at,
         })
     }
 }
@@ -345,14 +377,17 @@ pub(in crate::adapters::sql) struct QueuedRow {
     registration: RegistrationRow,
 }
 
-impl TryFrom<QueuedRow> for QueuedPush {
-    type Error = Error;
-
-    fn try_from(r: QueuedRow) -> Result<Self> {
+impl QueuedRow {
+    /// The notification, its registration's address opened.
+    ///
+    /// # Errors
+    /// As [`RegistrationRow::open`], and for an unknown kind.
+    pub(in crate::adapters::sql) fn open(self, vault: &Vault) -> Result<QueuedPush> {
+        let r = self;
         let count = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
-        Ok(Self {
+        Ok(QueuedPush {
             id: r.id,
-            registration: PushRegistration::try_from(r.registration)?,
+            registration: r.registration.open(vault)?,
             ticket_id: TicketId(r.ticket_id),
             kind: PushKind::parse(&r.kind).ok_or_else(|| internal("push_queue.kind", &r.kind))?,
             preview: r.preview_text,
@@ -360,5 +395,23 @@ impl TryFrom<QueuedRow> for QueuedPush {
             attempts: count(r.attempts),
             created_at: r.created_at,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscription_reads_back_as_it_was_laid_out() {
+        let (p256dh, auth) = ([4u8; 65], [7u8; 16]);
+        let bytes = subscription_bytes("https://push.example/s/1", &p256dh, &auth);
+        let (endpoint, key, secret) = subscription(&bytes).expect("reads");
+        assert_eq!(
+            (endpoint.as_str(), key.as_slice(), secret.as_slice()),
+            ("https://push.example/s/1", &p256dh[..], &auth[..])
+        );
+        assert_eq!(subscription(&bytes[..3]), None, "cut short");
+        assert_eq!(subscription(&[0, 200, 1]), None, "a length past the end");
     }
 }

@@ -1,5 +1,8 @@
 //! Rows of the telemetry, settings and consent tables.
 
+use crate::adapters::sql::rows::sealed::IP_ADDRESSES;
+use crate::adapters::vault::Vault;
+use crate::error::{Error, Result};
 use crate::model::ids::{DeviceId, UserId};
 use crate::model::telemetry::{ConnectionRecord, Consent, DeviceInfo, DeviceRecord, StoredView, ViewEvent};
 use crate::model::time::Millis;
@@ -77,7 +80,7 @@ impl From<ViewRow> for StoredView {
 
 /// The columns of `connections` that [`ConnectionRow`] reads.
 pub(in crate::adapters::sql) const CONNECTION_COLUMNS: &str =
-    "id, user_id, device_id, ip, user_agent, client_version, connected_at, disconnected_at";
+    "id, user_id, device_id, ip_sealed, ip_key_id, user_agent, client_version, connected_at, disconnected_at";
 
 /// `connections`: [`CONNECTION_COLUMNS`].
 #[derive(sqlx::FromRow)]
@@ -85,25 +88,32 @@ pub(in crate::adapters::sql) struct ConnectionRow {
     id: Uuid,
     user_id: Uuid,
     device_id: Uuid,
-    ip: String,
+    ip_sealed: Option<Vec<u8>>,
+    ip_key_id: Option<String>,
     user_agent: Option<String>,
     client_version: Option<String>,
     connected_at: Millis,
     disconnected_at: Option<Millis>,
 }
 
-impl From<ConnectionRow> for ConnectionRecord {
-    fn from(r: ConnectionRow) -> Self {
-        Self {
+impl ConnectionRow {
+    /// The record, its IP address opened.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] for an address that does not open (the message names an unknown key id).
+    pub(in crate::adapters::sql) fn open(self, vault: &Vault) -> Result<ConnectionRecord> {
+        let r = self;
+        let ip = IP_ADDRESSES.open_row(vault, r.id, r.ip_sealed, r.ip_key_id)?;
+        Ok(ConnectionRecord {
             id: r.id,
             user_id: UserId(r.user_id),
             device_id: DeviceId(r.device_id),
-            ip: r.ip,
+            ip: String::from_utf8(ip).map_err(|_| Error::Internal("a sealed IP address is not text".into()))?,
             user_agent: r.user_agent,
             client_version: r.client_version,
             connected_at: r.connected_at,
             disconnected_at: r.disconnected_at,
-        }
+        })
     }
 }
 

@@ -59,7 +59,7 @@ impl AccountRecords for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
         .await?;
-        Ok(rows.into_iter().map(ConnectionRecord::from).collect())
+        rows.into_iter().map(|r| r.open(&self.vault)).collect()
     }
 
     async fn tickets_after(&self, user: UserId, after: Option<(Millis, TicketId)>, limit: u32) -> Result<Vec<Ticket>> {

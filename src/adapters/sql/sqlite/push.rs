@@ -16,13 +16,14 @@ use sqlx::{QueryBuilder, Sqlite};
 #[async_trait]
 impl Pushes for SqliteStore {
     async fn register_push(&self, registration: &PushRegistration, now: Millis) -> Result<bool> {
+        let address = sql::stored_address(&self.vault, registration);
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let session = registration.session_id.0;
         if sqlx::query(sql::LIVE_SESSION).bind(session).bind(now).fetch_optional(&mut *tx).await?.is_none() {
             return Ok(false);
         }
         sqlx::query(sql::DROP_QUEUED).bind(session).execute(&mut *tx).await?;
-        sql::bind_registration(sqlx::query(sql::UPSERT_REGISTRATION), registration).execute(&mut *tx).await?;
+        sql::bind_registration(sqlx::query(sql::UPSERT_REGISTRATION), registration, &address).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -50,7 +51,7 @@ impl Pushes for SqliteStore {
             }
             query.push("))").push(sql::REGISTRATIONS_ORDER);
             for row in query.build_query_as::<RegistrationRow>().fetch_all(&self.readers).await? {
-                found.push(PushRegistration::try_from(row)?);
+                found.push(row.open(&self.vault)?);
             }
         }
         Ok(found)
@@ -87,7 +88,7 @@ impl Pushes for SqliteStore {
         if !ids.is_empty() {
             let mut query = in_list(&sql::queued_where(), ids.iter().copied(), " ORDER BY q.due_at, q.id");
             for row in query.build_query_as::<QueuedRow>().fetch_all(&mut *tx).await? {
-                claimed.push(QueuedPush::try_from(row)?);
+                claimed.push(row.open(&self.vault)?);
             }
         }
         tx.commit().await?;

@@ -1,6 +1,7 @@
 //! [`Accounts`] and [`Sessions`] on SQLite: users (one per phone number), their devices, and the
 //! sessions of users and agents.
 
+use crate::adapters::sql::rows::sealed;
 use crate::adapters::sql::rows::users::{self, UserRow};
 use crate::adapters::sql::rows::{self, DeviceRow, SessionRow, SESSION_COLUMNS};
 use crate::adapters::sql::sqlite::in_list;
@@ -86,7 +87,7 @@ impl Accounts for SqliteStore {
             return Err(crate::adapters::sql::NUMBER_TAKEN);
         }
         let number = users::stored_number(&self.vault, user, phone.e164());
-        let changed = users::bind_number(sqlx::query(users::SET_NUMBER), user.0, &number)
+        let changed = sealed::bind_stored(sqlx::query(users::SET_NUMBER), user.0, &number)
             .execute(&mut *conn)
             .await
             .map_err(crate::adapters::sql::number_taken_or)?;

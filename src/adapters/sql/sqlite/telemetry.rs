@@ -1,6 +1,7 @@
 //! [`Telemetry`] on SQLite: each batch is one `BEGIN IMMEDIATE` transaction on the writer, with
 //! multi-row inserts for view events and connection records.
 
+use crate::adapters::sql::rows::sealed::IP_ADDRESSES;
 use crate::adapters::sql::rows::{
     ConnectionRow, ConsentRow, DeviceInfoRow, ViewRow, CONNECTION_COLUMNS, CONSENT_COLUMNS, DEVICE_COLUMNS,
     VIEW_COLUMNS,
@@ -113,14 +114,17 @@ impl Telemetry for SqliteStore {
             q.build().execute(&mut *tx).await?;
         }
         for chunk in plan.connected.chunks(INSERT_CHUNK) {
+            let ips: Vec<_> = chunk.iter().map(|c| IP_ADDRESSES.stored(&self.vault, c.id, c.ip.as_bytes())).collect();
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO connections (id, user_id, device_id, ip, user_agent, client_version, connected_at) ",
+                "INSERT INTO connections \
+                 (id, user_id, device_id, ip_sealed, ip_key_id, user_agent, client_version, connected_at) ",
             );
-            q.push_values(chunk, |mut row, c| {
+            q.push_values(chunk.iter().zip(&ips), |mut row, (c, ip)| {
                 row.push_bind(c.id)
                     .push_bind(c.user_id.0)
                     .push_bind(c.device_id.0)
-                    .push_bind(c.ip.as_str())
+                    .push_bind(ip.sealed.as_slice())
+                    .push_bind(ip.key_id.as_str())
                     .push_bind(c.user_agent.as_deref())
                     .push_bind(c.client_version.as_deref())
                     .push_bind(c.connected_at);
@@ -193,7 +197,7 @@ impl Telemetry for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
         .await?;
-        Ok(rows.into_iter().map(ConnectionRecord::from).collect())
+        rows.into_iter().map(|r| r.open(&self.vault)).collect()
     }
 
     async fn purge_telemetry(&self, r: &Retention) -> Result<Purged> {
