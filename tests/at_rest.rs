@@ -11,7 +11,7 @@ mod common;
 
 use anapars_hub::adapters::vault::Vault;
 use anapars_hub::config::{Config, Secret};
-use anapars_hub::model::ids::Principal;
+use anapars_hub::model::ids::{Principal, UserId};
 use anapars_hub::model::phone::Phone;
 use anapars_hub::model::push::{ApnsEnvironment, PushTarget};
 use anapars_hub::ports::store::Store;
@@ -98,7 +98,7 @@ async fn no_number_push_address_or_ip_address_is_in_the_database_files_or_a_dump
             format!("2001:db8::{:x}", rand::random_range(1..=0xffff_u32)),
         ];
         let store = anapars_hub::adapters::sql::connect(&hub.database().config).await.expect("open the store");
-        let user_id = anapars_hub::model::ids::UserId(me["user_id"].as_str().unwrap().parse().unwrap());
+        let user_id = UserId(me["user_id"].as_str().unwrap().parse().unwrap());
         for ip in &ips {
             let mut req = hub.ws_url.as_str().into_client_request().unwrap();
             req.headers_mut().insert("X-Forwarded-For", format!("{ip}, 127.0.0.1").parse().unwrap());
@@ -312,7 +312,7 @@ async fn a_previous_release_database_is_sealed_on_start_and_every_number_still_f
             store.register_user(&Phone::from_e164(numbers[0].1.clone()), 5).await.expect("register");
         assert_eq!((new_user.id.0, created), (numbers[0].0, false), "{backend}: the old account, not a new one");
         for u in users.iter().step_by(7) {
-            let user = anapars_hub::model::ids::UserId(u.id);
+            let user = UserId(u.id);
             let connections = store.connections(user, 10).await.expect("connections");
             assert_eq!(connections.iter().map(|c| c.ip.as_str()).collect::<Vec<_>>(), [u.ip.as_str()], "{backend}");
             let registrations = store.push_registrations(&[Principal::User(user)], 2).await.expect("registrations");
@@ -343,7 +343,7 @@ async fn a_previous_release_database_is_sealed_on_start_and_every_number_still_f
         let store = anapars_hub::adapters::sql::connect(&stranger).await.expect("open");
         let none = store.user_by_phone(&Phone::from_e164(numbers[1].1.clone())).await.expect("lookup");
         assert!(none.is_none(), "{backend}: other keys find no number");
-        let err = store.user(anapars_hub::model::ids::UserId(numbers[1].0)).await.expect_err("cannot open");
+        let err = store.user(UserId(numbers[1].0)).await.expect_err("cannot open");
         match err {
             anapars_hub::error::Error::Internal(detail) => {
                 assert!(detail.contains("which is not configured"), "{backend}: names the key: {detail}");
@@ -365,10 +365,14 @@ async fn rotating_the_data_key_under_writes_loses_nothing() {
         let with_keys = |keys: String| Config { data_keys: Some(Secret(keys)), ..db.config.clone() };
         let numbers: Vec<String> = (0..USERS).map(|i| format!("+98936{:07}", 2_000_000 + i)).collect();
         let mut ids = Vec::new();
+        let mut reachable = Vec::new();
         {
             let store = anapars_hub::adapters::sql::connect(&with_keys(old_key.clone())).await.expect("open");
             for n in &numbers {
                 ids.push(store.register_user(&Phone::from_e164(n.clone()), 1).await.expect("register").0.id);
+            }
+            for (i, user) in ids.iter().enumerate().take(REACHABLE) {
+                reachable.push(reachable_user(&*store, *user, i).await);
             }
         }
         let store =
@@ -418,6 +422,21 @@ async fn rotating_the_data_key_under_writes_loses_nothing() {
         for n in &newcomers {
             assert!(find(n).await.is_some(), "{backend}: {n}");
         }
+        for (user, target, ip) in &reachable {
+            let who = [Principal::User(*user)];
+            let registrations = store.push_registrations(&who, 2).await.expect("registrations open");
+            let targets: Vec<PushTarget> = registrations.into_iter().map(|r| r.target).collect();
+            assert_eq!(targets, std::slice::from_ref(target), "{backend}");
+            let connections = store.connections(*user, 10).await.expect("connections open");
+            let ips: Vec<String> = connections.into_iter().map(|c| c.ip).collect();
+            assert_eq!(ips, std::slice::from_ref(ip), "{backend}");
+        }
+        let counts = store.sealed_counts().await.expect("counts");
+        for what in ["push addresses", "IP addresses"] {
+            let under: Vec<_> =
+                counts.iter().filter(|c| c.what == what).map(|c| (c.key_id.as_str(), c.values)).collect();
+            assert_eq!(under, [("new", REACHABLE as u64)], "{backend}: {what}");
+        }
     }
 }
 
@@ -425,4 +444,50 @@ async fn rotating_the_data_key_under_writes_loses_nothing() {
 async fn numbers_under(store: &dyn Store) -> Vec<(String, u64)> {
     let counts = store.sealed_counts().await.expect("counts");
     counts.into_iter().filter(|c| c.what == "mobile numbers").map(|c| (c.key_id, c.values)).collect()
+}
+
+/// Users of the rotation test with a push registration and a connection record.
+const REACHABLE: usize = 40;
+
+/// Gives `user` a device session with a Web Push registration and a recorded connection; returns
+/// what was stored.
+async fn reachable_user(store: &dyn Store, user: UserId, i: usize) -> (UserId, PushTarget, String) {
+    use anapars_hub::model::account::{Holder, NewSession, TokenHash};
+    use anapars_hub::model::telemetry::{ConnectionRecord, TelemetryWrite};
+    let device = store.upsert_device(user, &format!("device-{i}"), "Pixel 8", 1).await.expect("device");
+    let session = NewSession {
+        id: anapars_hub::model::ids::SessionId::generate(),
+        holder: Holder::User { user, device: device.id },
+        token_hash: TokenHash(rand::random()),
+        created_at: 1,
+        expires_at: 4_000_000_000_000,
+    };
+    store.create_session(&session).await.expect("session");
+    let target = PushTarget::WebPush {
+        endpoint: format!("https://push.example/rotate/{i}"),
+        p256dh: [4u8; 65].to_vec(),
+        auth: rand::random::<[u8; 16]>().to_vec(),
+    };
+    let registration = anapars_hub::model::push::PushRegistration {
+        session_id: session.id,
+        holder: Principal::User(user),
+        target: target.clone(),
+        preview: false,
+        language: anapars_hub::model::language::Language::Persian,
+        updated_at: 1,
+    };
+    assert!(store.register_push(&registration, 1).await.expect("register push"));
+    let ip = format!("192.0.2.{}", i + 1);
+    let connected = TelemetryWrite::Connected(ConnectionRecord {
+        id: uuid::Uuid::new_v4(),
+        user_id: user,
+        device_id: device.id,
+        ip: ip.clone(),
+        user_agent: None,
+        client_version: None,
+        connected_at: 1,
+        disconnected_at: None,
+    });
+    store.store_telemetry(&[connected], true).await.expect("connection");
+    (user, target, ip)
 }
