@@ -14,7 +14,7 @@
 
 use crate::cluster::Cluster;
 use crate::drops::{spawn_dropper, DropPlan, Drops};
-use crate::hub::{CpuSnapshot, HubArgs};
+use crate::hub::{CpuSnapshot, HubArgs, HubHandle};
 use crate::metrics::batch_sizes;
 use crate::picture::{splitmix, Picture};
 use crate::report::{AttachmentFigures, ChatReport, ReconnectFigures};
@@ -806,6 +806,18 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ChatReport> {
 /// # Errors
 /// As [`run`].
 pub async fn run_with_drops(args: ChatArgs, drops: Option<DropPlan>) -> anyhow::Result<ChatReport> {
+    run_with(args, drops, None).await
+}
+
+/// Work started beside the load when the measured window opens (given the first node), its
+/// figures added to the report as `beside`. The load goes on until it ends.
+pub type Beside = Box<dyn FnOnce(&HubHandle) -> tokio::task::JoinHandle<serde_json::Value> + Send>;
+
+/// Runs the chat load with the drops of `reconnect` when `drops` is given, and `beside` it.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with(args: ChatArgs, drops: Option<DropPlan>, beside: Option<Beside>) -> anyhow::Result<ChatReport> {
     anyhow::ensure!(args.users >= 1 && args.rate > 0.0, "--users and --rate must be positive");
     anyhow::ensure!((0.0..=1.0).contains(&args.attachment_share), "--attachment-share must be between 0 and 1");
     anyhow::ensure!(
@@ -814,7 +826,7 @@ pub async fn run_with_drops(args: ChatArgs, drops: Option<DropPlan>) -> anyhow::
     );
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
     let mut hubs = Cluster::open(&args.hub, &http).await?;
-    let result = run_on(&args, drops.as_ref(), &http, &hubs).await;
+    let result = run_on(&args, drops.as_ref(), beside, &http, &hubs).await;
     hubs.stop();
     result
 }
@@ -822,6 +834,7 @@ pub async fn run_with_drops(args: ChatArgs, drops: Option<DropPlan>) -> anyhow::
 async fn run_on(
     args: &ChatArgs,
     reconnect: Option<&DropPlan>,
+    beside: Option<Beside>,
     http: &reqwest::Client,
     hubs: &Cluster,
 ) -> anyhow::Result<ChatReport> {
@@ -949,6 +962,7 @@ async fn run_on(
         (load(&l.sent), load(&l.acked), load(&l.delivered), load(&l.uploads), load(&l.upload_bytes))
     };
     ctx.live.start_measuring();
+    let beside = beside.map(|start| start(hub));
     let window_start = Instant::now();
     let c0 = counters(&ctx.live);
     let rss_peaks = hubs.watch_rss(Duration::from_secs(args.duration)).await;
@@ -967,6 +981,10 @@ async fn run_on(
         let _ = stop.send(());
         let _ = handle.await;
     }
+    let beside = match beside {
+        Some(handle) => Some(handle.await.unwrap_or_else(|e| serde_json::json!({"failed": e.to_string()}))),
+        None => None,
+    };
 
     // Drain: wait for every ack, then for every receiver to catch up.
     let _ = phase_tx.send(Phase::Stop);
@@ -1052,6 +1070,7 @@ async fn run_on(
         server,
         reconnect,
         attachments,
+        beside,
         timeline: ticker.timeline,
     })
 }

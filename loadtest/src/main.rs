@@ -48,7 +48,7 @@
 //!   made up for a peer.
 //! - [`picture`]: the JPEG that `chat --attachment-share` uploads, and its variants.
 //! - [`upload`]: attachments uploaded over tus or in one request.
-//! - [`chat`], [`reconnect`], [`idle`], [`burst`], [`telemetry`], [`offline`], [`search`], [`reports`]: the scenarios
+//! - [`chat`], [`reconnect`], [`idle`], [`burst`], [`telemetry`], [`offline`], [`search`], [`reports`], [`rotate`]: the scenarios
 //!   (`reconnect` is `chat` with drops; `offline` uses `chat`'s message ids and ticket dealing).
 
 mod burst;
@@ -67,6 +67,7 @@ mod receiver;
 mod reconnect;
 mod report;
 mod reports;
+mod rotate;
 mod search;
 mod seq;
 mod signin;
@@ -106,6 +107,8 @@ enum Command {
     Search(search::SearchArgs),
     /// Supervisors' reports over a long history (Postgres): latency per range.
     Reports(reports::ReportsArgs),
+    /// A data-key rotation (`anapars-hub keys rotate`) under the chat load, with sign-ins beside it.
+    Rotate(rotate::RotateArgs),
     /// Start the hub with load-test settings and keep it running (until Ctrl-C or --for).
     RunHub(RunHubArgs),
 }
@@ -163,6 +166,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = args.client.clone();
             let report = chat::run(args).await?;
             finish(&client, &report.table(), &report, &plot::Series::chat(&report), report.delivery_ok)
+        }
+        Command::Rotate(args) => {
+            let client = args.chat.client.clone();
+            let report = rotate::run(args).await?;
+            let series = report.chat.as_ref().map(plot::Series::chat).unwrap_or_default();
+            finish(&client, &report.table(), &report, &series, report.ok)
         }
         Command::Reconnect(args) => {
             let client = args.chat.client.clone();

@@ -99,6 +99,8 @@ pub struct ChatReport {
     pub reconnect: Option<ReconnectFigures>,
     /// Uploads and messages with attachments (with `--attachment-share` above 0).
     pub attachments: Option<AttachmentFigures>,
+    /// What ran beside the load (`rotate`: the key rotation and the sign-ins during it).
+    pub beside: Option<serde_json::Value>,
     /// One entry per second of load.
     pub timeline: Vec<Tick>,
 }
