@@ -58,9 +58,14 @@ enum KeysAction {
     /// Seal every value under the current data key (the first), in batches, while the hub runs;
     /// stopped, it resumes where it was when run again.
     Rotate {
-        /// Values per batch (each one transaction).
-        #[arg(long, default_value_t = 1000)]
-        batch: u32,
+        /// Values per batch (each one transaction). Default: 1000 on Postgres, 200 on SQLite.
+        #[arg(long)]
+        batch: Option<u32>,
+        /// Milliseconds to wait after each batch. Default: 0 on Postgres; 100 on SQLite, whose one
+        /// writer at a time is the hub's between batches (a waiting writer retries at most 100 ms
+        /// apart).
+        #[arg(long)]
+        pause_ms: Option<u64>,
     },
 }
 
@@ -119,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Agent { action } => agent_command(&config, action).await,
         Command::Keys { action: KeysAction::Status } => keys_status(&config).await,
-        Command::Keys { action: KeysAction::Rotate { batch } } => keys_rotate(&config, batch).await,
+        Command::Keys { action: KeysAction::Rotate { batch, pause_ms } } => keys_rotate(&config, batch, pause_ms).await,
         Command::Keys { action: KeysAction::New { id } } => {
             let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let id = id.unwrap_or_else(|| format!("k{secs}"));
@@ -183,21 +188,27 @@ async fn keys_status(config: &Config) -> anyhow::Result<()> {
 }
 
 /// `keys rotate`: reseal in batches until every value is under the current key.
-async fn keys_rotate(config: &Config, batch: u32) -> anyhow::Result<()> {
-    anyhow::ensure!((1..=10_000).contains(&batch), "--batch must be 1 to 10000");
+async fn keys_rotate(config: &Config, batch: Option<u32>, pause_ms: Option<u64>) -> anyhow::Result<()> {
     let store = anapars_hub::adapters::sql::connect(config).await?;
+    let sqlite = store.backend() == "sqlite";
+    let batch = batch.unwrap_or(if sqlite { 200 } else { 1000 });
+    let pause = std::time::Duration::from_millis(pause_ms.unwrap_or(if sqlite { 100 } else { 0 }));
+    anyhow::ensure!((1..=10_000).contains(&batch), "--batch must be 1 to 10000");
     let vault = anapars_hub::adapters::sql::vault(config)?;
     let counts = store.sealed_counts().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let total: u64 = counts.iter().filter(|c| c.key_id != vault.current()).map(|c| c.values).sum();
     println!("{total} values to seal under {}", vault.current());
     let (started, mut done) = (std::time::Instant::now(), 0u64);
-    loop {
-        let n = store.reseal(batch).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut at = Some(anapars_hub::ports::store::ResealPosition::default());
+    while let Some(from) = at {
+        let (n, next) = store.reseal(from, batch).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        at = next;
         if n == 0 {
             break;
         }
         done += n;
         println!("resealed {done} of {total} ({:.1} s)", started.elapsed().as_secs_f64());
+        tokio::time::sleep(pause).await;
     }
     println!(
         "every value is sealed under {} ({done} resealed in {:.1} s)",

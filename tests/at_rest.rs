@@ -14,7 +14,7 @@ use anapars_hub::config::{Config, Secret};
 use anapars_hub::model::ids::{Principal, UserId};
 use anapars_hub::model::phone::Phone;
 use anapars_hub::model::push::{ApnsEnvironment, PushTarget};
-use anapars_hub::ports::store::Store;
+use anapars_hub::ports::store::{ResealPosition, Store};
 use common::hub::{hubs, phone, TestHub};
 use common::{test_databases, TestDatabase};
 use serde_json::json;
@@ -382,9 +382,11 @@ async fn rotating_the_data_key_under_writes_loses_nothing() {
         let rotation = {
             let store = store.clone();
             tokio::spawn(async move {
-                let mut rounds = 0;
-                while store.reseal(25).await.expect("reseal") > 0 {
-                    rounds += 1;
+                let (mut rounds, mut at) = (0, Some(ResealPosition::default()));
+                while let Some(from) = at {
+                    let (n, next) = store.reseal(from, 25).await.expect("reseal");
+                    rounds += usize::from(n > 0);
+                    at = next;
                 }
                 rounds
             })

@@ -43,9 +43,12 @@ pub struct RotateArgs {
     /// Seconds of sign-ins alone after the accounts are made.
     #[arg(long, default_value_t = 10)]
     pub signin_secs: u64,
-    /// `keys rotate --batch`.
-    #[arg(long, default_value_t = 1000)]
-    pub batch: u32,
+    /// `keys rotate --batch` (unset: the hub's default for its database).
+    #[arg(long)]
+    pub batch: Option<u32>,
+    /// `keys rotate --pause-ms` (unset: the hub's default for its database).
+    #[arg(long)]
+    pub pause_ms: Option<u64>,
     /// Stop after the sign-ins alone.
     #[arg(long)]
     pub signin_only: bool,
@@ -190,8 +193,15 @@ async fn rotate_beside(
         tokio::spawn(async move { prober.run(&http, &base, &stage, limit).await })
     };
     let started = Instant::now();
+    let mut rotate = vec!["keys".to_owned(), "rotate".to_owned()];
+    if let Some(batch) = args.batch {
+        rotate.extend(["--batch".to_owned(), batch.to_string()]);
+    }
+    if let Some(pause) = args.pause_ms {
+        rotate.extend(["--pause-ms".to_owned(), pause.to_string()]);
+    }
     let output = tokio::process::Command::new(hub_bin)
-        .args(["keys", "rotate", "--batch", &args.batch.to_string()])
+        .args(&rotate)
         .env_remove("DATABASE_URL")
         .envs(db_env.iter().cloned())
         .output()

@@ -36,7 +36,7 @@ use crate::adapters::sql::statements::postgres;
 use crate::adapters::vault::Vault;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ports::store::{Health, HubKeys, SealedCount, SealedData, Store};
+use crate::ports::store::{Health, HubKeys, ResealPosition, SealedCount, SealedData, Store};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
@@ -257,17 +257,20 @@ impl SealedData for PostgresStore {
         .await
     }
 
-    async fn reseal(&self, limit: u32) -> Result<u64> {
+    async fn reseal(&self, from: ResealPosition, limit: u32) -> Result<(u64, Option<ResealPosition>)> {
         self.call(async |c| {
-            for column in sealed::COLUMNS {
+            let mut at = from;
+            while let Some(column) = sealed::COLUMNS.get(at.kind) {
                 let old: Vec<OldValue> = sqlx::query_as(&postgres(&column.not_under()))
                     .bind(self.vault.current())
                     .bind(i64::from(limit))
+                    .bind(at.after)
                     .fetch_all(&mut *c)
                     .await?;
-                if old.is_empty() {
+                let Some(&(last, ..)) = old.last() else {
+                    at = at.next_kind();
                     continue;
-                }
+                };
                 let values = old.iter().map(|o| column.resealed(&self.vault, o)).collect::<Result<Vec<_>>>()?;
                 let reseal = postgres(&column.reseal());
                 let mut tx = c.begin().await?;
@@ -276,9 +279,9 @@ impl SealedData for PostgresStore {
                 }
                 tx.commit().await?;
                 // Rows changed since they were read count as done: they are under the current key now.
-                return Ok(old.len() as u64);
+                return Ok((old.len() as u64, Some(ResealPosition { kind: at.kind, after: last })));
             }
-            Ok(0)
+            Ok((0, None))
         })
         .await
     }

@@ -32,7 +32,7 @@ use crate::adapters::sql::rows::sealed::{self, OldValue, PlainRow, SealedColumn}
 use crate::adapters::vault::Vault;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ports::store::{Health, HubKeys, SealedCount, SealedData, Store};
+use crate::ports::store::{Health, HubKeys, ResealPosition, SealedCount, SealedData, Store};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
@@ -208,16 +208,19 @@ impl SealedData for SqliteStore {
         Ok(found)
     }
 
-    async fn reseal(&self, limit: u32) -> Result<u64> {
-        for column in sealed::COLUMNS {
+    async fn reseal(&self, from: ResealPosition, limit: u32) -> Result<(u64, Option<ResealPosition>)> {
+        let mut at = from;
+        while let Some(column) = sealed::COLUMNS.get(at.kind) {
             let old: Vec<OldValue> = sqlx::query_as(&column.not_under())
                 .bind(self.vault.current())
                 .bind(i64::from(limit))
+                .bind(at.after)
                 .fetch_all(&self.readers)
                 .await?;
-            if old.is_empty() {
+            let Some(&(last, ..)) = old.last() else {
+                at = at.next_kind();
                 continue;
-            }
+            };
             let values = old.iter().map(|o| column.resealed(&self.vault, o)).collect::<Result<Vec<_>>>()?;
             let reseal = column.reseal();
             let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
@@ -226,9 +229,9 @@ impl SealedData for SqliteStore {
             }
             tx.commit().await?;
             // Rows changed since they were read count as done: they are under the current key now.
-            return Ok(old.len() as u64);
+            return Ok((old.len() as u64, Some(ResealPosition { kind: at.kind, after: last })));
         }
-        Ok(0)
+        Ok((0, None))
     }
 }
 

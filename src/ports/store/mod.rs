@@ -132,9 +132,28 @@ pub trait SignInCodes: Send + Sync {
 pub trait SealedData: Send + Sync {
     /// How many values of each kind each data key seals (per kind, most first).
     async fn sealed_counts(&self) -> Result<Vec<SealedCount>>;
-    /// Seals up to `limit` values sealed under an older key again under the current one; how many
-    /// it did (0: none is left). A value changed meanwhile (a number moved) is left as it now is.
-    async fn reseal(&self, limit: u32) -> Result<u64>;
+    /// Seals up to `limit` values sealed under an older key again under the current one, from
+    /// `from` on (each kind in turn, each in the order of its rows' ids, so a whole rotation reads
+    /// every row once); how many it did and where the next call starts (`None`: nothing is left).
+    /// A value changed meanwhile (a number moved) is left as it now is.
+    async fn reseal(&self, from: ResealPosition, limit: u32) -> Result<(u64, Option<ResealPosition>)>;
+}
+
+/// How far a rotation has got: the kind of value (in the store's order) and the last row id done.
+/// The default is the start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResealPosition {
+    /// The kind, by its place in the store's order.
+    pub kind: usize,
+    /// The last row done of that kind (nil: none yet).
+    pub after: uuid::Uuid,
+}
+
+impl ResealPosition {
+    /// The start of the next kind.
+    pub fn next_kind(self) -> Self {
+        Self { kind: self.kind + 1, after: uuid::Uuid::nil() }
+    }
 }
 
 /// How many values of one kind (mobile numbers, push addresses, IP addresses) one data key seals.

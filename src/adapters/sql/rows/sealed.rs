@@ -169,10 +169,12 @@ impl SealedColumn {
         )
     }
 
-    /// Up to `?2` values sealed under another key than `?1`, as [`OldValue`].
+    /// Up to `?2` values sealed under another key than `?1` in rows whose id is after `?3`, in the
+    /// order of the ids (the primary key's: each batch goes on where the last stopped), as
+    /// [`OldValue`].
     pub(in crate::adapters::sql) fn not_under(&self) -> String {
         format!(
-            "SELECT {o}, {s}, {k} FROM {t} WHERE {k} <> ?1 LIMIT ?2",
+            "SELECT {o}, {s}, {k} FROM {t} WHERE {k} <> ?1 AND {o} > ?3 ORDER BY {o} LIMIT ?2",
             t = self.table,
             o = self.owner,
             s = self.sealed,
