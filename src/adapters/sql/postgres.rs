@@ -272,12 +272,22 @@ impl SealedData for PostgresStore {
                     continue;
                 };
                 let values = old.iter().map(|o| column.resealed(&self.vault, o)).collect::<Result<Vec<_>>>()?;
-                let reseal = postgres(&column.reseal());
-                let mut tx = c.begin().await?;
-                for (old, value) in old.iter().zip(&values) {
-                    sealed::bind_reseal(sqlx::query(&reseal), old, value).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
+                // One statement for the batch: a round trip per row would cost more than the update.
+                let owners: Vec<uuid::Uuid> = old.iter().map(|o| o.0).collect();
+                let old_sealed: Vec<&[u8]> = old.iter().map(|o| o.1.as_slice()).collect();
+                let old_keys: Vec<&str> = old.iter().map(|o| o.2.as_str()).collect();
+                let new_sealed: Vec<&[u8]> = values.iter().map(|v| v.sealed.as_slice()).collect();
+                let new_keys: Vec<&str> = values.iter().map(|v| v.key_id.as_str()).collect();
+                let hashes: Vec<&[u8]> = values.iter().filter_map(|v| v.hash.as_deref()).collect();
+                let statement = column.reseal_batch_postgres();
+                let query = sqlx::query(&statement)
+                    .bind(&owners)
+                    .bind(&new_sealed)
+                    .bind(&new_keys)
+                    .bind(&old_sealed)
+                    .bind(&old_keys);
+                let query = if hashes.is_empty() { query } else { query.bind(&hashes) };
+                query.execute(&mut *c).await?;
                 // Rows changed since they were read count as done: they are under the current key now.
                 return Ok((old.len() as u64, Some(ResealPosition { kind: at.kind, after: last })));
             }

@@ -196,6 +196,26 @@ impl SealedColumn {
         )
     }
 
+    /// [`Self::reseal`] for a whole batch in one Postgres statement: the arrays `$1` owners, `$2`
+    /// sealed values, `$3` key ids, `$4` and `$5` the values as read, `$6` lookup hashes (where the
+    /// column has them), one element per row.
+    pub(in crate::adapters::sql) fn reseal_batch_postgres(&self) -> String {
+        let (hash_set, hash_array, hash_name) = match self.hash {
+            Some(h) => (format!(", {h} = v.hash"), ", $6::bytea[]", ", hash"),
+            None => (String::new(), "", ""),
+        };
+        format!(
+            "UPDATE {t} AS r SET {s} = v.sealed, {k} = v.key_id{hash_set} \
+             FROM UNNEST($1::uuid[], $2::bytea[], $3::text[], $4::bytea[], $5::text[]{hash_array}) \
+             AS v(owner, sealed, key_id, old_sealed, old_key_id{hash_name}) \
+             WHERE r.{o} = v.owner AND r.{s} = v.old_sealed AND r.{k} = v.old_key_id",
+            t = self.table,
+            s = self.sealed,
+            k = self.key_id,
+            o = self.owner,
+        )
+    }
+
     /// `value` of `owner` as it is stored, under the vault's current key.
     pub(in crate::adapters::sql) fn stored(&self, vault: &Vault, owner: Uuid, value: &[u8]) -> StoredValue {
         let Sealed { key_id, bytes } = vault.seal(self.purpose, owner.as_bytes(), value);
