@@ -1015,6 +1015,7 @@ const DOCUMENTED_SETTINGS: &[&str] = &[
     "outbound_queue_bytes",
     "max_connections",
     "session_ttl_secs",
+    "max_devices",
     "code_ttl_secs",
     "code_max_attempts",
     "code_resend_secs",

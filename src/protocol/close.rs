@@ -17,7 +17,8 @@ pub enum CloseCode {
     AuthTimeout,
     /// 4002: too many failed `auth` frames.
     AuthFailed,
-    /// 4003: the session was revoked (signed out, or the agent was disabled).
+    /// 4003: the session was revoked (signed out, replaced, signed in elsewhere, the account
+    /// deleted, or the agent disabled: the reasons of `session.revoked`).
     SessionRevoked,
     /// 4004: the session expired; sign in again.
     SessionExpired,
