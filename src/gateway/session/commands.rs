@@ -343,17 +343,15 @@ async fn authenticate<S: Transport>(socket: &mut Socket<S>, id: RequestId, token
     let hub = socket.hub.clone();
     match hub.sessions.authenticate(token).await {
         Ok(identity) => {
-            socket.register(identity);
+            // The socket is registered only once the reply is an `auth.ok`: a failure below (the
+            // agent's record unavailable) leaves it unauthenticated, free to send `auth` again.
             let reply = match (identity.who, identity.device) {
-                (Principal::User(user), Some(device)) => {
-                    socket.user_device(device);
-                    ServerFrame::AuthOk {
-                        id,
-                        user_id: user,
-                        device_id: device,
-                        session_expires_at: identity.expires_at,
-                    }
-                }
+                (Principal::User(user), Some(device)) => ServerFrame::AuthOk {
+                    id,
+                    user_id: user,
+                    device_id: device,
+                    session_expires_at: identity.expires_at,
+                },
                 (Principal::User(_), None) => return socket.reply_error(Some(id), Error::Unauthorized).await,
                 (Principal::Agent(agent), _) => match hub.agents.agent(agent).await {
                     Ok(a) => ServerFrame::AuthAgentOk {
@@ -364,6 +362,10 @@ async fn authenticate<S: Transport>(socket: &mut Socket<S>, id: RequestId, token
                     Err(e) => return socket.reply_error(Some(id), e).await,
                 },
             };
+            socket.register(identity);
+            if let (Principal::User(_), Some(device)) = (identity.who, identity.device) {
+                socket.user_device(device);
+            }
             socket.send(&reply).await
         }
         Err(Error::Unauthorized) => {
