@@ -71,8 +71,12 @@ export type WebSocketConstructor = new (url: string, protocols: string | string[
 export interface HubClientOptions {
   /** The hub's base URL, `https://hub.example` (or `wss://`); the socket is at `/v1/ws`. */
   url: string;
-  /** The session token, or a store that loads and keeps it. */
-  token?: string | SessionToken;
+  /**
+   * The session token, or a callback that reads it (from secure storage) before every connect.
+   * With a callback, refreshed tokens reach the app through the `token` listener only; pass a
+   * `tokenStore` to have them saved.
+   */
+  token?: string | SessionToken | (() => Promise<string | SessionToken | null> | string | SessionToken | null);
   tokenStore?: TokenStore;
   encoding?: Encoding;
   /** Defaults to the global `WebSocket` (browsers, React Native, Node 22). */
@@ -135,6 +139,8 @@ const PING_AFTER_MS = 30_000;
 const SILENCE_LIMIT_MS = 60_000;
 const ATTEMPT_RESET_MS = 60_000;
 const REFRESH_CHECK_MS = 3_600_000;
+const BACKGROUND_GRACE_MS = 10_000;
+const NETWORK_PING_MS = 10_000;
 /** Pacing: 40 frames per second in bursts of at most 80, below the hub's 50 and 100. */
 const FRAMES_PER_SEC = 40;
 const FRAME_BURST = 80;
@@ -172,6 +178,10 @@ export class HubClient {
   private revokeReason: string | undefined;
   private sessionDead = false;
   private session: SessionToken | null = null;
+  private inBackground = false;
+  private started = false;
+  private offline = false;
+  private backgroundTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** The signed-in principal, from `auth.ok` / `auth.agent.ok`. */
   userId: Uuid | undefined;
@@ -187,8 +197,7 @@ export class HubClient {
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WS) throw new TypeError("no WebSocket: pass one in the options (Node 20: the `ws` package)");
     this.WS = WS;
-    const initial = typeof options.token === "string" ? { token: options.token } : options.token ?? null;
-    this.tokenStore = options.tokenStore ?? new MemoryTokenStore(initial);
+    this.tokenStore = options.tokenStore ?? tokenStoreOf(options.token);
     this.random = options.random ?? Math.random;
     this.outbox = new Outbox(options.outboxStore, this.random);
     this.outbox.onDelivery((d) => this.onDelivery(d));
@@ -215,6 +224,7 @@ export class HubClient {
     if (this.stateValue !== "disconnected" && this.stateValue !== "closed") return;
     this.attempt = 0;
     this.sessionDead = false;
+    this.started = true;
     await this.outbox.load();
     this.open();
   }
@@ -230,6 +240,66 @@ export class HubClient {
       ws.close(1000);
     }
     if (this.stateValue !== "closed") this.setState("disconnected");
+  }
+
+  /**
+   * The app went to the background. After the 10 s grace the socket is closed with 1000 and no
+   * reconnect timer is armed, so the hub pushes notifications again (CLIENTS.md section 9).
+   * Entries without a reply by then stay in the outbox.
+   */
+  background(): void {
+    this.inBackground = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    if (this.backgroundTimer) clearTimeout(this.backgroundTimer);
+    this.backgroundTimer = setTimeout(() => {
+      this.backgroundTimer = undefined;
+      if (this.inBackground && this.stateValue !== "closed") this.disconnect();
+    }, BACKGROUND_GRACE_MS);
+  }
+
+  /** The app came to the foreground: connect after up to 1 s of jitter, keeping the attempt. */
+  foreground(): void {
+    this.inBackground = false;
+    if (this.backgroundTimer) clearTimeout(this.backgroundTimer);
+    this.backgroundTimer = undefined;
+    this.reconnectSoon();
+  }
+
+  /**
+   * The OS reports the network lost or back (or changed). Lost: no tries, and the attempt does not
+   * grow. Back while disconnected: connect after up to 1 s. While connected: `ping`, and without
+   * `ping.ok` within 10 s the connection is dropped, the attempt unchanged.
+   */
+  networkChanged(online: boolean): void {
+    this.offline = !online;
+    if (!online) {
+      if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+      return;
+    }
+    if (this.stateValue === "connected") {
+      const generation = this.generation;
+      this.request({ type: "ping" }, NETWORK_PING_MS).catch(() => {
+        if (generation === this.generation && this.ws) this.drop(undefined, "no ping.ok after a network change", false);
+      });
+    } else {
+      this.reconnectSoon();
+    }
+  }
+
+  private reconnectSoon(): void {
+    if (this.stateValue !== "disconnected" || this.inBackground || this.offline || !this.sessionLoadable()) return;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.stateValue === "disconnected") void this.outbox.load().then(() => this.open());
+    }, Math.floor(this.random() * 1000));
+  }
+
+  /** Whether the client was started (`connect`) and not signed out. */
+  private sessionLoadable(): boolean {
+    return this.started;
   }
 
   /**
@@ -250,6 +320,7 @@ export class HubClient {
     this.followed.clear();
     await this.saveToken(null);
     this.disconnect();
+    this.started = false;
     this.toClosed({ kind: "signed_out" });
   }
 
@@ -642,7 +713,7 @@ export class HubClient {
   }
 
   /** Drops the connection (timeouts, failed auth) and reconnects with backoff. */
-  private drop(code: number | undefined, why: string): void {
+  private drop(code: number | undefined, why: string, countAttempt = true): void {
     const ws = this.ws;
     this.clientClosing = true;
     this.endSocket(undefined);
@@ -652,14 +723,16 @@ export class HubClient {
       // Closing a socket that never opened may throw.
     }
     this.report(why);
-    this.retryLater();
+    this.retryLater(countAttempt);
   }
 
-  private retryLater(): void {
+  /** `disconnected` with the backoff timer armed; none in the background or without a network. */
+  private retryLater(countAttempt = true): void {
     this.cancelTimers();
     this.setState("disconnected");
+    if (this.inBackground || this.offline) return;
     const delay = backoffDelay(this.attempt, { policy: this.longBackoff ? LONG_BACKOFF : NORMAL_BACKOFF, random: this.random });
-    this.attempt += 1;
+    if (countAttempt) this.attempt += 1;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.stateValue === "disconnected") void this.open();
@@ -669,6 +742,7 @@ export class HubClient {
   private toClosed(reason: ClosedReason): void {
     this.cancelTimers();
     this.outbox.stop();
+    this.started = false;
     if (this.stateValue === "closed") return;
     this.setState("closed");
     this.emit("closed", reason);
@@ -759,6 +833,22 @@ export class HubClient {
   private emit<K extends keyof Listeners>(type: K, ...args: Parameters<Listeners[K]>): void {
     for (const l of this.listeners[type]) (l as (...a: Parameters<Listeners[K]>) => void)(...args);
   }
+}
+
+function asSession(token: string | SessionToken | null | undefined): SessionToken | null {
+  return typeof token === "string" ? { token } : token ?? null;
+}
+
+function tokenStoreOf(token: HubClientOptions["token"]): TokenStore {
+  if (typeof token !== "function") return new MemoryTokenStore(asSession(token));
+  // The callback is read before every connect; a refreshed or deleted token overrides it.
+  let saved: SessionToken | null | undefined;
+  return {
+    load: async () => (saved !== undefined ? saved : asSession(await token())),
+    save: (t) => {
+      saved = t;
+    },
+  };
 }
 
 function openRequest(e: OutboxEntry): Request {

@@ -1,9 +1,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { HubClient } from "../src/client.js";
 import { HubError } from "../src/errors.js";
+import { MemoryOutboxStore } from "../src/outbox.js";
 import { requestCode, signIn, signOut } from "../src/http.js";
 import type { Encoding } from "../src/codec.js";
-import { Hub, TEST_CODE, until } from "./hub.js";
+import { Hub, TEST_CODE, WS, until } from "./hub.js";
 import { connected, signInAgent, signInUser } from "./support.js";
 
 const hub = new Hub();
@@ -80,4 +82,24 @@ test("a dead token closes the client and deletes the token", async () => {
   assert.deepEqual(await closed, { kind: "session_ended" });
   assert.equal(user.client.state, "closed");
   assert.ok(deleted);
+});
+
+test("the outbox outlives the client: entries written while offline are sent by the next client on the same store", async () => {
+  const store = new MemoryOutboxStore();
+  const user = await signInUser(hub, "json", { outboxStore: store });
+  await connected(user);
+  const open = await user.client.openTicket("Offline", "first");
+  const ticketId = ((await user.client.outbox.settled(open.client_msg_id)) as { ticket_id: string }).ticket_id;
+  user.client.disconnect();
+  const queued = [await user.client.send(ticketId, "written offline 1"), await user.client.send(ticketId, "written offline 2")];
+  assert.equal((await store.load()).length, 2);
+
+  // The app restarts: a new client on the same token and store.
+  const next = new HubClient({ url: hub.url, token: user.token, WebSocket: WS, outboxStore: store, follow: { [ticketId]: 2 } });
+  const done = queued.map((e) => next.outbox.settled(e.client_msg_id));
+  await next.connect();
+  const results = await Promise.all(done);
+  assert.deepEqual(results.map((d) => (d as { seq: number }).seq), [3, 4]);
+  assert.equal((await store.load()).length, 0);
+  next.disconnect();
 });

@@ -137,3 +137,73 @@ test("with less than half of the session's lifetime left, the client refreshes a
   assert.ok(!tokens[0]!.refreshInFlight);
   client.disconnect();
 });
+
+test("an unanswered send is resent with the same client_msg_id after a reconnect, and duplicate: true is success", async () => {
+  const { client, ws } = await connectedClient();
+  const entry = await client.send(TICKET, "hello");
+  const settled = client.outbox.settled(entry.client_msg_id);
+  await until(() => ws.last().type === "ticket.send", 1000, "the send");
+  assert.equal(ws.last().client_msg_id, entry.client_msg_id);
+  ws.end(1006);
+  await until(() => FakeSocket.all.length === 2, 1000, "a reconnect");
+  const ws2 = FakeSocket.all[1]!;
+  ws2.accept();
+  ws2.deliver({ type: "auth.ok", id: 1, user_id: USER, device_id: USER, session_expires_at: Date.now() + 86_400_000 });
+  await until(() => ws2.last().type === "ticket.send", 1000, "the resend");
+  assert.equal(ws2.last().client_msg_id, entry.client_msg_id);
+  ws2.deliver({ type: "ticket.send.ok", id: ws2.last().id, ticket_id: TICKET, seq: 6, duplicate: true });
+  assert.deepEqual(await settled, { state: "sent", client_msg_id: entry.client_msg_id, ticket_id: TICKET, seq: 6, duplicate: true });
+  assert.equal(client.outbox.list().length, 0);
+  client.disconnect();
+});
+
+test("an own event replayed by the resume completes its entry before any resend", async () => {
+  const { client, ws } = await connectedClient({ token: TOKEN }, { [TICKET]: 5 });
+  ws.deliver({ type: "ticket.subscribe.ok", id: 2, ticket: { id: TICKET, user_id: USER, subject: "s", status: "open", agent_id: null, created_at: 1, updated_at: 1, last_seq: 5 }, marks: [] });
+  const entry = await client.send(TICKET, "hello");
+  await until(() => ws.last().type === "ticket.send", 1000, "the send");
+  ws.end(4011);
+  await until(() => FakeSocket.all.length === 2, 1000, "a reconnect");
+  const ws2 = FakeSocket.all[1]!;
+  ws2.accept();
+  ws2.deliver({ type: "auth.ok", id: 1, user_id: USER, device_id: USER, session_expires_at: Date.now() + 86_400_000 });
+  await until(() => ws2.last().type === "ticket.subscribe", 1000, "the resume");
+  assert.equal(ws2.last().after_seq, 5);
+  const settled = client.outbox.settled(entry.client_msg_id);
+  ws2.deliver({ type: "ticket.event", event: { ticket_id: TICKET, seq: 6, kind: "message", author: { kind: "user", id: USER }, body: "hello", client_msg_id: entry.client_msg_id, at: 1 } });
+  ws2.deliver({ type: "ticket.subscribe.ok", id: 2, ticket: { id: TICKET, user_id: USER, subject: "s", status: "open", agent_id: null, created_at: 1, updated_at: 1, last_seq: 6 }, marks: [] });
+  assert.equal((await settled).state, "sent");
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(!ws2.sent.some((f) => f.type === "ticket.send"), "nothing resent");
+  client.disconnect();
+});
+
+test("a final error fails the entry; overloaded keeps it and waits for the hint", async () => {
+  const { client, ws } = await connectedClient();
+  const a = await client.send(TICKET, "one");
+  await until(() => ws.last().type === "ticket.send", 1000, "the send");
+  const firstId = ws.last().id;
+  ws.deliver({ type: "error", id: firstId, code: "overloaded", message: "busy", retry_after_ms: 50 });
+  const t0 = Date.now();
+  await until(() => ws.sent.filter((f) => f.type === "ticket.send").length === 2, 1000, "the resend");
+  assert.ok(Date.now() - t0 >= 45, "the hint is not undercut");
+  const settled = client.outbox.settled(a.client_msg_id);
+  ws.deliver({ type: "error", id: ws.last().id, code: "wrong_state", message: "resolved" });
+  const d = await settled;
+  assert.equal(d.state, "failed");
+  assert.equal((d as { code: string }).code, "wrong_state");
+  assert.equal(client.outbox.list().length, 0);
+  client.disconnect();
+});
+
+test("without a network the client does not retry; the network back connects", async () => {
+  const { client, ws } = await connectedClient();
+  client.networkChanged(false);
+  ws.end(1006);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(client.state, "disconnected");
+  assert.equal(FakeSocket.all.length, 1);
+  client.networkChanged(true);
+  await until(() => FakeSocket.all.length === 2, 1000, "a reconnect");
+  client.disconnect();
+});
