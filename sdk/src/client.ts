@@ -140,6 +140,8 @@ const SILENCE_LIMIT_MS = 60_000;
 const ATTEMPT_RESET_MS = 60_000;
 const REFRESH_CHECK_MS = 3_600_000;
 const BACKGROUND_GRACE_MS = 10_000;
+/** The hub's limit of tickets one socket follows. */
+const MAX_FOLLOWED = 100;
 const NETWORK_PING_MS = 10_000;
 /** Pacing: 40 frames per second in bursts of at most 80, below the hub's 50 and 100. */
 const FRAMES_PER_SEC = 40;
@@ -227,6 +229,17 @@ export class HubClient {
     this.started = true;
     await this.outbox.load();
     this.open();
+  }
+
+  /**
+   * Starts again after a sign-in (from `closed`): stores the new token and connects. The caller
+   * deletes the previous account's local data first when `user_id` changed.
+   */
+  async useSession(token: string | SessionToken): Promise<void> {
+    const session = asSession(token)!;
+    await this.saveToken({ ...session, receivedAt: session.receivedAt ?? Date.now() });
+    if (this.stateValue === "closed") this.setState("disconnected");
+    await this.connect();
   }
 
   /** Closes the socket with 1000 and arms no timer, as when the app goes to the background. */
@@ -459,8 +472,10 @@ export class HubClient {
 
   private async onAuthenticated(generation: number, expiresAt: number): Promise<void> {
     const session = this.session!;
-    if (session.expiresAt !== expiresAt || session.receivedAt === undefined) {
-      this.session = { ...session, expiresAt, receivedAt: session.receivedAt ?? Date.now() };
+    // The stored token worked, so a refresh marked in flight never took effect: clear the flag.
+    if (session.expiresAt !== expiresAt || session.receivedAt === undefined || session.refreshInFlight) {
+      const { refreshInFlight: _, ...rest } = session;
+      this.session = { ...rest, expiresAt, receivedAt: session.receivedAt ?? Date.now() };
       await this.saveToken(this.session, false);
     }
     this.setState("connected");
@@ -498,7 +513,11 @@ export class HubClient {
 
   private subscribeFailed(ticketId: Uuid, err: unknown): void {
     if (!(err instanceof HubError) || !this.followed.has(ticketId)) return;
-    if (err.code === "bad_request" && err.message.includes("after_seq")) {
+    if (err.code === "bad_request" && this.followed.size > MAX_FOLLOWED) {
+      // The socket follows at most 100 tickets: this one is not followed on it.
+      this.followed.delete(ticketId);
+      this.report(`more than ${MAX_FOLLOWED} tickets followed; ${ticketId} is no longer followed`);
+    } else if (err.code === "bad_request") {
       // The local copy is ahead of the hub: start the ticket again.
       this.cursors.set(ticketId, 0);
       this.emit("cursor", ticketId, 0);

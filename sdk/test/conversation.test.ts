@@ -82,6 +82,15 @@ test("a dead token closes the client and deletes the token", async () => {
   assert.deepEqual(await closed, { kind: "session_ended" });
   assert.equal(user.client.state, "closed");
   assert.ok(deleted);
+
+  // Signing in again leaves `closed`.
+  const phone = hub.phone();
+  await requestCode(hub.url, phone);
+  const session = await signIn(hub.url, phone, TEST_CODE, { id: "0c6a2f6e-1d8b-4f0e-9a51-2b7c3d4e5f60" });
+  await user.client.useSession({ token: session.token, expiresAt: session.expires_at });
+  await until(() => user.client.state === "connected", 10_000, "connected");
+  assert.equal(user.client.userId, session.user_id);
+  user.client.disconnect();
 });
 
 test("the outbox outlives the client: entries written while offline are sent by the next client on the same store", async () => {

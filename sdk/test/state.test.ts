@@ -207,3 +207,19 @@ test("without a network the client does not retry; the network back connects", a
   await until(() => FakeSocket.all.length === 2, 1000, "a reconnect");
   client.disconnect();
 });
+
+test("a refresh left in flight by a dropped socket is cleared once the stored token authenticates", async () => {
+  const store = { value: { token: TOKEN, refreshInFlight: true } as SessionToken | null, load() { return this.value; }, save(t: SessionToken | null) { this.value = t; } };
+  FakeSocket.all = [];
+  const client = new HubClient({ url: "http://hub.test", tokenStore: store, WebSocket: FakeSocket, random: () => 0, resumeLists: false });
+  await client.connect();
+  FakeSocket.all[0]!.accept();
+  assert.equal(FakeSocket.all[0]!.sent[0]!.token, TOKEN);
+  FakeSocket.all[0]!.deliver({ type: "auth.ok", id: 1, user_id: USER, device_id: USER, session_expires_at: Date.now() + 86_400_000 });
+  await until(() => client.state === "connected", 1000);
+  assert.equal(store.value!.refreshInFlight, undefined);
+  FakeSocket.all[0]!.deliver({ type: "session.expiring", expires_at: store.value!.expiresAt! });
+  await until(() => FakeSocket.all[0]!.last().type === "session.refresh", 1000, "session.refresh");
+  assert.equal(store.value!.refreshInFlight, true);
+  client.disconnect();
+});
