@@ -6,11 +6,13 @@ import { backoffDelay, LONG_BACKOFF, NORMAL_BACKOFF, type Random } from "./backo
 import { codecFor, type Codec, type Encoding, type WireData } from "./codec.js";
 import { ConnectionLost, HubError } from "./errors.js";
 import { Outbox, type Delivery, type OutboxEntry, type OutboxStore } from "./outbox.js";
+import { Receipts, type MarkChange } from "./receipts.js";
 import {
   isReplyOrError,
   type Agent,
   type ErrorFrame,
   type Event,
+  type Participant,
   type Reply,
   type ReplyTo,
   type Request,
@@ -112,7 +114,8 @@ type Listeners = {
    */
   "ticket.event": (event: TicketEvent) => void | Promise<void>;
   cursor: (ticketId: Uuid, cursor: Seq) => void;
-  delivery: (delivery: Delivery) => void;
+  /** A message of the local principal changed state: pending, sent, delivered, read or failed. */
+  delivery: (delivery: Delivery | MarkChange) => void;
   /** The session token changed (refresh) or was deleted (`null`). */
   token: (token: SessionToken | null) => void;
   tickets: (tickets: Ticket[]) => void;
@@ -157,6 +160,7 @@ export class HubClient {
     token: new Set(), tickets: new Set(), closed: new Set(), report: new Set(),
   };
   readonly outbox: Outbox;
+  private readonly receipts: Receipts;
   private readonly random: Random;
 
   private ws: WebSocketLike | undefined;
@@ -203,6 +207,13 @@ export class HubClient {
     this.random = options.random ?? Math.random;
     this.outbox = new Outbox(options.outboxStore, this.random);
     this.outbox.onDelivery((d) => this.onDelivery(d));
+    this.receipts = new Receipts(
+      (p) => this.isLocal(p),
+      (change) => this.emit("delivery", change),
+      async (type, ticketId, seq) => {
+        await this.request({ type, ticket_id: ticketId, seq });
+      },
+    );
     this.outbox.attach({
       canSend: (ticketId) =>
         this.stateValue === "connected" && !this.sessionDead && (ticketId === undefined || !this.followed.has(ticketId) || this.resumed.has(ticketId)),
@@ -348,6 +359,15 @@ export class HubClient {
     this.followed.delete(ticketId);
     this.resumed.delete(ticketId);
     if (this.stateValue === "connected") await this.request({ type: "ticket.unsubscribe", ticket_id: ticketId }).catch(() => {});
+  }
+
+  /**
+   * The person has seen the ticket up to `seq` (the app in the foreground, the event on screen):
+   * `ticket.read`, at most once per second, never above the cursor.
+   */
+  markRead(ticketId: Uuid, seq: Seq): void {
+    const cursor = this.cursors.get(ticketId) ?? 0;
+    this.receipts.read(ticketId, Math.min(seq, cursor));
   }
 
   cursor(ticketId: Uuid): Seq | undefined {
@@ -503,8 +523,11 @@ export class HubClient {
     const cursor = this.cursors.get(ticketId) ?? 0;
     this.resumed.delete(ticketId);
     this.request({ type: "ticket.subscribe", ticket_id: ticketId, after_seq: cursor }).then(
-      () => {
+      (reply) => {
         this.resumed.add(ticketId);
+        for (const mark of reply.marks) this.receipts.mark(ticketId, mark);
+        const now = this.cursors.get(ticketId);
+        if (now) this.receipts.delivered(ticketId, now);
         this.outbox.flush();
       },
       (err) => this.subscribeFailed(ticketId, err),
@@ -523,6 +546,7 @@ export class HubClient {
       this.emit("cursor", ticketId, 0);
       this.subscribe(ticketId);
     } else if (err.code === "not_found" || err.code === "forbidden") {
+      this.receipts.forget(ticketId);
       this.followed.delete(ticketId);
       this.cursors.delete(ticketId);
       void this.outbox.dropTicket(ticketId);
@@ -562,7 +586,11 @@ export class HubClient {
           }, 2000);
         }
         break;
+      case "ticket.receipt":
+        this.receipts.mark(event.ticket_id, event);
+        break;
       case "ticket.deleted":
+        this.receipts.forget(event.ticket_id);
         this.followed.delete(event.ticket_id);
         this.cursors.delete(event.ticket_id);
         await this.outbox.dropTicket(event.ticket_id);
@@ -609,6 +637,7 @@ export class HubClient {
     if (this.isOwn(event)) await this.outbox.ownEvent(event);
     this.cursors.set(ticketId, event.seq);
     this.emit("cursor", ticketId, event.seq);
+    this.receipts.delivered(ticketId, event.seq);
   }
 
   private async emitTicketEvent(event: TicketEvent): Promise<void> {
@@ -616,13 +645,18 @@ export class HubClient {
   }
 
   private isOwn(event: TicketEvent): boolean {
-    const a = event.author;
-    if (a.kind === "user") return a.id === this.userId;
-    if (a.kind === "agent") return a.id === this.agent?.id;
+    return this.isLocal(event.author);
+  }
+
+  /** Whether a participant is the local principal. */
+  private isLocal(p: Participant): boolean {
+    if (p.kind === "user") return p.id === this.userId;
+    if (p.kind === "agent") return p.id === this.agent?.id;
     return false;
   }
 
   private onDelivery(delivery: Delivery): void {
+    if (delivery.state === "sent") this.receipts.sent(delivery.ticket_id, delivery.client_msg_id, delivery.seq);
     if (delivery.state === "sent" && delivery.ticket && (this.options.followOpened ?? true)) {
       if (!this.followed.has(delivery.ticket_id)) this.follow(delivery.ticket_id, 0);
     }
@@ -720,6 +754,7 @@ export class HubClient {
     this.generation++;
     this.ws = undefined;
     this.resumed.clear();
+    this.receipts.cancel();
     this.sendQueue = [];
     if (this.paceTimer) clearTimeout(this.paceTimer);
     this.paceTimer = undefined;

@@ -4,4 +4,5 @@ export * from "./backoff.js";
 export * from "./errors.js";
 export * from "./outbox.js";
 export * from "./http.js";
+export * from "./receipts.js";
 export * from "./client.js";

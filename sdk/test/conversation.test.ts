@@ -29,9 +29,11 @@ test("signing in with a test number answers a token; a wrong code is code_invali
 });
 
 for (const encoding of ["json", "msgpack"] as Encoding[]) {
-  test(`a user and an agent converse in ${encoding}, both receiving every event in order`, async () => {
+  test(`a user and an agent converse in ${encoding}, both receiving every event in order, with delivered and read ticks`, async () => {
     const user = await signInUser(hub, encoding);
     const agent = await signInAgent(hub, "sara@anapars.test", agentPassword, encoding);
+    const ticks = new Map<string, string>();
+    user.client.on("delivery", (d) => ticks.set(d.client_msg_id, d.state));
     await Promise.all([connected(user), connected(agent)]);
     assert.ok(user.client.userId);
     assert.equal(agent.client.agent?.name, "Sara");
@@ -67,6 +69,12 @@ for (const encoding of ["json", "msgpack"] as Encoding[]) {
     assert.deepEqual(userOrder, ["user 1", "user 2", "user 3"]);
     assert.deepEqual(agentOrder, ["agent 1", "agent 2", "agent 3"]);
     assert.equal(user.client.outbox.list().length, 0);
+
+    // Ticks: the agent's client sends ticket.delivered as its cursor moves, then the agent reads.
+    const mine = [open.client_msg_id, sent[0]!, sent[2]!, sent[4]!];
+    await until(() => mine.every((id) => ticks.get(id) === "delivered"), 5000, "delivered ticks");
+    agent.client.markRead(ticketId, 9);
+    await until(() => mine.every((id) => ticks.get(id) === "read"), 5000, "read ticks");
     user.client.disconnect();
     agent.client.disconnect();
   });

@@ -119,9 +119,10 @@ test("resume subscribes from the cursor; a gap re-subscribes; repeated events ar
   ws.deliver(ev(5));
   ws.deliver(ev(5));
   ws.deliver(ev(7));
-  await until(() => ws.sent.length === 3, 1000, "a re-subscribe");
+  const subscribes = () => ws.sent.filter((f) => f.type === "ticket.subscribe");
+  await until(() => subscribes().length === 2, 1000, "a re-subscribe");
   assert.equal(client.cursor(TICKET), 5);
-  assert.deepEqual(ws.last(), { id: 3, type: "ticket.subscribe", ticket_id: TICKET, after_seq: 5 });
+  assert.deepEqual({ ...subscribes()[1], id: 0 }, { id: 0, type: "ticket.subscribe", ticket_id: TICKET, after_seq: 5 });
   client.disconnect();
 });
 
