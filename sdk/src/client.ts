@@ -146,6 +146,7 @@ const BACKGROUND_GRACE_MS = 10_000;
 /** The hub's limit of tickets one socket follows. */
 const MAX_FOLLOWED = 100;
 const NETWORK_PING_MS = 10_000;
+const TYPING_INTERVAL_MS = 3000;
 /** Pacing: 40 frames per second in bursts of at most 80, below the hub's 50 and 100. */
 const FRAMES_PER_SEC = 40;
 const FRAME_BURST = 80;
@@ -193,6 +194,10 @@ export class HubClient {
   userId: Uuid | undefined;
   agent: Agent | undefined;
 
+  /** Request types answered `unknown_type` on this socket: the hub is older; not sent again on it. */
+  private unsupported = new Set<RequestType>();
+  /** Per ticket: when `ticket.typing` was last sent. */
+  private readonly typingAt = new Map<Uuid, number>();
   private readonly cursors = new Map<Uuid, Seq>();
   private readonly followed = new Set<Uuid>();
   /** Followed tickets whose `ticket.subscribe.ok` arrived on the current socket. */
@@ -391,7 +396,25 @@ export class HubClient {
    */
   request<T extends RequestType>(request: Extract<Request, { type: T }>, timeoutMs?: number): Promise<ReplyTo<T>> {
     if (this.stateValue !== "connected") return Promise.reject(new ConnectionLost(`not connected (${this.stateValue})`));
-    return this.sendRequest(request, timeoutMs ?? this.options.requestTimeoutMs ?? 15_000) as Promise<ReplyTo<T>>;
+    if (this.unsupported.has(request.type)) {
+      return Promise.reject(new HubError({ code: "unknown_type", message: `${request.type} is unknown to this hub` }));
+    }
+    const reply = this.sendRequest(request, timeoutMs ?? this.options.requestTimeoutMs ?? 15_000) as Promise<ReplyTo<T>>;
+    return reply.catch((err) => {
+      if (err instanceof HubError && err.code === "unknown_type") this.unsupported.add(request.type);
+      throw err;
+    });
+  }
+
+  /**
+   * The person is typing in a followed ticket: `ticket.typing` at most every 3 s (the hub refuses
+   * a second one within 2 s; 3 s leaves room for timer jitter). A refusal is dropped, never resent.
+   */
+  typing(ticketId: Uuid): void {
+    const now = Date.now();
+    if (now - (this.typingAt.get(ticketId) ?? 0) < TYPING_INTERVAL_MS || this.stateValue !== "connected") return;
+    this.typingAt.set(ticketId, now);
+    this.request({ type: "ticket.typing", ticket_id: ticketId }).catch(() => {});
   }
 
   // -------------------------------------------------------------------------------------------
@@ -409,6 +432,8 @@ export class HubClient {
     const generation = ++this.generation;
     this.setState("connecting");
     this.nextId = 1;
+    this.unsupported = new Set();
+    this.typingAt.clear();
     this.resumed.clear();
     this.clientClosing = false;
     this.revokeReason = undefined;

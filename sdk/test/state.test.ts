@@ -224,3 +224,18 @@ test("a refresh left in flight by a dropped socket is cleared once the stored to
   assert.equal(store.value!.refreshInFlight, true);
   client.disconnect();
 });
+
+test("a type answered unknown_type is not sent again on that socket; typing goes at most every 3 s", async () => {
+  const { client, ws } = await connectedClient();
+  const first = client.request({ type: "rating.pending" });
+  ws.deliver({ type: "error", id: ws.last().id, code: "unknown_type", message: "unknown frame type" });
+  await assert.rejects(first, { code: "unknown_type" });
+  const count = ws.sent.length;
+  await assert.rejects(client.request({ type: "rating.pending" }), { code: "unknown_type" });
+  assert.equal(ws.sent.length, count);
+  client.typing(TICKET);
+  client.typing(TICKET);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(ws.sent.filter((f) => f.type === "ticket.typing").length, 1);
+  client.disconnect();
+});
