@@ -117,7 +117,7 @@ async fn seal_plain_column(conn: &mut PgConnection, vault: &Vault, column: &Seal
             sealed::bind_stored(sqlx::query(&seal), row.owner, &value).execute(&mut *tx).await?;
         }
         if rows.is_empty() {
-            for statement in column.drop_plain() {
+            for statement in column.drop_plain(false) {
                 sqlx::query(&statement).execute(&mut *tx).await?;
             }
         }

@@ -188,7 +188,7 @@ async fn seal_plain_column(writer: &SqlitePool, vault: &Vault, column: &SealedCo
         tracing::info!(sealed = done, what, "sealing plain values");
     }
     let mut conn = writer.acquire().await?;
-    for statement in column.drop_plain() {
+    for statement in column.drop_plain(true) {
         sqlx::query(&statement).execute(&mut *conn).await?;
     }
     if done > 0 {

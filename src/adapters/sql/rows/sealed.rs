@@ -25,8 +25,9 @@ pub(in crate::adapters::sql) struct SealedColumn {
     hash: Option<&'static str>,
     /// The plain columns of databases made before sealing, the first always set on a plain row.
     plain: &'static [&'static str],
-    /// An index on the plain columns, dropped with them.
-    plain_index: Option<&'static str>,
+    /// SQLite's index on the plain columns, which SQLite will not drop with them (Postgres drops
+    /// a column's indexes with the column, and has none of this name).
+    sqlite_plain_index: Option<&'static str>,
     /// Up to `?1` rows still plain, as [`PlainRow`].
     plain_rows: &'static str,
 }
@@ -44,7 +45,7 @@ pub(in crate::adapters::sql) const NUMBERS: SealedColumn = SealedColumn {
     purpose: Purpose::Phone,
     hash: Some("phone_hash"),
     plain: &["phone"],
-    plain_index: Some("users_phone_idx"),
+    sqlite_plain_index: Some("users_phone_idx"),
     plain_rows: "SELECT id AS owner, phone AS text FROM users WHERE phone IS NOT NULL LIMIT ?1",
 };
 
@@ -59,7 +60,7 @@ pub(in crate::adapters::sql) const PUSH_ADDRESSES: SealedColumn = SealedColumn {
     purpose: Purpose::PushAddress,
     hash: None,
     plain: &["token", "endpoint", "p256dh", "auth"],
-    plain_index: None,
+    sqlite_plain_index: None,
     plain_rows: "SELECT session_id AS owner, token AS text, endpoint, p256dh, auth FROM push_registrations \
          WHERE address_sealed IS NULL LIMIT ?1",
 };
@@ -74,7 +75,7 @@ pub(in crate::adapters::sql) const IP_ADDRESSES: SealedColumn = SealedColumn {
     purpose: Purpose::IpAddress,
     hash: None,
     plain: &["ip"],
-    plain_index: None,
+    sqlite_plain_index: None,
     plain_rows: "SELECT id AS owner, ip AS text FROM connections WHERE ip IS NOT NULL LIMIT ?1",
 };
 
@@ -134,9 +135,10 @@ impl SealedColumn {
         self.plain[0]
     }
 
-    /// The statements that drop the plain columns (and their index) once every row is sealed.
-    pub(in crate::adapters::sql) fn drop_plain(&self) -> Vec<String> {
-        let index = self.plain_index.map(|i| format!("DROP INDEX IF EXISTS {i}"));
+    /// The statements that drop the plain columns once every row is sealed; on SQLite their index
+    /// first.
+    pub(in crate::adapters::sql) fn drop_plain(&self, sqlite: bool) -> Vec<String> {
+        let index = self.sqlite_plain_index.filter(|_| sqlite).map(|i| format!("DROP INDEX IF EXISTS {i}"));
         let columns = self.plain.iter().map(|c| format!("ALTER TABLE {} DROP COLUMN {c}", self.table));
         index.into_iter().chain(columns).collect()
     }
