@@ -6,3 +6,4 @@ export * from "./outbox.js";
 export * from "./http.js";
 export * from "./receipts.js";
 export * from "./client.js";
+export * from "./stores.js";
