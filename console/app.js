@@ -3,9 +3,20 @@
 // never as HTML; what people typed keeps its own direction (`dir="auto"`, `<bdi>`), and every
 // string of the interface comes from the catalogues through i18n.js.
 
-import { HubConnection } from './connection.js';
-import { Thread, sameParticipant } from './thread.js';
-import { loadSession, saveSession, clearSession, loadJson, saveJson, clearTabState, signIn, signOut } from './session.js';
+import { HubClient, KeyValueOutboxStore } from './hub-client.js';
+import { Thread, attachmentSummary, attachmentsOf, sameParticipant } from './thread.js';
+import {
+  clearSession,
+  clearTabState,
+  loadJson,
+  loadSession,
+  saveJson,
+  saveSession,
+  signIn,
+  signOut,
+  tabStorage,
+  tokenStore,
+} from './session.js';
 import {
   applyStatic,
   bdi,
@@ -63,6 +74,7 @@ import {
 } from './alerts.js';
 
 const FOLLOW_KEY = 'anapars.console.follow';
+/** The SDK's outbox: the replies not yet acknowledged, kept over a reload of the tab. */
 const OUTBOX_KEY = 'anapars.console.outbox';
 /** Private notes still to be stored, per ticket, kept over a reload like the messages. */
 const NOTE_OUTBOX_KEY = 'anapars.console.note-outbox';
@@ -76,11 +88,10 @@ const PAGE = 50;
 const NOTE_PAGE = 50;
 /** How many note ids the console remembers having alerted about (a note is alerted once). */
 const ALERTED_NOTES = 500;
-const TYPING_SEND_EVERY_MS = 2500;
 const TYPING_SHOW_MS = 5000;
 /** At most one sound this often, however many messages arrive at once. */
 const CHIME_EVERY_MS = 2000;
-/** Errors after which a message is resent unchanged (protocol: "Sending a message"). */
+/** Errors after which a note is resent unchanged (protocol: "Sending a message"). */
 const RETRYABLE = new Set(['disconnected', 'timeout', 'overloaded', 'unavailable', 'rate_limited']);
 
 const $ = (id) => document.getElementById(id);
@@ -108,7 +119,6 @@ const state = {
   current: null,
   /** ticket id -> the highest seq this agent read (here, in another tab, or as the hub says) */
   seen: new Map(),
-  lastTypingSent: 0,
   online: false,
   /** The last connection state, to render it again in another language. */
   connection: { state: 'connecting' },
@@ -346,7 +356,7 @@ async function onSignIn(e) {
   try {
     const session = await signIn(email, password);
     $('password').value = '';
-    saveSession(session);
+    await saveSession(session);
     begin(session);
   } catch (err) {
     $('signin-error').textContent = err.key ? t(err.key, err.params) : t('signin.failed');
@@ -371,35 +381,66 @@ function begin(session) {
     const th = state.threads.get(ticketId);
     if (th) Object.assign(th, { userDelivered: delivered, userRead: read });
   }
-  const outbox = loadJson(OUTBOX_KEY, {});
-  for (const [ticketId, items] of Object.entries(outbox)) thread(ticketId).restore(items);
   for (const [ticketId, items] of Object.entries(loadJson(NOTE_OUTBOX_KEY, {}))) thread(ticketId).notes.restore(items);
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  state.conn = new HubConnection({
-    url: `${scheme}//${location.host}/v1/ws`,
-    token: session.token,
-    onState: renderConnection,
-    onReady,
-    onEvent,
-    onSignInAgain: (reason) => endSession(t('signin.again', { reason: t(`signin.reason.${reason}`) })),
+  // The SDK keeps the socket, the session (refreshed before it expires), each followed ticket's
+  // cursor and resume, and the outbox of replies (protocol/CLIENTS.md).
+  const client = new HubClient({
+    url: location.origin,
+    tokenStore,
+    outboxStore: new KeyValueOutboxStore(tabStorage, OUTBOX_KEY),
+    // The console reads the queue itself after every auth (onReady).
+    resumeLists: false,
+    followOpened: false,
   });
-  state.conn.start();
+  state.conn = client;
+  const mine = (fn) => (...args) => {
+    if (state.conn === client) return fn(...args);
+  };
+  client.on('state', mine(onClientState));
+  client.on('retry', mine(() => onClientState(client.state)));
+  client.on('event', mine(onEvent));
+  client.on('ticket.event', mine(onTicketEvent));
+  client.on('subscribed', mine(onSubscribed));
+  client.on('cursor', mine(onCursorReset));
+  client.on('delivery', mine(onDelivery));
+  client.on('closed', mine(onClosed));
+  client.on('report', (message) => console.warn('hub client:', message));
+  client.connect();
   openFromHash();
 }
 
 async function onSignOut() {
-  const token = state.session && state.session.token;
-  if (state.conn && state.online) {
+  const client = state.conn;
+  const stored = await tokenStore.load();
+  if (client && state.online) {
     // Leave the queue's auto-assignment before going; the sign-out below ends the session anyway.
-    await state.conn.request({ type: 'agent.status', status: 'away' }).catch(() => {});
+    await client.request({ type: 'agent.status', status: 'away' }).catch(() => {});
+    // `session.sign_out`, then the SDK forgets the token and the outbox whatever the answer.
+    await client.signOut();
+    endSession('');
+    return;
   }
   endSession('');
-  if (token) await signOut(token);
+  if (stored) await signOut(stored.token);
+}
+
+/** Why the SDK closed for good, as the catalogue's `signin.reason.*`. */
+function closedReason(reason) {
+  if (reason.kind === 'signed_out' || reason.closeCode === 1000) return 'signed_out';
+  if (reason.closeCode === 4003) return 'revoked';
+  if (reason.closeCode === 4004) return 'expired';
+  return 'token_refused';
+}
+
+function onClosed(reason) {
+  if (reason.kind === 'signed_out') endSession('');
+  else endSession(t('signin.again', { reason: t(`signin.reason.${closedReason(reason)}`) }));
 }
 
 function endSession(message) {
-  if (state.conn) state.conn.stop();
+  const client = state.conn;
   state.conn = null;
+  if (client) client.disconnect();
   clearSession();
   clearTabState([FOLLOW_KEY, OUTBOX_KEY, NOTE_OUTBOX_KEY, MARKS_KEY, PROMPT_KEY]);
   state.session = null;
@@ -437,6 +478,29 @@ function endSession(message) {
 
 // ---------------------------------------------------------------------------------------------
 // The connection
+
+/** The SDK's connection state as the console shows it: `online`, `connecting`, `waiting` (until
+ *  the next attempt, with "retry now") or `stopped`. */
+function onClientState(clientState) {
+  const client = state.conn;
+  const wasOnline = state.online;
+  if (clientState === 'connected') {
+    if (!client.agent) {
+      // A user token cannot drive the console.
+      endSession(t('signin.again', { reason: t('signin.reason.not_agent') }));
+      return;
+    }
+    renderConnection({ state: 'online' });
+    if (!wasOnline) onReady({ agent: client.agent });
+  } else if (clientState === 'connecting' || clientState === 'authenticating') {
+    renderConnection({ state: 'connecting' });
+  } else if (clientState === 'closed') {
+    renderConnection({ state: 'stopped' });
+  } else {
+    const retryAt = client.nextAttemptAt;
+    renderConnection(retryAt ? { state: 'waiting', retryAt } : { state: 'connecting' });
+  }
+}
 
 function renderConnection(connection) {
   const { state: s, retryAt } = connection;
@@ -479,17 +543,15 @@ async function onReady(reply) {
     loadLabels();
     if (currentThread()) loadNotes(currentThread());
     if (state.current) loadRatings(state.current);
+    // Tickets the SDK follows were resumed by it; the ones restored from a reload start here.
     for (const th of [...state.threads.values()]) {
-      await follow(th);
+      if (!th.loaded) await follow(th);
     }
     if (state.current) {
       await loadProfile(ticketUser(state.current), true);
       loadCustomer(ticketUser(state.current), true);
     }
-    for (const th of state.threads.values()) {
-      flushOutbox(th);
-      flushNotes(th);
-    }
+    for (const th of state.threads.values()) flushNotes(th);
     markRead(currentThread());
     wantProfilesForList();
   } catch (e) {
@@ -533,24 +595,10 @@ function onEvent(frame) {
     case 'profile.updated':
       setProfile(frame.profile);
       break;
-    case 'session.expiring':
-      refreshSession();
-      break;
     default:
-      // `session.revoked` and `session.expired` are followed by a close code that says it all.
+      // The SDK refreshes the session (`session.expiring`); `session.revoked` and
+      // `session.expired` end in its `closed`.
       break;
-  }
-}
-
-async function refreshSession() {
-  try {
-    const r = await state.conn.request({ type: 'session.refresh' });
-    // The old token stopped working: keep the new one before anything else.
-    state.session = { ...state.session, token: r.token, expires_at: r.expires_at };
-    saveSession(state.session);
-    state.conn.setToken(r.token);
-  } catch {
-    // The hub sends `session.expired` and closes at expiry; the agent then signs in again.
   }
 }
 
@@ -905,7 +953,6 @@ function onTicketDeleted(ticketId) {
   dropDraft(ticketId);
   if (state.threads.delete(ticketId)) {
     saveFollowed();
-    saveOutbox();
     saveNoteOutbox();
   }
   const c = state.customer.customer;
@@ -1125,17 +1172,6 @@ function saveFollowed() {
   if (state.session) saveJson(FOLLOW_KEY, [...state.threads.keys()]);
 }
 
-function saveOutbox() {
-  // After sign-out, late replies must not write the tab's state back.
-  if (!state.session) return;
-  const out = {};
-  for (const [id, th] of state.threads) {
-    const pending = th.stored();
-    if (pending.length) out[id] = pending;
-  }
-  saveJson(OUTBOX_KEY, out);
-}
-
 function saveNoteOutbox() {
   if (!state.session) return;
   const out = {};
@@ -1174,9 +1210,9 @@ async function openTicket(ticketId, fromList) {
   state.threads.set(ticketId, th);
   while (state.threads.size > MAX_FOLLOWED) {
     const [oldId, old] = state.threads.entries().next().value;
-    if (old.outbox.size || old.notes.outbox.size) break;
+    if (pendingOf(oldId).length || old.sent.size || old.notes.outbox.size) break;
     state.threads.delete(oldId);
-    if (state.online) state.conn.request({ type: 'ticket.unsubscribe', ticket_id: oldId }).catch(() => {});
+    state.conn.unfollow(oldId);
   }
   saveFollowed();
   $('events').replaceChildren();
@@ -1200,12 +1236,14 @@ async function openTicket(ticketId, fromList) {
     if (!th.notes.loaded || th.notes.stale) loadNotes(th);
     loadRatings(ticketId);
     await follow(th);
+    // A ticket followed before: its new events are on screen now.
+    markRead(th);
     await loadProfile(ticketUser(ticketId), true);
   }
 }
 
-/** Reads the last page of a ticket (first time) and subscribes from the cursor, or resumes a
- *  ticket already loaded from its cursor. The hub sends the missed events first. */
+/** Reads the last page of a ticket and has the SDK follow it from there: the hub sends the
+ *  events after the page, and the SDK resumes the ticket after every reconnect. */
 function follow(th) {
   // One at a time per ticket: a call while another runs waits for it, then runs again (it may come
   // from a reconnect that made the first one fail).
@@ -1220,49 +1258,49 @@ function follow(th) {
 }
 
 async function followOnce(th) {
-  const conn = state.conn;
-  if (!conn || !state.threads.has(th.ticketId)) return;
+  const client = state.conn;
+  if (!client || !state.threads.has(th.ticketId) || th.loaded) return;
   try {
-    if (!th.loaded) {
-      const known = state.tickets.get(th.ticketId);
-      const before = known ? known.last_seq + 1 : Number.MAX_SAFE_INTEGER;
-      const page = await conn.request({ type: 'ticket.history', ticket_id: th.ticketId, before_seq: before, limit: PAGE });
-      th.prepend(page.events, page.more);
-    }
-    // The missed events arrive before the reply: take them while the request runs.
-    th.subscribing = true;
-    const r = await conn.request({ type: 'ticket.subscribe', ticket_id: th.ticketId, after_seq: th.cursor });
-    th.subscribing = false;
+    const known = state.tickets.get(th.ticketId);
+    const before = known ? known.last_seq + 1 : Number.MAX_SAFE_INTEGER;
+    const page = await client.request({ type: 'ticket.history', ticket_id: th.ticketId, before_seq: before, limit: PAGE });
+    th.prepend(page.events, page.more);
     th.loaded = true;
-    updateTicket(r.ticket, false);
-    for (const m of r.marks || []) onReceipt({ ticket_id: th.ticketId, ...m });
-    if (!state.profiles.has(r.ticket.user_id)) await loadProfile(r.ticket.user_id, false);
-    if (th.ticketId === state.current) {
-      if (state.customer.userId !== r.ticket.user_id) loadCustomer(r.ticket.user_id, true);
-      renderMessages(false);
-      markRead(th);
-    } else {
-      markDelivered(th);
-    }
-    renderList();
+    client.follow(th.ticketId, th.cursor);
   } catch (e) {
-    th.subscribing = false;
-    if (e.code === 'bad_request' && th.cursor > 0) {
-      // Our copy is ahead of the hub's (a restored database): start again from the hub's.
-      th.reset();
-      th.notes.reset();
-      if (th.ticketId === state.current) {
-        renderMessages(true);
-        loadNotes(th);
-      }
-      return followOnce(th);
-    }
     if (e.code === 'not_found' || e.code === 'forbidden') {
       state.threads.delete(th.ticketId);
       saveFollowed();
       if (th.ticketId === state.current) $('ticket-error').textContent = t('ticket.cannot_open');
     }
-    // `disconnected`: the next `onReady` resumes it.
+    // `disconnected`: the next `onReady` tries again.
+  }
+}
+
+/** The SDK resumed a followed ticket on the current socket (`ticket.subscribe.ok`). */
+async function onSubscribed(ticketId, r) {
+  const th = state.threads.get(ticketId);
+  if (!th) return;
+  updateTicket(r.ticket, false);
+  for (const m of r.marks || []) onReceipt({ ticket_id: ticketId, ...m });
+  if (!state.profiles.has(r.ticket.user_id)) await loadProfile(r.ticket.user_id, false);
+  if (ticketId === state.current) {
+    if (state.customer.userId !== r.ticket.user_id) loadCustomer(r.ticket.user_id, true);
+    renderMessages(false);
+    markRead(th);
+  }
+  renderList();
+}
+
+/** The SDK starts a ticket again from seq 0: our copy is ahead of the hub's (a restored database). */
+function onCursorReset(ticketId, cursor) {
+  const th = state.threads.get(ticketId);
+  if (!th || cursor !== 0) return;
+  th.reset();
+  th.notes.reset();
+  if (ticketId === state.current) {
+    renderMessages(true);
+    loadNotes(th);
   }
 }
 
@@ -1277,12 +1315,7 @@ function focusTicketAction() {
 
 function onTicketEvent(event) {
   const th = state.threads.get(event.ticket_id);
-  if (!th || !(th.loaded || th.subscribing)) return;
-  if (event.seq > th.cursor + 1 && th.cursor > 0) {
-    // Not expected on one socket (the hub fills gaps); resubscribe from the cursor to be safe.
-    follow(th);
-    return;
-  }
+  if (!th || !th.loaded) return;
   if (!th.push(event)) return;
   const ticket = state.tickets.get(event.ticket_id);
   if (event.kind === 'message' && event.author.kind === 'user') {
@@ -1296,13 +1329,10 @@ function onTicketEvent(event) {
     }
     if (!looking || !document.hasFocus()) alertNewMessage(ticket);
   }
-  saveOutbox();
   if (event.ticket_id === state.current) {
     renderMessages(false);
     renderTyping();
     markRead(th);
-  } else {
-    markDelivered(th);
   }
   renderList();
 }
@@ -1396,31 +1426,16 @@ function onTyping(frame) {
   }
 }
 
-/** Read marks go out when the agent can see the conversation; delivered marks otherwise. */
-async function markRead(th) {
+/** Read marks go out when the agent can see the conversation (the SDK sends them at most once a
+ *  second, and delivered marks as events arrive). */
+function markRead(th) {
   if (!th || !th.loaded || !state.online || document.visibilityState !== 'visible') return;
   if (th.cursor <= th.readSent) return;
   const seq = th.cursor;
   th.readSent = seq;
-  th.deliveredSent = Math.max(th.deliveredSent, seq);
   state.seen.set(th.ticketId, Math.max(seq, state.seen.get(th.ticketId) ?? 0));
   renderList();
-  try {
-    await state.conn.request({ type: 'ticket.read', ticket_id: th.ticketId, seq });
-  } catch {
-    th.readSent = Math.min(th.readSent, seq - 1);
-  }
-}
-
-async function markDelivered(th) {
-  if (!th || !th.loaded || !state.online || th.cursor <= th.deliveredSent) return;
-  const seq = th.cursor;
-  th.deliveredSent = seq;
-  try {
-    await state.conn.request({ type: 'ticket.delivered', ticket_id: th.ticketId, seq });
-  } catch {
-    th.deliveredSent = Math.min(th.deliveredSent, seq - 1);
-  }
+  state.conn.markRead(th.ticketId, seq);
 }
 
 /** Reads further back in the stream, messages or notes, where the conversation on screen starts
@@ -1487,9 +1502,7 @@ function onReplyInput() {
   if (noteMode()) return;
   const ticket = state.tickets.get(state.current);
   if (!state.online || !ticket || !isMine(ticket) || !$('reply').value.trim()) return;
-  if (Date.now() - state.lastTypingSent < TYPING_SEND_EVERY_MS) return;
-  state.lastTypingSent = Date.now();
-  state.conn.request({ type: 'ticket.typing', ticket_id: ticket.id }).catch(() => {});
+  state.conn.typing(ticket.id);
 }
 
 function isMine(ticket) {
@@ -1518,44 +1531,39 @@ function sendReply() {
     $('ticket-error').textContent = t('action.claim_first');
     return;
   }
-  const th = thread(ticket.id);
-  th.queue(body, { kind: 'agent', id: state.me.id }, draft.attachments());
+  const attachments = draft.attachments();
+  // With files, white space alone is no text: the hub takes an empty body then.
+  const text = attachments.length && !body.trim() ? '' : body;
+  // The SDK's outbox sends it once, in order, over reconnects and reloads; the attachments'
+  // names and sizes ride in the entry to show it meanwhile.
+  state.conn.send(ticket.id, text, {
+    attachments: attachments.map((a) => a.id),
+    meta: { attachments: attachments.map(attachmentSummary) },
+  });
   draft.clear();
   renderComposerFiles();
   $('reply').value = '';
   updateSend();
-  saveOutbox();
   renderMessages(false, true);
-  flushOutbox(th);
 }
 
-/** Sends every unsent message of a thread, each with its own `client_msg_id`, so that a resend
- *  after a reconnect or a lost reply is stored once (`duplicate: true`). */
-function flushOutbox(th) {
-  if (!state.online || !th.loaded) return;
-  for (const [clientMsgId, m] of th.unsent()) {
-    m.inFlight = true;
-    state.conn
-      .request(th.sendFrame(clientMsgId))
-      .then((r) => {
-        m.inFlight = false;
-        if (th.events.has(r.seq)) th.outbox.delete(clientMsgId);
-        else Object.assign(m, { state: 'sent', seq: r.seq });
-      })
-      .catch((e) => {
-        m.inFlight = false;
-        if (RETRYABLE.has(e.code)) {
-          // Sent again after the hint, or by the next `onReady` after a reconnect.
-          if (e.retryAfterMs) setTimeout(() => flushOutbox(th), e.retryAfterMs);
-          return;
-        }
-        Object.assign(m, { state: 'failed', errorCode: e.code });
-      })
-      .finally(() => {
-        saveOutbox();
-        if (th.ticketId === state.current) renderMessages(false);
-      });
+/** The replies of a ticket still in the SDK's outbox, oldest first. */
+function pendingOf(ticketId) {
+  return state.conn ? state.conn.outbox.list().filter((e) => e.ticket_id === ticketId && e.state !== 'failed') : [];
+}
+
+/** A reply changed state in the SDK's outbox: pending, sent (acknowledged) or failed. */
+function onDelivery(d) {
+  // Marks of the user's (delivered, read): the ticks follow `ticket.receipt`.
+  if (d.state === 'delivered' || d.state === 'read') return;
+  const th = d.ticket_id && state.threads.get(d.ticket_id);
+  if (th && d.state === 'sent') th.acknowledged(d.client_msg_id, d.entry, d.seq);
+  if (th && d.state === 'failed') {
+    th.refused(d.client_msg_id, d.entry, d.code);
+    // Kept by the SDK after `internal` for a retry with the same id; the agent edits it instead.
+    state.conn.outbox.remove(d.client_msg_id);
   }
+  if (d.ticket_id === state.current) renderMessages(false);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2004,7 +2012,11 @@ function renderMessages(reset, forceBottom) {
     if (li.parentNode !== list || li.nextSibling !== next) list.insertBefore(li, next);
     next = li;
   }
-  const outbox = [...th.outbox.entries()].map(([id, m]) => outboxItem(id, m));
+  const outbox = [
+    ...[...th.sent.entries()].map(([id, m]) => outboxItem(id, { ...m, state: 'sent' })),
+    ...pendingOf(th.ticketId).map((e) => outboxItem(e.client_msg_id, { body: e.body, attachments: attachmentsOf(e), state: 'pending' })),
+    ...[...th.failed.entries()].map(([id, m]) => outboxItem(id, { ...m, state: 'failed' })),
+  ];
   const notes = [...th.notes.outbox.entries()].map(([id, m]) => noteOutboxItem(id, m));
   $('outbox').replaceChildren(...outbox, ...notes);
   $('older').hidden = !view.more;
@@ -2186,7 +2198,7 @@ function outboxItem(id, m) {
   if (m.attachments && m.attachments.length) li.append(pendingList(m.attachments));
   const status =
     m.state === 'failed'
-      ? sendErrorText(m.errorCode)
+      ? sendErrorText(m.code)
       : m.state === 'sent'
         ? t('tick.sent')
         : state.online
@@ -2206,7 +2218,6 @@ function outboxItem(id, m) {
       draftOf(th.ticketId).putBack(back.attachments);
       renderComposerFiles();
       updateSend();
-      saveOutbox();
       renderMessages(false);
       $('reply').focus();
     });

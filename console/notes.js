@@ -8,7 +8,7 @@
 // conversation on screen starts where both streams are loaded (see `timeline`). A separate strip
 // would need no such care, but it would tear a note from the messages it is about.
 
-import { newClientMsgId } from './thread.js';
+import { newClientMsgId } from './hub-client.js';
 
 /** The most agents one note names (the hub refuses more). */
 export const MAX_MENTIONS = 10;

@@ -5,26 +5,64 @@
 // live token on the disk). It is sent only in the socket's `auth` frame and in the `Authorization`
 // header of the sign-out request, never in a URL.
 
-const KEY = 'anapars.console.session';
+import { agentLogin, HubError, KeyValueTokenStore, signOut as hubSignOut } from './hub-client.js';
 
-/** The stored session `{token, expires_at, agent}`, or null. Expired sessions are forgotten. */
+const KEY = 'anapars.console.session';
+/** The signed-in agent as the sign-in answered, shown before the socket's `auth` says more. */
+const AGENT_KEY = 'anapars.console.agent';
+
+/** sessionStorage that never throws (disabled storage, a full quota): the console then forgets on
+ *  reload instead of failing. */
+export const tabStorage = {
+  getItem(key) {
+    try {
+      return sessionStorage.getItem(key);
+    } catch {
+      return null;
+    }
+  },
+  setItem(key, value) {
+    try {
+      sessionStorage.setItem(key, value);
+    } catch {
+      // Forgotten on reload.
+    }
+  },
+  removeItem(key) {
+    try {
+      sessionStorage.removeItem(key);
+    } catch {
+      // Nothing stored.
+    }
+  },
+};
+
+/** Where the SDK keeps the session token (refreshed tokens included): this tab's storage. */
+export const tokenStore = new KeyValueTokenStore(tabStorage, KEY);
+
+/** The stored session `{token, expiresAt, agent}`, or null. Expired sessions are forgotten. */
 export function loadSession() {
   try {
-    const s = JSON.parse(sessionStorage.getItem(KEY) || 'null');
-    if (s && typeof s.token === 'string' && s.expires_at > Date.now()) return s;
+    const s = JSON.parse(tabStorage.getItem(KEY) || 'null');
+    if (s && typeof s.token === 'string' && s.expiresAt > Date.now()) {
+      return { ...s, agent: JSON.parse(tabStorage.getItem(AGENT_KEY) || 'null') };
+    }
   } catch {
     // A damaged entry is the same as none.
   }
-  sessionStorage.removeItem(KEY);
+  clearSession();
   return null;
 }
 
-export function saveSession(session) {
-  sessionStorage.setItem(KEY, JSON.stringify(session));
+/** Keeps a new session from sign-in, in the SDK's token format. */
+export async function saveSession(session) {
+  tabStorage.setItem(AGENT_KEY, JSON.stringify(session.agent));
+  await tokenStore.save({ token: session.token, expiresAt: session.expiresAt, receivedAt: Date.now() });
 }
 
 export function clearSession() {
-  sessionStorage.removeItem(KEY);
+  tabStorage.removeItem(KEY);
+  tabStorage.removeItem(AGENT_KEY);
 }
 
 /** Per-tab storage of small things that should survive a reload (followed tickets, unsent
@@ -58,44 +96,30 @@ export class SignInError extends Error {
   }
 }
 
-/** `POST /v1/agent/login`. Resolves to the session; rejects with a {@link SignInError}. */
+/** `POST /v1/agent/login`. Resolves to the session `{token, expiresAt, agent}`; rejects with a
+ *  {@link SignInError}. */
 export async function signIn(email, password) {
-  let response;
+  let session;
   try {
-    response = await fetch('/v1/agent/login', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email, password }),
-      credentials: 'omit',
-      cache: 'no-store',
-    });
-  } catch {
-    throw new SignInError('signin.unreachable');
+    session = await agentLogin(location.origin, email, password);
+  } catch (err) {
+    if (!(err instanceof HubError)) throw new SignInError('signin.unreachable');
+    if (err.code === 'unauthorized' || err.code === 'bad_request') throw new SignInError('signin.wrong');
+    if (err.code === 'rate_limited') {
+      const minutes = Math.max(1, Math.ceil((err.retryAfterMs || 60000) / 60000));
+      throw new SignInError('signin.rate_limited', { minutes });
+    }
+    if (err.code === 'forbidden') throw new SignInError('signin.disabled');
+    throw new SignInError('signin.failed');
   }
-  const body = await response.json().catch(() => ({}));
-  if (response.ok && typeof body.token === 'string') {
-    return { token: body.token, expires_at: body.expires_at, agent: body.agent };
-  }
-  const code = body.error && body.error.code;
-  if (code === 'unauthorized' || code === 'bad_request') throw new SignInError('signin.wrong');
-  if (code === 'rate_limited') {
-    const minutes = Math.max(1, Math.ceil((body.error.retry_after_ms || 60000) / 60000));
-    throw new SignInError('signin.rate_limited', { minutes });
-  }
-  if (code === 'forbidden') throw new SignInError('signin.disabled');
-  throw new SignInError('signin.failed');
+  return { token: session.token, expiresAt: session.expires_at, agent: session.agent };
 }
 
-/** `DELETE /v1/auth/session`: the token stops working everywhere. Best effort: the tab forgets
- *  the token whatever the answer. */
+/** `DELETE /v1/auth/session` when the socket is down: the token stops working everywhere. Best
+ *  effort: the tab forgets the token whatever the answer. */
 export async function signOut(token) {
   try {
-    await fetch('/v1/auth/session', {
-      method: 'DELETE',
-      headers: { authorization: `Bearer ${token}` },
-      credentials: 'omit',
-      cache: 'no-store',
-    });
+    await hubSignOut(location.origin, token);
   } catch {
     // Offline: the session will expire on its own.
   }

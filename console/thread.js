@@ -1,53 +1,41 @@
-// One ticket's conversation as the console keeps it: the events by seq, the cursor (the highest seq
-// such that every event from the oldest loaded one up to it is kept), and the messages this agent
-// is sending. No DOM here: the rules that keep a message from being shown twice or lost live in
-// this file alone. A message may carry attachments (uploads already stored on the hub): they stay
-// with its outbox entry, so that every resend names the same ids.
-
-/** A fresh `client_msg_id`: 128 random bits as hex (works outside secure contexts too, unlike
- *  `crypto.randomUUID`). */
-export function newClientMsgId() {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return 'c-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
+// One ticket's conversation as the console shows it: the events by seq, the oldest loaded one, and
+// the messages this agent sent whose stored event has not arrived yet or that the hub refused. The
+// client rules (cursors, resume, the outbox, sending each message once) are the SDK's
+// (hub-client.js); this file only keeps what is on screen from showing anything twice. A message's
+// attachments travel in its outbox entry's `meta`, so they can be shown while it is being sent.
 
 export class Thread {
   constructor(ticketId) {
     this.ticketId = ticketId;
     /** seq -> event */
     this.events = new Map();
-    /** Highest seq kept without a gap below it (0: nothing yet). */
+    /** Highest seq kept (0: nothing yet). Events arrive in order (the SDK sees to it), and history
+     *  pages are read backwards from the first one, so nothing below it is missing. */
     this.cursor = 0;
     /** Lowest seq loaded; older ones are read with `ticket.history` on demand. */
     this.oldest = Infinity;
     /** Whether older events than `oldest` exist. */
     this.more = false;
-    /** True once the first page was read and the socket follows the ticket. */
+    /** True once the first page was read and the SDK follows the ticket. */
     this.loaded = false;
-    /** client_msg_id -> {body, author, attachments, state: 'pending' | 'sent' | 'failed', seq?,
-     *  errorCode?, inFlight}; `attachments`: summaries of stored uploads (see `attachmentSummary`). */
-    this.outbox = new Map();
+    /** client_msg_id -> {body, attachments, seq}: acknowledged, its event not here yet. */
+    this.sent = new Map();
+    /** client_msg_id -> {body, attachments, code}: refused by the hub, for the agent to edit. */
+    this.failed = new Map();
     /** The user's marks, from `ticket.receipt`. */
     this.userDelivered = 0;
     this.userRead = 0;
     /** Until when the user is shown as typing (ms since the epoch). */
     this.typingUntil = 0;
-    /** Marks this console has sent, so that it does not repeat them. */
+    /** The highest seq this console marked read. */
     this.readSent = 0;
-    this.deliveredSent = 0;
   }
 
-  /**
-   * Keeps one event pushed by the socket (`ticket.event`). Returns true when it is new. Anything at
-   * or below the cursor is a copy and is dropped; an event beyond a gap is refused (the caller
-   * resubscribes from the cursor, and the hub fills the gap).
-   */
+  /** Keeps one event of the live stream. Returns true when it is new. */
   push(event) {
-    if (event.seq <= this.cursor) return false;
-    if (this.cursor > 0 && event.seq !== this.cursor + 1) return false;
+    if (this.events.has(event.seq)) return false;
     this.keep(event);
-    this.cursor = event.seq;
+    this.cursor = Math.max(this.cursor, event.seq);
     return true;
   }
 
@@ -66,13 +54,8 @@ export class Thread {
   keep(event) {
     this.events.set(event.seq, event);
     this.oldest = Math.min(this.oldest, event.seq);
-    // The stored copy of a message this console sent replaces the pending one.
-    if (event.kind === 'message' && event.client_msg_id && this.outbox.has(event.client_msg_id)) {
-      const mine = this.outbox.get(event.client_msg_id);
-      if (mine.author === undefined || sameParticipant(mine.author, event.author)) {
-        this.outbox.delete(event.client_msg_id);
-      }
-    }
+    // The stored copy of a message this console sent replaces the one shown as sent.
+    if (event.kind === 'message' && event.client_msg_id) this.sent.delete(event.client_msg_id);
   }
 
   /** Events in seq order. */
@@ -86,58 +69,33 @@ export class Thread {
     this.cursor = 0;
     this.oldest = Infinity;
     this.more = false;
-    this.loaded = false;
     this.readSent = 0;
-    this.deliveredSent = 0;
   }
 
-  /** Adds a message to send, with the stored uploads it carries; returns its client_msg_id. */
-  queue(body, author, attachments = []) {
-    const id = newClientMsgId();
-    // With files, white space alone is no text: the hub takes an empty body then.
-    const text = attachments.length && !body.trim() ? '' : body;
-    this.outbox.set(id, { body: text, author, attachments: attachments.map(attachmentSummary), state: 'pending', inFlight: false });
-    return id;
+  /** A message of this agent was acknowledged: shown as sent until its event arrives. */
+  acknowledged(clientMsgId, entry, seq) {
+    if (this.events.has(seq)) return;
+    this.sent.set(clientMsgId, { body: entry.body, attachments: attachmentsOf(entry), seq });
   }
 
-  /** Outbox items still to (re)send, oldest first. */
-  unsent() {
-    return [...this.outbox.entries()].filter(([, m]) => m.state === 'pending' && !m.inFlight);
+  /** The hub refused a message for good: kept to show why, with "edit". */
+  refused(clientMsgId, entry, code) {
+    this.failed.set(clientMsgId, { body: entry.body, attachments: attachmentsOf(entry), code });
   }
 
-  /** The `ticket.send` request of an outbox item: the same `client_msg_id` and attachment ids every
-   *  time it is sent, so that the hub stores it once. */
-  sendFrame(clientMsgId) {
-    const m = this.outbox.get(clientMsgId);
-    if (!m) return null;
-    const frame = { type: 'ticket.send', ticket_id: this.ticketId, client_msg_id: clientMsgId, body: m.body };
-    if (m.attachments && m.attachments.length) frame.attachments = m.attachments.map((a) => a.id);
-    return frame;
-  }
-
-  /** What survives a reload of the tab: the messages still to send, as plain data. */
-  stored() {
-    return [...this.outbox.entries()]
-      .filter(([, m]) => m.state === 'pending')
-      .map(([id, m]) => ({ id, body: m.body, author: m.author, attachments: m.attachments || [] }));
-  }
-
-  /** Puts back what `stored` kept, to be sent again with the same ids. */
-  restore(items) {
-    for (const m of items || []) {
-      if (!m || typeof m.id !== 'string' || typeof m.body !== 'string') continue;
-      const attachments = Array.isArray(m.attachments) ? m.attachments.filter((a) => a && typeof a.id === 'string') : [];
-      this.outbox.set(m.id, { body: m.body, author: m.author, attachments, state: 'pending', inFlight: false });
-    }
-  }
-
-  /** Takes a failed message out of the outbox for the agent to edit: its text and attachments. */
+  /** Takes a failed message back for the agent to edit: its text and attachments. */
   takeBack(clientMsgId) {
-    const m = this.outbox.get(clientMsgId);
-    if (!m || m.state !== 'failed') return null;
-    this.outbox.delete(clientMsgId);
-    return { body: m.body, attachments: m.attachments || [] };
+    const m = this.failed.get(clientMsgId);
+    if (!m) return null;
+    this.failed.delete(clientMsgId);
+    return { body: m.body, attachments: m.attachments };
   }
+}
+
+/** The attachments an outbox entry shows: the summaries kept in its `meta`. */
+export function attachmentsOf(entry) {
+  const list = entry && entry.meta && entry.meta.attachments;
+  return Array.isArray(list) ? list.filter((a) => a && typeof a.id === 'string') : [];
 }
 
 /** What a message being sent keeps of an attachment: enough to show it and to name it again. */

@@ -9,7 +9,7 @@
 // Attachments are read with the agent's token in the `Authorization` header (never in a URL), so
 // a browser cannot load them with a plain `<img src>`: `fetchBlob` fetches them for a blob: URL.
 
-import { RequestError } from './connection.js';
+import { ConnectionLost, HubError } from './hub-client.js';
 import { attachmentSummary } from './thread.js';
 
 /** Files per message: the hub's `attachments_per_message` default. */
@@ -121,7 +121,7 @@ export class Draft {
 /**
  * Uploads one file in one request (`POST /v1/attachments?name=`). `onProgress(sentBytes)` follows
  * the body going out. Returns `{promise, abort}`: the promise resolves to the stored attachment or
- * rejects with a `RequestError` whose code is the hub's (`unsupported_media`, `too_large`,
+ * rejects with a `HubError` (or `ConnectionLost`) whose code is the hub's (`unsupported_media`, `too_large`,
  * `bad_image`, `upload_limit`, ...), `disconnected` when the network failed, `aborted` after `abort()`.
  */
 export function upload(file, { token, onProgress = () => {}, XHR = globalThis.XMLHttpRequest }) {
@@ -138,8 +138,8 @@ export function upload(file, { token, onProgress = () => {}, XHR = globalThis.XM
       }
       reject(errorOf(xhr.status, body));
     };
-    xhr.onerror = () => reject(new RequestError('disconnected', 'the upload did not reach the hub'));
-    xhr.onabort = () => reject(new RequestError('aborted', 'the upload was stopped'));
+    xhr.onerror = () => reject(new ConnectionLost('the upload did not reach the hub'));
+    xhr.onabort = () => reject(new HubError({ code: 'aborted', message: 'the upload was stopped' }));
     xhr.send(file);
   });
   return { promise, abort: () => xhr.abort() };
@@ -160,14 +160,14 @@ export async function discard(id, token, fetcher = globalThis.fetch) {
 }
 
 /** An attachment's bytes (`url` or `thumbnail` of the hub's attachment map) as a Blob, read with
- *  the token in the header. Rejects with a `RequestError`. */
+ *  the token in the header. Rejects with a `HubError` or `ConnectionLost`. */
 export async function fetchBlob(path, token, fetcher = globalThis.fetch) {
-  if (typeof path !== 'string' || !ATTACHMENT_PATH.test(path)) throw new RequestError('not_found', 'not an attachment');
+  if (typeof path !== 'string' || !ATTACHMENT_PATH.test(path)) throw new HubError({ code: 'not_found', message: 'not an attachment' });
   let response;
   try {
     response = await fetcher(path, { headers: { authorization: `Bearer ${token}` }, credentials: 'omit', cache: 'no-store' });
   } catch {
-    throw new RequestError('disconnected', 'the hub cannot be reached');
+    throw new ConnectionLost('the hub cannot be reached');
   }
   if (!response.ok) throw errorOf(response.status, await response.json().catch(() => null));
   return response.blob();
@@ -176,9 +176,9 @@ export async function fetchBlob(path, token, fetcher = globalThis.fetch) {
 /** The hub's error body, or a code from the status when a proxy answered without one. */
 function errorOf(status, body) {
   const e = body && body.error;
-  if (e && typeof e.code === 'string') return new RequestError(e.code, e.message, e.retry_after_ms);
+  if (e && typeof e.code === 'string') return new HubError(e);
   const byStatus = { 401: 'unauthorized', 404: 'not_found', 413: 'too_large', 415: 'unsupported_media', 429: 'upload_limit' };
-  return new RequestError(byStatus[status] || (status === 0 ? 'disconnected' : 'unavailable'), `status ${status}`);
+  return status === 0 ? new ConnectionLost(`status ${status}`) : new HubError({ code: byStatus[status] || 'unavailable', message: `status ${status}` });
 }
 
 function parseJson(text) {

@@ -120,6 +120,10 @@ type Listeners = {
   token: (token: SessionToken | null) => void;
   tickets: (tickets: Ticket[]) => void;
   closed: (reason: ClosedReason) => void;
+  /** The next connection attempt is due at this time (ms): for "reconnecting in 5 s". */
+  retry: (at: number) => void;
+  /** A followed ticket was resumed on the current socket: its `ticket.subscribe.ok`. */
+  subscribed: (ticketId: Uuid, reply: ReplyTo<"ticket.subscribe">) => void;
   /** Problems to report: a proxy or hub mismatch, a client bug. */
   report: (message: string) => void;
 };
@@ -158,7 +162,7 @@ export class HubClient {
   private readonly tokenStore: TokenStore;
   private readonly listeners: { [K in keyof Listeners]: Set<Listeners[K]> } = {
     state: new Set(), event: new Set(), "ticket.event": new Set(), cursor: new Set(), delivery: new Set(),
-    token: new Set(), tickets: new Set(), closed: new Set(), report: new Set(),
+    token: new Set(), tickets: new Set(), closed: new Set(), retry: new Set(), subscribed: new Set(), report: new Set(),
   };
   readonly outbox: Outbox;
   private readonly receipts: Receipts;
@@ -179,6 +183,7 @@ export class HubClient {
   private longBackoff = false;
   private timers = new Set<ReturnType<typeof setTimeout>>();
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryAt = 0;
   private lastInbound = 0;
   private clientClosing = false;
   private signingOut = false;
@@ -320,10 +325,12 @@ export class HubClient {
   private reconnectSoon(): void {
     if (this.stateValue !== "disconnected" || this.inBackground || this.offline || !this.sessionLoadable()) return;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const delay = Math.floor(this.random() * 1000);
+    this.retryAt = Date.now() + delay;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.stateValue === "disconnected") void this.outbox.load().then(() => this.open());
-    }, Math.floor(this.random() * 1000));
+    }, delay);
   }
 
   /** Whether the client was started (`connect`) and not signed out. */
@@ -384,9 +391,25 @@ export class HubClient {
     return this.outbox.open(subject, body);
   }
 
-  /** Sends a message through the outbox: it goes once, in order, whatever the connection does. */
-  send(ticketId: Uuid, body: string): Promise<OutboxEntry> {
-    return this.outbox.send({ ticket_id: ticketId }, body);
+  /**
+   * Sends a message through the outbox: it goes once, in order, whatever the connection does.
+   * `attachments`: ids of stored uploads; `meta`: the app's data kept with the entry.
+   */
+  send(ticketId: Uuid, body: string, options: { attachments?: Uuid[]; meta?: unknown } = {}): Promise<OutboxEntry> {
+    return this.outbox.send({ ticket_id: ticketId }, body, options.attachments, options.meta);
+  }
+
+  /** When the next connection attempt is due (ms), while one is waiting. */
+  get nextAttemptAt(): number | undefined {
+    return this.reconnectTimer ? this.retryAt : undefined;
+  }
+
+  /** Skips the rest of the backoff wait ("retry now"); the attempt count is kept. */
+  retryNow(): void {
+    if (!this.reconnectTimer || this.stateValue !== "disconnected") return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    void this.open();
   }
 
   /**
@@ -550,6 +573,7 @@ export class HubClient {
     this.request({ type: "ticket.subscribe", ticket_id: ticketId, after_seq: cursor }).then(
       (reply) => {
         this.resumed.add(ticketId);
+        this.emit("subscribed", ticketId, reply);
         for (const mark of reply.marks) this.receipts.mark(ticketId, mark);
         const now = this.cursors.get(ticketId);
         if (now) this.receipts.delivered(ticketId, now);
@@ -812,10 +836,12 @@ export class HubClient {
     if (this.inBackground || this.offline) return;
     const delay = backoffDelay(this.attempt, { policy: this.longBackoff ? LONG_BACKOFF : NORMAL_BACKOFF, random: this.random });
     if (countAttempt) this.attempt += 1;
+    this.retryAt = Date.now() + delay;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.stateValue === "disconnected") void this.open();
     }, delay);
+    this.emit("retry", this.retryAt);
   }
 
   private toClosed(reason: ClosedReason): void {
@@ -868,7 +894,7 @@ export class HubClient {
         timeoutMs > 0
           ? setTimeout(() => {
               this.pending.delete(id);
-              reject(new ConnectionLost(`no reply to ${request.type} within ${timeoutMs} ms`));
+              reject(new ConnectionLost(`no reply to ${request.type} within ${timeoutMs} ms`, undefined, "timeout"));
               if (authFrame) this.drop(1000, "no reply to auth");
             }, timeoutMs)
           : undefined;

@@ -21,9 +21,15 @@ export class HubError extends Error {
 export class ConnectionLost extends Error {
   /** The close code that ended the socket, when there was one. */
   readonly closeCode: number | undefined;
-  constructor(message: string, closeCode?: number) {
+  /**
+   * `timeout` when no reply came in time, `disconnected` otherwise: beside `HubError`'s codes, so
+   * that an app can switch on `code` alone.
+   */
+  readonly code: "disconnected" | "timeout";
+  constructor(message: string, closeCode?: number, code: "disconnected" | "timeout" = "disconnected") {
     super(message);
     this.name = "ConnectionLost";
     this.closeCode = closeCode;
+    this.code = code;
   }
 }

@@ -51,7 +51,13 @@ async function call<T>(baseUrl: string, method: string, path: string, body: unkn
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await res.text();
-  const parsed = text ? JSON.parse(text) : undefined;
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // Not the hub's JSON: a proxy's error page.
+    throw new HubError({ code: res.status >= 500 ? "unavailable" : "internal", message: `HTTP ${res.status} without a JSON body` });
+  }
   if (res.status >= 200 && res.status < 300) return parsed as T;
   const error = (parsed as { error?: { code: ErrorCode; message: string; retry_after_ms?: number } } | undefined)?.error;
   throw new HubError(error ?? { code: "internal", message: `HTTP ${res.status}` });

@@ -23,6 +23,11 @@ export interface OutboxEntry {
   subject?: string;
   body: string;
   attachments?: Uuid[];
+  /**
+   * The app's own data about the message, stored with the entry and never sent: what it needs to
+   * show the message after a restart (the attachments' names and sizes, say). Plain JSON.
+   */
+  meta?: unknown;
   created_at: number;
   tries: number;
   /** `internal` answers so far: after 3 the entry fails (CLIENTS.md section 6). */
@@ -65,8 +70,18 @@ export type Delivery =
       duplicate: boolean;
       /** For an open: the ticket as the hub answered it. */
       ticket?: Ticket;
+      /** The entry as it was, until the app holds the stored event. */
+      entry: OutboxEntry;
     }
-  | { state: "failed"; client_msg_id: string; ticket_id?: Uuid; code: ErrorCode | "message_too_big"; message: string };
+  | {
+      state: "failed";
+      client_msg_id: string;
+      ticket_id?: Uuid;
+      code: ErrorCode | "message_too_big";
+      message: string;
+      /** The entry as it was: the app keeps the message to show with "edit" and "delete". */
+      entry: OutboxEntry;
+    };
 
 /** What the outbox needs from the connection. */
 export interface OutboxTransport {
@@ -157,16 +172,16 @@ export class Outbox {
   }
 
   /** Queues a `ticket.open`; its first message will be seq 2. */
-  async open(subject: string, body: string, attachments?: Uuid[]): Promise<OutboxEntry> {
-    return this.add({ kind: "open", subject, body, ...(attachments ? { attachments } : {}) });
+  async open(subject: string, body: string, attachments?: Uuid[], meta?: unknown): Promise<OutboxEntry> {
+    return this.add({ kind: "open", subject, body, ...extras(attachments, meta) });
   }
 
   /**
    * Queues a `ticket.send`. `ticket` is a ticket id, or the `client_msg_id` of an open still in
    * the outbox: the send then waits for that open's reply.
    */
-  async send(ticket: { ticket_id: Uuid } | { open_ref: string }, body: string, attachments?: Uuid[]) {
-    return this.add({ kind: "send", ...ticket, body, ...(attachments ? { attachments } : {}) });
+  async send(ticket: { ticket_id: Uuid } | { open_ref: string }, body: string, attachments?: Uuid[], meta?: unknown) {
+    return this.add({ kind: "send", ...ticket, body, ...extras(attachments, meta) });
   }
 
   private async add(fields: Partial<OutboxEntry> & Pick<OutboxEntry, "kind" | "body">): Promise<OutboxEntry> {
@@ -280,12 +295,12 @@ export class Outbox {
       }
     }
     await this.remove(entry.client_msg_id);
-    this.settle({ state: "sent", client_msg_id: entry.client_msg_id, ticket_id: ticket.id, seq: 2, duplicate: false, ticket });
+    this.settle({ state: "sent", client_msg_id: entry.client_msg_id, ticket_id: ticket.id, seq: 2, duplicate: false, ticket, entry: { ...entry } });
   }
 
   private async complete(entry: OutboxEntry, ok: { seq: Seq; duplicate: boolean }): Promise<void> {
     await this.remove(entry.client_msg_id);
-    this.settle({ state: "sent", client_msg_id: entry.client_msg_id, ticket_id: entry.ticket_id!, seq: ok.seq, duplicate: ok.duplicate });
+    this.settle({ state: "sent", client_msg_id: entry.client_msg_id, ticket_id: entry.ticket_id!, seq: ok.seq, duplicate: ok.duplicate, entry: { ...entry } });
   }
 
   private async failedTry(entry: OutboxEntry, key: string, err: unknown): Promise<void> {
@@ -330,7 +345,14 @@ export class Outbox {
     } else {
       await this.remove(entry.client_msg_id);
     }
-    this.settle({ state: "failed", client_msg_id: entry.client_msg_id, ...(entry.ticket_id ? { ticket_id: entry.ticket_id } : {}), code, message });
+    this.settle({
+      state: "failed",
+      client_msg_id: entry.client_msg_id,
+      ...(entry.ticket_id ? { ticket_id: entry.ticket_id } : {}),
+      code,
+      message,
+      entry: { ...entry },
+    });
   }
 
   /** Tries a failed entry again with the same `client_msg_id` (after `internal`). */
@@ -353,6 +375,10 @@ export class Outbox {
   private emit(delivery: Delivery): void {
     for (const l of this.listeners) l(delivery);
   }
+}
+
+function extras(attachments: Uuid[] | undefined, meta: unknown): Partial<OutboxEntry> {
+  return { ...(attachments && attachments.length ? { attachments } : {}), ...(meta !== undefined ? { meta } : {}) };
 }
 
 /** Entries of one group go one at a time: a ticket, or an open and the sends waiting for it. */

@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { HubClient, type ClosedReason, type ConnectionState, type SessionToken, type WebSocketLike } from "../src/client.js";
 import { until } from "./hub.js";
+import type { Delivery } from "../src/outbox.js";
 
 class FakeSocket implements WebSocketLike {
   static all: FakeSocket[] = [];
@@ -153,7 +154,9 @@ test("an unanswered send is resent with the same client_msg_id after a reconnect
   await until(() => ws2.last().type === "ticket.send", 1000, "the resend");
   assert.equal(ws2.last().client_msg_id, entry.client_msg_id);
   ws2.deliver({ type: "ticket.send.ok", id: ws2.last().id, ticket_id: TICKET, seq: 6, duplicate: true });
-  assert.deepEqual(await settled, { state: "sent", client_msg_id: entry.client_msg_id, ticket_id: TICKET, seq: 6, duplicate: true });
+  const { entry: kept, ...delivery } = (await settled) as Extract<Delivery, { state: "sent" }>;
+  assert.deepEqual(delivery, { state: "sent", client_msg_id: entry.client_msg_id, ticket_id: TICKET, seq: 6, duplicate: true });
+  assert.equal(kept.body, "hello", "the delivery carries the entry, for the app to show until the event arrives");
   assert.equal(client.outbox.list().length, 0);
   client.disconnect();
 });
@@ -238,4 +241,25 @@ test("a type answered unknown_type is not sent again on that socket; typing goes
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(ws.sent.filter((f) => f.type === "ticket.typing").length, 1);
   client.disconnect();
+});
+
+test("a reconnect waits for its time, announced by retry; retry now skips the wait and keeps the attempt", async () => {
+  FakeSocket.all = [];
+  const client = new HubClient({ url: "https://hub.test", token: TOKEN, WebSocket: FakeSocket, random: () => 0.99, resumeLists: false });
+  const announced: number[] = [];
+  client.on("retry", (at) => announced.push(at));
+  await client.connect();
+  FakeSocket.all[0]!.end(1006);
+  assert.equal(client.state, "disconnected");
+  assert.equal(announced.length, 1);
+  assert.equal(client.nextAttemptAt, announced[0]);
+  assert.ok(announced[0]! > Date.now() + 100, "the first wait is most of 500 ms with this random");
+  client.retryNow();
+  await until(() => FakeSocket.all.length === 2, 1000, "the attempt at once");
+  assert.equal(client.nextAttemptAt, undefined);
+  FakeSocket.all[1]!.end(1006);
+  // The attempt was counted: the second wait is most of 1 s.
+  assert.ok(announced[1]! - Date.now() > 600, `second wait ${announced[1]! - Date.now()} ms`);
+  client.disconnect();
+  assert.equal(client.nextAttemptAt, undefined);
 });
