@@ -230,6 +230,7 @@ async function main() {
   await expectText(page.locator('#connection-text'), fa['connection.online'], true);
   if ((await page.title()) !== fa['app.title']) fail(`title: ${await page.title()}`);
   log('signed in, in Persian');
+  await indexedDbOutbox(page);
 
   // A new agent is away: the console offers to become available.
   await expectText(page.locator('#available-prompt'), fa['status.away']);
@@ -594,6 +595,34 @@ async function main() {
 
 /** Files both ways in the ticket on screen: the user's picture, the agent's picture and text file
  *  (by the button, a paste and a drop), and files refused by the hub and by the console itself. */
+/** The SDK's IndexedDB outbox store in a real browser: entries written by one store are read by
+ *  another (as after an app restart), in order, and a deleted one stays deleted. */
+async function indexedDbOutbox(page) {
+  const result = await page.evaluate(async () => {
+    const { IndexedDbOutboxStore, Outbox } = await import('/console/hub-client.js');
+    const name = `outbox-test-${Date.now()}`;
+    const first = new Outbox(new IndexedDbOutboxStore(name));
+    const a = await first.send({ ticket_id: '019b0000-0000-7000-8000-000000000001' }, 'یک', undefined, { note: 'first' });
+    const b = await first.send({ ticket_id: '019b0000-0000-7000-8000-000000000001' }, 'two');
+    const c = await first.open('subject', 'three');
+    await first.remove(b.client_msg_id);
+    const again = new Outbox(new IndexedDbOutboxStore(name));
+    await again.load();
+    const list = again.list();
+    return {
+      ids: list.map((e) => e.client_msg_id),
+      want: [a.client_msg_id, c.client_msg_id],
+      bodies: list.map((e) => e.body),
+      meta: list[0] && list[0].meta,
+    };
+  });
+  if (JSON.stringify(result.ids) !== JSON.stringify(result.want)) fail(`IndexedDB outbox: ${JSON.stringify(result)}`);
+  if (JSON.stringify(result.bodies) !== JSON.stringify(['یک', 'three']) || !result.meta || result.meta.note !== 'first') {
+    fail(`IndexedDB outbox kept ${JSON.stringify(result)}`);
+  }
+  log('the SDK outbox in IndexedDB survives a new store');
+}
+
 async function attachments(page, urls) {
   const subject = await page.locator('#ticket-subject').textContent();
   const theirs = page.locator('#events .message.user').last();
