@@ -2843,6 +2843,237 @@ var IndexedDbOutboxStore = class {
     });
   }
 };
+
+// src/uploads.ts
+var TUS_VERSION = "1.0.0";
+var OFFSET_STREAM = "application/offset+octet-stream";
+var MIN_UPLOAD_PIECE = 16384;
+var DEFAULT_CHUNK = 1024 * 1024;
+var UPLOAD_LIMIT_WAIT_MS = 5e3;
+async function uploadAttachment(baseUrl, token, source, opts = {}) {
+  const total = sizeOf(source);
+  if (total === 0) throw new HubError({ code: "bad_request", message: "an upload has at least 1 byte" });
+  if (opts.maxBytes !== void 0 && total > opts.maxBytes) {
+    throw new HubError({ code: "too_large", message: `a file of ${total} bytes is over the limit of ${opts.maxBytes} bytes` });
+  }
+  const chunk = Math.max(MIN_UPLOAD_PIECE, opts.chunkSize ?? DEFAULT_CHUNK);
+  const maxTries = opts.maxTries ?? 5;
+  const http = new Http(baseUrl, token, opts.fetch, opts.signal);
+  const signal = opts.signal;
+  let id = opts.uploadId;
+  let offset = void 0;
+  let failures = 0;
+  const failed = async (err) => {
+    throwIfAborted(signal);
+    if (!retryable(err) || ++failures >= maxTries) throw err;
+    const hint = err instanceof HubError ? err.retryAfterMs : void 0;
+    const wait = err instanceof HubError && err.code === "upload_limit" ? Math.max(hint ?? UPLOAD_LIMIT_WAIT_MS, 1) : void 0;
+    await sleep(wait ?? backoffDelay(failures - 1, { random: opts.random, retryAfterMs: hint }), signal);
+    offset = void 0;
+  };
+  for (; ; ) {
+    throwIfAborted(signal);
+    try {
+      if (id === void 0) {
+        const first = await readRange(source, 0, Math.min(total, chunk));
+        const created = await http.create(total, opts.name, first);
+        id = created.id;
+        offset = created.offset;
+        await opts.onCreated?.({ id, expiresAt: created.expiresAt });
+        failures = 0;
+        opts.onProgress?.({ sent: offset, total });
+        if (offset === total && created.upload?.state === "stored") return created.upload;
+        continue;
+      }
+      if (offset === void 0) {
+        offset = await http.offset(id);
+      }
+      if (offset >= total) return await http.status(id);
+      const end = Math.min(total, offset + chunk);
+      const next = await http.patch(id, offset, await readRange(source, offset, end));
+      if (next > offset) failures = 0;
+      offset = next;
+      opts.onProgress?.({ sent: offset, total });
+    } catch (err) {
+      if (err instanceof HubError && err.code === "not_found" && id !== void 0 && !signal?.aborted) {
+        if (++failures >= maxTries) throw err;
+        id = void 0;
+        continue;
+      }
+      await failed(err);
+    }
+  }
+}
+async function uploadMaxSize(baseUrl, opts = {}) {
+  const res = await fetchOf2(opts.fetch)(trim(baseUrl) + "/v1/uploads", { method: "OPTIONS", headers: {} });
+  if (res.status !== 204 && res.status !== 200) throw await errorOf(res);
+  const max = Number(res.headers.get("tus-max-size"));
+  if (!Number.isSafeInteger(max) || max <= 0) throw new HubError({ code: "internal", message: "no Tus-Max-Size in the answer" });
+  return max;
+}
+function uploadStatus(baseUrl, token, id, opts = {}) {
+  return new Http(baseUrl, token, opts.fetch, opts.signal).status(id);
+}
+async function deleteUpload(baseUrl, token, id, opts = {}) {
+  const res = await fetchOf2(opts.fetch)(`${trim(baseUrl)}/v1/uploads/${encodeURIComponent(id)}`, {
+    method: "DELETE",
+    headers: tusHeaders(token)
+  });
+  if (res.status !== 204) throw await errorOf(res);
+}
+async function readAttachment(baseUrl, token, attachment, opts = {}) {
+  const path = typeof attachment !== "string" ? attachment.url ?? `/v1/attachments/${encodeURIComponent(attachment.id)}` : attachment.startsWith("/") ? attachment : `/v1/attachments/${encodeURIComponent(attachment)}`;
+  const url = trim(baseUrl) + (opts.thumbnail && !path.endsWith("/thumbnail") ? `${path}/thumbnail` : path);
+  const headers = { authorization: `Bearer ${token}` };
+  if (opts.range) headers["range"] = `bytes=${opts.range.start}-${opts.range.end ?? ""}`;
+  const res = await fetchOf2(opts.fetch)(url, { method: "GET", headers, ...opts.signal ? { signal: opts.signal } : {} });
+  if (res.status !== 200 && res.status !== 206) throw await errorOf(res);
+  const range = res.headers.get("content-range");
+  return {
+    bytes: new Uint8Array(await res.arrayBuffer()),
+    contentType: res.headers.get("content-type") ?? "application/octet-stream",
+    status: res.status,
+    ...range ? { contentRange: range } : {}
+  };
+}
+var Http = class {
+  constructor(baseUrl, token, fetch, signal) {
+    this.baseUrl = baseUrl;
+    this.token = token;
+    this.signal = signal;
+    __publicField(this, "fetch");
+    this.fetch = fetchOf2(fetch);
+  }
+  call(method, path, headers, body) {
+    return this.fetch(trim(this.baseUrl) + path, {
+      method,
+      headers: { ...tusHeaders(this.token), ...headers },
+      ...body ? { body } : {},
+      ...this.signal ? { signal: this.signal } : {}
+    });
+  }
+  async create(length, name, first) {
+    const headers = { "upload-length": String(length), "content-type": OFFSET_STREAM };
+    if (name !== void 0) headers["upload-metadata"] = `filename ${base64(new TextEncoder().encode(name))}`;
+    const res = await this.call("POST", "/v1/uploads", headers, first);
+    if (res.status !== 201) throw await errorOf(res);
+    const text = await res.text();
+    const upload = text ? JSON.parse(text).attachment : void 0;
+    const location = res.headers.get("location");
+    const id = upload?.id ?? location?.split("/").pop();
+    if (!id) throw new HubError({ code: "internal", message: "the creation answered no upload id" });
+    const expires = res.headers.get("upload-expires");
+    return { id, offset: offsetOf(res), expiresAt: expires ? Date.parse(expires) : upload?.expires_at, upload };
+  }
+  async offset(id) {
+    const res = await this.call("HEAD", `/v1/uploads/${encodeURIComponent(id)}`, {});
+    if (res.status !== 200) throw await errorOf(res);
+    return offsetOf(res);
+  }
+  async patch(id, offset, bytes) {
+    const res = await this.call("PATCH", `/v1/uploads/${encodeURIComponent(id)}`, { "upload-offset": String(offset), "content-type": OFFSET_STREAM }, bytes);
+    if (res.status !== 204) throw await errorOf(res);
+    return offsetOf(res);
+  }
+  async status(id) {
+    const res = await this.call("GET", `/v1/uploads/${encodeURIComponent(id)}`, {});
+    if (res.status !== 200) throw await errorOf(res);
+    return JSON.parse(await res.text()).attachment;
+  }
+};
+function tusHeaders(token) {
+  return { "tus-resumable": TUS_VERSION, authorization: `Bearer ${token}` };
+}
+function offsetOf(res) {
+  const offset = Number(res.headers.get("upload-offset"));
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new HubError({ code: "internal", message: "no Upload-Offset in the answer" });
+  return offset;
+}
+var STATUS_CODES = {
+  400: "bad_request",
+  401: "unauthorized",
+  404: "not_found",
+  409: "conflict",
+  412: "precondition_failed",
+  413: "too_large",
+  415: "unsupported_media",
+  429: "upload_limit",
+  503: "unavailable"
+};
+async function errorOf(res) {
+  let body;
+  try {
+    const text = await res.text();
+    body = text ? JSON.parse(text) : void 0;
+  } catch {
+  }
+  if (body?.error?.code) return new HttpStatusError(res.status, body.error);
+  return new HttpStatusError(res.status, { code: STATUS_CODES[res.status] ?? (res.status >= 500 ? "unavailable" : "internal"), message: `HTTP ${res.status}` });
+}
+var HttpStatusError = class extends HubError {
+  constructor(status, frame) {
+    super(frame);
+    this.status = status;
+  }
+};
+function retryable(err) {
+  if (err instanceof HttpStatusError) {
+    if (err.status >= 500) return true;
+    if (err.code === "conflict") return true;
+    return err.code === "upload_limit" && (err.retryAfterMs ?? 0) <= 6e4;
+  }
+  if (err instanceof HubError) return false;
+  return err instanceof Error && (err.name === "TypeError" || err.name === "FetchError");
+}
+function sizeOf(source) {
+  return source instanceof Uint8Array ? source.byteLength : source.size;
+}
+async function readRange(source, start, end) {
+  if (source instanceof Uint8Array) return source.subarray(start, end);
+  return new Uint8Array(await source.slice(start, end).arrayBuffer());
+}
+function fetchOf2(custom) {
+  const f = custom ?? globalThis.fetch;
+  if (!f) throw new TypeError("no fetch: pass one in the options");
+  return f;
+}
+function trim(baseUrl) {
+  return baseUrl.replace(/\/+$/, "");
+}
+function throwIfAborted(signal) {
+  if (signal?.aborted) throw signal.reason ?? abortError();
+}
+function abortError() {
+  const err = new Error("the upload was aborted");
+  err.name = "AbortError";
+  return err;
+}
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? abortError());
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason ?? abortError());
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+var BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+function base64(bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 3) {
+    const [a, b, c] = [bytes[i], bytes[i + 1], bytes[i + 2]];
+    const n = a << 16 | (b ?? 0) << 8 | (c ?? 0);
+    out += BASE64[n >> 18 & 63] + BASE64[n >> 12 & 63];
+    out += b === void 0 ? "=" : BASE64[n >> 6 & 63];
+    out += c === void 0 ? "=" : BASE64[n & 63];
+  }
+  return out;
+}
 export {
   ConnectionLost,
   HubClient,
@@ -2851,6 +3082,7 @@ export {
   KeyValueOutboxStore,
   KeyValueTokenStore,
   LONG_BACKOFF,
+  MIN_UPLOAD_PIECE,
   MemoryOutboxStore,
   MemoryTokenStore,
   NORMAL_BACKOFF,
@@ -2861,12 +3093,17 @@ export {
   backoffCeiling,
   backoffDelay,
   codecFor,
+  deleteUpload,
   isReplyOrError,
   jsonCodec,
   me,
   msgpackCodec,
   newClientMsgId,
+  readAttachment,
   requestCode,
   signIn,
-  signOut
+  signOut,
+  uploadAttachment,
+  uploadMaxSize,
+  uploadStatus
 };

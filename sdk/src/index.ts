@@ -7,3 +7,4 @@ export * from "./http.js";
 export * from "./receipts.js";
 export * from "./client.js";
 export * from "./stores.js";
+export * from "./uploads.js";
