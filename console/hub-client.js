@@ -3074,6 +3074,118 @@ function base64(bytes) {
   }
   return out;
 }
+
+// src/push.ts
+var MemoryPushStateStore = class {
+  constructor() {
+    __publicField(this, "value", null);
+  }
+  load() {
+    return this.value;
+  }
+  save(fingerprint2) {
+    this.value = fingerprint2;
+  }
+};
+var PushRegistrar = class {
+  constructor(client, options = {}) {
+    this.client = client;
+    __publicField(this, "desired");
+    /** A fingerprint the hub refused as malformed: not sent again until the app sets another. */
+    __publicField(this, "refused");
+    __publicField(this, "chain", Promise.resolve());
+    __publicField(this, "off");
+    __publicField(this, "store");
+    /** The last registration the hub answered on this client. */
+    __publicField(this, "registration");
+    this.store = options.store ?? new MemoryPushStateStore();
+    const onError = options.onError ?? (() => {
+    });
+    this.off = [
+      client.on("state", (state) => {
+        if (state === "connected") this.sync().catch(onError);
+      }),
+      client.on("closed", () => {
+        this.registration = void 0;
+        this.enqueue(async () => this.store.save(null)).catch(onError);
+      })
+    ];
+  }
+  /**
+   * Sets the registration the app wants (`null`: none). Resolves once the hub has it when the
+   * client is connected; otherwise after the next `auth.ok` (with `undefined` now). Rejects with
+   * `HubError` (`bad_request` naming the field, `unauthorized`) or `ConnectionLost`.
+   */
+  set(registration) {
+    this.desired = registration;
+    return this.sync();
+  }
+  /** Stops following the client. */
+  dispose() {
+    for (const off of this.off) off();
+  }
+  sync() {
+    return this.enqueue(async () => {
+      const desired = this.desired;
+      if (desired === void 0 || this.client.state !== "connected") return void 0;
+      const wanted = desired === null ? null : fingerprint(desired);
+      const current = await this.store.load();
+      if (wanted === current || wanted !== null && wanted === this.refused) return this.registration;
+      if (wanted === null) {
+        await this.client.request({ type: "push.unregister" });
+        this.registration = void 0;
+        await this.store.save(null);
+        return void 0;
+      }
+      try {
+        const reply = await this.client.request({ type: "push.register", ...desired });
+        this.registration = reply.registration;
+        await this.store.save(wanted);
+        return reply.registration;
+      } catch (err) {
+        if (err instanceof HubError && err.code === "bad_request") this.refused = wanted;
+        throw err;
+      }
+    });
+  }
+  enqueue(work) {
+    const next = this.chain.then(work, work);
+    this.chain = next.catch(() => {
+    });
+    return next;
+  }
+};
+function pushFingerprint(r) {
+  return fingerprint(r);
+}
+function fingerprint(r) {
+  const choices = { preview: r.preview ?? false, language: r.language ?? "fa" };
+  if (r.provider === "webpush") return JSON.stringify([r.provider, r.endpoint, r.keys.p256dh, r.keys.auth, choices.preview, choices.language]);
+  return JSON.stringify([r.provider, r.token, r.provider === "apns" ? r.environment ?? "production" : null, choices.preview, choices.language]);
+}
+async function call2(baseUrl, method, path, body, opts = {}) {
+  const f = opts.fetch ?? globalThis.fetch;
+  if (!f) throw new TypeError("no fetch: pass one in the options");
+  const headers = {};
+  if (body !== void 0) headers["content-type"] = "application/json";
+  if (opts.token) headers["authorization"] = `Bearer ${opts.token}`;
+  const res = await f(baseUrl.replace(/\/+$/, "") + path, { method, headers, ...body !== void 0 ? { body: JSON.stringify(body) } : {} });
+  const text = await res.text();
+  const parsed = text ? JSON.parse(text) : void 0;
+  if (res.status >= 200 && res.status < 300) return parsed;
+  const error = parsed?.error;
+  throw new HubError(error ?? { code: "internal", message: `HTTP ${res.status}` });
+}
+async function registerPush(baseUrl, token, registration, opts = {}) {
+  const reply = await call2(baseUrl, "PUT", "/v1/push", registration, { ...opts, token });
+  return reply.registration;
+}
+async function unregisterPush(baseUrl, token, opts = {}) {
+  await call2(baseUrl, "DELETE", "/v1/push", void 0, { ...opts, token });
+}
+async function vapidPublicKey(baseUrl, opts = {}) {
+  return (await call2(baseUrl, "GET", "/v1/push/vapid", void 0, opts)).public_key;
+}
 export {
   ConnectionLost,
   HubClient,
@@ -3084,9 +3196,11 @@ export {
   LONG_BACKOFF,
   MIN_UPLOAD_PIECE,
   MemoryOutboxStore,
+  MemoryPushStateStore,
   MemoryTokenStore,
   NORMAL_BACKOFF,
   Outbox,
+  PushRegistrar,
   Receipts,
   SUBPROTOCOL,
   agentLogin,
@@ -3099,11 +3213,15 @@ export {
   me,
   msgpackCodec,
   newClientMsgId,
+  pushFingerprint,
   readAttachment,
+  registerPush,
   requestCode,
   signIn,
   signOut,
+  unregisterPush,
   uploadAttachment,
   uploadMaxSize,
-  uploadStatus
+  uploadStatus,
+  vapidPublicKey
 };

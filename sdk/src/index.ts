@@ -8,3 +8,4 @@ export * from "./receipts.js";
 export * from "./client.js";
 export * from "./stores.js";
 export * from "./uploads.js";
+export * from "./push.js";
