@@ -118,7 +118,7 @@ test("a file goes up in pieces, is aborted mid-way, resumes from the hub's offse
   assert.equal(upload.name, "receipt.txt", "the hub keeps the last path segment");
   assert.equal(upload.url, `/v1/attachments/${id}`);
 
-  const entry = await user.client.outbox.send({ ticket_id: ticketId }, "", [upload.id]);
+  const entry = await user.client.send(ticketId, "", { attachments: [upload.id] });
   const settled = await user.client.outbox.settled(entry.client_msg_id);
   assert.equal(settled.state, "sent");
   let seen: TicketEvent | undefined;
