@@ -268,7 +268,7 @@ test("a network cut at random for 30 s under a steady send rate: nothing lost or
         `cuts: user ${cuts.user}, agent ${cuts.agent} (terminate ${cuts.terminate}, close ${cuts.close}, close then terminate ${cuts["close-then-terminate"]}; at a ticket.send: ${cuts.sendLost} frame lost, ${cuts.replyLost} reply lost; ` +
         `${cuts.missed} found no live socket); sockets opened: user ${userWs.opened()}, agent ${agentWs.opened()}; events ${last}`,
     );
-    assert.ok(cuts.user >= 5 && cuts.agent >= 5, `both clients were cut several times: ${JSON.stringify(cuts)}`);
+    assert.ok(cuts.user >= 3 && cuts.agent >= 3, `both clients were cut several times: ${JSON.stringify(cuts)}`);
   } catch (err) {
     if (reports.length > 0) t.diagnostic(`client reports: ${reports.slice(-20).join(" | ")}`);
     throw err;
