@@ -160,20 +160,20 @@ test("a network cut at random for 30 s under a steady send rate: nothing lost or
 
     // The cutter: at random moments, the socket of the user, the agent or both ends, either at
     // once or at the next `ticket.send` frame it writes, so that cuts often land while a message
-    // is in flight: the frame lost, or stored with its reply lost. The "OS" then reports the network back,
-    // mostly within a second as after a Wi-Fi hand-over, else within 6 s; a client whose backoff
-    // ends first reconnects on its own.
+    // is in flight: the frame lost, or stored with its reply lost. The "OS" then reports the
+    // network back, mostly within a second as after a Wi-Fi hand-over, else within 6 s; a client
+    // whose backoff ends first reconnects on its own.
     const targets: ["user" | "agent", Peer, ReturnType<typeof trackedWebSocket>][] = [
       ["user", user, userWs],
       ["agent", agent, agentWs],
     ];
     const kinds: CutKind[] = ["terminate", "terminate", "close", "close-then-terminate"];
-    const doCut = (target: (typeof targets)[number], kind: CutKind) => {
+    const doCut = (target: (typeof targets)[number], kind: CutKind): boolean => {
       const [name, peer, ws] = target;
-      if (!cutting) return;
+      if (!cutting) return false;
       if (!cut(ws.latest(), kind)) {
         cuts.missed += 1;
-        return;
+        return false;
       }
       cuts[name] += 1;
       cuts[kind] += 1;
@@ -183,16 +183,18 @@ test("a network cut at random for 30 s under a steady send rate: nothing lost or
         if (cutting) peer.client.networkChanged(true);
       }, Math.floor(back));
       hintTimers.add(hint);
+      return true;
     };
     onFrame = (name, data) => {
       const kind = armed.get(name);
-      if (kind === undefined || !isSend(data)) return undefined;
+      if (!cutting || kind === undefined || !isSend(data)) return undefined;
       armed.delete(name);
       const target = targets.find(([n]) => n === name)!;
       if (random() < 0.5) {
-        // The frame dies with the connection: the hub never sees it.
+        // The frame dies with the connection: the hub never sees it. Never dropped without a
+        // cut: the client would wait for its reply on a live socket.
+        if (!doCut(target, kind)) return undefined;
         cuts.sendLost += 1;
-        doCut(target, kind);
         return "drop";
       }
       // The frame reaches the hub, the reply is lost with the connection.
