@@ -171,6 +171,8 @@ export class HubClient {
   private ws: WebSocketLike | undefined;
   /** Increases with every socket; frames and timers of an older socket are ignored. */
   private generation = 0;
+  /** Increases with every `open`, so that overlapping ones make one socket. */
+  private opening = 0;
   private nextId = 1;
   private pending = new Map<number, Pending>();
   private inbound: Promise<void> = Promise.resolve();
@@ -450,7 +452,13 @@ export class HubClient {
 
   private async open(): Promise<void> {
     this.cancelTimers();
-    this.session = await this.tokenStore.load();
+    // Two opens may overlap while the token loads (`connect` called twice, a network event as
+    // the backoff timer fires): only the latest makes a socket, or the other would stay open
+    // unauthenticated, with handlers that ignore it.
+    const opening = ++this.opening;
+    const session = await this.tokenStore.load();
+    if (opening !== this.opening) return;
+    this.session = session;
     if (!this.session) return this.toClosed({ kind: "no_token" });
     const generation = ++this.generation;
     this.setState("connecting");

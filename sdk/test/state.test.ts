@@ -77,6 +77,19 @@ test("auth is the first frame; auth.ok connects; revocation and 4003 close with 
   assert.equal(client.state, "closed");
 });
 
+test("connect called twice while the token loads opens one socket", async () => {
+  FakeSocket.all = [];
+  const client = new HubClient({ url: "https://hub.test", token: async () => ({ token: TOKEN }), WebSocket: FakeSocket, random: () => 0, resumeLists: false });
+  try {
+    await Promise.all([client.connect(), client.connect()]);
+    await until(() => FakeSocket.all.length > 0, 1000);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(FakeSocket.all.length, 1);
+  } finally {
+    client.disconnect();
+  }
+});
+
 test("close 1012 resumes from attempt 3; pending requests fail at once", async () => {
   const { client, ws } = await connectedClient();
   const pending = client.request({ type: "me" });
