@@ -2001,6 +2001,8 @@ var HubClient = class {
     __publicField(this, "ws");
     /** Increases with every socket; frames and timers of an older socket are ignored. */
     __publicField(this, "generation", 0);
+    /** Increases with every `open`, so that overlapping ones make one socket. */
+    __publicField(this, "opening", 0);
     __publicField(this, "nextId", 1);
     __publicField(this, "pending", /* @__PURE__ */ new Map());
     __publicField(this, "inbound", Promise.resolve());
@@ -2251,7 +2253,10 @@ var HubClient = class {
   }
   async open() {
     this.cancelTimers();
-    this.session = await this.tokenStore.load();
+    const opening = ++this.opening;
+    const session = await this.tokenStore.load();
+    if (opening !== this.opening) return;
+    this.session = session;
     if (!this.session) return this.toClosed({ kind: "no_token" });
     const generation = ++this.generation;
     this.setState("connecting");
