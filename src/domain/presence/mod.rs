@@ -79,6 +79,19 @@ impl Presence {
         self.online(&[who]).await.first().copied().unwrap_or(false)
     }
 
+    /// Whether each person has a socket open right now: [`Presence::online`] without the grace
+    /// period, for notifications. A phone whose app went to the background closed its socket, and
+    /// an event in the seconds after must reach it by push; presence keeps counting it online for
+    /// `presence_grace_ms` so that a flapping connection announces nothing. On a single node this
+    /// node's sockets are the answer; a cluster's roster records departures only after the grace
+    /// period, so there an event in those seconds still counts the person as online.
+    pub async fn connected_now(&self, who: &[Principal]) -> Vec<bool> {
+        if self.roster.needs_upkeep() {
+            return self.online(who).await;
+        }
+        who.iter().map(|w| self.people.get(w).is_some_and(|e| e.sockets > 0)).collect()
+    }
+
     /// Agents online anywhere (this node's, when the roster cannot be asked).
     pub async fn online_agents(&self) -> Vec<AgentId> {
         match self.roster.online_agents().await {

@@ -301,7 +301,7 @@ impl PushDesk {
         }
         // Presence first: it is memory (or one Redis call), and people in a conversation mostly
         // have their app open.
-        let online = self.presence.online(&people).await;
+        let online = self.presence.connected_now(&people).await;
         let closed: Vec<Principal> =
             people.into_iter().zip(online).filter(|(_, online)| !online).map(|(who, _)| who).collect();
         if closed.is_empty() {
@@ -436,7 +436,7 @@ impl PushDesk {
     /// `None` when the notification is no longer needed (the app is open).
     async fn try_deliver(&self, push: &QueuedPush) -> Result<Option<Delivery>> {
         let who = push.registration.holder;
-        if self.presence.is_online(who).await {
+        if self.presence.connected_now(&[who]).await.first().copied().unwrap_or(false) {
             return Ok(None);
         }
         let badge = match who {
