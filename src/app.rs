@@ -3,8 +3,11 @@
 //! the cluster's links and the background loops all run on trackers held here, and
 //! [`App::shutdown`] stops them in order:
 //!
-//! 1. stop accepting and close every socket with `1012`; in-flight requests, writes and downloads
-//!    get the grace period (`shutdown_grace_ms`);
+//! 0. answer `503` on `/readyz` while serving everything for `shutdown_drain_ms` (the load
+//!    balancer's time to notice);
+//! 1. close every socket with `1012` and refuse new ones; in-flight requests, writes and downloads
+//!    get the grace period (`shutdown_grace_ms`), then the listener stops accepting (until then
+//!    `/readyz` answers `503` rather than refusing the connection);
 //! 2. the batchers (messages, telemetry) store everything they accepted, then stop;
 //! 3. the cluster's publisher sends what is queued, and its link, sweep and session re-check stop;
 //! 4. the rest (presence upkeep, the ticket queue, the purges, the agent watch).
@@ -345,7 +348,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         presence.clone(),
         background.stop.clone(),
     ));
-    tracing::info!(storage = store.backend(), objects = objects.backend(), clustered, "hub ready");
     let services = Arc::new(Services {
         config,
         store,
@@ -366,7 +368,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         registry,
         broker,
         cluster,
+        draining: CancellationToken::new(),
         shutdown,
+        listening: CancellationToken::new(),
         sockets: TaskTracker::new(),
         clustered,
         next_conn: AtomicU64::new(1),
@@ -386,14 +390,21 @@ impl App {
     /// ended, or after at most about twice the grace period.
     pub async fn shutdown(&self) {
         let grace = Duration::from_millis(self.services.config.shutdown_grace_ms);
+        let drain = Duration::from_millis(self.services.config.shutdown_drain_ms);
+        self.services.draining.cancel();
+        if !drain.is_zero() {
+            tracing::info!(drain_ms = drain.as_millis() as u64, "shutting down: not ready, still serving");
+            tokio::time::sleep(drain).await;
+        }
         tracing::info!("shutting down: closing sockets with 1012");
         let front = tokio::time::Instant::now() + grace;
         self.services.shutdown.cancel();
         self.services.sockets.close();
-        self.listener.close();
         if tokio::time::timeout_at(front, self.services.sockets.wait()).await.is_err() {
             tracing::warn!("sockets still open after the grace period; dropping them");
         }
+        self.services.listening.cancel();
+        self.listener.close();
         if tokio::time::timeout_at(front, self.listener.wait()).await.is_err() {
             tracing::warn!("http requests still running after the grace period");
         }
@@ -413,14 +424,18 @@ impl App {
 impl Drop for App {
     fn drop(&mut self) {
         // The stages cancel their own tokens as they are dropped.
+        self.services.draining.cancel();
         self.services.shutdown.cancel();
+        self.services.listening.cancel();
     }
 }
 
-/// Closes the sockets of agents an operator disabled (`anapars-hub agent disable` runs in
-/// another process and only changes the database), checking the online agents every
-/// [`AGENT_WATCH_INTERVAL`], until `stop`.
+/// Closes the sockets of agents an operator disabled, and of agent sessions an operator ended with
+/// a new password (`anapars-hub agent disable` and `reset-password` run in another process and
+/// only change the database), checking the online agents every [`AGENT_WATCH_INTERVAL`], until
+/// `stop`.
 async fn watch_disabled_agents(services: Arc<Services>, stop: CancellationToken) {
+    use crate::ports::broker::Broker;
     let mut tick = tokio::time::interval(AGENT_WATCH_INTERVAL);
     loop {
         tokio::select! {
@@ -433,9 +448,26 @@ async fn watch_disabled_agents(services: Arc<Services>, stop: CancellationToken)
                 Ok(_) => {
                     tracing::info!(agent_id = %id, "agent disabled: closing their sockets");
                     services.registry.agent_disabled(id);
+                    continue;
                 }
                 Err(Error::Unavailable) => break,
-                Err(e) => tracing::warn!(error = %e, "agent check failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "agent check failed");
+                    continue;
+                }
+            }
+            // Sessions an operator ended (a new password) while their sockets were open here.
+            let who = crate::model::ids::Principal::Agent(id);
+            // (An expired session is the socket's own business: it ends with `session.expired`.)
+            for session in services.registry.sessions_of(who) {
+                match services.store.session(session).await {
+                    Ok(Some(s)) if s.revoked_at.is_none() => {}
+                    Ok(_) => {
+                        tracing::info!(agent_id = %id, "agent session ended by an operator: closing its sockets");
+                        services.registry.session_revoked(who, session, crate::model::account::RevokeReason::SignedOut);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "agent session check failed"),
+                }
             }
         }
     }

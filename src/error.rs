@@ -50,6 +50,10 @@ pub enum Error {
     /// The session token is unknown, expired or revoked.
     #[error("session token is not valid")]
     Unauthorized,
+    /// An agent's sign-in with a wrong email or password, or as a disabled agent: one answer for
+    /// all, so that the route does not tell which emails exist. Its code is `unauthorized`.
+    #[error("wrong email or password")]
+    WrongCredentials,
     /// `auth` on a socket that is already authenticated.
     #[error("this socket is already authenticated")]
     AlreadyAuthenticated,

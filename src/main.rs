@@ -88,6 +88,30 @@ enum AgentAction {
         #[arg(long)]
         email: String,
     },
+    /// Enable a disabled agent: they sign in again with their password.
+    Enable {
+        /// The agent's email.
+        #[arg(long)]
+        email: String,
+    },
+    /// Give an agent a new generated password (printed once) and sign them out everywhere.
+    ResetPassword {
+        /// The agent's email.
+        #[arg(long)]
+        email: String,
+    },
+    /// Change an agent's name or capacity.
+    Set {
+        /// The agent's email.
+        #[arg(long)]
+        email: String,
+        /// Name shown to users.
+        #[arg(long)]
+        name: Option<String>,
+        /// Tickets the agent holds at once (1 to 100); auto-assignment gives no more.
+        #[arg(long)]
+        capacity: Option<u32>,
+    },
     /// Make an agent a supervisor (who keeps the team's labels and reads its reports), or not.
     Supervisor {
         /// The agent's email.
@@ -104,6 +128,14 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
     anapars_hub::metrics::init_logging(&config.log_format);
+    for (variable, closest) in Config::unknown_variables() {
+        match closest {
+            Some(setting) => {
+                tracing::warn!(%variable, "{variable} is not a setting and is ignored: did you mean {setting}?")
+            }
+            None => tracing::warn!(%variable, "{variable} is not a setting and is ignored"),
+        }
+    }
     match cli.command.unwrap_or(Command::Serve { listen: None }) {
         Command::Serve { listen } => {
             if let Some(listen) = listen {
@@ -161,6 +193,20 @@ async fn agent_command(config: &Config, action: AgentAction) -> anyhow::Result<(
         AgentAction::Disable { email } => {
             let agent = desk.disable(&email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("agent disabled: {} <{}>; running hubs close their sockets within 5 s", agent.name, agent.email);
+        }
+        AgentAction::Enable { email } => {
+            let agent = desk.enable(&email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("agent enabled: {} <{}>", agent.name, agent.email);
+        }
+        AgentAction::ResetPassword { email } => {
+            let (agent, password) = desk.reset_password(&email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("new password for {} <{}>; their sessions are signed out", agent.name, agent.email);
+            println!("password (shown once, store it now): {password}");
+        }
+        AgentAction::Set { email, name, capacity } => {
+            anyhow::ensure!(name.is_some() || capacity.is_some(), "nothing to change: give --name or --capacity");
+            let agent = desk.update(&email, name.as_deref(), capacity).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("agent {} <{}>: capacity {}", agent.name, agent.email, agent.capacity);
         }
         AgentAction::Supervisor { email, off } => {
             let agent = desk.set_supervisor(&email, !off).await.map_err(|e| anyhow::anyhow!("{e}"))?;

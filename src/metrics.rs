@@ -112,11 +112,13 @@ pub const UPLOAD_BYTES: &str = "hub_upload_bytes_total";
 /// Installs the process-wide tracing subscriber (`RUST_LOG` filters; default `info`).
 /// Safe to call more than once: later calls do nothing.
 pub fn init_logging(format: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::{fmt, EnvFilter};
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-        let builder = fmt().with_env_filter(filter).with_target(false);
+        // Colour codes only for a person at a terminal: a file or a log collector gets plain text.
+        let builder = fmt().with_env_filter(filter).with_target(false).with_ansi(std::io::stdout().is_terminal());
         let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
     });
 }

@@ -57,7 +57,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHub> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     app.listen(accept_loop(listener, hub.clone()));
-    tracing::info!(%addr, "listening");
+    // Only now: a supervisor or test that waits for this line may connect at once.
+    tracing::info!(%addr, storage = hub.store.backend(), objects = hub.objects.backend(), clustered = hub.clustered, "hub ready");
     Ok(RunningHub { addr, hub, app })
 }
 
@@ -76,14 +77,14 @@ async fn accept_loop(listener: TcpListener, hub: Arc<Services>) {
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {
-            _ = hub.shutdown.cancelled() => break,
+            _ = hub.listening.cancelled() => break,
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(p) => p,
                 Err(_) => break,
             },
         };
         let (stream, peer) = tokio::select! {
-            _ = hub.shutdown.cancelled() => break,
+            _ = hub.listening.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -110,12 +111,14 @@ async fn accept_loop(listener: TcpListener, hub: Arc<Services>) {
             .max_header_size(MAX_REQUEST_HEAD)
             .serve_connection(TokioIo::new(HttpConn { tcp: stream, refusal: None }), TowerToHyperService::new(service))
             .with_upgrades();
-        let shutdown = hub.shutdown.clone();
+        // Until the listener closes, a connection opened during shutdown is served (`/readyz`
+        // answers 503 on it); idle keep-alive connections end with the listener.
+        let closing = hub.listening.clone();
         http_conns.spawn(async move {
             tokio::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,
-                _ = shutdown.cancelled() => {
+                _ = closing.cancelled() => {
                     conn.as_mut().graceful_shutdown();
                     conn.await
                 }

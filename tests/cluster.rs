@@ -151,7 +151,7 @@ impl Cluster {
         cmd
     }
 
-    /// Starts a node on a free port and waits for its "listening" log line.
+    /// Starts a node on a free port and waits for its "hub ready" log line.
     async fn spawn_node(&self) -> Node {
         let mut child = self
             .command()
@@ -163,7 +163,7 @@ impl Cluster {
         let addr = tokio::time::timeout(PATIENCE, async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 let Ok(log) = serde_json::from_str::<Value>(&line) else { continue };
-                if log["fields"]["message"] == "listening" {
+                if log["fields"]["message"] == "hub ready" {
                     return log["fields"]["addr"].as_str().unwrap().to_owned();
                 }
             }

@@ -281,3 +281,47 @@ async fn shutdown_with_messages_in_flight_keeps_every_acknowledged_message() {
         assert!(messages >= SOCKETS * TICKETS_PER_SOCKET + acknowledged, "{label} {messages} stored");
     }
 }
+
+/// After SIGTERM a node answers `503` on `/readyz` at once; during `shutdown_drain_ms` its sockets
+/// keep working; then they get `1012`, and while one of them has not finished closing the listener
+/// still answers `/readyz` with `503` (a load balancer sees "not ready", not a refused connection).
+/// Once the grace period is over the listener is closed.
+#[tokio::test]
+async fn readiness_answers_503_from_sigterm_until_the_listener_closes() {
+    use std::time::{Duration, Instant};
+    for mut hub in hubs(|c| {
+        c.shutdown_grace_ms = 2_000;
+        c.shutdown_drain_ms = 800;
+    })
+    .await
+    {
+        let label = hub.label();
+        let readyz = format!("{}/readyz", hub.base);
+        // A new connection each time: the point is whether the listener still accepts.
+        let ready = || async {
+            let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+            match client.get(&readyz).send().await {
+                Ok(r) => Some((r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap_or_default())),
+                Err(_) => None,
+            }
+        };
+        let mut draining = hub.connect_as(Encoding::Json, &hub.token(&phone()).await).await;
+        let lingering = hub.connect_as(Encoding::Json, &hub.token(&phone()).await).await;
+        let running = hub.running.take().expect("the hub runs");
+        let started = Instant::now();
+        let stopping = tokio::spawn(running.shutdown());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(ready().await, Some((503, json!({"status": "shutting_down"}))), "{label} during the drain");
+        let pong = draining.request(json!({"id": 1, "type": "ping"})).await;
+        assert_eq!(pong["type"], "ping.ok", "{label}: sockets work during the drain: {pong}");
+        assert_eq!(draining.closed().await, Some(1012), "{label}");
+        assert!(started.elapsed() >= Duration::from_millis(800), "{label}: 1012 came before the drain ended");
+        // `lingering` does not answer the close: the node waits for it up to the grace period, and
+        // its listener keeps saying "not ready".
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(ready().await, Some((503, json!({"status": "shutting_down"}))), "{label} while a socket closes");
+        tokio::time::timeout(Duration::from_secs(10), stopping).await.expect("shutdown ends").expect("no panic");
+        assert_eq!(ready().await, None, "{label}: the listener is closed once shutdown is over");
+        drop(lingering);
+    }
+}

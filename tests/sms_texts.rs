@@ -167,7 +167,7 @@ async fn the_log_never_shows_the_number_or_the_code() {
         while let Some(line) = out.next_line().await.unwrap() {
             let parsed: Option<Value> = serde_json::from_str(&line).ok();
             log.push(line);
-            if let Some(entry) = parsed.filter(|l| l["fields"]["message"] == "listening") {
+            if let Some(entry) = parsed.filter(|l| l["fields"]["message"] == "hub ready") {
                 return entry["fields"]["addr"].as_str().unwrap().to_owned();
             }
         }

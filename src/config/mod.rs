@@ -29,6 +29,12 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `HUB_` variables that are read, but not as settings.
+const NOT_SETTINGS: &[&str] = &[
+    // The configuration file's path (the `--config` flag).
+    "HUB_CONFIG",
+];
+
 /// Every setting of the hub. The environment variable is the field name in upper case with `HUB_`
 /// in front (`listen` is `HUB_LISTEN`), except `database_url` and `redis_url`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -277,6 +283,10 @@ pub struct Config {
     /// How long shutdown waits for sockets to close and requests to finish, and again for the
     /// writers to store what they accepted and the node's other tasks to end. Default 10000 ms.
     pub shutdown_grace_ms: u64,
+    /// How long a node answers `503` on `/readyz` after SIGTERM while still serving everything,
+    /// before it closes its sockets: the load balancer's health-check interval times its unhealthy
+    /// threshold, so that it stops sending new connections first. Default 0 ms.
+    pub shutdown_drain_ms: u64,
     /// Proxies whose `X-Forwarded-For` is believed, comma-separated IPs. Default none.
     pub trusted_proxies: String,
     /// Web origins (`https://console.example.com`, comma-separated) whose pages may open the
@@ -421,6 +431,7 @@ impl Default for Config {
             outbound_queue_bytes: 256 * 1024,
             max_connections: 20_000,
             shutdown_grace_ms: 10_000,
+            shutdown_drain_ms: 0,
             trusted_proxies: String::new(),
             allowed_origins: String::new(),
             log_format: "text".into(),
@@ -492,6 +503,35 @@ impl Config {
         let config: Config = figment.extract()?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// `HUB_*` variables of the environment that name no setting, each with the variable of the
+    /// closest setting when one is near enough to be a misspelling. The file rejects unknown keys;
+    /// the environment is shared with other programs, so the hub warns at start instead.
+    #[must_use]
+    pub fn unknown_variables() -> Vec<(String, Option<String>)> {
+        Self::unknown_among(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+    }
+
+    fn unknown_among(names: impl Iterator<Item = String>) -> Vec<(String, Option<String>)> {
+        let known: Vec<String> = serde_json::to_value(Config::default())
+            .ok()
+            .and_then(|v| v.as_object().map(|o| o.keys().map(|k| format!("HUB_{}", k.to_uppercase())).collect()))
+            .unwrap_or_default();
+        let mut unknown: Vec<(String, Option<String>)> = names
+            .filter(|n| n.starts_with("HUB_") && !NOT_SETTINGS.contains(&n.as_str()) && !known.contains(n))
+            .map(|n| {
+                let closest = known
+                    .iter()
+                    .map(|k| (strsim::damerau_levenshtein(&n, k), k))
+                    .min()
+                    .filter(|(distance, k)| *distance <= 3 && *distance * 4 <= k.len() - 4)
+                    .map(|(_, k)| k.clone());
+                (n, closest)
+            })
+            .collect();
+        unknown.sort();
+        unknown
     }
 
     /// Checks every value that can be wrong in a way serde cannot see.
@@ -849,6 +889,21 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn unknown_variables_are_named_with_the_setting_they_misspell() {
+        let names =
+            ["HUB_LISTN", "HUB_LISTEN", "HUB_CONFIG", "HUB_SHUTDOWN_GRACE", "HUB_ZZZ", "PATH", "HUB_DATABASE_URL"];
+        let unknown = Config::unknown_among(names.iter().map(|n| (*n).to_owned()));
+        assert_eq!(
+            unknown,
+            vec![
+                ("HUB_LISTN".to_owned(), Some("HUB_LISTEN".to_owned())),
+                ("HUB_SHUTDOWN_GRACE".to_owned(), Some("HUB_SHUTDOWN_GRACE_MS".to_owned())),
+                ("HUB_ZZZ".to_owned(), None),
+            ]
+        );
     }
 }
 

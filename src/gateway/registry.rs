@@ -258,6 +258,15 @@ impl Registry {
             conns.iter().for_each(f);
         }
     }
+
+    /// The sessions of `who`'s sockets on this node, each once.
+    pub fn sessions_of(&self, who: Principal) -> Vec<SessionId> {
+        let mut sessions: Vec<SessionId> =
+            self.principals.get(&who).map(|conns| conns.iter().map(|c| c.session).collect()).unwrap_or_default();
+        sessions.sort_unstable();
+        sessions.dedup();
+        sessions
+    }
 }
 
 impl Registry {

@@ -59,9 +59,16 @@ pub struct Services {
     pub broker: Arc<dyn Broker>,
     /// This node's part of the cluster, when clustered.
     pub cluster: Option<Arc<Cluster>>,
-    /// Cancelled when shutdown begins: the listener stops accepting and every socket task closes
-    /// its socket with `1012`.
+    /// Cancelled when shutdown begins: `/readyz` answers `503` from then on, while the node
+    /// serves everything for `shutdown_drain_ms` more.
+    pub draining: CancellationToken,
+    /// Cancelled after the drain: every socket task closes its socket with `1012` and new sockets
+    /// are refused.
     pub shutdown: CancellationToken,
+    /// Cancelled once the sockets closed (or the grace period ran out): the listener stops
+    /// accepting. Until then `/readyz` answers a load balancer's checks with `503` instead of a
+    /// refused connection.
+    pub listening: CancellationToken,
     /// Every socket task and every export being streamed, so that shutdown can wait for them.
     pub sockets: TaskTracker,
     /// Whether Redis is configured (readiness then includes it).

@@ -75,6 +75,19 @@ pub struct NewAgent {
     pub created_at: Millis,
 }
 
+/// What an operator changes on an agent's account; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentChange {
+    /// A new display name.
+    pub name: Option<String>,
+    /// A new capacity (tickets held at once, 1 to 100).
+    pub capacity: Option<u32>,
+    /// A new Argon2id PHC string: every live session of the agent is revoked with it.
+    pub password_hash: Option<String>,
+    /// `true`: enable a disabled agent (they sign in again; their old sessions stay revoked).
+    pub enable: bool,
+}
+
 /// A canned reply an agent keeps for common answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CannedReply {

@@ -292,7 +292,9 @@ impl TestHub {
 impl Drop for TestHub {
     fn drop(&mut self) {
         if let Some(r) = &self.running {
+            r.hub.draining.cancel();
             r.hub.shutdown.cancel();
+            r.hub.listening.cancel();
         }
     }
 }

@@ -5,7 +5,7 @@
 use crate::domain::sessions::{Opened, SessionDesk};
 use crate::error::{Error, Result, SizeUnit};
 use crate::model::account::{Holder, Session};
-use crate::model::agent::{Agent, AgentStatus, CannedReply, NewAgent};
+use crate::model::agent::{Agent, AgentChange, AgentStatus, CannedReply, NewAgent};
 use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::now_ms;
 use crate::ports::quota::{self, Quotas};
@@ -130,6 +130,54 @@ impl AgentDesk {
         self.store.agent(agent.id).await?.ok_or(Error::NotFound("agent"))
     }
 
+    /// Enables a disabled agent (`anapars-hub agent enable`): they sign in again with their
+    /// password; the sessions the disabling revoked stay revoked.
+    ///
+    /// # Errors
+    /// `not_found`, `unavailable`.
+    pub async fn enable(&self, email: &str) -> Result<Agent> {
+        self.change(email, AgentChange { enable: true, ..AgentChange::default() }).await
+    }
+
+    /// Gives an agent a new generated password, returned once (`anapars-hub agent reset-password`),
+    /// and signs them out everywhere.
+    ///
+    /// # Errors
+    /// `not_found`, `unavailable`.
+    pub async fn reset_password(&self, email: &str) -> Result<(Agent, String)> {
+        let password = generate_password();
+        let pw = password.clone();
+        let hash = blocking(move || hash_password(&pw)).await??;
+        let agent = self.change(email, AgentChange { password_hash: Some(hash), ..AgentChange::default() }).await?;
+        Ok((agent, password))
+    }
+
+    /// Renames an agent (`anapars-hub agent set --name`) and/or sets their capacity
+    /// (`--capacity`): the tickets they may hold at once, which auto-assignment respects.
+    ///
+    /// # Errors
+    /// `bad_request` for an empty or over-long name or a capacity outside 1..=100, `not_found`,
+    /// `unavailable`.
+    pub async fn update(&self, email: &str, name: Option<&str>, capacity: Option<u32>) -> Result<Agent> {
+        let name = name.map(str::trim).map(str::to_owned);
+        if name.as_deref().is_some_and(|n| n.is_empty() || n.chars().count() > 64) {
+            return Err(Error::BadRequest("name must be 1 to 64 characters".into()));
+        }
+        if capacity.is_some_and(|c| !(1..=100).contains(&c)) {
+            return Err(Error::BadRequest("capacity must be 1 to 100".into()));
+        }
+        self.change(email, AgentChange { name, capacity, ..AgentChange::default() }).await
+    }
+
+    async fn change(&self, email: &str, change: AgentChange) -> Result<Agent> {
+        let email = normalise_email(email)?;
+        let agent = self.store.agent_by_email(&email).await?.ok_or(Error::NotFound("agent"))?;
+        if !self.store.change_agent(agent.id, &change, now_ms()).await? {
+            return Err(Error::NotFound("agent"));
+        }
+        self.store.agent(agent.id).await?.ok_or(Error::NotFound("agent"))
+    }
+
     /// Makes an agent a supervisor or not (`anapars-hub agent supervisor`).
     ///
     /// # Errors
@@ -144,12 +192,18 @@ impl AgentDesk {
     /// Signs an agent in (`POST /v1/agent/login`).
     ///
     /// # Errors
-    /// `unauthorized` for a wrong email or password or a disabled agent (one answer for all, so the
-    /// endpoint does not reveal which emails exist), `rate_limited`, `unavailable`.
+    /// `unauthorized` ([`Error::WrongCredentials`]) for a wrong email or password or a disabled
+    /// agent (one answer for all, so the endpoint does not reveal which emails exist),
+    /// `rate_limited`, `unavailable`. Each refusal is logged with the email masked and hashed
+    /// (never the password), so that an operator sees guessing without the log holding addresses.
     pub async fn login(&self, email: &str, password: &str, client_ip: IpAddr) -> Result<AgentSignedIn> {
-        let email = normalise_email(email).map_err(|_| Error::Unauthorized)?;
+        let Ok(email) = normalise_email(email) else {
+            tracing::warn!(email = %masked_email(email), reason = "not an email", "agent sign-in refused");
+            return Err(Error::WrongCredentials);
+        };
         if password.len() > 1024 {
-            return Err(Error::Unauthorized);
+            tracing::warn!(email = %masked_email(&email), reason = "password over 1024 bytes", "agent sign-in refused");
+            return Err(Error::WrongCredentials);
         }
         let q = self.quotas.as_ref();
         quota::check(q, &format!("agent-login:ip:{client_ip}"), Duration::from_secs(3600), LOGINS_PER_IP).await?;
@@ -160,7 +214,15 @@ impl AgentDesk {
         let matches = blocking(move || verify_password(&pw, &hash)).await?;
         let agent = match agent {
             Some(a) if matches && a.disabled_at.is_none() => a,
-            _ => return Err(Error::Unauthorized),
+            found => {
+                let reason = match found {
+                    None => "no such agent",
+                    Some(a) if a.disabled_at.is_some() && matches => "agent disabled",
+                    Some(_) => "wrong password",
+                };
+                tracing::warn!(email = %masked_email(&email), %client_ip, reason, "agent sign-in refused");
+                return Err(Error::WrongCredentials);
+            }
         };
         // A disabling that commits meanwhile makes this `forbidden`: no session is stored.
         let Opened { token, session } = self.sessions.open(Holder::Agent(agent.id), now_ms()).await?;
@@ -244,6 +306,23 @@ fn generate_password() -> String {
     (0..PASSWORD_LEN).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
 }
 
+/// An email as the log shows it: the first letter of the local part, the domain, and the first 8
+/// hex digits of the address's SHA-256, so that repeated tries at one address can be told apart and
+/// matched against a known address without the log holding it.
+fn masked_email(email: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    match email.trim().split_once('@') {
+        Some((local, domain)) if !local.is_empty() => {
+            let first: String = local.chars().take(1).collect();
+            let domain: String = domain.chars().take(64).collect();
+            format!("{first}***@{domain} #{hash}")
+        }
+        _ => format!("(not an email) #{hash}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +344,20 @@ mod tests {
         for bad in ["", "sara", "@x.ir", "sara@localhost", "sa ra@x.ir"] {
             assert!(normalise_email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_masked_email_keeps_no_address_but_tells_tries_apart() {
+        let m = masked_email("Sara.Karimi@example.com");
+        assert!(m.starts_with("S***@example.com #"), "{m}");
+        assert!(!m.contains("Karimi"));
+        assert_eq!(m.rsplit('#').next().map(str::len), Some(8));
+        assert_eq!(
+            masked_email(" sara.karimi@EXAMPLE.com").rsplit('#').next(),
+            m.rsplit('#').next(),
+            "one address, one hash"
+        );
+        assert_ne!(masked_email("other@example.com").rsplit('#').next(), m.rsplit('#').next());
+        assert!(masked_email("no-at-sign").starts_with("(not an email) #"));
     }
 }

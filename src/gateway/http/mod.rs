@@ -355,7 +355,7 @@ async fn media(
 }
 
 async fn ready(State(hub): State<Arc<Services>>) -> Response {
-    if hub.shutdown.is_cancelled() {
+    if hub.draining.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting_down"}))).into_response();
     }
     match hub.ready().await {

@@ -2,7 +2,7 @@
 //! sessions are [`Sessions`](super::Sessions), like users').
 
 use crate::error::Result;
-use crate::model::agent::{Agent, AgentStatus, CannedReply, NewAgent};
+use crate::model::agent::{Agent, AgentChange, AgentStatus, CannedReply, NewAgent};
 use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::Millis;
 use async_trait::async_trait;
@@ -23,6 +23,9 @@ pub trait Agents: Send + Sync {
     async fn disable_agent(&self, id: AgentId, now: Millis) -> Result<bool>;
     /// Sets the agent's status and capacity. False if there is no such agent.
     async fn set_agent_status(&self, id: AgentId, status: AgentStatus, capacity: u32) -> Result<bool>;
+    /// Applies an operator's change, in one transaction with the revocation of every live session
+    /// when the password changes. False when there is no such agent.
+    async fn change_agent(&self, id: AgentId, change: &AgentChange, now: Millis) -> Result<bool>;
     /// Makes the agent a supervisor or not. False when there is no such agent.
     async fn set_supervisor(&self, id: AgentId, supervisor: bool) -> Result<bool>;
     /// Stores a canned reply.

@@ -3,7 +3,7 @@
 use crate::adapters::sql::postgres::PostgresStore;
 use crate::adapters::sql::rows::{self, AgentRow, CannedReplyRow};
 use crate::error::Result;
-use crate::model::agent::{Agent, AgentStatus, CannedReply, NewAgent};
+use crate::model::agent::{Agent, AgentChange, AgentStatus, CannedReply, NewAgent};
 use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::Millis;
 use crate::ports::store::agents::Agents;
@@ -87,14 +87,7 @@ impl Agents for PostgresStore {
             if done.rows_affected() == 0 {
                 return Ok(false); // Nothing was written; dropping the transaction rolls it back.
             }
-            sqlx::query(
-                "UPDATE sessions SET revoked_at = $2
-                 WHERE agent_id = $1 AND revoked_at IS NULL AND expires_at > $2",
-            )
-            .bind(id.0)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            revoke_sessions(&mut tx, id, now).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -110,6 +103,34 @@ impl Agents for PostgresStore {
                 .execute(c)
                 .await?;
             Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    async fn change_agent(&self, id: AgentId, change: &AgentChange, now: Millis) -> Result<bool> {
+        self.call(async |c| {
+            let mut tx = c.begin().await?;
+            let done = sqlx::query(
+                "UPDATE agents SET name = COALESCE($2, name), capacity = COALESCE($3, capacity),
+                        password_hash = COALESCE($4, password_hash),
+                        disabled_at = CASE WHEN $5 THEN NULL ELSE disabled_at END
+                 WHERE id = $1",
+            )
+            .bind(id.0)
+            .bind(change.name.as_deref())
+            .bind(change.capacity.map(rows::stored_count))
+            .bind(change.password_hash.as_deref())
+            .bind(change.enable)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if change.password_hash.is_some() {
+                revoke_sessions(&mut tx, id, now).await?;
+            }
+            tx.commit().await?;
+            Ok(true)
         })
         .await
     }
@@ -168,4 +189,14 @@ impl Agents for PostgresStore {
         })
         .await
     }
+}
+
+/// Revokes every live session of the agent, inside the caller's transaction.
+async fn revoke_sessions(tx: &mut sqlx::PgConnection, id: AgentId, now: Millis) -> Result<()> {
+    sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL AND expires_at > $2")
+        .bind(id.0)
+        .bind(now)
+        .execute(tx)
+        .await?;
+    Ok(())
 }

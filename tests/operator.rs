@@ -1,0 +1,117 @@
+//! The operator's `agent` commands, run as the binary against each test database while a hub
+//! serves it: what an operator does to a support team's accounts takes effect at sign-in and on
+//! the agent's open sockets.
+
+mod common;
+
+use anapars_hub::protocol::Encoding;
+use common::hub::{hubs, TestHub};
+use serde_json::json;
+
+/// Runs `anapars-hub <args>` on the hub's database: success, and what it printed.
+fn cli(hub: &TestHub, args: &[&str]) -> (bool, String) {
+    let config = &hub.database().config;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_anapars-hub"));
+    cmd.env_clear().env("RUST_LOG", "warn").env("HUB_SQLITE_PATH", &config.sqlite_path);
+    if let Some(url) = &config.database_url {
+        cmd.env("DATABASE_URL", &url.0);
+    }
+    if let Some(keys) = &config.data_keys {
+        cmd.env("HUB_DATA_KEYS", &keys.0);
+    }
+    let out = cmd.args(args).output().expect("the binary runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// The password a command printed once.
+fn password(printed: &str) -> String {
+    printed
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown once, store it now): "))
+        .unwrap_or_else(|| panic!("no password in {printed}"))
+        .trim()
+        .to_owned()
+}
+
+async fn login(hub: &TestHub, email: &str, password: &str) -> (u16, serde_json::Value) {
+    hub.post("/v1/agent/login", json!({"email": email, "password": password})).await
+}
+
+#[tokio::test]
+async fn the_agent_commands_change_sign_in_and_close_sockets() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        let (ok, out) = cli(&hub, &["agent", "add", "--email", "sara@anapars.ir", "--name", "Sara"]);
+        assert!(ok, "{label} {out}");
+        let first = password(&out);
+        let (status, signed_in) = login(&hub, "sara@anapars.ir", &first).await;
+        assert_eq!(status, 200, "{label} {signed_in}");
+        let old_token = signed_in["token"].as_str().unwrap().to_owned();
+
+        // Name (in Persian) and capacity; the email in any case.
+        let (ok, out) =
+            cli(&hub, &["agent", "set", "--email", "SARA@anapars.ir", "--name", " سارا کریمی ", "--capacity", "7"]);
+        assert!(ok, "{label} {out}");
+        let (_, again) = login(&hub, "sara@anapars.ir", &first).await;
+        assert_eq!(
+            (again["agent"]["name"].as_str(), again["agent"]["capacity"].as_u64()),
+            (Some("سارا کریمی"), Some(7)),
+            "{label}"
+        );
+        for (args, refusal) in [
+            (vec!["--capacity", "0"], "capacity must be 1 to 100"),
+            (vec!["--capacity", "101"], "capacity must be 1 to 100"),
+            (vec!["--name", "  "], "name must be 1 to 64 characters"),
+            (vec![], "nothing to change"),
+        ] {
+            let (ok, out) = cli(&hub, &[&["agent", "set", "--email", "sara@anapars.ir"][..], &args].concat());
+            assert!(!ok && out.contains(refusal), "{label} {args:?}: {out}");
+        }
+
+        // A new password: the old one and every session of the old one stop working, and the
+        // agent's open socket is told within the watch interval.
+        let mut socket = hub.connect_agent(Encoding::Json, &old_token).await;
+        let (ok, out) = cli(&hub, &["agent", "reset-password", "--email", "sara@anapars.ir"]);
+        assert!(ok, "{label} {out}");
+        let second = password(&out);
+        assert_ne!(first, second);
+        assert_eq!(login(&hub, "sara@anapars.ir", &first).await.0, 401, "{label}: the old password");
+        assert_eq!(login(&hub, "sara@anapars.ir", &second).await.0, 200, "{label}: the new password");
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+            loop {
+                if let Some(code) = socket.closed().await {
+                    return code;
+                }
+            }
+        })
+        .await
+        .expect("the socket closes within 15 s");
+        assert_eq!(closed, 4003, "{label}");
+        assert!(
+            socket.seen.iter().any(|f| f["type"] == "session.revoked" && f["reason"] == "signed_out"),
+            "{label} {:?}",
+            socket.seen
+        );
+        let mut fresh = hub.connect(Encoding::Json).await;
+        let refused = fresh.request(json!({"type": "auth", "token": old_token})).await;
+        assert_eq!(refused["code"], "unauthorized", "{label}: a session of the old password: {refused}");
+
+        // Disabled, then enabled again.
+        let (ok, out) = cli(&hub, &["agent", "disable", "--email", "sara@anapars.ir"]);
+        assert!(ok, "{label} {out}");
+        assert_eq!(login(&hub, "sara@anapars.ir", &second).await.0, 401, "{label}: disabled");
+        let (ok, out) = cli(&hub, &["agent", "list"]);
+        assert!(ok && out.lines().any(|l| l.contains("sara@anapars.ir") && l.ends_with("disabled")), "{label} {out}");
+        let (ok, out) = cli(&hub, &["agent", "enable", "--email", "sara@anapars.ir"]);
+        assert!(ok, "{label} {out}");
+        assert_eq!(login(&hub, "sara@anapars.ir", &second).await.0, 200, "{label}: enabled again");
+        let (ok, out) = cli(&hub, &["agent", "list"]);
+        assert!(ok && out.lines().any(|l| l.contains("سارا کریمی") && l.ends_with("enabled")), "{label} {out}");
+
+        for command in ["enable", "reset-password", "disable"] {
+            let (ok, out) = cli(&hub, &["agent", command, "--email", "nobody@anapars.ir"]);
+            assert!(!ok && out.contains("agent not found"), "{label} {command}: {out}");
+        }
+    }
+}
