@@ -23,11 +23,11 @@ pub const SMS_FAILURES: &str = "hub_sms_failures_total";
 pub const SMS_BUDGET_TRIPS: &str = "hub_sms_budget_exhausted_total";
 /// Counter: successful sign-ins.
 pub const SIGN_INS: &str = "hub_sign_ins_total";
-/// Accounts moved to a new mobile number.
+/// Counter: accounts moved to a new mobile number.
 pub const PHONE_CHANGES: &str = "hub_phone_changes_total";
-/// Accounts deleted by their users.
+/// Counter: accounts deleted by their users.
 pub const ACCOUNTS_DELETED: &str = "hub_accounts_deleted_total";
-/// Exports of all of an account's data served (label `outcome`: `complete` or `failed`).
+/// Counter: exports of all of an account's data served (label `outcome`: `complete` or `failed`).
 pub const EXPORTS: &str = "hub_exports_total";
 /// Histogram (seconds): HTTP request latency, by `route` and `status`.
 pub const HTTP_LATENCY: &str = "hub_http_request_duration_seconds";
@@ -96,9 +96,23 @@ pub const FIRST_RESPONSE: &str = "hub_first_response_seconds";
 pub const QUEUE_WAIT: &str = "hub_queue_wait_seconds";
 /// Histogram: from a ticket's (re)opening to its resolution, in seconds.
 pub const RESOLUTION: &str = "hub_resolution_seconds";
+/// The buckets of the batch-size histograms.
+const BATCH_BUCKETS: [f64; 12] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0];
 /// The buckets of the support-time histograms: ten seconds to a week.
 const SUPPORT_TIME_BUCKETS: [f64; 14] =
     [10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259_200.0, 604_800.0];
+/// Gauge: tickets waiting in the queue (open, no agent), in the whole deployment.
+pub const QUEUE_TICKETS: &str = "hub_queue_tickets";
+/// Gauge: how long the ticket waiting longest has waited, in seconds (0 with an empty queue).
+pub const QUEUE_OLDEST_WAIT: &str = "hub_queue_oldest_wait_seconds";
+/// Gauge: agents connected anywhere, by `status` (`available`, `busy`, `away`).
+pub const AGENTS_ONLINE: &str = "hub_agents_online";
+/// Gauge: tickets the connected, available agents can still take (capacity minus held, summed).
+pub const AGENTS_FREE_CAPACITY: &str = "hub_agents_free_capacity";
+/// Gauge: tickets an agent holds, by `agent_id` (connected agents, and those still holding tickets).
+pub const AGENT_TICKETS: &str = "hub_agent_tickets";
+/// Gauge: an agent's capacity, by `agent_id` (the same agents as [`AGENT_TICKETS`]).
+pub const AGENT_CAPACITY: &str = "hub_agent_capacity";
 /// Counter: SMS reminders of unread replies, by outcome (`sent`, `read`, `no_consent`,
 /// `push_target`, `budget`, `failed`, `given_up`).
 pub const SMS_REMINDERS: &str = "hub_sms_reminders_total";
@@ -135,9 +149,9 @@ pub fn process_collector() -> &'static metrics_process::Collector {
     })
 }
 
-/// Bytes the program holds in live allocations (jemalloc's `stats.allocated`).
+/// Gauge: bytes the program holds in live allocations (jemalloc's `stats.allocated`).
 pub const ALLOCATED_BYTES: &str = "hub_allocator_allocated_bytes";
-/// Bytes jemalloc keeps resident for the program (`stats.resident`): above the allocated bytes by
+/// Gauge: bytes jemalloc keeps resident for the program (`stats.resident`): above the allocated bytes by
 /// what it holds freed but not yet returned to the kernel.
 pub const ALLOCATOR_RESIDENT_BYTES: &str = "hub_allocator_resident_bytes";
 
@@ -164,6 +178,12 @@ pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
         let mut builder = metrics_exporter_prometheus::PrometheusBuilder::new()
             .set_buckets(&latency_buckets)
             .expect("static, non-empty bucket list");
+        // Batch sizes are counts: powers of two up to the writers' largest batch.
+        for name in [BATCH_SIZE, TELEMETRY_BATCH_SIZE] {
+            builder = builder
+                .set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Full(name.to_owned()), &BATCH_BUCKETS)
+                .expect("static, non-empty bucket list");
+        }
         for name in [FIRST_RESPONSE, QUEUE_WAIT, RESOLUTION] {
             builder = builder
                 .set_buckets_for_metric(
@@ -178,6 +198,7 @@ pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
         // which is visible on /metrics rather than fatal.
         let _ = metrics::set_global_recorder(recorder);
         describe();
+        zero();
         handle
     })
 }
@@ -223,4 +244,80 @@ fn describe() {
     describe_counter!(SMS_REMINDERS, "SMS reminders of unread agent replies, by outcome (sent, or why not)");
     describe_counter!(ATTACHMENTS_EXPIRED, "uploads removed unattached after they expired");
     describe_counter!(UPLOAD_BYTES, Unit::Bytes, "bytes received in upload pieces");
+    describe_counter!(ANNOUNCEMENTS, "operator announcements sent");
+    describe_counter!(CLUSTER_PUBLISHED, "cluster envelopes published to Redis");
+    describe_counter!(CLUSTER_PUBLISH_DROPPED, "cluster envelopes not published (Redis down or queue full)");
+    describe_counter!(CLUSTER_RECEIVED, "cluster envelopes received from other nodes");
+    describe_gauge!(CLUSTER_LINK_UP, "1 while the node's Redis pub/sub link is up");
+    describe_counter!(CLUSTER_RECOVERED, "tickets whose events the sweep found after a missed publication");
+    describe_counter!(NODES_REAPED, "dead nodes whose people this node announced offline");
+    describe_gauge!(ALLOCATED_BYTES, Unit::Bytes, "bytes in live allocations (jemalloc stats.allocated)");
+    describe_gauge!(ALLOCATOR_RESIDENT_BYTES, Unit::Bytes, "bytes jemalloc keeps resident (stats.resident)");
+    describe_gauge!(QUEUE_TICKETS, "tickets waiting in the queue (whole deployment; every node reports it)");
+    describe_gauge!(QUEUE_OLDEST_WAIT, Unit::Seconds, "wait of the ticket waiting longest (whole deployment)");
+    describe_gauge!(AGENTS_ONLINE, "agents connected anywhere, by status");
+    describe_gauge!(AGENTS_FREE_CAPACITY, "tickets the connected, available agents can still take");
+    describe_gauge!(AGENT_TICKETS, "tickets an agent holds, by agent_id");
+    describe_gauge!(AGENT_CAPACITY, "an agent's capacity, by agent_id");
+}
+
+/// Every counter and gauge from the start, at 0, with each label value that comes from a fixed
+/// set: a counter that appears only when it first counts makes `rate()` and `absent()` alerts
+/// misread the time before. Counters labelled by open sets (errors by code, frames by type, closes
+/// by reason) start with the values alerts watch.
+fn zero() {
+    for name in [
+        CONNECTIONS_TOTAL,
+        OTP_SENT,
+        SMS_FAILURES,
+        SMS_BUDGET_TRIPS,
+        SIGN_INS,
+        PHONE_CHANGES,
+        ACCOUNTS_DELETED,
+        MESSAGES_STORED,
+        TICKETS_OPENED,
+        ANNOUNCEMENTS,
+        CLUSTER_PUBLISHED,
+        CLUSTER_PUBLISH_DROPPED,
+        CLUSTER_RECEIVED,
+        CLUSTER_RECOVERED,
+        NODES_REAPED,
+        NOTES_STORED,
+        ATTACHMENTS_EXPIRED,
+        UPLOAD_BYTES,
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    let labelled: [(&str, &str, &[&str]); 16] = [
+        (FRAMES_IN, "type", &["auth", "ticket.send"]),
+        (FRAMES_OUT, "type", &["auth.ok", "ticket.event"]),
+        (DISCONNECTS, "reason", &["gone", "service_restart", "slow_consumer"]),
+        (PURCHASE_REPORTS, "outcome", &["created", "bad_signature"]),
+        (EXPORTS, "outcome", &["complete", "failed"]),
+        (RATINGS, "score", &["1", "2", "3", "4", "5"]),
+        (ATTACHMENTS_STORED, "kind", &["image", "file"]),
+        (TELEMETRY_ACCEPTED, "kind", &["device", "view", "connection", "settings"]),
+        (TELEMETRY_REFUSED_CONSENT, "kind", &["view", "settings"]),
+        (TELEMETRY_MALFORMED, "kind", &["device", "view", "connection", "settings"]),
+        (TELEMETRY_DROPPED, "kind", &["device", "view", "connection"]),
+        (TELEMETRY_PURGED, "kind", &["view", "device", "connection"]),
+        (PUSH_REGISTRATIONS, "provider", &["webpush", "fcm", "apns"]),
+        (PUSH_SENT, "provider", &["webpush", "fcm", "apns"]),
+        (ERRORS, "code", &["internal", "unavailable", "overloaded", "rate_limited", "unauthorized"]),
+        (SMS_REMINDERS, "outcome", &["sent", "failed"]),
+    ];
+    for (name, label, values) in labelled {
+        for value in values {
+            metrics::counter!(name, label => *value).absolute(0);
+        }
+    }
+    metrics::counter!(PUSH_FAILED, "provider" => "any", "reason" => "not_queued").absolute(0);
+    for name in
+        [CONNECTIONS, QUEUE_TICKETS, QUEUE_OLDEST_WAIT, AGENTS_FREE_CAPACITY, PUSH_QUEUE_DEPTH, PUSH_QUEUE_OLDEST]
+    {
+        metrics::gauge!(name).set(0.0);
+    }
+    for status in ["available", "busy", "away"] {
+        metrics::gauge!(AGENTS_ONLINE, "status" => status).set(0.0);
+    }
 }

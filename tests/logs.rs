@@ -85,6 +85,23 @@ async fn the_log_tells_the_truth() {
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("http://{addr}/readyz")).send().await.unwrap().status(), 200);
 
+    // Every counter and gauge of src/metrics.rs is on /metrics from the start, with help text
+    // (histograms appear with their first observation).
+    let metrics = http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
+    for (name, kind) in metric_names() {
+        // A single node has no Redis link to report; per-agent gauges come with the first agent.
+        if kind == "Histogram"
+            || ["hub_cluster_link_up", "hub_agent_tickets", "hub_agent_capacity"].contains(&name.as_str())
+        {
+            continue;
+        }
+        assert!(metrics.contains(&format!("# HELP {name} ")), "{name} has no help text on /metrics at start");
+        assert!(
+            metrics.lines().any(|l| l.starts_with(&name) && !l.starts_with('#')),
+            "{name} has no value on /metrics at start"
+        );
+    }
+
     // A second hub on the same port fails to bind and never says it is ready.
     let mut second = hub(dir.path(), addr, &[]);
     let status =
@@ -115,4 +132,32 @@ async fn the_log_tells_the_truth() {
     let all = log.join("\n");
     assert!(!all.contains("sara.karimi") && !all.contains("hunter2"), "{all}");
     child.kill().await.unwrap();
+}
+
+/// Every metric `src/metrics.rs` names, with its kind: the first word of its doc comment
+/// (`Counter`, `Gauge` or `Histogram`).
+fn metric_names() -> Vec<(String, String)> {
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/metrics.rs")).unwrap();
+    let mut names = Vec::new();
+    let mut kind = String::new();
+    for line in source.lines() {
+        if let Some(doc) = line.strip_prefix("/// ") {
+            if kind.is_empty() {
+                kind = doc.split([':', ' ']).next().unwrap_or_default().to_owned();
+            }
+        } else if let Some(rest) = line.strip_prefix("pub const ") {
+            if let Some(name) = rest.split('"').nth(1).filter(|n| n.starts_with("hub_")) {
+                assert!(
+                    ["Counter", "Gauge", "Histogram"].contains(&kind.as_str()),
+                    "src/metrics.rs: say what {name} is"
+                );
+                names.push((name.to_owned(), kind.clone()));
+            }
+            kind.clear();
+        } else {
+            kind.clear();
+        }
+    }
+    assert!(names.len() > 40, "{names:?}");
+    names
 }

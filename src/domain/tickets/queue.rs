@@ -17,7 +17,7 @@ use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::agents::Agents;
 use crate::ports::store::tickets::Tickets;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -92,6 +92,7 @@ impl Queue {
         shutdown: CancellationToken,
     ) {
         let mut positions: HashMap<TicketId, u32> = HashMap::new();
+        let mut gauges = SupportGauges::default();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -104,7 +105,12 @@ impl Queue {
                 }
             }
             match tickets.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await {
-                Ok(open) => positions = self.tell_positions(&open, positions, broker.as_ref()),
+                Ok(open) => {
+                    positions = self.tell_positions(&open, positions, broker.as_ref());
+                    if gauges.due() {
+                        gauges.record(&open, tickets.as_ref(), agents.as_ref(), &presence).await;
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "queue positions not updated"),
             }
         }
@@ -165,6 +171,79 @@ impl Queue {
             }
         }
         now
+    }
+}
+
+/// What a support lead watches, as gauges: the queue's length and oldest wait, the connected
+/// agents by status, and each agent's load against their capacity. Every node reports the whole
+/// deployment's figures (read from storage and the roster), at most every [`SAFETY_TICK`].
+#[derive(Default)]
+struct SupportGauges {
+    last: Option<Instant>,
+    /// Agents with a load gauge: set to 0 once they neither hold tickets nor are connected.
+    reported: HashSet<AgentId>,
+}
+
+impl SupportGauges {
+    fn due(&self) -> bool {
+        self.last.is_none_or(|at| at.elapsed() >= SAFETY_TICK)
+    }
+
+    async fn record(
+        &mut self,
+        open: &[crate::model::ticket::Ticket],
+        tickets: &dyn Tickets,
+        agents: &dyn Agents,
+        presence: &crate::domain::presence::Presence,
+    ) {
+        self.last = Some(Instant::now());
+        let now = now_ms();
+        let waiting =
+            if open.len() < ROUND_LIMIT as usize { Ok(open.len() as u64) } else { tickets.queue_length().await };
+        match waiting {
+            Ok(n) => metrics::gauge!(crate::metrics::QUEUE_TICKETS).set(n as f64),
+            Err(e) => tracing::warn!(error = %e, "queue length not measured"),
+        }
+        let oldest = open.iter().map(|t| t.queued_at.unwrap_or(t.created_at)).min();
+        let wait_ms = oldest.map_or(0, |at| now.saturating_sub(at));
+        metrics::gauge!(crate::metrics::QUEUE_OLDEST_WAIT).set(wait_ms as f64 / 1000.0);
+
+        let (held, team) = match (tickets.assigned_counts().await, agents.agents().await) {
+            (Ok(held), Ok(team)) => (held.into_iter().collect::<HashMap<AgentId, u32>>(), team),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "agent gauges not measured");
+                return;
+            }
+        };
+        let online: HashSet<AgentId> = presence.online_agents().await.into_iter().collect();
+        let mut by_status: HashMap<AgentStatus, u32> = HashMap::new();
+        let mut free = 0u64;
+        let mut now_reported = HashSet::new();
+        for agent in team.iter().filter(|a| a.disabled_at.is_none()) {
+            let load = held.get(&agent.id).copied().unwrap_or(0);
+            let connected = online.contains(&agent.id);
+            if connected {
+                *by_status.entry(agent.status).or_default() += 1;
+                if agent.status == AgentStatus::Available {
+                    free += u64::from(agent.capacity.saturating_sub(load));
+                }
+            }
+            if connected || load > 0 {
+                let id = agent.id.to_string();
+                metrics::gauge!(crate::metrics::AGENT_TICKETS, "agent_id" => id.clone()).set(f64::from(load));
+                metrics::gauge!(crate::metrics::AGENT_CAPACITY, "agent_id" => id).set(f64::from(agent.capacity));
+                now_reported.insert(agent.id);
+            }
+        }
+        for gone in self.reported.difference(&now_reported) {
+            metrics::gauge!(crate::metrics::AGENT_TICKETS, "agent_id" => gone.to_string()).set(0.0);
+        }
+        self.reported = now_reported;
+        for status in [AgentStatus::Available, AgentStatus::Busy, AgentStatus::Away] {
+            let n = by_status.get(&status).copied().unwrap_or(0);
+            metrics::gauge!(crate::metrics::AGENTS_ONLINE, "status" => status.as_str()).set(f64::from(n));
+        }
+        metrics::gauge!(crate::metrics::AGENTS_FREE_CAPACITY).set(free as f64);
     }
 }
 

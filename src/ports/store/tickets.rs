@@ -28,6 +28,8 @@ pub trait Tickets: Send + Sync {
     async fn tickets_with_status(&self, status: TicketStatus, limit: u32) -> Result<Vec<Ticket>>;
     /// Tickets currently assigned to the agent, oldest first.
     async fn agent_tickets(&self, agent: AgentId) -> Result<Vec<Ticket>>;
+    /// How many tickets wait in the queue (status open).
+    async fn queue_length(&self) -> Result<u64>;
     /// How many tickets each agent holds (status assigned); agents with none are absent.
     async fn assigned_counts(&self) -> Result<Vec<(AgentId, u32)>>;
     /// Tickets updated (a new event) at or after `since`, least recently updated first, at most

@@ -151,6 +151,15 @@ impl Tickets for PostgresStore {
         .await
     }
 
+    async fn queue_length(&self) -> Result<u64> {
+        self.call(async |c| {
+            let (n,) =
+                sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM tickets WHERE status = 'open'").fetch_one(c).await?;
+            Ok(n.unsigned_abs())
+        })
+        .await
+    }
+
     async fn assigned_counts(&self) -> Result<Vec<(AgentId, u32)>> {
         self.call(async |c| {
             let counts = sqlx::query_as::<_, (Uuid, i64)>(

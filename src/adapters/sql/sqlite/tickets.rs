@@ -117,6 +117,13 @@ impl Tickets for SqliteStore {
         rows.into_iter().map(Ticket::try_from).collect()
     }
 
+    async fn queue_length(&self) -> Result<u64> {
+        let (n,) = sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM tickets WHERE status = 'open'")
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(n.unsigned_abs())
+    }
+
     async fn assigned_counts(&self) -> Result<Vec<(AgentId, u32)>> {
         let counts = sqlx::query_as::<_, (Uuid, i64)>(
             "SELECT agent_id, count(*) FROM tickets WHERE status = 'assigned' GROUP BY agent_id ORDER BY agent_id",
