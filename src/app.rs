@@ -95,7 +95,7 @@ impl Drop for Stage {
 pub async fn operator_agents(config: &Config) -> anyhow::Result<AgentDesk> {
     let store = crate::adapters::sql::connect(config).await?;
     let sessions = Arc::new(SessionDesk::new(store.clone(), Arc::new(Registry::new()), SessionTtls::from(config)));
-    Ok(AgentDesk::new(store, sessions, Arc::new(MemoryQuotas::new()), config.max_body_chars)?)
+    Ok(AgentDesk::new(store.clone(), store, sessions, Arc::new(MemoryQuotas::new()), config.max_body_chars)?)
 }
 
 /// Connects storage (running migrations) and Redis, builds the services and starts the node's
@@ -169,7 +169,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     };
     let sessions = Arc::new(SessionDesk::new(store.clone(), broker.clone(), SessionTtls::from(&config)));
     let auth = Auth::new(&config, key, store.clone(), store.clone(), sessions.clone(), quotas.clone(), sms.clone())?;
-    let agents = AgentDesk::new(store.clone(), sessions.clone(), quotas.clone(), config.max_body_chars)?;
+    let agents = AgentDesk::new(store.clone(), store.clone(), sessions.clone(), quotas.clone(), config.max_body_chars)?;
     let writer = MessageWriter::start(
         crate::domain::tickets::writer::MessageStore(store.clone()),
         crate::domain::tickets::writer::config(
@@ -254,6 +254,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             search: store.clone(),
             ratings: store.clone(),
             reports: store.clone(),
+            audit: store.clone(),
         },
         writer,
         broker.clone(),
@@ -334,6 +335,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             records: store.clone(),
             purchases: store.clone(),
             objects: objects.clone(),
+            audit: store.clone(),
         },
         sessions.clone(),
         quotas.clone(),
@@ -488,6 +490,12 @@ async fn purge_loop(services: Arc<Services>, every: Duration, stop: Cancellation
         match (services.store.purge_codes(now).await, services.store.purge_sessions(now - day).await) {
             (Ok(codes), Ok(sessions)) => tracing::debug!(codes, sessions, "purged expired sign-in data"),
             (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "purge failed; retrying next round"),
+        }
+        let kept = i64::try_from(services.config.audit_retention_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        match services.store.purge_audit(now.saturating_sub(kept)).await {
+            Ok(0) => {}
+            Ok(entries) => tracing::info!(entries, "removed audit entries past their retention"),
+            Err(e) => tracing::warn!(error = %e, "audit purge failed; retrying next round"),
         }
         // Uploads that reached no message, a bounded number per round.
         match services.attachments.purge_expired(now, 500).await {

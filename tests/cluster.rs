@@ -536,25 +536,7 @@ async fn deleting_an_account_through_one_node_reaches_every_node() {
 
     // Both steps through node 1, where the user has no socket.
     let base = &cluster.nodes[1].base;
-    let notice: Value = cluster
-        .http
-        .post(format!("{base}/v1/me/deletion"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let done = cluster
-        .http
-        .post(format!("{base}/v1/me/deletion/confirm"))
-        .bearer_auth(&token)
-        .json(&json!({"confirmation": notice["confirmation"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status().as_u16(), 200);
+    assert_eq!(common::delete_account(&cluster.http, base, &token).await, 200);
 
     for socket in [&mut on_0, &mut on_2] {
         assert_eq!(socket.closed().await, Some(4003));

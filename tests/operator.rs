@@ -113,5 +113,44 @@ async fn the_agent_commands_change_sign_in_and_close_sockets() {
             let (ok, out) = cli(&hub, &["agent", command, "--email", "nobody@anapars.ir"]);
             assert!(!ok && out.contains("agent not found"), "{label} {command}: {out}");
         }
+
+        // Each action is in the audit log, as the operator's, with the agent's id and no name,
+        // email or password; a supervisor reads it, a plain agent may not.
+        let sara = again["agent"]["id"].as_str().unwrap().to_owned();
+        let (lead, _) = hub.supervisor("Lead").await;
+        let url = format!("/v1/audit?from=0&to={}", i64::MAX);
+        let (status, page) = hub.get(&url, Some(&lead)).await;
+        assert_eq!(status, 200, "{label} {page}");
+        let about_sara: Vec<&serde_json::Value> =
+            page["entries"].as_array().unwrap().iter().filter(|e| e["object_id"] == sara.as_str()).collect();
+        let actions: Vec<&str> = about_sara.iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(
+            actions,
+            ["agent.added", "agent.changed", "agent.password_reset", "agent.disabled", "agent.enabled"],
+            "{label}"
+        );
+        assert!(
+            about_sara.iter().all(|e| e["actor"] == "operator" && e["actor_id"].is_null()),
+            "{label} {about_sara:?}"
+        );
+        assert_eq!(about_sara[1]["detail"], json!({"capacity": 7, "name_changed": true}), "{label}");
+        let text = page.to_string();
+        for secret in ["sara@", "سارا", "Sara", &first, &second] {
+            assert!(!text.contains(secret), "{label}: the audit log holds {secret:?}: {text}");
+        }
+        let sara_token = login(&hub, "sara@anapars.ir", &second).await.1["token"].as_str().unwrap().to_owned();
+        assert_eq!(hub.get(&url, Some(&sara_token)).await.0, 403, "{label}: not a supervisor");
+        let (status, csv) = {
+            let r =
+                hub.http.get(format!("{}{url}&format=csv&limit=2", hub.base)).bearer_auth(&lead).send().await.unwrap();
+            let next = r.headers().get("audit-next").map(|v| v.to_str().unwrap().to_owned());
+            assert!(next.is_some(), "{label}: a full page names the next");
+            (r.status().as_u16(), r.text().await.unwrap())
+        };
+        assert_eq!(status, 200, "{label}");
+        assert!(
+            csv.starts_with("id,at,actor,actor_id,action,object,object_id,detail\n") && csv.lines().count() == 3,
+            "{label} {csv}"
+        );
     }
 }

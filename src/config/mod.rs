@@ -311,6 +311,9 @@ pub struct Config {
     /// Connection records (IP, user agent, times) are deleted this long after the socket opened.
     /// Default 90 days.
     pub connection_retention_secs: u64,
+    /// How long audit log entries are kept (an account's own go with it when it is deleted).
+    /// Default 31536000 s (a year).
+    pub audit_retention_secs: u64,
     /// How often the retention purge runs. Default 3600000 ms (hourly).
     pub telemetry_purge_interval_ms: u64,
     /// Largest settings document, in bytes of its JSON text. Default 8192.
@@ -440,6 +443,7 @@ impl Default for Config {
             view_retention_secs: 30 * 24 * 3600,
             device_history_retention_secs: 90 * 24 * 3600,
             connection_retention_secs: 90 * 24 * 3600,
+            audit_retention_secs: 365 * 24 * 3600,
             telemetry_purge_interval_ms: 3_600_000,
             settings_max_bytes: 8192,
             consent_analytics_default: true,

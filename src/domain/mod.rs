@@ -4,6 +4,7 @@ pub mod account;
 pub mod agents;
 pub mod announcements;
 pub mod attachments;
+pub mod audit;
 pub mod auth;
 pub mod billing;
 pub(crate) mod group_commit;

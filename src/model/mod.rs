@@ -5,6 +5,7 @@
 pub mod account;
 pub mod agent;
 pub mod attachment;
+pub mod audit;
 pub mod deletion;
 pub mod event;
 pub mod ids;

@@ -155,6 +155,21 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
     out
 }
+/// Deletes the account of `token` through the hub at `base` with its two steps (the notice, then
+/// the confirmation it carries); the confirmation's HTTP status.
+pub async fn delete_account(http: &reqwest::Client, base: &str, token: &str) -> u16 {
+    let notice: serde_json::Value =
+        http.post(format!("{base}/v1/me/deletion")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let done = http
+        .post(format!("{base}/v1/me/deletion/confirm"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"confirmation": notice["confirmation"]}))
+        .send()
+        .await
+        .unwrap();
+    done.status().as_u16()
+}
+
 pub mod hub;
 pub mod push;
 pub mod s3;

@@ -18,6 +18,7 @@
 mod account;
 mod agents;
 mod attachments;
+mod audit;
 mod codes;
 mod labels;
 mod notes;

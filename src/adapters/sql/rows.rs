@@ -10,6 +10,7 @@
 mod account;
 mod agents;
 pub(super) mod attachments;
+pub(super) mod audit;
 pub(super) mod labels;
 pub(super) mod notes;
 mod profiles;

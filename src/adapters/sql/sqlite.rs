@@ -15,6 +15,7 @@
 mod account;
 mod agents;
 mod attachments;
+mod audit;
 mod codes;
 mod labels;
 mod notes;

@@ -20,6 +20,7 @@ use crate::domain::tickets::TicketDesk;
 use crate::error::{Error, Result};
 use crate::model::account::RevokeReason;
 use crate::model::attachment::{uploader_prefix, Attachment};
+use crate::model::audit::{ActorKind, AuditAction, AuditEntry};
 use crate::model::ids::{Principal, UserId};
 use crate::model::object::ObjectKey;
 use crate::model::purchase::{Purchase, PurchaseKind};
@@ -27,6 +28,7 @@ use crate::model::time::{ms, now_ms, Millis};
 use crate::ports::objects::Objects;
 use crate::ports::quota::Quotas;
 use crate::ports::store::account::AccountRecords;
+use crate::ports::store::audit::Audit;
 use crate::ports::store::purchases::Purchases;
 use crate::ports::store::Accounts;
 use std::sync::Arc;
@@ -72,6 +74,7 @@ pub struct AccountDesk {
     records: Arc<dyn AccountRecords>,
     purchases: Arc<dyn Purchases>,
     objects: Arc<dyn Objects>,
+    audit: Arc<dyn Audit>,
     sessions: Arc<SessionDesk>,
     quotas: Arc<dyn Quotas>,
     presence: Arc<Presence>,
@@ -87,6 +90,8 @@ pub struct AccountPorts {
     pub purchases: Arc<dyn Purchases>,
     /// The object store, which the deletion empties of the account's attachments.
     pub objects: Arc<dyn Objects>,
+    /// The audit log: exports and deletions are written to it.
+    pub audit: Arc<dyn Audit>,
 }
 
 impl AccountDesk {
@@ -97,8 +102,8 @@ impl AccountDesk {
         quotas: Arc<dyn Quotas>,
         presence: Arc<Presence>,
     ) -> Self {
-        let AccountPorts { accounts, records, purchases, objects } = ports;
-        Self { accounts, records, purchases, objects, sessions, quotas, presence }
+        let AccountPorts { accounts, records, purchases, objects, audit } = ports;
+        Self { accounts, records, purchases, objects, audit, sessions, quotas, presence }
     }
 
     /// Deletes the bytes and thumbnails of a deleted account's attachments (an agent's on its
@@ -135,6 +140,9 @@ impl AccountDesk {
     pub async fn admit_export(&self, user: UserId) -> Result<()> {
         let hour = Duration::from_secs(3600);
         crate::ports::quota::check(self.quotas.as_ref(), &Self::export_quota_key(user), hour, EXPORTS_PER_HOUR).await?;
+        let entry =
+            AuditEntry::new(now_ms(), ActorKind::User, Some(user.0), AuditAction::AccountExported, Some(user.0));
+        crate::domain::audit::record(self.audit.as_ref(), &entry).await;
         Ok(())
     }
 
@@ -200,6 +208,14 @@ impl AccountDesk {
         if let Err(e) = self.quotas.forget(&quota_keys).await {
             tracing::warn!(error = %e, user_id = %user, "rate-limit counters of a deleted account not cleared; they expire by themselves");
         }
+        // Nothing of the account stays in the audit log either; the deletion is recorded without
+        // naming it.
+        if let Err(e) = self.audit.forget_user_audit(user).await {
+            tracing::warn!(error = %e, user_id = %user, "audit entries of a deleted account not deleted");
+        }
+        let entry = AuditEntry::new(now, ActorKind::User, None, AuditAction::AccountDeleted, None)
+            .with_detail(serde_json::json!({"tickets": deleted.tickets.len()}));
+        crate::domain::audit::record(self.audit.as_ref(), &entry).await;
         metrics::counter!(crate::metrics::ACCOUNTS_DELETED).increment(1);
         tracing::info!(user_id = %user, tickets = deleted.tickets.len(), "account deleted");
         Ok(Deleted { deleted_at: now, tickets: deleted.tickets.len() })

@@ -6,10 +6,12 @@ use crate::domain::sessions::{Opened, SessionDesk};
 use crate::error::{Error, Result, SizeUnit};
 use crate::model::account::{Holder, Session};
 use crate::model::agent::{Agent, AgentChange, AgentStatus, CannedReply, NewAgent};
+use crate::model::audit::{ActorKind, AuditAction, AuditEntry};
 use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::now_ms;
 use crate::ports::quota::{self, Quotas};
 use crate::ports::store::agents::Agents;
+use crate::ports::store::audit::Audit;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -29,6 +31,7 @@ const MAX_TITLE_CHARS: usize = 100;
 /// Agent accounts and sessions.
 pub struct AgentDesk {
     store: Arc<dyn Agents>,
+    audit: Arc<dyn Audit>,
     sessions: Arc<SessionDesk>,
     quotas: Arc<dyn Quotas>,
     max_body_chars: usize,
@@ -83,12 +86,20 @@ impl AgentDesk {
     /// The decoy hash cannot be computed (argon2 failure).
     pub fn new(
         store: Arc<dyn Agents>,
+        audit: Arc<dyn Audit>,
         sessions: Arc<SessionDesk>,
         quotas: Arc<dyn Quotas>,
         max_body_chars: usize,
     ) -> Result<Self> {
         let decoy_hash = hash_password(&generate_password())?;
-        Ok(Self { store, sessions, quotas, max_body_chars, decoy_hash })
+        Ok(Self { store, audit, sessions, quotas, max_body_chars, decoy_hash })
+    }
+
+    /// Writes an operator's action on `agent` to the audit log.
+    async fn audited(&self, action: AuditAction, agent: &Agent, detail: Option<serde_json::Value>) {
+        let mut entry = AuditEntry::new(now_ms(), ActorKind::Operator, None, action, Some(agent.id.0));
+        entry.detail = detail;
+        crate::domain::audit::record(self.audit.as_ref(), &entry).await;
     }
 
     /// Creates an agent with a generated password, returned once (`anapars-hub agent add`).
@@ -107,6 +118,7 @@ impl AgentDesk {
         let new =
             NewAgent { id: AgentId::generate(), email, name: name.to_owned(), password_hash, created_at: now_ms() };
         let agent = self.store.create_agent(&new).await?.ok_or(Error::Conflict("an agent with this email exists"))?;
+        self.audited(AuditAction::AgentAdded, &agent, None).await;
         Ok((agent, password))
     }
 
@@ -127,6 +139,7 @@ impl AgentDesk {
         let email = normalise_email(email)?;
         let agent = self.store.agent_by_email(&email).await?.ok_or(Error::NotFound("agent"))?;
         self.store.disable_agent(agent.id, now_ms()).await?;
+        self.audited(AuditAction::AgentDisabled, &agent, None).await;
         self.store.agent(agent.id).await?.ok_or(Error::NotFound("agent"))
     }
 
@@ -136,7 +149,9 @@ impl AgentDesk {
     /// # Errors
     /// `not_found`, `unavailable`.
     pub async fn enable(&self, email: &str) -> Result<Agent> {
-        self.change(email, AgentChange { enable: true, ..AgentChange::default() }).await
+        let agent = self.change(email, AgentChange { enable: true, ..AgentChange::default() }).await?;
+        self.audited(AuditAction::AgentEnabled, &agent, None).await;
+        Ok(agent)
     }
 
     /// Gives an agent a new generated password, returned once (`anapars-hub agent reset-password`),
@@ -149,6 +164,7 @@ impl AgentDesk {
         let pw = password.clone();
         let hash = blocking(move || hash_password(&pw)).await??;
         let agent = self.change(email, AgentChange { password_hash: Some(hash), ..AgentChange::default() }).await?;
+        self.audited(AuditAction::AgentPasswordReset, &agent, None).await;
         Ok((agent, password))
     }
 
@@ -166,7 +182,12 @@ impl AgentDesk {
         if capacity.is_some_and(|c| !(1..=100).contains(&c)) {
             return Err(Error::BadRequest("capacity must be 1 to 100".into()));
         }
-        self.change(email, AgentChange { name, capacity, ..AgentChange::default() }).await
+        let renamed = name.is_some();
+        let agent = self.change(email, AgentChange { name, capacity, ..AgentChange::default() }).await?;
+        // The name is personal: the entry says that it changed, not what to.
+        let detail = serde_json::json!({"name_changed": renamed, "capacity": capacity});
+        self.audited(AuditAction::AgentChanged, &agent, Some(detail)).await;
+        Ok(agent)
     }
 
     async fn change(&self, email: &str, change: AgentChange) -> Result<Agent> {
@@ -186,6 +207,7 @@ impl AgentDesk {
         let email = normalise_email(email)?;
         let agent = self.store.agent_by_email(&email).await?.ok_or(Error::NotFound("agent"))?;
         self.store.set_supervisor(agent.id, supervisor).await?;
+        self.audited(AuditAction::AgentSupervisor, &agent, Some(serde_json::json!({"supervisor": supervisor}))).await;
         self.store.agent(agent.id).await?.ok_or(Error::NotFound("agent"))
     }
 

@@ -17,6 +17,7 @@ pub(crate) mod stream;
 pub(crate) mod writer;
 
 use crate::error::{Error, Result, SizeUnit};
+use crate::model::audit::{ActorKind, AuditAction, AuditEntry};
 use crate::model::event::Event;
 use crate::model::ids::{AgentId, AttachmentId, Principal, TicketId};
 use crate::model::ticket::{
@@ -25,6 +26,7 @@ use crate::model::ticket::{
 use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::agents::Agents;
+use crate::ports::store::audit::Audit;
 use crate::ports::store::labels::Labels;
 use crate::ports::store::notes::Notes;
 use crate::ports::store::ratings::Ratings;
@@ -61,6 +63,7 @@ pub struct TicketDesk {
     search_index: Arc<dyn Search>,
     ratings: Arc<dyn Ratings>,
     reports: Arc<dyn Reports>,
+    audit: Arc<dyn Audit>,
     /// How long after a resolution its user may rate it, in ms; `None`: ratings are off.
     rating_window: Option<u64>,
     writer: MessageWriter,
@@ -86,6 +89,8 @@ pub struct TicketStores {
     pub ratings: Arc<dyn Ratings>,
     /// What reports read.
     pub reports: Arc<dyn Reports>,
+    /// The audit log: claims, transfers and resolutions are written to it.
+    pub audit: Arc<dyn Audit>,
 }
 
 /// How large a message may be, and how long a resolution may be rated.
@@ -111,7 +116,7 @@ impl TicketDesk {
     /// The desk over these ports. `queue` decides assignments and queue positions; every stored
     /// event also goes to `push` (for people whose app is closed).
     pub fn new(
-        TicketStores { tickets, agents, notes, labels, search, ratings, reports }: TicketStores,
+        TicketStores { tickets, agents, notes, labels, search, ratings, reports, audit }: TicketStores,
         writer: MessageWriter,
         broker: Arc<dyn Broker>,
         queue: Arc<queue::Queue>,
@@ -127,6 +132,7 @@ impl TicketDesk {
             search_index: search,
             ratings,
             reports,
+            audit,
             rating_window,
             writer,
             broker,
@@ -409,6 +415,7 @@ impl TicketDesk {
                 }
                 self.observe_support_times(ticket.id, event.kind);
                 self.queue.changed();
+                self.audit_transition(&t, &ticket).await;
                 Ok(ticket)
             }
             None => {
@@ -426,6 +433,26 @@ impl TicketDesk {
                 })
             }
         }
+    }
+
+    /// Writes a claim, transfer or resolution to the audit log.
+    async fn audit_transition(&self, t: &Transition, ticket: &Ticket) {
+        let action = match t.kind {
+            EventKind::Claimed => AuditAction::TicketClaimed,
+            EventKind::Transferred => AuditAction::TicketTransferred,
+            EventKind::Resolved => AuditAction::TicketResolved,
+            _ => return,
+        };
+        let (actor, actor_id) = match t.actor {
+            Author::Agent(a) => (ActorKind::Agent, Some(a.0)),
+            Author::User(u) => (ActorKind::User, Some(u.0)),
+            Author::System => (ActorKind::System, None),
+        };
+        let mut entry = AuditEntry::new(t.now, actor, actor_id, action, Some(ticket.id.0)).concerning(ticket.user_id.0);
+        if let (EventKind::Claimed | EventKind::Transferred, Some(agent)) = (t.kind, t.agent_id) {
+            entry.detail = Some(serde_json::json!({"agent_id": agent}));
+        }
+        crate::domain::audit::record(self.audit.as_ref(), &entry).await;
     }
 
     /// Records delivery or reading marks and tells the ticket's subscribers.

@@ -285,6 +285,14 @@ pub(super) async fn write(
     w.items(&mut true, purchases).await?;
     w.raw("]");
 
+    // What was done by the user or to what concerns them (an export, their tickets' claims):
+    // ids and actions only.
+    w.member("audit");
+    w.raw("[");
+    let audit = store.user_audit_entries(user).await?;
+    w.items(&mut true, audit).await?;
+    w.raw("]");
+
     w.member("connections");
     w.raw("[");
     let (mut first, mut cursor) = (true, None);

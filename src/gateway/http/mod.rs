@@ -5,6 +5,7 @@
 //! ([`crate::protocol::errors`], shared with the socket's error frames).
 
 mod account;
+mod audit;
 mod client;
 mod console;
 mod export;
@@ -64,6 +65,7 @@ pub(crate) fn router(hub: Arc<Services>) -> Router {
         .merge(push::routes())
         .merge(search::routes())
         .merge(reports::routes())
+        .merge(audit::routes())
         .route("/v1/media/{file}", get(media))
         .route("/v1/admin/announcements", post(announce))
         .route("/v1/ws", get(upgrade::websocket))

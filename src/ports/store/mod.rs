@@ -25,6 +25,7 @@
 pub mod account;
 pub mod agents;
 pub mod attachments;
+pub mod audit;
 pub mod labels;
 pub mod notes;
 pub mod profiles;
@@ -203,6 +204,7 @@ pub trait Store:
     + ratings::Ratings
     + reports::Reports
     + search::Search
+    + audit::Audit
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
