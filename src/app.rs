@@ -341,7 +341,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         quotas.clone(),
         presence.clone(),
     );
-    let billing = crate::domain::billing::BillingDesk::new(store.clone(), broker.clone(), &config);
+    let billing = crate::domain::billing::BillingDesk::new(store.clone(), store.clone(), broker.clone(), &config);
     background.spawn(queue.run(
         tickets.clone(),
         store.clone(),

@@ -36,6 +36,16 @@ enum Command {
         #[command(subcommand)]
         action: AgentAction,
     },
+    /// Answer a user's request about their data (the policy's contact links) on a running hub:
+    /// find the account of a number, export it to a file, delete it in two steps. Needs the
+    /// hub's `admin_token` in the configuration.
+    User {
+        /// The hub's base URL [default: http:// and the `listen` address].
+        #[arg(long, global = true)]
+        hub: Option<String>,
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// The data keys that seal personal identifiers at rest.
     Keys {
         #[command(subcommand)]
@@ -66,6 +76,37 @@ enum KeysAction {
         /// apart).
         #[arg(long)]
         pause_ms: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// The account of a number as the person wrote it (Persian digits are fine); prints its id,
+    /// never the number.
+    Find {
+        /// The number.
+        #[arg(long)]
+        phone: String,
+    },
+    /// Write everything the hub keeps about the account to a file (the document the app's export
+    /// gives).
+    Export {
+        /// The account's id (from `user find`).
+        #[arg(long)]
+        user: String,
+        /// The file to write (created; an existing one is not overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Delete the account: without --confirm, print what would be lost and the confirmation; with
+    /// it, delete (the same two steps as in the app).
+    Delete {
+        /// The account's id (from `user find`).
+        #[arg(long)]
+        user: String,
+        /// The confirmation the first step printed.
+        #[arg(long)]
+        confirm: Option<String>,
     },
 }
 
@@ -155,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agent { action } => agent_command(&config, action).await,
+        Command::User { hub, action } => user_command(&config, hub, action).await,
         Command::Keys { action: KeysAction::Status } => keys_status(&config).await,
         Command::Keys { action: KeysAction::Rotate { batch, pause_ms } } => keys_rotate(&config, batch, pause_ms).await,
         Command::Keys { action: KeysAction::New { id } } => {
@@ -215,6 +257,97 @@ async fn agent_command(config: &Config, action: AgentAction) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+/// `user ...`: the users'-rights routes of the running hub, with the admin token.
+async fn user_command(config: &Config, hub: Option<String>, action: UserAction) -> anyhow::Result<()> {
+    let token = config.admin_token.as_ref().map(|t| t.0.clone()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the hub's admin_token (HUB_ADMIN_TOKEN) must be set: the user commands use the hub's admin routes"
+        )
+    })?;
+    let base = hub.unwrap_or_else(|| format!("http://{}", config.listen)).trim_end_matches('/').to_owned();
+    let http = reqwest::Client::new();
+    let call =
+        |method: reqwest::Method, path: String| http.request(method, format!("{base}{path}")).bearer_auth(&token);
+    match action {
+        UserAction::Find { phone } => {
+            let found = answer(
+                call(reqwest::Method::POST, "/v1/admin/users/lookup".into()).json(&serde_json::json!({"phone": phone})),
+            )
+            .await?;
+            println!(
+                "account {}: registered at {} (Unix ms), {} tickets, {} devices",
+                found["user_id"].as_str().unwrap_or("?"),
+                found["registered_at"],
+                found["tickets"],
+                found["devices"]
+            );
+        }
+        UserAction::Export { user, out } => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+            let response = call(reqwest::Method::GET, format!("/v1/admin/users/{user}/export")).send().await?;
+            if !response.status().is_success() {
+                let _ = std::fs::remove_file(&out);
+                let status = response.status();
+                anyhow::bail!("{status}: {}", response.text().await.unwrap_or_default());
+            }
+            let mut written = 0usize;
+            let mut response = response;
+            while let Some(chunk) = response.chunk().await? {
+                std::io::Write::write_all(&mut file, &chunk)?;
+                written += chunk.len();
+            }
+            file.sync_all()?;
+            println!("wrote {written} bytes to {}", out.display());
+        }
+        UserAction::Delete { user, confirm: None } => {
+            let notice = answer(call(reqwest::Method::POST, format!("/v1/admin/users/{user}/deletion"))).await?;
+            let will = &notice["will_delete"];
+            println!(
+                "deleting account {user} deletes {} tickets, {} devices and {} purchases ({} active subscriptions and {} activations paid for are lost)",
+                will["tickets"],
+                will["devices"],
+                will["purchases"],
+                notice["paid_and_lost"]["active_subscriptions"].as_array().map_or(0, Vec::len),
+                notice["paid_and_lost"]["activations"].as_array().map_or(0, Vec::len),
+            );
+            println!(
+                "to delete it, before {} (Unix ms): anapars-hub user delete --user {user} --confirm {}",
+                notice["expires_at"],
+                notice["confirmation"].as_str().unwrap_or("?")
+            );
+        }
+        UserAction::Delete { user, confirm: Some(confirmation) } => {
+            let done = answer(
+                call(reqwest::Method::POST, format!("/v1/admin/users/{user}/deletion/confirm"))
+                    .json(&serde_json::json!({"confirmation": confirmation})),
+            )
+            .await?;
+            println!("account {user} deleted with its {} tickets", done["tickets_deleted"]);
+        }
+    }
+    Ok(())
+}
+
+/// A JSON answer of the hub, or its error as the command's.
+async fn answer(request: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+    let response = request.send().await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let error = &body["error"];
+        anyhow::bail!(
+            "{} ({status}): {}",
+            error["code"].as_str().unwrap_or("error"),
+            error["message"].as_str().unwrap_or("")
+        );
+    }
+    Ok(body)
 }
 
 /// `keys status`: values of each kind per data key, and the configured keys that seal nothing.

@@ -251,6 +251,39 @@ async fn repeats_renewals_refunds_and_conflicts_follow_the_state_rules() {
             (body["purchase"]["expires_at"].clone(), body["purchase"]["active"].clone()),
             (Value::Null, json!(true))
         );
+
+        // The audit log, as the user's export holds it: billing's records and changes, not the
+        // repeats and refusals, with the purchase's id and nothing of the report.
+        let export: Value = hub
+            .http
+            .get(format!("{}/v1/me/export", hub.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let billed: Vec<(&str, &str)> = export["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["actor"] == "billing")
+            .map(|e| (e["action"].as_str().unwrap(), e["object_id"].as_str().unwrap()))
+            .collect();
+        let first = created["id"].as_str().unwrap();
+        let second = body["purchase"]["id"].as_str().unwrap();
+        assert_eq!(
+            billed,
+            [
+                ("purchase.recorded", first),
+                ("purchase.updated", first),
+                ("purchase.updated", first),
+                ("purchase.recorded", second)
+            ],
+            "{label}"
+        );
+        assert!(!export["audit"].to_string().contains(report["reference"].as_str().unwrap()), "{label}");
     }
 }
 

@@ -118,17 +118,25 @@ async fn the_log_tells_the_truth() {
     // email (its first letter, its domain and a hash of it).
     let refused = http
         .post(format!("http://{addr}/v1/agent/login"))
+        .header("x-request-id", "support-ticket-4711")
         .json(&serde_json::json!({"email": "sara.karimi@example.com", "password": "hunter2-secret"}))
         .send()
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["x-request-id"], "support-ticket-4711", "the client's request id is answered");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthorized");
     assert_eq!(body["error"]["message"], "wrong email or password");
     let log = read_until(&mut out, "agent sign-in refused").await;
     let line = log.last().unwrap();
     assert!(line.contains("WARN") && line.contains("s***@example.com #") && line.contains("no such agent"), "{line}");
+    assert!(line.contains("request_id=support-ticket-4711") && line.contains("/v1/agent/login"), "{line}");
+    // Without an id of the client's (or with one that is not a short token), the hub makes one.
+    let answered =
+        http.get(format!("http://{addr}/healthz")).header("x-request-id", "has spaces").send().await.unwrap();
+    let made = answered.headers()["x-request-id"].to_str().unwrap();
+    assert!(made.len() == 36 && made != "has spaces", "{made}");
     let all = log.join("\n");
     assert!(!all.contains("sara.karimi") && !all.contains("hunter2"), "{all}");
     child.kill().await.unwrap();

@@ -10,18 +10,32 @@ use serde_json::json;
 
 /// Runs `anapars-hub <args>` on the hub's database: success, and what it printed.
 fn cli(hub: &TestHub, args: &[&str]) -> (bool, String) {
+    printed(&command(hub, &[], args).output().expect("the binary runs"))
+}
+
+/// The command, with the hub's database settings and `env`.
+fn command(hub: &TestHub, env: &[(&str, &str)], args: &[&str]) -> std::process::Command {
     let config = &hub.database().config;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_anapars-hub"));
-    cmd.env_clear().env("RUST_LOG", "warn").env("HUB_SQLITE_PATH", &config.sqlite_path);
+    cmd.env_clear().env("RUST_LOG", "warn").env("HUB_SQLITE_PATH", &config.sqlite_path).envs(env.iter().copied());
     if let Some(url) = &config.database_url {
         cmd.env("DATABASE_URL", &url.0);
     }
     if let Some(keys) = &config.data_keys {
         cmd.env("HUB_DATA_KEYS", &keys.0);
     }
-    let out = cmd.args(args).output().expect("the binary runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    cmd.args(args);
+    cmd
+}
+
+fn printed(out: &std::process::Output) -> (bool, String) {
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// [`cli`] for the commands that call the hub in this process: run without blocking it.
+async fn cli_with(hub: &TestHub, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+    let mut cmd = tokio::process::Command::from(command(hub, env, args));
+    printed(&cmd.output().await.expect("the binary runs"))
 }
 
 /// The password a command printed once.
@@ -152,5 +166,85 @@ async fn the_agent_commands_change_sign_in_and_close_sockets() {
             csv.starts_with("id,at,actor,actor_id,action,object,object_id,detail\n") && csv.lines().count() == 3,
             "{label} {csv}"
         );
+    }
+}
+
+/// A user's rights exercised by an operator for them (`anapars-hub user`), through the running
+/// hub's admin routes: the account found from the number as typed (never printed), exported to a
+/// file, then deleted in two steps; each written to the audit log as the operator's.
+#[tokio::test]
+async fn an_operator_finds_exports_and_deletes_an_account_on_request() {
+    const ADMIN: &str = "admin-token-for-the-test-0123456789";
+    for hub in hubs(|c| c.admin_token = Some(anapars_hub::config::Secret(ADMIN.into()))).await {
+        let label = hub.label();
+        let number = common::hub::phone();
+        let token = hub.token(&number).await;
+        let mut user = hub.connect_as(Encoding::Json, &token).await;
+        let opened = user
+            .request(json!({"type": "ticket.open", "subject": "حذف حساب", "body": "لطفاً حسابم را حذف کنید", "client_msg_id": "m-1"}))
+            .await;
+        assert_eq!(opened["type"], "ticket.open.ok", "{label} {opened}");
+        let user_id = opened["ticket"]["user_id"].as_str().unwrap().to_owned();
+        let env = [("HUB_ADMIN_TOKEN", ADMIN)];
+        let base = hub.base.clone();
+
+        // The number as the person wrote it in their email: Persian digits, a leading 0, spaces.
+        let local: Vec<char> = number
+            .trim_start_matches("+98")
+            .chars()
+            .map(|c| char::from_u32(c as u32 - '0' as u32 + 0x06F0).unwrap())
+            .collect();
+        let part = |r: std::ops::Range<usize>| local[r].iter().collect::<String>();
+        let typed = format!("۰{} {} {}", part(0..3), part(3..6), part(6..local.len()));
+        let local: String = local.iter().collect();
+        let (ok, out) = cli_with(&hub, &env, &["user", "--hub", &base, "find", "--phone", &typed]).await;
+        assert!(ok && out.contains(&user_id) && out.contains("1 tickets"), "{label} {out}");
+        assert!(!out.contains(&number[3..]) && !out.contains(&local), "{label}: the number is printed: {out}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("export.json");
+        let file_arg = file.display().to_string();
+        let (ok, out) =
+            cli_with(&hub, &env, &["user", "--hub", &base, "export", "--user", &user_id, "--out", &file_arg]).await;
+        assert!(ok, "{label} {out}");
+        let export: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(
+            (export["account"]["user_id"].as_str(), &export["complete"]),
+            (Some(user_id.as_str()), &json!(true)),
+            "{label}"
+        );
+        let (ok, out) =
+            cli_with(&hub, &env, &["user", "--hub", &base, "export", "--user", &user_id, "--out", &file_arg]).await;
+        assert!(!ok && out.contains("exists"), "{label}: an existing file is kept: {out}");
+
+        let (ok, notice) = cli_with(&hub, &env, &["user", "--hub", &base, "delete", "--user", &user_id]).await;
+        assert!(ok && notice.contains("deletes 1 tickets"), "{label} {notice}");
+        assert_eq!(hub.get("/v1/me", Some(&token)).await.0, 200, "{label}: the first step deletes nothing");
+        let confirmation = notice.split("--confirm ").nth(1).unwrap().trim().to_owned();
+        let (ok, out) =
+            cli_with(&hub, &env, &["user", "--hub", &base, "delete", "--user", &user_id, "--confirm", "wrong"]).await;
+        assert!(!ok, "{label}: a wrong confirmation: {out}");
+        let (ok, out) =
+            cli_with(&hub, &env, &["user", "--hub", &base, "delete", "--user", &user_id, "--confirm", &confirmation])
+                .await;
+        assert!(ok && out.contains("deleted"), "{label} {out}");
+        assert_eq!(user.closed().await, Some(4003), "{label}: the user's socket ends with the account");
+        assert_eq!(hub.get("/v1/me", Some(&token)).await.0, 401, "{label}");
+        let (ok, out) = cli_with(&hub, &env, &["user", "--hub", &base, "find", "--phone", &number]).await;
+        assert!(!ok && out.contains("not_found"), "{label} {out}");
+
+        let (lead, _) = hub.supervisor("Lead").await;
+        let (_, page) = hub.get(&format!("/v1/audit?from=0&to={}", i64::MAX), Some(&lead)).await;
+        let by_operator: Vec<&str> = page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["actor"] == "operator" && e["object"] == "account")
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(by_operator, ["account.deleted"], "{label}: the export's entry went with the account");
+
+        let (ok, out) = cli(&hub, &["user", "--hub", &base, "find", "--phone", &number]);
+        assert!(!ok && out.contains("admin_token"), "{label}: without the admin token: {out}");
     }
 }

@@ -67,6 +67,10 @@ pub enum AuditAction {
     AccountExported,
     /// A user's account was deleted (the entry names no account: none is left to name).
     AccountDeleted,
+    /// Billing reported a new purchase.
+    PurchaseRecorded,
+    /// Billing reported a change to a purchase (a refund, a cancellation, a renewal).
+    PurchaseUpdated,
 }
 
 impl AuditAction {
@@ -85,6 +89,8 @@ impl AuditAction {
             Self::TicketResolved => "ticket.resolved",
             Self::AccountExported => "account.exported",
             Self::AccountDeleted => "account.deleted",
+            Self::PurchaseRecorded => "purchase.recorded",
+            Self::PurchaseUpdated => "purchase.updated",
         }
     }
 
@@ -100,6 +106,7 @@ impl AuditAction {
             | Self::AgentSupervisor => "agent",
             Self::TicketClaimed | Self::TicketTransferred | Self::TicketResolved => "ticket",
             Self::AccountExported | Self::AccountDeleted => "account",
+            Self::PurchaseRecorded | Self::PurchaseUpdated => "purchase",
         }
     }
 }

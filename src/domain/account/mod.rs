@@ -80,6 +80,25 @@ pub struct AccountDesk {
     presence: Arc<Presence>,
 }
 
+/// Who asked for an export or a deletion: the user in their app, or an operator answering the
+/// user's request through the policy's contact links (written so to the audit log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requester {
+    /// The user, signed in.
+    User,
+    /// An operator, with the hub's admin token.
+    Operator,
+}
+
+impl Requester {
+    fn actor(self, user: UserId) -> (ActorKind, Option<uuid::Uuid>) {
+        match self {
+            Self::User => (ActorKind::User, Some(user.0)),
+            Self::Operator => (ActorKind::Operator, None),
+        }
+    }
+}
+
 /// The storage an [`AccountDesk`] works on, one port each.
 pub struct AccountPorts {
     /// The user record and devices.
@@ -137,11 +156,12 @@ impl AccountDesk {
     ///
     /// # Errors
     /// `rate_limited` beyond [`EXPORTS_PER_HOUR`], `unavailable`.
-    pub async fn admit_export(&self, user: UserId) -> Result<()> {
+    pub async fn admit_export(&self, user: UserId, by: Requester) -> Result<()> {
         let hour = Duration::from_secs(3600);
         crate::ports::quota::check(self.quotas.as_ref(), &Self::export_quota_key(user), hour, EXPORTS_PER_HOUR).await?;
+        let (actor, actor_id) = by.actor(user);
         let entry =
-            AuditEntry::new(now_ms(), ActorKind::User, Some(user.0), AuditAction::AccountExported, Some(user.0));
+            AuditEntry::new(now_ms(), actor, actor_id, AuditAction::AccountExported, Some(user.0)).concerning(user.0);
         crate::domain::audit::record(self.audit.as_ref(), &entry).await;
         Ok(())
     }
@@ -188,6 +208,7 @@ impl AccountDesk {
         profiles: &ProfileDesk,
         user: UserId,
         confirmation: &str,
+        by: Requester,
     ) -> Result<Deleted> {
         let now = now_ms();
         auth.check_deletion_confirmation(user, confirmation, now)?;
@@ -213,7 +234,8 @@ impl AccountDesk {
         if let Err(e) = self.audit.forget_user_audit(user).await {
             tracing::warn!(error = %e, user_id = %user, "audit entries of a deleted account not deleted");
         }
-        let entry = AuditEntry::new(now, ActorKind::User, None, AuditAction::AccountDeleted, None)
+        let (actor, _) = by.actor(user);
+        let entry = AuditEntry::new(now, actor, None, AuditAction::AccountDeleted, None)
             .with_detail(serde_json::json!({"tickets": deleted.tickets.len()}));
         crate::domain::audit::record(self.audit.as_ref(), &entry).await;
         metrics::counter!(crate::metrics::ACCOUNTS_DELETED).increment(1);

@@ -217,7 +217,9 @@ impl AgentDesk {
     /// `unauthorized` ([`Error::WrongCredentials`]) for a wrong email or password or a disabled
     /// agent (one answer for all, so the endpoint does not reveal which emails exist),
     /// `rate_limited`, `unavailable`. Each refusal is logged with the email masked and hashed
-    /// (never the password), so that an operator sees guessing without the log holding addresses.
+    /// (never the password, nor the client's address, which the hub keeps only sealed), in the
+    /// request's span (its id), so that an operator sees guessing without the log holding
+    /// addresses.
     pub async fn login(&self, email: &str, password: &str, client_ip: IpAddr) -> Result<AgentSignedIn> {
         let Ok(email) = normalise_email(email) else {
             tracing::warn!(email = %masked_email(email), reason = "not an email", "agent sign-in refused");
@@ -242,7 +244,7 @@ impl AgentDesk {
                     Some(a) if a.disabled_at.is_some() && matches => "agent disabled",
                     Some(_) => "wrong password",
                 };
-                tracing::warn!(email = %masked_email(&email), %client_ip, reason, "agent sign-in refused");
+                tracing::warn!(email = %masked_email(&email), reason, "agent sign-in refused");
                 return Err(Error::WrongCredentials);
             }
         };

@@ -105,6 +105,16 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The account registered with a number as a person typed it (Persian or Arabic-Indic digits,
+    /// spaces, a leading 0), for an operator answering a request about it.
+    ///
+    /// # Errors
+    /// `invalid_phone`, `country_not_allowed`, `not_found` (no account), `unavailable`.
+    pub async fn account_of(&self, typed: &str) -> crate::Result<crate::model::account::User> {
+        let phone = self.phones.parse(typed)?;
+        self.accounts.user_by_phone(&phone).await?.ok_or(crate::Error::NotFound("account"))
+    }
+
     /// Sign-in over the given ports, with rules from `config` and the hub's hashing `key`.
     ///
     /// # Errors

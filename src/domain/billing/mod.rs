@@ -27,6 +27,7 @@ use std::sync::Arc;
 /// The purchases service.
 pub struct BillingDesk {
     store: Arc<dyn Purchases>,
+    audit: Arc<dyn crate::ports::store::audit::Audit>,
     broker: Arc<dyn Broker>,
     /// `None`: billing reports are refused with `forbidden`.
     secret: Option<Secret>,
@@ -35,8 +36,19 @@ pub struct BillingDesk {
 
 impl BillingDesk {
     /// The service over `store`, telling sockets through `broker`.
-    pub fn new(store: Arc<dyn Purchases>, broker: Arc<dyn Broker>, config: &Config) -> Self {
-        Self { store, broker, secret: config.billing_secret.clone(), tolerance_secs: config.billing_tolerance_secs }
+    pub fn new(
+        store: Arc<dyn Purchases>,
+        audit: Arc<dyn crate::ports::store::audit::Audit>,
+        broker: Arc<dyn Broker>,
+        config: &Config,
+    ) -> Self {
+        Self {
+            store,
+            audit,
+            broker,
+            secret: config.billing_secret.clone(),
+            tolerance_secs: config.billing_tolerance_secs,
+        }
     }
 
     /// Takes one report from billing: `signature` is the `Anapars-Signature` header, `body` the raw
@@ -67,6 +79,14 @@ impl BillingDesk {
         }
         let recorded = recorded?;
         if let Recorded::Created(p) | Recorded::Updated(p) = &recorded {
+            use crate::model::audit::{ActorKind, AuditAction, AuditEntry};
+            let action = if matches!(recorded, Recorded::Created(_)) {
+                AuditAction::PurchaseRecorded
+            } else {
+                AuditAction::PurchaseUpdated
+            };
+            let entry = AuditEntry::new(now, ActorKind::Billing, None, action, Some(p.id.0)).concerning(p.user_id.0);
+            crate::domain::audit::record(self.audit.as_ref(), &entry).await;
             let principals = [Principal::User(p.user_id)];
             let event = Event::PurchaseUpdated { purchase: p.clone(), at: now_ms() };
             self.broker.publish(&Audience { principals: &principals, ..Default::default() }, event);

@@ -1,12 +1,17 @@
 //! The users'-rights routes: the export, the number change and the account deletion. They are
 //! HTTP only (not socket requests): rare, one answer each, and the export is a download.
 
-use crate::gateway::http::{client_ip, code_sent, no_store, parse_json, require_user, ApiResult, CodeRequest};
+use crate::domain::account::Requester;
+use crate::error::Error;
+use crate::gateway::http::{
+    client_ip, code_sent, no_store, parse_json, require_admin, require_user, ApiResult, CodeRequest,
+};
 use crate::gateway::services::Services;
+use crate::model::ids::UserId;
 use crate::protocol::consent_view;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,6 +21,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 /// Chunks of an export in flight between its writer and the socket: with 64 KiB chunks, at most
 /// about a quarter of a megabyte per export is buffered whatever the account's size.
@@ -28,6 +34,10 @@ pub(super) fn routes() -> Router<Arc<Services>> {
         .route("/v1/me/phone/verify", post(phone_verify))
         .route("/v1/me/deletion", post(request_deletion))
         .route("/v1/me/deletion/confirm", post(confirm_deletion))
+        .route("/v1/admin/users/lookup", post(admin_lookup))
+        .route("/v1/admin/users/{id}/export", get(admin_export))
+        .route("/v1/admin/users/{id}/deletion", post(admin_request_deletion))
+        .route("/v1/admin/users/{id}/deletion/confirm", post(admin_confirm_deletion))
 }
 
 /// `GET /v1/me/export`: the whole document, streamed. Errors found before the first byte are
@@ -35,7 +45,12 @@ pub(super) fn routes() -> Router<Arc<Services>> {
 /// transfer, and the document lacks `"complete": true`).
 async fn export(State(hub): State<Arc<Services>>, headers: HeaderMap) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
-    hub.account.admit_export(user).await?;
+    stream_export(hub, user, Requester::User).await
+}
+
+/// The export of `user`, streamed, for them or for an operator.
+async fn stream_export(hub: Arc<Services>, user: UserId, by: Requester) -> ApiResult<Response> {
+    hub.account.admit_export(user, by).await?;
     let consent = consent_view(&hub.telemetry.consent(user).await?);
     let (tx, rx) = mpsc::channel::<Bytes>(EXPORT_CHUNKS_IN_FLIGHT);
     let (done_tx, done_rx) = oneshot::channel();
@@ -103,6 +118,11 @@ async fn phone_verify(
 /// `POST /v1/me/deletion`: what deleting the account would lose, and the confirmation.
 async fn request_deletion(State(hub): State<Arc<Services>>, headers: HeaderMap) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
+    deletion_notice(&hub, user).await
+}
+
+/// What deleting `user`'s account would lose, and the confirmation the deletion needs.
+async fn deletion_notice(hub: &Services, user: UserId) -> ApiResult<Response> {
     let notice = hub.account.request_deletion(&hub.auth, user).await?;
     let now = crate::model::time::now_ms();
     let view = |list: &[crate::model::purchase::Purchase]| {
@@ -132,7 +152,84 @@ async fn confirm_deletion(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let user = require_user(&hub, &headers).await?;
+    delete_account(&hub, user, body, Requester::User).await
+}
+
+/// Deletes `user`'s account with the notice's confirmation.
+async fn delete_account(
+    hub: &Services,
+    user: UserId,
+    body: Result<Bytes, BytesRejection>,
+    by: Requester,
+) -> ApiResult<Response> {
     let req: ConfirmDeletion = parse_json(body)?;
-    let deleted = hub.account.confirm_deletion(&hub.auth, &hub.tickets, &hub.profiles, user, &req.confirmation).await?;
+    let deleted =
+        hub.account.confirm_deletion(&hub.auth, &hub.tickets, &hub.profiles, user, &req.confirmation, by).await?;
     Ok(no_store(Json(json!({"deleted_at": deleted.deleted_at, "tickets_deleted": deleted.tickets})).into_response()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same rights, exercised by an operator for a user who asked through the policy's contact
+// links (`anapars-hub user ...` calls these with the admin token).
+
+#[derive(Deserialize)]
+struct Lookup {
+    phone: String,
+}
+
+/// `POST /v1/admin/users/lookup` `{"phone"}`: the account of a number, without the number.
+async fn admin_lookup(
+    State(hub): State<Arc<Services>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require_admin(&hub, &headers)?;
+    let req: Lookup = parse_json(body)?;
+    let account = hub.auth.account_of(&req.phone).await?;
+    let tickets = hub.store.user_tickets(account.id, u32::MAX).await?.len();
+    let devices = hub.store.devices(account.id).await?.len();
+    let body =
+        json!({"user_id": account.id, "registered_at": account.registered_at, "tickets": tickets, "devices": devices});
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// `GET /v1/admin/users/<id>/export`.
+async fn admin_export(
+    State(hub): State<Arc<Services>>,
+    headers: HeaderMap,
+    Path(user): Path<Uuid>,
+) -> ApiResult<Response> {
+    require_admin(&hub, &headers)?;
+    let user = existing(&hub, user).await?;
+    stream_export(hub, user, Requester::Operator).await
+}
+
+/// `POST /v1/admin/users/<id>/deletion`.
+async fn admin_request_deletion(
+    State(hub): State<Arc<Services>>,
+    headers: HeaderMap,
+    Path(user): Path<Uuid>,
+) -> ApiResult<Response> {
+    require_admin(&hub, &headers)?;
+    let user = existing(&hub, user).await?;
+    deletion_notice(&hub, user).await
+}
+
+/// `POST /v1/admin/users/<id>/deletion/confirm` `{"confirmation"}`.
+async fn admin_confirm_deletion(
+    State(hub): State<Arc<Services>>,
+    headers: HeaderMap,
+    Path(user): Path<Uuid>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    require_admin(&hub, &headers)?;
+    let user = existing(&hub, user).await?;
+    delete_account(&hub, user, body, Requester::Operator).await
+}
+
+/// The user with this id, or `not_found`.
+async fn existing(hub: &Services, id: Uuid) -> Result<UserId, Error> {
+    let user = UserId(id);
+    hub.store.user(user).await?.ok_or(Error::NotFound("account"))?;
+    Ok(user)
 }

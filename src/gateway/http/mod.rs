@@ -48,6 +48,9 @@ impl ConnPermit {
     }
 }
 
+/// The header that carries a request's id both ways.
+const REQUEST_ID: &str = "x-request-id";
+
 /// Largest HTTP request body the JSON routes read (image uploads have their own limit).
 const MAX_BODY: usize = 16 * 1024;
 
@@ -77,7 +80,7 @@ pub(crate) fn router(hub: Arc<Services>) -> Router {
         .fallback(|| async { ApiError(Error::NotFound("route")) })
         .method_not_allowed_fallback(|| async { ApiError(Error::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn(observe_latency))
+        .layer(middleware::from_fn(observe))
         .with_state(hub)
 }
 
@@ -111,11 +114,25 @@ pub(crate) fn no_store(mut response: Response) -> Response {
     response
 }
 
-async fn observe_latency(req: Request, next: Next) -> Response {
+/// Every request: its id (the client's `X-Request-Id` when it is 1 to 64 letters, digits, `-`, `_`
+/// or `.`, else a new UUIDv7), answered in `X-Request-Id` and carried by the `http` span around
+/// everything the request logs, so that a client's report and the hub's lines meet; and its
+/// latency, by route and status.
+async fn observe(req: Request, next: Next) -> Response {
     let route =
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let span = tracing::info_span!("http", request_id = %id, method = %req.method(), route = %route);
     let started = std::time::Instant::now();
-    let response = next.run(req).await;
+    let mut response = tracing::Instrument::instrument(next.run(req), span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
     metrics::histogram!(
         crate::metrics::HTTP_LATENCY,
         "route" => route,
@@ -266,7 +283,7 @@ fn everyone() -> crate::ports::broker::Broadcast {
 /// Checks the operator token: `forbidden` while no `admin_token` is configured, `unauthorized` for
 /// a missing or wrong one. Compared as SHA-256 digests, so the time taken says nothing about how
 /// much of the token was right.
-fn require_admin(hub: &Services, headers: &HeaderMap) -> Result<(), Error> {
+pub(super) fn require_admin(hub: &Services, headers: &HeaderMap) -> Result<(), Error> {
     use sha2::{Digest, Sha256};
     let Some(expected) = &hub.config.admin_token else { return Err(Error::Forbidden) };
     let given = headers

@@ -100,7 +100,12 @@ pub(super) async fn websocket(State(hub): State<Arc<Services>>, mut req: Request
     };
     // What the socket starts with waits in a box until the upgrade completes: a future keeps what
     // it captured for its whole life, and this task lives as long as the socket.
-    hub.sockets.spawn(socket_task(hub.clone(), permit, on_upgrade, Box::new((ws_config, params))));
+    // Everything the socket logs carries its id, as the request's id ties an HTTP request's lines.
+    let span = tracing::info_span!("socket", conn = %params.conn);
+    hub.sockets.spawn(tracing::Instrument::instrument(
+        socket_task(hub.clone(), permit, on_upgrade, Box::new((ws_config, params))),
+        span,
+    ));
 
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
