@@ -123,6 +123,12 @@ async fn the_agent_commands_change_sign_in_and_close_sockets() {
         let (ok, out) = cli(&hub, &["agent", "list"]);
         assert!(ok && out.lines().any(|l| l.contains("سارا کریمی") && l.ends_with("enabled")), "{label} {out}");
 
+        // The supervisor role, given and taken back.
+        let (ok, out) = cli(&hub, &["agent", "supervisor", "--email", "sara@anapars.ir"]);
+        assert!(ok && out.contains("is now a supervisor"), "{label} {out}");
+        let (ok, out) = cli(&hub, &["agent", "supervisor", "--email", "sara@anapars.ir", "--off"]);
+        assert!(ok && out.contains("is no longer a supervisor"), "{label} {out}");
+
         for command in ["enable", "reset-password", "disable"] {
             let (ok, out) = cli(&hub, &["agent", command, "--email", "nobody@anapars.ir"]);
             assert!(!ok && out.contains("agent not found"), "{label} {command}: {out}");
@@ -140,7 +146,15 @@ async fn the_agent_commands_change_sign_in_and_close_sockets() {
         let actions: Vec<&str> = about_sara.iter().map(|e| e["action"].as_str().unwrap()).collect();
         assert_eq!(
             actions,
-            ["agent.added", "agent.changed", "agent.password_reset", "agent.disabled", "agent.enabled"],
+            [
+                "agent.added",
+                "agent.changed",
+                "agent.password_reset",
+                "agent.disabled",
+                "agent.enabled",
+                "agent.supervisor",
+                "agent.supervisor"
+            ],
             "{label}"
         );
         assert!(
@@ -148,6 +162,11 @@ async fn the_agent_commands_change_sign_in_and_close_sockets() {
             "{label} {about_sara:?}"
         );
         assert_eq!(about_sara[1]["detail"], json!({"capacity": 7, "name_changed": true}), "{label}");
+        assert_eq!(
+            (&about_sara[5]["detail"], &about_sara[6]["detail"]),
+            (&json!({"supervisor": true}), &json!({"supervisor": false})),
+            "{label}"
+        );
         let text = page.to_string();
         for secret in ["sara@", "سارا", "Sara", &first, &second] {
             assert!(!text.contains(secret), "{label}: the audit log holds {secret:?}: {text}");
