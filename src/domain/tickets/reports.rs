@@ -262,15 +262,22 @@ impl TicketDesk {
             let Ok(events) = reports.report_events(ReportScope::Ticket(ticket)).await else { return };
             let facts = cycle_facts(&events);
             let seconds = |ms: i64| ms as f64 / 1000.0;
-            match facts.last() {
-                Some(Fact::Claimed { waited: Some(w), .. }) => {
+            // The newest fact of this kind, not the newest fact: by the time the events are read a
+            // reply may follow the claim.
+            let newest = facts.iter().rposition(|f| match kind {
+                EventKind::Claimed => matches!(f, Fact::Claimed { .. }),
+                _ => matches!(f, Fact::Resolved { .. }),
+            });
+            let Some(at) = newest else { return };
+            match &facts[at] {
+                Fact::Claimed { waited: Some(w), .. } => {
                     metrics::histogram!(crate::metrics::QUEUE_WAIT).record(seconds(*w));
                 }
-                Some(Fact::Resolved { took, .. }) => {
+                Fact::Resolved { took, .. } => {
                     if let Some(t) = took {
                         metrics::histogram!(crate::metrics::RESOLUTION).record(seconds(*t));
                     }
-                    let cycle = facts.iter().rev().skip(1).take_while(|f| !matches!(f, Fact::Resolved { .. }));
+                    let cycle = facts[..at].iter().rev().take_while(|f| !matches!(f, Fact::Resolved { .. }));
                     for f in cycle {
                         if let Fact::FirstResponse { took, .. } = f {
                             metrics::histogram!(crate::metrics::FIRST_RESPONSE).record(seconds(*took));
