@@ -290,19 +290,25 @@ async fn user_command(config: &Config, hub: Option<String>, action: UserAction) 
                 .create_new(true)
                 .open(&out)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
-            let response = call(reqwest::Method::GET, format!("/v1/admin/users/{user}/export")).send().await?;
-            if !response.status().is_success() {
+            let request = call(reqwest::Method::GET, format!("/v1/admin/users/{user}/export"));
+            let written = async {
+                let mut response = request.send().await?;
+                if !response.status().is_success() {
+                    return Err(hub_error(response).await);
+                }
+                let mut written = 0usize;
+                while let Some(chunk) = response.chunk().await? {
+                    std::io::Write::write_all(&mut file, &chunk)?;
+                    written += chunk.len();
+                }
+                file.sync_all()?;
+                anyhow::Ok(written)
+            }
+            .await;
+            // A refused or cut-short export leaves no file that looks like one.
+            let written = written.inspect_err(|_| {
                 let _ = std::fs::remove_file(&out);
-                let status = response.status();
-                anyhow::bail!("{status}: {}", response.text().await.unwrap_or_default());
-            }
-            let mut written = 0usize;
-            let mut response = response;
-            while let Some(chunk) = response.chunk().await? {
-                std::io::Write::write_all(&mut file, &chunk)?;
-                written += chunk.len();
-            }
-            file.sync_all()?;
+            })?;
             println!("wrote {written} bytes to {}", out.display());
         }
         UserAction::Delete { user, confirm: None } => {
@@ -337,17 +343,22 @@ async fn user_command(config: &Config, hub: Option<String>, action: UserAction) 
 /// A JSON answer of the hub, or its error as the command's.
 async fn answer(request: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
     let response = request.send().await?;
+    if !response.status().is_success() {
+        return Err(hub_error(response).await);
+    }
+    Ok(response.json().await?)
+}
+
+/// The hub's error answer as the command's error: its code, status and message.
+async fn hub_error(response: reqwest::Response) -> anyhow::Error {
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let error = &body["error"];
-        anyhow::bail!(
-            "{} ({status}): {}",
-            error["code"].as_str().unwrap_or("error"),
-            error["message"].as_str().unwrap_or("")
-        );
-    }
-    Ok(body)
+    let error = &body["error"];
+    anyhow::anyhow!(
+        "{} ({status}): {}",
+        error["code"].as_str().unwrap_or("error"),
+        error["message"].as_str().unwrap_or("")
+    )
 }
 
 /// `keys status`: values of each kind per data key, and the configured keys that seal nothing.

@@ -1,6 +1,7 @@
 -- The audit log: who (operator, agent, user, billing, the hub) did what to which object, and when.
 -- Ids and figures only, never personal content. Kept for audit_retention_days; the entries about a
--- user are in their export and deleted with their account. `detail` is a small JSON object, as text.
+-- user are in their export and deleted with their account. The kind of object is the part of the
+-- action's name before the dot. `detail` is a small JSON object, as text.
 
 CREATE TABLE audit_log (
     id         UUID PRIMARY KEY,
@@ -8,7 +9,6 @@ CREATE TABLE audit_log (
     actor      TEXT NOT NULL,
     actor_id   UUID,
     action     TEXT NOT NULL,
-    object     TEXT NOT NULL,
     object_id  UUID,
     -- The user an entry concerns besides its actor (a ticket's user).
     user_id    UUID,

@@ -466,10 +466,7 @@ impl Config {
         }
         // Only HUB_ variables that name a setting are read, so unrelated HUB_* variables in the
         // environment do not trip `deny_unknown_fields` (which still catches typos in the file).
-        let known: Vec<String> = serde_json::to_value(Config::default())?
-            .as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
+        let known = Self::keys();
         figment = figment
             .merge(Env::prefixed("HUB_").filter(move |k| known.iter().any(|f| k == f.as_str())))
             .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]));
@@ -517,11 +514,16 @@ impl Config {
         Self::unknown_among(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
     }
 
-    fn unknown_among(names: impl Iterator<Item = String>) -> Vec<(String, Option<String>)> {
-        let known: Vec<String> = serde_json::to_value(Config::default())
+    /// Every setting's key, as the struct serialises.
+    fn keys() -> Vec<String> {
+        serde_json::to_value(Config::default())
             .ok()
-            .and_then(|v| v.as_object().map(|o| o.keys().map(|k| format!("HUB_{}", k.to_uppercase())).collect()))
-            .unwrap_or_default();
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+            .unwrap_or_default()
+    }
+
+    fn unknown_among(names: impl Iterator<Item = String>) -> Vec<(String, Option<String>)> {
+        let known: Vec<String> = Self::keys().iter().map(|k| format!("HUB_{}", k.to_uppercase())).collect();
         let mut unknown: Vec<(String, Option<String>)> = names
             .filter(|n| n.starts_with("HUB_") && !NOT_SETTINGS.contains(&n.as_str()) && !known.contains(n))
             .map(|n| {

@@ -5,7 +5,9 @@
 
 use crate::error::{Error, Result};
 use crate::model::audit::AuditEntry;
+use crate::model::ids::Principal;
 use crate::model::time::Millis;
+use crate::ports::store::agents::Agents;
 use crate::ports::store::audit::Audit;
 use uuid::Uuid;
 
@@ -19,17 +21,21 @@ pub async fn record(audit: &dyn Audit, entry: &AuditEntry) {
     }
 }
 
-/// A page of the log for a supervisor: entries from `from` to `to` (ms), after `after`.
+/// A page of the log for supervisor `who`: entries from `from` to `to` (ms), after `after`.
 ///
 /// # Errors
-/// `bad_request` for a range that ends before it starts or a limit outside 1..=1000, `unavailable`.
+/// `forbidden` (not a supervisor), `bad_request` for a range that ends before it starts or a
+/// limit outside 1..=1000, `unavailable`.
 pub async fn page(
     audit: &dyn Audit,
+    agents: &dyn Agents,
+    who: Principal,
     from: Millis,
     to: Millis,
     after: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<AuditEntry>> {
+    crate::domain::agents::require_supervisor(agents, who).await?;
     if to < from {
         return Err(Error::BadRequest("`to` is before `from`".into()));
     }

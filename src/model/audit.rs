@@ -94,21 +94,17 @@ impl AuditAction {
         }
     }
 
-    /// The kind of object the action is on.
+    /// The kind of object the action is on: the part of its name before the dot.
     #[must_use]
     pub fn object_kind(self) -> &'static str {
-        match self {
-            Self::AgentAdded
-            | Self::AgentDisabled
-            | Self::AgentEnabled
-            | Self::AgentPasswordReset
-            | Self::AgentChanged
-            | Self::AgentSupervisor => "agent",
-            Self::TicketClaimed | Self::TicketTransferred | Self::TicketResolved => "ticket",
-            Self::AccountExported | Self::AccountDeleted => "account",
-            Self::PurchaseRecorded | Self::PurchaseUpdated => "purchase",
-        }
+        object_of(self.as_str())
     }
+}
+
+/// The object kind of an action's name (`ticket` of `ticket.claimed`).
+#[must_use]
+pub fn object_of(action: &str) -> &str {
+    action.split_once('.').map_or(action, |(object, _)| object)
 }
 
 /// One entry of the audit log.

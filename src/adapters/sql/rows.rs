@@ -8,7 +8,7 @@
 //! The agents', the tickets' and the purchases' rows live in [`agents`], [`tickets`] and [`purchases`].
 
 mod account;
-mod agents;
+pub(super) mod agents;
 pub(super) mod attachments;
 pub(super) mod audit;
 pub(super) mod labels;

@@ -7,7 +7,7 @@ use crate::error::{Error, Result, SizeUnit};
 use crate::model::account::{Holder, Session};
 use crate::model::agent::{Agent, AgentChange, AgentStatus, CannedReply, NewAgent};
 use crate::model::audit::{ActorKind, AuditAction, AuditEntry};
-use crate::model::ids::{AgentId, CannedReplyId};
+use crate::model::ids::{AgentId, CannedReplyId, Principal};
 use crate::model::time::now_ms;
 use crate::ports::quota::{self, Quotas};
 use crate::ports::store::agents::Agents;
@@ -68,6 +68,19 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("blocking task: {e}")))
 }
 
+/// Errors with `forbidden` unless `who` is an enabled supervisor: the one check of every
+/// supervisors' route (labels, reports, the audit log).
+///
+/// # Errors
+/// `forbidden`, `unavailable`.
+pub async fn require_supervisor(agents: &dyn Agents, who: Principal) -> Result<()> {
+    let Principal::Agent(id) = who else { return Err(Error::Forbidden) };
+    match agents.agent(id).await? {
+        Some(a) if a.supervisor && a.disabled_at.is_none() => Ok(()),
+        _ => Err(Error::Forbidden),
+    }
+}
+
 fn normalise_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
@@ -97,8 +110,11 @@ impl AgentDesk {
 
     /// Writes an operator's action on `agent` to the audit log.
     async fn audited(&self, action: AuditAction, agent: &Agent, detail: Option<serde_json::Value>) {
-        let mut entry = AuditEntry::new(now_ms(), ActorKind::Operator, None, action, Some(agent.id.0));
-        entry.detail = detail;
+        let entry = AuditEntry::new(now_ms(), ActorKind::Operator, None, action, Some(agent.id.0));
+        let entry = match detail {
+            Some(d) => entry.with_detail(d),
+            None => entry,
+        };
         crate::domain::audit::record(self.audit.as_ref(), &entry).await;
     }
 
@@ -136,8 +152,7 @@ impl AgentDesk {
     /// # Errors
     /// `not_found`, `unavailable`.
     pub async fn disable(&self, email: &str) -> Result<Agent> {
-        let email = normalise_email(email)?;
-        let agent = self.store.agent_by_email(&email).await?.ok_or(Error::NotFound("agent"))?;
+        let agent = self.named(email).await?;
         self.store.disable_agent(agent.id, now_ms()).await?;
         self.audited(AuditAction::AgentDisabled, &agent, None).await;
         self.store.agent(agent.id).await?.ok_or(Error::NotFound("agent"))
@@ -190,9 +205,14 @@ impl AgentDesk {
         Ok(agent)
     }
 
-    async fn change(&self, email: &str, change: AgentChange) -> Result<Agent> {
+    /// The agent an operator names by email.
+    async fn named(&self, email: &str) -> Result<Agent> {
         let email = normalise_email(email)?;
-        let agent = self.store.agent_by_email(&email).await?.ok_or(Error::NotFound("agent"))?;
+        self.store.agent_by_email(&email).await?.ok_or(Error::NotFound("agent"))
+    }
+
+    async fn change(&self, email: &str, change: AgentChange) -> Result<Agent> {
+        let agent = self.named(email).await?;
         if !self.store.change_agent(agent.id, &change, now_ms()).await? {
             return Err(Error::NotFound("agent"));
         }
@@ -204,8 +224,7 @@ impl AgentDesk {
     /// # Errors
     /// `not_found`, `unavailable`.
     pub async fn set_supervisor(&self, email: &str, supervisor: bool) -> Result<Agent> {
-        let email = normalise_email(email)?;
-        let agent = self.store.agent_by_email(&email).await?.ok_or(Error::NotFound("agent"))?;
+        let agent = self.named(email).await?;
         self.store.set_supervisor(agent.id, supervisor).await?;
         self.audited(AuditAction::AgentSupervisor, &agent, Some(serde_json::json!({"supervisor": supervisor}))).await;
         self.store.agent(agent.id).await?.ok_or(Error::NotFound("agent"))

@@ -43,11 +43,7 @@ impl TicketDesk {
 
     /// Errors unless `who` is a supervisor.
     async fn supervisor(&self, who: Principal) -> Result<()> {
-        let Principal::Agent(id) = who else { return Err(Error::Forbidden) };
-        match self.agents.agent(id).await? {
-            Some(a) if a.supervisor && a.disabled_at.is_none() => Ok(()),
-            _ => Err(Error::Forbidden),
-        }
+        crate::domain::agents::require_supervisor(self.agents.as_ref(), who).await
     }
 
     /// Adds a label to the team's list (supervisors) and returns the list; every agent hears of it.

@@ -204,10 +204,7 @@ impl TicketDesk {
     /// `forbidden` (users, agents who are not supervisors), `bad_request` (the range),
     /// `unavailable`.
     pub async fn report(&self, who: Principal, from: Millis, to: Millis) -> Result<Report> {
-        let Principal::Agent(me) = who else { return Err(Error::Forbidden) };
-        if !self.agents.agent(me).await?.is_some_and(|a| a.supervisor && a.disabled_at.is_none()) {
-            return Err(Error::Forbidden);
-        }
+        crate::domain::agents::require_supervisor(self.agents.as_ref(), who).await?;
         if from < 0 || to <= from || to - from > MAX_REPORT_DAYS * DAY_MS {
             return Err(Error::BadRequest(format!(
                 "the range must end after it starts and span at most {MAX_REPORT_DAYS} days"

@@ -1,14 +1,13 @@
 //! The audit log for supervisors: `GET /v1/audit?from=&to=[&after=][&limit=][&format=csv]`, the
 //! entries of a time range in order, a page at a time, as JSON or as CSV (to keep or hand over).
 
-use super::{no_store, require_bearer, ApiResult};
+use super::{csv_download, no_store, require_bearer, ApiResult, Format};
 use crate::error::Error;
 use crate::gateway::services::Services;
 use crate::model::audit::AuditEntry;
-use crate::model::ids::Principal;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -33,7 +32,7 @@ struct Params {
     /// Entries per page, 1 to 1000 (default 200).
     limit: Option<u32>,
     /// `json` (the default) or `csv`.
-    format: Option<String>,
+    format: Option<Format>,
 }
 
 /// `GET /v1/audit`: a page of the log, for supervisors.
@@ -43,33 +42,20 @@ async fn audit(
     params: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult<Response> {
     let identity = require_bearer(&hub, &headers).await?;
-    let Principal::Agent(id) = identity.who else { return Err(Error::Forbidden.into()) };
-    if !hub.agents.agent(id).await?.supervisor {
-        return Err(Error::Forbidden.into());
-    }
     let Query(p) = params.map_err(|e| Error::BadRequest(e.body_text()))?;
     let limit = p.limit.unwrap_or(200);
-    let entries = crate::domain::audit::page(hub.store.as_ref(), p.from, p.to, p.after, limit).await?;
+    let entries =
+        crate::domain::audit::page(hub.store.as_ref(), hub.store.as_ref(), identity.who, p.from, p.to, p.after, limit)
+            .await?;
     let next = entries.last().filter(|_| entries.len() == limit as usize).map(|e| e.id);
-    match p.format.as_deref() {
-        None | Some("json") => Ok(no_store(Json(json!({"entries": entries, "next": next})).into_response())),
-        Some("csv") => {
-            let mut response = csv(&entries)?.into_response();
-            let h = response.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-            if let Some(next) = next {
-                if let Ok(v) = HeaderValue::from_str(&next.to_string()) {
-                    h.insert("audit-next", v);
-                }
-            }
-            let name = format!("attachment; filename=\"anapars-audit-{}-{}.csv\"", p.from, p.to);
-            if let Ok(v) = HeaderValue::from_str(&name) {
-                h.insert(header::CONTENT_DISPOSITION, v);
-            }
-            Ok(no_store(response))
-        }
-        Some(_) => Err(Error::BadRequest("format must be json or csv".into()).into()),
+    if p.format != Some(Format::Csv) {
+        return Ok(no_store(Json(json!({"entries": entries, "next": next})).into_response()));
     }
+    let mut response = csv_download(csv(&entries)?, &format!("anapars-audit-{}-{}.csv", p.from, p.to));
+    if let Some(v) = next.and_then(|n| HeaderValue::from_str(&n.to_string()).ok()) {
+        response.headers_mut().insert("audit-next", v);
+    }
+    Ok(response)
 }
 
 /// The entries as CSV (RFC 4180, UTF-8).

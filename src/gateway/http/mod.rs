@@ -108,6 +108,25 @@ impl IntoResponse for ApiError {
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
+/// How a supervisors' route answers: `?format=json` (the default) or `?format=csv`.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Format {
+    Json,
+    Csv,
+}
+
+/// CSV bytes as a download named `filename`, not stored by caches.
+pub(crate) fn csv_download(bytes: Vec<u8>, filename: &str) -> Response {
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    no_store(response)
+}
+
 /// `Cache-Control: no-store` on an answer that carries a token, a number or other personal data.
 pub(crate) fn no_store(mut response: Response) -> Response {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

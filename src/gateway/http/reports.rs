@@ -1,13 +1,13 @@
 //! Reports for supervisors: `GET /v1/reports?from=&to=[&format=csv]`, the team's figures over a
 //! time range as JSON (the report's shape) or as CSV (one row per scope, for spreadsheets).
 
-use super::{no_store, require_bearer, ApiResult};
+use super::{csv_download, no_store, require_bearer, ApiResult, Format};
 use crate::error::Error;
 use crate::gateway::services::Services;
 use crate::model::report::{Durations, Figures, Report};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -30,13 +30,6 @@ struct Params {
     format: Option<Format>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum Format {
-    Json,
-    Csv,
-}
-
 /// `GET /v1/reports`: a supervisor's report.
 async fn report(
     State(hub): State<Arc<Services>>,
@@ -49,14 +42,7 @@ async fn report(
     if p.format != Some(Format::Csv) {
         return Ok(no_store(Json(report).into_response()));
     }
-    let mut response = csv(&report)?.into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    let name = format!("attachment; filename=\"anapars-report-{}-{}.csv\"", report.from, report.to);
-    if let Ok(v) = HeaderValue::from_str(&name) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(no_store(response))
+    Ok(csv_download(csv(&report)?, &format!("anapars-report-{}-{}.csv", report.from, report.to)))
 }
 
 /// The CSV's columns, after `scope`, `id` and `name`.

@@ -2,6 +2,7 @@
 
 use crate::adapters::sql::postgres::PostgresStore;
 use crate::adapters::sql::rows::{self, AgentRow, CannedReplyRow};
+use crate::adapters::sql::statements::postgres;
 use crate::error::Result;
 use crate::model::agent::{Agent, AgentChange, AgentStatus, CannedReply, NewAgent};
 use crate::model::ids::{AgentId, CannedReplyId};
@@ -110,19 +111,14 @@ impl Agents for PostgresStore {
     async fn change_agent(&self, id: AgentId, change: &AgentChange, now: Millis) -> Result<bool> {
         self.call(async |c| {
             let mut tx = c.begin().await?;
-            let done = sqlx::query(
-                "UPDATE agents SET name = COALESCE($2, name), capacity = COALESCE($3, capacity),
-                        password_hash = COALESCE($4, password_hash),
-                        disabled_at = CASE WHEN $5 THEN NULL ELSE disabled_at END
-                 WHERE id = $1",
-            )
-            .bind(id.0)
-            .bind(change.name.as_deref())
-            .bind(change.capacity.map(rows::stored_count))
-            .bind(change.password_hash.as_deref())
-            .bind(change.enable)
-            .execute(&mut *tx)
-            .await?;
+            let done = sqlx::query(&postgres(rows::agents::CHANGE))
+                .bind(id.0)
+                .bind(change.name.as_deref())
+                .bind(change.capacity.map(rows::stored_count))
+                .bind(change.password_hash.as_deref())
+                .bind(change.enable)
+                .execute(&mut *tx)
+                .await?;
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
@@ -193,10 +189,6 @@ impl Agents for PostgresStore {
 
 /// Revokes every live session of the agent, inside the caller's transaction.
 async fn revoke_sessions(tx: &mut sqlx::PgConnection, id: AgentId, now: Millis) -> Result<()> {
-    sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL AND expires_at > $2")
-        .bind(id.0)
-        .bind(now)
-        .execute(tx)
-        .await?;
+    sqlx::query(&postgres(rows::agents::REVOKE_SESSIONS)).bind(id.0).bind(now).execute(tx).await?;
     Ok(())
 }

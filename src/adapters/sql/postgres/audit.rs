@@ -22,7 +22,6 @@ impl Audit for PostgresStore {
                 .bind(entry.actor.as_str())
                 .bind(entry.actor_id)
                 .bind(&entry.action)
-                .bind(&entry.object)
                 .bind(entry.object_id)
                 .bind(entry.user_id)
                 .bind(sql::detail_text(entry))

@@ -7,6 +7,16 @@ use crate::model::ids::{AgentId, CannedReplyId};
 use crate::model::time::Millis;
 use uuid::Uuid;
 
+/// An operator's change to agent `?1`: name `?2`, capacity `?3`, password hash `?4` (each kept
+/// when null), enabled again when `?5` (both backends; Postgres spells the placeholders `$N`).
+pub(in crate::adapters::sql) const CHANGE: &str = "UPDATE agents SET name = COALESCE(?2, name), \
+     capacity = COALESCE(?3, capacity), password_hash = COALESCE(?4, password_hash), \
+     disabled_at = CASE WHEN ?5 THEN NULL ELSE disabled_at END WHERE id = ?1";
+
+/// Revokes every live session of agent `?1` at `?2`.
+pub(in crate::adapters::sql) const REVOKE_SESSIONS: &str =
+    "UPDATE sessions SET revoked_at = ?2 WHERE agent_id = ?1 AND revoked_at IS NULL AND expires_at > ?2";
+
 /// `agents`: `id, email, name, password_hash, created_at, disabled_at, status, capacity, supervisor`.
 #[derive(sqlx::FromRow)]
 pub(in crate::adapters::sql) struct AgentRow {

@@ -7,7 +7,7 @@ use crate::model::time::Millis;
 use uuid::Uuid;
 
 /// The columns, in [`AuditRow`]'s order.
-const COLUMNS: &str = "id, at, actor, actor_id, action, object, object_id, user_id, detail";
+const COLUMNS: &str = "id, at, actor, actor_id, action, object_id, user_id, detail";
 
 /// Entries at or after `?1` and before `?2`, after id `?3` (the nil id for the first page), at most `?4`.
 pub(in crate::adapters::sql) fn page() -> String {
@@ -33,7 +33,6 @@ pub(in crate::adapters::sql) struct AuditRow {
     pub actor: String,
     pub actor_id: Option<Uuid>,
     pub action: String,
-    pub object: String,
     pub object_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
     pub detail: Option<String>,
@@ -55,8 +54,8 @@ impl TryFrom<AuditRow> for AuditEntry {
             at: r.at,
             actor,
             actor_id: r.actor_id,
+            object: crate::model::audit::object_of(&r.action).to_owned(),
             action: r.action,
-            object: r.object,
             object_id: r.object_id,
             user_id: r.user_id,
             detail,
@@ -69,6 +68,6 @@ pub(in crate::adapters::sql) fn detail_text(entry: &AuditEntry) -> Option<String
     entry.detail.as_ref().map(serde_json::Value::to_string)
 }
 
-/// Appends an entry: `?1` to `?9` in [`COLUMNS`]'s order.
+/// Appends an entry: `?1` to `?8` in [`COLUMNS`]'s order.
 pub(in crate::adapters::sql) const INSERT: &str = "INSERT INTO audit_log \
-     (id, at, actor, actor_id, action, object, object_id, user_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+     (id, at, actor, actor_id, action, object_id, user_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";

@@ -86,19 +86,14 @@ impl Agents for SqliteStore {
 
     async fn change_agent(&self, id: AgentId, change: &AgentChange, now: Millis) -> Result<bool> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(
-            "UPDATE agents SET name = COALESCE(?2, name), capacity = COALESCE(?3, capacity),
-                    password_hash = COALESCE(?4, password_hash),
-                    disabled_at = CASE WHEN ?5 THEN NULL ELSE disabled_at END
-             WHERE id = ?1",
-        )
-        .bind(id.0)
-        .bind(change.name.as_deref())
-        .bind(change.capacity.map(rows::stored_count))
-        .bind(change.password_hash.as_deref())
-        .bind(change.enable)
-        .execute(&mut *tx)
-        .await?;
+        let done = sqlx::query(rows::agents::CHANGE)
+            .bind(id.0)
+            .bind(change.name.as_deref())
+            .bind(change.capacity.map(rows::stored_count))
+            .bind(change.password_hash.as_deref())
+            .bind(change.enable)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
@@ -153,10 +148,6 @@ impl Agents for SqliteStore {
 
 /// Revokes every live session of the agent, inside the caller's transaction.
 async fn revoke_sessions(tx: &mut sqlx::SqliteConnection, id: AgentId, now: Millis) -> Result<()> {
-    sqlx::query("UPDATE sessions SET revoked_at = ?2 WHERE agent_id = ?1 AND revoked_at IS NULL AND expires_at > ?2")
-        .bind(id.0)
-        .bind(now)
-        .execute(tx)
-        .await?;
+    sqlx::query(rows::agents::REVOKE_SESSIONS).bind(id.0).bind(now).execute(tx).await?;
     Ok(())
 }
