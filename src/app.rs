@@ -110,22 +110,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let objects: Arc<dyn crate::ports::objects::Objects> =
         Arc::new(crate::adapters::objects::open(&config).context("opening the object store")?);
     let redis = match &config.redis_url {
-        Some(url) => {
-            let client = redis::Client::open(url.0.as_str()).context("parsing REDIS_URL")?;
-            let manager_config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(Duration::from_secs(2)))
-                .set_number_of_retries(2);
-            let conn = redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config)
-                .await
-                .context("connecting to Redis")?;
-            Some((client, conn))
-        }
+        Some(url) => Some(crate::adapters::redis::connect(&url.0).await.context("connecting to Redis")?),
         None => None,
     };
     let clustered = redis.is_some();
     let quotas: Arc<dyn Quotas> = match &redis {
-        Some((_, conn)) => Arc::new(RedisQuotas::new(conn.clone(), &config.redis_prefix)),
+        Some(redis) => Arc::new(RedisQuotas::new(redis.conn.clone(), &config.redis_prefix)),
         None => Arc::new(MemoryQuotas::new()),
     };
     let key = match &config.secret {
@@ -136,11 +126,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         crate::adapters::sms::build(&config.sms, Duration::from_millis(config.sms_timeout_ms), config.sms_retries)?;
     let shutdown = CancellationToken::new();
     let (registry, broker, roster, cluster): (Arc<Registry>, Arc<dyn Broker>, Arc<dyn Roster>, _) = match redis {
-        Some((client, conn)) => {
+        Some(redis) => {
             let registry = Arc::new(Registry::clustered());
             let node = uuid::Uuid::new_v4();
             let roster = RedisRoster::new(
-                conn.clone(),
+                redis.conn.clone(),
                 &config.redis_prefix,
                 &node.simple().to_string(),
                 Duration::from_millis(config.presence_node_ttl_ms),
@@ -150,8 +140,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             let cluster = Cluster::start(
                 &config,
                 node,
-                client,
-                conn,
+                redis,
                 registry.clone(),
                 store.clone(),
                 &cluster_tasks.tasks,

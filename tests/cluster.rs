@@ -1,17 +1,20 @@
-//! Several hub processes behind one Postgres and one Redis: conversations, queue watchers, presence,
-//! profiles and revocations across nodes; a node killed with SIGKILL mid-conversation; Redis stopped
-//! and started under a live conversation; push notifications sent once by one of the nodes, held
-//! back by a socket on another node, and kept across a restart of every node.
+//! Several hub processes behind one Postgres and one Redis, or a Redis Cluster: conversations, queue
+//! watchers, presence, profiles and revocations across nodes; a node killed with SIGKILL
+//! mid-conversation; Redis stopped and started, or a cluster master killed and its replica
+//! promoted, under a live conversation; push notifications sent once by one of the nodes, held back
+//! by a socket on another node, and kept across a restart of every node.
 //!
 //! Each test starts its own `redis-server` on a free loopback port (so that it can stop it without
-//! disturbing other tests) and real `anapars-hub` processes on port 0. They need
-//! `TEST_DATABASE_URL` (CI sets it) and the `redis-server` binary; without the variable they are
-//! skipped, and with it a missing `redis-server` fails them.
+//! disturbing other tests), or its own Redis Cluster of three masters with a replica each, and real
+//! `anapars-hub` processes on port 0. They need `TEST_DATABASE_URL` (CI sets it) and the
+//! `redis-server` binary; without the variable they are skipped, and with it a missing
+//! `redis-server` fails them.
 
 mod common;
 
 use anapars_hub::protocol::Encoding;
 use common::hub::{phone, Client};
+use common::redis_cluster::LocalCluster;
 use common::{postgres_admin_url, TestDatabase};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -80,6 +83,57 @@ impl Drop for OwnRedis {
     }
 }
 
+/// The Redis the nodes share.
+enum Backplane {
+    One(OwnRedis),
+    Sharded(LocalCluster),
+}
+
+impl Backplane {
+    fn url(&self) -> String {
+        match self {
+            Self::One(r) => r.url(),
+            Self::Sharded(c) => c.url(),
+        }
+    }
+
+    fn one(&mut self) -> &mut OwnRedis {
+        match self {
+            Self::One(r) => r,
+            Self::Sharded(_) => panic!("a single Redis was asked of a Redis Cluster"),
+        }
+    }
+
+    fn sharded(&mut self) -> &mut LocalCluster {
+        match self {
+            Self::Sharded(c) => c,
+            Self::One(_) => panic!("a Redis Cluster was asked of a single Redis"),
+        }
+    }
+
+    /// Keys that name `id`, in their name or as a member of a set or field of a hash.
+    async fn naming(&self, id: &str) -> Vec<String> {
+        let mut conn = anapars_hub::adapters::redis::connect(&self.url()).await.expect("redis answers").conn;
+        let keys: Vec<String> = match self {
+            Self::One(_) => redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap(),
+            Self::Sharded(c) => c.keys().await,
+        };
+        let mut named = Vec::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await.unwrap();
+            let members: Vec<String> = match kind.as_str() {
+                "set" => redis::cmd("SMEMBERS").arg(&key).query_async(&mut conn).await.unwrap(),
+                "hash" => redis::cmd("HKEYS").arg(&key).query_async(&mut conn).await.unwrap(),
+                _ => Vec::new(),
+            };
+            if key.contains(id) || members.iter().any(|m| m.contains(id)) {
+                named.push(key);
+            }
+        }
+        named
+    }
+}
+
 /// One `anapars-hub serve` process.
 struct Node {
     child: Child,
@@ -93,7 +147,7 @@ struct Cluster {
     env: Vec<(String, String)>,
     sms_file: PathBuf,
     http: reqwest::Client,
-    redis: OwnRedis,
+    redis: Backplane,
     _db: TestDatabase,
     _dir: tempfile::TempDir,
 }
@@ -106,12 +160,27 @@ impl Cluster {
 
     /// As [`Cluster::start`], with more settings for every node.
     async fn start_with(count: usize, settings: &[(&str, &str)]) -> Option<Self> {
+        Self::start_on(false, count, settings).await
+    }
+
+    /// As [`Cluster::start_with`], on a Redis Cluster of three masters with a replica each.
+    async fn sharded(count: usize, settings: &[(&str, &str)]) -> Option<Self> {
+        Self::start_on(true, count, settings).await
+    }
+
+    async fn start_on(sharded: bool, count: usize, settings: &[(&str, &str)]) -> Option<Self> {
         let Some(admin) = postgres_admin_url() else {
             eprintln!("TEST_DATABASE_URL not set: cluster tests skipped (CI sets it)");
             return None;
         };
         let db = TestDatabase::postgres(&admin).await;
-        let redis = OwnRedis::start();
+        let redis = if sharded {
+            Backplane::Sharded(
+                LocalCluster::start(3).await.expect("redis-server is installed (TEST_DATABASE_URL is set)"),
+            )
+        } else {
+            Backplane::One(OwnRedis::start())
+        };
         let dir = tempfile::tempdir().unwrap();
         let sms_file = dir.path().join("sms.jsonl");
         let database_url = db.config.database_url.as_ref().unwrap().0.clone();
@@ -338,9 +407,7 @@ fn is_presence(f: &Value, id: &str, online: bool) -> bool {
     f["type"] == "presence" && f["participant"]["id"] == id && f["online"] == online
 }
 
-#[tokio::test]
-async fn three_nodes_share_conversations_queue_presence_profiles_and_revocations() {
-    let Some(cluster) = Cluster::start(3).await else { return };
+async fn share_everything(cluster: Cluster) {
     let (ana_token, _) = cluster.agent(1, "Ana").await;
     let (carl_token, _) = cluster.agent(2, "Carl").await;
     let mut ana = cluster.connect(1, &ana_token, Encoding::MsgPack).await;
@@ -414,9 +481,7 @@ async fn three_nodes_share_conversations_queue_presence_profiles_and_revocations
     ana.event_where("presence", |f| is_presence(f, &user_id, false)).await;
 }
 
-#[tokio::test]
-async fn a_node_killed_mid_conversation_loses_and_duplicates_nothing() {
-    let Some(mut cluster) = Cluster::start(3).await else { return };
+async fn kill_a_node_mid_conversation(mut cluster: Cluster) {
     let (ana_token, _) = cluster.agent(1, "Ana").await;
     let mut ana = cluster.connect(1, &ana_token, Encoding::Json).await;
     // Two users on node 0, both with a ticket Ana holds.
@@ -471,25 +536,45 @@ async fn a_node_killed_mid_conversation_loses_and_duplicates_nothing() {
     assert_eq!(profile["profile"]["online"], true, "{profile}");
 }
 
+/// Agent Ana on node 1 holds a ticket of a user on node 0; both follow it, and a first message has
+/// crossed.
+struct Conversation {
+    ana: Client,
+    user: Client,
+    token: String,
+    ticket: String,
+    ana_stream: Stream,
+    user_stream: Stream,
+}
+
+impl Conversation {
+    async fn start(cluster: &Cluster, number: &str) -> Self {
+        let (ana_token, _) = cluster.agent(1, "Ana").await;
+        let mut ana = cluster.connect(1, &ana_token, Encoding::MsgPack).await;
+        let token = cluster.sign_in(0, number, "phone-a").await;
+        let mut user = cluster.connect(0, &token, Encoding::Json).await;
+        let ticket = open_ticket(&mut user).await;
+        let claim = ana.request(json!({"type": "ticket.claim", "ticket_id": ticket})).await;
+        assert_eq!(claim["type"], "ticket.update.ok", "{claim}");
+        subscribe(&mut ana, &ticket, 0).await;
+        subscribe(&mut user, &ticket, 0).await;
+        let (mut ana_stream, user_stream) = (Stream::default(), Stream::default());
+        send(&mut user, &ticket, "before").await;
+        until_message(&mut ana, &mut ana_stream, &ticket, "before").await;
+        Self { ana, user, token, ticket, ana_stream, user_stream }
+    }
+}
+
 #[tokio::test]
 async fn redis_stopped_and_started_under_a_live_conversation() {
     let Some(mut cluster) = Cluster::start(2).await else { return };
-    let (ana_token, _) = cluster.agent(1, "Ana").await;
-    let mut ana = cluster.connect(1, &ana_token, Encoding::MsgPack).await;
-    let token = cluster.sign_in(0, &phone(), "phone").await;
-    let mut user = cluster.connect(0, &token, Encoding::Json).await;
-    let ticket = open_ticket(&mut user).await;
-    assert_eq!(ana.request(json!({"type": "ticket.claim", "ticket_id": ticket})).await["type"], "ticket.update.ok");
-    subscribe(&mut ana, &ticket, 0).await;
-    subscribe(&mut user, &ticket, 0).await;
-    let (mut ana_stream, mut user_stream) = (Stream::default(), Stream::default());
-    send(&mut user, &ticket, "before").await;
-    until_message(&mut ana, &mut ana_stream, &ticket, "before").await;
+    let Conversation { mut ana, mut user, ticket, mut ana_stream, mut user_stream, .. } =
+        Conversation::start(&cluster, &phone()).await;
     cluster.wait_ready(0, 200).await;
 
     // Redis goes away: both nodes keep serving their sockets and say they are not ready; messages
     // still cross nodes, through the storage sweep.
-    cluster.redis.stop();
+    cluster.redis.one().stop();
     cluster.wait_ready(0, 503).await;
     let mut worst = Duration::ZERO;
     for i in 0..3 {
@@ -504,7 +589,7 @@ async fn redis_stopped_and_started_under_a_live_conversation() {
     eprintln!("worst delivery delay without Redis: {worst:?} (sweep every {SWEEP_MS} ms)");
 
     // Redis comes back (empty): the nodes reconnect, become ready and go on live.
-    cluster.redis.resume();
+    cluster.redis.one().resume();
     cluster.wait_ready(0, 200).await;
     cluster.wait_ready(1, 200).await;
     for i in 0..3 {
@@ -518,9 +603,72 @@ async fn redis_stopped_and_started_under_a_live_conversation() {
     assert_unique(&user_stream);
 }
 
+/// Sends, answering `unavailable` with another try (as clients do) while Redis fails over: the
+/// rate-limit counter of the sender may live on the shard that is changing hands.
+async fn send_through_failover(c: &mut Client, ticket: &str, cmid: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let r =
+            c.request(json!({"type": "ticket.send", "ticket_id": ticket, "client_msg_id": cmid, "body": cmid})).await;
+        if r["type"] == "ticket.send.ok" {
+            return;
+        }
+        assert_eq!(r["error"]["code"], "unavailable", "only `unavailable` while a shard fails over: {r}");
+        assert!(Instant::now() < deadline, "{cmid} was never stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The master holding the conversation's channel dies under it, then the master holding the
+/// roster (or another, when one held both): each replica takes over, and nothing is lost or repeated; presence and revocations work
+/// after both.
 #[tokio::test]
-async fn deleting_an_account_through_one_node_reaches_every_node() {
-    let Some(cluster) = Cluster::start(3).await else { return };
+async fn a_redis_cluster_master_killed_under_a_live_conversation() {
+    // Node heartbeats outlast a failover (about 2 s here), as the README asks of production
+    // settings: a failover then takes nobody offline.
+    let Some(mut cluster) = Cluster::sharded(2, &[("HUB_PRESENCE_NODE_TTL_MS", "8000")]).await else { return };
+    let number = phone();
+    let Conversation { mut ana, mut user, token, ticket, mut ana_stream, mut user_stream } =
+        Conversation::start(&cluster, &number).await;
+    let user_id = user.request(json!({"type": "me"})).await["user_id"].as_str().unwrap().to_owned();
+
+    let channel_master = cluster.redis.sharded().master_of(&format!("cluster-test:ch:t:{ticket}")).await;
+    let mut second = cluster.redis.sharded().master_of("cluster-test:{roster}nodes").await;
+    if second == channel_master {
+        // One shard holds both: the second failover is of another shard (which still has its replica).
+        second = *cluster.redis.sharded().masters().await.iter().find(|&&m| m != channel_master).unwrap();
+    }
+    for (round, master) in [channel_master, second].into_iter().enumerate() {
+        cluster.redis.sharded().kill_and_fail_over(master).await;
+        for i in 0..5 {
+            let body = format!("round {round} user {i}");
+            send_through_failover(&mut user, &ticket, &body).await;
+            until_message(&mut ana, &mut ana_stream, &ticket, &body).await;
+            let body = format!("round {round} agent {i}");
+            send_through_failover(&mut ana, &ticket, &body).await;
+            until_message(&mut user, &mut user_stream, &ticket, &body).await;
+        }
+        cluster.wait_ready(0, 200).await;
+        cluster.wait_ready(1, 200).await;
+    }
+    assert_unique(&ana_stream);
+    assert_unique(&user_stream);
+
+    // Presence after the failovers: the user's second socket leaves and nothing is announced; a
+    // sign-in on another phone revokes the first one, live, on its node; then the user is offline.
+    let second = cluster.connect(1, &token, Encoding::MsgPack).await;
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(GRACE_MS * 3)).await;
+    assert!(
+        !ana.seen.iter().any(|f| is_presence(f, &user_id, false)),
+        "offline announced while connected, during the failovers or after"
+    );
+    cluster.sign_in(1, &number, "phone-b").await;
+    assert_eq!(user.closed().await, Some(4003));
+    ana.event_where("presence", |f| is_presence(f, &user_id, false)).await;
+}
+
+async fn delete_an_account(cluster: Cluster) {
     let (ana_token, _) = cluster.agent(1, "Ana").await;
     let (carl_token, _) = cluster.agent(2, "Carl").await;
     let mut ana = cluster.connect(1, &ana_token, Encoding::Json).await;
@@ -547,23 +695,9 @@ async fn deleting_an_account_through_one_node_reaches_every_node() {
     assert_eq!(carl.event("ticket.deleted").await["ticket_id"], ticket.as_str());
 
     // No Redis key of any node names the user any more (presence, node sets, counters).
-    let client = redis::Client::open(cluster.redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
-        let mut named = Vec::new();
-        for key in keys {
-            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await.unwrap();
-            let members: Vec<String> = match kind.as_str() {
-                "set" => redis::cmd("SMEMBERS").arg(&key).query_async(&mut conn).await.unwrap(),
-                "hash" => redis::cmd("HKEYS").arg(&key).query_async(&mut conn).await.unwrap(),
-                _ => Vec::new(),
-            };
-            if key.contains(&user_id) || members.iter().any(|m| m.contains(&user_id)) {
-                named.push(key);
-            }
-        }
+        let named = cluster.redis.naming(&user_id).await;
         if named.is_empty() {
             break;
         }
@@ -575,10 +709,7 @@ async fn deleting_an_account_through_one_node_reaches_every_node() {
 /// Two nodes share the push queue: an open app on one node holds back the pushes that events on the
 /// other node make; with the app closed, a burst is one notification, sent by exactly one of the
 /// nodes; and notifications queued when every node is killed go out after a new node starts.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pushes_go_out_once_from_one_node_and_survive_a_restart() {
-    let settings = [("HUB_WEBPUSH_ALLOW_HTTP", "true"), ("HUB_PUSH_COLLAPSE_MS", "1500")];
-    let Some(mut cluster) = Cluster::start_with(2, &settings).await else { return };
+async fn push_once_and_across_a_restart(mut cluster: Cluster) {
     let receiver = common::webpush::Receiver::start().await;
     let token = cluster.sign_in(0, &phone(), "phone-a").await;
     let mut app = cluster.connect(0, &token, Encoding::Json).await;
@@ -622,3 +753,52 @@ async fn pushes_go_out_once_from_one_node_and_survive_a_restart() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(receiver.received(&id).len(), 2, "sent more than once after the restart");
 }
+
+/// Each scenario runs on one Redis and on a Redis Cluster: `$one` and `$sharded` are its two tests.
+macro_rules! on_both {
+    ($(#[$attr:meta])* $one:ident, $sharded:ident: $scenario:ident($count:expr, $settings:expr)) => {
+        $(#[$attr])*
+        async fn $one() {
+            if let Some(cluster) = Cluster::start_with($count, $settings).await {
+                $scenario(cluster).await;
+            }
+        }
+
+        $(#[$attr])*
+        async fn $sharded() {
+            if let Some(cluster) = Cluster::sharded($count, $settings).await {
+                $scenario(cluster).await;
+            }
+        }
+    };
+}
+
+on_both!(
+    #[tokio::test]
+    three_nodes_share_conversations_queue_presence_profiles_and_revocations,
+    three_nodes_share_conversations_queue_presence_profiles_and_revocations_on_redis_cluster:
+        share_everything(3, &[])
+);
+
+on_both!(
+    #[tokio::test]
+    a_node_killed_mid_conversation_loses_and_duplicates_nothing,
+    a_node_killed_mid_conversation_loses_and_duplicates_nothing_on_redis_cluster:
+        kill_a_node_mid_conversation(3, &[])
+);
+
+on_both!(
+    #[tokio::test]
+    deleting_an_account_through_one_node_reaches_every_node,
+    deleting_an_account_through_one_node_reaches_every_node_on_redis_cluster:
+        delete_an_account(3, &[])
+);
+
+const PUSH_SETTINGS: [(&str, &str); 2] = [("HUB_WEBPUSH_ALLOW_HTTP", "true"), ("HUB_PUSH_COLLAPSE_MS", "1500")];
+
+on_both!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    pushes_go_out_once_from_one_node_and_survive_a_restart,
+    pushes_go_out_once_from_one_node_and_survive_a_restart_on_redis_cluster:
+        push_once_and_across_a_restart(2, &PUSH_SETTINGS)
+);

@@ -13,6 +13,7 @@ use anapars_hub::adapters::redis::RedisRoster;
 use anapars_hub::model::ids::{Principal, UserId};
 use anapars_hub::ports::roster::{Change, Roster};
 use common::hub::TestRedis;
+use common::redis_cluster::LocalCluster;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,9 +23,12 @@ async fn memory_roster_conforms() {
 }
 
 async fn node(redis: &TestRedis, ttl: Duration) -> RedisRoster {
-    let client = redis::Client::open(redis.url.as_str()).unwrap();
-    let conn = redis::aio::ConnectionManager::new(client).await.unwrap();
-    let roster = RedisRoster::new(conn, &redis.prefix, &uuid::Uuid::new_v4().simple().to_string(), ttl);
+    node_at(&redis.url, &redis.prefix, ttl).await
+}
+
+async fn node_at(url: &str, prefix: &str, ttl: Duration) -> RedisRoster {
+    let conn = anapars_hub::adapters::redis::connect(url).await.expect("redis answers").conn;
+    let roster = RedisRoster::new(conn, prefix, &uuid::Uuid::new_v4().simple().to_string(), ttl);
     roster.maintain().await.expect("first heartbeat");
     roster
 }
@@ -41,6 +45,24 @@ async fn redis_roster_conforms() {
         async move { Arc::new(node(&redis, Duration::from_secs(30)).await) as Arc<dyn Roster> }
     })
     .await;
+}
+
+/// On a Redis Cluster the roster's keys share one slot: every script runs whole on one shard.
+#[tokio::test]
+async fn redis_roster_conforms_on_a_redis_cluster() {
+    if std::env::var_os(common::hub::TEST_REDIS_URL).is_none() {
+        eprintln!("TEST_REDIS_URL not set: the Redis Cluster roster is not tested here (CI sets it)");
+        return;
+    }
+    let Some(cluster) = LocalCluster::start(3).await else { return };
+    let url = Arc::new(cluster.url());
+    conformance::run_all(|| {
+        let url = url.clone();
+        async move { Arc::new(node_at(&url, "test:", Duration::from_secs(30)).await) as Arc<dyn Roster> }
+    })
+    .await;
+    let keys = cluster.keys().await;
+    assert!(!keys.is_empty() && keys.iter().all(|k| k.starts_with("test:{roster}")), "{keys:?}");
 }
 
 #[tokio::test]

@@ -51,7 +51,9 @@ pub struct Config {
     /// How long a storage call may wait for a connection or an answer before the client gets
     /// `unavailable`. Default 5000 ms.
     pub db_timeout_ms: u64,
-    /// Redis URL (env `REDIS_URL`). Unset: single node, all shared state in process.
+    /// Redis URL (env `REDIS_URL`): one server, or a Redis Cluster (found out from the server; list
+    /// several of its nodes separated by commas so that start-up does not depend on one). Unset:
+    /// single node, all shared state in process.
     pub redis_url: Option<Secret>,
     /// Prefix of every Redis key the hub writes, so that several deployments (or test runs) can share
     /// one Redis. Default `anapars:`.
@@ -132,7 +134,9 @@ pub struct Config {
     pub presence_grace_ms: u64,
     /// Cluster only: a node whose heartbeat in Redis is this old counts as dead; its people stop
     /// counting as online at once and are announced offline at the next upkeep of another node (a
-    /// third of this). Default 10000 ms.
+    /// third of this). Keep it above the time Redis takes to fail over (on a Redis Cluster, its
+    /// `cluster-node-timeout` plus the election), or a failover takes people offline for a moment.
+    /// Default 10000 ms.
     pub presence_node_ttl_ms: u64,
     /// Cluster only: how often each node reads the tickets changed lately, to deliver events whose
     /// publication over Redis it missed (within about one and a half periods). Default 1000 ms.
@@ -558,8 +562,8 @@ impl Config {
         }
         if let Some(url) = &self.redis_url {
             ensure!(
-                url.0.starts_with("redis://") || url.0.starts_with("rediss://"),
-                "redis_url must be a redis:// URL"
+                url.0.split(',').map(str::trim).all(|u| u.starts_with("redis://") || u.starts_with("rediss://")),
+                "redis_url must be a redis:// URL, or several separated by commas (nodes of one Redis Cluster)"
             );
         }
         match (&self.test_phone_prefix, &self.test_code) {

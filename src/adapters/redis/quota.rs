@@ -1,9 +1,9 @@
 //! Counters in Redis, shared by every node of a cluster.
 
+use super::Connection;
 use crate::error::Result;
 use crate::ports::quota::{Quotas, Window};
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 use std::time::Duration;
 
 /// INCR and set the expiry on the first hit, in one round trip and atomically (a crash between the
@@ -18,17 +18,18 @@ end
 return {count, ttl}
 ";
 
-/// Counters under `<prefix>quota:<key>`.
+/// Counters under `<prefix>quota:<key>`, one key each (so on a cluster each counter's script
+/// touches one slot).
 #[derive(Clone)]
 pub struct RedisQuotas {
-    conn: ConnectionManager,
+    conn: Connection,
     prefix: String,
     script: redis::Script,
 }
 
 impl RedisQuotas {
     /// Counters on `conn`, with every key under `prefix`.
-    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(conn: Connection, prefix: &str) -> Self {
         Self { conn, prefix: format!("{prefix}quota:"), script: redis::Script::new(HIT_SCRIPT) }
     }
 }

@@ -15,8 +15,12 @@
 //! stops counting as soon as its expiry passes; the first node to run upkeep after that reaps it and
 //! announces its people offline (unless they have reconnected elsewhere). A node that finds its own
 //! heartbeat gone (Redis restarted, or it was cut off long enough to be reaped) registers its people
-//! again. Needs one Redis (or Sentinel), not Redis Cluster: the scripts touch keys they compute.
+//! again.
+//!
+//! The scripts touch keys they compute, so on a Redis Cluster every key above carries the hash tag
+//! `{roster}` after the prefix: they share one slot, and each script runs on the shard owning it.
 
+use super::Connection;
 use crate::error::Result;
 use crate::model::ids::{AgentId, Principal};
 use crate::model::time::Millis;
@@ -24,7 +28,6 @@ use crate::ports::roster::{Change, Roster};
 use async_trait::async_trait;
 use dashmap::DashMap;
 use futures_util::{stream, StreamExt, TryStreamExt};
-use redis::aio::ConnectionManager;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -146,7 +149,7 @@ fn script(body: &str) -> redis::Script {
 
 /// Presence in Redis for one node.
 pub struct RedisRoster {
-    conn: ConnectionManager,
+    conn: Connection,
     prefix: String,
     node: String,
     ttl: Duration,
@@ -164,12 +167,13 @@ pub struct RedisRoster {
 }
 
 impl RedisRoster {
-    /// The roster of node `node` (unique per process) with keys under `prefix`; a node counts as
-    /// dead `ttl` after its last heartbeat.
-    pub fn new(conn: ConnectionManager, prefix: &str, node: &str, ttl: Duration) -> Self {
+    /// The roster of node `node` (unique per process) with keys under `prefix` (and the hash tag
+    /// on a cluster); a node counts as dead `ttl` after its last heartbeat.
+    pub fn new(conn: Connection, prefix: &str, node: &str, ttl: Duration) -> Self {
+        let prefix = if conn.is_cluster() { format!("{prefix}{{roster}}") } else { prefix.to_owned() };
         Self {
             conn,
-            prefix: prefix.to_owned(),
+            prefix,
             node: node.to_owned(),
             ttl,
             local: DashMap::new(),

@@ -1,10 +1,11 @@
 //! The node's Redis pub/sub link: subscribes to the channels of the topics its sockets need, follows
 //! the registry's changes, delivers what arrives, and reconnects (with backoff, re-subscribing to
-//! everything) when Redis goes away.
+//! everything) when Redis goes away, or on a cluster when any shard's connection is lost (a
+//! failover included).
 
-use crate::gateway::cluster::Cluster;
+use crate::adapters::redis::{Links, Subscriber};
+use crate::gateway::cluster::{seen::Seen, Cluster};
 use crate::ports::broker::Topic;
-use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,15 +24,15 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl Cluster {
     /// Runs the link until shutdown.
-    pub(super) async fn link(self: Arc<Self>, client: redis::Client, shutdown: CancellationToken) {
+    pub(super) async fn link(self: Arc<Self>, links: Links, shutdown: CancellationToken) {
         let mut backoff = BACKOFF_MIN;
         let mut ever_up = false;
-        // The last envelope number seen per sending node.
-        let mut last: HashMap<uuid::Uuid, u64> = HashMap::new();
+        // The envelope numbers seen per sending node.
+        let mut seen: HashMap<uuid::Uuid, Seen> = HashMap::new();
         loop {
             let down = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                reason = self.run_link(&client, &mut ever_up, &mut last) => reason,
+                reason = self.run_link(&links, &mut ever_up, &mut seen) => reason,
             };
             if self.link_up.swap(false, Ordering::Relaxed) {
                 metrics::gauge!(crate::metrics::CLUSTER_LINK_UP).set(0.0);
@@ -43,32 +44,26 @@ impl Cluster {
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
-            if last.len() > 1_024 {
+            if seen.len() > 1_024 {
                 // Ids of nodes long gone; a live node's next envelope starts a new entry.
-                last.clear();
+                seen.clear();
             }
         }
     }
 
     /// One connection's life; returns why it ended.
-    async fn run_link(
-        &self,
-        client: &redis::Client,
-        ever_up: &mut bool,
-        last: &mut HashMap<uuid::Uuid, u64>,
-    ) -> &'static str {
-        let pubsub = match tokio::time::timeout(CALL_TIMEOUT, client.get_async_pubsub()).await {
-            Ok(Ok(p)) => p,
+    async fn run_link(&self, links: &Links, ever_up: &mut bool, seen: &mut HashMap<uuid::Uuid, Seen>) -> &'static str {
+        let mut sub = match tokio::time::timeout(CALL_TIMEOUT, Subscriber::open(links)).await {
+            Ok(Ok(s)) => s,
             _ => return "cannot connect",
         };
-        let (mut sink, mut stream) = pubsub.split();
         // Drain the changes first, then take the full picture: a change after the picture is in
         // the drained set again and is applied below.
         self.registry.take_touched();
         let mut subscribed: HashSet<Topic> = self.registry.topics().into_iter().collect();
         let all: Vec<String> = subscribed.iter().map(|t| self.channel(*t)).collect();
         for chunk in all.chunks(CHUNK) {
-            if !matches!(tokio::time::timeout(CALL_TIMEOUT, sink.subscribe(chunk)).await, Ok(Ok(()))) {
+            if !matches!(tokio::time::timeout(CALL_TIMEOUT, sub.subscribe(chunk)).await, Ok(Ok(()))) {
                 return "subscribe failed";
             }
         }
@@ -97,22 +92,22 @@ impl Cluster {
                         }
                     }
                     for chunk in add.chunks(CHUNK) {
-                        if !matches!(tokio::time::timeout(CALL_TIMEOUT, sink.subscribe(chunk)).await, Ok(Ok(()))) {
+                        if !matches!(tokio::time::timeout(CALL_TIMEOUT, sub.subscribe(chunk)).await, Ok(Ok(()))) {
                             return "subscribe failed";
                         }
                     }
                     for chunk in remove.chunks(CHUNK) {
-                        if !matches!(tokio::time::timeout(CALL_TIMEOUT, sink.unsubscribe(chunk)).await, Ok(Ok(()))) {
+                        if !matches!(tokio::time::timeout(CALL_TIMEOUT, sub.unsubscribe(chunk)).await, Ok(Ok(()))) {
                             return "unsubscribe failed";
                         }
                     }
                 }
-                message = stream.next() => match message {
-                    Some(m) => self.deliver(m.get_payload_bytes(), last),
+                message = sub.next() => match message {
+                    Some(payload) => self.deliver(&payload, seen),
                     None => return "connection closed",
                 },
                 _ = ping.tick() => {
-                    if !matches!(tokio::time::timeout(CALL_TIMEOUT, sink.ping::<redis::Value>()).await, Ok(Ok(_))) {
+                    if !matches!(tokio::time::timeout(CALL_TIMEOUT, sub.ping()).await, Ok(Ok(_))) {
                         return "ping failed";
                     }
                 }

@@ -5,7 +5,8 @@
 //! - **Topics.** Each node subscribes only to the Redis channels its own sockets need: one per
 //!   subscribed ticket, one per connected user or agent, and the queue while an agent here watches
 //!   it ([`link`]). An event goes to the channel of each topic in its audience; a node subscribed to
-//!   several of them delivers it once.
+//!   several of them delivers it once ([`seen`]). On a Redis Cluster the channels are sharded: each
+//!   lives on the shard owning its slot.
 //! - **At-most-once pub/sub, exactly-once delivery.** Redis pub/sub drops what a node misses (a
 //!   restart, a failover, a blip). Ticket events are stored with sequence numbers before they are
 //!   published, every socket keeps a cursor per ticket and fills gaps from storage, and each node
@@ -24,8 +25,10 @@
 //! and the sweep delivers its ticket events from storage.
 
 mod link;
+mod seen;
 mod sweep;
 
+use crate::adapters::redis::{publish, Connection, Redis};
 use crate::config::Config;
 use crate::gateway::registry::Registry;
 use crate::model::account::RevokeReason;
@@ -98,8 +101,7 @@ impl Cluster {
     pub fn start(
         config: &Config,
         node: Uuid,
-        client: redis::Client,
-        conn: redis::aio::ConnectionManager,
+        redis: Redis,
         registry: Arc<Registry>,
         store: Arc<dyn Store>,
         tasks: &TaskTracker,
@@ -114,8 +116,8 @@ impl Cluster {
             link_up: AtomicBool::new(false),
             link_back: Notify::new(),
         });
-        tasks.spawn(cluster.clone().publisher(rx, conn, shutdown.clone()));
-        tasks.spawn(cluster.clone().link(client, shutdown.clone()));
+        tasks.spawn(cluster.clone().publisher(rx, redis.conn, shutdown.clone()));
+        tasks.spawn(cluster.clone().link(redis.links, shutdown.clone()));
         tasks.spawn(sweep::sweep(
             cluster.clone(),
             store.clone(),
@@ -174,14 +176,14 @@ impl Cluster {
         }
     }
 
-    /// Sends envelopes to Redis in pipelines, numbering them in the order they go out (receivers
+    /// Sends envelopes to Redis in batches, numbering them in the order they go out (receivers
     /// drop a number they have seen, which is how an envelope on several channels arrives once).
     /// At `shutdown` it refuses new envelopes, sends those already queued (one try each), and
     /// returns.
     async fn publisher(
         self: Arc<Self>,
         mut rx: mpsc::Receiver<Outgoing>,
-        mut conn: redis::aio::ConnectionManager,
+        mut conn: Connection,
         shutdown: CancellationToken,
     ) {
         let mut number: u64 = 0;
@@ -207,18 +209,23 @@ impl Cluster {
                 _ = wait_retry, if !stopping => {}
             }
             let mut all: Vec<Outgoing> = retry.drain(..).chain(batch.drain(..)).collect();
-            let mut pipe = redis::pipe();
-            for o in &all {
-                number += 1;
-                let mut payload = Vec::with_capacity(HEADER + o.body.len());
-                payload.extend_from_slice(self.node.as_bytes());
-                payload.extend_from_slice(&number.to_be_bytes());
-                payload.extend_from_slice(&o.body);
-                for channel in &o.channels {
-                    pipe.cmd("PUBLISH").arg(channel).arg(&payload).ignore();
-                }
-            }
-            match tokio::time::timeout(PUBLISH_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
+            let payloads: Vec<Vec<u8>> = all
+                .iter()
+                .map(|o| {
+                    number += 1;
+                    let mut payload = Vec::with_capacity(HEADER + o.body.len());
+                    payload.extend_from_slice(self.node.as_bytes());
+                    payload.extend_from_slice(&number.to_be_bytes());
+                    payload.extend_from_slice(&o.body);
+                    payload
+                })
+                .collect();
+            let items: Vec<(&str, &[u8])> = all
+                .iter()
+                .zip(&payloads)
+                .flat_map(|(o, payload)| o.channels.iter().map(move |c| (c.as_str(), payload.as_slice())))
+                .collect();
+            match tokio::time::timeout(PUBLISH_TIMEOUT, publish(&mut conn, &items)).await {
                 Ok(Ok(())) => {
                     metrics::counter!(crate::metrics::CLUSTER_PUBLISHED).increment(all.len() as u64);
                     if failing {
@@ -246,7 +253,7 @@ impl Cluster {
     }
 
     /// Delivers an envelope from another node to this node's sockets.
-    fn deliver(&self, payload: &[u8], last: &mut std::collections::HashMap<Uuid, u64>) {
+    fn deliver(&self, payload: &[u8], seen: &mut std::collections::HashMap<Uuid, seen::Seen>) {
         if payload.len() < HEADER {
             return;
         }
@@ -257,11 +264,9 @@ impl Cluster {
             return; // delivered locally when it was published
         }
         let number = u64::from_be_bytes(number.try_into().unwrap_or([0; 8]));
-        let seen = last.entry(node).or_insert(0);
-        if number <= *seen {
+        if !seen.entry(node).or_default().first_time(number) {
             return; // the same envelope through another of this node's channels
         }
-        *seen = number;
         metrics::counter!(crate::metrics::CLUSTER_RECEIVED).increment(1);
         match crate::protocol::from_msgpack::<Body>(body) {
             Ok(Body::Event { tickets, principals, queue_watchers, except, broadcast, event }) => {
