@@ -5,6 +5,7 @@
 
 use crate::hub::{HubArgs, HubHandle, NodeStart};
 use crate::metrics::{Metrics, NodeSnapshot};
+use crate::redis_cluster::RedisCluster;
 use crate::report::{HubInfo, NodeFigures};
 use anyhow::{bail, ensure};
 use std::hash::{BuildHasher, Hasher};
@@ -18,6 +19,8 @@ pub struct Cluster {
     /// The operator token, when known: generated for spawned hubs, else `--admin-token` or the
     /// harness's `HUB_ADMIN_TOKEN`. Never printed.
     pub admin_token: Option<String>,
+    /// The Redis Cluster started for the run (`--spawn-redis-cluster`), stopped with it.
+    _redis: Option<RedisCluster>,
 }
 
 impl Cluster {
@@ -30,8 +33,10 @@ impl Cluster {
         let mut nodes = Vec::new();
         if args.spawn_hub {
             ensure!(args.nodes >= 1, "--nodes must be at least 1");
+            let redis = args.spawn_redis_cluster.map(RedisCluster::start).transpose()?;
+            let redis_url = redis.as_ref().map(RedisCluster::url).or_else(|| args.redis_url.clone());
             if args.nodes > 1 {
-                ensure!(args.redis_url.is_some(), "--nodes {} needs --redis-url", args.nodes);
+                ensure!(redis_url.is_some(), "--nodes {} needs --redis-url or --spawn-redis-cluster", args.nodes);
                 ensure!(args.database_url.is_some(), "--nodes {} needs --database-url (Postgres)", args.nodes);
             }
             // The operator's own token when given (run-hub, to drive `burst` from elsewhere).
@@ -39,7 +44,7 @@ impl Cluster {
             let token = given.unwrap_or_else(random_token);
             ensure!(token.len() >= 32, "the hub's admin token must be at least 32 characters");
             let mut env = vec![("HUB_ADMIN_TOKEN".to_owned(), token.clone())];
-            if let Some(redis) = &args.redis_url {
+            if let Some(redis) = &redis_url {
                 env.push(("REDIS_URL".into(), redis.clone()));
                 // Every run its own keys, so that runs never see each other's state.
                 env.push(("HUB_REDIS_PREFIX".into(), format!("anapars-load-{}:", &random_token()[..12])));
@@ -49,7 +54,7 @@ impl Cluster {
                 let node = NodeStart::Spawn { index, env: env.clone() };
                 nodes.push(HubHandle::open_node(args, node, http).await?);
             }
-            return Ok(Self { nodes, admin_token: Some(token) });
+            return Ok(Self { nodes, admin_token: Some(token), _redis: redis });
         }
         let urls: Vec<&str> = args.url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
         if urls.is_empty() {
@@ -60,7 +65,7 @@ impl Cluster {
             nodes.push(HubHandle::open_node(args, node, http).await?);
         }
         let token = args.admin_token.clone().or_else(|| std::env::var("HUB_ADMIN_TOKEN").ok());
-        Ok(Self { nodes, admin_token: token })
+        Ok(Self { nodes, admin_token: token, _redis: None })
     }
 
     /// The first node's URL, backend and pid, and the node count, for the report.

@@ -24,6 +24,10 @@ pub struct HubArgs {
     /// Redis URL for spawned hubs (a cluster); each run uses its own key prefix.
     #[arg(long)]
     pub redis_url: Option<String>,
+    /// With --spawn-hub: start a Redis Cluster of this many masters (no replicas) on loopback
+    /// ports for the run, and give it to the hubs instead of --redis-url.
+    #[arg(long, value_name = "SHARDS")]
+    pub spawn_redis_cluster: Option<usize>,
     /// The hubs' operator token (for `burst`; at least 32 characters); else the harness's own
     /// `HUB_ADMIN_TOKEN`; else spawned hubs get a fresh random one. Never printed.
     #[arg(long)]
@@ -425,6 +429,7 @@ pub struct CpuSnapshot {
     hub: Option<f64>,
     harness: Option<f64>,
     postgres: Option<f64>,
+    redis: Option<f64>,
     machine: Option<(u64, u64)>,
 }
 
@@ -436,6 +441,7 @@ impl CpuSnapshot {
             hub: (!known.is_empty()).then(|| known.iter().sum()),
             harness: proc_cpu_secs("/proc/self/stat"),
             postgres: processes_cpu_secs("postgres"),
+            redis: processes_cpu_secs("redis-server"),
             machine: machine_jiffies(),
         }
     }
@@ -452,9 +458,11 @@ impl CpuSnapshot {
         let hub_s = diff(self.hub, later.hub);
         let harness_s = diff(self.harness, later.harness);
         let postgres_s = diff(self.postgres, later.postgres).filter(|s| *s > 0.0);
-        let others_s =
-            busy_s.map(|b| (b - hub_s.unwrap_or(0.0) - harness_s.unwrap_or(0.0) - postgres_s.unwrap_or(0.0)).max(0.0));
-        crate::report::CpuUse { hub_s, harness_s, postgres_s, machine_busy_pct: machine_pct, others_s }
+        let redis_s = diff(self.redis, later.redis).filter(|s| *s > 0.0);
+        let known =
+            hub_s.unwrap_or(0.0) + harness_s.unwrap_or(0.0) + postgres_s.unwrap_or(0.0) + redis_s.unwrap_or(0.0);
+        let others_s = busy_s.map(|b| (b - known).max(0.0));
+        crate::report::CpuUse { hub_s, harness_s, postgres_s, redis_s, machine_busy_pct: machine_pct, others_s }
     }
 }
 

@@ -65,6 +65,7 @@ mod picture;
 mod plot;
 mod receiver;
 mod reconnect;
+mod redis_cluster;
 mod report;
 mod reports;
 mod rotate;

@@ -42,6 +42,8 @@ pub struct CpuUse {
     pub machine_busy_pct: Option<f64>,
     /// Postgres processes on this machine, seconds (live backends only: a lower bound).
     pub postgres_s: Option<f64>,
+    /// `redis-server` processes on this machine, seconds (every one, the run's or not).
+    pub redis_s: Option<f64>,
     /// CPU seconds of every other process (anything else sharing the machine).
     pub others_s: Option<f64>,
 }
@@ -556,10 +558,11 @@ fn errors_cell(errors: &BTreeMap<String, u64>) -> String {
 
 fn cpu_cell(c: &CpuUse) -> String {
     format!(
-        "hub {}  harness {}  postgres {}  others {}  machine busy {}",
+        "hub {}  harness {}  postgres {}  redis {}  others {}  machine busy {}",
         opt(c.hub_s.map(|s| format!("{s:.1}")), " s"),
         opt(c.harness_s.map(|s| format!("{s:.1}")), " s"),
         opt(c.postgres_s.map(|s| format!("{s:.1}")), " s"),
+        opt(c.redis_s.map(|s| format!("{s:.1}")), " s"),
         opt(c.others_s.map(|s| format!("{s:.1}")), " s"),
         opt(c.machine_busy_pct.map(|p| format!("{p:.0}")), "%")
     )
