@@ -172,5 +172,6 @@ pub async fn delete_account(http: &reqwest::Client, base: &str, token: &str) -> 
 
 pub mod hub;
 pub mod push;
+pub mod relay;
 pub mod s3;
 pub mod webpush;
