@@ -19,19 +19,15 @@ use anapars_hub::model::ticket::{Author, EventKind, NewMessage, NewTicket, Page,
 use anapars_hub::model::time::now_ms;
 use anapars_hub::ports::store::Store;
 use anapars_hub::{Config, Error};
+use common::relay::{postgres_address, with_host, Link};
 use common::{postgres_admin_url, test_databases, with_database, TestDatabase, TEST_DATABASE_URL};
 use futures_util::future::join_all;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::PgConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::Connection;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 async fn open(config: &Config) -> Arc<dyn Store> {
     match anapars_hub::adapters::sql::connect(config).await {
@@ -378,14 +374,7 @@ async fn postgres_calls_on_a_hung_connection_end_as_unavailable_at_the_deadline(
     };
     let db = TestDatabase::postgres(&admin_url).await;
     let url = db.config.database_url.clone().expect("a postgres url").0;
-    let options = PgConnectOptions::from_str(&url).expect("a valid url");
-    assert!(options.get_socket().is_none(), "this test needs {TEST_DATABASE_URL} to name a TCP host");
-    let upstream = tokio::net::lookup_host((options.get_host(), options.get_port()))
-        .await
-        .expect("resolve the postgres host")
-        .next()
-        .expect("an address for the postgres host");
-    let link = Link::start(upstream).await;
+    let link = Link::start(postgres_address(&url).await).await;
     let config =
         Config { database_url: Some(Secret(with_host(&url, link.addr))), db_timeout_ms: 500, ..db.config.clone() };
     let store = open(&config).await;
@@ -457,78 +446,9 @@ fn random_phone() -> Phone {
     Phone::from_e164(format!("+999{:011}", rand::random::<u64>() % 100_000_000_000))
 }
 
-/// `url` with its host and port replaced by `addr`.
-fn with_host(url: &str, addr: SocketAddr) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
-    let userinfo = url[start..end].rfind('@').map_or("", |at| &url[start..=start + at]);
-    format!("{}{userinfo}{addr}{}", &url[..start], &url[end..])
-}
-
 #[test]
 fn with_host_keeps_user_database_and_parameters() {
     let addr: SocketAddr = "127.0.0.1:9".parse().expect("an address");
     assert_eq!(with_host("postgres://u:p@db:5432/x?a=b", addr), "postgres://u:p@127.0.0.1:9/x?a=b");
     assert_eq!(with_host("postgres://db/x", addr), "postgres://127.0.0.1:9/x");
-}
-
-/// A TCP relay to Postgres that can be cut like a partitioned network: bytes in flight are held,
-/// nothing is reset or refused, until the link heals and delivers them.
-struct Link {
-    addr: SocketAddr,
-    cut: watch::Sender<bool>,
-    accept: tokio::task::JoinHandle<()>,
-}
-
-impl Link {
-    async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
-        let addr = listener.local_addr().expect("relay address");
-        let (cut, state) = watch::channel(false);
-        let accept = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let ((client_read, client_write), (server_read, server_write)) =
-                        (client.into_split(), server.into_split());
-                    tokio::join!(
-                        relay(client_read, server_write, state.clone()),
-                        relay(server_read, client_write, state)
-                    );
-                });
-            }
-        });
-        Self { addr, cut, accept }
-    }
-
-    fn cut(&self) {
-        self.cut.send_replace(true);
-    }
-
-    fn heal(&self) {
-        self.cut.send_replace(false);
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
-}
-
-async fn relay(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut cut: watch::Receiver<bool>) {
-    let mut buffer = vec![0; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if cut.wait_for(|cut| !*cut).await.is_err() || to.write_all(&buffer[..n]).await.is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown().await;
 }

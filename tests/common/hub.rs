@@ -400,29 +400,10 @@ impl Client {
     /// The next data frame (first those set aside while waiting for a reply), decoded from either
     /// encoding. Panics on close or timeout.
     pub async fn recv(&mut self) -> Value {
-        if let Some(f) = self.pending.pop_front() {
-            return f;
-        }
-        loop {
-            let m = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
-                .await
-                .expect("a frame within the timeout")
-                .expect("socket open")
-                .expect("no socket error");
-            let v: Value = match m {
-                Message::Text(t) => {
-                    assert_eq!(self.encoding, Encoding::Json, "text frame on a msgpack socket");
-                    serde_json::from_str(&t).unwrap()
-                }
-                Message::Binary(b) => {
-                    assert_eq!(self.encoding, Encoding::MsgPack, "binary frame on a json socket");
-                    anapars_hub::protocol::from_msgpack(&b).unwrap()
-                }
-                Message::Close(c) => panic!("socket closed: {c:?}"),
-                _ => continue,
-            };
-            self.seen.push(v.clone());
-            return v;
+        match self.next_within(FRAME_TIMEOUT).await {
+            Next::Frame(v) => v,
+            Next::Closed(c) => panic!("socket closed: {c:?}"),
+            Next::TimedOut => panic!("no frame within {FRAME_TIMEOUT:?}"),
         }
     }
 
@@ -430,16 +411,53 @@ impl Client {
     /// ended without a close frame). Data frames on the way are kept in `seen`.
     pub async fn closed(&mut self) -> Option<u16> {
         loop {
-            let next = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next()).await.expect("close within the timeout");
-            match next {
-                Some(Ok(Message::Close(c))) => return c.map(|c| u16::from(c.code)),
-                Some(Ok(Message::Text(t))) => self.seen.push(serde_json::from_str(&t).unwrap()),
-                Some(Ok(Message::Binary(b))) => self.seen.push(anapars_hub::protocol::from_msgpack(&b).unwrap()),
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return None,
+            match self.next_within(FRAME_TIMEOUT).await {
+                Next::Frame(_) => {}
+                Next::Closed(c) => return c,
+                Next::TimedOut => panic!("no close within {FRAME_TIMEOUT:?}"),
             }
         }
     }
+
+    /// The next data frame within `limit` (first those set aside while waiting for a reply), or
+    /// how the socket ended: for clients that reconnect instead of failing the test.
+    pub async fn next_within(&mut self, limit: Duration) -> Next {
+        if let Some(f) = self.pending.pop_front() {
+            return Next::Frame(f);
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let Ok(next) = tokio::time::timeout_at(deadline, self.ws.next()).await else {
+                return Next::TimedOut;
+            };
+            let v: Value = match next {
+                Some(Ok(Message::Text(t))) => {
+                    assert_eq!(self.encoding, Encoding::Json, "text frame on a msgpack socket");
+                    serde_json::from_str(&t).unwrap()
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    assert_eq!(self.encoding, Encoding::MsgPack, "binary frame on a json socket");
+                    anapars_hub::protocol::from_msgpack(&b).unwrap()
+                }
+                Some(Ok(Message::Close(c))) => return Next::Closed(c.map(|c| u16::from(c.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Next::Closed(None),
+            };
+            self.seen.push(v.clone());
+            return Next::Frame(v);
+        }
+    }
+}
+
+/// What waiting for a frame gave.
+#[derive(Debug)]
+pub enum Next {
+    /// A data frame, decoded.
+    Frame(Value),
+    /// The socket ended: the close code, or None without a close frame (or on a socket error).
+    Closed(Option<u16>),
+    /// Nothing within the limit.
+    TimedOut,
 }
 
 /// A lock that stalls the hub's writes to one table while it is held (an open transaction on a

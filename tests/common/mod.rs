@@ -170,8 +170,11 @@ pub async fn delete_account(http: &reqwest::Client, base: &str, token: &str) -> 
     done.status().as_u16()
 }
 
+pub mod cluster;
 pub mod hub;
+pub mod netns;
 pub mod push;
 pub mod redis_cluster;
+pub mod relay;
 pub mod s3;
 pub mod webpush;
