@@ -1,0 +1,20 @@
+//! Tickets' history over time: the months ahead prepared before their events arrive. Run at start
+//! and on every purge round of every node; it is idempotent, so nodes running it at once do no
+//! harm.
+
+use crate::model::time::Millis;
+use crate::ports::store::history::EventMonths;
+
+/// Months prepared after the current one: a node that is down (or whose rounds fail) this long
+/// still finds its month ready when it comes back.
+pub const MONTHS_AHEAD: u32 = 3;
+
+/// One round at `now`: prepares the current month and [`MONTHS_AHEAD`] more. A failure is logged
+/// and left to the next round: an event outside every prepared month is still stored.
+pub async fn keep_months(months: &dyn EventMonths, now: Millis) {
+    match months.prepare_event_months(now, MONTHS_AHEAD).await {
+        Ok(0) => {}
+        Ok(created) => tracing::info!(months = created, "prepared months of ticket history"),
+        Err(e) => tracing::warn!(error = %e, "preparing months of ticket history failed; retrying next round"),
+    }
+}
