@@ -1,6 +1,7 @@
 //! Tickets' history by month on Postgres: the upgrade to a partitioned `ticket_events` keeps every
 //! event where conversations, resuming and duplicate checks find it; the months ahead are prepared
-//! at start; an event stamped outside every month is stored anyway and moves into its month later.
+//! at start; an event stamped outside every month is stored anyway and moves into its month later;
+//! old months go only when a retention is configured, and then only those wholly past it.
 //!
 //! Postgres only: each test says so and passes without `TEST_DATABASE_URL`. The months are worked
 //! out here with the civil calendar, not with the database's date functions the hub uses.
@@ -285,4 +286,70 @@ async fn an_event_outside_every_month_is_stored_and_moves_into_its_month() {
     let far = future + 400 * DAY;
     let (a, b) = tokio::join!(store.prepare_event_months(far, 2), other.prepare_event_months(far, 2));
     assert_eq!(a.expect("one node") + b.expect("another node"), 3, "three months, each created once");
+}
+
+/// Months that ended before the retention go at start (and on each purge round) only when
+/// `ticket_history_retention_secs` is set: unset, a hub keeps a month of two years ago; set to a
+/// year, it drops that month's partition and keeps last month's. The dropped month's ticket stays,
+/// with no events left.
+#[tokio::test]
+async fn retention_drops_whole_old_months_only_when_configured() {
+    let Some(url) = postgres_or_skip("retention_drops_whole_old_months_only_when_configured") else { return };
+    let db = TestDatabase::postgres(&url).await;
+    let store = store_of(&db.config).await;
+    let user = store.register_user(&Phone::from_e164("+989121234568"), now_ms()).await.expect("register").0.id;
+    let (old, recent) = (now_ms() - 730 * DAY, now_ms() - 40 * DAY);
+    let mut prepared = 0;
+    for at in [old, recent] {
+        prepared += store.prepare_event_months(at, 0).await.expect("prepare");
+    }
+    assert_eq!(prepared, 2);
+    let (gone, kept) = (open(&store, user, old).await, open(&store, user, recent).await);
+    let (old_month, recent_month) = (partition(month_of(old)), partition(month_of(recent)));
+    drop(store);
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let unset = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        media_dir: dir.path().join("media"),
+        attachments_dir: dir.path().join("attachments"),
+        ..db.config.clone()
+    };
+    anapars_hub::server::start(unset).await.expect("a hub without retention starts").shutdown().await;
+    let mut conn = sql(&db.config).await;
+    assert!(partitions(&mut conn).await.contains(&old_month), "kept without a retention");
+    assert_eq!(placed(&mut conn, gone.0).await.len(), 2);
+
+    let hub = TestHub::start(db, None, |c| c.ticket_history_retention_secs = 365 * 24 * 3600).await;
+    let names = partitions(&mut conn).await;
+    assert!(!names.contains(&old_month), "{old_month} dropped: {names:?}");
+    assert!(names.contains(&recent_month), "{recent_month} kept: {names:?}");
+    assert!(names.contains(&partition(month_of(now_ms()))), "this month kept: {names:?}");
+    assert!(names.contains(&"ticket_events_default".to_owned()));
+    assert!(placed(&mut conn, gone.0).await.is_empty(), "the old month's events are gone");
+    assert_eq!(placed(&mut conn, kept.0).await.len(), 2, "last month's events stay");
+
+    let (token, _) = hub.agent("Sara").await;
+    let mut agent = hub.connect_agent(Encoding::Json, &token).await;
+    assert!(history(&mut agent, gone.0, json!({})).await.is_empty(), "the ticket stays, without history");
+    assert_eq!(history(&mut agent, kept.0, json!({})).await.len(), 2);
+    let store = &hub.running.as_ref().expect("running").hub.store;
+    assert!(store.ticket(gone).await.expect("read").is_some(), "the ticket itself stays");
+}
+
+/// A retention is refused where it cannot work (SQLite) or is likely a mistake of units.
+#[test]
+fn a_history_retention_needs_postgres_and_at_least_thirty_days() {
+    let year = 365 * 24 * 3600;
+    let on_sqlite = Config { ticket_history_retention_secs: year, ..Config::default() };
+    let refused = on_sqlite.validate().expect_err("refused on SQLite").to_string();
+    assert!(refused.contains("ticket_history_retention_secs"), "{refused}");
+    let postgres = Config {
+        database_url: Some(anapars_hub::config::Secret("postgres://hub@db.example/hub".into())),
+        ..Config::default()
+    };
+    let short = Config { ticket_history_retention_secs: 24 * 3600, ..postgres.clone() };
+    assert!(short.validate().is_err(), "a day is refused");
+    assert!(Config { ticket_history_retention_secs: year, ..postgres.clone() }.validate().is_ok());
+    assert!(Config { ticket_history_retention_secs: 0, ..postgres }.validate().is_ok(), "0 keeps forever");
 }

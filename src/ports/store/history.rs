@@ -6,7 +6,8 @@ use crate::error::Result;
 use crate::model::time::Millis;
 use async_trait::async_trait;
 
-/// Tickets' events by month. A backend that keeps them in one table (SQLite) prepares nothing.
+/// Tickets' events by month. A backend that keeps them in one table (SQLite) prepares nothing and
+/// drops nothing; the configuration refuses an event retention there.
 #[async_trait]
 pub trait EventMonths: Send + Sync {
     /// Makes room for the events of the month holding `now` and of the `ahead` months after it,
@@ -19,4 +20,11 @@ pub trait EventMonths: Send + Sync {
     /// [`Error::Unavailable`](crate::error::Error::Unavailable) when the store is busy past the
     /// call's deadline (creating a month waits for a moment without readers or writers).
     async fn prepare_event_months(&self, now: Millis, ahead: u32) -> Result<u32>;
+
+    /// Deletes the events of every prepared month that ended at or before `before`, a month at a
+    /// time; how many months went. Their tickets stay, with what is left of their history.
+    ///
+    /// # Errors
+    /// As [`Self::prepare_event_months`].
+    async fn drop_event_months(&self, before: Millis) -> Result<u32>;
 }
