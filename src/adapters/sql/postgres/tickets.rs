@@ -7,7 +7,7 @@
 //! (READ COMMITTED re-checks an updated row), so every writer sees the last seq of the one before.
 //!
 //! `ticket_events` is partitioned by month (migration 0023), and a partitioned table's unique keys
-//! must hold the month's column: the database no longer refuses a second event with one seq, or a
+//! must hold the month's column: the database does not refuse a second event with one seq, or a
 //! second message with one client id, in another month. These row locks are what keep both unique:
 //! a writer allocates seqs and looks for the batch's stored messages while it holds its tickets.
 //! Reads by ticket and seq (a conversation's pages, resuming, exports) cannot name a month; they
