@@ -62,7 +62,8 @@ pub struct App {
     batchers: Stage,
     /// The cluster's publisher, pub/sub link, storage sweep and session re-check.
     cluster: Stage,
-    /// Presence upkeep, the ticket queue, the purges and the agent watch.
+    /// Presence upkeep, the ticket queue, the purges (with the months of tickets' history) and the
+    /// agent watch.
     background: Stage,
 }
 
@@ -107,6 +108,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     config.validate()?;
     let (batchers, cluster_tasks, background) = (Stage::default(), Stage::default(), Stage::default());
     let store = crate::adapters::sql::connect(&config).await.context("connecting to storage")?;
+    // Before the first message: this month's history has its place (a failure only costs speed).
+    crate::domain::tickets::history::keep_months(&*store, crate::model::time::now_ms(), history_retention(&config))
+        .await;
     let objects: Arc<dyn crate::ports::objects::Objects> =
         Arc::new(crate::adapters::objects::open(&config).context("opening the object store")?);
     let redis = match &config.redis_url {
@@ -464,7 +468,13 @@ async fn watch_disabled_agents(services: Arc<Services>, stop: CancellationToken)
     }
 }
 
-/// Deletes expired codes and long-dead sessions every `every`, until `stop`.
+/// How long tickets' history is kept, if not forever.
+fn history_retention(config: &Config) -> Option<Duration> {
+    (config.ticket_history_retention_secs != 0).then(|| Duration::from_secs(config.ticket_history_retention_secs))
+}
+
+/// Deletes expired codes, long-dead sessions, audit entries and tickets' history past their
+/// retention, and prepares the months of history ahead, every `every`, until `stop`.
 async fn purge_loop(services: Arc<Services>, every: Duration, stop: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     loop {
@@ -486,6 +496,7 @@ async fn purge_loop(services: Arc<Services>, every: Duration, stop: Cancellation
             Ok(entries) => tracing::info!(entries, "removed audit entries past their retention"),
             Err(e) => tracing::warn!(error = %e, "audit purge failed; retrying next round"),
         }
+        crate::domain::tickets::history::keep_months(&*services.store, now, history_retention(&services.config)).await;
         // Uploads that reached no message, a bounded number per round.
         match services.attachments.purge_expired(now, 500).await {
             Ok(0) => {}

@@ -18,7 +18,6 @@ use anapars_hub::ports::store::{ResealPosition, Store};
 use common::hub::{hubs, phone, TestHub};
 use common::{test_databases, TestDatabase};
 use serde_json::json;
-use sqlx::migrate::{Migrate, Migrator};
 use sqlx::Connection as _;
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -269,16 +268,12 @@ fn old_rows_sql(backend: &str, users: &[OldUser]) -> String {
 async fn a_previous_release_database_is_sealed_on_start_and_every_number_still_finds_its_account() {
     for db in test_databases().await {
         let backend = db.backend;
-        let migrator = Migrator::new(std::path::Path::new(&format!("migrations/{backend}"))).await.expect("migrations");
         let users = old_users();
         let rows = old_rows_sql(backend, &users);
         match &db.config.database_url {
             Some(url) => {
                 let mut conn = sqlx::PgConnection::connect(&url.0).await.expect("connect to postgres");
-                conn.ensure_migrations_table().await.expect("migrations table");
-                for m in migrator.iter().filter(|m| m.version <= LAST_PLAIN) {
-                    conn.apply(m).await.expect("an earlier migration");
-                }
+                common::migrate_up_to(&mut conn, backend, LAST_PLAIN).await;
                 sqlx::raw_sql(&rows).execute(&mut conn).await.expect("the old rows");
             }
             None => {
@@ -288,10 +283,7 @@ async fn a_previous_release_database_is_sealed_on_start_and_every_number_still_f
                     .create_if_missing(true)
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
                 let mut conn = sqlx::SqliteConnection::connect_with(&options).await.expect("open the sqlite file");
-                conn.ensure_migrations_table().await.expect("migrations table");
-                for m in migrator.iter().filter(|m| m.version <= LAST_PLAIN) {
-                    conn.apply(m).await.expect("an earlier migration");
-                }
+                common::migrate_up_to(&mut conn, backend, LAST_PLAIN).await;
                 sqlx::raw_sql(&format!("BEGIN;\n{rows}COMMIT;")).execute(&mut conn).await.expect("the old rows");
                 conn.close().await.expect("close");
             }

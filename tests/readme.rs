@@ -204,6 +204,7 @@ fn sample(field: &str, default: &Value) -> String {
         "apns_url" => "https://apns.example:8443",
         "apns_sandbox_url" => "https://apns-sandbox.example:8443",
         "push_ca_file" => "./push-ca.pem",
+        "ticket_history_retention_secs" => "63072000",
         _ => "",
     };
     if !chosen.is_empty() {

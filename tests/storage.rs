@@ -20,7 +20,7 @@ use anapars_hub::model::time::now_ms;
 use anapars_hub::ports::store::Store;
 use anapars_hub::{Config, Error};
 use common::relay::{postgres_address, with_host, Link};
-use common::{postgres_admin_url, test_databases, with_database, TestDatabase, TEST_DATABASE_URL};
+use common::{migrate_up_to, postgres_or_skip, test_databases, with_database, TestDatabase};
 use futures_util::future::join_all;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -73,7 +73,6 @@ async fn data_survives_reopening_and_migrations_apply_once() {
 async fn sessions_from_before_the_shared_sessions_table_survive_the_upgrade() {
     use anapars_hub::model::account::{Holder, TokenHash};
     use anapars_hub::model::ids::{DeviceId, SessionId};
-    use sqlx::migrate::{Migrate, Migrator};
     const LAST_BEFORE: i64 = 8;
     let (user, device, agent) = (UserId::generate(), DeviceId::generate(), AgentId::generate());
     let (user_session, agent_session) = (SessionId::generate(), SessionId::generate());
@@ -108,15 +107,10 @@ async fn sessions_from_before_the_shared_sessions_table_survive_the_upgrade() {
     ];
     for db in test_databases().await {
         let backend = db.backend;
-        let migrator = Migrator::new(std::path::Path::new(&format!("migrations/{backend}"))).await.expect("migrations");
-        let before = migrator.iter().filter(|m| m.version <= LAST_BEFORE);
         match &db.config.database_url {
             Some(url) => {
                 let mut conn = PgConnection::connect(&url.0).await.expect("connect to postgres");
-                conn.ensure_migrations_table().await.expect("migrations table");
-                for m in before {
-                    conn.apply(m).await.expect("an earlier migration");
-                }
+                migrate_up_to(&mut conn, backend, LAST_BEFORE).await;
                 for (sql, ids, hash) in &rows {
                     let sql = sql.replace('?', "$");
                     let mut q = sqlx::query(&sql);
@@ -133,10 +127,7 @@ async fn sessions_from_before_the_shared_sessions_table_survive_the_upgrade() {
                     .create_if_missing(true)
                     .foreign_keys(true);
                 let mut conn = SqliteConnection::connect_with(&options).await.expect("open the sqlite file");
-                conn.ensure_migrations_table().await.expect("migrations table");
-                for m in before {
-                    conn.apply(m).await.expect("an earlier migration");
-                }
+                migrate_up_to(&mut conn, backend, LAST_BEFORE).await;
                 for (sql, ids, hash) in &rows {
                     let mut q = sqlx::query(sql);
                     for id in ids {
@@ -295,15 +286,6 @@ async fn delete_user(db: &TestDatabase, user: UserId) {
         }
     };
     assert_eq!(deleted, 1, "{}: the user to delete was not there", db.backend);
-}
-
-/// The Postgres server to test against, or `None` (with a note) when `TEST_DATABASE_URL` is unset.
-fn postgres_or_skip(test: &str) -> Option<String> {
-    let url = postgres_admin_url();
-    if url.is_none() {
-        eprintln!("{test}: skipped, {TEST_DATABASE_URL} is not set");
-    }
-    url
 }
 
 /// Killing every connection of the pool (what a database restart or failover does to it) must not

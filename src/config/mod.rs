@@ -29,6 +29,9 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The shortest history retention: a shorter one is more likely a mistake of units than a wish.
+const MIN_TICKET_HISTORY_RETENTION_SECS: u64 = 30 * 24 * 3600;
+
 /// `HUB_` variables that are read, but not as settings.
 const NOT_SETTINGS: &[&str] = &[
     // The configuration file's path (the `--config` flag).
@@ -318,6 +321,12 @@ pub struct Config {
     /// How long audit log entries are kept (an account's own go with it when it is deleted).
     /// Default 31536000 s (a year).
     pub audit_retention_secs: u64,
+    /// How long tickets' history (their messages and changes) is kept, on Postgres, where it is
+    /// stored by calendar month (UTC): a month goes whole once it ended this long ago, so events
+    /// stay at least this long and at most a month longer. The tickets stay, with the history left
+    /// (see the README's storage section). 0, the default, keeps it forever; otherwise at least
+    /// 2592000 (30 days). SQLite keeps history in one table and refuses a value here.
+    pub ticket_history_retention_secs: u64,
     /// How often the retention purge runs. Default 3600000 ms (hourly).
     pub telemetry_purge_interval_ms: u64,
     /// Largest settings document, in bytes of its JSON text. Default 8192.
@@ -448,6 +457,7 @@ impl Default for Config {
             device_history_retention_secs: 90 * 24 * 3600,
             connection_retention_secs: 90 * 24 * 3600,
             audit_retention_secs: 365 * 24 * 3600,
+            ticket_history_retention_secs: 0,
             telemetry_purge_interval_ms: 3_600_000,
             settings_max_bytes: 8192,
             consent_analytics_default: true,
@@ -576,6 +586,16 @@ impl Config {
                 ensure!(code.0.len() == 6 && code.0.bytes().all(|b| b.is_ascii_digit()), "test_code must be 6 digits");
             }
             _ => bail!("test_phone_prefix and test_code go together"),
+        }
+        if self.ticket_history_retention_secs != 0 {
+            ensure!(
+                self.database_url.is_some(),
+                "ticket_history_retention_secs needs Postgres (database_url): SQLite keeps tickets' history in one table"
+            );
+            ensure!(
+                self.ticket_history_retention_secs >= MIN_TICKET_HISTORY_RETENTION_SECS,
+                "ticket_history_retention_secs must be 0 (keep forever) or at least {MIN_TICKET_HISTORY_RETENTION_SECS} (30 days)"
+            );
         }
         ensure!(self.code_max_attempts >= 1, "code_max_attempts must be at least 1");
         ensure!(self.code_ttl_secs >= 1, "code_ttl_secs must be at least 1");

@@ -127,6 +127,26 @@ pub fn postgres_admin_url() -> Option<String> {
     std::env::var(TEST_DATABASE_URL).ok().filter(|url| !url.trim().is_empty())
 }
 
+/// The Postgres server to test against, or `None` (with a note) when `TEST_DATABASE_URL` is unset.
+pub fn postgres_or_skip(test: &str) -> Option<String> {
+    let url = postgres_admin_url();
+    if url.is_none() {
+        eprintln!("{test}: skipped, {TEST_DATABASE_URL} is not set");
+    }
+    url
+}
+
+/// Applies `backend`'s migrations up to `version` on `conn`: the database as the release whose last
+/// migration that was left it.
+pub async fn migrate_up_to<C: sqlx::migrate::Migrate>(conn: &mut C, backend: &str, version: i64) {
+    let path = format!("migrations/{backend}");
+    let migrator = sqlx::migrate::Migrator::new(std::path::Path::new(&path)).await.expect("migrations");
+    conn.ensure_migrations_table().await.expect("migrations table");
+    for m in migrator.iter().filter(|m| m.version <= version) {
+        conn.apply(m).await.expect("an earlier migration");
+    }
+}
+
 /// Every backend to test: SQLite always, Postgres when `TEST_DATABASE_URL` is set, each a fresh
 /// database.
 ///

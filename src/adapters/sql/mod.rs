@@ -70,14 +70,19 @@ impl From<sqlx::Error> for Error {
             other => {
                 // A terminated backend (admin shutdown, failover) surfaces as a database error
                 // with a connection-class SQLSTATE (08xxx, 57Pxx): that is unavailability, not a bug.
-                // So is a statement cut by the server's timeout (57014), and SQLite still busy or
-                // locked after its busy timeout (primary result codes 5 and 6; SQLite's codes are
-                // short numbers, Postgres's are five characters).
+                // So is a statement cut by the server's timeout (57014), a lock not granted within its
+                // lock_timeout (55P03), and SQLite still busy or locked after its busy timeout
+                // (primary result codes 5 and 6; SQLite's codes are short numbers, Postgres's are five
+                // characters).
                 if let sqlx::Error::Database(db) = &other {
                     if let Some(code) = db.code() {
                         let sqlite_busy =
                             code.len() < 5 && code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
-                        if code.starts_with("08") || code.starts_with("57P") || code == "57014" || sqlite_busy {
+                        if code.starts_with("08")
+                            || code.starts_with("57P")
+                            || ["57014", "55P03"].contains(&code.as_ref())
+                            || sqlite_busy
+                        {
                             tracing::warn!(error = %other, "storage unavailable");
                             return Self::Unavailable;
                         }

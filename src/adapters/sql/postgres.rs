@@ -20,6 +20,7 @@ mod agents;
 mod attachments;
 mod audit;
 mod codes;
+mod history;
 mod labels;
 mod notes;
 mod profiles;

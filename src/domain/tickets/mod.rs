@@ -7,6 +7,7 @@
 //! the session), and a `ticket.updated` summary goes to the owner, the holding agent and the
 //! agents watching the queue.
 
+pub mod history;
 pub mod labels;
 pub mod notes;
 pub(crate) mod queue;

@@ -16,6 +16,8 @@
 //! [`ratings::Ratings`] users' ratings of each resolution; [`reports::Reports`] reads what
 //! supervisors' reports measure.
 //!
+//! [`history::EventMonths`] keeps tickets' events by month, so that old months can go whole.
+//!
 //! [`attachments::Attachments`] keeps the records of uploaded files (their bytes are in the object
 //! store, [`crate::ports::objects`]).
 //!
@@ -26,6 +28,7 @@ pub mod account;
 pub mod agents;
 pub mod attachments;
 pub mod audit;
+pub mod history;
 pub mod labels;
 pub mod notes;
 pub mod profiles;
@@ -205,6 +208,7 @@ pub trait Store:
     + reports::Reports
     + search::Search
     + audit::Audit
+    + history::EventMonths
 {
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;

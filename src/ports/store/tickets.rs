@@ -3,7 +3,9 @@
 //! Each ticket has one stream of events numbered 1, 2, 3, ... without gaps: the opening, every
 //! message, and every state change. The numbering is allocated inside the transaction that stores
 //! the event (the ticket row is locked), so every reader sees the same order, and an event is
-//! acknowledged to its sender only after that transaction committed.
+//! acknowledged to its sender only after that transaction committed. With a history retention
+//! ([`EventMonths`](super::history::EventMonths)), the oldest events of a stream may be gone: it
+//! then starts at a later seq, and the numbers of the events left never change.
 
 use crate::error::Result;
 use crate::model::ids::{AgentId, TicketId, UserId};

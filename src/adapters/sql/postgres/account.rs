@@ -6,7 +6,9 @@ use crate::adapters::sql::rows::attachments::{self, to_attachments, AttachmentRo
 use crate::adapters::sql::rows::{
     self, ConnectionRow, PagedViewRow, SessionRow, TicketRow, CONNECTION_COLUMNS, VIEW_COLUMNS,
 };
-use crate::adapters::sql::statements::{postgres, BUMP_COUNTER, DELETE_ACCOUNT_ROWS, DELETE_PHONE_ROWS, TICKETS_AFTER};
+use crate::adapters::sql::statements::{
+    delete_account_row_postgres, postgres, BUMP_COUNTER, DELETE_ACCOUNT_ROWS, DELETE_PHONE_ROWS, TICKETS_AFTER,
+};
 use crate::error::Result;
 use crate::model::account::{PhoneKey, Session};
 use crate::model::deletion::{DeletedAccount, DELETED_ACCOUNTS};
@@ -123,7 +125,7 @@ impl AccountRecords for PostgresStore {
                 .await?;
             let attachments = to_attachments(attachments)?;
             for statement in DELETE_ACCOUNT_ROWS {
-                sqlx::query(&postgres(statement)).bind(user.0).execute(&mut *tx).await?;
+                sqlx::query(&delete_account_row_postgres(statement)).bind(user.0).execute(&mut *tx).await?;
             }
             for key in phone_keys {
                 for statement in DELETE_PHONE_ROWS {

@@ -6,6 +6,14 @@
 //! tickets `FOR UPDATE` first. Whoever waits for the lock re-reads the row after the holder committed
 //! (READ COMMITTED re-checks an updated row), so every writer sees the last seq of the one before.
 //!
+//! `ticket_events` is partitioned by month (migration 0023), and a partitioned table's unique keys
+//! must hold the month's column: the database does not refuse a second event with one seq, or a
+//! second message with one client id, in another month. These row locks are what keep both unique:
+//! a writer allocates seqs and looks for the batch's stored messages while it holds its tickets.
+//! Reads by ticket and seq (a conversation's pages, resuming, exports) cannot name a month; they
+//! probe each month's primary key index, which finds nothing at once in the months without the
+//! ticket.
+//!
 //! A batch is a fixed handful of statements whatever its size: lock the tickets, find the batch's
 //! duplicates, then insert every new event and update every changed ticket in one statement; each
 //! takes its rows as arrays (`UNNEST`), and the decisions in between are made in memory by
@@ -221,7 +229,8 @@ impl Tickets for PostgresStore {
                     keys.push(key);
                 }
             }
-            let stored = select_messages(&mut tx, &keys).await?;
+            let opened = tickets.values().map(|t| t.created_at).min().unwrap_or(0);
+            let stored = select_messages(&mut tx, &keys, opened.saturating_sub(CLOCK_SKEW_MS)).await?;
             let named = batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
             let uploads = lock_uploads(&mut tx, &stream::upload_ids(named)).await?;
             let plan = stream::plan(batch, tickets, stored, &uploads);
@@ -377,9 +386,20 @@ async fn place(c: &mut PgConnection, placements: &[Placement]) -> Result<()> {
     Ok(())
 }
 
-/// The messages stored under any of `keys`, in one query. The author's id is compared the way the
-/// unique index compares it, so that the index answers.
-async fn select_messages(c: &mut PgConnection, keys: &[MessageKey]) -> Result<HashMap<MessageKey, TicketEvent>> {
+/// How far apart the clocks of two nodes may be: a message stored by one node is never stamped
+/// earlier than this before its ticket was opened by another.
+const CLOCK_SKEW_MS: i64 = 24 * 3600 * 1000;
+
+/// The messages stored under any of `keys`, stamped at or after `since` (the earliest opening of
+/// their tickets, less [`CLOCK_SKEW_MS`]), in one query. The events are partitioned by month: the
+/// time bound leaves out the months before the tickets existed, so a batch looks in one or two
+/// partitions' indexes, not in every month's. The author's id is compared the way the index
+/// compares it, so that the index answers.
+async fn select_messages(
+    c: &mut PgConnection,
+    keys: &[MessageKey],
+    since: Millis,
+) -> Result<HashMap<MessageKey, TicketEvent>> {
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
@@ -404,12 +424,13 @@ async fn select_messages(c: &mut PgConnection, keys: &[MessageKey]) -> Result<Ha
           AND COALESCE(e.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
               = COALESCE(k.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
           AND e.client_msg_id = k.client_msg_id
-         WHERE e.client_msg_id IS NOT NULL",
+         WHERE e.client_msg_id IS NOT NULL AND e.created_at >= $5",
     )
     .bind(&tickets)
     .bind(&author_kinds)
     .bind(&author_ids)
     .bind(&client_msg_ids)
+    .bind(since)
     .fetch_all(c)
     .await?;
     let mut stored = HashMap::with_capacity(rows.len());

@@ -1,0 +1,355 @@
+//! Tickets' history by month on Postgres: the upgrade to a partitioned `ticket_events` keeps every
+//! event where conversations, resuming and duplicate checks find it; the months ahead are prepared
+//! at start; an event stamped outside every month is stored anyway and moves into its month later;
+//! old months go only when a retention is configured, and then only those wholly past it.
+//!
+//! Postgres only: each test says so and passes without `TEST_DATABASE_URL`. The months are worked
+//! out here with the civil calendar, not with the database's date functions the hub uses.
+
+mod common;
+
+use anapars_hub::model::ids::{TicketId, UserId};
+use anapars_hub::model::phone::Phone;
+use anapars_hub::model::ticket::{Appended, Author, NewMessage, NewTicket, Page};
+use anapars_hub::model::time::{now_ms, Millis};
+use anapars_hub::ports::store::Store;
+use anapars_hub::protocol::Encoding;
+use anapars_hub::Config;
+use common::hub::{Client, TestHub};
+use common::{postgres_or_skip, TestDatabase};
+use serde_json::{json, Value};
+use sqlx::postgres::PgConnection;
+use sqlx::Connection;
+use std::sync::Arc;
+
+const DAY: Millis = 86_400_000;
+
+/// The UTC calendar month `(year, month)` holding `at` (days to civil date, proleptic Gregorian).
+fn month_of(at: Millis) -> (i64, i64) {
+    let z = at.div_euclid(DAY) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month)
+}
+
+/// The month `n` months after `(year, month)`.
+fn months_after((year, month): (i64, i64), n: i64) -> (i64, i64) {
+    let index = year * 12 + (month - 1) + n;
+    (index.div_euclid(12), index.rem_euclid(12) + 1)
+}
+
+/// The partition that holds the events of `(year, month)`.
+fn partition((year, month): (i64, i64)) -> String {
+    format!("ticket_events_{year:04}_{month:02}")
+}
+
+async fn sql(config: &Config) -> PgConnection {
+    let url = &config.database_url.as_ref().expect("a postgres test database").0;
+    PgConnection::connect(url).await.expect("connect to the test database")
+}
+
+/// The partitions of `ticket_events`, by name.
+async fn partitions(c: &mut PgConnection) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'ticket_events'::regclass ORDER BY 1",
+    )
+    .fetch_all(c)
+    .await
+    .expect("list the partitions")
+}
+
+/// Where each event of `ticket` is stored: (seq, partition), by seq.
+async fn placed(c: &mut PgConnection, ticket: uuid::Uuid) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT seq, tableoid::regclass::text FROM ticket_events WHERE ticket_id = $1 ORDER BY seq")
+        .bind(ticket)
+        .fetch_all(c)
+        .await
+        .expect("read the events' partitions")
+}
+
+async fn open(store: &Arc<dyn Store>, user: UserId, at: Millis) -> TicketId {
+    let new = NewTicket {
+        id: TicketId::generate(),
+        user_id: user,
+        subject: "subject".into(),
+        body: format!("opened at {at}"),
+        attachments: Vec::new(),
+        client_msg_id: uuid::Uuid::new_v4().to_string(),
+        created_at: at,
+    };
+    store.open_ticket(&new).await.expect("open a ticket").ticket.id
+}
+
+async fn store_of(config: &Config) -> Arc<dyn Store> {
+    anapars_hub::adapters::sql::connect(config).await.expect("open the test database")
+}
+
+/// The seqs and bodies of a `ticket.history` answer.
+fn page(answer: &Value) -> Vec<(u64, String)> {
+    let events = answer["events"].as_array().unwrap_or_else(|| panic!("no events in {answer}"));
+    events.iter().map(|e| (e["seq"].as_u64().unwrap(), e["body"].as_str().unwrap_or_default().to_owned())).collect()
+}
+
+async fn history(agent: &mut Client, ticket: uuid::Uuid, extra: Value) -> Vec<(u64, String)> {
+    let mut frame = json!({"type": "ticket.history", "ticket_id": ticket.to_string()});
+    for (k, v) in extra.as_object().unwrap() {
+        frame[k] = v.clone();
+    }
+    page(&agent.request(frame).await)
+}
+
+/// A database made by the release before partitions, with a conversation over three months (its
+/// texts not yet folded for search, as a database from before search had them), then upgraded by
+/// starting the hub: every event is in its month's partition, an agent reads the whole
+/// conversation, a page before a seq and the events after one (what a reconnecting client asks
+/// for), new events land in this month, and a resent message is still found as a duplicate.
+#[tokio::test]
+async fn the_upgrade_keeps_every_event_in_its_month() {
+    let Some(url) = postgres_or_skip("the_upgrade_keeps_every_event_in_its_month") else { return };
+    const LAST_BEFORE: i64 = 22;
+    let db = TestDatabase::postgres(&url).await;
+    let (user, ticket) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let (jan, feb, mar) = (1_736_942_400_000_i64, 1_739_620_800_000_i64, 1_742_040_000_000_i64);
+    // seq, kind, time, body, client_msg_id
+    let events: [(i64, &str, Millis, &str, Option<&str>); 6] = [
+        (1, "opened", jan, "card charged twice", None),
+        (2, "message", jan, "first", Some("c-1")),
+        (3, "message", feb, "second", Some("c-2")),
+        (4, "message", feb + 60_000, "third", Some("c-3")),
+        (5, "message", mar, "fourth", Some("c-4")),
+        (6, "message", mar + 60_000, "fifth", Some("c-5")),
+    ];
+    {
+        let mut conn = sql(&db.config).await;
+        common::migrate_up_to(&mut conn, "postgres", LAST_BEFORE).await;
+        sqlx::query("INSERT INTO users (id, registered_at) VALUES ($1, $2)")
+            .bind(user)
+            .bind(jan)
+            .execute(&mut conn)
+            .await
+            .expect("an old user");
+        sqlx::query(
+            "INSERT INTO tickets (id, user_id, subject, status, open_client_msg_id, created_at, updated_at, queued_at,
+                                  last_seq)
+             VALUES ($1, $2, 'card charged twice', 'open', 'c-1', $3, $4, $3, 6)",
+        )
+        .bind(ticket)
+        .bind(user)
+        .bind(jan)
+        .bind(mar + 60_000)
+        .execute(&mut conn)
+        .await
+        .expect("an old ticket");
+        for (seq, kind, at, body, cmid) in events {
+            sqlx::query(
+                "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id,
+                                            created_at)
+                 VALUES ($1, $2, $3, 'user', $4, $5, $6, $7)",
+            )
+            .bind(ticket)
+            .bind(seq)
+            .bind(kind)
+            .bind(user)
+            .bind(body)
+            .bind(cmid)
+            .bind(at)
+            .execute(&mut conn)
+            .await
+            .expect("an old event");
+        }
+    }
+    let hub = TestHub::start(db, None, |_| {}).await;
+    let mut conn = sql(&hub.database().config).await;
+    let kind: String = sqlx::query_scalar("SELECT relkind::text FROM pg_class WHERE relname = 'ticket_events'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("the table");
+    assert_eq!(kind, "p", "ticket_events is partitioned");
+    let expected: Vec<(i64, String)> = events.iter().map(|e| (e.0, partition(month_of(e.2)))).collect();
+    assert_eq!(placed(&mut conn, ticket).await, expected, "each event in its month");
+
+    let (token, _) = hub.agent("Sara").await;
+    let mut agent = hub.connect_agent(Encoding::Json, &token).await;
+    let whole = history(&mut agent, ticket, json!({})).await;
+    let bodies: Vec<(u64, String)> = events.iter().map(|e| (e.0 as u64, e.3.to_owned())).collect();
+    assert_eq!(whole, bodies, "the whole conversation");
+    assert_eq!(history(&mut agent, ticket, json!({"after_seq": 3})).await, bodies[3..].to_vec(), "resuming after 3");
+    assert_eq!(
+        history(&mut agent, ticket, json!({"before_seq": 5, "limit": 2})).await,
+        bodies[2..4].to_vec(),
+        "the page before 5"
+    );
+
+    let claimed = agent.request(json!({"type": "ticket.claim", "ticket_id": ticket.to_string()})).await;
+    assert_eq!(claimed["ticket"]["last_seq"], 7, "{claimed}");
+    let send = json!({"type": "ticket.send", "ticket_id": ticket.to_string(), "client_msg_id": "a-1", "body": "on it"});
+    let first = agent.request(send.clone()).await;
+    let again = agent.request(send).await;
+    assert_eq!((first["seq"].as_u64(), first["duplicate"].as_bool()), (Some(8), Some(false)), "{first}");
+    assert_eq!((again["seq"].as_u64(), again["duplicate"].as_bool()), (Some(8), Some(true)), "{again}");
+    let now = partition(month_of(now_ms()));
+    let newest: Vec<(i64, String)> = placed(&mut conn, ticket).await.split_off(6);
+    assert_eq!(newest, [(7, now.clone()), (8, now)], "new events in this month");
+
+    // The user's app resends a message of February from its outbox: found, not stored again.
+    let store = &hub.running.as_ref().expect("running").hub.store;
+    let resent = NewMessage {
+        ticket_id: TicketId(ticket),
+        author: Author::User(UserId(user)),
+        client_msg_id: "c-3".into(),
+        body: "third".into(),
+        attachments: Vec::new(),
+        created_at: now_ms(),
+    };
+    let outcome = store.append_messages(&[resent]).await.expect("append");
+    assert!(matches!(&outcome[..], [Appended::Duplicate(e)] if e.seq == 4), "{outcome:?}");
+}
+
+/// The hub prepares this month's partition and the three after it at start, whatever the database
+/// had (here: the months ahead that the migration made are gone); messages land in this month's;
+/// preparing again creates only what is missing.
+#[tokio::test]
+async fn the_months_ahead_are_prepared_at_start() {
+    let Some(url) = postgres_or_skip("the_months_ahead_are_prepared_at_start") else { return };
+    let db = TestDatabase::postgres(&url).await;
+    let this = month_of(now_ms());
+    let ahead = anapars_hub::domain::tickets::history::MONTHS_AHEAD as i64;
+    let mut expected: Vec<String> = (0..=ahead).map(|n| partition(months_after(this, n))).collect();
+    expected.push("ticket_events_default".into());
+    expected.sort();
+    drop(store_of(&db.config).await);
+    let mut conn = sql(&db.config).await;
+    for n in 1..=ahead {
+        let month = partition(months_after(this, n));
+        sqlx::query(&format!("DROP TABLE {month}")).execute(&mut conn).await.expect("drop a month ahead");
+    }
+    assert_eq!(partitions(&mut conn).await.len(), 2, "this month and the default left");
+
+    let hub = TestHub::start(db, None, |_| {}).await;
+    assert_eq!(partitions(&mut conn).await, expected, "prepared by the hub at start");
+
+    let token = hub.token(&common::hub::phone()).await;
+    let mut user = hub.connect_as(Encoding::Json, &token).await;
+    let opened =
+        user.request(json!({"type": "ticket.open", "subject": "s", "body": "hello", "client_msg_id": "o-1"})).await;
+    let ticket: uuid::Uuid = opened["ticket"]["id"].as_str().expect("a ticket id").parse().unwrap();
+    let month = partition(this);
+    assert_eq!(placed(&mut conn, ticket).await, [(1, month.clone()), (2, month)]);
+
+    let last = partition(months_after(this, ahead));
+    sqlx::query(&format!("DROP TABLE {last}")).execute(&mut conn).await.expect("drop a month ahead");
+    let store = &hub.running.as_ref().expect("running").hub.store;
+    let months = anapars_hub::domain::tickets::history::MONTHS_AHEAD;
+    assert_eq!(store.prepare_event_months(now_ms(), months).await.expect("prepare"), 1, "only the missing month");
+    assert_eq!(store.prepare_event_months(now_ms(), months).await.expect("prepare again"), 0);
+    assert_eq!(partitions(&mut conn).await, expected);
+}
+
+/// An event stamped in a month without a partition (far past or far future: a node's clock far
+/// off) is stored in the default partition and read like any other; preparing its month moves it
+/// there. Nodes preparing the same months at once create each once, and neither fails.
+#[tokio::test]
+async fn an_event_outside_every_month_is_stored_and_moves_into_its_month() {
+    let Some(url) = postgres_or_skip("an_event_outside_every_month_is_stored_and_moves_into_its_month") else {
+        return;
+    };
+    let db = TestDatabase::postgres(&url).await;
+    let store = store_of(&db.config).await;
+    let user = store.register_user(&Phone::from_e164("+989121234567"), now_ms()).await.expect("register").0.id;
+    let (future, past) = (now_ms() + 700 * DAY, 978_350_400_000); // about two years on; 2001-01-01
+    let (later, earlier) = (open(&store, user, future).await, open(&store, user, past).await);
+    let mut conn = sql(&db.config).await;
+    for ticket in [later, earlier] {
+        assert_eq!(
+            placed(&mut conn, ticket.0).await,
+            [(1, "ticket_events_default".into()), (2, "ticket_events_default".into())]
+        );
+        assert_eq!(store.events(ticket, Page::After(0), 10).await.expect("read").len(), 2);
+    }
+
+    assert_eq!(store.prepare_event_months(future, 0).await.expect("prepare"), 1);
+    let month = partition(month_of(future));
+    assert_eq!(placed(&mut conn, later.0).await, [(1, month.clone()), (2, month)], "moved into its month");
+    assert_eq!(placed(&mut conn, earlier.0).await[0].1, "ticket_events_default", "the other stays");
+    let read = store.events(later, Page::After(1), 10).await.expect("read");
+    assert_eq!(
+        read.iter().map(|e| e.body.clone().unwrap_or_default()).collect::<Vec<_>>(),
+        [format!("opened at {future}")]
+    );
+
+    let other = store_of(&db.config).await;
+    let far = future + 400 * DAY;
+    let (a, b) = tokio::join!(store.prepare_event_months(far, 2), other.prepare_event_months(far, 2));
+    assert_eq!(a.expect("one node") + b.expect("another node"), 3, "three months, each created once");
+}
+
+/// Months that ended before the retention go at start (and on each purge round) only when
+/// `ticket_history_retention_secs` is set: unset, a hub keeps a month of two years ago; set to a
+/// year, it drops that month's partition and keeps last month's. The dropped month's ticket stays,
+/// with no events left.
+#[tokio::test]
+async fn retention_drops_whole_old_months_only_when_configured() {
+    let Some(url) = postgres_or_skip("retention_drops_whole_old_months_only_when_configured") else { return };
+    let db = TestDatabase::postgres(&url).await;
+    let store = store_of(&db.config).await;
+    let user = store.register_user(&Phone::from_e164("+989121234568"), now_ms()).await.expect("register").0.id;
+    let (old, recent) = (now_ms() - 730 * DAY, now_ms() - 40 * DAY);
+    let mut prepared = 0;
+    for at in [old, recent] {
+        prepared += store.prepare_event_months(at, 0).await.expect("prepare");
+    }
+    assert_eq!(prepared, 2);
+    let (gone, kept) = (open(&store, user, old).await, open(&store, user, recent).await);
+    let (old_month, recent_month) = (partition(month_of(old)), partition(month_of(recent)));
+    drop(store);
+
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let unset = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        media_dir: dir.path().join("media"),
+        attachments_dir: dir.path().join("attachments"),
+        ..db.config.clone()
+    };
+    anapars_hub::server::start(unset).await.expect("a hub without retention starts").shutdown().await;
+    let mut conn = sql(&db.config).await;
+    assert!(partitions(&mut conn).await.contains(&old_month), "kept without a retention");
+    assert_eq!(placed(&mut conn, gone.0).await.len(), 2);
+
+    let hub = TestHub::start(db, None, |c| c.ticket_history_retention_secs = 365 * 24 * 3600).await;
+    let names = partitions(&mut conn).await;
+    assert!(!names.contains(&old_month), "{old_month} dropped: {names:?}");
+    assert!(names.contains(&recent_month), "{recent_month} kept: {names:?}");
+    assert!(names.contains(&partition(month_of(now_ms()))), "this month kept: {names:?}");
+    assert!(names.contains(&"ticket_events_default".to_owned()));
+    assert!(placed(&mut conn, gone.0).await.is_empty(), "the old month's events are gone");
+    assert_eq!(placed(&mut conn, kept.0).await.len(), 2, "last month's events stay");
+
+    let (token, _) = hub.agent("Sara").await;
+    let mut agent = hub.connect_agent(Encoding::Json, &token).await;
+    assert!(history(&mut agent, gone.0, json!({})).await.is_empty(), "the ticket stays, without history");
+    assert_eq!(history(&mut agent, kept.0, json!({})).await.len(), 2);
+    let store = &hub.running.as_ref().expect("running").hub.store;
+    assert!(store.ticket(gone).await.expect("read").is_some(), "the ticket itself stays");
+}
+
+/// A retention is refused where it cannot work (SQLite) or is likely a mistake of units.
+#[test]
+fn a_history_retention_needs_postgres_and_at_least_thirty_days() {
+    let year = 365 * 24 * 3600;
+    let on_sqlite = Config { ticket_history_retention_secs: year, ..Config::default() };
+    let refused = on_sqlite.validate().expect_err("refused on SQLite").to_string();
+    assert!(refused.contains("ticket_history_retention_secs"), "{refused}");
+    let postgres = Config {
+        database_url: Some(anapars_hub::config::Secret("postgres://hub@db.example/hub".into())),
+        ..Config::default()
+    };
+    let short = Config { ticket_history_retention_secs: 24 * 3600, ..postgres.clone() };
+    assert!(short.validate().is_err(), "a day is refused");
+    assert!(Config { ticket_history_retention_secs: year, ..postgres.clone() }.validate().is_ok());
+    assert!(Config { ticket_history_retention_secs: 0, ..postgres }.validate().is_ok(), "0 keeps forever");
+}
