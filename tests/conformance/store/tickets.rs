@@ -323,7 +323,11 @@ pub async fn a_mixed_batch_stores_each_new_message_once_and_refuses_only_the_ref
     let tag = format!("z{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let tagged = |m: NewMessage| NewMessage { body: format!("{} {tag}", m.body), ..m };
 
-    let first = tagged(message(a, Author::User(alice.id), now + 4));
+    // Text that JSON escapes: quotes, a backslash, control characters, and beyond the BMP.
+    let first = tagged(NewMessage {
+        body: "\"quoted\" \\ tab\t line\n bell\u{7} \u{1F600} سلام".into(),
+        ..message(a, Author::User(alice.id), now + 4)
+    });
     let opening_resend =
         NewMessage { client_msg_id: new.client_msg_id.clone(), ..message(a, Author::User(alice.id), now + 4) };
     let batch = [
@@ -370,7 +374,9 @@ pub async fn a_mixed_batch_stores_each_new_message_once_and_refuses_only_the_ref
     let (last, b_after) = stored(&outcomes[11]);
     assert_eq!(last.iter().map(|e| e.seq).collect::<Vec<_>>(), [5]);
 
-    assert_eq!(seqs(&all_events(&*store, a).await?), [1, 2, 3, 4, 5]);
+    let a_events = all_events(&*store, a).await?;
+    assert_eq!(seqs(&a_events), [1, 2, 3, 4, 5]);
+    assert_eq!(a_events[3].body.as_deref(), Some(first.body.as_str()), "the text is stored as sent");
     assert_eq!(seqs(&all_events(&*store, b).await?), [1, 2, 3, 4, 5]);
     assert_eq!(seqs(&all_events(&*store, c).await?), [1, 2, 3, 4, 5, 6]);
     // Each stored ticket is as the last answer about it says.
