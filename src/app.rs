@@ -163,18 +163,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let sessions = Arc::new(SessionDesk::new(store.clone(), broker.clone(), SessionTtls::from(&config)));
     let auth = Auth::new(&config, key, store.clone(), store.clone(), sessions.clone(), quotas.clone(), sms.clone())?;
     let agents = AgentDesk::new(store.clone(), store.clone(), sessions.clone(), quotas.clone(), config.max_body_chars)?;
-    let writer = MessageWriter::start(
-        crate::domain::tickets::writer::MessageStore(store.clone()),
-        crate::domain::tickets::writer::config(
-            config.message_queue,
-            config.message_batch,
-            // SQLite has one writer: more transactions in flight would only wait on its lock.
-            if store.backend() == "postgres" { config.message_writers } else { 1 },
-            Duration::from_millis(config.db_timeout_ms),
-        ),
-        &batchers.tasks,
-        batchers.stop.clone(),
-    );
     let presence = crate::domain::presence::Presence::new(
         Duration::from_millis(config.presence_grace_ms),
         store.clone(),
@@ -238,6 +226,19 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         background.spawn(reminders.run(background.stop.clone()));
     }
     let queue = Queue::new(config.auto_assign);
+    let announce = crate::domain::tickets::announce::Announcer::new(broker.clone(), push_trigger, queue.clone());
+    let writer = MessageWriter::start(
+        crate::domain::tickets::writer::MessageStore { tickets: store.clone(), announce: announce.clone() },
+        crate::domain::tickets::writer::config(
+            config.message_queue,
+            config.message_batch,
+            // SQLite has one writer: more transactions in flight would only wait on its lock.
+            if store.backend() == "postgres" { config.message_writers } else { 1 },
+            Duration::from_millis(config.db_timeout_ms),
+        ),
+        &batchers.tasks,
+        batchers.stop.clone(),
+    );
     let tickets = Arc::new(TicketDesk::new(
         crate::domain::tickets::TicketStores {
             tickets: store.clone(),
@@ -257,7 +258,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             max_attachments: config.attachments_per_message,
             rating_window: (config.rating_expiry_secs > 0).then(|| Duration::from_secs(config.rating_expiry_secs)),
         },
-        push_trigger,
+        announce,
     ));
     {
         let (tickets, stop) = (tickets.clone(), background.stop.clone());

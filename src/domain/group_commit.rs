@@ -31,7 +31,8 @@ pub trait Flush: Send + Sync + 'static {
     /// Stores `items` in one transaction: one output per item, in order.
     fn flush(&self, items: &[Self::Item]) -> impl Future<Output = Result<Vec<Self::Output>>> + Send;
 
-    /// The outcome of one item, just before its caller hears it (for the desk's metrics).
+    /// The outcome of one item, just before its caller hears it (for the desk's metrics and
+    /// announcements): called for a batch's items one after another, in the batch's order.
     fn settled(&self, _item: &Self::Item, _outcome: &Result<Self::Output>) {}
 
     /// An item refused at the queue: `full`, or the batcher stopped (for the desk's metrics).

@@ -110,7 +110,15 @@ impl SqliteStore {
             // Kept open for the life of the store: it holds the WAL open and keeps its page cache warm.
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
+            // A statement that changes many rows (a batch of messages) keeps the pages it may have to put
+            // back in a statement journal; in memory it costs a copy per page rather than a temporary
+            // file's writes.
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .pragma("temp_store", "MEMORY"),
+            )
             .await
             .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
         migrate(&base).await?;
@@ -302,6 +310,8 @@ mod tests {
             assert_eq!(pragma::<i64>(pool, "foreign_keys").await, 1);
             assert_eq!(pragma::<i64>(pool, "busy_timeout").await, 5000);
         }
+        // 2 is MEMORY: the writer's statement journals stay off the disk.
+        assert_eq!(pragma::<i64>(&store.writer, "temp_store").await, 2);
         assert!(dir.path().join("nested/folder/hub.sqlite").exists());
     }
 

@@ -7,6 +7,7 @@
 //! the session), and a `ticket.updated` summary goes to the owner, the holding agent and the
 //! agents watching the queue.
 
+pub mod announce;
 pub mod history;
 pub mod labels;
 pub mod notes;
@@ -71,7 +72,7 @@ pub struct TicketDesk {
     broker: Arc<dyn Broker>,
     queue: Arc<queue::Queue>,
     limits: MessageLimits,
-    push: crate::domain::push::PushTrigger,
+    announce: announce::Announcer,
 }
 
 /// The storage ports the desk works with.
@@ -114,15 +115,15 @@ fn check_client_msg_id(id: &str) -> Result<()> {
 }
 
 impl TicketDesk {
-    /// The desk over these ports. `queue` decides assignments and queue positions; every stored
-    /// event also goes to `push` (for people whose app is closed).
+    /// The desk over these ports. `queue` decides assignments and queue positions; `announce` tells
+    /// of every stored event (the message writer's announcer too).
     pub fn new(
         TicketStores { tickets, agents, notes, labels, search, ratings, reports, audit }: TicketStores,
         writer: MessageWriter,
         broker: Arc<dyn Broker>,
         queue: Arc<queue::Queue>,
         limits: MessageLimits,
-        push: crate::domain::push::PushTrigger,
+        announce: announce::Announcer,
     ) -> Self {
         let rating_window = limits.rating_window.map(|w| u64::try_from(w.as_millis()).unwrap_or(u64::MAX));
         Self {
@@ -139,7 +140,7 @@ impl TicketDesk {
             broker,
             queue,
             limits,
-            push,
+            announce,
         }
     }
 
@@ -339,22 +340,16 @@ impl TicketDesk {
         })
     }
 
-    /// The second half of sending a message: waits for the queued message's commit and tells
-    /// everyone entitled to the ticket.
+    /// The second half of sending a message: waits for the queued message's commit, by which time
+    /// the writer has told everyone entitled to the ticket.
     ///
     /// # Errors
     /// `not_found` (the ticket, or an attachment), `forbidden`, `wrong_state`, `unavailable`.
     pub async fn finish_send(&self, queued: Queued) -> Result<Sent> {
         match queued.stored().await? {
+            // The writer announced the events, in its batch's order, before answering (see `announce`).
             Appended::Stored { events, ticket } => {
-                metrics::counter!(crate::metrics::MESSAGES_STORED).increment(1);
-                let seq = events.last().map_or(ticket.last_seq, |e| e.seq);
-                let reopened = events.iter().any(|e| e.kind == EventKind::Reopened);
-                self.publish_events(&ticket, &events);
-                if reopened {
-                    self.queue.changed();
-                }
-                Ok(Sent { seq, duplicate: false })
+                Ok(Sent { seq: events.last().map_or(ticket.last_seq, |e| e.seq), duplicate: false })
             }
             // Nothing new was stored, so nothing is published (PROTOCOL.md): a message whose first
             // try was answered `unavailable` after it committed reaches followers with the ticket's
@@ -528,21 +523,6 @@ impl TicketDesk {
     /// Publishes stored events: each to the ticket's subscribers, then one summary of the ticket to
     /// its owner, its agent and the queue watchers.
     fn publish_events(&self, ticket: &Ticket, events: &[TicketEvent]) {
-        self.push.events(ticket, events);
-        for e in events {
-            self.broker
-                .publish(&Audience { tickets: &[ticket.id], ..Audience::default() }, Event::TicketEvent(e.clone()));
-        }
-        let mut principals = vec![Principal::User(ticket.user_id)];
-        principals.extend(ticket.agent_id.map(Principal::Agent));
-        // A transfer also tells the agent who gave the ticket away.
-        principals.extend(events.iter().filter_map(|e| match e.author {
-            Author::Agent(a) if Some(a) != ticket.agent_id => Some(Principal::Agent(a)),
-            _ => None,
-        }));
-        self.broker.publish(
-            &Audience { tickets: &[ticket.id], principals: &principals, queue_watchers: true, ..Audience::default() },
-            Event::TicketUpdated(ticket.clone()),
-        );
+        self.announce.stored(ticket, events);
     }
 }

@@ -1,6 +1,7 @@
 //! Group commit for messages: concurrent sends are gathered into batches and each batch is stored in
 //! one transaction (`Tickets::append_messages`), so the database pays one commit (one fsync) for
-//! many messages. A send is answered only after its batch committed; when storage fails or times out
+//! many messages. A send is answered only after its batch committed and its events were announced
+//! (in the batch's order, so each ticket's events go out in seq order); when storage fails or times out
 //! the whole batch is answered `unavailable` and nothing of it is acknowledged. The queue in front of
 //! the batches is bounded: when it is full the sender gets `overloaded` at once instead of waiting
 //! without limit. The batching itself is the domain's [`group_commit`](crate::domain::group_commit).
@@ -10,6 +11,7 @@
 //! session keeps one send per ticket in flight).
 
 use crate::domain::group_commit::{self, BatchConfig, Batcher, Flush};
+use crate::domain::tickets::announce::Announcer;
 use crate::error::Result;
 use crate::model::ticket::{Appended, NewMessage};
 use crate::ports::store::tickets::Tickets;
@@ -25,15 +27,26 @@ pub(crate) type MessageWriter = Batcher<MessageStore>;
 /// A message in the writer's queue; [`group_commit::Queued::stored`] waits for its commit.
 pub(crate) type Queued = group_commit::Queued<Appended>;
 
-/// Where the writer's batches go: the tickets' storage.
-pub struct MessageStore(pub Arc<dyn Tickets>);
+/// Where the writer's batches go: the tickets' storage; and who hears of what they stored.
+pub struct MessageStore {
+    /// The tickets' storage.
+    pub tickets: Arc<dyn Tickets>,
+    /// Tells of each stored message, in the batch's order (see [`announce`](super::announce)).
+    pub announce: Announcer,
+}
 
 impl Flush for MessageStore {
     type Item = NewMessage;
     type Output = Appended;
 
     async fn flush(&self, items: &[NewMessage]) -> Result<Vec<Appended>> {
-        self.0.append_messages(items).await
+        self.tickets.append_messages(items).await
+    }
+
+    fn settled(&self, _item: &NewMessage, outcome: &Result<Appended>) {
+        if let Ok(Appended::Stored { events, ticket }) = outcome {
+            self.announce.message_stored(ticket, events);
+        }
     }
 }
 

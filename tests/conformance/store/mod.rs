@@ -327,6 +327,7 @@ checks![
     a_user_message_reopens_a_resolved_ticket,
     messages_to_a_resolved_ticket_from_anyone_but_its_user_are_refused,
     messages_from_who_may_not_write_are_refused,
+    a_mixed_batch_stores_each_new_message_once_and_refuses_only_the_refused,
     transition_applies_only_when_the_guard_matches,
     concurrent_claims_have_one_winner,
     events_page_forward_and_backward,

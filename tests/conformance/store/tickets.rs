@@ -297,6 +297,120 @@ pub async fn append_messages_store_a_client_msg_id_once(store: Arc<dyn Store>) -
     Ok(())
 }
 
+/// One batch over several tickets mixing new messages with resends (of a stored message, of one
+/// earlier in the batch, of the opening message), refusals (a stranger, an agent not holding the
+/// ticket, an upload that does not exist, a missing ticket), the hub's own message and a message
+/// reopening a resolved ticket: each new message is stored once with the next seq of its ticket,
+/// each resend gets the original event, each refusal its own answer, and nothing else is written.
+/// The search index holds every stored text. Sending the same batch again stores nothing.
+pub async fn a_mixed_batch_stores_each_new_message_once_and_refuses_only_the_refused(
+    store: Arc<dyn Store>,
+) -> Result<()> {
+    let (alice, bob, stranger) = (user(&*store).await?, user(&*store).await?, user(&*store).await?);
+    let (holder, other) = (agent(&*store).await?, agent(&*store).await?);
+    let now = now_ms();
+    let new = new_ticket(alice.id, now);
+    let opened = store.open_ticket(&new).await?;
+    let a = opened.ticket.id;
+    let b = ticket(&*store, bob.id, now).await?.id;
+    let c = ticket(&*store, bob.id, now).await?.id;
+    apply(&*store, &claim(b, holder.id, now + 1)).await?;
+    apply(&*store, &claim(c, holder.id, now + 1)).await?;
+    apply(&*store, &resolve(c, holder.id, now + 2)).await?;
+    let earlier = message(a, Author::User(alice.id), now + 3);
+    let earlier_event = stored_message(&store.append_messages(std::slice::from_ref(&earlier)).await?[0]).clone();
+    // A word of this run only, so that other checks' messages never match the search below.
+    let tag = format!("z{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let tagged = |m: NewMessage| NewMessage { body: format!("{} {tag}", m.body), ..m };
+
+    // Text that JSON escapes: quotes, a backslash, control characters, and beyond the BMP.
+    let first = tagged(NewMessage {
+        body: "\"quoted\" \\ tab\t line\n bell\u{7} \u{1F600} سلام".into(),
+        ..message(a, Author::User(alice.id), now + 4)
+    });
+    let opening_resend =
+        NewMessage { client_msg_id: new.client_msg_id.clone(), ..message(a, Author::User(alice.id), now + 4) };
+    let batch = [
+        NewMessage { body: "edited".into(), ..earlier.clone() },
+        first.clone(),
+        message(b, Author::Agent(other.id), now + 5),
+        tagged(message(b, Author::Agent(holder.id), now + 5)),
+        message(a, Author::User(stranger.id), now + 6),
+        NewMessage { body: "again".into(), created_at: now + 7, ..first.clone() },
+        NewMessage {
+            attachments: vec![anapars_hub::model::ids::AttachmentId::generate()],
+            ..message(b, Author::Agent(holder.id), now + 7)
+        },
+        message(TicketId::generate(), Author::User(alice.id), now + 7),
+        tagged(message(c, Author::User(bob.id), now + 8)),
+        tagged(message(a, Author::System, now + 8)),
+        opening_resend,
+        tagged(message(b, Author::Agent(holder.id), now + 9)),
+    ];
+    let outcomes = store.append_messages(&batch).await?;
+    assert_eq!(outcomes.len(), batch.len());
+    assert_eq!(outcomes[0], Appended::Duplicate(earlier_event.clone()), "a resend of a stored message");
+    let first_event = stored_message(&outcomes[1]).clone();
+    assert_eq!((first_event.seq, first_event.body.as_deref()), (4, Some(first.body.as_str())));
+    assert_eq!(outcomes[2], Appended::NotAllowed, "an agent not holding the ticket");
+    assert_eq!(stored_message(&outcomes[3]).seq, 4);
+    assert_eq!(outcomes[4], Appended::NotAllowed, "another user's ticket");
+    assert_eq!(outcomes[5], Appended::Duplicate(first_event), "a resend within the batch");
+    assert_eq!(
+        outcomes[6],
+        Appended::AttachmentRefused(anapars_hub::model::attachment::AttachmentRefusal::Unknown),
+        "an upload that does not exist"
+    );
+    assert_eq!(outcomes[7], Appended::NoTicket);
+    let (reopening, reopened) = stored(&outcomes[8]);
+    assert_eq!(
+        reopening.iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(),
+        [(5, EventKind::Reopened), (6, EventKind::Message)]
+    );
+    assert_eq!((reopened.status, reopened.agent_id, reopened.queued_at), (TicketStatus::Open, None, Some(now + 8)));
+    let system = stored_message(&outcomes[9]).clone();
+    assert_eq!((system.seq, system.author), (5, Author::System));
+    assert_eq!(outcomes[10], Appended::Duplicate(opened.events[1].clone()), "a resend of the opening message");
+    let (last, b_after) = stored(&outcomes[11]);
+    assert_eq!(last.iter().map(|e| e.seq).collect::<Vec<_>>(), [5]);
+
+    let a_events = all_events(&*store, a).await?;
+    assert_eq!(seqs(&a_events), [1, 2, 3, 4, 5]);
+    assert_eq!(a_events[3].body.as_deref(), Some(first.body.as_str()), "the text is stored as sent");
+    assert_eq!(seqs(&all_events(&*store, b).await?), [1, 2, 3, 4, 5]);
+    assert_eq!(seqs(&all_events(&*store, c).await?), [1, 2, 3, 4, 5, 6]);
+    // Each stored ticket is as the last answer about it says.
+    assert_eq!(store.ticket(b).await?.as_ref(), Some(b_after));
+    assert_eq!(store.ticket(c).await?.as_ref(), Some(reopened));
+    assert_eq!(store.ticket(a).await?.map(|t| (t.last_seq, t.updated_at)), Some((5, now + 8)));
+    let hits = store
+        .search(&anapars_hub::model::search::SearchQuery {
+            words: anapars_hub::domain::tickets::search::query_words(&tag),
+            limit: 50,
+            ..Default::default()
+        })
+        .await?;
+    let mut found: Vec<(TicketId, u64)> = hits.iter().map(|h| (h.ticket.id, h.seq)).collect();
+    found.sort();
+    let mut expected = vec![(a, 4), (a, 5), (b, 4), (b, 5), (c, 6)];
+    expected.sort();
+    assert_eq!(found, expected, "the search index holds each stored text once");
+
+    let again = store.append_messages(&batch).await?;
+    for (i, (before, after)) in outcomes.iter().zip(&again).enumerate() {
+        match before {
+            Appended::Stored { events, .. } => {
+                let original = events.last().cloned();
+                assert_eq!(Some(after), original.map(Appended::Duplicate).as_ref(), "message {i} sent again");
+            }
+            refused => assert_eq!(after, refused, "message {i} sent again"),
+        }
+    }
+    assert_eq!(store.ticket(a).await?.map(|t| t.last_seq), Some(5), "sending again stored nothing");
+    assert_eq!(seqs(&all_events(&*store, c).await?), [1, 2, 3, 4, 5, 6]);
+    Ok(())
+}
+
 /// Agents write only to the tickets they hold, users only to their own: the others are refused
 /// against the locked row and nothing is stored.
 pub async fn messages_from_who_may_not_write_are_refused(store: Arc<dyn Store>) -> Result<()> {

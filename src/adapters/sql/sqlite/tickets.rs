@@ -8,7 +8,7 @@
 use crate::adapters::sql::rows::attachments::{self as files, uploader_columns, AttachmentRow};
 use crate::adapters::sql::rows::{self, EventRow, MarkRow, TicketRow};
 use crate::adapters::sql::sqlite::SqliteStore;
-use crate::domain::tickets::stream::{self, MessageKey, Placement, Uploads};
+use crate::domain::tickets::stream::{self, Placement, Uploads};
 use crate::error::{Error, Result};
 use crate::model::attachment::Attachment;
 use crate::model::ids::{AgentId, TicketId, UserId};
@@ -19,8 +19,10 @@ use crate::model::time::Millis;
 use crate::ports::store::tickets::Tickets;
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use uuid::Uuid;
+
+mod batch;
 
 /// Opens the transaction of a write that allocates seqs (see the module's doc).
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
@@ -149,44 +151,24 @@ impl Tickets for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        // A batch costs the same few statements whatever its size (see `batch`): each statement is
+        // a hand-off to the connection's thread and back.
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        let mut tickets = HashMap::new();
-        for id in stream::ticket_ids(batch) {
-            if let Some(ticket) = select_ticket(&mut tx, id).await? {
-                tickets.insert(id, ticket);
-            }
-        }
-        let mut looked_up = HashSet::new();
-        let mut stored = HashMap::new();
+        let tickets = batch::tickets(&mut tx, &stream::ticket_ids(batch)).await?;
+        let mut keys = Vec::with_capacity(batch.len());
+        let mut seen = HashSet::with_capacity(batch.len());
         for message in batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)) {
             let key = stream::key(message);
-            if looked_up.insert(key.clone()) {
-                if let Some(original) = select_message(&mut tx, &key).await? {
-                    stored.insert(key, original);
-                }
+            if seen.insert(key.clone()) {
+                keys.push(key);
             }
         }
+        let stored = batch::messages(&mut tx, &keys).await?;
         let named = batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
         let uploads = read_uploads(&mut tx, &stream::upload_ids(named)).await?;
         let plan = stream::plan(batch, tickets, stored, &uploads);
-        for event in &plan.events {
-            insert_event(&mut tx, event).await?;
-        }
+        batch::store(&mut tx, &plan.events, &plan.tickets).await?;
         place(&mut tx, &plan.placements).await?;
-        for ticket in &plan.tickets {
-            sqlx::query(
-                "UPDATE tickets SET status = ?2, agent_id = ?3, queued_at = ?4, last_seq = ?5, updated_at = ?6
-                 WHERE id = ?1",
-            )
-            .bind(ticket.id.0)
-            .bind(ticket.status.as_str())
-            .bind(ticket.agent_id.map(|a| a.0))
-            .bind(ticket.queued_at)
-            .bind(rows::stored_seq(ticket.last_seq))
-            .bind(ticket.updated_at)
-            .execute(&mut *tx)
-            .await?;
-        }
         tx.commit().await?;
         Ok(plan.results)
     }
@@ -297,29 +279,6 @@ async fn events_after(conn: &mut SqliteConnection, ticket: TicketId, seq: u64, l
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(TicketEvent::try_from).collect()
-}
-
-/// The message stored under `key`, if any. The author's id is compared the way the unique index
-/// compares it, so that the index answers.
-async fn select_message(conn: &mut SqliteConnection, key: &MessageKey) -> Result<Option<TicketEvent>> {
-    let (ticket, author, client_msg_id) = key;
-    let (author_kind, author_id) = rows::stored_author(*author);
-    let row = sqlx::query_as::<_, EventRow>(
-        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
-                           created_at
-         FROM ticket_events
-         WHERE ticket_id = ?1 AND author_kind = ?2
-           AND coalesce(author_id, x'00000000000000000000000000000000')
-               = coalesce(?3, x'00000000000000000000000000000000')
-           AND client_msg_id = ?4",
-    )
-    .bind(ticket.0)
-    .bind(author_kind)
-    .bind(author_id)
-    .bind(client_msg_id)
-    .fetch_optional(conn)
-    .await?;
-    row.map(TicketEvent::try_from).transpose()
 }
 
 /// The uploads with these ids that exist (the write lock of the caller's transaction keeps them as
