@@ -278,6 +278,9 @@ async fn bad_input_gets_its_own_code_and_loses_nothing() {
                 "too_large",
             ),
             (json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": "2", "body": "   "}), "empty_body"),
+            // No database text holds U+0000: refused alone rather than failing a batch.
+            (json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": "5", "body": "a\u{0}b"}), "bad_request"),
+            (json!({"type": "ticket.open", "subject": "s\u{0}", "body": "x", "client_msg_id": "6"}), "bad_request"),
             (json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": "", "body": "x"}), "bad_request"),
             (
                 json!({"type": "ticket.send", "ticket_id": uuid::Uuid::now_v7(), "client_msg_id": "3", "body": "x"}),

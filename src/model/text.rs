@@ -4,7 +4,36 @@
 //! folded when it is indexed (and a label's name when it is compared), and what is typed is folded
 //! before it is looked up.
 
+use crate::error::{Error, Result, SizeUnit};
 use crate::model::typed::{ascii_digit, is_invisible};
+
+/// Checks a text a person wrote for others to read (a message, a note, a canned reply): not blank,
+/// at most `limit` characters, and free of NUL.
+///
+/// # Errors
+/// `empty_body`, `too_large`, `bad_request` (a NUL character).
+pub fn check_body(body: &str, limit: usize) -> Result<()> {
+    if body.trim().is_empty() {
+        return Err(Error::EmptyBody);
+    }
+    let n = body.chars().count();
+    if n > limit {
+        return Err(Error::TooLarge { what: "body", size: Some(n), limit, unit: SizeUnit::Characters });
+    }
+    refuse_nul("body", body)
+}
+
+/// Refuses a text holding a NUL character (U+0000): no client has a reason to send one, and
+/// Postgres's text cannot hold it, so it would fail the whole batch the text was stored in.
+///
+/// # Errors
+/// `bad_request` naming `what`.
+pub fn refuse_nul(what: &str, text: &str) -> Result<()> {
+    if text.contains('\0') {
+        return Err(Error::BadRequest(format!("{what} holds a NUL character (U+0000)")));
+    }
+    Ok(())
+}
 
 /// `text` in the form searches and comparisons use:
 ///
@@ -40,8 +69,18 @@ pub fn fold(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::fold;
+    use super::{check_body, fold, refuse_nul};
+    use crate::error::Error;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_body_is_checked_for_blankness_length_and_nul() {
+        assert!(check_body("سلام", 4).is_ok());
+        assert!(matches!(check_body(" \n", 4), Err(Error::EmptyBody)));
+        assert!(matches!(check_body("سلام!", 4), Err(Error::TooLarge { size: Some(5), .. })));
+        assert!(matches!(check_body("a\0b", 4), Err(Error::BadRequest(_))));
+        assert!(refuse_nul("subject", "کارت").is_ok());
+    }
 
     #[test]
     fn arabic_keyboards_find_persian_words() {

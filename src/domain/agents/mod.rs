@@ -3,7 +3,7 @@
 //! capacity and canned replies. An agent never sees a user's mobile number.
 
 use crate::domain::sessions::{Opened, SessionDesk};
-use crate::error::{Error, Result, SizeUnit};
+use crate::error::{Error, Result};
 use crate::model::account::{Holder, Session};
 use crate::model::agent::{Agent, AgentChange, AgentStatus, CannedReply, NewAgent};
 use crate::model::audit::{ActorKind, AuditAction, AuditEntry};
@@ -312,13 +312,8 @@ impl AgentDesk {
         if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
             return Err(Error::BadRequest(format!("title must be 1 to {MAX_TITLE_CHARS} characters")));
         }
-        if body.trim().is_empty() {
-            return Err(Error::EmptyBody);
-        }
-        if body.chars().count() > self.max_body_chars {
-            let size = Some(body.chars().count());
-            return Err(Error::TooLarge { what: "body", size, limit: self.max_body_chars, unit: SizeUnit::Characters });
-        }
+        crate::model::text::refuse_nul("title", title)?;
+        crate::model::text::check_body(body, self.max_body_chars)?;
         let reply = CannedReply {
             id: CannedReplyId::generate(),
             agent_id: agent,

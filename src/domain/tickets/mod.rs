@@ -170,19 +170,7 @@ impl TicketDesk {
     }
 
     fn check_body(&self, body: &str) -> Result<()> {
-        if body.trim().is_empty() {
-            return Err(Error::EmptyBody);
-        }
-        let n = body.chars().count();
-        if n > self.limits.max_body_chars {
-            return Err(Error::TooLarge {
-                what: "body",
-                size: Some(n),
-                limit: self.limits.max_body_chars,
-                unit: SizeUnit::Characters,
-            });
-        }
-        Ok(())
+        crate::model::text::check_body(body, self.limits.max_body_chars)
     }
 
     /// The ticket, if `who` may see it: its owner, or any agent.
@@ -215,6 +203,7 @@ impl TicketDesk {
         if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
             return Err(Error::BadRequest(format!("subject must be 1 to {MAX_SUBJECT_CHARS} characters")));
         }
+        crate::model::text::refuse_nul("subject", subject)?;
         self.check_message(body, attachments)?;
         check_client_msg_id(client_msg_id)?;
         let opened = self

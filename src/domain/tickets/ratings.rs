@@ -55,6 +55,7 @@ impl TicketDesk {
             return Err(Error::BadRequest("score must be 1 to 5".into()));
         }
         let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+        crate::model::text::refuse_nul("comment", comment.unwrap_or_default())?;
         if let Some(n) = comment.map(|c| c.chars().count()).filter(|n| *n > MAX_COMMENT_CHARS) {
             return Err(Error::TooLarge {
                 what: "comment",
