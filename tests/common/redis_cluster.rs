@@ -60,16 +60,9 @@ impl LocalCluster {
         let dir = tempfile::tempdir().unwrap();
         let mut servers = Vec::new();
         for _ in 0..masters * 2 {
-            let port = free_port();
-            let child = spawn(dir.path(), port);
-            servers.push(Server { port, child: Some(child) });
+            servers.push(start_server(dir.path()).await);
         }
         let cluster = Self { servers, _dir: dir };
-        for s in &cluster.servers {
-            cluster
-                .until(&format!("server {} answers", s.port), || async { cli(s.port, &["ping"]).await.is_some() })
-                .await;
-        }
         let addrs: Vec<String> = cluster.servers.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
         let out = Command::new("redis-cli")
             .arg("--cluster")
@@ -180,6 +173,29 @@ impl LocalCluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A server on a free port, answering as itself. A port found free can be taken by another test's server
+/// before this one binds it (its own or its bus port): the server then exits, and is started again
+/// on other ports.
+async fn start_server(dir: &Path) -> Server {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = spawn(dir, port);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+            // Ours, not another test's server that took the port first.
+            let ours = child.id().map(|pid| format!("process_id:{pid}"));
+            let info = cli(port, &["info", "server"]).await.unwrap_or_default();
+            if ours.is_some_and(|ours| info.lines().any(|l| l.trim() == ours)) {
+                return Server { port, child: Some(child) };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+    panic!("redis-server did not start on five pairs of free ports");
 }
 
 fn spawn(dir: &Path, port: u16) -> Child {
