@@ -10,7 +10,7 @@ mod pubsub;
 mod quota;
 mod roster;
 
-pub use pubsub::{publish, Subscriber};
+pub use pubsub::{publish, Publication, Subscriber};
 pub use quota::RedisQuotas;
 pub use roster::RedisRoster;
 

@@ -44,6 +44,24 @@ pub async fn publish(conn: &mut Connection, items: &[(&str, &[u8])]) -> RedisRes
     }
 }
 
+/// A publication's payload, as the connection delivered it (no copy).
+pub enum Publication {
+    /// From one server.
+    Single(redis::Msg),
+    /// From a cluster shard, taken out of its RESP3 push.
+    Cluster(Vec<u8>),
+}
+
+impl Publication {
+    /// The payload's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Single(m) => m.get_payload_bytes(),
+            Self::Cluster(b) => b,
+        }
+    }
+}
+
 /// One pub/sub connection's life: subscribe, unsubscribe, ping, and the publications of the
 /// subscribed channels until the connection is lost.
 pub struct Subscriber(Inner);
@@ -124,9 +142,9 @@ impl Subscriber {
     }
 
     /// The next publication's payload, or `None` once the connection is lost.
-    pub async fn next(&mut self) -> Option<Vec<u8>> {
+    pub async fn next(&mut self) -> Option<Publication> {
         match &mut self.0 {
-            Inner::Single { stream, .. } => stream.next().await.map(|m| m.get_payload_bytes().to_vec()),
+            Inner::Single { stream, .. } => stream.next().await.map(Publication::Single),
             Inner::Cluster { pushes, lost, .. } => loop {
                 let push = tokio::select! {
                     biased;
@@ -135,7 +153,7 @@ impl Subscriber {
                 };
                 if matches!(push.kind, PushKind::SMessage | PushKind::Message) {
                     if let Some(Value::BulkString(payload)) = push.data.into_iter().nth(1) {
-                        return Some(payload);
+                        return Some(Publication::Cluster(payload));
                     }
                 }
             },

@@ -103,7 +103,7 @@ impl Cluster {
                     }
                 }
                 message = sub.next() => match message {
-                    Some(payload) => self.deliver(&payload, seen),
+                    Some(publication) => self.deliver(publication.bytes(), seen),
                     None => return "connection closed",
                 },
                 _ = ping.tick() => {
