@@ -222,14 +222,25 @@ async fn the_months_ahead_are_prepared_at_start() {
     let mut expected: Vec<String> = (0..=ahead).map(|n| partition(months_after(this, n))).collect();
     expected.push("ticket_events_default".into());
     expected.sort();
-    drop(store_of(&db.config).await);
+    let months = anapars_hub::domain::tickets::history::MONTHS_AHEAD;
     let mut conn = sql(&db.config).await;
+
+    // Preparing creates only what is missing (no hub running: nothing else prepares meanwhile).
+    {
+        let store = store_of(&db.config).await;
+        let last = partition(months_after(this, ahead));
+        sqlx::query(&format!("DROP TABLE {last}")).execute(&mut conn).await.expect("drop a month ahead");
+        assert_eq!(store.prepare_event_months(now_ms(), months).await.expect("prepare"), 1, "only the missing month");
+        assert_eq!(store.prepare_event_months(now_ms(), months).await.expect("prepare again"), 0);
+        assert_eq!(partitions(&mut conn).await, expected);
+    }
+
+    // The hub prepares them at start.
     for n in 1..=ahead {
         let month = partition(months_after(this, n));
         sqlx::query(&format!("DROP TABLE {month}")).execute(&mut conn).await.expect("drop a month ahead");
     }
     assert_eq!(partitions(&mut conn).await.len(), 2, "this month and the default left");
-
     let hub = TestHub::start(db, None, |_| {}).await;
     assert_eq!(partitions(&mut conn).await, expected, "prepared by the hub at start");
 
@@ -240,14 +251,6 @@ async fn the_months_ahead_are_prepared_at_start() {
     let ticket: uuid::Uuid = opened["ticket"]["id"].as_str().expect("a ticket id").parse().unwrap();
     let month = partition(this);
     assert_eq!(placed(&mut conn, ticket).await, [(1, month.clone()), (2, month)]);
-
-    let last = partition(months_after(this, ahead));
-    sqlx::query(&format!("DROP TABLE {last}")).execute(&mut conn).await.expect("drop a month ahead");
-    let store = &hub.running.as_ref().expect("running").hub.store;
-    let months = anapars_hub::domain::tickets::history::MONTHS_AHEAD;
-    assert_eq!(store.prepare_event_months(now_ms(), months).await.expect("prepare"), 1, "only the missing month");
-    assert_eq!(store.prepare_event_months(now_ms(), months).await.expect("prepare again"), 0);
-    assert_eq!(partitions(&mut conn).await, expected);
 }
 
 /// An event stamped in a month without a partition (far past or far future: a node's clock far
