@@ -34,7 +34,7 @@ pub(super) use telemetry::{
 };
 pub(super) use tickets::{
     assigned_counts, marks, search_text, seq, stored_attachments, stored_author, stored_participant, stored_seq,
-    EventRow, MarkRow, TicketRow,
+    BatchRead, BatchReadRow, EventRow, MarkRow, TicketRow,
 };
 
 use crate::error::{Error, Result};

@@ -324,6 +324,7 @@ checks![
     append_messages_answers_in_batch_order,
     append_messages_store_a_client_msg_id_once,
     append_messages_races_on_one_client_msg_id_store_it_once,
+    messages_racing_transitions_are_decided_against_the_stored_ticket,
     a_user_message_reopens_a_resolved_ticket,
     messages_to_a_resolved_ticket_from_anyone_but_its_user_are_refused,
     messages_from_who_may_not_write_are_refused,

@@ -5,6 +5,8 @@ use super::{
     agent, apply, claim, message, new_ticket, race, resolve, ticket, user, FAR_FUTURE, MINUTE, QUEUE_EPOCH, RACERS,
 };
 use anapars_hub::error::Result;
+use anapars_hub::model::account::User;
+use anapars_hub::model::agent::Agent;
 use anapars_hub::model::ids::{AgentId, TicketId};
 use anapars_hub::model::ticket::{
     Appended, Author, EventKind, NewMessage, NewTicket, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
@@ -36,6 +38,15 @@ fn stored_message(outcome: &Appended) -> &TicketEvent {
 /// Every event of the ticket, oldest first.
 async fn all_events(store: &dyn Store, ticket: TicketId) -> Result<Vec<TicketEvent>> {
     store.events(ticket, Page::After(0), 100_000).await
+}
+
+/// A user's new ticket that an agent claimed (seq 3): the user, the agent and the ticket.
+async fn held_ticket(store: &dyn Store) -> Result<(User, Agent, TicketId)> {
+    let owner = user(store).await?;
+    let helper = agent(store).await?;
+    let id = ticket(store, owner.id, now_ms()).await?.id;
+    apply(store, &claim(id, helper.id, now_ms())).await?;
+    Ok((owner, helper, id))
 }
 
 fn seqs(events: &[TicketEvent]) -> Vec<u64> {
@@ -136,11 +147,8 @@ pub async fn open_ticket_races_create_one_ticket(store: Arc<dyn Store>) -> Resul
 /// 1..=N: no gap, no seq twice, every message stored once under the seq its sender was told, and
 /// each sender's messages in the order it sent them.
 pub async fn append_messages_numbers_concurrent_appends_without_gaps(store: Arc<dyn Store>) -> Result<()> {
-    let owner = user(&*store).await?;
-    let helper = agent(&*store).await?;
-    let id = ticket(&*store, owner.id, now_ms()).await?.id;
     // The agent holds it (agents write only to tickets they hold): the claim is seq 3.
-    apply(&*store, &claim(id, helper.id, now_ms())).await?;
+    let (owner, helper, id) = held_ticket(&*store).await?;
     let told = race(|i| {
         let store = Arc::clone(&store);
         let author = if i % 2 == 0 { Author::User(owner.id) } else { Author::Agent(helper.id) };
@@ -456,6 +464,64 @@ pub async fn append_messages_races_on_one_client_msg_id_store_it_once(store: Arc
         );
     }
     assert_eq!(seqs(&all_events(&*store, id).await?), [1, 2, 3]);
+    Ok(())
+}
+
+/// Messages racing the ticket's transitions (its agent resolving it, and claiming it again once a
+/// user's message reopened it) are decided against the ticket as it is when they are stored: the
+/// stream stays numbered 1..=N, every message is either stored once or refused, and replaying the
+/// stream shows the agent writing only while holding the ticket and `reopened` only after `resolved`.
+pub async fn messages_racing_transitions_are_decided_against_the_stored_ticket(store: Arc<dyn Store>) -> Result<()> {
+    let (owner, helper, id) = held_ticket(&*store).await?;
+    let told = race(|i| {
+        let store = Arc::clone(&store);
+        async move {
+            let mut stored_ids = Vec::new();
+            for _ in 0..CALLS_PER_RACER {
+                if i == 0 {
+                    // The agent's own transitions: resolve while holding it, claim it once reopened.
+                    for t in [resolve(id, helper.id, now_ms()), claim(id, helper.id, now_ms())] {
+                        store.transition(&t).await?;
+                    }
+                    continue;
+                }
+                let author = if i % 2 == 0 { Author::User(owner.id) } else { Author::Agent(helper.id) };
+                let batch = [message(id, author, now_ms())];
+                match store.append_messages(&batch).await?.remove(0) {
+                    Appended::Stored { events, .. } => stored_ids.push(events[events.len() - 1].seq),
+                    Appended::Resolved | Appended::NotClaimed if matches!(author, Author::Agent(_)) => {}
+                    other => panic!("{author:?} got {other:?}"),
+                }
+            }
+            Ok(stored_ids)
+        }
+    })
+    .await?;
+    let events = all_events(&*store, id).await?;
+    let last = store.ticket(id).await?.map(|t| t.last_seq).unwrap_or(0);
+    assert_eq!(seqs(&events), (1..=last).collect::<Vec<u64>>(), "the stream must be numbered 1..=N without gaps");
+    let told: HashSet<u64> = told.into_iter().flatten().collect();
+    let messages: HashSet<u64> =
+        events.iter().filter(|e| e.kind == EventKind::Message && e.seq > 2).map(|e| e.seq).collect();
+    assert_eq!(told, messages, "the stored messages are exactly those whose senders were told so");
+    let mut status = TicketStatus::Open;
+    for event in &events {
+        match event.kind {
+            EventKind::Claimed => status = TicketStatus::Assigned,
+            EventKind::Resolved => status = TicketStatus::Resolved,
+            EventKind::Reopened => {
+                assert_eq!(status, TicketStatus::Resolved, "seq {} reopened a ticket that was not resolved", event.seq);
+                status = TicketStatus::Open;
+            }
+            EventKind::Message if matches!(event.author, Author::Agent(_)) => {
+                assert_eq!(status, TicketStatus::Assigned, "seq {}: the agent wrote without holding it", event.seq);
+            }
+            EventKind::Message if event.seq > 2 => {
+                assert_ne!(status, TicketStatus::Resolved, "seq {}: a message left the ticket resolved", event.seq);
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }
 

@@ -1,27 +1,31 @@
 //! [`Tickets`] on Postgres (one file: the message batch, the statement it runs and the reads that
 //! share its row shapes belong together).
 //!
-//! Seqs are allocated under the ticket's row lock, inside the transaction that stores the events:
-//! a transition increments `last_seq` in its guarded `UPDATE`, and a batch of messages locks its
-//! tickets `FOR UPDATE` first. Whoever waits for the lock re-reads the row after the holder committed
-//! (READ COMMITTED re-checks an updated row), so every writer sees the last seq of the one before.
+//! Seqs are allocated from the ticket's `last_seq`, which every writer of an event moves in the
+//! transaction that stores the event: a transition increments it in its guarded `UPDATE`; a batch of
+//! messages writes each ticket's new `last_seq` only where the row still holds the one the batch was
+//! planned with, so two writers never hand out one seq, and a plan made against a ticket that changed
+//! since is made again.
 //!
 //! `ticket_events` is partitioned by month (migration 0023), and a partitioned table's unique keys
 //! must hold the month's column: the database does not refuse a second event with one seq, or a
-//! second message with one client id, in another month. These row locks are what keep both unique:
-//! a writer allocates seqs and looks for the batch's stored messages while it holds its tickets.
-//! Reads by ticket and seq (a conversation's pages, resuming, exports) cannot name a month; they
-//! probe each month's primary key index, which finds nothing at once in the months without the
-//! ticket.
+//! second message with one client id, in another month. The check on `last_seq` is what keeps both
+//! unique: a message stored by someone else since the batch looked for its duplicates moved its
+//! ticket's `last_seq`. Reads by ticket and seq (a conversation's pages, resuming, exports) cannot
+//! name a month; they probe each month's primary key index, which finds nothing at once in the months
+//! without the ticket.
 //!
-//! A batch is a fixed handful of statements whatever its size: lock the tickets, find the batch's
-//! duplicates, then insert every new event and update every changed ticket in one statement; each
-//! takes its rows as arrays (`UNNEST`), and the decisions in between are made in memory by
+//! A batch without uploads is two statements whatever its size, each its own transaction (so its
+//! own round trip, the commit included): one read of the tickets and of the messages stored before
+//! under the batch's keys, then one write of every new event and changed ticket. A batch that
+//! carries uploads, and the messages of a ticket that kept changing under a batch, are stored in one
+//! transaction that locks the tickets (`FOR UPDATE`) and the uploads first. Every statement takes
+//! its rows as arrays (`UNNEST`), and the decisions in between are made in memory by
 //! [`stream::plan`].
 
 use crate::adapters::sql::postgres::PostgresStore;
 use crate::adapters::sql::rows::attachments::{self as files, uploader_columns, AttachmentRow};
-use crate::adapters::sql::rows::{self, EventRow, MarkRow, TicketRow};
+use crate::adapters::sql::rows::{self, BatchRead, BatchReadRow, EventRow, MarkRow, TicketRow};
 use crate::adapters::sql::statements::postgres;
 use crate::domain::tickets::stream::{self, MessageKey, Placement, Uploads};
 use crate::error::{Error, Result};
@@ -35,7 +39,7 @@ use crate::model::time::Millis;
 use crate::ports::store::tickets::Tickets;
 use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
-use sqlx::Connection as _;
+use sqlx::{Connection as _, Row as _};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -204,42 +208,10 @@ impl Tickets for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<Uuid> = stream::ticket_ids(batch).into_iter().map(|id| id.0).collect();
-        self.call(async |c| {
-            let mut tx = c.begin().await?;
-            // Locked in id order (the rows are locked as the sorted rows come out), so that two
-            // batches sharing tickets queue behind each other instead of deadlocking.
-            let locked = sqlx::query_as::<_, TicketRow>(
-                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-                 FROM tickets WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-            )
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut tickets = HashMap::with_capacity(locked.len());
-            for row in locked {
-                let ticket = Ticket::try_from(row)?;
-                tickets.insert(ticket.id, ticket);
-            }
-            let mut keys: Vec<MessageKey> = Vec::with_capacity(batch.len());
-            let mut seen = HashSet::with_capacity(batch.len());
-            for message in batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)) {
-                let key = stream::key(message);
-                if seen.insert(key.clone()) {
-                    keys.push(key);
-                }
-            }
-            let opened = tickets.values().map(|t| t.created_at).min().unwrap_or(0);
-            let stored = select_messages(&mut tx, &keys, opened.saturating_sub(CLOCK_SKEW_MS)).await?;
-            let named = batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
-            let uploads = lock_uploads(&mut tx, &stream::upload_ids(named)).await?;
-            let plan = stream::plan(batch, tickets, stored, &uploads);
-            store_batch(&mut tx, &plan.events, &plan.tickets).await?;
-            place(&mut tx, &plan.placements).await?;
-            tx.commit().await?;
-            Ok(plan.results)
-        })
-        .await
+        if batch.iter().any(|m| !m.attachments.is_empty()) {
+            return self.call(async |c| append_locked(c, batch).await).await;
+        }
+        self.call(async |c| append_checked(c, batch).await).await
     }
 
     async fn transition(&self, t: &Transition) -> Result<Option<(Ticket, TicketEvent)>> {
@@ -348,6 +320,203 @@ async fn events_after(c: &mut PgConnection, ticket: TicketId, seq: u64, limit: u
     rows.into_iter().map(TicketEvent::try_from).collect()
 }
 
+/// How many times a batch is read, planned and written with its tickets checked before the
+/// messages of tickets that changed every time are stored under row locks instead.
+const CHECKED_ROUNDS: usize = 3;
+
+/// Stores a batch without uploads in two statements, each its own transaction: one read of its
+/// tickets and of the messages stored before under its keys (one snapshot), then one write of the
+/// planned events and ticket states that applies a ticket's part only where the ticket's `last_seq`
+/// is still the one read. Every event a writer adds to a ticket moves its `last_seq` in the same
+/// transaction, so an unchanged `last_seq` means the plan (seqs, duplicates, who may write) still
+/// holds for that ticket. The messages of tickets that changed are read and planned again.
+async fn append_checked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+    let mut results: Vec<Option<Appended>> = vec![None; batch.len()];
+    let mut pending: Vec<usize> = (0..batch.len()).collect();
+    for _ in 0..CHECKED_ROUNDS {
+        let retried: Vec<NewMessage>;
+        let messages = if pending.len() == batch.len() {
+            batch
+        } else {
+            retried = pending.iter().map(|&i| batch[i].clone()).collect();
+            &retried
+        };
+        let (tickets, stored) = read_batch(c, messages).await?;
+        let read: HashMap<TicketId, u64> = tickets.values().map(|t| (t.id, t.last_seq)).collect();
+        let plan = stream::plan(messages, tickets, stored, &Uploads::new());
+        let planned: HashSet<TicketId> = plan.tickets.iter().map(|t| t.id).collect();
+        let written = store_batch(c, &plan.events, &plan.tickets, &read).await?;
+        let mut changed = Vec::new();
+        for ((&i, message), result) in pending.iter().zip(messages).zip(plan.results) {
+            if planned.contains(&message.ticket_id) && !written.contains(&message.ticket_id) {
+                changed.push(i);
+            } else {
+                results[i] = Some(result);
+            }
+        }
+        pending = changed;
+        if pending.is_empty() {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        let rest: Vec<NewMessage> = pending.iter().map(|&i| batch[i].clone()).collect();
+        for (i, result) in pending.into_iter().zip(append_locked(c, &rest).await?) {
+            results[i] = Some(result);
+        }
+    }
+    results
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Error::Internal("a message of a batch went unanswered".into()))
+}
+
+/// Stores a batch in one transaction that locks its tickets first (`FOR UPDATE`, in id order, so that
+/// two batches sharing tickets queue behind each other instead of deadlocking), then reads the
+/// messages stored before under its keys and the uploads it names. Batches that carry uploads go
+/// this way (their placing is checked against the locked uploads), and so do the messages of
+/// tickets too busy for [`append_checked`].
+async fn append_locked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+    let ids: Vec<Uuid> = stream::ticket_ids(batch).into_iter().map(|id| id.0).collect();
+    let mut tx = c.begin().await?;
+    let locked = sqlx::query_as::<_, TicketRow>(
+        "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+         FROM tickets WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut tickets = HashMap::with_capacity(locked.len());
+    for row in locked {
+        let ticket = Ticket::try_from(row)?;
+        tickets.insert(ticket.id, ticket);
+    }
+    let keys = batch_keys(batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)));
+    let opened = tickets.values().map(|t| t.created_at).min().unwrap_or(0);
+    let stored = select_messages(&mut tx, &keys, opened.saturating_sub(CLOCK_SKEW_MS)).await?;
+    let named = batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
+    let uploads = lock_uploads(&mut tx, &stream::upload_ids(named)).await?;
+    let read: HashMap<TicketId, u64> = tickets.values().map(|t| (t.id, t.last_seq)).collect();
+    let plan = stream::plan(batch, tickets, stored, &uploads);
+    let written = store_batch(&mut tx, &plan.events, &plan.tickets, &read).await?;
+    if written.len() != plan.tickets.len() {
+        return Err(Error::Internal("a locked ticket changed under its row lock".into()));
+    }
+    place(&mut tx, &plan.placements).await?;
+    tx.commit().await?;
+    Ok(plan.results)
+}
+
+/// The keys of `messages`, each once.
+fn batch_keys<'a>(messages: impl Iterator<Item = &'a NewMessage>) -> Vec<MessageKey> {
+    let mut keys: Vec<MessageKey> = Vec::new();
+    let mut seen = HashSet::new();
+    for message in messages {
+        let key = stream::key(message);
+        if seen.insert(key.clone()) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// The batch's keys as the column arrays that `UNNEST` takes: tickets, author kinds, author ids,
+/// client message ids.
+type KeyColumns<'a> = (Vec<Uuid>, Vec<&'static str>, Vec<Option<Uuid>>, Vec<&'a str>);
+
+fn key_columns(keys: &[MessageKey]) -> KeyColumns<'_> {
+    let mut columns: KeyColumns<'_> = (
+        Vec::with_capacity(keys.len()),
+        Vec::with_capacity(keys.len()),
+        Vec::with_capacity(keys.len()),
+        Vec::with_capacity(keys.len()),
+    );
+    for (ticket, author, client_msg_id) in keys {
+        let (kind, id) = rows::stored_author(*author);
+        columns.0.push(ticket.0);
+        columns.1.push(kind);
+        columns.2.push(id);
+        columns.3.push(client_msg_id.as_str());
+    }
+    columns
+}
+
+/// Joins a batch's keys (`k`, bound as `$2` to `$5`) to the messages stored under them; the
+/// author's id is compared the way the index compares it, so that the index answers.
+macro_rules! stored_under_keys_sql {
+    () => {
+        "FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS k (ticket_id, author_kind, author_id,
+                                                                          client_msg_id)
+         JOIN ticket_events e
+           ON e.ticket_id = k.ticket_id AND e.author_kind = k.author_kind
+          AND COALESCE(e.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
+              = COALESCE(k.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
+          AND e.client_msg_id = k.client_msg_id
+         WHERE e.client_msg_id IS NOT NULL"
+    };
+}
+
+/// The read before a batch is planned: the tickets `$1` (`last_seq` as `seq`), each looked up
+/// through its key (see [`STORE_BATCH`]; the `LIMIT` keeps the planner from turning the lookups back
+/// into a join), then the messages stored under the keys `$2` to `$5` and
+/// stamped from `$6` milliseconds before the earliest of those tickets was opened up to `$7` (see
+/// [`select_messages`] for why the bounds). Both bounds are subqueries, so that the months are left
+/// out as the statement starts rather than when it is planned: planned once with every month, the
+/// statement keeps one generic plan per connection instead of being planned again for each batch.
+const READ_BATCH: &str = concat!(
+    "WITH batch AS MATERIALIZED (
+         SELECT t.* FROM UNNEST($1::uuid[]) AS k (id),
+              LATERAL (SELECT id, last_seq, agent_id, created_at, user_id, subject, status, updated_at, queued_at
+                       FROM tickets WHERE id = k.id LIMIT 1) AS t
+     )
+     SELECT id AS ticket_id, last_seq AS seq, agent_id, created_at, user_id, subject, status, updated_at,
+            queued_at, NULL::text AS kind, NULL::text AS author_kind, NULL::uuid AS author_id, NULL::text AS body,
+            NULL::text AS client_msg_id, NULL::text AS attachments
+     FROM batch
+     UNION ALL
+     SELECT e.ticket_id, e.seq, e.agent_id, e.created_at, NULL, NULL, NULL, NULL, NULL, e.kind, e.author_kind,
+            e.author_id, e.body, e.client_msg_id, e.attachments ",
+    stored_under_keys_sql!(),
+    " AND e.created_at >= (SELECT min(created_at) FROM batch) - $6
+      AND e.created_at <= (SELECT $7::bigint)"
+);
+
+/// The batch's tickets that exist, and the messages stored before under its keys, in one statement.
+async fn read_batch(
+    c: &mut PgConnection,
+    batch: &[NewMessage],
+) -> Result<(HashMap<TicketId, Ticket>, HashMap<MessageKey, TicketEvent>)> {
+    let ids: Vec<Uuid> = stream::ticket_ids(batch).into_iter().map(|id| id.0).collect();
+    let keys = batch_keys(batch.iter());
+    let (key_tickets, author_kinds, author_ids, client_msg_ids) = key_columns(&keys);
+    let latest = batch.iter().map(|m| m.created_at).max().unwrap_or(0);
+    let rows = sqlx::query_as::<_, BatchReadRow>(READ_BATCH)
+        .bind(&ids)
+        .bind(&key_tickets)
+        .bind(&author_kinds)
+        .bind(&author_ids)
+        .bind(&client_msg_ids)
+        .bind(CLOCK_SKEW_MS)
+        .bind(latest.saturating_add(CLOCK_SKEW_MS))
+        .fetch_all(c)
+        .await?;
+    let mut tickets = HashMap::with_capacity(ids.len());
+    let mut stored = HashMap::new();
+    for row in rows {
+        match BatchRead::try_from(row)? {
+            BatchRead::Ticket(ticket) => {
+                tickets.insert(ticket.id, ticket);
+            }
+            BatchRead::Stored(event) => {
+                if let Some(client_msg_id) = &event.client_msg_id {
+                    stored.insert((event.ticket_id, event.author, client_msg_id.clone()), event);
+                }
+            }
+        }
+    }
+    Ok((tickets, stored))
+}
+
 /// The uploads with these ids that exist, locked until the caller's transaction ends; no query
 /// for none (most messages carry no attachment).
 async fn lock_uploads(c: &mut PgConnection, ids: &[AttachmentId]) -> Result<Uploads> {
@@ -403,34 +572,18 @@ async fn select_messages(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut tickets = Vec::with_capacity(keys.len());
-    let mut author_kinds = Vec::with_capacity(keys.len());
-    let mut author_ids = Vec::with_capacity(keys.len());
-    let mut client_msg_ids = Vec::with_capacity(keys.len());
-    for (ticket, author, client_msg_id) in keys {
-        let (kind, id) = rows::stored_author(*author);
-        tickets.push(ticket.0);
-        author_kinds.push(kind);
-        author_ids.push(id);
-        client_msg_ids.push(client_msg_id.as_str());
-    }
-    let rows = sqlx::query_as::<_, EventRow>(
+    let (tickets, author_kinds, author_ids, client_msg_ids) = key_columns(keys);
+    let rows = sqlx::query_as::<_, EventRow>(concat!(
         "SELECT e.ticket_id, e.seq, e.kind, e.author_kind, e.author_id, e.body, e.client_msg_id, e.agent_id,
-                e.attachments, e.created_at
-         FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[]) AS k (ticket_id, author_kind, author_id,
-                                                                          client_msg_id)
-         JOIN ticket_events e
-           ON e.ticket_id = k.ticket_id AND e.author_kind = k.author_kind
-          AND COALESCE(e.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
-              = COALESCE(k.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
-          AND e.client_msg_id = k.client_msg_id
-         WHERE e.client_msg_id IS NOT NULL AND e.created_at >= $5",
-    )
+                e.attachments, e.created_at ",
+        stored_under_keys_sql!(),
+        " AND e.created_at >= $1"
+    ))
+    .bind(since)
     .bind(&tickets)
     .bind(&author_kinds)
     .bind(&author_ids)
     .bind(&client_msg_ids)
-    .bind(since)
     .fetch_all(c)
     .await?;
     let mut stored = HashMap::with_capacity(rows.len());
@@ -443,33 +596,51 @@ async fn select_messages(
     Ok(stored)
 }
 
-/// The statement that inserts the events bound as `$1` to `$11` (see [`EventColumns`]); a macro so
-/// that [`STORE_BATCH`] embeds the same text.
+/// The statement that inserts the events bound as `$1` to `$11` (see [`EventColumns`]), each row
+/// named `e`; a macro so that [`STORE_BATCH`] embeds the same text.
 macro_rules! insert_events_sql {
     () => {
         "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
                                     attachments, created_at, search_text)
          SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[],
-                              $7::text[], $8::uuid[], $9::text[], $10::bigint[], $11::text[])"
+                              $7::text[], $8::uuid[], $9::text[], $10::bigint[], $11::text[])
+                       AS e (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
+                             attachments, created_at, search_text)"
     };
 }
 
 /// Inserts the events bound as `$1` to `$11`.
 const INSERT_EVENTS: &str = insert_events_sql!();
 
-/// A batch's events and ticket states in one statement (one round trip less per batch than two):
-/// the events as in [`INSERT_EVENTS`], then the tickets bound as `$12` to `$17` (see
-/// [`TicketColumns`]). A data-modifying `WITH` runs whether or not the rest reads it.
+/// A batch's ticket states and events in one statement. The tickets bound as `$12` to `$18` (see
+/// [`TicketColumns`], in id order) are locked one by one in that order, so that two batches sharing
+/// tickets queue behind each other instead of deadlocking; one that waited reads the row as the
+/// other committed it. Those whose `last_seq` is still the one the plan read are updated (found by
+/// the locked row's address), and only their events (bound as in [`INSERT_EVENTS`]) are inserted;
+/// the ids of the updated tickets come back. Each ticket is looked up through its key by a
+/// `LATERAL` subquery, which keeps the planner from scanning a small `tickets` table whole. A
+/// data-modifying `WITH` runs whether or not the rest reads it.
 const STORE_BATCH: &str = concat!(
-    "WITH inserted AS (",
+    "WITH locked AS (
+         SELECT t.ctid AS address, t.id, t.last_seq
+         FROM UNNEST($12::uuid[]) AS k (id),
+              LATERAL (SELECT ctid, id, last_seq FROM tickets WHERE id = k.id FOR UPDATE) AS t
+     ), written AS (
+         UPDATE tickets AS t
+         SET status = u.status, agent_id = u.agent_id, queued_at = u.queued_at, last_seq = u.last_seq,
+             updated_at = u.updated_at, resolved_at = CASE WHEN u.status = 'resolved' THEN t.resolved_at END
+         FROM locked AS l
+              JOIN UNNEST($12::uuid[], $13::text[], $14::uuid[], $15::bigint[], $16::bigint[], $17::bigint[],
+                          $18::bigint[])
+                   AS u (id, status, agent_id, queued_at, last_seq, updated_at, read_seq)
+                ON u.id = l.id AND u.read_seq = l.last_seq
+         WHERE t.ctid = l.address
+         RETURNING t.id
+     ), inserted AS (",
     insert_events_sql!(),
-    ")
-     UPDATE tickets AS t
-     SET status = u.status, agent_id = u.agent_id, queued_at = u.queued_at, last_seq = u.last_seq,
-         updated_at = u.updated_at, resolved_at = CASE WHEN u.status = 'resolved' THEN t.resolved_at END
-     FROM UNNEST($12::uuid[], $13::text[], $14::uuid[], $15::bigint[], $16::bigint[], $17::bigint[])
-          AS u (id, status, agent_id, queued_at, last_seq, updated_at)
-     WHERE t.id = u.id"
+    " WHERE e.ticket_id IN (SELECT id FROM written)
+     )
+     SELECT id FROM written"
 );
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
@@ -537,7 +708,8 @@ impl<'a> EventColumns<'a> {
     }
 }
 
-/// Ticket states as the column arrays that `UNNEST` takes.
+/// Ticket states as the column arrays that `UNNEST` takes, in the order given (the plan's: by id,
+/// which is the order Postgres sorts `uuid`s in).
 struct TicketColumns {
     ids: Vec<Uuid>,
     statuses: Vec<&'static str>,
@@ -545,10 +717,12 @@ struct TicketColumns {
     queued: Vec<Option<i64>>,
     seqs: Vec<i64>,
     updated: Vec<i64>,
+    read_seqs: Vec<i64>,
 }
 
 impl TicketColumns {
-    fn new(tickets: &[Ticket]) -> Self {
+    /// `tickets` as planned, each with the `last_seq` it was `read` with.
+    fn new(tickets: &[Ticket], read: &HashMap<TicketId, u64>) -> Self {
         Self {
             ids: tickets.iter().map(|t| t.id.0).collect(),
             statuses: tickets.iter().map(|t| t.status.as_str()).collect(),
@@ -556,6 +730,7 @@ impl TicketColumns {
             queued: tickets.iter().map(|t| t.queued_at).collect(),
             seqs: tickets.iter().map(|t| rows::stored_seq(t.last_seq)).collect(),
             updated: tickets.iter().map(|t| t.updated_at).collect(),
+            read_seqs: tickets.iter().map(|t| rows::stored_seq(read.get(&t.id).copied().unwrap_or(0))).collect(),
         }
     }
 
@@ -566,6 +741,7 @@ impl TicketColumns {
             .bind(&self.queued)
             .bind(&self.seqs)
             .bind(&self.updated)
+            .bind(&self.read_seqs)
     }
 }
 
@@ -579,13 +755,19 @@ async fn insert_events(c: &mut PgConnection, events: &[TicketEvent]) -> Result<(
     Ok(())
 }
 
-/// Stores a batch's planned `events` and the new state of its `tickets` (locked by the caller's
-/// transaction) with [`STORE_BATCH`]. Every ticket with a new state has a new event, and the reverse.
-async fn store_batch(c: &mut PgConnection, events: &[TicketEvent], tickets: &[Ticket]) -> Result<()> {
+/// Stores a batch's planned `events` and the new state of its `tickets` with [`STORE_BATCH`], each
+/// ticket's part only if its `last_seq` is still the one `read`; the tickets whose part was stored.
+/// Every ticket with a new state has a new event, and the reverse.
+async fn store_batch(
+    c: &mut PgConnection,
+    events: &[TicketEvent],
+    tickets: &[Ticket],
+    read: &HashMap<TicketId, u64>,
+) -> Result<HashSet<TicketId>> {
     if events.is_empty() && tickets.is_empty() {
-        return Ok(());
+        return Ok(HashSet::new());
     }
-    let (events, tickets) = (EventColumns::new(events), TicketColumns::new(tickets));
-    tickets.bind(events.bind(sqlx::query(STORE_BATCH))).execute(c).await?;
-    Ok(())
+    let (events, tickets) = (EventColumns::new(events), TicketColumns::new(tickets, read));
+    let written = tickets.bind(events.bind(sqlx::query(STORE_BATCH))).fetch_all(c).await?;
+    written.iter().map(|row| Ok(TicketId(row.try_get(0)?))).collect()
 }

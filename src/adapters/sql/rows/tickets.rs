@@ -79,6 +79,70 @@ impl TryFrom<EventRow> for TicketEvent {
     }
 }
 
+/// A row of the read before a message batch is planned: one of the batch's tickets (`status` is set,
+/// `seq` is its `last_seq`) or a message stored before under one of the batch's keys (`kind` is
+/// set); the other side's columns are NULL. Both come from one statement, so from one snapshot.
+#[derive(sqlx::FromRow)]
+pub(in crate::adapters::sql) struct BatchReadRow {
+    ticket_id: Uuid,
+    seq: i64,
+    agent_id: Option<Uuid>,
+    created_at: Millis,
+    user_id: Option<Uuid>,
+    subject: Option<String>,
+    status: Option<String>,
+    updated_at: Option<Millis>,
+    queued_at: Option<Millis>,
+    kind: Option<String>,
+    author_kind: Option<String>,
+    author_id: Option<Uuid>,
+    body: Option<String>,
+    client_msg_id: Option<String>,
+    attachments: Option<String>,
+}
+
+/// What a [`BatchReadRow`] holds.
+pub(in crate::adapters::sql) enum BatchRead {
+    /// A ticket of the batch, as stored.
+    Ticket(Ticket),
+    /// A message stored before under one of the batch's keys.
+    Stored(TicketEvent),
+}
+
+impl TryFrom<BatchReadRow> for BatchRead {
+    type Error = Error;
+
+    fn try_from(row: BatchReadRow) -> Result<Self> {
+        let missing = |column: &str| Error::Internal(format!("batch read: a ticket row without {column}"));
+        if let Some(status) = row.status {
+            return Ok(Self::Ticket(Ticket::try_from(TicketRow {
+                id: row.ticket_id,
+                user_id: row.user_id.ok_or_else(|| missing("user_id"))?,
+                subject: row.subject.ok_or_else(|| missing("subject"))?,
+                status,
+                agent_id: row.agent_id,
+                created_at: row.created_at,
+                updated_at: row.updated_at.ok_or_else(|| missing("updated_at"))?,
+                queued_at: row.queued_at,
+                last_seq: row.seq,
+            })?));
+        }
+        let missing = |column: &str| Error::Internal(format!("batch read: an event row without {column}"));
+        Ok(Self::Stored(TicketEvent::try_from(EventRow {
+            ticket_id: row.ticket_id,
+            seq: row.seq,
+            kind: row.kind.ok_or_else(|| missing("kind"))?,
+            author_kind: row.author_kind.ok_or_else(|| missing("author_kind"))?,
+            author_id: row.author_id,
+            body: row.body,
+            client_msg_id: row.client_msg_id,
+            agent_id: row.agent_id,
+            attachments: row.attachments,
+            created_at: row.created_at,
+        })?))
+    }
+}
+
 /// What the search index holds of an event: its text folded (messages, and the subject of
 /// `opened`); `NULL` for events without text.
 pub(in crate::adapters::sql) fn search_text(event: &TicketEvent) -> Option<String> {
