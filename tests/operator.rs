@@ -8,9 +8,12 @@ use anapars_hub::protocol::Encoding;
 use common::hub::{hubs, TestHub};
 use serde_json::json;
 
-/// Runs `anapars-hub <args>` on the hub's database: success, and what it printed.
-fn cli(hub: &TestHub, args: &[&str]) -> (bool, String) {
-    printed(&command(hub, &[], args).output().expect("the binary runs"))
+/// Runs `anapars-hub <args>` on the hub's database: success, and what it printed. The test's own
+/// runtime goes on meanwhile: the hub it runs may hold SQLite's write lock across an `await` (a
+/// transaction half done), and the command would wait on that lock for as long as the test waited on
+/// the command.
+async fn cli(hub: &TestHub, args: &[&str]) -> (bool, String) {
+    cli_with(hub, &[], args).await
 }
 
 /// The command, with the hub's database settings and `env`.
@@ -32,7 +35,7 @@ fn printed(out: &std::process::Output) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
-/// [`cli`] for the commands that call the hub in this process: run without blocking it.
+/// [`cli`] with more environment.
 async fn cli_with(hub: &TestHub, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     let mut cmd = tokio::process::Command::from(command(hub, env, args));
     printed(&cmd.output().await.expect("the binary runs"))
@@ -56,7 +59,7 @@ async fn login(hub: &TestHub, email: &str, password: &str) -> (u16, serde_json::
 async fn the_agent_commands_change_sign_in_and_close_sockets() {
     for hub in hubs(|_| {}).await {
         let label = hub.label();
-        let (ok, out) = cli(&hub, &["agent", "add", "--email", "sara@anapars.ir", "--name", "Sara"]);
+        let (ok, out) = cli(&hub, &["agent", "add", "--email", "sara@anapars.ir", "--name", "Sara"]).await;
         assert!(ok, "{label} {out}");
         let first = password(&out);
         let (status, signed_in) = login(&hub, "sara@anapars.ir", &first).await;
@@ -65,7 +68,8 @@ async fn the_agent_commands_change_sign_in_and_close_sockets() {
 
         // Name (in Persian) and capacity; the email in any case.
         let (ok, out) =
-            cli(&hub, &["agent", "set", "--email", "SARA@anapars.ir", "--name", " سارا کریمی ", "--capacity", "7"]);
+            cli(&hub, &["agent", "set", "--email", "SARA@anapars.ir", "--name", " سارا کریمی ", "--capacity", "7"])
+                .await;
         assert!(ok, "{label} {out}");
         let (_, again) = login(&hub, "sara@anapars.ir", &first).await;
         assert_eq!(
@@ -79,14 +83,14 @@ async fn the_agent_commands_change_sign_in_and_close_sockets() {
             (vec!["--name", "  "], "name must be 1 to 64 characters"),
             (vec![], "nothing to change"),
         ] {
-            let (ok, out) = cli(&hub, &[&["agent", "set", "--email", "sara@anapars.ir"][..], &args].concat());
+            let (ok, out) = cli(&hub, &[&["agent", "set", "--email", "sara@anapars.ir"][..], &args].concat()).await;
             assert!(!ok && out.contains(refusal), "{label} {args:?}: {out}");
         }
 
         // A new password: the old one and every session of the old one stop working, and the
         // agent's open socket is told within the watch interval.
         let mut socket = hub.connect_agent(Encoding::Json, &old_token).await;
-        let (ok, out) = cli(&hub, &["agent", "reset-password", "--email", "sara@anapars.ir"]);
+        let (ok, out) = cli(&hub, &["agent", "reset-password", "--email", "sara@anapars.ir"]).await;
         assert!(ok, "{label} {out}");
         let second = password(&out);
         assert_ne!(first, second);
@@ -112,25 +116,25 @@ async fn the_agent_commands_change_sign_in_and_close_sockets() {
         assert_eq!(refused["code"], "unauthorized", "{label}: a session of the old password: {refused}");
 
         // Disabled, then enabled again.
-        let (ok, out) = cli(&hub, &["agent", "disable", "--email", "sara@anapars.ir"]);
+        let (ok, out) = cli(&hub, &["agent", "disable", "--email", "sara@anapars.ir"]).await;
         assert!(ok, "{label} {out}");
         assert_eq!(login(&hub, "sara@anapars.ir", &second).await.0, 401, "{label}: disabled");
-        let (ok, out) = cli(&hub, &["agent", "list"]);
+        let (ok, out) = cli(&hub, &["agent", "list"]).await;
         assert!(ok && out.lines().any(|l| l.contains("sara@anapars.ir") && l.ends_with("disabled")), "{label} {out}");
-        let (ok, out) = cli(&hub, &["agent", "enable", "--email", "sara@anapars.ir"]);
+        let (ok, out) = cli(&hub, &["agent", "enable", "--email", "sara@anapars.ir"]).await;
         assert!(ok, "{label} {out}");
         assert_eq!(login(&hub, "sara@anapars.ir", &second).await.0, 200, "{label}: enabled again");
-        let (ok, out) = cli(&hub, &["agent", "list"]);
+        let (ok, out) = cli(&hub, &["agent", "list"]).await;
         assert!(ok && out.lines().any(|l| l.contains("سارا کریمی") && l.ends_with("enabled")), "{label} {out}");
 
         // The supervisor role, given and taken back.
-        let (ok, out) = cli(&hub, &["agent", "supervisor", "--email", "sara@anapars.ir"]);
+        let (ok, out) = cli(&hub, &["agent", "supervisor", "--email", "sara@anapars.ir"]).await;
         assert!(ok && out.contains("is now a supervisor"), "{label} {out}");
-        let (ok, out) = cli(&hub, &["agent", "supervisor", "--email", "sara@anapars.ir", "--off"]);
+        let (ok, out) = cli(&hub, &["agent", "supervisor", "--email", "sara@anapars.ir", "--off"]).await;
         assert!(ok && out.contains("is no longer a supervisor"), "{label} {out}");
 
         for command in ["enable", "reset-password", "disable"] {
-            let (ok, out) = cli(&hub, &["agent", command, "--email", "nobody@anapars.ir"]);
+            let (ok, out) = cli(&hub, &["agent", command, "--email", "nobody@anapars.ir"]).await;
             assert!(!ok && out.contains("agent not found"), "{label} {command}: {out}");
         }
 
@@ -263,7 +267,7 @@ async fn an_operator_finds_exports_and_deletes_an_account_on_request() {
             .collect();
         assert_eq!(by_operator, ["account.deleted"], "{label}: the export's entry went with the account");
 
-        let (ok, out) = cli(&hub, &["user", "--hub", &base, "find", "--phone", &number]);
+        let (ok, out) = cli(&hub, &["user", "--hub", &base, "find", "--phone", &number]).await;
         assert!(!ok && out.contains("admin_token"), "{label}: without the admin token: {out}");
     }
 }
