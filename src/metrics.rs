@@ -33,6 +33,10 @@ pub const EXPORTS: &str = "hub_exports_total";
 pub const HTTP_LATENCY: &str = "hub_http_request_duration_seconds";
 /// Histogram: messages per group-commit batch.
 pub const BATCH_SIZE: &str = "hub_message_batch_size";
+/// Counter (Postgres): messages of a batch whose ticket changed between the batch's read and its
+/// write, by what came next (label `way`: `checked`, read and planned again; `locked`, stored under
+/// the tickets' row locks after the last checked round).
+pub const MESSAGE_REPLANS: &str = "hub_message_replans_total";
 /// Counter: messages stored (acknowledged).
 pub const MESSAGES_STORED: &str = "hub_messages_stored_total";
 /// Counter: tickets opened.
@@ -222,6 +226,7 @@ fn describe() {
     describe_histogram!(WS_LATENCY, Unit::Seconds, "socket request latency");
     describe_histogram!(BATCH_SIZE, "messages per group-commit batch");
     describe_counter!(MESSAGES_STORED, "messages stored and acknowledged");
+    describe_counter!(MESSAGE_REPLANS, "messages planned again because their ticket changed under the batch, by way");
     describe_counter!(TICKETS_OPENED, "tickets opened");
     describe_counter!(TELEMETRY_ACCEPTED, "telemetry events stored, by kind");
     describe_counter!(TELEMETRY_REFUSED_CONSENT, "telemetry events refused by consent, by kind");
@@ -288,7 +293,8 @@ fn zero() {
     ] {
         metrics::counter!(name).absolute(0);
     }
-    let labelled: [(&str, &str, &[&str]); 16] = [
+    let labelled: [(&str, &str, &[&str]); 17] = [
+        (MESSAGE_REPLANS, "way", &["checked", "locked"]),
         (FRAMES_IN, "type", &["auth", "ticket.send"]),
         (FRAMES_OUT, "type", &["auth.ok", "ticket.event"]),
         (DISCONNECTS, "reason", &["gone", "service_restart", "slow_consumer"]),

@@ -114,6 +114,11 @@ pub struct BatchSizes {
     pub mean: f64,
     /// Batches per bucket of the hub's histogram (each bucket alone, not cumulative).
     pub buckets: Vec<Bucket>,
+    /// Messages planned again because their ticket changed under their batch (Postgres), and of
+    /// those, the ones then stored under row locks (`hub_message_replans_total`).
+    pub replanned: f64,
+    /// See `replanned`.
+    pub locked: f64,
 }
 
 /// One histogram bucket.
@@ -151,7 +156,18 @@ pub fn batch_sizes(before: &Metrics, after: &Metrics) -> BatchSizes {
         })
         .filter(|b| b.batches > 0.0)
         .collect();
-    BatchSizes { batches, messages, mean: if batches > 0.0 { messages / batches } else { 0.0 }, buckets }
+    let replans = |way: &str| {
+        let count = |m: &Metrics| m.by_label("hub_message_replans_total", "way").get(way).copied().unwrap_or(0.0);
+        count(after) - count(before)
+    };
+    BatchSizes {
+        batches,
+        messages,
+        mean: if batches > 0.0 { messages / batches } else { 0.0 },
+        buckets,
+        replanned: replans("checked"),
+        locked: replans("locked"),
+    }
 }
 
 /// The hubs' push figures at one moment: queue depth (the highest any node reports: every node

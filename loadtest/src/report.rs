@@ -641,7 +641,10 @@ impl ChatReport {
             (
                 "batch size".into(),
                 if b.batches > 0.0 {
-                    format!("mean {:.1} over {:.0} batches  [{buckets}]", b.mean, b.batches)
+                    format!(
+                        "mean {:.1} over {:.0} batches  [{buckets}]  replanned {:.0} (then locked {:.0})",
+                        b.mean, b.batches, b.replanned, b.locked
+                    )
                 } else {
                     "-".into()
                 },
@@ -854,12 +857,13 @@ mod tests {
         let mut r = ChatReport { scenario: "chat", acked_per_s: 1999.6, delivery_ok: true, ..Default::default() };
         r.errors.insert("error:overloaded".into(), 3);
         let buckets = vec![Bucket { le: "5".into(), batches: 10.0 }, Bucket { le: "+Inf".into(), batches: 2.0 }];
-        r.batch_sizes = BatchSizes { batches: 12.0, messages: 60.0, mean: 5.0, buckets };
+        r.batch_sizes = BatchSizes { batches: 12.0, messages: 60.0, mean: 5.0, buckets, replanned: 4.0, locked: 1.0 };
         let t = r.table();
         assert!(t.contains("acked (stored)          2000 msgs/s"), "{t}");
         assert!(t.contains("ack latency (agents)    -"), "{t}");
         assert!(t.contains("OK: 0 streams"), "{t}");
         assert!(t.contains("error:overloaded=3"), "{t}");
+        assert!(t.contains("replanned 4 (then locked 1)"), "{t}");
         assert!(t.contains("mean 5.0 over 12 batches  [<=5:10 more:2]"), "{t}");
         assert!(!t.contains("upload"), "{t}");
         r.delivery.lost = 1;

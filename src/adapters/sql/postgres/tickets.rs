@@ -333,7 +333,10 @@ const CHECKED_ROUNDS: usize = 3;
 async fn append_checked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec<Appended>> {
     let mut results: Vec<Option<Appended>> = vec![None; batch.len()];
     let mut pending: Vec<usize> = (0..batch.len()).collect();
-    for _ in 0..CHECKED_ROUNDS {
+    for round in 0..CHECKED_ROUNDS {
+        if round > 0 {
+            metrics::counter!(crate::metrics::MESSAGE_REPLANS, "way" => "checked").increment(pending.len() as u64);
+        }
         let retried: Vec<NewMessage>;
         let messages = if pending.len() == batch.len() {
             batch
@@ -360,6 +363,7 @@ async fn append_checked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Ve
         }
     }
     if !pending.is_empty() {
+        metrics::counter!(crate::metrics::MESSAGE_REPLANS, "way" => "locked").increment(pending.len() as u64);
         let rest: Vec<NewMessage> = pending.iter().map(|&i| batch[i].clone()).collect();
         for (i, result) in pending.into_iter().zip(append_locked(c, &rest).await?) {
             results[i] = Some(result);
