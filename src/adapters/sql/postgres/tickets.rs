@@ -345,10 +345,9 @@ async fn append_checked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Ve
             &retried
         };
         let (tickets, stored) = read_batch(c, messages).await?;
-        let read: HashMap<TicketId, u64> = tickets.values().map(|t| (t.id, t.last_seq)).collect();
         let plan = stream::plan(messages, tickets, stored, &Uploads::new());
         let planned: HashSet<TicketId> = plan.tickets.iter().map(|t| t.id).collect();
-        let written = store_batch(c, &plan.events, &plan.tickets, &read).await?;
+        let written = store_batch(c, &plan.events, &plan.tickets).await?;
         let mut changed = Vec::new();
         for ((&i, message), result) in pending.iter().zip(messages).zip(plan.results) {
             if planned.contains(&message.ticket_id) && !written.contains(&message.ticket_id) {
@@ -376,33 +375,22 @@ async fn append_checked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Ve
 }
 
 /// Stores a batch in one transaction that locks its tickets first (`FOR UPDATE`, in id order, so that
-/// two batches sharing tickets queue behind each other instead of deadlocking), then reads the
-/// messages stored before under its keys and the uploads it names. Batches that carry uploads go
-/// this way (their placing is checked against the locked uploads), and so do the messages of
-/// tickets too busy for [`append_checked`].
+/// two batches sharing tickets queue behind each other instead of deadlocking), then makes the same
+/// read as [`append_checked`] (a statement after the lock sees what the lock waited for) and locks
+/// the uploads the batch names. Batches that carry uploads go this way (their placing is checked
+/// against the locked uploads), and so do the messages of tickets too busy for [`append_checked`].
 async fn append_locked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec<Appended>> {
     let ids: Vec<Uuid> = stream::ticket_ids(batch).into_iter().map(|id| id.0).collect();
     let mut tx = c.begin().await?;
-    let locked = sqlx::query_as::<_, TicketRow>(
-        "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-         FROM tickets WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut tickets = HashMap::with_capacity(locked.len());
-    for row in locked {
-        let ticket = Ticket::try_from(row)?;
-        tickets.insert(ticket.id, ticket);
-    }
-    let keys = batch_keys(batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)));
-    let opened = tickets.values().map(|t| t.created_at).min().unwrap_or(0);
-    let stored = select_messages(&mut tx, &keys, opened.saturating_sub(CLOCK_SKEW_MS)).await?;
+    sqlx::query("SELECT id FROM tickets WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    let (tickets, stored) = read_batch(&mut tx, batch).await?;
     let named = batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
     let uploads = lock_uploads(&mut tx, &stream::upload_ids(named)).await?;
-    let read: HashMap<TicketId, u64> = tickets.values().map(|t| (t.id, t.last_seq)).collect();
     let plan = stream::plan(batch, tickets, stored, &uploads);
-    let written = store_batch(&mut tx, &plan.events, &plan.tickets, &read).await?;
+    let written = store_batch(&mut tx, &plan.events, &plan.tickets).await?;
     if written.len() != plan.tickets.len() {
         return Err(Error::Internal("a locked ticket changed under its row lock".into()));
     }
@@ -411,64 +399,22 @@ async fn append_locked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec
     Ok(plan.results)
 }
 
-/// The keys of `messages`, each once.
-fn batch_keys<'a>(messages: impl Iterator<Item = &'a NewMessage>) -> Vec<MessageKey> {
-    let mut keys: Vec<MessageKey> = Vec::new();
-    let mut seen = HashSet::new();
-    for message in messages {
-        let key = stream::key(message);
-        if seen.insert(key.clone()) {
-            keys.push(key);
-        }
-    }
-    keys
-}
-
-/// The batch's keys as the column arrays that `UNNEST` takes: tickets, author kinds, author ids,
-/// client message ids.
-type KeyColumns<'a> = (Vec<Uuid>, Vec<&'static str>, Vec<Option<Uuid>>, Vec<&'a str>);
-
-fn key_columns(keys: &[MessageKey]) -> KeyColumns<'_> {
-    let mut columns: KeyColumns<'_> = (
-        Vec::with_capacity(keys.len()),
-        Vec::with_capacity(keys.len()),
-        Vec::with_capacity(keys.len()),
-        Vec::with_capacity(keys.len()),
-    );
-    for (ticket, author, client_msg_id) in keys {
-        let (kind, id) = rows::stored_author(*author);
-        columns.0.push(ticket.0);
-        columns.1.push(kind);
-        columns.2.push(id);
-        columns.3.push(client_msg_id.as_str());
-    }
-    columns
-}
-
-/// Joins a batch's keys (`k`, bound as `$2` to `$5`) to the messages stored under them; the
-/// author's id is compared the way the index compares it, so that the index answers.
-macro_rules! stored_under_keys_sql {
-    () => {
-        "FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS k (ticket_id, author_kind, author_id,
-                                                                          client_msg_id)
-         JOIN ticket_events e
-           ON e.ticket_id = k.ticket_id AND e.author_kind = k.author_kind
-          AND COALESCE(e.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
-              = COALESCE(k.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
-          AND e.client_msg_id = k.client_msg_id
-         WHERE e.client_msg_id IS NOT NULL"
-    };
-}
+/// How far apart the clocks of two nodes may be: a message stored by one node is never stamped
+/// earlier than this before its ticket was opened by another.
+const CLOCK_SKEW_MS: i64 = 24 * 3600 * 1000;
 
 /// The read before a batch is planned: the tickets `$1` (`last_seq` as `seq`), each looked up
 /// through its key (see [`STORE_BATCH`]; the `LIMIT` keeps the planner from turning the lookups back
-/// into a join), then the messages stored under the keys `$2` to `$5` and
-/// stamped from `$6` milliseconds before the earliest of those tickets was opened up to `$7` (see
-/// [`select_messages`] for why the bounds). Both bounds are subqueries, so that the months are left
-/// out as the statement starts rather than when it is planned: planned once with every month, the
-/// statement keeps one generic plan per connection instead of being planned again for each batch.
-const READ_BATCH: &str = concat!(
-    "WITH batch AS MATERIALIZED (
+/// into a join), then the messages stored under the keys `$2` to `$5`, with the author's id compared
+/// the way the index compares it so that the index answers.
+///
+/// The events are partitioned by month, and the lookup is bounded in time so that a batch looks in
+/// one or two months' indexes, not in every month's: from `$6` ([`CLOCK_SKEW_MS`]) before the
+/// earliest of the tickets was opened, up to `$7`. Both bounds are subqueries, so that the months are
+/// left out as the statement starts rather than when it is planned: planned once with every month,
+/// the statement keeps one generic plan per connection instead of being planned again per batch.
+const READ_BATCH: &str = "
+    WITH batch AS MATERIALIZED (
          SELECT t.* FROM UNNEST($1::uuid[]) AS k (id),
               LATERAL (SELECT id, last_seq, agent_id, created_at, user_id, subject, status, updated_at, queued_at
                        FROM tickets WHERE id = k.id LIMIT 1) AS t
@@ -479,11 +425,16 @@ const READ_BATCH: &str = concat!(
      FROM batch
      UNION ALL
      SELECT e.ticket_id, e.seq, e.agent_id, e.created_at, NULL, NULL, NULL, NULL, NULL, e.kind, e.author_kind,
-            e.author_id, e.body, e.client_msg_id, e.attachments ",
-    stored_under_keys_sql!(),
-    " AND e.created_at >= (SELECT min(created_at) FROM batch) - $6
-      AND e.created_at <= (SELECT $7::bigint)"
-);
+            e.author_id, e.body, e.client_msg_id, e.attachments
+     FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS k (ticket_id, author_kind, author_id, client_msg_id)
+     JOIN ticket_events e
+       ON e.ticket_id = k.ticket_id AND e.author_kind = k.author_kind
+      AND COALESCE(e.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
+          = COALESCE(k.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
+      AND e.client_msg_id = k.client_msg_id
+     WHERE e.client_msg_id IS NOT NULL
+       AND e.created_at >= (SELECT min(created_at) FROM batch) - $6
+       AND e.created_at <= (SELECT $7::bigint)";
 
 /// The batch's tickets that exist, and the messages stored before under its keys, in one statement.
 async fn read_batch(
@@ -491,8 +442,16 @@ async fn read_batch(
     batch: &[NewMessage],
 ) -> Result<(HashMap<TicketId, Ticket>, HashMap<MessageKey, TicketEvent>)> {
     let ids: Vec<Uuid> = stream::ticket_ids(batch).into_iter().map(|id| id.0).collect();
-    let keys = batch_keys(batch.iter());
-    let (key_tickets, author_kinds, author_ids, client_msg_ids) = key_columns(&keys);
+    let mut seen = HashSet::with_capacity(batch.len());
+    let (mut key_tickets, mut author_kinds, mut author_ids, mut client_msg_ids) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for message in batch.iter().filter(|m| seen.insert(stream::key(m))) {
+        let (kind, id) = rows::stored_author(message.author);
+        key_tickets.push(message.ticket_id.0);
+        author_kinds.push(kind);
+        author_ids.push(id);
+        client_msg_ids.push(message.client_msg_id.as_str());
+    }
     let latest = batch.iter().map(|m| m.created_at).max().unwrap_or(0);
     let rows = sqlx::query_as::<_, BatchReadRow>(READ_BATCH)
         .bind(&ids)
@@ -557,47 +516,6 @@ async fn place(c: &mut PgConnection, placements: &[Placement]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// How far apart the clocks of two nodes may be: a message stored by one node is never stamped
-/// earlier than this before its ticket was opened by another.
-const CLOCK_SKEW_MS: i64 = 24 * 3600 * 1000;
-
-/// The messages stored under any of `keys`, stamped at or after `since` (the earliest opening of
-/// their tickets, less [`CLOCK_SKEW_MS`]), in one query. The events are partitioned by month: the
-/// time bound leaves out the months before the tickets existed, so a batch looks in one or two
-/// partitions' indexes, not in every month's. The author's id is compared the way the index
-/// compares it, so that the index answers.
-async fn select_messages(
-    c: &mut PgConnection,
-    keys: &[MessageKey],
-    since: Millis,
-) -> Result<HashMap<MessageKey, TicketEvent>> {
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let (tickets, author_kinds, author_ids, client_msg_ids) = key_columns(keys);
-    let rows = sqlx::query_as::<_, EventRow>(concat!(
-        "SELECT e.ticket_id, e.seq, e.kind, e.author_kind, e.author_id, e.body, e.client_msg_id, e.agent_id,
-                e.attachments, e.created_at ",
-        stored_under_keys_sql!(),
-        " AND e.created_at >= $1"
-    ))
-    .bind(since)
-    .bind(&tickets)
-    .bind(&author_kinds)
-    .bind(&author_ids)
-    .bind(&client_msg_ids)
-    .fetch_all(c)
-    .await?;
-    let mut stored = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let event = TicketEvent::try_from(row)?;
-        if let Some(client_msg_id) = &event.client_msg_id {
-            stored.insert((event.ticket_id, event.author, client_msg_id.clone()), event);
-        }
-    }
-    Ok(stored)
 }
 
 /// The statement that inserts the events bound as `$1` to `$11` (see [`EventColumns`]), each row
@@ -725,8 +643,14 @@ struct TicketColumns {
 }
 
 impl TicketColumns {
-    /// `tickets` as planned, each with the `last_seq` it was `read` with.
-    fn new(tickets: &[Ticket], read: &HashMap<TicketId, u64>) -> Self {
+    /// `tickets` as planned, each with the `last_seq` the plan read: each of the ticket's new
+    /// `events` took the next seq.
+    fn new(tickets: &[Ticket], events: &[TicketEvent]) -> Self {
+        let mut added: HashMap<TicketId, u64> = HashMap::with_capacity(tickets.len());
+        for event in events {
+            *added.entry(event.ticket_id).or_default() += 1;
+        }
+        let read = |t: &Ticket| t.last_seq.saturating_sub(added.get(&t.id).copied().unwrap_or(0));
         Self {
             ids: tickets.iter().map(|t| t.id.0).collect(),
             statuses: tickets.iter().map(|t| t.status.as_str()).collect(),
@@ -734,7 +658,7 @@ impl TicketColumns {
             queued: tickets.iter().map(|t| t.queued_at).collect(),
             seqs: tickets.iter().map(|t| rows::stored_seq(t.last_seq)).collect(),
             updated: tickets.iter().map(|t| t.updated_at).collect(),
-            read_seqs: tickets.iter().map(|t| rows::stored_seq(read.get(&t.id).copied().unwrap_or(0))).collect(),
+            read_seqs: tickets.iter().map(|t| rows::stored_seq(read(t))).collect(),
         }
     }
 
@@ -760,18 +684,13 @@ async fn insert_events(c: &mut PgConnection, events: &[TicketEvent]) -> Result<(
 }
 
 /// Stores a batch's planned `events` and the new state of its `tickets` with [`STORE_BATCH`], each
-/// ticket's part only if its `last_seq` is still the one `read`; the tickets whose part was stored.
-/// Every ticket with a new state has a new event, and the reverse.
-async fn store_batch(
-    c: &mut PgConnection,
-    events: &[TicketEvent],
-    tickets: &[Ticket],
-    read: &HashMap<TicketId, u64>,
-) -> Result<HashSet<TicketId>> {
+/// ticket's part only if its `last_seq` is still the one the plan read; the tickets whose part was
+/// stored. Every ticket with a new state has a new event, and the reverse.
+async fn store_batch(c: &mut PgConnection, events: &[TicketEvent], tickets: &[Ticket]) -> Result<HashSet<TicketId>> {
     if events.is_empty() && tickets.is_empty() {
         return Ok(HashSet::new());
     }
-    let (events, tickets) = (EventColumns::new(events), TicketColumns::new(tickets, read));
+    let (tickets, events) = (TicketColumns::new(tickets, events), EventColumns::new(events));
     let written = tickets.bind(events.bind(sqlx::query(STORE_BATCH))).fetch_all(c).await?;
     written.iter().map(|row| Ok(TicketId(row.try_get(0)?))).collect()
 }
