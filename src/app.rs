@@ -234,6 +234,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             config.message_batch,
             // SQLite has one writer: more transactions in flight would only wait on its lock.
             if store.backend() == "postgres" { config.message_writers } else { 1 },
+            Duration::from_millis(config.message_spill_ms),
             Duration::from_millis(config.db_timeout_ms),
         ),
         &batchers.tasks,

@@ -251,6 +251,11 @@ pub struct Config {
     /// Fewer, larger transactions cost Postgres less CPU per message; more overlap the commits'
     /// waits. Default 2.
     pub message_writers: usize,
+    /// Milliseconds a message batch waits for a busy writer before it takes another of the
+    /// `message_writers` (a full batch takes a free writer at once). Waiting lets the batch grow, so
+    /// a steady load costs Postgres fewer, larger transactions; the bound keeps the wait short when
+    /// a commit is slow. 0 starts every batch as soon as a writer is free. Default 2.
+    pub message_spill_ms: u64,
     /// Largest frame the hub processes; a larger one (up to `max_frame_hard_bytes`) gets `too_large`.
     /// Default 65536.
     pub max_message_bytes: usize,
@@ -431,6 +436,7 @@ impl Default for Config {
             message_queue: 10_000,
             message_batch: 256,
             message_writers: 2,
+            message_spill_ms: 2,
             max_message_bytes: 64 * 1024,
             max_frame_hard_bytes: 256 * 1024,
             max_frames_per_sec: 50,
@@ -615,8 +621,11 @@ impl Config {
             "max_body_chars must be 1 to max_message_bytes / 4 (a character is up to 4 bytes)"
         );
         ensure!(
-            self.message_queue >= 1 && self.message_batch >= 1 && (1..=64).contains(&self.message_writers),
-            "message_queue and message_batch must be at least 1, message_writers 1 to 64"
+            self.message_queue >= 1
+                && self.message_batch >= 1
+                && (1..=64).contains(&self.message_writers)
+                && self.message_spill_ms <= 1_000,
+            "message_queue and message_batch must be at least 1, message_writers 1 to 64, message_spill_ms at most 1000"
         );
         ensure!(
             self.max_frame_hard_bytes >= self.max_message_bytes,

@@ -1,8 +1,9 @@
 //! Group commit, for every desk that stores in batches (messages, telemetry): callers put items in a
 //! bounded queue; one loop gathers what waits (up to `max_batch` items, or whatever is queued when
 //! the queue is momentarily empty) and stores it with one call of the desk's [`Flush`] (one
-//! transaction, one commit), up to `concurrency` batches at once; each caller is answered with its
-//! own item's result once its batch is done.
+//! transaction, one commit), up to `concurrency` batches at once, though a batch takes a second
+//! writer only when it is full or has waited [`BatchConfig::spill_after`] for the busy one; each
+//! caller is answered with its own item's result once its batch is done.
 //!
 //! - A full queue answers `overloaded` at once, with the batcher's retry hint; nothing was taken.
 //! - A batch that fails or times out answers every item of it `unavailable` (storage unreachable or
@@ -17,7 +18,8 @@ use crate::error::{Error, Result};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -52,6 +54,12 @@ pub struct BatchConfig {
     pub max_batch: usize,
     /// Batches being stored at once; with 1, batches are stored in queue order.
     pub concurrency: usize,
+    /// While a batch is being stored, the next one waits for it (growing meanwhile, so that one
+    /// commit carries more) and takes another of the `concurrency` writers only once it is full or
+    /// its first item has waited this long: extra writers serve bursts and slow commits, and a
+    /// steady load costs the database as few transactions as one writer would. Zero starts every
+    /// batch as soon as a writer is free.
+    pub spill_after: Duration,
     /// A batch that takes longer than this is answered `unavailable`.
     pub timeout: Duration,
     /// The retry hint of `overloaded`.
@@ -145,8 +153,9 @@ impl<T> Queued<T> {
     }
 }
 
-/// The batching loop: gathers batches and starts each on `tasks` once a slot is free; after `stop`,
-/// drains the queue the same way and returns when the last batch is done.
+/// The batching loop: gathers batches and starts each on `tasks` once a writer may take it (see
+/// [`BatchConfig::spill_after`]); after `stop`, drains the queue the same way and returns when the
+/// last batch is done.
 async fn run<F: Flush>(
     flush: Arc<F>,
     mut rx: mpsc::Receiver<Pending<F>>,
@@ -154,34 +163,43 @@ async fn run<F: Flush>(
     tasks: TaskTracker,
     stop: CancellationToken,
 ) {
-    let concurrency = u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
-    let slots = Arc::new(Semaphore::new(concurrency as usize));
+    let concurrency = config.concurrency.max(1);
+    let max_batch = config.max_batch.max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
+    // Told each time a batch is done and its slot is free again.
+    let finished = Arc::new(Notify::new());
     let mut stopping = false;
+    let mut drained = false;
+    // The batch being gathered, and when its first item was taken from the queue.
+    let mut items = Vec::new();
+    let mut replies = Vec::new();
+    let mut waiting_since = Instant::now();
     loop {
-        let first = if stopping {
-            rx.recv().await
-        } else {
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => {
-                    // Refuse what comes from now on; what is queued is still stored.
-                    rx.close();
-                    stopping = true;
-                    continue;
-                }
-                first = rx.recv() => first,
+        if items.is_empty() {
+            if drained {
+                break;
             }
-        };
-        let Some(first) = first else { break };
-        // A slot first, then the batch: what arrives while every slot is busy joins this batch
-        // rather than waiting behind it.
-        let Ok(slot) = slots.clone().acquire_owned().await else { break };
-        let size = (rx.len() + 1).min(config.max_batch.max(1));
-        let mut items = Vec::with_capacity(size);
-        let mut replies = Vec::with_capacity(size);
-        items.push(first.item);
-        replies.push(first.reply);
-        while items.len() < config.max_batch {
+            let first = if stopping {
+                rx.recv().await
+            } else {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => {
+                        // Refuse what comes from now on; what is queued is still stored.
+                        rx.close();
+                        stopping = true;
+                        continue;
+                    }
+                    first = rx.recv() => first,
+                }
+            };
+            let Some(first) = first else { break };
+            waiting_since = Instant::now();
+            items.push(first.item);
+            replies.push(first.reply);
+        }
+        // What else waits joins this batch rather than queueing behind it.
+        while items.len() < max_batch {
             match rx.try_recv() {
                 Ok(p) => {
                     items.push(p.item);
@@ -190,20 +208,49 @@ async fn run<F: Flush>(
                 Err(_) => break,
             }
         }
-        let flush = flush.clone();
-        tasks.spawn(async move {
-            let _slot = slot;
-            let outcomes = store(flush.as_ref(), &items, &config).await;
-            for ((item, reply), outcome) in items.iter().zip(replies).zip(outcomes) {
-                flush.settled(item, &outcome);
-                if let Some(reply) = reply {
-                    let _ = reply.send(outcome);
+        let busy = concurrency - slots.available_permits();
+        let spill_at = waiting_since + config.spill_after;
+        let start = busy < concurrency && (busy == 0 || items.len() >= max_batch || Instant::now() >= spill_at);
+        if start {
+            let Ok(slot) = slots.clone().try_acquire_owned() else { break };
+            let batch = std::mem::take(&mut items);
+            let batch_replies = std::mem::take(&mut replies);
+            let (flush, finished) = (flush.clone(), finished.clone());
+            tasks.spawn(async move {
+                let outcomes = store(flush.as_ref(), &batch, &config).await;
+                for ((item, reply), outcome) in batch.iter().zip(batch_replies).zip(outcomes) {
+                    flush.settled(item, &outcome);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(outcome);
+                    }
                 }
+                drop(slot);
+                finished.notify_one();
+            });
+            continue;
+        }
+        // Every writer that may take this batch now is busy: wait for one to finish, for the batch
+        // to fill, or for its first item to have waited long enough to take another writer.
+        let room = items.len() < max_batch && !drained;
+        tokio::select! {
+            biased;
+            () = stop.cancelled(), if !stopping => {
+                rx.close();
+                stopping = true;
             }
-        });
+            () = finished.notified() => {}
+            () = tokio::time::sleep_until(spill_at), if busy < concurrency => {}
+            next = rx.recv(), if room => match next {
+                Some(p) => {
+                    items.push(p.item);
+                    replies.push(p.reply);
+                }
+                None => drained = true,
+            },
+        }
     }
     // Every slot back: the last batches are done.
-    let _ = slots.acquire_many(concurrency).await;
+    let _ = slots.acquire_many(u32::try_from(concurrency).unwrap_or(u32::MAX)).await;
 }
 
 /// One outcome per item of a batch.
@@ -351,6 +398,7 @@ mod tests {
             queue,
             max_batch,
             concurrency,
+            spill_after: Duration::ZERO,
             timeout: Duration::from_secs(5),
             retry_after: Duration::from_millis(321),
             retry_refused_alone: false,
@@ -410,6 +458,40 @@ mod tests {
         let mut batches = numbers.batches();
         batches.sort();
         assert_eq!(batches, vec![vec![0], vec![1], (2..8).collect::<Vec<_>>()]);
+    }
+
+    #[tokio::test]
+    async fn the_next_batch_waits_for_the_busy_writer_until_it_is_full_or_has_waited_long_enough() {
+        let numbers = Numbers::new();
+        let spill_after = Duration::from_millis(300);
+        let (batcher, _tasks, _stop) = start(&numbers, BatchConfig { spill_after, ..config(64, 4, 2) });
+        let mut queued = vec![batcher.enqueue(0).unwrap()];
+        numbers.started(1).await;
+        // One writer busy, one free: a short batch waits for the busy one rather than taking it.
+        queued.extend((1..3).map(|i| batcher.enqueue(i).unwrap()));
+        tokio::time::sleep(spill_after / 3).await;
+        assert_eq!(numbers.started.load(Ordering::SeqCst), 1, "a short batch took the second writer at once");
+        // Full, it takes the free writer without waiting out the rest.
+        queued.extend((3..5).map(|i| batcher.enqueue(i).unwrap()));
+        numbers.started(2).await;
+        numbers.open();
+        assert_eq!(codes(&outcomes(queued).await), (0..5).map(|i| Ok(i * 10)).collect::<Vec<_>>());
+        let mut batches = numbers.batches();
+        batches.sort();
+        assert_eq!(batches, vec![vec![0], vec![1, 2, 3, 4]]);
+
+        // A short batch whose first item waited `spill_after` takes the free writer.
+        let numbers = Numbers::new();
+        let (batcher, _tasks, _stop) = start(&numbers, BatchConfig { spill_after, ..config(64, 4, 2) });
+        let first = batcher.enqueue(0).unwrap();
+        numbers.started(1).await;
+        let asked = Instant::now();
+        let second = batcher.enqueue(1).unwrap();
+        numbers.started(2).await;
+        let waited = asked.elapsed();
+        assert!(waited >= spill_after && waited < spill_after * 3, "the second writer took it after {waited:?}");
+        numbers.open();
+        assert_eq!((first.stored().await.unwrap(), second.stored().await.unwrap()), (0, 10));
     }
 
     #[tokio::test]

@@ -104,6 +104,7 @@ impl TelemetryPipeline {
             queue: config.queue,
             max_batch: config.max_batch,
             concurrency: 1,
+            spill_after: Duration::ZERO,
             timeout: config.timeout,
             retry_after: RETRY_AFTER,
             retry_refused_alone: true,

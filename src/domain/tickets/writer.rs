@@ -52,14 +52,22 @@ impl Flush for MessageStore {
 
 /// The writer's tuning: `queue` messages wait at most, `max_batch` go in one transaction, and
 /// `concurrency` transactions are in flight at once (SQLite has one writer; Postgres benefits
-/// from a few); a batch that takes longer than `timeout` is answered `unavailable`.
-pub(crate) fn config(queue: usize, max_batch: usize, concurrency: usize, timeout: Duration) -> BatchConfig {
+/// from a few), the next taking another writer only when full or after `spill_after` (see
+/// [`BatchConfig::spill_after`]); a batch that takes longer than `timeout` is answered `unavailable`.
+pub(crate) fn config(
+    queue: usize,
+    max_batch: usize,
+    concurrency: usize,
+    spill_after: Duration,
+    timeout: Duration,
+) -> BatchConfig {
     BatchConfig {
         name: "message",
         size_metric: crate::metrics::BATCH_SIZE,
         queue,
         max_batch,
         concurrency,
+        spill_after,
         timeout,
         retry_after: RETRY_AFTER,
         retry_refused_alone: false,
