@@ -15,7 +15,7 @@ use anapars_hub::model::agent::NewAgent;
 use anapars_hub::model::ids::{AgentId, TicketId, UserId};
 use anapars_hub::model::phone::Phone;
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseReport, PurchaseStatus};
-use anapars_hub::model::ticket::{Author, EventKind, NewMessage, NewTicket, Page, TicketStatus, Transition};
+use anapars_hub::model::ticket::{Appended, Author, EventKind, NewMessage, NewTicket, Page, TicketStatus, Transition};
 use anapars_hub::model::time::now_ms;
 use anapars_hub::ports::store::Store;
 use anapars_hub::{Config, Error};
@@ -173,16 +173,7 @@ async fn deleting_a_user_deletes_their_tickets_with_events_and_marks() {
         let agent = store.create_agent(&new_agent).await.expect("create agent").expect("a fresh email");
         let mut tickets = Vec::new();
         for user in [owner.id, other.id] {
-            let new = NewTicket {
-                id: TicketId::generate(),
-                user_id: user,
-                subject: "subject".into(),
-                body: "body".into(),
-                attachments: Vec::new(),
-                client_msg_id: "first".into(),
-                created_at: now,
-            };
-            let id = store.open_ticket(&new).await.expect("open").ticket.id;
+            let id = store.open_ticket(&new_ticket(user, now)).await.expect("open").ticket.id;
             let claim = Transition {
                 ticket_id: id,
                 from: vec![TicketStatus::Open],
@@ -304,30 +295,8 @@ async fn postgres_pool_recovers_after_its_connections_are_killed() {
         result.expect("warm-up call");
     }
 
-    let mut admin = PgConnection::connect(&admin_url).await.expect("admin connection");
-    let killed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = $1 AND pid <> pg_backend_pid()) AS killed",
-    )
-    .bind(&name)
-    .fetch_one(&mut admin)
-    .await
-    .expect("terminate the pool's connections");
+    let killed = kill_connections(&admin_url, &name).await;
     assert!(killed >= 1, "the pool had no connection to kill");
-    // pg_terminate_backend only signals: wait until the backends are really gone.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await
-            .expect("count backends");
-        if left == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{left} killed backends are still running");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 
     let mut outcomes = join_all((0..8).map(|_| store.ping())).await;
     for _ in 0..8 {
@@ -344,6 +313,108 @@ async fn postgres_pool_recovers_after_its_connections_are_killed() {
         "killed {killed} pooled connections; {unavailable} of {} calls after it were unavailable",
         outcomes.len()
     );
+}
+
+/// A new ticket of `user`'s, its first message keyed `first`.
+fn new_ticket(user: UserId, now: i64) -> NewTicket {
+    NewTicket {
+        id: TicketId::generate(),
+        user_id: user,
+        subject: "subject".into(),
+        body: "body".into(),
+        attachments: Vec::new(),
+        client_msg_id: "first".into(),
+        created_at: now,
+    }
+}
+
+/// Terminates every connection to database `name` (what a restart or failover does to them) and
+/// waits until their backends are gone; how many there were.
+async fn kill_connections(admin_url: &str, name: &str) -> i64 {
+    let mut admin = PgConnection::connect(admin_url).await.expect("admin connection");
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> pg_backend_pid()) AS killed",
+    )
+    .bind(name)
+    .fetch_one(&mut admin)
+    .await
+    .expect("terminate the connections");
+    // pg_terminate_backend only signals: wait until the backends are really gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("count backends");
+        if left == 0 {
+            return killed;
+        }
+        assert!(Instant::now() < deadline, "{left} killed backends are still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The message writer's connections, held beside the pool and handed out without a ping while in
+/// use: killed under a conversation, they fail at most the one batch that was on its way (answered
+/// `unavailable`, not stored, so the sender's retry stores it once); killed while idle, they are
+/// found dead by the ping an idle connection gets, and no batch fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_message_batches_heal_after_the_writers_connections_are_killed() {
+    let Some(admin_url) = postgres_or_skip("postgres_message_batches_heal_after_the_writers_connections_are_killed")
+    else {
+        return;
+    };
+    let db = TestDatabase::postgres(&admin_url).await;
+    let name = db.postgres_name().expect("a postgres database").to_owned();
+    let store = open(&db.config).await;
+    let now = now_ms();
+    let user = store.register_user(&random_phone(), now).await.expect("register").0.id;
+    let ticket = store.open_ticket(&new_ticket(user, now)).await.expect("open").ticket.id;
+    let message = |key: &str| NewMessage {
+        ticket_id: ticket,
+        author: Author::User(user),
+        client_msg_id: key.into(),
+        body: key.into(),
+        attachments: Vec::new(),
+        created_at: now_ms(),
+    };
+    let send = |key: String| {
+        let store = store.clone();
+        let message = message(&key);
+        async move { store.append_messages(std::slice::from_ref(&message)).await.map(|mut r| r.remove(0)) }
+    };
+    assert!(matches!(send("warm".into()).await, Ok(Appended::Stored { .. })));
+
+    // Killed right after a batch: the next batch may find its connection dead, no later one does.
+    assert!(kill_connections(&admin_url, &name).await >= 1, "the writer held no connection to kill");
+    let mut refused = Vec::new();
+    for i in 0..4 {
+        let key = format!("busy-{i}");
+        match send(key.clone()).await {
+            Ok(Appended::Stored { .. }) => {}
+            Err(Error::Unavailable) => refused.push(key),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    assert!(refused.len() <= 1, "{refused:?} failed after the writer's connection was killed");
+    for key in &refused {
+        assert!(matches!(send(key.clone()).await, Ok(Appended::Stored { .. })), "{key} retried");
+    }
+
+    // Killed while idle: pinged before the next batch, replaced, nothing fails.
+    kill_connections(&admin_url, &name).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(
+        matches!(send("after-idle".into()).await, Ok(Appended::Stored { .. })),
+        "the idle connection was not pinged"
+    );
+
+    let events = store.events(ticket, Page::After(0), 100).await.expect("history");
+    let mut keys: Vec<&str> = events.iter().filter_map(|e| e.client_msg_id.as_deref()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["after-idle", "busy-0", "busy-1", "busy-2", "busy-3", "first", "warm"], "each message once");
 }
 
 /// A connection that hangs mid-call (a network partition: no reset, no answer) must not hang the

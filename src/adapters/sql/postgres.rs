@@ -20,6 +20,7 @@ mod agents;
 mod attachments;
 mod audit;
 mod codes;
+mod held;
 mod history;
 mod labels;
 mod notes;
@@ -146,7 +147,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// that was failed over (behind a proxy or a DNS name), or one whose backend grew large, is recycled.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
-/// The Postgres store: a pool of `db_pool_size` connections.
+/// The Postgres store: a pool of `db_pool_size` connections, and up to `message_writers` more
+/// held for the message writer's batches ([`held`]).
 ///
 /// The pool heals itself. Each pooled connection is pinged before it is handed out
 /// (`test_before_acquire`), so one that died while idle (database restarted, backend killed with
@@ -156,6 +158,8 @@ const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// gets `unavailable` within the deadline; once it is back, calls succeed again without a restart.
 pub struct PostgresStore {
     pool: PgPool,
+    /// The message writer's connections, beside the pool (see [`held`]).
+    writers: held::HeldConnections,
     /// The deadline of one call (`db_timeout_ms`).
     timeout: Duration,
     /// Seals and opens the users' numbers.
@@ -183,6 +187,7 @@ impl PostgresStore {
         let limit = (config.db_timeout_ms + SERVER_TIMEOUT_MARGIN_MS).to_string();
         let options = base
             .options([("statement_timeout", limit.as_str()), ("idle_in_transaction_session_timeout", limit.as_str())]);
+        let writers = held::HeldConnections::new(options.clone(), config.message_writers);
         let pool = PgPoolOptions::new()
             .max_connections(config.db_pool_size.max(1))
             .acquire_timeout(timeout)
@@ -194,7 +199,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .context("cannot connect to postgres")?;
-        Ok(Self { pool, timeout, vault })
+        Ok(Self { pool, writers, timeout, vault })
     }
 
     /// Runs pending migrations on a connection of its own, without the pool's `statement_timeout`:
@@ -236,6 +241,12 @@ impl PostgresStore {
                 Err(timed_out("query"))
             }
         }
+    }
+
+    /// Runs `op` on one of the message writer's connections within the call's deadline (see
+    /// [`held`]).
+    async fn write_call<T>(&self, op: impl AsyncFnOnce(&mut PgConnection) -> Result<T>) -> Result<T> {
+        self.writers.call(Instant::now() + self.timeout, op).await
     }
 }
 

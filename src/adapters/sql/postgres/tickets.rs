@@ -209,9 +209,9 @@ impl Tickets for PostgresStore {
             return Ok(Vec::new());
         }
         if batch.iter().any(|m| !m.attachments.is_empty()) {
-            return self.call(async |c| append_locked(c, batch).await).await;
+            return self.write_call(async |c| append_locked(c, batch).await).await;
         }
-        self.call(async |c| append_checked(c, batch).await).await
+        self.write_call(async |c| append_checked(c, batch).await).await
     }
 
     async fn transition(&self, t: &Transition) -> Result<Option<(Ticket, TicketEvent)>> {
@@ -403,10 +403,14 @@ async fn append_locked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec
 /// earlier than this before its ticket was opened by another.
 const CLOCK_SKEW_MS: i64 = 24 * 3600 * 1000;
 
-/// The read before a batch is planned: the tickets `$1` (`last_seq` as `seq`), each looked up
-/// through its key (see [`STORE_BATCH`]; the `LIMIT` keeps the planner from turning the lookups back
-/// into a join), then the messages stored under the keys `$2` to `$5`, with the author's id compared
-/// the way the index compares it so that the index answers.
+/// The read before a batch is planned: the tickets `$1` (`last_seq` as `seq`), then the messages
+/// stored under the keys `$2` to `$5` (at most one each), with the author's id compared the way the
+/// index compares it so that the index answers. Each row is looked up through its key by a
+/// `LATERAL` subquery (the `LIMIT` keeps the planner from turning the lookups back into a join): a
+/// join may be planned as a hash join over a whole month's table, which a plan made while that
+/// table was small (a new month, a new database) would go on doing once it has grown. On the
+/// writer's connections, which do not scan tables whole ([`held`](super::held)), a lookup
+/// inside `LATERAL` can only be an index scan.
 ///
 /// The events are partitioned by month, and the lookup is bounded in time so that a batch looks in
 /// one or two months' indexes, not in every month's: from `$6` ([`CLOCK_SKEW_MS`]) before the
@@ -426,15 +430,17 @@ const READ_BATCH: &str = "
      UNION ALL
      SELECT e.ticket_id, e.seq, e.agent_id, e.created_at, NULL, NULL, NULL, NULL, NULL, e.kind, e.author_kind,
             e.author_id, e.body, e.client_msg_id, e.attachments
-     FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS k (ticket_id, author_kind, author_id, client_msg_id)
-     JOIN ticket_events e
-       ON e.ticket_id = k.ticket_id AND e.author_kind = k.author_kind
-      AND COALESCE(e.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
-          = COALESCE(k.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
-      AND e.client_msg_id = k.client_msg_id
-     WHERE e.client_msg_id IS NOT NULL
-       AND e.created_at >= (SELECT min(created_at) FROM batch) - $6
-       AND e.created_at <= (SELECT $7::bigint)";
+     FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS k (ticket_id, author_kind, author_id, client_msg_id),
+          LATERAL (SELECT ticket_id, seq, agent_id, created_at, kind, author_kind, author_id, body, client_msg_id,
+                          attachments
+                   FROM ticket_events
+                   WHERE ticket_id = k.ticket_id AND author_kind = k.author_kind
+                     AND COALESCE(author_id, '00000000-0000-0000-0000-000000000000'::uuid)
+                         = COALESCE(k.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
+                     AND client_msg_id = k.client_msg_id AND client_msg_id IS NOT NULL
+                     AND created_at >= (SELECT min(created_at) FROM batch) - $6
+                     AND created_at <= (SELECT $7::bigint)
+                   LIMIT 1) AS e";
 
 /// The batch's tickets that exist, and the messages stored before under its keys, in one statement.
 async fn read_batch(
