@@ -414,9 +414,10 @@ const CLOCK_SKEW_MS: i64 = 24 * 3600 * 1000;
 ///
 /// The events are partitioned by month, and the lookup is bounded in time so that a batch looks in
 /// one or two months' indexes, not in every month's: from `$6` ([`CLOCK_SKEW_MS`]) before the
-/// earliest of the tickets was opened, up to `$7`. Both bounds are subqueries, so that the months are
-/// left out as the statement starts rather than when it is planned: planned once with every month,
-/// the statement keeps one generic plan per connection instead of being planned again per batch.
+/// earliest of the tickets was opened, up to `$7`. The statement is planned once with every month
+/// (the writer's connections keep one generic plan per statement); the months after `$7` are left
+/// out before it starts, and those before the lower bound, which depends on the tickets it reads
+/// (a subquery), as it runs.
 const READ_BATCH: &str = "
     WITH batch AS MATERIALIZED (
          SELECT t.* FROM UNNEST($1::uuid[]) AS k (id),
@@ -439,7 +440,7 @@ const READ_BATCH: &str = "
                          = COALESCE(k.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
                      AND client_msg_id = k.client_msg_id AND client_msg_id IS NOT NULL
                      AND created_at >= (SELECT min(created_at) FROM batch) - $6
-                     AND created_at <= (SELECT $7::bigint)
+                     AND created_at <= $7::bigint
                    LIMIT 1) AS e";
 
 /// The batch's tickets that exist, and the messages stored before under its keys, in one statement.
