@@ -36,27 +36,34 @@ impl FrameBudget {
 
 impl<S: Transport> Socket<S> {
     /// The earliest moment the timer has something to do.
-    pub(super) fn next_deadline(&self) -> Instant {
+    pub(super) fn next_deadline(&mut self) -> Instant {
         let cfg = &self.hub.config;
-        let mut next = match self.ping_sent {
+        let next = match self.ping_sent {
             Some(sent) => sent + Duration::from_millis(cfg.pong_timeout_ms),
             None => self.next_ping,
         };
-        match &self.authed {
-            None => next = next.min(self.opened + Duration::from_millis(cfg.auth_timeout_ms)),
-            Some(a) => {
-                let warn_at =
-                    if a.warned { a.expires_at } else { a.expires_at - crate::model::time::ms(EXPIRY_WARNING) };
-                next = next.min(wall_to_instant(warn_at));
+        let Some(a) = &self.authed else {
+            return next.min(self.opened + Duration::from_millis(cfg.auth_timeout_ms));
+        };
+        let warn_at = if a.warned { a.expires_at } else { a.expires_at - crate::model::time::ms(EXPIRY_WARNING) };
+        let check = match self.expiry_check {
+            Some((wall, at)) if wall == warn_at => at,
+            _ => {
+                let at = wall_to_instant(warn_at);
+                self.expiry_check = Some((warn_at, at));
+                at
             }
-        }
-        next
+        };
+        next.min(check)
     }
 
     /// The timer's work: the authentication deadline, the ping and its pong timeout, the session's
     /// expiry.
     pub(super) async fn on_timer(&mut self) -> Result<(), Exit> {
         let now = Instant::now();
+        // Converted again after this round: a far-off expiry is capped (see `wall_to_instant`), so
+        // the instant it was given may have come without the expiry having come.
+        self.expiry_check = None;
         let cfg = &self.hub.config;
         if self.authed.is_none() && now >= self.opened + Duration::from_millis(cfg.auth_timeout_ms) {
             return Err(Exit::Close(CloseCode::AuthTimeout));

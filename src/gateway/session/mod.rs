@@ -89,9 +89,11 @@ struct Socket<S> {
     outbox: Arc<Outbox>,
     authed: Option<Authed>,
     opened: Instant,
-    last_inbound: Instant,
     next_ping: Instant,
     ping_sent: Option<Instant>,
+    /// When the session's expiry is next looked at, as a monotonic instant, beside the wall-clock
+    /// time it stands for: converted when that time changes or the timer fired, not on every frame.
+    expiry_check: Option<(Millis, Instant)>,
     budget: FrameBudget,
     refused_in_row: u32,
     bad_window: Instant,
@@ -139,9 +141,9 @@ pub fn run<S: Transport>(ws: S, hub: Arc<Services>, params: SocketParams) -> imp
         outbox,
         authed: None,
         opened: now,
-        last_inbound: now,
         next_ping: now + Duration::from_millis(cfg.ping_interval_ms),
         ping_sent: None,
+        expiry_check: None,
         budget: FrameBudget { tokens: f64::from(cfg.frame_burst.max(1)), last: now },
         refused_in_row: 0,
         bad_window: now,
@@ -197,6 +199,7 @@ impl<S: Transport> Socket<S> {
         // a size class of the allocator (a 1,792-byte task instead of 1,536, plus 112 for the box).
         let mut timer = Box::pin(tokio::time::sleep_until(self.next_deadline()));
         let outbox = self.outbox.clone();
+        let mut fired = false;
         loop {
             // The handlers are boxed: their state (a command's storage calls, a write's timeout)
             // then lives on the heap only while it runs, and the task of an idle socket is just
@@ -210,7 +213,10 @@ impl<S: Transport> Socket<S> {
                     Some(Err(e)) => Box::pin(self.on_read_error(e)).await,
                     None => Err(Exit::Gone),
                 },
-                _ = timer.as_mut() => Box::pin(self.on_timer()).await,
+                _ = timer.as_mut() => {
+                    fired = true;
+                    Box::pin(self.on_timer()).await
+                }
                 Some((id, result)) = next_reply(&mut self.sends), if self.sends.is_some() => {
                     Box::pin(self.on_send_stored(id, result)).await
                 }
@@ -218,7 +224,12 @@ impl<S: Transport> Socket<S> {
             if let Err(exit) = step {
                 return exit;
             }
-            timer.as_mut().reset(self.next_deadline());
+            // Most steps leave the deadline where it was: moving the timer costs the runtime's timer
+            // wheel a removal and an insertion, on every frame of a busy socket.
+            let next = self.next_deadline();
+            if std::mem::take(&mut fired) || next != timer.deadline() {
+                timer.as_mut().reset(next);
+            }
         }
     }
 
@@ -241,7 +252,6 @@ impl<S: Transport> Socket<S> {
 
     async fn on_message(&mut self, message: Message) -> Result<(), Exit> {
         let now = Instant::now();
-        self.last_inbound = now;
         self.ping_sent = None;
         let (encoding, payload): (Encoding, &[u8]) = match &message {
             Message::Text(t) => (Encoding::Json, t.as_bytes()),
