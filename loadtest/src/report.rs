@@ -641,10 +641,13 @@ impl ChatReport {
             (
                 "batch size".into(),
                 if b.batches > 0.0 {
-                    format!(
-                        "mean {:.1} over {:.0} batches  [{buckets}]  replanned {:.0} (then locked {:.0})",
-                        b.mean, b.batches, b.replanned, b.locked
-                    )
+                    // Only the Postgres store plans a batch again (SQLite has one writer).
+                    let replans = if self.hub.backend == "sqlite" {
+                        String::new()
+                    } else {
+                        format!("  replanned {:.0} (then locked {:.0})", b.replanned, b.locked)
+                    };
+                    format!("mean {:.1} over {:.0} batches  [{buckets}]{replans}", b.mean, b.batches)
                 } else {
                     "-".into()
                 },
@@ -866,6 +869,8 @@ mod tests {
         assert!(t.contains("replanned 4 (then locked 1)"), "{t}");
         assert!(t.contains("mean 5.0 over 12 batches  [<=5:10 more:2]"), "{t}");
         assert!(!t.contains("upload"), "{t}");
+        r.hub.backend = "sqlite".into();
+        assert!(!r.table().contains("replanned"), "SQLite plans no batch again");
         r.delivery.lost = 1;
         r.delivery_ok = false;
         assert!(r.table().contains("FAILED"));
