@@ -479,6 +479,8 @@ fn history_retention(config: &Config) -> Option<Duration> {
 /// retention, and prepares the months of history ahead, every `every`, until `stop`.
 async fn purge_loop(services: Arc<Services>, every: Duration, stop: CancellationToken) {
     let mut tick = tokio::time::interval(every);
+    // The first tick comes at once, and `build` has just prepared the months.
+    let mut months_prepared = true;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -498,7 +500,10 @@ async fn purge_loop(services: Arc<Services>, every: Duration, stop: Cancellation
             Ok(entries) => tracing::info!(entries, "removed audit entries past their retention"),
             Err(e) => tracing::warn!(error = %e, "audit purge failed; retrying next round"),
         }
-        crate::domain::tickets::history::keep_months(&*services.store, now, history_retention(&services.config)).await;
+        if !std::mem::take(&mut months_prepared) {
+            let retention = history_retention(&services.config);
+            crate::domain::tickets::history::keep_months(&*services.store, now, retention).await;
+        }
         // Uploads that reached no message, a bounded number per round.
         match services.attachments.purge_expired(now, 500).await {
             Ok(0) => {}
