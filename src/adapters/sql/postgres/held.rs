@@ -17,7 +17,8 @@
 //!   (`enable_seqscan=off`) and keep one generic plan per statement (`plan_cache_mode`), planned
 //!   once instead of per batch. Without the first, a plan made while a month's table was nearly
 //!   empty (a new month, a new database) scans it whole, and goes on doing so once it has grown,
-//!   until the table is next analyzed.
+//!   until the table is next analyzed. A statement added to the writer's path must find its rows
+//!   by key as well.
 
 use super::{timed_out, MAX_LIFETIME};
 use crate::error::Result;
