@@ -168,57 +168,33 @@ async fn run<F: Flush>(
     let slots = Arc::new(Semaphore::new(concurrency));
     // Told each time a batch is done and its slot is free again.
     let finished = Arc::new(Notify::new());
-    let mut stopping = false;
-    let mut drained = false;
-    // The batch being gathered, and when its first item was taken from the queue.
-    let mut items = Vec::new();
-    let mut replies = Vec::new();
-    let mut waiting_since = Instant::now();
+    let (mut stopping, mut drained) = (false, false);
+    // The batch being gathered, and since when (its first item's arrival).
+    let mut pending: Vec<Pending<F>> = Vec::new();
+    let mut since: Option<Instant> = None;
     loop {
-        if items.is_empty() {
-            if drained {
-                break;
-            }
-            let first = if stopping {
-                rx.recv().await
-            } else {
-                tokio::select! {
-                    biased;
-                    () = stop.cancelled() => {
-                        // Refuse what comes from now on; what is queued is still stored.
-                        rx.close();
-                        stopping = true;
-                        continue;
-                    }
-                    first = rx.recv() => first,
-                }
-            };
-            let Some(first) = first else { break };
-            waiting_since = Instant::now();
-            items.push(first.item);
-            replies.push(first.reply);
+        // What waits joins the batch being gathered rather than queueing behind it.
+        while pending.len() < max_batch {
+            let Ok(p) = rx.try_recv() else { break };
+            pending.push(p);
         }
-        // What else waits joins this batch rather than queueing behind it.
-        while items.len() < max_batch {
-            match rx.try_recv() {
-                Ok(p) => {
-                    items.push(p.item);
-                    replies.push(p.reply);
-                }
-                Err(_) => break,
-            }
+        let gathering = !pending.is_empty();
+        if !gathering && drained {
+            break;
         }
         let busy = concurrency - slots.available_permits();
-        let spill_at = waiting_since + config.spill_after;
-        let start = busy < concurrency && (busy == 0 || items.len() >= max_batch || Instant::now() >= spill_at);
+        let first_at = if gathering { *since.get_or_insert_with(Instant::now) } else { Instant::now() };
+        let spill_at = first_at + config.spill_after;
+        let start =
+            gathering && busy < concurrency && (busy == 0 || pending.len() >= max_batch || Instant::now() >= spill_at);
         if start {
             let Ok(slot) = slots.clone().try_acquire_owned() else { break };
-            let batch = std::mem::take(&mut items);
-            let batch_replies = std::mem::take(&mut replies);
+            let (items, replies): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.item, p.reply)).unzip();
+            since = None;
             let (flush, finished) = (flush.clone(), finished.clone());
             tasks.spawn(async move {
-                let outcomes = store(flush.as_ref(), &batch, &config).await;
-                for ((item, reply), outcome) in batch.iter().zip(batch_replies).zip(outcomes) {
+                let outcomes = store(flush.as_ref(), &items, &config).await;
+                for ((item, reply), outcome) in items.iter().zip(replies).zip(outcomes) {
                     flush.settled(item, &outcome);
                     if let Some(reply) = reply {
                         let _ = reply.send(outcome);
@@ -229,22 +205,20 @@ async fn run<F: Flush>(
             });
             continue;
         }
-        // Every writer that may take this batch now is busy: wait for one to finish, for the batch
-        // to fill, or for its first item to have waited long enough to take another writer.
-        let room = items.len() < max_batch && !drained;
+        // Nothing to store yet, or every writer this batch may take is busy: wait for an item, for
+        // a writer to finish, or for the batch's first item to have waited long enough to take
+        // another writer.
         tokio::select! {
             biased;
             () = stop.cancelled(), if !stopping => {
+                // Refuse what comes from now on; what is queued is still stored.
                 rx.close();
                 stopping = true;
             }
-            () = finished.notified() => {}
-            () = tokio::time::sleep_until(spill_at), if busy < concurrency => {}
-            next = rx.recv(), if room => match next {
-                Some(p) => {
-                    items.push(p.item);
-                    replies.push(p.reply);
-                }
+            () = finished.notified(), if gathering => {}
+            () = tokio::time::sleep_until(spill_at), if gathering && busy < concurrency => {}
+            next = rx.recv(), if pending.len() < max_batch && !drained => match next {
+                Some(p) => pending.push(p),
                 None => drained = true,
             },
         }
@@ -485,6 +459,8 @@ mod tests {
         let (batcher, _tasks, _stop) = start(&numbers, BatchConfig { spill_after, ..config(64, 4, 2) });
         let first = batcher.enqueue(0).unwrap();
         numbers.started(1).await;
+        // The wait counts from the item's arrival, not from when the writer went idle for items.
+        tokio::time::sleep(spill_after / 2).await;
         let asked = Instant::now();
         let second = batcher.enqueue(1).unwrap();
         numbers.started(2).await;

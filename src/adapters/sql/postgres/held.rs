@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
 
 /// A held connection idle this long is pinged before its next call.
-pub(super) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// The message writer's connections (see the module's doc).
 pub(super) struct HeldConnections {
