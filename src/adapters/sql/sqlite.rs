@@ -10,12 +10,14 @@
 //! Each port's implementation lives in a file of its own under `sqlite/`, as under `postgres/`.
 //!
 //! The journal is a WAL with `synchronous=FULL`: a write the hub has acknowledged survives a power
-//! cut, not only a crash of the process.
+//! cut, not only a crash of the process. A connection of its own copies the WAL into the database
+//! file (see `checkpoints`), so the writer seldom does.
 
 mod account;
 mod agents;
 mod attachments;
 mod audit;
+mod checkpoints;
 mod codes;
 mod history;
 mod labels;
@@ -73,6 +75,8 @@ pub(crate) struct SqliteStore {
     readers: SqlitePool,
     /// Seals and opens the users' numbers.
     vault: std::sync::Arc<crate::adapters::vault::Vault>,
+    /// The background checkpoints, which stop with the store.
+    _checkpoints: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl SqliteStore {
@@ -117,13 +121,17 @@ impl SqliteStore {
                 base.clone()
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .pragma("temp_store", "MEMORY"),
+                    .pragma("temp_store", "MEMORY")
+                    .pragma("wal_autocheckpoint", checkpoints::WRITER_CHECKPOINT_PAGES.to_string()),
             )
             .await
             .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
         migrate(&base).await?;
         let vault = std::sync::Arc::new(crate::adapters::vault::load(config, Some(path))?);
         seal_plain_values(&writer, &vault).await?;
+        let checkpoints = checkpoints::start(&base)
+            .await
+            .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
 
         // Opened after the writer switched the file to WAL (a persistent setting), so readers need not
         // touch the journal mode, which would take a lock.
@@ -134,7 +142,7 @@ impl SqliteStore {
             .connect_with(base.pragma("query_only", "ON"))
             .await
             .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
-        Ok(Self { writer, readers, vault })
+        Ok(Self { writer, readers, vault, _checkpoints: checkpoints })
     }
 }
 
@@ -313,6 +321,30 @@ mod tests {
         // 2 is MEMORY: the writer's statement journals stay off the disk.
         assert_eq!(pragma::<i64>(&store.writer, "temp_store").await, 2);
         assert!(dir.path().join("nested/folder/hub.sqlite").exists());
+    }
+
+    #[tokio::test]
+    async fn committed_pages_reach_the_database_file_while_the_writer_leaves_the_wal_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir).await;
+        assert_eq!(pragma::<i64>(&store.writer, "wal_autocheckpoint").await, 10_000);
+        let file = dir.path().join("nested/folder/hub.sqlite");
+        let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let before = size();
+        // 2 MiB: about 520 pages, far below the writer's own checkpoint.
+        for i in 0..8 {
+            let written = sqlx::query("INSERT INTO hub_keys (name, value) VALUES (?1, randomblob(262144))")
+                .bind(format!("filler-{i}"))
+                .execute(&store.writer)
+                .await;
+            assert!(written.is_ok(), "insert: {written:?}");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // Pages freed by the migrations are reused first, so the file grows by less than was written.
+        while size() < before + 1024 * 1024 {
+            assert!(std::time::Instant::now() < deadline, "the database file is still {} bytes", size());
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]
