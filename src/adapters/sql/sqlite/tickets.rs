@@ -151,26 +151,19 @@ impl Tickets for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        // A batch costs the same few statements whatever its size (see `batch`): each statement is
-        // a hand-off to the connection's thread and back.
-        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        let tickets = batch::tickets(&mut tx, &stream::ticket_ids(batch)).await?;
-        let mut keys = Vec::with_capacity(batch.len());
-        let mut seen = HashSet::with_capacity(batch.len());
-        for message in batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)) {
-            let key = stream::key(message);
-            if seen.insert(key.clone()) {
-                keys.push(key);
+        // A batch costs two calls whatever its size (see `batch`); messages with attachments add
+        // a few.
+        let mut writing = batch::Writing::new(self.writer.acquire().await?);
+        match append(writing.conn(), batch).await {
+            Ok(results) => {
+                writing.committed();
+                Ok(results)
+            }
+            Err(e) => {
+                writing.roll_back().await;
+                Err(e)
             }
         }
-        let stored = batch::messages(&mut tx, &keys).await?;
-        let named = batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
-        let uploads = read_uploads(&mut tx, &stream::upload_ids(named)).await?;
-        let plan = stream::plan(batch, tickets, stored, &uploads);
-        batch::store(&mut tx, &plan.events, &plan.tickets).await?;
-        place(&mut tx, &plan.placements).await?;
-        tx.commit().await?;
-        Ok(plan.results)
     }
 
     async fn transition(&self, t: &Transition) -> Result<Option<(Ticket, TicketEvent)>> {
@@ -256,6 +249,29 @@ impl Tickets for SqliteStore {
     }
 }
 
+/// [`Tickets::append_messages`] on the writer's connection, from the `BEGIN` to the `COMMIT`.
+async fn append(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+    let mut keys = Vec::with_capacity(batch.len());
+    let mut seen = HashSet::with_capacity(batch.len());
+    for message in batch {
+        let key = stream::key(message);
+        if seen.insert(key.clone()) {
+            keys.push(key);
+        }
+    }
+    let stored = batch::begin_and_read(&mut *conn, &stream::ticket_ids(batch), &keys).await?;
+    let named = batch.iter().filter(|m| stored.tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
+    let uploads = read_uploads(&mut *conn, &stream::upload_ids(named)).await?;
+    let plan = stream::plan(batch, stored.tickets, stored.messages, &uploads);
+    let placed = plan.placements.is_empty();
+    batch::store(&mut *conn, &plan.events, &plan.tickets, placed).await?;
+    if !placed {
+        place(&mut *conn, &plan.placements).await?;
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+    }
+    Ok(plan.results)
+}
+
 async fn select_ticket(conn: &mut SqliteConnection, id: TicketId) -> Result<Option<Ticket>> {
     let row = sqlx::query_as::<_, TicketRow>(
         "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
@@ -337,4 +353,35 @@ async fn insert_event(conn: &mut SqliteConnection, event: &TicketEvent) -> Resul
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::ports::store::HubKeys as _;
+
+    #[tokio::test]
+    async fn a_batch_stopped_before_its_commit_leaves_nothing_behind_and_the_next_write_commits() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = match SqliteStore::connect(&dir.path().join("hub.sqlite"), &Config::default()).await {
+            Ok(store) => store,
+            Err(e) => panic!("cannot open the test database: {e:#}"),
+        };
+        let mut writing = batch::Writing::new(store.writer.acquire().await.expect("the writer"));
+        let begun = sqlx::query("BEGIN IMMEDIATE; INSERT INTO hub_keys (name, value) VALUES ('stopped', x'01')")
+            .execute(writing.conn())
+            .await;
+        assert!(begun.is_ok(), "{begun:?}");
+        // The caller gave up: the transaction must not stay open on the pooled connection.
+        drop(writing);
+        let next = tokio::time::timeout(std::time::Duration::from_secs(3), store.key_or_insert("next", b"n")).await;
+        assert!(matches!(next, Ok(Ok(ref v)) if v == b"n"), "{next:?}");
+        let seen: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM hub_keys WHERE name IN ('stopped', 'next') ORDER BY name")
+                .fetch_all(&store.readers)
+                .await
+                .expect("read");
+        assert_eq!(seen, ["next"]);
+    }
 }

@@ -1,11 +1,16 @@
-//! A batch of messages in a fixed number of statements, whatever its size.
+//! A batch of messages in two calls, whatever its size.
 //!
 //! sqlx runs each statement on the connection's own thread and hands the answer back: two thread
-//! wake-ups per statement, which cost as much CPU as SQLite's own work on a message. So the batch's
-//! rows go to SQLite as one JSON array per statement, which `json_each` unpacks on SQLite's side: one read of
-//! the batch's tickets, one of the messages it may repeat, and one call that inserts every event
-//! (the search index's trigger fires for each) and updates every ticket. Ids travel as hex and are
-//! stored as the same 16-byte blobs as everywhere else (`unhex`).
+//! wake-ups per call, and for its own `BEGIN` and `COMMIT` the connection's thread also waits until
+//! the answer is received. Every message waits for the one writer, so each hand-off is paid by all
+//! of them. So a batch is two calls: one that opens the transaction and reads the batch's tickets and
+//! the messages it may repeat, and one that inserts every event (the search index's trigger fires for
+//! each), updates every ticket and commits. The rows go to SQLite as one JSON array per statement,
+//! which `json_each` unpacks on SQLite's side. Ids travel as hex and are stored as the same 16-byte
+//! blobs as everywhere else (`unhex`).
+//!
+//! sqlx does not know about a transaction opened this way, so the caller holds the connection in a
+//! guard that closes it, rolling the transaction back, if the batch stops before its commit.
 
 use crate::adapters::sql::rows::{self, EventRow, TicketRow};
 use crate::domain::tickets::stream::MessageKey;
@@ -13,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::model::ids::TicketId;
 use crate::model::ticket::{Ticket, TicketEvent};
 use serde::Serialize;
-use sqlx::SqliteConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::{FromRow as _, Row as _, Sqlite, SqliteConnection};
 use std::collections::HashMap;
 use uuid::fmt::Simple;
 use uuid::Uuid;
@@ -22,33 +28,60 @@ use uuid::Uuid;
 /// migration that creates it): the nil UUID.
 const NO_AUTHOR: Uuid = Uuid::nil();
 
-/// The batch's tickets that exist, by id.
-pub(super) async fn tickets(conn: &mut SqliteConnection, ids: &[TicketId]) -> Result<HashMap<TicketId, Ticket>> {
-    let ids: Vec<Simple> = ids.iter().map(|id| id.0.simple()).collect();
-    let rows = sqlx::query_as::<_, TicketRow>(
-        "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-         FROM tickets WHERE id IN (SELECT unhex(value) FROM json_each(?1))",
-    )
-    .bind(json(&ids)?)
-    .fetch_all(conn)
-    .await?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let ticket = Ticket::try_from(row)?;
-        found.insert(ticket.id, ticket);
-    }
-    Ok(found)
+/// The writer's connection while a batch's transaction, which sqlx does not track, is open. Dropped
+/// before [`Self::committed`] or a successful [`Self::roll_back`] (a batch that failed, or whose
+/// caller gave up waiting), the connection is closed instead of going back to the pool: closing it
+/// rolls the transaction back, where the next caller would otherwise write inside it.
+pub(super) struct Writing {
+    conn: PoolConnection<Sqlite>,
+    ended: bool,
 }
 
-/// The messages already stored under any of `keys`. The author's id is compared the way the unique
-/// index compares it, so that the index answers each key.
-pub(super) async fn messages(
-    conn: &mut SqliteConnection,
-    keys: &[MessageKey],
-) -> Result<HashMap<MessageKey, TicketEvent>> {
-    if keys.is_empty() {
-        return Ok(HashMap::new());
+impl Writing {
+    pub(super) fn new(conn: PoolConnection<Sqlite>) -> Self {
+        Self { conn, ended: false }
     }
+
+    pub(super) fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+
+    /// The batch's last call committed it: the connection goes back to the pool.
+    pub(super) fn committed(mut self) {
+        self.ended = true;
+    }
+
+    /// Rolls the batch back; the connection goes back to the pool if that worked.
+    pub(super) async fn roll_back(mut self) {
+        self.ended = sqlx::query("ROLLBACK").execute(&mut *self.conn).await.is_ok();
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// What a batch reads before it is planned: its tickets that exist, by id, and the messages already
+/// stored under any of its keys.
+pub(super) struct Stored {
+    pub(super) tickets: HashMap<TicketId, Ticket>,
+    pub(super) messages: HashMap<MessageKey, TicketEvent>,
+}
+
+/// Opens the batch's transaction (`BEGIN IMMEDIATE`: the write lock is taken before anything is
+/// read) and reads what the plan needs, all in one call: the tickets `ids`, and the messages stored
+/// under `keys`. The author's id is compared the way the unique index compares it, so that the
+/// index answers each key.
+pub(super) async fn begin_and_read(
+    conn: &mut SqliteConnection,
+    ids: &[TicketId],
+    keys: &[MessageKey],
+) -> Result<Stored> {
+    let ids: Vec<Simple> = ids.iter().map(|id| id.0.simple()).collect();
     let keys: Vec<(Simple, &str, Simple, &str)> = keys
         .iter()
         .map(|(ticket, author, client_msg_id)| {
@@ -56,25 +89,36 @@ pub(super) async fn messages(
             (ticket.0.simple(), kind, id.unwrap_or(NO_AUTHOR).simple(), client_msg_id.as_str())
         })
         .collect();
-    // json_each first (CROSS JOIN keeps that order): one lookup in the unique index per key.
-    let rows = sqlx::query_as::<_, EventRow>(
-        "SELECT e.ticket_id, e.seq, e.kind, e.author_kind, e.author_id, e.body, e.client_msg_id, e.agent_id,
-                e.attachments, e.created_at
-         FROM json_each(?1) AS k CROSS JOIN ticket_events AS e
+    // The keys' json_each comes first (CROSS JOIN keeps that order): one lookup in the unique index
+    // per key. `part` tells the two selects' rows apart.
+    let rows = sqlx::query(
+        "BEGIN IMMEDIATE;
+         SELECT 'ticket' AS part, id, user_id, subject, status, agent_id, created_at, updated_at, queued_at,
+                last_seq
+         FROM tickets WHERE id IN (SELECT unhex(value) FROM json_each(?1));
+         SELECT 'message' AS part, e.ticket_id, e.seq, e.kind, e.author_kind, e.author_id, e.body,
+                e.client_msg_id, e.agent_id, e.attachments, e.created_at
+         FROM json_each(?2) AS k CROSS JOIN ticket_events AS e
          WHERE e.ticket_id = unhex(k.value ->> 0) AND e.author_kind = k.value ->> 1
            AND coalesce(e.author_id, x'00000000000000000000000000000000') = unhex(k.value ->> 2)
            AND e.client_msg_id = k.value ->> 3",
     )
+    .bind(json(&ids)?)
     .bind(json(&keys)?)
     .fetch_all(conn)
     .await?;
-    let mut found = HashMap::with_capacity(rows.len());
+    let mut stored = Stored { tickets: HashMap::with_capacity(ids.len()), messages: HashMap::new() };
     for row in rows {
-        let event = TicketEvent::try_from(row)?;
-        let Some(client_msg_id) = event.client_msg_id.clone() else { continue };
-        found.insert((event.ticket_id, event.author, client_msg_id), event);
+        if row.try_get::<&str, _>("part")? == "ticket" {
+            let ticket = Ticket::try_from(TicketRow::from_row(&row)?)?;
+            stored.tickets.insert(ticket.id, ticket);
+        } else {
+            let event = TicketEvent::try_from(EventRow::from_row(&row)?)?;
+            let Some(client_msg_id) = event.client_msg_id.clone() else { continue };
+            stored.messages.insert((event.ticket_id, event.author, client_msg_id), event);
+        }
     }
-    Ok(found)
+    Ok(stored)
 }
 
 /// An event as [`store`] sends it: the columns of `ticket_events` in the statement's order.
@@ -96,14 +140,17 @@ type EventColumns<'a> = (
 /// updated_at`.
 type TicketColumns<'a> = (Simple, &'a str, Option<Simple>, Option<i64>, i64, i64);
 
-/// Inserts `events` and writes the tickets' new states, in one call.
+/// Inserts `events` and writes the tickets' new states, in one call, which also commits the
+/// transaction when `commit` is set.
 ///
 /// # Errors
 /// [`Error::Internal`] when SQLite changed another number of rows than it was given: a bug.
-pub(super) async fn store(conn: &mut SqliteConnection, events: &[TicketEvent], tickets: &[Ticket]) -> Result<()> {
-    if events.is_empty() && tickets.is_empty() {
-        return Ok(());
-    }
+pub(super) async fn store(
+    conn: &mut SqliteConnection,
+    events: &[TicketEvent],
+    tickets: &[Ticket],
+    commit: bool,
+) -> Result<()> {
     let event_rows: Vec<EventColumns<'_>> = events
         .iter()
         .map(|e| {
@@ -136,22 +183,12 @@ pub(super) async fn store(conn: &mut SqliteConnection, events: &[TicketEvent], t
             )
         })
         .collect();
-    // Two statements in one call: sqlx binds `?1` and `?2` by number in each.
-    let done = sqlx::query(
-        "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                    attachments, created_at, search_text)
-         SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, unhex(value ->> 4), value ->> 5,
-                value ->> 6, unhex(value ->> 7), value ->> 8, value ->> 9, value ->> 10
-         FROM json_each(?1);
-         UPDATE tickets SET status = t.value ->> 1, agent_id = unhex(t.value ->> 2), queued_at = t.value ->> 3,
-                            last_seq = t.value ->> 4, updated_at = t.value ->> 5
-         FROM json_each(?2) AS t WHERE tickets.id = unhex(t.value ->> 0)",
-    )
-    .bind(json(&event_rows)?)
-    .bind(json(&ticket_rows)?)
-    .execute(conn)
-    .await?;
-    let expected = (events.len() + tickets.len()) as u64;
+    // Two statements in one call (three with the commit): sqlx binds `?1` and `?2` by number in each.
+    let statements = if commit { STORE_AND_COMMIT } else { STORE };
+    let done = sqlx::query(statements).bind(json(&event_rows)?).bind(json(&ticket_rows)?).execute(conn).await?;
+    // sqlx adds up each statement's count, and SQLite's count after a COMMIT is still the update's.
+    let updates = if commit { 2 * tickets.len() } else { tickets.len() };
+    let expected = (events.len() + updates) as u64;
     if done.rows_affected() != expected {
         return Err(Error::Internal(format!(
             "a message batch changed {} rows instead of {expected}",
@@ -160,6 +197,26 @@ pub(super) async fn store(conn: &mut SqliteConnection, events: &[TicketEvent], t
     }
     Ok(())
 }
+
+/// The batch's events and tickets: `?1` the events, `?2` the tickets, as JSON arrays.
+macro_rules! store_statements {
+    () => {
+        "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
+                                    attachments, created_at, search_text)
+         SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, unhex(value ->> 4), value ->> 5,
+                value ->> 6, unhex(value ->> 7), value ->> 8, value ->> 9, value ->> 10
+         FROM json_each(?1);
+         UPDATE tickets SET status = t.value ->> 1, agent_id = unhex(t.value ->> 2), queued_at = t.value ->> 3,
+                            last_seq = t.value ->> 4, updated_at = t.value ->> 5
+         FROM json_each(?2) AS t WHERE tickets.id = unhex(t.value ->> 0);"
+    };
+}
+
+/// [`store`]'s statements.
+const STORE: &str = store_statements!();
+
+/// [`store`]'s statements, then the commit.
+const STORE_AND_COMMIT: &str = concat!(store_statements!(), " COMMIT;");
 
 /// `value` as the JSON text that `json_each` reads.
 fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
