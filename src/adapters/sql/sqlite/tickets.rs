@@ -263,9 +263,10 @@ async fn append(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Vec
     let named = batch.iter().filter(|m| stored.tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
     let uploads = read_uploads(&mut *conn, &stream::upload_ids(named)).await?;
     let plan = stream::plan(batch, stored.tickets, stored.messages, &uploads);
-    let placed = plan.placements.is_empty();
-    batch::store(&mut *conn, &plan.events, &plan.tickets, placed).await?;
-    if !placed {
+    // Without uploads to place, the store's call also commits.
+    let commits = plan.placements.is_empty();
+    batch::store(&mut *conn, &plan.events, &plan.tickets, commits).await?;
+    if !commits {
         place(&mut *conn, &plan.placements).await?;
         sqlx::query("COMMIT").execute(&mut *conn).await?;
     }
