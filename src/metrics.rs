@@ -37,6 +37,10 @@ pub const BATCH_SIZE: &str = "hub_message_batch_size";
 /// write, by what came next (label `way`: `checked`, read and planned again; `locked`, stored under
 /// the tickets' row locks after the last checked round).
 pub const MESSAGE_REPLANS: &str = "hub_message_replans_total";
+/// Gauge (SQLite): WAL pages the last background checkpoint could not copy into the database file.
+/// It is 0 unless a reader holds an old snapshot (an open transaction in an operator's `sqlite3`
+/// shell, say), and while it is not, the WAL grows.
+pub const SQLITE_WAL_PENDING: &str = "hub_sqlite_wal_pending_pages";
 /// Counter: messages stored (acknowledged).
 pub const MESSAGES_STORED: &str = "hub_messages_stored_total";
 /// Counter: tickets opened.
@@ -226,6 +230,7 @@ fn describe() {
     describe_histogram!(WS_LATENCY, Unit::Seconds, "socket request latency");
     describe_histogram!(BATCH_SIZE, "messages per group-commit batch");
     describe_counter!(MESSAGES_STORED, "messages stored and acknowledged");
+    describe_gauge!(SQLITE_WAL_PENDING, "SQLite: WAL pages not yet copied into the database file");
     describe_counter!(MESSAGE_REPLANS, "messages planned again because their ticket changed under the batch, by way");
     describe_counter!(TICKETS_OPENED, "tickets opened");
     describe_counter!(TELEMETRY_ACCEPTED, "telemetry events stored, by kind");

@@ -44,8 +44,15 @@ async fn run(mut conn: SqliteConnection) {
         // (busy, pages in the WAL, pages copied into the database file)
         let outcome = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut conn).await;
         let pause = match outcome {
-            Ok((_, in_wal, copied)) if copied >= in_wal => CAUGHT_UP_PAUSE,
-            Ok(_) => BEHIND_PAUSE,
+            Ok((_, in_wal, copied)) => {
+                let pending = in_wal.saturating_sub(copied).max(0);
+                metrics::gauge!(crate::metrics::SQLITE_WAL_PENDING).set(pending as f64);
+                if pending == 0 {
+                    CAUGHT_UP_PAUSE
+                } else {
+                    BEHIND_PAUSE
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "background checkpoint of the sqlite WAL failed; the writer checkpoints by itself");
                 FAILED_PAUSE
