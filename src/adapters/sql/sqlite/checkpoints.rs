@@ -41,11 +41,8 @@ pub(super) async fn start(options: &SqliteConnectOptions) -> sqlx::Result<AbortO
 
 async fn run(mut conn: SqliteConnection) {
     loop {
-        // (busy, pages in the WAL, pages copied into the database file)
-        let outcome = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut conn).await;
-        let pause = match outcome {
-            Ok((_, in_wal, copied)) => {
-                let pending = in_wal.saturating_sub(copied).max(0);
+        let pause = match checkpoint(&mut conn).await {
+            Ok(pending) => {
                 metrics::gauge!(crate::metrics::SQLITE_WAL_PENDING).set(pending as f64);
                 if pending == 0 {
                     CAUGHT_UP_PAUSE
@@ -59,5 +56,43 @@ async fn run(mut conn: SqliteConnection) {
             }
         };
         tokio::time::sleep(pause).await;
+    }
+}
+
+/// Copies what it may of the WAL into the database file; the WAL pages it could not copy (those a
+/// reader's older snapshot still needs, or committed while it ran).
+async fn checkpoint(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
+    // (busy, pages in the WAL, pages copied into the database file)
+    let (_, in_wal, copied) =
+        sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(conn).await?;
+    Ok(in_wal.saturating_sub(copied).max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[tokio::test]
+    async fn pages_a_reader_still_needs_stay_pending_until_its_snapshot_ends() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("hub.sqlite");
+        let store = match crate::adapters::sql::sqlite::SqliteStore::connect(&path, &Config::default()).await {
+            Ok(store) => store,
+            Err(e) => panic!("cannot open the test database: {e:#}"),
+        };
+        let mut own = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("connect");
+        let mut reader = store.readers.acquire().await.expect("a reader");
+        let pinned = sqlx::query("BEGIN; SELECT count(*) FROM hub_keys").execute(&mut *reader).await;
+        assert!(pinned.is_ok(), "{pinned:?}");
+        let written = sqlx::query("INSERT INTO hub_keys (name, value) VALUES ('k', randomblob(100000))")
+            .execute(&store.writer)
+            .await;
+        assert!(written.is_ok(), "{written:?}");
+        let pending = checkpoint(&mut own).await.expect("checkpoint");
+        assert!(pending > 0, "the reader's snapshot let everything be copied");
+        let ended = sqlx::query("COMMIT").execute(&mut *reader).await;
+        assert!(ended.is_ok(), "{ended:?}");
+        assert_eq!(checkpoint(&mut own).await.expect("checkpoint"), 0);
     }
 }
