@@ -124,6 +124,12 @@ pub(crate) fn key(message: &NewMessage) -> MessageKey {
     (message.ticket_id, message.author, message.client_msg_id.clone())
 }
 
+/// The batch's messages, the first of each key: those whose earlier copies a store looks up.
+pub(crate) fn first_of_each_key(batch: &[NewMessage]) -> Vec<&NewMessage> {
+    let mut seen = HashSet::with_capacity(batch.len());
+    batch.iter().filter(|m| seen.insert(key(m))).collect()
+}
+
 /// The batch's tickets, each once, in the order every backend locks them (by id), so that two
 /// batches locking overlapping tickets cannot deadlock.
 pub(crate) fn ticket_ids(batch: &[NewMessage]) -> Vec<TicketId> {
@@ -283,6 +289,21 @@ mod tests {
 
     fn by_id(tickets: &[&Ticket]) -> HashMap<TicketId, Ticket> {
         tickets.iter().map(|t| (t.id, (*t).clone())).collect()
+    }
+
+    #[test]
+    fn the_first_of_each_key_keeps_the_batch_order_and_drops_resends() {
+        let (t, u) = (ticket(TicketStatus::Assigned), ticket(TicketStatus::Open));
+        let user = Author::User(t.user_id);
+        let batch = [
+            message(&t, user, "a", 1),
+            message(&u, user, "a", 2),
+            message(&t, user, "a", 3),
+            message(&t, Author::User(u.user_id), "a", 4),
+            message(&t, user, "b", 5),
+        ];
+        let firsts: Vec<i64> = first_of_each_key(&batch).iter().map(|m| m.created_at).collect();
+        assert_eq!(firsts, [1, 2, 4, 5]);
     }
 
     fn stored_seqs(result: &Appended) -> Vec<(u64, EventKind)> {

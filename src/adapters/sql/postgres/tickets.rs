@@ -449,10 +449,9 @@ async fn read_batch(
     batch: &[NewMessage],
 ) -> Result<(HashMap<TicketId, Ticket>, HashMap<MessageKey, TicketEvent>)> {
     let ids: Vec<Uuid> = stream::ticket_ids(batch).into_iter().map(|id| id.0).collect();
-    let mut seen = HashSet::with_capacity(batch.len());
     let (mut key_tickets, mut author_kinds, mut author_ids, mut client_msg_ids) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for message in batch.iter().filter(|m| seen.insert(stream::key(m))) {
+    for message in stream::first_of_each_key(batch) {
         let (kind, id) = rows::stored_author(message.author);
         key_tickets.push(message.ticket_id.0);
         author_kinds.push(kind);

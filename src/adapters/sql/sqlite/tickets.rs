@@ -19,7 +19,6 @@ use crate::model::time::Millis;
 use crate::ports::store::tickets::Tickets;
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
-use std::collections::HashSet;
 use uuid::Uuid;
 
 mod batch;
@@ -251,15 +250,7 @@ impl Tickets for SqliteStore {
 
 /// [`Tickets::append_messages`] on the writer's connection, from the `BEGIN` to the `COMMIT`.
 async fn append(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Vec<Appended>> {
-    let mut keys = Vec::with_capacity(batch.len());
-    let mut seen = HashSet::with_capacity(batch.len());
-    for message in batch {
-        let key = stream::key(message);
-        if seen.insert(key.clone()) {
-            keys.push(key);
-        }
-    }
-    let stored = batch::begin_and_read(&mut *conn, &stream::ticket_ids(batch), &keys).await?;
+    let stored = batch::begin_and_read(&mut *conn, batch).await?;
     let named = batch.iter().filter(|m| stored.tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
     let uploads = read_uploads(&mut *conn, &stream::upload_ids(named)).await?;
     let plan = stream::plan(batch, stored.tickets, stored.messages, &uploads);

@@ -13,10 +13,10 @@
 //! guard that closes it, rolling the transaction back, if the batch stops before its commit.
 
 use crate::adapters::sql::rows::{self, EventRow, TicketRow};
-use crate::domain::tickets::stream::MessageKey;
+use crate::domain::tickets::stream::{self, MessageKey};
 use crate::error::{Error, Result};
 use crate::model::ids::TicketId;
-use crate::model::ticket::{Ticket, TicketEvent};
+use crate::model::ticket::{NewMessage, Ticket, TicketEvent};
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::{FromRow as _, Row as _, Sqlite, SqliteConnection};
@@ -72,21 +72,17 @@ pub(super) struct Stored {
     pub(super) messages: HashMap<MessageKey, TicketEvent>,
 }
 
-/// Opens the batch's transaction (`BEGIN IMMEDIATE`: the write lock is taken before anything is
-/// read) and reads what the plan needs, all in one call: the tickets `ids`, and the messages stored
-/// under `keys`. The author's id is compared the way the unique index compares it, so that the
-/// index answers each key.
-pub(super) async fn begin_and_read(
-    conn: &mut SqliteConnection,
-    ids: &[TicketId],
-    keys: &[MessageKey],
-) -> Result<Stored> {
-    let ids: Vec<Simple> = ids.iter().map(|id| id.0.simple()).collect();
-    let keys: Vec<(Simple, &str, Simple, &str)> = keys
-        .iter()
-        .map(|(ticket, author, client_msg_id)| {
-            let (kind, id) = rows::stored_author(*author);
-            (ticket.0.simple(), kind, id.unwrap_or(NO_AUTHOR).simple(), client_msg_id.as_str())
+/// Opens the batch's transaction (`BEGIN IMMEDIATE`, as every write that allocates seqs: the write
+/// lock is taken before anything is read) and reads what the plan needs, all in one call: the
+/// batch's tickets, and the messages stored under its keys. The author's id is compared the way the
+/// unique index compares it, so that the index answers each key.
+pub(super) async fn begin_and_read(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Stored> {
+    let ids: Vec<Simple> = stream::ticket_ids(batch).iter().map(|id| id.0.simple()).collect();
+    let keys: Vec<(Simple, &str, Simple, &str)> = stream::first_of_each_key(batch)
+        .into_iter()
+        .map(|m| {
+            let (kind, id) = rows::stored_author(m.author);
+            (m.ticket_id.0.simple(), kind, id.unwrap_or(NO_AUTHOR).simple(), m.client_msg_id.as_str())
         })
         .collect();
     // The keys' json_each comes first (CROSS JOIN keeps that order): one lookup in the unique index
