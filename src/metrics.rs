@@ -230,7 +230,7 @@ fn describe() {
     describe_histogram!(WS_LATENCY, Unit::Seconds, "socket request latency");
     describe_histogram!(BATCH_SIZE, "messages per group-commit batch");
     describe_counter!(MESSAGES_STORED, "messages stored and acknowledged");
-    describe_gauge!(SQLITE_WAL_PENDING, "SQLite: WAL pages not yet copied into the database file");
+    describe_gauge!(SQLITE_WAL_PENDING, "SQLite: WAL pages the last background checkpoint could not copy");
     describe_counter!(MESSAGE_REPLANS, "messages planned again because their ticket changed under the batch, by way");
     describe_counter!(TICKETS_OPENED, "tickets opened");
     describe_counter!(TELEMETRY_ACCEPTED, "telemetry events stored, by kind");

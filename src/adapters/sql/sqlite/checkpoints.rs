@@ -4,10 +4,10 @@
 //! writer copies them into the database file and fsyncs it before it takes the next write. Under a
 //! steady chat that was a fifth of the writer's time and a stall every second commit, and the writer
 //! is the one thing every message waits for. Here a task copies committed pages in the background
-//! every 250 ms (passive checkpoints never block the writer or readers), so the writer's own checkpoint is only a
-//! backstop: it runs when the WAL passes [`WRITER_CHECKPOINT_PAGES`], which happens when this task
-//! falls behind, and under a load without pauses, where the WAL can start over only after a
-//! checkpoint that ends between two commits.
+//! every 250 ms (passive checkpoints never block the writer or readers), so the writer's own
+//! checkpoint is only a backstop: it runs when the WAL passes [`WRITER_CHECKPOINT_PAGES`], which
+//! happens when this task falls behind, and under a load without pauses, where the WAL can start
+//! over only after a checkpoint that ends between two commits.
 //!
 //! A bigger WAL also means fewer copies: a page that many commits change (a ticket's row, the hot
 //! leaves of the message indexes) is copied once per checkpoint, not once per commit.
