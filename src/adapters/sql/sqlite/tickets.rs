@@ -26,6 +26,34 @@ mod batch;
 /// Opens the transaction of a write that allocates seqs (see the module's doc).
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+// The lists of tickets, each read through an index: no index names `updated_at` outside resolved
+// tickets (migration 0024 says why), so the short lists are read by another index and sorted.
+
+/// A user's tickets: the unique index that starts with user_id, then sorted.
+const USER_TICKETS: &str = "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+     FROM tickets WHERE user_id = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2";
+
+/// The queue, oldest first, in its partial index's order. Each status has a query of its own with
+/// the literal status its partial index names: SQLite uses a partial index only for a query whose
+/// WHERE implies the index's.
+const QUEUED: &str = "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+     FROM tickets WHERE status = 'open' ORDER BY queued_at, id LIMIT ?1";
+
+/// Held tickets, few (agents times their capacity): their partial index, then sorted.
+const ASSIGNED: &str = "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+     FROM tickets WHERE status = 'assigned' ORDER BY updated_at DESC, id DESC LIMIT ?1";
+
+/// Resolved tickets, which only grow: their own partial index, in this order.
+const RESOLVED: &str = "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+     FROM tickets WHERE status = 'resolved' ORDER BY updated_at DESC, id DESC LIMIT ?1";
+
+/// Tickets changed lately (the cluster sweep): every change to a ticket appends an event whose time
+/// is the ticket's new updated_at, and the events' times have an index.
+const CHANGED_SINCE: &str = "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
+     FROM tickets
+     WHERE updated_at >= ?1 AND id IN (SELECT ticket_id FROM ticket_events WHERE created_at >= ?1)
+     ORDER BY updated_at, id LIMIT ?2";
+
 #[async_trait]
 impl Tickets for SqliteStore {
     async fn open_ticket(&self, new: &NewTicket) -> Result<Opened> {
@@ -77,32 +105,19 @@ impl Tickets for SqliteStore {
     }
 
     async fn user_tickets(&self, user: UserId, limit: u32) -> Result<Vec<Ticket>> {
-        let rows = sqlx::query_as::<_, TicketRow>(
-            "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-             FROM tickets WHERE user_id = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2",
-        )
-        .bind(user.0)
-        .bind(limit)
-        .fetch_all(&self.readers)
-        .await?;
+        let rows =
+            sqlx::query_as::<_, TicketRow>(USER_TICKETS).bind(user.0).bind(limit).fetch_all(&self.readers).await?;
         rows.into_iter().map(Ticket::try_from).collect()
     }
 
     async fn tickets_with_status(&self, status: TicketStatus, limit: u32) -> Result<Vec<Ticket>> {
-        // The queue has a query of its own, with the literal status that its partial index names.
+        // Each status has a query of its own (see `QUEUED`).
         let query = match status {
-            TicketStatus::Open => sqlx::query_as::<_, TicketRow>(
-                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-                 FROM tickets WHERE status = 'open' ORDER BY queued_at, id LIMIT ?1",
-            )
-            .bind(limit),
-            TicketStatus::Assigned | TicketStatus::Resolved => sqlx::query_as::<_, TicketRow>(
-                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-                 FROM tickets WHERE status = ?2 ORDER BY updated_at DESC, id DESC LIMIT ?1",
-            )
-            .bind(limit)
-            .bind(status.as_str()),
-        };
+            TicketStatus::Open => sqlx::query_as::<_, TicketRow>(QUEUED),
+            TicketStatus::Assigned => sqlx::query_as::<_, TicketRow>(ASSIGNED),
+            TicketStatus::Resolved => sqlx::query_as::<_, TicketRow>(RESOLVED),
+        }
+        .bind(limit);
         let rows = query.fetch_all(&self.readers).await?;
         rows.into_iter().map(Ticket::try_from).collect()
     }
@@ -135,14 +150,8 @@ impl Tickets for SqliteStore {
     }
 
     async fn changed_since(&self, since: Millis, limit: u32) -> Result<Vec<Ticket>> {
-        let rows = sqlx::query_as::<_, TicketRow>(
-            "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-             FROM tickets WHERE updated_at >= ?1 ORDER BY updated_at, id LIMIT ?2",
-        )
-        .bind(since)
-        .bind(limit)
-        .fetch_all(&self.readers)
-        .await?;
+        let rows =
+            sqlx::query_as::<_, TicketRow>(CHANGED_SINCE).bind(since).bind(limit).fetch_all(&self.readers).await?;
         rows.into_iter().map(Ticket::try_from).collect()
     }
 
@@ -251,12 +260,13 @@ impl Tickets for SqliteStore {
 /// [`Tickets::append_messages`] on the writer's connection, from the `BEGIN` to the `COMMIT`.
 async fn append(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Vec<Appended>> {
     let stored = batch::begin_and_read(&mut *conn, batch).await?;
+    let before = batch::Before::of(&stored.tickets);
     let named = batch.iter().filter(|m| stored.tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
     let uploads = read_uploads(&mut *conn, &stream::upload_ids(named)).await?;
     let plan = stream::plan(batch, stored.tickets, stored.messages, &uploads);
     // Without uploads to place, the store's call also commits.
     let commits = plan.placements.is_empty();
-    batch::store(&mut *conn, &plan.events, &plan.tickets, commits).await?;
+    batch::store(&mut *conn, &plan.events, &plan.tickets, &before, commits).await?;
     if !commits {
         place(&mut *conn, &plan.placements).await?;
         sqlx::query("COMMIT").execute(&mut *conn).await?;
@@ -353,13 +363,42 @@ mod tests {
     use crate::config::Config;
     use crate::ports::store::HubKeys as _;
 
+    /// A store on a new database in a folder of its own (deleted with the returned handle).
+    async fn fresh_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match SqliteStore::connect(&dir.path().join("hub.sqlite"), &Config::default()).await {
+            Ok(store) => (dir, store),
+            Err(e) => panic!("cannot open the test database: {e:#}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_list_of_tickets_is_read_through_an_index() {
+        let (_dir, store) = fresh_store().await;
+        for query in [USER_TICKETS, QUEUED, ASSIGNED, RESOLVED, CHANGED_SINCE] {
+            // (id, parent, unused, what the step does)
+            let plan: Vec<String> =
+                sqlx::query_as::<_, (i64, i64, i64, String)>(&format!("EXPLAIN QUERY PLAN {query}"))
+                    .bind(1_i64)
+                    .bind(1_i64)
+                    .fetch_all(&store.readers)
+                    .await
+                    .expect("plan")
+                    .into_iter()
+                    .map(|(_, _, _, step)| step)
+                    .collect();
+            let read: Vec<&String> =
+                plan.iter().filter(|step| step.starts_with("SCAN") || step.starts_with("SEARCH")).collect();
+            assert!(!read.is_empty(), "{query}: {plan:?}");
+            for step in read {
+                assert!(step.contains(" USING "), "{query} reads a whole table: {plan:?}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_batch_stopped_before_its_commit_leaves_nothing_behind_and_the_next_write_commits() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = match SqliteStore::connect(&dir.path().join("hub.sqlite"), &Config::default()).await {
-            Ok(store) => store,
-            Err(e) => panic!("cannot open the test database: {e:#}"),
-        };
+        let (_dir, store) = fresh_store().await;
         let mut writing = batch::Writing::new(store.writer.acquire().await.expect("the writer"));
         let begun = sqlx::query("BEGIN IMMEDIATE; INSERT INTO hub_keys (name, value) VALUES ('stopped', x'01')")
             .execute(writing.conn())

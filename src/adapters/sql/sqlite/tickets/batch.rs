@@ -5,7 +5,8 @@
 //! the answer is received. Every message waits for the one writer, so each hand-off is paid by all
 //! of them. So a batch is two calls: one that opens the transaction and reads the batch's tickets and
 //! the messages it may repeat, and one that inserts every event (the search index's trigger fires for
-//! each), updates every ticket and commits. The rows go to SQLite as one JSON array per statement,
+//! each), updates every ticket (the columns of its indexes only where they change, see [`store`]) and
+//! commits. The rows go to SQLite as one JSON array per statement,
 //! which `json_each` unpacks on SQLite's side. Ids travel as hex and are stored as the same 16-byte
 //! blobs as everywhere else (`unhex`).
 //!
@@ -15,8 +16,9 @@
 use crate::adapters::sql::rows::{self, EventRow, TicketRow};
 use crate::domain::tickets::stream::{self, MessageKey};
 use crate::error::{Error, Result};
-use crate::model::ids::TicketId;
-use crate::model::ticket::{NewMessage, Ticket, TicketEvent};
+use crate::model::ids::{AgentId, TicketId};
+use crate::model::ticket::{NewMessage, Ticket, TicketEvent, TicketStatus};
+use crate::model::time::Millis;
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::{FromRow as _, Row as _, Sqlite, SqliteConnection};
@@ -70,6 +72,27 @@ impl Drop for Writing {
 pub(super) struct Stored {
     pub(super) tickets: HashMap<TicketId, Ticket>,
     pub(super) messages: HashMap<MessageKey, TicketEvent>,
+}
+
+/// What the partial indexes of `tickets` hold a ticket by: its status, agent and place in the queue.
+type Standing = (TicketStatus, Option<AgentId>, Option<Millis>);
+
+/// Each ticket's [`Standing`] before the batch, to tell which of them the batch moves.
+pub(super) struct Before(HashMap<TicketId, Standing>);
+
+impl Before {
+    pub(super) fn of(tickets: &HashMap<TicketId, Ticket>) -> Self {
+        Self(tickets.values().map(|t| (t.id, standing(t))).collect())
+    }
+
+    /// Whether the batch changed `ticket`'s standing (a message to a resolved ticket reopens it).
+    fn moved(&self, ticket: &Ticket) -> bool {
+        self.0.get(&ticket.id) != Some(&standing(ticket))
+    }
+}
+
+fn standing(t: &Ticket) -> Standing {
+    (t.status, t.agent_id, t.queued_at)
 }
 
 /// Opens the batch's transaction (`BEGIN IMMEDIATE`, as every write that allocates seqs: the write
@@ -132,12 +155,17 @@ type EventColumns<'a> = (
     Option<String>,
 );
 
-/// A ticket's new state as [`store`] sends it: `id, status, agent_id, queued_at, last_seq,
-/// updated_at`.
-type TicketColumns<'a> = (Simple, &'a str, Option<Simple>, Option<i64>, i64, i64);
+/// A ticket's new place in its stream as [`store`] sends it: `id, last_seq, updated_at`.
+type AdvancedColumns = (Simple, i64, i64);
+
+/// A moved ticket's new standing as [`store`] sends it: `id, status, agent_id, queued_at`.
+type MovedColumns<'a> = (Simple, &'a str, Option<Simple>, Option<i64>);
 
 /// Inserts `events` and writes the tickets' new states, in one call, which also commits the
-/// transaction when `commit` is set.
+/// transaction when `commit` is set. Every ticket's `last_seq` and `updated_at` are written, and
+/// only for the tickets whose standing the batch changed (`before`), their status, agent and place
+/// in the queue: SQLite rewrites the entries of every index that names a column an UPDATE sets, and
+/// those columns are in the partial indexes of `tickets`.
 ///
 /// # Errors
 /// [`Error::Internal`] when SQLite changed another number of rows than it was given: a bug.
@@ -145,6 +173,7 @@ pub(super) async fn store(
     conn: &mut SqliteConnection,
     events: &[TicketEvent],
     tickets: &[Ticket],
+    before: &Before,
     commit: bool,
 ) -> Result<()> {
     let event_rows: Vec<EventColumns<'_>> = events
@@ -166,25 +195,25 @@ pub(super) async fn store(
             )
         })
         .collect();
-    let ticket_rows: Vec<TicketColumns<'_>> = tickets
+    let advanced: Vec<AdvancedColumns> =
+        tickets.iter().map(|t| (t.id.0.simple(), rows::stored_seq(t.last_seq), t.updated_at)).collect();
+    let moved: Vec<MovedColumns<'_>> = tickets
         .iter()
-        .map(|t| {
-            (
-                t.id.0.simple(),
-                t.status.as_str(),
-                t.agent_id.map(|a| a.0.simple()),
-                t.queued_at,
-                rows::stored_seq(t.last_seq),
-                t.updated_at,
-            )
-        })
+        .filter(|t| before.moved(t))
+        .map(|t| (t.id.0.simple(), t.status.as_str(), t.agent_id.map(|a| a.0.simple()), t.queued_at))
         .collect();
-    // Two statements in one call (three with the commit): sqlx binds `?1` and `?2` by number in each.
+    // Three statements in one call (four with the commit): sqlx binds `?1` to `?3` by number in each.
     let statements = if commit { STORE_AND_COMMIT } else { STORE };
-    let done = sqlx::query(statements).bind(json(&event_rows)?).bind(json(&ticket_rows)?).execute(conn).await?;
-    // sqlx adds up each statement's count, and SQLite's count after a COMMIT is still the update's.
-    let updates = if commit { 2 * tickets.len() } else { tickets.len() };
-    let expected = (events.len() + updates) as u64;
+    let done = sqlx::query(statements)
+        .bind(json(&event_rows)?)
+        .bind(json(&advanced)?)
+        .bind(json(&moved)?)
+        .execute(conn)
+        .await?;
+    // sqlx adds up each statement's count, and SQLite's count after a COMMIT is still the last
+    // update's.
+    let repeated = if commit { moved.len() } else { 0 };
+    let expected = (events.len() + advanced.len() + moved.len() + repeated) as u64;
     if done.rows_affected() != expected {
         return Err(Error::Internal(format!(
             "a message batch changed {} rows instead of {expected}",
@@ -194,7 +223,8 @@ pub(super) async fn store(
     Ok(())
 }
 
-/// The batch's events and tickets: `?1` the events, `?2` the tickets, as JSON arrays.
+/// The batch's events and tickets: `?1` the events, `?2` every ticket's place in its stream, `?3`
+/// the moved tickets' standing, as JSON arrays.
 macro_rules! store_statements {
     () => {
         "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
@@ -202,9 +232,10 @@ macro_rules! store_statements {
          SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, unhex(value ->> 4), value ->> 5,
                 value ->> 6, unhex(value ->> 7), value ->> 8, value ->> 9, value ->> 10
          FROM json_each(?1);
-         UPDATE tickets SET status = t.value ->> 1, agent_id = unhex(t.value ->> 2), queued_at = t.value ->> 3,
-                            last_seq = t.value ->> 4, updated_at = t.value ->> 5
-         FROM json_each(?2) AS t WHERE tickets.id = unhex(t.value ->> 0);"
+         UPDATE tickets SET last_seq = t.value ->> 1, updated_at = t.value ->> 2
+         FROM json_each(?2) AS t WHERE tickets.id = unhex(t.value ->> 0);
+         UPDATE tickets SET status = t.value ->> 1, agent_id = unhex(t.value ->> 2), queued_at = t.value ->> 3
+         FROM json_each(?3) AS t WHERE tickets.id = unhex(t.value ->> 0);"
     };
 }
 
