@@ -289,7 +289,9 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    async fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    /// A store on a new database at `nested/folder/hub.sqlite` under `dir` (the folders are made by
+    /// the store); for the tests of the store's modules too.
+    pub(super) async fn open(dir: &tempfile::TempDir) -> SqliteStore {
         let path = dir.path().join("nested").join("folder").join("hub.sqlite");
         match SqliteStore::connect(&path, &Config::default()).await {
             Ok(store) => store,

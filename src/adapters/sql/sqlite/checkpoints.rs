@@ -66,16 +66,12 @@ async fn checkpoint(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
     #[tokio::test]
     async fn pages_a_reader_still_needs_stay_pending_until_its_snapshot_ends() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("hub.sqlite");
-        let store = match crate::adapters::sql::sqlite::SqliteStore::connect(&path, &Config::default()).await {
-            Ok(store) => store,
-            Err(e) => panic!("cannot open the test database: {e:#}"),
-        };
+        let store = crate::adapters::sql::sqlite::tests::open(&dir).await;
+        let path = dir.path().join("nested/folder/hub.sqlite");
         let mut own = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("connect");
         let mut reader = store.readers.acquire().await.expect("a reader");
         let pinned = sqlx::query("BEGIN; SELECT count(*) FROM hub_keys").execute(&mut *reader).await;

@@ -21,38 +21,48 @@ use async_trait::async_trait;
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
-mod batch;
-
 /// Opens the transaction of a write that allocates seqs (see the module's doc).
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// The columns of a [`TicketRow`], in its order (for `concat!`, here and in `batch`).
+macro_rules! ticket_columns {
+    () => {
+        "id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq"
+    };
+}
+
+/// `SELECT` [`ticket_columns`] `FROM tickets`, then the given clauses.
+macro_rules! select_tickets {
+    ($clauses:literal) => {
+        concat!("SELECT ", ticket_columns!(), " FROM tickets ", $clauses)
+    };
+}
+
+mod batch;
 
 // The lists of tickets, each read through an index: no index names `updated_at` outside resolved
 // tickets (migration 0024 says why), so the short lists are read by another index and sorted.
 
 /// A user's tickets: the unique index that starts with user_id, then sorted.
-const USER_TICKETS: &str = "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-     FROM tickets WHERE user_id = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2";
+const USER_TICKETS: &str = select_tickets!("WHERE user_id = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2");
 
 /// The queue, oldest first, in its partial index's order. Each status has a query of its own with
 /// the literal status its partial index names: SQLite uses a partial index only for a query whose
 /// WHERE implies the index's.
-const QUEUED: &str = "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-     FROM tickets WHERE status = 'open' ORDER BY queued_at, id LIMIT ?1";
+const QUEUED: &str = select_tickets!("WHERE status = 'open' ORDER BY queued_at, id LIMIT ?1");
 
 /// Held tickets, few (agents times their capacity): their partial index, then sorted.
-const ASSIGNED: &str = "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-     FROM tickets WHERE status = 'assigned' ORDER BY updated_at DESC, id DESC LIMIT ?1";
+const ASSIGNED: &str = select_tickets!("WHERE status = 'assigned' ORDER BY updated_at DESC, id DESC LIMIT ?1");
 
 /// Resolved tickets, which only grow: their own partial index, in this order.
-const RESOLVED: &str = "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-     FROM tickets WHERE status = 'resolved' ORDER BY updated_at DESC, id DESC LIMIT ?1";
+const RESOLVED: &str = select_tickets!("WHERE status = 'resolved' ORDER BY updated_at DESC, id DESC LIMIT ?1");
 
 /// Tickets changed lately (the cluster sweep): every change to a ticket appends an event whose time
 /// is the ticket's new updated_at, and the events' times have an index.
-const CHANGED_SINCE: &str = "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-     FROM tickets
-     WHERE updated_at >= ?1 AND id IN (SELECT ticket_id FROM ticket_events WHERE created_at >= ?1)
-     ORDER BY updated_at, id LIMIT ?2";
+const CHANGED_SINCE: &str = select_tickets!(
+    "WHERE updated_at >= ?1 AND id IN (SELECT ticket_id FROM ticket_events WHERE created_at >= ?1)
+     ORDER BY updated_at, id LIMIT ?2"
+);
 
 #[async_trait]
 impl Tickets for SqliteStore {
@@ -60,13 +70,14 @@ impl Tickets for SqliteStore {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         // DO NOTHING on any conflict: a repeated request (same user and client_msg_id) finds the
         // ticket below, even when it reuses the ticket id too.
-        let created = sqlx::query_as::<_, TicketRow>(
+        let created = sqlx::query_as::<_, TicketRow>(concat!(
             "INSERT INTO tickets (id, user_id, subject, status, agent_id, open_client_msg_id, created_at,
                                   updated_at, queued_at, last_seq)
              VALUES (?1, ?2, ?3, 'open', NULL, ?4, ?5, ?5, ?5, 2)
              ON CONFLICT DO NOTHING
-             RETURNING id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq",
-        )
+             RETURNING ",
+            ticket_columns!()
+        ))
         .bind(new.id.0)
         .bind(new.user_id.0)
         .bind(&new.subject)
@@ -75,14 +86,11 @@ impl Tickets for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = created else {
-            let row = sqlx::query_as::<_, TicketRow>(
-                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-                 FROM tickets WHERE user_id = ?1 AND open_client_msg_id = ?2",
-            )
-            .bind(new.user_id.0)
-            .bind(&new.client_msg_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let row = sqlx::query_as::<_, TicketRow>(select_tickets!("WHERE user_id = ?1 AND open_client_msg_id = ?2"))
+                .bind(new.user_id.0)
+                .bind(&new.client_msg_id)
+                .fetch_optional(&mut *tx)
+                .await?;
             let ticket = Ticket::try_from(row.ok_or_else(|| Error::Internal("ticket id is taken".into()))?)?;
             let events = events_after(&mut tx, ticket.id, 0, 2).await?;
             tx.commit().await?;
@@ -123,10 +131,9 @@ impl Tickets for SqliteStore {
     }
 
     async fn agent_tickets(&self, agent: AgentId) -> Result<Vec<Ticket>> {
-        let rows = sqlx::query_as::<_, TicketRow>(
-            "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-             FROM tickets WHERE agent_id = ?1 AND status = 'assigned' ORDER BY created_at, id",
-        )
+        let rows = sqlx::query_as::<_, TicketRow>(select_tickets!(
+            "WHERE agent_id = ?1 AND status = 'assigned' ORDER BY created_at, id"
+        ))
         .bind(agent.0)
         .fetch_all(&self.readers)
         .await?;
@@ -178,13 +185,14 @@ impl Tickets for SqliteStore {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         // Unlisted statuses bind NULL, which `IN` never matches.
         let from = |s: TicketStatus| t.from.contains(&s).then_some(s.as_str());
-        let row = sqlx::query_as::<_, TicketRow>(
+        let row = sqlx::query_as::<_, TicketRow>(concat!(
             "UPDATE tickets SET status = ?2, agent_id = ?3,
                  queued_at = CASE WHEN ?2 <> 'open' THEN NULL WHEN status = 'open' THEN queued_at ELSE ?4 END,
                  last_seq = last_seq + 1, updated_at = ?4
              WHERE id = ?1 AND status IN (?5, ?6, ?7) AND (NOT ?8 OR agent_id IS ?9)
-             RETURNING id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq",
-        )
+             RETURNING ",
+            ticket_columns!()
+        ))
         .bind(t.ticket_id.0)
         .bind(t.to.as_str())
         .bind(t.agent_id.map(|a| a.0))
@@ -275,13 +283,7 @@ async fn append(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Vec
 }
 
 async fn select_ticket(conn: &mut SqliteConnection, id: TicketId) -> Result<Option<Ticket>> {
-    let row = sqlx::query_as::<_, TicketRow>(
-        "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-         FROM tickets WHERE id = ?1",
-    )
-    .bind(id.0)
-    .fetch_optional(conn)
-    .await?;
+    let row = sqlx::query_as::<_, TicketRow>(select_tickets!("WHERE id = ?1")).bind(id.0).fetch_optional(conn).await?;
     row.map(Ticket::try_from).transpose()
 }
 
@@ -360,16 +362,13 @@ async fn insert_event(conn: &mut SqliteConnection, event: &TicketEvent) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::ports::store::HubKeys as _;
 
     /// A store on a new database in a folder of its own (deleted with the returned handle).
     async fn fresh_store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("temp dir");
-        match SqliteStore::connect(&dir.path().join("hub.sqlite"), &Config::default()).await {
-            Ok(store) => (dir, store),
-            Err(e) => panic!("cannot open the test database: {e:#}"),
-        }
+        let store = crate::adapters::sql::sqlite::tests::open(&dir).await;
+        (dir, store)
     }
 
     #[tokio::test]

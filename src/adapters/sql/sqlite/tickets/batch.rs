@@ -110,18 +110,18 @@ pub(super) async fn begin_and_read(conn: &mut SqliteConnection, batch: &[NewMess
         .collect();
     // The keys' json_each comes first (CROSS JOIN keeps that order): one lookup in the unique index
     // per key. `part` tells the two selects' rows apart.
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "BEGIN IMMEDIATE;
-         SELECT 'ticket' AS part, id, user_id, subject, status, agent_id, created_at, updated_at, queued_at,
-                last_seq
-         FROM tickets WHERE id IN (SELECT unhex(value) FROM json_each(?1));
+         SELECT 'ticket' AS part, ",
+        ticket_columns!(),
+        " FROM tickets WHERE id IN (SELECT unhex(value) FROM json_each(?1));
          SELECT 'message' AS part, e.ticket_id, e.seq, e.kind, e.author_kind, e.author_id, e.body,
                 e.client_msg_id, e.agent_id, e.attachments, e.created_at
          FROM json_each(?2) AS k CROSS JOIN ticket_events AS e
          WHERE e.ticket_id = unhex(k.value ->> 0) AND e.author_kind = k.value ->> 1
            AND coalesce(e.author_id, x'00000000000000000000000000000000') = unhex(k.value ->> 2)
-           AND e.client_msg_id = k.value ->> 3",
-    )
+           AND e.client_msg_id = k.value ->> 3"
+    ))
     .bind(json(&ids)?)
     .bind(json(&keys)?)
     .fetch_all(conn)
