@@ -1,9 +1,10 @@
 //! The SQLite backend: the embedded default, one file, nothing to install.
 //!
 //! SQLite lets one connection write at a time. Rather than let several pooled connections collide on
-//! the write lock and spin in its busy handler, every write goes through a pool of exactly one
+//! the write lock and spin in its busy handler, every write queues for a pool of exactly one
 //! connection, whose queue orders writers fairly; reads use a small pool of their own, which WAL lets
-//! run beside the writer. Read-modify-writes are single statements (upserts, `RETURNING`), so they are
+//! run beside the writer. Message batches, the bulk of the writes, hold that connection as their turn
+//! and run on a connection and thread of their own (see `tickets::batch`). Read-modify-writes are single statements (upserts, `RETURNING`), so they are
 //! atomic without explicit transactions, except where several rows change together (a ticket and its
 //! events, an agent and their sessions): those are `BEGIN IMMEDIATE` transactions.
 //!
@@ -73,6 +74,8 @@ pub(crate) struct SqliteStore {
     writer: SqlitePool,
     /// Connections with `query_only` on, for the reads that need no write lock.
     readers: SqlitePool,
+    /// The connection that stores message batches, on a thread of its own (see `tickets::batch`).
+    batches: tickets::BatchConnection,
     /// Seals and opens the users' numbers.
     vault: std::sync::Arc<crate::adapters::vault::Vault>,
     /// The background checkpoints, which stop with the store.
@@ -129,6 +132,8 @@ impl SqliteStore {
         migrate(&base).await?;
         let vault = std::sync::Arc::new(crate::adapters::vault::load(config, Some(path))?);
         seal_plain_values(&writer, &vault).await?;
+        let batches = tickets::BatchConnection::open(path, timeout)
+            .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
         let checkpoints = checkpoints::start(&base)
             .await
             .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
@@ -142,7 +147,7 @@ impl SqliteStore {
             .connect_with(base.pragma("query_only", "ON"))
             .await
             .with_context(|| format!("cannot open the sqlite database {}", path.display()))?;
-        Ok(Self { writer, readers, vault, _checkpoints: checkpoints })
+        Ok(Self { writer, readers, batches, vault, _checkpoints: checkpoints })
     }
 }
 

@@ -137,6 +137,29 @@ pub(in crate::adapters::sql) struct AttachmentRow {
     expires_at: Option<Millis>,
 }
 
+impl AttachmentRow {
+    /// A row of [`COLUMNS`], in their order, on the SQLite connection of message batches.
+    pub(in crate::adapters::sql) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            user_id: row.get(1)?,
+            agent_id: row.get(2)?,
+            ticket_id: row.get(3)?,
+            state: row.get(4)?,
+            name: row.get(5)?,
+            length: row.get(6)?,
+            received: row.get(7)?,
+            media_type: row.get(8)?,
+            size: row.get(9)?,
+            width: row.get(10)?,
+            height: row.get(11)?,
+            thumbnail_key: row.get(12)?,
+            created_at: row.get(13)?,
+            expires_at: row.get(14)?,
+        })
+    }
+}
+
 impl TryFrom<AttachmentRow> for Attachment {
     type Error = Error;
 

@@ -22,6 +22,23 @@ pub(in crate::adapters::sql) struct TicketRow {
     last_seq: i64,
 }
 
+impl TicketRow {
+    /// A row of the columns above, in their order, on the SQLite connection of message batches.
+    pub(in crate::adapters::sql) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            user_id: row.get(1)?,
+            subject: row.get(2)?,
+            status: row.get(3)?,
+            agent_id: row.get(4)?,
+            created_at: row.get(5)?,
+            updated_at: row.get(6)?,
+            queued_at: row.get(7)?,
+            last_seq: row.get(8)?,
+        })
+    }
+}
+
 impl TryFrom<TicketRow> for Ticket {
     type Error = Error;
 
@@ -54,6 +71,24 @@ pub(in crate::adapters::sql) struct EventRow {
     agent_id: Option<Uuid>,
     attachments: Option<String>,
     created_at: Millis,
+}
+
+impl EventRow {
+    /// A row of the columns above, in their order, on the SQLite connection of message batches.
+    pub(in crate::adapters::sql) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            ticket_id: row.get(0)?,
+            seq: row.get(1)?,
+            kind: row.get(2)?,
+            author_kind: row.get(3)?,
+            author_id: row.get(4)?,
+            body: row.get(5)?,
+            client_msg_id: row.get(6)?,
+            agent_id: row.get(7)?,
+            attachments: row.get(8)?,
+            created_at: row.get(9)?,
+        })
+    }
 }
 
 impl TryFrom<EventRow> for TicketEvent {

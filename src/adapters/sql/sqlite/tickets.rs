@@ -38,7 +38,16 @@ macro_rules! select_tickets {
     };
 }
 
+/// The columns of an [`EventRow`], in its order (for `concat!`, here and in `batch`).
+macro_rules! event_columns {
+    () => {
+        "ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments, created_at"
+    };
+}
+
 mod batch;
+
+pub(super) use batch::BatchConnection;
 
 // The lists of tickets, each read through an index: no index names `updated_at` outside resolved
 // tickets (migration 0024 says why), so the short lists are read by another index and sorted.
@@ -166,19 +175,10 @@ impl Tickets for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        // A batch costs two calls whatever its size (see `batch`); messages with attachments add
-        // a few.
-        let mut writing = batch::Writing::new(self.writer.acquire().await?);
-        match append(writing.conn(), batch).await {
-            Ok(results) => {
-                writing.committed();
-                Ok(results)
-            }
-            Err(e) => {
-                writing.roll_back().await;
-                Err(e)
-            }
-        }
+        // The batch is written on a connection of its own (see `batch`); the writer connection is
+        // the queue for SQLite's write lock, held and not used until the batch is done.
+        let _turn = self.writer.acquire().await?;
+        self.batches.append(batch).await
     }
 
     async fn transition(&self, t: &Transition) -> Result<Option<(Ticket, TicketEvent)>> {
@@ -218,11 +218,11 @@ impl Tickets for SqliteStore {
         match page {
             Page::After(seq) => events_after(&mut conn, ticket, seq, limit).await,
             Page::Before(seq) => {
-                let rows = sqlx::query_as::<_, EventRow>(
-                    "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
-                           created_at
-                     FROM ticket_events WHERE ticket_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-                )
+                let rows = sqlx::query_as::<_, EventRow>(concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM ticket_events WHERE ticket_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+                ))
                 .bind(ticket.0)
                 .bind(rows::stored_seq(seq))
                 .bind(limit)
@@ -265,34 +265,17 @@ impl Tickets for SqliteStore {
     }
 }
 
-/// [`Tickets::append_messages`] on the writer's connection, from the `BEGIN` to the `COMMIT`.
-async fn append(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Vec<Appended>> {
-    let stored = batch::begin_and_read(&mut *conn, batch).await?;
-    let before = batch::Before::of(&stored.tickets);
-    let named = batch.iter().filter(|m| stored.tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
-    let uploads = read_uploads(&mut *conn, &stream::upload_ids(named)).await?;
-    let plan = stream::plan(batch, stored.tickets, stored.messages, &uploads);
-    // Without uploads to place, the store's call also commits.
-    let commits = plan.placements.is_empty();
-    batch::store(&mut *conn, &plan.events, &plan.tickets, &before, commits).await?;
-    if !commits {
-        place(&mut *conn, &plan.placements).await?;
-        sqlx::query("COMMIT").execute(&mut *conn).await?;
-    }
-    Ok(plan.results)
-}
-
 async fn select_ticket(conn: &mut SqliteConnection, id: TicketId) -> Result<Option<Ticket>> {
     let row = sqlx::query_as::<_, TicketRow>(select_tickets!("WHERE id = ?1")).bind(id.0).fetch_optional(conn).await?;
     row.map(Ticket::try_from).transpose()
 }
 
 async fn events_after(conn: &mut SqliteConnection, ticket: TicketId, seq: u64, limit: u32) -> Result<Vec<TicketEvent>> {
-    let rows = sqlx::query_as::<_, EventRow>(
-        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
-                           created_at
-         FROM ticket_events WHERE ticket_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-    )
+    let rows = sqlx::query_as::<_, EventRow>(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM ticket_events WHERE ticket_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+    ))
     .bind(ticket.0)
     .bind(rows::stored_seq(seq))
     .bind(limit)
@@ -362,7 +345,6 @@ async fn insert_event(conn: &mut SqliteConnection, event: &TicketEvent) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::store::HubKeys as _;
 
     /// A store on a new database in a folder of its own (deleted with the returned handle).
     async fn fresh_store() -> (tempfile::TempDir, SqliteStore) {
@@ -395,23 +377,88 @@ mod tests {
         }
     }
 
+    /// A fresh store with one user's ticket, opened with seq 1 and 2.
+    async fn store_with_a_ticket() -> (tempfile::TempDir, SqliteStore, Opened) {
+        use crate::model::phone::Phone;
+        use crate::ports::store::Accounts as _;
+        let (dir, store) = fresh_store().await;
+        let (user, _) = store.register_user(&Phone::from_e164("+989121234567"), 1).await.expect("register");
+        let opened = store
+            .open_ticket(&NewTicket {
+                id: TicketId::generate(),
+                user_id: user.id,
+                subject: "پرداخت".into(),
+                body: "سلام".into(),
+                attachments: Vec::new(),
+                client_msg_id: "open".into(),
+                created_at: 5,
+            })
+            .await
+            .expect("open");
+        (dir, store, opened)
+    }
+
+    /// `count` messages from the ticket's user, with client ids `{tag}-0`, `{tag}-1`, ...
+    fn messages(ticket: &Ticket, tag: &str, count: usize) -> Vec<NewMessage> {
+        (0..count)
+            .map(|i| NewMessage {
+                ticket_id: ticket.id,
+                author: Author::User(ticket.user_id),
+                client_msg_id: format!("{tag}-{i}"),
+                body: format!("پیام {i}"),
+                attachments: Vec::new(),
+                created_at: 10 + i as Millis,
+            })
+            .collect()
+    }
+
     #[tokio::test]
-    async fn a_batch_stopped_before_its_commit_leaves_nothing_behind_and_the_next_write_commits() {
-        let (_dir, store) = fresh_store().await;
-        let mut writing = batch::Writing::new(store.writer.acquire().await.expect("the writer"));
-        let begun = sqlx::query("BEGIN IMMEDIATE; INSERT INTO hub_keys (name, value) VALUES ('stopped', x'01')")
-            .execute(writing.conn())
-            .await;
-        assert!(begun.is_ok(), "{begun:?}");
-        // The caller gave up: the transaction must not stay open on the pooled connection.
-        drop(writing);
-        let next = tokio::time::timeout(std::time::Duration::from_secs(3), store.key_or_insert("next", b"n")).await;
-        assert!(matches!(next, Ok(Ok(ref v)) if v == b"n"), "{next:?}");
-        let seen: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM hub_keys WHERE name IN ('stopped', 'next') ORDER BY name")
-                .fetch_all(&store.readers)
-                .await
-                .expect("read");
-        assert_eq!(seen, ["next"]);
+    async fn a_batch_whose_caller_stops_waiting_is_stored_whole_and_the_next_continues_its_seqs() {
+        let (_dir, store, opened) = store_with_a_ticket().await;
+        // Polled once (the batch goes to its thread), then dropped: the caller stopped waiting.
+        let first = messages(&opened.ticket, "first", 100);
+        let polled = tokio::time::timeout(std::time::Duration::ZERO, store.batches.append(&first)).await;
+        assert!(polled.is_err(), "the batch was stored before its first poll returned");
+        let next = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            store.append_messages(&messages(&opened.ticket, "next", 2)),
+        )
+        .await
+        .expect("the next batch waits for no stopped one")
+        .expect("the next batch");
+        let seqs: Vec<u64> = next
+            .iter()
+            .map(|a| match a {
+                Appended::Stored { events, .. } => events[0].seq,
+                other => panic!("not stored: {other:?}"),
+            })
+            .collect();
+        // seq 1 and 2 are the opening; the stopped batch took 3 to 102.
+        assert_eq!(seqs, [103, 104]);
+        let stored = store.events(opened.ticket.id, Page::After(0), 200).await.expect("history");
+        let ids: Vec<&str> = stored.iter().filter_map(|e| e.client_msg_id.as_deref()).collect();
+        assert_eq!(ids.len(), 103);
+        assert!(ids[1..101].iter().zip(&first).all(|(id, m)| *id == m.client_msg_id), "{ids:?}");
+        assert!(stored.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    }
+
+    #[tokio::test]
+    async fn a_repeated_message_is_answered_with_the_stored_one_and_stores_nothing() {
+        let (_dir, store, opened) = store_with_a_ticket().await;
+        let batch = messages(&opened.ticket, "m", 3);
+        let first = store.append_messages(&batch).await.expect("first");
+        let again = store.append_messages(&batch[1..]).await.expect("again");
+        for (a, b) in first[1..].iter().zip(&again) {
+            match (a, b) {
+                (Appended::Stored { events, .. }, Appended::Duplicate(original)) => {
+                    assert_eq!(events[0].seq, original.seq)
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let stored = store.events(opened.ticket.id, Page::After(0), 100).await.expect("history");
+        assert_eq!(stored.len(), 5);
+        let ticket = store.ticket(opened.ticket.id).await.expect("read").expect("ticket");
+        assert_eq!(ticket.last_seq, 5);
     }
 }

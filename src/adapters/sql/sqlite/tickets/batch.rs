@@ -1,87 +1,208 @@
-//! A batch of messages in two calls, whatever its size.
+//! Message batches on a connection and a thread of their own.
 //!
-//! sqlx runs each statement on the connection's own thread and hands the answer back: two thread
-//! wake-ups per call, and for its own `BEGIN` and `COMMIT` the connection's thread also waits until
-//! the answer is received. Every message waits for the one writer, so each hand-off is paid by all
-//! of them. So a batch is two calls: one that opens the transaction and reads the batch's tickets and
-//! the messages it may repeat, and one that inserts every event (the search index's trigger fires for
-//! each), updates every ticket (the columns of its indexes only where they change, see [`store`]) and
-//! commits. The rows go to SQLite as one JSON array per statement,
-//! which `json_each` unpacks on SQLite's side. Ids travel as hex and are stored as the same 16-byte
-//! blobs as everywhere else (`unhex`).
+//! A batch reads its tickets, the messages it may repeat and the uploads it names, is planned
+//! (`stream::plan`), and writes its events and tickets, all in one `BEGIN IMMEDIATE` transaction.
+//! Through sqlx each call is a hand-off to the connection's worker thread and back, and keeping the
+//! calls few means packing rows into JSON that SQLite parses again; every message waits for the one
+//! writer, so each hand-off and each parse is paid by all of them. Here the whole batch runs on one
+//! thread from its `BEGIN` to its `COMMIT`, with cached prepared statements bound column by column
+//! (`rusqlite`, over the same SQLite library as sqlx): one hand-off in, one answer out.
 //!
-//! sqlx does not know about a transaction opened this way, so the caller holds the connection in a
-//! guard that closes it, rolling the transaction back, if the batch stops before its commit.
+//! SQLite has one write lock per file. The store's sqlx writer connection stays the one queue for
+//! it: the caller holds that connection while this thread writes (see
+//! [`Tickets::append_messages`](crate::ports::store::tickets::Tickets::append_messages)), so the
+//! two connections do not meet in SQLite's busy handler. A caller that stops waiting does not stop
+//! its batch: the thread commits it, or rolls it back on an error, before it takes the next one.
+//!
+//! The events go in last, with one multi-row `INSERT` per [`EVENT_CHUNK`] events. The search
+//! index's trigger fires for each row, and FTS5 writes out its pending terms whenever a statement
+//! opens a savepoint after it has some: one statement per event would cost that once per message,
+//! and any statement after the events once more.
 
+use crate::adapters::sql::rows::attachments::{self as files, uploader_columns, AttachmentRow};
 use crate::adapters::sql::rows::{self, EventRow, TicketRow};
-use crate::domain::tickets::stream::{self, MessageKey};
+use crate::adapters::sql::sqlite::checkpoints::WRITER_CHECKPOINT_PAGES;
+use crate::domain::tickets::stream::{self, MessageKey, Placement, Uploads};
 use crate::error::{Error, Result};
-use crate::model::ids::{AgentId, TicketId};
-use crate::model::ticket::{NewMessage, Ticket, TicketEvent, TicketStatus};
+use crate::model::attachment::Attachment;
+use crate::model::ids::{AgentId, AttachmentId, TicketId};
+use crate::model::ticket::{Appended, NewMessage, Ticket, TicketEvent, TicketStatus};
 use crate::model::time::Millis;
-use serde::Serialize;
-use sqlx::pool::PoolConnection;
-use sqlx::{FromRow as _, Row as _, Sqlite, SqliteConnection};
+use rusqlite::{params, Connection, OptionalExtension as _, Transaction, TransactionBehavior};
 use std::collections::HashMap;
-use uuid::fmt::Simple;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 /// The author id of the `system` author in the unique index of client message ids (see the
 /// migration that creates it): the nil UUID.
 const NO_AUTHOR: Uuid = Uuid::nil();
 
-/// The writer's connection while a batch's transaction, which sqlx does not track, is open. Dropped
-/// before [`Self::committed`] or a successful [`Self::roll_back`] (a batch that failed, or whose
-/// caller gave up waiting), the connection is closed instead of going back to the pool: closing it
-/// rolls the transaction back, where the next caller would otherwise write inside it.
-pub(super) struct Writing {
-    conn: PoolConnection<Sqlite>,
-    ended: bool,
+/// Events per `INSERT`: 704 parameters, far below SQLite's limit, and batches of up to this many
+/// (all but the largest) take one statement.
+const EVENT_CHUNK: usize = 64;
+
+/// The columns of `ticket_events` an insert sets, in the order [`insert_events`] binds them.
+const EVENT_COLUMNS: [&str; 11] = [
+    "ticket_id",
+    "seq",
+    "kind",
+    "author_kind",
+    "author_id",
+    "body",
+    "client_msg_id",
+    "agent_id",
+    "attachments",
+    "created_at",
+    "search_text",
+];
+
+/// Prepared statements the connection keeps: one insert per number of events up to
+/// [`EVENT_CHUNK`], and the few others a batch runs.
+const CACHED_STATEMENTS: usize = EVENT_CHUNK + 16;
+
+/// The connection that stores message batches, and the thread it runs on. The thread ends, closing
+/// the connection, once this handle is dropped and the batch it is on is done.
+pub(in crate::adapters::sql::sqlite) struct BatchConnection {
+    jobs: mpsc::Sender<Job>,
 }
 
-impl Writing {
-    pub(super) fn new(conn: PoolConnection<Sqlite>) -> Self {
-        Self { conn, ended: false }
+/// A batch to store and where its outcome goes.
+struct Job {
+    batch: Vec<NewMessage>,
+    answer: oneshot::Sender<Result<Vec<Appended>>>,
+}
+
+impl BatchConnection {
+    /// Opens a connection to the database at `path`, which exists and is in WAL mode, with the
+    /// writer's settings, and starts its thread. `busy_timeout` bounds the wait for a write lock
+    /// held by another process.
+    ///
+    /// # Errors
+    /// The database cannot be opened or the thread cannot be started.
+    pub(in crate::adapters::sql::sqlite) fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
+        let conn = connect(path, busy_timeout)?;
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new().name("sqlite-batches".into()).spawn(move || run(conn, &queue))?;
+        Ok(Self { jobs })
     }
 
-    pub(super) fn conn(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
-    }
-
-    /// The batch's last call committed it: the connection goes back to the pool.
-    pub(super) fn committed(mut self) {
-        self.ended = true;
-    }
-
-    /// Rolls the batch back; the connection goes back to the pool if that worked.
-    pub(super) async fn roll_back(mut self) {
-        self.ended = sqlx::query("ROLLBACK").execute(&mut *self.conn).await.is_ok();
+    /// Stores `batch` as [`Tickets::append_messages`](crate::ports::store::tickets::Tickets::append_messages)
+    /// says. The caller holds the writer connection until this returns.
+    pub(in crate::adapters::sql::sqlite) async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+        let (answer, answered) = oneshot::channel();
+        self.jobs.send(Job { batch: batch.to_vec(), answer }).map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
     }
 }
 
-impl Drop for Writing {
-    fn drop(&mut self) {
-        if !self.ended {
-            self.conn.close_on_drop();
+/// The connection, with the settings of the store's writer connection (durable commits, zeroed
+/// deletes, statement journals in memory, the same backstop checkpoint).
+fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(busy_timeout)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+    conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
+    Ok(conn)
+}
+
+/// The batches' thread stopped: only a bug (a panic while storing a batch) ends it early.
+fn stopped() -> Error {
+    Error::Internal("the sqlite connection for message batches stopped".into())
+}
+
+fn run(mut conn: Connection, queue: &mpsc::Receiver<Job>) {
+    while let Ok(job) = queue.recv() {
+        let outcome = append(&mut conn, &job.batch);
+        // The caller may have stopped waiting; the batch is done all the same.
+        let _ = job.answer.send(outcome);
+    }
+}
+
+/// The batch, from `BEGIN` to `COMMIT`; an error drops the transaction, which rolls it back.
+fn append(conn: &mut Connection, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tickets = read_tickets(&tx, &stream::ticket_ids(batch))?;
+    let messages = read_messages(&tx, batch)?;
+    let before = Before::of(&tickets);
+    let named = batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
+    let uploads = read_uploads(&tx, &stream::upload_ids(named))?;
+    let plan = stream::plan(batch, tickets, messages, &uploads);
+    update_tickets(&tx, &plan.tickets, &before)?;
+    place(&tx, &plan.placements)?;
+    insert_events(&tx, &plan.events)?;
+    tx.commit()?;
+    Ok(plan.results)
+}
+
+/// The tickets with these ids that exist, by id.
+fn read_tickets(tx: &Transaction<'_>, ids: &[TicketId]) -> Result<HashMap<TicketId, Ticket>> {
+    let mut select = tx.prepare_cached(select_tickets!("WHERE id = ?1"))?;
+    let mut tickets = HashMap::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = select.query_row([id.0], TicketRow::read).optional()? {
+            let ticket = Ticket::try_from(row)?;
+            tickets.insert(ticket.id, ticket);
         }
     }
+    Ok(tickets)
 }
 
-/// What a batch reads before it is planned: its tickets that exist, by id, and the messages already
-/// stored under any of its keys.
-pub(super) struct Stored {
-    pub(super) tickets: HashMap<TicketId, Ticket>,
-    pub(super) messages: HashMap<MessageKey, TicketEvent>,
+/// The messages already stored under the batch's keys. The author's id is compared the way the
+/// unique index compares it, so that the index answers each key.
+fn read_messages(tx: &Transaction<'_>, batch: &[NewMessage]) -> Result<HashMap<MessageKey, TicketEvent>> {
+    let mut select = tx.prepare_cached(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM ticket_events
+         WHERE ticket_id = ?1 AND author_kind = ?2
+           AND coalesce(author_id, x'00000000000000000000000000000000') = ?3 AND client_msg_id = ?4"
+    ))?;
+    let mut messages = HashMap::new();
+    for m in stream::first_of_each_key(batch) {
+        let (kind, id) = rows::stored_author(m.author);
+        let found = select
+            .query_row(params![m.ticket_id.0, kind, id.unwrap_or(NO_AUTHOR), m.client_msg_id], EventRow::read)
+            .optional()?;
+        if let Some(row) = found {
+            let event = TicketEvent::try_from(row)?;
+            if let Some(client_msg_id) = event.client_msg_id.clone() {
+                messages.insert((event.ticket_id, event.author, client_msg_id), event);
+            }
+        }
+    }
+    Ok(messages)
+}
+
+/// The uploads with these ids that exist (the write lock keeps them as read until the commit).
+fn read_uploads(tx: &Transaction<'_>, ids: &[AttachmentId]) -> Result<Uploads> {
+    let mut uploads = Uploads::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(uploads);
+    }
+    let mut select = tx.prepare_cached(&files::by_id())?;
+    for id in ids {
+        if let Some(row) = select.query_row([id.0], AttachmentRow::read).optional()? {
+            uploads.insert(*id, Attachment::try_from(row)?);
+        }
+    }
+    Ok(uploads)
 }
 
 /// What the partial indexes of `tickets` hold a ticket by: its status, agent and place in the queue.
 type Standing = (TicketStatus, Option<AgentId>, Option<Millis>);
 
 /// Each ticket's [`Standing`] before the batch, to tell which of them the batch moves.
-pub(super) struct Before(HashMap<TicketId, Standing>);
+struct Before(HashMap<TicketId, Standing>);
 
 impl Before {
-    pub(super) fn of(tickets: &HashMap<TicketId, Ticket>) -> Self {
+    fn of(tickets: &HashMap<TicketId, Ticket>) -> Self {
         Self(tickets.values().map(|t| (t.id, standing(t))).collect())
     }
 
@@ -95,157 +216,139 @@ fn standing(t: &Ticket) -> Standing {
     (t.status, t.agent_id, t.queued_at)
 }
 
-/// Opens the batch's transaction (`BEGIN IMMEDIATE`, as every write that allocates seqs: the write
-/// lock is taken before anything is read) and reads what the plan needs, all in one call: the
-/// batch's tickets, and the messages stored under its keys. The author's id is compared the way the
-/// unique index compares it, so that the index answers each key.
-pub(super) async fn begin_and_read(conn: &mut SqliteConnection, batch: &[NewMessage]) -> Result<Stored> {
-    let ids: Vec<Simple> = stream::ticket_ids(batch).iter().map(|id| id.0.simple()).collect();
-    let keys: Vec<(Simple, &str, Simple, &str)> = stream::first_of_each_key(batch)
-        .into_iter()
-        .map(|m| {
-            let (kind, id) = rows::stored_author(m.author);
-            (m.ticket_id.0.simple(), kind, id.unwrap_or(NO_AUTHOR).simple(), m.client_msg_id.as_str())
-        })
-        .collect();
-    // The keys' json_each comes first (CROSS JOIN keeps that order): one lookup in the unique index
-    // per key. `part` tells the two selects' rows apart.
-    let rows = sqlx::query(concat!(
-        "BEGIN IMMEDIATE;
-         SELECT 'ticket' AS part, ",
-        ticket_columns!(),
-        " FROM tickets WHERE id IN (SELECT unhex(value) FROM json_each(?1));
-         SELECT 'message' AS part, e.ticket_id, e.seq, e.kind, e.author_kind, e.author_id, e.body,
-                e.client_msg_id, e.agent_id, e.attachments, e.created_at
-         FROM json_each(?2) AS k CROSS JOIN ticket_events AS e
-         WHERE e.ticket_id = unhex(k.value ->> 0) AND e.author_kind = k.value ->> 1
-           AND coalesce(e.author_id, x'00000000000000000000000000000000') = unhex(k.value ->> 2)
-           AND e.client_msg_id = k.value ->> 3"
-    ))
-    .bind(json(&ids)?)
-    .bind(json(&keys)?)
-    .fetch_all(conn)
-    .await?;
-    let mut stored = Stored { tickets: HashMap::with_capacity(ids.len()), messages: HashMap::new() };
-    for row in rows {
-        if row.try_get::<&str, _>("part")? == "ticket" {
-            let ticket = Ticket::try_from(TicketRow::from_row(&row)?)?;
-            stored.tickets.insert(ticket.id, ticket);
-        } else {
-            let event = TicketEvent::try_from(EventRow::from_row(&row)?)?;
-            let Some(client_msg_id) = event.client_msg_id.clone() else { continue };
-            stored.messages.insert((event.ticket_id, event.author, client_msg_id), event);
-        }
-    }
-    Ok(stored)
-}
-
-/// An event as [`store`] sends it: the columns of `ticket_events` in the statement's order.
-type EventColumns<'a> = (
-    Simple,
-    i64,
-    &'a str,
-    &'a str,
-    Option<Simple>,
-    Option<&'a str>,
-    Option<&'a str>,
-    Option<Simple>,
-    Option<String>,
-    i64,
-    Option<String>,
-);
-
-/// A ticket's new place in its stream as [`store`] sends it: `id, last_seq, updated_at`.
-type AdvancedColumns = (Simple, i64, i64);
-
-/// A moved ticket's new standing as [`store`] sends it: `id, status, agent_id, queued_at`.
-type MovedColumns<'a> = (Simple, &'a str, Option<Simple>, Option<i64>);
-
-/// Inserts `events` and writes the tickets' new states, in one call, which also commits the
-/// transaction when `commit` is set. Every ticket's `last_seq` and `updated_at` are written, and
-/// only for the tickets whose standing the batch changed (`before`), their status, agent and place
-/// in the queue: SQLite rewrites the entries of every index that names a column an UPDATE sets, and
-/// those columns are in the partial indexes of `tickets`.
+/// Writes each ticket's new place in its stream, and for the tickets whose standing the batch
+/// changed (`before`), their status, agent and place in the queue too: SQLite rewrites the entries
+/// of every index that names a column an UPDATE sets, and those columns are in the partial indexes
+/// of `tickets`.
 ///
 /// # Errors
-/// [`Error::Internal`] when SQLite changed another number of rows than it was given: a bug.
-pub(super) async fn store(
-    conn: &mut SqliteConnection,
-    events: &[TicketEvent],
-    tickets: &[Ticket],
-    before: &Before,
-    commit: bool,
-) -> Result<()> {
-    let event_rows: Vec<EventColumns<'_>> = events
-        .iter()
-        .map(|e| {
-            let (author_kind, author_id) = rows::stored_author(e.author);
-            (
-                e.ticket_id.0.simple(),
-                rows::stored_seq(e.seq),
-                e.kind.as_str(),
-                author_kind,
-                author_id.map(|a| a.simple()),
-                e.body.as_deref(),
-                e.client_msg_id.as_deref(),
-                e.agent_id.map(|a| a.0.simple()),
-                rows::stored_attachments(&e.attachments),
-                e.created_at,
-                rows::search_text(e),
-            )
-        })
-        .collect();
-    let advanced: Vec<AdvancedColumns> =
-        tickets.iter().map(|t| (t.id.0.simple(), rows::stored_seq(t.last_seq), t.updated_at)).collect();
-    let moved: Vec<MovedColumns<'_>> = tickets
-        .iter()
-        .filter(|t| before.moved(t))
-        .map(|t| (t.id.0.simple(), t.status.as_str(), t.agent_id.map(|a| a.0.simple()), t.queued_at))
-        .collect();
-    // Three statements in one call (four with the commit): sqlx binds `?1` to `?3` by number in each.
-    let statements = if commit { STORE_AND_COMMIT } else { STORE };
-    let done = sqlx::query(statements)
-        .bind(json(&event_rows)?)
-        .bind(json(&advanced)?)
-        .bind(json(&moved)?)
-        .execute(conn)
-        .await?;
-    // sqlx adds up each statement's count, and SQLite's count after a COMMIT is still the last
-    // update's.
-    let repeated = if commit { moved.len() } else { 0 };
-    let expected = (events.len() + advanced.len() + moved.len() + repeated) as u64;
-    if done.rows_affected() != expected {
-        return Err(Error::Internal(format!(
-            "a message batch changed {} rows instead of {expected}",
-            done.rows_affected()
-        )));
+/// [`Error::Internal`] when a ticket read under the write lock is gone: a bug.
+fn update_tickets(tx: &Transaction<'_>, tickets: &[Ticket], before: &Before) -> Result<()> {
+    let mut advance = tx.prepare_cached("UPDATE tickets SET last_seq = ?2, updated_at = ?3 WHERE id = ?1")?;
+    let mut moved = tx.prepare_cached(
+        "UPDATE tickets SET last_seq = ?2, updated_at = ?3, status = ?4, agent_id = ?5, queued_at = ?6 WHERE id = ?1",
+    )?;
+    for t in tickets {
+        let (id, seq) = (t.id.0, rows::stored_seq(t.last_seq));
+        let changed = if before.moved(t) {
+            moved.execute(params![id, seq, t.updated_at, t.status.as_str(), t.agent_id.map(|a| a.0), t.queued_at])?
+        } else {
+            advance.execute(params![id, seq, t.updated_at])?
+        };
+        if changed != 1 {
+            return Err(Error::Internal(format!("ticket {} changed under the write lock", t.id)));
+        }
     }
     Ok(())
 }
 
-/// The batch's events and tickets: `?1` the events, `?2` every ticket's place in its stream, `?3`
-/// the moved tickets' standing, as JSON arrays.
-macro_rules! store_statements {
-    () => {
-        "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                    attachments, created_at, search_text)
-         SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, unhex(value ->> 4), value ->> 5,
-                value ->> 6, unhex(value ->> 7), value ->> 8, value ->> 9, value ->> 10
-         FROM json_each(?1);
-         UPDATE tickets SET last_seq = t.value ->> 1, updated_at = t.value ->> 2
-         FROM json_each(?2) AS t WHERE tickets.id = unhex(t.value ->> 0);
-         UPDATE tickets SET status = t.value ->> 1, agent_id = unhex(t.value ->> 2), queued_at = t.value ->> 3
-         FROM json_each(?3) AS t WHERE tickets.id = unhex(t.value ->> 0);"
-    };
+/// Marks placed uploads attached to their tickets.
+///
+/// # Errors
+/// [`Error::Internal`] when one is no longer stored and its uploader's: the plan checked it under
+/// the same lock, so that is a bug.
+fn place(tx: &Transaction<'_>, placements: &[Placement]) -> Result<()> {
+    if placements.is_empty() {
+        return Ok(());
+    }
+    let mut attach = tx.prepare_cached(&files::attach())?;
+    for p in placements {
+        let (user, agent) = uploader_columns(p.uploader);
+        let placed = attach.query_row(params![p.id.0, p.ticket.0, user, agent], |_| Ok(())).optional()?;
+        if placed.is_none() {
+            return Err(Error::Internal(format!("attachment {} changed under the write lock", p.id)));
+        }
+    }
+    Ok(())
 }
 
-/// [`store`]'s statements.
-const STORE: &str = store_statements!();
+/// Inserts `events`, [`EVENT_CHUNK`] to a statement.
+///
+/// # Errors
+/// [`Error::Internal`] when SQLite inserted another number of rows than it was given: a bug.
+fn insert_events(tx: &Transaction<'_>, events: &[TicketEvent]) -> Result<()> {
+    for chunk in events.chunks(EVENT_CHUNK) {
+        let mut insert = tx.prepare_cached(&insert_statement(chunk.len()))?;
+        let mut at = 0;
+        let mut bind = |value: &dyn rusqlite::ToSql| {
+            at += 1;
+            insert.raw_bind_parameter(at, value)
+        };
+        for e in chunk {
+            let (author_kind, author_id) = rows::stored_author(e.author);
+            bind(&e.ticket_id.0)?;
+            bind(&rows::stored_seq(e.seq))?;
+            bind(&e.kind.as_str())?;
+            bind(&author_kind)?;
+            bind(&author_id)?;
+            bind(&e.body)?;
+            bind(&e.client_msg_id)?;
+            bind(&e.agent_id.map(|a| a.0))?;
+            bind(&rows::stored_attachments(&e.attachments))?;
+            bind(&e.created_at)?;
+            bind(&rows::search_text(e))?;
+        }
+        let inserted = insert.raw_execute()?;
+        if inserted != chunk.len() {
+            return Err(Error::Internal(format!(
+                "a message batch inserted {inserted} events instead of {}",
+                chunk.len()
+            )));
+        }
+    }
+    Ok(())
+}
 
-/// [`store`]'s statements, then the commit.
-const STORE_AND_COMMIT: &str = concat!(store_statements!(), " COMMIT;");
+/// `INSERT INTO ticket_events` of `rows` rows of [`EVENT_COLUMNS`], with numberless parameters in
+/// that order.
+fn insert_statement(rows: usize) -> String {
+    let row = format!("({})", vec!["?"; EVENT_COLUMNS.len()].join(", "));
+    format!("INSERT INTO ticket_events ({}) VALUES {}", EVENT_COLUMNS.join(", "), vec![row; rows].join(", "))
+}
 
-/// `value` as the JSON text that `json_each` reads.
-fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot encode a message batch: {e}")))
+/// What a storage failure on this connection means for a client: SQLite still busy or locked after
+/// its busy timeout (another process holding the file's write lock) is `unavailable`, as on the
+/// sqlx connections; anything else an internal error.
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                tracing::warn!(error = %e, "storage unavailable");
+                Self::Unavailable
+            }
+            _ => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_insert_names_every_column_once_and_binds_each_row() {
+        let statement = insert_statement(3);
+        assert!(statement.starts_with(
+            "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, \
+             agent_id, attachments, created_at, search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ("
+        ));
+        assert_eq!(statement.matches('?').count(), 3 * EVENT_COLUMNS.len());
+    }
+
+    #[test]
+    fn the_connection_commits_durably_like_the_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("hub.sqlite");
+        Connection::open(&path).and_then(|c| c.pragma_update(None, "journal_mode", "WAL")).expect("a WAL database");
+        let conn = connect(&path, Duration::from_millis(1234)).expect("connect");
+        let pragma = |name: &str| conn.pragma_query_value(None, name, |row| row.get::<_, i64>(0)).expect(name);
+        // 2 is FULL: an acknowledged commit has been fsynced.
+        assert_eq!(pragma("synchronous"), 2);
+        assert_eq!(pragma("foreign_keys"), 1);
+        assert_eq!(pragma("secure_delete"), 1);
+        // 2 is MEMORY.
+        assert_eq!(pragma("temp_store"), 2);
+        assert_eq!(pragma("busy_timeout"), 1234);
+        assert_eq!(pragma("wal_autocheckpoint"), i64::from(WRITER_CHECKPOINT_PAGES));
+    }
 }
