@@ -334,7 +334,10 @@ mod tests {
     async fn committed_pages_reach_the_database_file_while_the_writer_leaves_the_wal_alone() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open(&dir).await;
-        assert_eq!(pragma::<i64>(&store.writer, "wal_autocheckpoint").await, 10_000);
+        assert_eq!(
+            pragma::<i64>(&store.writer, "wal_autocheckpoint").await,
+            i64::from(checkpoints::WRITER_CHECKPOINT_PAGES)
+        );
         let file = dir.path().join("nested/folder/hub.sqlite");
         let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         let before = size();
