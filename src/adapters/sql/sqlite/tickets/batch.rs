@@ -31,9 +31,8 @@ use crate::model::time::Millis;
 use rusqlite::{params, Connection, OptionalExtension as _, Transaction, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// The author id of the `system` author in the unique index of client message ids (see the
@@ -58,6 +57,12 @@ const EVENT_COLUMNS: [&str; 11] = [
     "created_at",
     "search_text",
 ];
+
+/// Batches that may wait for the thread. One is sent at a time by the caller holding the writer
+/// connection; a caller that stopped waiting has let the next one send while its own batch is still
+/// queued or being stored, and a full queue makes the next caller wait (within the writer's timeout)
+/// instead of queueing without bound behind a stuck disk.
+const QUEUED_BATCHES: usize = 4;
 
 /// Prepared statements the connection keeps: one insert per number of events up to
 /// [`EVENT_CHUNK`], and the few others a batch runs.
@@ -84,8 +89,8 @@ impl BatchConnection {
     /// The database cannot be opened or the thread cannot be started.
     pub(in crate::adapters::sql::sqlite) fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
         let conn = connect(path, busy_timeout)?;
-        let (jobs, queue) = mpsc::channel();
-        std::thread::Builder::new().name("sqlite-batches".into()).spawn(move || run(conn, &queue))?;
+        let (jobs, queue) = mpsc::channel(QUEUED_BATCHES);
+        std::thread::Builder::new().name("sqlite-batches".into()).spawn(move || run(conn, queue))?;
         Ok(Self { jobs })
     }
 
@@ -93,7 +98,7 @@ impl BatchConnection {
     /// says. The caller holds the writer connection until this returns.
     pub(in crate::adapters::sql::sqlite) async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
         let (answer, answered) = oneshot::channel();
-        self.jobs.send(Job { batch: batch.to_vec(), answer }).map_err(|_| stopped())?;
+        self.jobs.send(Job { batch: batch.to_vec(), answer }).await.map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
 }
@@ -117,8 +122,8 @@ fn stopped() -> Error {
     Error::Internal("the sqlite connection for message batches stopped".into())
 }
 
-fn run(mut conn: Connection, queue: &mpsc::Receiver<Job>) {
-    while let Ok(job) = queue.recv() {
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>) {
+    while let Some(job) = queue.blocking_recv() {
         let outcome = append(&mut conn, &job.batch);
         // The caller may have stopped waiting; the batch is done all the same.
         let _ = job.answer.send(outcome);
