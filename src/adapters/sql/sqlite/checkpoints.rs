@@ -19,10 +19,11 @@ use tokio_util::task::AbortOnDropHandle;
 
 /// WAL pages after which the committing connection checkpoints by itself (SQLite's
 /// `wal_autocheckpoint`; about 160 MB with 4 KiB pages, the most the WAL file grows to). A message
-/// writes about four pages into the WAL, so at 8,000 messages a second a smaller backstop (10,000
-/// pages) fired several times a second, each time between two batches of the writer, whenever this
-/// task's checkpoint and the disk fell behind: at 10,000 user messages a second on a disk the
-/// writer stored 6,300 to 6,900 messages a second with it, 8,600 to 9,700 with this one.
+/// writes about four pages into the WAL, so at 8,000 messages a second a backstop of 10,000 pages
+/// would fire several times a second, each time inside a batch that every waiting message waits
+/// for, whenever this task's checkpoint falls behind the disk (at 10,000 user messages a second on
+/// a slow disk: 6,300 to 6,900 messages a second stored with 10,000 pages, 8,600 to 9,700 with
+/// 40,000).
 pub(super) const WRITER_CHECKPOINT_PAGES: u32 = 40_000;
 
 /// Pause between two checkpoints. Each copies what was committed before it started; under a

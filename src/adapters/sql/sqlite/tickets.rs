@@ -319,26 +319,24 @@ async fn place(conn: &mut SqliteConnection, placements: &[Placement]) -> Result<
     Ok(())
 }
 
+/// Inserts one event (a ticket's opening, first message or transition) with the statement and
+/// column order of the message batches.
 async fn insert_event(conn: &mut SqliteConnection, event: &TicketEvent) -> Result<()> {
     let (author_kind, author_id) = rows::stored_author(event.author);
-    sqlx::query(
-        "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                    attachments, created_at, search_text)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )
-    .bind(event.ticket_id.0)
-    .bind(rows::stored_seq(event.seq))
-    .bind(event.kind.as_str())
-    .bind(author_kind)
-    .bind(author_id)
-    .bind(&event.body)
-    .bind(&event.client_msg_id)
-    .bind(event.agent_id.map(|a| a.0))
-    .bind(rows::stored_attachments(&event.attachments))
-    .bind(event.created_at)
-    .bind(rows::search_text(event))
-    .execute(conn)
-    .await?;
+    sqlx::query(&batch::insert_statement(1))
+        .bind(event.ticket_id.0)
+        .bind(rows::stored_seq(event.seq))
+        .bind(event.kind.as_str())
+        .bind(author_kind)
+        .bind(author_id)
+        .bind(&event.body)
+        .bind(&event.client_msg_id)
+        .bind(event.agent_id.map(|a| a.0))
+        .bind(rows::stored_attachments(&event.attachments))
+        .bind(event.created_at)
+        .bind(rows::search_text(event))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -305,8 +305,8 @@ fn insert_events(tx: &Transaction<'_>, events: &[TicketEvent]) -> Result<()> {
 }
 
 /// `INSERT INTO ticket_events` of `rows` rows of [`EVENT_COLUMNS`], with numberless parameters in
-/// that order.
-fn insert_statement(rows: usize) -> String {
+/// that order (also the single inserts of `tickets`).
+pub(super) fn insert_statement(rows: usize) -> String {
     let row = format!("({})", vec!["?"; EVENT_COLUMNS.len()].join(", "));
     format!("INSERT INTO ticket_events ({}) VALUES {}", EVENT_COLUMNS.join(", "), vec![row; rows].join(", "))
 }
