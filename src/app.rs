@@ -232,8 +232,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         crate::domain::tickets::writer::config(
             config.message_queue,
             config.message_batch,
-            // SQLite has one writer: more transactions in flight would only wait on its lock.
-            if store.backend() == "postgres" { config.message_writers } else { 1 },
+            config.message_writers,
             Duration::from_millis(config.message_spill_ms),
             Duration::from_millis(config.db_timeout_ms),
         ),

@@ -247,9 +247,9 @@ pub struct Config {
     pub message_queue: usize,
     /// Most messages stored in one transaction. Default 256.
     pub message_batch: usize,
-    /// Message batches being committed at once on Postgres (SQLite has one writer, so always 1).
-    /// Fewer, larger transactions cost Postgres less CPU per message; more overlap the commits'
-    /// waits. Default 2.
+    /// Message batches in flight at once. Fewer, larger transactions cost the database less CPU per
+    /// message; more overlap the commits' waits. SQLite writes one batch at a time, and the others
+    /// wait for the disk to confirm theirs. Default 2.
     pub message_writers: usize,
     /// Milliseconds a message batch waits for a busy writer before it takes another of the
     /// `message_writers` (a full batch takes a free writer at once). Waiting lets the batch grow, so

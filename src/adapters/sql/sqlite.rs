@@ -4,15 +4,18 @@
 //! the write lock and spin in its busy handler, every write queues for a pool of exactly one
 //! connection, whose queue orders writers fairly; reads use a small pool of their own, which WAL lets
 //! run beside the writer. Message batches, the bulk of the writes, hold that connection as their turn
-//! and run on a connection and thread of their own (see `tickets::batch`). Read-modify-writes are single statements (upserts, `RETURNING`), so they are
-//! atomic without explicit transactions, except where several rows change together (a ticket and its
-//! events, an agent and their sessions): those are `BEGIN IMMEDIATE` transactions.
+//! and run on a connection and thread of their own (see `tickets::batch`). Read-modify-writes
+//! are single statements (upserts, `RETURNING`), so they are atomic without explicit transactions,
+//! except where several rows change together (a ticket and its events, an agent and their
+//! sessions): those are `BEGIN IMMEDIATE` transactions.
 //!
 //! Each port's implementation lives in a file of its own under `sqlite/`, as under `postgres/`.
 //!
 //! The journal is a WAL with `synchronous=FULL`: a write the hub has acknowledged survives a power
-//! cut, not only a crash of the process. A connection of its own copies the WAL into the database
-//! file (see `checkpoints`), so the writer seldom does.
+//! cut, not only a crash of the process. Message batches reach the same end another way: their
+//! commits leave the sync to a thread that answers them once it has synced (see `tickets::batch`).
+//! A connection of its own copies the WAL into the database file (see `checkpoints`), so the writer
+//! seldom does.
 
 mod account;
 mod agents;

@@ -176,9 +176,13 @@ impl Tickets for SqliteStore {
             return Ok(Vec::new());
         }
         // The batch is written on a connection of its own (see `batch`); the writer connection is
-        // the queue for SQLite's write lock, held and not used until the batch is done.
-        let _turn = self.writer.acquire().await?;
-        self.batches.append(batch).await
+        // the queue for SQLite's write lock, held and not used until the batch is committed. The
+        // next batch may be written while this one's sync runs.
+        let committed = {
+            let _turn = self.writer.acquire().await?;
+            self.batches.append(batch).await?
+        };
+        committed.durable().await
     }
 
     async fn transition(&self, t: &Transition) -> Result<Option<(Ticket, TicketEvent)>> {
@@ -415,7 +419,7 @@ mod tests {
         let (_dir, store, opened) = store_with_a_ticket().await;
         // Polled once (the batch goes to its thread), then dropped: the caller stopped waiting.
         let first = messages(&opened.ticket, "first", 100);
-        let polled = tokio::time::timeout(std::time::Duration::ZERO, store.batches.append(&first)).await;
+        let polled = tokio::time::timeout(std::time::Duration::ZERO, store.append_messages(&first)).await;
         assert!(polled.is_err(), "the batch was stored before its first poll returned");
         let next = tokio::time::timeout(
             std::time::Duration::from_secs(5),

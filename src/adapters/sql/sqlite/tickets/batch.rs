@@ -14,6 +14,16 @@
 //! two connections do not meet in SQLite's busy handler. A caller that stops waiting does not stop
 //! its batch: the thread commits it, or rolls it back on an error, before it takes the next one.
 //!
+//! A commit here does not wait for the disk (`synchronous=NORMAL`); a thread of its own then syncs
+//! the `-wal` file, once for every batch committed since its last sync, and only then are those
+//! batches answered. So a batch's caller hears of it only once it is on disk, as with
+//! `synchronous=FULL`, while the next batch is already being written instead of waiting behind the
+//! sync. What this allows: another connection may read a committed batch a few milliseconds before
+//! it is on disk, and a power cut in that window takes back what it read (a process that dies
+//! loses nothing: the operating system still writes the file). A sync that fails is answered
+//! `unavailable`, and so is every batch after it until the hub restarts: after a failed sync the
+//! operating system no longer says which writes reached the disk.
+//!
 //! The events go in last, with one multi-row `INSERT` per [`EVENT_CHUNK`] events. The search
 //! index's trigger fires for each row, and FTS5 writes out its pending terms whenever a statement
 //! opens a savepoint after it has some: one statement per event would cost that once per message,
@@ -30,7 +40,9 @@ use crate::model::ticket::{Appended, NewMessage, Ticket, TicketEvent, TicketStat
 use crate::model::time::Millis;
 use rusqlite::{params, Connection, OptionalExtension as _, Transaction, TransactionBehavior};
 use std::collections::HashMap;
+use std::fs::File;
 use std::path::Path;
+use std::sync::mpsc as sync_queue;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -64,12 +76,18 @@ const EVENT_COLUMNS: [&str; 11] = [
 /// instead of queueing without bound behind a stuck disk.
 const QUEUED_BATCHES: usize = 4;
 
+/// Committed batches that may wait for their sync. A disk that stops answering fills this queue,
+/// which stops the batches' thread, which fills [`QUEUED_BATCHES`]: callers then wait within the
+/// writer's timeout rather than queue without bound.
+const UNSYNCED_BATCHES: usize = 16;
+
 /// Prepared statements the connection keeps: one insert per number of events up to
 /// [`EVENT_CHUNK`], and the few others a batch runs.
 const CACHED_STATEMENTS: usize = EVENT_CHUNK + 16;
 
-/// The connection that stores message batches, and the thread it runs on. The thread ends, closing
-/// the connection, once this handle is dropped and the batch it is on is done.
+/// The connection that stores message batches, and the threads it runs on. The threads end,
+/// closing the connection and the `-wal` file, once this handle is dropped and the batches they hold
+/// are done.
 pub(in crate::adapters::sql::sqlite) struct BatchConnection {
     jobs: mpsc::Sender<Job>,
 }
@@ -77,39 +95,70 @@ pub(in crate::adapters::sql::sqlite) struct BatchConnection {
 /// A batch to store and where its outcome goes.
 struct Job {
     batch: Vec<NewMessage>,
+    answer: oneshot::Sender<Result<Committed>>,
+}
+
+/// A batch committed and waiting for the sync that puts it on disk.
+pub(in crate::adapters::sql::sqlite) struct Committed {
+    synced: oneshot::Receiver<Result<Vec<Appended>>>,
+}
+
+impl Committed {
+    /// The batch's outcome once it is on disk.
+    ///
+    /// # Errors
+    /// `unavailable` when the sync failed (now or earlier: see the module's docs).
+    pub(in crate::adapters::sql::sqlite) async fn durable(self) -> Result<Vec<Appended>> {
+        self.synced.await.map_err(|_| stopped())?
+    }
+}
+
+/// A committed batch's outcome, for the sync thread to hand over once it is on disk.
+struct Unsynced {
+    results: Vec<Appended>,
     answer: oneshot::Sender<Result<Vec<Appended>>>,
 }
 
 impl BatchConnection {
     /// Opens a connection to the database at `path`, which exists and is in WAL mode, with the
-    /// writer's settings, and starts its thread. `busy_timeout` bounds the wait for a write lock
-    /// held by another process.
+    /// writer's settings but for the commits' sync, opens its `-wal` file, and starts the threads.
+    /// `busy_timeout` bounds the wait for a write lock held by another process.
     ///
     /// # Errors
-    /// The database cannot be opened or the thread cannot be started.
+    /// The database or its `-wal` file cannot be opened, or a thread cannot be started.
     pub(in crate::adapters::sql::sqlite) fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
         let conn = connect(path, busy_timeout)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        // Kept open for the life of the threads: closing a descriptor of a file drops every POSIX
+        // lock this process holds on it, so it is opened once. Syncing through it syncs the file,
+        // whoever wrote it.
+        let wal = File::open(&wal)?;
+        let unsynced = spawn_sync(move || wal.sync_data())?;
         let (jobs, queue) = mpsc::channel(QUEUED_BATCHES);
-        std::thread::Builder::new().name("sqlite-batches".into()).spawn(move || run(conn, queue))?;
+        std::thread::Builder::new().name("sqlite-batches".into()).spawn(move || run(conn, queue, unsynced))?;
         Ok(Self { jobs })
     }
 
-    /// Stores `batch` as [`Tickets::append_messages`](crate::ports::store::tickets::Tickets::append_messages)
-    /// says. The caller holds the writer connection until this returns.
-    pub(in crate::adapters::sql::sqlite) async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+    /// Commits `batch` as [`Tickets::append_messages`](crate::ports::store::tickets::Tickets::append_messages)
+    /// says; [`Committed::durable`] gives its outcome once it is on disk. The caller holds the
+    /// writer connection until this returns, and need not hold it for the sync.
+    pub(in crate::adapters::sql::sqlite) async fn append(&self, batch: &[NewMessage]) -> Result<Committed> {
         let (answer, answered) = oneshot::channel();
         self.jobs.send(Job { batch: batch.to_vec(), answer }).await.map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
 }
 
-/// The connection, with the settings of the store's writer connection (durable commits, zeroed
-/// deletes, statement journals in memory, the same backstop checkpoint).
+/// The connection, with the settings of the store's writer connection (zeroed deletes, statement
+/// journals in memory, the same backstop checkpoint) except for its commits, which do not sync the
+/// `-wal` file: the sync thread does (see the module's docs). A checkpoint still syncs the `-wal`
+/// file before it copies pages into the database, and the database after.
 fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
@@ -117,16 +166,48 @@ fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> 
     Ok(conn)
 }
 
+/// Starts the sync thread: it waits for a committed batch, takes every other one committed by
+/// then, runs `sync` once (each of them was written before it started), and answers them in their
+/// order. After a failed sync it syncs no more and answers every batch `unavailable`.
+fn spawn_sync<S>(mut sync: S) -> std::io::Result<sync_queue::SyncSender<Unsynced>>
+where
+    S: FnMut() -> std::io::Result<()> + Send + 'static,
+{
+    let (unsynced, queue) = sync_queue::sync_channel::<Unsynced>(UNSYNCED_BATCHES);
+    std::thread::Builder::new().name("sqlite-wal-sync".into()).spawn(move || {
+        let mut failed = false;
+        while let Ok(first) = queue.recv() {
+            let group: Vec<Unsynced> = std::iter::once(first).chain(queue.try_iter()).collect();
+            if !failed {
+                if let Err(e) = sync() {
+                    tracing::error!(error = %e, "syncing the sqlite -wal file failed: message batches are \
+                                                   answered unavailable until the hub restarts");
+                    failed = true;
+                }
+            }
+            for batch in group {
+                // The caller may have stopped waiting; the batch is on disk (or not) all the same.
+                let _ = batch.answer.send(if failed { Err(Error::Unavailable) } else { Ok(batch.results) });
+            }
+        }
+    })?;
+    Ok(unsynced)
+}
+
 /// The batches' thread stopped: only a bug (a panic while storing a batch) ends it early.
 fn stopped() -> Error {
     Error::Internal("the sqlite connection for message batches stopped".into())
 }
 
-fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>, unsynced: sync_queue::SyncSender<Unsynced>) {
     while let Some(job) = queue.blocking_recv() {
-        let outcome = append(&mut conn, &job.batch);
+        let committed = append(&mut conn, &job.batch).and_then(|results| {
+            let (answer, synced) = oneshot::channel();
+            unsynced.send(Unsynced { results, answer }).map_err(|_| stopped())?;
+            Ok(Committed { synced })
+        });
         // The caller may have stopped waiting; the batch is done all the same.
-        let _ = job.answer.send(outcome);
+        let _ = job.answer.send(committed);
     }
 }
 
@@ -340,15 +421,68 @@ mod tests {
         assert_eq!(statement.matches('?').count(), 3 * EVENT_COLUMNS.len());
     }
 
+    /// A sync function that counts its calls and, with a gate, waits for the test to open it once
+    /// per call.
+    fn counted_sync(
+        gate: Option<std::sync::mpsc::Receiver<()>>,
+        outcome: fn(usize) -> std::io::Result<()>,
+    ) -> (std::sync::Arc<std::sync::atomic::AtomicUsize>, impl FnMut() -> std::io::Result<()> + Send + 'static) {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let sync = move || {
+            if let Some(gate) = &gate {
+                gate.recv().expect("the test opens the gate");
+            }
+            outcome(counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+        };
+        (calls, sync)
+    }
+
+    fn committed(unsynced: &sync_queue::SyncSender<Unsynced>) -> oneshot::Receiver<Result<Vec<Appended>>> {
+        let (answer, synced) = oneshot::channel();
+        unsynced.send(Unsynced { results: vec![Appended::NotClaimed], answer }).expect("the sync thread runs");
+        synced
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_answered_after_a_sync_that_began_after_its_commit_and_waiting_ones_share_the_next() {
+        let (open, gate) = std::sync::mpsc::channel();
+        let (calls, sync) = counted_sync(Some(gate), |_| Ok(()));
+        let unsynced = spawn_sync(sync).expect("sync thread");
+        let mut first = committed(&unsynced);
+        // The thread is now in a sync that has not returned; these two wait for the next one.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (mut second, third) = (committed(&unsynced), committed(&unsynced));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(first.try_recv().is_err(), "answered before its sync returned");
+        open.send(()).expect("gate");
+        assert!(matches!(first.await, Ok(Ok(r)) if matches!(r[..], [Appended::NotClaimed])));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(second.try_recv().is_err(), "answered by a sync that began before it was committed");
+        open.send(()).expect("gate");
+        assert!(matches!(second.await, Ok(Ok(_))));
+        assert!(matches!(third.await, Ok(Ok(_))));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2, "the waiting two share one sync");
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_sync_every_batch_is_answered_unavailable_without_syncing_again() {
+        let (calls, sync) = counted_sync(None, |_| Err(std::io::Error::other("the disk went away")));
+        let unsynced = spawn_sync(sync).expect("sync thread");
+        assert!(matches!(committed(&unsynced).await, Ok(Err(Error::Unavailable))));
+        assert!(matches!(committed(&unsynced).await, Ok(Err(Error::Unavailable))));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
     #[test]
-    fn the_connection_commits_durably_like_the_writer() {
+    fn the_connection_commits_like_the_writer_but_leaves_the_sync_to_its_thread() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("hub.sqlite");
         Connection::open(&path).and_then(|c| c.pragma_update(None, "journal_mode", "WAL")).expect("a WAL database");
         let conn = connect(&path, Duration::from_millis(1234)).expect("connect");
         let pragma = |name: &str| conn.pragma_query_value(None, name, |row| row.get::<_, i64>(0)).expect(name);
-        // 2 is FULL: an acknowledged commit has been fsynced.
-        assert_eq!(pragma("synchronous"), 2);
+        // 1 is NORMAL: the commit does not sync; the sync thread does before anyone hears of it.
+        assert_eq!(pragma("synchronous"), 1);
         assert_eq!(pragma("foreign_keys"), 1);
         assert_eq!(pragma("secure_delete"), 1);
         // 2 is MEMORY.
