@@ -1,12 +1,15 @@
 //! Storage faults in the middle of a conversation: the hub's Postgres connections are terminated
-//! while messages flow. Every acknowledged message must be stored exactly once with the seq it was
-//! acknowledged with; every refused one must be refused with a documented code and be storable by
-//! resending it. Runs only where Postgres is (CI sets `TEST_DATABASE_URL`).
+//! while messages flow; the hub on SQLite is killed with SIGKILL while sends are in flight and
+//! started again on the same file. Every acknowledged message must be stored exactly once with the
+//! seq it was acknowledged with; every refused or unanswered one must be refused with a documented
+//! code and be storable by resending it. The Postgres test runs only where Postgres is (CI sets
+//! `TEST_DATABASE_URL`).
 
 mod common;
 
 use anapars_hub::protocol::Encoding;
-use common::hub::{phone, TestHub};
+use common::cluster::{open_ticket, Cluster};
+use common::hub::{phone, Client, Next, TestHub};
 use common::TestDatabase;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -108,4 +111,106 @@ async fn terminated_database_connections_lose_no_acknowledged_message() {
     stored.remove("open");
     assert_eq!(stored, acked, "every acknowledged message stored once, with the seq it was acknowledged with");
     eprintln!("sent {i}, refused then resent {}, connections killed {killed}", refused.len());
+}
+
+/// Users whose sends are in flight when the hub dies, each on a ticket of their own (so that the
+/// writer has batches in flight for several tickets at once), and how many each sends at once.
+const KILLED_USERS: usize = 4;
+const SENDS_IN_FLIGHT: usize = 150;
+
+/// Reads `c` until its socket ends: the seq of each acknowledged send, by client message id.
+async fn acks_until_closed(c: &mut Client, acked: &mut BTreeMap<String, u64>) {
+    loop {
+        match c.next_within(Duration::from_secs(10)).await {
+            Next::Frame(f) if f["type"] == "ticket.send.ok" => {
+                let cmid = format!("m-{}", f["id"].as_u64().expect("the send's id"));
+                acked.insert(cmid, f["seq"].as_u64().expect("a seq"));
+            }
+            Next::Frame(_) => {}
+            Next::Closed(_) => return,
+            Next::TimedOut => panic!("the killed hub's socket stayed open"),
+        }
+    }
+}
+
+/// The ticket's stream read back: the seq of each message by client message id (a message stored
+/// twice fails), after checking the seqs are gapless from 1.
+async fn stored_messages(c: &mut Client, ticket: &str) -> BTreeMap<String, u64> {
+    let (mut stored, mut seqs, mut after) = (BTreeMap::new(), Vec::new(), 0);
+    loop {
+        let h =
+            c.request(json!({"type": "ticket.history", "ticket_id": ticket, "after_seq": after, "limit": 100})).await;
+        for e in h["events"].as_array().expect("events") {
+            let seq = e["seq"].as_u64().unwrap();
+            seqs.push(seq);
+            after = seq;
+            if let Some(cmid) = e["client_msg_id"].as_str().filter(|id| id.starts_with("m-")) {
+                assert!(stored.insert(cmid.to_owned(), seq).is_none(), "{cmid} stored twice");
+            }
+        }
+        if !h["more"].as_bool().unwrap() {
+            break;
+        }
+    }
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "gapless and ordered");
+    stored
+}
+
+#[tokio::test]
+async fn a_hub_on_sqlite_killed_with_sends_in_flight_loses_and_duplicates_nothing() {
+    let settings = [("HUB_MAX_FRAMES_PER_SEC", "100000"), ("HUB_FRAME_BURST", "100000")];
+    let mut hub = Cluster::alone(TestDatabase::sqlite(), &settings);
+    hub.nodes.push(hub.spawn_node().await);
+    let mut users = Vec::new();
+    for _ in 0..KILLED_USERS {
+        let token = hub.sign_in(0, &phone(), "phone").await;
+        let mut c = hub.connect(0, &token, Encoding::MsgPack).await;
+        let ticket = open_ticket(&mut c).await;
+        users.push((token, c, ticket));
+    }
+
+    // Every user sends at once; the hub dies once a third of the first user's sends are answered.
+    for (_, c, ticket) in &mut users {
+        for i in 0..SENDS_IN_FLIGHT {
+            let cmid = format!("m-{i}");
+            c.send(json!({"type": "ticket.send", "id": i, "ticket_id": ticket, "client_msg_id": cmid, "body": cmid}))
+                .await;
+        }
+    }
+    let mut acked: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); KILLED_USERS];
+    while acked[0].len() < SENDS_IN_FLIGHT / 3 {
+        let f = users[0].1.recv().await;
+        if f["type"] == "ticket.send.ok" {
+            acked[0].insert(format!("m-{}", f["id"].as_u64().unwrap()), f["seq"].as_u64().unwrap());
+        }
+    }
+    hub.kill(0).await;
+    for ((_, c, _), acked) in users.iter_mut().zip(&mut acked) {
+        acks_until_closed(c, acked).await;
+    }
+    let answered: usize = acked.iter().map(BTreeMap::len).sum();
+    assert!(answered < KILLED_USERS * SENDS_IN_FLIGHT, "every send was answered before the kill");
+
+    // Started again on the same file: what was acknowledged is there, once, with its seq; resending
+    // everything stores each message once.
+    hub.nodes[0] = hub.spawn_node().await;
+    for ((token, _, ticket), acked) in users.iter().zip(&acked) {
+        let mut c = hub.connect(0, token, Encoding::MsgPack).await;
+        let stored = stored_messages(&mut c, ticket).await;
+        for (cmid, seq) in acked {
+            assert_eq!(stored.get(cmid), Some(seq), "{cmid}: acknowledged with seq {seq}, stored {stored:?}");
+        }
+        for i in 0..SENDS_IN_FLIGHT {
+            let cmid = format!("m-{i}");
+            let r = c
+                .request(json!({"type": "ticket.send", "ticket_id": ticket, "client_msg_id": cmid, "body": cmid}))
+                .await;
+            assert_eq!(r["type"], "ticket.send.ok", "{r}");
+            if let Some(seq) = stored.get(&cmid) {
+                assert_eq!((r["duplicate"].as_bool(), r["seq"].as_u64()), (Some(true), Some(*seq)), "{r}");
+            }
+        }
+        assert_eq!(stored_messages(&mut c, ticket).await.len(), SENDS_IN_FLIGHT);
+    }
+    eprintln!("answered before the kill: {answered} of {}", KILLED_USERS * SENDS_IN_FLIGHT);
 }

@@ -103,6 +103,8 @@ impl Drop for OwnRedis {
 pub enum Backplane {
     One(OwnRedis),
     Sharded(LocalCluster),
+    /// No Redis: one hub on its own.
+    Absent,
 }
 
 impl From<OwnRedis> for Backplane {
@@ -116,6 +118,7 @@ impl Backplane {
         match self {
             Self::One(r) => r.url(),
             Self::Sharded(c) => c.url(),
+            Self::Absent => panic!("the URL of Redis was asked of a hub without one"),
         }
     }
 
@@ -123,7 +126,7 @@ impl Backplane {
     pub fn one(&mut self) -> &mut OwnRedis {
         match self {
             Self::One(r) => r,
-            Self::Sharded(_) => panic!("a single Redis was asked of a Redis Cluster"),
+            _ => panic!("a single Redis was asked of a Redis Cluster or of no Redis"),
         }
     }
 
@@ -131,7 +134,7 @@ impl Backplane {
     pub fn sharded(&mut self) -> &mut LocalCluster {
         match self {
             Self::Sharded(c) => c,
-            Self::One(_) => panic!("a Redis Cluster was asked of a single Redis"),
+            _ => panic!("a Redis Cluster was asked of a single Redis or of no Redis"),
         }
     }
 
@@ -139,8 +142,8 @@ impl Backplane {
     pub async fn naming(&self, id: &str) -> Vec<String> {
         let mut conn = anapars_hub::adapters::redis::connect(&self.url()).await.expect("redis answers").conn;
         let keys: Vec<String> = match self {
-            Self::One(_) => redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap(),
             Self::Sharded(c) => c.keys().await,
+            _ => redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap(),
         };
         let mut named = Vec::new();
         for key in keys {
@@ -231,13 +234,30 @@ impl Cluster {
     /// No nodes yet: they will use `db`, reached at `database_url` (the database's own URL, or one
     /// through a relay), and `redis`, with the test timings and `settings` on top.
     pub fn new(db: TestDatabase, database_url: &str, redis: impl Into<Backplane>, settings: &[(&str, &str)]) -> Self {
-        let redis = redis.into();
+        Self::on(db, ("DATABASE_URL", database_url.to_owned()), redis.into(), settings)
+    }
+
+    /// No node yet: it will run on its own (no Redis) on `db`, SQLite or Postgres, with the test
+    /// timings and `settings` on top. For tests that kill the hub and start it again on the same
+    /// database.
+    pub fn alone(db: TestDatabase, settings: &[(&str, &str)]) -> Self {
+        let database = match &db.config.database_url {
+            Some(url) => ("DATABASE_URL", url.0.clone()),
+            None => ("HUB_SQLITE_PATH", db.config.sqlite_path.display().to_string()),
+        };
+        Self::on(db, database, Backplane::Absent, settings)
+    }
+
+    fn on(db: TestDatabase, database: (&str, String), redis: Backplane, settings: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let sms_file = dir.path().join("sms.jsonl");
+        let redis_url = match &redis {
+            Backplane::Absent => None,
+            other => Some(("REDIS_URL", other.url())),
+        };
         let env: Vec<(String, String)> = [
-            ("DATABASE_URL", database_url.to_owned()),
+            database,
             ("HUB_DATA_KEYS", super::TEST_DATA_KEYS.to_owned()),
-            ("REDIS_URL", redis.url()),
             ("HUB_REDIS_PREFIX", "cluster-test:".into()),
             ("HUB_SMS", format!("file:{}", sms_file.display())),
             ("HUB_MEDIA_DIR", dir.path().join("media").display().to_string()),
@@ -252,6 +272,7 @@ impl Cluster {
             ("RUST_LOG", "info".into()),
         ]
         .into_iter()
+        .chain(redis_url)
         .map(|(k, v)| (k.to_owned(), v))
         .chain(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
         .collect();
