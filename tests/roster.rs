@@ -47,7 +47,8 @@ async fn redis_roster_conforms() {
     .await;
 }
 
-/// On a Redis Cluster the roster's keys share one slot: every script runs whole on one shard.
+/// On a Redis Cluster the roster is in parts, each in one slot: every script runs whole on one
+/// shard, and the people's presence spreads over the masters.
 #[tokio::test]
 async fn redis_roster_conforms_on_a_redis_cluster() {
     if std::env::var_os(common::hub::TEST_REDIS_URL).is_none() {
@@ -62,7 +63,20 @@ async fn redis_roster_conforms_on_a_redis_cluster() {
     })
     .await;
     let keys = cluster.keys().await;
-    assert!(!keys.is_empty() && keys.iter().all(|k| k.starts_with("test:{roster}")), "{keys:?}");
+    assert!(!keys.is_empty() && keys.iter().all(|k| k.starts_with("test:{roster:")), "{keys:?}");
+
+    let node = node_at(&url, "test:", Duration::from_secs(30)).await;
+    let people: Vec<Principal> = (0..32).map(|_| Principal::User(UserId::generate())).collect();
+    for who in &people {
+        assert!(node.arrived(*who, 1).await.unwrap());
+    }
+    assert_eq!(node.online(&people).await.unwrap(), vec![true; people.len()], "answered in order across the parts");
+    let (keys, mut masters) = (cluster.keys().await, std::collections::BTreeSet::new());
+    for who in &people {
+        let key = keys.iter().find(|k| k.ends_with(&format!("presence:{}", who.key()))).expect("a presence key");
+        masters.insert(cluster.master_of(key).await);
+    }
+    assert!(masters.len() > 1, "32 people's presence all on one master: {masters:?}");
 }
 
 #[tokio::test]

@@ -1,9 +1,9 @@
 //! Redis implementations, shared by every node of a cluster: one Redis server (or the master
 //! Sentinel names) or a Redis Cluster, found out at start from the server itself.
 //!
-//! On a Redis Cluster every script touches keys of one slot: the roster's keys share the hash tag
-//! `{roster}` (presence changes are per connection, not per message, so one shard carries them), a
-//! counter is one key, and the fan-out goes over sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`), each
+//! On a Redis Cluster every script touches keys of one slot: the roster is split into parts, each
+//! under a hash tag of its own (`{roster:0}` to `{roster:15}`), spread over the masters, a counter
+//! is one key, and the fan-out goes over sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`), each
 //! channel on the shard that owns its slot, so the per-message traffic spreads over the shards.
 
 mod pubsub;

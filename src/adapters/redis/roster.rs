@@ -17,8 +17,14 @@
 //! heartbeat gone (Redis restarted, or it was cut off long enough to be reaped) registers its people
 //! again.
 //!
-//! The scripts touch keys they compute, so on a Redis Cluster every key above carries the hash tag
-//! `{roster}` after the prefix: they share one slot, and each script runs on the shard owning it.
+//! On a Redis Cluster the roster is split into [`CLUSTER_SHARDS`] parts, each under a hash tag of
+//! its own after the prefix (`{roster:0}` to `{roster:15}`), so that presence is spread over the
+//! cluster's masters instead of all on the one owning a single slot. A person belongs to one part
+//! (chosen by the random tail of their id), and every key above exists once per part: `nodes` and
+//! `beats` (each node beats in every part), `node:<node id>` with that node's people of the part,
+//! `agents` with the part's agents. The scripts touch keys they compute, all within one part, so
+//! each runs whole on the master owning that part's slot. A single Redis has one part, with its keys
+//! under the plain prefix.
 
 use super::Connection;
 use crate::error::Result;
@@ -138,6 +144,10 @@ redis.call('HDEL', KEYS[2], node)
 return {beat, gone}
 ";
 
+/// Parts of the roster on a Redis Cluster (see the module's docs): enough that they spread evenly
+/// over a few masters, few enough that a heartbeat (one call per part) stays cheap.
+const CLUSTER_SHARDS: usize = 16;
+
 /// How many Redis calls a resync keeps in flight.
 const RESYNC_CONCURRENCY: usize = 64;
 /// Dead nodes reaped per upkeep round at most.
@@ -147,10 +157,29 @@ fn script(body: &str) -> redis::Script {
     redis::Script::new(&format!("{PRELUDE}{body}"))
 }
 
+/// One part of the roster: every key of it starts with `prefix`.
+struct Shard {
+    prefix: String,
+}
+
+impl Shard {
+    fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    fn person_key(&self, who: Principal) -> String {
+        self.key(&format!("presence:{}", who.key()))
+    }
+
+    fn node_key(&self, node: &str) -> String {
+        self.key(&format!("node:{node}"))
+    }
+}
+
 /// Presence in Redis for one node.
 pub struct RedisRoster {
     conn: Connection,
-    prefix: String,
+    shards: Vec<Shard>,
     node: String,
     ttl: Duration,
     /// This node's people and their marks: what to register again after Redis lost them.
@@ -167,13 +196,17 @@ pub struct RedisRoster {
 }
 
 impl RedisRoster {
-    /// The roster of node `node` (unique per process) with keys under `prefix` (and the hash tag
-    /// on a cluster); a node counts as dead `ttl` after its last heartbeat.
+    /// The roster of node `node` (unique per process) with keys under `prefix` (and the parts' hash
+    /// tags on a cluster); a node counts as dead `ttl` after its last heartbeat.
     pub fn new(conn: Connection, prefix: &str, node: &str, ttl: Duration) -> Self {
-        let prefix = if conn.is_cluster() { format!("{prefix}{{roster}}") } else { prefix.to_owned() };
+        let shards = if conn.is_cluster() {
+            (0..CLUSTER_SHARDS).map(|i| Shard { prefix: format!("{prefix}{{roster:{i}}}") }).collect()
+        } else {
+            vec![Shard { prefix: prefix.to_owned() }]
+        };
         Self {
             conn,
-            prefix,
+            shards,
             node: node.to_owned(),
             ttl,
             local: DashMap::new(),
@@ -188,12 +221,19 @@ impl RedisRoster {
         }
     }
 
-    fn key(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.prefix)
+    /// The part `who` belongs to: by the last two bytes of their id, which are random (ids are
+    /// UUIDv7), so people spread evenly and every node agrees.
+    fn shard_index(&self, who: Principal) -> usize {
+        let id = match who {
+            Principal::User(u) => u.0,
+            Principal::Agent(a) => a.0,
+        };
+        let bytes = id.as_bytes();
+        usize::from(u16::from_be_bytes([bytes[14], bytes[15]])) % self.shards.len()
     }
 
-    fn person_key(&self, who: Principal) -> String {
-        self.key(&format!("presence:{}", who.key()))
+    fn shard_of(&self, who: Principal) -> &Shard {
+        &self.shards[self.shard_index(who)]
     }
 
     fn failed<T>(&self, r: Result<T>) -> Result<T> {
@@ -205,11 +245,12 @@ impl RedisRoster {
 
     async fn arrive_call(&self, who: Principal, mark: u64) -> Result<bool> {
         let mut conn = self.conn.clone();
+        let shard = self.shard_of(who);
         let announced: i64 = self
             .arrive
-            .key(self.person_key(who))
-            .key(self.key(&format!("node:{}", self.node)))
-            .key(self.key("agents"))
+            .key(shard.person_key(who))
+            .key(shard.node_key(&self.node))
+            .key(shard.key("agents"))
             .arg(&self.node)
             .arg(mark)
             .arg(who.key())
@@ -221,12 +262,13 @@ impl RedisRoster {
 
     async fn depart_call(&self, who: Principal, mark: Option<u64>) -> Result<bool> {
         let mut conn = self.conn.clone();
+        let shard = self.shard_of(who);
         let announced: i64 = self
             .depart
-            .key(self.person_key(who))
-            .key(self.key(&format!("node:{}", self.node)))
-            .key(self.key("agents"))
-            .key(self.key("nodes"))
+            .key(shard.person_key(who))
+            .key(shard.node_key(&self.node))
+            .key(shard.key("agents"))
+            .key(shard.key("nodes"))
             .arg(&self.node)
             .arg(mark.map(|m| m.to_string()).unwrap_or_default())
             .arg(who.key())
@@ -239,8 +281,12 @@ impl RedisRoster {
     /// longer here; returns the resulting announcements.
     async fn resync(&self) -> Result<Vec<Change>> {
         let mut conn = self.conn.clone();
-        let listed: Vec<String> =
-            redis::cmd("SMEMBERS").arg(self.key(&format!("node:{}", self.node))).query_async(&mut conn).await?;
+        let mut listed: Vec<String> = Vec::new();
+        for shard in &self.shards {
+            let part: Vec<String> =
+                redis::cmd("SMEMBERS").arg(shard.node_key(&self.node)).query_async(&mut conn).await?;
+            listed.extend(part);
+        }
         let stale: Vec<Principal> =
             listed.iter().filter_map(|k| Principal::from_key(k)).filter(|p| !self.local.contains_key(p)).collect();
         let now = crate::model::time::now_ms();
@@ -273,17 +319,21 @@ impl RedisRoster {
         Ok(changes)
     }
 
-    async fn reap_one(&self) -> Result<Option<Vec<Change>>> {
+    /// Reaps one dead node from `shard`: its people there who are now offline.
+    async fn reap_one(&self, shard: &Shard) -> Result<Option<Vec<Change>>> {
         let mut conn = self.conn.clone();
-        let reaped: Vec<redis::Value> =
-            self.reap.key(self.key("nodes")).key(self.key("beats")).arg(&self.prefix).invoke_async(&mut conn).await?;
+        let reaped: Vec<redis::Value> = self
+            .reap
+            .key(shard.key("nodes"))
+            .key(shard.key("beats"))
+            .arg(&shard.prefix)
+            .invoke_async(&mut conn)
+            .await?;
         let [beat, gone] = reaped.as_slice() else { return Ok(None) };
         // Its last heartbeat: the best estimate of when its people were last seen.
         let last_seen: f64 = redis::from_redis_value_ref(beat).map_err(redis::RedisError::from)?;
         let last_seen = last_seen as Millis;
         let gone: Vec<String> = redis::from_redis_value_ref(gone).map_err(redis::RedisError::from)?;
-        tracing::warn!(people = gone.len(), "a hub node stopped without cleaning up: its people are offline");
-        metrics::counter!(crate::metrics::NODES_REAPED).increment(1);
         Ok(Some(
             gone.iter()
                 .filter_map(|k| Principal::from_key(k))
@@ -310,12 +360,13 @@ impl Roster for RedisRoster {
     async fn forget(&self, who: Principal) -> Result<()> {
         self.local.remove(&who);
         let mut conn = self.conn.clone();
+        let shard = self.shard_of(who);
         let r: Result<i64> = self
             .forget
-            .key(self.person_key(who))
-            .key(self.key("agents"))
-            .key(self.key("nodes"))
-            .arg(&self.prefix)
+            .key(shard.person_key(who))
+            .key(shard.key("agents"))
+            .key(shard.key("nodes"))
+            .arg(&shard.prefix)
             .arg(who.key())
             .invoke_async(&mut conn)
             .await
@@ -328,23 +379,37 @@ impl Roster for RedisRoster {
             return Ok(Vec::new());
         }
         let mut conn = self.conn.clone();
-        let mut call = self.online.key(self.key("nodes"));
-        for w in who {
-            call.key(self.person_key(*w));
+        let mut online = vec![false; who.len()];
+        for (index, shard) in self.shards.iter().enumerate() {
+            let asked: Vec<usize> = (0..who.len()).filter(|&i| self.shard_index(who[i]) == index).collect();
+            if asked.is_empty() {
+                continue;
+            }
+            let mut call = self.online.key(shard.key("nodes"));
+            for &i in &asked {
+                call.key(shard.person_key(who[i]));
+            }
+            let flags: Vec<i64> = call.invoke_async(&mut conn).await?;
+            for (i, flag) in asked.into_iter().zip(flags) {
+                online[i] = flag == 1;
+            }
         }
-        let flags: Vec<i64> = call.invoke_async(&mut conn).await?;
-        Ok(flags.into_iter().map(|f| f == 1).collect())
+        Ok(online)
     }
 
     async fn online_agents(&self) -> Result<Vec<AgentId>> {
         let mut conn = self.conn.clone();
-        let keys: Vec<String> = self
-            .online_agents
-            .key(self.key("nodes"))
-            .key(self.key("agents"))
-            .arg(self.key("presence:"))
-            .invoke_async(&mut conn)
-            .await?;
+        let mut keys: Vec<String> = Vec::new();
+        for shard in &self.shards {
+            let part: Vec<String> = self
+                .online_agents
+                .key(shard.key("nodes"))
+                .key(shard.key("agents"))
+                .arg(shard.key("presence:"))
+                .invoke_async(&mut conn)
+                .await?;
+            keys.extend(part);
+        }
         Ok(keys
             .iter()
             .filter_map(|k| match Principal::from_key(k) {
@@ -355,18 +420,18 @@ impl Roster for RedisRoster {
     }
 
     async fn maintain(&self) -> Result<Vec<Change>> {
-        let mut conn = self.conn.clone();
-        let was_live: i64 = self
-            .heartbeat
-            .key(self.key("nodes"))
-            .key(self.key("beats"))
-            .arg(&self.node)
-            .arg(self.ttl.as_millis() as u64)
-            .invoke_async(&mut conn)
+        // A beat in every part; the node was live before only if every part still had it.
+        let beats = self.shards.iter().map(|shard| {
+            let mut conn = self.conn.clone();
+            let mut call = self.heartbeat.key(shard.key("nodes"));
+            call.key(shard.key("beats")).arg(&self.node).arg(self.ttl.as_millis() as u64);
+            async move { call.invoke_async::<i64>(&mut conn).await }
+        });
+        let was_live: Vec<i64> = futures_util::future::try_join_all(beats)
             .await
             .inspect_err(|_| self.resync.store(true, Ordering::Relaxed))?;
         let mut changes = Vec::new();
-        if was_live == 0 || self.resync.swap(false, Ordering::Relaxed) {
+        if was_live.contains(&0) || self.resync.swap(false, Ordering::Relaxed) {
             match self.resync().await {
                 Ok(found) => {
                     tracing::info!(people = self.local.len(), "presence registered in Redis");
@@ -378,10 +443,21 @@ impl Roster for RedisRoster {
                 }
             }
         }
-        for _ in 0..REAP_PER_ROUND {
-            match self.reap_one().await? {
-                Some(gone) => changes.extend(gone),
-                None => break,
+        // Every part reaps each dead node once: the first part's count is the number of nodes.
+        for (i, shard) in self.shards.iter().enumerate() {
+            let mut reaped = 0;
+            for _ in 0..REAP_PER_ROUND {
+                match self.reap_one(shard).await? {
+                    Some(gone) => {
+                        reaped += 1;
+                        changes.extend(gone);
+                    }
+                    None => break,
+                }
+            }
+            if i == 0 && reaped > 0 {
+                tracing::warn!(nodes = reaped, "hub nodes stopped without cleaning up: their people are offline");
+                metrics::counter!(crate::metrics::NODES_REAPED).increment(reaped);
             }
         }
         Ok(changes)
