@@ -281,6 +281,11 @@ impl HubKeys for SqliteStore {
 #[async_trait]
 impl Health for SqliteStore {
     async fn ping(&self) -> Result<()> {
+        // A failed sync of the message batches' writes leaves the store unable to acknowledge
+        // messages until the hub restarts (see `tickets::batch`).
+        if self.batches.sync_failed() {
+            return Err(Error::Unavailable);
+        }
         // Through the writer: it is the connection every change depends on.
         sqlx::query("SELECT 1").execute(&self.writer).await?;
         Ok(())

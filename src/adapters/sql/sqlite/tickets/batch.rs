@@ -42,7 +42,9 @@ use rusqlite::{params, Connection, OptionalExtension as _, Transaction, Transact
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as sync_queue;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -90,6 +92,8 @@ const CACHED_STATEMENTS: usize = EVENT_CHUNK + 16;
 /// are done.
 pub(in crate::adapters::sql::sqlite) struct BatchConnection {
     jobs: mpsc::Sender<Job>,
+    /// Set for good when a sync of the `-wal` file failed.
+    sync_failed: Arc<AtomicBool>,
 }
 
 /// A batch to store and where its outcome goes.
@@ -134,10 +138,17 @@ impl BatchConnection {
         // lock this process holds on it, so it is opened once. Syncing through it syncs the file,
         // whoever wrote it.
         let wal = File::open(&wal)?;
-        let unsynced = spawn_sync(move || wal.sync_data())?;
+        let sync_failed = Arc::new(AtomicBool::new(false));
+        let unsynced = spawn_sync(move || wal.sync_data(), sync_failed.clone())?;
         let (jobs, queue) = mpsc::channel(QUEUED_BATCHES);
         std::thread::Builder::new().name("sqlite-batches".into()).spawn(move || run(conn, queue, unsynced))?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, sync_failed })
+    }
+
+    /// Whether a sync of the `-wal` file has failed: message batches are answered `unavailable`
+    /// until the hub restarts, and the store reports itself down so that `/readyz` says so.
+    pub(in crate::adapters::sql::sqlite) fn sync_failed(&self) -> bool {
+        self.sync_failed.load(Ordering::Relaxed)
     }
 
     /// Commits `batch` as [`Tickets::append_messages`](crate::ports::store::tickets::Tickets::append_messages)
@@ -168,23 +179,24 @@ fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> 
 
 /// Starts the sync thread: it waits for a committed batch, takes every other one committed by
 /// then, runs `sync` once (each of them was written before it started), and answers them in their
-/// order. After a failed sync it syncs no more and answers every batch `unavailable`.
-fn spawn_sync<S>(mut sync: S) -> std::io::Result<sync_queue::SyncSender<Unsynced>>
+/// order. After a failed sync it sets `sync_failed`, syncs no more and answers every batch
+/// `unavailable`.
+fn spawn_sync<S>(mut sync: S, sync_failed: Arc<AtomicBool>) -> std::io::Result<sync_queue::SyncSender<Unsynced>>
 where
     S: FnMut() -> std::io::Result<()> + Send + 'static,
 {
     let (unsynced, queue) = sync_queue::sync_channel::<Unsynced>(UNSYNCED_BATCHES);
     std::thread::Builder::new().name("sqlite-wal-sync".into()).spawn(move || {
-        let mut failed = false;
         while let Ok(first) = queue.recv() {
             let group: Vec<Unsynced> = std::iter::once(first).chain(queue.try_iter()).collect();
-            if !failed {
+            if !sync_failed.load(Ordering::Relaxed) {
                 if let Err(e) = sync() {
                     tracing::error!(error = %e, "syncing the sqlite -wal file failed: message batches are \
                                                    answered unavailable until the hub restarts");
-                    failed = true;
+                    sync_failed.store(true, Ordering::Relaxed);
                 }
             }
+            let failed = sync_failed.load(Ordering::Relaxed);
             for batch in group {
                 // The caller may have stopped waiting; the batch is on disk (or not) all the same.
                 let _ = batch.answer.send(if failed { Err(Error::Unavailable) } else { Ok(batch.results) });
@@ -448,7 +460,7 @@ mod tests {
     async fn a_batch_is_answered_after_a_sync_that_began_after_its_commit_and_waiting_ones_share_the_next() {
         let (open, gate) = std::sync::mpsc::channel();
         let (calls, sync) = counted_sync(Some(gate), |_| Ok(()));
-        let unsynced = spawn_sync(sync).expect("sync thread");
+        let unsynced = spawn_sync(sync, Arc::default()).expect("sync thread");
         let mut first = committed(&unsynced);
         // The thread is now in a sync that has not returned; these two wait for the next one.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -468,8 +480,10 @@ mod tests {
     #[tokio::test]
     async fn after_a_failed_sync_every_batch_is_answered_unavailable_without_syncing_again() {
         let (calls, sync) = counted_sync(None, |_| Err(std::io::Error::other("the disk went away")));
-        let unsynced = spawn_sync(sync).expect("sync thread");
+        let failed = Arc::new(AtomicBool::new(false));
+        let unsynced = spawn_sync(sync, failed.clone()).expect("sync thread");
         assert!(matches!(committed(&unsynced).await, Ok(Err(Error::Unavailable))));
+        assert!(failed.load(Ordering::Relaxed), "the failure is told to the store");
         assert!(matches!(committed(&unsynced).await, Ok(Err(Error::Unavailable))));
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
