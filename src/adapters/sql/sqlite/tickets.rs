@@ -419,7 +419,7 @@ mod tests {
         let (_dir, store, opened) = store_with_a_ticket().await;
         // Polled once (the batch goes to its thread), then dropped: the caller stopped waiting.
         let first = messages(&opened.ticket, "first", 100);
-        let polled = tokio::time::timeout(std::time::Duration::ZERO, store.append_messages(&first)).await;
+        let polled = tokio::time::timeout(std::time::Duration::ZERO, store.batches.append(&first)).await;
         assert!(polled.is_err(), "the batch was stored before its first poll returned");
         let next = tokio::time::timeout(
             std::time::Duration::from_secs(5),

@@ -433,17 +433,24 @@ mod tests {
         assert_eq!(statement.matches('?').count(), 3 * EVENT_COLUMNS.len());
     }
 
-    /// A sync function that counts its calls and, with a gate, waits for the test to open it once
-    /// per call.
+    /// The two sides of a gate in a sync: the sync says it has begun, then waits to be let through.
+    struct Gate {
+        begun: std::sync::mpsc::Sender<()>,
+        through: std::sync::mpsc::Receiver<()>,
+    }
+
+    /// A sync function that counts its calls and, with a gate, tells each call's start and waits
+    /// for the test to let it through.
     fn counted_sync(
-        gate: Option<std::sync::mpsc::Receiver<()>>,
+        gate: Option<Gate>,
         outcome: fn(usize) -> std::io::Result<()>,
     ) -> (std::sync::Arc<std::sync::atomic::AtomicUsize>, impl FnMut() -> std::io::Result<()> + Send + 'static) {
         let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = calls.clone();
         let sync = move || {
             if let Some(gate) = &gate {
-                gate.recv().expect("the test opens the gate");
+                gate.begun.send(()).expect("the test waits for the sync");
+                gate.through.recv().expect("the test opens the gate");
             }
             outcome(counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
         };
@@ -458,18 +465,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_is_answered_after_a_sync_that_began_after_its_commit_and_waiting_ones_share_the_next() {
-        let (open, gate) = std::sync::mpsc::channel();
-        let (calls, sync) = counted_sync(Some(gate), |_| Ok(()));
+        let ((open, through), (begun, began)) = (std::sync::mpsc::channel(), std::sync::mpsc::channel());
+        let (calls, sync) = counted_sync(Some(Gate { begun, through }), |_| Ok(()));
         let unsynced = spawn_sync(sync, Arc::default()).expect("sync thread");
         let mut first = committed(&unsynced);
-        // The thread is now in a sync that has not returned; these two wait for the next one.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        began.recv().expect("the first sync begins");
+        // The thread is in a sync that has not returned; these two wait for the next one.
         let (mut second, third) = (committed(&unsynced), committed(&unsynced));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(first.try_recv().is_err(), "answered before its sync returned");
         open.send(()).expect("gate");
         assert!(matches!(first.await, Ok(Ok(r)) if matches!(r[..], [Appended::NotClaimed])));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        began.recv().expect("the second sync begins");
         assert!(second.try_recv().is_err(), "answered by a sync that began before it was committed");
         open.send(()).expect("gate");
         assert!(matches!(second.await, Ok(Ok(_))));
