@@ -398,18 +398,14 @@ impl Roster for RedisRoster {
     }
 
     async fn online_agents(&self) -> Result<Vec<AgentId>> {
-        let mut conn = self.conn.clone();
-        let mut keys: Vec<String> = Vec::new();
-        for shard in &self.shards {
-            let part: Vec<String> = self
-                .online_agents
-                .key(shard.key("nodes"))
-                .key(shard.key("agents"))
-                .arg(shard.key("presence:"))
-                .invoke_async(&mut conn)
-                .await?;
-            keys.extend(part);
-        }
+        // Every part at once: the queue asks this on its path.
+        let parts = self.shards.iter().map(|shard| {
+            let mut conn = self.conn.clone();
+            let mut call = self.online_agents.key(shard.key("nodes"));
+            call.key(shard.key("agents")).arg(shard.key("presence:"));
+            async move { call.invoke_async::<Vec<String>>(&mut conn).await }
+        });
+        let keys: Vec<String> = futures_util::future::try_join_all(parts).await?.concat();
         Ok(keys
             .iter()
             .filter_map(|k| match Principal::from_key(k) {
