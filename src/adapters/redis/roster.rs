@@ -236,6 +236,17 @@ impl RedisRoster {
         &self.shards[self.shard_index(who)]
     }
 
+    /// `call` on every part at once, each with a connection handle of its own: the answers in the
+    /// parts' order.
+    async fn every_part<'a, T, F, Fut>(&'a self, call: F) -> Result<Vec<T>>
+    where
+        F: Fn(usize, &'a Shard, Connection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let calls = self.shards.iter().enumerate().map(|(i, shard)| call(i, shard, self.conn.clone()));
+        Ok(futures_util::future::try_join_all(calls).await?)
+    }
+
     fn failed<T>(&self, r: Result<T>) -> Result<T> {
         if r.is_err() {
             self.resync.store(true, Ordering::Relaxed);
@@ -280,15 +291,18 @@ impl RedisRoster {
     /// Registers every local person again and takes back those Redis lists on this node who are no
     /// longer here; returns the resulting announcements.
     async fn resync(&self) -> Result<Vec<Change>> {
-        let mut conn = self.conn.clone();
-        let mut listed: Vec<String> = Vec::new();
-        for shard in &self.shards {
-            let part: Vec<String> =
-                redis::cmd("SMEMBERS").arg(shard.node_key(&self.node)).query_async(&mut conn).await?;
-            listed.extend(part);
-        }
-        let stale: Vec<Principal> =
-            listed.iter().filter_map(|k| Principal::from_key(k)).filter(|p| !self.local.contains_key(p)).collect();
+        let listed: Vec<Vec<String>> = self
+            .every_part(|_, shard, mut conn| {
+                let key = shard.node_key(&self.node);
+                async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut conn).await }
+            })
+            .await?;
+        let stale: Vec<Principal> = listed
+            .iter()
+            .flatten()
+            .filter_map(|k| Principal::from_key(k))
+            .filter(|p| !self.local.contains_key(p))
+            .collect();
         let now = crate::model::time::now_ms();
         let mut changes: Vec<Change> = stream::iter(stale)
             .map(|who| async move {
@@ -378,19 +392,30 @@ impl Roster for RedisRoster {
         if who.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn.clone();
+        // Each person's place in `who`, by part; the parts with someone to ask are asked at once.
+        let mut asked: Vec<Vec<usize>> = vec![Vec::new(); self.shards.len()];
+        for (i, w) in who.iter().enumerate() {
+            asked[self.shard_index(*w)].push(i);
+        }
+        let flags: Vec<Vec<i64>> = self
+            .every_part(|part, shard, mut conn| {
+                let people = &asked[part];
+                let mut call = self.online.key(shard.key("nodes"));
+                for &i in people {
+                    call.key(shard.person_key(who[i]));
+                }
+                async move {
+                    if people.is_empty() {
+                        Ok(Vec::new())
+                    } else {
+                        call.invoke_async(&mut conn).await
+                    }
+                }
+            })
+            .await?;
         let mut online = vec![false; who.len()];
-        for (index, shard) in self.shards.iter().enumerate() {
-            let asked: Vec<usize> = (0..who.len()).filter(|&i| self.shard_index(who[i]) == index).collect();
-            if asked.is_empty() {
-                continue;
-            }
-            let mut call = self.online.key(shard.key("nodes"));
-            for &i in &asked {
-                call.key(shard.person_key(who[i]));
-            }
-            let flags: Vec<i64> = call.invoke_async(&mut conn).await?;
-            for (i, flag) in asked.into_iter().zip(flags) {
+        for (people, flags) in asked.iter().zip(flags) {
+            for (&i, flag) in people.iter().zip(flags) {
                 online[i] = flag == 1;
             }
         }
@@ -398,14 +423,14 @@ impl Roster for RedisRoster {
     }
 
     async fn online_agents(&self) -> Result<Vec<AgentId>> {
-        // Every part at once: the queue asks this on its path.
-        let parts = self.shards.iter().map(|shard| {
-            let mut conn = self.conn.clone();
-            let mut call = self.online_agents.key(shard.key("nodes"));
-            call.key(shard.key("agents")).arg(shard.key("presence:"));
-            async move { call.invoke_async::<Vec<String>>(&mut conn).await }
-        });
-        let keys: Vec<String> = futures_util::future::try_join_all(parts).await?.concat();
+        let keys: Vec<String> = self
+            .every_part(|_, shard, mut conn| {
+                let mut call = self.online_agents.key(shard.key("nodes"));
+                call.key(shard.key("agents")).arg(shard.key("presence:"));
+                async move { call.invoke_async::<Vec<String>>(&mut conn).await }
+            })
+            .await?
+            .concat();
         Ok(keys
             .iter()
             .filter_map(|k| match Principal::from_key(k) {
@@ -417,13 +442,12 @@ impl Roster for RedisRoster {
 
     async fn maintain(&self) -> Result<Vec<Change>> {
         // A beat in every part; the node was live before only if every part still had it.
-        let beats = self.shards.iter().map(|shard| {
-            let mut conn = self.conn.clone();
-            let mut call = self.heartbeat.key(shard.key("nodes"));
-            call.key(shard.key("beats")).arg(&self.node).arg(self.ttl.as_millis() as u64);
-            async move { call.invoke_async::<i64>(&mut conn).await }
-        });
-        let was_live: Vec<i64> = futures_util::future::try_join_all(beats)
+        let was_live: Vec<i64> = self
+            .every_part(|_, shard, mut conn| {
+                let mut call = self.heartbeat.key(shard.key("nodes"));
+                call.key(shard.key("beats")).arg(&self.node).arg(self.ttl.as_millis() as u64);
+                async move { call.invoke_async::<i64>(&mut conn).await }
+            })
             .await
             .inspect_err(|_| self.resync.store(true, Ordering::Relaxed))?;
         let mut changes = Vec::new();
