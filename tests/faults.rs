@@ -88,14 +88,42 @@ async fn terminated_database_connections_lose_no_acknowledged_message() {
         }
     }
 
-    // Read the whole stream back.
-    let mut stored: BTreeMap<String, u64> = BTreeMap::new();
-    let mut seqs = Vec::new();
-    let mut after = 0;
+    let stored = stored_messages(&mut c, &tid).await;
+    assert_eq!(stored, acked, "every acknowledged message stored once, with the seq it was acknowledged with");
+    eprintln!("sent {i}, refused then resent {}, connections killed {killed}", refused.len());
+}
+
+/// Users whose sends are in flight when the hub dies, each on a ticket of their own (so that the
+/// writer has batches in flight for several tickets at once), and how many each sends at once.
+const KILLED_USERS: usize = 4;
+const SENDS_IN_FLIGHT: usize = 150;
+
+/// The client message id and seq a `ticket.send.ok` acknowledges (the sends' ids are their
+/// numbers, `m-<id>` their client message ids); None for any other frame.
+fn ack(f: &serde_json::Value) -> Option<(String, u64)> {
+    (f["type"] == "ticket.send.ok")
+        .then(|| (format!("m-{}", f["id"].as_u64().expect("the send's id")), f["seq"].as_u64().expect("a seq")))
+}
+
+/// Reads `c` until its socket ends: the seq of each acknowledged send, by client message id.
+async fn acks_until_closed(c: &mut Client, acked: &mut BTreeMap<String, u64>) {
     loop {
-        let h = c.request(json!({"type": "ticket.history", "ticket_id": tid, "after_seq": after, "limit": 100})).await;
-        let events = h["events"].as_array().unwrap().clone();
-        for e in &events {
+        match c.next_within(Duration::from_secs(10)).await {
+            Next::Frame(f) => acked.extend(ack(&f)),
+            Next::Closed(_) => return,
+            Next::TimedOut => panic!("the killed hub's socket stayed open"),
+        }
+    }
+}
+
+/// The ticket's stream read back: the seq of each message sent as `m-...` by client message id,
+/// after checking that no client message id is stored twice and the seqs are gapless from 1.
+async fn stored_messages(c: &mut Client, ticket: &str) -> BTreeMap<String, u64> {
+    let (mut stored, mut seqs, mut after) = (BTreeMap::new(), Vec::new(), 0);
+    loop {
+        let h =
+            c.request(json!({"type": "ticket.history", "ticket_id": ticket, "after_seq": after, "limit": 100})).await;
+        for e in h["events"].as_array().expect("events") {
             let seq = e["seq"].as_u64().unwrap();
             seqs.push(seq);
             after = seq;
@@ -108,51 +136,7 @@ async fn terminated_database_connections_lose_no_acknowledged_message() {
         }
     }
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "gapless and ordered");
-    stored.remove("open");
-    assert_eq!(stored, acked, "every acknowledged message stored once, with the seq it was acknowledged with");
-    eprintln!("sent {i}, refused then resent {}, connections killed {killed}", refused.len());
-}
-
-/// Users whose sends are in flight when the hub dies, each on a ticket of their own (so that the
-/// writer has batches in flight for several tickets at once), and how many each sends at once.
-const KILLED_USERS: usize = 4;
-const SENDS_IN_FLIGHT: usize = 150;
-
-/// Reads `c` until its socket ends: the seq of each acknowledged send, by client message id.
-async fn acks_until_closed(c: &mut Client, acked: &mut BTreeMap<String, u64>) {
-    loop {
-        match c.next_within(Duration::from_secs(10)).await {
-            Next::Frame(f) if f["type"] == "ticket.send.ok" => {
-                let cmid = format!("m-{}", f["id"].as_u64().expect("the send's id"));
-                acked.insert(cmid, f["seq"].as_u64().expect("a seq"));
-            }
-            Next::Frame(_) => {}
-            Next::Closed(_) => return,
-            Next::TimedOut => panic!("the killed hub's socket stayed open"),
-        }
-    }
-}
-
-/// The ticket's stream read back: the seq of each message by client message id (a message stored
-/// twice fails), after checking the seqs are gapless from 1.
-async fn stored_messages(c: &mut Client, ticket: &str) -> BTreeMap<String, u64> {
-    let (mut stored, mut seqs, mut after) = (BTreeMap::new(), Vec::new(), 0);
-    loop {
-        let h =
-            c.request(json!({"type": "ticket.history", "ticket_id": ticket, "after_seq": after, "limit": 100})).await;
-        for e in h["events"].as_array().expect("events") {
-            let seq = e["seq"].as_u64().unwrap();
-            seqs.push(seq);
-            after = seq;
-            if let Some(cmid) = e["client_msg_id"].as_str().filter(|id| id.starts_with("m-")) {
-                assert!(stored.insert(cmid.to_owned(), seq).is_none(), "{cmid} stored twice");
-            }
-        }
-        if !h["more"].as_bool().unwrap() {
-            break;
-        }
-    }
-    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "gapless and ordered");
+    stored.retain(|cmid, _| cmid.starts_with("m-"));
     stored
 }
 
@@ -180,9 +164,7 @@ async fn a_hub_on_sqlite_killed_with_sends_in_flight_loses_and_duplicates_nothin
     let mut acked: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); KILLED_USERS];
     while acked[0].len() < SENDS_IN_FLIGHT / 3 {
         let f = users[0].1.recv().await;
-        if f["type"] == "ticket.send.ok" {
-            acked[0].insert(format!("m-{}", f["id"].as_u64().unwrap()), f["seq"].as_u64().unwrap());
-        }
+        acked[0].extend(ack(&f));
     }
     hub.kill(0).await;
     for ((_, c, _), acked) in users.iter_mut().zip(&mut acked) {

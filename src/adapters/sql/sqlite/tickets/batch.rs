@@ -422,6 +422,7 @@ impl From<rusqlite::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
 
     #[test]
     fn an_insert_names_every_column_once_and_binds_each_row() {
@@ -443,16 +444,17 @@ mod tests {
     /// for the test to let it through.
     fn counted_sync(
         gate: Option<Gate>,
-        outcome: fn(usize) -> std::io::Result<()>,
-    ) -> (std::sync::Arc<std::sync::atomic::AtomicUsize>, impl FnMut() -> std::io::Result<()> + Send + 'static) {
-        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        outcome: fn() -> std::io::Result<()>,
+    ) -> (Arc<AtomicUsize>, impl FnMut() -> std::io::Result<()> + Send + 'static) {
+        let calls = Arc::new(AtomicUsize::new(0));
         let counted = calls.clone();
         let sync = move || {
             if let Some(gate) = &gate {
                 gate.begun.send(()).expect("the test waits for the sync");
                 gate.through.recv().expect("the test opens the gate");
             }
-            outcome(counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+            counted.fetch_add(1, Ordering::SeqCst);
+            outcome()
         };
         (calls, sync)
     }
@@ -466,7 +468,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_is_answered_after_a_sync_that_began_after_its_commit_and_waiting_ones_share_the_next() {
         let ((open, through), (begun, began)) = (std::sync::mpsc::channel(), std::sync::mpsc::channel());
-        let (calls, sync) = counted_sync(Some(Gate { begun, through }), |_| Ok(()));
+        let (calls, sync) = counted_sync(Some(Gate { begun, through }), || Ok(()));
         let unsynced = spawn_sync(sync, Arc::default()).expect("sync thread");
         let mut first = committed(&unsynced);
         began.recv().expect("the first sync begins");
@@ -481,18 +483,18 @@ mod tests {
         open.send(()).expect("gate");
         assert!(matches!(second.await, Ok(Ok(_))));
         assert!(matches!(third.await, Ok(Ok(_))));
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2, "the waiting two share one sync");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "the waiting two share one sync");
     }
 
     #[tokio::test]
     async fn after_a_failed_sync_every_batch_is_answered_unavailable_without_syncing_again() {
-        let (calls, sync) = counted_sync(None, |_| Err(std::io::Error::other("the disk went away")));
+        let (calls, sync) = counted_sync(None, || Err(std::io::Error::other("the disk went away")));
         let failed = Arc::new(AtomicBool::new(false));
         let unsynced = spawn_sync(sync, failed.clone()).expect("sync thread");
         assert!(matches!(committed(&unsynced).await, Ok(Err(Error::Unavailable))));
         assert!(failed.load(Ordering::Relaxed), "the failure is told to the store");
         assert!(matches!(committed(&unsynced).await, Ok(Err(Error::Unavailable))));
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]
