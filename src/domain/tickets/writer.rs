@@ -6,9 +6,9 @@
 //! the batches is bounded: when it is full the sender gets `overloaded` at once instead of waiting
 //! without limit. The batching itself is the domain's [`group_commit`](crate::domain::group_commit).
 //!
-//! Batches run concurrently, so two messages to one ticket queued while neither is
-//! stored yet may be stored in either order: a caller that needs its order waits for the first (the
-//! session keeps one send per ticket in flight).
+//! Batches run concurrently, so two messages to one ticket queued while neither is stored yet may
+//! be stored in either order: a caller that needs its order waits for the first (the session keeps
+//! one send per ticket in flight).
 
 use crate::domain::group_commit::{self, BatchConfig, Batcher, Flush};
 use crate::domain::tickets::announce::Announcer;
@@ -52,8 +52,9 @@ impl Flush for MessageStore {
 
 /// The writer's tuning: `queue` messages wait at most, `max_batch` go in one transaction, and
 /// `concurrency` transactions are in flight at once (on SQLite one is written while others wait
-/// for their sync; Postgres writes a few at once), the next taking another writer only when full or after `spill_after` (see
-/// [`BatchConfig::spill_after`]); a batch that takes longer than `timeout` is answered `unavailable`.
+/// for their sync; Postgres writes a few at once), the next taking another writer only when full
+/// or after `spill_after` (see [`BatchConfig::spill_after`]); a batch that takes longer than
+/// `timeout` is answered `unavailable`.
 pub(crate) fn config(
     queue: usize,
     max_batch: usize,
