@@ -207,6 +207,12 @@ impl<S: Transport> Socket<S> {
             let step = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => Err(Exit::Close(CloseCode::ServiceRestart)),
+                // Before the outbox: a stored send's echo is in the outbox by the time its reply is
+                // ready (the writer announces, then answers), and the reply's write carries the
+                // outbox with it, so the ack and the echo leave in one system call, not two.
+                Some((id, result)) = next_reply(&mut self.sends), if self.sends.is_some() => {
+                    Box::pin(self.on_send_stored(id, result)).await
+                }
                 _ = outbox.ready() => Box::pin(self.flush_outbox()).await,
                 inbound = self.ws.next() => match inbound {
                     Some(Ok(message)) => Box::pin(self.on_message(message)).await,
@@ -216,9 +222,6 @@ impl<S: Transport> Socket<S> {
                 _ = timer.as_mut() => {
                     fired = true;
                     Box::pin(self.on_timer()).await
-                }
-                Some((id, result)) = next_reply(&mut self.sends), if self.sends.is_some() => {
-                    Box::pin(self.on_send_stored(id, result)).await
                 }
             };
             if let Err(exit) = step {
