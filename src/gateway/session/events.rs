@@ -97,7 +97,10 @@ impl<S: Transport> Socket<S> {
             self.send(&ServerFrame::SessionRevoked { reason }).await?;
             return Err(Exit::Close(CloseCode::SessionRevoked));
         }
-        self.write(messages).await?;
+        // A wake whose items an earlier reply's write already carried finds nothing to write.
+        if !messages.is_empty() {
+            self.write(messages).await?;
+        }
         for ticket in catch_up {
             if let Some(&sent) = self.cursors.get(&ticket) {
                 self.send_events(ticket, sent, None).await?;

@@ -85,20 +85,34 @@ impl Outbox {
             return Err(Overflow);
         }
         state.bytes += encoded.len();
+        let was_empty = state.queue.is_empty();
         state.queue.push_back(Outbound::Frame {
             kind: frame.frame().kind(),
             bytes: encoded,
             ticket_seq: frame.ticket_seq(),
         });
         drop(state);
-        self.notify.notify_one();
+        self.wake_if(was_empty);
         Ok(())
     }
 
     /// Queues a control item; these are tiny and never refused.
     pub fn push_control(&self, item: Outbound) {
-        self.lock().queue.push_back(item);
-        self.notify.notify_one();
+        let mut state = self.lock();
+        let was_empty = state.queue.is_empty();
+        state.queue.push_back(item);
+        drop(state);
+        self.wake_if(was_empty);
+    }
+
+    /// Wakes the socket's task for the item that made the queue non-empty, and only for it: the
+    /// task drains the whole queue after every wake, so a later item before that drain is taken
+    /// with the first. A message stored usually queues two items to a socket (its event and the
+    /// ticket's summary); waking for each would poll the socket's task once more for nothing.
+    fn wake_if(&self, was_empty: bool) {
+        if was_empty {
+            self.notify.notify_one();
+        }
     }
 
     /// Waits until something was queued since the last [`Outbox::drain`].
@@ -160,5 +174,24 @@ mod tests {
         outbox.drain(&mut items);
         assert!(matches!(items.last(), Some(Outbound::Revoke(RevokeReason::SignedOut))));
         assert!(matches!(&items[0], Outbound::Frame { bytes: Encoded::Binary(_), .. }));
+    }
+
+    #[tokio::test]
+    async fn items_queued_before_a_drain_wake_the_reader_once_and_the_next_item_wakes_it_again() {
+        use futures_util::FutureExt;
+        let outbox = Outbox::new(Encoding::Json, 1 << 20);
+        // The reader waits, as the socket's task does between wakes.
+        let mut waiting = Box::pin(outbox.ready());
+        assert!(waiting.as_mut().now_or_never().is_none());
+        outbox.push_frame(&event()).unwrap();
+        outbox.push_frame(&event()).unwrap();
+        outbox.push_control(Outbound::Revoke(RevokeReason::SignedOut));
+        assert!(waiting.now_or_never().is_some(), "the first item wakes the reader");
+        let mut items = Vec::new();
+        outbox.drain(&mut items);
+        assert_eq!(items.len(), 3, "one drain takes all three");
+        assert!(outbox.ready().now_or_never().is_none(), "no second wake for items already drained");
+        outbox.push_frame(&event()).unwrap();
+        assert!(outbox.ready().now_or_never().is_some(), "an item after the drain wakes the reader again");
     }
 }
