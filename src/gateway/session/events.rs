@@ -97,10 +97,7 @@ impl<S: Transport> Socket<S> {
             self.send(&ServerFrame::SessionRevoked { reason }).await?;
             return Err(Exit::Close(CloseCode::SessionRevoked));
         }
-        // A wake whose items an earlier reply's write already carried finds nothing to write.
-        if !messages.is_empty() {
-            self.write(messages).await?;
-        }
+        self.write(messages).await?;
         for ticket in catch_up {
             if let Some(&sent) = self.cursors.get(&ticket) {
                 self.send_events(ticket, sent, None).await?;

@@ -10,7 +10,7 @@
 //!
 //! # Files
 //! This file holds the [`Socket`]'s state and its loop: building it, the `select!` over shutdown,
-//! outbox, socket, timer and pipelined replies, and reading one frame up to its command. The rest
+//! pipelined replies, outbox, socket and timer, and reading one frame up to its command. The rest
 //! of its `impl` is split by responsibility:
 //! - `auth.rs`: the authenticated identity, registration, the device and connection record, and
 //!   the session's expiry.

@@ -115,7 +115,8 @@ impl Outbox {
         }
     }
 
-    /// Waits until something was queued since the last [`Outbox::drain`].
+    /// Waits until something was queued since the last [`Outbox::drain`]. The reader drains after
+    /// every wake: an item queued behind others not yet drained wakes nobody (see `wake_if`).
     pub async fn ready(&self) {
         self.notify.notified().await;
     }

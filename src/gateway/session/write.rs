@@ -68,6 +68,13 @@ impl<S: Transport> Socket<S> {
     /// Feeds every message, then flushes once; a peer that cannot take them within the write
     /// timeout is dropped.
     pub(super) async fn write(&mut self, messages: impl IntoIterator<Item = Message>) -> Result<(), Exit> {
+        // Nothing to write (a wake whose items an earlier reply's write already carried, say): no
+        // timer and no flush. Tungstenite's own queued frames (an automatic pong) go out with the
+        // next read or write.
+        let mut messages = messages.into_iter().peekable();
+        if messages.peek().is_none() {
+            return Ok(());
+        }
         let deadline = Duration::from_millis(self.hub.config.write_timeout_ms);
         let ws = &mut self.ws;
         let result = tokio::time::timeout(deadline, async move {
