@@ -178,7 +178,14 @@ pub fn collect_allocator() {
     }
 }
 
-/// The process-wide Prometheus recorder. Installed once: several hubs in one process (tests) share it.
+/// How often the samples recorded into histograms are folded into their buckets. The exporter keeps
+/// each sample (about 20 bytes with its share of the block) until it folds them, which it does when
+/// `/metrics` is read or on this timer: without the timer a node that nobody scrapes holds a sample
+/// for every request it ever answered.
+pub const HISTOGRAM_UPKEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The process-wide Prometheus recorder, with a thread that folds histogram samples every
+/// [`HISTOGRAM_UPKEEP`]. Installed once: several hubs in one process (tests) share it.
 pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -207,6 +214,14 @@ pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         describe();
         zero();
+        let upkeep = handle.clone();
+        let started = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+            std::thread::sleep(HISTOGRAM_UPKEEP);
+            upkeep.run_upkeep();
+        });
+        if let Err(e) = started {
+            tracing::error!(error = %e, "no metrics upkeep thread: histogram samples are folded only when /metrics is read");
+        }
         handle
     })
 }
