@@ -33,9 +33,10 @@ pub const EXPORTS: &str = "hub_exports_total";
 pub const HTTP_LATENCY: &str = "hub_http_request_duration_seconds";
 /// Histogram: messages per group-commit batch.
 pub const BATCH_SIZE: &str = "hub_message_batch_size";
-/// Counter (Postgres): messages of a batch whose ticket changed between the batch's read and its
-/// write, by what came next (label `way`: `checked`, read and planned again; `locked`, stored under
-/// the tickets' row locks after the last checked round).
+/// Counter (Postgres): messages of a batch planned again because their ticket changed between what
+/// the batch was planned from (its read, or the state the node knew) and its write, or because that
+/// write found an earlier copy of one; by what came next (label `way`: `checked`, read and planned
+/// again; `locked`, stored under the tickets' row locks after the last checked round).
 pub const MESSAGE_REPLANS: &str = "hub_message_replans_total";
 /// Gauge (SQLite): WAL pages the last background checkpoint could not copy into the database file.
 /// It is 0 unless a reader holds an old snapshot (an open transaction in an operator's `sqlite3`

@@ -163,14 +163,7 @@ async fn deleting_a_user_deletes_their_tickets_with_events_and_marks() {
         let now = now_ms();
         let owner = store.register_user(&random_phone(), now).await.expect("register").0;
         let other = store.register_user(&random_phone(), now).await.expect("register").0;
-        let new_agent = NewAgent {
-            id: AgentId::generate(),
-            email: format!("{}@example.test", uuid::Uuid::new_v4().simple()),
-            name: "Sam".into(),
-            password_hash: "hash".into(),
-            created_at: now,
-        };
-        let agent = store.create_agent(&new_agent).await.expect("create agent").expect("a fresh email");
+        let agent = agent(&*store, now).await;
         let mut tickets = Vec::new();
         for user in [owner.id, other.id] {
             let id = store.open_ticket(&new_ticket(user, now)).await.expect("open").ticket.id;
@@ -315,6 +308,18 @@ async fn postgres_pool_recovers_after_its_connections_are_killed() {
     );
 }
 
+/// A new agent with a fresh email.
+async fn agent(store: &dyn Store, now: i64) -> anapars_hub::model::agent::Agent {
+    let new_agent = NewAgent {
+        id: AgentId::generate(),
+        email: format!("{}@example.test", uuid::Uuid::new_v4().simple()),
+        name: "Sam".into(),
+        password_hash: "hash".into(),
+        created_at: now,
+    };
+    store.create_agent(&new_agent).await.expect("create agent").expect("a fresh email")
+}
+
 /// A new ticket of `user`'s, its first message keyed `first`.
 fn new_ticket(user: UserId, now: i64) -> NewTicket {
     NewTicket {
@@ -415,6 +420,72 @@ async fn postgres_message_batches_heal_after_the_writers_connections_are_killed(
     let mut keys: Vec<&str> = events.iter().filter_map(|e| e.client_msg_id.as_deref()).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["after-idle", "busy-0", "busy-1", "busy-2", "busy-3", "first", "warm"], "each message once");
+}
+
+/// Two nodes on one Postgres: each plans a batch from the tickets as it last stored or read them,
+/// and those states go stale when the other node writes. A stale state must never decide a message:
+/// not a refusal (the ticket was claimed elsewhere), not a seq (a message was stored elsewhere), not
+/// a resend (its first copy was stored elsewhere, or by this node when it knew the ticket), and not a
+/// ticket that is gone.
+#[tokio::test]
+async fn postgres_nodes_decide_messages_against_the_stored_ticket_not_the_one_they_knew() {
+    let Some(admin_url) =
+        postgres_or_skip("postgres_nodes_decide_messages_against_the_stored_ticket_not_the_one_they_knew")
+    else {
+        return;
+    };
+    let db = TestDatabase::postgres(&admin_url).await;
+    let (a, b) = (open(&db.config).await, open(&db.config).await);
+    let now = now_ms();
+    let user = a.register_user(&random_phone(), now).await.expect("register").0.id;
+    let agent = agent(&*a, now).await.id;
+    let ticket = a.open_ticket(&new_ticket(user, now)).await.expect("open").ticket.id;
+    let message = |author: Author, key: &str| NewMessage {
+        ticket_id: ticket,
+        author,
+        client_msg_id: key.into(),
+        body: key.into(),
+        attachments: Vec::new(),
+        created_at: now_ms(),
+    };
+    let send = async |store: &Arc<dyn Store>, author: Author, key: &str| {
+        let mut outcome = store.append_messages(&[message(author, key)]).await.expect("append");
+        assert_eq!(outcome.len(), 1);
+        outcome.remove(0)
+    };
+    let seq_of = |outcome: &Appended| match outcome {
+        Appended::Stored { events, .. } => ("stored", events.last().map(|e| e.seq)),
+        Appended::Duplicate(original) => ("duplicate", Some(original.seq)),
+        other => panic!("neither stored nor a duplicate: {other:?}"),
+    };
+    let (user, agent_author) = (Author::User(user), Author::Agent(agent));
+
+    // A knows the ticket open (seq 2); B claims it (seq 3): the agent's message through A is theirs.
+    assert_eq!(seq_of(&send(&a, user, "u-1").await), ("stored", Some(3)));
+    let claimed = b.transition(&Transition::claim(ticket, agent, agent_author, now_ms())).await.expect("claim");
+    assert!(claimed.is_some(), "the claim did not apply");
+    assert_eq!(seq_of(&send(&a, agent_author, "a-1").await), ("stored", Some(5)), "refused on a stale state");
+
+    // B knew the ticket at seq 4; A stored seq 5 since: B's message takes 6, not 5.
+    assert_eq!(seq_of(&send(&b, user, "u-2").await), ("stored", Some(6)));
+    // A knew it at 5; its resend of B's message is found, not stored again; and again, from what
+    // A learnt by finding it.
+    assert_eq!(seq_of(&send(&a, user, "u-2").await), ("duplicate", Some(6)));
+    assert_eq!(seq_of(&send(&a, user, "u-2").await), ("duplicate", Some(6)));
+    // A resend of what A itself stored while it knew the ticket.
+    assert_eq!(seq_of(&send(&a, user, "u-3").await), ("stored", Some(7)));
+    assert_eq!(seq_of(&send(&a, user, "u-3").await), ("duplicate", Some(7)));
+    assert_eq!(seq_of(&send(&a, agent_author, "a-1").await), ("duplicate", Some(5)));
+
+    let events = a.events(ticket, Page::After(0), 100).await.expect("history");
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=7).collect::<Vec<_>>(), "each event once, without gaps");
+
+    // The user is deleted with their tickets: A, which knew the ticket, finds none.
+    let Author::User(user_id) = user else { unreachable!() };
+    delete_user(&db, user_id).await;
+    let gone = a.append_messages(&[message(user, "u-4")]).await.expect("append");
+    assert!(matches!(&gone[..], [Appended::NoTicket]), "{gone:?}");
 }
 
 /// A connection that hangs mid-call (a network partition: no reset, no answer) must not hang the

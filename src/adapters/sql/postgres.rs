@@ -22,6 +22,7 @@ mod audit;
 mod codes;
 mod held;
 mod history;
+mod known;
 mod labels;
 mod notes;
 mod profiles;
@@ -160,6 +161,9 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The message writer's connections, beside the pool (see [`held`]).
     writers: held::HeldConnections,
+    /// The tickets as this node last stored or read them, which a batch of messages is planned
+    /// from without reading them first (see [`known`]).
+    known: known::KnownTickets,
     /// The deadline of one call (`db_timeout_ms`).
     timeout: Duration,
     /// Seals and opens the users' numbers.
@@ -199,7 +203,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .context("cannot connect to postgres")?;
-        Ok(Self { pool, writers, timeout, vault })
+        Ok(Self { pool, writers, known: known::KnownTickets::new(known::KNOWN_TICKETS), timeout, vault })
     }
 
     /// Runs pending migrations on a connection of its own, without the pool's `statement_timeout`:

@@ -17,12 +17,15 @@
 //!
 //! A batch without uploads is two statements whatever its size, each its own transaction (so its
 //! own round trip, the commit included): one read of the tickets and of the messages stored before
-//! under the batch's keys, then one write of every new event and changed ticket. A batch that
+//! under the batch's keys, then one write of every new event and changed ticket. When the node
+//! knows every ticket of the batch from its last batch (see [`known`](super::known)), the read is
+//! left out and the write looks for the stored messages itself: one statement. A batch that
 //! carries uploads, and the messages of a ticket that kept changing under a batch, are stored in one
 //! transaction that locks the tickets (`FOR UPDATE`) and the uploads first. Every statement takes
 //! its rows as arrays (`UNNEST`), and the decisions in between are made in memory by
 //! [`stream::plan`].
 
+use crate::adapters::sql::postgres::known::KnownTickets;
 use crate::adapters::sql::postgres::PostgresStore;
 use crate::adapters::sql::rows::attachments::{self as files, uploader_columns, AttachmentRow};
 use crate::adapters::sql::rows::{self, BatchRead, BatchReadRow, EventRow, MarkRow, TicketRow};
@@ -85,7 +88,9 @@ impl Tickets for PostgresStore {
             insert_events(&mut tx, &events).await?;
             place(&mut tx, &placements).await?;
             tx.commit().await?;
-            Ok(Opened { ticket: Ticket::try_from(row)?, events, created: true })
+            let ticket = Ticket::try_from(row)?;
+            self.known.learn([&ticket]);
+            Ok(Opened { ticket, events, created: true })
         })
         .await
     }
@@ -211,7 +216,7 @@ impl Tickets for PostgresStore {
         if batch.iter().any(|m| !m.attachments.is_empty()) {
             return self.write_call(async |c| append_locked(c, batch).await).await;
         }
-        self.write_call(async |c| append_checked(c, batch).await).await
+        self.write_call(async |c| append_checked(c, batch, &self.known).await).await
     }
 
     async fn transition(&self, t: &Transition) -> Result<Option<(Ticket, TicketEvent)>> {
@@ -243,6 +248,7 @@ impl Tickets for PostgresStore {
             let event = stream::transition_event(t, ticket.last_seq);
             insert_events(&mut tx, std::slice::from_ref(&event)).await?;
             tx.commit().await?;
+            self.known.learn([&ticket]);
             Ok(Some((ticket, event)))
         })
         .await
@@ -330,7 +336,12 @@ const CHECKED_ROUNDS: usize = 3;
 /// is still the one read. Every event a writer adds to a ticket moves its `last_seq` in the same
 /// transaction, so an unchanged `last_seq` means the plan (seqs, duplicates, who may write) still
 /// holds for that ticket. The messages of tickets that changed are read and planned again.
-async fn append_checked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+///
+/// When every ticket of the batch is [`known`](super::known) and the plan from those states stores
+/// every message, the read is left out: the write itself looks for messages stored before under the
+/// batch's keys, and leaves a ticket with one unwritten, like a ticket that changed. A refusal is
+/// never answered from a known state (the write would not check it): such a batch is read first.
+async fn append_checked(c: &mut PgConnection, batch: &[NewMessage], known: &KnownTickets) -> Result<Vec<Appended>> {
     let mut results: Vec<Option<Appended>> = vec![None; batch.len()];
     let mut pending: Vec<usize> = (0..batch.len()).collect();
     for round in 0..CHECKED_ROUNDS {
@@ -344,10 +355,31 @@ async fn append_checked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Ve
             retried = pending.iter().map(|&i| batch[i].clone()).collect();
             &retried
         };
-        let (tickets, stored) = read_batch(c, messages).await?;
-        let plan = stream::plan(messages, tickets, stored, &Uploads::new());
+        let from_known = (round == 0)
+            .then(|| known.all(&stream::ticket_ids(messages)))
+            .flatten()
+            .map(|tickets| stream::plan(messages, tickets, HashMap::new(), &Uploads::new()))
+            .filter(|plan| plan.results.iter().all(|r| matches!(r, Appended::Stored { .. })));
+        let (plan, keys) = match from_known {
+            Some(plan) => {
+                let keys = Keys::Unchecked { since: oldest(&plan.tickets), until: latest(messages) };
+                (plan, keys)
+            }
+            None => {
+                let (tickets, stored) = read_batch(c, messages).await?;
+                known.learn(tickets.values());
+                (stream::plan(messages, tickets, stored, &Uploads::new()), Keys::Checked)
+            }
+        };
         let planned: HashSet<TicketId> = plan.tickets.iter().map(|t| t.id).collect();
-        let written = store_batch(c, &plan.events, &plan.tickets).await?;
+        let written = store_batch(c, &plan.events, &plan.tickets, keys).await?;
+        for ticket in &plan.tickets {
+            if written.contains(&ticket.id) {
+                known.learn([ticket]);
+            } else {
+                known.forget(ticket.id);
+            }
+        }
         let mut changed = Vec::new();
         for ((&i, message), result) in pending.iter().zip(messages).zip(plan.results) {
             if planned.contains(&message.ticket_id) && !written.contains(&message.ticket_id) {
@@ -390,7 +422,7 @@ async fn append_locked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec
     let named = batch.iter().filter(|m| tickets.contains_key(&m.ticket_id)).flat_map(|m| &m.attachments);
     let uploads = lock_uploads(&mut tx, &stream::upload_ids(named)).await?;
     let plan = stream::plan(batch, tickets, stored, &uploads);
-    let written = store_batch(&mut tx, &plan.events, &plan.tickets).await?;
+    let written = store_batch(&mut tx, &plan.events, &plan.tickets, Keys::Checked).await?;
     if written.len() != plan.tickets.len() {
         return Err(Error::Internal("a locked ticket changed under its row lock".into()));
     }
@@ -443,6 +475,28 @@ const READ_BATCH: &str = "
                      AND created_at <= $7::bigint
                    LIMIT 1) AS e";
 
+/// The latest time a message stored before under one of the batch's keys can have: a node's clock
+/// may be [`CLOCK_SKEW_MS`] ahead of this one's.
+fn latest(batch: &[NewMessage]) -> Millis {
+    batch.iter().map(|m| m.created_at).max().unwrap_or(0).saturating_add(CLOCK_SKEW_MS)
+}
+
+/// The earliest time a message stored before on one of `tickets` can have: [`CLOCK_SKEW_MS`]
+/// before the earliest of them was opened.
+fn oldest(tickets: &[Ticket]) -> Millis {
+    tickets.iter().map(|t| t.created_at).min().unwrap_or(0).saturating_sub(CLOCK_SKEW_MS)
+}
+
+/// Whether a batch's write must look for messages stored before under its keys.
+#[derive(Clone, Copy)]
+enum Keys {
+    /// The plan was made from a read that looked for them.
+    Checked,
+    /// The plan was made from known states: the write looks for them between these times (see
+    /// [`latest`] and [`oldest`]) and leaves a ticket with one unwritten.
+    Unchecked { since: Millis, until: Millis },
+}
+
 /// The batch's tickets that exist, and the messages stored before under its keys, in one statement.
 async fn read_batch(
     c: &mut PgConnection,
@@ -458,7 +512,6 @@ async fn read_batch(
         author_ids.push(id);
         client_msg_ids.push(message.client_msg_id.as_str());
     }
-    let latest = batch.iter().map(|m| m.created_at).max().unwrap_or(0);
     let rows = sqlx::query_as::<_, BatchReadRow>(READ_BATCH)
         .bind(&ids)
         .bind(&key_tickets)
@@ -466,7 +519,7 @@ async fn read_batch(
         .bind(&author_ids)
         .bind(&client_msg_ids)
         .bind(CLOCK_SKEW_MS)
-        .bind(latest.saturating_add(CLOCK_SKEW_MS))
+        .bind(latest(batch))
         .fetch_all(c)
         .await?;
     let mut tickets = HashMap::with_capacity(ids.len());
@@ -548,11 +601,30 @@ const INSERT_EVENTS: &str = insert_events_sql!();
 /// the ids of the updated tickets come back. Each ticket is looked up through its key by a
 /// `LATERAL` subquery, which keeps the planner from scanning a small `tickets` table whole. A
 /// data-modifying `WITH` runs whether or not the rest reads it.
+///
+/// With `$19` true (see [`Keys::Unchecked`]) a ticket is also left unwritten when a message stored
+/// before, between `$20` and `$21`, has the key of one of its new messages, looked up as
+/// [`READ_BATCH`] does: through `LATERAL` and `LIMIT`, without which a plan made while the tables
+/// were empty looks through a whole month by time instead of through the key's index, for every
+/// batch from then on. The statement's snapshot may miss a message committed while it waited for
+/// a lock, but such a message moved its ticket's `last_seq`, which the lock reads as committed. With
+/// `$19` false that lookup is not run at all.
 const STORE_BATCH: &str = concat!(
     "WITH locked AS (
          SELECT t.ctid AS address, t.id, t.last_seq
          FROM UNNEST($12::uuid[]) AS k (id),
               LATERAL (SELECT ctid, id, last_seq FROM tickets WHERE id = k.id FOR UPDATE) AS t
+     ), stored AS (
+         SELECT DISTINCT k.ticket_id
+         FROM UNNEST($1::uuid[], $4::text[], $5::uuid[], $7::text[]) AS k (ticket_id, author_kind, author_id, client_msg_id),
+              LATERAL (SELECT 1 FROM ticket_events AS s
+                       WHERE s.ticket_id = k.ticket_id AND s.author_kind = k.author_kind
+                         AND COALESCE(s.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
+                             = COALESCE(k.author_id, '00000000-0000-0000-0000-000000000000'::uuid)
+                         AND s.client_msg_id = k.client_msg_id AND s.client_msg_id IS NOT NULL
+                         AND s.created_at >= $20::bigint AND s.created_at <= $21::bigint
+                       LIMIT 1) AS s
+         WHERE $19::boolean AND k.client_msg_id IS NOT NULL
      ), written AS (
          UPDATE tickets AS t
          SET status = u.status, agent_id = u.agent_id, queued_at = u.queued_at, last_seq = u.last_seq,
@@ -562,7 +634,7 @@ const STORE_BATCH: &str = concat!(
                           $18::bigint[])
                    AS u (id, status, agent_id, queued_at, last_seq, updated_at, read_seq)
                 ON u.id = l.id AND u.read_seq = l.last_seq
-         WHERE t.ctid = l.address
+         WHERE t.ctid = l.address AND u.id NOT IN (SELECT ticket_id FROM stored)
          RETURNING t.id
      ), inserted AS (",
     insert_events_sql!(),
@@ -690,13 +762,24 @@ async fn insert_events(c: &mut PgConnection, events: &[TicketEvent]) -> Result<(
 }
 
 /// Stores a batch's planned `events` and the new state of its `tickets` with [`STORE_BATCH`], each
-/// ticket's part only if its `last_seq` is still the one the plan read; the tickets whose part was
-/// stored. Every ticket with a new state has a new event, and the reverse.
-async fn store_batch(c: &mut PgConnection, events: &[TicketEvent], tickets: &[Ticket]) -> Result<HashSet<TicketId>> {
+/// ticket's part only if its `last_seq` is still the one the plan read (and, with `keys` unchecked,
+/// none of its new messages was stored before); the tickets whose part was stored. Every ticket with
+/// a new state has a new event, and the reverse.
+async fn store_batch(
+    c: &mut PgConnection,
+    events: &[TicketEvent],
+    tickets: &[Ticket],
+    keys: Keys,
+) -> Result<HashSet<TicketId>> {
     if events.is_empty() && tickets.is_empty() {
         return Ok(HashSet::new());
     }
     let (tickets, events) = (TicketColumns::new(tickets, events), EventColumns::new(events));
-    let written = tickets.bind(events.bind(sqlx::query(STORE_BATCH))).fetch_all(c).await?;
+    let (look, since, until) = match keys {
+        Keys::Checked => (false, 0, 0),
+        Keys::Unchecked { since, until } => (true, since, until),
+    };
+    let query = tickets.bind(events.bind(sqlx::query(STORE_BATCH))).bind(look).bind(since).bind(until);
+    let written = query.fetch_all(c).await?;
     written.iter().map(|row| Ok(TicketId(row.try_get(0)?))).collect()
 }
