@@ -172,6 +172,8 @@ async fn run<F: Flush>(
     // The batch being gathered, and since when (its first item's arrival).
     let mut pending: Vec<Pending<F>> = Vec::new();
     let mut since: Option<Instant> = None;
+    // Whether the batch being gathered let the other ready tasks run once before it started.
+    let mut yielded = false;
     loop {
         // What waits joins the batch being gathered rather than queueing behind it.
         while pending.len() < max_batch {
@@ -187,7 +189,18 @@ async fn run<F: Flush>(
         let spill_at = first_at + config.spill_after;
         let start =
             gathering && busy < concurrency && (busy == 0 || pending.len() >= max_batch || Instant::now() >= spill_at);
+        if start && !yielded && pending.len() < max_batch {
+            // The first item's caller woke this loop, and a woken task runs next on its worker,
+            // ahead of the tasks already waiting there (other sockets read in the same poll, each
+            // with an item for this batch): let those queue theirs first. They run for as long as
+            // polling what is ready takes, so a batch starts a few microseconds later and carries
+            // what arrived together instead of one item and then the rest.
+            yielded = true;
+            tokio::task::yield_now().await;
+            continue;
+        }
         if start {
+            yielded = false;
             let Ok(slot) = slots.clone().try_acquire_owned() else { break };
             let (items, replies): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.item, p.reply)).unzip();
             since = None;
@@ -414,6 +427,25 @@ mod tests {
         assert!(batches.iter().all(|b| b.len() <= 4), "a batch over max_batch: {batches:?}");
         assert!(batches.len() < 10, "nothing was batched: {batches:?}");
         assert_eq!(numbers.settled.lock().unwrap().len(), 10);
+    }
+
+    /// Callers that run one after the other on one worker (sockets read in the same poll) share a
+    /// batch: the first one's item does not leave alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn items_of_callers_ready_together_go_in_one_batch() {
+        let numbers = Numbers::new();
+        numbers.open();
+        let (batcher, _tasks, _stop) = start(&numbers, config(16, 16, 1));
+        let callers: Vec<_> = (0..8)
+            .map(|i| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.enqueue(i).expect("room in the queue").stored().await })
+            })
+            .collect();
+        for caller in callers {
+            assert!(caller.await.expect("caller").is_ok());
+        }
+        assert_eq!(numbers.batches(), vec![(0..8).collect::<Vec<_>>()]);
     }
 
     #[tokio::test]
