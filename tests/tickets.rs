@@ -243,6 +243,61 @@ async fn a_duplicate_send_publishes_nothing() {
     }
 }
 
+/// A sender reads each send's `ticket.send.ok` before the event of the message it sent, with many
+/// sends to several tickets in flight at once (an agent's console).
+#[tokio::test]
+async fn a_sender_reads_each_ack_before_its_own_message() {
+    const TICKETS: usize = 16;
+    const SENDS: u64 = 320;
+    // The sends leave back to back, past a console's usual frame budget, and are stored in small
+    // batches by several writers at once (on Postgres), so that a later send is often stored before
+    // an earlier one is answered: its event is then queued while its reply waits behind the earlier.
+    let roomy = |c: &mut anapars_hub::Config| {
+        c.max_frames_per_sec = 10_000;
+        c.frame_burst = 10_000;
+        c.message_batch = 2;
+        c.message_writers = 4;
+        c.message_spill_ms = 0;
+    };
+    for hub in hubs(roomy).await {
+        let label = hub.label();
+        let (token, _) = hub.agent("Pipeliner").await;
+        let mut agent = hub.connect_agent(Encoding::Json, &token).await;
+        let mut tickets = Vec::new();
+        for _ in 0..TICKETS {
+            let mut user = hub.connect_as(Encoding::Json, &hub.token(&phone()).await).await;
+            let tid = open_ticket(&mut user, "order", "first").await["id"].as_str().unwrap().to_owned();
+            let claimed = agent.request(json!({"type": "ticket.claim", "ticket_id": tid})).await;
+            assert_eq!(claimed["ticket"]["status"], "assigned", "{label} {claimed}");
+            let sub = agent.request(json!({"type": "ticket.subscribe", "ticket_id": tid, "after_seq": 3})).await;
+            assert_eq!(sub["type"], "ticket.subscribe.ok", "{label} {sub}");
+            tickets.push(tid);
+        }
+        for i in 0..SENDS {
+            let tid = &tickets[i as usize % TICKETS];
+            let body = format!("message {i}");
+            agent
+                .send(json!({"id": 1_000 + i, "type": "ticket.send", "ticket_id": tid, "client_msg_id": format!("m-{i}"), "body": body}))
+                .await;
+        }
+        let (mut acked, mut early) = (std::collections::BTreeSet::new(), Vec::new());
+        let mut echoed = 0;
+        while acked.len() < SENDS as usize || echoed < SENDS {
+            let f = agent.recv().await;
+            if f["type"] == "ticket.send.ok" {
+                acked.insert(f["id"].as_u64().unwrap() - 1_000);
+            } else if f["type"] == "ticket.event" && f["event"]["kind"] == "message" {
+                let i: u64 = f["event"]["client_msg_id"].as_str().unwrap()["m-".len()..].parse().unwrap();
+                if !acked.contains(&i) {
+                    early.push(i);
+                }
+                echoed += 1;
+            }
+        }
+        assert!(early.is_empty(), "{label}: these messages came back before their acks: {early:?}");
+    }
+}
+
 #[tokio::test]
 async fn history_pages_both_ways() {
     for hub in hubs(|_| {}).await {

@@ -47,13 +47,20 @@ impl<S: Transport> Socket<S> {
     /// this node never received) is filled from storage first, so the client sees every event of a
     /// subscribed ticket exactly once and in order.
     pub(super) async fn flush_outbox(&mut self) -> Result<(), Exit> {
-        self.flush_outbox_after(Vec::new()).await
+        let held = self.take_held();
+        self.flush_outbox_after(Vec::new(), held).await
     }
 
-    /// [`Self::flush_outbox`], with `replies` written first in the same write.
-    pub(super) async fn flush_outbox_after(&mut self, replies: Vec<Message>) -> Result<(), Exit> {
-        let mut items = Vec::new();
+    /// [`Self::flush_outbox`], with `replies` written first in the same write, then the items
+    /// `held` for them, then the outbox. From the first event of a ticket that still has a send in
+    /// flight on, the items wait for that send's reply (see `InFlight`).
+    pub(super) async fn flush_outbox_after(
+        &mut self,
+        replies: Vec<Message>,
+        mut items: Vec<Outbound>,
+    ) -> Result<(), Exit> {
         let overflowed = self.outbox.drain(&mut items);
+        self.hold_waiting(&mut items);
         let mut revoked = None;
         let mut catch_up = Vec::new();
         // The replies among `messages` (they lead it until a gap makes an early write).

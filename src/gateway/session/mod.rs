@@ -209,7 +209,8 @@ impl<S: Transport> Socket<S> {
                 _ = shutdown.cancelled() => Err(Exit::Close(CloseCode::ServiceRestart)),
                 // Before the outbox: a stored send's echo is in the outbox by the time its reply is
                 // ready (the writer announces, then answers), and the reply's write carries the
-                // outbox with it, so the ack and the echo leave in one system call, not two.
+                // outbox with it, so the ack and the echo leave in one system call, not two. An
+                // echo whose reply is not ready yet waits in the pipeline (see `InFlight`).
                 Some((id, result)) = next_reply(&mut self.sends), if self.sends.is_some() => {
                     Box::pin(self.on_send_stored(id, result)).await
                 }

@@ -2,6 +2,7 @@
 //! their commits come back.
 
 use super::commands::Transport;
+use super::outbox::Outbound;
 use super::{Exit, Socket, MAX_SENDS_IN_FLIGHT};
 use crate::model::ids::{Principal, TicketId};
 use crate::protocol::{self, ServerFrame};
@@ -19,10 +20,36 @@ type PendingReply = futures_util::future::BoxFuture<'static, (protocol::RequestI
 /// ticket are stored in the order it sent them, and at most [`MAX_SENDS_IN_FLIGHT`] in all. Any
 /// other request first waits for these replies, so that every reply still leaves in request order.
 /// Created with the first send and dropped with the last reply: an idle socket pays nothing.
+///
+/// While a send to a ticket is in flight, the events of that ticket queued to this socket (its echo
+/// among them) wait in `held` for its reply, so that the sender always reads a send's
+/// `ticket.send.ok` before its echo: the writer announces a stored message before it answers its
+/// sender, and this socket's task may run in between.
 #[derive(Default)]
 pub(super) struct InFlight {
     replies: futures_util::stream::FuturesOrdered<PendingReply>,
     tickets: std::collections::VecDeque<TicketId>,
+    held: Vec<Outbound>,
+}
+
+/// The most queued items a socket holds back for its sends' replies; past it they are written
+/// at once, echoes ahead of their acks if need be, rather than held without bound.
+const MAX_HELD: usize = 1_024;
+
+impl InFlight {
+    /// Moves into `held`, in order, the items of `items` from the first event of a ticket with a
+    /// send in flight on: what came before it leaves now, and nothing overtakes what waits. A
+    /// revocation among them ends the session at once instead, and past [`MAX_HELD`] nothing more
+    /// is held.
+    fn hold_waiting(&mut self, items: &mut Vec<Outbound>) {
+        let waits = |item: &Outbound| matches!(item, Outbound::Frame { ticket_seq: Some((ticket, _)), .. } if self.tickets.contains(ticket));
+        let Some(at) = items.iter().position(waits) else { return };
+        let revoking = items[at..].iter().any(|item| matches!(item, Outbound::Revoke(_)));
+        if revoking || self.held.len() + (items.len() - at) > MAX_HELD {
+            return;
+        }
+        self.held.extend(items.drain(at..));
+    }
 }
 
 impl<S: Transport> Socket<S> {
@@ -79,6 +106,8 @@ impl<S: Transport> Socket<S> {
         id: protocol::RequestId,
         result: crate::Result<ServerFrame>,
     ) -> Result<(), Exit> {
+        // Taken before the replies are popped: the last reply drops the in-flight state.
+        let held = self.take_held();
         let mut replies = vec![self.reply_message(id, result)?];
         self.pop_send();
         while let Some(in_flight) = self.sends.as_mut() {
@@ -87,7 +116,20 @@ impl<S: Transport> Socket<S> {
             replies.push(self.reply_message(id, result)?);
             self.pop_send();
         }
-        self.flush_outbox_after(replies).await
+        self.flush_outbox_after(replies, held).await
+    }
+
+    /// The items held back for the sends in flight (see [`InFlight`]), to be written first.
+    pub(super) fn take_held(&mut self) -> Vec<Outbound> {
+        self.sends.as_mut().map(|in_flight| std::mem::take(&mut in_flight.held)).unwrap_or_default()
+    }
+
+    /// Holds back, out of `items`, what must wait for the replies of the sends in flight (see
+    /// [`InFlight::hold_waiting`]).
+    pub(super) fn hold_waiting(&mut self, items: &mut Vec<Outbound>) {
+        if let Some(in_flight) = self.sends.as_mut() {
+            in_flight.hold_waiting(items);
+        }
     }
 
     /// Forgets the oldest pipelined send, whose reply is being written.
@@ -121,5 +163,70 @@ pub(super) async fn next_reply(
     match sends {
         Some(in_flight) => in_flight.replies.next().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::account::RevokeReason;
+    use crate::protocol::Encoded;
+
+    fn event(ticket: TicketId, seq: u64) -> Outbound {
+        Outbound::Frame {
+            kind: "ticket.event",
+            bytes: Encoded::Text(seq.to_string().into()),
+            ticket_seq: Some((ticket, seq)),
+        }
+    }
+
+    fn summary() -> Outbound {
+        Outbound::Frame { kind: "ticket.updated", bytes: Encoded::Text("s".into()), ticket_seq: None }
+    }
+
+    fn seqs(items: &[Outbound]) -> Vec<Option<u64>> {
+        items
+            .iter()
+            .map(|item| match item {
+                Outbound::Frame { ticket_seq, .. } => ticket_seq.map(|(_, seq)| seq),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn from_the_first_event_of_a_ticket_in_flight_everything_waits_in_order() {
+        let (sent_to, other) = (TicketId::generate(), TicketId::generate());
+        let mut in_flight = InFlight::default();
+        in_flight.tickets.push_back(sent_to);
+        let mut items = vec![event(other, 7), event(sent_to, 3), summary(), event(other, 8)];
+        in_flight.hold_waiting(&mut items);
+        assert_eq!(seqs(&items), [Some(7)], "what came before the echo leaves now");
+        assert_eq!(seqs(&in_flight.held), [Some(3), None, Some(8)], "the echo and all after it wait");
+        // The next flush, with the reply not yet in: what is new queues behind what waits.
+        let mut next = std::mem::take(&mut in_flight.held);
+        next.push(event(other, 9));
+        in_flight.hold_waiting(&mut next);
+        assert!(next.is_empty());
+        assert_eq!(seqs(&in_flight.held), [Some(3), None, Some(8), Some(9)]);
+    }
+
+    #[test]
+    fn nothing_waits_without_a_send_to_its_ticket_nor_past_a_revocation_or_the_limit() {
+        let (sent_to, other) = (TicketId::generate(), TicketId::generate());
+        let mut in_flight = InFlight::default();
+        in_flight.tickets.push_back(sent_to);
+        let mut items = vec![event(other, 1), summary()];
+        in_flight.hold_waiting(&mut items);
+        assert_eq!(items.len(), 2, "no event of a ticket in flight");
+
+        let mut items = vec![event(sent_to, 2), Outbound::Revoke(RevokeReason::SignedOut)];
+        in_flight.hold_waiting(&mut items);
+        assert_eq!(items.len(), 2, "a revocation is not held back");
+
+        let mut items: Vec<Outbound> = (1..=MAX_HELD as u64 + 1).map(|seq| event(sent_to, seq)).collect();
+        in_flight.hold_waiting(&mut items);
+        assert_eq!(items.len(), MAX_HELD + 1, "more than the limit is written at once");
+        assert!(in_flight.held.is_empty());
     }
 }
