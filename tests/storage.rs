@@ -440,16 +440,18 @@ async fn postgres_nodes_decide_messages_against_the_stored_ticket_not_the_one_th
     let user = a.register_user(&random_phone(), now).await.expect("register").0.id;
     let agent = agent(&*a, now).await.id;
     let ticket = a.open_ticket(&new_ticket(user, now)).await.expect("open").ticket.id;
-    let message = |author: Author, key: &str| NewMessage {
-        ticket_id: ticket,
+    let second = NewTicket { client_msg_id: "second".into(), ..new_ticket(user, now) };
+    let alone = a.open_ticket(&second).await.expect("open").ticket.id;
+    let message = |ticket_id: TicketId, author: Author, key: &str| NewMessage {
+        ticket_id,
         author,
         client_msg_id: key.into(),
         body: key.into(),
         attachments: Vec::new(),
         created_at: now_ms(),
     };
-    let send = async |store: &Arc<dyn Store>, author: Author, key: &str| {
-        let mut outcome = store.append_messages(&[message(author, key)]).await.expect("append");
+    let send_to = async |store: &Arc<dyn Store>, ticket: TicketId, author: Author, key: &str| {
+        let mut outcome = store.append_messages(&[message(ticket, author, key)]).await.expect("append");
         assert_eq!(outcome.len(), 1);
         outcome.remove(0)
     };
@@ -458,7 +460,13 @@ async fn postgres_nodes_decide_messages_against_the_stored_ticket_not_the_one_th
         Appended::Duplicate(original) => ("duplicate", Some(original.seq)),
         other => panic!("neither stored nor a duplicate: {other:?}"),
     };
+    let send = async |store: &Arc<dyn Store>, author: Author, key: &str| send_to(store, ticket, author, key).await;
     let (user, agent_author) = (Author::User(user), Author::Agent(agent));
+
+    // A resend of what A itself stored, while A knows the ticket as it stored it.
+    assert_eq!(seq_of(&send_to(&a, alone, user, "x-1").await), ("stored", Some(3)));
+    assert_eq!(seq_of(&send_to(&a, alone, user, "x-1").await), ("duplicate", Some(3)));
+    assert_eq!(seq_of(&send_to(&a, alone, user, "x-2").await), ("stored", Some(4)));
 
     // A knows the ticket open (seq 2); B claims it (seq 3): the agent's message through A is theirs.
     assert_eq!(seq_of(&send(&a, user, "u-1").await), ("stored", Some(3)));
@@ -468,11 +476,9 @@ async fn postgres_nodes_decide_messages_against_the_stored_ticket_not_the_one_th
 
     // B knew the ticket at seq 4; A stored seq 5 since: B's message takes 6, not 5.
     assert_eq!(seq_of(&send(&b, user, "u-2").await), ("stored", Some(6)));
-    // A knew it at 5; its resend of B's message is found, not stored again; and again, from what
-    // A learnt by finding it.
+    // A knew it at 5; its resend of B's message is found, not stored again; and again.
     assert_eq!(seq_of(&send(&a, user, "u-2").await), ("duplicate", Some(6)));
     assert_eq!(seq_of(&send(&a, user, "u-2").await), ("duplicate", Some(6)));
-    // A resend of what A itself stored while it knew the ticket.
     assert_eq!(seq_of(&send(&a, user, "u-3").await), ("stored", Some(7)));
     assert_eq!(seq_of(&send(&a, user, "u-3").await), ("duplicate", Some(7)));
     assert_eq!(seq_of(&send(&a, agent_author, "a-1").await), ("duplicate", Some(5)));
@@ -484,8 +490,10 @@ async fn postgres_nodes_decide_messages_against_the_stored_ticket_not_the_one_th
     // The user is deleted with their tickets: A, which knew the ticket, finds none.
     let Author::User(user_id) = user else { unreachable!() };
     delete_user(&db, user_id).await;
-    let gone = a.append_messages(&[message(user, "u-4")]).await.expect("append");
-    assert!(matches!(&gone[..], [Appended::NoTicket]), "{gone:?}");
+    for ticket in [ticket, alone] {
+        let gone = a.append_messages(&[message(ticket, user, "u-4")]).await.expect("append");
+        assert!(matches!(&gone[..], [Appended::NoTicket]), "{gone:?}");
+    }
 }
 
 /// A connection that hangs mid-call (a network partition: no reset, no answer) must not hang the

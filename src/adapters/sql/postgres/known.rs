@@ -4,56 +4,84 @@
 //! A state kept here may be stale (another node wrote to the ticket since). That is safe because
 //! the batch's write applies a ticket's part only where the row's `last_seq` is still the one the
 //! plan started from, and every change to a ticket moves its `last_seq`; a ticket whose part was
-//! not written is read and planned again, and forgotten here until then.
+//! not written is read and planned again.
+//!
+//! A ticket that changed where this node did not see it (another node wrote to it: its user and its
+//! agent are connected to different nodes) is then kept out: planned from what this node knew, each
+//! batch to it would cost a write that fails, then the read and the write. Its batches read it
+//! first, as every batch would without this.
 
 use crate::model::ids::TicketId;
 use crate::model::ticket::Ticket;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-/// How many tickets are kept: beyond it, an arbitrary one is forgotten for each one learnt. About
-/// 200 bytes each, so at most a few MiB; a busy node's open conversations fit.
+/// How many tickets are kept, and how many kept out: beyond either, an arbitrary one is dropped for
+/// each one added. About 200 bytes each, so at most a few MiB; a busy node's open conversations fit.
 pub(super) const KNOWN_TICKETS: usize = 16_384;
 
 /// Tickets by id, as last stored or read by this node.
 pub(super) struct KnownTickets {
-    tickets: Mutex<HashMap<TicketId, Ticket>>,
+    state: Mutex<State>,
     limit: usize,
+}
+
+#[derive(Default)]
+struct State {
+    tickets: HashMap<TicketId, Ticket>,
+    /// Tickets that changed where this node did not see it: always read.
+    shared: HashSet<TicketId>,
 }
 
 impl KnownTickets {
     pub(super) fn new(limit: usize) -> Self {
-        Self { tickets: Mutex::new(HashMap::new()), limit: limit.max(1) }
+        Self { state: Mutex::new(State::default()), limit: limit.max(1) }
     }
 
-    /// Every one of `ids`, if all are known; `None` if any is not.
+    /// Every one of `ids`, if all are known and none is kept out; `None` otherwise.
     pub(super) fn all(&self, ids: &[TicketId]) -> Option<HashMap<TicketId, Ticket>> {
-        let known = self.lock();
-        ids.iter().map(|id| known.get(id).map(|t| (*id, t.clone()))).collect()
+        let state = self.lock();
+        ids.iter().map(|id| state.tickets.get(id).map(|t| (*id, t.clone()))).collect()
     }
 
-    /// Learns the state of each of `tickets` (stored or read just now), in place of what was known.
+    /// Learns the state of each of `tickets` (stored or read just now), in place of what was known;
+    /// those kept out stay out.
     pub(super) fn learn<'a>(&self, tickets: impl IntoIterator<Item = &'a Ticket>) {
-        let mut known = self.lock();
+        let mut state = self.lock();
         for ticket in tickets {
-            if known.len() >= self.limit && !known.contains_key(&ticket.id) {
-                if let Some(&other) = known.keys().next() {
-                    known.remove(&other);
+            if state.shared.contains(&ticket.id) {
+                continue;
+            }
+            if state.tickets.len() >= self.limit && !state.tickets.contains_key(&ticket.id) {
+                if let Some(&other) = state.tickets.keys().next() {
+                    state.tickets.remove(&other);
                 }
             }
-            known.insert(ticket.id, ticket.clone());
+            state.tickets.insert(ticket.id, ticket.clone());
         }
     }
 
-    /// Forgets `id`: the next batch to it reads it first.
-    pub(super) fn forget(&self, id: TicketId) {
-        self.lock().remove(&id);
+    /// A batch planned from `id` at `last_seq` found the ticket changed. If this node knows a newer
+    /// state (another of its own batches, or a transition, stored it meanwhile), that stays; if not,
+    /// the change was made elsewhere, and the ticket is kept out from now on.
+    pub(super) fn changed(&self, id: TicketId, last_seq: u64) {
+        let mut state = self.lock();
+        if state.tickets.get(&id).is_some_and(|t| t.last_seq > last_seq) {
+            return;
+        }
+        state.tickets.remove(&id);
+        if state.shared.len() >= self.limit && !state.shared.contains(&id) {
+            if let Some(&other) = state.shared.iter().next() {
+                state.shared.remove(&other);
+            }
+        }
+        state.shared.insert(id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TicketId, Ticket>> {
-        // A panic while holding the lock cannot leave the map half-changed in a way that matters:
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-changed in a way that matters:
         // every entry is a whole state, checked at the write.
-        self.tickets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -90,15 +118,21 @@ mod tests {
     }
 
     #[test]
-    fn a_state_learnt_again_replaces_the_old_one_and_a_forgotten_one_is_unknown() {
+    fn a_ticket_changed_elsewhere_is_kept_out_and_one_this_node_changed_stays() {
         let known = KnownTickets::new(10);
-        let mut a = ticket(2);
-        known.learn([&a]);
-        a.last_seq = 3;
-        known.learn([&a]);
-        assert_eq!(known.all(&[a.id]).unwrap()[&a.id].last_seq, 3);
-        known.forget(a.id);
-        assert!(known.all(&[a.id]).is_none());
+        let (mut mine, theirs) = (ticket(2), ticket(2));
+        known.learn([&mine, &theirs]);
+        // Another batch of this node stored `mine` at 3 while a batch planned from 2 was on its way.
+        mine.last_seq = 3;
+        known.learn([&mine]);
+        known.changed(mine.id, 2);
+        assert_eq!(known.all(&[mine.id]).unwrap()[&mine.id].last_seq, 3, "the newer state stays");
+        // Nothing newer is known of `theirs`: it changed elsewhere, and stays out even once read.
+        known.changed(theirs.id, 2);
+        assert!(known.all(&[theirs.id]).is_none());
+        known.learn([&theirs]);
+        assert!(known.all(&[theirs.id]).is_none(), "a ticket kept out is read for every batch");
+        assert!(known.all(&[mine.id, theirs.id]).is_none());
     }
 
     #[test]
@@ -108,7 +142,11 @@ mod tests {
         for t in &tickets {
             known.learn([t]);
         }
-        assert_eq!(known.lock().len(), 3);
+        assert_eq!(known.lock().tickets.len(), 3);
         assert!(known.all(&[tickets[9].id]).is_some());
+        for t in &tickets {
+            known.changed(t.id, t.last_seq);
+        }
+        assert_eq!(known.lock().shared.len(), 3, "nor more kept out");
     }
 }

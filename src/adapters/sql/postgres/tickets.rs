@@ -358,17 +358,17 @@ async fn append_checked(c: &mut PgConnection, batch: &[NewMessage], known: &Know
         let from_known = (round == 0)
             .then(|| known.all(&stream::ticket_ids(messages)))
             .flatten()
-            .map(|tickets| stream::plan(messages, tickets, HashMap::new(), &Uploads::new()))
-            .filter(|plan| plan.results.iter().all(|r| matches!(r, Appended::Stored { .. })));
-        let (plan, keys) = match from_known {
-            Some(plan) => {
+            .map(|tickets| (seqs_of(&tickets), stream::plan(messages, tickets, HashMap::new(), &Uploads::new())))
+            .filter(|(_, plan)| plan.results.iter().all(|r| matches!(r, Appended::Stored { .. })));
+        let (from, plan, keys) = match from_known {
+            Some((from, plan)) => {
                 let keys = Keys::Unchecked { since: oldest(&plan.tickets), until: latest(messages) };
-                (plan, keys)
+                (from, plan, keys)
             }
             None => {
                 let (tickets, stored) = read_batch(c, messages).await?;
                 known.learn(tickets.values());
-                (stream::plan(messages, tickets, stored, &Uploads::new()), Keys::Checked)
+                (seqs_of(&tickets), stream::plan(messages, tickets, stored, &Uploads::new()), Keys::Checked)
             }
         };
         let planned: HashSet<TicketId> = plan.tickets.iter().map(|t| t.id).collect();
@@ -377,7 +377,7 @@ async fn append_checked(c: &mut PgConnection, batch: &[NewMessage], known: &Know
             if written.contains(&ticket.id) {
                 known.learn([ticket]);
             } else {
-                known.forget(ticket.id);
+                known.changed(ticket.id, from.get(&ticket.id).copied().unwrap_or(0));
             }
         }
         let mut changed = Vec::new();
@@ -474,6 +474,11 @@ const READ_BATCH: &str = "
                      AND created_at >= (SELECT min(created_at) FROM batch) - $6
                      AND created_at <= $7::bigint
                    LIMIT 1) AS e";
+
+/// Each ticket's `last_seq` as a batch is planned from it.
+fn seqs_of(tickets: &HashMap<TicketId, Ticket>) -> HashMap<TicketId, u64> {
+    tickets.iter().map(|(id, t)| (*id, t.last_seq)).collect()
+}
 
 /// The latest time a message stored before under one of the batch's keys can have: a node's clock
 /// may be [`CLOCK_SKEW_MS`] ahead of this one's.
