@@ -203,12 +203,14 @@ test("a network cut at random for 30 s under a steady send rate: nothing lost or
       return undefined;
     };
     cutting = true;
+    // The user, the agent, then both, in turn: each side is cut about as often, whatever the seed.
+    let tick = 0;
     const scheduleCut = () => {
       cutTimer = setTimeout(() => {
         if (!cutting) return;
-        const which = random();
+        const which = tick++ % 3;
         for (const [i, target] of targets.entries()) {
-          if (which < 0.4 ? i !== 0 : which < 0.7 ? i !== 1 : false) continue;
+          if (which !== 2 && which !== i) continue;
           const kind = kinds[Math.floor(random() * kinds.length)]!;
           // An armed cut that found no send since the last tick happens now.
           if (random() < 0.5 && !armed.has(target[0])) armed.set(target[0], kind);
