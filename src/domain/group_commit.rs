@@ -190,17 +190,17 @@ async fn run<F: Flush>(
         let spill_at = first_at + config.spill_after;
         let start =
             gathering && busy < concurrency && (busy == 0 || pending.len() >= max_batch || Instant::now() >= spill_at);
-        if start && !yielded && pending.len() < max_batch {
-            // The first item's caller woke this loop, and a woken task runs next on its worker,
-            // ahead of the tasks already waiting there (other sockets read in the same poll, each
-            // with an item for this batch): let those queue theirs first. They run for as long as
-            // polling what is ready takes, so a batch starts a few microseconds later and carries
-            // what arrived together instead of one item and then the rest.
-            yielded = true;
-            tokio::task::yield_now().await;
-            continue;
-        }
         if start {
+            if !yielded && pending.len() < max_batch {
+                // The first item's caller woke this loop, and a woken task runs next on its worker,
+                // ahead of the tasks already waiting there (other sockets read in the same poll, each
+                // with an item for this batch): let those queue theirs first. They run for as long as
+                // polling what is ready takes, so a batch starts a few microseconds later and carries
+                // what arrived together instead of one item and then the rest.
+                yielded = true;
+                tokio::task::yield_now().await;
+                continue;
+            }
             yielded = false;
             let Ok(slot) = slots.clone().try_acquire_owned() else { break };
             let (items, replies): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.item, p.reply)).unzip();

@@ -358,26 +358,27 @@ async fn append_checked(c: &mut PgConnection, batch: &[NewMessage], known: &Know
         let from_known = (round == 0)
             .then(|| known.all(&stream::ticket_ids(messages)))
             .flatten()
-            .map(|tickets| (seqs_of(&tickets), stream::plan(messages, tickets, HashMap::new(), &Uploads::new())))
-            .filter(|(_, plan)| plan.results.iter().all(|r| matches!(r, Appended::Stored { .. })));
-        let (from, plan, keys) = match from_known {
-            Some((from, plan)) => {
+            .map(|tickets| stream::plan(messages, tickets, HashMap::new(), &Uploads::new()))
+            .filter(|plan| plan.results.iter().all(|r| matches!(r, Appended::Stored { .. })));
+        let (plan, keys) = match from_known {
+            Some(plan) => {
                 let keys = Keys::Unchecked { since: oldest(&plan.tickets), until: latest(messages) };
-                (from, plan, keys)
+                (plan, keys)
             }
             None => {
                 let (tickets, stored) = read_batch(c, messages).await?;
                 known.learn(tickets.values());
-                (seqs_of(&tickets), stream::plan(messages, tickets, stored, &Uploads::new()), Keys::Checked)
+                (stream::plan(messages, tickets, stored, &Uploads::new()), Keys::Checked)
             }
         };
         let planned: HashSet<TicketId> = plan.tickets.iter().map(|t| t.id).collect();
         let written = store_batch(c, &plan.events, &plan.tickets, keys).await?;
-        for ticket in &plan.tickets {
-            if written.contains(&ticket.id) {
-                known.learn([ticket]);
-            } else {
-                known.changed(ticket.id, from.get(&ticket.id).copied().unwrap_or(0));
+        known.learn(plan.tickets.iter().filter(|t| written.contains(&t.id)));
+        if written.len() < plan.tickets.len() {
+            for (ticket, from) in plan.tickets.iter().zip(planned_from(&plan.tickets, &plan.events)) {
+                if !written.contains(&ticket.id) {
+                    known.changed(ticket.id, from);
+                }
             }
         }
         let mut changed = Vec::new();
@@ -474,11 +475,6 @@ const READ_BATCH: &str = "
                      AND created_at >= (SELECT min(created_at) FROM batch) - $6
                      AND created_at <= $7::bigint
                    LIMIT 1) AS e";
-
-/// Each ticket's `last_seq` as a batch is planned from it.
-fn seqs_of(tickets: &HashMap<TicketId, Ticket>) -> HashMap<TicketId, u64> {
-    tickets.iter().map(|(id, t)| (*id, t.last_seq)).collect()
-}
 
 /// The latest time a message stored before under one of the batch's keys can have: a node's clock
 /// may be [`CLOCK_SKEW_MS`] ahead of this one's.
@@ -725,15 +721,19 @@ struct TicketColumns {
     read_seqs: Vec<i64>,
 }
 
+/// The `last_seq` each of the planned `tickets` had when the plan started from it (read, or known),
+/// in their order: each of the ticket's new `events` took the next seq.
+fn planned_from(tickets: &[Ticket], events: &[TicketEvent]) -> Vec<u64> {
+    let mut added: HashMap<TicketId, u64> = HashMap::with_capacity(tickets.len());
+    for event in events {
+        *added.entry(event.ticket_id).or_default() += 1;
+    }
+    tickets.iter().map(|t| t.last_seq.saturating_sub(added.get(&t.id).copied().unwrap_or(0))).collect()
+}
+
 impl TicketColumns {
-    /// `tickets` as planned, each with the `last_seq` the plan read: each of the ticket's new
-    /// `events` took the next seq.
+    /// `tickets` as planned, each with the `last_seq` the plan started from (see [`planned_from`]).
     fn new(tickets: &[Ticket], events: &[TicketEvent]) -> Self {
-        let mut added: HashMap<TicketId, u64> = HashMap::with_capacity(tickets.len());
-        for event in events {
-            *added.entry(event.ticket_id).or_default() += 1;
-        }
-        let read = |t: &Ticket| t.last_seq.saturating_sub(added.get(&t.id).copied().unwrap_or(0));
         Self {
             ids: tickets.iter().map(|t| t.id.0).collect(),
             statuses: tickets.iter().map(|t| t.status.as_str()).collect(),
@@ -741,7 +741,7 @@ impl TicketColumns {
             queued: tickets.iter().map(|t| t.queued_at).collect(),
             seqs: tickets.iter().map(|t| rows::stored_seq(t.last_seq)).collect(),
             updated: tickets.iter().map(|t| t.updated_at).collect(),
-            read_seqs: tickets.iter().map(|t| rows::stored_seq(read(t))).collect(),
+            read_seqs: planned_from(tickets, events).into_iter().map(rows::stored_seq).collect(),
         }
     }
 
