@@ -291,6 +291,55 @@ async fn an_event_outside_every_month_is_stored_and_moves_into_its_month() {
     assert_eq!(a.expect("one node") + b.expect("another node"), 3, "three months, each created once");
 }
 
+/// A conversation is read whole across months, whatever the clocks of the nodes that stored it: a
+/// message stamped by a node whose clock is behind, in the month before the ticket was opened, is
+/// stored in that month and is in every page of the conversation, and so are the later ones. A
+/// read that bounded the months by the ticket's opening (to probe fewer months) would miss it.
+#[tokio::test]
+async fn a_conversation_is_read_from_every_month_its_events_can_be_in() {
+    let Some(url) = postgres_or_skip("a_conversation_is_read_from_every_month_its_events_can_be_in") else {
+        return;
+    };
+    let db = TestDatabase::postgres(&url).await;
+    let store = store_of(&db.config).await;
+    let user = store.register_user(&Phone::from_e164("+989121234567"), now_ms()).await.expect("register").0.id;
+    // 2025-02-01 00:30 UTC; the months from December 2024 to March 2025 exist.
+    let opened: Millis = 1_738_369_800_000;
+    store.prepare_event_months(opened - 60 * DAY, 3).await.expect("prepare the months");
+    let ticket = open(&store, user, opened).await;
+    let message = |key: &str, at: Millis| NewMessage {
+        ticket_id: ticket,
+        author: Author::User(user),
+        client_msg_id: key.into(),
+        body: key.into(),
+        attachments: Vec::new(),
+        created_at: at,
+    };
+    // Another node's clock was 90 minutes behind: January 31, 23:00.
+    let behind = message("behind", opened - 90 * 60_000);
+    let after = message("after", opened + 60_000);
+    for m in [behind, after] {
+        let stored = store.append_messages(&[m]).await.expect("append");
+        assert!(matches!(&stored[..], [Appended::Stored { .. }]), "{stored:?}");
+    }
+    let mut conn = sql(&db.config).await;
+    let months: Vec<String> = placed(&mut conn, ticket.0).await.into_iter().map(|(_, month)| month).collect();
+    assert_eq!(
+        months,
+        ["ticket_events_2025_02", "ticket_events_2025_02", "ticket_events_2025_01", "ticket_events_2025_02"]
+    );
+
+    let bodies = |events: Vec<anapars_hub::model::ticket::TicketEvent>| -> Vec<(u64, String)> {
+        events.into_iter().map(|e| (e.seq, e.body.unwrap_or_default())).collect()
+    };
+    let whole = bodies(store.events(ticket, Page::After(0), 10).await.expect("read after"));
+    assert_eq!(whole.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(whole[2], (3, "behind".into()));
+    assert_eq!(bodies(store.events(ticket, Page::After(2), 10).await.expect("resume")), whole[2..]);
+    assert_eq!(bodies(store.events(ticket, Page::Before(5), 2).await.expect("read before")), whole[2..]);
+    assert_eq!(bodies(store.events(ticket, Page::Before(4), 10).await.expect("read before")), whole[..3]);
+}
+
 /// Months that ended before the retention go at start (and on each purge round) only when
 /// `ticket_history_retention_secs` is set: unset, a hub keeps a month of two years ago; set to a
 /// year, it drops that month's partition and keeps last month's. The dropped month's ticket stays,
