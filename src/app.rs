@@ -234,6 +234,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             config.message_batch,
             config.message_writers,
             Duration::from_millis(config.message_spill_ms),
+            Duration::from_millis(config.message_linger_ms),
             Duration::from_millis(config.db_timeout_ms),
         ),
         &batchers.tasks,

@@ -256,6 +256,12 @@ pub struct Config {
     /// a steady load costs Postgres fewer, larger transactions; the bound keeps the wait short when
     /// a commit is slow. 0 starts every batch as soon as a writer is free. Default 2.
     pub message_spill_ms: u64,
+    /// Milliseconds a message batch waits after its first message before it takes even a free
+    /// writer, unless it fills first. Each message waits up to this much longer for its
+    /// acknowledgement, and a busy database gets fewer, larger transactions: less CPU per message.
+    /// For a Postgres shared with other work or near its limit; 0 starts a batch as soon as a writer
+    /// is free. Default 0.
+    pub message_linger_ms: u64,
     /// Largest frame the hub processes; a larger one (up to `max_frame_hard_bytes`) gets `too_large`.
     /// Default 65536.
     pub max_message_bytes: usize,
@@ -437,6 +443,7 @@ impl Default for Config {
             message_batch: 256,
             message_writers: 2,
             message_spill_ms: 2,
+            message_linger_ms: 0,
             max_message_bytes: 64 * 1024,
             max_frame_hard_bytes: 256 * 1024,
             max_frames_per_sec: 50,
@@ -624,8 +631,10 @@ impl Config {
             self.message_queue >= 1
                 && self.message_batch >= 1
                 && (1..=64).contains(&self.message_writers)
-                && self.message_spill_ms <= 1_000,
-            "message_queue and message_batch must be at least 1, message_writers 1 to 64, message_spill_ms at most 1000"
+                && self.message_spill_ms <= 1_000
+                && self.message_linger_ms <= 1_000,
+            "message_queue and message_batch must be at least 1, message_writers 1 to 64, message_spill_ms and \
+             message_linger_ms at most 1000"
         );
         ensure!(
             self.max_frame_hard_bytes >= self.max_message_bytes,

@@ -1,7 +1,7 @@
 //! Group commit, for every desk that stores in batches (messages, telemetry): callers put items in a
 //! bounded queue; one loop gathers what waits (up to `max_batch` items, or whatever is queued when
 //! the queue is momentarily empty, after letting the tasks ready beside the first caller queue
-//! theirs) and stores it with one call of the desk's [`Flush`] (one
+//! theirs, and after [`BatchConfig::linger`] if one is set) and stores it with one call of the desk's [`Flush`] (one
 //! transaction, one commit), up to `concurrency` batches at once, though a batch takes a second
 //! writer only when it is full or has waited [`BatchConfig::spill_after`] for the busy one; each
 //! caller is answered with its own item's result once its batch is done.
@@ -61,6 +61,11 @@ pub struct BatchConfig {
     /// steady load costs the database as few transactions as one writer would. Zero starts every
     /// batch as soon as a writer is free.
     pub spill_after: Duration,
+    /// How long a batch waits after its first item before it takes even a free writer, unless it is
+    /// full first: a batch that waits for company carries more items per transaction (less database
+    /// CPU per item) and each item waits up to this much longer. Zero starts a batch as soon as a
+    /// writer is free. A busy writer's next batch waits for the longer of this and `spill_after`.
+    pub linger: Duration,
     /// A batch that takes longer than this is answered `unavailable`.
     pub timeout: Duration,
     /// The retry hint of `overloaded`.
@@ -187,9 +192,12 @@ async fn run<F: Flush>(
         }
         let busy = concurrency - slots.available_permits();
         let first_at = if gathering { *since.get_or_insert_with(Instant::now) } else { Instant::now() };
-        let spill_at = first_at + config.spill_after;
-        let start =
-            gathering && busy < concurrency && (busy == 0 || pending.len() >= max_batch || Instant::now() >= spill_at);
+        // Once stopping, nothing lingers: what is queued is stored as soon as a writer is free.
+        let linger_at = if stopping { first_at } else { first_at + config.linger };
+        // When a batch may take a writer: a free one after the linger, another one besides the
+        // busy ones after the spill wait too; a full batch takes any free writer at once.
+        let take_at = if busy == 0 { linger_at } else { linger_at.max(first_at + config.spill_after) };
+        let start = gathering && busy < concurrency && (pending.len() >= max_batch || Instant::now() >= take_at);
         if start {
             if !yielded && pending.len() < max_batch {
                 // The first item's caller woke this loop, and a woken task runs next on its worker,
@@ -220,8 +228,8 @@ async fn run<F: Flush>(
             continue;
         }
         // Nothing to store yet, or every writer this batch may take is busy: wait for an item, for
-        // a writer to finish, or for the batch's first item to have waited long enough to take
-        // another writer.
+        // a writer to finish, or for the batch's first item to have waited long enough to take a
+        // writer.
         tokio::select! {
             biased;
             () = stop.cancelled(), if !stopping => {
@@ -230,7 +238,7 @@ async fn run<F: Flush>(
                 stopping = true;
             }
             () = finished.notified(), if gathering => {}
-            () = tokio::time::sleep_until(spill_at), if gathering && busy < concurrency => {}
+            () = tokio::time::sleep_until(take_at), if gathering && busy < concurrency => {}
             next = rx.recv(), if pending.len() < max_batch && !drained => match next {
                 Some(p) => pending.push(p),
                 None => drained = true,
@@ -387,6 +395,7 @@ mod tests {
             max_batch,
             concurrency,
             spill_after: Duration::ZERO,
+            linger: Duration::ZERO,
             timeout: Duration::from_secs(5),
             retry_after: Duration::from_millis(321),
             retry_refused_alone: false,
@@ -501,6 +510,32 @@ mod tests {
         assert!(waited >= spill_after && waited < spill_after * 3, "the second writer took it after {waited:?}");
         numbers.open();
         assert_eq!((first.stored().await.unwrap(), second.stored().await.unwrap()), (0, 10));
+    }
+
+    #[tokio::test]
+    async fn a_lingering_batch_waits_for_company_unless_it_fills() {
+        let numbers = Numbers::new();
+        numbers.open();
+        let linger = Duration::from_millis(200);
+        let (batcher, _tasks, _stop) = start(&numbers, BatchConfig { linger, ..config(64, 4, 2) });
+        // Every writer is free, yet the first item waits: the two after it join its batch.
+        let asked = Instant::now();
+        let mut queued = vec![batcher.enqueue(0).unwrap()];
+        for i in 1..3 {
+            tokio::time::sleep(linger / 5).await;
+            queued.push(batcher.enqueue(i).unwrap());
+        }
+        assert_eq!(codes(&outcomes(queued).await), [Ok(0), Ok(10), Ok(20)]);
+        let waited = asked.elapsed();
+        assert!(waited >= linger && waited < linger * 3, "the batch started after {waited:?}");
+        assert_eq!(numbers.batches(), vec![vec![0, 1, 2]]);
+
+        // A full batch does not wait.
+        let asked = Instant::now();
+        let queued: Vec<_> = (3..7).map(|i| batcher.enqueue(i).unwrap()).collect();
+        assert_eq!(codes(&outcomes(queued).await), [Ok(30), Ok(40), Ok(50), Ok(60)]);
+        assert!(asked.elapsed() < linger / 2, "a full batch lingered for {:?}", asked.elapsed());
+        assert_eq!(numbers.batches().last(), Some(&vec![3, 4, 5, 6]));
     }
 
     #[tokio::test]

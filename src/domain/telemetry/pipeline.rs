@@ -105,6 +105,7 @@ impl TelemetryPipeline {
             max_batch: config.max_batch,
             concurrency: 1,
             spill_after: Duration::ZERO,
+            linger: Duration::ZERO,
             timeout: config.timeout,
             retry_after: RETRY_AFTER,
             retry_refused_alone: true,

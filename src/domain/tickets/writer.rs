@@ -53,13 +53,15 @@ impl Flush for MessageStore {
 /// The writer's tuning: `queue` messages wait at most, `max_batch` go in one transaction, and
 /// `concurrency` transactions are in flight at once (on SQLite one is written while others wait
 /// for their sync; Postgres writes a few at once), the next taking another writer only when full
-/// or after `spill_after` (see [`BatchConfig::spill_after`]); a batch that takes longer than
-/// `timeout` is answered `unavailable`.
+/// or after `spill_after` (see [`BatchConfig::spill_after`]), and none before `linger` unless full
+/// (see [`BatchConfig::linger`]); a batch that takes longer than `timeout` is answered
+/// `unavailable`.
 pub(crate) fn config(
     queue: usize,
     max_batch: usize,
     concurrency: usize,
     spill_after: Duration,
+    linger: Duration,
     timeout: Duration,
 ) -> BatchConfig {
     BatchConfig {
@@ -69,6 +71,7 @@ pub(crate) fn config(
         max_batch,
         concurrency,
         spill_after,
+        linger,
         timeout,
         retry_after: RETRY_AFTER,
         retry_refused_alone: false,
