@@ -422,6 +422,29 @@ async fn postgres_message_batches_heal_after_the_writers_connections_are_killed(
     assert_eq!(keys, ["after-idle", "busy-0", "busy-1", "busy-2", "busy-3", "first", "warm"], "each message once");
 }
 
+/// Two stores (two nodes) on a fresh Postgres database, and a ticket opened through the first by
+/// a new user.
+async fn two_nodes_with_a_ticket(admin_url: &str) -> (TestDatabase, Arc<dyn Store>, Arc<dyn Store>, UserId, TicketId) {
+    let db = TestDatabase::postgres(admin_url).await;
+    let (a, b) = (open(&db.config).await, open(&db.config).await);
+    let now = now_ms();
+    let user = a.register_user(&random_phone(), now).await.expect("register").0.id;
+    let ticket = a.open_ticket(&new_ticket(user, now)).await.expect("open").ticket.id;
+    (db, a, b, user, ticket)
+}
+
+/// A message written now, its key as its text.
+fn message(ticket_id: TicketId, author: Author, key: &str) -> NewMessage {
+    NewMessage {
+        ticket_id,
+        author,
+        client_msg_id: key.into(),
+        body: key.into(),
+        attachments: Vec::new(),
+        created_at: now_ms(),
+    }
+}
+
 /// Two nodes on one Postgres: each plans a batch from the tickets as it last stored or read them,
 /// and those states go stale when the other node writes. A stale state must never decide a message:
 /// not a refusal (the ticket was claimed elsewhere), not a seq (a message was stored elsewhere), not
@@ -434,22 +457,11 @@ async fn postgres_nodes_decide_messages_against_the_stored_ticket_not_the_one_th
     else {
         return;
     };
-    let db = TestDatabase::postgres(&admin_url).await;
-    let (a, b) = (open(&db.config).await, open(&db.config).await);
+    let (db, a, b, user, ticket) = two_nodes_with_a_ticket(&admin_url).await;
     let now = now_ms();
-    let user = a.register_user(&random_phone(), now).await.expect("register").0.id;
     let agent = agent(&*a, now).await.id;
-    let ticket = a.open_ticket(&new_ticket(user, now)).await.expect("open").ticket.id;
     let second = NewTicket { client_msg_id: "second".into(), ..new_ticket(user, now) };
     let alone = a.open_ticket(&second).await.expect("open").ticket.id;
-    let message = |ticket_id: TicketId, author: Author, key: &str| NewMessage {
-        ticket_id,
-        author,
-        client_msg_id: key.into(),
-        body: key.into(),
-        attachments: Vec::new(),
-        created_at: now_ms(),
-    };
     let send_to = async |store: &Arc<dyn Store>, ticket: TicketId, author: Author, key: &str| {
         let mut outcome = store.append_messages(&[message(ticket, author, key)]).await.expect("append");
         assert_eq!(outcome.len(), 1);
@@ -494,6 +506,56 @@ async fn postgres_nodes_decide_messages_against_the_stored_ticket_not_the_one_th
         let gone = a.append_messages(&[message(ticket, user, "u-4")]).await.expect("append");
         assert!(matches!(&gone[..], [Appended::NoTicket]), "{gone:?}");
     }
+}
+
+/// Two nodes writing to one ticket (its user's phone and its user's laptop connected to different
+/// nodes): each hears the state the other stored (`ticket.updated` through the cluster), and its
+/// next batch is planned from that and written at once, not written against what it knew, refused
+/// by the database, read and planned again. The replans are counted where the hub counts them.
+#[tokio::test]
+async fn postgres_a_node_plans_from_the_ticket_state_another_node_stored_and_it_heard() {
+    let Some(admin_url) =
+        postgres_or_skip("postgres_a_node_plans_from_the_ticket_state_another_node_stored_and_it_heard")
+    else {
+        return;
+    };
+    // This test's own recorder: the store counts its replans on this thread (a current-thread
+    // runtime), apart from the tests running beside it.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let replans = || {
+        let text = metrics.render();
+        let line = text.lines().find(|l| l.starts_with("hub_message_replans_total{way=\"checked\"}"));
+        line.and_then(|l| l.rsplit(' ').next()).map_or(0.0, |n| n.parse::<f64>().expect("a count"))
+    };
+    let (_db, a, b, user, ticket) = two_nodes_with_a_ticket(&admin_url).await;
+    let send = async |store: &Arc<dyn Store>, key: &str| match store
+        .append_messages(&[message(ticket, Author::User(user), key)])
+        .await
+        .expect("append")
+        .remove(0)
+    {
+        Appended::Stored { events, ticket } => (events[0].seq, ticket),
+        other => panic!("not stored: {other:?}"),
+    };
+
+    // B reads the ticket for its first message, and knows it from then on.
+    let (seq, stored_by_b) = send(&b, "b-1").await;
+    assert_eq!(seq, 3);
+    a.stored_elsewhere(&stored_by_b);
+    let before = replans();
+    let (seq, stored_by_a) = send(&a, "a-1").await;
+    assert_eq!((seq, replans() - before), (4, 0.0), "A planned from the state it opened the ticket in");
+    b.stored_elsewhere(&stored_by_a);
+    let (seq, _) = send(&b, "b-2").await;
+    assert_eq!((seq, replans() - before), (5, 0.0), "B planned from the state it stored, not the one it heard");
+
+    // Unheard (a lost publication), a change costs one replan, and the seqs stay right.
+    let (seq, _) = send(&a, "a-2").await;
+    assert_eq!((seq, replans() - before), (6, 1.0));
+    let events = b.events(ticket, Page::After(0), 100).await.expect("history");
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
 }
 
 /// A connection that hangs mid-call (a network partition: no reset, no answer) must not hang the

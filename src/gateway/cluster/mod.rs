@@ -88,6 +88,9 @@ pub struct Cluster {
     node: Uuid,
     channel_prefix: String,
     registry: Arc<Registry>,
+    /// Told the ticket states other nodes stored (see
+    /// [`Tickets::stored_elsewhere`](crate::ports::store::tickets::Tickets::stored_elsewhere)).
+    store: Arc<dyn Store>,
     outgoing: mpsc::Sender<Outgoing>,
     link_up: AtomicBool,
     /// Woken when the link comes back: the sessions of local sockets are checked again.
@@ -112,6 +115,7 @@ impl Cluster {
             node,
             channel_prefix: format!("{}ch:", config.redis_prefix),
             registry,
+            store: store.clone(),
             outgoing: tx,
             link_up: AtomicBool::new(false),
             link_back: Notify::new(),
@@ -270,6 +274,9 @@ impl Cluster {
         metrics::counter!(crate::metrics::CLUSTER_RECEIVED).increment(1);
         match crate::protocol::from_msgpack::<Body>(body) {
             Ok(Body::Event { tickets, principals, queue_watchers, except, broadcast, event }) => {
+                if let Event::TicketUpdated(ticket) = &*event {
+                    self.store.stored_elsewhere(ticket);
+                }
                 let audience =
                     Audience { tickets: &tickets, principals: &principals, queue_watchers, except, broadcast };
                 self.registry.publish(&audience, *event);

@@ -55,4 +55,8 @@ pub trait Tickets: Send + Sync {
     async fn mark(&self, ticket: TicketId, who: Author, delivered_seq: u64, read_seq: u64) -> Result<ReadMarks>;
     /// Every participant's marks on the ticket.
     async fn marks(&self, ticket: TicketId) -> Result<Vec<(Author, ReadMarks)>>;
+    /// `ticket` as another node of the cluster just stored it (its `ticket.updated` heard through
+    /// Redis). A store that plans message batches from the states it last stored or read takes a
+    /// newer one in place of what it knew; others ignore it. Reads and writes nothing.
+    fn stored_elsewhere(&self, _ticket: &Ticket) {}
 }

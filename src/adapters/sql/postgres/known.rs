@@ -6,10 +6,14 @@
 //! plan started from, and every change to a ticket moves its `last_seq`; a ticket whose part was
 //! not written is read and planned again.
 //!
-//! A ticket that changed where this node did not see it (another node wrote to it: its user and its
-//! agent are connected to different nodes) is then kept out: planned from what this node knew, each
-//! batch to it would cost a write that fails, then the read and the write. Its batches read it
-//! first, as every batch would without this.
+//! In a cluster a ticket's user and agent are often connected to different nodes, and both nodes
+//! write to it. Each node hears the other's changes (every change is announced with the ticket's
+//! new state, `ticket.updated`, to the nodes of its participants) and takes the newer state in place
+//! of what it knew, so that its next batch is still planned from the ticket as stored. A ticket
+//! that changed where this node neither saw nor heard it (a publication lost or late) is kept out
+//! until the next state it hears: planned from what this node knew, each batch to it would cost a
+//! write that fails, then the read and the write. Its batches read it first, as every batch would
+//! without this.
 
 use crate::model::ids::TicketId;
 use crate::model::ticket::Ticket;
@@ -46,20 +50,41 @@ impl KnownTickets {
         ids.iter().map(|id| state.tickets.get(id).map(|t| (*id, t.clone()))).collect()
     }
 
-    /// Learns the state of each of `tickets` (stored or read just now), in place of what was known;
-    /// those kept out stay out.
+    /// Learns the state of each of `tickets` (stored or read just now), unless a newer one is
+    /// known (heard meanwhile: every change moves `last_seq`); those kept out stay out.
     pub(super) fn learn<'a>(&self, tickets: impl IntoIterator<Item = &'a Ticket>) {
         let mut state = self.lock();
         for ticket in tickets {
-            if state.shared.contains(&ticket.id) {
-                continue;
+            if !state.shared.contains(&ticket.id) {
+                self.keep(&mut state, ticket);
             }
-            if state.tickets.len() >= self.limit && !state.tickets.contains_key(&ticket.id) {
-                if let Some(&other) = state.tickets.keys().next() {
-                    state.tickets.remove(&other);
+        }
+    }
+
+    /// `ticket` as another node stored it: taken in place of an older state, and in place of
+    /// nothing for a ticket kept out (its changes are heard of again). A ticket this node has
+    /// neither stored nor read is left alone: a node that watches the queue hears of every ticket,
+    /// and would fill its memory with tickets it never writes to.
+    pub(super) fn heard(&self, ticket: &Ticket) {
+        let mut state = self.lock();
+        if state.shared.remove(&ticket.id) || state.tickets.contains_key(&ticket.id) {
+            self.keep(&mut state, ticket);
+        }
+    }
+
+    /// Keeps `ticket` unless a newer state of it is kept; makes room first.
+    fn keep(&self, state: &mut State, ticket: &Ticket) {
+        match state.tickets.get_mut(&ticket.id) {
+            Some(known) if known.last_seq > ticket.last_seq => {}
+            Some(known) => *known = ticket.clone(),
+            None => {
+                if state.tickets.len() >= self.limit {
+                    if let Some(&other) = state.tickets.keys().next() {
+                        state.tickets.remove(&other);
+                    }
                 }
+                state.tickets.insert(ticket.id, ticket.clone());
             }
-            state.tickets.insert(ticket.id, ticket.clone());
         }
     }
 
@@ -117,6 +142,35 @@ mod tests {
         known.learn([&b]);
         let both = known.all(&[a.id, b.id]).unwrap();
         assert_eq!((both[&a.id].last_seq, both[&b.id].last_seq), (2, 5));
+    }
+
+    #[test]
+    fn a_newer_state_heard_from_another_node_replaces_what_was_known() {
+        let known = KnownTickets::new(10);
+        let (mut ticket, stranger) = (ticket(2), ticket(7));
+        known.learn([&ticket]);
+        ticket.last_seq = 4;
+        known.heard(&ticket);
+        assert_eq!(known.all(&[ticket.id]).unwrap()[&ticket.id].last_seq, 4);
+        // An older state, heard late or stored by this node before it heard the newer one, does not
+        // take its place.
+        let mut older = ticket.clone();
+        older.last_seq = 3;
+        known.heard(&older);
+        known.learn([&older]);
+        assert_eq!(known.all(&[ticket.id]).unwrap()[&ticket.id].last_seq, 4);
+        // A batch planned from 3 found it changed: the state heard since is newer, and stays.
+        known.changed(ticket.id, 3);
+        assert_eq!(known.all(&[ticket.id]).unwrap()[&ticket.id].last_seq, 4);
+        // Kept out after a change it did not hear of, it is known again from the next state heard.
+        known.changed(ticket.id, 4);
+        assert!(known.all(&[ticket.id]).is_none());
+        ticket.last_seq = 6;
+        known.heard(&ticket);
+        assert_eq!(known.all(&[ticket.id]).unwrap()[&ticket.id].last_seq, 6);
+        // A ticket this node never stored nor read is not taken in.
+        known.heard(&stranger);
+        assert!(known.all(&[stranger.id]).is_none());
     }
 
     #[test]

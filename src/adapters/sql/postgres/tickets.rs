@@ -310,6 +310,10 @@ impl Tickets for PostgresStore {
         })
         .await
     }
+
+    fn stored_elsewhere(&self, ticket: &Ticket) {
+        self.known.heard(ticket);
+    }
 }
 
 async fn events_after(c: &mut PgConnection, ticket: TicketId, seq: u64, limit: u32) -> Result<Vec<TicketEvent>> {
