@@ -259,8 +259,9 @@ pub struct Config {
     /// Milliseconds a message batch waits after its first message before it takes even a free
     /// writer, unless it fills first. Each message waits up to this much longer for its
     /// acknowledgement, and a busy database gets fewer, larger transactions: less CPU per message.
-    /// For a Postgres shared with other work or near its limit; 0 starts a batch as soon as a writer
-    /// is free. Default 0.
+    /// Only while messages keep coming (more than one per this wait): a message after a quiet spell
+    /// goes at once. For a Postgres shared with other work or near its limit; 0 starts a batch as
+    /// soon as a writer is free. Default 0.
     pub message_linger_ms: u64,
     /// Largest frame the hub processes; a larger one (up to `max_frame_hard_bytes`) gets `too_large`.
     /// Default 65536.

@@ -63,8 +63,10 @@ pub struct BatchConfig {
     pub spill_after: Duration,
     /// How long a batch waits after its first item before it takes even a free writer, unless it is
     /// full first: a batch that waits for company carries more items per transaction (less database
-    /// CPU per item) and each item waits up to this much longer. Zero starts a batch as soon as a
-    /// writer is free. A busy writer's next batch waits for the longer of this and `spill_after`.
+    /// CPU per item) and each item waits up to this much longer. Only while items keep coming (the
+    /// batch's first one came within this of the last batch's start): after a quiet spell the
+    /// wait would gather nothing, and the item goes at once. Zero starts a batch as soon as a writer
+    /// is free. A busy writer's next batch waits for the longer of this and `spill_after`.
     pub linger: Duration,
     /// A batch that takes longer than this is answered `unavailable`.
     pub timeout: Duration,
@@ -180,6 +182,8 @@ async fn run<F: Flush>(
     let mut since: Option<Instant> = None;
     // Whether the batch being gathered let the other ready tasks run once before it started.
     let mut yielded = false;
+    // When the last batch started.
+    let mut last_start: Option<Instant> = None;
     loop {
         // What waits joins the batch being gathered rather than queueing behind it.
         while pending.len() < max_batch {
@@ -192,8 +196,11 @@ async fn run<F: Flush>(
         }
         let busy = concurrency - slots.available_permits();
         let first_at = if gathering { *since.get_or_insert_with(Instant::now) } else { Instant::now() };
-        // Once stopping, nothing lingers: what is queued is stored as soon as a writer is free.
-        let linger_at = if stopping { first_at } else { first_at + config.linger };
+        // A batch lingers only while items come faster than one per linger (its first one came
+        // within a linger of the last batch's start), when the wait gathers company; a lone item
+        // after a quiet spell goes at once. Once stopping, nothing lingers.
+        let flowing = last_start.is_some_and(|last| first_at.saturating_duration_since(last) <= config.linger);
+        let linger_at = if flowing && !stopping { first_at + config.linger } else { first_at };
         // When a batch may take a writer: a free one after the linger, another one besides the
         // busy ones after the spill wait too; a full batch takes any free writer at once.
         let take_at = if busy == 0 { linger_at } else { linger_at.max(first_at + config.spill_after) };
@@ -213,6 +220,7 @@ async fn run<F: Flush>(
             let Ok(slot) = slots.clone().try_acquire_owned() else { break };
             let (items, replies): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.item, p.reply)).unzip();
             since = None;
+            last_start = Some(Instant::now());
             let (flush, finished) = (flush.clone(), finished.clone());
             tasks.spawn(async move {
                 let outcomes = store(flush.as_ref(), &items, &config).await;
@@ -513,29 +521,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lingering_batch_waits_for_company_unless_it_fills() {
+    async fn a_batch_lingers_for_company_while_items_keep_coming_unless_it_fills() {
         let numbers = Numbers::new();
         numbers.open();
         let linger = Duration::from_millis(200);
         let (batcher, _tasks, _stop) = start(&numbers, BatchConfig { linger, ..config(64, 4, 2) });
-        // Every writer is free, yet the first item waits: the two after it join its batch.
+        // The first item after a quiet spell goes at once: waiting would gather nothing.
         let asked = Instant::now();
-        let mut queued = vec![batcher.enqueue(0).unwrap()];
-        for i in 1..3 {
+        assert_eq!(batcher.enqueue(0).unwrap().stored().await.unwrap(), 0);
+        assert!(asked.elapsed() < linger / 2, "a lone item lingered for {:?}", asked.elapsed());
+        // The next comes within a linger of that batch: every writer is free, yet it waits, and the
+        // two after it join its batch.
+        let asked = Instant::now();
+        let mut queued = vec![batcher.enqueue(1).unwrap()];
+        for i in 2..4 {
             tokio::time::sleep(linger / 5).await;
             queued.push(batcher.enqueue(i).unwrap());
         }
-        assert_eq!(codes(&outcomes(queued).await), [Ok(0), Ok(10), Ok(20)]);
+        assert_eq!(codes(&outcomes(queued).await), [Ok(10), Ok(20), Ok(30)]);
         let waited = asked.elapsed();
         assert!(waited >= linger && waited < linger * 3, "the batch started after {waited:?}");
-        assert_eq!(numbers.batches(), vec![vec![0, 1, 2]]);
-
         // A full batch does not wait.
         let asked = Instant::now();
-        let queued: Vec<_> = (3..7).map(|i| batcher.enqueue(i).unwrap()).collect();
-        assert_eq!(codes(&outcomes(queued).await), [Ok(30), Ok(40), Ok(50), Ok(60)]);
+        let queued: Vec<_> = (4..8).map(|i| batcher.enqueue(i).unwrap()).collect();
+        assert_eq!(codes(&outcomes(queued).await), [Ok(40), Ok(50), Ok(60), Ok(70)]);
         assert!(asked.elapsed() < linger / 2, "a full batch lingered for {:?}", asked.elapsed());
-        assert_eq!(numbers.batches().last(), Some(&vec![3, 4, 5, 6]));
+        // Quiet for longer than a linger: the next item goes at once again.
+        tokio::time::sleep(linger * 2).await;
+        let asked = Instant::now();
+        assert_eq!(batcher.enqueue(8).unwrap().stored().await.unwrap(), 80);
+        assert!(asked.elapsed() < linger / 2, "an item after a quiet spell lingered for {:?}", asked.elapsed());
+        assert_eq!(numbers.batches(), vec![vec![0], vec![1, 2, 3], vec![4, 5, 6, 7], vec![8]]);
     }
 
     #[tokio::test]
