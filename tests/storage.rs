@@ -511,7 +511,8 @@ async fn postgres_nodes_decide_messages_against_the_stored_ticket_not_the_one_th
 /// Two nodes writing to one ticket (its user's phone and its user's laptop connected to different
 /// nodes): each hears the state the other stored (`ticket.updated` through the cluster), and its
 /// next batch is planned from that and written at once, not written against what it knew, refused
-/// by the database, read and planned again. The replans are counted where the hub counts them.
+/// by the database, read and planned again; a change whose publication was lost is learnt from the
+/// cluster's sweep as well. The replans are counted where the hub counts them.
 #[tokio::test]
 async fn postgres_a_node_plans_from_the_ticket_state_another_node_stored_and_it_heard() {
     let Some(admin_url) =
@@ -554,8 +555,14 @@ async fn postgres_a_node_plans_from_the_ticket_state_another_node_stored_and_it_
     // Unheard (a lost publication), a change costs one replan, and the seqs stay right.
     let (seq, _) = send(&a, "a-2").await;
     assert_eq!((seq, replans() - before), (6, 1.0));
+    // The cluster's sweep, which reads the tickets changed lately to find lost publications, tells
+    // B of A's message: B plans from it.
+    let changed = b.changed_since(now_ms() - 60_000, 100).await.expect("sweep");
+    assert!(changed.iter().any(|t| t.id == ticket && t.last_seq == 6), "{changed:?}");
+    let (seq, _) = send(&b, "b-3").await;
+    assert_eq!((seq, replans() - before), (7, 1.0), "B planned from what the sweep read");
     let events = b.events(ticket, Page::After(0), 100).await.expect("history");
-    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=7).collect::<Vec<_>>());
 }
 
 /// A connection that hangs mid-call (a network partition: no reset, no answer) must not hang the

@@ -9,9 +9,10 @@
 //! In a cluster a ticket's user and agent are often connected to different nodes, and both nodes
 //! write to it. Each node hears the other's changes (every change is announced with the ticket's
 //! new state, `ticket.updated`, to the nodes of its participants) and takes the newer state in place
-//! of what it knew, so that its next batch is still planned from the ticket as stored. A ticket
-//! that changed where this node neither saw nor heard it (a publication lost or late) is kept out
-//! until the next state it hears: planned from what this node knew, each batch to it would cost a
+//! of what it knew, so that its next batch is still planned from the ticket as stored; the
+//! cluster's sweep, which reads the tickets changed lately to find lost publications, hands over
+//! what it reads the same way. A ticket that changed where this node neither saw nor heard it (a
+//! publication lost or late) is kept out until the next state it hears: planned from what this node knew, each batch to it would cost a
 //! write that fails, then the read and the write. Its batches read it first, as every batch would
 //! without this.
 
@@ -61,10 +62,11 @@ impl KnownTickets {
         }
     }
 
-    /// `ticket` as another node stored it: taken in place of an older state, and in place of
-    /// nothing for a ticket kept out (its changes are heard of again). A ticket this node has
-    /// neither stored nor read is left alone: a node that watches the queue hears of every ticket,
-    /// and would fill its memory with tickets it never writes to.
+    /// `ticket` as stored, learnt outside this node's own writes and reads for batches (another
+    /// node's announcement, or the cluster's sweep reading what changed): taken in place of an
+    /// older state, and in place of nothing for a ticket kept out (its changes are heard of again).
+    /// A ticket this node has neither stored nor read is left alone: a node that watches the queue
+    /// hears of every ticket, and would fill its memory with tickets it never writes to.
     pub(super) fn heard(&self, ticket: &Ticket) {
         let mut state = self.lock();
         if state.shared.remove(&ticket.id) || state.tickets.contains_key(&ticket.id) {

@@ -204,7 +204,13 @@ impl Tickets for PostgresStore {
             .bind(i64::from(limit))
             .fetch_all(c)
             .await?;
-            rows.into_iter().map(Ticket::try_from).collect()
+            let tickets: Vec<Ticket> = rows.into_iter().map(Ticket::try_from).collect::<Result<_>>()?;
+            // The cluster's sweep reads these after a lost publication: the states the node did not
+            // hear of, as stored.
+            for ticket in &tickets {
+                self.known.heard(ticket);
+            }
+            Ok(tickets)
         })
         .await
     }
