@@ -1,10 +1,10 @@
 //! Group commit, for every desk that stores in batches (messages, telemetry): callers put items in a
 //! bounded queue; one loop gathers what waits (up to `max_batch` items, or whatever is queued when
 //! the queue is momentarily empty, after letting the tasks ready beside the first caller queue
-//! theirs, and after [`BatchConfig::linger`] if one is set) and stores it with one call of the desk's [`Flush`] (one
-//! transaction, one commit), up to `concurrency` batches at once, though a batch takes a second
-//! writer only when it is full or has waited [`BatchConfig::spill_after`] for the busy one; each
-//! caller is answered with its own item's result once its batch is done.
+//! theirs, and after [`BatchConfig::linger`] if one is set) and stores it with one call of the
+//! desk's [`Flush`] (one transaction, one commit), up to `concurrency` batches at once, though a
+//! batch takes a second writer only when it is full or has waited [`BatchConfig::spill_after`] for
+//! the busy one; each caller is answered with its own item's result once its batch is done.
 //!
 //! - A full queue answers `overloaded` at once, with the batcher's retry hint; nothing was taken.
 //! - A batch that fails or times out answers every item of it `unavailable` (storage unreachable or

@@ -12,9 +12,9 @@
 //! of what it knew, so that its next batch is still planned from the ticket as stored; the
 //! cluster's sweep, which reads the tickets changed lately to find lost publications, hands over
 //! what it reads the same way. A ticket that changed where this node neither saw nor heard it (a
-//! publication lost or late) is kept out until the next state it hears: planned from what this node knew, each batch to it would cost a
-//! write that fails, then the read and the write. Its batches read it first, as every batch would
-//! without this.
+//! publication lost or late) is kept out until the next state it hears: planned from what this
+//! node knew, each batch to it would cost a write that fails, then the read and the write. Its
+//! batches read it first, as every batch would without this.
 
 use crate::model::ids::TicketId;
 use crate::model::ticket::Ticket;
