@@ -1,6 +1,7 @@
 //! The `anapars-hub` binary: `serve` (the default) runs the hub; `migrate` only runs migrations.
 
 use anapars_hub::Config;
+use anyhow::Context as _;
 
 /// jemalloc instead of the system allocator: it hands memory freed after a burst of traffic back to
 /// the kernel (dirty pages decay), where glibc's malloc keeps a fragmented heap, so the hub's
@@ -164,10 +165,17 @@ enum AgentAction {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut config = Config::load(cli.config.as_deref())?;
+    let config = Config::load(cli.config.as_deref())?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.worker_threads > 0 {
+        runtime.worker_threads(config.worker_threads);
+    }
+    runtime.enable_all().build().context("starting the async runtime")?.block_on(run(cli, config))
+}
+
+async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
     anapars_hub::metrics::init_logging(&config.log_format);
     for (variable, closest) in Config::unknown_variables() {
         match closest {

@@ -58,7 +58,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningHub> {
     let addr = listener.local_addr()?;
     app.listen(accept_loop(listener, hub.clone()));
     // Only now: a supervisor or test that waits for this line may connect at once.
-    tracing::info!(%addr, storage = hub.store.backend(), objects = hub.objects.backend(), clustered = hub.clustered, "hub ready");
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(
+        %addr,
+        storage = hub.store.backend(),
+        objects = hub.objects.backend(),
+        clustered = hub.clustered,
+        workers,
+        "hub ready"
+    );
     Ok(RunningHub { addr, hub, app })
 }
 

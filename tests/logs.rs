@@ -169,3 +169,21 @@ fn metric_names() -> Vec<(String, String)> {
     assert!(names.len() > 40, "{names:?}");
     names
 }
+
+/// The runtime runs as many worker threads as `worker_threads` asks for, where the default is one
+/// per core; the ready line says how many.
+#[tokio::test]
+async fn the_hub_runs_the_worker_threads_it_is_configured_for() {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    for (setting, threads) in [(None, cores), (Some(1), 1), (Some(cores + 1), cores + 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let value = setting.map(|n: usize| n.to_string());
+        let extra: Vec<(&str, &str)> = value.iter().map(|v| ("HUB_WORKER_THREADS", v.as_str())).collect();
+        let mut child = hub(dir.path(), "127.0.0.1:0", &extra);
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let log = read_until(&mut out, "hub ready").await;
+        let ready = log.last().unwrap();
+        assert!(ready.contains(&format!("workers={threads}")), "HUB_WORKER_THREADS={value:?}: {ready}");
+        child.kill().await.unwrap();
+    }
+}

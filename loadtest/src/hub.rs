@@ -42,7 +42,8 @@ pub struct HubArgs {
     /// Postgres URL for the spawned hub (and for `agent add`); unset: SQLite in a temporary directory.
     #[arg(long)]
     pub database_url: Option<String>,
-    /// Extra environment for the spawned hub, e.g. `--hub-env HUB_MESSAGE_BATCH=512` (repeatable).
+    /// Extra environment for the spawned hub (or peer), e.g. `--hub-env HUB_MESSAGE_BATCH=512`
+    /// (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub hub_env: Vec<String>,
     /// Pid of an already running hub, to read its memory and CPU time from /proc (several,
@@ -191,6 +192,10 @@ impl HubHandle {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut cmd = crate::peers::command(&args.peer, addr)?;
+        for extra in &args.hub_env {
+            let (k, v) = extra.split_once('=').with_context(|| format!("--hub-env {extra}: expected KEY=VALUE"))?;
+            cmd.env(k, v);
+        }
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
         let dir = std::env::temp_dir().join(format!("anapars-loadtest-{}-{stamp}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -316,6 +316,10 @@ pub struct Config {
     pub allowed_origins: String,
     /// Log format: `text` (default) or `json`.
     pub log_format: String,
+    /// Threads that run the hub's sockets and work. 0 (the default) is one per CPU core. One
+    /// thread hands no work between threads, and costs less CPU per message where the hub shares a
+    /// small machine with its database, but the hub then uses one core at most.
+    pub worker_threads: usize,
     // ---- Telemetry, settings and consent (domain::telemetry) ----
     /// Telemetry writes (device reports, view batches, connection records) waiting to be stored
     /// before apps get `overloaded`. Default 4096.
@@ -465,6 +469,7 @@ impl Default for Config {
             trusted_proxies: String::new(),
             allowed_origins: String::new(),
             log_format: "text".into(),
+            worker_threads: 0,
             telemetry_queue: 4096,
             telemetry_batch: 256,
             view_retention_secs: 30 * 24 * 3600,
@@ -628,6 +633,7 @@ impl Config {
             (1..=self.max_message_bytes / 4).contains(&self.max_body_chars),
             "max_body_chars must be 1 to max_message_bytes / 4 (a character is up to 4 bytes)"
         );
+        ensure!(self.worker_threads <= 1_024, "worker_threads must be at most 1024 (0: one per CPU core)");
         ensure!(
             self.message_queue >= 1
                 && self.message_batch >= 1
