@@ -145,9 +145,8 @@ impl HubHandle {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut env = spawn_env(args, addr, &dir);
         env.extend(cluster_env.iter().cloned());
-        for extra in &args.hub_env {
-            let (k, v) = extra.split_once('=').with_context(|| format!("--hub-env {extra}: expected KEY=VALUE"))?;
-            env.retain(|(key, _)| key != k);
+        for (k, v) in extra_env(args)? {
+            env.retain(|(key, _)| *key != k);
             env.push((k.to_owned(), v.to_owned()));
         }
         // The two test-number settings go in a TOML file as quoted strings, which every hub reads
@@ -192,10 +191,7 @@ impl HubHandle {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut cmd = crate::peers::command(&args.peer, addr)?;
-        for extra in &args.hub_env {
-            let (k, v) = extra.split_once('=').with_context(|| format!("--hub-env {extra}: expected KEY=VALUE"))?;
-            cmd.env(k, v);
-        }
+        cmd.envs(extra_env(args)?);
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
         let dir = std::env::temp_dir().join(format!("anapars-loadtest-{}-{stamp}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -469,6 +465,17 @@ impl CpuSnapshot {
         let others_s = busy_s.map(|b| (b - known).max(0.0));
         crate::report::CpuUse { hub_s, harness_s, postgres_s, redis_s, machine_busy_pct: machine_pct, others_s }
     }
+}
+
+/// The `--hub-env` pairs, for a spawned hub or peer.
+///
+/// # Errors
+/// One that is not `KEY=VALUE`.
+fn extra_env(args: &HubArgs) -> anyhow::Result<Vec<(&str, &str)>> {
+    args.hub_env
+        .iter()
+        .map(|extra| extra.split_once('=').with_context(|| format!("--hub-env {extra}: expected KEY=VALUE")))
+        .collect()
 }
 
 #[cfg(test)]

@@ -88,7 +88,8 @@ pub struct Cluster {
     node: Uuid,
     channel_prefix: String,
     registry: Arc<Registry>,
-    /// Told the ticket states other nodes stored (see
+    /// What the sweep and the session re-check read, and what is told the ticket states other nodes
+    /// stored (see
     /// [`Tickets::stored_elsewhere`](crate::ports::store::tickets::Tickets::stored_elsewhere)).
     store: Arc<dyn Store>,
     outgoing: mpsc::Sender<Outgoing>,
@@ -115,22 +116,16 @@ impl Cluster {
             node,
             channel_prefix: format!("{}ch:", config.redis_prefix),
             registry,
-            store: store.clone(),
+            store,
             outgoing: tx,
             link_up: AtomicBool::new(false),
             link_back: Notify::new(),
         });
         tasks.spawn(cluster.clone().publisher(rx, redis.conn, shutdown.clone()));
         tasks.spawn(cluster.clone().link(redis.links, shutdown.clone()));
-        tasks.spawn(sweep::sweep(
-            cluster.clone(),
-            store.clone(),
-            Duration::from_millis(config.cluster_sweep_ms),
-            shutdown.clone(),
-        ));
+        tasks.spawn(sweep::sweep(cluster.clone(), Duration::from_millis(config.cluster_sweep_ms), shutdown.clone()));
         tasks.spawn(sweep::recheck_sessions(
             cluster.clone(),
-            store,
             Duration::from_secs(config.session_recheck_secs),
             shutdown,
         ));

@@ -33,7 +33,7 @@ const EXPIRY_SLACK: Millis = 60_000;
 /// tells the owner, agent and queue watchers the ticket's state. Changes younger than half a period
 /// are left to the next round, so that a publication still on its way is not mistaken for a lost
 /// one. A lost publication is thus delivered within about one and a half periods.
-pub(super) async fn sweep(cluster: Arc<Cluster>, store: Arc<dyn Store>, every: Duration, shutdown: CancellationToken) {
+pub(super) async fn sweep(cluster: Arc<Cluster>, every: Duration, shutdown: CancellationToken) {
     let settle = (every / 2).as_millis() as Millis;
     let mut done_until = now_ms() - settle;
     loop {
@@ -42,7 +42,7 @@ pub(super) async fn sweep(cluster: Arc<Cluster>, store: Arc<dyn Store>, every: D
             _ = tokio::time::sleep(every) => {}
         }
         let until = now_ms() - settle;
-        match sweep_once(&cluster, store.as_ref(), done_until - OVERLAP, until).await {
+        match sweep_once(&cluster, cluster.store.as_ref(), done_until - OVERLAP, until).await {
             Ok(()) => done_until = until,
             // Storage is down: the next round covers this one's window too.
             Err(e) => tracing::warn!(error = %e, "cluster sweep failed; retrying"),
@@ -90,12 +90,7 @@ fn recover(cluster: &Cluster, t: &Ticket) {
 /// Every `every`, and whenever the pub/sub link comes back, asks storage which sessions of this
 /// node's sockets are no longer live and closes those sockets (`session.revoked`, reason
 /// `signed_out`: the real reason travelled in the lost publication).
-pub(super) async fn recheck_sessions(
-    cluster: Arc<Cluster>,
-    store: Arc<dyn Store>,
-    every: Duration,
-    shutdown: CancellationToken,
-) {
+pub(super) async fn recheck_sessions(cluster: Arc<Cluster>, every: Duration, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -106,7 +101,7 @@ pub(super) async fn recheck_sessions(
             cluster.registry.sessions().into_iter().map(|(w, s)| (s, w)).collect();
         let ids: Vec<SessionId> = sessions.keys().copied().collect();
         for chunk in ids.chunks(SESSIONS_PER_QUERY) {
-            match store.dead_sessions(chunk, now_ms() - EXPIRY_SLACK).await {
+            match cluster.store.dead_sessions(chunk, now_ms() - EXPIRY_SLACK).await {
                 Ok(dead) => {
                     for s in dead {
                         if let Some(&who) = sessions.get(&s) {

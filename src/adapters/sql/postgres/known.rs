@@ -67,7 +67,7 @@ impl KnownTickets {
     /// older state, and in place of nothing for a ticket kept out (its changes are heard of again).
     /// A ticket this node has neither stored nor read is left alone: a node that watches the queue
     /// hears of every ticket, and would fill its memory with tickets it never writes to.
-    pub(super) fn heard(&self, ticket: &Ticket) {
+    pub(super) fn stored_elsewhere(&self, ticket: &Ticket) {
         let mut state = self.lock();
         if state.shared.remove(&ticket.id) || state.tickets.contains_key(&ticket.id) {
             self.keep(&mut state, ticket);
@@ -152,13 +152,13 @@ mod tests {
         let (mut ticket, stranger) = (ticket(2), ticket(7));
         known.learn([&ticket]);
         ticket.last_seq = 4;
-        known.heard(&ticket);
+        known.stored_elsewhere(&ticket);
         assert_eq!(known.all(&[ticket.id]).unwrap()[&ticket.id].last_seq, 4);
         // An older state, heard late or stored by this node before it heard the newer one, does not
         // take its place.
         let mut older = ticket.clone();
         older.last_seq = 3;
-        known.heard(&older);
+        known.stored_elsewhere(&older);
         known.learn([&older]);
         assert_eq!(known.all(&[ticket.id]).unwrap()[&ticket.id].last_seq, 4);
         // A batch planned from 3 found it changed: the state heard since is newer, and stays.
@@ -168,10 +168,10 @@ mod tests {
         known.changed(ticket.id, 4);
         assert!(known.all(&[ticket.id]).is_none());
         ticket.last_seq = 6;
-        known.heard(&ticket);
+        known.stored_elsewhere(&ticket);
         assert_eq!(known.all(&[ticket.id]).unwrap()[&ticket.id].last_seq, 6);
         // A ticket this node never stored nor read is not taken in.
-        known.heard(&stranger);
+        known.stored_elsewhere(&stranger);
         assert!(known.all(&[stranger.id]).is_none());
     }
 

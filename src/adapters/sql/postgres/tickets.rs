@@ -208,7 +208,7 @@ impl Tickets for PostgresStore {
             // The cluster's sweep reads these after a lost publication: the states the node did not
             // hear of, as stored.
             for ticket in &tickets {
-                self.known.heard(ticket);
+                self.known.stored_elsewhere(ticket);
             }
             Ok(tickets)
         })
@@ -318,7 +318,7 @@ impl Tickets for PostgresStore {
     }
 
     fn stored_elsewhere(&self, ticket: &Ticket) {
-        self.known.heard(ticket);
+        self.known.stored_elsewhere(ticket);
     }
 }
 
