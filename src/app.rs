@@ -369,6 +369,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         shutdown,
         listening: CancellationToken::new(),
         sockets: TaskTracker::new(),
+        outboxes: Default::default(),
         clustered,
         next_conn: AtomicU64::new(1),
     });
@@ -396,6 +397,7 @@ impl App {
         tracing::info!("shutting down: closing sockets with 1012");
         let front = tokio::time::Instant::now() + grace;
         self.services.shutdown.cancel();
+        self.services.outboxes.close_all();
         self.services.sockets.close();
         if tokio::time::timeout_at(front, self.services.sockets.wait()).await.is_err() {
             tracing::warn!("sockets still open after the grace period; dropping them");

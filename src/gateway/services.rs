@@ -62,8 +62,8 @@ pub struct Services {
     /// Cancelled when shutdown begins: `/readyz` answers `503` from then on, while the node
     /// serves everything for `shutdown_drain_ms` more.
     pub draining: CancellationToken,
-    /// Cancelled after the drain: every socket task closes its socket with `1012` and new sockets
-    /// are refused.
+    /// Cancelled after the drain: new sockets are refused and uploads stop reading. The open
+    /// sockets are told through [`Self::outboxes`] at the same time, and close with `1012`.
     pub shutdown: CancellationToken,
     /// Cancelled once the sockets closed (or the grace period ran out): the listener stops
     /// accepting. Until then `/readyz` answers a load balancer's checks with `503` instead of a
@@ -71,6 +71,8 @@ pub struct Services {
     pub listening: CancellationToken,
     /// Every socket task and every export being streamed, so that shutdown can wait for them.
     pub sockets: TaskTracker,
+    /// Every open socket's outbox, through which shutdown tells each socket to close.
+    pub outboxes: crate::gateway::session::outbox::Outboxes,
     /// Whether Redis is configured (readiness then includes it).
     pub clustered: bool,
     /// Source of socket ids on this node.

@@ -62,6 +62,7 @@ impl<S: Transport> Socket<S> {
         let overflowed = self.outbox.drain(&mut items);
         self.hold_waiting(&mut items);
         let mut revoked = None;
+        let mut shutdown = false;
         let mut catch_up = Vec::new();
         // The replies among `messages` (they lead it until a gap makes an early write).
         let mut answered = replies.len();
@@ -90,6 +91,7 @@ impl<S: Transport> Socket<S> {
                 }
                 Outbound::Revoke(reason) => revoked = Some(reason),
                 Outbound::CatchUp(ticket) => catch_up.push(ticket),
+                Outbound::Shutdown => shutdown = true,
             }
         }
         if overflowed {
@@ -105,6 +107,11 @@ impl<S: Transport> Socket<S> {
             return Err(Exit::Close(CloseCode::SessionRevoked));
         }
         self.write(messages).await?;
+        if shutdown {
+            // What was queued before is written (the sender's replies and echoes among it), the
+            // stored events it missed are the client's to resume.
+            return Err(Exit::Close(CloseCode::ServiceRestart));
+        }
         for ticket in catch_up {
             if let Some(&sent) = self.cursors.get(&ticket) {
                 self.send_events(ticket, sent, None).await?;

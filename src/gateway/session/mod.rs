@@ -9,8 +9,9 @@
 //! pipelined (see [`pipeline::InFlight`]); every other request is handled before the next is read.
 //!
 //! # Files
-//! This file holds the [`Socket`]'s state and its loop: building it, the `select!` over shutdown,
-//! pipelined replies, outbox, socket and timer, and reading one frame up to its command. The rest
+//! This file holds the [`Socket`]'s state and its loop: building it, the `select!` over pipelined
+//! replies, outbox (which also brings the node's shutdown), socket and timer, and reading one frame
+//! up to its command. The rest
 //! of its `impl` is split by responsibility:
 //! - `auth.rs`: the authenticated identity, registration, the device and connection record, and
 //!   the session's expiry.
@@ -167,6 +168,7 @@ impl<S: Transport> Socket<S> {
     async fn live(&mut self, authenticated: Option<Identity>) {
         metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
         metrics::counter!(crate::metrics::CONNECTIONS_TOTAL).increment(1);
+        self.hub.outboxes.open(self.conn, self.outbox.clone());
         if let Some(identity) = authenticated {
             self.register(identity);
             if let Some(device) = identity.device {
@@ -174,6 +176,7 @@ impl<S: Transport> Socket<S> {
             }
         }
         let exit = self.serve().await;
+        self.hub.outboxes.closed(self.conn);
         let reason = match exit {
             Exit::Close(code) => {
                 Box::pin(self.close(code)).await;
@@ -194,7 +197,6 @@ impl<S: Transport> Socket<S> {
     }
 
     async fn serve(&mut self) -> Exit {
-        let shutdown = self.hub.shutdown.clone();
         // Boxed: an idle socket's task is this loop's state, and a `Sleep` inline would take it past
         // a size class of the allocator (a 1,792-byte task instead of 1,536, plus 112 for the box).
         let mut timer = Box::pin(tokio::time::sleep_until(self.next_deadline()));
@@ -206,7 +208,7 @@ impl<S: Transport> Socket<S> {
             // this loop and the `Socket`, which matters at 20,000 sockets.
             let step = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => Err(Exit::Close(CloseCode::ServiceRestart)),
+                // Shutdown comes through the outbox too (see `Outboxes`).
                 // Before the outbox: a stored send's echo is in the outbox by the time its reply is
                 // ready (the writer announces, then answers), and the reply's write carries the
                 // outbox with it, so the ack and the echo leave in one system call, not two. An

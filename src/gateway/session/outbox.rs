@@ -6,9 +6,12 @@
 //! `Notify`, a few dozen bytes, which matters at 20,000 sockets.
 
 use crate::model::account::RevokeReason;
+use crate::model::ids::ConnId;
 use crate::protocol::{Encoded, Encoding, SharedFrame};
+use dashmap::DashMap;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// One item for the socket's task.
@@ -28,6 +31,8 @@ pub enum Outbound {
     /// Events of this ticket were stored that this node never received (a cluster node missed their
     /// publication): read the stream from the socket's cursor to its end.
     CatchUp(crate::model::ids::TicketId),
+    /// The node is shutting down: write what is queued, then close (1012).
+    Shutdown,
 }
 
 #[derive(Debug, Default)]
@@ -136,6 +141,45 @@ impl Outbox {
     }
 }
 
+/// Every open socket's outbox, authenticated or not: how shutdown reaches each socket's task.
+///
+/// Through its outbox, which the task waits on anyway, and not through a token that each task also
+/// waits on: a token's wait takes the token's one lock on every turn of every socket's loop, and
+/// with thousands of busy sockets that lock and its list of waiters were a visible part of the
+/// hub's time per message.
+#[derive(Default)]
+pub struct Outboxes {
+    open: DashMap<ConnId, Arc<Outbox>>,
+    closing: AtomicBool,
+}
+
+impl Outboxes {
+    /// Adds a socket's outbox. Once shutdown has begun, the outbox is told at once.
+    pub fn open(&self, conn: ConnId, outbox: Arc<Outbox>) {
+        self.open.insert(conn, outbox.clone());
+        // Either `close_all` sees the outbox in the map or this sees its flag: the fences order
+        // each side's write before its read.
+        fence(Ordering::SeqCst);
+        if self.closing.load(Ordering::SeqCst) {
+            outbox.push_control(Outbound::Shutdown);
+        }
+    }
+
+    /// Removes a socket's outbox as the socket ends.
+    pub fn closed(&self, conn: ConnId) {
+        self.open.remove(&conn);
+    }
+
+    /// Tells every open socket, and every socket opened from now on, that the node is shutting down.
+    pub fn close_all(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        for entry in &self.open {
+            entry.value().push_control(Outbound::Shutdown);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +238,29 @@ mod tests {
         assert!(outbox.ready().now_or_never().is_none(), "no second wake for items already drained");
         outbox.push_frame(&event()).unwrap();
         assert!(outbox.ready().now_or_never().is_some(), "an item after the drain wakes the reader again");
+    }
+
+    #[tokio::test]
+    async fn shutdown_reaches_the_sockets_open_before_it_and_those_opened_after() {
+        use futures_util::FutureExt;
+        let outboxes = Outboxes::default();
+        let before = Arc::new(Outbox::new(Encoding::Json, 1 << 20));
+        let gone = Arc::new(Outbox::new(Encoding::Json, 1 << 20));
+        outboxes.open(ConnId(1), before.clone());
+        outboxes.open(ConnId(2), gone.clone());
+        outboxes.closed(ConnId(2));
+        assert!(before.ready().now_or_never().is_none(), "nothing is queued before shutdown");
+        outboxes.close_all();
+        assert!(before.ready().now_or_never().is_some(), "an open socket is woken");
+        let mut items = Vec::new();
+        before.drain(&mut items);
+        assert!(matches!(items[..], [Outbound::Shutdown]));
+        items.clear();
+        gone.drain(&mut items);
+        assert!(items.is_empty(), "a socket that ended is not told");
+        let after = Arc::new(Outbox::new(Encoding::Json, 1 << 20));
+        outboxes.open(ConnId(3), after.clone());
+        after.drain(&mut items);
+        assert!(matches!(items[..], [Outbound::Shutdown]), "a socket opened during shutdown is told at once");
     }
 }

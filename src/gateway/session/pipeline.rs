@@ -39,13 +39,13 @@ const MAX_HELD: usize = 1_024;
 impl InFlight {
     /// Moves into `held`, in order, the items of `items` from the first event of a ticket with a
     /// send in flight on: what came before it leaves now, and nothing overtakes what waits. A
-    /// revocation among them ends the session at once instead, and past [`MAX_HELD`] nothing more
-    /// is held.
+    /// revocation or the node's shutdown among them ends the session at once instead, and past
+    /// [`MAX_HELD`] nothing more is held.
     fn hold_waiting(&mut self, items: &mut Vec<Outbound>) {
         let waits = |item: &Outbound| matches!(item, Outbound::Frame { ticket_seq: Some((ticket, _)), .. } if self.tickets.contains(ticket));
         let Some(at) = items.iter().position(waits) else { return };
-        let revoking = items[at..].iter().any(|item| matches!(item, Outbound::Revoke(_)));
-        if revoking || self.held.len() + (items.len() - at) > MAX_HELD {
+        let closing = items[at..].iter().any(|item| matches!(item, Outbound::Revoke(_) | Outbound::Shutdown));
+        if closing || self.held.len() + (items.len() - at) > MAX_HELD {
             return;
         }
         self.held.extend(items.drain(at..));
