@@ -48,6 +48,12 @@ pub fn refuse_nul(what: &str, text: &str) -> Result<()> {
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
+        // ASCII (Latin text, digits, spaces and punctuation between Persian words) is only
+        // lower-cased: none of the rules below applies to it.
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
         if let Some(d) = ascii_digit(c) {
             out.push(d);
             continue;
@@ -60,6 +66,8 @@ pub fn fold(text: &str) -> String {
             'ؤ' => out.push('و'),
             '\u{064B}'..='\u{065F}' | '\u{0670}' | 'ـ' => {}
             c if is_invisible(c) => {}
+            // The Arabic script has no case.
+            '\u{0600}'..='\u{06FF}' => out.push(c),
             c if c.is_uppercase() => out.extend(c.to_lowercase()),
             c => out.push(c),
         }

@@ -2,17 +2,20 @@
 //! bytes: a socket that does not keep up overflows its budget and is closed as a slow consumer
 //! (4008) instead of growing the hub's memory; the client then resumes from its cursor.
 //!
-//! Deliberately not a channel: an idle socket's queue is an empty `VecDeque` (no allocation) and a
-//! `Notify`, a few dozen bytes, which matters at 20,000 sockets.
+//! Deliberately not a channel: an idle socket's queue is an empty `VecDeque` (no allocation), a
+//! flag and the reader's waker, a few dozen bytes, which matters at 20,000 sockets.
 
 use crate::model::account::RevokeReason;
 use crate::model::ids::ConnId;
 use crate::protocol::{Encoded, Encoding, SharedFrame};
 use dashmap::DashMap;
+use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Notify;
+use std::task::{Context, Poll};
 
 /// One item for the socket's task.
 #[derive(Debug)]
@@ -46,7 +49,10 @@ struct State {
 #[derive(Debug)]
 pub struct Outbox {
     state: Mutex<State>,
-    notify: Notify,
+    /// Set when an item made the queue non-empty, until the reader's [`Ready`] takes it.
+    queued: AtomicBool,
+    /// The reader, while a [`Ready`] waits.
+    reader: AtomicWaker,
     budget: usize,
     encoding: Encoding,
 }
@@ -58,7 +64,7 @@ pub struct Overflow;
 impl Outbox {
     /// An empty queue for a socket speaking `encoding`, holding at most `budget` bytes of frames.
     pub fn new(encoding: Encoding, budget: usize) -> Self {
-        Self { state: Mutex::new(State::default()), notify: Notify::new(), budget, encoding }
+        Self { state: Mutex::new(State::default()), queued: AtomicBool::new(false), reader: AtomicWaker::new(), budget, encoding }
     }
 
     /// The socket's encoding.
@@ -86,7 +92,7 @@ impl Outbox {
         if state.bytes + encoded.len() > self.budget {
             state.overflowed = true;
             drop(state);
-            self.notify.notify_one();
+            self.wake();
             return Err(Overflow);
         }
         state.bytes += encoded.len();
@@ -116,14 +122,19 @@ impl Outbox {
     /// ticket's summary); waking for each would poll the socket's task once more for nothing.
     fn wake_if(&self, was_empty: bool) {
         if was_empty {
-            self.notify.notify_one();
+            self.wake();
         }
+    }
+
+    fn wake(&self) {
+        self.queued.store(true, Ordering::Release);
+        self.reader.wake();
     }
 
     /// Waits until something was queued since the last [`Outbox::drain`]. The reader drains after
     /// every wake: an item queued behind others not yet drained wakes nobody (see `wake_if`).
-    pub async fn ready(&self) {
-        self.notify.notified().await;
+    pub fn ready(&self) -> Ready<'_> {
+        Ready { outbox: self }
     }
 
     /// Moves everything queued into `into`; returns true if the queue overflowed.
@@ -138,6 +149,37 @@ impl Outbox {
             state.queue.shrink_to_fit();
         }
         state.overflowed
+    }
+}
+
+/// The future of [`Outbox::ready`]. It leaves the reader's waker only while it waits: the socket's
+/// task makes one for each turn of its loop and drops it when another branch won, and an item
+/// queued while the task is busy elsewhere then only sets the flag, which the next turn finds,
+/// instead of waking the task for one turn more.
+pub struct Ready<'a> {
+    outbox: &'a Outbox,
+}
+
+impl Future for Ready<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let outbox = self.outbox;
+        if outbox.queued.swap(false, Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        outbox.reader.register(cx.waker());
+        // An item queued between the look above and the registration woke no one: look again.
+        if outbox.queued.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Ready<'_> {
+    fn drop(&mut self) {
+        drop(self.outbox.reader.take());
     }
 }
 
@@ -262,5 +304,35 @@ mod tests {
         outboxes.open(ConnId(3), after.clone());
         after.drain(&mut items);
         assert!(matches!(items[..], [Outbound::Shutdown]), "a socket opened during shutdown is told at once");
+    }
+
+    #[test]
+    fn a_waiting_reader_is_woken_and_one_that_stopped_waiting_is_not() {
+        use futures_util::task::{waker, ArcWake};
+        use std::sync::atomic::AtomicUsize;
+        struct Count(AtomicUsize);
+        impl ArcWake for Count {
+            fn wake_by_ref(me: &Arc<Self>) {
+                me.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = waker(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let outbox = Outbox::new(Encoding::Json, 1 << 20);
+        let mut waiting = Box::pin(outbox.ready());
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        outbox.push_frame(&event()).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the waiting reader is woken");
+        assert!(waiting.as_mut().poll(&mut cx).is_ready());
+        drop(waiting);
+        outbox.drain(&mut Vec::new());
+        // The reader waits, then does something else (another branch of its loop won).
+        let mut waiting = Box::pin(outbox.ready());
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        drop(waiting);
+        outbox.push_frame(&event()).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "a reader that stopped waiting is not woken");
+        assert!(Box::pin(outbox.ready()).as_mut().poll(&mut cx).is_ready(), "it finds the item on its next turn");
     }
 }
