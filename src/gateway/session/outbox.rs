@@ -64,7 +64,13 @@ pub struct Overflow;
 impl Outbox {
     /// An empty queue for a socket speaking `encoding`, holding at most `budget` bytes of frames.
     pub fn new(encoding: Encoding, budget: usize) -> Self {
-        Self { state: Mutex::new(State::default()), queued: AtomicBool::new(false), reader: AtomicWaker::new(), budget, encoding }
+        Self {
+            state: Mutex::new(State::default()),
+            queued: AtomicBool::new(false),
+            reader: AtomicWaker::new(),
+            budget,
+            encoding,
+        }
     }
 
     /// The socket's encoding.
