@@ -75,6 +75,13 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// The words of a [`fold`]ed text, in order: its runs of letters and digits. Searches split what is
+/// typed this way, and the stored texts are indexed by the same words, so that a query finds the
+/// texts whose words begin with its words whatever sits between them (`TX-99`, an address).
+pub fn words(folded: &str) -> impl Iterator<Item = &str> {
+    folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::{check_body, fold, refuse_nul};

@@ -48,7 +48,7 @@ pub struct Found {
 
 /// The words of a query, folded: runs of letters and digits.
 pub fn query_words(query: &str) -> Vec<String> {
-    fold(query).split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    crate::model::text::words(&fold(query)).map(str::to_owned).collect()
 }
 
 /// Whether `query` is a phone number, in any of the forms people type one.

@@ -96,6 +96,33 @@ pub async fn search_finds_folded_words_with_filters_and_pages(store: Arc<dyn Sto
     Ok(())
 }
 
+/// The words inside an order code, an amount and an address are words too: a query split into them
+/// finds the message whatever sits between them.
+pub async fn search_finds_the_words_inside_codes_amounts_and_addresses(store: Arc<dyn Store>) -> Result<()> {
+    let tag = format!("z{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let u = user(&*store).await?;
+    let t0 = now_ms();
+    let ticket = store
+        .open_ticket(&anapars_hub::model::ticket::NewTicket { subject: format!("Order {tag}"), ..new_ticket(u.id, t0) })
+        .await?
+        .ticket;
+    let appended = store
+        .append_messages(&[NewMessage {
+            body: format!("Order TX-99 paid 1234.56, receipt to a.b@example.com {tag}"),
+            ..message(ticket.id, Author::User(u.id), t0 + 1)
+        }])
+        .await?;
+    let Some(anapars_hub::model::ticket::Appended::Stored { ticket: after, .. }) = appended.first() else {
+        panic!("the message is stored: {appended:?}");
+    };
+    for typed in ["tx-99", "TX 99", "99", "1234.56", "1234", "example.com", "a.b", "receipt"] {
+        let hits = find(&*store, &format!("{typed} {tag}"), |_| {}).await?;
+        let found: Vec<_> = hits.iter().map(|h| (h.ticket.id, h.seq)).collect();
+        assert_eq!(found, [(ticket.id, after.last_seq)], "{typed:?} finds the message");
+    }
+    Ok(())
+}
+
 /// Customers are found by their names, folded like texts, each word as a word or its beginning;
 /// the filters narrow; a name cleared is no longer found.
 pub async fn search_finds_customers_by_folded_name(store: Arc<dyn Store>) -> Result<()> {

@@ -11,6 +11,47 @@ use async_trait::async_trait;
 use sqlx::{Connection as _, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+/// The longest word a `tsvector` holds (Postgres refuses a longer one, where `to_tsvector` skips it).
+const MAX_WORD_BYTES: usize = 2047;
+/// The last position a `tsvector` tells apart (Postgres stores larger ones as this).
+const MAX_POSITION: usize = 16_383;
+
+/// The `tsvector` (as text, for Postgres to read) of a [`search_text`](crate::adapters::sql::rows::search_text):
+/// its [`words`](crate::model::text::words) with their positions. The hub splits the words, as
+/// it splits the queries ([`ts_query`]), instead of leaving it to `to_tsvector`: Postgres' parser
+/// makes one word of an address or a number (`a.b@example.com`, `1234.56`) and a negative number of
+/// the `-99` in `TX-99`, which a query split into `tx` and `99` does not find. SQLite's index
+/// splits the texts this way too.
+pub(super) fn search_vector(search_text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut vector = String::with_capacity(search_text.len() + search_text.len() / 2);
+    let mut position = 0;
+    for word in crate::model::text::words(search_text) {
+        position += 1;
+        if word.len() > MAX_WORD_BYTES {
+            continue;
+        }
+        if !vector.is_empty() {
+            vector.push(' ');
+        }
+        vector.push('\'');
+        for c in word.chars() {
+            // Words are letters and digits; quoting them anyway costs nothing.
+            if c == '\'' || c == '\\' {
+                vector.push(c);
+            }
+            vector.push(c);
+        }
+        // Writing to a `String` cannot fail.
+        let _ = write!(vector, "':{}", position.min(MAX_POSITION));
+    }
+    vector
+}
+
+/// Sets event (`$1` ticket, `$2` seq)'s search vector `$3` (see [`search_vector`]) and folded text `$4`.
+const SET_SEARCH: &str =
+    "UPDATE ticket_events SET search_vector = $3::tsvector, search_text = $4 WHERE ticket_id = $1 AND seq = $2";
+
 /// The `tsquery` of `words`: each a quoted prefix, all required.
 fn ts_query(words: &[String]) -> String {
     words.iter().map(|w| format!("'{}':*", w.replace('\\', "\\\\").replace('\'', "''"))).collect::<Vec<_>>().join(" & ")
@@ -47,7 +88,7 @@ impl Search for PostgresStore {
     }
 
     async fn index_unsearched(&self, limit: u32) -> Result<u64> {
-        let (unsearched, set) = (postgres(sql::UNSEARCHED), postgres(sql::SET_SEARCH_TEXT));
+        let unsearched = postgres(sql::UNSEARCHED);
         let (unsearched_names, set_name) = (postgres(sql::UNSEARCHED_NAMES), postgres(sql::SET_SEARCH_NAME));
         self.call(async |c| {
             let rows: Vec<(Uuid, i64, String)> =
@@ -56,7 +97,14 @@ impl Search for PostgresStore {
                 sqlx::query_as(&unsearched_names).bind(i64::from(limit)).fetch_all(&mut *c).await?;
             let mut tx = c.begin().await?;
             for (ticket, seq, body) in &rows {
-                sqlx::query(&set).bind(ticket).bind(seq).bind(crate::model::text::fold(body)).execute(&mut *tx).await?;
+                let text = crate::model::text::fold(body);
+                sqlx::query(SET_SEARCH)
+                    .bind(ticket)
+                    .bind(seq)
+                    .bind(search_vector(&text))
+                    .bind(text)
+                    .execute(&mut *tx)
+                    .await?;
             }
             for (user, name) in &names {
                 sqlx::query(&set_name).bind(user).bind(crate::model::text::fold(name)).execute(&mut *tx).await?;
@@ -70,6 +118,20 @@ impl Search for PostgresStore {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_text_is_indexed_by_the_words_a_query_is_split_into() {
+        assert_eq!(
+            super::search_vector("refund tx-99, a.b@example.com"),
+            "'refund':1 'tx':2 '99':3 'a':4 'b':5 'example':6 'com':7"
+        );
+        assert_eq!(super::search_vector("کارت بانکی ۱۲۳"), "'کارت':1 'بانکی':2 '۱۲۳':3");
+        assert_eq!(super::search_vector(" ؟! "), "");
+        let long = format!("{} next", "x".repeat(super::MAX_WORD_BYTES + 1));
+        assert_eq!(super::search_vector(&long), "'next':2", "a word too long for Postgres is left out");
+        let many = "w ".repeat(super::MAX_POSITION + 5);
+        assert!(super::search_vector(&many).ends_with("'w':16383"));
+    }
+
     #[test]
     fn words_are_quoted_prefixes() {
         assert_eq!(super::ts_query(&["کارت".into(), "o'k".into()]), "'کارت':* & 'o''k':*");

@@ -26,6 +26,7 @@
 //! [`stream::plan`].
 
 use crate::adapters::sql::postgres::known::KnownTickets;
+use crate::adapters::sql::postgres::search::search_vector;
 use crate::adapters::sql::postgres::PostgresStore;
 use crate::adapters::sql::rows::attachments::{self as files, uploader_columns, AttachmentRow};
 use crate::adapters::sql::rows::{self, BatchRead, BatchReadRow, EventRow, MarkRow, TicketRow};
@@ -588,27 +589,33 @@ async fn place(c: &mut PgConnection, placements: &[Placement]) -> Result<()> {
     Ok(())
 }
 
-/// The statement that inserts the events bound as `$1` to `$11` (see [`EventColumns`]), each row
-/// named `e`; a macro so that [`STORE_BATCH`] embeds the same text.
+/// The statement that inserts the events bound as `$1` to `$11` and their search vectors bound as
+/// the parameter numbered `$vectors` (see [`EventColumns`]), each row named `e`; a macro so that
+/// [`STORE_BATCH`] embeds the same text.
 macro_rules! insert_events_sql {
-    () => {
-        "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                    attachments, created_at, search_text)
+    ($vectors:literal) => {
+        concat!(
+            "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
+                                    attachments, created_at, search_text, search_vector)
          SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], $6::text[],
-                              $7::text[], $8::uuid[], $9::text[], $10::bigint[], $11::text[])
+                              $7::text[], $8::uuid[], $9::text[], $10::bigint[], $11::text[], $",
+            $vectors,
+            "::text[]::tsvector[])
                        AS e (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                             attachments, created_at, search_text)"
+                             attachments, created_at, search_text, search_vector)"
+        )
     };
 }
 
-/// Inserts the events bound as `$1` to `$11`.
-const INSERT_EVENTS: &str = insert_events_sql!();
+/// Inserts the events bound as `$1` to `$12`.
+const INSERT_EVENTS: &str = insert_events_sql!("12");
 
 /// A batch's ticket states and events in one statement. The tickets bound as `$12` to `$18` (see
 /// [`TicketColumns`], in id order) are locked one by one in that order, so that two batches sharing
 /// tickets queue behind each other instead of deadlocking; one that waited reads the row as the
 /// other committed it. Those whose `last_seq` is still the one the plan read are updated (found by
-/// the locked row's address), and only their events (bound as in [`INSERT_EVENTS`]) are inserted;
+/// the locked row's address), and only their events (bound as in [`INSERT_EVENTS`], their search
+/// vectors as `$22`) are inserted;
 /// the ids of the updated tickets come back. Each ticket is looked up through its key by a
 /// `LATERAL` subquery, which keeps the planner from scanning a small `tickets` table whole. A
 /// data-modifying `WITH` runs whether or not the rest reads it.
@@ -648,7 +655,7 @@ const STORE_BATCH: &str = concat!(
          WHERE t.ctid = l.address AND u.id NOT IN (SELECT ticket_id FROM stored)
          RETURNING t.id
      ), inserted AS (",
-    insert_events_sql!(),
+    insert_events_sql!("22"),
     " WHERE e.ticket_id IN (SELECT id FROM written)
      )
      SELECT id FROM written"
@@ -656,7 +663,9 @@ const STORE_BATCH: &str = concat!(
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// Events as the column arrays that `UNNEST` takes.
+/// Events as the column arrays that `UNNEST` takes: `$1` to `$11` bound by [`EventColumns::bind`],
+/// the search vectors (text for Postgres to read as `tsvector`) bound by the caller where its
+/// statement numbers them.
 struct EventColumns<'a> {
     tickets: Vec<Uuid>,
     seqs: Vec<i64>,
@@ -669,6 +678,7 @@ struct EventColumns<'a> {
     attachments: Vec<Option<String>>,
     times: Vec<i64>,
     search_texts: Vec<Option<String>>,
+    search_vectors: Vec<Option<String>>,
 }
 
 impl<'a> EventColumns<'a> {
@@ -686,6 +696,7 @@ impl<'a> EventColumns<'a> {
             attachments: Vec::with_capacity(n),
             times: Vec::with_capacity(n),
             search_texts: Vec::with_capacity(n),
+            search_vectors: Vec::with_capacity(n),
         };
         for event in events {
             let (author_kind, author_id) = rows::stored_author(event.author);
@@ -699,7 +710,9 @@ impl<'a> EventColumns<'a> {
             c.agents.push(event.agent_id.map(|a| a.0));
             c.attachments.push(rows::stored_attachments(&event.attachments));
             c.times.push(event.created_at);
-            c.search_texts.push(rows::search_text(event));
+            let text = rows::search_text(event);
+            c.search_vectors.push(text.as_deref().map(search_vector));
+            c.search_texts.push(text);
         }
         c
     }
@@ -772,7 +785,7 @@ async fn insert_events(c: &mut PgConnection, events: &[TicketEvent]) -> Result<(
         return Ok(());
     }
     let columns = EventColumns::new(events);
-    columns.bind(sqlx::query(INSERT_EVENTS)).execute(c).await?;
+    columns.bind(sqlx::query(INSERT_EVENTS)).bind(&columns.search_vectors).execute(c).await?;
     Ok(())
 }
 
@@ -794,7 +807,12 @@ async fn store_batch(
         Keys::Checked => (false, 0, 0),
         Keys::Unchecked { since, until } => (true, since, until),
     };
-    let query = tickets.bind(events.bind(sqlx::query(STORE_BATCH))).bind(look).bind(since).bind(until);
+    let query = tickets
+        .bind(events.bind(sqlx::query(STORE_BATCH)))
+        .bind(look)
+        .bind(since)
+        .bind(until)
+        .bind(&events.search_vectors);
     let written = query.fetch_all(c).await?;
     written.iter().map(|row| Ok(TicketId(row.try_get(0)?))).collect()
 }
