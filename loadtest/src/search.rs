@@ -9,7 +9,8 @@
 //! - `rare`: one order number (one text).
 //!
 //! The texts are stored already folded (the vocabulary is in Persian letter forms and lower case),
-//! with `search_text` written as the hub writes it, so the index is the one the hub keeps.
+//! with `search_text` and `search_vector` as the hub writes them (words of letters and digits between
+//! spaces, which Postgres' parser splits as the hub does), so the index is the one the hub keeps.
 
 use crate::cluster::Cluster;
 use crate::hub::{CpuSnapshot, HubArgs};
@@ -240,9 +241,10 @@ fn fill_sql(messages: u64, tickets: u64) -> String {
                     NULL, 'load-' || t, 1700000000000 + t * 1000, 1700000000000 + t * 1000, NULL, {per_ticket},
                     1700000000000 + t * 1000
              FROM generate_series(1, {tickets}) AS t;
-         INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, created_at, search_text)
+         INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, created_at, search_text,
+                                    search_vector)
              SELECT md5('load-ticket-' || t)::uuid, s, 'message', 'user', '00000000-0000-7000-8000-00000000beef',
-                    x.text, 1700000000000 + t * 1000 + s, x.text
+                    x.text, 1700000000000 + t * 1000 + s, x.text, to_tsvector('simple', x.text)
              FROM generate_series(1, {tickets}) AS t, generate_series(1, {per_ticket}) AS s,
                   (SELECT ARRAY[{vocabulary}] AS w) AS v,
                   LATERAL (SELECT {text} AS text) AS x;
