@@ -284,6 +284,14 @@ async fn an_event_outside_every_month_is_stored_and_moves_into_its_month() {
         read.iter().map(|e| e.body.clone().unwrap_or_default()).collect::<Vec<_>>(),
         [format!("opened at {future}")]
     );
+    let searchable: Option<bool> = sqlx::query_scalar(
+        "SELECT search_vector @@ to_tsquery('simple', 'opened') FROM ticket_events WHERE ticket_id = $1 AND seq = 2",
+    )
+    .bind(later.0)
+    .fetch_one(&mut conn)
+    .await
+    .expect("the moved event");
+    assert_eq!(searchable, Some(true), "its search vector moved with it");
 
     let other = store_of(&db.config).await;
     let far = future + 400 * DAY;

@@ -5,7 +5,9 @@
 -- their parts did not find. Vectors already stored keep their value.
 ALTER TABLE ticket_events ALTER COLUMN search_vector DROP EXPRESSION;
 
--- Events of a new month found in the default partition move with their vectors.
+-- Events of a new month found in the default partition move with their vectors. With no generated
+-- column left, they move as whole rows (a partition has its table's columns in its table's order),
+-- so a column added later moves with them too.
 CREATE OR REPLACE FUNCTION ticket_events_add_month(first_day TIMESTAMP) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
 DECLARE
     part_name   TEXT := 'ticket_events_' || to_char(date_trunc('month', first_day), 'YYYY_MM');
@@ -20,16 +22,12 @@ BEGIN
     SELECT EXISTS (SELECT 1 FROM ticket_events_default WHERE created_at >= low AND created_at < high) INTO strays;
     IF strays THEN
         CREATE TEMPORARY TABLE ticket_events_moving AS
-            SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, created_at,
-                   attachments, search_text, search_vector
-            FROM ticket_events_default WHERE created_at >= low AND created_at < high;
+            SELECT * FROM ticket_events_default WHERE created_at >= low AND created_at < high;
         DELETE FROM ticket_events_default WHERE created_at >= low AND created_at < high;
     END IF;
     EXECUTE format('CREATE TABLE %I PARTITION OF ticket_events FOR VALUES FROM (%s) TO (%s)', part_name, low, high);
     IF strays THEN
-        INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id,
-                                   created_at, attachments, search_text, search_vector)
-            SELECT * FROM ticket_events_moving;
+        INSERT INTO ticket_events SELECT * FROM ticket_events_moving;
         DROP TABLE ticket_events_moving;
     END IF;
     RETURN TRUE;

@@ -11,9 +11,10 @@ use crate::protocol::CloseCode;
 use crate::protocol::{self, ServerFrame};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Frames written, by type, counted into `hub_frames_out_total` once per type of a flush (on drop):
-/// a busy socket's flush alternates `ticket.event` and `ticket.updated`, and a counter lookup per
-/// frame costs a tenth of the hub's time in a fan-out burst.
+/// Frames written, by type, counted into `hub_frames_out_total` once per type of a flush (on drop;
+/// a fifth type counts the four before it first): a busy socket's flush alternates `ticket.event`
+/// and `ticket.updated`, and a counter lookup per frame costs a tenth of the hub's time in a
+/// fan-out burst.
 #[derive(Default)]
 struct FrameCount {
     kinds: [(&'static str, u64); 4],

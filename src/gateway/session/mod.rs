@@ -208,7 +208,7 @@ impl<S: Transport> Socket<S> {
             // this loop and the `Socket`, which matters at 20,000 sockets.
             let step = tokio::select! {
                 biased;
-                // Shutdown comes through the outbox too (see `Outboxes`).
+                // No branch for shutdown: it comes through the outbox (see `Outboxes`).
                 // Before the outbox: a stored send's echo is in the outbox by the time its reply is
                 // ready (the writer announces, then answers), and the reply's write carries the
                 // outbox with it, so the ack and the echo leave in one system call, not two. An

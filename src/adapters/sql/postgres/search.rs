@@ -34,16 +34,9 @@ pub(super) fn search_vector(search_text: &str) -> String {
         if !vector.is_empty() {
             vector.push(' ');
         }
-        vector.push('\'');
-        for c in word.chars() {
-            // Words are letters and digits; quoting them anyway costs nothing.
-            if c == '\'' || c == '\\' {
-                vector.push(c);
-            }
-            vector.push(c);
-        }
+        push_lexeme(&mut vector, word);
         // Writing to a `String` cannot fail.
-        let _ = write!(vector, "':{}", position.min(MAX_POSITION));
+        let _ = write!(vector, ":{}", position.min(MAX_POSITION));
     }
     vector
 }
@@ -52,9 +45,31 @@ pub(super) fn search_vector(search_text: &str) -> String {
 const SET_SEARCH: &str =
     "UPDATE ticket_events SET search_vector = $3::tsvector, search_text = $4 WHERE ticket_id = $1 AND seq = $2";
 
+/// Appends `word` quoted as a `tsvector` or `tsquery` lexeme: in single quotes, with a quote or a
+/// backslash in it doubled. Words are letters and digits, so the doubling never happens; the
+/// quotes keep a word that reads like an operator a word.
+fn push_lexeme(out: &mut String, word: &str) {
+    out.push('\'');
+    for c in word.chars() {
+        if c == '\'' || c == '\\' {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+}
+
 /// The `tsquery` of `words`: each a quoted prefix, all required.
 fn ts_query(words: &[String]) -> String {
-    words.iter().map(|w| format!("'{}':*", w.replace('\\', "\\\\").replace('\'', "''"))).collect::<Vec<_>>().join(" & ")
+    let mut query = String::new();
+    for word in words {
+        if !query.is_empty() {
+            query.push_str(" & ");
+        }
+        push_lexeme(&mut query, word);
+        query.push_str(":*");
+    }
+    query
 }
 
 #[async_trait]
