@@ -957,6 +957,7 @@ async fn run_on(
     let metrics_before = hub.metrics(http).await;
     let server_before = hubs.snapshot(http).await;
     let cpu_before = CpuSnapshot::take(&hubs.nodes);
+    let shards_before = hubs.redis_shard_cpu_secs();
     let counters = |l: &Live| {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         (load(&l.sent), load(&l.acked), load(&l.delivered), load(&l.uploads), load(&l.upload_bytes))
@@ -970,6 +971,12 @@ async fn run_on(
     let window_s = window_start.elapsed().as_secs_f64();
     ctx.live.measuring.store(false, Ordering::Relaxed);
     let cpu = cpu_before.until(&CpuSnapshot::take(&hubs.nodes));
+    let redis_shards_s = shards_before
+        .iter()
+        .zip(hubs.redis_shard_cpu_secs())
+        .map(|(before, after)| Some(after? - (*before)?))
+        .collect::<Option<Vec<f64>>>()
+        .filter(|s| !s.is_empty());
     let mut server = hubs.figures(&server_before, &hubs.snapshot(http).await);
     for (f, peak) in server.iter_mut().zip(rss_peaks) {
         let readings = [peak.map(|k| k as f64), f.rss_before_kib, f.rss_after_kib];
@@ -1067,6 +1074,7 @@ async fn run_on(
         batch_sizes: batch_sizes(&metrics_before, &metrics_after),
         hub_cpu_us_per_ack: cpu.hub_s.filter(|_| c1.1 > c0.1).map(|s| s * 1e6 / (c1.1 - c0.1) as f64),
         cpu,
+        redis_shards_s,
         server,
         reconnect,
         attachments,

@@ -33,7 +33,11 @@ impl Cluster {
         let mut nodes = Vec::new();
         if args.spawn_hub {
             ensure!(args.nodes >= 1, "--nodes must be at least 1");
-            let redis = args.spawn_redis_cluster.map(RedisCluster::start).transpose()?;
+            ensure!(
+                args.redis_shard_cpu.is_none() || args.spawn_redis_cluster.is_some(),
+                "--redis-shard-cpu needs --spawn-redis-cluster"
+            );
+            let redis = args.spawn_redis_cluster.map(|n| RedisCluster::start(n, args.redis_shard_cpu)).transpose()?;
             let redis_url = redis.as_ref().map(RedisCluster::url).or_else(|| args.redis_url.clone());
             if args.nodes > 1 {
                 ensure!(redis_url.is_some(), "--nodes {} needs --redis-url or --spawn-redis-cluster", args.nodes);
@@ -96,6 +100,12 @@ impl Cluster {
             format!("{} ({}, pid {pid})", n.base, n.backend)
         };
         self.nodes.iter().map(one).collect::<Vec<_>>().join(", ")
+    }
+
+    /// CPU seconds each master of the spawned Redis Cluster has used so far, in slot order (empty
+    /// without one).
+    pub fn redis_shard_cpu_secs(&self) -> Vec<Option<f64>> {
+        self._redis.as_ref().map(RedisCluster::cpu_secs).unwrap_or_default()
     }
 
     /// Stops every node the harness started.

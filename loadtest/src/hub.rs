@@ -28,6 +28,10 @@ pub struct HubArgs {
     /// ports for the run, and give it to the hubs instead of --redis-url.
     #[arg(long, value_name = "SHARDS")]
     pub spawn_redis_cluster: Option<usize>,
+    /// With --spawn-redis-cluster: hold each master to this share of one core (0.15 is 15%), in a
+    /// CPU cgroup of its own (needs root), so that the shards, not the machine, bound the fan-out.
+    #[arg(long, value_name = "SHARE")]
+    pub redis_shard_cpu: Option<f64>,
     /// The hubs' operator token (for `burst`; at least 32 characters); else the harness's own
     /// `HUB_ADMIN_TOKEN`; else spawned hubs get a fresh random one. Never printed.
     #[arg(long)]

@@ -93,6 +93,8 @@ pub struct ChatReport {
     pub batch_sizes: BatchSizes,
     /// CPU time in the window.
     pub cpu: CpuUse,
+    /// CPU seconds of each master of the spawned Redis Cluster in the window, in slot order.
+    pub redis_shards_s: Option<Vec<f64>>,
     /// Hub CPU time per acknowledged message in the window, microseconds.
     pub hub_cpu_us_per_ack: Option<f64>,
     /// Each node's CPU time and memory in the window (from `/proc` or the hub's `/metrics`).
@@ -662,6 +664,10 @@ impl ChatReport {
             ),
         ];
         let mut rows = rows;
+        if let Some(shards) = &self.redis_shards_s {
+            let each = shards.iter().map(|s| format!("{s:.1} s")).collect::<Vec<_>>().join(", ");
+            rows.push(("redis shards".into(), format!("cpu {each}  (in slot order)")));
+        }
         if let Some(r) = &self.reconnect {
             rows.push((
                 "drops".into(),
