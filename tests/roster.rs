@@ -146,3 +146,54 @@ async fn a_node_registers_its_people_again_after_redis_lost_them() {
     assert_eq!(changes, [Change { who, online: true, last_seen: None }]);
     assert_eq!(a.online(&[who]).await.unwrap(), [true]);
 }
+
+/// A person with a socket on this node is online without the roster's word (so pushes, which ask
+/// for every round of messages, need no Redis call for them); a person elsewhere is asked about.
+#[tokio::test]
+async fn presence_answers_for_its_own_sockets_and_asks_the_roster_about_the_others() {
+    let Some(redis) = TestRedis::from_env().await else { return };
+    let db = common::TestDatabase::sqlite();
+    let store = anapars_hub::adapters::sql::connect(&db.config).await.expect("store");
+    let here = Arc::new(node(&redis, Duration::from_secs(30)).await);
+    let elsewhere = node(&redis, Duration::from_secs(30)).await;
+    let presence = anapars_hub::domain::presence::Presence::new(
+        Duration::from_secs(5),
+        store.clone(),
+        store,
+        Arc::new(Unheard),
+        here.clone(),
+    );
+    let (local, remote, nobody) =
+        (Principal::User(UserId::generate()), Principal::User(UserId::generate()), Principal::User(UserId::generate()));
+    presence.connected(local);
+    elsewhere.arrived(remote, 1).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !here.online(&[local]).await.unwrap()[0] {
+        assert!(tokio::time::Instant::now() < deadline, "the local arrival never reached the roster");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(presence.online(&[local, remote, nobody]).await, [true, true, false]);
+
+    // Redis lost its data: the roster no longer knows the local person, the node still does.
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEL").arg(redis.keys().await).query_async(&mut conn).await.unwrap();
+    assert_eq!(here.online(&[local]).await.unwrap(), [false], "the roster forgot");
+    assert_eq!(presence.online(&[nobody, local, remote]).await, [false, true, false], "in the order asked");
+    assert!(presence.connected_now(&[local]).await[0]);
+}
+
+/// Announcements go nowhere: these tests ask presence, they do not listen to it.
+struct Unheard;
+
+impl anapars_hub::ports::broker::Broker for Unheard {
+    fn publish(&self, _: &anapars_hub::ports::broker::Audience<'_>, _: anapars_hub::model::event::Event) {}
+    fn session_revoked(
+        &self,
+        _: Principal,
+        _: anapars_hub::model::ids::SessionId,
+        _: anapars_hub::model::account::RevokeReason,
+    ) {
+    }
+    fn agent_disabled(&self, _: anapars_hub::model::ids::AgentId) {}
+}

@@ -147,6 +147,70 @@ fn cluster_client(seeds: &[String], pushes: Option<OnPush>) -> RedisResult<redis
     builder.build()
 }
 
+/// Slots of a Redis Cluster.
+const SLOTS: u16 = 16_384;
+
+/// The slot of a key or sharded channel on a Redis Cluster: CRC16 (XMODEM) of its hash tag (the
+/// text between the first `{` and the next `}`, when not empty), else of the whole name.
+pub fn slot(name: &str) -> u16 {
+    let bytes = name.as_bytes();
+    let tagged = bytes.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &bytes[open + 1..];
+        rest.iter().position(|&b| b == b'}').filter(|&close| close > 0).map(|close| &rest[..close])
+    });
+    crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(bytes)) % SLOTS
+}
+
+/// `parts` hash tags (`name:k.n`, to be put between braces) that a Redis Cluster shares out
+/// evenly: tag `k` takes the smallest `n` whose slot lies in the middle half of the k-th of
+/// `parts` equal ranges of slots. Masters that hold equal ranges of slots (as `redis-cli
+/// --cluster create` and an even reshard make them) then hold as equal a number of parts as
+/// `parts` allows; tags chosen without regard to their slots land where CRC16 puts them, which for
+/// 16 tags over 3 masters can be 8, 4 and 4.
+pub fn spread_tags(name: &str, parts: u16) -> Vec<String> {
+    let width = SLOTS / parts.clamp(1, SLOTS);
+    (0..parts.clamp(1, SLOTS))
+        .map(|k| {
+            let middle = k * width + width / 4..k * width + width / 4 + (width / 2).max(1);
+            (0u32..)
+                .map(|n| format!("{name}:{k}.{n}"))
+                .find(|tag| middle.contains(&slot(tag)))
+                .unwrap_or_else(|| format!("{name}:{k}"))
+        })
+        .collect()
+}
+
 fn timed_out(what: &'static str) -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::Io, "timed out", what.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_those_redis_computes() {
+        // `CLUSTER KEYSLOT` on Redis 7.
+        assert_eq!(slot("foo"), 12_182);
+        assert_eq!(slot("somekey"), 11_058);
+        assert_eq!(slot("{user1000}.following"), slot("user1000"));
+        assert_eq!(slot("foo{}{bar}"), slot("foo{}{bar}"), "an empty tag: the whole name");
+        assert_ne!(slot("foo{}{bar}"), slot("bar"));
+        assert_eq!(slot("foo{{bar}}zap"), slot("{bar"));
+    }
+
+    #[test]
+    fn spread_tags_share_out_evenly_over_masters_of_equal_ranges() {
+        let tags = spread_tags("queue", 16);
+        assert_eq!(tags.len(), 16);
+        for masters in 1..=8u32 {
+            let mut held = vec![0u32; masters as usize];
+            for tag in &tags {
+                held[(u32::from(slot(tag)) * masters / u32::from(SLOTS)) as usize] += 1;
+            }
+            let (least, most) = (held.iter().min().unwrap(), held.iter().max().unwrap());
+            assert!(most - least <= 1, "{masters} masters hold {held:?}");
+        }
+        assert_eq!(spread_tags("queue", 16), tags, "the same tags on every node");
+    }
 }

@@ -61,7 +61,7 @@ impl Cluster {
         // the drained set again and is applied below.
         self.registry.take_touched();
         let mut subscribed: HashSet<Topic> = self.registry.topics().into_iter().collect();
-        let all: Vec<String> = subscribed.iter().map(|t| self.channel(*t)).collect();
+        let all: Vec<String> = subscribed.iter().flat_map(|t| self.channels(*t)).collect();
         for chunk in all.chunks(CHUNK) {
             if !matches!(tokio::time::timeout(CALL_TIMEOUT, sub.subscribe(chunk)).await, Ok(Ok(()))) {
                 return "subscribe failed";
@@ -86,9 +86,9 @@ impl Cluster {
                     for topic in self.registry.take_touched() {
                         let wanted = self.registry.follows(topic);
                         if wanted && subscribed.insert(topic) {
-                            add.push(self.channel(topic));
+                            add.extend(self.channels(topic));
                         } else if !wanted && subscribed.remove(&topic) {
-                            remove.push(self.channel(topic));
+                            remove.extend(self.channels(topic));
                         }
                     }
                     for chunk in add.chunks(CHUNK) {

@@ -56,6 +56,11 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_RETRIED: usize = 10_000;
 /// Length of the envelope header: node id and number.
 const HEADER: usize = 24;
+/// Channels the queue's events are spread over. A node with an agent watching the queue follows
+/// every one; an event goes to one, chosen by its ticket (so one ticket's queue events keep their
+/// order). Every ticket's change goes to the queue, so on one channel the shard owning its slot
+/// would carry a share of the fan-out that no number of shards takes off it.
+const QUEUE_PARTS: u16 = 16;
 
 /// What an envelope carries.
 #[derive(Debug, Serialize, Deserialize)]
@@ -87,6 +92,9 @@ struct Outgoing {
 pub struct Cluster {
     node: Uuid,
     channel_prefix: String,
+    /// The queue's channels, [`QUEUE_PARTS`] of them, each under a hash tag that puts it on its
+    /// own stretch of slots.
+    queue_channels: Vec<String>,
     registry: Arc<Registry>,
     /// What the sweep and the session re-check read, and what is told the ticket states other nodes
     /// stored (see
@@ -115,6 +123,10 @@ impl Cluster {
         let cluster = Arc::new(Self {
             node,
             channel_prefix: format!("{}ch:", config.redis_prefix),
+            queue_channels: crate::adapters::redis::spread_tags("queue", QUEUE_PARTS)
+                .into_iter()
+                .map(|tag| format!("{}ch:{{{tag}}}", config.redis_prefix))
+                .collect(),
             registry,
             store,
             outgoing: tx,
@@ -154,11 +166,26 @@ impl Cluster {
         true
     }
 
-    fn channel(&self, topic: Topic) -> String {
-        format!("{}{}", self.channel_prefix, topic.name())
+    /// The channels a node follows for `topic`: one, or every part of the queue.
+    fn channels(&self, topic: Topic) -> Vec<String> {
+        match topic {
+            Topic::Queue => self.queue_channels.clone(),
+            _ => vec![format!("{}{}", self.channel_prefix, topic.name())],
+        }
     }
 
-    fn send(&self, topics: Vec<Topic>, body: &Body, retried: bool) {
+    /// The channel an event for `topic` goes to: the queue's part is chosen by `ticket`.
+    fn channel(&self, topic: Topic, ticket: Option<TicketId>) -> String {
+        match topic {
+            Topic::Queue => {
+                let part = ticket.map_or(0, |t| t.0.as_u128() as usize % self.queue_channels.len());
+                self.queue_channels[part].clone()
+            }
+            _ => format!("{}{}", self.channel_prefix, topic.name()),
+        }
+    }
+
+    fn send(&self, topics: Vec<Topic>, ticket: Option<TicketId>, body: &Body, retried: bool) {
         if topics.is_empty() {
             return;
         }
@@ -169,7 +196,7 @@ impl Cluster {
                 return;
             }
         };
-        let channels = topics.into_iter().map(|t| self.channel(t)).collect();
+        let channels = topics.into_iter().map(|t| self.channel(t, ticket)).collect();
         if self.outgoing.try_send(Outgoing { channels, body, retried }).is_err() {
             metrics::counter!(crate::metrics::CLUSTER_PUBLISH_DROPPED).increment(1);
         }
@@ -294,16 +321,16 @@ impl Broker for Cluster {
             broadcast: audience.broadcast,
             event: Box::new(event),
         };
-        self.send(audience.topics(), &body, false);
+        self.send(audience.topics(), audience.tickets.first().copied(), &body, false);
     }
 
     fn session_revoked(&self, who: Principal, session: SessionId, reason: RevokeReason) {
         self.registry.session_revoked(who, session, reason);
-        self.send(vec![Topic::Principal(who)], &Body::SessionRevoked { who, session, reason }, true);
+        self.send(vec![Topic::Principal(who)], None, &Body::SessionRevoked { who, session, reason }, true);
     }
 
     fn agent_disabled(&self, agent: AgentId) {
         self.registry.agent_disabled(agent);
-        self.send(vec![Topic::Principal(Principal::Agent(agent))], &Body::AgentDisabled { agent }, true);
+        self.send(vec![Topic::Principal(Principal::Agent(agent))], None, &Body::AgentDisabled { agent }, true);
     }
 }
