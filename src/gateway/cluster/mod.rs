@@ -3,10 +3,10 @@
 //! the same event to Redis for the other nodes.
 //!
 //! - **Topics.** Each node subscribes only to the Redis channels its own sockets need: one per
-//!   subscribed ticket, one per connected user or agent, and the queue while an agent here watches
-//!   it ([`link`]). An event goes to the channel of each topic in its audience; a node subscribed to
-//!   several of them delivers it once ([`seen`]). On a Redis Cluster the channels are sharded: each
-//!   lives on the shard owning its slot.
+//!   subscribed ticket, one per connected user or agent, and the queue's (all [`QUEUE_PARTS`] of
+//!   them) while an agent here watches it ([`link`]). An event goes to one channel of each topic in
+//!   its audience; a node subscribed to several of them delivers it once ([`seen`]). On a Redis
+//!   Cluster the channels are sharded: each lives on the shard owning its slot.
 //! - **At-most-once pub/sub, exactly-once delivery.** Redis pub/sub drops what a node misses (a
 //!   restart, a failover, a blip). Ticket events are stored with sequence numbers before they are
 //!   published, every socket keeps a cursor per ticket and fills gaps from storage, and each node
@@ -170,7 +170,7 @@ impl Cluster {
     fn channels(&self, topic: Topic) -> Vec<String> {
         match topic {
             Topic::Queue => self.queue_channels.clone(),
-            _ => vec![format!("{}{}", self.channel_prefix, topic.name())],
+            _ => vec![self.channel(topic, None)],
         }
     }
 
