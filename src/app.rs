@@ -129,6 +129,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let sms =
         crate::adapters::sms::build(&config.sms, Duration::from_millis(config.sms_timeout_ms), config.sms_retries)?;
     let shutdown = CancellationToken::new();
+    let queue = Queue::new(config.auto_assign);
     let (registry, broker, roster, cluster): (Arc<Registry>, Arc<dyn Broker>, Arc<dyn Roster>, _) = match redis {
         Some(redis) => {
             let registry = Arc::new(Registry::clustered());
@@ -146,6 +147,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
                 node,
                 redis,
                 registry.clone(),
+                queue.clone(),
                 store.clone(),
                 &cluster_tasks.tasks,
                 cluster_tasks.stop.clone(),
@@ -225,7 +227,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         );
         background.spawn(reminders.run(background.stop.clone()));
     }
-    let queue = Queue::new(config.auto_assign);
     let announce = crate::domain::tickets::announce::Announcer::new(broker.clone(), push_trigger, queue.clone());
     let writer = MessageWriter::start(
         crate::domain::tickets::writer::MessageStore { tickets: store.clone(), announce: announce.clone() },

@@ -370,6 +370,33 @@ async fn push_once_and_across_a_restart(mut cluster: Cluster) {
     assert_eq!(receiver.received(&id).len(), 2, "sent more than once after the restart");
 }
 
+/// A waiting user hears their place from their own node, once however many nodes there are, and a
+/// claim through another node moves them at once, not at the nodes' 5 s safety round.
+async fn queue_positions(cluster: Cluster) {
+    let (ana_token, _) = cluster.agent(1, "Ana").await;
+    let mut ana = cluster.connect(1, &ana_token, Encoding::Json).await;
+    let first_token = cluster.sign_in(0, &phone(), "phone-1").await;
+    let mut first = cluster.connect(0, &first_token, Encoding::Json).await;
+    let first_ticket = open_ticket(&mut first).await;
+    first.event_where("ticket.queue", |f| f["ticket_id"] == first_ticket.as_str() && f["position"] == 1).await;
+    let second_token = cluster.sign_in(2, &phone(), "phone-2").await;
+    let mut second = cluster.connect(2, &second_token, Encoding::Json).await;
+    let second_ticket = open_ticket(&mut second).await;
+    second.event_where("ticket.queue", |f| f["ticket_id"] == second_ticket.as_str() && f["position"] == 2).await;
+
+    let claimed = Instant::now();
+    let r = ana.request(json!({"type": "ticket.claim", "ticket_id": first_ticket})).await;
+    assert_eq!(r["type"], "ticket.update.ok", "{r}");
+    second.event_where("ticket.queue", |f| f["ticket_id"] == second_ticket.as_str() && f["position"] == 1).await;
+    assert!(claimed.elapsed() < Duration::from_secs(3), "moved up after {:?}: at a safety round", claimed.elapsed());
+
+    // Past every node's next safety round: nobody tells it again.
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    second.request(json!({"type": "ping"})).await;
+    let told: Vec<&Value> = second.seen.iter().filter(|f| f["type"] == "ticket.queue").collect();
+    assert_eq!(told.len(), 2, "each place told once: {told:?}");
+}
+
 /// Each scenario runs on one Redis and on a Redis Cluster: `$one` and `$sharded` are its two tests.
 macro_rules! on_both {
     ($(#[$attr:meta])* $one:ident, $sharded:ident: $scenario:ident($count:expr, $settings:expr)) => {
@@ -421,4 +448,10 @@ on_both!(
     pushes_go_out_once_from_one_node_and_survive_a_restart,
     pushes_go_out_once_from_one_node_and_survive_a_restart_on_redis_cluster:
         push_once_and_across_a_restart(2, &PUSH_SETTINGS)
+);
+
+on_both!(
+    #[tokio::test]
+    waiting_users_hear_their_place_once_from_their_own_node,
+    waiting_users_hear_their_place_once_from_their_own_node_on_redis_cluster: queue_positions(3, &[])
 );

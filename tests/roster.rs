@@ -188,6 +188,8 @@ struct Unheard;
 
 impl anapars_hub::ports::broker::Broker for Unheard {
     fn publish(&self, _: &anapars_hub::ports::broker::Audience<'_>, _: anapars_hub::model::event::Event) {}
+    fn tell_here(&self, _: &anapars_hub::ports::broker::Audience<'_>, _: anapars_hub::model::event::Event) {}
+    fn queue_changed(&self, _: u32) {}
     fn session_revoked(
         &self,
         _: Principal,

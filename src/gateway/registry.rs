@@ -323,6 +323,12 @@ impl Broker for Registry {
         self.deliver(audience, crate::gateway::render::frame(&event));
     }
 
+    fn tell_here(&self, audience: &Audience<'_>, event: Event) {
+        self.publish(audience, event);
+    }
+
+    fn queue_changed(&self, _claims: u32) {}
+
     fn session_revoked(&self, who: Principal, session: SessionId, reason: RevokeReason) {
         self.each_of(who, |c| {
             if c.session == session {

@@ -105,6 +105,13 @@ impl Topic {
 pub trait Broker: Send + Sync {
     /// Tells every socket in `audience` about `event`, once each.
     fn publish(&self, audience: &Audience<'_>, event: Event);
+    /// Tells this node's sockets in `audience` about `event`, and no other node's: for what every
+    /// node works out alike for its own sockets (the waiting users' places in the queue), which
+    /// published would reach each socket once from every node.
+    fn tell_here(&self, audience: &Audience<'_>, event: Event);
+    /// Tells the other nodes that the queue changed, with the `claims` this node saw since it last
+    /// told them, so that each runs its queue round (nothing to do on a single node).
+    fn queue_changed(&self, claims: u32);
     /// Every socket of `session` receives `session.revoked` and is closed (4003).
     fn session_revoked(&self, who: Principal, session: SessionId, reason: RevokeReason);
     /// Every socket of the agent receives `session.revoked` (`agent_disabled`) and is closed.

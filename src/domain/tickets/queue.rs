@@ -7,6 +7,12 @@
 //! arriving while a round runs are coalesced into one more round, so a burst of changes costs at
 //! most two rounds. Assignments are guarded compare-and-set transitions, so two nodes racing for the
 //! same ticket cannot both assign it.
+//!
+//! In a cluster every node works out the same positions, so each tells only its own sockets, and
+//! after a round woken by a change of its own it tells the other nodes that the queue changed (and
+//! how many claims it saw), so that theirs run too: a claim through one node moves the users waiting
+//! on every node at once, each told once, and each node's wait estimate counts the claims of the
+//! whole deployment.
 
 use crate::domain::tickets::TicketDesk;
 use crate::model::agent::AgentStatus;
@@ -18,6 +24,7 @@ use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::agents::Agents;
 use crate::ports::store::tickets::Tickets;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -31,6 +38,9 @@ const ROUND_LIMIT: u32 = 500;
 const MIN_SAMPLES: u32 = 3;
 /// Weight of the newest claim interval in the moving average.
 const EWMA_WEIGHT: f64 = 0.2;
+/// Claims of another node counted from one notice at most (each counts as a claim at once, so a
+/// notice of many is a burst).
+const MAX_CLAIMS_TOLD: u32 = 64;
 
 #[derive(Default)]
 struct ClaimRate {
@@ -41,15 +51,26 @@ struct ClaimRate {
 
 /// Queue state shared by the desk and the background task.
 pub struct Queue {
+    /// A change on this node: the round that follows tells the other nodes.
     wake: Notify,
+    /// A change another node told of.
+    wake_from_elsewhere: Notify,
     rate: Mutex<ClaimRate>,
+    /// Claims on this node the other nodes have not been told of.
+    claims_untold: AtomicU32,
     auto_assign: bool,
 }
 
 impl Queue {
     /// A queue; `auto_assign` hands waiting tickets to available agents.
     pub fn new(auto_assign: bool) -> Arc<Self> {
-        Arc::new(Self { wake: Notify::new(), rate: Mutex::new(ClaimRate::default()), auto_assign })
+        Arc::new(Self {
+            wake: Notify::new(),
+            wake_from_elsewhere: Notify::new(),
+            rate: Mutex::new(ClaimRate::default()),
+            claims_untold: AtomicU32::new(0),
+            auto_assign,
+        })
     }
 
     /// Something about the queue changed: run a round soon.
@@ -57,8 +78,21 @@ impl Queue {
         self.wake.notify_one();
     }
 
+    /// Another node's queue changed, with `claims` claims there: count them, run a round soon.
+    pub fn changed_elsewhere(&self, claims: u32) {
+        for _ in 0..claims.min(MAX_CLAIMS_TOLD) {
+            self.count_claim();
+        }
+        self.wake_from_elsewhere.notify_one();
+    }
+
     /// A ticket left the queue by a claim: feeds the wait estimate (the average time between claims).
     pub fn claimed(&self) {
+        self.claims_untold.fetch_add(1, Ordering::Relaxed);
+        self.count_claim();
+    }
+
+    fn count_claim(&self) {
         let now = Instant::now();
         let mut rate = self.rate.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(last) = rate.last {
@@ -94,11 +128,12 @@ impl Queue {
         let mut positions: HashMap<TicketId, u32> = HashMap::new();
         let mut gauges = SupportGauges::default();
         loop {
-            tokio::select! {
+            let changed_here = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(SAFETY_TICK) => {}
-            }
+                _ = self.wake.notified() => true,
+                _ = self.wake_from_elsewhere.notified() => false,
+                _ = tokio::time::sleep(SAFETY_TICK) => false,
+            };
             if self.auto_assign {
                 if let Err(e) = self.assign(&desk, tickets.as_ref(), agents.as_ref(), &presence).await {
                     tracing::warn!(error = %e, "auto-assignment round failed; retrying on the next change");
@@ -112,6 +147,9 @@ impl Queue {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "queue positions not updated"),
+            }
+            if changed_here {
+                broker.queue_changed(self.claims_untold.swap(0, Ordering::Relaxed));
             }
         }
     }
@@ -167,7 +205,7 @@ impl Queue {
                 let event =
                     Event::QueuePosition { ticket_id: t.id, position, estimated_wait_ms: self.estimate(position) };
                 let owner = [Principal::User(t.user_id)];
-                broker.publish(&Audience { principals: &owner, ..Audience::default() }, event);
+                broker.tell_here(&Audience { principals: &owner, ..Audience::default() }, event);
             }
         }
         now
@@ -262,5 +300,16 @@ mod tests {
         }
         assert_eq!(q.estimate(1), Some(1000));
         assert_eq!(q.estimate(3), Some(3000));
+    }
+
+    #[test]
+    fn claims_on_other_nodes_count_toward_the_estimate_and_are_not_told_back() {
+        let q = Queue::new(false);
+        q.changed_elsewhere(MIN_SAMPLES + 1);
+        assert!(q.estimate(1).is_some(), "four claims elsewhere are three intervals");
+        assert_eq!(q.claims_untold.load(Ordering::Relaxed), 0, "not told back to the other nodes");
+        q.claimed();
+        q.claimed();
+        assert_eq!(q.claims_untold.swap(0, Ordering::Relaxed), 2);
     }
 }

@@ -30,6 +30,7 @@ mod sweep;
 
 use crate::adapters::redis::{publish, Connection, Redis};
 use crate::config::Config;
+use crate::domain::tickets::queue::Queue;
 use crate::gateway::registry::Registry;
 use crate::model::account::RevokeReason;
 use crate::model::event::Event;
@@ -78,6 +79,8 @@ enum Body {
     SessionRevoked { who: Principal, session: SessionId, reason: RevokeReason },
     /// See [`Broker::agent_disabled`].
     AgentDisabled { agent: AgentId },
+    /// See [`Broker::queue_changed`].
+    QueueChanged { claims: u32 },
 }
 
 /// An envelope on its way to Redis.
@@ -96,6 +99,8 @@ pub struct Cluster {
     /// own stretch of slots.
     queue_channels: Vec<String>,
     registry: Arc<Registry>,
+    /// Woken when another node's queue changed.
+    queue: Arc<Queue>,
     /// What the sweep and the session re-check read, and what is told the ticket states other nodes
     /// stored (see
     /// [`Tickets::stored_elsewhere`](crate::ports::store::tickets::Tickets::stored_elsewhere)).
@@ -115,6 +120,7 @@ impl Cluster {
         node: Uuid,
         redis: Redis,
         registry: Arc<Registry>,
+        queue: Arc<Queue>,
         store: Arc<dyn Store>,
         tasks: &TaskTracker,
         shutdown: CancellationToken,
@@ -128,6 +134,7 @@ impl Cluster {
                 .map(|tag| format!("{}ch:{{{tag}}}", config.redis_prefix))
                 .collect(),
             registry,
+            queue,
             store,
             outgoing: tx,
             link_up: AtomicBool::new(false),
@@ -305,6 +312,7 @@ impl Cluster {
             }
             Ok(Body::SessionRevoked { who, session, reason }) => self.registry.session_revoked(who, session, reason),
             Ok(Body::AgentDisabled { agent }) => self.registry.agent_disabled(agent),
+            Ok(Body::QueueChanged { claims }) => self.queue.changed_elsewhere(claims),
             Err(e) => tracing::warn!(error = %e, "cluster envelope not understood (a node of another version?)"),
         }
     }
@@ -322,6 +330,14 @@ impl Broker for Cluster {
             event: Box::new(event),
         };
         self.send(audience.topics(), audience.tickets.first().copied(), &body, false);
+    }
+
+    fn tell_here(&self, audience: &Audience<'_>, event: Event) {
+        self.registry.publish(audience, event);
+    }
+
+    fn queue_changed(&self, claims: u32) {
+        self.send(vec![Topic::Everyone], None, &Body::QueueChanged { claims }, false);
     }
 
     fn session_revoked(&self, who: Principal, session: SessionId, reason: RevokeReason) {
