@@ -20,7 +20,7 @@ pub struct Cluster {
     /// harness's `HUB_ADMIN_TOKEN`. Never printed.
     pub admin_token: Option<String>,
     /// The Redis Cluster started for the run (`--spawn-redis-cluster`), stopped with it.
-    _redis: Option<RedisCluster>,
+    redis: Option<RedisCluster>,
 }
 
 impl Cluster {
@@ -58,7 +58,7 @@ impl Cluster {
                 let node = NodeStart::Spawn { index, env: env.clone() };
                 nodes.push(HubHandle::open_node(args, node, http).await?);
             }
-            return Ok(Self { nodes, admin_token: Some(token), _redis: redis });
+            return Ok(Self { nodes, admin_token: Some(token), redis });
         }
         let urls: Vec<&str> = args.url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
         if urls.is_empty() {
@@ -69,7 +69,7 @@ impl Cluster {
             nodes.push(HubHandle::open_node(args, node, http).await?);
         }
         let token = args.admin_token.clone().or_else(|| std::env::var("HUB_ADMIN_TOKEN").ok());
-        Ok(Self { nodes, admin_token: token, _redis: None })
+        Ok(Self { nodes, admin_token: token, redis: None })
     }
 
     /// The first node's URL, backend and pid, and the node count, for the report.
@@ -105,7 +105,7 @@ impl Cluster {
     /// CPU seconds each master of the spawned Redis Cluster has used so far, in slot order (empty
     /// without one).
     pub fn redis_shard_cpu_secs(&self) -> Vec<Option<f64>> {
-        self._redis.as_ref().map(RedisCluster::cpu_secs).unwrap_or_default()
+        self.redis.as_ref().map(RedisCluster::cpu_secs).unwrap_or_default()
     }
 
     /// Stops every node the harness started.
