@@ -515,3 +515,62 @@ async fn purge_loop(services: Arc<Services>, every: Duration, stop: Cancellation
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::session::{run, SocketParams};
+    use crate::model::account::Identity;
+    use crate::model::ids::ConnId;
+    use crate::model::ids::{Principal, SessionId, UserId};
+    use crate::model::time::now_ms;
+    use crate::protocol::Encoding;
+    use std::time::Duration;
+    use tokio::time::Instant;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::WebSocketStream;
+
+    /// A socket's task can end without its loop ending (a bug's panic in a handler, the runtime
+    /// dropping the task): the socket must still leave the registry, the outboxes and presence, or
+    /// the node keeps delivering to it, keeps its memory and shows its person online for good.
+    #[tokio::test]
+    async fn a_socket_whose_task_is_dropped_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = crate::config::Config {
+            sqlite_path: dir.path().join("hub.sqlite"),
+            presence_grace_ms: 50,
+            ..crate::config::Config::default()
+        };
+        let app = build(config).await.expect("the hub");
+        let hub = app.services.clone();
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let ws = WebSocketStream::from_raw_socket(ours, Role::Server, None).await;
+        let _client = WebSocketStream::from_raw_socket(theirs, Role::Client, None).await;
+        let who = Principal::User(UserId(uuid::Uuid::new_v4()));
+        let conn = ConnId(7);
+        let identity =
+            Identity { who, device: None, session: SessionId(uuid::Uuid::new_v4()), expires_at: now_ms() + 3_600_000 };
+        let client = crate::model::telemetry::ClientInfo {
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            user_agent: None,
+            client_version: None,
+        };
+        let params = SocketParams { conn, encoding: Encoding::Json, authenticated: Some(identity), client };
+        let task = tokio::spawn(run(ws, hub.clone(), params));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while hub.registry.sessions_of(who).is_empty() {
+            assert!(Instant::now() < deadline, "the socket never registered");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(hub.outboxes.is_open(conn));
+        assert_eq!(hub.presence.online(&[who]).await, vec![true]);
+
+        task.abort();
+        assert!(task.await.expect_err("aborted").is_cancelled());
+        assert!(hub.registry.sessions_of(who).is_empty(), "still registered");
+        assert!(!hub.outboxes.is_open(conn), "its outbox is kept");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(hub.presence.online(&[who]).await, vec![false], "still online");
+        app.shutdown().await;
+    }
+}

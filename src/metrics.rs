@@ -318,7 +318,7 @@ fn zero() {
         (MESSAGE_REPLANS, "way", &["checked", "locked"]),
         (FRAMES_IN, "type", &["auth", "ticket.send"]),
         (FRAMES_OUT, "type", &["auth.ok", "ticket.event"]),
-        (DISCONNECTS, "reason", &["gone", "service_restart", "slow_consumer"]),
+        (DISCONNECTS, "reason", &["gone", "service_restart", "slow_consumer", "task_ended"]),
         (PURCHASE_REPORTS, "outcome", &["created", "bad_signature"]),
         (EXPORTS, "outcome", &["complete", "failed"]),
         (RATINGS, "score", &["1", "2", "3", "4", "5"]),

@@ -117,6 +117,8 @@ struct Socket<S> {
     connection: Option<uuid::Uuid>,
     /// Pipelined `ticket.send`s awaiting their commit.
     sends: Option<Box<InFlight>>,
+    /// The loop ended and said why (see `Drop`).
+    ended: bool,
 }
 
 /// The size of one socket's state over transport `S` (for the socket task's size budget).
@@ -157,17 +159,41 @@ pub fn run<S: Transport>(ws: S, hub: Arc<Services>, params: SocketParams) -> imp
         device: None,
         connection: None,
         sends: None,
+        ended: false,
         hub,
     };
+    // Counted here, with the socket built: its `Drop` counts it out however its future ends.
+    metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
+    metrics::counter!(crate::metrics::CONNECTIONS_TOTAL).increment(1);
     let authenticated = params.authenticated;
     async move { socket.live(authenticated).await }
+}
+
+/// Takes the socket out of everything that knows it: the outboxes, the registry, presence and the
+/// connection record. Here rather than at the end of the loop so that a socket whose task ends any
+/// other way (a bug's panic, the runtime dropping the task) does not stay registered, count as
+/// online and keep its outbox for the life of the node.
+impl<S> Drop for Socket<S> {
+    fn drop(&mut self) {
+        self.hub.outboxes.closed(self.conn);
+        if let Some(id) = self.connection {
+            self.hub.telemetry.disconnected(id, now_ms());
+        }
+        if let Some(a) = &self.authed {
+            self.hub.registry.remove(a.who, self.conn, self.cursors.keys().copied());
+            self.hub.presence.disconnected(a.who);
+        }
+        metrics::gauge!(crate::metrics::CONNECTIONS).decrement(1.0);
+        if !self.ended {
+            metrics::counter!(crate::metrics::DISCONNECTS, "reason" => "task_ended").increment(1);
+            tracing::warn!(conn = %self.conn, "socket task ended without closing; its socket is removed");
+        }
+    }
 }
 
 impl<S: Transport> Socket<S> {
     /// The socket's whole life once built: see [`run`].
     async fn live(&mut self, authenticated: Option<Identity>) {
-        metrics::gauge!(crate::metrics::CONNECTIONS).increment(1.0);
-        metrics::counter!(crate::metrics::CONNECTIONS_TOTAL).increment(1);
         self.hub.outboxes.open(self.conn, self.outbox.clone());
         if let Some(identity) = authenticated {
             self.register(identity);
@@ -184,16 +210,11 @@ impl<S: Transport> Socket<S> {
             }
             Exit::Gone => "gone",
         };
-        if let Some(id) = self.connection {
-            self.hub.telemetry.disconnected(id, now_ms());
-        }
-        if let Some(a) = &self.authed {
-            self.hub.registry.remove(a.who, self.conn, self.cursors.keys().copied());
-            self.hub.presence.disconnected(a.who);
-        }
-        metrics::gauge!(crate::metrics::CONNECTIONS).decrement(1.0);
+        self.ended = true;
         metrics::counter!(crate::metrics::DISCONNECTS, "reason" => reason).increment(1);
         tracing::debug!(conn = %self.conn, reason, "socket closed");
+        // The rest of the way out is `Drop`, which also runs when the task ends without getting
+        // here (a panic, or the runtime dropping it).
     }
 
     async fn serve(&mut self) -> Exit {

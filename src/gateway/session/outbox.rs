@@ -218,6 +218,12 @@ impl Outboxes {
         self.open.remove(&conn);
     }
 
+    /// Whether a socket's outbox is still here.
+    #[cfg(test)]
+    pub(crate) fn is_open(&self, conn: ConnId) -> bool {
+        self.open.contains_key(&conn)
+    }
+
     /// Tells every open socket, and every socket opened from now on, that the node is shutting down.
     pub fn close_all(&self) {
         self.closing.store(true, Ordering::SeqCst);
