@@ -44,6 +44,9 @@ pub const MESSAGE_REPLANS: &str = "hub_message_replans_total";
 pub const SQLITE_WAL_PENDING: &str = "hub_sqlite_wal_pending_pages";
 /// Counter: messages stored (acknowledged).
 pub const MESSAGES_STORED: &str = "hub_messages_stored_total";
+/// Counter: gaps in a ticket's stream that a socket filled from storage before writing the event
+/// after them: an event that reached the socket before an earlier one, or one this node never heard.
+pub const STREAM_GAPS: &str = "hub_stream_gaps_filled_total";
 /// Counter: tickets opened.
 pub const TICKETS_OPENED: &str = "hub_tickets_opened_total";
 /// Histogram (seconds): socket request latency, by `type`.
@@ -246,6 +249,7 @@ fn describe() {
     describe_histogram!(WS_LATENCY, Unit::Seconds, "socket request latency");
     describe_histogram!(BATCH_SIZE, "messages per group-commit batch");
     describe_counter!(MESSAGES_STORED, "messages stored and acknowledged");
+    describe_counter!(STREAM_GAPS, "gaps in a ticket's stream a socket filled from storage");
     describe_gauge!(SQLITE_WAL_PENDING, "SQLite: WAL pages the last background checkpoint could not copy");
     describe_counter!(MESSAGE_REPLANS, "messages planned again because their ticket changed under the batch, by way");
     describe_counter!(TICKETS_OPENED, "tickets opened");
@@ -301,6 +305,7 @@ fn zero() {
         PHONE_CHANGES,
         ACCOUNTS_DELETED,
         MESSAGES_STORED,
+        STREAM_GAPS,
         TICKETS_OPENED,
         ANNOUNCEMENTS,
         CLUSTER_PUBLISHED,

@@ -86,6 +86,7 @@ impl<S: Transport> Socket<S> {
                             continue;
                         }
                         if seq > sent + 1 {
+                            metrics::counter!(crate::metrics::STREAM_GAPS).increment(1);
                             self.write(std::mem::take(&mut messages)).await?;
                             answered = 0;
                             self.send_events(ticket, sent, Some(seq - 1)).await?;
