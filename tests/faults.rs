@@ -39,14 +39,7 @@ async fn terminated_database_connections_lose_no_acknowledged_message() {
         let mut killed = 0u64;
         for _ in 0..6 {
             tokio::time::sleep(Duration::from_millis(150)).await;
-            let n: Vec<(bool,)> = sqlx::query_as(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-            )
-            .bind(&dbname)
-            .fetch_all(&mut admin)
-            .await
-            .unwrap();
-            killed += n.len() as u64;
+            killed += end_connections(&mut admin, &dbname).await;
         }
         killed
     });
@@ -91,6 +84,50 @@ async fn terminated_database_connections_lose_no_acknowledged_message() {
     let stored = stored_messages(&mut c, &tid).await;
     assert_eq!(stored, acked, "every acknowledged message stored once, with the seq it was acknowledged with");
     eprintln!("sent {i}, refused then resent {}, connections killed {killed}", refused.len());
+}
+
+/// The message writer keeps its Postgres connections between batches and hands out one that
+/// answered under a second ago without a ping. When Postgres ends them under it (a restart, a
+/// failover, an operator's `pg_terminate_backend`), the next message must still be stored and
+/// acknowledged, not refused `unavailable` for the writer's stale connection.
+#[tokio::test]
+async fn a_message_sent_just_after_the_writers_connections_ended_is_stored() {
+    let Some(admin_url) = common::postgres_admin_url() else {
+        eprintln!("TEST_DATABASE_URL not set: the Postgres fault test runs in CI");
+        return;
+    };
+    let db = TestDatabase::postgres(&admin_url).await;
+    let hub = TestHub::start(db, None, |_| {}).await;
+    let dbname = hub.postgres_database().unwrap().to_owned();
+    let token = hub.token(&phone()).await;
+    let mut c = hub.connect_as(Encoding::Json, &token).await;
+    let r = c.request(json!({"type": "ticket.open", "subject": "s", "body": "b", "client_msg_id": "open"})).await;
+    let tid = r["ticket"]["id"].as_str().unwrap().to_owned();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.unwrap();
+    let mut acked = BTreeMap::new();
+    for i in 0..4 {
+        if i > 0 {
+            assert!(end_connections(&mut admin, &dbname).await > 0, "the hub's connections were not found");
+        }
+        let cmid = format!("m-{i}");
+        let r = c.request(json!({"type": "ticket.send", "ticket_id": tid, "client_msg_id": cmid, "body": cmid})).await;
+        assert_eq!(r["type"], "ticket.send.ok", "message {i}, sent just after the connections ended: {r}");
+        acked.insert(cmid, r["seq"].as_u64().unwrap());
+    }
+    assert_eq!(stored_messages(&mut c, &tid).await, acked);
+}
+
+/// Ends every connection to `dbname` but `admin`'s, as a restart or failover would, and returns
+/// how many it ended once each one's backend has exited (or after a second).
+async fn end_connections(admin: &mut sqlx::PgConnection, dbname: &str) -> u64 {
+    let ended: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid, 1000) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(dbname)
+    .fetch_all(admin)
+    .await
+    .unwrap();
+    ended.len() as u64
 }
 
 /// Users whose sends are in flight when the hub dies, each on a ticket of their own (so that the

@@ -247,10 +247,13 @@ impl PostgresStore {
         }
     }
 
-    /// Runs `op` on one of the message writer's connections within the call's deadline (see
-    /// [`held`]).
-    async fn write_call<T>(&self, op: impl AsyncFnOnce(&mut PgConnection) -> Result<T>) -> Result<T> {
-        self.writers.call(Instant::now() + self.timeout, op).await
+    /// Runs the call `make` makes on one of the message writer's connections within the call's
+    /// deadline (see [`held`], which may make it twice).
+    async fn write_call<T, Op>(&self, make: impl Fn() -> Op) -> Result<T>
+    where
+        Op: AsyncFnOnce(&mut PgConnection) -> Result<T>,
+    {
+        self.writers.call(Instant::now() + self.timeout, make).await
     }
 }
 

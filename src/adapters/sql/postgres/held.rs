@@ -7,8 +7,11 @@
 //! held here instead:
 //!
 //! - handed out without a ping unless idle for [`PING_AFTER_IDLE`] or more: one that answered a
-//!   moment ago is taken as alive. One that died since fails the batch it carries (answered
-//!   `unavailable`, nothing of it acknowledged, so its senders retry), and is dropped;
+//!   moment ago is taken as alive. One that died since (a restarted or failed-over Postgres, a
+//!   terminated backend) fails the call it carries; it is then pinged, and when that fails too the
+//!   call runs once more on a new connection within its deadline, so that a restart costs no
+//!   batch its answer. A batch is safe to run again: one that committed before its answer was lost
+//!   finds its messages stored under their keys, and answers with their seqs;
 //! - dropped after any failed or timed-out call, as the pool drops them;
 //! - replaced after [`MAX_LIFETIME`], as the pool replaces its own;
 //! - at most `keep` kept idle; a call that finds none idle opens one (within its deadline);
@@ -31,6 +34,11 @@ use tokio::time::{timeout_at, Instant};
 /// A held connection idle this long is pinged before its next call.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
+/// How long a connection whose call failed has to answer a ping before the call is taken to have
+/// failed on a dead connection. A live one answers in well under a millisecond on a local network;
+/// a dead one mostly fails at once (its socket is closed or reset).
+const PING_AFTER_FAILURE: Duration = Duration::from_millis(250);
+
 /// The message writer's connections (see the module's doc).
 pub(super) struct HeldConnections {
     options: PgConnectOptions,
@@ -52,19 +60,32 @@ impl HeldConnections {
         Self { options, idle: Mutex::new(Vec::new()), keep: keep.max(1) }
     }
 
-    /// Runs `op` on a held connection by `deadline`; a connection whose call failed or ran out of
-    /// time is dropped, one whose call succeeded is kept for the next.
-    pub(super) async fn call<T>(
-        &self,
-        deadline: Instant,
-        op: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
-    ) -> Result<T> {
-        let mut held = self.take(deadline).await?;
-        match timeout_at(deadline, op(&mut held.conn)).await {
+    /// Runs the call `make` makes on a held connection by `deadline`; a connection whose call
+    /// failed or ran out of time is dropped, one whose call succeeded is kept for the next. A call
+    /// that failed on a connection handed out without a ping, which then does not answer one, is
+    /// made again and runs once more on a new connection.
+    pub(super) async fn call<T, Op>(&self, deadline: Instant, make: impl Fn() -> Op) -> Result<T>
+    where
+        Op: AsyncFnOnce(&mut PgConnection) -> Result<T>,
+    {
+        let (mut held, pinged) = self.take(deadline).await?;
+        match timeout_at(deadline, make()(&mut held.conn)).await {
             Ok(Ok(value)) => {
-                held.idle_since = Instant::now();
-                self.put_back(held);
+                self.keep(held);
                 Ok(value)
+            }
+            Ok(Err(e)) if !pinged && !answers(&mut held.conn, deadline).await => {
+                tracing::info!(error = %e, "a held postgres connection died; running the call again on a new one");
+                drop(held);
+                let mut fresh = self.open(deadline).await?;
+                match timeout_at(deadline, make()(&mut fresh.conn)).await {
+                    Ok(Ok(value)) => {
+                        self.keep(fresh);
+                        Ok(value)
+                    }
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(timed_out("query")),
+                }
             }
             // Dropped: its state is unknown, and a graceful close would wait on it.
             Ok(Err(e)) => Err(e),
@@ -72,21 +93,28 @@ impl HeldConnections {
         }
     }
 
-    /// An idle connection that is young enough and, if it was idle long, answers a ping; else a new one.
-    async fn take(&self, deadline: Instant) -> Result<Held> {
+    /// Puts a connection whose call succeeded back for the next.
+    fn keep(&self, mut held: Held) {
+        held.idle_since = Instant::now();
+        self.put_back(held);
+    }
+
+    /// An idle connection that is young enough and, if it was idle long, answers a ping; else a new
+    /// one. With it, whether it answered just now (a ping, or opened for this call).
+    async fn take(&self, deadline: Instant) -> Result<(Held, bool)> {
         loop {
             let Some(mut held) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) else {
-                return self.open(deadline).await;
+                return Ok((self.open(deadline).await?, true));
             };
             if held.opened.elapsed() >= MAX_LIFETIME {
                 close(held);
                 continue;
             }
             if held.idle_since.elapsed() < PING_AFTER_IDLE {
-                return Ok(held);
+                return Ok((held, false));
             }
             match timeout_at(deadline, held.conn.ping()).await {
-                Ok(Ok(())) => return Ok(held),
+                Ok(Ok(())) => return Ok((held, true)),
                 Ok(Err(_)) => continue,
                 Err(_) => return Err(timed_out("connection")),
             }
@@ -112,6 +140,13 @@ impl HeldConnections {
             close(held);
         }
     }
+}
+
+/// Whether a connection whose call failed still answers a ping, within [`PING_AFTER_FAILURE`] and
+/// `deadline`: if not, it was dead, not the call wrong.
+async fn answers(conn: &mut PgConnection, deadline: Instant) -> bool {
+    let by = deadline.min(Instant::now() + PING_AFTER_FAILURE);
+    matches!(timeout_at(by, conn.ping()).await, Ok(Ok(())))
 }
 
 /// Closes a healthy connection politely, in the background.

@@ -221,9 +221,9 @@ impl Tickets for PostgresStore {
             return Ok(Vec::new());
         }
         if batch.iter().any(|m| !m.attachments.is_empty()) {
-            return self.write_call(async |c| append_locked(c, batch).await).await;
+            return self.write_call(|| async |c: &mut PgConnection| append_locked(c, batch).await).await;
         }
-        self.write_call(async |c| append_checked(c, batch, &self.known).await).await
+        self.write_call(|| async |c: &mut PgConnection| append_checked(c, batch, &self.known).await).await
     }
 
     async fn transition(&self, t: &Transition) -> Result<Option<(Ticket, TicketEvent)>> {
