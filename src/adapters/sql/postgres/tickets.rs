@@ -79,7 +79,8 @@ impl Tickets for PostgresStore {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let ticket = Ticket::try_from(row.ok_or_else(|| Error::Internal("ticket id is taken".into()))?)?;
-                let events = events_after(&mut tx, ticket.id, 0, 2).await?;
+                let since = ticket.created_at.saturating_sub(CLOCK_SKEW_MS);
+                let events = events_page(&mut tx, ticket.id, Page::After(0), since, 2).await?;
                 tx.commit().await?;
                 return Ok(Opened { ticket, events, created: false });
             };
@@ -261,22 +262,26 @@ impl Tickets for PostgresStore {
         .await
     }
 
+    /// Reads only the months from a day before the ticket was opened (see [`CLOCK_SKEW_MS`]):
+    /// a conversation's page or a resume otherwise probes every month kept, 41 partitions after
+    /// three years (see the README's *Ticket history by month*). The opening time never changes, so
+    /// it comes from the tickets this node knows, else from the ticket's row.
     async fn events(&self, ticket: TicketId, page: Page, limit: u32) -> Result<Vec<TicketEvent>> {
-        self.call(async |c| match page {
-            Page::After(seq) => events_after(c, ticket, seq, limit).await,
-            Page::Before(seq) => {
-                let rows = sqlx::query_as::<_, EventRow>(
-                    "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
-                           created_at
-                     FROM ticket_events WHERE ticket_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
-                )
-                .bind(ticket.0)
-                .bind(rows::stored_seq(seq))
-                .bind(i64::from(limit))
-                .fetch_all(c)
-                .await?;
-                rows.into_iter().rev().map(TicketEvent::try_from).collect()
-            }
+        let known = self.known.all(&[ticket]).and_then(|t| t.get(&ticket).map(|t| t.created_at));
+        self.call(async |c| {
+            let opened = match known {
+                Some(at) => at,
+                None => {
+                    let at: Option<i64> = sqlx::query_scalar("SELECT created_at FROM tickets WHERE id = $1")
+                        .bind(ticket.0)
+                        .fetch_optional(&mut *c)
+                        .await?;
+                    // No ticket, no events: they go with it.
+                    let Some(at) = at else { return Ok(Vec::new()) };
+                    at
+                }
+            };
+            events_page(c, ticket, page, opened.saturating_sub(CLOCK_SKEW_MS), limit).await
         })
         .await
     }
@@ -323,18 +328,41 @@ impl Tickets for PostgresStore {
     }
 }
 
-async fn events_after(c: &mut PgConnection, ticket: TicketId, seq: u64, limit: u32) -> Result<Vec<TicketEvent>> {
-    let rows = sqlx::query_as::<_, EventRow>(
-        "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
-                           created_at
-         FROM ticket_events WHERE ticket_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-    )
-    .bind(ticket.0)
-    .bind(rows::stored_seq(seq))
-    .bind(i64::from(limit))
-    .fetch_all(c)
-    .await?;
-    rows.into_iter().map(TicketEvent::try_from).collect()
+/// A page of `ticket`'s events (the first `limit` after a seq, or the last `limit` before one, in
+/// seq order), among those stamped at or after `since`, which prunes the months before it.
+async fn events_page(
+    c: &mut PgConnection,
+    ticket: TicketId,
+    page: Page,
+    since: Millis,
+    limit: u32,
+) -> Result<Vec<TicketEvent>> {
+    macro_rules! select_events {
+        ($rest:literal) => {
+            concat!(
+                "SELECT ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, agent_id, attachments,
+                        created_at
+                 FROM ticket_events WHERE ticket_id = $1 AND created_at >= $4 AND ",
+                $rest
+            )
+        };
+    }
+    let (sql, seq) = match page {
+        Page::After(seq) => (select_events!("seq > $2 ORDER BY seq LIMIT $3"), seq),
+        Page::Before(seq) => (select_events!("seq < $2 ORDER BY seq DESC LIMIT $3"), seq),
+    };
+    let rows = sqlx::query_as::<_, EventRow>(sql)
+        .bind(ticket.0)
+        .bind(rows::stored_seq(seq))
+        .bind(i64::from(limit))
+        .bind(since)
+        .fetch_all(c)
+        .await?;
+    let mut events = rows.into_iter().map(TicketEvent::try_from).collect::<Result<Vec<_>>>()?;
+    if matches!(page, Page::Before(_)) {
+        events.reverse();
+    }
+    Ok(events)
 }
 
 /// How many times a batch is read, planned and written with its tickets checked before the
