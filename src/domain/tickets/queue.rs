@@ -38,8 +38,8 @@ const ROUND_LIMIT: u32 = 500;
 const MIN_SAMPLES: u32 = 3;
 /// Weight of the newest claim interval in the moving average.
 const EWMA_WEIGHT: f64 = 0.2;
-/// Claims of another node counted from one notice at most (each counts as a claim at once, so a
-/// notice of many is a burst).
+/// Claims of another node counted from one notice at most (they count as spread evenly since the
+/// last claim counted, one sample each).
 const MAX_CLAIMS_TOLD: u32 = 64;
 
 #[derive(Default)]
@@ -80,28 +80,34 @@ impl Queue {
 
     /// Another node's queue changed, with `claims` claims there: count them, run a round soon.
     pub fn changed_elsewhere(&self, claims: u32) {
-        for _ in 0..claims.min(MAX_CLAIMS_TOLD) {
-            self.count_claim();
-        }
+        self.count_claims(claims.min(MAX_CLAIMS_TOLD));
         self.wake_from_elsewhere.notify_one();
     }
 
     /// A ticket left the queue by a claim: feeds the wait estimate (the average time between claims).
     pub fn claimed(&self) {
         self.claims_untold.fetch_add(1, Ordering::Relaxed);
-        self.count_claim();
+        self.count_claims(1);
     }
 
-    fn count_claim(&self) {
+    /// Counts `claims` made since the last one counted, as evenly spread over the time between: a
+    /// notice of several claims from another node is that many intervals of its share of the
+    /// time, not a burst of intervals of nothing. The first claim ever only starts the clock.
+    fn count_claims(&self, claims: u32) {
+        if claims == 0 {
+            return;
+        }
         let now = Instant::now();
         let mut rate = self.rate.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(last) = rate.last {
-            let interval = now.duration_since(last).as_secs_f64() * 1000.0;
-            rate.interval_ms = Some(match rate.interval_ms {
-                Some(avg) => avg * (1.0 - EWMA_WEIGHT) + interval * EWMA_WEIGHT,
-                None => interval,
-            });
-            rate.samples += 1;
+            let interval = now.duration_since(last).as_secs_f64() * 1000.0 / f64::from(claims);
+            for _ in 0..claims {
+                rate.interval_ms = Some(match rate.interval_ms {
+                    Some(avg) => avg * (1.0 - EWMA_WEIGHT) + interval * EWMA_WEIGHT,
+                    None => interval,
+                });
+            }
+            rate.samples += claims;
         }
         rate.last = Some(now);
     }
@@ -305,8 +311,14 @@ mod tests {
     #[test]
     fn claims_on_other_nodes_count_toward_the_estimate_and_are_not_told_back() {
         let q = Queue::new(false);
+        q.claimed();
+        assert_eq!(q.claims_untold.swap(0, Ordering::Relaxed), 1);
+        std::thread::sleep(Duration::from_millis(40));
+        // Four claims elsewhere in those 40 ms: four intervals of about 10 ms, not one of 40 and
+        // three of nothing.
         q.changed_elsewhere(MIN_SAMPLES + 1);
-        assert!(q.estimate(1).is_some(), "four claims elsewhere are three intervals");
+        let one = q.estimate(1).expect("four intervals are enough samples");
+        assert!((9..=14).contains(&one), "claims told together are spread over the time since the last: {one} ms");
         assert_eq!(q.claims_untold.load(Ordering::Relaxed), 0, "not told back to the other nodes");
         q.claimed();
         q.claimed();

@@ -29,6 +29,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection as _;
 use std::sync::Mutex;
 use std::time::Duration;
+use tokio::time::error::Elapsed;
 use tokio::time::{timeout_at, Instant};
 
 /// A held connection idle this long is pinged before its next call.
@@ -70,33 +71,30 @@ impl HeldConnections {
     {
         let (mut held, pinged) = self.take(deadline).await?;
         match timeout_at(deadline, make()(&mut held.conn)).await {
-            Ok(Ok(value)) => {
-                self.keep(held);
-                Ok(value)
-            }
             Ok(Err(e)) if !pinged && !answers(&mut held.conn, deadline).await => {
                 tracing::info!(error = %e, "a held postgres connection died; running the call again on a new one");
                 drop(held);
                 let mut fresh = self.open(deadline).await?;
-                match timeout_at(deadline, make()(&mut fresh.conn)).await {
-                    Ok(Ok(value)) => {
-                        self.keep(fresh);
-                        Ok(value)
-                    }
-                    Ok(Err(e)) => Err(e),
-                    Err(_) => Err(timed_out("query")),
-                }
+                let outcome = timeout_at(deadline, make()(&mut fresh.conn)).await;
+                self.settle(fresh, outcome)
             }
-            // Dropped: its state is unknown, and a graceful close would wait on it.
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(timed_out("query")),
+            outcome => self.settle(held, outcome),
         }
     }
 
-    /// Puts a connection whose call succeeded back for the next.
-    fn keep(&self, mut held: Held) {
-        held.idle_since = Instant::now();
-        self.put_back(held);
+    /// The answer of a call on `held`: a connection whose call succeeded is kept for the next, one
+    /// whose call failed or ran out of time is dropped (its state is unknown, and a graceful close
+    /// would wait on it).
+    fn settle<T>(&self, mut held: Held, outcome: std::result::Result<Result<T>, Elapsed>) -> Result<T> {
+        match outcome {
+            Ok(Ok(value)) => {
+                held.idle_since = Instant::now();
+                self.put_back(held);
+                Ok(value)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(timed_out("query")),
+        }
     }
 
     /// An idle connection that is young enough and, if it was idle long, answers a ping; else a new

@@ -18,6 +18,7 @@
 
 use crate::model::ids::TicketId;
 use crate::model::ticket::Ticket;
+use crate::model::time::Millis;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -49,6 +50,12 @@ impl KnownTickets {
     pub(super) fn all(&self, ids: &[TicketId]) -> Option<HashMap<TicketId, Ticket>> {
         let state = self.lock();
         ids.iter().map(|id| state.tickets.get(id).map(|t| (*id, t.clone()))).collect()
+    }
+
+    /// When `id` was opened, if this node knows the ticket (the time never changes, so what it
+    /// knows is never out of date).
+    pub(super) fn opened(&self, id: TicketId) -> Option<Millis> {
+        self.lock().tickets.get(&id).map(|t| t.created_at)
     }
 
     /// Learns the state of each of `tickets` (stored or read just now), unless a newer one is

@@ -267,7 +267,7 @@ impl Tickets for PostgresStore {
     /// three years (see the README's *Ticket history by month*). The opening time never changes, so
     /// it comes from the tickets this node knows, else from the ticket's row.
     async fn events(&self, ticket: TicketId, page: Page, limit: u32) -> Result<Vec<TicketEvent>> {
-        let known = self.known.all(&[ticket]).and_then(|t| t.get(&ticket).map(|t| t.created_at));
+        let known = self.known.opened(ticket);
         self.call(async |c| {
             let opened = match known {
                 Some(at) => at,
