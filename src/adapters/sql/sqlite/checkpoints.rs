@@ -51,9 +51,8 @@ const QUIET_ROUNDS: u32 = 4;
 /// # Errors
 /// The connection cannot be opened.
 pub(super) async fn start(options: &SqliteConnectOptions) -> sqlx::Result<AbortOnDropHandle<()>> {
-    let mut conn = SqliteConnection::connect_with(options).await?;
-    // Never wait: see the module's docs.
-    sqlx::query("PRAGMA busy_timeout = 0").execute(&mut conn).await?;
+    // Never waits: see the module's docs.
+    let conn = SqliteConnection::connect_with(&options.clone().busy_timeout(Duration::ZERO)).await?;
     Ok(AbortOnDropHandle::new(tokio::spawn(run(conn))))
 }
 
