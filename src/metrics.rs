@@ -113,6 +113,10 @@ const BATCH_BUCKETS: [f64; 12] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 2
 /// The buckets of the support-time histograms: ten seconds to a week.
 const SUPPORT_TIME_BUCKETS: [f64; 14] =
     [10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259_200.0, 604_800.0];
+/// Counter: auto-assignment rounds this node ran while tickets waited (each reads the online team
+/// and hands out what it can): after a change to the queue made on this node, and at its safety
+/// round; never for a change another node told of.
+pub const AUTO_ASSIGN_ROUNDS: &str = "hub_auto_assign_rounds_total";
 /// Gauge: tickets waiting in the queue (open, no agent), in the whole deployment.
 pub const QUEUE_TICKETS: &str = "hub_queue_tickets";
 /// Gauge: how long the ticket waiting longest has waited, in seconds (0 with an empty queue).
@@ -250,6 +254,7 @@ fn describe() {
     describe_histogram!(BATCH_SIZE, "messages per group-commit batch");
     describe_counter!(MESSAGES_STORED, "messages stored and acknowledged");
     describe_counter!(STREAM_GAPS, "gaps in a ticket's stream a socket filled from storage");
+    describe_counter!(AUTO_ASSIGN_ROUNDS, "auto-assignment rounds run on this node");
     describe_gauge!(SQLITE_WAL_PENDING, "SQLite: WAL pages the last background checkpoint could not copy");
     describe_counter!(MESSAGE_REPLANS, "messages planned again because their ticket changed under the batch, by way");
     describe_counter!(TICKETS_OPENED, "tickets opened");
@@ -306,6 +311,7 @@ fn zero() {
         ACCOUNTS_DELETED,
         MESSAGES_STORED,
         STREAM_GAPS,
+        AUTO_ASSIGN_ROUNDS,
         TICKETS_OPENED,
         ANNOUNCEMENTS,
         CLUSTER_PUBLISHED,

@@ -397,6 +397,40 @@ async fn queue_positions(cluster: Cluster) {
     assert_eq!(told.len(), 2, "each place told once: {told:?}");
 }
 
+/// Auto-assignment runs on the node where the queue changed: the nodes told of the change move
+/// their waiting users up but do not race it for the same tickets.
+async fn assignment_where_the_queue_changed(cluster: Cluster) {
+    const ROUNDS: &str = "hub_auto_assign_rounds_total";
+    let (ana_token, ana_id) = cluster.agent(1, "Ana").await;
+    let waiting_token = cluster.sign_in(2, &phone(), "phone-1").await;
+    let mut waiting = cluster.connect(2, &waiting_token, Encoding::Json).await;
+    let first = open_ticket(&mut waiting).await;
+    waiting.event_where("ticket.queue", |f| f["ticket_id"] == first.as_str() && f["position"] == 1).await;
+    let next_token = cluster.sign_in(0, &phone(), "phone-2").await;
+    let mut next = cluster.connect(0, &next_token, Encoding::Json).await;
+    let second = open_ticket(&mut next).await;
+    next.event_where("ticket.queue", |f| f["ticket_id"] == second.as_str() && f["position"] == 2).await;
+    // Each node's own change ran its round (the first with nobody online to take the ticket).
+    let before = [cluster.metric(0, ROUNDS).await, cluster.metric(1, ROUNDS).await, cluster.metric(2, ROUNDS).await];
+    assert!(before[0] >= 1.0 && before[2] >= 1.0, "a ticket opened on a node runs its round there: {before:?}");
+
+    // Ana becomes available on node 1 for one ticket: node 1 hands her the oldest, and node 0,
+    // told of it, moves its waiting user up.
+    let mut ana = cluster.connect(1, &ana_token, Encoding::Json).await;
+    ana.request(json!({"type": "agent.status", "status": "available", "capacity": 1})).await;
+    let got = waiting.event_where("ticket.updated", |f| f["ticket"]["status"] == "assigned").await;
+    assert_eq!((got["ticket"]["id"].as_str(), got["ticket"]["agent_id"].as_str()), (Some(&*first), Some(&*ana_id)));
+    next.event_where("ticket.queue", |f| f["ticket_id"] == second.as_str() && f["position"] == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = [cluster.metric(0, ROUNDS).await, cluster.metric(1, ROUNDS).await, cluster.metric(2, ROUNDS).await];
+    assert!(after[1] > before[1], "the node where Ana became available assigned: {before:?} then {after:?}");
+    assert_eq!(
+        (after[0], after[2]),
+        (before[0], before[2]),
+        "the nodes told of the change ran no assignment of their own: {before:?} then {after:?}"
+    );
+}
+
 /// Each scenario runs on one Redis and on a Redis Cluster: `$one` and `$sharded` are its two tests.
 macro_rules! on_both {
     ($(#[$attr:meta])* $one:ident, $sharded:ident: $scenario:ident($count:expr, $settings:expr)) => {
@@ -454,4 +488,11 @@ on_both!(
     #[tokio::test]
     waiting_users_hear_their_place_once_from_their_own_node,
     waiting_users_hear_their_place_once_from_their_own_node_on_redis_cluster: queue_positions(3, &[])
+);
+
+on_both!(
+    #[tokio::test]
+    auto_assignment_runs_once_on_the_node_where_the_queue_changed,
+    auto_assignment_runs_once_on_the_node_where_the_queue_changed_on_redis_cluster:
+        assignment_where_the_queue_changed(3, &[("HUB_AUTO_ASSIGN", "true")])
 );

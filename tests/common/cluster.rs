@@ -344,6 +344,16 @@ impl Cluster {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The value of the unlabelled counter or gauge `name` on `node`'s `/metrics`.
+    pub async fn metric(&self, node: usize, name: &str) -> f64 {
+        let url = format!("{}/metrics", self.nodes[node].base);
+        let text = self.http.get(url).send().await.unwrap().text().await.unwrap();
+        let line = text.lines().find(|l| l.split_once(' ').is_some_and(|(n, _)| n == name));
+        line.and_then(|l| l.split_once(' '))
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} not on node {node}'s /metrics"))
+    }
+
     /// The status of `node`'s `/readyz` (0 when it does not answer).
     pub async fn ready(&self, node: usize) -> u16 {
         match self.http.get(format!("{}/readyz", self.nodes[node].base)).send().await {

@@ -13,12 +13,20 @@
 //! how many claims it saw), so that theirs run too: a claim through one node moves the users waiting
 //! on every node at once, each told once, and each node's wait estimate counts the claims of the
 //! whole deployment.
+//!
+//! Assignment runs only where the change happened, not on every node it is told to: every change
+//! (a ticket opened, an agent freed) is made on some node, whose round assigns what it made
+//! assignable; the nodes told of it would only race that round for the same tickets, each reading the
+//! team and the queue to lose the compare-and-set. So a change costs the deployment one assignment
+//! round, however many nodes it has. Every node still assigns at its [`SAFETY_TICK`] round, which
+//! catches a round that failed on the node of the change (storage unreachable for a moment) and
+//! assumes every node runs with the same `auto_assign`.
 
 use crate::domain::tickets::TicketDesk;
 use crate::model::agent::AgentStatus;
 use crate::model::event::Event;
 use crate::model::ids::{AgentId, Principal, TicketId};
-use crate::model::ticket::{Author, TicketStatus, Transition};
+use crate::model::ticket::{Author, Ticket, TicketStatus, Transition};
 use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
 use crate::ports::store::agents::Agents;
@@ -47,6 +55,17 @@ struct ClaimRate {
     last: Option<Instant>,
     interval_ms: Option<f64>,
     samples: u32,
+}
+
+/// What woke a queue round.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// A change on this node.
+    Here,
+    /// A change another node told of.
+    Elsewhere,
+    /// The [`SAFETY_TICK`].
+    Tick,
 }
 
 /// Queue state shared by the desk and the background task.
@@ -134,18 +153,27 @@ impl Queue {
         let mut positions: HashMap<TicketId, u32> = HashMap::new();
         let mut gauges = SupportGauges::default();
         loop {
-            let changed_here = tokio::select! {
+            let wake = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = self.wake.notified() => true,
-                _ = self.wake_from_elsewhere.notified() => false,
-                _ = tokio::time::sleep(SAFETY_TICK) => false,
+                _ = self.wake.notified() => Wake::Here,
+                _ = self.wake_from_elsewhere.notified() => Wake::Elsewhere,
+                _ = tokio::time::sleep(SAFETY_TICK) => Wake::Tick,
             };
-            if self.auto_assign {
-                if let Err(e) = self.assign(&desk, tickets.as_ref(), agents.as_ref(), &presence).await {
-                    tracing::warn!(error = %e, "auto-assignment round failed; retrying on the next change");
+            let mut open = tickets.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await;
+            if self.auto_assign && wake != Wake::Elsewhere {
+                if let Some(waiting) = open.as_ref().ok().filter(|waiting| !waiting.is_empty()) {
+                    match self.assign(waiting, &desk, tickets.as_ref(), agents.as_ref(), &presence).await {
+                        // What was handed out left the queue: the positions come from the queue as
+                        // it is now.
+                        Ok(true) => open = tickets.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await,
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "auto-assignment round failed; retrying on the next change")
+                        }
+                    }
                 }
             }
-            match tickets.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await {
+            match open {
                 Ok(open) => {
                     positions = self.tell_positions(&open, positions, broker.as_ref());
                     if gauges.due() {
@@ -154,52 +182,57 @@ impl Queue {
                 }
                 Err(e) => tracing::warn!(error = %e, "queue positions not updated"),
             }
-            if changed_here {
+            if wake == Wake::Here {
                 broker.queue_changed(self.claims_untold.swap(0, Ordering::Relaxed));
             }
         }
     }
 
+    /// Hands the `waiting` tickets (oldest first) to the online, available agents with free
+    /// capacity: whether it tried to hand out any (then the queue changed, or another node took them
+    /// first). The team is read in one query, however many agents are online.
     async fn assign(
         &self,
+        waiting: &[Ticket],
         desk: &TicketDesk,
         tickets: &dyn Tickets,
         agents: &dyn Agents,
         presence: &crate::domain::presence::Presence,
-    ) -> crate::Result<()> {
-        let online = presence.online_agents().await;
+    ) -> crate::Result<bool> {
+        metrics::counter!(crate::metrics::AUTO_ASSIGN_ROUNDS).increment(1);
+        let online: HashSet<AgentId> = presence.online_agents().await.into_iter().collect();
         if online.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let counts: HashMap<AgentId, u32> = tickets.assigned_counts().await?.into_iter().collect();
-        let mut free: Vec<(AgentId, u32)> = Vec::new();
-        for id in online {
-            if let Some(agent) = agents.agent(id).await? {
-                let held = counts.get(&id).copied().unwrap_or(0);
-                if agent.disabled_at.is_none() && agent.status == AgentStatus::Available && held < agent.capacity {
-                    free.push((id, agent.capacity - held));
-                }
-            }
-        }
-        if free.is_empty() {
-            return Ok(());
-        }
-        for ticket in tickets.tickets_with_status(TicketStatus::Open, ROUND_LIMIT).await? {
+        let mut free: Vec<(AgentId, u32)> = agents
+            .agents()
+            .await?
+            .into_iter()
+            .filter(|a| online.contains(&a.id) && a.disabled_at.is_none() && a.status == AgentStatus::Available)
+            .filter_map(|a| {
+                let held = counts.get(&a.id).copied().unwrap_or(0);
+                (held < a.capacity).then_some((a.id, a.capacity - held))
+            })
+            .collect();
+        let mut tried = false;
+        for ticket in waiting {
             // Most free capacity first; ties go to the smaller id so every node picks alike.
             free.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             let Some((agent, slots)) = free.first_mut().filter(|(_, s)| *s > 0) else { break };
+            tried = true;
             let assigned = desk.apply(Transition::claim(ticket.id, *agent, Author::System, now_ms())).await;
             if assigned.is_ok() {
                 tracing::info!(ticket_id = %ticket.id, agent_id = %agent, "ticket auto-assigned");
                 *slots -= 1;
             }
         }
-        Ok(())
+        Ok(tried)
     }
 
     fn tell_positions(
         &self,
-        open: &[crate::model::ticket::Ticket],
+        open: &[Ticket],
         before: HashMap<TicketId, u32>,
         broker: &dyn Broker,
     ) -> HashMap<TicketId, u32> {
@@ -235,7 +268,7 @@ impl SupportGauges {
 
     async fn record(
         &mut self,
-        open: &[crate::model::ticket::Ticket],
+        open: &[Ticket],
         tickets: &dyn Tickets,
         agents: &dyn Agents,
         presence: &crate::domain::presence::Presence,
