@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 /// to this much (the `updated_at` of a ticket is its writer's clock).
 const OVERLAP: Millis = 5_000;
 /// Tickets read per query, and per sweep at most.
-const PAGE: u32 = 500;
+const PAGE: u32 = 2_000;
 const MAX_PER_SWEEP: usize = 20_000;
 /// How long a delivered seq is remembered after the ticket's last activity.
 const REMEMBER: Millis = 10 * 60_000;

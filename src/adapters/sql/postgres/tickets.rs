@@ -196,11 +196,17 @@ impl Tickets for PostgresStore {
             let rows = sqlx::query_as::<_, TicketRow>(
                 // Every change to a ticket appends an event whose time is the ticket's new updated_at,
                 // and the events' times have a BRIN index, where an index on updated_at would cost
-                // every message batch an index write per ticket (migration 0008).
-                "SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at, last_seq
-                 FROM tickets
-                 WHERE updated_at >= $1 AND id IN (SELECT ticket_id FROM ticket_events WHERE created_at >= $1)
-                 ORDER BY updated_at, id LIMIT $2",
+                // every message batch an index write per ticket (migration 0008). So the events of
+                // the window name the tickets, each then looked up by its key through `LATERAL`:
+                // written as `id IN (events)`, Postgres scans every ticket ever opened instead
+                // (80 ms a page with a million tickets, every second on every node).
+                "SELECT t.id, t.user_id, t.subject, t.status, t.agent_id, t.created_at, t.updated_at, t.queued_at,
+                        t.last_seq
+                 FROM (SELECT DISTINCT ticket_id FROM ticket_events WHERE created_at >= $1) AS e,
+                      LATERAL (SELECT id, user_id, subject, status, agent_id, created_at, updated_at, queued_at,
+                                      last_seq
+                               FROM tickets WHERE id = e.ticket_id AND updated_at >= $1 LIMIT 1) AS t
+                 ORDER BY t.updated_at, t.id LIMIT $2",
             )
             .bind(since)
             .bind(i64::from(limit))
