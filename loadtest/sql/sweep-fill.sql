@@ -1,8 +1,8 @@
--- A database for timing the cluster sweep's page of changed tickets: a million tickets changed in
--- the six days before now (two events each) and 2,000 in the last six seconds (eighteen events
--- each, one every 0.3 s). Run it on an empty database the hub has migrated
--- (`anapars-hub migrate`), then time sweep-page.sql with pgbench; loadtest/README.md has the
--- commands.
+-- A database for timing the cluster sweep's page of changed tickets: `:old` tickets changed in the
+-- six days before now (two events each, resolved) and `:active` in the last six seconds (eighteen
+-- events each, one every 0.3 s, open). Run it on an empty database the hub has migrated
+-- (`anapars-hub migrate`), then time sweep-page.sql with pgbench, or run the chat on it with
+-- `:active` 0 (a long history under a live load); loadtest/README.md has the commands.
 \set ON_ERROR_STOP 1
 INSERT INTO users (id, registered_at) VALUES ('00000000-0000-0000-0000-0000000000aa', 0);
 INSERT INTO tickets (id, user_id, subject, status, open_client_msg_id, created_at, updated_at, queued_at, last_seq,
@@ -18,13 +18,13 @@ INSERT INTO tickets (id, user_id, subject, status, open_client_msg_id, created_a
 SELECT gen_random_uuid(), '00000000-0000-0000-0000-0000000000aa', 's', 'open', 'n' || g,
        (extract(epoch FROM now()) * 1000)::bigint - 60000, (extract(epoch FROM now()) * 1000)::bigint - (g % 6000),
        1, 18
-FROM generate_series(1, 2000) AS g;
+FROM generate_series(1, :active) AS g;
 INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, created_at)
 SELECT id, s, 'message', 'user', user_id, 'hello', 'c' || s, updated_at - (18 - s) * 300
 FROM tickets, generate_series(1, 18) AS s
 WHERE open_client_msg_id LIKE 'n%';
 VACUUM ANALYZE tickets;
 VACUUM ANALYZE ticket_events;
--- The start of the sweep's window: seven seconds before the last change.
+-- The start of the sweep's window: seven seconds before the last change (for sweep-page.sql).
 SELECT max(updated_at) - 7000 AS since FROM tickets \gset
 \echo since=:since
