@@ -422,6 +422,37 @@ async fn agents_keep_canned_replies_and_set_their_status() {
     }
 }
 
+/// A user who opens the app again while their ticket waits hears its place right after `auth.ok`,
+/// not only when the queue next moves; nobody else hears it.
+#[tokio::test]
+async fn a_waiting_user_who_connects_again_hears_their_place_at_once() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        let token = hub.token(&phone()).await;
+        let mut first = hub.connect_as(Encoding::Json, &token).await;
+        let ticket = open_ticket(&mut first, "Where is my order", "Order 1234").await;
+        let tid = ticket["id"].as_str().unwrap().to_owned();
+        let told = first.event_where("ticket.queue", |f| f["ticket_id"] == tid.as_str()).await;
+        drop(first);
+
+        let mut again = hub.connect_as(Encoding::MsgPack, &token).await;
+        let place = again.event_where("ticket.queue", |f| f["ticket_id"] == tid.as_str()).await;
+        assert_eq!(place["position"], told["position"], "{label} the place as last told: {place}");
+        assert!(place.get("estimated_wait_ms").is_some(), "{label} {place}");
+
+        let stranger_token = hub.token(&phone()).await;
+        let mut stranger = hub.connect_as(Encoding::Json, &stranger_token).await;
+        stranger.request(json!({"type": "ping"})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stranger.request(json!({"type": "ping"})).await;
+        assert!(
+            !stranger.seen.iter().any(|f| f["type"] == "ticket.queue"),
+            "{label} another user hears nothing of this queue: {:?}",
+            stranger.seen
+        );
+    }
+}
+
 #[tokio::test]
 async fn auto_assignment_gives_the_oldest_ticket_to_the_freest_agent() {
     for hub in hubs(|c| c.auto_assign = true).await {

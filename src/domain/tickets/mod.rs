@@ -21,7 +21,7 @@ pub(crate) mod writer;
 use crate::error::{Error, Result, SizeUnit};
 use crate::model::audit::{ActorKind, AuditAction, AuditEntry};
 use crate::model::event::Event;
-use crate::model::ids::{AgentId, AttachmentId, Principal, TicketId};
+use crate::model::ids::{AgentId, AttachmentId, Principal, TicketId, UserId};
 use crate::model::ticket::{
     Appended, Author, EventKind, NewMessage, NewTicket, Page, ReadMarks, Ticket, TicketEvent, TicketStatus, Transition,
 };
@@ -147,6 +147,12 @@ impl TicketDesk {
     /// Something changed that may let the queue move (an agent connected or changed status).
     pub fn queue_changed(&self) {
         self.queue.changed();
+    }
+
+    /// The places of `user`'s waiting tickets, for a socket of theirs that just connected: see
+    /// [`queue::Queue::places_of`].
+    pub fn queue_places(&self, user: UserId, tell: impl FnMut(Event)) {
+        self.queue.places_of(user, tell);
     }
 
     /// Checks a message's text and the files it names: text may be empty only when files carry

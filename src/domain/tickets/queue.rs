@@ -25,7 +25,7 @@
 use crate::domain::tickets::TicketDesk;
 use crate::model::agent::AgentStatus;
 use crate::model::event::Event;
-use crate::model::ids::{AgentId, Principal, TicketId};
+use crate::model::ids::{AgentId, Principal, TicketId, UserId};
 use crate::model::ticket::{Author, Ticket, TicketStatus, Transition};
 use crate::model::time::now_ms;
 use crate::ports::broker::{Audience, Broker};
@@ -77,6 +77,10 @@ pub struct Queue {
     rate: Mutex<ClaimRate>,
     /// Claims on this node the other nodes have not been told of.
     claims_untold: AtomicU32,
+    /// The waiting tickets' places as this node's last round told them, by user: what a user's new
+    /// socket is told at once. Held while a round tells its places, so that a new socket hears a
+    /// place either before the round's or as the round's, never an older one after a newer.
+    places: Mutex<HashMap<UserId, Vec<(TicketId, u32)>>>,
     auto_assign: bool,
 }
 
@@ -88,6 +92,7 @@ impl Queue {
             wake_from_elsewhere: Notify::new(),
             rate: Mutex::new(ClaimRate::default()),
             claims_untold: AtomicU32::new(0),
+            places: Mutex::new(HashMap::new()),
             auto_assign,
         })
     }
@@ -230,6 +235,8 @@ impl Queue {
         Ok(tried)
     }
 
+    /// Tells the users whose tickets' places changed since `before` (this node's sockets only),
+    /// and keeps the places for the users' new sockets ([`Queue::places_of`]).
     fn tell_positions(
         &self,
         open: &[Ticket],
@@ -237,9 +244,12 @@ impl Queue {
         broker: &dyn Broker,
     ) -> HashMap<TicketId, u32> {
         let mut now = HashMap::with_capacity(open.len());
+        let mut places: HashMap<UserId, Vec<(TicketId, u32)>> = HashMap::new();
+        let mut kept = self.places.lock().unwrap_or_else(|p| p.into_inner());
         for (i, t) in open.iter().enumerate() {
             let position = i as u32 + 1;
             now.insert(t.id, position);
+            places.entry(t.user_id).or_default().push((t.id, position));
             if before.get(&t.id) != Some(&position) {
                 let event =
                     Event::QueuePosition { ticket_id: t.id, position, estimated_wait_ms: self.estimate(position) };
@@ -247,7 +257,18 @@ impl Queue {
                 broker.tell_here(&Audience { principals: &owner, ..Audience::default() }, event);
             }
         }
+        *kept = places;
         now
+    }
+
+    /// Gives `tell` the places of `user`'s waiting tickets as this node's last round saw them (the
+    /// queue as it was at most one safety round ago, or at the last change): a socket that connects
+    /// while its ticket waits learns its place at once instead of at the next move.
+    pub fn places_of(&self, user: UserId, mut tell: impl FnMut(Event)) {
+        let places = self.places.lock().unwrap_or_else(|p| p.into_inner());
+        for &(ticket_id, position) in places.get(&user).into_iter().flatten() {
+            tell(Event::QueuePosition { ticket_id, position, estimated_wait_ms: self.estimate(position) });
+        }
     }
 }
 

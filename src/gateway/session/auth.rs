@@ -6,6 +6,7 @@ use super::commands::Transport;
 use super::{Exit, Socket};
 use crate::error::Error;
 use crate::gateway::registry::Connection;
+use crate::gateway::render;
 use crate::model::account::Identity;
 use crate::model::ids::{DeviceId, Principal, SessionId};
 use crate::model::time::{now_ms, Millis};
@@ -47,9 +48,15 @@ impl<S: Transport> Socket<S> {
             warned: false,
         });
         self.hub.presence.connected(identity.who);
-        if matches!(identity.who, Principal::Agent(_)) {
+        match identity.who {
             // An agent coming online may take waiting tickets.
-            self.hub.tickets.queue_changed();
+            Principal::Agent(_) => self.hub.tickets.queue_changed(),
+            // A user whose tickets wait hears their places now, after the socket's `auth.ok`
+            // (queued frames follow the reply), not only when they next move.
+            Principal::User(user) => {
+                let outbox = &self.outbox;
+                self.hub.tickets.queue_places(user, |place| _ = outbox.push_frame(&render::frame(&place)));
+            }
         }
         tracing::debug!(conn = %self.conn, who = ?identity.who, "socket authenticated");
     }
