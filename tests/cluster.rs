@@ -221,6 +221,28 @@ async fn redis_stopped_and_started_under_a_live_conversation() {
     assert_unique(&user_stream);
 }
 
+/// Asks each of `bases` for `/readyz` every 50 ms until `stop`: every answer, as (status, body).
+async fn ask_ready_until(
+    http: reqwest::Client,
+    bases: Vec<String>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Vec<(u16, Value)> {
+    let mut answers = Vec::new();
+    loop {
+        for base in &bases {
+            let answer = match http.get(format!("{base}/readyz")).send().await {
+                Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
+                Err(e) => (0, json!(e.to_string())),
+            };
+            answers.push(answer);
+        }
+        tokio::select! {
+            _ = &mut stop => return answers,
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+}
+
 /// Sends, answering `unavailable` with another try (as clients do) while Redis fails over: the
 /// rate-limit counter of the sender may live on the shard that is changing hands.
 async fn send_through_failover(c: &mut Client, ticket: &str, cmid: &str) {
@@ -254,6 +276,11 @@ async fn a_redis_cluster_master_killed_under_a_live_conversation() {
     // Every master holds parts of the roster: the second failover is of another one than the
     // channel's (which still has its replica).
     let second = *cluster.redis.sharded().masters().await.iter().find(|&&m| m != channel_master).unwrap();
+    // Both nodes are asked whether they are ready all along: a failover is every node's alike, and
+    // a load balancer that took them all out would refuse every new socket until it is over.
+    let bases: Vec<String> = cluster.nodes.iter().map(|n| n.base.clone()).collect();
+    let (stop_asking, stop) = tokio::sync::oneshot::channel::<()>();
+    let asking = tokio::spawn(ask_ready_until(cluster.http.clone(), bases, stop));
     for (round, master) in [channel_master, second].into_iter().enumerate() {
         cluster.redis.sharded().kill_and_fail_over(master).await;
         for i in 0..5 {
@@ -267,6 +294,15 @@ async fn a_redis_cluster_master_killed_under_a_live_conversation() {
         cluster.wait_ready(0, 200).await;
         cluster.wait_ready(1, 200).await;
     }
+    let _ = stop_asking.send(());
+    let answers = asking.await.unwrap();
+    let not_ready: Vec<&(u16, Value)> = answers.iter().filter(|(status, _)| *status != 200).collect();
+    assert!(not_ready.is_empty(), "a node said it was not ready during a failover: {not_ready:?}");
+    assert!(
+        answers.iter().any(|(_, body)| body["degraded"] == "redis shard"),
+        "the failovers were seen as a shard down ({} answers)",
+        answers.len()
+    );
     assert_unique(&ana_stream);
     assert_unique(&user_stream);
 

@@ -7,9 +7,11 @@ use crate::domain::sessions::SessionDesk;
 use crate::domain::tickets::TicketDesk;
 use crate::error::Result;
 use crate::gateway::cluster::Cluster;
+use crate::gateway::cluster::Link;
 use crate::gateway::registry::Registry;
 use crate::ports::broker::Broker;
 use crate::ports::quota::Quotas;
+use crate::ports::quota::Reach;
 use crate::ports::store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -85,8 +87,18 @@ impl Services {
         crate::model::ids::ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Whether storage, the object store (and Redis, when clustered) answer within a short deadline.
-    pub async fn ready(&self) -> Result<(), &'static str> {
+    /// Whether storage, the object store (and Redis, when clustered) answer within a short deadline:
+    /// `Ok(None)` when all is well, `Ok(Some(what))` when the node serves with `what` degraded for
+    /// every node alike, `Err(what)` when this node should not take new sockets.
+    ///
+    /// A Redis Cluster with a shard that does not answer while the others do is a failover under
+    /// way (or a master lost for good): every node of the deployment sees the same, so reporting
+    /// not ready would take them all out of the load balancer at once. The node stays ready,
+    /// degraded (`redis shard`), while its pub/sub link waits for the new master, and then
+    /// (`redis pub/sub`) until the link is back; the sweep delivers ticket events meanwhile. A node
+    /// that reaches no Redis at all is cut off, and one whose link has not been up since it started
+    /// is not serving yet: not ready. On one Redis, a link that is down is not ready too.
+    pub async fn ready(&self) -> Result<Option<&'static str>, &'static str> {
         let deadline = Duration::from_secs(2);
         match tokio::time::timeout(deadline, self.store.ping()).await {
             Ok(Ok(())) => {}
@@ -96,15 +108,19 @@ impl Services {
             Ok(Ok(())) => {}
             _ => return Err("objects"),
         }
-        if self.clustered {
-            match tokio::time::timeout(deadline, self.quotas.ping()).await {
-                Ok(Ok(())) => {}
-                _ => return Err("redis"),
-            }
+        if !self.clustered {
+            return Ok(None);
         }
-        if self.cluster.as_ref().is_some_and(|c| !c.link_up()) {
-            return Err("redis pub/sub");
+        let reach = match tokio::time::timeout(deadline, self.quotas.ping()).await {
+            Ok(Ok(reach)) => reach,
+            _ => return Err("redis"),
+        };
+        let link = self.cluster.as_ref().map_or(Link::Up, |c| c.link_state());
+        match (link, reach) {
+            (Link::Down, _) => Err("redis pub/sub"),
+            (_, Reach::Part) => Ok(Some("redis shard")),
+            (Link::Returning, Reach::All) => Ok(Some("redis pub/sub")),
+            (Link::Up, Reach::All) => Ok(None),
         }
-        Ok(())
     }
 }

@@ -34,8 +34,21 @@ pub trait Quotas: Send + Sync {
     /// [`crate::Error::Unavailable`] when the backing store does not answer.
     async fn forget(&self, keys: &[String]) -> Result<()>;
 
-    /// Whether the backing store answers (for readiness).
-    async fn ping(&self) -> Result<()>;
+    /// How much of the backing store answers (for readiness).
+    ///
+    /// # Errors
+    /// [`crate::Error::Unavailable`] when none of it answers.
+    async fn ping(&self) -> Result<Reach>;
+}
+
+/// How much of a backing store answers a ping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// All of it.
+    All,
+    /// Part of it: a sharded store (a Redis Cluster) with a shard that does not answer, as while a
+    /// replica takes over from a master that died.
+    Part,
 }
 
 /// Checks a hit against `limit`, turning an exceeded window into [`crate::Error::RateLimited`].

@@ -1,7 +1,7 @@
 //! In-process counters for a single node.
 
 use crate::error::Result;
-use crate::ports::quota::{Quotas, Window};
+use crate::ports::quota::{Quotas, Reach, Window};
 use async_trait::async_trait;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,7 +63,7 @@ impl Quotas for MemoryQuotas {
         Ok(())
     }
 
-    async fn ping(&self) -> Result<()> {
-        Ok(())
+    async fn ping(&self) -> Result<Reach> {
+        Ok(Reach::All)
     }
 }

@@ -15,8 +15,10 @@ pub use quota::RedisQuotas;
 pub use roster::RedisRoster;
 
 use crate::error::Error;
+use crate::ports::quota::Reach;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use std::time::Duration;
 
@@ -66,7 +68,69 @@ impl Connection {
     pub fn is_cluster(&self) -> bool {
         matches!(self, Self::Cluster(_))
     }
+
+    /// How much of Redis answers a `PING`: the server, or on a cluster each master that holds
+    /// slots (as `CLUSTER NODES` lists them), asked at its own address within [`PROBE_TIMEOUT`]. A
+    /// master that died and whose replica has not taken over yet still holds its slots and does not
+    /// answer while the others do: [`Reach::Part`]. (A `PING` routed by slot would not tell: the
+    /// cluster client sends it to another node when the slot's master is unreachable.)
+    ///
+    /// # Errors
+    /// `unavailable` when nothing answers.
+    pub async fn reach(&self) -> crate::Result<Reach> {
+        match self {
+            Self::Single(c) => {
+                let _: String = redis::cmd("PING").query_async(&mut c.clone()).await?;
+                Ok(Reach::All)
+            }
+            Self::Cluster(c) => {
+                let random = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+                let mut list = redis::cmd("CLUSTER");
+                list.arg("NODES");
+                let nodes = c.clone().route_command(list, random).await?;
+                let nodes: String = redis::from_redis_value(nodes).map_err(|_| crate::Error::Unavailable)?;
+                let masters = masters_with_slots(&nodes);
+                let probes = masters.iter().map(|(host, port)| {
+                    let mut c = c.clone();
+                    let to =
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.clone(), port: *port });
+                    async move {
+                        let ping = c.route_command(redis::cmd("PING"), to);
+                        matches!(tokio::time::timeout(PROBE_TIMEOUT, ping).await, Ok(Ok(_)))
+                    }
+                });
+                let answered = futures_util::future::join_all(probes).await.into_iter().filter(|&ok| ok).count();
+                match answered {
+                    0 => Err(crate::Error::Unavailable),
+                    n if n == masters.len() => Ok(Reach::All),
+                    _ => Ok(Reach::Part),
+                }
+            }
+        }
+    }
 }
+
+/// The addresses of the masters that hold slots, from the text of `CLUSTER NODES` (one node a line:
+/// id, `host:port@bus-port[,hostname]`, flags, master id, ping and pong times, epoch, link state,
+/// then its slots or slot ranges).
+fn masters_with_slots(nodes: &str) -> Vec<(String, u16)> {
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (address, flags) = (fields.get(1)?, fields.get(2)?);
+            let holds_slots = fields.len() > 8 && fields[8..].iter().any(|f| !f.starts_with('['));
+            if !holds_slots || !flags.split(',').any(|f| f == "master") {
+                return None;
+            }
+            let (host, port) = address.split(['@', ',']).next()?.rsplit_once(':')?;
+            Some((host.trim_matches(['[', ']']).to_owned(), port.parse().ok()?))
+        })
+        .collect()
+}
+
+/// How long a master has to answer [`Connection::reach`].
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1_500);
 
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
@@ -187,6 +251,26 @@ fn timed_out(what: &'static str) -> redis::RedisError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_masters_that_hold_slots_are_read_from_cluster_nodes() {
+        // `CLUSTER NODES` of Redis 7 while a master (7001) has failed and its replica (7004) took
+        // over, with a slot being imported, and an empty master (7006) just added.
+        let nodes = "\
+07c3 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+67ed 127.0.0.1:7001@17001 master,fail - 1700000000000 1700000000000 2 disconnected
+292f 127.0.0.1:7002@17002,redis-c.example master - 0 1700000001000 3 connected 10923-16383 [10922-<-07c3]
+e7d1 127.0.0.1:7004@17004 master - 0 1700000001000 7 connected 5461-10922
+6ec2 127.0.0.1:7003@17003 slave 07c3 0 1700000001000 1 connected
+a1b2 [::1]:7006@17006 master - 0 1700000001000 8 connected
+";
+        assert_eq!(
+            masters_with_slots(nodes),
+            [("127.0.0.1".to_owned(), 7000), ("127.0.0.1".to_owned(), 7002), ("127.0.0.1".to_owned(), 7004)]
+        );
+        let ipv6 = "a1b2 [::1]:7006@17006 master - 0 0 8 connected 0-16383\n";
+        assert_eq!(masters_with_slots(ipv6), [("::1".to_owned(), 7006)]);
+    }
 
     #[test]
     fn slots_are_those_redis_computes() {

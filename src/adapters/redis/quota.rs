@@ -2,7 +2,7 @@
 
 use super::Connection;
 use crate::error::Result;
-use crate::ports::quota::{Quotas, Window};
+use crate::ports::quota::{Quotas, Reach, Window};
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -54,9 +54,7 @@ impl Quotas for RedisQuotas {
         Ok(())
     }
 
-    async fn ping(&self) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
-        Ok(())
+    async fn ping(&self) -> Result<Reach> {
+        self.conn.reach().await
     }
 }

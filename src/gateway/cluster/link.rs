@@ -20,7 +20,7 @@ const PING_EVERY: Duration = Duration::from_secs(3);
 const CHUNK: usize = 1_000;
 /// Reconnection backoff bounds.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+pub(super) const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl Cluster {
     /// Runs the link until shutdown.
@@ -68,6 +68,7 @@ impl Cluster {
             }
         }
         self.link_up.store(true, Ordering::Relaxed);
+        self.link_was_up.store(true, Ordering::Relaxed);
         metrics::gauge!(crate::metrics::CLUSTER_LINK_UP).set(1.0);
         if *ever_up {
             tracing::info!(channels = subscribed.len(), "redis pub/sub link is back");

@@ -92,6 +92,19 @@ struct Outgoing {
 }
 
 /// This node's part of the cluster.
+/// The state of a node's pub/sub link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Subscribed to everything this node's sockets need.
+    Up,
+    /// Down on a Redis Cluster after it was up: a shard changed hands (or is changing them) and the
+    /// link reconnects with backoff, at most [`link::BACKOFF_MAX`] after Redis answers again. Every
+    /// node sees the same; the sweep delivers ticket events meanwhile.
+    Returning,
+    /// Down on one Redis, or not up yet since the node started.
+    Down,
+}
+
 pub struct Cluster {
     node: Uuid,
     channel_prefix: String,
@@ -107,6 +120,10 @@ pub struct Cluster {
     store: Arc<dyn Store>,
     outgoing: mpsc::Sender<Outgoing>,
     link_up: AtomicBool,
+    /// Whether the link was ever up (a node that is starting is not ready until it is).
+    link_was_up: AtomicBool,
+    /// Whether Redis is a Redis Cluster.
+    sharded: bool,
     /// Woken when the link comes back: the sessions of local sockets are checked again.
     link_back: Notify,
 }
@@ -138,6 +155,8 @@ impl Cluster {
             store,
             outgoing: tx,
             link_up: AtomicBool::new(false),
+            link_was_up: AtomicBool::new(false),
+            sharded: matches!(redis.links, crate::adapters::redis::Links::Cluster(_)),
             link_back: Notify::new(),
         });
         tasks.spawn(cluster.clone().publisher(rx, redis.conn, shutdown.clone()));
@@ -156,9 +175,20 @@ impl Cluster {
         self.node
     }
 
-    /// Whether the Redis pub/sub link is up (readiness).
+    /// Whether the Redis pub/sub link is up.
     pub fn link_up(&self) -> bool {
         self.link_up.load(Ordering::Relaxed)
+    }
+
+    /// The pub/sub link, for readiness.
+    pub fn link_state(&self) -> Link {
+        if self.link_up() {
+            Link::Up
+        } else if self.sharded && self.link_was_up.load(Ordering::Relaxed) {
+            Link::Returning
+        } else {
+            Link::Down
+        }
     }
 
     /// Waits up to `limit` for the link to come up (at start, so that a node is ready once built).

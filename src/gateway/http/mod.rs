@@ -397,7 +397,8 @@ async fn ready(State(hub): State<Arc<Services>>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting_down"}))).into_response();
     }
     match hub.ready().await {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Ok(None) => Json(json!({"status": "ready"})).into_response(),
+        Ok(Some(degraded)) => Json(json!({"status": "ready", "degraded": degraded})).into_response(),
         Err(down) => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "down": down}))).into_response()
         }
