@@ -84,11 +84,7 @@ impl Connection {
                 Ok(Reach::All)
             }
             Self::Cluster(c) => {
-                let random = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
-                let mut list = redis::cmd("CLUSTER");
-                list.arg("NODES");
-                let nodes = c.clone().route_command(list, random).await?;
-                let nodes: String = redis::from_redis_value(nodes).map_err(|_| crate::Error::Unavailable)?;
+                let nodes = cluster_nodes(c).await?;
                 let masters = masters_with_slots(&nodes);
                 let probes = masters.iter().map(|(host, port)| {
                     let mut c = c.clone();
@@ -108,6 +104,23 @@ impl Connection {
             }
         }
     }
+}
+
+/// `CLUSTER NODES` from any node that answers: a node picked at random may be the one that died,
+/// so another is tried. Both tries and the pings after them fit in readiness's 2 s.
+async fn cluster_nodes(c: &ClusterConnection) -> crate::Result<String> {
+    let mut last = crate::Error::Unavailable;
+    for _ in 0..2 {
+        let mut list = redis::cmd("CLUSTER");
+        list.arg("NODES");
+        let random = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+        match tokio::time::timeout(LIST_TIMEOUT, c.clone().route_command(list, random)).await {
+            Ok(Ok(nodes)) => return redis::from_redis_value(nodes).map_err(|_| crate::Error::Unavailable),
+            Ok(Err(e)) => last = e.into(),
+            Err(_) => last = crate::Error::Unavailable,
+        }
+    }
+    Err(last)
 }
 
 /// The addresses of the masters that hold slots, from the text of `CLUSTER NODES` (one node a line:
@@ -130,7 +143,9 @@ fn masters_with_slots(nodes: &str) -> Vec<(String, u16)> {
 }
 
 /// How long a master has to answer [`Connection::reach`].
-const PROBE_TIMEOUT: Duration = Duration::from_millis(1_500);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1_100);
+/// How long a node has to list the cluster's nodes for [`Connection::reach`].
+const LIST_TIMEOUT: Duration = Duration::from_millis(400);
 
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
