@@ -243,6 +243,23 @@ async fn ask_ready_until(
     }
 }
 
+/// A Redis Cluster of one master, which does not know its own address: the nodes become ready
+/// and carry a conversation between them.
+#[tokio::test]
+async fn nodes_on_a_redis_cluster_of_one_master_are_ready_and_share_a_conversation() {
+    let Some(cluster) = Cluster::on_lone_master(2, &[]).await else { return };
+    cluster.wait_ready(0, 200).await;
+    cluster.wait_ready(1, 200).await;
+    let Conversation { mut ana, mut user, ticket, mut ana_stream, mut user_stream, .. } =
+        Conversation::start(&cluster, &phone()).await;
+    send(&mut ana, &ticket, "from node 1").await;
+    until_message(&mut user, &mut user_stream, &ticket, "from node 1").await;
+    send(&mut user, &ticket, "from node 0").await;
+    until_message(&mut ana, &mut ana_stream, &ticket, "from node 0").await;
+    assert_unique(&ana_stream);
+    assert_unique(&user_stream);
+}
+
 /// Sends, answering `unavailable` with another try (as clients do) while Redis fails over: the
 /// rate-limit counter of the sender may live on the shard that is changing hands.
 async fn send_through_failover(c: &mut Client, ticket: &str, cmid: &str) {

@@ -209,6 +209,23 @@ impl Cluster {
         Self::start_on(true, count, settings).await
     }
 
+    /// As [`Cluster::start_with`], on a Redis Cluster of one master without a replica.
+    pub async fn on_lone_master(count: usize, settings: &[(&str, &str)]) -> Option<Self> {
+        let Some(admin) = postgres_admin_url() else {
+            eprintln!("TEST_DATABASE_URL not set: cluster tests skipped (CI sets it)");
+            return None;
+        };
+        let redis = LocalCluster::lone().await?;
+        let db = TestDatabase::postgres(&admin).await;
+        let database_url = db.config.database_url.as_ref().unwrap().0.clone();
+        let mut cluster = Self::new(db, &database_url, Backplane::Sharded(redis), settings);
+        for _ in 0..count {
+            let node = cluster.spawn_node().await;
+            cluster.nodes.push(node);
+        }
+        Some(cluster)
+    }
+
     async fn start_on(sharded: bool, count: usize, settings: &[(&str, &str)]) -> Option<Self> {
         let Some(admin) = postgres_admin_url() else {
             eprintln!("TEST_DATABASE_URL not set: cluster tests skipped (CI sets it)");

@@ -46,15 +46,7 @@ impl LocalCluster {
     /// # Panics
     /// Redis tests are asked for and the cluster cannot be started or formed.
     pub async fn start(masters: usize) -> Option<Self> {
-        let present = std::process::Command::new("redis-server").arg("--version").output().is_ok()
-            && std::process::Command::new("redis-cli").arg("--version").output().is_ok();
-        if !present {
-            assert!(
-                std::env::var_os(super::hub::TEST_REDIS_URL).is_none()
-                    && std::env::var_os(super::TEST_DATABASE_URL).is_none(),
-                "redis-server and redis-cli are needed for the Redis Cluster tests"
-            );
-            eprintln!("redis-server or redis-cli missing: Redis Cluster tests skipped");
+        if !binaries_present() {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -75,6 +67,26 @@ impl LocalCluster {
             .expect("redis-cli runs");
         assert!(out.status.success(), "cluster create: {}", String::from_utf8_lossy(&out.stdout));
         cluster.until("every node sees the cluster ok and every master has its replica", || cluster.formed()).await;
+        Some(cluster)
+    }
+
+    /// One master holding every slot, without a replica: a node that never met another, which does
+    /// not know its own address (`CLUSTER NODES` lists it as `:port`). None as for [`Self::start`].
+    pub async fn lone() -> Option<Self> {
+        if !binaries_present() {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_server(dir.path()).await;
+        let port = server.port;
+        let cluster = Self { servers: vec![server], _dir: dir };
+        let slots = cli(port, &["cluster", "addslotsrange", "0", "16383"]).await.unwrap_or_default();
+        assert!(slots.contains("OK"), "addslotsrange: {slots}");
+        cluster
+            .until("the lone master serves every slot", || async {
+                cli(port, &["cluster", "info"]).await.unwrap_or_default().contains("cluster_state:ok")
+            })
+            .await;
         Some(cluster)
     }
 
@@ -173,6 +185,22 @@ impl LocalCluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Whether `redis-server` and `redis-cli` are installed; when Redis tests are asked for
+/// (`TEST_REDIS_URL` or `TEST_DATABASE_URL` set), they must be.
+fn binaries_present() -> bool {
+    let present = std::process::Command::new("redis-server").arg("--version").output().is_ok()
+        && std::process::Command::new("redis-cli").arg("--version").output().is_ok();
+    if !present {
+        assert!(
+            std::env::var_os(super::hub::TEST_REDIS_URL).is_none()
+                && std::env::var_os(super::TEST_DATABASE_URL).is_none(),
+            "redis-server and redis-cli are needed for the Redis Cluster tests"
+        );
+        eprintln!("redis-server or redis-cli missing: Redis Cluster tests skipped");
+    }
+    present
 }
 
 /// A server on a free port, answering as itself. A port found free can be taken by another test's server

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::ports::quota::Reach;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use std::time::Duration;
 
@@ -69,14 +69,13 @@ impl Connection {
         matches!(self, Self::Cluster(_))
     }
 
-    /// How much of Redis answers a `PING`: the server, or on a cluster each master that holds
-    /// slots (as `CLUSTER NODES` lists them), asked at its own address within [`PROBE_TIMEOUT`]. A
-    /// master that died and whose replica has not taken over yet still holds its slots and does not
-    /// answer while the others do: [`Reach::Part`]. (A `PING` routed by slot would not tell: the
-    /// cluster client sends it to another node when the slot's master is unreachable.)
+    /// How much of Redis answers: the server (`PING`), or on a cluster each master that holds slots
+    /// (as `CLUSTER NODES` lists them), asked its id through one of its slots within
+    /// [`PROBE_TIMEOUT`]. A master that died and whose replica has not taken over yet still holds
+    /// its slots and does not answer while the others do: [`Reach::Part`]. (The cluster client
+    /// sends a command for a slot whose master is down to another node, so the answer must say
+    /// which node gave it: a `PING` would not.)
     ///
-    /// # Errors
-    /// `unavailable` when nothing answers.
     pub async fn reach(&self) -> crate::Result<Reach> {
         match self {
             Self::Single(c) => {
@@ -84,21 +83,22 @@ impl Connection {
                 Ok(Reach::All)
             }
             Self::Cluster(c) => {
-                let nodes = cluster_nodes(c).await?;
-                let masters = masters_with_slots(&nodes);
-                let probes = masters.iter().map(|(host, port)| {
+                let map = slot_map(c).await?;
+                let probes = (0..map.masters.len()).map(|master| {
                     let mut c = c.clone();
-                    let to =
-                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.clone(), port: *port });
+                    let to = RoutingInfo::SingleNode(map.route(master));
+                    let expected = map.masters[master].0.as_str();
                     async move {
-                        let ping = c.route_command(redis::cmd("PING"), to);
-                        matches!(tokio::time::timeout(PROBE_TIMEOUT, ping).await, Ok(Ok(_)))
+                        let mut myid = redis::cmd("CLUSTER");
+                        myid.arg("MYID");
+                        let answer = tokio::time::timeout(PROBE_TIMEOUT, c.route_command(myid, to)).await;
+                        matches!(answer, Ok(Ok(Value::BulkString(id))) if id == expected.as_bytes())
                     }
                 });
                 let answered = futures_util::future::join_all(probes).await.into_iter().filter(|&ok| ok).count();
                 match answered {
                     0 => Err(crate::Error::Unavailable),
-                    n if n == masters.len() => Ok(Reach::All),
+                    n if n == map.masters.len() => Ok(Reach::All),
                     _ => Ok(Reach::Part),
                 }
             }
@@ -123,23 +123,56 @@ async fn cluster_nodes(c: &ClusterConnection) -> crate::Result<String> {
     Err(last)
 }
 
-/// The addresses of the masters that hold slots, from the text of `CLUSTER NODES` (one node a line:
-/// id, `host:port@bus-port[,hostname]`, flags, master id, ping and pong times, epoch, link state,
-/// then its slots or slot ranges).
-fn masters_with_slots(nodes: &str) -> Vec<(String, u16)> {
-    nodes
-        .lines()
-        .filter_map(|line| {
+/// The masters that hold slots, as `CLUSTER NODES` lists them (one node a line: id,
+/// `host:port@bus-port[,hostname]`, flags, master id, ping and pong times, epoch, link state, then
+/// its slots and slot ranges; a slot being moved is listed in brackets and left out here). Masters
+/// are named by id and reached through one of their slots, so that addresses (which a lone node
+/// does not know of itself, and which may be names or numbers) never need to match the cluster
+/// client's.
+#[derive(Debug, Default)]
+pub struct SlotMap {
+    /// The masters that hold slots: `(node id, its first slot)`.
+    pub masters: Vec<(String, u16)>,
+}
+
+impl SlotMap {
+    /// The map read from the text of `CLUSTER NODES`.
+    pub fn parse(nodes: &str) -> Self {
+        let mut map = Self::default();
+        for line in nodes.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let (address, flags) = (fields.get(1)?, fields.get(2)?);
-            let holds_slots = fields.len() > 8 && fields[8..].iter().any(|f| !f.starts_with('['));
-            if !holds_slots || !flags.split(',').any(|f| f == "master") {
-                return None;
+            let (Some(id), Some(flags)) = (fields.first(), fields.get(2)) else { continue };
+            if !flags.split(',').any(|f| f == "master") {
+                continue;
             }
-            let (host, port) = address.split(['@', ',']).next()?.rsplit_once(':')?;
-            Some((host.trim_matches(['[', ']']).to_owned(), port.parse().ok()?))
-        })
-        .collect()
+            let slots: Vec<(u16, u16)> = fields
+                .iter()
+                .skip(8)
+                .filter_map(|f| match f.split_once('-') {
+                    Some((a, b)) => Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)),
+                    None => f.parse().ok().map(|one| (one, one)),
+                })
+                .collect();
+            if let Some(first) = slots.iter().map(|&(first, _)| first).min() {
+                map.masters.push(((*id).to_owned(), first));
+            }
+        }
+        map
+    }
+
+    /// Where a command for master `master` goes: the master of its first slot, by the cluster
+    /// client's own map.
+    pub fn route(&self, master: usize) -> SingleNodeRoutingInfo {
+        SingleNodeRoutingInfo::SpecificNode(Route::new(self.masters[master].1, SlotAddr::Master))
+    }
+}
+
+/// `CLUSTER NODES` of the cluster `c`, as a [`SlotMap`].
+///
+/// # Errors
+/// No node answered.
+pub async fn slot_map(c: &ClusterConnection) -> crate::Result<SlotMap> {
+    cluster_nodes(c).await.map(|nodes| SlotMap::parse(&nodes))
 }
 
 /// How long a master has to answer [`Connection::reach`].
@@ -269,22 +302,26 @@ mod tests {
 
     #[test]
     fn the_masters_that_hold_slots_are_read_from_cluster_nodes() {
-        // `CLUSTER NODES` of Redis 7 while a master (7001) has failed and its replica (7004) took
-        // over, with a slot being imported, and an empty master (7006) just added.
+        // `CLUSTER NODES` of Redis 7 while a master (67ed) has failed and its replica (e7d1) took
+        // over, with a slot being imported, and an empty master (a1b2) just added.
         let nodes = "\
 07c3 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
 67ed 127.0.0.1:7001@17001 master,fail - 1700000000000 1700000000000 2 disconnected
-292f 127.0.0.1:7002@17002,redis-c.example master - 0 1700000001000 3 connected 10923-16383 [10922-<-07c3]
+292f 127.0.0.1:7002@17002,redis-c.example master - 0 1700000001000 3 connected 10923-16382 16383 [10922-<-07c3]
 e7d1 127.0.0.1:7004@17004 master - 0 1700000001000 7 connected 5461-10922
 6ec2 127.0.0.1:7003@17003 slave 07c3 0 1700000001000 1 connected
 a1b2 [::1]:7006@17006 master - 0 1700000001000 8 connected
 ";
-        assert_eq!(
-            masters_with_slots(nodes),
-            [("127.0.0.1".to_owned(), 7000), ("127.0.0.1".to_owned(), 7002), ("127.0.0.1".to_owned(), 7004)]
-        );
-        let ipv6 = "a1b2 [::1]:7006@17006 master - 0 0 8 connected 0-16383\n";
-        assert_eq!(masters_with_slots(ipv6), [("::1".to_owned(), 7006)]);
+        let map = SlotMap::parse(nodes);
+        let ids: Vec<&str> = map.masters.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["07c3", "292f", "e7d1"]);
+        let firsts: Vec<u16> = map.masters.iter().map(|&(_, first)| first).collect();
+        assert_eq!(firsts, [0, 10_923, 5_461]);
+        let single = SlotMap::parse("07c3 127.0.0.1:7000@17000 master - 0 0 1 connected 16383 100-200\n");
+        assert_eq!(single.masters, [("07c3".to_owned(), 100)]);
+        // A lone node does not know its own address.
+        let lone = SlotMap::parse("07c3 :7000@17000 myself,master - 0 0 1 connected 0-16383\n");
+        assert_eq!(lone.masters, [("07c3".to_owned(), 0)]);
     }
 
     #[test]
