@@ -182,6 +182,16 @@ pub struct Node {
     pub ws_url: String,
 }
 
+/// The Redis a [`Cluster`] starts for its nodes.
+enum Redis {
+    /// One server.
+    One,
+    /// Three masters with a replica each.
+    Sharded,
+    /// One master holding every slot.
+    LoneMaster,
+}
+
 /// Hub processes sharing one database and one Redis (or Redis Cluster).
 pub struct Cluster {
     pub nodes: Vec<Node>,
@@ -201,45 +211,33 @@ impl Cluster {
 
     /// As [`Cluster::start`], with more settings for every node.
     pub async fn start_with(count: usize, settings: &[(&str, &str)]) -> Option<Self> {
-        Self::start_on(false, count, settings).await
+        Self::start_on(Redis::One, count, settings).await
     }
 
     /// As [`Cluster::start_with`], on a Redis Cluster of three masters with a replica each.
     pub async fn sharded(count: usize, settings: &[(&str, &str)]) -> Option<Self> {
-        Self::start_on(true, count, settings).await
+        Self::start_on(Redis::Sharded, count, settings).await
     }
 
     /// As [`Cluster::start_with`], on a Redis Cluster of one master without a replica.
     pub async fn on_lone_master(count: usize, settings: &[(&str, &str)]) -> Option<Self> {
-        let Some(admin) = postgres_admin_url() else {
-            eprintln!("TEST_DATABASE_URL not set: cluster tests skipped (CI sets it)");
-            return None;
-        };
-        let redis = LocalCluster::lone().await?;
-        let db = TestDatabase::postgres(&admin).await;
-        let database_url = db.config.database_url.as_ref().unwrap().0.clone();
-        let mut cluster = Self::new(db, &database_url, Backplane::Sharded(redis), settings);
-        for _ in 0..count {
-            let node = cluster.spawn_node().await;
-            cluster.nodes.push(node);
-        }
-        Some(cluster)
+        Self::start_on(Redis::LoneMaster, count, settings).await
     }
 
-    async fn start_on(sharded: bool, count: usize, settings: &[(&str, &str)]) -> Option<Self> {
+    async fn start_on(redis: Redis, count: usize, settings: &[(&str, &str)]) -> Option<Self> {
         let Some(admin) = postgres_admin_url() else {
             eprintln!("TEST_DATABASE_URL not set: cluster tests skipped (CI sets it)");
             return None;
         };
+        let redis = match redis {
+            Redis::One => Backplane::One(OwnRedis::start()),
+            Redis::Sharded => Backplane::Sharded(
+                LocalCluster::start(3).await.expect("redis-server is installed (TEST_DATABASE_URL is set)"),
+            ),
+            Redis::LoneMaster => Backplane::Sharded(LocalCluster::lone().await?),
+        };
         let db = TestDatabase::postgres(&admin).await;
         let database_url = db.config.database_url.as_ref().unwrap().0.clone();
-        let redis = if sharded {
-            Backplane::Sharded(
-                LocalCluster::start(3).await.expect("redis-server is installed (TEST_DATABASE_URL is set)"),
-            )
-        } else {
-            Backplane::One(OwnRedis::start())
-        };
         let mut cluster = Self::new(db, &database_url, redis, settings);
         for _ in 0..count {
             let node = cluster.spawn_node().await;
