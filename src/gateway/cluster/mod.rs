@@ -91,7 +91,6 @@ struct Outgoing {
     retried: bool,
 }
 
-/// This node's part of the cluster.
 /// The state of a node's pub/sub link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Link {
@@ -105,6 +104,7 @@ pub enum Link {
     Down,
 }
 
+/// This node's part of the cluster.
 pub struct Cluster {
     node: Uuid,
     channel_prefix: String,
