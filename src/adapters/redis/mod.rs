@@ -76,6 +76,8 @@ impl Connection {
     /// sends a command for a slot whose master is down to another node, so the answer must say
     /// which node gave it: a `PING` would not.)
     ///
+    /// # Errors
+    /// `unavailable` when nothing answers.
     pub async fn reach(&self) -> crate::Result<Reach> {
         match self {
             Self::Single(c) => {
@@ -83,11 +85,12 @@ impl Connection {
                 Ok(Reach::All)
             }
             Self::Cluster(c) => {
-                let map = slot_map(c).await?;
-                let probes = (0..map.masters.len()).map(|master| {
+                let masters = masters(&cluster_nodes(c).await?);
+                let probes = masters.iter().map(|(id, first_slot)| {
                     let mut c = c.clone();
-                    let to = RoutingInfo::SingleNode(map.route(master));
-                    let expected = map.masters[master].0.as_str();
+                    let route = Route::new(*first_slot, SlotAddr::Master);
+                    let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                    let expected = id.as_str();
                     async move {
                         let mut myid = redis::cmd("CLUSTER");
                         myid.arg("MYID");
@@ -98,7 +101,7 @@ impl Connection {
                 let answered = futures_util::future::join_all(probes).await.into_iter().filter(|&ok| ok).count();
                 match answered {
                     0 => Err(crate::Error::Unavailable),
-                    n if n == map.masters.len() => Ok(Reach::All),
+                    n if n == masters.len() => Ok(Reach::All),
                     _ => Ok(Reach::Part),
                 }
             }
@@ -123,56 +126,29 @@ async fn cluster_nodes(c: &ClusterConnection) -> crate::Result<String> {
     Err(last)
 }
 
-/// The masters that hold slots, as `CLUSTER NODES` lists them (one node a line: id,
-/// `host:port@bus-port[,hostname]`, flags, master id, ping and pong times, epoch, link state, then
-/// its slots and slot ranges; a slot being moved is listed in brackets and left out here). Masters
-/// are named by id and reached through one of their slots, so that addresses (which a lone node
-/// does not know of itself, and which may be names or numbers) never need to match the cluster
-/// client's.
-#[derive(Debug, Default)]
-pub struct SlotMap {
-    /// The masters that hold slots: `(node id, its first slot)`.
-    pub masters: Vec<(String, u16)>,
-}
-
-impl SlotMap {
-    /// The map read from the text of `CLUSTER NODES`.
-    pub fn parse(nodes: &str) -> Self {
-        let mut map = Self::default();
-        for line in nodes.lines() {
+/// The masters that hold slots, as `(node id, first slot)`, from the text of `CLUSTER NODES` (one
+/// node a line: id, `host:port@bus-port[,hostname]`, flags, master id, ping and pong times, epoch,
+/// link state, then its slots and slot ranges; a slot being moved is listed in brackets and left
+/// out here). Masters are named by id and reached through their first slot, so that addresses
+/// (which a lone node does not know of itself, and which may be names or numbers) never need to
+/// match the cluster client's.
+fn masters(nodes: &str) -> Vec<(String, u16)> {
+    nodes
+        .lines()
+        .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(id), Some(flags)) = (fields.first(), fields.get(2)) else { continue };
+            let (id, flags) = (fields.first()?, fields.get(2)?);
             if !flags.split(',').any(|f| f == "master") {
-                continue;
+                return None;
             }
-            let slots: Vec<(u16, u16)> = fields
+            let first = fields
                 .iter()
                 .skip(8)
-                .filter_map(|f| match f.split_once('-') {
-                    Some((a, b)) => Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)),
-                    None => f.parse().ok().map(|one| (one, one)),
-                })
-                .collect();
-            if let Some(first) = slots.iter().map(|&(first, _)| first).min() {
-                map.masters.push(((*id).to_owned(), first));
-            }
-        }
-        map
-    }
-
-    /// Where a command for master `master` goes: the master of its first slot, by the cluster
-    /// client's own map.
-    pub fn route(&self, master: usize) -> SingleNodeRoutingInfo {
-        SingleNodeRoutingInfo::SpecificNode(Route::new(self.masters[master].1, SlotAddr::Master))
-    }
-}
-
-/// `CLUSTER NODES` of the cluster `c`, as a [`SlotMap`].
-///
-/// # Errors
-/// No node answered.
-pub async fn slot_map(c: &ClusterConnection) -> crate::Result<SlotMap> {
-    cluster_nodes(c).await.map(|nodes| SlotMap::parse(&nodes))
+                .filter_map(|f| f.split_once('-').map_or(f.parse::<u16>().ok(), |(a, _)| a.parse().ok()))
+                .min()?;
+            Some(((*id).to_owned(), first))
+        })
+        .collect()
 }
 
 /// How long a master has to answer [`Connection::reach`].
@@ -312,16 +288,16 @@ e7d1 127.0.0.1:7004@17004 master - 0 1700000001000 7 connected 5461-10922
 6ec2 127.0.0.1:7003@17003 slave 07c3 0 1700000001000 1 connected
 a1b2 [::1]:7006@17006 master - 0 1700000001000 8 connected
 ";
-        let map = SlotMap::parse(nodes);
-        let ids: Vec<&str> = map.masters.iter().map(|(id, _)| id.as_str()).collect();
+        let found = masters(nodes);
+        let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["07c3", "292f", "e7d1"]);
-        let firsts: Vec<u16> = map.masters.iter().map(|&(_, first)| first).collect();
+        let firsts: Vec<u16> = found.iter().map(|&(_, first)| first).collect();
         assert_eq!(firsts, [0, 10_923, 5_461]);
-        let single = SlotMap::parse("07c3 127.0.0.1:7000@17000 master - 0 0 1 connected 16383 100-200\n");
-        assert_eq!(single.masters, [("07c3".to_owned(), 100)]);
+        let single = masters("07c3 127.0.0.1:7000@17000 master - 0 0 1 connected 16383 100-200\n");
+        assert_eq!(single, [("07c3".to_owned(), 100)]);
         // A lone node does not know its own address.
-        let lone = SlotMap::parse("07c3 :7000@17000 myself,master - 0 0 1 connected 0-16383\n");
-        assert_eq!(lone.masters, [("07c3".to_owned(), 0)]);
+        let lone = masters("07c3 :7000@17000 myself,master - 0 0 1 connected 0-16383\n");
+        assert_eq!(lone, [("07c3".to_owned(), 0)]);
     }
 
     #[test]
