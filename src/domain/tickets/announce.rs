@@ -51,7 +51,7 @@ impl Announcer {
 
     /// A stored message's events: announced, and the queue woken when they reopened the ticket.
     pub(crate) fn message_stored(&self, ticket: &Ticket, events: &[TicketEvent]) {
-        metrics::counter!(crate::metrics::MESSAGES_STORED).increment(1);
+        crate::metrics::message_stored();
         self.stored(ticket, events);
         if events.iter().any(|e| e.kind == EventKind::Reopened) {
             self.queue.changed();

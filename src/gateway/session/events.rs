@@ -36,7 +36,7 @@ impl FrameCount {
     fn flush(&mut self) {
         for (kind, n) in &mut self.kinds {
             if *n > 0 {
-                metrics::counter!(crate::metrics::FRAMES_OUT, "type" => *kind).increment(*n);
+                crate::metrics::frames_out(kind, *n);
                 *n = 0;
             }
         }
@@ -147,7 +147,7 @@ impl<S: Transport> Socket<S> {
                 let frame = ServerFrame::TicketEvent { event: crate::protocol::event_view(e) };
                 let bytes =
                     protocol::encode(self.encoding, &frame).map_err(|_| Exit::Close(CloseCode::InternalError))?;
-                metrics::counter!(crate::metrics::FRAMES_OUT, "type" => "ticket.event").increment(1);
+                crate::metrics::frames_out("ticket.event", 1);
                 messages.push(to_message(bytes));
                 cursor = e.seq;
             }

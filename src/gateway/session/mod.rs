@@ -298,7 +298,7 @@ impl<S: Transport> Socket<S> {
             if self.refused_in_row > self.hub.config.max_frames_per_sec {
                 return Err(Exit::Close(CloseCode::Flood));
             }
-            metrics::counter!(crate::metrics::FRAMES_IN, "type" => "refused").increment(1);
+            crate::metrics::frame_in("refused");
             let retry_after = Duration::from_secs_f64(1.0 / rate);
             let id = protocol::peek_id(encoding, payload);
             self.answer_sends().await?;
@@ -318,7 +318,7 @@ impl<S: Transport> Socket<S> {
         }
         match decoded {
             Ok(frame) => {
-                metrics::counter!(crate::metrics::FRAMES_IN, "type" => frame.request.kind()).increment(1);
+                crate::metrics::frame_in(frame.request.kind());
                 let started = std::time::Instant::now();
                 let kind = frame.request.kind();
                 tracing::trace!(conn = %self.conn, id = frame.id, kind, "request");
@@ -326,13 +326,12 @@ impl<S: Transport> Socket<S> {
                 tracing::trace!(conn = %self.conn, kind, elapsed_ms = started.elapsed().as_millis() as u64, "handled");
                 // A pipelined send is only queued by now: its latency is recorded at its commit.
                 if kind != "ticket.send" {
-                    metrics::histogram!(crate::metrics::WS_LATENCY, "type" => kind)
-                        .record(started.elapsed().as_secs_f64());
+                    crate::metrics::request_took(kind, started.elapsed());
                 }
                 result
             }
             Err(bad) => {
-                metrics::counter!(crate::metrics::FRAMES_IN, "type" => "invalid").increment(1);
+                crate::metrics::frame_in("invalid");
                 if let Some(kind) = bad.kind.and_then(crate::domain::telemetry::request_kind) {
                     crate::domain::telemetry::malformed(kind);
                 }

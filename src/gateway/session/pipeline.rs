@@ -77,14 +77,12 @@ impl<S: Transport> Socket<S> {
         let reply: PendingReply = match support.queue_send(who, ticket_id, &client_msg_id, &body, &attachments) {
             Ok(queued) => Box::pin(async move {
                 let sent = support.finish_send(queued).await;
-                metrics::histogram!(crate::metrics::WS_LATENCY, "type" => "ticket.send")
-                    .record(started.elapsed().as_secs_f64());
+                crate::metrics::request_took("ticket.send", started.elapsed());
                 (id, sent.map(|s| ServerFrame::TicketSendOk { id, ticket_id, seq: s.seq, duplicate: s.duplicate }))
             }),
             // Refused before queueing: answered now, unless earlier replies must go first.
             Err(e) => {
-                metrics::histogram!(crate::metrics::WS_LATENCY, "type" => "ticket.send")
-                    .record(started.elapsed().as_secs_f64());
+                crate::metrics::request_took("ticket.send", started.elapsed());
                 if self.sends.is_none() {
                     return self.reply_error(Some(id), e).await;
                 }

@@ -45,7 +45,7 @@ impl<S: Transport> Socket<S> {
             e.observe();
             Exit::Close(CloseCode::InternalError)
         })?;
-        metrics::counter!(crate::metrics::FRAMES_OUT, "type" => frame.kind()).increment(1);
+        crate::metrics::frames_out(frame.kind(), 1);
         Ok(to_message(bytes))
     }
 
