@@ -460,3 +460,83 @@ fn a_history_retention_needs_postgres_and_at_least_thirty_days() {
     assert!(Config { ticket_history_retention_secs: year, ..postgres.clone() }.validate().is_ok());
     assert!(Config { ticket_history_retention_secs: 0, ..postgres }.validate().is_ok(), "0 keeps forever");
 }
+
+/// Texts and customers' names stored before they were searchable are indexed in the background by
+/// every node at start, through an index that holds only them: nodes doing it at once share the
+/// rows (each indexed once, not once per node), and what they indexed is found.
+#[tokio::test]
+async fn texts_stored_before_search_are_indexed_once_by_nodes_starting_together() {
+    let Some(url) = postgres_or_skip("texts_stored_before_search_are_indexed_once_by_nodes_starting_together") else {
+        return;
+    };
+    let db = TestDatabase::postgres(&url).await;
+    let (first, second) = (store_of(&db.config).await, store_of(&db.config).await);
+    let mut conn = sql(&db.config).await;
+    let tag = format!("z{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let at = now_ms();
+    const TEXTS: i64 = 40;
+    const NAMES: usize = 10;
+    let mut users = Vec::new();
+    for i in 0..NAMES {
+        let user = uuid::Uuid::new_v4();
+        sqlx::query("INSERT INTO users (id, registered_at, name) VALUES ($1, $2, $3)")
+            .bind(user)
+            .bind(at)
+            .bind(format!("Customer {tag}n {i}"))
+            .execute(&mut conn)
+            .await
+            .expect("a user named before names were searchable");
+        users.push(user);
+    }
+    let ticket = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO tickets (id, user_id, subject, status, open_client_msg_id, created_at, updated_at, queued_at,
+                              last_seq)
+         VALUES ($1, $2, 'old', 'open', 'c-0', $3, $3, $3, $4)",
+    )
+    .bind(ticket)
+    .bind(users[0])
+    .bind(at)
+    .bind(TEXTS)
+    .execute(&mut conn)
+    .await
+    .expect("a ticket");
+    for seq in 1..=TEXTS {
+        sqlx::query(
+            "INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, client_msg_id, created_at)
+             VALUES ($1, $2, 'message', 'user', $3, $4, $5, $6)",
+        )
+        .bind(ticket)
+        .bind(seq)
+        .bind(users[0])
+        .bind(format!("text {tag} number {seq}"))
+        .bind(format!("c-{seq}"))
+        .bind(at + seq)
+        .execute(&mut conn)
+        .await
+        .expect("a text stored before texts were searchable");
+    }
+
+    let (mut indexed, mut rounds) = (0, 0);
+    loop {
+        let (a, b) = tokio::join!(first.index_unsearched(7), second.index_unsearched(7));
+        let (a, b) = (a.expect("first node's round"), b.expect("second node's round"));
+        indexed += a + b;
+        if a == 0 && b == 0 {
+            break;
+        }
+        rounds += 1;
+        assert!(rounds < 50, "rounds never ran out");
+    }
+    assert_eq!(indexed, TEXTS as u64 + NAMES as u64, "each text and name indexed once, by one of the nodes");
+
+    let query = |words: &str| anapars_hub::model::search::SearchQuery {
+        words: anapars_hub::domain::tickets::search::query_words(words),
+        limit: 100,
+        ..Default::default()
+    };
+    let texts = first.search(&query(&format!("{tag} number"))).await.expect("search the texts");
+    assert_eq!(texts.len(), TEXTS as usize, "every old text is found");
+    let names = second.search_customers(&query(&format!("customer {tag}n"))).await.expect("search the names");
+    assert_eq!(names.len(), 1, "the named customer with a ticket is found: {names:?}");
+}

@@ -41,9 +41,21 @@ pub(super) fn search_vector(search_text: &str) -> String {
     vector
 }
 
-/// Sets event (`$1` ticket, `$2` seq)'s search vector `$3` (see [`search_vector`]) and folded text `$4`.
-const SET_SEARCH: &str =
-    "UPDATE ticket_events SET search_vector = $3::tsvector, search_text = $4 WHERE ticket_id = $1 AND seq = $2";
+/// Sets event (`$1` ticket, `$2` seq, stored at `$3`: its month)'s search vector `$4` (see
+/// [`search_vector`]) and folded text `$5`.
+const SET_SEARCH: &str = "UPDATE ticket_events SET search_vector = $4::tsvector, search_text = $5
+     WHERE ticket_id = $1 AND seq = $2 AND created_at = $3";
+
+/// Texts stored before they were searchable, up to `$1`: `(ticket_id, seq, created_at, body)`,
+/// locked, skipping those another node's round holds, so that nodes starting together index
+/// different rows instead of each the same ones. Found through `ticket_events_unsearched_idx`.
+const UNSEARCHED: &str = "SELECT ticket_id, seq, created_at, body FROM ticket_events
+     WHERE search_text IS NULL AND body IS NOT NULL LIMIT $1 FOR UPDATE SKIP LOCKED";
+
+/// Customers' names set before they were searchable, up to `$1`: `(id, name)`, locked as
+/// [`UNSEARCHED`] locks its rows. Found through `users_unsearched_idx`.
+const UNSEARCHED_NAMES: &str =
+    "SELECT id, name FROM users WHERE search_name IS NULL AND name IS NOT NULL LIMIT $1 FOR UPDATE SKIP LOCKED";
 
 /// Appends `word` quoted as a `tsvector` or `tsquery` lexeme: in single quotes, with a quote or a
 /// backslash in it doubled. Words are letters and digits, so the doubling never happens; the
@@ -103,19 +115,19 @@ impl Search for PostgresStore {
     }
 
     async fn index_unsearched(&self, limit: u32) -> Result<u64> {
-        let unsearched = postgres(sql::UNSEARCHED);
-        let (unsearched_names, set_name) = (postgres(sql::UNSEARCHED_NAMES), postgres(sql::SET_SEARCH_NAME));
+        let set_name = postgres(sql::SET_SEARCH_NAME);
         self.call(async |c| {
-            let rows: Vec<(Uuid, i64, String)> =
-                sqlx::query_as(&unsearched).bind(i64::from(limit)).fetch_all(&mut *c).await?;
-            let names: Vec<(Uuid, String)> =
-                sqlx::query_as(&unsearched_names).bind(i64::from(limit)).fetch_all(&mut *c).await?;
             let mut tx = c.begin().await?;
-            for (ticket, seq, body) in &rows {
+            let rows: Vec<(Uuid, i64, i64, String)> =
+                sqlx::query_as(UNSEARCHED).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
+            let names: Vec<(Uuid, String)> =
+                sqlx::query_as(UNSEARCHED_NAMES).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
+            for (ticket, seq, at, body) in &rows {
                 let text = crate::model::text::fold(body);
                 sqlx::query(SET_SEARCH)
                     .bind(ticket)
                     .bind(seq)
+                    .bind(at)
                     .bind(search_vector(&text))
                     .bind(text)
                     .execute(&mut *tx)
