@@ -289,7 +289,8 @@ async fn a_redis_cluster_master_killed_under_a_live_conversation() {
         Conversation::start(&cluster, &number).await;
     let user_id = user.request(json!({"type": "me"})).await["user_id"].as_str().unwrap().to_owned();
 
-    let channel_master = cluster.redis.sharded().master_of(&format!("cluster-test:ch:t:{ticket}")).await;
+    let channel_master =
+        cluster.redis.sharded().master_of(&format!("cluster-test:ch:t:{ticket}")).await.expect("the channel's master");
     // Every master holds parts of the roster: the second failover is of another one than the
     // channel's (which still has its replica).
     let second = *cluster.redis.sharded().masters().await.iter().find(|&&m| m != channel_master).unwrap();
@@ -299,7 +300,8 @@ async fn a_redis_cluster_master_killed_under_a_live_conversation() {
     let (stop_asking, stop) = tokio::sync::oneshot::channel::<()>();
     let asking = tokio::spawn(ask_ready_until(cluster.http.clone(), bases, stop));
     for (round, master) in [channel_master, second].into_iter().enumerate() {
-        cluster.redis.sharded().kill_and_fail_over(master).await;
+        let took = cluster.redis.sharded().kill_and_fail_over(master).await.expect("the replica takes over");
+        eprintln!("redis cluster failed over in {took:?}");
         for i in 0..5 {
             let body = format!("round {round} user {i}");
             send_through_failover(&mut user, &ticket, &body).await;

@@ -36,7 +36,7 @@ async fn redis_quotas_conform_on_a_redis_cluster() {
         eprintln!("TEST_REDIS_URL not set: Redis Cluster quotas not tested here (CI sets it)");
         return;
     }
-    let Some(cluster) = common::redis_cluster::LocalCluster::start(3).await else { return };
+    let Some(cluster) = common::redis_cluster::start(3).await else { return };
     let conn = anapars_hub::adapters::redis::connect(&cluster.url()).await.expect("the cluster answers").conn;
     assert!(conn.is_cluster());
     let quotas = RedisQuotas::new(conn, "test:");

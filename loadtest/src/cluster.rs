@@ -5,9 +5,9 @@
 
 use crate::hub::{HubArgs, HubHandle, NodeStart};
 use crate::metrics::{Metrics, NodeSnapshot};
-use crate::redis_cluster::RedisCluster;
 use crate::report::{HubInfo, NodeFigures};
-use anyhow::{bail, ensure};
+use anapars_redis_cluster::{LocalCluster, Options};
+use anyhow::{bail, ensure, Context};
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,7 +20,7 @@ pub struct Cluster {
     /// harness's `HUB_ADMIN_TOKEN`. Never printed.
     pub admin_token: Option<String>,
     /// The Redis Cluster started for the run (`--spawn-redis-cluster`), stopped with it.
-    redis: Option<RedisCluster>,
+    redis: Option<LocalCluster>,
 }
 
 impl Cluster {
@@ -37,8 +37,15 @@ impl Cluster {
                 args.redis_shard_cpu.is_none() || args.spawn_redis_cluster.is_some(),
                 "--redis-shard-cpu needs --spawn-redis-cluster"
             );
-            let redis = args.spawn_redis_cluster.map(|n| RedisCluster::start(n, args.redis_shard_cpu)).transpose()?;
-            let redis_url = redis.as_ref().map(RedisCluster::url).or_else(|| args.redis_url.clone());
+            let redis = match args.spawn_redis_cluster {
+                Some(masters) => {
+                    let options =
+                        Options { masters, replicas: false, node_timeout_ms: None, cpu_share: args.redis_shard_cpu };
+                    Some(LocalCluster::start(options).await.context("--spawn-redis-cluster")?)
+                }
+                None => None,
+            };
+            let redis_url = redis.as_ref().map(LocalCluster::url).or_else(|| args.redis_url.clone());
             if args.nodes > 1 {
                 ensure!(redis_url.is_some(), "--nodes {} needs --redis-url or --spawn-redis-cluster", args.nodes);
                 ensure!(args.database_url.is_some(), "--nodes {} needs --database-url (Postgres)", args.nodes);
@@ -105,7 +112,8 @@ impl Cluster {
     /// CPU seconds each master of the spawned Redis Cluster has used so far, in slot order (empty
     /// without one).
     pub fn redis_shard_cpu_secs(&self) -> Vec<Option<f64>> {
-        self.redis.as_ref().map(RedisCluster::cpu_secs).unwrap_or_default()
+        let pids = self.redis.as_ref().map(LocalCluster::pids).unwrap_or_default();
+        pids.into_iter().map(|pid| crate::hub::proc_cpu_secs(&format!("/proc/{}/stat", pid?))).collect()
     }
 
     /// Stops every node the harness started.

@@ -65,7 +65,6 @@ mod picture;
 mod plot;
 mod receiver;
 mod reconnect;
-mod redis_cluster;
 mod report;
 mod reports;
 mod rotate;

@@ -232,9 +232,9 @@ impl Cluster {
         let redis = match redis {
             Redis::One => Backplane::One(OwnRedis::start()),
             Redis::Sharded => Backplane::Sharded(
-                LocalCluster::start(3).await.expect("redis-server is installed (TEST_DATABASE_URL is set)"),
+                super::redis_cluster::start(3).await.expect("redis-server is installed (TEST_DATABASE_URL is set)"),
             ),
-            Redis::LoneMaster => Backplane::Sharded(LocalCluster::lone().await?),
+            Redis::LoneMaster => Backplane::Sharded(super::redis_cluster::lone().await?),
         };
         let db = TestDatabase::postgres(&admin).await;
         let database_url = db.config.database_url.as_ref().unwrap().0.clone();
