@@ -217,6 +217,7 @@ pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
         }
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
+        let _ = HOT.set(Hot::registered_with(&recorder));
         // Fails only if another recorder was installed first; then our handle renders nothing,
         // which is visible on /metrics rather than fatal.
         let _ = metrics::set_global_recorder(recorder);
@@ -246,21 +247,32 @@ struct Hot {
     frames_out: [(&'static str, metrics::Counter); 4],
 }
 
-/// The [`Hot`] handles, found after [`prometheus`] has installed the recorder: a handle found before
-/// would count into no recorder for good.
-fn hot() -> &'static Hot {
-    static HOT: OnceLock<Hot> = OnceLock::new();
-    HOT.get_or_init(|| {
-        prometheus();
-        let counter_by_type = |name: &'static str, kind: &'static str| (kind, metrics::counter!(name, "type" => kind));
-        Hot {
-            messages_stored: metrics::counter!(MESSAGES_STORED),
-            send_latency: metrics::histogram!(WS_LATENCY, "type" => "ticket.send"),
-            frames_in: [counter_by_type(FRAMES_IN, "ticket.send")],
+/// The [`Hot`] handles, found in the Prometheus recorder as [`prometheus`] installs it.
+static HOT: OnceLock<Hot> = OnceLock::new();
+
+impl Hot {
+    /// The handles, registered with `recorder` itself rather than through the macros, which use
+    /// whatever recorder is current on the calling thread (a test's own, say) and would keep it.
+    fn registered_with(recorder: &impl metrics::Recorder) -> Self {
+        let meta = metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+        let by_type = |name: &'static str, kind: &'static str| {
+            metrics::Key::from_parts(name, vec![metrics::Label::new("type", kind)])
+        };
+        let counter = |name, kind| (kind, recorder.register_counter(&by_type(name, kind), &meta));
+        Self {
+            messages_stored: recorder.register_counter(&metrics::Key::from_static_name(MESSAGES_STORED), &meta),
+            send_latency: recorder.register_histogram(&by_type(WS_LATENCY, "ticket.send"), &meta),
+            frames_in: [counter(FRAMES_IN, "ticket.send")],
             frames_out: ["ticket.send.ok", "ticket.event", "ticket.updated", "ticket.receipt"]
-                .map(|kind| counter_by_type(FRAMES_OUT, kind)),
+                .map(|kind| counter(FRAMES_OUT, kind)),
         }
-    })
+    }
+}
+
+/// The [`Hot`] handles (installing the recorder first, if it is not yet).
+fn hot() -> &'static Hot {
+    prometheus();
+    HOT.get_or_init(|| Hot::registered_with(&metrics::NoopRecorder))
 }
 
 /// The handle of `kind` among `found`, if it is one of them.
