@@ -98,7 +98,8 @@ impl LocalCluster {
         let mut buses = Vec::new();
         for i in 0..total {
             let (server, bus) = start_server(cluster.dir.path(), node_timeout_ms).await?;
-            if let (Some(share), true) = (cpu_share, i < masters) {
+            // The masters start first: only they get a budget.
+            if let Some(share) = cpu_share.filter(|_| i < masters) {
                 let pid = server.child.as_ref().and_then(Child::id).context("redis-server has a pid")?;
                 let name = format!("anapars-redis-{}-{}", std::process::id(), server.port);
                 cluster.cgroups.push(limit_cpu(&name, pid, share)?);

@@ -46,17 +46,6 @@ pub(super) fn search_vector(search_text: &str) -> String {
 const SET_SEARCH: &str = "UPDATE ticket_events SET search_vector = $4::tsvector, search_text = $5
      WHERE ticket_id = $1 AND seq = $2 AND created_at = $3";
 
-/// Texts stored before they were searchable, up to `$1`: `(ticket_id, seq, created_at, body)`,
-/// locked, skipping those another node's round holds, so that nodes starting together index
-/// different rows instead of each the same ones. Found through `ticket_events_unsearched_idx`.
-const UNSEARCHED: &str = "SELECT ticket_id, seq, created_at, body FROM ticket_events
-     WHERE search_text IS NULL AND body IS NOT NULL LIMIT $1 FOR UPDATE SKIP LOCKED";
-
-/// Customers' names set before they were searchable, up to `$1`: `(id, name)`, locked as
-/// [`UNSEARCHED`] locks its rows. Found through `users_unsearched_idx`.
-const UNSEARCHED_NAMES: &str =
-    "SELECT id, name FROM users WHERE search_name IS NULL AND name IS NOT NULL LIMIT $1 FOR UPDATE SKIP LOCKED";
-
 /// Appends `word` quoted as a `tsvector` or `tsquery` lexeme: in single quotes, with a quote or a
 /// backslash in it doubled. Words are letters and digits, so the doubling never happens; the
 /// quotes keep a word that reads like an operator a word.
@@ -115,13 +104,15 @@ impl Search for PostgresStore {
     }
 
     async fn index_unsearched(&self, limit: u32) -> Result<u64> {
+        let unsearched = postgres(sql::UNSEARCHED) + sql::SKIP_LOCKED;
+        let unsearched_names = postgres(sql::UNSEARCHED_NAMES) + sql::SKIP_LOCKED;
         let set_name = postgres(sql::SET_SEARCH_NAME);
         self.call(async |c| {
             let mut tx = c.begin().await?;
             let rows: Vec<(Uuid, i64, i64, String)> =
-                sqlx::query_as(UNSEARCHED).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
+                sqlx::query_as(&unsearched).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
             let names: Vec<(Uuid, String)> =
-                sqlx::query_as(UNSEARCHED_NAMES).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
+                sqlx::query_as(&unsearched_names).bind(i64::from(limit)).fetch_all(&mut *tx).await?;
             for (ticket, seq, at, body) in &rows {
                 let text = crate::model::text::fold(body);
                 sqlx::query(SET_SEARCH)

@@ -17,8 +17,8 @@ pub(in crate::adapters::sql) const HIT_COLUMNS: &str = "t.id, t.user_id, t.subje
 const CUSTOMER_COLUMNS: &str = "t.id, t.user_id, t.subject, t.status, t.agent_id, \
      t.created_at, t.updated_at, t.queued_at, t.last_seq, CAST(1 AS BIGINT) AS hit_seq, u.name AS hit_body, t.updated_at AS hit_at";
 
-/// Customers' names set before names were searchable, up to `?1`: `(id, name)` (SQLite, whose one
-/// writer needs no row locks; found through `users_unsearched_idx`).
+/// Customers' names set before names were searchable, up to `?1`: `(id, name)`, found through
+/// `users_unsearched_idx`. Postgres locks them ([`SKIP_LOCKED`]); SQLite's one writer needs not.
 pub(in crate::adapters::sql) const UNSEARCHED_NAMES: &str =
     "SELECT id, name FROM users WHERE search_name IS NULL AND name IS NOT NULL LIMIT ?1";
 
@@ -52,10 +52,15 @@ where
     q
 }
 
-/// Texts stored before the index existed, up to `?1`: `(ticket_id, seq, body)` (SQLite, as
-/// [`UNSEARCHED_NAMES`]; found through `ticket_events_unsearched_idx`).
-pub(in crate::adapters::sql) const UNSEARCHED: &str =
-    "SELECT ticket_id, seq, body FROM ticket_events WHERE search_text IS NULL AND body IS NOT NULL LIMIT ?1";
+/// Texts stored before the index existed, up to `?1`: `(ticket_id, seq, created_at, body)`, found
+/// through `ticket_events_unsearched_idx`, locked on Postgres as [`UNSEARCHED_NAMES`].
+pub(in crate::adapters::sql) const UNSEARCHED: &str = "SELECT ticket_id, seq, created_at, body FROM ticket_events
+     WHERE search_text IS NULL AND body IS NOT NULL LIMIT ?1";
+
+/// What Postgres appends to [`UNSEARCHED`] and [`UNSEARCHED_NAMES`]: the rows are locked, and
+/// those another node's round holds are skipped, so that nodes starting together index different
+/// rows instead of each the same ones.
+pub(in crate::adapters::sql) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 
 /// Sets event (`?1` ticket, `?2` seq)'s folded text `?3`.
 pub(in crate::adapters::sql) const SET_SEARCH_TEXT: &str =

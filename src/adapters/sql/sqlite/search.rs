@@ -36,12 +36,13 @@ impl Search for SqliteStore {
     }
 
     async fn index_unsearched(&self, limit: u32) -> Result<u64> {
-        let rows: Vec<(Uuid, i64, String)> =
+        let rows: Vec<(Uuid, i64, i64, String)> =
             sqlx::query_as(sql::UNSEARCHED).bind(i64::from(limit)).fetch_all(&self.readers).await?;
         let names: Vec<(Uuid, String)> =
             sqlx::query_as(sql::UNSEARCHED_NAMES).bind(i64::from(limit)).fetch_all(&self.readers).await?;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        for (ticket, seq, body) in &rows {
+        // One table, not months: the key alone finds the row.
+        for (ticket, seq, _at, body) in &rows {
             sqlx::query(sql::SET_SEARCH_TEXT)
                 .bind(ticket)
                 .bind(seq)
