@@ -256,12 +256,12 @@ pub struct Config {
     /// a steady load costs Postgres fewer, larger transactions; the bound keeps the wait short when
     /// a commit is slow. 0 starts every batch as soon as a writer is free. Default 2.
     pub message_spill_ms: u64,
-    /// Milliseconds a message batch waits after its first message before it takes even a free
-    /// writer, unless it fills first. Each message waits up to this much longer for its
-    /// acknowledgement, and a busy database gets fewer, larger transactions: less CPU per message.
-    /// Only while messages keep coming (more than one per this wait): a message after a quiet spell
-    /// goes at once. For a Postgres shared with other work or near its limit; 0 starts a batch as
-    /// soon as a writer is free. Default 0.
+    /// The most milliseconds a message batch waits for company after its first message before it
+    /// takes even a free writer. It waits only while messages come fast enough to bring it 4 or more
+    /// in that time (judged by the last batches), and stops waiting once it holds 16: the
+    /// database then gets fewer, larger transactions (less CPU per message), and each message
+    /// waits up to this much longer for its acknowledgement; at a slower pace nothing waits.
+    /// 0 starts a batch as soon as a writer is free. Default 2.
     pub message_linger_ms: u64,
     /// Largest frame the hub processes; a larger one (up to `max_frame_hard_bytes`) gets `too_large`.
     /// Default 65536.
@@ -448,7 +448,7 @@ impl Default for Config {
             message_batch: 256,
             message_writers: 2,
             message_spill_ms: 2,
-            message_linger_ms: 0,
+            message_linger_ms: 2,
             max_message_bytes: 64 * 1024,
             max_frame_hard_bytes: 256 * 1024,
             max_frames_per_sec: 50,

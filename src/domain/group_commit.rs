@@ -61,13 +61,17 @@ pub struct BatchConfig {
     /// steady load costs the database as few transactions as one writer would. Zero starts every
     /// batch as soon as a writer is free.
     pub spill_after: Duration,
-    /// How long a batch waits after its first item before it takes even a free writer, unless it is
-    /// full first: a batch that waits for company carries more items per transaction (less database
-    /// CPU per item) and each item waits up to this much longer. Only while items keep coming (the
-    /// batch's first one came within this of the last batch's start): after a quiet spell the
-    /// wait would gather nothing, and the item goes at once. Zero starts a batch as soon as a writer
-    /// is free. A busy writer's next batch waits for the longer of this and `spill_after`.
+    /// The most a batch waits after its first item for company before it takes even a free writer:
+    /// a batch that waits carries more items per transaction (less database CPU per item), and each
+    /// item waits up to this much longer. A batch waits only while the pace of the last batches
+    /// brings a quarter of `linger_batch` within this wait (and its first item came within it of
+    /// the last batch's start), and stops waiting once it holds `linger_batch` items: at a slow
+    /// pace the wait would gather little and nothing waits; the faster the pace, the sooner a batch
+    /// has its company. Zero starts a batch as soon as a writer is free. A busy writer's next batch
+    /// waits for the longer of this and `spill_after`.
     pub linger: Duration,
+    /// The size at which a waiting batch stops waiting (see `linger`).
+    pub linger_batch: usize,
     /// A batch that takes longer than this is answered `unavailable`.
     pub timeout: Duration,
     /// The retry hint of `overloaded`.
@@ -182,8 +186,9 @@ async fn run<F: Flush>(
     let mut since: Option<Instant> = None;
     // Whether the batch being gathered let the other ready tasks run once before it started.
     let mut yielded = false;
-    // When the last batch started.
+    // When the last batch started, and the pace of the last batches.
     let mut last_start: Option<Instant> = None;
+    let mut pace = Pace::default();
     loop {
         // What waits joins the batch being gathered rather than queueing behind it.
         while pending.len() < max_batch {
@@ -196,15 +201,18 @@ async fn run<F: Flush>(
         }
         let busy = concurrency - slots.available_permits();
         let first_at = if gathering { *since.get_or_insert_with(Instant::now) } else { Instant::now() };
-        // A batch lingers only while items come faster than one per linger (its first one came
-        // within a linger of the last batch's start), when the wait gathers company; a lone item
-        // after a quiet spell goes at once. Once stopping, nothing lingers.
+        // A batch lingers only while the pace brings it company (and its first item came within a
+        // linger of the last batch's start: a lone item after a quiet spell goes at once), until it
+        // has enough. Once stopping, nothing lingers.
         let flowing = last_start.is_some_and(|last| first_at.saturating_duration_since(last) <= config.linger);
-        let linger_at = if flowing && !stopping { first_at + config.linger } else { first_at };
-        // When a batch may take a writer: a free one after the linger, another one besides the
-        // busy ones after the spill wait too; a full batch takes any free writer at once.
+        let lingering = flowing && !stopping && pace.brings_company(config.linger, config.linger_batch);
+        let linger_at = if lingering { first_at + config.linger } else { first_at };
+        // When a batch may take a writer: a free one after the linger (or once it has its company),
+        // another one besides the busy ones after the spill wait too; a full batch takes any free
+        // writer at once.
         let take_at = if busy == 0 { linger_at } else { linger_at.max(first_at + config.spill_after) };
-        let start = gathering && busy < concurrency && (pending.len() >= max_batch || Instant::now() >= take_at);
+        let enough = pending.len() >= max_batch || (lingering && busy == 0 && pending.len() >= config.linger_batch);
+        let start = gathering && busy < concurrency && (enough || Instant::now() >= take_at);
         if start {
             if !yielded && pending.len() < max_batch {
                 // The first item's caller woke this loop, and a woken task runs next on its worker,
@@ -220,7 +228,11 @@ async fn run<F: Flush>(
             let Ok(slot) = slots.clone().try_acquire_owned() else { break };
             let (items, replies): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.item, p.reply)).unzip();
             since = None;
-            last_start = Some(Instant::now());
+            let now = Instant::now();
+            if let Some(last) = last_start {
+                pace.record(items.len(), now.saturating_duration_since(last));
+            }
+            last_start = Some(now);
             let (flush, finished) = (flush.clone(), finished.clone());
             tasks.spawn(async move {
                 let outcomes = store(flush.as_ref(), &items, &config).await;
@@ -255,6 +267,39 @@ async fn run<F: Flush>(
     }
     // Every slot back: the last batches are done.
     let _ = slots.acquire_many(u32::try_from(concurrency).unwrap_or(u32::MAX)).await;
+}
+
+/// The pace at which items come: running averages of the last batches' sizes and of the time
+/// between their starts (together, items per second, whatever the batches' sizes).
+#[derive(Debug, Default)]
+struct Pace {
+    items: f64,
+    secs: f64,
+}
+
+impl Pace {
+    /// Weight of the newest batch in the averages: the last eight or so count.
+    const WEIGHT: f64 = 0.125;
+    /// Longest time between batches the averages take, so that a quiet hour is forgotten as soon
+    /// as a quiet second.
+    const LONGEST: Duration = Duration::from_secs(1);
+
+    /// A batch of `items` started `since` after the one before it.
+    fn record(&mut self, items: usize, since: Duration) {
+        let (items, secs) = (items as f64, since.min(Self::LONGEST).as_secs_f64());
+        if self.secs == 0.0 && self.items == 0.0 {
+            (self.items, self.secs) = (items, secs);
+        } else {
+            self.items += Self::WEIGHT * (items - self.items);
+            self.secs += Self::WEIGHT * (secs - self.secs);
+        }
+    }
+
+    /// Whether items come fast enough that a batch waiting `linger` gathers at least a quarter of
+    /// `batch` (waiting for less costs its items the wait for little gain).
+    fn brings_company(&self, linger: Duration, batch: usize) -> bool {
+        !linger.is_zero() && self.items > 0.0 && self.items * linger.as_secs_f64() >= self.secs * (batch as f64 / 4.0)
+    }
 }
 
 /// One outcome per item of a batch.
@@ -404,6 +449,7 @@ mod tests {
             concurrency,
             spill_after: Duration::ZERO,
             linger: Duration::ZERO,
+            linger_batch: 4,
             timeout: Duration::from_secs(5),
             retry_after: Duration::from_millis(321),
             retry_refused_alone: false,
@@ -521,37 +567,72 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_lingers_for_company_while_items_keep_coming_unless_it_fills() {
+    async fn a_batch_lingers_while_the_pace_brings_company_until_it_has_enough() {
         let numbers = Numbers::new();
         numbers.open();
         let linger = Duration::from_millis(200);
-        let (batcher, _tasks, _stop) = start(&numbers, BatchConfig { linger, ..config(64, 4, 2) });
-        // The first item after a quiet spell goes at once: waiting would gather nothing.
+        let (batcher, _tasks, _stop) = start(&numbers, BatchConfig { linger, linger_batch: 3, ..config(64, 4, 2) });
+        // The first item goes at once: there is no pace yet.
         let asked = Instant::now();
         assert_eq!(batcher.enqueue(0).unwrap().stored().await.unwrap(), 0);
         assert!(asked.elapsed() < linger / 2, "a lone item lingered for {:?}", asked.elapsed());
-        // The next comes within a linger of that batch: every writer is free, yet it waits, and the
-        // two after it join its batch.
+        // A full batch goes at once, and its items came fast.
         let asked = Instant::now();
-        let mut queued = vec![batcher.enqueue(1).unwrap()];
-        for i in 2..4 {
+        let queued: Vec<_> = (1..5).map(|i| batcher.enqueue(i).unwrap()).collect();
+        assert_eq!(codes(&outcomes(queued).await), [Ok(10), Ok(20), Ok(30), Ok(40)]);
+        assert!(asked.elapsed() < linger / 2, "a full batch lingered for {:?}", asked.elapsed());
+        // At that pace the next batch waits for company, every writer free, and starts as soon as
+        // it holds three items.
+        let asked = Instant::now();
+        let mut queued = vec![batcher.enqueue(5).unwrap()];
+        for i in 6..8 {
             tokio::time::sleep(linger / 5).await;
             queued.push(batcher.enqueue(i).unwrap());
         }
-        assert_eq!(codes(&outcomes(queued).await), [Ok(10), Ok(20), Ok(30)]);
+        assert_eq!(codes(&outcomes(queued).await), [Ok(50), Ok(60), Ok(70)]);
         let waited = asked.elapsed();
-        assert!(waited >= linger && waited < linger * 3, "the batch started after {waited:?}");
-        // A full batch does not wait.
+        assert!(waited >= linger * 2 / 5 && waited < linger, "the batch started after {waited:?}");
+        // A lone item waits the whole linger for company that does not come, and no longer.
         let asked = Instant::now();
-        let queued: Vec<_> = (4..8).map(|i| batcher.enqueue(i).unwrap()).collect();
-        assert_eq!(codes(&outcomes(queued).await), [Ok(40), Ok(50), Ok(60), Ok(70)]);
-        assert!(asked.elapsed() < linger / 2, "a full batch lingered for {:?}", asked.elapsed());
+        assert_eq!(batcher.enqueue(8).unwrap().stored().await.unwrap(), 80);
+        let waited = asked.elapsed();
+        assert!(waited >= linger && waited < linger * 3, "the lone item waited {waited:?}");
         // Quiet for longer than a linger: the next item goes at once again.
         tokio::time::sleep(linger * 2).await;
         let asked = Instant::now();
-        assert_eq!(batcher.enqueue(8).unwrap().stored().await.unwrap(), 80);
+        assert_eq!(batcher.enqueue(9).unwrap().stored().await.unwrap(), 90);
         assert!(asked.elapsed() < linger / 2, "an item after a quiet spell lingered for {:?}", asked.elapsed());
-        assert_eq!(numbers.batches(), vec![vec![0], vec![1, 2, 3], vec![4, 5, 6, 7], vec![8]]);
+        assert_eq!(numbers.batches(), vec![vec![0], vec![1, 2, 3, 4], vec![5, 6, 7], vec![8], vec![9]]);
+    }
+
+    #[test]
+    fn the_pace_says_when_a_wait_gathers_company() {
+        let linger = Duration::from_millis(2);
+        let mut pace = Pace::default();
+        assert!(!pace.brings_company(linger, 16), "no pace yet");
+        // 6,000 items a second in batches of 6: 12 within 2 ms, more than a quarter of 16.
+        for _ in 0..20 {
+            pace.record(6, Duration::from_millis(1));
+        }
+        assert!(pace.brings_company(linger, 16));
+        assert!(!pace.brings_company(Duration::ZERO, 16), "no linger, no wait");
+        assert!(!pace.brings_company(linger, 64), "12 is less than a quarter of 64");
+        // 1,000 a second: 2 within 2 ms.
+        for _ in 0..40 {
+            pace.record(1, Duration::from_millis(1));
+        }
+        assert!(!pace.brings_company(linger, 16));
+        // After a quiet hour the pace is slow; back at 6,000 a second it is fast again within 40
+        // batches, as after a quiet second.
+        for _ in 0..40 {
+            pace.record(6, Duration::from_millis(1));
+        }
+        pace.record(1, Duration::from_secs(3600));
+        assert!(!pace.brings_company(linger, 16));
+        for _ in 0..40 {
+            pace.record(6, Duration::from_millis(1));
+        }
+        assert!(pace.brings_company(linger, 16), "{pace:?}");
     }
 
     #[tokio::test]

@@ -106,6 +106,7 @@ impl TelemetryPipeline {
             concurrency: 1,
             spill_after: Duration::ZERO,
             linger: Duration::ZERO,
+            linger_batch: 0,
             timeout: config.timeout,
             retry_after: RETRY_AFTER,
             retry_refused_alone: true,

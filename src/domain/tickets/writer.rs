@@ -21,6 +21,12 @@ use std::time::Duration;
 /// The retry hint of `overloaded` from the message writer.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
+/// The size at which a batch waiting for company (`linger`) stops waiting. Shared by 16 messages,
+/// a batch's own cost to Postgres (a round trip, a statement's start, a commit and its sync) comes
+/// to about what each message's rows cost it, so a longer wait saves each message less than the
+/// wait costs it.
+const LINGER_BATCH: usize = 16;
+
 /// The writer: messages in, their stored events (or why not) out; cheap to clone.
 pub(crate) type MessageWriter = Batcher<MessageStore>;
 
@@ -53,8 +59,9 @@ impl Flush for MessageStore {
 /// The writer's tuning: `queue` messages wait at most, `max_batch` go in one transaction, and
 /// `concurrency` transactions are in flight at once (on SQLite one is written while others wait
 /// for their sync; Postgres writes a few at once), the next taking another writer only when full
-/// or after `spill_after` (see [`BatchConfig::spill_after`]), and none before `linger` unless full
-/// (see [`BatchConfig::linger`]); a batch that takes longer than `timeout` is answered
+/// or after `spill_after` (see [`BatchConfig::spill_after`]), and, while messages come fast, none
+/// before `linger` unless it holds [`LINGER_BATCH`] (see [`BatchConfig::linger`]); a batch that
+/// takes longer than `timeout` is answered
 /// `unavailable`.
 pub(crate) fn config(
     queue: usize,
@@ -72,6 +79,7 @@ pub(crate) fn config(
         concurrency,
         spill_after,
         linger,
+        linger_batch: LINGER_BATCH,
         timeout,
         retry_after: RETRY_AFTER,
         retry_refused_alone: false,
