@@ -258,10 +258,12 @@ pub struct Config {
     pub message_spill_ms: u64,
     /// The most milliseconds a message batch waits for company after its first message before it
     /// takes even a free writer. It waits only while messages come fast enough to bring it 4 or more
-    /// in that time (judged by the last batches), and stops waiting once it holds 16: the
-    /// database then gets fewer, larger transactions (less CPU per message), and each message
-    /// waits up to this much longer for its acknowledgement; at a slower pace nothing waits.
-    /// 0 starts a batch as soon as a writer is free. Default 2.
+    /// in that time but fewer than 8 while the last batch was being stored (judged by the last
+    /// batches), and stops waiting once it holds 16: the database then gets fewer, larger
+    /// transactions (less CPU per message), and each message waits up to this much longer for its
+    /// acknowledgement. At a slower pace nothing waits, nor where batches grow that large anyway
+    /// (near the database's limit, where waiting would only make each round longer). 0 starts a
+    /// batch as soon as a writer is free. Default 2.
     pub message_linger_ms: u64,
     /// Largest frame the hub processes; a larger one (up to `max_frame_hard_bytes`) gets `too_large`.
     /// Default 65536.

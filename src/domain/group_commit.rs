@@ -8,7 +8,10 @@
 //!
 //! - A full queue answers `overloaded` at once, with the batcher's retry hint; nothing was taken.
 //! - A batch that fails or times out answers every item of it `unavailable` (storage unreachable or
-//!   slow) or `internal`; nothing of it is acknowledged. A batcher can instead try a batch that
+//!   slow) or `internal`; nothing of it is acknowledged. An item whose caller waits for it and that
+//!   waited in the queue longer than a batch may take is answered `unavailable` without being
+//!   stored: storage has been too slow for it, and its caller hears so then rather than after yet
+//!   another batch; so every caller hears within about twice the batch timeout. A batcher can instead try a batch that
 //!   storage refused (`internal`) again item by item, so that only the refused item fails.
 //! - With one batch at a time, batches are stored in the order their items were queued.
 //! - Stopping (the token given to [`Batcher::start`]) closes the queue (later callers get
@@ -17,6 +20,7 @@
 
 use crate::error::{Error, Result};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
@@ -65,9 +69,11 @@ pub struct BatchConfig {
     /// a batch that waits carries more items per transaction (less database CPU per item), and each
     /// item waits up to this much longer. A batch waits only while the pace of the last batches
     /// brings a quarter of `linger_batch` within this wait (and its first item came within it of
-    /// the last batch's start), and stops waiting once it holds `linger_batch` items: at a slow
-    /// pace the wait would gather little and nothing waits; the faster the pace, the sooner a batch
-    /// has its company. Zero starts a batch as soon as a writer is free. A busy writer's next batch
+    /// the last batch's start) but less than half of it while a batch is stored, and stops
+    /// waiting once it holds `linger_batch` items: at a slow pace the wait would gather little and
+    /// nothing waits; the faster the pace, the sooner a batch has its company; and where batches
+    /// grow that large while the writer stores the one before (near the database's or the
+    /// machine's limit), waiting would only lengthen every round, and nothing waits either. Zero starts a batch as soon as a writer is free. A busy writer's next batch
     /// waits for the longer of this and `spill_after`.
     pub linger: Duration,
     /// The size at which a waiting batch stops waiting (see `linger`).
@@ -81,23 +87,23 @@ pub struct BatchConfig {
     pub retry_refused_alone: bool,
 }
 
-/// An item in the queue, with the caller waiting for it (if any).
+/// An item in the queue, with the caller waiting for it (if any) and when it was queued.
 struct Pending<F: Flush> {
     item: F::Item,
     reply: Option<oneshot::Sender<Result<F::Output>>>,
+    queued: Instant,
 }
 
 /// The queueing side of a batcher; cheap to clone.
 pub struct Batcher<F: Flush> {
     tx: mpsc::Sender<Pending<F>>,
     flush: Arc<F>,
-    timeout: Duration,
     retry_after: Duration,
 }
 
 impl<F: Flush> Clone for Batcher<F> {
     fn clone(&self) -> Self {
-        Self { tx: self.tx.clone(), flush: self.flush.clone(), timeout: self.timeout, retry_after: self.retry_after }
+        Self { tx: self.tx.clone(), flush: self.flush.clone(), retry_after: self.retry_after }
     }
 }
 
@@ -108,7 +114,7 @@ impl<F: Flush> Batcher<F> {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let flush = Arc::new(flush);
         tasks.spawn(run(flush.clone(), rx, config, tasks.clone(), stop));
-        Self { tx, flush, timeout: config.timeout, retry_after: config.retry_after }
+        Self { tx, flush, retry_after: config.retry_after }
     }
 
     /// Queues `item` for a batch without waiting; wait for its outcome with [`Queued::stored`].
@@ -118,7 +124,7 @@ impl<F: Flush> Batcher<F> {
     pub fn enqueue(&self, item: F::Item) -> Result<Queued<F::Output>> {
         let (reply, answer) = oneshot::channel();
         self.push(item, Some(reply))?;
-        Ok(Queued { answer, timeout: self.timeout })
+        Ok(Queued { answer })
     }
 
     /// Queues `item` for a batch; nobody waits for its outcome.
@@ -130,7 +136,7 @@ impl<F: Flush> Batcher<F> {
     }
 
     fn push(&self, item: F::Item, reply: Option<oneshot::Sender<Result<F::Output>>>) -> Result<()> {
-        self.tx.try_send(Pending { item, reply }).map_err(|e| {
+        self.tx.try_send(Pending { item, reply, queued: Instant::now() }).map_err(|e| {
             let (full, pending) = match e {
                 mpsc::error::TrySendError::Full(p) => (true, p),
                 mpsc::error::TrySendError::Closed(p) => (false, p),
@@ -148,7 +154,6 @@ impl<F: Flush> Batcher<F> {
 /// An item in a batcher's queue.
 pub struct Queued<T> {
     answer: oneshot::Receiver<Result<T>>,
-    timeout: Duration,
 }
 
 impl<T> Queued<T> {
@@ -157,11 +162,10 @@ impl<T> Queued<T> {
     /// # Errors
     /// The item's own error; `unavailable` when storage failed or timed out.
     pub async fn stored(self) -> Result<T> {
-        // The batch has its own timeout; this one only guards against a lost batch.
-        match tokio::time::timeout(self.timeout * 2, self.answer).await {
-            Ok(Ok(result)) => result,
-            _ => Err(Error::Unavailable),
-        }
+        // No timer of its own: a batch has its timeout, an item that waited too long for one is
+        // answered when it would join one, and an item dropped unanswered (its batch's task gone)
+        // closes the channel.
+        self.answer.await.unwrap_or(Err(Error::Unavailable))
     }
 }
 
@@ -186,9 +190,11 @@ async fn run<F: Flush>(
     let mut since: Option<Instant> = None;
     // Whether the batch being gathered let the other ready tasks run once before it started.
     let mut yielded = false;
-    // When the last batch started, and the pace of the last batches.
+    // When the last batch started, the pace of the last batches, and how long the last one took to
+    // store (microseconds, written by the batches' tasks).
     let mut last_start: Option<Instant> = None;
     let mut pace = Pace::default();
+    let storing = Arc::new(AtomicU64::new(0));
     loop {
         // What waits joins the batch being gathered rather than queueing behind it.
         while pending.len() < max_batch {
@@ -205,7 +211,13 @@ async fn run<F: Flush>(
         // linger of the last batch's start: a lone item after a quiet spell goes at once), until it
         // has enough. Once stopping, nothing lingers.
         let flowing = last_start.is_some_and(|last| first_at.saturating_duration_since(last) <= config.linger);
-        let lingering = flowing && !stopping && pace.brings_company(config.linger, config.linger_batch);
+        let lingering = flowing
+            && !stopping
+            && pace.waiting_gathers(
+                config.linger,
+                Duration::from_micros(storing.load(Ordering::Relaxed)),
+                config.linger_batch,
+            );
         let linger_at = if lingering { first_at + config.linger } else { first_at };
         // When a batch may take a writer: a free one after the linger (or once it has its company),
         // another one besides the busy ones after the spill wait too; a full batch takes any free
@@ -225,6 +237,13 @@ async fn run<F: Flush>(
                 continue;
             }
             yielded = false;
+            if answer_late(&mut pending, flush.as_ref(), &config) {
+                // Room in the batch for what waits behind them, which may be late too.
+                if pending.is_empty() {
+                    since = None;
+                }
+                continue;
+            }
             let Ok(slot) = slots.clone().try_acquire_owned() else { break };
             let (items, replies): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.item, p.reply)).unzip();
             since = None;
@@ -233,9 +252,10 @@ async fn run<F: Flush>(
                 pace.record(items.len(), now.saturating_duration_since(last));
             }
             last_start = Some(now);
-            let (flush, finished) = (flush.clone(), finished.clone());
+            let (flush, finished, storing) = (flush.clone(), finished.clone(), storing.clone());
             tasks.spawn(async move {
                 let outcomes = store(flush.as_ref(), &items, &config).await;
+                storing.store(u64::try_from(now.elapsed().as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
                 for ((item, reply), outcome) in items.iter().zip(replies).zip(outcomes) {
                     flush.settled(item, &outcome);
                     if let Some(reply) = reply {
@@ -269,6 +289,28 @@ async fn run<F: Flush>(
     let _ = slots.acquire_many(u32::try_from(concurrency).unwrap_or(u32::MAX)).await;
 }
 
+/// Answers `unavailable` the items of `pending` that a caller waits for and that waited longer than
+/// a batch may take (see the module's notes), and takes them out; whether there were any. Items
+/// nobody waits for stay: they are stored however late.
+fn answer_late<F: Flush>(pending: &mut Vec<Pending<F>>, flush: &F, config: &BatchConfig) -> bool {
+    let now = Instant::now();
+    let late = |p: &Pending<F>| p.reply.is_some() && now.saturating_duration_since(p.queued) > config.timeout;
+    if !pending.iter().any(late) {
+        return false;
+    }
+    let (late, on_time): (Vec<_>, Vec<_>) = pending.drain(..).partition(late);
+    *pending = on_time;
+    tracing::warn!(batch = config.name, late = late.len(), "items waited longer than a batch may take");
+    for p in late {
+        let outcome = Err(Error::Unavailable);
+        flush.settled(&p.item, &outcome);
+        if let Some(reply) = p.reply {
+            let _ = reply.send(outcome);
+        }
+    }
+    true
+}
+
 /// The pace at which items come: running averages of the last batches' sizes and of the time
 /// between their starts (together, items per second, whatever the batches' sizes).
 #[derive(Debug, Default)]
@@ -295,10 +337,18 @@ impl Pace {
         }
     }
 
-    /// Whether items come fast enough that a batch waiting `linger` gathers at least a quarter of
-    /// `batch` (waiting for less costs its items the wait for little gain).
-    fn brings_company(&self, linger: Duration, batch: usize) -> bool {
-        !linger.is_zero() && self.items > 0.0 && self.items * linger.as_secs_f64() >= self.secs * (batch as f64 / 4.0)
+    /// Whether a batch waiting up to `linger` for `batch` items gathers company it would not get
+    /// anyway: items come fast enough that it gathers at least a quarter of `batch` (waiting for
+    /// less costs its items the wait for little gain), yet fewer than half of `batch` come while a
+    /// batch is stored (`storing`, the last one's time), during which the next gathers them
+    /// unasked. Where that many come meanwhile, the writers are near their limit, and a wait only
+    /// lengthens every round: larger batches take longer to store, and the next grows larger still.
+    fn waiting_gathers(&self, linger: Duration, storing: Duration, batch: usize) -> bool {
+        let batch = batch as f64;
+        !linger.is_zero()
+            && self.items > 0.0
+            && self.items * linger.as_secs_f64() >= self.secs * batch / 4.0
+            && self.items * storing.as_secs_f64() < self.secs * batch / 2.0
     }
 }
 
@@ -607,32 +657,35 @@ mod tests {
 
     #[test]
     fn the_pace_says_when_a_wait_gathers_company() {
-        let linger = Duration::from_millis(2);
+        let (linger, quick) = (Duration::from_millis(2), Duration::from_micros(800));
         let mut pace = Pace::default();
-        assert!(!pace.brings_company(linger, 16), "no pace yet");
+        assert!(!pace.waiting_gathers(linger, quick, 16), "no pace yet");
         // 6,000 items a second in batches of 6: 12 within 2 ms, more than a quarter of 16.
         for _ in 0..20 {
             pace.record(6, Duration::from_millis(1));
         }
-        assert!(pace.brings_company(linger, 16));
-        assert!(!pace.brings_company(Duration::ZERO, 16), "no linger, no wait");
-        assert!(!pace.brings_company(linger, 64), "12 is less than a quarter of 64");
+        assert!(pace.waiting_gathers(linger, quick, 16));
+        assert!(!pace.waiting_gathers(Duration::ZERO, quick, 16), "no linger, no wait");
+        assert!(!pace.waiting_gathers(linger, quick, 64), "12 is less than a quarter of 64");
+        // Storing a batch takes 1.5 ms: 9 come meanwhile, and the next batch has more than half of
+        // 16 unasked.
+        assert!(!pace.waiting_gathers(linger, Duration::from_micros(1500), 16));
         // 1,000 a second: 2 within 2 ms.
         for _ in 0..40 {
             pace.record(1, Duration::from_millis(1));
         }
-        assert!(!pace.brings_company(linger, 16));
+        assert!(!pace.waiting_gathers(linger, quick, 16));
         // After a quiet hour the pace is slow; back at 6,000 a second it is fast again within 40
         // batches, as after a quiet second.
         for _ in 0..40 {
             pace.record(6, Duration::from_millis(1));
         }
         pace.record(1, Duration::from_secs(3600));
-        assert!(!pace.brings_company(linger, 16));
+        assert!(!pace.waiting_gathers(linger, quick, 16));
         for _ in 0..40 {
             pace.record(6, Duration::from_millis(1));
         }
-        assert!(pace.brings_company(linger, 16), "{pace:?}");
+        assert!(pace.waiting_gathers(linger, quick, 16), "{pace:?}");
     }
 
     #[tokio::test]
@@ -714,6 +767,42 @@ mod tests {
         assert_eq!(numbers.batches().concat(), (0..8).collect::<Vec<_>>(), "an accepted item was dropped");
         assert!(matches!(batcher.enqueue(8), Err(Error::Unavailable)));
         assert_eq!(numbers.refused.lock().unwrap().clone(), vec![(8, false)]);
+    }
+
+    #[tokio::test]
+    async fn an_item_that_waited_longer_than_a_batch_may_take_is_answered_without_being_stored() {
+        let numbers = Numbers::new();
+        let timeout = Duration::from_millis(200);
+        let (batcher, _tasks, _stop) = start(&numbers, BatchConfig { timeout, ..config(16, 1, 1) });
+        // Storage hangs: the first batch holds the only writer until its timeout.
+        let first = batcher.enqueue(1).unwrap();
+        numbers.started(1).await;
+        tokio::time::sleep(timeout / 4).await;
+        let second = batcher.enqueue(2).unwrap();
+        tokio::time::sleep(timeout / 2).await;
+        let asked = Instant::now();
+        let third = batcher.enqueue(3).unwrap();
+        batcher.enqueue_unanswered(4).unwrap();
+        // The second joins a batch as the first times out (it waited less than a batch may take),
+        // which times out too; by then the third has waited longer than a batch may take: it is
+        // answered at once instead of holding the writer for one more timeout.
+        assert!(matches!(first.stored().await, Err(Error::Unavailable)));
+        assert!(matches!(second.stored().await, Err(Error::Unavailable)));
+        assert!(matches!(third.stored().await, Err(Error::Unavailable)));
+        let waited = asked.elapsed();
+        assert!(waited > timeout && waited < timeout * 2, "the third was answered after {waited:?}");
+        // The item nobody waits for is stored however late, once storage answers again.
+        numbers.started(3).await;
+        numbers.open();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while numbers.batches().is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the unanswered item is stored");
+        assert_eq!(numbers.batches(), vec![vec![4]]);
+        assert_eq!(*numbers.settled.lock().unwrap(), [(1, false), (2, false), (3, false), (4, true)]);
     }
 
     #[tokio::test]
