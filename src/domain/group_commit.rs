@@ -8,11 +8,12 @@
 //!
 //! - A full queue answers `overloaded` at once, with the batcher's retry hint; nothing was taken.
 //! - A batch that fails or times out answers every item of it `unavailable` (storage unreachable or
-//!   slow) or `internal`; nothing of it is acknowledged. An item whose caller waits for it and that
-//!   waited in the queue longer than a batch may take is answered `unavailable` without being
-//!   stored: storage has been too slow for it, and its caller hears so then rather than after yet
-//!   another batch; so every caller hears within about twice the batch timeout. A batcher can instead try a batch that
+//!   slow) or `internal`; nothing of it is acknowledged. A batcher can instead try a batch that
 //!   storage refused (`internal`) again item by item, so that only the refused item fails.
+//! - An item whose caller waits for it and that waited in the queue longer than a batch may take is
+//!   answered `unavailable` without being stored: storage has been too slow for it, and its caller
+//!   hears so then rather than after yet another batch; so every caller hears within about twice
+//!   the batch timeout.
 //! - With one batch at a time, batches are stored in the order their items were queued.
 //! - Stopping (the token given to [`Batcher::start`]) closes the queue (later callers get
 //!   `unavailable`), stores everything already accepted, and ends once the last batch is done:
@@ -73,8 +74,9 @@ pub struct BatchConfig {
     /// waiting once it holds `linger_batch` items: at a slow pace the wait would gather little and
     /// nothing waits; the faster the pace, the sooner a batch has its company; and where batches
     /// grow that large while the writer stores the one before (near the database's or the
-    /// machine's limit), waiting would only lengthen every round, and nothing waits either. Zero starts a batch as soon as a writer is free. A busy writer's next batch
-    /// waits for the longer of this and `spill_after`.
+    /// machine's limit), waiting would only lengthen every round, and nothing waits either. Zero
+    /// starts a batch as soon as a writer is free. A busy writer's next batch waits for the longer
+    /// of this and `spill_after`.
     pub linger: Duration,
     /// The size at which a waiting batch stops waiting (see `linger`).
     pub linger_batch: usize,
