@@ -8,10 +8,12 @@
 
 mod common;
 
-use anapars_hub::model::ids::{TicketId, UserId};
+use anapars_hub::model::agent::NewAgent;
+use anapars_hub::model::ids::{AgentId, TicketId, UserId};
 use anapars_hub::model::phone::Phone;
-use anapars_hub::model::ticket::{Appended, Author, NewMessage, NewTicket, Page};
+use anapars_hub::model::ticket::{Appended, Author, EventKind, NewMessage, NewTicket, Page, TicketEvent, Transition};
 use anapars_hub::model::time::{now_ms, Millis};
+use anapars_hub::ports::store::reports::ReportScope;
 use anapars_hub::ports::store::Store;
 use anapars_hub::protocol::Encoding;
 use anapars_hub::Config;
@@ -83,6 +85,58 @@ async fn open(store: &Arc<dyn Store>, user: UserId, at: Millis) -> TicketId {
         created_at: at,
     };
     store.open_ticket(&new).await.expect("open a ticket").ticket.id
+}
+
+/// A store over a database whose months go back half a year, a user, and a ticket of theirs opened
+/// now (the time returned).
+async fn opened_now_beside_older_months(db: &TestDatabase) -> (Arc<dyn Store>, UserId, TicketId, Millis) {
+    let store = store_of(&db.config).await;
+    let user = store.register_user(&Phone::from_e164("+989121234567"), now_ms()).await.expect("register").0.id;
+    let now = now_ms();
+    store.prepare_event_months(now - 200 * DAY, 9).await.expect("prepare the months");
+    let ticket = open(&store, user, now).await;
+    (store, user, ticket, now)
+}
+
+/// A connection holding `month`'s partition locked, as an `ALTER` or a `DROP` of it would, until
+/// it rolls back.
+async fn lock_month(config: &Config, month: &str) -> PgConnection {
+    let mut locker = sql(config).await;
+    sqlx::query("BEGIN").execute(&mut locker).await.expect("begin");
+    sqlx::query(&format!("LOCK TABLE {month} IN ACCESS EXCLUSIVE MODE")).execute(&mut locker).await.expect("lock");
+    locker
+}
+
+/// A new agent.
+async fn agent(store: &Arc<dyn Store>, at: Millis) -> AgentId {
+    let new = NewAgent {
+        id: AgentId::generate(),
+        email: format!("{}@example.test", uuid::Uuid::new_v4().simple()),
+        name: "Sam".into(),
+        password_hash: "hash".into(),
+        created_at: at,
+    };
+    store.create_agent(&new).await.expect("create an agent").expect("a fresh email").id
+}
+
+/// `ticket` claimed by `agent` at `at`, who answers at `answered`: the events a report measures.
+async fn claim_and_answer(store: &Arc<dyn Store>, ticket: TicketId, agent: AgentId, at: Millis, answered: Millis) {
+    store.transition(&Transition::claim(ticket, agent, Author::Agent(agent), at)).await.expect("claim").expect("open");
+    let answer = NewMessage {
+        ticket_id: ticket,
+        author: Author::Agent(agent),
+        client_msg_id: "answer".into(),
+        body: "answer".into(),
+        attachments: Vec::new(),
+        created_at: answered,
+    };
+    let stored = store.append_messages(&[answer]).await.expect("append");
+    assert!(matches!(&stored[..], [Appended::Stored { .. }]), "{stored:?}");
+}
+
+/// A report's events as (seq, kind).
+fn measured(events: Vec<TicketEvent>) -> Vec<(u64, EventKind)> {
+    events.into_iter().map(|e| (e.seq, e.kind)).collect()
 }
 
 async fn store_of(config: &Config) -> Arc<dyn Store> {
@@ -360,11 +414,7 @@ async fn a_recent_conversation_is_read_without_touching_older_months() {
         return;
     };
     let db = TestDatabase::postgres(&url).await;
-    let store = store_of(&db.config).await;
-    let user = store.register_user(&Phone::from_e164("+989121234567"), now_ms()).await.expect("register").0.id;
-    let now = now_ms();
-    store.prepare_event_months(now - 200 * DAY, 9).await.expect("prepare the months");
-    let ticket = open(&store, user, now).await;
+    let (store, user, ticket, now) = opened_now_beside_older_months(&db).await;
     let sent = NewMessage {
         ticket_id: ticket,
         author: Author::User(user),
@@ -376,10 +426,7 @@ async fn a_recent_conversation_is_read_without_touching_older_months() {
     let stored = store.append_messages(&[sent]).await.expect("append");
     assert!(matches!(&stored[..], [Appended::Stored { .. }]), "{stored:?}");
 
-    let old_month = partition(months_after(month_of(now), -6));
-    let mut locker = sql(&db.config).await;
-    sqlx::query("BEGIN").execute(&mut locker).await.expect("begin");
-    sqlx::query(&format!("LOCK TABLE {old_month} IN ACCESS EXCLUSIVE MODE")).execute(&mut locker).await.expect("lock");
+    let mut locker = lock_month(&db.config, &partition(months_after(month_of(now), -6))).await;
 
     let reads = |store: Arc<dyn Store>| async move {
         let after = store.events(ticket, Page::After(0), 10).await.expect("read after");
@@ -393,6 +440,81 @@ async fn a_recent_conversation_is_read_without_touching_older_months() {
     let unknown = tokio::time::timeout(std::time::Duration::from_secs(3), reads(fresh)).await;
     assert_eq!(unknown.expect("a read waited on a month before the ticket"), (3, 2));
     sqlx::query("ROLLBACK").execute(&mut locker).await.expect("rollback");
+}
+
+/// A ticket's report (read on every claim and resolution for the support-time histograms) reads
+/// only the months from a day before the ticket was opened: with a month of half a year ago locked
+/// by another transaction, it neither waits nor fails, whether the store knows the ticket (it opened
+/// it) or reads its opening from the row. A report that reads every month waits on the lock until
+/// the call's deadline.
+#[tokio::test]
+async fn a_recent_ticket_is_reported_without_touching_older_months() {
+    let Some(url) = postgres_or_skip("a_recent_ticket_is_reported_without_touching_older_months") else {
+        return;
+    };
+    let db = TestDatabase::postgres(&url).await;
+    let (store, _, ticket, now) = opened_now_beside_older_months(&db).await;
+    claim_and_answer(&store, ticket, agent(&store, now).await, now + 1, now + 2).await;
+
+    let mut locker = lock_month(&db.config, &partition(months_after(month_of(now), -6))).await;
+
+    let expected = [(1, EventKind::Opened), (3, EventKind::Claimed), (4, EventKind::Message)];
+    for store in [store.clone(), store_of(&db.config).await] {
+        let report =
+            tokio::time::timeout(std::time::Duration::from_secs(3), store.report_events(ReportScope::Ticket(ticket)))
+                .await
+                .expect("a report waited on a month before the ticket");
+        assert_eq!(measured(report.expect("report")), expected);
+    }
+    sqlx::query("ROLLBACK").execute(&mut locker).await.expect("rollback");
+    let gone = store.report_events(ReportScope::Ticket(TicketId::generate())).await.expect("report");
+    assert!(gone.is_empty(), "{gone:?}");
+}
+
+/// A report reads each ticket's events from every month they can be in: an agent's first answer
+/// stamped by a node whose clock is behind, before the ticket was opened (in the month before), is
+/// measured by the ticket's own report and by a report since a date, for a ticket opened the day
+/// before the report's start, one opened 31 days before that (the earliest a report reads with the
+/// set of its tickets) and one of two years before (assigned all along, read on its own). A read
+/// that started at each ticket's opening, without the day of clock skew the hub allows, would miss
+/// the answers.
+#[tokio::test]
+async fn a_report_reads_each_ticket_from_every_month_its_events_can_be_in() {
+    let Some(url) = postgres_or_skip("a_report_reads_each_ticket_from_every_month_its_events_can_be_in") else {
+        return;
+    };
+    let db = TestDatabase::postgres(&url).await;
+    let store = store_of(&db.config).await;
+    let user = store.register_user(&Phone::from_e164("+989121234567"), now_ms()).await.expect("register").0.id;
+    // 2025-02-01 00:30 UTC; the report starts a day before; the months from January 2023 on exist.
+    let opened: Millis = 1_738_369_800_000;
+    let since = opened - DAY;
+    let (edge_opened, old_opened) = (since - 31 * DAY, opened - 730 * DAY);
+    let agent = agent(&store, old_opened - DAY).await;
+    store.prepare_event_months(old_opened - 31 * DAY, 27).await.expect("prepare the months");
+    let mut tickets = Vec::new();
+    for at in [opened, edge_opened, old_opened] {
+        let ticket = open(&store, user, at).await;
+        // Another node's clock was 90 minutes behind when the agent answered.
+        claim_and_answer(&store, ticket, agent, at + 1, at - 90 * 60_000).await;
+        tickets.push(ticket);
+    }
+    let mut conn = sql(&db.config).await;
+    assert_eq!(placed(&mut conn, tickets[0].0).await[3], (4, "ticket_events_2025_01".to_string()));
+
+    let expected = vec![(1, EventKind::Opened), (3, EventKind::Claimed), (4, EventKind::Message)];
+    for ticket in &tickets {
+        let one = store.report_events(ReportScope::Ticket(*ticket)).await.expect("the ticket's report");
+        assert_eq!(measured(one), expected);
+    }
+    let report = store.report_events(ReportScope::Since(since)).await.expect("a report since a date");
+    let mut by_ticket: std::collections::HashMap<TicketId, Vec<(u64, EventKind)>> = Default::default();
+    for event in report {
+        by_ticket.entry(event.ticket_id).or_default().push((event.seq, event.kind));
+    }
+    let expected: std::collections::HashMap<TicketId, Vec<(u64, EventKind)>> =
+        tickets.iter().map(|t| (*t, expected.clone())).collect();
+    assert_eq!(by_ticket, expected);
 }
 
 /// Months that ended before the retention go at start (and on each purge round) only when

@@ -148,6 +148,17 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// that was failed over (behind a proxy or a DNS name), or one whose backend grew large, is recycled.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
+/// The settings of every connection the store reads and writes through: the server gives up on a
+/// statement `limit` ms after it started, and on a transaction idle that long; and it never compiles
+/// a plan to machine code (`jit`). The hub's statements find their rows through keys and run in
+/// milliseconds, but on `ticket_events`, partitioned by month, a statement's plan holds one node per
+/// month: once a plan's estimated cost passes Postgres's threshold (a report's, a search's), its
+/// compilation takes hundreds of milliseconds to seconds with a few years of months, longer than
+/// running it.
+fn session_options(base: &PgConnectOptions, limit: &str) -> PgConnectOptions {
+    base.clone().options([("statement_timeout", limit), ("idle_in_transaction_session_timeout", limit), ("jit", "off")])
+}
+
 /// The Postgres store: a pool of `db_pool_size` connections, and up to `message_writers` more
 /// held for the message writer's batches ([`held`]).
 ///
@@ -189,8 +200,7 @@ impl PostgresStore {
         // client vanished. Later than the caller's own deadline, so that the caller always sees its
         // own timer's `unavailable`, not the server's cancel arriving first as a different error.
         let limit = (config.db_timeout_ms + SERVER_TIMEOUT_MARGIN_MS).to_string();
-        let options = base
-            .options([("statement_timeout", limit.as_str()), ("idle_in_transaction_session_timeout", limit.as_str())]);
+        let options = session_options(&base, &limit);
         let writers = held::HeldConnections::new(options.clone(), config.message_writers);
         let pool = PgPoolOptions::new()
             .max_connections(config.db_pool_size.max(1))
@@ -378,6 +388,24 @@ mod tests {
         assert!(outcome.is_err(), "connected to a server that never answered");
         assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
         hold.abort();
+    }
+
+    /// Every connection of the store runs without JIT compilation and with the server's own
+    /// deadline (see [`session_options`]).
+    #[tokio::test]
+    async fn the_store_connections_run_without_jit_and_with_a_deadline() {
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            eprintln!("SKIPPED: TEST_DATABASE_URL is not set");
+            return;
+        };
+        let base: PgConnectOptions = url.parse().expect("TEST_DATABASE_URL");
+        let mut c = PgConnection::connect_with(&session_options(&base, "4321")).await.expect("connect");
+        let settings: (String, String, String) =
+            sqlx::query_as("SELECT current_setting('jit'), current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')")
+                .fetch_one(&mut c)
+                .await
+                .expect("read the settings");
+        assert_eq!(settings, ("off".into(), "4321ms".into(), "4321ms".into()));
     }
 
     #[tokio::test]

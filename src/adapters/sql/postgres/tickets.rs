@@ -276,19 +276,9 @@ impl Tickets for PostgresStore {
     async fn events(&self, ticket: TicketId, page: Page, limit: u32) -> Result<Vec<TicketEvent>> {
         let known = self.known.opened(ticket);
         self.call(async |c| {
-            let opened = match known {
-                Some(at) => at,
-                None => {
-                    let at: Option<i64> = sqlx::query_scalar("SELECT created_at FROM tickets WHERE id = $1")
-                        .bind(ticket.0)
-                        .fetch_optional(&mut *c)
-                        .await?;
-                    // No ticket, no events: they go with it.
-                    let Some(at) = at else { return Ok(Vec::new()) };
-                    at
-                }
-            };
-            events_page(c, ticket, page, opened.saturating_sub(CLOCK_SKEW_MS), limit).await
+            // No ticket, no events: they go with it.
+            let Some(since) = events_since(c, ticket, known).await? else { return Ok(Vec::new()) };
+            events_page(c, ticket, page, since, limit).await
         })
         .await
     }
@@ -480,7 +470,24 @@ async fn append_locked(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec
 
 /// How far apart the clocks of two nodes may be: a message stored by one node is never stamped
 /// earlier than this before its ticket was opened by another.
-const CLOCK_SKEW_MS: i64 = 24 * 3600 * 1000;
+pub(super) const CLOCK_SKEW_MS: i64 = 24 * 3600 * 1000;
+
+/// The earliest time an event of `ticket` can be stamped with ([`CLOCK_SKEW_MS`] before its
+/// opening), from its opening time if `known` (it never changes), else from its row; `None` when
+/// the ticket is not stored.
+pub(super) async fn events_since(
+    c: &mut PgConnection,
+    ticket: TicketId,
+    known: Option<Millis>,
+) -> Result<Option<Millis>> {
+    let opened = match known {
+        Some(at) => Some(at),
+        None => {
+            sqlx::query_scalar("SELECT created_at FROM tickets WHERE id = $1").bind(ticket.0).fetch_optional(c).await?
+        }
+    };
+    Ok(opened.map(|at: Millis| at.saturating_sub(CLOCK_SKEW_MS)))
+}
 
 /// The read before a batch is planned: the tickets `$1` (`last_seq` as `seq`), then the messages
 /// stored under the keys `$2` to `$5` (at most one each), with the author's id compared the way the
