@@ -8,6 +8,7 @@
 
 use crate::cluster::Cluster;
 use crate::hub::{CpuSnapshot, HubArgs};
+use crate::search::DAY_MS;
 use crate::signin;
 use crate::stats::{Latency, LatencySummary};
 use crate::ClientArgs;
@@ -19,7 +20,6 @@ use std::time::Instant;
 const AGENTS: usize = 20;
 /// Labels on the tickets.
 const LABELS: usize = 5;
-const DAY_MS: i64 = 86_400_000;
 /// The longest range the hub reports on (a year and a leap day): a longer history is asked for
 /// that much of it.
 const LONGEST_REPORT_DAYS: i64 = 366;
@@ -99,9 +99,8 @@ impl ReportsReport {
 fn fill_sql(tickets: u64, per_ticket: u64, start: i64, end: i64, agent_prefix: &str) -> String {
     let spacing = (end - start) / tickets.max(1) as i64;
     let m = per_ticket as i64;
-    let months = (end - start) / (28 * DAY_MS) + 1;
     format!(
-        "SELECT ticket_events_add_months({start}, {months});
+        "{months}
          BEGIN;
          CREATE TEMP TABLE load_agents AS
              SELECT array_agg(id ORDER BY email) AS a FROM agents WHERE email LIKE '{agent_prefix}%';
@@ -165,6 +164,7 @@ fn fill_sql(tickets: u64, per_ticket: u64, start: i64, end: i64, agent_prefix: &
          COMMIT;
          ANALYZE;",
         m1 = m + 1,
+        months = crate::search::months_sql(start, end),
     )
 }
 

@@ -1,5 +1,6 @@
 //! `search`: agents' search over a large history. The harness fills the hub's Postgres database
-//! with `--messages` stored messages (in `--tickets` resolved tickets of one customer, each text
+//! with `--messages` stored messages (in `--tickets` resolved tickets of one customer opened evenly
+//! over the last `--days` days, their months in their partitions, each text
 //! twelve words of a support vocabulary, Persian and Latin, and an order number of its own), then
 //! `--concurrency` agent sockets send `ticket.search` back to back, `--queries` in all, and the
 //! report gives the query latency from send to reply, by kind of query:
@@ -164,6 +165,9 @@ pub struct SearchArgs {
     /// Tickets the messages are spread over.
     #[arg(long, default_value_t = 20_000)]
     pub tickets: u64,
+    /// Days the tickets are spread over, ending a day ago, each month in its partition.
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
     /// Searches in all.
     #[arg(long, default_value_t = 3_000)]
     pub queries: u64,
@@ -223,8 +227,22 @@ impl SearchReport {
     }
 }
 
-/// The SQL that stores the history: one customer, its tickets, their messages.
-fn fill_sql(messages: u64, tickets: u64) -> String {
+/// A day in milliseconds.
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+/// The SQL that makes the monthly partitions of `ticket_events` from `start` to `end` (ms), as a hub
+/// running all along would have made them: a history filled without them lands in the table's
+/// default partition, which no deployment has.
+pub(crate) fn months_sql(start: i64, end: i64) -> String {
+    format!("SELECT ticket_events_add_months({start}, {});", (end - start) / (28 * DAY_MS) + 1)
+}
+
+/// The SQL that stores the history: one customer, its tickets opened evenly from `start` to `end`
+/// (ms), their messages a minute apart. Then a vacuum, which empties the text indexes' lists of
+/// entries not yet merged, as autovacuum does for the months a running hub filled over time: each
+/// search reads those lists whole, and a history stored at once leaves up to 4 MB in each month's.
+fn fill_sql(messages: u64, tickets: u64, start: i64, end: i64) -> String {
+    let spacing = (end - start) / tickets.max(1) as i64;
     let per_ticket = messages.div_ceil(tickets.max(1)).max(1);
     let vocabulary: Vec<String> = WORDS.iter().map(|w| format!("'{w}'")).collect();
     let words: Vec<String> = (0..WORDS_PER_TEXT)
@@ -232,25 +250,27 @@ fn fill_sql(messages: u64, tickets: u64) -> String {
         .collect();
     let text = format!("{} || ' tx' || (t * {per_ticket} + s)", words.join(" || ' ' || "));
     format!(
-        "BEGIN;
+        "{months}
+         BEGIN;
          INSERT INTO users (id, registered_at) VALUES ('00000000-0000-7000-8000-00000000beef', 0)
              ON CONFLICT DO NOTHING;
          INSERT INTO tickets (id, user_id, subject, status, agent_id, open_client_msg_id, created_at, updated_at,
                               queued_at, last_seq, resolved_at)
              SELECT md5('load-ticket-' || t)::uuid, '00000000-0000-7000-8000-00000000beef', 'ticket ' || t, 'resolved',
-                    NULL, 'load-' || t, 1700000000000 + t * 1000, 1700000000000 + t * 1000, NULL, {per_ticket},
-                    1700000000000 + t * 1000
+                    NULL, 'load-' || t, {start} + t::bigint * {spacing}, {start} + t::bigint * {spacing} + {per_ticket} * 60000, NULL,
+                    {per_ticket}, {start} + t::bigint * {spacing} + {per_ticket} * 60000
              FROM generate_series(1, {tickets}) AS t;
          INSERT INTO ticket_events (ticket_id, seq, kind, author_kind, author_id, body, created_at, search_text,
                                     search_vector)
              SELECT md5('load-ticket-' || t)::uuid, s, 'message', 'user', '00000000-0000-7000-8000-00000000beef',
-                    x.text, 1700000000000 + t * 1000 + s, x.text, to_tsvector('simple', x.text)
+                    x.text, {start} + t::bigint * {spacing} + s * 60000, x.text, to_tsvector('simple', x.text)
              FROM generate_series(1, {tickets}) AS t, generate_series(1, {per_ticket}) AS s,
                   (SELECT ARRAY[{vocabulary}] AS w) AS v,
                   LATERAL (SELECT {text} AS text) AS x;
          COMMIT;
-         ANALYZE ticket_events;",
+         VACUUM (ANALYZE) ticket_events;",
         vocabulary = vocabulary.join(", "),
+        months = months_sql(start, end),
     )
 }
 
@@ -299,7 +319,10 @@ pub(crate) async fn postgres_hubs(hub: &HubArgs, scenario: &str) -> anyhow::Resu
 
 /// Fills the database, then searches.
 pub async fn run(args: SearchArgs) -> anyhow::Result<SearchReport> {
-    anyhow::ensure!(args.tickets >= 1 && args.queries >= 1 && args.concurrency >= 1, "counts must be positive");
+    anyhow::ensure!(
+        args.tickets >= 1 && args.queries >= 1 && args.concurrency >= 1 && args.days >= 2,
+        "counts must be positive, days at least 2"
+    );
     let (database_url, http, mut hubs) = postgres_hubs(&args.hub, "search").await?;
     let result = run_on(&args, &database_url, &http, &hubs).await;
     hubs.stop();
@@ -315,7 +338,9 @@ async fn run_on(
     let hub = hubs.first();
     eprintln!("search: storing {} messages in {} tickets", args.messages, args.tickets);
     let started = Instant::now();
-    psql(database_url, fill_sql(args.messages, args.tickets)).await?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
+    let (start, end) = (now - args.days * DAY_MS, now - DAY_MS);
+    psql(database_url, fill_sql(args.messages, args.tickets, start, end)).await?;
     let fill_secs = started.elapsed().as_secs_f64();
     eprintln!("search: stored in {fill_secs:.1} s; searching");
     let agents = signin::agents(None, &args.hub.hub_bin, hub, 1).await?;
@@ -396,8 +421,10 @@ mod tests {
 
     #[test]
     fn the_fill_writes_every_message_once() {
-        let sql = fill_sql(1_000, 300);
+        let sql = fill_sql(1_000, 300, 0, 300 * 60 * DAY_MS);
         assert!(sql.contains("generate_series(1, 300) AS t, generate_series(1, 4) AS s"), "{sql}");
+        assert!(sql.starts_with("SELECT ticket_events_add_months(0, 643);"), "a month for each 28 days: {sql}");
+        assert!(sql.contains("0 + t::bigint * 5184000000 + s * 60000"), "tickets 60 days apart: {sql}");
         assert_eq!(sql.matches("hashint8").count(), WORDS_PER_TEXT);
     }
 }
