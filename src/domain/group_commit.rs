@@ -89,10 +89,16 @@ pub struct BatchConfig {
     pub retry_refused_alone: bool,
 }
 
-/// An item in the queue, with the caller waiting for it (if any) and when it was queued.
+/// An item in the queue, with the caller waiting for it (if any).
 struct Pending<F: Flush> {
     item: F::Item,
-    reply: Option<oneshot::Sender<Result<F::Output>>>,
+    waiter: Option<Waiter<F::Output>>,
+}
+
+/// The caller waiting for an item, and when the item was queued: only such an item can be late
+/// (see the module's notes), so only it reads the clock.
+struct Waiter<T> {
+    reply: oneshot::Sender<Result<T>>,
     queued: Instant,
 }
 
@@ -125,7 +131,7 @@ impl<F: Flush> Batcher<F> {
     /// `overloaded` when the queue is full, `unavailable` when the batcher stopped.
     pub fn enqueue(&self, item: F::Item) -> Result<Queued<F::Output>> {
         let (reply, answer) = oneshot::channel();
-        self.push(item, Some(reply))?;
+        self.push(item, Some(Waiter { reply, queued: Instant::now() }))?;
         Ok(Queued { answer })
     }
 
@@ -137,8 +143,8 @@ impl<F: Flush> Batcher<F> {
         self.push(item, None)
     }
 
-    fn push(&self, item: F::Item, reply: Option<oneshot::Sender<Result<F::Output>>>) -> Result<()> {
-        self.tx.try_send(Pending { item, reply, queued: Instant::now() }).map_err(|e| {
+    fn push(&self, item: F::Item, waiter: Option<Waiter<F::Output>>) -> Result<()> {
+        self.tx.try_send(Pending { item, waiter }).map_err(|e| {
             let (full, pending) = match e {
                 mpsc::error::TrySendError::Full(p) => (true, p),
                 mpsc::error::TrySendError::Closed(p) => (false, p),
@@ -247,7 +253,8 @@ async fn run<F: Flush>(
                 continue;
             }
             let Ok(slot) = slots.clone().try_acquire_owned() else { break };
-            let (items, replies): (Vec<_>, Vec<_>) = pending.drain(..).map(|p| (p.item, p.reply)).unzip();
+            let (items, replies): (Vec<_>, Vec<_>) =
+                pending.drain(..).map(|p| (p.item, p.waiter.map(|w| w.reply))).unzip();
             since = None;
             let now = Instant::now();
             if let Some(last) = last_start {
@@ -296,7 +303,8 @@ async fn run<F: Flush>(
 /// nobody waits for stay: they are stored however late.
 fn answer_late<F: Flush>(pending: &mut Vec<Pending<F>>, flush: &F, config: &BatchConfig) -> bool {
     let now = Instant::now();
-    let late = |p: &Pending<F>| p.reply.is_some() && now.saturating_duration_since(p.queued) > config.timeout;
+    let late =
+        |p: &Pending<F>| p.waiter.as_ref().is_some_and(|w| now.saturating_duration_since(w.queued) > config.timeout);
     if !pending.iter().any(late) {
         return false;
     }
@@ -306,8 +314,8 @@ fn answer_late<F: Flush>(pending: &mut Vec<Pending<F>>, flush: &F, config: &Batc
     for p in late {
         let outcome = Err(Error::Unavailable);
         flush.settled(&p.item, &outcome);
-        if let Some(reply) = p.reply {
-            let _ = reply.send(outcome);
+        if let Some(waiter) = p.waiter {
+            let _ = waiter.reply.send(outcome);
         }
     }
     true
