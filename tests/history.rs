@@ -25,6 +25,9 @@ use sqlx::Connection;
 use std::sync::Arc;
 
 const DAY: Millis = 86_400_000;
+/// 2025-02-01 00:30 UTC: half an hour into a month, so that a clock 90 minutes behind stamps the
+/// month before.
+const FEBRUARY_1_2025: Millis = 1_738_369_800_000;
 
 /// The UTC calendar month `(year, month)` holding `at` (days to civil date, proleptic Gregorian).
 fn month_of(at: Millis) -> (i64, i64) {
@@ -87,11 +90,17 @@ async fn open(store: &Arc<dyn Store>, user: UserId, at: Millis) -> TicketId {
     store.open_ticket(&new).await.expect("open a ticket").ticket.id
 }
 
+/// A store, and a user of it.
+async fn store_with_user(config: &Config) -> (Arc<dyn Store>, UserId) {
+    let store = store_of(config).await;
+    let user = store.register_user(&Phone::from_e164("+989121234567"), now_ms()).await.expect("register").0.id;
+    (store, user)
+}
+
 /// A store over a database whose months go back half a year, a user, and a ticket of theirs opened
 /// now (the time returned).
 async fn opened_now_beside_older_months(db: &TestDatabase) -> (Arc<dyn Store>, UserId, TicketId, Millis) {
-    let store = store_of(&db.config).await;
-    let user = store.register_user(&Phone::from_e164("+989121234567"), now_ms()).await.expect("register").0.id;
+    let (store, user) = store_with_user(&db.config).await;
     let now = now_ms();
     store.prepare_event_months(now - 200 * DAY, 9).await.expect("prepare the months");
     let ticket = open(&store, user, now).await;
@@ -316,8 +325,7 @@ async fn an_event_outside_every_month_is_stored_and_moves_into_its_month() {
         return;
     };
     let db = TestDatabase::postgres(&url).await;
-    let store = store_of(&db.config).await;
-    let user = store.register_user(&Phone::from_e164("+989121234567"), now_ms()).await.expect("register").0.id;
+    let (store, user) = store_with_user(&db.config).await;
     let (future, past) = (now_ms() + 700 * DAY, 978_350_400_000); // about two years on; 2001-01-01
     let (later, earlier) = (open(&store, user, future).await, open(&store, user, past).await);
     let mut conn = sql(&db.config).await;
@@ -364,10 +372,9 @@ async fn a_conversation_is_read_from_every_month_its_events_can_be_in() {
         return;
     };
     let db = TestDatabase::postgres(&url).await;
-    let store = store_of(&db.config).await;
-    let user = store.register_user(&Phone::from_e164("+989121234567"), now_ms()).await.expect("register").0.id;
-    // 2025-02-01 00:30 UTC; the months from December 2024 to March 2025 exist.
-    let opened: Millis = 1_738_369_800_000;
+    let (store, user) = store_with_user(&db.config).await;
+    // The months from December 2024 to March 2025 exist.
+    let opened = FEBRUARY_1_2025;
     store.prepare_event_months(opened - 60 * DAY, 3).await.expect("prepare the months");
     let ticket = open(&store, user, opened).await;
     let message = |key: &str, at: Millis| NewMessage {
@@ -484,10 +491,9 @@ async fn a_report_reads_each_ticket_from_every_month_its_events_can_be_in() {
         return;
     };
     let db = TestDatabase::postgres(&url).await;
-    let store = store_of(&db.config).await;
-    let user = store.register_user(&Phone::from_e164("+989121234567"), now_ms()).await.expect("register").0.id;
-    // 2025-02-01 00:30 UTC; the report starts a day before; the months from January 2023 on exist.
-    let opened: Millis = 1_738_369_800_000;
+    let (store, user) = store_with_user(&db.config).await;
+    // The report starts a day before; the months from January 2023 on exist.
+    let opened = FEBRUARY_1_2025;
     let since = opened - DAY;
     let (edge_opened, old_opened) = (since - 31 * DAY, opened - 730 * DAY);
     let agent = agent(&store, old_opened - DAY).await;
@@ -525,8 +531,7 @@ async fn a_report_reads_each_ticket_from_every_month_its_events_can_be_in() {
 async fn retention_drops_whole_old_months_only_when_configured() {
     let Some(url) = postgres_or_skip("retention_drops_whole_old_months_only_when_configured") else { return };
     let db = TestDatabase::postgres(&url).await;
-    let store = store_of(&db.config).await;
-    let user = store.register_user(&Phone::from_e164("+989121234568"), now_ms()).await.expect("register").0.id;
+    let (store, user) = store_with_user(&db.config).await;
     let (old, recent) = (now_ms() - 730 * DAY, now_ms() - 40 * DAY);
     let mut prepared = 0;
     for at in [old, recent] {
