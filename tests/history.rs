@@ -116,6 +116,18 @@ async fn lock_month(config: &Config, month: &str) -> PgConnection {
     locker
 }
 
+/// A message of `author` to `ticket` under `key`, written at `at`.
+fn says(ticket: TicketId, author: Author, key: &str, body: &str, at: Millis) -> NewMessage {
+    NewMessage {
+        ticket_id: ticket,
+        author,
+        client_msg_id: key.into(),
+        body: body.into(),
+        attachments: Vec::new(),
+        created_at: at,
+    }
+}
+
 /// A new agent.
 async fn agent(store: &Arc<dyn Store>, at: Millis) -> AgentId {
     let new = NewAgent {
@@ -131,14 +143,7 @@ async fn agent(store: &Arc<dyn Store>, at: Millis) -> AgentId {
 /// `ticket` claimed by `agent` at `at`, who answers at `answered`: the events a report measures.
 async fn claim_and_answer(store: &Arc<dyn Store>, ticket: TicketId, agent: AgentId, at: Millis, answered: Millis) {
     store.transition(&Transition::claim(ticket, agent, Author::Agent(agent), at)).await.expect("claim").expect("open");
-    let answer = NewMessage {
-        ticket_id: ticket,
-        author: Author::Agent(agent),
-        client_msg_id: "answer".into(),
-        body: "answer".into(),
-        attachments: Vec::new(),
-        created_at: answered,
-    };
+    let answer = says(ticket, Author::Agent(agent), "answer", "answer", answered);
     let stored = store.append_messages(&[answer]).await.expect("append");
     assert!(matches!(&stored[..], [Appended::Stored { .. }]), "{stored:?}");
 }
@@ -261,14 +266,7 @@ async fn the_upgrade_keeps_every_event_in_its_month() {
 
     // The user's app resends a message of February from its outbox: found, not stored again.
     let store = &hub.running.as_ref().expect("running").hub.store;
-    let resent = NewMessage {
-        ticket_id: TicketId(ticket),
-        author: Author::User(UserId(user)),
-        client_msg_id: "c-3".into(),
-        body: "third".into(),
-        attachments: Vec::new(),
-        created_at: now_ms(),
-    };
+    let resent = says(TicketId(ticket), Author::User(UserId(user)), "c-3", "third", now_ms());
     let outcome = store.append_messages(&[resent]).await.expect("append");
     assert!(matches!(&outcome[..], [Appended::Duplicate(e)] if e.seq == 4), "{outcome:?}");
 }
@@ -377,14 +375,7 @@ async fn a_conversation_is_read_from_every_month_its_events_can_be_in() {
     let opened = FEBRUARY_1_2025;
     store.prepare_event_months(opened - 60 * DAY, 3).await.expect("prepare the months");
     let ticket = open(&store, user, opened).await;
-    let message = |key: &str, at: Millis| NewMessage {
-        ticket_id: ticket,
-        author: Author::User(user),
-        client_msg_id: key.into(),
-        body: key.into(),
-        attachments: Vec::new(),
-        created_at: at,
-    };
+    let message = |key: &str, at: Millis| says(ticket, Author::User(user), key, key, at);
     // Another node's clock was 90 minutes behind: January 31, 23:00.
     let behind = message("behind", opened - 90 * 60_000);
     let after = message("after", opened + 60_000);
@@ -422,14 +413,7 @@ async fn a_recent_conversation_is_read_without_touching_older_months() {
     };
     let db = TestDatabase::postgres(&url).await;
     let (store, user, ticket, now) = opened_now_beside_older_months(&db).await;
-    let sent = NewMessage {
-        ticket_id: ticket,
-        author: Author::User(user),
-        client_msg_id: "m".into(),
-        body: "m".into(),
-        attachments: Vec::new(),
-        created_at: now,
-    };
+    let sent = says(ticket, Author::User(user), "m", "m", now);
     let stored = store.append_messages(&[sent]).await.expect("append");
     assert!(matches!(&stored[..], [Appended::Stored { .. }]), "{stored:?}");
 
@@ -476,6 +460,50 @@ async fn a_recent_ticket_is_reported_without_touching_older_months() {
     sqlx::query("ROLLBACK").execute(&mut locker).await.expect("rollback");
     let gone = store.report_events(ReportScope::Ticket(TicketId::generate())).await.expect("report");
     assert!(gone.is_empty(), "{gone:?}");
+}
+
+/// A search takes its newest matches month by month, newest first, the events outside every month
+/// last: with matches this month, three months ago, half a year ago and ten years ago (before
+/// every month, so in the default partition), each larger set adds the next older ones, and the
+/// best match, the oldest, is first once it is among them.
+#[tokio::test]
+async fn a_search_takes_the_newest_matches_month_by_month() {
+    let Some(url) = postgres_or_skip("a_search_takes_the_newest_matches_month_by_month") else {
+        return;
+    };
+    let db = TestDatabase::postgres(&url).await;
+    let (store, user, ticket, now) = opened_now_beside_older_months(&db).await;
+    let tag = format!("z{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let user_says =
+        |ticket, body: &str, at| says(ticket, Author::User(user), &uuid::Uuid::new_v4().to_string(), body, at);
+    let (months_ago_3, months_ago_6, years_ago_10) = (now - 90 * DAY, now - 180 * DAY, now - 3650 * DAY);
+    for at in [years_ago_10, months_ago_6, months_ago_3] {
+        let earlier = open(&store, user, at).await;
+        let body = if at == years_ago_10 { format!("{tag} {tag} {tag}") } else { format!("{tag} then") };
+        store.append_messages(&[user_says(earlier, &body, at + 1)]).await.expect("append");
+    }
+    for at in now + 1..=now + 3 {
+        store.append_messages(&[user_says(ticket, &format!("{tag} now"), at)]).await.expect("append");
+    }
+    let search = async |ranked| {
+        let query = anapars_hub::model::search::SearchQuery {
+            words: anapars_hub::domain::tickets::search::query_words(&tag),
+            limit: 50,
+            ranked,
+            ..Default::default()
+        };
+        store.search(&query).await.expect("search").iter().map(|h| h.at).collect::<Vec<_>>()
+    };
+
+    let this_month = [now + 3, now + 2, now + 1];
+    assert_eq!(search(3).await, this_month);
+    assert_eq!(search(4).await, [&this_month[..], &[months_ago_3 + 1]].concat());
+    assert_eq!(search(5).await, [&this_month[..], &[months_ago_3 + 1, months_ago_6 + 1]].concat());
+    assert_eq!(
+        search(6).await,
+        [&[years_ago_10 + 1], &this_month[..], &[months_ago_3 + 1, months_ago_6 + 1]].concat(),
+        "the best match, outside every month, comes last and ranks first"
+    );
 }
 
 /// A report reads each ticket's events from every month they can be in: an agent's first answer

@@ -5,8 +5,15 @@ use crate::model::ticket::{Ticket, TicketStatus};
 use crate::model::time::Millis;
 use serde::{Deserialize, Serialize};
 
+/// The most matches a search ranks: the most recently written ones. A word in one message of eight
+/// matches tens of thousands over a year of history, and ranking them all costs the database
+/// reading every one, in every month, for a list an agent reads the first page of; the newest
+/// ones are read month by month, newest first, until there are this many. A query with fewer
+/// matches has them all ranked.
+pub const RANKED_MATCHES: u32 = 1000;
+
 /// A search as storage runs it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchQuery {
     /// Words, folded ([`crate::model::text::fold`]); a match has every one of them, each as a
     /// word or the beginning of one.
@@ -19,6 +26,22 @@ pub struct SearchQuery {
     pub offset: u32,
     /// Matches to return at most.
     pub limit: u32,
+    /// The most recently written matches that are ranked (and paged through), at most
+    /// ([`RANKED_MATCHES`] by default); older ones are not found.
+    pub ranked: u32,
+}
+
+impl Default for SearchQuery {
+    fn default() -> Self {
+        Self {
+            words: Vec::new(),
+            ticket: None,
+            filters: SearchFilters::default(),
+            offset: 0,
+            limit: 0,
+            ranked: RANKED_MATCHES,
+        }
+    }
 }
 
 /// What the matches of a search must be.

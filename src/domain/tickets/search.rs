@@ -1,6 +1,7 @@
 //! Agents' search over tickets: words in subjects, messages and customers' names (Persian folded as
 //! it is indexed, so `كارت` finds `کارت`), or a ticket's id; filtered by status, agent, label and time; best matches
-//! first, each with the piece of text around the match, the matching words marked.
+//! first among the newest ones ([`RANKED_MATCHES`](crate::model::search::RANKED_MATCHES)), each
+//! with the piece of text around the match, the matching words marked.
 //!
 //! A query that is a phone number is refused: agents never see numbers, and a search must not tell
 //! whether a number belongs to a customer.

@@ -372,6 +372,7 @@ checks![
     reports_read_state_changes_and_first_responses_and_add_them_up,
     search_finds_folded_words_with_filters_and_pages,
     search_finds_the_words_inside_codes_amounts_and_addresses,
+    search_ranks_only_the_newest_matches,
     search_finds_customers_by_folded_name,
 ];
 

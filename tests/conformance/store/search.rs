@@ -3,7 +3,7 @@
 //! filters narrow; the order is by relevance then time; pages do not overlap; texts stored before
 //! the index existed are indexed on request.
 
-use super::{agent, apply, claim, message, new_ticket, user};
+use super::{agent, apply, claim, message, new_ticket, ticket, user};
 use anapars_hub::domain::tickets::search::query_words;
 use anapars_hub::error::Result;
 use anapars_hub::model::ids::LabelId;
@@ -120,6 +120,47 @@ pub async fn search_finds_the_words_inside_codes_amounts_and_addresses(store: Ar
         let found: Vec<_> = hits.iter().map(|h| (h.ticket.id, h.seq)).collect();
         assert_eq!(found, [(ticket.id, after.last_seq)], "{typed:?} finds the message");
     }
+    Ok(())
+}
+
+/// A search ranks only the newest matches it may (`ranked`), the filters applied first: an older
+/// message that matches better is left out once newer ones fill the set, first once it is among
+/// them; pages end with the set; a message of a ticket opened forty days before is found (on
+/// Postgres, in an older month, or outside every month).
+pub async fn search_ranks_only_the_newest_matches(store: Arc<dyn Store>) -> Result<()> {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let tag = format!("z{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let u = user(&*store).await?;
+    let t0 = now_ms();
+    let opened = ticket(&*store, u.id, t0 - 40 * DAY).await?;
+    // Stored one by one, in the order written: the best match first, then plain ones, all alike.
+    let best = t0 - 40 * DAY + 1;
+    let plain: Vec<i64> = (1..=4).map(|i| t0 + i).collect();
+    for (body, at) in std::iter::once((format!("{tag} {tag} {tag} {tag}"), best))
+        .chain(plain.iter().map(|&at| (format!("{tag} one two three"), at)))
+    {
+        store.append_messages(&[NewMessage { body, ..message(opened.id, Author::User(u.id), at) }]).await?;
+    }
+    let times = |hits: &[SearchHit]| hits.iter().map(|h| h.at).collect::<Vec<_>>();
+
+    let all = find(&*store, &tag, |_| {}).await?;
+    assert_eq!(times(&all), [best, plain[3], plain[2], plain[1], plain[0]], "the best first, then the newest");
+    let newest = find(&*store, &tag, |q| q.ranked = 3).await?;
+    assert_eq!(times(&newest), [plain[3], plain[2], plain[1]], "only the newest three are ranked");
+    let last_page = find(&*store, &tag, |q| {
+        q.ranked = 3;
+        q.offset = 2;
+    })
+    .await?;
+    assert_eq!(times(&last_page), [plain[1]], "pages end with the ranked set");
+    let earlier = find(&*store, &tag, |q| {
+        q.ranked = 3;
+        q.filters.to = Some(plain[1]);
+    })
+    .await?;
+    assert_eq!(times(&earlier), [best, plain[0]], "the filters narrow before the newest are taken");
+    let best_among = find(&*store, &tag, |q| q.ranked = 5).await?;
+    assert_eq!(times(&best_among), times(&all), "the older best match is first once it is among them");
     Ok(())
 }
 

@@ -73,18 +73,56 @@ fn ts_query(words: &[String]) -> String {
     query
 }
 
+/// The months of `ticket_events` (see the migration that partitions it), each as the bounds
+/// `low` (inclusive) and `high` (exclusive) of its partition, read from the catalog: the months
+/// that exist, however far back, and none that do not.
+const MONTHS: &str =
+    "SELECT substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \\(''?(-?[0-9]+)''?\\)')::BIGINT AS low,
+            substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \\(''?(-?[0-9]+)''?\\)')::BIGINT AS high
+     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'ticket_events'::regclass";
+
+/// Appends the newest matches of `query` in `events` (the events' table or one of its partitions),
+/// those within `bounds` (an SQL condition on `e.created_at`), newest first, at most
+/// `query.ranked`.
+fn push_newest<'a>(
+    q: &mut QueryBuilder<'a, Postgres>,
+    query: &'a SearchQuery,
+    tsquery: &'a str,
+    events: &str,
+    bounds: &str,
+) {
+    q.push(format!(
+        "SELECT e.ticket_id, e.seq, e.body, e.created_at, e.search_vector \
+         FROM {events} e JOIN tickets t ON t.id = e.ticket_id \
+         WHERE e.search_vector @@ to_tsquery('simple', "
+    ));
+    q.push_bind(tsquery).push(")").push(bounds);
+    sql::push_filters(q, query, "e.created_at");
+    q.push(" ORDER BY e.created_at DESC LIMIT ").push_bind(i64::from(query.ranked));
+}
+
 #[async_trait]
 impl Search for PostgresStore {
+    /// The newest matches (see [`SearchQuery::ranked`]) are read month by month, newest month
+    /// first, each month's own newest first, until there are enough: a month is one partition, read
+    /// through its text index, and the months after the one that completes the set are not read
+    /// at all. A common word thus costs what its matches in the last month or two cost, not what
+    /// its matches in the whole history do; a rare one still looks in every month's index. The
+    /// events outside every month (`ticket_events_default`: a clock far off) come last. Only those
+    /// matches are ranked and paged.
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
         let tsquery = ts_query(&query.words);
         self.call(async |c| {
             let mut q = QueryBuilder::<Postgres>::new(format!(
-                "SELECT {} FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
-                 WHERE e.search_vector @@ to_tsquery('simple', ",
-                sql::HIT_COLUMNS
+                "WITH months AS MATERIALIZED ({MONTHS}), newest AS ( \
+                 (SELECT m.* FROM (SELECT low, high FROM months WHERE high IS NOT NULL ORDER BY high DESC) AS r, LATERAL ("
             ));
-            q.push_bind(tsquery.as_str()).push(")");
-            sql::push_filters(&mut q, query, "e.created_at");
+            push_newest(&mut q, query, &tsquery, "ticket_events", " AND e.created_at >= r.low AND e.created_at < r.high");
+            q.push(") AS m) UNION ALL (");
+            push_newest(&mut q, query, &tsquery, "ticket_events_default", "");
+            q.push(") LIMIT ").push_bind(i64::from(query.ranked));
+            q.push(format!(") SELECT {} FROM newest e JOIN tickets t ON t.id = e.ticket_id", sql::HIT_COLUMNS));
             q.push(" ORDER BY ts_rank(e.search_vector, to_tsquery('simple', ")
                 .push_bind(tsquery.as_str())
                 .push(")) DESC, e.created_at DESC, e.ticket_id, e.seq");

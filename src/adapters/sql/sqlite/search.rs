@@ -16,15 +16,22 @@ fn fts_query(words: &[String]) -> String {
 
 #[async_trait]
 impl Search for SqliteStore {
+    /// The newest matches (see [`SearchQuery::ranked`]) are read from the index newest first (by
+    /// rowid, the order the events were stored in, which FTS5 reads its lists in) until there are
+    /// enough; only those are ranked and paged.
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {} FROM ticket_search s JOIN ticket_events e ON e.rowid = s.rowid \
-             JOIN tickets t ON t.id = e.ticket_id WHERE ticket_search MATCH ",
-            sql::HIT_COLUMNS
-        ));
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "WITH newest AS (SELECT s.rowid AS event, bm25(ticket_search) AS rank FROM ticket_search s \
+             JOIN ticket_events e ON e.rowid = s.rowid JOIN tickets t ON t.id = e.ticket_id WHERE ticket_search MATCH ",
+        );
         q.push_bind(fts_query(&query.words));
         sql::push_filters(&mut q, query, "e.created_at");
-        q.push(" ORDER BY bm25(ticket_search), e.created_at DESC, e.ticket_id, e.seq");
+        q.push(" ORDER BY s.rowid DESC LIMIT ").push_bind(i64::from(query.ranked));
+        q.push(format!(
+            ") SELECT {} FROM newest n JOIN ticket_events e ON e.rowid = n.event JOIN tickets t ON t.id = e.ticket_id \
+             ORDER BY n.rank, e.created_at DESC, e.ticket_id, e.seq",
+            sql::HIT_COLUMNS
+        ));
         sql::push_page(&mut q, query);
         let rows = q.build_query_as::<HitRow>().fetch_all(&self.readers).await?;
         rows.into_iter().map(SearchHit::try_from).collect()
