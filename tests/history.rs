@@ -506,6 +506,54 @@ async fn a_search_takes_the_newest_matches_month_by_month() {
     );
 }
 
+/// Customers' names are found through the names' trigram index, not by reading every user's row:
+/// among 200,000 customers (fewer fit in so few pages that reading them all is cheaper), the one
+/// named so is found, and the index's count of scans grows.
+#[tokio::test]
+async fn customers_are_found_by_name_through_the_index() {
+    let Some(url) = postgres_or_skip("customers_are_found_by_name_through_the_index") else {
+        return;
+    };
+    let db = TestDatabase::postgres(&url).await;
+    let (store, user) = store_with_user(&db.config).await;
+    let ticket = open(&store, user, now_ms()).await;
+    let mut c = sql(&db.config).await;
+    for statement in [
+        "INSERT INTO users (id, registered_at, name, search_name, hide_last_seen)
+         SELECT gen_random_uuid(), 0, 'Customer ' || g, 'customer ' || g, false FROM generate_series(1, 200000) AS g",
+        "ANALYZE users",
+    ] {
+        sqlx::query(statement).execute(&mut c).await.expect(statement);
+    }
+    sqlx::query("UPDATE users SET name = 'زهرا کریمی', search_name = 'زهرا کریمی' WHERE id = $1")
+        .bind(user.0)
+        .execute(&mut c)
+        .await
+        .expect("name the customer");
+    let scans = async |c: &mut PgConnection| -> i64 {
+        sqlx::query_scalar("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'users_search_name_trgm'")
+            .fetch_one(c)
+            .await
+            .expect("the names' index")
+    };
+    let before = scans(&mut c).await;
+
+    let query = anapars_hub::model::search::SearchQuery {
+        words: anapars_hub::domain::tickets::search::query_words("كريمي"),
+        limit: 10,
+        ..Default::default()
+    };
+    let found = store.search_customers(&query).await.expect("search the names");
+    assert_eq!(found.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), [ticket]);
+    // A connection reports its counts when it closes (or once idle, within ten seconds).
+    drop(store);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while scans(&mut c).await == before {
+        assert!(std::time::Instant::now() < deadline, "the names were read without their index");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// A report reads each ticket's events from every month they can be in: an agent's first answer
 /// stamped by a node whose clock is behind, before the ticket was opened (in the month before), is
 /// measured by the ticket's own report and by a report since a date, for a ticket opened the day
