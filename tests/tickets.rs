@@ -831,6 +831,43 @@ async fn supervisors_keep_labels_and_agents_label_tickets() {
     }
 }
 
+/// A ticket's id finds the ticket however many of its later texts hold its subject's words, as
+/// many as a search of words ranks and more, ranked as well as the subject or better.
+#[tokio::test]
+async fn a_ticket_id_finds_its_ticket_however_many_texts_repeat_its_subject() {
+    for hub in hubs(|_| {}).await {
+        let label = hub.label();
+        let tag = format!("q{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let mut user = hub.connect_as(Encoding::Json, &hub.token(&phone()).await).await;
+        let ticket = open_ticket(&mut user, &format!("کارت {tag}"), "سلام").await;
+        let id: uuid::Uuid = ticket["id"].as_str().unwrap().parse().unwrap();
+        let user_id: uuid::Uuid = ticket["user_id"].as_str().unwrap().parse().unwrap();
+        // As another node would store them.
+        let store = anapars_hub::adapters::sql::connect(&hub.database().config).await.expect("open the store");
+        let now = anapars_hub::model::time::now_ms();
+        let repeats: Vec<_> = (0..anapars_hub::model::search::RANKED_MATCHES as i64 + 5)
+            .map(|i| anapars_hub::model::ticket::NewMessage {
+                ticket_id: anapars_hub::model::ids::TicketId(id),
+                author: anapars_hub::model::ticket::Author::User(anapars_hub::model::ids::UserId(user_id)),
+                client_msg_id: format!("repeat-{i}"),
+                body: format!("کارت {tag} {i}"),
+                attachments: Vec::new(),
+                created_at: now + i,
+            })
+            .collect();
+        for batch in repeats.chunks(256) {
+            store.append_messages(batch).await.expect("store the repeats");
+        }
+        let (a_token, _) = hub.agent("Sara").await;
+        let mut a = hub.connect_agent(Encoding::Json, &a_token).await;
+        let words = a.request(json!({"type": "ticket.search", "query": format!("کارت {tag}")})).await;
+        assert_ne!(words["results"][0]["seq"], 1, "{label} the subject is not among the newest matches: {words}");
+        let by_id = a.request(json!({"type": "ticket.search", "query": ticket["id"]})).await;
+        let found: Vec<_> = by_id["results"].as_array().unwrap().iter().map(|r| r["seq"].clone()).collect();
+        assert_eq!(found, [json!(1)], "{label} {by_id}");
+    }
+}
+
 /// Agents search subjects and messages over the socket and HTTP, Persian folded (`كارت` finds
 /// `کارت`), the match marked in its text; users cannot search, and a phone number is no query.
 #[tokio::test]

@@ -18,7 +18,8 @@ pub struct SearchQuery {
     /// Words, folded ([`crate::model::text::fold`]); a match has every one of them, each as a
     /// word or the beginning of one.
     pub words: Vec<String>,
-    /// Only this ticket (the query was its id).
+    /// Only this ticket's subject (its opening event, `seq` 1): the query was the ticket's id and
+    /// the words are its subject's.
     pub ticket: Option<TicketId>,
     /// What the matches must be.
     pub filters: SearchFilters,

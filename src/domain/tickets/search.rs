@@ -104,9 +104,6 @@ impl TicketDesk {
             return Err(Error::BadRequest(format!("query has more than {MAX_WORDS} words")));
         }
         let mut hits = self.search_index.search(&query).await?;
-        if query.ticket.is_some() {
-            hits.retain(|h| h.seq == 1);
-        }
         let more = hits.len() > request.limit as usize;
         hits.truncate(request.limit as usize);
         // The first page starts with the tickets of customers so named (an agent who types a name

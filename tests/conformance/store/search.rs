@@ -75,7 +75,7 @@ pub async fn search_finds_folded_words_with_filters_and_pages(store: Arc<dyn Sto
     let earlier = find(&*store, &tag, |q| q.filters.to = Some(t0 + 3)).await?;
     assert_eq!(earlier.len() + later.len(), find(&*store, &tag, |_| {}).await?.len(), "to: the rest");
     let one = find(&*store, &tag, |q| q.ticket = Some(refund.id)).await?;
-    assert!(one.iter().all(|h| h.ticket.id == refund.id) && !one.is_empty(), "one ticket");
+    assert_eq!(subjects(&one), [(refund.id, 1)], "one ticket's subject");
 
     let label = Label { id: LabelId::generate(), name: format!("L {tag}"), color: "#000000".into(), created_at: t0 };
     store.create_label(&label, &tag).await?;

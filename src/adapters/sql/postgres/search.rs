@@ -98,6 +98,7 @@ fn push_newest<'a>(
          WHERE e.search_vector @@ to_tsquery('simple', "
     ));
     q.push_bind(tsquery).push(")").push(bounds);
+    sql::push_subject(q, query);
     sql::push_filters(q, query, "e.created_at");
     q.push(" ORDER BY e.created_at DESC LIMIT ").push_bind(i64::from(query.ranked));
 }

@@ -97,6 +97,18 @@ impl TryFrom<HitRow> for SearchHit {
     }
 }
 
+/// Appends the condition of `query`'s ticket, if any, on the matching event `e`: that ticket's
+/// subject only (see [`SearchQuery::ticket`]).
+pub(in crate::adapters::sql) fn push_subject<'a, DB>(q: &mut QueryBuilder<'a, DB>, query: &SearchQuery)
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    if let Some(ticket) = query.ticket {
+        q.push(" AND e.seq = 1 AND t.id = ").push_bind(ticket.0);
+    }
+}
+
 /// Appends `query`'s filters (each ` AND ...`), on either backend; `from` and `to` bound the
 /// column `time`.
 pub(in crate::adapters::sql) fn push_filters<'a, DB>(q: &mut QueryBuilder<'a, DB>, query: &SearchQuery, time: &str)
@@ -106,9 +118,6 @@ where
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    if let Some(ticket) = query.ticket {
-        q.push(" AND t.id = ").push_bind(ticket.0);
-    }
     let f = &query.filters;
     if let Some(status) = f.status {
         q.push(" AND t.status = ").push_bind(status.as_str());

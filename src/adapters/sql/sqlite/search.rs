@@ -25,6 +25,7 @@ impl Search for SqliteStore {
              JOIN ticket_events e ON e.rowid = s.rowid JOIN tickets t ON t.id = e.ticket_id WHERE ticket_search MATCH ",
         );
         q.push_bind(fts_query(&query.words));
+        sql::push_subject(&mut q, query);
         sql::push_filters(&mut q, query, "e.created_at");
         q.push(" ORDER BY s.rowid DESC LIMIT ").push_bind(i64::from(query.ranked));
         q.push(format!(
