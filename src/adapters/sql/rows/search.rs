@@ -105,7 +105,7 @@ where
     Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
     if let Some(ticket) = query.ticket {
-        q.push(" AND e.seq = 1 AND t.id = ").push_bind(ticket.0);
+        q.push(" AND e.seq = 1 AND e.ticket_id = ").push_bind(ticket.0);
     }
 }
 
