@@ -211,6 +211,47 @@ async fn deleting_a_user_deletes_their_tickets_with_events_and_marks() {
     }
 }
 
+/// A deleted account's messages leave none of their words in SQLite's search index: without
+/// FTS5's secure-delete the words stay in the index's older segment, beside a marker that hides
+/// them, until the segments are merged.
+#[tokio::test]
+async fn sqlite_a_deleted_accounts_words_leave_the_search_index() {
+    let db = TestDatabase::sqlite();
+    let store = open(&db.config).await;
+    let now = now_ms();
+    let user = store.register_user(&random_phone(), now).await.expect("register").0;
+    let others = store.register_user(&random_phone(), now).await.expect("register").0;
+    let word = format!("zq{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let mut mine = None;
+    for owner in [user.id, others.id] {
+        let ticket = store.open_ticket(&new_ticket(owner, now)).await.expect("open").ticket.id;
+        let says = NewMessage {
+            ticket_id: ticket,
+            author: Author::User(owner),
+            client_msg_id: "secret".into(),
+            body: if owner == user.id { format!("my card {word}") } else { "another text".into() },
+            attachments: Vec::new(),
+            created_at: now,
+        };
+        store.append_messages(&[says]).await.expect("append");
+        mine.get_or_insert(ticket);
+    }
+    let options = SqliteConnectOptions::new().filename(&db.config.sqlite_path);
+    let mut conn = SqliteConnection::connect_with(&options).await.expect("open the sqlite file");
+    let mut blocks_with_the_word = async || -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM ticket_search_data WHERE instr(block, CAST(?1 AS BLOB)) > 0")
+            .bind(&word)
+            .fetch_one(&mut conn)
+            .await
+            .expect("read the index")
+    };
+    assert!(blocks_with_the_word().await > 0, "the word is indexed");
+
+    store.delete_account(user.id, &[]).await.expect("delete").expect("the account");
+    assert_eq!(store.ticket(mine.expect("a ticket")).await.expect("ticket"), None);
+    assert_eq!(blocks_with_the_word().await, 0, "the deleted message's words left the index");
+}
+
 /// The policy: once an account is deleted, every fee paid with it (activations, subscriptions) is
 /// deleted too; another user's purchases stay, and a later report for the gone account is `not_found`.
 #[tokio::test]
