@@ -14,6 +14,7 @@ use anapars_hub::config::Secret;
 use anapars_hub::model::agent::NewAgent;
 use anapars_hub::model::ids::{AgentId, TicketId, UserId};
 use anapars_hub::model::phone::Phone;
+use anapars_hub::model::profile::ProfileUpdate;
 use anapars_hub::model::purchase::{PurchaseKind, PurchaseReport, PurchaseStatus};
 use anapars_hub::model::ticket::{Appended, Author, EventKind, NewMessage, NewTicket, Page, TicketStatus, Transition};
 use anapars_hub::model::time::now_ms;
@@ -211,9 +212,9 @@ async fn deleting_a_user_deletes_their_tickets_with_events_and_marks() {
     }
 }
 
-/// A deleted account's messages leave none of their words in SQLite's search index: without
-/// FTS5's secure-delete the words stay in the index's older segment, beside a marker that hides
-/// them, until the segments are merged.
+/// A deleted account's messages and name leave none of their words in SQLite's search indexes:
+/// without FTS5's secure-delete the words stay in the index's older segment, beside a marker that
+/// hides them, until the segments are merged.
 #[tokio::test]
 async fn sqlite_a_deleted_accounts_words_leave_the_search_index() {
     let db = TestDatabase::sqlite();
@@ -238,18 +239,27 @@ async fn sqlite_a_deleted_accounts_words_leave_the_search_index() {
     }
     let options = SqliteConnectOptions::new().filename(&db.config.sqlite_path);
     let mut conn = SqliteConnection::connect_with(&options).await.expect("open the sqlite file");
-    let mut blocks_with_the_word = async || -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM ticket_search_data WHERE instr(block, CAST(?1 AS BLOB)) > 0")
-            .bind(&word)
+    let name = format!("{word}name");
+    let named = ProfileUpdate { name: Some(Some(name.clone())), ..ProfileUpdate::default() };
+    store.update_profile(user.id, &named).await.expect("name the user").expect("the user");
+    // Trigrams of the name: any three of its letters in a row are in the names' index.
+    let piece = name[name.len() - 6..].to_owned();
+    let mut blocks_with = async |table: &str, text: &str| -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE instr(block, CAST(?1 AS BLOB)) > 0"))
+            .bind(text)
             .fetch_one(&mut conn)
             .await
             .expect("read the index")
     };
-    assert!(blocks_with_the_word().await > 0, "the word is indexed");
+    assert!(blocks_with("ticket_search_data", &word).await > 0, "the word is indexed");
+    assert!(blocks_with("customer_names_data", &piece[..3]).await > 0, "the name is indexed");
 
     store.delete_account(user.id, &[]).await.expect("delete").expect("the account");
     assert_eq!(store.ticket(mine.expect("a ticket")).await.expect("ticket"), None);
-    assert_eq!(blocks_with_the_word().await, 0, "the deleted message's words left the index");
+    assert_eq!(blocks_with("ticket_search_data", &word).await, 0, "the deleted message's words left the index");
+    for trigram in [&piece[..3], &piece[3..]] {
+        assert_eq!(blocks_with("customer_names_data", trigram).await, 0, "the deleted name left the index");
+    }
 }
 
 /// The policy: once an account is deleted, every fee paid with it (activations, subscriptions) is

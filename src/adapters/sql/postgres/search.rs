@@ -82,6 +82,10 @@ const MONTHS: &str =
      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
      WHERE i.inhparent = 'ticket_events'::regclass";
 
+/// Customers' names: the users' own column, which a trigram index of `' ' || search_name` serves
+/// where `pg_trgm` could be installed (see the migration that makes it).
+const NAMES: sql::Names = sql::Names { from: "users u", name: "(' ' || u.search_name)", escape: true };
+
 /// Appends the newest matches of `query` in `events` (the events' table or one of its partitions),
 /// those within `bounds` (an SQL condition on `e.created_at`), newest first, at most
 /// `query.ranked`.
@@ -136,7 +140,7 @@ impl Search for PostgresStore {
 
     async fn search_customers(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
         self.call(async |c| {
-            let rows = sql::customers::<Postgres>(query).build_query_as::<HitRow>().fetch_all(c).await?;
+            let rows = sql::customers::<Postgres>(query, &NAMES).build_query_as::<HitRow>().fetch_all(c).await?;
             sql::customer_hits(rows)
         })
         .await

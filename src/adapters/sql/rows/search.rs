@@ -25,15 +25,32 @@ pub(in crate::adapters::sql) const UNSEARCHED_NAMES: &str =
 /// Sets user `?1`'s folded name `?2`.
 pub(in crate::adapters::sql) const SET_SEARCH_NAME: &str = "UPDATE users SET search_name = ?2 WHERE id = ?1";
 
-/// The `LIKE` pattern finding `word` at the start of a word of a folded name (which the statement
-/// prefixes with a space), `\` escaping the pattern's own characters.
-fn name_pattern(word: &str) -> String {
+/// Where a backend's customers' search reads names, and how it matches them: each word of the
+/// query at the start of a word of the folded name, as `LIKE '% word%'` over the name with a space
+/// before it.
+pub(in crate::adapters::sql) struct Names {
+    /// The `FROM` items, the users as `u` among them.
+    pub from: &'static str,
+    /// The name as matched: a space, then the folded name.
+    pub name: &'static str,
+    /// Whether the patterns escape `LIKE`'s own characters (with `\`). Words are letters and
+    /// digits, which never are; a backend whose index takes no `ESCAPE` clause (FTS5) goes without.
+    pub escape: bool,
+}
+
+/// The `LIKE` pattern finding `word` at the start of a word of a name prefixed with a space,
+/// `\` escaping the pattern's own characters when `escape`.
+fn name_pattern(word: &str, escape: bool) -> String {
+    if !escape {
+        return format!("% {word}%");
+    }
     let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("% {escaped}%")
 }
 
-/// The customers' search, on either backend: tickets of users whose name has every word.
-pub(in crate::adapters::sql) fn customers<'a, DB>(query: &'a SearchQuery) -> QueryBuilder<'a, DB>
+/// The customers' search, on either backend: tickets of users whose name (read as `names` says)
+/// has every word.
+pub(in crate::adapters::sql) fn customers<'a, DB>(query: &'a SearchQuery, names: &Names) -> QueryBuilder<'a, DB>
 where
     DB: sqlx::Database,
     Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -42,10 +59,14 @@ where
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
     let mut q = QueryBuilder::new(format!(
-        "SELECT {CUSTOMER_COLUMNS} FROM users u JOIN tickets t ON t.user_id = u.id WHERE u.search_name IS NOT NULL"
+        "SELECT {CUSTOMER_COLUMNS} FROM {} JOIN tickets t ON t.user_id = u.id WHERE u.search_name IS NOT NULL",
+        names.from
     ));
     for word in &query.words {
-        q.push(" AND (' ' || u.search_name) LIKE ").push_bind(name_pattern(word)).push(" ESCAPE '\\'");
+        q.push(format!(" AND {} LIKE ", names.name)).push_bind(name_pattern(word, names.escape));
+        if names.escape {
+            q.push(" ESCAPE '\\'");
+        }
     }
     push_filters(&mut q, query, "t.updated_at");
     q.push(" ORDER BY t.updated_at DESC, t.id LIMIT ").push_bind(i64::from(query.limit));

@@ -14,6 +14,12 @@ fn fts_query(words: &[String]) -> String {
     words.iter().map(|w| format!("\"{}\"*", w.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
 }
 
+/// Customers' names: the FTS5 trigram table the users' triggers keep (`customer_names`, each
+/// name with a space before it, under its user's rowid), whose index answers `LIKE` patterns of
+/// three characters or more; it takes no `ESCAPE` clause.
+const NAMES: sql::Names =
+    sql::Names { from: "customer_names n JOIN users u ON u.rowid = n.rowid", name: "n.name", escape: false };
+
 #[async_trait]
 impl Search for SqliteStore {
     /// The newest matches (see [`SearchQuery::ranked`]) are read from the index newest first (by
@@ -39,7 +45,7 @@ impl Search for SqliteStore {
     }
 
     async fn search_customers(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
-        let rows = sql::customers::<Sqlite>(query).build_query_as::<HitRow>().fetch_all(&self.readers).await?;
+        let rows = sql::customers::<Sqlite>(query, &NAMES).build_query_as::<HitRow>().fetch_all(&self.readers).await?;
         sql::customer_hits(rows)
     }
 
